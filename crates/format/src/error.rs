@@ -1,0 +1,236 @@
+//! The one error type of the reader: one variant per MUST rule of `docs/FORMAT.md`.
+
+use std::fmt;
+
+/// Why a byte buffer is not a valid `.apr` file.
+///
+/// Every variant names the rule of `docs/FORMAT.md` it enforces (R1, R2, ...). The reader
+/// returns the first broken rule it meets; it never panics, whatever the bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FormatError {
+    /// R1: the buffer is shorter than the 64-byte fixed header.
+    TooShort {
+        /// Length of the buffer.
+        len: usize,
+    },
+    /// R2: the first four bytes are not `APR\0`.
+    BadMagic {
+        /// The four bytes found.
+        found: [u8; 4],
+    },
+    /// R3: the version is not one this reader implements (1.0).
+    UnsupportedVersion {
+        /// Major version found.
+        major: u16,
+        /// Minor version found.
+        minor: u16,
+    },
+    /// R4: a reserved header field or flag is not zero.
+    ReservedNotZero {
+        /// Byte offset of the offending field.
+        offset: usize,
+    },
+    /// R5: the header's file length differs from the buffer's length.
+    LengthMismatch {
+        /// Length declared in the header.
+        declared: u64,
+        /// Length of the buffer.
+        actual: u64,
+    },
+    /// R6: the stored CRC-32 differs from the one computed over the file.
+    ChecksumMismatch {
+        /// Checksum stored in the header.
+        stored: u32,
+        /// Checksum computed over the bytes.
+        computed: u32,
+    },
+    /// R7: the section count is zero or above [`crate::MAX_SECTIONS`].
+    BadSectionCount {
+        /// Count found in the header.
+        count: u32,
+    },
+    /// R8: the section table does not fit in the file.
+    SectionTableOutOfBounds,
+    /// R9: a section table entry has an unknown kind.
+    UnknownSectionKind {
+        /// Section index.
+        index: u32,
+        /// Kind found.
+        kind: u32,
+    },
+    /// R10: a section's dtype is unknown, or set on a section that is not a tensor.
+    BadDtype {
+        /// Section index.
+        index: u32,
+        /// Dtype found.
+        dtype: u32,
+    },
+    /// R11: a section does not start where the layout rule puts it (first multiple of 64 after
+    /// the previous section or the table): this covers misalignment, overlap, holes and order.
+    SectionOffset {
+        /// Section index.
+        index: u32,
+        /// Offset the layout rule requires.
+        expected: u64,
+        /// Offset found.
+        found: u64,
+    },
+    /// R12: a section's length is not a whole number of its elements, or runs past the file.
+    SectionLength {
+        /// Section index.
+        index: u32,
+        /// Length found.
+        length: u64,
+    },
+    /// R13: bytes after the last section, or a non-zero padding byte between sections.
+    BadPadding {
+        /// Offset of the first offending byte.
+        offset: u64,
+    },
+    /// R14: the header's manifest or string-table index does not name a section of that kind,
+    /// or a second manifest / string table exists.
+    BadSectionRole {
+        /// Section index.
+        index: u32,
+    },
+    /// R15: the string table is malformed (offsets out of order, out of bounds, not on a
+    /// character boundary, or not UTF-8).
+    BadStringTable {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// R16: a string reference points outside the string table (or there is none).
+    StringOutOfRange {
+        /// The string index.
+        index: u32,
+    },
+    /// R17: the manifest ends in the middle of a record.
+    TruncatedManifest,
+    /// R18: a manifest record has an unknown tag.
+    UnknownRecord {
+        /// The tag found.
+        tag: u32,
+    },
+    /// R19: the manifest records are not INPUT, OUTPUT, PROVENANCE, then one or more STAGE.
+    RecordOrder {
+        /// The tag found where another was required (0: the manifest ended).
+        tag: u32,
+    },
+    /// R20: a record's length does not match what its fields require.
+    RecordLength {
+        /// The record's tag.
+        tag: u32,
+        /// Length found, in words.
+        found: u32,
+    },
+    /// R21: an enumerated field holds a value this version does not define.
+    UnknownValue {
+        /// The field's name.
+        field: &'static str,
+        /// The value found.
+        value: u32,
+    },
+    /// R22: a dimension is zero or above [`crate::MAX_DIM`].
+    BadDimension {
+        /// The field's name.
+        field: &'static str,
+        /// The value found.
+        value: u32,
+    },
+    /// R23: a tensor reference names a missing section, a section that is not a tensor, or a
+    /// tensor of the wrong dtype or element count.
+    BadTensorRef {
+        /// Stage index.
+        stage: u32,
+        /// The referenced section index.
+        section: u32,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// R24: a tensor section is referenced by no stage.
+    UnreferencedSection {
+        /// Section index.
+        index: u32,
+    },
+    /// R25: the pipeline is not preprocessors, exactly one estimator, post-processing.
+    BadPipeline {
+        /// Stage index where the rule broke.
+        stage: u32,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// R26: a stage's input width differs from the width produced before it.
+    WidthMismatch {
+        /// Stage index.
+        stage: u32,
+        /// Width produced by the previous stage (or the input).
+        expected: u32,
+        /// Width the stage declares.
+        found: u32,
+    },
+    /// R27: the output schema contradicts the pipeline (task, labels, width).
+    BadOutput {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// R28: the buffer does not start at an 8-byte aligned address, so it cannot be viewed in
+    /// place. Copy it once with [`crate::AlignedBuf`] (or use [`crate::ModelBytes::new`]).
+    Unaligned {
+        /// The buffer's address modulo 8.
+        misalignment: usize,
+    },
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use FormatError::*;
+        match self {
+            TooShort { len } => write!(f, "file is {len} bytes, shorter than the 64-byte header"),
+            BadMagic { found } => write!(f, "bad magic {found:02x?}: not an .apr file"),
+            UnsupportedVersion { major, minor } => {
+                write!(f, "unsupported .apr version {major}.{minor} (this reader knows 1.0)")
+            }
+            ReservedNotZero { offset } => write!(f, "reserved header bytes at offset {offset} are not zero"),
+            LengthMismatch { declared, actual } => {
+                write!(f, "header declares {declared} bytes but the file has {actual} (truncated or padded)")
+            }
+            ChecksumMismatch { stored, computed } => {
+                write!(f, "checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")
+            }
+            BadSectionCount { count } => write!(f, "bad section count {count}"),
+            SectionTableOutOfBounds => write!(f, "section table runs past the end of the file"),
+            UnknownSectionKind { index, kind } => write!(f, "section {index} has unknown kind {kind}"),
+            BadDtype { index, dtype } => write!(f, "section {index} has bad dtype {dtype}"),
+            SectionOffset { index, expected, found } => {
+                write!(f, "section {index} starts at {found}, the layout requires {expected}")
+            }
+            SectionLength { index, length } => write!(f, "section {index} has bad length {length}"),
+            BadPadding { offset } => write!(f, "non-zero padding or trailing bytes at offset {offset}"),
+            BadSectionRole { index } => write!(f, "section {index} has the wrong role (manifest/string table)"),
+            BadStringTable { reason } => write!(f, "malformed string table: {reason}"),
+            StringOutOfRange { index } => write!(f, "string index {index} is out of range"),
+            TruncatedManifest => write!(f, "manifest ends inside a record"),
+            UnknownRecord { tag } => write!(f, "unknown manifest record tag {tag}"),
+            RecordOrder { tag } => write!(f, "manifest record tag {tag} is out of order"),
+            RecordLength { tag, found } => write!(f, "manifest record {tag} has bad length {found} words"),
+            UnknownValue { field, value } => write!(f, "unknown value {value} for {field}"),
+            BadDimension { field, value } => write!(f, "bad dimension {field} = {value}"),
+            BadTensorRef { stage, section, reason } => {
+                write!(f, "stage {stage}: tensor section {section}: {reason}")
+            }
+            UnreferencedSection { index } => write!(f, "tensor section {index} is referenced by no stage"),
+            BadPipeline { stage, reason } => write!(f, "stage {stage}: {reason}"),
+            WidthMismatch { stage, expected, found } => {
+                write!(f, "stage {stage} takes {found} values but receives {expected}")
+            }
+            BadOutput { reason } => write!(f, "output schema: {reason}"),
+            Unaligned { misalignment } => write!(
+                f,
+                "buffer is not 8-byte aligned (address mod 8 = {misalignment}); copy it into an AlignedBuf"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for FormatError {}

@@ -1,0 +1,169 @@
+//! The writer: lays a [`ModelSpec`] out as an `.apr` file, then reads it back through the
+//! reader, so it never hands out a file the reader would refuse.
+
+use crate::aligned::AlignedBuf;
+use crate::error::FormatError;
+use crate::model::{LabelsSpec, ModelSpec, StageSpec};
+use crate::reader::{label_kind, stage_kind, tag, Apr};
+use crate::{
+    align64, Dtype, SectionKind, HEADER_LEN, MAGIC, NONE, SECTION_ENTRY_LEN, VERSION_MAJOR,
+    VERSION_MINOR,
+};
+
+struct Strings {
+    offsets: Vec<u32>,
+    data: String,
+}
+
+impl Strings {
+    /// Appends strings, returning the index of the first.
+    fn push_all<'s>(&mut self, items: impl IntoIterator<Item = &'s String>) -> u32 {
+        let first = (self.offsets.len() - 1) as u32;
+        for s in items {
+            self.data.push_str(s);
+            self.offsets.push(self.data.len() as u32);
+        }
+        first
+    }
+    fn push_opt(&mut self, s: &Option<String>) -> u32 {
+        s.as_ref().map_or(NONE, |s| self.push_all([s]))
+    }
+    fn push_list(&mut self, list: &Option<Vec<String>>) -> u32 {
+        list.as_ref().map_or(NONE, |l| self.push_all(l))
+    }
+    fn encode(&self) -> Vec<u8> {
+        let count = (self.offsets.len() - 1) as u32;
+        let mut out = Vec::with_capacity(4 + 4 * self.offsets.len() + self.data.len());
+        out.extend_from_slice(&count.to_le_bytes());
+        for o in &self.offsets {
+            out.extend_from_slice(&o.to_le_bytes());
+        }
+        out.extend_from_slice(self.data.as_bytes());
+        out
+    }
+}
+
+/// Writes `spec` as an `.apr` file into an aligned buffer, validated by the reader
+/// (including its checksum) before it is returned.
+pub fn write(spec: &ModelSpec) -> Result<AlignedBuf, FormatError> {
+    let bytes = layout(spec)?;
+    let buf = AlignedBuf::copy_from(&bytes);
+    Apr::parse_verified(&buf)?;
+    Ok(buf)
+}
+
+/// [`write`], returning a plain `Vec<u8>` (e.g. to save to disk).
+pub fn write_to_vec(spec: &ModelSpec) -> Result<Vec<u8>, FormatError> {
+    write(spec).map(|b| b.to_vec())
+}
+
+/// Queues a tensor; returns its section index (0 is the manifest, 1 the string table).
+fn tensor<'s>(t: &'s [f32], tensors: &mut Vec<&'s [f32]>) -> u32 {
+    tensors.push(t);
+    (1 + tensors.len()) as u32
+}
+
+fn record(words: &mut Vec<u32>, tag: u32, payload: &[u32]) {
+    words.push(tag);
+    words.push(payload.len() as u32);
+    words.extend_from_slice(payload);
+}
+
+fn layout(spec: &ModelSpec) -> Result<Vec<u8>, FormatError> {
+    let mut strings = Strings { offsets: vec![0], data: String::new() };
+    let mut tensors: Vec<&[f32]> = Vec::new();
+    // Section 0 is the manifest, 1 the string table, tensors follow.
+    let mut words: Vec<u32> = Vec::new();
+
+    let inp = &spec.input;
+    let names = strings.push_list(&inp.feature_names);
+    record(&mut words, tag::INPUT, &[inp.n_features, inp.missing.code(), names]);
+
+    let out = &spec.output;
+    let out_names = strings.push_list(&out.output_names);
+    let mut payload = vec![out.task.code(), out.n_outputs];
+    match &out.labels {
+        LabelsSpec::None => payload.extend([label_kind::NONE, out_names]),
+        LabelsSpec::Int(v) => {
+            payload.extend([label_kind::INT, out_names]);
+            for &l in v {
+                payload.extend([l as u64 as u32, ((l as u64) >> 32) as u32]);
+            }
+        }
+        LabelsSpec::Str(v) => {
+            let first = strings.push_all(v);
+            payload.extend([label_kind::STR, out_names, first]);
+        }
+    }
+    record(&mut words, tag::OUTPUT, &payload);
+
+    let p = &spec.provenance;
+    let version = strings.push_all([&p.model_version]);
+    let prov = [
+        version,
+        strings.push_opt(&p.model_name),
+        strings.push_opt(&p.source_format),
+        strings.push_opt(&p.converter),
+        strings.push_opt(&p.source_sha256),
+    ];
+    record(&mut words, tag::PROVENANCE, &prov);
+
+    for s in &spec.stages {
+        let payload = match s {
+            StageSpec::StandardScaler { mean, scale } => {
+                let m = tensor(mean, &mut tensors);
+                let sc = tensor(scale, &mut tensors);
+                vec![stage_kind::STANDARD_SCALER, mean.len() as u32, m, sc]
+            }
+            StageSpec::Linear { n_in, n_out, coef, intercept } => {
+                let c = tensor(coef, &mut tensors);
+                let i = tensor(intercept, &mut tensors);
+                vec![stage_kind::LINEAR, *n_in, *n_out, c, i]
+            }
+            StageSpec::Post(t) => vec![stage_kind::POST, t.code()],
+        };
+        record(&mut words, tag::STAGE, &payload);
+    }
+
+    let manifest: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let strings = strings.encode();
+    let mut sections: Vec<(SectionKind, Option<Dtype>, Vec<u8>)> = vec![
+        (SectionKind::Manifest, None, manifest),
+        (SectionKind::Strings, None, strings),
+    ];
+    for t in tensors {
+        let bytes: Vec<u8> = t.iter().flat_map(|x| x.to_le_bytes()).collect();
+        sections.push((SectionKind::Tensor, Some(Dtype::F32), bytes));
+    }
+
+    let count = sections.len();
+    let table_end = (HEADER_LEN + count * SECTION_ENTRY_LEN) as u64;
+    let mut entries = Vec::with_capacity(count);
+    let mut pos = table_end;
+    for (_, _, data) in &sections {
+        let offset = align64(pos).ok_or(FormatError::SectionTableOutOfBounds)?;
+        entries.push((offset, data.len() as u64));
+        pos = offset + data.len() as u64;
+    }
+    let file_len = pos;
+    let mut out = vec![0u8; file_len as usize];
+    out[0..4].copy_from_slice(&MAGIC);
+    out[4..6].copy_from_slice(&VERSION_MAJOR.to_le_bytes());
+    out[6..8].copy_from_slice(&VERSION_MINOR.to_le_bytes());
+    out[16..24].copy_from_slice(&file_len.to_le_bytes());
+    out[24..28].copy_from_slice(&(count as u32).to_le_bytes());
+    out[28..32].copy_from_slice(&0u32.to_le_bytes());
+    out[32..36].copy_from_slice(&1u32.to_le_bytes());
+    for (i, ((kind, dtype, data), (offset, len))) in sections.iter().zip(&entries).enumerate() {
+        let e = HEADER_LEN + i * SECTION_ENTRY_LEN;
+        out[e..e + 4].copy_from_slice(&kind.code().to_le_bytes());
+        out[e + 4..e + 8].copy_from_slice(&dtype.map_or(0, Dtype::code).to_le_bytes());
+        out[e + 8..e + 16].copy_from_slice(&offset.to_le_bytes());
+        out[e + 16..e + 24].copy_from_slice(&len.to_le_bytes());
+        let o = *offset as usize;
+        out[o..o + data.len()].copy_from_slice(data);
+    }
+    let crc = crate::checksum(&out);
+    out[12..16].copy_from_slice(&crc.to_le_bytes());
+    Ok(out)
+}
