@@ -1,0 +1,32 @@
+//! icebreak serves classic machine-learning models — converted once to the zero-copy `.apr`
+//! format and compiled into the binary — from AWS Lambda, answering the first invocation
+//! within about a millisecond of process start.
+//!
+//! ```no_run
+//! static MODEL: &[u8] = icebreak::include_model!("../../../examples/model.apr");
+//!
+//! fn main() -> std::process::ExitCode {
+//!     icebreak::lambda::mark_process_start();
+//!     match icebreak::lambda::LambdaHandler::from_bytes(MODEL) {
+//!         Ok(handler) => icebreak::lambda::run(handler),
+//!         Err(e) => icebreak::lambda::report_init_error(&e),
+//!     }
+//! }
+//! ```
+//!
+//! # Crate features
+//! - `lambda` (default): the Lambda custom runtime ([`lambda`]). It links no async runtime,
+//!   HTTP server or protobuf code.
+//!
+//! The [`format`] and [`engine`] modules are always there.
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub use icebreak_engine as engine;
+pub use icebreak_format as format;
+pub use icebreak_format::include_model;
+
+/// The Lambda custom runtime (feature `lambda`).
+#[cfg(feature = "lambda")]
+pub use icebreak_lambda as lambda;

@@ -1,0 +1,428 @@
+//! The model handler: checks the embedded model once, creates the runnable model lazily on
+//! the first invocation, and answers requests.
+
+use crate::clock;
+use icebreak_engine::{BatchOutput, EngineError, Model, Scratch};
+use icebreak_format::{aligned_static, Apr, FormatError, Labels, Task};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The kind of a [`LambdaError`]; its name is the `errorType` posted to the Runtime API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The event is not JSON, or not of a shape the function accepts.
+    InvalidEvent,
+    /// The event is well formed but its features are not (count, NaN, infinity, empty).
+    InvalidInput,
+    /// The embedded model is broken.
+    InvalidModel,
+    /// The answer would exceed the Runtime API's response limit.
+    ResponseTooLarge,
+}
+
+impl ErrorKind {
+    /// The `errorType` string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidEvent => "InvalidEvent",
+            ErrorKind::InvalidInput => "InvalidInput",
+            ErrorKind::InvalidModel => "InvalidModel",
+            ErrorKind::ResponseTooLarge => "ResponseTooLarge",
+        }
+    }
+}
+
+/// A function error: posted to the Runtime API as `{"errorMessage", "errorType"}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LambdaError {
+    kind: ErrorKind,
+    message: String,
+}
+
+impl LambdaError {
+    /// A new error.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        LambdaError {
+            kind,
+            message: message.into(),
+        }
+    }
+    /// The kind.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+    /// The body posted to `/error` and `/init/error`.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_else(|_| {
+            br#"{"errorMessage":"unserialisable error","errorType":"InvalidEvent"}"#.to_vec()
+        })
+    }
+}
+
+impl Serialize for LambdaError {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("errorMessage", &self.message)?;
+        m.serialize_entry("errorType", self.kind.as_str())?;
+        m.end()
+    }
+}
+
+impl fmt::Display for LambdaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for LambdaError {}
+
+impl From<FormatError> for LambdaError {
+    fn from(e: FormatError) -> Self {
+        LambdaError::new(
+            ErrorKind::InvalidModel,
+            format!("embedded model is invalid: {e}"),
+        )
+    }
+}
+
+impl From<EngineError> for LambdaError {
+    fn from(e: EngineError) -> Self {
+        LambdaError::new(ErrorKind::InvalidInput, e.to_string())
+    }
+}
+
+/// One instance to predict: its features, NaN marking a missing value.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LambdaRequest {
+    /// Feature values, in the model's order.
+    pub features: Vec<f32>,
+}
+
+/// A class label as the source model has it, or a predicted value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prediction {
+    /// An integer class label.
+    IntLabel(i64),
+    /// A string class label.
+    StrLabel(&'static str),
+    /// One regression value.
+    Value(f32),
+    /// Several regression values.
+    Values(Vec<f32>),
+}
+
+impl Serialize for Prediction {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Prediction::IntLabel(v) => s.serialize_i64(*v),
+            Prediction::StrLabel(v) => s.serialize_str(v),
+            Prediction::Value(v) => s.serialize_f32(*v),
+            Prediction::Values(v) => v.serialize(s),
+        }
+    }
+}
+
+/// The answer to one instance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LambdaResponse {
+    /// The class label (as in the source model) or the value(s).
+    pub prediction: Prediction,
+    /// Class probabilities in class order, for classifiers that have them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probabilities: Option<Vec<f32>>,
+    /// Time spent in the handler, in milliseconds.
+    pub latency_ms: f64,
+    /// Whether this was the process's first invocation.
+    pub cold_start: bool,
+    /// The model's version.
+    pub model_version: &'static str,
+}
+
+/// One item of a batch answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum BatchItem {
+    /// The instance's prediction.
+    Ok {
+        /// Label or value(s).
+        prediction: Prediction,
+        /// Probabilities, for classifiers.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        probabilities: Option<Vec<f32>>,
+    },
+    /// Why this instance got no prediction.
+    Err {
+        /// The error.
+        error: LambdaError,
+    },
+}
+
+/// The answer to a batch: one item per instance, in order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BatchResponse {
+    /// One item per instance.
+    pub predictions: Vec<BatchItem>,
+    /// Time spent in the handler, in milliseconds.
+    pub latency_ms: f64,
+    /// Whether this was the process's first invocation.
+    pub cold_start: bool,
+    /// The model's version.
+    pub model_version: &'static str,
+}
+
+/// The cold start, phase by phase, measured by the process itself.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ColdStartMetrics {
+    /// Process start (entry to `main`, see [`crate::mark_process_start`]) until the handler
+    /// was ready.
+    pub init_duration_ms: f64,
+    /// Checking the embedded model plus creating the runnable model on first use.
+    pub model_load_ms: f64,
+    /// The first prediction.
+    pub first_inference_ms: f64,
+    /// Process start until the first answer was ready to send.
+    pub total_cold_start_ms: f64,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<(Scratch, BatchOutput)> = RefCell::new(Default::default());
+}
+
+/// Serves one embedded model.
+///
+/// Creating it checks the model's structure and builds no inference state; the runnable model
+/// is created on the first invocation and kept in a [`OnceLock`].
+pub struct LambdaHandler {
+    apr: Apr<'static>,
+    model: OnceLock<Model<'static>>,
+    invoked: AtomicBool,
+    created_at: Instant,
+    init_ms: f64,
+    check_ms: f64,
+    metrics: OnceLock<ColdStartMetrics>,
+}
+
+impl fmt::Debug for LambdaHandler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LambdaHandler")
+            .field("model_version", &self.model_version())
+            .field("n_features", &self.apr.input().n_features)
+            .finish_non_exhaustive()
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+impl LambdaHandler {
+    /// Checks the magic and the structure of an embedded `.apr` model.
+    ///
+    /// Costs time proportional to the model's structure, never its weights. Bytes that are
+    /// not 8-byte aligned (plain `include_bytes!`) are copied once; use
+    /// [`icebreak_format::include_model!`] to avoid that copy.
+    pub fn from_bytes(bytes: &'static [u8]) -> Result<LambdaHandler, LambdaError> {
+        let start = clock::process_start();
+        let t0 = Instant::now();
+        let bytes = aligned_static(bytes);
+        let apr = Apr::parse(bytes)?;
+        let now = Instant::now();
+        Ok(LambdaHandler {
+            apr,
+            model: OnceLock::new(),
+            invoked: AtomicBool::new(false),
+            created_at: now,
+            init_ms: ms(now.saturating_duration_since(start)),
+            check_ms: ms(now - t0),
+            metrics: OnceLock::new(),
+        })
+    }
+
+    /// The parsed model file.
+    pub fn apr(&self) -> &Apr<'static> {
+        &self.apr
+    }
+
+    /// The model's version.
+    pub fn model_version(&self) -> &'static str {
+        self.apr.provenance().model_version
+    }
+
+    /// The cold-start breakdown, once the first invocation was answered.
+    pub fn cold_start_metrics(&self) -> Option<ColdStartMetrics> {
+        self.metrics.get().copied()
+    }
+
+    /// Whether the runnable model exists yet (it is created on the first invocation).
+    pub fn is_model_loaded(&self) -> bool {
+        self.model.get().is_some()
+    }
+
+    fn model(&self) -> (&Model<'static>, f64) {
+        let mut created_ms = 0.0;
+        let model = self.model.get_or_init(|| {
+            let t = Instant::now();
+            let m = Model::new(&self.apr);
+            created_ms = ms(t.elapsed());
+            m
+        });
+        (model, created_ms)
+    }
+
+    /// Marks the invocation; true for the first one.
+    fn begin(&self) -> bool {
+        !self.invoked.swap(true, Ordering::Relaxed)
+    }
+
+    fn record_cold_start(&self, model_ms: f64, inference_ms: f64) {
+        let start = clock::process_start();
+        let _ = self.metrics.set(ColdStartMetrics {
+            init_duration_ms: self.init_ms,
+            model_load_ms: self.check_ms + model_ms,
+            first_inference_ms: inference_ms,
+            total_cold_start_ms: ms(Instant::now().saturating_duration_since(start)),
+        });
+    }
+
+    /// The time the handler was created.
+    pub fn created_at(&self) -> Instant {
+        self.created_at
+    }
+
+    fn label(&self, class: usize) -> Prediction {
+        match &self.apr.output().labels {
+            Labels::Int(v) => Prediction::IntLabel(v.get(class).copied().unwrap_or(class as i64)),
+            Labels::Str(s) => Prediction::StrLabel(s.get(class).unwrap_or("")),
+            Labels::None => Prediction::IntLabel(class as i64),
+        }
+    }
+
+    fn to_prediction(
+        &self,
+        scores: &[f32],
+        probabilities: Option<&[f32]>,
+        class: Option<usize>,
+    ) -> (Prediction, Option<Vec<f32>>) {
+        match (self.apr.output().task, class) {
+            (Task::Classification, Some(c)) => (self.label(c), probabilities.map(<[f32]>::to_vec)),
+            _ => match scores {
+                [v] => (Prediction::Value(*v), None),
+                v => (Prediction::Values(v.to_vec()), None),
+            },
+        }
+    }
+
+    /// Answers one instance.
+    pub fn handle(&self, req: &LambdaRequest) -> Result<LambdaResponse, LambdaError> {
+        let t0 = Instant::now();
+        let cold = self.begin();
+        let (model, model_ms) = self.model();
+        let t1 = Instant::now();
+        let (prediction, probabilities) = SCRATCH.with(|cell| {
+            let mut guard = cell.borrow_mut();
+            let out = model.predict_row(&req.features, &mut guard.0)?;
+            Ok::<_, LambdaError>(self.to_prediction(out.scores, out.probabilities, out.class))
+        })?;
+        let inference_ms = ms(t1.elapsed());
+        if cold {
+            self.record_cold_start(model_ms, inference_ms);
+        }
+        Ok(LambdaResponse {
+            prediction,
+            probabilities,
+            latency_ms: ms(t0.elapsed()),
+            cold_start: cold,
+            model_version: self.model_version(),
+        })
+    }
+
+    /// Answers each instance on its own: a bad instance gets an error item and does not fail
+    /// the others. Good instances go through the engine's batch path together.
+    pub fn handle_batch(
+        &self,
+        instances: &[Result<LambdaRequest, LambdaError>],
+    ) -> Result<BatchResponse, LambdaError> {
+        let t0 = Instant::now();
+        if instances.is_empty() {
+            return Err(LambdaError::new(
+                ErrorKind::InvalidInput,
+                "\"instances\" is empty",
+            ));
+        }
+        let cold = self.begin();
+        let (model, model_ms) = self.model();
+        let t1 = Instant::now();
+        let mut items: Vec<BatchItem> = Vec::with_capacity(instances.len());
+        SCRATCH.with(|cell| {
+            let mut guard = cell.borrow_mut();
+            let (_, batch) = &mut *guard;
+            let mut flat = Vec::new();
+            let mut good = Vec::new();
+            for (i, inst) in instances.iter().enumerate() {
+                match inst {
+                    Ok(req) => match model.check_row(&req.features) {
+                        Ok(()) => {
+                            flat.extend_from_slice(&req.features);
+                            good.push(i);
+                            items.push(BatchItem::Ok {
+                                prediction: Prediction::Value(0.0),
+                                probabilities: None,
+                            });
+                        }
+                        Err(e) => items.push(BatchItem::Err { error: e.into() }),
+                    },
+                    Err(e) => items.push(BatchItem::Err { error: e.clone() }),
+                }
+            }
+            if good.is_empty() {
+                return Ok(());
+            }
+            model.predict_batch(&flat, batch)?;
+            let (sw, pw) = (batch.score_width, batch.probability_width);
+            for (k, &i) in good.iter().enumerate() {
+                let scores = &batch.scores[k * sw..(k + 1) * sw];
+                let probs = (pw > 0).then(|| &batch.probabilities[k * pw..(k + 1) * pw]);
+                let class = batch.classes.get(k).copied();
+                let (prediction, probabilities) = self.to_prediction(scores, probs, class);
+                items[i] = BatchItem::Ok {
+                    prediction,
+                    probabilities,
+                };
+            }
+            Ok::<(), LambdaError>(())
+        })?;
+        if cold {
+            self.record_cold_start(model_ms, ms(t1.elapsed()));
+        }
+        Ok(BatchResponse {
+            predictions: items,
+            latency_ms: ms(t0.elapsed()),
+            cold_start: cold,
+            model_version: self.model_version(),
+        })
+    }
+
+    /// Parses an event and answers it: the JSON body to post, or the function error.
+    pub fn handle_event(&self, event: &[u8]) -> Result<Vec<u8>, LambdaError> {
+        let body = match crate::event::parse(event, self.apr.input().n_features as usize)? {
+            crate::event::Event::Single(req) => serde_json::to_vec(&self.handle(&req)?),
+            crate::event::Event::Batch(items) => serde_json::to_vec(&self.handle_batch(&items)?),
+        };
+        body.map_err(|e| {
+            LambdaError::new(
+                ErrorKind::InvalidInput,
+                format!("cannot encode the answer: {e}"),
+            )
+        })
+    }
+}

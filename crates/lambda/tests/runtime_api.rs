@@ -1,0 +1,315 @@
+//! The runtime loop against a local fake Runtime API: every invocation gets exactly one
+//! answer, bad input is a function error and the loop goes on, a misbehaving Runtime API
+//! ends the loop promptly with an explanation.
+
+use icebreak_fake_runtime::{AnswerKind, FakeRuntime, Invocation, Next};
+use icebreak_lambda::runtime::{serve, serve_one};
+use icebreak_lambda::{Client, Endpoint, ErrorKind, LambdaHandler, RuntimeError};
+use serde_json::Value;
+use std::time::Duration;
+
+static MODEL: &[u8] = icebreak_format::include_model!("../../../examples/model.apr");
+const WAIT: Duration = Duration::from_secs(10);
+
+fn setup() -> (FakeRuntime, LambdaHandler, Client) {
+    let fake = FakeRuntime::start().unwrap();
+    let handler = LambdaHandler::from_bytes(MODEL).unwrap();
+    let client = Client::new(Endpoint::parse(&fake.address()).unwrap());
+    (fake, handler, client)
+}
+
+fn example(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/../../examples/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+fn json(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes).unwrap()
+}
+
+/// The label scikit-learn predicted for the first test row (`examples/event.json`).
+fn expected_first_label() -> Value {
+    let r = json(
+        &std::fs::read(format!(
+            "{}/../../fixtures/linear/breast_cancer/reference.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    );
+    r["predict"][0].clone()
+}
+
+#[test]
+fn answers_valid_then_invalid_then_valid_exactly_once_each() {
+    let (fake, handler, mut client) = setup();
+    fake.invoke("r1", example("event.json"));
+    fake.invoke("r2", example("bad-event.json"));
+    fake.invoke("r3", b"this is not json".to_vec());
+    fake.invoke("r4", example("event.json"));
+    for _ in 0..4 {
+        serve_one(&handler, &mut client).unwrap();
+    }
+    let answers = fake.wait_answers(4, WAIT);
+    assert_eq!(answers.len(), 4);
+    let ids: Vec<&str> = answers.iter().map(|a| a.request_id.as_str()).collect();
+    assert_eq!(ids, ["r1", "r2", "r3", "r4"]);
+
+    assert_eq!(answers[0].kind, AnswerKind::Response);
+    let first = json(&answers[0].body);
+    assert_eq!(first["prediction"], expected_first_label());
+    assert_eq!(first["cold_start"], true);
+    assert_eq!(first["model_version"], "breast_cancer-1");
+    let p = first["probabilities"].as_array().unwrap();
+    assert_eq!(p.len(), 2);
+    assert!((p[0].as_f64().unwrap() + p[1].as_f64().unwrap() - 1.0).abs() < 1e-6);
+
+    assert_eq!(
+        answers[1].kind,
+        AnswerKind::Error(Some("InvalidInput".into()))
+    );
+    let e = json(&answers[1].body);
+    assert_eq!(e["errorType"], "InvalidInput");
+    assert_eq!(e["errorMessage"], "expected 30 features, got 3");
+
+    assert_eq!(
+        answers[2].kind,
+        AnswerKind::Error(Some("InvalidEvent".into()))
+    );
+    assert!(json(&answers[2].body)["errorMessage"]
+        .as_str()
+        .unwrap()
+        .contains("not valid JSON"));
+
+    assert_eq!(json(&answers[3].body)["cold_start"], false);
+    let m = handler.cold_start_metrics().unwrap();
+    assert!(m.total_cold_start_ms >= m.first_inference_ms);
+    assert!(m.init_duration_ms >= 0.0 && m.model_load_ms >= 0.0);
+}
+
+#[test]
+fn batch_answers_each_instance() {
+    let (fake, handler, mut client) = setup();
+    fake.invoke("b1", example("batch-event.json"));
+    serve_one(&handler, &mut client).unwrap();
+    let a = &fake.wait_answers(1, WAIT)[0];
+    assert_eq!(a.kind, AnswerKind::Response);
+    let body = json(&a.body);
+    let items = body["predictions"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0]["prediction"], expected_first_label());
+    assert!(items[1]["prediction"].is_string());
+    assert_eq!(items[2]["error"]["errorType"], "InvalidInput");
+    assert_eq!(
+        items[2]["error"]["errorMessage"],
+        "expected 30 features, got 2"
+    );
+}
+
+#[test]
+fn nan_inf_and_wrong_types_are_function_errors() {
+    let (fake, handler, mut client) = setup();
+    let mut row: Vec<Value> = json(&example("event.json"))["features"]
+        .as_array()
+        .unwrap()
+        .clone();
+    row[4] = Value::Null;
+    fake.invoke(
+        "nan",
+        serde_json::to_vec(&serde_json::json!({ "features": row })).unwrap(),
+    );
+    row[4] = serde_json::json!(1e300);
+    fake.invoke(
+        "inf",
+        serde_json::to_vec(&serde_json::json!({ "features": row })).unwrap(),
+    );
+    row[4] = serde_json::json!("12");
+    fake.invoke(
+        "str",
+        serde_json::to_vec(&serde_json::json!({ "features": row })).unwrap(),
+    );
+    fake.invoke("empty", br#"{"features": []}"#.to_vec());
+    fake.invoke("neither", br#"{"foo": 1}"#.to_vec());
+    for _ in 0..5 {
+        serve_one(&handler, &mut client).unwrap();
+    }
+    let answers = fake.wait_answers(5, WAIT);
+    let msgs: Vec<String> = answers
+        .iter()
+        .map(|a| json(&a.body)["errorMessage"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(answers
+        .iter()
+        .all(|a| matches!(a.kind, AnswerKind::Error(_))));
+    assert!(msgs[0].contains("feature 4 is missing"), "{}", msgs[0]);
+    assert!(msgs[1].contains("feature 4 is infinite"), "{}", msgs[1]);
+    assert!(msgs[2].contains("a number or null"), "{}", msgs[2]);
+    assert!(msgs[3].contains("empty"), "{}", msgs[3]);
+    assert!(msgs[4].contains("expected {\"features\""), "{}", msgs[4]);
+}
+
+#[test]
+fn trace_id_is_exported_and_odd_deadlines_are_tolerated() {
+    let (fake, handler, mut client) = setup();
+    fake.push(Next::Invoke(Invocation {
+        request_id: Some("t1".into()),
+        body: example("event.json"),
+        deadline_ms: Some("not-a-number".into()),
+        trace_id: Some("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1".into()),
+    }));
+    serve_one(&handler, &mut client).unwrap();
+    assert_eq!(
+        std::env::var("_X_AMZN_TRACE_ID").unwrap(),
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1"
+    );
+    assert_eq!(fake.wait_answers(1, WAIT)[0].kind, AnswerKind::Response);
+}
+
+#[test]
+fn status_500_on_next_ends_the_loop() {
+    let (fake, handler, mut client) = setup();
+    fake.invoke("ok", example("event.json"));
+    fake.push(Next::Status(500));
+    let err = serve(&handler, &mut client);
+    assert!(
+        matches!(
+            err,
+            RuntimeError::Status {
+                endpoint: "next",
+                status: 500
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(fake.wait_answers(1, WAIT).len(), 1);
+}
+
+#[test]
+fn status_500_on_response_ends_the_loop() {
+    let (fake, handler, mut client) = setup();
+    fake.invoke("x", example("event.json"));
+    fake.answer_next_with(500);
+    let err = serve_one(&handler, &mut client).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RuntimeError::Status {
+                endpoint: "response",
+                status: 500
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn response_refused_as_too_large_becomes_an_error() {
+    let (fake, handler, mut client) = setup();
+    fake.invoke("big", example("event.json"));
+    fake.answer_next_with(413);
+    serve_one(&handler, &mut client).unwrap();
+    let answers = fake.wait_answers(2, WAIT);
+    assert_eq!(answers.len(), 2);
+    assert_eq!(
+        answers[1].kind,
+        AnswerKind::Error(Some("ResponseTooLarge".into()))
+    );
+}
+
+#[test]
+fn oversized_answer_is_an_error_not_a_truncated_body() {
+    let (fake, _handler, mut client) = setup();
+    client
+        .respond(
+            "huge",
+            vec![b' '; icebreak_lambda::runtime::MAX_RESPONSE + 1],
+        )
+        .unwrap();
+    let a = &fake.wait_answers(1, WAIT)[0];
+    assert_eq!(a.kind, AnswerKind::Error(Some("ResponseTooLarge".into())));
+}
+
+#[test]
+fn missing_request_id_ends_the_loop_with_an_explanation() {
+    let (fake, handler, mut client) = setup();
+    fake.push(Next::Invoke(Invocation {
+        request_id: None,
+        body: b"{}".to_vec(),
+        deadline_ms: None,
+        trace_id: None,
+    }));
+    let err = serve_one(&handler, &mut client).unwrap_err();
+    assert!(matches!(err, RuntimeError::MissingRequestId));
+    assert!(err.to_string().contains("Lambda-Runtime-Aws-Request-Id"));
+}
+
+#[test]
+fn a_closed_connection_and_garbage_are_errors_not_hangs() {
+    let (fake, handler, mut client) = setup();
+    fake.push(Next::Close);
+    fake.push(Next::Close);
+    let err = serve_one(&handler, &mut client).unwrap_err();
+    assert!(matches!(err, RuntimeError::Http(_)), "{err}");
+    fake.push(Next::Raw(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\nshort".to_vec(),
+    ));
+    fake.push(Next::Raw(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\nshort".to_vec(),
+    ));
+    let err = serve_one(&handler, &mut client).unwrap_err();
+    assert!(matches!(err, RuntimeError::Http(_)), "{err}");
+}
+
+#[test]
+fn broken_model_is_reported_to_init_error() {
+    let (fake, _handler, mut client) = setup();
+    let mut bytes = MODEL.to_vec();
+    bytes[0] = b'X';
+    let err = LambdaHandler::from_bytes(Box::leak(bytes.into_boxed_slice())).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidModel);
+    client.init_error(&err).unwrap();
+    let a = &fake.wait_answers(1, WAIT)[0];
+    assert_eq!(a.kind, AnswerKind::InitError(Some("InvalidModel".into())));
+    assert!(json(&a.body)["errorMessage"]
+        .as_str()
+        .unwrap()
+        .contains("bad magic"));
+}
+
+#[test]
+fn prefixed_endpoint_like_cargo_lambda() {
+    // cargo-lambda gives `http://127.0.0.1:PORT/.rt`; the fake serves any prefix.
+    let fake = FakeRuntime::start().unwrap();
+    let handler = LambdaHandler::from_bytes(MODEL).unwrap();
+    let mut client =
+        Client::new(Endpoint::parse(&format!("http://{}/.rt", fake.address())).unwrap());
+    fake.invoke("p1", example("event.json"));
+    serve_one(&handler, &mut client).unwrap();
+    assert_eq!(fake.wait_answers(1, WAIT)[0].kind, AnswerKind::Response);
+}
+
+#[test]
+fn handler_creation_builds_no_model_and_unaligned_bytes_work() {
+    let handler = LambdaHandler::from_bytes(MODEL).unwrap();
+    assert!(!handler.is_model_loaded());
+    assert!(handler.cold_start_metrics().is_none());
+    // Misalign on purpose: one copy, same answers.
+    let mut v = vec![0u8; MODEL.len() + 1];
+    v[1..].copy_from_slice(MODEL);
+    let unaligned: &'static [u8] = &Box::leak(v.into_boxed_slice())[1..];
+    let h2 = LambdaHandler::from_bytes(unaligned).unwrap();
+    let row = json(&example("event.json"))["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as f32)
+        .collect();
+    let req = icebreak_lambda::LambdaRequest { features: row };
+    assert_eq!(
+        handler.handle(&req).unwrap().prediction,
+        h2.handle(&req).unwrap().prediction
+    );
+    assert!(handler.is_model_loaded());
+}
