@@ -45,6 +45,11 @@ fn example() -> Result<()> {
     if apr.input().n_features == 0 {
         bail!("empty model");
     }
-    println!("wrote {} ({} bytes, checksum {:#010x})", out.display(), bytes.len(), apr.checksum());
+    println!(
+        "wrote {} ({} bytes, checksum {:#010x})",
+        out.display(),
+        bytes.len(),
+        apr.checksum()
+    );
     Ok(())
 }

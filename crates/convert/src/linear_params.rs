@@ -87,10 +87,15 @@ pub fn from_json(json: &str) -> Result<ModelSpec, ConvertError> {
     let n = p.n_features;
     let n_out = p.linear.coef.len() as u32;
     if n_out == 0 || p.linear.intercept.len() != n_out as usize {
-        return Err(invalid("linear.coef and linear.intercept must have the same, non-zero number of rows"));
+        return Err(invalid(
+            "linear.coef and linear.intercept must have the same, non-zero number of rows",
+        ));
     }
     if let Some(row) = p.linear.coef.iter().find(|r| r.len() != n as usize) {
-        return Err(invalid(format!("a coef row has {} values, n_features is {n}", row.len())));
+        return Err(invalid(format!(
+            "a coef row has {} values, n_features is {n}",
+            row.len()
+        )));
     }
     let mut stages = Vec::new();
     if let Some(s) = &p.scaler {
@@ -117,11 +122,29 @@ pub fn from_json(json: &str) -> Result<ModelSpec, ConvertError> {
     let (task, n_outputs, labels) = match p.task.as_str() {
         "regression" => (Task::Regression, n_out, LabelsSpec::None),
         "classification" => {
-            let classes = p.classes.ok_or_else(|| invalid("a classifier needs classes"))?;
+            let classes = p
+                .classes
+                .ok_or_else(|| invalid("a classifier needs classes"))?;
             let labels = if classes.iter().all(|c| matches!(c, Label::Int(_))) {
-                LabelsSpec::Int(classes.iter().filter_map(|c| match c { Label::Int(i) => Some(*i), Label::Str(_) => None }).collect())
+                LabelsSpec::Int(
+                    classes
+                        .iter()
+                        .filter_map(|c| match c {
+                            Label::Int(i) => Some(*i),
+                            Label::Str(_) => None,
+                        })
+                        .collect(),
+                )
             } else if classes.iter().all(|c| matches!(c, Label::Str(_))) {
-                LabelsSpec::Str(classes.iter().filter_map(|c| match c { Label::Str(s) => Some(s.clone()), Label::Int(_) => None }).collect())
+                LabelsSpec::Str(
+                    classes
+                        .iter()
+                        .filter_map(|c| match c {
+                            Label::Str(s) => Some(s.clone()),
+                            Label::Int(_) => None,
+                        })
+                        .collect(),
+                )
             } else {
                 return Err(invalid("class labels mix integers and strings"));
             };
@@ -130,8 +153,17 @@ pub fn from_json(json: &str) -> Result<ModelSpec, ConvertError> {
         other => return Err(invalid(format!("unknown task {other:?}"))),
     };
     let spec = ModelSpec {
-        input: InputSpec { n_features: n, missing: MissingValues::Reject, feature_names: p.feature_names },
-        output: OutputSpec { task, n_outputs, labels, output_names: p.output_names },
+        input: InputSpec {
+            n_features: n,
+            missing: MissingValues::Reject,
+            feature_names: p.feature_names,
+        },
+        output: OutputSpec {
+            task,
+            n_outputs,
+            labels,
+            output_names: p.output_names,
+        },
         provenance: ProvenanceSpec {
             model_version: p.provenance.model_version,
             model_name: Some(match p.estimator {

@@ -42,13 +42,23 @@ fn magnitudes(stages: &[Stage<'_>], x: &[f32]) -> Vec<f64> {
                     *v = (*v - *m as f64) / *sc as f64;
                 }
             }
-            Stage::Linear { n_in, coef, intercept, .. } => {
+            Stage::Linear {
+                n_in,
+                coef,
+                intercept,
+                ..
+            } => {
                 return intercept
                     .iter()
                     .enumerate()
                     .map(|(j, b)| {
                         let row = &coef[j * n_in as usize..(j + 1) * n_in as usize];
-                        (*b as f64).abs() + row.iter().zip(&z).map(|(w, v)| (*w as f64 * v).abs()).sum::<f64>()
+                        (*b as f64).abs()
+                            + row
+                                .iter()
+                                .zip(&z)
+                                .map(|(w, v)| (*w as f64 * v).abs())
+                                .sum::<f64>()
                     })
                     .collect();
             }
@@ -83,12 +93,19 @@ fn check_case(name: &str) -> Report {
     let dir = fixtures().join(name);
     let params = std::fs::read_to_string(dir.join("params.json")).unwrap();
     let reference = read_json(&dir.join("reference.json"));
-    let file = icebreak_format::write(&icebreak_convert::linear_params::from_json(&params).unwrap()).unwrap();
+    let file =
+        icebreak_format::write(&icebreak_convert::linear_params::from_json(&params).unwrap())
+            .unwrap();
     let apr = Apr::parse_verified(&file).unwrap();
     let model = Model::new(&apr);
     let mut scratch = model.scratch();
     let inputs = reference["inputs"].as_array().unwrap();
-    let mut rep = Report { rows: inputs.len(), max_proba: 0.0, max_score: 0.0, boundary_rows: 0 };
+    let mut rep = Report {
+        rows: inputs.len(),
+        max_proba: 0.0,
+        max_score: 0.0,
+        boundary_rows: 0,
+    };
     let mut flat = Vec::new();
     for (i, row) in inputs.iter().enumerate() {
         let x: Vec<f32> = floats(row).iter().map(|&v| v as f32).collect();
@@ -139,7 +156,10 @@ fn check_case(name: &str) -> Report {
                 if near_boundary {
                     rep.boundary_rows += 1;
                 } else {
-                    assert!(label_matches, "{name} row {i}: class {class} vs sklearn {want_pred}");
+                    assert!(
+                        label_matches,
+                        "{name} row {i}: class {class} vs sklearn {want_pred}"
+                    );
                 }
             }
         }
@@ -151,7 +171,10 @@ fn check_case(name: &str) -> Report {
         let out = model.predict_row(row, &mut scratch).unwrap();
         let w = batch.score_width;
         for (a, b) in out.scores.iter().zip(&batch.scores[i * w..(i + 1) * w]) {
-            assert!(rel_err(*a as f64, *b as f64) <= 1e-6, "{name} row {i}: batch {b} vs row {a}");
+            assert!(
+                rel_err(*a as f64, *b as f64) <= 1e-6,
+                "{name} row {i}: batch {b} vs row {a}"
+            );
         }
         if let Some(c) = out.class {
             assert_eq!(batch.classes[i], c, "{name} row {i}");
@@ -193,7 +216,15 @@ fn every_fixture_directory_has_a_test() {
     names.sort();
     assert_eq!(
         names,
-        ["breast_cancer", "diabetes_linear", "diabetes_ridge", "digits_multinomial", "iris_multinomial", "linnerud_multi", "wine_ovr"]
+        [
+            "breast_cancer",
+            "diabetes_linear",
+            "diabetes_ridge",
+            "digits_multinomial",
+            "iris_multinomial",
+            "linnerud_multi",
+            "wine_ovr"
+        ]
     );
 }
 
@@ -201,8 +232,12 @@ fn every_fixture_directory_has_a_test() {
 #[test]
 fn example_model_is_reproducible() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let params = std::fs::read_to_string(root.join("fixtures/linear/breast_cancer/params.json")).unwrap();
+    let params =
+        std::fs::read_to_string(root.join("fixtures/linear/breast_cancer/params.json")).unwrap();
     let fresh = icebreak_convert::linear_params::convert(&params).unwrap();
     let committed = std::fs::read(root.join("examples/model.apr")).unwrap();
-    assert!(committed == fresh, "examples/model.apr is stale: run `cargo xtask example`");
+    assert!(
+        committed == fresh,
+        "examples/model.apr is stale: run `cargo xtask example`"
+    );
 }

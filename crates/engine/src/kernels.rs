@@ -89,7 +89,11 @@ pub fn standard_scale_f32(x: &mut [f32], mean: &[f32], scale: &[f32]) {
 
 /// Reference scaler in f64.
 pub fn standard_scale_ref(x: &[f64], mean: &[f32], scale: &[f32]) -> Vec<f64> {
-    x.iter().zip(mean).zip(scale).map(|((&v, &m), &s)| (v - m as f64) / s as f64).collect()
+    x.iter()
+        .zip(mean)
+        .zip(scale)
+        .map(|((&v, &m), &s)| (v - m as f64) / s as f64)
+        .collect()
 }
 
 /// Logistic sigmoid, stable for large |z|.
@@ -149,7 +153,9 @@ pub fn ovr_normalize_f32(x: &mut [f32]) {
 pub fn ovr_normalize_ref(x: &[f64]) -> Vec<f64> {
     let s: Vec<f64> = x.iter().map(|&v| sigmoid_ref(v)).collect();
     let sum: f64 = s.iter().sum();
-    s.iter().map(|v| if sum > 0.0 { v / sum } else { *v }).collect()
+    s.iter()
+        .map(|v| if sum > 0.0 { v / sum } else { *v })
+        .collect()
 }
 
 /// Index of the first maximum (scikit-learn's `argmax`); NaN never wins.

@@ -146,7 +146,9 @@ impl<'a> Model<'a> {
             };
             max_width = max_width.max(width);
         }
-        let ovr = stages.iter().any(|s| matches!(s, Stage::Post(PostTransform::OvrNormalize)));
+        let ovr = stages
+            .iter()
+            .any(|s| matches!(s, Stage::Post(PostTransform::OvrNormalize)));
         Model {
             n_features: apr.input().n_features as usize,
             missing: apr.input().missing,
@@ -181,13 +183,19 @@ impl<'a> Model<'a> {
 
     /// A scratch sized for this model.
     pub fn scratch(&self) -> Scratch {
-        Scratch { a: vec![0.0; self.max_width], b: vec![0.0; self.max_width] }
+        Scratch {
+            a: vec![0.0; self.max_width],
+            b: vec![0.0; self.max_width],
+        }
     }
 
     /// Checks a row against the input schema: count, and NaN/inf where not accepted.
     pub fn check_row(&self, x: &[f32]) -> Result<(), EngineError> {
         if x.len() != self.n_features {
-            return Err(EngineError::FeatureCount { expected: self.n_features, found: x.len() });
+            return Err(EngineError::FeatureCount {
+                expected: self.n_features,
+                found: x.len(),
+            });
         }
         for (index, v) in x.iter().enumerate() {
             if v.is_nan() {
@@ -224,7 +232,13 @@ impl<'a> Model<'a> {
                 kernels::standard_scale_f32(&mut a[..width], mean, scale);
             }
         }
-        if let Some(Stage::Linear { n_out, coef, intercept, .. }) = self.stages.get(self.estimator) {
+        if let Some(Stage::Linear {
+            n_out,
+            coef,
+            intercept,
+            ..
+        }) = self.stages.get(self.estimator)
+        {
             let n_out = *n_out as usize;
             kernels::linear_f32(&a[..width], coef, intercept, &mut b[..n_out]);
             width = n_out;
@@ -242,7 +256,11 @@ impl<'a> Model<'a> {
             Task::Regression => None,
             Task::Classification => Some(self.class_of(scores)),
         };
-        Ok(RowOutput { scores, probabilities, class })
+        Ok(RowOutput {
+            scores,
+            probabilities,
+            class,
+        })
     }
 
     fn class_of(&self, scores: &[f32]) -> usize {
@@ -268,7 +286,10 @@ impl<'a> Model<'a> {
     pub fn predict_batch(&self, rows: &[f32], out: &mut BatchOutput) -> Result<(), EngineError> {
         let nf = self.n_features;
         if rows.len() % nf != 0 {
-            return Err(EngineError::BatchShape { len: rows.len(), n_features: nf });
+            return Err(EngineError::BatchShape {
+                len: rows.len(),
+                n_features: nf,
+            });
         }
         for row in rows.chunks_exact(nf) {
             self.check_row(row)?;
@@ -288,7 +309,12 @@ impl<'a> Model<'a> {
             }
             &out.work
         };
-        let Some(Stage::Linear { n_out, coef, intercept, .. }) = self.stages.get(self.estimator)
+        let Some(Stage::Linear {
+            n_out,
+            coef,
+            intercept,
+            ..
+        }) = self.stages.get(self.estimator)
         else {
             return Ok(());
         };
@@ -298,7 +324,12 @@ impl<'a> Model<'a> {
         let mut blocks = x.chunks_exact(4 * nf);
         let mut r = 0;
         for block in &mut blocks {
-            let rws = [&block[..nf], &block[nf..2 * nf], &block[2 * nf..3 * nf], &block[3 * nf..]];
+            let rws = [
+                &block[..nf],
+                &block[nf..2 * nf],
+                &block[2 * nf..3 * nf],
+                &block[3 * nf..],
+            ];
             for j in 0..n_out {
                 let d = kernels::dot4_f32(rws, &coef[j * nf..(j + 1) * nf]);
                 for (k, v) in d.iter().enumerate() {
@@ -308,7 +339,12 @@ impl<'a> Model<'a> {
             r += 4;
         }
         for row in blocks.remainder().chunks_exact(nf) {
-            kernels::linear_f32(row, coef, intercept, &mut out.scores[r * n_out..(r + 1) * n_out]);
+            kernels::linear_f32(
+                row,
+                coef,
+                intercept,
+                &mut out.scores[r * n_out..(r + 1) * n_out],
+            );
             r += 1;
         }
         let mut tmp = vec![0.0f32; self.output_width.max(n_out)];
@@ -323,7 +359,8 @@ impl<'a> Model<'a> {
             }
         }
         if self.task == Task::Classification {
-            out.classes.extend(out.scores.chunks_exact(n_out).map(|s| self.class_of(s)));
+            out.classes
+                .extend(out.scores.chunks_exact(n_out).map(|s| self.class_of(s)));
         }
         Ok(())
     }

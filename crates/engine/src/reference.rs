@@ -24,7 +24,9 @@ pub fn predict(stages: &[Stage<'_>], task: Task, x: &[f32]) -> RefOutput {
     for s in stages {
         match *s {
             Stage::StandardScaler { mean, scale } => v = standard_scale_ref(&v, mean, scale),
-            Stage::Linear { coef, intercept, .. } => {
+            Stage::Linear {
+                coef, intercept, ..
+            } => {
                 let xf: Vec<f32> = v.iter().map(|&f| f as f32).collect();
                 scores = linear_ref(&xf, coef, intercept);
                 v = scores.clone();
@@ -55,5 +57,9 @@ pub fn predict(stages: &[Stage<'_>], task: Task, x: &[f32]) -> RefOutput {
             best
         }
     });
-    RefOutput { scores, probabilities, class }
+    RefOutput {
+        scores,
+        probabilities,
+        class,
+    }
 }
