@@ -4,6 +4,10 @@ use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod coldstart;
+mod demo;
+mod e2e;
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -12,12 +16,20 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   example     regenerate examples/model.apr from fixtures/linear/breast_cancer/params.json
+  demo        build the bootstrap, run it against a local Runtime API, show a cold and a warm invocation
+  coldstart   the end-to-end cold-start harness (bootstrap vs floor vs lambda_runtime)
+  e2e         the bootstrap against cargo-lambda's Runtime API emulator
+  test        everything the README's test command runs
 ";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("example") => example(),
+        Some("demo") => demo::run(&args[1..]),
+        Some("coldstart") => coldstart::run(&args[1..]),
+        Some("e2e") => e2e::run(&args[1..]),
+        Some("test") => e2e::test_all(&args[1..]),
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);
