@@ -2,6 +2,7 @@
 //! the first invocation, and answers requests.
 
 use crate::clock;
+use crate::event::{Event, HttpRequest, HttpSource, SqsRecord};
 use icebreak_engine::{BatchOutput, EngineError, Model, Scratch};
 use icebreak_format::{aligned_static, Apr, FormatError, Labels, Task};
 use serde::ser::{SerializeMap, Serializer};
@@ -194,6 +195,9 @@ pub struct ColdStartMetrics {
     pub total_cold_start_ms: f64,
 }
 
+/// Largest HTTP body accepted unless `ICEBREAK_MAX_BODY_BYTES` says otherwise (1 MiB).
+pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+
 thread_local! {
     static SCRATCH: RefCell<(Scratch, BatchOutput)> = RefCell::new(Default::default());
 }
@@ -210,6 +214,7 @@ pub struct LambdaHandler {
     init_ms: f64,
     check_ms: f64,
     metrics: OnceLock<ColdStartMetrics>,
+    max_body: usize,
 }
 
 impl fmt::Debug for LambdaHandler {
@@ -245,6 +250,10 @@ impl LambdaHandler {
             init_ms: ms(now.saturating_duration_since(start)),
             check_ms: ms(now - t0),
             metrics: OnceLock::new(),
+            max_body: std::env::var("ICEBREAK_MAX_BODY_BYTES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(DEFAULT_MAX_BODY),
         })
     }
 
@@ -413,16 +422,249 @@ impl LambdaHandler {
     }
 
     /// Parses an event and answers it: the JSON body to post, or the function error.
+    ///
+    /// HTTP-shaped events always get an HTTP-shaped answer (errors become 4xx responses, not
+    /// function errors); SQS batches get `batchItemFailures` listing the failed messages.
     pub fn handle_event(&self, event: &[u8]) -> Result<Vec<u8>, LambdaError> {
-        let body = match crate::event::parse(event, self.apr.input().n_features as usize)? {
-            crate::event::Event::Single(req) => serde_json::to_vec(&self.handle(&req)?),
-            crate::event::Event::Batch(items) => serde_json::to_vec(&self.handle_batch(&items)?),
-        };
-        body.map_err(|e| {
-            LambdaError::new(
-                ErrorKind::InvalidInput,
-                format!("cannot encode the answer: {e}"),
-            )
-        })
+        match crate::event::parse(event, self.n_features())? {
+            Event::Single(req) => encode(&self.handle(&req)?),
+            Event::Batch(items) => encode(&self.handle_batch(&items)?),
+            Event::Http(req) => encode(&self.handle_http(&req)),
+            Event::Sqs(records) => encode(&self.handle_sqs(&records)),
+        }
     }
+
+    fn n_features(&self) -> usize {
+        self.apr.input().n_features as usize
+    }
+
+    /// Answers a direct event given as bytes (an HTTP body, an SQS message).
+    fn answer_direct(&self, body: &[u8]) -> Result<(Vec<u8>, bool), LambdaError> {
+        match crate::event::parse_direct(body, self.n_features())? {
+            Event::Single(req) => Ok((encode(&self.handle(&req)?)?, true)),
+            Event::Batch(items) => {
+                let resp = self.handle_batch(&items)?;
+                let all_ok = resp.predictions.iter().all(|p| matches!(p, BatchItem::Ok { .. }));
+                Ok((encode(&resp)?, all_ok))
+            }
+            Event::Http(_) | Event::Sqs(_) => Err(LambdaError::new(ErrorKind::InvalidEvent, "nested events are not accepted")),
+        }
+    }
+
+    /// Routes an HTTP request: `POST /` or `POST /predict` predicts; `GET /` or `GET /model`
+    /// describes the model; other methods on those paths are 405, other paths 404.
+    pub fn handle_http(&self, req: &HttpRequest) -> HttpResponse {
+        let path = req.path.trim_end_matches('/');
+        let route = match path {
+            "" | "/predict" => Route::Predict,
+            "/model" => Route::Describe,
+            _ => return HttpResponse::error(req.source, 404, "NotFound", &format!("no route for {}", req.path)),
+        };
+        match (req.method.as_str(), route) {
+            ("POST", Route::Predict) => {}
+            ("GET" | "HEAD", Route::Describe) => return HttpResponse::json(req.source, 200, encode(&self.describe()).unwrap_or_default()),
+            ("GET" | "HEAD", Route::Predict) if path.is_empty() => {
+                return HttpResponse::json(req.source, 200, encode(&self.describe()).unwrap_or_default())
+            }
+            (_, Route::Predict) => {
+                let allow = if path.is_empty() { "GET, HEAD, POST" } else { "POST" };
+                return HttpResponse::error(req.source, 405, "MethodNotAllowed", &format!("{} is not allowed on {}", req.method, req.path)).with_header("allow", allow);
+            }
+            (_, Route::Describe) => {
+                return HttpResponse::error(req.source, 405, "MethodNotAllowed", &format!("{} is not allowed on {}", req.method, req.path)).with_header("allow", "GET, HEAD");
+            }
+        }
+        if let Some(ct) = &req.content_type {
+            if !ct.to_ascii_lowercase().contains("json") {
+                return HttpResponse::error(req.source, 415, "UnsupportedMediaType", &format!("content type {ct:?} is not JSON"));
+            }
+        }
+        let body = match &req.body {
+            Ok(b) => b,
+            Err(msg) => return HttpResponse::error(req.source, 400, ErrorKind::InvalidEvent.as_str(), msg),
+        };
+        if body.len() > self.max_body {
+            return HttpResponse::error(
+                req.source,
+                413,
+                "PayloadTooLarge",
+                &format!("body of {} bytes exceeds the {}-byte limit (ICEBREAK_MAX_BODY_BYTES)", body.len(), self.max_body),
+            );
+        }
+        match self.answer_direct(body) {
+            Ok((json, _)) => HttpResponse::json(req.source, 200, json),
+            Err(e) => HttpResponse::error(req.source, 400, e.kind().as_str(), e.message()),
+        }
+    }
+
+    /// Answers each SQS message; failed ones are listed in `batchItemFailures` so only they
+    /// are retried. Each answer is logged with its message id.
+    pub fn handle_sqs(&self, records: &[SqsRecord]) -> SqsBatchResponse {
+        let mut failures = Vec::new();
+        for r in records {
+            match self.answer_direct(r.body.as_bytes()) {
+                Ok((json, true)) => crate::log::log(
+                    crate::log::Level::Info,
+                    Some(&r.message_id),
+                    format_args!("prediction {}", String::from_utf8_lossy(&json)),
+                ),
+                Ok((json, false)) => {
+                    crate::log::log(
+                        crate::log::Level::Error,
+                        Some(&r.message_id),
+                        format_args!("some instances failed: {}", String::from_utf8_lossy(&json)),
+                    );
+                    failures.push(ItemFailure { item_identifier: r.message_id.clone() });
+                }
+                Err(e) => {
+                    crate::log::log(crate::log::Level::Error, Some(&r.message_id), format_args!("{e}"));
+                    failures.push(ItemFailure { item_identifier: r.message_id.clone() });
+                }
+            }
+        }
+        SqsBatchResponse { batch_item_failures: failures }
+    }
+
+    /// What the model is: served on `GET /model`.
+    pub fn describe(&self) -> ModelInfo {
+        let apr = &self.apr;
+        let (task, classes) = match (&apr.output().labels, apr.output().task) {
+            (Labels::Int(v), _) => ("classification", Some(v.iter().map(|&i| serde_json::json!(i)).collect())),
+            (Labels::Str(s), _) => ("classification", Some(s.iter().map(|v| serde_json::json!(v)).collect())),
+            (Labels::None, Task::Classification) => ("classification", None),
+            (Labels::None, Task::Regression) => ("regression", None),
+        };
+        let p = apr.provenance();
+        ModelInfo {
+            model_version: p.model_version,
+            model_name: p.model_name,
+            task,
+            n_features: apr.input().n_features,
+            feature_names: apr.input().feature_names.map(|l| l.iter().collect()),
+            missing_values: match apr.input().missing {
+                icebreak_format::MissingValues::Reject => "rejected",
+                icebreak_format::MissingValues::Nan => "null or NaN",
+            },
+            n_outputs: apr.output().n_outputs,
+            classes,
+            output_names: apr.output().output_names.map(|l| l.iter().collect()),
+            stages: apr.stages().iter().map(|s| s.name()).collect(),
+            source_format: p.source_format,
+            converter: p.converter,
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Route {
+    Predict,
+    Describe,
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, LambdaError> {
+    serde_json::to_vec(v).map_err(|e| LambdaError::new(ErrorKind::InvalidInput, format!("cannot encode the answer: {e}")))
+}
+
+/// The model description served on `GET /model`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    /// Version.
+    pub model_version: &'static str,
+    /// Name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_name: Option<&'static str>,
+    /// `classification` or `regression`.
+    pub task: &'static str,
+    /// Features per instance.
+    pub n_features: u32,
+    /// Feature names, if known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feature_names: Option<Vec<&'static str>>,
+    /// Whether `null` features are accepted.
+    pub missing_values: &'static str,
+    /// Outputs (classes or targets).
+    pub n_outputs: u32,
+    /// Class labels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<serde_json::Value>>,
+    /// Output names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_names: Option<Vec<&'static str>>,
+    /// Pipeline stages.
+    pub stages: Vec<&'static str>,
+    /// Source library.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_format: Option<&'static str>,
+    /// Converter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub converter: Option<&'static str>,
+}
+
+/// An HTTP-shaped answer for API Gateway, Function URLs and ALBs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpResponse {
+    /// Status code.
+    pub status_code: u16,
+    /// ALB only: e.g. `200 OK`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_description: Option<String>,
+    /// Headers.
+    pub headers: std::collections::BTreeMap<&'static str, String>,
+    /// The JSON body, as a string.
+    pub body: String,
+    /// Always false: bodies are JSON text.
+    pub is_base64_encoded: bool,
+}
+
+impl HttpResponse {
+    fn json(source: HttpSource, status: u16, body: Vec<u8>) -> HttpResponse {
+        let mut headers = std::collections::BTreeMap::new();
+        headers.insert("content-type", "application/json".to_owned());
+        HttpResponse {
+            status_code: status,
+            status_description: (source == HttpSource::Alb).then(|| format!("{status} {}", reason(status))),
+            headers,
+            body: String::from_utf8(body).unwrap_or_default(),
+            is_base64_encoded: false,
+        }
+    }
+
+    fn error(source: HttpSource, status: u16, error_type: &str, message: &str) -> HttpResponse {
+        let body = serde_json::to_vec(&serde_json::json!({ "errorType": error_type, "errorMessage": message })).unwrap_or_default();
+        HttpResponse::json(source, status, body)
+    }
+
+    fn with_header(mut self, name: &'static str, value: &str) -> HttpResponse {
+        self.headers.insert(name, value.to_owned());
+        self
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        413 => "Payload Too Large",
+        415 => "Unsupported Media Type",
+        _ => "",
+    }
+}
+
+/// One failed SQS message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemFailure {
+    /// The message id.
+    pub item_identifier: String,
+}
+
+/// The answer to an SQS batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SqsBatchResponse {
+    /// Exactly the messages that failed.
+    pub batch_item_failures: Vec<ItemFailure>,
 }

@@ -37,13 +37,14 @@ pub mod clock;
 pub mod event;
 mod handler;
 pub mod http;
-mod log;
+pub mod log;
 pub mod runtime;
 
 pub use clock::mark_process_start;
 pub use handler::{
-    BatchItem, BatchResponse, ColdStartMetrics, ErrorKind, LambdaError, LambdaHandler,
-    LambdaRequest, LambdaResponse, Prediction,
+    BatchItem, BatchResponse, ColdStartMetrics, ErrorKind, HttpResponse, ItemFailure,
+    LambdaError, LambdaHandler, LambdaRequest, LambdaResponse, ModelInfo, Prediction,
+    SqsBatchResponse, DEFAULT_MAX_BODY,
 };
 pub use runtime::{Client, Endpoint, Invocation, RuntimeError};
 
@@ -54,22 +55,22 @@ pub fn run(handler: LambdaHandler) -> ExitCode {
     let ep = match Endpoint::from_env() {
         Ok(ep) => ep,
         Err(e) => {
-            log::fatal(&e);
+            log::log(log::Level::Fatal, None, format_args!("{e}"));
             return ExitCode::FAILURE;
         }
     };
     let mut client = Client::new(ep);
     let err = runtime::serve(&handler, &mut client);
-    log::fatal(&err);
+    log::log(log::Level::Fatal, None, format_args!("{err}"));
     ExitCode::FAILURE
 }
 
 /// Reports a broken model to `/init/error` and returns a failure exit code.
 pub fn report_init_error(err: &LambdaError) -> ExitCode {
-    log::fatal(&RuntimeError::Init(err.clone()));
+    log::log(log::Level::Fatal, None, format_args!("{}", RuntimeError::Init(err.clone())));
     if let Ok(ep) = Endpoint::from_env() {
         if let Err(e) = Client::new(ep).init_error(err) {
-            log::fatal(&e);
+            log::log(log::Level::Fatal, None, format_args!("{e}"));
         }
     }
     ExitCode::FAILURE

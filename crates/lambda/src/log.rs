@@ -1,36 +1,295 @@
-//! Log lines on stdout, where Lambda collects them into CloudWatch.
+//! Logs and metrics on stdout, where Lambda collects them into CloudWatch.
+//!
+//! - `AWS_LAMBDA_LOG_FORMAT=JSON`: one JSON object per line,
+//!   `{"timestamp", "level", "message", "requestId"}` (RFC 3339 timestamps, UTC, milliseconds).
+//!   Otherwise Lambda's text format: `timestamp<TAB>requestId<TAB>LEVEL<TAB>message`.
+//! - `AWS_LAMBDA_LOG_LEVEL` (`TRACE`, `DEBUG`, `INFO`, `WARN`, `ERROR`, `FATAL`; default
+//!   `INFO`) filters lines before anything is formatted: a filtered line costs one comparison.
+//! - On the cold invocation, one CloudWatch Embedded Metric Format line with the cold-start
+//!   breakdown ([`emf_cold_start`]); with `ICEBREAK_EMF_LATENCY=1`, one latency line per
+//!   invocation. The namespace is `icebreak` unless `ICEBREAK_METRICS_NAMESPACE` says otherwise.
 
-use crate::handler::{ColdStartMetrics, LambdaError};
+use crate::handler::ColdStartMetrics;
+use serde::ser::{SerializeMap, Serializer};
+use std::fmt;
 use std::io::Write;
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-fn line(args: std::fmt::Arguments<'_>) {
+/// Log levels, lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Everything.
+    Trace,
+    /// Diagnostics.
+    Debug,
+    /// Normal operation (the default threshold).
+    Info,
+    /// Something odd the runtime survived.
+    Warn,
+    /// A failed invocation.
+    Error,
+    /// The runtime stops.
+    Fatal,
+}
+
+impl Level {
+    /// The name Lambda uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Trace => "TRACE",
+            Level::Debug => "DEBUG",
+            Level::Info => "INFO",
+            Level::Warn => "WARN",
+            Level::Error => "ERROR",
+            Level::Fatal => "FATAL",
+        }
+    }
+
+    /// Parses a level name (case-insensitive).
+    pub fn parse(s: &str) -> Option<Level> {
+        Some(match s.trim().to_ascii_uppercase().as_str() {
+            "TRACE" => Level::Trace,
+            "DEBUG" => Level::Debug,
+            "INFO" => Level::Info,
+            "WARN" | "WARNING" => Level::Warn,
+            "ERROR" => Level::Error,
+            "FATAL" => Level::Fatal,
+            _ => return None,
+        })
+    }
+}
+
+/// Logging configuration, read from the environment once.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// JSON lines instead of text.
+    pub json: bool,
+    /// Lines below this level are dropped.
+    pub level: Level,
+    /// Per-invocation latency metric.
+    pub emf_latency: bool,
+    /// EMF namespace.
+    pub namespace: String,
+    /// `AWS_LAMBDA_FUNCTION_NAME`.
+    pub function_name: String,
+}
+
+impl LogConfig {
+    /// Reads `AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL`, `ICEBREAK_EMF_LATENCY`,
+    /// `ICEBREAK_METRICS_NAMESPACE` and `AWS_LAMBDA_FUNCTION_NAME` through `var`.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> LogConfig {
+        LogConfig {
+            json: var("AWS_LAMBDA_LOG_FORMAT").is_some_and(|v| v.eq_ignore_ascii_case("json")),
+            level: var("AWS_LAMBDA_LOG_LEVEL").and_then(|v| Level::parse(&v)).unwrap_or(Level::Info),
+            emf_latency: var("ICEBREAK_EMF_LATENCY").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
+            namespace: var("ICEBREAK_METRICS_NAMESPACE").filter(|v| !v.is_empty()).unwrap_or_else(|| "icebreak".into()),
+            function_name: var("AWS_LAMBDA_FUNCTION_NAME").filter(|v| !v.is_empty()).unwrap_or_else(|| "unknown".into()),
+        }
+    }
+}
+
+static CONFIG: OnceLock<LogConfig> = OnceLock::new();
+
+/// The process's configuration.
+pub fn config() -> &'static LogConfig {
+    CONFIG.get_or_init(|| LogConfig::from_vars(|k| std::env::var(k).ok()))
+}
+
+/// Whether a line at `level` would be written.
+#[inline]
+pub fn enabled(level: Level) -> bool {
+    level >= config().level
+}
+
+fn now_rfc3339() -> humantime::Rfc3339Timestamp {
+    humantime::format_rfc3339_millis(SystemTime::now())
+}
+
+/// Formats one log line (without the newline) into `out`.
+pub fn format_line(
+    out: &mut Vec<u8>,
+    json: bool,
+    timestamp: &dyn fmt::Display,
+    level: Level,
+    request_id: Option<&str>,
+    message: fmt::Arguments<'_>,
+) {
+    if json {
+        let msg = message.to_string();
+        let mut ser = serde_json::Serializer::new(&mut *out);
+        let ok = (|| {
+            let mut m = ser.serialize_map(None)?;
+            m.serialize_entry("timestamp", &timestamp.to_string())?;
+            m.serialize_entry("level", level.as_str())?;
+            m.serialize_entry("message", &msg)?;
+            if let Some(id) = request_id {
+                m.serialize_entry("requestId", id)?;
+            }
+            m.end()
+        })();
+        if ok.is_err() {
+            out.extend_from_slice(b"{\"level\":\"ERROR\",\"message\":\"unserialisable log line\"}");
+        }
+    } else {
+        let _ = write!(out, "{timestamp}\t{}\t{}\t{message}", request_id.unwrap_or("-"), level.as_str());
+    }
+}
+
+fn emit(bytes: &[u8]) {
     let mut out = std::io::stdout().lock();
-    let _ = out.write_fmt(args);
+    let _ = out.write_all(bytes);
     let _ = out.write_all(b"\n");
     let _ = out.flush();
 }
 
-/// The cold-start breakdown, once, on the first invocation.
+/// Writes a log line if `level` passes the filter; nothing is formatted otherwise.
+pub fn log(level: Level, request_id: Option<&str>, message: fmt::Arguments<'_>) {
+    if !enabled(level) {
+        return;
+    }
+    let mut buf = Vec::with_capacity(160);
+    format_line(&mut buf, config().json, &now_rfc3339(), level, request_id, message);
+    emit(&buf);
+}
+
+/// The Embedded Metric Format line for a cold start.
+pub fn emf_cold_start(cfg: &LogConfig, model_version: &str, m: &ColdStartMetrics, timestamp_ms: u64) -> Vec<u8> {
+    emf_line(
+        cfg,
+        model_version,
+        timestamp_ms,
+        &[
+            ("ColdStart", "Count", 1.0),
+            ("InitDuration", "Milliseconds", m.init_duration_ms),
+            ("ModelLoad", "Milliseconds", m.model_load_ms),
+            ("FirstInference", "Milliseconds", m.first_inference_ms),
+            ("TotalColdStart", "Milliseconds", m.total_cold_start_ms),
+        ],
+    )
+}
+
+/// The Embedded Metric Format line for one invocation's latency.
+pub fn emf_latency(cfg: &LogConfig, model_version: &str, latency_ms: f64, timestamp_ms: u64) -> Vec<u8> {
+    emf_line(cfg, model_version, timestamp_ms, &[("Latency", "Milliseconds", latency_ms)])
+}
+
+/// EMF dimension values are 1..=1024 characters.
+fn dimension_value(v: &str) -> &str {
+    if v.is_empty() {
+        return "unknown";
+    }
+    let mut end = v.len().min(1024);
+    while !v.is_char_boundary(end) {
+        end -= 1;
+    }
+    &v[..end]
+}
+
+fn emf_line(cfg: &LogConfig, model_version: &str, timestamp_ms: u64, metrics: &[(&str, &str, f64)]) -> Vec<u8> {
+    let names: Vec<serde_json::Value> = metrics
+        .iter()
+        .map(|(name, unit, _)| serde_json::json!({ "Name": name, "Unit": unit }))
+        .collect();
+    let mut doc = serde_json::json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": dimension_value(&cfg.namespace),
+                "Dimensions": [["FunctionName", "ModelVersion"]],
+                "Metrics": names,
+            }],
+        },
+        "FunctionName": dimension_value(&cfg.function_name),
+        "ModelVersion": dimension_value(model_version),
+    });
+    if let Some(obj) = doc.as_object_mut() {
+        for (name, _, value) in metrics {
+            obj.insert((*name).to_owned(), serde_json::json!(value));
+        }
+    }
+    serde_json::to_vec(&doc).unwrap_or_default()
+}
+
+fn epoch_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// The cold-start breakdown: an INFO line and the EMF metrics line.
 pub fn cold_start(request_id: &str, model_version: &str, m: &ColdStartMetrics) {
-    line(format_args!(
-        "icebreak cold start: init {:.3} ms, model load {:.3} ms, first inference {:.3} ms, total {:.3} ms (model {model_version}, request {request_id})",
-        m.init_duration_ms, m.model_load_ms, m.first_inference_ms, m.total_cold_start_ms
-    ));
+    log(
+        Level::Info,
+        Some(request_id),
+        format_args!(
+            "icebreak cold start: init {:.3} ms, model load {:.3} ms, first inference {:.3} ms, total {:.3} ms (model {model_version})",
+            m.init_duration_ms, m.model_load_ms, m.first_inference_ms, m.total_cold_start_ms
+        ),
+    );
+    emit(&emf_cold_start(config(), model_version, m, epoch_ms()));
 }
 
-/// A function error.
-pub fn invocation_error(request_id: &str, err: &LambdaError) {
-    line(format_args!("icebreak error: {err} (request {request_id})"));
+/// The per-invocation latency metric, when `ICEBREAK_EMF_LATENCY` is on.
+pub fn latency(model_version: &str, latency_ms: f64) {
+    if config().emf_latency {
+        emit(&emf_latency(config(), model_version, latency_ms, epoch_ms()));
+    }
 }
 
-/// Something odd the runtime survived.
-pub fn warn(request_id: &str, msg: &str) {
-    line(format_args!(
-        "icebreak warning: {msg} (request {request_id})"
-    ));
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Why the runtime stops.
-pub fn fatal(msg: &dyn std::fmt::Display) {
-    line(format_args!("icebreak fatal: {msg}"));
+    fn cfg(pairs: &[(&str, &str)]) -> LogConfig {
+        LogConfig::from_vars(|k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned()))
+    }
+
+    #[test]
+    fn config_from_env() {
+        let c = cfg(&[("AWS_LAMBDA_LOG_FORMAT", "JSON"), ("AWS_LAMBDA_LOG_LEVEL", "warn")]);
+        assert!(c.json);
+        assert_eq!(c.level, Level::Warn);
+        let d = cfg(&[("AWS_LAMBDA_LOG_LEVEL", "nonsense")]);
+        assert!(!d.json);
+        assert_eq!(d.level, Level::Info);
+        assert_eq!(d.namespace, "icebreak");
+        assert_eq!(d.function_name, "unknown");
+    }
+
+    #[test]
+    fn json_line_has_lambda_fields() {
+        let mut out = Vec::new();
+        format_line(&mut out, true, &"2026-01-02T03:04:05.678Z", Level::Error, Some("r-1"), format_args!("bad \"input\" {}", 3));
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["timestamp"], "2026-01-02T03:04:05.678Z");
+        assert_eq!(v["level"], "ERROR");
+        assert_eq!(v["message"], "bad \"input\" 3");
+        assert_eq!(v["requestId"], "r-1");
+    }
+
+    #[test]
+    fn text_line_is_tab_separated() {
+        let mut out = Vec::new();
+        format_line(&mut out, false, &"T", Level::Info, Some("r"), format_args!("hello"));
+        assert_eq!(out, b"T\tr\tINFO\thello");
+    }
+
+    #[test]
+    fn rfc3339_timestamps() {
+        let t = now_rfc3339().to_string();
+        assert_eq!(t.len(), "2026-01-02T03:04:05.678Z".len(), "{t}");
+        assert!(t.ends_with('Z') && t.as_bytes()[10] == b'T');
+    }
+
+    #[test]
+    fn levels_order() {
+        assert!(Level::Trace < Level::Debug && Level::Warn < Level::Error && Level::Error < Level::Fatal);
+    }
+
+    #[test]
+    fn dimension_values_are_bounded() {
+        assert_eq!(dimension_value(""), "unknown");
+        let long = "é".repeat(600);
+        let d = dimension_value(&long);
+        assert!(d.len() <= 1024 && !d.is_empty());
+    }
 }

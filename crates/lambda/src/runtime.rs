@@ -376,7 +376,7 @@ impl Client {
                 self.fail(id, &err)
             }
             s if s >= 400 => {
-                crate::log::warn(id, &format!("Runtime API answered {s} to the response"));
+                crate::log::log(crate::log::Level::Warn, Some(id), format_args!("Runtime API answered {s} to the response"));
                 Ok(())
             }
             _ => Ok(()),
@@ -387,7 +387,7 @@ impl Client {
     pub fn fail(&mut self, id: &str, err: &LambdaError) -> Result<(), RuntimeError> {
         let s = self.post(error_request(&self.ep, id, err), "error")?;
         if s >= 400 {
-            crate::log::warn(id, &format!("Runtime API answered {s} to the error report"));
+            crate::log::log(crate::log::Level::Warn, Some(id), format_args!("Runtime API answered {s} to the error report"));
         }
         Ok(())
     }
@@ -416,7 +416,10 @@ pub fn serve_one(handler: &LambdaHandler, client: &mut Client) -> Result<(), Run
         None => std::env::remove_var("_X_AMZN_TRACE_ID"),
     }
     let cold = handler.cold_start_metrics().is_none();
-    match handler.handle_event(&inv.body) {
+    let t0 = std::time::Instant::now();
+    let answer = handler.handle_event(&inv.body);
+    crate::log::latency(handler.model_version(), t0.elapsed().as_secs_f64() * 1e3);
+    match answer {
         Ok(body) => {
             if cold {
                 if let Some(m) = handler.cold_start_metrics() {
@@ -426,7 +429,7 @@ pub fn serve_one(handler: &LambdaHandler, client: &mut Client) -> Result<(), Run
             client.respond(&inv.request_id, body)
         }
         Err(err) => {
-            crate::log::invocation_error(&inv.request_id, &err);
+            crate::log::log(crate::log::Level::Error, Some(&inv.request_id), format_args!("{err}"));
             client.fail(&inv.request_id, &err)
         }
     }
