@@ -21,7 +21,10 @@ impl AlignedBuf {
 
     /// A zero-filled buffer of `len` bytes.
     pub fn zeroed(len: usize) -> Self {
-        AlignedBuf { words: vec![0u64; len.div_ceil(8)], len }
+        AlignedBuf {
+            words: vec![0u64; len.div_ceil(8)],
+            len,
+        }
     }
 
     /// The bytes, mutably.
@@ -57,7 +60,9 @@ impl AsRef<[u8]> for AlignedBuf {
 
 impl std::fmt::Debug for AlignedBuf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AlignedBuf").field("len", &self.len).finish()
+        f.debug_struct("AlignedBuf")
+            .field("len", &self.len)
+            .finish()
     }
 }
 

@@ -4,8 +4,10 @@ use std::fmt;
 
 /// Why a byte buffer is not a valid `.apr` file.
 ///
-/// Every variant names the rule of `docs/FORMAT.md` it enforces (R1, R2, ...). The reader
-/// returns the first broken rule it meets; it never panics, whatever the bytes.
+/// Every variant but the last names the rule of `docs/FORMAT.md` it enforces (R1, R2, ...).
+/// The reader returns the first broken rule it meets; it never panics, whatever the bytes.
+/// [`FormatError::InvalidSpec`] is no rule of the format: only the writer returns it, for a
+/// [`crate::ModelSpec`] that no file can represent faithfully.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FormatError {
@@ -76,7 +78,8 @@ pub enum FormatError {
         /// Offset found.
         found: u64,
     },
-    /// R12: a section's length is not a whole number of its elements, or runs past the file.
+    /// R12: a section's length is not a whole number of its elements (manifest: `u32` words,
+    /// string table: bytes, tensor: its dtype), or the section runs past the file.
     SectionLength {
         /// Section index.
         index: u32,
@@ -180,6 +183,13 @@ pub enum FormatError {
         /// The buffer's address modulo 8.
         misalignment: usize,
     },
+    /// Not a format rule: the writer was given a spec whose string lists or labels do not have
+    /// the length their count declares (a file stores only the count, so the reader could
+    /// not tell and would read other strings in their place).
+    InvalidSpec {
+        /// What is wrong.
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for FormatError {
@@ -229,6 +239,7 @@ impl fmt::Display for FormatError {
                 f,
                 "buffer is not 8-byte aligned (address mod 8 = {misalignment}); copy it into an AlignedBuf"
             ),
+            InvalidSpec { reason } => write!(f, "the model spec cannot be written: {reason}"),
         }
     }
 }

@@ -44,7 +44,9 @@
 #![forbid(unsafe_code)]
 
 #[cfg(target_endian = "big")]
-compile_error!("icebreak-format views little-endian data in place and supports only little-endian targets");
+compile_error!(
+    "icebreak-format views little-endian data in place and supports only little-endian targets"
+);
 
 mod aligned;
 mod error;
@@ -56,8 +58,8 @@ mod writer;
 pub use aligned::{aligned_static, is_aligned, AlignedBuf, ModelBytes};
 pub use error::FormatError;
 pub use model::{
-    InputSchema, InputSpec, Labels, LabelsSpec, MissingValues, ModelSpec, OutputSchema,
-    OutputSpec, PostTransform, Provenance, ProvenanceSpec, Role, Stage, StageSpec, Task,
+    InputSchema, InputSpec, Labels, LabelsSpec, MissingValues, ModelSpec, OutputSchema, OutputSpec,
+    PostTransform, Provenance, ProvenanceSpec, Role, Stage, StageSpec, Task,
 };
 pub use reader::{Apr, Section};
 pub use strings::{StrList, StringTable};

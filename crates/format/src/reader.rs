@@ -2,8 +2,8 @@
 
 use crate::error::FormatError;
 use crate::model::{
-    InputSchema, InputSpec, Labels, LabelsSpec, MissingValues, ModelSpec, OutputSchema,
-    OutputSpec, PostTransform, Provenance, ProvenanceSpec, Role, Stage, StageSpec, Task,
+    InputSchema, InputSpec, Labels, LabelsSpec, MissingValues, ModelSpec, OutputSchema, OutputSpec,
+    PostTransform, Provenance, ProvenanceSpec, Role, Stage, StageSpec, Task,
 };
 use crate::strings::{StrList, StringTable};
 use crate::{
@@ -85,7 +85,10 @@ impl<'a> Apr<'a> {
         if computed == self.checksum {
             Ok(())
         } else {
-            Err(FormatError::ChecksumMismatch { stored: self.checksum, computed })
+            Err(FormatError::ChecksumMismatch {
+                stored: self.checksum,
+                computed,
+            })
         }
     }
 
@@ -123,12 +126,14 @@ impl<'a> Apr<'a> {
     }
     /// Width of the pipeline's final output.
     pub fn output_width(&self) -> u32 {
-        self.stages.iter().fold(self.input.n_features, |w, s| match s {
-            Stage::StandardScaler { .. } => w,
-            Stage::Linear { n_out, .. } => *n_out,
-            Stage::Post(PostTransform::BinaryLogistic) => 2,
-            Stage::Post(_) => w,
-        })
+        self.stages
+            .iter()
+            .fold(self.input.n_features, |w, s| match s {
+                Stage::StandardScaler { .. } => w,
+                Stage::Linear { n_out, .. } => *n_out,
+                Stage::Post(PostTransform::BinaryLogistic) => 2,
+                Stage::Post(_) => w,
+            })
     }
 
     /// Copies the model out into an owned spec (for tools and round-trip tests).
@@ -165,7 +170,12 @@ impl<'a> Apr<'a> {
                         mean: mean.to_vec(),
                         scale: scale.to_vec(),
                     },
-                    Stage::Linear { n_in, n_out, coef, intercept } => StageSpec::Linear {
+                    Stage::Linear {
+                        n_in,
+                        n_out,
+                        coef,
+                        intercept,
+                    } => StageSpec::Linear {
                         n_in,
                         n_out,
                         coef: coef.to_vec(),
@@ -248,7 +258,10 @@ impl<'a> Parser<'a> {
         // R5
         let declared = le_u64(b, 16).unwrap_or(0);
         if declared != b.len() as u64 {
-            return Err(FormatError::LengthMismatch { declared, actual: b.len() as u64 });
+            return Err(FormatError::LengthMismatch {
+                declared,
+                actual: b.len() as u64,
+            });
         }
         // R7
         let count = le_u32(b, 24).unwrap_or(0);
@@ -264,7 +277,10 @@ impl<'a> Parser<'a> {
             self.has_strings = true;
         }
         let manifest = self.section_bytes(manifest_index);
-        let mut words = Words { bytes: manifest, pos: 0 };
+        let mut words = Words {
+            bytes: manifest,
+            pos: 0,
+        };
         let input = self.read_input(&mut words)?;
         let output = self.read_output(&mut words)?;
         let provenance = self.read_provenance(&mut words)?;
@@ -305,8 +321,11 @@ impl<'a> Parser<'a> {
             let offset = le_u64(b, e + 8).unwrap_or(0);
             let length = le_u64(b, e + 16).unwrap_or(0);
             let reserved = le_u64(b, e + 24).unwrap_or(0);
-            let kind = SectionKind::from_code(kind_code)
-                .ok_or(FormatError::UnknownSectionKind { index, kind: kind_code })?;
+            let kind =
+                SectionKind::from_code(kind_code).ok_or(FormatError::UnknownSectionKind {
+                    index,
+                    kind: kind_code,
+                })?;
             if reserved != 0 {
                 return Err(FormatError::ReservedNotZero { offset: e + 24 });
             }
@@ -319,9 +338,19 @@ impl<'a> Parser<'a> {
             };
             let expected = align64(prev_end).ok_or(FormatError::SectionLength { index, length })?;
             if offset != expected {
-                return Err(FormatError::SectionOffset { index, expected, found: offset });
+                return Err(FormatError::SectionOffset {
+                    index,
+                    expected,
+                    found: offset,
+                });
             }
-            let unit = dtype.map_or(4, Dtype::size) as u64;
+            // The element of a manifest is a u32 word, of a string table a byte (its UTF-8
+            // data has any length), of a tensor its dtype.
+            let unit = match (kind, dtype) {
+                (SectionKind::Manifest, _) => 4,
+                (SectionKind::Strings, _) => 1,
+                (SectionKind::Tensor, d) => d.map_or(4, Dtype::size) as u64,
+            };
             let end = offset.checked_add(length);
             match end {
                 Some(end) if length % unit == 0 && end <= b.len() as u64 => {}
@@ -329,7 +358,12 @@ impl<'a> Parser<'a> {
             }
             check_zero(b, prev_end, offset)?;
             prev_end = offset + length;
-            self.sections.push(Section { kind, dtype, offset, length });
+            self.sections.push(Section {
+                kind,
+                dtype,
+                offset,
+                length,
+            });
         }
         // R13: nothing after the last section.
         if prev_end != b.len() as u64 {
@@ -374,7 +408,9 @@ impl<'a> Parser<'a> {
         if !self.has_strings {
             return Err(FormatError::StringOutOfRange { index });
         }
-        self.strings.get(index).ok_or(FormatError::StringOutOfRange { index })
+        self.strings
+            .get(index)
+            .ok_or(FormatError::StringOutOfRange { index })
     }
 
     fn opt_string(&self, index: u32) -> Result<Option<&'a str>, FormatError> {
@@ -393,7 +429,11 @@ impl<'a> Parser<'a> {
             return Err(FormatError::StringOutOfRange { index: first });
         }
         self.strings.check_range(first, count)?;
-        Ok(Some(StrList { table: self.strings, first, count }))
+        Ok(Some(StrList {
+            table: self.strings,
+            first,
+            count,
+        }))
     }
 
     /// Reads a record header and checks its tag (R17–R19) and length (R20).
@@ -417,7 +457,9 @@ impl<'a> Parser<'a> {
         if !len_ok(len) {
             return Err(FormatError::RecordLength { tag, found: len });
         }
-        let end = (len as usize).checked_mul(4).and_then(|n| n.checked_add(words.pos));
+        let end = (len as usize)
+            .checked_mul(4)
+            .and_then(|n| n.checked_add(words.pos));
         match end {
             Some(end) if end <= words.bytes.len() => Ok(len),
             _ => Err(FormatError::TruncatedManifest),
@@ -428,21 +470,32 @@ impl<'a> Parser<'a> {
         self.record(w, tag::INPUT, |n| n == 3)?;
         let n_features = dim("n_features", w.next()?)?;
         let missing_code = w.next()?;
-        let missing = MissingValues::from_code(missing_code)
-            .ok_or(FormatError::UnknownValue { field: "missing", value: missing_code })?;
+        let missing = MissingValues::from_code(missing_code).ok_or(FormatError::UnknownValue {
+            field: "missing",
+            value: missing_code,
+        })?;
         let feature_names = self.str_list(w.next()?, n_features)?;
-        Ok(InputSchema { n_features, missing, feature_names })
+        Ok(InputSchema {
+            n_features,
+            missing,
+            feature_names,
+        })
     }
 
     fn read_output(&self, w: &mut Words<'_>) -> Result<OutputSchema<'a>, FormatError> {
         let len = self.record(w, tag::OUTPUT, |n| n >= 4)?;
         let task_code = w.next()?;
-        let task = Task::from_code(task_code)
-            .ok_or(FormatError::UnknownValue { field: "task", value: task_code })?;
+        let task = Task::from_code(task_code).ok_or(FormatError::UnknownValue {
+            field: "task",
+            value: task_code,
+        })?;
         let n_outputs = dim("n_outputs", w.next()?)?;
         let kind = w.next()?;
         let output_names = self.str_list(w.next()?, n_outputs)?;
-        let wrong_len = FormatError::RecordLength { tag: tag::OUTPUT, found: len };
+        let wrong_len = FormatError::RecordLength {
+            tag: tag::OUTPUT,
+            found: len,
+        };
         let labels = match kind {
             label_kind::NONE => {
                 if len != 4 {
@@ -472,9 +525,19 @@ impl<'a> Parser<'a> {
                     None => return Err(FormatError::StringOutOfRange { index: first }),
                 }
             }
-            value => return Err(FormatError::UnknownValue { field: "label_kind", value }),
+            value => {
+                return Err(FormatError::UnknownValue {
+                    field: "label_kind",
+                    value,
+                })
+            }
         };
-        Ok(OutputSchema { task, n_outputs, labels, output_names })
+        Ok(OutputSchema {
+            task,
+            n_outputs,
+            labels,
+            output_names,
+        })
     }
 
     fn read_provenance(&self, w: &mut Words<'_>) -> Result<Provenance<'a>, FormatError> {
@@ -495,7 +558,10 @@ impl<'a> Parser<'a> {
             let index = stages.len() as u32;
             let len = self.record(w, tag::STAGE, |n| n >= 1)?;
             let kind = w.next()?;
-            let wrong_len = FormatError::RecordLength { tag: tag::STAGE, found: len };
+            let wrong_len = FormatError::RecordLength {
+                tag: tag::STAGE,
+                found: len,
+            };
             let stage = match kind {
                 stage_kind::STANDARD_SCALER => {
                     if len != 4 {
@@ -514,18 +580,30 @@ impl<'a> Parser<'a> {
                     let n_out = dim("n_out", w.next()?)?;
                     let coef = self.f32_tensor(index, w.next()?, n_in as u64 * n_out as u64)?;
                     let intercept = self.f32_tensor(index, w.next()?, n_out as u64)?;
-                    Stage::Linear { n_in, n_out, coef, intercept }
+                    Stage::Linear {
+                        n_in,
+                        n_out,
+                        coef,
+                        intercept,
+                    }
                 }
                 stage_kind::POST => {
                     if len != 2 {
                         return Err(wrong_len);
                     }
                     let code = w.next()?;
-                    let post = PostTransform::from_code(code)
-                        .ok_or(FormatError::UnknownValue { field: "post_transform", value: code })?;
+                    let post = PostTransform::from_code(code).ok_or(FormatError::UnknownValue {
+                        field: "post_transform",
+                        value: code,
+                    })?;
                     Stage::Post(post)
                 }
-                value => return Err(FormatError::UnknownValue { field: "stage_kind", value }),
+                value => {
+                    return Err(FormatError::UnknownValue {
+                        field: "stage_kind",
+                        value,
+                    })
+                }
             };
             stages.push(stage);
             if w.at_end() {
@@ -535,9 +613,21 @@ impl<'a> Parser<'a> {
     }
 
     /// R23: a reference to an f32 tensor of exactly `count` elements.
-    fn f32_tensor(&mut self, stage: u32, section: u32, count: u64) -> Result<&'a [f32], FormatError> {
-        let bad = |reason| FormatError::BadTensorRef { stage, section, reason };
-        let s = *self.sections.get(section as usize).ok_or(bad("no such section"))?;
+    fn f32_tensor(
+        &mut self,
+        stage: u32,
+        section: u32,
+        count: u64,
+    ) -> Result<&'a [f32], FormatError> {
+        let bad = |reason| FormatError::BadTensorRef {
+            stage,
+            section,
+            reason,
+        };
+        let s = *self
+            .sections
+            .get(section as usize)
+            .ok_or(bad("no such section"))?;
         if s.kind != SectionKind::Tensor {
             return Err(bad("not a tensor"));
         }
@@ -571,16 +661,25 @@ impl<'a> Parser<'a> {
             let stage = i as u32;
             let role = s.role();
             if role < last_role {
-                return Err(FormatError::BadPipeline { stage, reason: "stage comes after a later role" });
+                return Err(FormatError::BadPipeline {
+                    stage,
+                    reason: "stage comes after a later role",
+                });
             }
             if role == Role::Estimator {
                 estimators += 1;
                 if estimators > 1 {
-                    return Err(FormatError::BadPipeline { stage, reason: "more than one estimator" });
+                    return Err(FormatError::BadPipeline {
+                        stage,
+                        reason: "more than one estimator",
+                    });
                 }
             }
             if role == Role::Postprocessor && post.is_some() {
-                return Err(FormatError::BadPipeline { stage, reason: "more than one post transform" });
+                return Err(FormatError::BadPipeline {
+                    stage,
+                    reason: "more than one post transform",
+                });
             }
             last_role = role;
             width = match *s {
@@ -614,7 +713,10 @@ impl<'a> Parser<'a> {
             };
         }
         if estimators == 0 {
-            return Err(FormatError::BadPipeline { stage: stages.len() as u32, reason: "no estimator" });
+            return Err(FormatError::BadPipeline {
+                stage: stages.len() as u32,
+                reason: "no estimator",
+            });
         }
         let bad = |reason| Err(FormatError::BadOutput { reason });
         match output.task {
@@ -661,7 +763,11 @@ fn expect_width(stage: u32, expected: u32, found: u32) -> Result<(), FormatError
     if expected == found {
         Ok(())
     } else {
-        Err(FormatError::WidthMismatch { stage, expected, found })
+        Err(FormatError::WidthMismatch {
+            stage,
+            expected,
+            found,
+        })
     }
 }
 
@@ -678,7 +784,9 @@ fn dim(field: &'static str, value: u32) -> Result<u32, FormatError> {
 fn check_zero(b: &[u8], from: u64, to: u64) -> Result<(), FormatError> {
     let pad = b.get(from as usize..to as usize).unwrap_or(&[]);
     match pad.iter().position(|&x| x != 0) {
-        Some(i) => Err(FormatError::BadPadding { offset: from + i as u64 }),
+        Some(i) => Err(FormatError::BadPadding {
+            offset: from + i as u64,
+        }),
         None => Ok(()),
     }
 }

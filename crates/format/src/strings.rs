@@ -98,7 +98,8 @@ impl<'a> StrList<'a> {
         if i >= self.count as usize {
             return None;
         }
-        self.table.get(self.first.checked_add(u32::try_from(i).ok()?)?)
+        self.table
+            .get(self.first.checked_add(u32::try_from(i).ok()?)?)
     }
 
     /// Iterates over the strings.

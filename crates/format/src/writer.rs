@@ -45,6 +45,9 @@ impl Strings {
 
 /// Writes `spec` as an `.apr` file into an aligned buffer, validated by the reader
 /// (including its checksum) before it is returned.
+///
+/// Fails with [`FormatError::InvalidSpec`] when a name or label list does not have the length
+/// its count declares, and otherwise with the rule the reader finds broken in the result.
 pub fn write(spec: &ModelSpec) -> Result<AlignedBuf, FormatError> {
     let bytes = layout(spec)?;
     let buf = AlignedBuf::copy_from(&bytes);
@@ -69,15 +72,56 @@ fn record(words: &mut Vec<u32>, tag: u32, payload: &[u32]) {
     words.extend_from_slice(payload);
 }
 
+/// What the file cannot check: a string list or label list stores only its first index, and
+/// takes its length from `n_features` / `n_outputs`.
+fn check_counts(spec: &ModelSpec) -> Result<(), FormatError> {
+    let bad = |reason| Err(FormatError::InvalidSpec { reason });
+    let n_features = spec.input.n_features as usize;
+    let n_outputs = spec.output.n_outputs as usize;
+    if spec
+        .input
+        .feature_names
+        .as_ref()
+        .is_some_and(|l| l.len() != n_features)
+    {
+        return bad("feature_names does not have n_features entries");
+    }
+    if spec
+        .output
+        .output_names
+        .as_ref()
+        .is_some_and(|l| l.len() != n_outputs)
+    {
+        return bad("output_names does not have n_outputs entries");
+    }
+    let labels = match &spec.output.labels {
+        LabelsSpec::None => None,
+        LabelsSpec::Int(v) => Some(v.len()),
+        LabelsSpec::Str(v) => Some(v.len()),
+    };
+    if labels.is_some_and(|n| n != n_outputs) {
+        return bad("labels does not have n_outputs entries");
+    }
+    Ok(())
+}
+
 fn layout(spec: &ModelSpec) -> Result<Vec<u8>, FormatError> {
-    let mut strings = Strings { offsets: vec![0], data: String::new() };
+    check_counts(spec)?;
+    let mut strings = Strings {
+        offsets: vec![0],
+        data: String::new(),
+    };
     let mut tensors: Vec<&[f32]> = Vec::new();
     // Section 0 is the manifest, 1 the string table, tensors follow.
     let mut words: Vec<u32> = Vec::new();
 
     let inp = &spec.input;
     let names = strings.push_list(&inp.feature_names);
-    record(&mut words, tag::INPUT, &[inp.n_features, inp.missing.code(), names]);
+    record(
+        &mut words,
+        tag::INPUT,
+        &[inp.n_features, inp.missing.code(), names],
+    );
 
     let out = &spec.output;
     let out_names = strings.push_list(&out.output_names);
@@ -115,7 +159,12 @@ fn layout(spec: &ModelSpec) -> Result<Vec<u8>, FormatError> {
                 let sc = tensor(scale, &mut tensors);
                 vec![stage_kind::STANDARD_SCALER, mean.len() as u32, m, sc]
             }
-            StageSpec::Linear { n_in, n_out, coef, intercept } => {
+            StageSpec::Linear {
+                n_in,
+                n_out,
+                coef,
+                intercept,
+            } => {
                 let c = tensor(coef, &mut tensors);
                 let i = tensor(intercept, &mut tensors);
                 vec![stage_kind::LINEAR, *n_in, *n_out, c, i]

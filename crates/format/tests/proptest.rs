@@ -1,0 +1,382 @@
+//! Property tests: (a) writer -> reader round trip over arbitrary valid specs; (b) arbitrary
+//! bytes and mutations of valid files never make the reader panic.
+
+#![allow(missing_docs)]
+// Helpers outside #[test] functions unwrap too: a panic is a test failure here.
+#![allow(clippy::unwrap_used)]
+
+use icebreak_format::*;
+use proptest::collection::{btree_set, vec};
+use proptest::prelude::*;
+
+/// Finite f32s of every magnitude and sign (NaN is not equal to itself, so it would break the
+/// round-trip equality; the format itself does not look at the values).
+fn weight() -> impl Strategy<Value = f32> {
+    use proptest::num::f32::{NEGATIVE, NORMAL, POSITIVE, SUBNORMAL, ZERO};
+    POSITIVE | NEGATIVE | NORMAL | SUBNORMAL | ZERO
+}
+
+fn weights(n: usize) -> impl Strategy<Value = Vec<f32>> {
+    vec(weight(), n)
+}
+
+/// Any string, Unicode included: printable characters of every script, or any `char` at all
+/// (controls and NUL included); the empty string too.
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => "\\PC{0,12}",
+        1 => vec(any::<char>(), 0..5).prop_map(String::from_iter),
+    ]
+}
+
+fn names(n: usize) -> impl Strategy<Value = Option<Vec<String>>> {
+    proptest::option::of(vec(text(), n))
+}
+
+fn provenance() -> impl Strategy<Value = ProvenanceSpec> {
+    (
+        text(),
+        proptest::option::of(text()),
+        proptest::option::of(text()),
+        proptest::option::of(text()),
+        proptest::option::of("[0-9a-f]{64}"),
+    )
+        .prop_map(
+            |(model_version, model_name, source_format, converter, source_sha256)| ProvenanceSpec {
+                model_version,
+                model_name,
+                source_format,
+                converter,
+                source_sha256,
+            },
+        )
+}
+
+/// Distinct labels, in an arbitrary order.
+fn labels(n: usize) -> impl Strategy<Value = LabelsSpec> {
+    prop_oneof![
+        btree_set(any::<i64>(), n)
+            .prop_map(|s| s.into_iter().collect::<Vec<_>>())
+            .prop_shuffle()
+            .prop_map(LabelsSpec::Int),
+        btree_set(text(), n)
+            .prop_map(|s| s.into_iter().collect::<Vec<_>>())
+            .prop_shuffle()
+            .prop_map(LabelsSpec::Str),
+    ]
+}
+
+/// What the estimator's scores become, and the task and class count that go with it.
+#[derive(Debug, Clone)]
+enum Head {
+    /// Regression with `n_out` targets and a post transform valid for that width.
+    Regression {
+        n_out: u32,
+        post: Option<PostTransform>,
+    },
+    /// A binary classifier with one score: a decision function, or binary_logistic.
+    BinaryScore { logistic: bool },
+    /// A classifier with one score per class.
+    PerClass { n: u32, post: Option<PostTransform> },
+}
+
+fn head() -> impl Strategy<Value = Head> {
+    let regression = (1u32..5, 0u8..5).prop_map(|(n_out, p)| {
+        let post = match (p, n_out) {
+            (1, _) => Some(PostTransform::Logistic),
+            (2, n) if n >= 2 => Some(PostTransform::Softmax),
+            (3, n) if n >= 2 => Some(PostTransform::OvrNormalize),
+            // binary_logistic turns one score into two values: a regression of width 2.
+            (4, 1) => Some(PostTransform::BinaryLogistic),
+            _ => None,
+        };
+        Head::Regression { n_out, post }
+    });
+    let binary = any::<bool>().prop_map(|logistic| Head::BinaryScore { logistic });
+    let per_class = (2u32..6, 0u8..4).prop_map(|(n, p)| {
+        let post = match p {
+            1 => Some(PostTransform::Logistic),
+            2 => Some(PostTransform::Softmax),
+            3 => Some(PostTransform::OvrNormalize),
+            _ => None,
+        };
+        Head::PerClass { n, post }
+    });
+    prop_oneof![regression, binary, per_class]
+}
+
+/// An arbitrary valid spec.
+fn spec() -> impl Strategy<Value = ModelSpec> {
+    (1u32..8, head(), any::<bool>(), any::<bool>()).prop_flat_map(
+        |(n_features, head, scaler, nan)| {
+            let (n_out, post, task, n_outputs) = match head {
+                Head::Regression { n_out, post } => {
+                    let width = if post == Some(PostTransform::BinaryLogistic) {
+                        2
+                    } else {
+                        n_out
+                    };
+                    (n_out, post, Task::Regression, width)
+                }
+                Head::BinaryScore { logistic } => (
+                    1,
+                    logistic.then_some(PostTransform::BinaryLogistic),
+                    Task::Classification,
+                    2,
+                ),
+                Head::PerClass { n, post } => (n, post, Task::Classification, n),
+            };
+            let nf = n_features as usize;
+            let no = n_outputs as usize;
+            let scaler = if scaler {
+                (weights(nf), weights(nf))
+                    .prop_map(|(mean, scale)| Some(StageSpec::StandardScaler { mean, scale }))
+                    .boxed()
+            } else {
+                Just(None).boxed()
+            };
+            let linear = (weights(nf * n_out as usize), weights(n_out as usize)).prop_map(
+                move |(coef, intercept)| StageSpec::Linear {
+                    n_in: n_features,
+                    n_out,
+                    coef,
+                    intercept,
+                },
+            );
+            let labels = match task {
+                Task::Regression => Just(LabelsSpec::None).boxed(),
+                Task::Classification => labels(no).boxed(),
+            };
+            (names(nf), names(no), labels, provenance(), scaler, linear).prop_map(
+                move |(feature_names, output_names, labels, provenance, scaler, linear)| {
+                    let mut stages: Vec<StageSpec> = scaler.into_iter().collect();
+                    stages.push(linear);
+                    stages.extend(post.map(StageSpec::Post));
+                    ModelSpec {
+                        input: InputSpec {
+                            n_features,
+                            missing: if nan {
+                                MissingValues::Nan
+                            } else {
+                                MissingValues::Reject
+                            },
+                            feature_names,
+                        },
+                        output: OutputSpec {
+                            task,
+                            n_outputs,
+                            labels,
+                            output_names,
+                        },
+                        provenance,
+                        stages,
+                    }
+                },
+            )
+        },
+    )
+}
+
+/// Parses `bytes` both ways; they may succeed or fail, never panic. A file `parse_verified`
+/// accepts is one `parse` accepts, and it describes itself consistently.
+fn parse_both(bytes: &[u8]) {
+    let buf = AlignedBuf::copy_from(bytes);
+    let plain = Apr::parse(&buf);
+    let verified = Apr::parse_verified(&buf);
+    match (&plain, &verified) {
+        (Err(a), Err(b)) => assert_eq!(a, b),
+        (Ok(_), Err(FormatError::ChecksumMismatch { .. })) | (Ok(_), Ok(_)) => {}
+        (a, b) => panic!(
+            "parse and parse_verified disagree: {:?} vs {:?}",
+            a.is_ok(),
+            b
+        ),
+    }
+    if let Ok(apr) = verified {
+        touch(&apr);
+        // Whatever the reader accepts, the writer can write, and writing is a fixed point
+        // (compared as bytes: the weights may hold NaNs, which are not equal to themselves).
+        let once = write_to_vec(&apr.to_spec()).expect("the writer takes what the reader accepts");
+        let buf = AlignedBuf::copy_from(&once);
+        let twice = write_to_vec(&Apr::parse_verified(&buf).expect("written").to_spec());
+        assert_eq!(twice.as_deref(), Ok(&once[..]));
+    } else if let Ok(apr) = plain {
+        touch(&apr);
+    }
+}
+
+/// Reads every accessor of a parsed file.
+fn touch(apr: &Apr<'_>) {
+    let _ = apr.output_width();
+    for i in 0..apr.strings().len() + 1 {
+        let _ = apr.strings().get(i);
+    }
+    if let Some(names) = apr.input().feature_names {
+        assert_eq!(names.iter().count(), apr.input().n_features as usize);
+    }
+    match &apr.output().labels {
+        Labels::Str(l) => assert_eq!(l.to_vec().len(), apr.output().n_outputs as usize),
+        Labels::Int(v) => assert_eq!(v.len(), apr.output().n_outputs as usize),
+        Labels::None => {}
+    }
+    for s in apr.stages() {
+        let _ = (s.name(), s.role());
+        if let Stage::Linear {
+            coef,
+            intercept,
+            n_in,
+            n_out,
+        } = s
+        {
+            assert_eq!(coef.len(), *n_in as usize * *n_out as usize);
+            assert_eq!(intercept.len(), *n_out as usize);
+        }
+    }
+}
+
+/// A mutation of a valid file.
+#[derive(Debug, Clone)]
+enum Mutation {
+    /// Set one byte.
+    Byte { at: prop::sample::Index, value: u8 },
+    /// Xor one u32 word (at a multiple of 4, so it hits whole fields) with a value.
+    Word { at: prop::sample::Index, xor: u32 },
+    /// Keep only a prefix.
+    Truncate { at: prop::sample::Index },
+    /// Insert bytes.
+    Insert {
+        at: prop::sample::Index,
+        bytes: Vec<u8>,
+    },
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        4 => (any::<prop::sample::Index>(), any::<u8>()).prop_map(|(at, value)| Mutation::Byte { at, value }),
+        4 => (any::<prop::sample::Index>(), prop_oneof![any::<u32>(), 0u32..16, Just(u32::MAX)])
+            .prop_map(|(at, xor)| Mutation::Word { at, xor }),
+        1 => any::<prop::sample::Index>().prop_map(|at| Mutation::Truncate { at }),
+        1 => (any::<prop::sample::Index>(), vec(any::<u8>(), 1..70))
+            .prop_map(|(at, bytes)| Mutation::Insert { at, bytes }),
+    ]
+}
+
+fn apply(v: &mut Vec<u8>, m: &Mutation) {
+    if v.len() < 4 && !matches!(m, Mutation::Insert { .. }) {
+        return;
+    }
+    match m {
+        Mutation::Byte { at, value } => {
+            let i = at.index(v.len());
+            v[i] = *value;
+        }
+        Mutation::Word { at, xor } => {
+            let i = at.index(v.len() / 4) * 4;
+            let w = u32::from_le_bytes(v[i..i + 4].try_into().unwrap()) ^ xor;
+            v[i..i + 4].copy_from_slice(&w.to_le_bytes());
+        }
+        Mutation::Truncate { at } => v.truncate(at.index(v.len())),
+        Mutation::Insert { at, bytes } => {
+            let i = at.index(v.len() + 1);
+            v.splice(i..i, bytes.iter().copied());
+        }
+    }
+}
+
+/// Re-patches the length and the checksum, so a mutation reaches past R5 and R6.
+fn repatch(v: &mut [u8]) {
+    if v.len() >= HEADER_LEN {
+        let len = v.len() as u64;
+        v[16..24].copy_from_slice(&len.to_le_bytes());
+        let crc = checksum(v);
+        v[CHECKSUM_FIELD].copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn round_trip(spec in spec()) {
+        let buf = write(&spec).map_err(|e| TestCaseError::fail(format!("{e}")))?;
+        let apr = Apr::parse_verified(&buf).map_err(|e| TestCaseError::fail(format!("{e}")))?;
+        prop_assert_eq!(apr.to_spec(), spec.clone());
+        // The pipeline's width is n_outputs, but for a binary decision function (one score).
+        let binary_decision = spec.output.task == Task::Classification && apr.output_width() == 1;
+        prop_assert!(apr.output_width() == spec.output.n_outputs || binary_decision);
+        // A manifest, a string table, and two tensors per scaler or linear stage.
+        let with_weights = spec.stages.iter().filter(|s| !matches!(s, StageSpec::Post(_))).count();
+        prop_assert_eq!(apr.sections().len(), 2 + 2 * with_weights);
+        // Writing is deterministic.
+        prop_assert_eq!(write_to_vec(&spec).ok(), Some(buf.to_vec()));
+        touch(&apr);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in vec(any::<u8>(), 0..600)) {
+        parse_both(&bytes);
+    }
+
+    #[test]
+    fn arbitrary_bytes_behind_a_valid_header_never_panic(
+        count in prop_oneof![1u32..8, any::<u32>()],
+        manifest in prop_oneof![0u32..8, any::<u32>()],
+        strings in prop_oneof![0u32..8, Just(NONE), any::<u32>()],
+        body in vec(any::<u8>(), 0..600),
+    ) {
+        let mut v = vec![0u8; HEADER_LEN];
+        v[0..4].copy_from_slice(&MAGIC);
+        v[4..6].copy_from_slice(&VERSION_MAJOR.to_le_bytes());
+        v[24..28].copy_from_slice(&count.to_le_bytes());
+        v[28..32].copy_from_slice(&manifest.to_le_bytes());
+        v[32..36].copy_from_slice(&strings.to_le_bytes());
+        v.extend_from_slice(&body);
+        repatch(&mut v);
+        parse_both(&v);
+    }
+
+    #[test]
+    fn mutated_files_never_panic(
+        spec in spec(),
+        mutations in vec(mutation(), 1..4),
+        fix in any::<bool>(),
+    ) {
+        let mut v = write_to_vec(&spec).map_err(|e| TestCaseError::fail(format!("{e}")))?;
+        for m in &mutations {
+            apply(&mut v, m);
+        }
+        if fix {
+            repatch(&mut v);
+        }
+        parse_both(&v);
+    }
+
+    #[test]
+    fn every_single_byte_change_is_caught_by_the_checksum(
+        spec in spec(),
+        at in any::<prop::sample::Index>(),
+        flip in 1u8..=255,
+    ) {
+        // CRC-32 detects every error burst of 32 bits or fewer: parse_verified refuses every
+        // single-byte change (a checksum-field change included).
+        let mut v = write_to_vec(&spec).map_err(|e| TestCaseError::fail(format!("{e}")))?;
+        let i = at.index(v.len());
+        v[i] ^= flip;
+        let buf = AlignedBuf::copy_from(&v);
+        prop_assert!(Apr::parse_verified(&buf).is_err());
+    }
+
+    #[test]
+    fn truncations_are_refused(spec in spec(), at in any::<prop::sample::Index>()) {
+        let v = write_to_vec(&spec).map_err(|e| TestCaseError::fail(format!("{e}")))?;
+        let cut = at.index(v.len());
+        let buf = AlignedBuf::copy_from(&v[..cut]);
+        let e = Apr::parse(&buf).unwrap_err();
+        let expected = if cut < HEADER_LEN {
+            FormatError::TooShort { len: cut }
+        } else {
+            FormatError::LengthMismatch { declared: v.len() as u64, actual: cut as u64 }
+        };
+        prop_assert_eq!(e, expected);
+    }
+}
