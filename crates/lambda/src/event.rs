@@ -155,13 +155,19 @@ struct Instance {
     features: Vec<Feature>,
 }
 
-const SHAPE: &str = r#"expected {"features": [numbers]} or {"instances": [{"features": [numbers]}, ...]}"#;
+const SHAPE: &str =
+    r#"expected {"features": [numbers]} or {"instances": [{"features": [numbers]}, ...]}"#;
 
 fn request(features: Vec<Feature>) -> Result<LambdaRequest, LambdaError> {
     if features.is_empty() {
-        return Err(LambdaError::new(ErrorKind::InvalidInput, "\"features\" is empty"));
+        return Err(LambdaError::new(
+            ErrorKind::InvalidInput,
+            "\"features\" is empty",
+        ));
     }
-    Ok(LambdaRequest { features: features.into_iter().map(|f| f.0).collect() })
+    Ok(LambdaRequest {
+        features: features.into_iter().map(|f| f.0).collect(),
+    })
 }
 
 fn json_error(e: serde_json::Error, event: &[u8]) -> LambdaError {
@@ -171,7 +177,10 @@ fn json_error(e: serde_json::Error, event: &[u8]) -> LambdaError {
             LambdaError::new(ErrorKind::InvalidInput, format!("invalid request: {e}"))
         }
         Category::Data => LambdaError::new(ErrorKind::InvalidEvent, format!("{SHAPE}: {e}")),
-        _ => LambdaError::new(ErrorKind::InvalidEvent, format!("event is not valid JSON: {e}")),
+        _ => LambdaError::new(
+            ErrorKind::InvalidEvent,
+            format!("event is not valid JSON: {e}"),
+        ),
     }
 }
 
@@ -211,7 +220,10 @@ fn direct(
         (Some(features), None) => request(features).map(Event::Single),
         (None, Some(instances)) => {
             if instances.is_empty() {
-                return Err(LambdaError::new(ErrorKind::InvalidInput, "\"instances\" is empty"));
+                return Err(LambdaError::new(
+                    ErrorKind::InvalidInput,
+                    "\"instances\" is empty",
+                ));
             }
             Ok(Event::Batch(
                 instances
@@ -240,9 +252,16 @@ fn direct(
 fn http_request(env: &Envelope) -> Result<Option<HttpRequest>, LambdaError> {
     let ctx = env.request_context.as_ref();
     let (source, method, path) = if let Some(http) = ctx.and_then(|c| c.http.as_ref()) {
-        let mut path = env.raw_path.clone().or_else(|| http.path.clone()).unwrap_or_else(|| "/".into());
+        let mut path = env
+            .raw_path
+            .clone()
+            .or_else(|| http.path.clone())
+            .unwrap_or_else(|| "/".into());
         // HTTP APIs put a named stage in front of the path; "$default" adds nothing.
-        if let Some(stage) = ctx.and_then(|c| c.stage.as_deref()).filter(|s| *s != "$default") {
+        if let Some(stage) = ctx
+            .and_then(|c| c.stage.as_deref())
+            .filter(|s| *s != "$default")
+        {
             let prefix = format!("/{stage}");
             if path == prefix || path.starts_with(&format!("{prefix}/")) {
                 path = path[prefix.len()..].to_owned();
@@ -250,8 +269,16 @@ fn http_request(env: &Envelope) -> Result<Option<HttpRequest>, LambdaError> {
         }
         (HttpSource::V2, http.method.clone(), path)
     } else if let Some(method) = &env.http_method {
-        let source = if ctx.is_some_and(|c| c.elb.is_some()) { HttpSource::Alb } else { HttpSource::V1 };
-        (source, method.clone(), env.path.clone().unwrap_or_else(|| "/".into()))
+        let source = if ctx.is_some_and(|c| c.elb.is_some()) {
+            HttpSource::Alb
+        } else {
+            HttpSource::V1
+        };
+        (
+            source,
+            method.clone(),
+            env.path.clone().unwrap_or_else(|| "/".into()),
+        )
     } else {
         return Ok(None);
     };
@@ -268,8 +295,18 @@ fn http_request(env: &Envelope) -> Result<Option<HttpRequest>, LambdaError> {
             .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
             .and_then(|(_, v)| v.clone())
     });
-    let path = if path.is_empty() { "/".to_owned() } else { path };
-    Ok(Some(HttpRequest { source, method: method.to_ascii_uppercase(), path, content_type, body }))
+    let path = if path.is_empty() {
+        "/".to_owned()
+    } else {
+        path
+    };
+    Ok(Some(HttpRequest {
+        source,
+        method: method.to_ascii_uppercase(),
+        path,
+        content_type,
+        body,
+    }))
 }
 
 fn sqs(records: Vec<RawRecord>) -> Result<Vec<SqsRecord>, LambdaError> {
@@ -284,9 +321,15 @@ fn sqs(records: Vec<RawRecord>) -> Result<Vec<SqsRecord>, LambdaError> {
                 ));
             }
             let message_id = r.message_id.filter(|m| !m.is_empty()).ok_or_else(|| {
-                LambdaError::new(ErrorKind::InvalidEvent, format!("SQS record {i} has no messageId"))
+                LambdaError::new(
+                    ErrorKind::InvalidEvent,
+                    format!("SQS record {i} has no messageId"),
+                )
             })?;
-            Ok(SqsRecord { message_id, body: r.body.unwrap_or_default() })
+            Ok(SqsRecord {
+                message_id,
+                body: r.body.unwrap_or_default(),
+            })
         })
         .collect()
 }
@@ -306,7 +349,9 @@ mod tests {
     #[test]
     fn single_instance() {
         let e = parse(br#"{"features": [1, 2.5, -3e2, null], "id": "x"}"#, 4).unwrap();
-        let Event::Single(req) = e else { panic!("not single") };
+        let Event::Single(req) = e else {
+            panic!("not single")
+        };
         assert_eq!(&req.features[..3], &[1.0, 2.5, -300.0]);
         assert!(req.features[3].is_nan());
     }
@@ -318,13 +363,19 @@ mod tests {
             1,
         )
         .unwrap();
-        let Event::Batch(items) = e else { panic!("not batch") };
+        let Event::Batch(items) = e else {
+            panic!("not batch")
+        };
         assert_eq!(items.len(), 4);
         assert_eq!(items[0].as_ref().unwrap().features, vec![1.0]);
         for bad in &items[1..] {
             assert_eq!(bad.as_ref().unwrap_err().kind(), ErrorKind::InvalidInput);
         }
-        assert!(items[1].as_ref().unwrap_err().message().contains("instance 1"));
+        assert!(items[1]
+            .as_ref()
+            .unwrap_err()
+            .message()
+            .contains("instance 1"));
     }
 
     #[test]
@@ -333,12 +384,30 @@ mod tests {
         assert_eq!(kind(parse(b"", 2)), ErrorKind::InvalidEvent);
         assert_eq!(kind(parse(b"[1,2]", 2)), ErrorKind::InvalidEvent);
         assert_eq!(kind(parse(b"{}", 2)), ErrorKind::InvalidEvent);
-        assert_eq!(kind(parse(br#"{"features":[1],"instances":[]}"#, 2)), ErrorKind::InvalidEvent);
-        assert_eq!(kind(parse(br#"{"features": [1, "two"]}"#, 2)), ErrorKind::InvalidInput);
-        assert_eq!(kind(parse(br#"{"features": []}"#, 2)), ErrorKind::InvalidInput);
-        assert_eq!(kind(parse(br#"{"instances": []}"#, 2)), ErrorKind::InvalidInput);
-        assert_eq!(kind(parse(br#"{"features": {"a": 1}}"#, 2)), ErrorKind::InvalidInput);
-        let msg = parse(br#"{"features": [1, "two"]}"#, 2).unwrap_err().message().to_owned();
+        assert_eq!(
+            kind(parse(br#"{"features":[1],"instances":[]}"#, 2)),
+            ErrorKind::InvalidEvent
+        );
+        assert_eq!(
+            kind(parse(br#"{"features": [1, "two"]}"#, 2)),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            kind(parse(br#"{"features": []}"#, 2)),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            kind(parse(br#"{"instances": []}"#, 2)),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            kind(parse(br#"{"features": {"a": 1}}"#, 2)),
+            ErrorKind::InvalidInput
+        );
+        let msg = parse(br#"{"features": [1, "two"]}"#, 2)
+            .unwrap_err()
+            .message()
+            .to_owned();
         assert!(msg.contains("a number or null"), "{msg}");
     }
 
@@ -347,8 +416,13 @@ mod tests {
         let ev = br#"{"version":"2.0","rawPath":"/prod/predict","isBase64Encoded":true,
             "body":"eyJmZWF0dXJlcyI6WzFdfQ==","headers":{"Content-Type":"application/json"},
             "requestContext":{"stage":"prod","http":{"method":"post","path":"/prod/predict"}}}"#;
-        let Event::Http(h) = parse(ev, 1).unwrap() else { panic!("not http") };
-        assert_eq!((h.source, h.method.as_str(), h.path.as_str()), (HttpSource::V2, "POST", "/predict"));
+        let Event::Http(h) = parse(ev, 1).unwrap() else {
+            panic!("not http")
+        };
+        assert_eq!(
+            (h.source, h.method.as_str(), h.path.as_str()),
+            (HttpSource::V2, "POST", "/predict")
+        );
         assert_eq!(h.body.unwrap(), br#"{"features":[1]}"#);
         assert_eq!(h.content_type.as_deref(), Some("application/json"));
     }
@@ -356,23 +430,38 @@ mod tests {
     #[test]
     fn http_v1_and_alb() {
         let v1 = br#"{"resource":"/predict","path":"/predict","httpMethod":"GET","headers":null,"body":null,"requestContext":{"stage":"prod"}}"#;
-        let Event::Http(h) = parse(v1, 1).unwrap() else { panic!("not http") };
+        let Event::Http(h) = parse(v1, 1).unwrap() else {
+            panic!("not http")
+        };
         assert_eq!((h.source, h.path.as_str()), (HttpSource::V1, "/predict"));
         let alb = br#"{"requestContext":{"elb":{"targetGroupArn":"arn"}},"httpMethod":"POST","path":"/","body":"{}","isBase64Encoded":false}"#;
-        let Event::Http(h) = parse(alb, 1).unwrap() else { panic!("not http") };
+        let Event::Http(h) = parse(alb, 1).unwrap() else {
+            panic!("not http")
+        };
         assert_eq!(h.source, HttpSource::Alb);
         let bad64 = br#"{"httpMethod":"POST","path":"/","body":"%%%","isBase64Encoded":true}"#;
-        let Event::Http(h) = parse(bad64, 1).unwrap() else { panic!("not http") };
+        let Event::Http(h) = parse(bad64, 1).unwrap() else {
+            panic!("not http")
+        };
         assert!(h.body.unwrap_err().contains("base64"));
     }
 
     #[test]
     fn sqs_records() {
-        let ev = br#"{"Records":[{"messageId":"m1","body":"{\"features\":[1]}","eventSource":"aws:sqs"},
+        let ev =
+            br#"{"Records":[{"messageId":"m1","body":"{\"features\":[1]}","eventSource":"aws:sqs"},
                                  {"messageId":"m2","body":"nope","eventSource":"aws:sqs"}]}"#;
-        let Event::Sqs(r) = parse(ev, 1).unwrap() else { panic!("not sqs") };
+        let Event::Sqs(r) = parse(ev, 1).unwrap() else {
+            panic!("not sqs")
+        };
         assert_eq!(r.len(), 2);
-        assert_eq!(r[1], SqsRecord { message_id: "m2".into(), body: "nope".into() });
+        assert_eq!(
+            r[1],
+            SqsRecord {
+                message_id: "m2".into(),
+                body: "nope".into()
+            }
+        );
         let not_sqs = br#"{"Records":[{"messageId":"m1","body":"x","eventSource":"aws:s3"}]}"#;
         assert_eq!(kind(parse(not_sqs, 1)), ErrorKind::InvalidEvent);
     }

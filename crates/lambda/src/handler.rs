@@ -444,10 +444,16 @@ impl LambdaHandler {
             Event::Single(req) => Ok((encode(&self.handle(&req)?)?, true)),
             Event::Batch(items) => {
                 let resp = self.handle_batch(&items)?;
-                let all_ok = resp.predictions.iter().all(|p| matches!(p, BatchItem::Ok { .. }));
+                let all_ok = resp
+                    .predictions
+                    .iter()
+                    .all(|p| matches!(p, BatchItem::Ok { .. }));
                 Ok((encode(&resp)?, all_ok))
             }
-            Event::Http(_) | Event::Sqs(_) => Err(LambdaError::new(ErrorKind::InvalidEvent, "nested events are not accepted")),
+            Event::Http(_) | Event::Sqs(_) => Err(LambdaError::new(
+                ErrorKind::InvalidEvent,
+                "nested events are not accepted",
+            )),
         }
     }
 
@@ -458,37 +464,81 @@ impl LambdaHandler {
         let route = match path {
             "" | "/predict" => Route::Predict,
             "/model" => Route::Describe,
-            _ => return HttpResponse::error(req.source, 404, "NotFound", &format!("no route for {}", req.path)),
+            _ => {
+                return HttpResponse::error(
+                    req.source,
+                    404,
+                    "NotFound",
+                    &format!("no route for {}", req.path),
+                )
+            }
         };
         match (req.method.as_str(), route) {
             ("POST", Route::Predict) => {}
-            ("GET" | "HEAD", Route::Describe) => return HttpResponse::json(req.source, 200, encode(&self.describe()).unwrap_or_default()),
+            ("GET" | "HEAD", Route::Describe) => {
+                return HttpResponse::json(
+                    req.source,
+                    200,
+                    encode(&self.describe()).unwrap_or_default(),
+                )
+            }
             ("GET" | "HEAD", Route::Predict) if path.is_empty() => {
-                return HttpResponse::json(req.source, 200, encode(&self.describe()).unwrap_or_default())
+                return HttpResponse::json(
+                    req.source,
+                    200,
+                    encode(&self.describe()).unwrap_or_default(),
+                )
             }
             (_, Route::Predict) => {
-                let allow = if path.is_empty() { "GET, HEAD, POST" } else { "POST" };
-                return HttpResponse::error(req.source, 405, "MethodNotAllowed", &format!("{} is not allowed on {}", req.method, req.path)).with_header("allow", allow);
+                let allow = if path.is_empty() {
+                    "GET, HEAD, POST"
+                } else {
+                    "POST"
+                };
+                return HttpResponse::error(
+                    req.source,
+                    405,
+                    "MethodNotAllowed",
+                    &format!("{} is not allowed on {}", req.method, req.path),
+                )
+                .with_header("allow", allow);
             }
             (_, Route::Describe) => {
-                return HttpResponse::error(req.source, 405, "MethodNotAllowed", &format!("{} is not allowed on {}", req.method, req.path)).with_header("allow", "GET, HEAD");
+                return HttpResponse::error(
+                    req.source,
+                    405,
+                    "MethodNotAllowed",
+                    &format!("{} is not allowed on {}", req.method, req.path),
+                )
+                .with_header("allow", "GET, HEAD");
             }
         }
         if let Some(ct) = &req.content_type {
             if !ct.to_ascii_lowercase().contains("json") {
-                return HttpResponse::error(req.source, 415, "UnsupportedMediaType", &format!("content type {ct:?} is not JSON"));
+                return HttpResponse::error(
+                    req.source,
+                    415,
+                    "UnsupportedMediaType",
+                    &format!("content type {ct:?} is not JSON"),
+                );
             }
         }
         let body = match &req.body {
             Ok(b) => b,
-            Err(msg) => return HttpResponse::error(req.source, 400, ErrorKind::InvalidEvent.as_str(), msg),
+            Err(msg) => {
+                return HttpResponse::error(req.source, 400, ErrorKind::InvalidEvent.as_str(), msg)
+            }
         };
         if body.len() > self.max_body {
             return HttpResponse::error(
                 req.source,
                 413,
                 "PayloadTooLarge",
-                &format!("body of {} bytes exceeds the {}-byte limit (ICEBREAK_MAX_BODY_BYTES)", body.len(), self.max_body),
+                &format!(
+                    "body of {} bytes exceeds the {}-byte limit (ICEBREAK_MAX_BODY_BYTES)",
+                    body.len(),
+                    self.max_body
+                ),
             );
         }
         match self.answer_direct(body) {
@@ -514,23 +564,39 @@ impl LambdaHandler {
                         Some(&r.message_id),
                         format_args!("some instances failed: {}", String::from_utf8_lossy(&json)),
                     );
-                    failures.push(ItemFailure { item_identifier: r.message_id.clone() });
+                    failures.push(ItemFailure {
+                        item_identifier: r.message_id.clone(),
+                    });
                 }
                 Err(e) => {
-                    crate::log::log(crate::log::Level::Error, Some(&r.message_id), format_args!("{e}"));
-                    failures.push(ItemFailure { item_identifier: r.message_id.clone() });
+                    crate::log::log(
+                        crate::log::Level::Error,
+                        Some(&r.message_id),
+                        format_args!("{e}"),
+                    );
+                    failures.push(ItemFailure {
+                        item_identifier: r.message_id.clone(),
+                    });
                 }
             }
         }
-        SqsBatchResponse { batch_item_failures: failures }
+        SqsBatchResponse {
+            batch_item_failures: failures,
+        }
     }
 
     /// What the model is: served on `GET /model`.
     pub fn describe(&self) -> ModelInfo {
         let apr = &self.apr;
         let (task, classes) = match (&apr.output().labels, apr.output().task) {
-            (Labels::Int(v), _) => ("classification", Some(v.iter().map(|&i| serde_json::json!(i)).collect())),
-            (Labels::Str(s), _) => ("classification", Some(s.iter().map(|v| serde_json::json!(v)).collect())),
+            (Labels::Int(v), _) => (
+                "classification",
+                Some(v.iter().map(|&i| serde_json::json!(i)).collect()),
+            ),
+            (Labels::Str(s), _) => (
+                "classification",
+                Some(s.iter().map(|v| serde_json::json!(v)).collect()),
+            ),
             (Labels::None, Task::Classification) => ("classification", None),
             (Labels::None, Task::Regression) => ("regression", None),
         };
@@ -562,7 +628,12 @@ enum Route {
 }
 
 fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, LambdaError> {
-    serde_json::to_vec(v).map_err(|e| LambdaError::new(ErrorKind::InvalidInput, format!("cannot encode the answer: {e}")))
+    serde_json::to_vec(v).map_err(|e| {
+        LambdaError::new(
+            ErrorKind::InvalidInput,
+            format!("cannot encode the answer: {e}"),
+        )
+    })
 }
 
 /// The model description served on `GET /model`.
@@ -623,7 +694,8 @@ impl HttpResponse {
         headers.insert("content-type", "application/json".to_owned());
         HttpResponse {
             status_code: status,
-            status_description: (source == HttpSource::Alb).then(|| format!("{status} {}", reason(status))),
+            status_description: (source == HttpSource::Alb)
+                .then(|| format!("{status} {}", reason(status))),
             headers,
             body: String::from_utf8(body).unwrap_or_default(),
             is_base64_encoded: false,
@@ -631,7 +703,10 @@ impl HttpResponse {
     }
 
     fn error(source: HttpSource, status: u16, error_type: &str, message: &str) -> HttpResponse {
-        let body = serde_json::to_vec(&serde_json::json!({ "errorType": error_type, "errorMessage": message })).unwrap_or_default();
+        let body = serde_json::to_vec(
+            &serde_json::json!({ "errorType": error_type, "errorMessage": message }),
+        )
+        .unwrap_or_default();
         HttpResponse::json(source, status, body)
     }
 

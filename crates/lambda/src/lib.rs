@@ -42,9 +42,9 @@ pub mod runtime;
 
 pub use clock::mark_process_start;
 pub use handler::{
-    BatchItem, BatchResponse, ColdStartMetrics, ErrorKind, HttpResponse, ItemFailure,
-    LambdaError, LambdaHandler, LambdaRequest, LambdaResponse, ModelInfo, Prediction,
-    SqsBatchResponse, DEFAULT_MAX_BODY,
+    BatchItem, BatchResponse, ColdStartMetrics, ErrorKind, HttpResponse, ItemFailure, LambdaError,
+    LambdaHandler, LambdaRequest, LambdaResponse, ModelInfo, Prediction, SqsBatchResponse,
+    DEFAULT_MAX_BODY,
 };
 pub use runtime::{Client, Endpoint, Invocation, RuntimeError};
 
@@ -67,7 +67,11 @@ pub fn run(handler: LambdaHandler) -> ExitCode {
 
 /// Reports a broken model to `/init/error` and returns a failure exit code.
 pub fn report_init_error(err: &LambdaError) -> ExitCode {
-    log::log(log::Level::Fatal, None, format_args!("{}", RuntimeError::Init(err.clone())));
+    log::log(
+        log::Level::Fatal,
+        None,
+        format_args!("{}", RuntimeError::Init(err.clone())),
+    );
     if let Ok(ep) = Endpoint::from_env() {
         if let Err(e) = Client::new(ep).init_error(err) {
             log::log(log::Level::Fatal, None, format_args!("{e}"));

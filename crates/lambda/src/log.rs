@@ -81,10 +81,17 @@ impl LogConfig {
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> LogConfig {
         LogConfig {
             json: var("AWS_LAMBDA_LOG_FORMAT").is_some_and(|v| v.eq_ignore_ascii_case("json")),
-            level: var("AWS_LAMBDA_LOG_LEVEL").and_then(|v| Level::parse(&v)).unwrap_or(Level::Info),
-            emf_latency: var("ICEBREAK_EMF_LATENCY").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
-            namespace: var("ICEBREAK_METRICS_NAMESPACE").filter(|v| !v.is_empty()).unwrap_or_else(|| "icebreak".into()),
-            function_name: var("AWS_LAMBDA_FUNCTION_NAME").filter(|v| !v.is_empty()).unwrap_or_else(|| "unknown".into()),
+            level: var("AWS_LAMBDA_LOG_LEVEL")
+                .and_then(|v| Level::parse(&v))
+                .unwrap_or(Level::Info),
+            emf_latency: var("ICEBREAK_EMF_LATENCY")
+                .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
+            namespace: var("ICEBREAK_METRICS_NAMESPACE")
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| "icebreak".into()),
+            function_name: var("AWS_LAMBDA_FUNCTION_NAME")
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| "unknown".into()),
         }
     }
 }
@@ -132,7 +139,12 @@ pub fn format_line(
             out.extend_from_slice(b"{\"level\":\"ERROR\",\"message\":\"unserialisable log line\"}");
         }
     } else {
-        let _ = write!(out, "{timestamp}\t{}\t{}\t{message}", request_id.unwrap_or("-"), level.as_str());
+        let _ = write!(
+            out,
+            "{timestamp}\t{}\t{}\t{message}",
+            request_id.unwrap_or("-"),
+            level.as_str()
+        );
     }
 }
 
@@ -149,12 +161,24 @@ pub fn log(level: Level, request_id: Option<&str>, message: fmt::Arguments<'_>) 
         return;
     }
     let mut buf = Vec::with_capacity(160);
-    format_line(&mut buf, config().json, &now_rfc3339(), level, request_id, message);
+    format_line(
+        &mut buf,
+        config().json,
+        &now_rfc3339(),
+        level,
+        request_id,
+        message,
+    );
     emit(&buf);
 }
 
 /// The Embedded Metric Format line for a cold start.
-pub fn emf_cold_start(cfg: &LogConfig, model_version: &str, m: &ColdStartMetrics, timestamp_ms: u64) -> Vec<u8> {
+pub fn emf_cold_start(
+    cfg: &LogConfig,
+    model_version: &str,
+    m: &ColdStartMetrics,
+    timestamp_ms: u64,
+) -> Vec<u8> {
     emf_line(
         cfg,
         model_version,
@@ -170,8 +194,18 @@ pub fn emf_cold_start(cfg: &LogConfig, model_version: &str, m: &ColdStartMetrics
 }
 
 /// The Embedded Metric Format line for one invocation's latency.
-pub fn emf_latency(cfg: &LogConfig, model_version: &str, latency_ms: f64, timestamp_ms: u64) -> Vec<u8> {
-    emf_line(cfg, model_version, timestamp_ms, &[("Latency", "Milliseconds", latency_ms)])
+pub fn emf_latency(
+    cfg: &LogConfig,
+    model_version: &str,
+    latency_ms: f64,
+    timestamp_ms: u64,
+) -> Vec<u8> {
+    emf_line(
+        cfg,
+        model_version,
+        timestamp_ms,
+        &[("Latency", "Milliseconds", latency_ms)],
+    )
 }
 
 /// EMF dimension values are 1..=1024 characters.
@@ -186,7 +220,12 @@ fn dimension_value(v: &str) -> &str {
     &v[..end]
 }
 
-fn emf_line(cfg: &LogConfig, model_version: &str, timestamp_ms: u64, metrics: &[(&str, &str, f64)]) -> Vec<u8> {
+fn emf_line(
+    cfg: &LogConfig,
+    model_version: &str,
+    timestamp_ms: u64,
+    metrics: &[(&str, &str, f64)],
+) -> Vec<u8> {
     let names: Vec<serde_json::Value> = metrics
         .iter()
         .map(|(name, unit, _)| serde_json::json!({ "Name": name, "Unit": unit }))
@@ -212,7 +251,10 @@ fn emf_line(cfg: &LogConfig, model_version: &str, timestamp_ms: u64, metrics: &[
 }
 
 fn epoch_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// The cold-start breakdown: an INFO line and the EMF metrics line.
@@ -231,7 +273,12 @@ pub fn cold_start(request_id: &str, model_version: &str, m: &ColdStartMetrics) {
 /// The per-invocation latency metric, when `ICEBREAK_EMF_LATENCY` is on.
 pub fn latency(model_version: &str, latency_ms: f64) {
     if config().emf_latency {
-        emit(&emf_latency(config(), model_version, latency_ms, epoch_ms()));
+        emit(&emf_latency(
+            config(),
+            model_version,
+            latency_ms,
+            epoch_ms(),
+        ));
     }
 }
 
@@ -240,12 +287,20 @@ mod tests {
     use super::*;
 
     fn cfg(pairs: &[(&str, &str)]) -> LogConfig {
-        LogConfig::from_vars(|k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned()))
+        LogConfig::from_vars(|k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        })
     }
 
     #[test]
     fn config_from_env() {
-        let c = cfg(&[("AWS_LAMBDA_LOG_FORMAT", "JSON"), ("AWS_LAMBDA_LOG_LEVEL", "warn")]);
+        let c = cfg(&[
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+            ("AWS_LAMBDA_LOG_LEVEL", "warn"),
+        ]);
         assert!(c.json);
         assert_eq!(c.level, Level::Warn);
         let d = cfg(&[("AWS_LAMBDA_LOG_LEVEL", "nonsense")]);
@@ -258,7 +313,14 @@ mod tests {
     #[test]
     fn json_line_has_lambda_fields() {
         let mut out = Vec::new();
-        format_line(&mut out, true, &"2026-01-02T03:04:05.678Z", Level::Error, Some("r-1"), format_args!("bad \"input\" {}", 3));
+        format_line(
+            &mut out,
+            true,
+            &"2026-01-02T03:04:05.678Z",
+            Level::Error,
+            Some("r-1"),
+            format_args!("bad \"input\" {}", 3),
+        );
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["timestamp"], "2026-01-02T03:04:05.678Z");
         assert_eq!(v["level"], "ERROR");
@@ -269,7 +331,14 @@ mod tests {
     #[test]
     fn text_line_is_tab_separated() {
         let mut out = Vec::new();
-        format_line(&mut out, false, &"T", Level::Info, Some("r"), format_args!("hello"));
+        format_line(
+            &mut out,
+            false,
+            &"T",
+            Level::Info,
+            Some("r"),
+            format_args!("hello"),
+        );
         assert_eq!(out, b"T\tr\tINFO\thello");
     }
 
@@ -282,7 +351,11 @@ mod tests {
 
     #[test]
     fn levels_order() {
-        assert!(Level::Trace < Level::Debug && Level::Warn < Level::Error && Level::Error < Level::Fatal);
+        assert!(
+            Level::Trace < Level::Debug
+                && Level::Warn < Level::Error
+                && Level::Error < Level::Fatal
+        );
     }
 
     #[test]

@@ -376,7 +376,11 @@ impl Client {
                 self.fail(id, &err)
             }
             s if s >= 400 => {
-                crate::log::log(crate::log::Level::Warn, Some(id), format_args!("Runtime API answered {s} to the response"));
+                crate::log::log(
+                    crate::log::Level::Warn,
+                    Some(id),
+                    format_args!("Runtime API answered {s} to the response"),
+                );
                 Ok(())
             }
             _ => Ok(()),
@@ -387,7 +391,11 @@ impl Client {
     pub fn fail(&mut self, id: &str, err: &LambdaError) -> Result<(), RuntimeError> {
         let s = self.post(error_request(&self.ep, id, err), "error")?;
         if s >= 400 {
-            crate::log::log(crate::log::Level::Warn, Some(id), format_args!("Runtime API answered {s} to the error report"));
+            crate::log::log(
+                crate::log::Level::Warn,
+                Some(id),
+                format_args!("Runtime API answered {s} to the error report"),
+            );
         }
         Ok(())
     }
@@ -429,7 +437,11 @@ pub fn serve_one(handler: &LambdaHandler, client: &mut Client) -> Result<(), Run
             client.respond(&inv.request_id, body)
         }
         Err(err) => {
-            crate::log::log(crate::log::Level::Error, Some(&inv.request_id), format_args!("{err}"));
+            crate::log::log(
+                crate::log::Level::Error,
+                Some(&inv.request_id),
+                format_args!("{err}"),
+            );
             client.fail(&inv.request_id, &err)
         }
     }
