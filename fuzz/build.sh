@@ -41,7 +41,7 @@ if [[ "${1:-}" == run ]]; then
     seconds="${2:?usage: fuzz/build.sh run SECONDS}"
     for target in $(cargo fuzz list); do
         mkdir -p "corpus/$target"
-        for seed in "$here"/../crates/format/tests/data/*.apr; do
+        for seed in "$here"/../crates/format/tests/data/*.apr "$here"/seeds/"$target"/*; do
             [[ -e "$seed" ]] && cp -n "$seed" "corpus/$target/" || true
         done
         echo "== fuzzing $target for ${seconds}s"
