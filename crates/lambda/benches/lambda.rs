@@ -25,7 +25,7 @@ static EXAMPLE_EVENT: &[u8] = include_bytes!("../../../examples/event.json");
 struct Rng(u64);
 
 impl Rng {
-    fn next(&mut self) -> f32 {
+    fn next_f32(&mut self) -> f32 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -33,7 +33,7 @@ impl Rng {
         bits as f32 / (1u32 << 23) as f32 - 1.0
     }
     fn vec(&mut self, n: usize) -> Vec<f32> {
-        (0..n).map(|_| self.next()).collect()
+        (0..n).map(|_| self.next_f32()).collect()
     }
 }
 

@@ -423,6 +423,13 @@ pub fn serve_one(handler: &LambdaHandler, client: &mut Client) -> Result<(), Run
         Some(t) => std::env::set_var("_X_AMZN_TRACE_ID", t),
         None => std::env::remove_var("_X_AMZN_TRACE_ID"),
     }
+    if inv.remaining().is_some_and(|r| r.is_zero()) {
+        crate::log::log(
+            crate::log::Level::Warn,
+            Some(&inv.request_id),
+            format_args!("the invocation's deadline has already passed; answering anyway"),
+        );
+    }
     let cold = handler.cold_start_metrics().is_none();
     let t0 = std::time::Instant::now();
     let answer = handler.handle_event(&inv.body);

@@ -313,3 +313,49 @@ fn handler_creation_builds_no_model_and_unaligned_bytes_work() {
     );
     assert!(handler.is_model_loaded());
 }
+
+#[test]
+fn payload_at_the_6mb_limit_is_answered() {
+    let (fake, handler, mut client) = setup();
+    let row = json(&example("event.json"))["features"].clone();
+    let one = serde_json::to_string(&serde_json::json!({ "features": row })).unwrap();
+    let n = (6 * 1024 * 1024 - 20) / (one.len() + 1);
+    let body = format!("{{\"instances\":[{}]}}", vec![one.as_str(); n].join(","));
+    assert!(
+        body.len() <= 6 * 1024 * 1024 && body.len() > 6 * 1024 * 1024 - 1024,
+        "{}",
+        body.len()
+    );
+    fake.invoke("big", body.into_bytes());
+    serve_one(&handler, &mut client).unwrap();
+    let a = &fake.wait_answers(1, WAIT)[0];
+    assert_eq!(a.kind, AnswerKind::Response);
+    let v = json(&a.body);
+    let items = v["predictions"].as_array().unwrap();
+    assert_eq!(items.len(), n);
+    let label = expected_first_label();
+    assert!(items.iter().all(|i| i["prediction"] == label));
+}
+
+#[test]
+fn deadline_already_past_still_gets_exactly_one_answer() {
+    let (fake, handler, mut client) = setup();
+    let past = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        - 5_000;
+    fake.push(Next::Invoke(Invocation {
+        request_id: Some("late".into()),
+        body: example("event.json"),
+        deadline_ms: Some(past.to_string()),
+        trace_id: None,
+    }));
+    fake.invoke("after", example("event.json"));
+    serve_one(&handler, &mut client).unwrap();
+    serve_one(&handler, &mut client).unwrap();
+    let answers = fake.wait_answers(2, WAIT);
+    let ids: Vec<&str> = answers.iter().map(|a| a.request_id.as_str()).collect();
+    assert_eq!(ids, ["late", "after"]);
+    assert!(answers.iter().all(|a| a.kind == AnswerKind::Response));
+}
