@@ -11,6 +11,9 @@
 //! - predicted label: identical, except on rows whose sklearn decision values lie within
 //!   that score tolerance of the boundary, where float32 rounding may pick either side.
 
+// Test helpers unwrap freely: a malformed fixture should fail the test loudly.
+#![allow(clippy::unwrap_used)]
+
 use icebreak_engine::{BatchOutput, Model};
 use icebreak_format::{Apr, Labels, Stage};
 use serde_json::Value;
@@ -125,20 +128,19 @@ fn check_case(name: &str) -> Report {
             }
             labels => {
                 let want_dec = floats(&reference["decision_function"][i]);
-                let near_boundary;
                 for ((g, w), m) in out.scores.iter().zip(&want_dec).zip(&mags) {
                     let e = score_err(*g as f64, *w, *m);
                     rep.max_score = rep.max_score.max(e);
                     assert!(e <= SCORE_TOL, "{name} row {i}: score {g} vs sklearn {w}");
                 }
                 let slack = SCORE_TOL * mags.iter().cloned().fold(1.0, f64::max);
-                if want_dec.len() == 1 {
-                    near_boundary = want_dec[0].abs() <= slack;
+                let near_boundary = if want_dec.len() == 1 {
+                    want_dec[0].abs() <= slack
                 } else {
                     let mut sorted = want_dec.clone();
                     sorted.sort_by(|a, b| b.partial_cmp(a).unwrap());
-                    near_boundary = sorted[0] - sorted[1] <= 2.0 * slack;
-                }
+                    sorted[0] - sorted[1] <= 2.0 * slack
+                };
                 let want_proba = floats(&reference["predict_proba"][i]);
                 let got_proba = out.probabilities.unwrap();
                 assert_eq!(got_proba.len(), want_proba.len());

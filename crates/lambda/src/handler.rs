@@ -214,6 +214,8 @@ pub struct LambdaHandler {
     init_ms: f64,
     check_ms: f64,
     metrics: OnceLock<ColdStartMetrics>,
+    model_ms: OnceLock<f64>,
+    first_inference_ms: OnceLock<f64>,
     max_body: usize,
 }
 
@@ -250,6 +252,8 @@ impl LambdaHandler {
             init_ms: ms(now.saturating_duration_since(start)),
             check_ms: ms(now - t0),
             metrics: OnceLock::new(),
+            model_ms: OnceLock::new(),
+            first_inference_ms: OnceLock::new(),
             max_body: std::env::var("ICEBREAK_MAX_BODY_BYTES")
                 .ok()
                 .and_then(|v| v.parse().ok())
@@ -277,15 +281,13 @@ impl LambdaHandler {
         self.model.get().is_some()
     }
 
-    fn model(&self) -> (&Model<'static>, f64) {
-        let mut created_ms = 0.0;
-        let model = self.model.get_or_init(|| {
+    fn model(&self) -> &Model<'static> {
+        self.model.get_or_init(|| {
             let t = Instant::now();
             let m = Model::new(&self.apr);
-            created_ms = ms(t.elapsed());
+            let _ = self.model_ms.set(ms(t.elapsed()));
             m
-        });
-        (model, created_ms)
+        })
     }
 
     /// Marks the invocation; true for the first one.
@@ -293,14 +295,37 @@ impl LambdaHandler {
         !self.invoked.swap(true, Ordering::Relaxed)
     }
 
-    fn record_cold_start(&self, model_ms: f64, inference_ms: f64) {
-        let start = clock::process_start();
+    /// Records the cold-start breakdown at the end of the first invocation, whether it
+    /// succeeded or not. `t0`: when the invocation's handling began, so the time spent
+    /// waiting for the first event is not counted.
+    fn finish_cold(&self, t0: Instant) {
+        let model_ms = self.model_ms.get().copied().unwrap_or(0.0);
         let _ = self.metrics.set(ColdStartMetrics {
             init_duration_ms: self.init_ms,
             model_load_ms: self.check_ms + model_ms,
-            first_inference_ms: inference_ms,
-            total_cold_start_ms: ms(Instant::now().saturating_duration_since(start)),
+            first_inference_ms: self.first_inference_ms.get().copied().unwrap_or(0.0),
+            total_cold_start_ms: self.init_ms + ms(t0.elapsed()),
         });
+    }
+
+    /// Runs `f` as one top-level invocation: marks it, and records the cold start after the
+    /// first one.
+    fn invocation<T>(&self, f: impl FnOnce(bool, Instant) -> T) -> T {
+        let t0 = Instant::now();
+        let cold = self.begin();
+        let out = f(cold, t0);
+        if cold {
+            self.finish_cold(t0);
+        }
+        out
+    }
+
+    /// Times an inference; the first one is the cold start's `first_inference_ms`.
+    fn timed<T>(&self, f: impl FnOnce() -> T) -> T {
+        let t = Instant::now();
+        let out = f();
+        let _ = self.first_inference_ms.set(ms(t.elapsed()));
+        out
     }
 
     /// The time the handler was created.
@@ -333,19 +358,23 @@ impl LambdaHandler {
 
     /// Answers one instance.
     pub fn handle(&self, req: &LambdaRequest) -> Result<LambdaResponse, LambdaError> {
-        let t0 = Instant::now();
-        let cold = self.begin();
-        let (model, model_ms) = self.model();
-        let t1 = Instant::now();
-        let (prediction, probabilities) = SCRATCH.with(|cell| {
-            let mut guard = cell.borrow_mut();
-            let out = model.predict_row(&req.features, &mut guard.0)?;
-            Ok::<_, LambdaError>(self.to_prediction(out.scores, out.probabilities, out.class))
+        self.invocation(|cold, t0| self.handle_one(req, cold, t0))
+    }
+
+    fn handle_one(
+        &self,
+        req: &LambdaRequest,
+        cold: bool,
+        t0: Instant,
+    ) -> Result<LambdaResponse, LambdaError> {
+        let model = self.model();
+        let (prediction, probabilities) = self.timed(|| {
+            SCRATCH.with(|cell| {
+                let mut guard = cell.borrow_mut();
+                let out = model.predict_row(&req.features, &mut guard.0)?;
+                Ok::<_, LambdaError>(self.to_prediction(out.scores, out.probabilities, out.class))
+            })
         })?;
-        let inference_ms = ms(t1.elapsed());
-        if cold {
-            self.record_cold_start(model_ms, inference_ms);
-        }
         Ok(LambdaResponse {
             prediction,
             probabilities,
@@ -361,58 +390,63 @@ impl LambdaHandler {
         &self,
         instances: &[Result<LambdaRequest, LambdaError>],
     ) -> Result<BatchResponse, LambdaError> {
-        let t0 = Instant::now();
+        self.invocation(|cold, t0| self.handle_many(instances, cold, t0))
+    }
+
+    fn handle_many(
+        &self,
+        instances: &[Result<LambdaRequest, LambdaError>],
+        cold: bool,
+        t0: Instant,
+    ) -> Result<BatchResponse, LambdaError> {
         if instances.is_empty() {
             return Err(LambdaError::new(
                 ErrorKind::InvalidInput,
                 "\"instances\" is empty",
             ));
         }
-        let cold = self.begin();
-        let (model, model_ms) = self.model();
-        let t1 = Instant::now();
+        let model = self.model();
         let mut items: Vec<BatchItem> = Vec::with_capacity(instances.len());
-        SCRATCH.with(|cell| {
-            let mut guard = cell.borrow_mut();
-            let (_, batch) = &mut *guard;
-            let mut flat = Vec::new();
-            let mut good = Vec::new();
-            for (i, inst) in instances.iter().enumerate() {
-                match inst {
-                    Ok(req) => match model.check_row(&req.features) {
-                        Ok(()) => {
-                            flat.extend_from_slice(&req.features);
-                            good.push(i);
-                            items.push(BatchItem::Ok {
-                                prediction: Prediction::Value(0.0),
-                                probabilities: None,
-                            });
-                        }
-                        Err(e) => items.push(BatchItem::Err { error: e.into() }),
-                    },
-                    Err(e) => items.push(BatchItem::Err { error: e.clone() }),
+        self.timed(|| {
+            SCRATCH.with(|cell| {
+                let mut guard = cell.borrow_mut();
+                let (_, batch) = &mut *guard;
+                let mut flat = Vec::new();
+                let mut good = Vec::new();
+                for (i, inst) in instances.iter().enumerate() {
+                    match inst {
+                        Ok(req) => match model.check_row(&req.features) {
+                            Ok(()) => {
+                                flat.extend_from_slice(&req.features);
+                                good.push(i);
+                                items.push(BatchItem::Ok {
+                                    prediction: Prediction::Value(0.0),
+                                    probabilities: None,
+                                });
+                            }
+                            Err(e) => items.push(BatchItem::Err { error: e.into() }),
+                        },
+                        Err(e) => items.push(BatchItem::Err { error: e.clone() }),
+                    }
                 }
-            }
-            if good.is_empty() {
-                return Ok(());
-            }
-            model.predict_batch(&flat, batch)?;
-            let (sw, pw) = (batch.score_width, batch.probability_width);
-            for (k, &i) in good.iter().enumerate() {
-                let scores = &batch.scores[k * sw..(k + 1) * sw];
-                let probs = (pw > 0).then(|| &batch.probabilities[k * pw..(k + 1) * pw]);
-                let class = batch.classes.get(k).copied();
-                let (prediction, probabilities) = self.to_prediction(scores, probs, class);
-                items[i] = BatchItem::Ok {
-                    prediction,
-                    probabilities,
-                };
-            }
-            Ok::<(), LambdaError>(())
+                if good.is_empty() {
+                    return Ok(());
+                }
+                model.predict_batch(&flat, batch)?;
+                let (sw, pw) = (batch.score_width, batch.probability_width);
+                for (k, &i) in good.iter().enumerate() {
+                    let scores = &batch.scores[k * sw..(k + 1) * sw];
+                    let probs = (pw > 0).then(|| &batch.probabilities[k * pw..(k + 1) * pw]);
+                    let class = batch.classes.get(k).copied();
+                    let (prediction, probabilities) = self.to_prediction(scores, probs, class);
+                    items[i] = BatchItem::Ok {
+                        prediction,
+                        probabilities,
+                    };
+                }
+                Ok::<(), LambdaError>(())
+            })
         })?;
-        if cold {
-            self.record_cold_start(model_ms, ms(t1.elapsed()));
-        }
         Ok(BatchResponse {
             predictions: items,
             latency_ms: ms(t0.elapsed()),
@@ -426,12 +460,14 @@ impl LambdaHandler {
     /// HTTP-shaped events always get an HTTP-shaped answer (errors become 4xx responses, not
     /// function errors); SQS batches get `batchItemFailures` listing the failed messages.
     pub fn handle_event(&self, event: &[u8]) -> Result<Vec<u8>, LambdaError> {
-        match crate::event::parse(event, self.n_features())? {
-            Event::Single(req) => encode(&self.handle(&req)?),
-            Event::Batch(items) => encode(&self.handle_batch(&items)?),
-            Event::Http(req) => encode(&self.handle_http(&req)),
-            Event::Sqs(records) => encode(&self.handle_sqs(&records)),
-        }
+        self.invocation(
+            |cold, t0| match crate::event::parse(event, self.n_features())? {
+                Event::Single(req) => encode(&self.handle_one(&req, cold, t0)?),
+                Event::Batch(items) => encode(&self.handle_many(&items, cold, t0)?),
+                Event::Http(req) => encode(&self.http(&req, cold, t0)),
+                Event::Sqs(records) => encode(&self.sqs(&records, cold, t0)),
+            },
+        )
     }
 
     fn n_features(&self) -> usize {
@@ -439,11 +475,16 @@ impl LambdaHandler {
     }
 
     /// Answers a direct event given as bytes (an HTTP body, an SQS message).
-    fn answer_direct(&self, body: &[u8]) -> Result<(Vec<u8>, bool), LambdaError> {
+    fn answer_direct(
+        &self,
+        body: &[u8],
+        cold: bool,
+        t0: Instant,
+    ) -> Result<(Vec<u8>, bool), LambdaError> {
         match crate::event::parse_direct(body, self.n_features())? {
-            Event::Single(req) => Ok((encode(&self.handle(&req)?)?, true)),
+            Event::Single(req) => Ok((encode(&self.handle_one(&req, cold, t0)?)?, true)),
             Event::Batch(items) => {
-                let resp = self.handle_batch(&items)?;
+                let resp = self.handle_many(&items, cold, t0)?;
                 let all_ok = resp
                     .predictions
                     .iter()
@@ -460,6 +501,10 @@ impl LambdaHandler {
     /// Routes an HTTP request: `POST /` or `POST /predict` predicts; `GET /` or `GET /model`
     /// describes the model; other methods on those paths are 405, other paths 404.
     pub fn handle_http(&self, req: &HttpRequest) -> HttpResponse {
+        self.invocation(|cold, t0| self.http(req, cold, t0))
+    }
+
+    fn http(&self, req: &HttpRequest, cold: bool, t0: Instant) -> HttpResponse {
         let path = req.path.trim_end_matches('/');
         let route = match path {
             "" | "/predict" => Route::Predict,
@@ -541,7 +586,7 @@ impl LambdaHandler {
                 ),
             );
         }
-        match self.answer_direct(body) {
+        match self.answer_direct(body, cold, t0) {
             Ok((json, _)) => HttpResponse::json(req.source, 200, json),
             Err(e) => HttpResponse::error(req.source, 400, e.kind().as_str(), e.message()),
         }
@@ -550,9 +595,13 @@ impl LambdaHandler {
     /// Answers each SQS message; failed ones are listed in `batchItemFailures` so only they
     /// are retried. Each answer is logged with its message id.
     pub fn handle_sqs(&self, records: &[SqsRecord]) -> SqsBatchResponse {
+        self.invocation(|cold, t0| self.sqs(records, cold, t0))
+    }
+
+    fn sqs(&self, records: &[SqsRecord], cold: bool, t0: Instant) -> SqsBatchResponse {
         let mut failures = Vec::new();
-        for r in records {
-            match self.answer_direct(r.body.as_bytes()) {
+        for (i, r) in records.iter().enumerate() {
+            match self.answer_direct(r.body.as_bytes(), cold && i == 0, t0) {
                 Ok((json, true)) => crate::log::log(
                     crate::log::Level::Info,
                     Some(&r.message_id),

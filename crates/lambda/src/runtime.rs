@@ -307,21 +307,35 @@ impl Client {
         );
         let reused = self.conn.is_some();
         match self.try_send() {
-            Err(HttpError::Closed) | Err(HttpError::Io(_)) if reused => {
+            // A kept-alive connection the peer closed while idle: nothing of a response
+            // arrived, so the request was not taken; send it once more on a new connection.
+            Err((false, HttpError::Closed | HttpError::Io(_))) if reused => {
                 self.conn = None;
                 self.try_send()
             }
             other => other,
         }
-        .inspect_err(|_| self.conn = None)
+        .map_err(|(_, e)| {
+            self.conn = None;
+            e
+        })
     }
 
-    fn try_send(&mut self) -> Result<Response, HttpError> {
+    /// Sends the rendered request; on failure, says whether any byte of a response arrived.
+    fn try_send(&mut self) -> Result<Response, (bool, HttpError)> {
+        use std::io::BufRead;
         let buf = std::mem::take(&mut self.buf);
         let result = (|| {
-            let conn = self.connect()?;
-            conn.get_mut().write_all(&buf)?;
-            http::read_response(conn)
+            let conn = self.connect().map_err(|e| (false, e))?;
+            conn.get_mut()
+                .write_all(&buf)
+                .map_err(|e| (false, e.into()))?;
+            match conn.fill_buf() {
+                Ok([]) => return Err((false, HttpError::Closed)),
+                Ok(_) => {}
+                Err(e) => return Err((false, e.into())),
+            }
+            http::read_response(conn).map_err(|e| (true, e))
         })();
         self.buf = buf;
         let resp = result?;
@@ -332,7 +346,7 @@ impl Client {
     }
 
     /// Waits for the next invocation.
-    pub fn next(&mut self) -> Result<Invocation, RuntimeError> {
+    pub fn next_invocation(&mut self) -> Result<Invocation, RuntimeError> {
         let resp = self.send(&next_request(&self.ep))?;
         if resp.status != 200 {
             return Err(RuntimeError::Status {
@@ -418,7 +432,7 @@ pub fn serve(handler: &LambdaHandler, client: &mut Client) -> RuntimeError {
 
 /// Fetches one invocation and answers it exactly once.
 pub fn serve_one(handler: &LambdaHandler, client: &mut Client) -> Result<(), RuntimeError> {
-    let inv = client.next()?;
+    let inv = client.next_invocation()?;
     match &inv.trace_id {
         Some(t) => std::env::set_var("_X_AMZN_TRACE_ID", t),
         None => std::env::remove_var("_X_AMZN_TRACE_ID"),
@@ -434,15 +448,13 @@ pub fn serve_one(handler: &LambdaHandler, client: &mut Client) -> Result<(), Run
     let t0 = std::time::Instant::now();
     let answer = handler.handle_event(&inv.body);
     crate::log::latency(handler.model_version(), t0.elapsed().as_secs_f64() * 1e3);
-    match answer {
-        Ok(body) => {
-            if cold {
-                if let Some(m) = handler.cold_start_metrics() {
-                    crate::log::cold_start(&inv.request_id, handler.model_version(), &m);
-                }
-            }
-            client.respond(&inv.request_id, body)
+    if cold {
+        if let Some(m) = handler.cold_start_metrics() {
+            crate::log::cold_start(&inv.request_id, handler.model_version(), &m);
         }
+    }
+    match answer {
+        Ok(body) => client.respond(&inv.request_id, body),
         Err(err) => {
             crate::log::log(
                 crate::log::Level::Error,

@@ -2,6 +2,9 @@
 //! `LambdaHandler::handle_event`: HTTP-shaped events get HTTP-shaped answers, SQS batches
 //! list exactly the failed messages, and the EMF line follows the Embedded Metric Format.
 
+// Test code unwraps freely: a broken fixture should fail loudly.
+#![allow(clippy::unwrap_used)]
+
 use icebreak_lambda::log::{emf_cold_start, emf_latency, LogConfig};
 use icebreak_lambda::{ColdStartMetrics, LambdaHandler};
 use serde_json::Value;

@@ -2,6 +2,9 @@
 //! answer, bad input is a function error and the loop goes on, a misbehaving Runtime API
 //! ends the loop promptly with an explanation.
 
+// Test code unwraps freely: a broken fixture should fail loudly.
+#![allow(clippy::unwrap_used)]
+
 use icebreak_fake_runtime::{AnswerKind, FakeRuntime, Invocation, Next};
 use icebreak_lambda::runtime::{serve, serve_one};
 use icebreak_lambda::{Client, Endpoint, ErrorKind, LambdaHandler, RuntimeError};
@@ -358,4 +361,69 @@ fn deadline_already_past_still_gets_exactly_one_answer() {
     let ids: Vec<&str> = answers.iter().map(|a| a.request_id.as_str()).collect();
     assert_eq!(ids, ["late", "after"]);
     assert!(answers.iter().all(|a| a.kind == AnswerKind::Response));
+}
+
+/// Regression: a response cut off mid-body on a kept-alive connection must not make the
+/// client send the request again (that would take a second invocation off the queue).
+#[test]
+fn a_response_cut_off_mid_body_is_not_retried() {
+    let (fake, handler, mut client) = setup();
+    fake.invoke("first", example("event.json"));
+    serve_one(&handler, &mut client).unwrap();
+    fake.push(Next::Raw(
+        b"HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: cut\r\nContent-Length: 99\r\n\r\nshort"
+            .to_vec(),
+    ));
+    fake.invoke("kept", example("event.json"));
+    let err = serve_one(&handler, &mut client).unwrap_err();
+    assert!(matches!(err, RuntimeError::Http(_)), "{err}");
+    assert_eq!(fake.next_calls(), 2, "the cut-off /next was sent again");
+    // The queued invocation is still there for the next call.
+    serve_one(&handler, &mut client).unwrap();
+    let ids: Vec<String> = fake
+        .wait_answers(2, WAIT)
+        .iter()
+        .map(|a| a.request_id.clone())
+        .collect();
+    assert_eq!(ids, ["first", "kept"]);
+}
+
+/// Regression: a first invocation that fails still is the cold one: it is reported once, and
+/// the next invocation is warm.
+#[test]
+fn a_failed_first_invocation_is_still_the_cold_start() {
+    let (fake, handler, mut client) = setup();
+    fake.invoke("bad", example("bad-event.json"));
+    fake.invoke("good", example("event.json"));
+    serve_one(&handler, &mut client).unwrap();
+    let m = handler
+        .cold_start_metrics()
+        .expect("cold start recorded on a failed first invocation");
+    assert!(m.total_cold_start_ms >= m.init_duration_ms);
+    serve_one(&handler, &mut client).unwrap();
+    let answers = fake.wait_answers(2, WAIT);
+    assert_eq!(
+        answers[0].kind,
+        AnswerKind::Error(Some("InvalidInput".into()))
+    );
+    assert_eq!(json(&answers[1].body)["cold_start"], false);
+    assert_eq!(handler.cold_start_metrics(), Some(m));
+}
+
+#[test]
+fn an_idle_connection_closed_by_the_peer_is_reopened() {
+    // The fake closes the connection after handing out `Close`; the client's next request
+    // goes out on a new connection and nothing is lost.
+    let (fake, handler, mut client) = setup();
+    fake.invoke("a", example("event.json"));
+    serve_one(&handler, &mut client).unwrap();
+    fake.push(Next::Close);
+    fake.invoke("b", example("event.json"));
+    serve_one(&handler, &mut client).unwrap();
+    let ids: Vec<String> = fake
+        .wait_answers(2, WAIT)
+        .iter()
+        .map(|a| a.request_id.clone())
+        .collect();
+    assert_eq!(ids, ["a", "b"]);
 }
