@@ -144,7 +144,7 @@ pub fn test_all(args: &[String]) -> Result<()> {
 // Set-up: the emulator and the bootstrap.
 
 /// Makes sure `.venv` holds the pinned cargo-lambda; returns its executable.
-fn ensure_cargo_lambda(root: &Path) -> Result<PathBuf> {
+pub(crate) fn ensure_cargo_lambda(root: &Path) -> Result<PathBuf> {
     let venv = root.join(".venv");
     let bin = venv.join("bin");
     let exe = bin.join("cargo-lambda");

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 mod coldstart;
 mod demo;
 mod e2e;
+mod package;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -20,6 +21,7 @@ commands:
   coldstart   the end-to-end cold-start harness (bootstrap vs floor vs lambda_runtime)
   e2e         the bootstrap against cargo-lambda's Runtime API emulator
   test        everything the README's test command runs
+  package     [MODEL.apr] --arch arm64|x86_64 [-o function.zip] [--smoke]: the Lambda zip
 ";
 
 fn main() -> ExitCode {
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
         Some("coldstart") => coldstart::run(&args[1..]),
         Some("e2e") => e2e::run(&args[1..]),
         Some("test") => e2e::test_all(&args[1..]),
+        Some("package") => package::run(&args[1..]),
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);
