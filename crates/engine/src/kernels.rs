@@ -134,19 +134,27 @@ pub fn softmax_ref(x: &[f64]) -> Vec<f64> {
     e.iter().map(|v| v / s).collect()
 }
 
+/// `ln(sigmoid(z))`, accurate for any finite `z`.
+#[inline]
+fn log_sigmoid_f32(z: f32) -> f32 {
+    if z >= 0.0 {
+        -(-z).exp().ln_1p()
+    } else {
+        z - z.exp().ln_1p()
+    }
+}
+
 /// One-vs-rest: sigmoid of each score, divided by their sum (scikit-learn's convention).
+///
+/// Computed in the log domain (`ln sigmoid`, then a max-subtracted softmax) so that rows
+/// whose scores are all very negative — where every sigmoid underflows in f32 — still get a
+/// proper distribution, as scikit-learn's float64 arithmetic gives them.
 #[inline]
 pub fn ovr_normalize_f32(x: &mut [f32]) {
-    let mut sum = 0.0f32;
     for v in x.iter_mut() {
-        *v = sigmoid_f32(*v);
-        sum += *v;
+        *v = log_sigmoid_f32(*v);
     }
-    if sum > 0.0 {
-        for v in x.iter_mut() {
-            *v /= sum;
-        }
-    }
+    softmax_f32(x);
 }
 
 /// Reference one-vs-rest normalisation in f64.
@@ -168,4 +176,33 @@ pub fn argmax_f32(x: &[f32]) -> usize {
         }
     }
     best
+}
+
+/// Whether any value is NaN or infinite (an exponent of all ones marks both).
+///
+/// Branch-free over 8-wide chunks, so it vectorises: a row check can run it first and look
+/// for the offending index only when it returns true. (A scan that tests `is_nan` /
+/// `is_infinite` element by element, returning at the first bad one, does not vectorise and
+/// costs several times the whole linear layer on a 784-feature row.)
+#[inline]
+pub fn any_non_finite_f32(x: &[f32]) -> bool {
+    const EXP: u32 = 0x7f80_0000;
+    let mut chunks = x.chunks_exact(8);
+    let mut acc = [false; 8];
+    for c in &mut chunks {
+        for k in 0..8 {
+            acc[k] |= c[k].to_bits() & EXP == EXP;
+        }
+    }
+    let tail = chunks.remainder().iter().any(|v| v.to_bits() & EXP == EXP);
+    acc.iter().any(|&b| b) || tail
+}
+
+/// `out[i] = (x[i] - mean[i]) / scale[i]`: [`standard_scale_f32`] reading the row and writing
+/// the scratch in one pass, which saves copying the row first. Same arithmetic, same bits.
+#[inline]
+pub fn standard_scale_into_f32(x: &[f32], mean: &[f32], scale: &[f32], out: &mut [f32]) {
+    for ((o, v), (m, s)) in out.iter_mut().zip(x).zip(mean.iter().zip(scale)) {
+        *o = (*v - m) / s;
+    }
 }

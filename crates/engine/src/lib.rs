@@ -197,6 +197,10 @@ impl<'a> Model<'a> {
                 found: x.len(),
             });
         }
+        // Vectorised test first; the slow scan only runs to name the bad index.
+        if !kernels::any_non_finite_f32(x) {
+            return Ok(());
+        }
         for (index, v) in x.iter().enumerate() {
             if v.is_nan() {
                 if self.missing == MissingValues::Reject {
@@ -226,8 +230,15 @@ impl<'a> Model<'a> {
         let Scratch { a, b } = scratch;
         // `cur` holds the current activations in `a[..width]`.
         let mut width = x.len();
-        a[..width].copy_from_slice(x);
-        for s in &self.stages[..self.estimator] {
+        // The first scaler reads the row and writes the scratch in one pass.
+        let pre = &self.stages[..self.estimator];
+        match pre.first() {
+            Some(Stage::StandardScaler { mean, scale }) => {
+                kernels::standard_scale_into_f32(x, mean, scale, &mut a[..width]);
+            }
+            _ => a[..width].copy_from_slice(x),
+        }
+        for s in pre.iter().skip(1) {
             if let Stage::StandardScaler { mean, scale } = *s {
                 kernels::standard_scale_f32(&mut a[..width], mean, scale);
             }

@@ -6,6 +6,9 @@
 //!
 //! Run with `cargo bench -p icebreak-lambda`.
 
+// Test code unwraps freely: a broken fixture should fail loudly.
+#![allow(clippy::unwrap_used)]
+
 use criterion::measurement::WallTime;
 use criterion::{criterion_main, BatchSize, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use icebreak_format::{
@@ -165,6 +168,9 @@ fn bench_example(c: &mut Criterion) {
     });
     let h = handler(EXAMPLE_MODEL);
     h.handle_event(EXAMPLE_EVENT).expect("the example event");
+    g.bench_function("handle_warm", |b| {
+        b.iter(|| h.handle(black_box(&req)).expect("valid request"))
+    });
     g.bench_function("handle_event_warm", |b| {
         b.iter(|| {
             h.handle_event(black_box(EXAMPLE_EVENT))
