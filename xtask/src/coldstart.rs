@@ -1,8 +1,949 @@
-//! (being written)
+//! `cargo xtask coldstart`: the end-to-end cold-start harness.
+//!
+//! Three bootstraps, built the same way in one run (release profile, explicit `--target`,
+//! static or dynamic glibc): the icebreak `bootstrap`, the floor (`bench/floor`: the Runtime
+//! API round trip and nothing else) and the same model served through the official
+//! `lambda_runtime` crate (`bench/lambda-runtime-baseline`).
+//!
+//! Each binary is first copied to a fresh file ([`stage`]). Cold phase, `--runs N` times per
+//! binary, in rounds (each binary once per round, in a fresh random order, with a pause after
+//! each run) so machine noise and neighbour effects spread evenly: a fresh [`FakeRuntime`]
+//! (fresh listening socket) with the example event already queued; spawn the binary with a
+//! minimal Lambda environment; cold start = the instant before `Command::spawn` until the
+//! Runtime API has received the whole response. Once the process is blocked on its second
+//! `/next`, its peak RSS (`VmHWM`) is read from `/proc/<pid>/status`; then it is killed.
+//!
+//! Warm phase: one process per binary, a few untimed invocations, then `--warm K` timed
+//! ones sent one after another, in blocks of [`WARM_BLOCK`] per process with the blocks in
+//! shuffled rounds (so noise spreads evenly here too); round trip = invocation queued until
+//! answer received.
+//!
+//! Every answer is checked (a real prediction for the two model servers); a run without an
+//! answer within [`TIMEOUT`] fails the harness. Children are killed on every path
+//! ([`Running`]). The report is printed and written to `target/coldstart.md`.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, ensure, Context, Result};
+use icebreak_fake_runtime::{Answer, AnswerKind, FakeRuntime};
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
-pub fn run(_args: &[String]) -> Result<()> {
-    bail!("not written yet")
+/// How long a binary gets to answer (or to come back to `/next`) before the harness fails.
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Untimed invocations before the timed warm round trips.
+const WARM_UP: usize = 20;
+
+/// Warm invocations sent to one process in a row, before the next process's turn: a warm
+/// instance under steady traffic, while machine noise still spreads across the binaries.
+const WARM_BLOCK: usize = 100;
+
+/// Pause after each cold run, so the previous process's teardown is not on the next clock.
+const SETTLE: Duration = Duration::from_millis(5);
+
+/// A random order of the contenders for each round (xorshift, seeded from the clock: the
+/// order only has to be unrelated to the list's order, not unpredictable).
+struct Shuffle {
+    order: Vec<usize>,
+    state: u64,
 }
 
+impl Shuffle {
+    fn new(n: usize) -> Shuffle {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0x9e37_79b9_7f4a_7c15, |d| d.as_nanos() as u64);
+        Shuffle {
+            order: (0..n).collect(),
+            state: seed | 1,
+        }
+    }
+
+    /// A new permutation (Fisher-Yates).
+    fn next_round(&mut self) -> &[usize] {
+        for i in (1..self.order.len()).rev() {
+            self.state ^= self.state << 13;
+            self.state ^= self.state >> 7;
+            self.state ^= self.state << 17;
+            let j = (self.state % (i as u64 + 1)) as usize;
+            self.order.swap(i, j);
+        }
+        &self.order
+    }
+}
+
+/// How a bootstrap is linked against the C library.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Linking {
+    /// `-C target-feature=+crt-static`: a static(-pie) executable, no dynamic loader.
+    Static,
+    /// The default: glibc through the dynamic loader.
+    Dynamic,
+}
+
+impl Linking {
+    /// What the harness and the demo build unless told otherwise: static glibc on Linux/gnu,
+    /// where it measured faster to start (docs/BENCHMARKS.md); dynamic elsewhere.
+    pub(crate) fn default_for_host() -> Linking {
+        if cfg!(all(target_os = "linux", target_env = "gnu")) {
+            Linking::Static
+        } else {
+            Linking::Dynamic
+        }
+    }
+
+    /// Lower-case name, also the build directory's name.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Linking::Static => "static",
+            Linking::Dynamic => "dynamic",
+        }
+    }
+
+    fn rustflags(self) -> Option<&'static str> {
+        match self {
+            Linking::Static => Some("-C target-feature=+crt-static"),
+            Linking::Dynamic => None,
+        }
+    }
+
+    /// The build command, as a user would type it.
+    pub(crate) fn build_command(self, triple: &str) -> String {
+        let flags = self
+            .rustflags()
+            .map(|f| format!("RUSTFLAGS=\"{f}\" "))
+            .unwrap_or_default();
+        format!("{flags}cargo build --release --target {triple} -p <package>")
+    }
+}
+
+/// The host's target triple, from `rustc -vV`.
+pub(crate) fn host_triple() -> Result<String> {
+    let out = Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
+        .arg("-vV")
+        .output()
+        .context("running rustc -vV")?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .map(str::to_owned)
+        .context("rustc -vV printed no host line")
+}
+
+/// The workspace's target directory (`CARGO_TARGET_DIR` if set).
+pub(crate) fn target_root() -> PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::root().join("target"));
+    dir.canonicalize().unwrap_or(dir)
+}
+
+/// Builds `bin` of `package` in release for the host triple with the given linking, in its
+/// own target directory (`target/harness/<linking>`) so switching linking never rebuilds.
+/// Each package is built by its own cargo invocation: building them together would unify
+/// features of shared dependencies across the contenders.
+pub(crate) fn build(linking: Linking, triple: &str, package: &str, bin: &str) -> Result<PathBuf> {
+    let dir = target_root().join("harness").join(linking.name());
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(crate::root())
+        .args([
+            "build",
+            "--release",
+            "--target",
+            triple,
+            "-p",
+            package,
+            "--bin",
+            bin,
+        ])
+        .env("CARGO_TARGET_DIR", &dir)
+        // The default model, and no flags from the caller's environment.
+        .env_remove("ICEBREAK_MODEL")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_RUSTFLAGS");
+    match linking.rustflags() {
+        Some(flags) => cmd.env("RUSTFLAGS", flags),
+        None => cmd.env_remove("RUSTFLAGS"),
+    };
+    let status = cmd
+        .status()
+        .with_context(|| format!("running cargo build -p {package}"))?;
+    ensure!(
+        status.success(),
+        "cargo build -p {package} ({} linking) failed: {status}",
+        linking.name()
+    );
+    let path = dir.join(triple).join("release").join(bin);
+    ensure!(path.is_file(), "{} was not built", path.display());
+    if let Some(is_static) = elf_is_static(&path)? {
+        ensure!(
+            is_static == (linking == Linking::Static),
+            "{} is not {}ally linked",
+            path.display(),
+            linking.name()
+        );
+    }
+    Ok(path)
+}
+
+/// Whether an ELF executable has no program interpreter (no dynamic loader); `None` if the
+/// file is not a 64-bit little-endian ELF.
+fn elf_is_static(path: &Path) -> Result<Option<bool>> {
+    const PT_INTERP: u32 = 3;
+    let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
+    let u16_at = |o: usize| {
+        bytes
+            .get(o..o + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let u32_at = |o: usize| {
+        bytes
+            .get(o..o + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let u64_at = |o: usize| {
+        bytes.get(o..o + 8).map(|b| {
+            let mut a = [0; 8];
+            a.copy_from_slice(b);
+            u64::from_le_bytes(a)
+        })
+    };
+    if bytes.get(..6) != Some(b"\x7fELF\x02\x01".as_slice()) {
+        return Ok(None);
+    }
+    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38))
+    else {
+        return Ok(None);
+    };
+    let Ok(phoff) = usize::try_from(phoff) else {
+        return Ok(None);
+    };
+    let mut has_interp = false;
+    for i in 0..usize::from(phnum) {
+        match u32_at(phoff + i * usize::from(phentsize)) {
+            Some(PT_INTERP) => has_interp = true,
+            Some(_) => {}
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(!has_interp))
+}
+
+/// A bootstrap process with the environment Lambda gives one (and nothing else: no
+/// inherited variables), pointed at `address`. Output is discarded; see [`Running::spawn`]
+/// for stderr.
+pub(crate) fn lambda_command(path: &Path, address: &str) -> Command {
+    let mut cmd = Command::new(path);
+    cmd.env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", address)
+        // lambda_runtime refuses to start without these; all contenders get the same ones.
+        .env("AWS_LAMBDA_FUNCTION_NAME", "icebreak")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/icebreak")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    cmd
+}
+
+/// Sends `cmd`'s stderr to a fresh `<program>.stderr` file beside the program (created now,
+/// so not on the clock of the spawn that follows) and returns its path.
+pub(crate) fn log_stderr(cmd: &mut Command) -> Result<PathBuf> {
+    let log = PathBuf::from(format!("{}.stderr", cmd.get_program().to_string_lossy()));
+    let file = std::fs::File::create(&log).with_context(|| log.display().to_string())?;
+    cmd.stderr(file);
+    Ok(log)
+}
+
+/// A child process that is killed and reaped whenever this is dropped, on every path.
+pub(crate) struct Running {
+    child: Option<Child>,
+    /// Where its stderr goes, if to a file: read back when it fails. A file, not a pipe, so
+    /// a chatty process can never block on a full pipe nobody reads.
+    stderr_log: Option<PathBuf>,
+}
+
+impl Running {
+    /// Spawns `cmd`; `stderr_log` is the file [`log_stderr`] pointed its stderr to, if any.
+    pub(crate) fn spawn(cmd: &mut Command, stderr_log: Option<PathBuf>) -> Result<Running> {
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("spawning {:?}", cmd.get_program()))?;
+        Ok(Running {
+            child: Some(child),
+            stderr_log,
+        })
+    }
+
+    /// The process id.
+    pub(crate) fn id(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// Kills the process; says how it ended and what it wrote to stderr (if logged).
+    pub(crate) fn stop(&mut self) -> String {
+        let Some(mut child) = self.child.take() else {
+            return String::new();
+        };
+        let exited = child.try_wait().ok().flatten();
+        let _ = child.kill();
+        let _ = child.wait();
+        let status = exited.map_or("running, killed".to_owned(), |s| s.to_string());
+        let stderr = self
+            .stderr_log
+            .as_ref()
+            .and_then(|log| std::fs::read(log).ok())
+            .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+            .unwrap_or_default();
+        format!("process: {status}; stderr: {stderr:?}")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Waits for answer number `n` (1-based); fails, stopping the process, if it does not come.
+pub(crate) fn wait_answer(
+    rt: &FakeRuntime,
+    n: usize,
+    child: &mut Running,
+    what: &str,
+) -> Result<Answer> {
+    let answers = rt.wait_answers(n, TIMEOUT);
+    match answers.into_iter().nth(n - 1) {
+        Some(a) => Ok(a),
+        None => bail!("{what}: no answer within {TIMEOUT:?} ({})", child.stop()),
+    }
+}
+
+/// One contender of the comparison.
+struct Kind {
+    label: &'static str,
+    package: &'static str,
+    bin: &'static str,
+    /// Serves the example model (so its answers carry a prediction).
+    predicts: bool,
+}
+
+const BOOTSTRAP: usize = 0;
+const FLOOR: usize = 1;
+const LAMBDA_RUNTIME: usize = 2;
+
+const KINDS: [Kind; 3] = [
+    Kind {
+        label: "icebreak bootstrap",
+        package: "icebreak-bootstrap",
+        bin: "bootstrap",
+        predicts: true,
+    },
+    Kind {
+        label: "floor",
+        package: "icebreak-bench-floor",
+        bin: "floor-bootstrap",
+        predicts: false,
+    },
+    Kind {
+        label: "lambda_runtime",
+        package: "icebreak-bench-lambda-runtime",
+        bin: "lambda-runtime-bootstrap",
+        predicts: true,
+    },
+];
+
+/// A built binary and what was measured of it.
+struct Contender {
+    kind: &'static Kind,
+    linking: Linking,
+    path: PathBuf,
+    size: u64,
+    cold: Vec<Duration>,
+    rss_kb: Vec<u64>,
+    warm: Vec<Duration>,
+}
+
+struct Options {
+    runs: usize,
+    warm: usize,
+    linkings: Vec<Linking>,
+    candidates: Vec<PathBuf>,
+}
+
+const USAGE: &str = "usage: cargo xtask coldstart [--runs N] [--warm K] [--static|--dynamic|--both]
+
+  --runs N     cold starts per binary (default 50), in rounds, random order per round
+  --warm K     timed warm invocations per binary (default 2000)
+  --static     build all contenders with static glibc (default on Linux/gnu)
+  --dynamic    build all contenders dynamically linked
+  --both       measure both linkings in one run, interleaved (one table per linking)
+  --candidate PATH
+               also measure this prebuilt bootstrap (e.g. a change to crates/lambda built
+               elsewhere) in the same rounds; repeatable";
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Options> {
+        let mut o = Options {
+            runs: 50,
+            warm: 2000,
+            linkings: vec![Linking::default_for_host()],
+            candidates: Vec::new(),
+        };
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let mut number = |name: &str| -> Result<usize> {
+                let v = it.next().with_context(|| format!("{name} needs a value"))?;
+                v.parse()
+                    .with_context(|| format!("{name} {v:?} is not a count\n{USAGE}"))
+            };
+            match a.as_str() {
+                "--runs" => o.runs = number("--runs")?,
+                "--warm" => o.warm = number("--warm")?,
+                "--static" => o.linkings = vec![Linking::Static],
+                "--dynamic" => o.linkings = vec![Linking::Dynamic],
+                "--both" => o.linkings = vec![Linking::Static, Linking::Dynamic],
+                "--candidate" => {
+                    let path = it.next().context("--candidate needs a path")?;
+                    o.candidates.push(PathBuf::from(path));
+                }
+                "-h" | "--help" => {
+                    println!("{USAGE}");
+                    std::process::exit(0);
+                }
+                other => bail!("unknown argument {other:?}\n{USAGE}"),
+            }
+        }
+        ensure!(o.runs > 0, "--runs must be at least 1");
+        Ok(o)
+    }
+}
+
+/// Environment variable set when the harness re-runs itself optimised.
+const OPTIMISED: &str = "ICEBREAK_XTASK_OPTIMISED";
+
+/// `cargo xtask coldstart [--runs N] [--warm K] [--static|--dynamic|--both]`.
+pub fn run(args: &[String]) -> Result<()> {
+    let opts = Options::parse(args)?;
+    ensure!(
+        cfg!(target_os = "linux"),
+        "the cold-start harness reads /proc and runs on Linux only"
+    );
+    if cfg!(debug_assertions) && std::env::var_os(OPTIMISED).is_none() {
+        // The fake Runtime API sits on the measured path; a debug build of it would add the
+        // same overhead to every contender and flatten the ratios. Re-run optimised.
+        eprintln!("coldstart: building the harness itself in release first");
+        let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .current_dir(crate::root())
+            .args(["run", "--quiet", "--release", "-p", "xtask", "--target-dir"])
+            .arg(target_root().join("harness").join("xtask"))
+            .args(["--", "coldstart"])
+            .args(args)
+            .env(OPTIMISED, "1")
+            .env("CARGO_TARGET_DIR", target_root())
+            .status()
+            .context("re-running the harness in release")?;
+        ensure!(status.success(), "coldstart failed ({status})");
+        return Ok(());
+    }
+
+    let triple = host_triple()?;
+    // Staged copies of an earlier run are stale.
+    let _ = std::fs::remove_dir_all(target_root().join("harness").join("run"));
+    let mut contenders = Vec::new();
+    for &linking in &opts.linkings {
+        for kind in &KINDS {
+            eprintln!(
+                "coldstart: building {} ({} linking)",
+                kind.bin,
+                linking.name()
+            );
+            let built = build(linking, &triple, kind.package, kind.bin)?;
+            let path = stage(&built, &format!("{}-{}", linking.name(), kind.bin))?;
+            contenders.push(Contender {
+                kind,
+                linking,
+                size: std::fs::metadata(&path)?.len(),
+                path,
+                cold: Vec::with_capacity(opts.runs),
+                rss_kb: Vec::with_capacity(opts.runs),
+                warm: Vec::with_capacity(opts.warm),
+            });
+        }
+    }
+    for (n, path) in opts.candidates.iter().enumerate() {
+        let linking = match elf_is_static(path)? {
+            Some(true) => Linking::Static,
+            Some(false) => Linking::Dynamic,
+            None => bail!("{} is not a 64-bit ELF executable", path.display()),
+        };
+        ensure!(
+            opts.linkings.contains(&linking),
+            "{} is {}ally linked, but this run measures {}",
+            path.display(),
+            linking.name(),
+            opts.linkings
+                .iter()
+                .map(|l| l.name())
+                .collect::<Vec<_>>()
+                .join(" and ")
+        );
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let kind: &'static Kind = Box::leak(Box::new(Kind {
+            label: Box::leak(format!("candidate `{name}`").into_boxed_str()),
+            package: "",
+            bin: "",
+            predicts: true,
+        }));
+        contenders.push(Contender {
+            kind,
+            linking,
+            path: stage(path, &format!("candidate-{n}-{name}"))?,
+            size: std::fs::metadata(path)?.len(),
+            cold: Vec::with_capacity(opts.runs),
+            rss_kb: Vec::with_capacity(opts.runs),
+            warm: Vec::with_capacity(opts.warm),
+        });
+    }
+    let root = crate::root();
+    let event_path = root.join("examples/event.json");
+    let event = std::fs::read(&event_path).with_context(|| event_path.display().to_string())?;
+    let model_size = std::fs::metadata(root.join("examples/model.apr"))?.len();
+
+    eprintln!(
+        "coldstart: {} cold starts of each of {} binaries, in shuffled rounds",
+        opts.runs,
+        contenders.len()
+    );
+    let mut order = Shuffle::new(contenders.len());
+    for round in 0..opts.runs {
+        // A fresh random order each round: no binary always runs right after another one.
+        for &i in order.next_round() {
+            let c = &mut contenders[i];
+            let (cold, rss) = cold_run(c, &event)
+                .with_context(|| format!("cold run {} of {}", round + 1, c.path.display()))?;
+            c.cold.push(cold);
+            c.rss_kb.push(rss);
+            // Let the killed process and its fake Runtime API wind down off the clock.
+            std::thread::sleep(SETTLE);
+        }
+        if (round + 1) % 10 == 0 || round + 1 == opts.runs {
+            eprintln!("coldstart: {}/{} rounds", round + 1, opts.runs);
+        }
+    }
+    if opts.warm > 0 {
+        eprintln!(
+            "coldstart: {} warm invocations of each binary, in blocks of {WARM_BLOCK}, \
+             shuffled rounds",
+            opts.warm
+        );
+        let mut warm = contenders
+            .iter()
+            .map(|c| Warm::start(c, &event))
+            .collect::<Result<Vec<_>>>()?;
+        let mut done = 0;
+        while done < opts.warm {
+            let block = WARM_BLOCK.min(opts.warm - done);
+            for &i in order.next_round() {
+                let (c, w) = (&mut contenders[i], &mut warm[i]);
+                for _ in 0..block {
+                    let t = w
+                        .round_trip(c.kind, &event)
+                        .with_context(|| format!("warm phase of {}", c.path.display()))?;
+                    c.warm.push(t);
+                }
+            }
+            done += block;
+        }
+    }
+
+    let command = std::iter::once("cargo xtask coldstart".to_owned())
+        .chain(args.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let report = report(&opts, &contenders, &triple, &command, model_size);
+    println!("{report}");
+    let out = target_root().join("coldstart.md");
+    std::fs::write(&out, &report).with_context(|| out.display().to_string())?;
+    eprintln!("coldstart: wrote {}", out.display());
+    Ok(())
+}
+
+/// Copies a binary to a fresh file under `target/harness/run/`, the way a Lambda package is
+/// unpacked: written once, front to back. Exec costs depend on how the file's pages sit in
+/// the page cache, and a file the linker wrote piecemeal measured slower to start (more
+/// page faults) than a plain copy of it; copying puts every contender on the same footing.
+fn stage(binary: &Path, name: &str) -> Result<PathBuf> {
+    let dir = target_root().join("harness").join("run");
+    std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
+    let staged = dir.join(name);
+    let _ = std::fs::remove_file(&staged);
+    std::fs::copy(binary, &staged)
+        .with_context(|| format!("copying {} to {}", binary.display(), staged.display()))?;
+    Ok(staged)
+}
+
+/// One cold start: returns exec -> response and the peak RSS in KB.
+fn cold_run(c: &Contender, event: &[u8]) -> Result<(Duration, u64)> {
+    let rt = FakeRuntime::start().context("starting the fake Runtime API")?;
+    rt.invoke("cold-1", event.to_vec());
+    let mut cmd = lambda_command(&c.path, &rt.address());
+    let log = log_stderr(&mut cmd)?;
+    let t0 = Instant::now();
+    let mut child = Running::spawn(&mut cmd, Some(log))?;
+    let answer = wait_answer(&rt, 1, &mut child, "cold invocation")?;
+    let cold = answer.at.saturating_duration_since(t0);
+    check_answer(c.kind, &answer, "cold-1")?;
+    if !rt.wait_next_calls(2, TIMEOUT) {
+        bail!(
+            "the process did not come back to /next within {TIMEOUT:?} ({})",
+            child.stop()
+        );
+    }
+    let rss = peak_rss_kb(child.id())?;
+    drop(child);
+    Ok((cold, rss))
+}
+
+/// `VmHWM` of a live process, in KB.
+fn peak_rss_kb(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).with_context(|| path.clone())?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse().ok())
+        .with_context(|| format!("no VmHWM in {path}"))
+}
+
+/// A warm process: started once, invoked one request at a time.
+struct Warm {
+    rt: FakeRuntime,
+    child: Running,
+    answered: usize,
+}
+
+impl Warm {
+    /// Starts the process and sends it [`WARM_UP`] untimed invocations.
+    fn start(c: &Contender, event: &[u8]) -> Result<Warm> {
+        let rt = FakeRuntime::start().context("starting the fake Runtime API")?;
+        let mut cmd = lambda_command(&c.path, &rt.address());
+        let log = log_stderr(&mut cmd)?;
+        let child = Running::spawn(&mut cmd, Some(log))?;
+        let mut w = Warm {
+            rt,
+            child,
+            answered: 0,
+        };
+        for _ in 0..WARM_UP {
+            w.round_trip(c.kind, event)?;
+        }
+        Ok(w)
+    }
+
+    /// One invocation: queued -> answer received.
+    fn round_trip(&mut self, kind: &Kind, event: &[u8]) -> Result<Duration> {
+        let n = self.answered + 1;
+        let id = format!("warm-{n}");
+        let t0 = Instant::now();
+        self.rt.invoke(&id, event.to_vec());
+        let answer = wait_answer(&self.rt, n, &mut self.child, "warm invocation")?;
+        let round_trip = answer.at.saturating_duration_since(t0);
+        self.answered = n;
+        check_answer(kind, &answer, &id)?;
+        // Let it settle on the next `/next`, so whatever it still does after answering is
+        // not charged to the binary measured next.
+        if !self.rt.wait_next_calls(n + 1, TIMEOUT) {
+            bail!(
+                "the process did not come back to /next within {TIMEOUT:?} ({})",
+                self.child.stop()
+            );
+        }
+        Ok(round_trip)
+    }
+}
+
+/// A response to `id`; for the model servers, JSON with a `prediction`.
+fn check_answer(kind: &Kind, answer: &Answer, id: &str) -> Result<()> {
+    ensure!(
+        answer.kind == AnswerKind::Response && answer.request_id == id,
+        "{}: expected a response to {id}, got {:?} to {:?}: {}",
+        kind.label,
+        answer.kind,
+        answer.request_id,
+        answer.text()
+    );
+    if kind.predicts {
+        let json: serde_json::Value = serde_json::from_slice(&answer.body)
+            .with_context(|| format!("{}: answer is not JSON: {}", kind.label, answer.text()))?;
+        ensure!(
+            json.get("prediction").is_some(),
+            "{}: answer has no prediction: {}",
+            kind.label,
+            answer.text()
+        );
+    } else {
+        ensure!(answer.body == b"{}", "floor answered {:?}", answer.text());
+    }
+    Ok(())
+}
+
+/// Nearest-rank percentile (`p` in 0..=1) of sorted samples.
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = (p * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// Summary of one contender.
+struct Summary {
+    cold_min: Duration,
+    cold_p50: Duration,
+    cold_p90: Duration,
+    warm_p50: Duration,
+    warm_p99: Duration,
+    rss_max_kb: u64,
+}
+
+impl Summary {
+    fn of(c: &Contender) -> Summary {
+        let mut cold = c.cold.clone();
+        cold.sort();
+        let mut warm = c.warm.clone();
+        warm.sort();
+        Summary {
+            cold_min: cold.first().copied().unwrap_or_default(),
+            cold_p50: percentile(&cold, 0.5),
+            cold_p90: percentile(&cold, 0.9),
+            warm_p50: percentile(&warm, 0.5),
+            warm_p99: percentile(&warm, 0.99),
+            rss_max_kb: c.rss_kb.iter().copied().max().unwrap_or(0),
+        }
+    }
+}
+
+/// The commit measured, and whether the working tree had changes on top of it.
+fn source_version() -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .current_dir(crate::root())
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    match git(&["rev-parse", "--short", "HEAD"]) {
+        Some(commit) => {
+            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            let suffix = if dirty {
+                " with uncommitted changes"
+            } else {
+                ""
+            };
+            format!("commit `{commit}`{suffix}")
+        }
+        None => "not a git checkout".to_owned(),
+    }
+}
+
+/// `uname -m`, the CPU model, the number of CPUs and the compiler.
+fn machine() -> String {
+    let run = |prog: &str, arg: &str| -> Option<String> {
+        let out = Command::new(prog).arg(arg).output().ok()?;
+        let s = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        (out.status.success() && !s.is_empty()).then_some(s)
+    };
+    let arch = run("uname", "-m").unwrap_or_else(|| std::env::consts::ARCH.to_owned());
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name") || l.starts_with("Hardware"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let nproc = std::thread::available_parallelism().map_or(0, usize::from);
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| OsString::from("rustc"));
+    let rustc = run(&rustc.to_string_lossy(), "-V").unwrap_or_else(|| "rustc ?".to_owned());
+    format!("`{arch}`, {cpu}, nproc {nproc}, {rustc}")
+}
+
+fn report(
+    opts: &Options,
+    contenders: &[Contender],
+    triple: &str,
+    command: &str,
+    model_size: u64,
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "Machine: {}", machine());
+    let _ = writeln!(s, "Command: `{command}`");
+    let _ = writeln!(s, "Source: {}", source_version());
+    let _ = writeln!(
+        s,
+        "Cold: {} runs per binary, in rounds (each binary once per round, random order, \
+         {SETTLE:?} pause after each run); exec (instant before `spawn`) -> response received \
+         by the fake Runtime API, example event queued before exec. Warm: {} timed \
+         invocations per binary, one after another in blocks of {WARM_BLOCK} per binary, the \
+         blocks in shuffled rounds, after {WARM_UP} untimed; invocation queued -> answer \
+         received. Percentiles are nearest-rank. Peak RSS is the \
+         largest `VmHWM` seen while the process waits for its second invocation. Model: \
+         examples/model.apr, {model_size} bytes.",
+        opts.runs, opts.warm
+    );
+    for &linking in &opts.linkings {
+        let group: Vec<&Contender> = contenders.iter().filter(|c| c.linking == linking).collect();
+        let sums: Vec<Summary> = group.iter().map(|c| Summary::of(c)).collect();
+        let _ = writeln!(
+            s,
+            "\n### {} linking\n\nBuilt with `{}`.\n",
+            linking.name(),
+            linking.build_command(triple)
+        );
+        let _ = writeln!(
+            s,
+            "| binary | size (bytes, stripped) | cold min (ms) | cold p50 (ms) | cold p90 (ms) \
+             | p50 / floor | p50 / lambda_runtime | peak RSS (KB) | warm p50 (µs) | warm p99 (µs) \
+             | warm p50 / floor |"
+        );
+        let _ = writeln!(s, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+        let ratio = |a: Duration, b: Duration| {
+            if b.is_zero() {
+                f64::NAN
+            } else {
+                a.as_secs_f64() / b.as_secs_f64()
+            }
+        };
+        for (c, m) in group.iter().zip(&sums) {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {:.3} | {:.3} | {:.3} | {:.2} | {:.2} | {} | {:.1} | {:.1} | {:.2} |",
+                c.kind.label,
+                c.size,
+                ms(m.cold_min),
+                ms(m.cold_p50),
+                ms(m.cold_p90),
+                ratio(m.cold_p50, sums[FLOOR].cold_p50),
+                ratio(m.cold_p50, sums[LAMBDA_RUNTIME].cold_p50),
+                m.rss_max_kb,
+                us(m.warm_p50),
+                us(m.warm_p99),
+                ratio(m.warm_p50, sums[FLOOR].warm_p50),
+            );
+        }
+        let (ice, floor, lr) = (&sums[BOOTSTRAP], &sums[FLOOR], &sums[LAMBDA_RUNTIME]);
+        let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
+        let vs_floor = ratio(ice.cold_p50, floor.cold_p50);
+        let vs_lr = ratio(ice.cold_p50, lr.cold_p50);
+        let warm = ratio(ice.warm_p50, floor.warm_p50);
+        let size_limit = 600 * 1024 + model_size;
+        let rss_limit = 3 * 1024 + model_size.div_ceil(1024);
+        let _ = writeln!(
+            s,
+            "\nTargets for the icebreak bootstrap ({} linking):\n",
+            linking.name()
+        );
+        let _ = writeln!(
+            s,
+            "- cold p50 ≤ 1.05 × floor: {vs_floor:.3} × — {}",
+            verdict(vs_floor <= 1.05)
+        );
+        let _ = writeln!(
+            s,
+            "- cold p50 < 0.7 × lambda_runtime: {vs_lr:.3} × — {}",
+            verdict(vs_lr < 0.7)
+        );
+        if opts.warm > 0 {
+            let _ = writeln!(
+                s,
+                "- warm p50 ≤ 1.3 × floor: {warm:.3} × — {}",
+                verdict(warm <= 1.3)
+            );
+        }
+        let _ = writeln!(
+            s,
+            "- binary < 600 KiB + model ({size_limit} bytes): {} bytes — {}",
+            group[BOOTSTRAP].size,
+            verdict(group[BOOTSTRAP].size < size_limit)
+        );
+        let _ = writeln!(
+            s,
+            "- peak RSS < 3 MiB + model ({rss_limit} KB): {} KB — {}",
+            ice.rss_max_kb,
+            verdict(ice.rss_max_kb < rss_limit)
+        );
+    }
+    if opts.linkings.len() > 1 {
+        let _ = writeln!(s, "\n### static vs dynamic (cold p50, same run)\n");
+        let _ = writeln!(
+            s,
+            "| binary | static p50 (ms) | dynamic p50 (ms) | static / dynamic |"
+        );
+        let _ = writeln!(s, "|---|--:|--:|--:|");
+        for kind in &KINDS {
+            let p50 = |l: Linking| {
+                contenders
+                    .iter()
+                    .find(|c| std::ptr::eq(c.kind, kind) && c.linking == l)
+                    .map(|c| Summary::of(c).cold_p50)
+                    .unwrap_or_default()
+            };
+            let (st, dy) = (p50(Linking::Static), p50(Linking::Dynamic));
+            let _ = writeln!(
+                s,
+                "| {} | {:.3} | {:.3} | {:.2} |",
+                kind.label,
+                ms(st),
+                ms(dy),
+                st.as_secs_f64() / dy.as_secs_f64()
+            );
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<Duration> = (1..=10).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&v, 0.5), Duration::from_millis(5));
+        assert_eq!(percentile(&v, 0.9), Duration::from_millis(9));
+        assert_eq!(percentile(&v, 0.99), Duration::from_millis(10));
+        assert_eq!(percentile(&v, 0.0), Duration::from_millis(1));
+        assert_eq!(percentile(&[], 0.5), Duration::ZERO);
+    }
+
+    #[test]
+    fn options() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let o = Options::parse(&args(&["--runs", "7", "--warm", "0", "--dynamic"])).unwrap();
+        assert_eq!((o.runs, o.warm), (7, 0));
+        assert_eq!(o.linkings, vec![Linking::Dynamic]);
+        assert!(Options::parse(&args(&["--runs"])).is_err());
+        assert!(Options::parse(&args(&["--runs", "x"])).is_err());
+        assert!(Options::parse(&args(&["--fast"])).is_err());
+    }
+}

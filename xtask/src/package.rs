@@ -71,9 +71,16 @@ fn parse_args(args: &[String], root: &Path) -> Result<Args> {
         }
     }
     let model = model.unwrap_or_else(|| root.join("examples/model.apr"));
-    let model = std::fs::canonicalize(&model).with_context(|| format!("model {}", model.display()))?;
-    let out = out.unwrap_or_else(|| root.join(format!("target/lambda/function-{}.zip", arch.name())));
-    Ok(Args { model, arch, out, smoke })
+    let model =
+        std::fs::canonicalize(&model).with_context(|| format!("model {}", model.display()))?;
+    let out =
+        out.unwrap_or_else(|| root.join(format!("target/lambda/function-{}.zip", arch.name())));
+    Ok(Args {
+        model,
+        arch,
+        out,
+        smoke,
+    })
 }
 
 /// Entry point.
@@ -87,7 +94,13 @@ pub fn run(args: &[String]) -> Result<()> {
     write_zip(&bootstrap, &a.out)?;
     check_zip(&a.out)?;
     let size = std::fs::metadata(&a.out)?.len();
-    println!("package: {} ({} bytes, {} bootstrap, model {})", a.out.display(), size, a.arch.name(), a.model.display());
+    println!(
+        "package: {} ({} bytes, {} bootstrap, model {})",
+        a.out.display(),
+        size,
+        a.arch.name(),
+        a.model.display()
+    );
     if a.smoke {
         smoke(&bootstrap, a.arch)?;
     }
@@ -97,23 +110,43 @@ pub fn run(args: &[String]) -> Result<()> {
 /// Builds the bootstrap with `cargo lambda build`; returns a copy of the binary.
 fn build(root: &Path, model: &Path, arch: Arch) -> Result<PathBuf> {
     let target = arch.rust_target();
-    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
-    let has_target = installed.as_ref().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == target));
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    let has_target = installed.as_ref().is_ok_and(|o| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .any(|l| l.trim() == target)
+    });
     if !has_target {
-        let status = Command::new("rustup").args(["target", "add", target]).status();
+        let status = Command::new("rustup")
+            .args(["target", "add", target])
+            .status();
         if !status.is_ok_and(|s| s.success()) {
             bail!("the Rust target {target} is not installed and `rustup target add {target}` failed: cannot build for {}", arch.name());
         }
     }
     let exe = crate::e2e::ensure_cargo_lambda(root)?;
-    let venv_bin = exe.parent().context("cargo-lambda has no directory")?.to_path_buf();
+    let venv_bin = exe
+        .parent()
+        .context("cargo-lambda has no directory")?
+        .to_path_buf();
     ensure_zig(&venv_bin)?;
-    let path = std::env::join_paths(std::iter::once(venv_bin).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())))?;
+    let path = std::env::join_paths(std::iter::once(venv_bin).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))?;
     let status = Command::new("cargo")
         .current_dir(root)
         .env("PATH", path)
         .env("ICEBREAK_MODEL", model)
-        .args(["lambda", "build", "--release", arch.cargo_lambda_flag(), "-p", "icebreak-bootstrap"])
+        .args([
+            "lambda",
+            "build",
+            "--release",
+            arch.cargo_lambda_flag(),
+            "-p",
+            "icebreak-bootstrap",
+        ])
         .status()
         .context("running cargo lambda build")?;
     if !status.success() {
@@ -131,7 +164,10 @@ const ZIGLANG_VERSION: &str = "0.17.1";
 fn ensure_zig(venv_bin: &Path) -> Result<()> {
     let python = venv_bin.join("python");
     let have = Command::new(&python)
-        .args(["-c", "import importlib.metadata as m; print(m.version('ziglang'))"])
+        .args([
+            "-c",
+            "import importlib.metadata as m; print(m.version('ziglang'))",
+        ])
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == ZIGLANG_VERSION);
     if have {
@@ -139,7 +175,14 @@ fn ensure_zig(venv_bin: &Path) -> Result<()> {
     }
     println!("package: installing ziglang {ZIGLANG_VERSION} into .venv (the cross linker of cargo lambda build)");
     let status = Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-input",
+        ])
         .arg(format!("ziglang=={ZIGLANG_VERSION}"))
         .stdin(Stdio::null())
         .status()
@@ -167,7 +210,11 @@ fn write_zip(bootstrap: &Path, out: &Path) -> Result<()> {
 fn check_zip(path: &Path) -> Result<()> {
     let mut z = zip::ZipArchive::new(std::fs::File::open(path)?)?;
     if z.len() != 1 {
-        bail!("{} has {} entries, Lambda wants exactly `bootstrap`", path.display(), z.len());
+        bail!(
+            "{} has {} entries, Lambda wants exactly `bootstrap`",
+            path.display(),
+            z.len()
+        );
     }
     let mut f = z.by_index(0)?;
     if f.name() != "bootstrap" {
@@ -188,7 +235,10 @@ fn check_zip(path: &Path) -> Result<()> {
 /// How to run a binary of `arch` here: directly, or through qemu-user.
 fn runner(arch: Arch) -> Result<Option<Vec<String>>> {
     let native = std::env::consts::ARCH;
-    let same = matches!((arch, native), (Arch::Arm64, "aarch64") | (Arch::X86_64, "x86_64"));
+    let same = matches!(
+        (arch, native),
+        (Arch::Arm64, "aarch64") | (Arch::X86_64, "x86_64")
+    );
     if same {
         return Ok(Some(Vec::new()));
     }
@@ -196,9 +246,17 @@ fn runner(arch: Arch) -> Result<Option<Vec<String>>> {
         return Ok(None);
     }
     let sysroot = Path::new("/usr/aarch64-linux-gnu");
-    let have = |p: &str| Command::new("sh").args(["-c", &format!("command -v {p}")]).stdout(Stdio::null()).status().is_ok_and(|s| s.success());
+    let have = |p: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {p}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
     if !have("qemu-aarch64-static") || !sysroot.join("lib/ld-linux-aarch64.so.1").exists() {
-        println!("package: installing qemu-user-static and libc6-arm64-cross to run the arm64 binary");
+        println!(
+            "package: installing qemu-user-static and libc6-arm64-cross to run the arm64 binary"
+        );
         let ok = Command::new("sh")
             .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static libc6-arm64-cross"])
             .status()
@@ -207,7 +265,11 @@ fn runner(arch: Arch) -> Result<Option<Vec<String>>> {
             return Ok(None);
         }
     }
-    Ok(Some(vec!["qemu-aarch64-static".into(), "-L".into(), sysroot.display().to_string()]))
+    Ok(Some(vec![
+        "qemu-aarch64-static".into(),
+        "-L".into(),
+        sysroot.display().to_string(),
+    ]))
 }
 
 /// Runs the packaged binary against a local Runtime API and checks its answers.
@@ -244,11 +306,22 @@ fn smoke(bootstrap: &Path, arch: Arch) -> Result<()> {
     }
     let first: serde_json::Value = serde_json::from_slice(&answers[0].body)?;
     if answers[0].kind != AnswerKind::Response || first.get("prediction").is_none() {
-        bail!("smoke test: first answer is not a prediction: {}", answers[0].text());
+        bail!(
+            "smoke test: first answer is not a prediction: {}",
+            answers[0].text()
+        );
     }
     if answers[1].kind != AnswerKind::Error(Some("InvalidInput".into())) {
-        bail!("smoke test: bad event was not answered with InvalidInput: {:?}", answers[1]);
+        bail!(
+            "smoke test: bad event was not answered with InvalidInput: {:?}",
+            answers[1]
+        );
     }
-    println!("package: {} smoke test passed: {} / {}", arch.name(), answers[0].text(), answers[1].text());
+    println!(
+        "package: {} smoke test passed: {} / {}",
+        arch.name(),
+        answers[0].text(),
+        answers[1].text()
+    );
     Ok(())
 }

@@ -447,23 +447,28 @@ pub fn serve_one(handler: &LambdaHandler, client: &mut Client) -> Result<(), Run
     let cold = handler.cold_start_metrics().is_none();
     let t0 = std::time::Instant::now();
     let answer = handler.handle_event(&inv.body);
-    crate::log::latency(handler.model_version(), t0.elapsed().as_secs_f64() * 1e3);
+    let latency_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let (posted, error) = match answer {
+        Ok(body) => (client.respond(&inv.request_id, body), None),
+        Err(err) => (client.fail(&inv.request_id, &err), Some(err)),
+    };
+    if let Some(err) = error {
+        crate::log::log(
+            crate::log::Level::Error,
+            Some(&inv.request_id),
+            format_args!("{err}"),
+        );
+    }
+    // Logs and metrics go out after the answer: formatting the cold-start lines is over half
+    // of the cold `serve_one`'s instructions (docs/BENCHMARKS.md), and the caller should not
+    // wait for them. They are still written before the next `/next`, while the sandbox runs.
+    crate::log::latency(handler.model_version(), latency_ms);
     if cold {
         if let Some(m) = handler.cold_start_metrics() {
             crate::log::cold_start(&inv.request_id, handler.model_version(), &m);
         }
     }
-    match answer {
-        Ok(body) => client.respond(&inv.request_id, body),
-        Err(err) => {
-            crate::log::log(
-                crate::log::Level::Error,
-                Some(&inv.request_id),
-                format_args!("{err}"),
-            );
-            client.fail(&inv.request_id, &err)
-        }
-    }
+    posted
 }
 
 #[cfg(test)]
