@@ -17,7 +17,11 @@
 //! - `Lambda-Runtime-Deadline-Ms` is `600000` (a duration, not an epoch time): the runtime
 //!   treats such deadlines as unknown;
 //! - a function error makes `cargo lambda invoke` exit non-zero and print `Error: <errorType>`
-//!   and `× <errorMessage>` on stderr.
+//!   and `× <errorMessage>` on stderr;
+//! - `--data-file` events reach the function unchanged, whatever their shape (function URL,
+//!   API Gateway v1 and v2, ALB, SQS), and the answer is printed as the function returned it:
+//!   an HTTP-shaped answer is not interpreted, so a 4xx `statusCode` is still a successful
+//!   invocation (exit status 0) and its `body` stays a JSON string.
 //!
 //! Every child (emulator, bootstrap, each `cargo lambda invoke`) is killed and reaped on every
 //! path, panics included ([`Child`] guard), and every wait is bounded: the emulator part cannot
@@ -46,8 +50,9 @@ const START_ATTEMPTS: usize = 3;
 const USAGE: &str = "usage: cargo xtask e2e
 
 Builds the release bootstrap, installs cargo-lambda into .venv if needed, starts its
-Runtime API emulator and the bootstrap, invokes it with the examples/ events and checks
-the answers.";
+Runtime API emulator and the bootstrap, invokes it with the examples/ events and the
+crates/lambda/tests/events/ fixtures (HTTP-shaped events, an SQS batch) and checks the
+answers.";
 
 fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
@@ -452,6 +457,11 @@ impl Expected {
         let i = self
             .row(features)
             .context("the event's features are not a row of reference.json")?;
+        self.check_row(answer, i)
+    }
+
+    /// Checks one `{prediction, probabilities}` answer against reference row `i`.
+    fn check_row(&self, answer: &Value, i: usize) -> Result<()> {
         ensure!(
             answer["prediction"] == self.predict[i],
             "prediction {} but scikit-learn predicted {}",
@@ -778,6 +788,21 @@ fn scenario_in(
             Ok(())
         })(),
     );
+    // 5. The event shapes AWS documents (crates/lambda/tests/events/), checked as
+    // crates/lambda/tests/events.rs checks them.
+    event_shapes(&mut s, expected, t)?;
+    let status = bootstrap.exited();
+    let log = bootstrap.output();
+    t.check(
+        "bootstrap still running after the event shapes, one cold start",
+        (|| {
+            ensure!(status.is_none(), "the bootstrap exited: {status:?}");
+            let cold = log.matches("icebreak cold start:").count();
+            ensure!(cold == 1, "{cold} cold-start lines");
+            Ok(())
+        })(),
+    );
+
     if t.failed > 0 {
         eprintln!("--- bootstrap output ---\n{}", log.trim_end());
         eprintln!(
@@ -787,6 +812,236 @@ fn scenario_in(
     }
     bootstrap.kill();
     emulator.child.kill();
+    Ok(())
+}
+
+/// Where the event-shape fixtures are, relative to the workspace root.
+const EVENTS: &str = "crates/lambda/tests/events";
+
+/// An HTTP-shaped answer (function URL, API Gateway, ALB): its status code, its body parsed
+/// as JSON, and the whole answer.
+struct HttpAnswer {
+    status: u64,
+    body: Value,
+    whole: Value,
+}
+
+impl HttpAnswer {
+    /// Requires a successful invocation whose answer is `{statusCode, headers, body,
+    /// isBase64Encoded}` with a JSON body, as the unit tests do.
+    fn of(i: &Invoked) -> Result<HttpAnswer> {
+        let whole = i.json()?;
+        ensure!(
+            whole["headers"]["content-type"] == "application/json",
+            "content-type {} in {whole}",
+            whole["headers"]["content-type"]
+        );
+        ensure!(
+            whole["isBase64Encoded"] == false,
+            "isBase64Encoded is {}",
+            whole["isBase64Encoded"]
+        );
+        let status = whole["statusCode"]
+            .as_u64()
+            .with_context(|| format!("no numeric statusCode in {whole}"))?;
+        let text = whole["body"]
+            .as_str()
+            .with_context(|| format!("no string body in {whole}"))?;
+        let body = serde_json::from_str(text)
+            .with_context(|| format!("the body is not JSON: {text:?}"))?;
+        Ok(HttpAnswer {
+            status,
+            body,
+            whole,
+        })
+    }
+
+    fn status(&self, want: u64) -> Result<()> {
+        ensure!(
+            self.status == want,
+            "statusCode {}, expected {want}; body {}",
+            self.status,
+            self.body
+        );
+        Ok(())
+    }
+
+    /// A JSON error body `{errorType, errorMessage}` of type `kind`.
+    fn error(&self, kind: &str) -> Result<&str> {
+        ensure!(
+            self.body["errorType"] == kind,
+            "errorType {}, expected {kind:?}; body {}",
+            self.body["errorType"],
+            self.body
+        );
+        self.body["errorMessage"]
+            .as_str()
+            .filter(|m| !m.is_empty())
+            .with_context(|| format!("no errorMessage in {}", self.body))
+    }
+}
+
+/// The features in the `body` of an event fixture when it is plain JSON text (not base64).
+fn fixture_features(event: &Value) -> Option<Vec<f64>> {
+    if event["isBase64Encoded"] == true {
+        return None;
+    }
+    let body: Value = serde_json::from_str(event["body"].as_str()?).ok()?;
+    features_of(&body).ok()
+}
+
+/// Invokes the bootstrap with every fixture of crates/lambda/tests/events/ and checks the
+/// answers as crates/lambda/tests/events.rs does: HTTP status codes, JSON error bodies,
+/// scikit-learn's label for reference row 0, the SQS batch's failed messages.
+fn event_shapes(s: &mut Session<'_>, expected: &Expected, t: &mut Tally) -> Result<()> {
+    let n = expected.n_features();
+    let fixture = |name: &str| read_json(s.root, &format!("{EVENTS}/{name}"));
+
+    // A 200 with scikit-learn's answer for reference row 0 (the fixtures' features), warm.
+    let predicts = |a: &HttpAnswer, event: &Value| -> Result<()> {
+        a.status(200)?;
+        if let Some(f) = fixture_features(event) {
+            ensure!(
+                expected.row(&f) == Some(0),
+                "the fixture's features are not reference.json's row 0"
+            );
+        }
+        ensure!(
+            a.body["prediction"] == expected.predict[0],
+            "prediction {} but scikit-learn predicted {} (predict[0])",
+            a.body["prediction"],
+            expected.predict[0]
+        );
+        expected.check_row(&a.body, 0)?;
+        ensure!(
+            a.body["cold_start"] == false,
+            "cold_start is {}",
+            a.body["cold_start"]
+        );
+        Ok(())
+    };
+
+    for (name, what) in [
+        ("function-url-post.json", "200 with scikit-learn's label"),
+        ("function-url-base64.json", "base64 body decoded, 200"),
+        ("http-api-stage.json", "stage prefix stripped, 200"),
+        ("rest-api-v1.json", "REST API v1, 200"),
+        ("alb.json", "ALB, 200 with statusDescription \"200 OK\""),
+    ] {
+        let event = fixture(name)?;
+        let r = s.invoke(&format!("{EVENTS}/{name}")).and_then(|i| {
+            let a = HttpAnswer::of(&i)?;
+            predicts(&a, &event)?;
+            let description = a.whole.get("statusDescription");
+            if name == "alb.json" {
+                ensure!(
+                    description == Some(&Value::from("200 OK")),
+                    "statusDescription {description:?}"
+                );
+            } else if name.starts_with("function-url") {
+                ensure!(
+                    description.is_none(),
+                    "statusDescription {description:?} in a function URL answer"
+                );
+            }
+            Ok(())
+        });
+        t.check(&format!("{name}: {what}"), r);
+    }
+
+    let name = "function-url-get-model.json";
+    let r = s.invoke(&format!("{EVENTS}/{name}")).and_then(|i| {
+        let a = HttpAnswer::of(&i)?;
+        a.status(200)?;
+        let b = &a.body;
+        let mut classes: Vec<&Value> = expected.predict.iter().collect();
+        classes.sort_by_key(|v| v.to_string());
+        classes.dedup();
+        for (key, got, want) in [
+            ("task", &b["task"], serde_json::json!("classification")),
+            ("n_features", &b["n_features"], serde_json::json!(n)),
+            (
+                "model_version",
+                &b["model_version"],
+                serde_json::json!("breast_cancer-1"),
+            ),
+            ("classes", &b["classes"], serde_json::json!(classes)),
+            (
+                "stages",
+                &b["stages"],
+                serde_json::json!(["standard_scaler", "linear", "binary_logistic"]),
+            ),
+        ] {
+            ensure!(*got == want, "{key} is {got}, expected {want}");
+        }
+        let names = b["feature_names"].as_array().map_or(0, Vec::len);
+        ensure!(names == n, "{names} feature names, expected {n}");
+        Ok(())
+    });
+    t.check(&format!("{name}: 200, the model's description"), r);
+
+    let name = "function-url-bad-input.json";
+    let got = fixture_features(&fixture(name)?)
+        .context("function-url-bad-input.json: no features in its body")?
+        .len();
+    let r = s.invoke(&format!("{EVENTS}/{name}")).and_then(|i| {
+        let a = HttpAnswer::of(&i)?;
+        a.status(400)?;
+        let message = a.error("InvalidInput")?;
+        let want = format!("expected {n} features, got {got}");
+        ensure!(
+            message == want,
+            "errorMessage {message:?}, expected {want:?}"
+        );
+        Ok(())
+    });
+    t.check(&format!("{name}: 400, InvalidInput JSON error"), r);
+
+    for (name, status, kind) in [
+        ("function-url-unknown-path.json", 404, "NotFound"),
+        ("function-url-wrong-method.json", 405, "MethodNotAllowed"),
+        ("rest-api-v1-text.json", 415, "UnsupportedMediaType"),
+    ] {
+        let r = s.invoke(&format!("{EVENTS}/{name}")).and_then(|i| {
+            let a = HttpAnswer::of(&i)?;
+            a.status(status)?;
+            a.error(kind)?;
+            if status == 405 {
+                let allow = &a.whole["headers"]["allow"];
+                ensure!(allow == "POST", "allow header {allow}, expected \"POST\"");
+            }
+            Ok(())
+        });
+        t.check(&format!("{name}: {status}, {kind} JSON error"), r);
+    }
+
+    // SQS: the 2nd message has 3 features, the 3rd is not JSON; the 1st succeeds.
+    let name = "sqs.json";
+    let event = fixture(name)?;
+    let ids: Vec<&Value> = event["Records"]
+        .as_array()
+        .context("sqs.json: no Records")?
+        .iter()
+        .map(|r| &r["messageId"])
+        .collect();
+    ensure!(
+        ids.len() == 3,
+        "sqs.json: {} records, expected 3",
+        ids.len()
+    );
+    let want = serde_json::json!({"batchItemFailures": [
+        {"itemIdentifier": ids[1]},
+        {"itemIdentifier": ids[2]},
+    ]});
+    let r = s.invoke(&format!("{EVENTS}/{name}")).and_then(|i| {
+        let a = i.json()?;
+        ensure!(a == want, "answer {a}, expected {want}");
+        Ok(())
+    });
+    t.check(
+        &format!("{name}: batchItemFailures lists the 2nd and 3rd messages"),
+        r,
+    );
     Ok(())
 }
 
