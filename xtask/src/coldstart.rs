@@ -21,6 +21,11 @@
 //! Every answer is checked (a real prediction for the two model servers); a run without an
 //! answer within [`TIMEOUT`] fails the harness. Children are killed on every path
 //! ([`Running`]). The report is printed and written to `target/coldstart.md`.
+//!
+//! `--events` measures the icebreak bootstrap alone, cold and warm the same way, once per
+//! event shape it answers (direct, Function URL / HTTP API v2, REST API v1, ALB, SQS with
+//! one record), each answer checked for its shape; ratios are against the direct event and
+//! the report goes to `target/coldstart-events.md`.
 
 use anyhow::{bail, ensure, Context, Result};
 use icebreak_fake_runtime::{Answer, AnswerKind, FakeRuntime};
@@ -375,9 +380,12 @@ struct Options {
     warm: usize,
     linkings: Vec<Linking>,
     candidates: Vec<PathBuf>,
+    /// Measure the icebreak bootstrap alone, once per event shape ([`run_events`]).
+    events: bool,
 }
 
 const USAGE: &str = "usage: cargo xtask coldstart [--runs N] [--warm K] [--static|--dynamic|--both]
+       cargo xtask coldstart --events [--runs N] [--warm K] [--static|--dynamic]
 
   --runs N     cold starts per binary (default 50), in rounds, random order per round
   --warm K     timed warm invocations per binary (default 2000)
@@ -386,7 +394,10 @@ const USAGE: &str = "usage: cargo xtask coldstart [--runs N] [--warm K] [--stati
   --both       measure both linkings in one run, interleaved (one table per linking)
   --candidate PATH
                also measure this prebuilt bootstrap (e.g. a change to crates/lambda built
-               elsewhere) in the same rounds; repeatable";
+               elsewhere) in the same rounds; repeatable
+  --events     only the icebreak bootstrap, once per event shape (direct, Function URL v2,
+               REST API v1, ALB, SQS with one record), in the same shuffled rounds; report
+               in target/coldstart-events.md";
 
 impl Options {
     fn parse(args: &[String]) -> Result<Options> {
@@ -395,6 +406,7 @@ impl Options {
             warm: 2000,
             linkings: vec![Linking::default_for_host()],
             candidates: Vec::new(),
+            events: false,
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -409,6 +421,7 @@ impl Options {
                 "--static" => o.linkings = vec![Linking::Static],
                 "--dynamic" => o.linkings = vec![Linking::Dynamic],
                 "--both" => o.linkings = vec![Linking::Static, Linking::Dynamic],
+                "--events" => o.events = true,
                 "--candidate" => {
                     let path = it.next().context("--candidate needs a path")?;
                     o.candidates.push(PathBuf::from(path));
@@ -421,6 +434,10 @@ impl Options {
             }
         }
         ensure!(o.runs > 0, "--runs must be at least 1");
+        ensure!(
+            !o.events || (o.linkings.len() == 1 && o.candidates.is_empty()),
+            "--events measures one bootstrap with one linking: no --both, no --candidate"
+        );
         Ok(o)
     }
 }
@@ -451,6 +468,9 @@ pub fn run(args: &[String]) -> Result<()> {
             .context("re-running the harness in release")?;
         ensure!(status.success(), "coldstart failed ({status})");
         return Ok(());
+    }
+    if opts.events {
+        return run_events(&opts, args);
     }
 
     let triple = host_triple()?;
@@ -526,7 +546,8 @@ pub fn run(args: &[String]) -> Result<()> {
         // A fresh random order each round: no binary always runs right after another one.
         for &i in order.next_round() {
             let c = &mut contenders[i];
-            let (cold, rss) = cold_run(c, &event)
+            let check = |a: &Answer, id: &str| check_answer(c.kind, a, id);
+            let (cold, rss) = cold_run(&c.path, &check, &event)
                 .with_context(|| format!("cold run {} of {}", round + 1, c.path.display()))?;
             c.cold.push(cold);
             c.rss_kb.push(rss);
@@ -545,16 +566,18 @@ pub fn run(args: &[String]) -> Result<()> {
         );
         let mut warm = contenders
             .iter()
-            .map(|c| Warm::start(c, &event))
+            .map(|c| Warm::start(&c.path, &|a, id| check_answer(c.kind, a, id), &event))
             .collect::<Result<Vec<_>>>()?;
         let mut done = 0;
         while done < opts.warm {
             let block = WARM_BLOCK.min(opts.warm - done);
             for &i in order.next_round() {
                 let (c, w) = (&mut contenders[i], &mut warm[i]);
+                let kind = c.kind;
+                let check = |a: &Answer, id: &str| check_answer(kind, a, id);
                 for _ in 0..block {
                     let t = w
-                        .round_trip(c.kind, &event)
+                        .round_trip(&check, &event)
                         .with_context(|| format!("warm phase of {}", c.path.display()))?;
                     c.warm.push(t);
                 }
@@ -589,17 +612,20 @@ fn stage(binary: &Path, name: &str) -> Result<PathBuf> {
     Ok(staged)
 }
 
-/// One cold start: returns exec -> response and the peak RSS in KB.
-fn cold_run(c: &Contender, event: &[u8]) -> Result<(Duration, u64)> {
+/// Checks one answer (the answer, the request id it must answer).
+type Check<'a> = &'a dyn Fn(&Answer, &str) -> Result<()>;
+
+/// One cold start of `path`: returns exec -> response and the peak RSS in KB.
+fn cold_run(path: &Path, check: Check<'_>, event: &[u8]) -> Result<(Duration, u64)> {
     let rt = FakeRuntime::start().context("starting the fake Runtime API")?;
     rt.invoke("cold-1", event.to_vec());
-    let mut cmd = lambda_command(&c.path, &rt.address());
+    let mut cmd = lambda_command(path, &rt.address());
     let log = log_stderr(&mut cmd)?;
     let t0 = Instant::now();
     let mut child = Running::spawn(&mut cmd, Some(log))?;
     let answer = wait_answer(&rt, 1, &mut child, "cold invocation")?;
     let cold = answer.at.saturating_duration_since(t0);
-    check_answer(c.kind, &answer, "cold-1")?;
+    check(&answer, "cold-1")?;
     if !rt.wait_next_calls(2, TIMEOUT) {
         bail!(
             "the process did not come back to /next within {TIMEOUT:?} ({})",
@@ -632,9 +658,9 @@ struct Warm {
 
 impl Warm {
     /// Starts the process and sends it [`WARM_UP`] untimed invocations.
-    fn start(c: &Contender, event: &[u8]) -> Result<Warm> {
+    fn start(path: &Path, check: Check<'_>, event: &[u8]) -> Result<Warm> {
         let rt = FakeRuntime::start().context("starting the fake Runtime API")?;
-        let mut cmd = lambda_command(&c.path, &rt.address());
+        let mut cmd = lambda_command(path, &rt.address());
         let log = log_stderr(&mut cmd)?;
         let child = Running::spawn(&mut cmd, Some(log))?;
         let mut w = Warm {
@@ -643,13 +669,13 @@ impl Warm {
             answered: 0,
         };
         for _ in 0..WARM_UP {
-            w.round_trip(c.kind, event)?;
+            w.round_trip(check, event)?;
         }
         Ok(w)
     }
 
     /// One invocation: queued -> answer received.
-    fn round_trip(&mut self, kind: &Kind, event: &[u8]) -> Result<Duration> {
+    fn round_trip(&mut self, check: Check<'_>, event: &[u8]) -> Result<Duration> {
         let n = self.answered + 1;
         let id = format!("warm-{n}");
         let t0 = Instant::now();
@@ -657,7 +683,7 @@ impl Warm {
         let answer = wait_answer(&self.rt, n, &mut self.child, "warm invocation")?;
         let round_trip = answer.at.saturating_duration_since(t0);
         self.answered = n;
-        check_answer(kind, &answer, &id)?;
+        check(&answer, &id)?;
         // Let it settle on the next `/next`, so whatever it still does after answering is
         // not charged to the binary measured next.
         if !self.rt.wait_next_calls(n + 1, TIMEOUT) {
@@ -922,6 +948,271 @@ fn report(
     s
 }
 
+/// What a right answer to an event shape looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// The bare `{"features": [...]}` event: the answer has a `prediction`.
+    Direct,
+    /// An HTTP-shaped event: `statusCode` 200 and a JSON `body` string with a `prediction`.
+    Http,
+    /// An SQS batch with one valid record: `{"batchItemFailures": []}`.
+    Sqs,
+}
+
+/// One event shape of `--events`: the event sent and what was measured with it.
+struct EventCase {
+    label: &'static str,
+    shape: Shape,
+    event: Vec<u8>,
+    cold: Vec<Duration>,
+    warm: Vec<Duration>,
+}
+
+/// The event shapes of `--events`, direct first (the reference of the ratios): the example
+/// event and the HTTP fixtures of `crates/lambda/tests/events/` as they are, and an SQS
+/// batch made of the first (valid) record of `sqs.json`.
+fn event_cases(root: &Path) -> Result<Vec<EventCase>> {
+    let read = |rel: &str| {
+        let path = root.join(rel);
+        std::fs::read(&path).with_context(|| path.display().to_string())
+    };
+    let fixtures = "crates/lambda/tests/events";
+    let mut sqs: serde_json::Value =
+        serde_json::from_slice(&read(&format!("{fixtures}/sqs.json"))?)
+            .context("sqs.json is not JSON")?;
+    let records = sqs
+        .get_mut("Records")
+        .and_then(serde_json::Value::as_array_mut)
+        .context("sqs.json has no Records array")?;
+    ensure!(!records.is_empty(), "sqs.json has no records");
+    records.truncate(1);
+    let cases = [
+        (
+            "direct (examples/event.json)",
+            Shape::Direct,
+            read("examples/event.json")?,
+        ),
+        (
+            "Function URL / HTTP API v2",
+            Shape::Http,
+            read(&format!("{fixtures}/function-url-post.json"))?,
+        ),
+        (
+            "REST API v1",
+            Shape::Http,
+            read(&format!("{fixtures}/rest-api-v1.json"))?,
+        ),
+        ("ALB", Shape::Http, read(&format!("{fixtures}/alb.json"))?),
+        ("SQS (1 record)", Shape::Sqs, serde_json::to_vec(&sqs)?),
+    ];
+    Ok(cases
+        .into_iter()
+        .map(|(label, shape, event)| EventCase {
+            label,
+            shape,
+            event,
+            cold: Vec::new(),
+            warm: Vec::new(),
+        })
+        .collect())
+}
+
+/// A response to `id` of the right shape for the event sent.
+fn check_event_answer(label: &str, shape: Shape, answer: &Answer, id: &str) -> Result<()> {
+    ensure!(
+        answer.kind == AnswerKind::Response && answer.request_id == id,
+        "{label}: expected a response to {id}, got {:?} to {:?}: {}",
+        answer.kind,
+        answer.request_id,
+        answer.text()
+    );
+    let json: serde_json::Value = serde_json::from_slice(&answer.body)
+        .with_context(|| format!("{label}: answer is not JSON: {}", answer.text()))?;
+    let ok = match shape {
+        Shape::Direct => json.get("prediction").is_some(),
+        Shape::Http => {
+            json.get("statusCode").and_then(serde_json::Value::as_u64) == Some(200)
+                && json
+                    .get("body")
+                    .and_then(serde_json::Value::as_str)
+                    .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+                    .is_some_and(|b| b.get("prediction").is_some())
+        }
+        Shape::Sqs => json == serde_json::json!({"batchItemFailures": []}),
+    };
+    ensure!(
+        ok,
+        "{label}: wrong answer for a {shape:?} event: {}",
+        answer.text()
+    );
+    Ok(())
+}
+
+/// `cargo xtask coldstart --events`: the icebreak bootstrap alone, cold and warm, once per
+/// event shape, with the same rounds, shuffling and checks as the comparison.
+fn run_events(opts: &Options, args: &[String]) -> Result<()> {
+    let triple = host_triple()?;
+    let linking = opts.linkings[0];
+    let _ = std::fs::remove_dir_all(target_root().join("harness").join("run"));
+    let kind = &KINDS[BOOTSTRAP];
+    eprintln!(
+        "coldstart: building {} ({} linking)",
+        kind.bin,
+        linking.name()
+    );
+    let built = build(linking, &triple, kind.package, kind.bin)?;
+    let path = stage(&built, &format!("{}-{}", linking.name(), kind.bin))?;
+    let size = std::fs::metadata(&path)?.len();
+    let mut cases = event_cases(&crate::root())?;
+
+    eprintln!(
+        "coldstart: {} cold starts per event shape ({} shapes), in shuffled rounds",
+        opts.runs,
+        cases.len()
+    );
+    let mut order = Shuffle::new(cases.len());
+    for round in 0..opts.runs {
+        for &i in order.next_round() {
+            let c = &mut cases[i];
+            let (label, shape) = (c.label, c.shape);
+            let check = |a: &Answer, id: &str| check_event_answer(label, shape, a, id);
+            let (cold, _rss) = cold_run(&path, &check, &c.event)
+                .with_context(|| format!("cold run {} with the {label} event", round + 1))?;
+            c.cold.push(cold);
+            std::thread::sleep(SETTLE);
+        }
+        if (round + 1) % 10 == 0 || round + 1 == opts.runs {
+            eprintln!("coldstart: {}/{} rounds", round + 1, opts.runs);
+        }
+    }
+    if opts.warm > 0 {
+        eprintln!(
+            "coldstart: {} warm invocations per event shape (one process each), in blocks of \
+             {WARM_BLOCK}, shuffled rounds",
+            opts.warm
+        );
+        let mut warm = cases
+            .iter()
+            .map(|c| {
+                let check = |a: &Answer, id: &str| check_event_answer(c.label, c.shape, a, id);
+                Warm::start(&path, &check, &c.event)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut done = 0;
+        while done < opts.warm {
+            let block = WARM_BLOCK.min(opts.warm - done);
+            for &i in order.next_round() {
+                let (c, w) = (&mut cases[i], &mut warm[i]);
+                let (label, shape) = (c.label, c.shape);
+                let check = |a: &Answer, id: &str| check_event_answer(label, shape, a, id);
+                for _ in 0..block {
+                    let t = w
+                        .round_trip(&check, &c.event)
+                        .with_context(|| format!("warm phase with the {label} event"))?;
+                    c.warm.push(t);
+                }
+            }
+            done += block;
+        }
+    }
+
+    let command = std::iter::once("cargo xtask coldstart".to_owned())
+        .chain(args.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let report = events_report(opts, &cases, linking, &triple, &command, size);
+    println!("{report}");
+    let out = target_root().join("coldstart-events.md");
+    std::fs::write(&out, &report).with_context(|| out.display().to_string())?;
+    eprintln!("coldstart: wrote {}", out.display());
+    Ok(())
+}
+
+/// Nearest-rank percentile of unsorted samples.
+fn sorted_percentile(samples: &[Duration], p: f64) -> Duration {
+    let mut v = samples.to_vec();
+    v.sort();
+    percentile(&v, p)
+}
+
+/// `a / b`, NaN if `b` is zero.
+fn ratio(a: Duration, b: Duration) -> f64 {
+    if b.is_zero() {
+        f64::NAN
+    } else {
+        a.as_secs_f64() / b.as_secs_f64()
+    }
+}
+
+/// The `--events` report: one row per event shape, ratios against the direct event.
+fn events_report(
+    opts: &Options,
+    cases: &[EventCase],
+    linking: Linking,
+    triple: &str,
+    command: &str,
+    size: u64,
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "Machine: {}", machine());
+    let _ = writeln!(s, "Command: `{command}`");
+    let _ = writeln!(s, "Source: {}", source_version());
+    let _ = writeln!(
+        s,
+        "The icebreak bootstrap alone ({} linking, `{}`, {size} bytes), once per event shape. \
+         Cold: {} runs per shape, in rounds (each shape once per round, random order, \
+         {SETTLE:?} pause after each run); exec (instant before `spawn`) -> response received \
+         by the fake Runtime API, event queued before exec. Warm: one process per shape, {} \
+         timed invocations each, in blocks of {WARM_BLOCK} per shape, the blocks in shuffled \
+         rounds, after {WARM_UP} untimed; invocation queued -> answer received. Every answer \
+         is checked (direct: a `prediction`; HTTP: `statusCode` 200 and a JSON body with a \
+         `prediction`; SQS: `{{\"batchItemFailures\": []}}`). Percentiles are nearest-rank. \
+         Events: examples/event.json and crates/lambda/tests/events/{{function-url-post,\
+         rest-api-v1,alb}}.json as they are; SQS: sqs.json cut to its first (valid) record.\n",
+        linking.name(),
+        linking.build_command(triple),
+        opts.runs,
+        opts.warm
+    );
+    let _ = writeln!(
+        s,
+        "| event | size (bytes) | cold min (ms) | cold p50 (ms) | cold p90 (ms) | cold p50 / direct \
+         | warm p50 (µs) | warm p99 (µs) | warm p50 / direct |"
+    );
+    let _ = writeln!(s, "|---|--:|--:|--:|--:|--:|--:|--:|--:|");
+    let direct_cold = sorted_percentile(&cases[0].cold, 0.5);
+    let direct_warm = sorted_percentile(&cases[0].warm, 0.5);
+    let mut worst_http = 0.0f64;
+    for c in cases {
+        let cold_p50 = sorted_percentile(&c.cold, 0.5);
+        let warm_p50 = sorted_percentile(&c.warm, 0.5);
+        let r = ratio(cold_p50, direct_cold);
+        if c.shape == Shape::Http {
+            worst_http = worst_http.max(r);
+        }
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} | {:.3} |",
+            c.label,
+            c.event.len(),
+            ms(c.cold.iter().copied().min().unwrap_or_default()),
+            ms(cold_p50),
+            ms(sorted_percentile(&c.cold, 0.9)),
+            r,
+            us(warm_p50),
+            us(sorted_percentile(&c.warm, 0.99)),
+            ratio(warm_p50, direct_warm),
+        );
+    }
+    let verdict = if worst_http <= 1.05 { "met" } else { "NOT met" };
+    let _ = writeln!(
+        s,
+        "\nTarget: HTTP-shaped events' cold p50 ≤ 1.05 × direct: worst {worst_http:.3} × — \
+         {verdict}"
+    );
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -945,5 +1236,8 @@ mod tests {
         assert!(Options::parse(&args(&["--runs"])).is_err());
         assert!(Options::parse(&args(&["--runs", "x"])).is_err());
         assert!(Options::parse(&args(&["--fast"])).is_err());
+        assert!(Options::parse(&args(&["--events"])).unwrap().events);
+        assert!(Options::parse(&args(&["--events", "--both"])).is_err());
+        assert!(Options::parse(&args(&["--events", "--candidate", "x"])).is_err());
     }
 }
