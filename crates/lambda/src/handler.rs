@@ -601,32 +601,35 @@ impl LambdaHandler {
     fn sqs(&self, records: &[SqsRecord], cold: bool, t0: Instant) -> SqsBatchResponse {
         let mut failures = Vec::new();
         for (i, r) in records.iter().enumerate() {
-            match self.answer_direct(r.body.as_bytes(), cold && i == 0, t0) {
-                Ok((json, true)) => crate::log::log(
-                    crate::log::Level::Info,
-                    Some(&r.message_id),
-                    format_args!("prediction {}", String::from_utf8_lossy(&json)),
-                ),
-                Ok((json, false)) => {
+            let id = &r.message_id;
+            let failed = match self.answer_direct(r.body.as_bytes(), cold && i == 0, t0) {
+                Ok((json, ok)) => {
+                    let (level, what) = if ok {
+                        (crate::log::Level::Info, "prediction")
+                    } else {
+                        (crate::log::Level::Error, "some instances failed")
+                    };
+                    let json = String::from_utf8_lossy(&json);
                     crate::log::log(
-                        crate::log::Level::Error,
-                        Some(&r.message_id),
-                        format_args!("some instances failed: {}", String::from_utf8_lossy(&json)),
+                        level,
+                        None,
+                        format_args!("SQS message {id}: {what}: {json}"),
                     );
-                    failures.push(ItemFailure {
-                        item_identifier: r.message_id.clone(),
-                    });
+                    !ok
                 }
                 Err(e) => {
                     crate::log::log(
                         crate::log::Level::Error,
-                        Some(&r.message_id),
-                        format_args!("{e}"),
+                        None,
+                        format_args!("SQS message {id}: {e}"),
                     );
-                    failures.push(ItemFailure {
-                        item_identifier: r.message_id.clone(),
-                    });
+                    true
                 }
+            };
+            if failed {
+                failures.push(ItemFailure {
+                    item_identifier: id.clone(),
+                });
             }
         }
         SqsBatchResponse {

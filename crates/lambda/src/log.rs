@@ -155,20 +155,31 @@ fn emit(bytes: &[u8]) {
     let _ = out.flush();
 }
 
-/// Writes a log line if `level` passes the filter; nothing is formatted otherwise.
+thread_local! {
+    static REQUEST_ID: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// Sets the request id that lines logged without one carry (the invocation being served).
+pub fn set_request_id(id: &str) {
+    REQUEST_ID.with(|r| {
+        let mut r = r.borrow_mut();
+        r.clear();
+        r.push_str(id);
+    });
+}
+
+/// Writes a log line if `level` passes the filter; nothing is formatted otherwise. Without
+/// an explicit `request_id`, the line carries the current invocation's (if any).
 pub fn log(level: Level, request_id: Option<&str>, message: fmt::Arguments<'_>) {
     if !enabled(level) {
         return;
     }
     let mut buf = Vec::with_capacity(160);
-    format_line(
-        &mut buf,
-        config().json,
-        &now_rfc3339(),
-        level,
-        request_id,
-        message,
-    );
+    REQUEST_ID.with(|current| {
+        let current = current.borrow();
+        let id = request_id.or((!current.is_empty()).then_some(current.as_str()));
+        format_line(&mut buf, config().json, &now_rfc3339(), level, id, message);
+    });
     emit(&buf);
 }
 

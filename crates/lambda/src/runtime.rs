@@ -433,6 +433,7 @@ pub fn serve(handler: &LambdaHandler, client: &mut Client) -> RuntimeError {
 /// Fetches one invocation and answers it exactly once.
 pub fn serve_one(handler: &LambdaHandler, client: &mut Client) -> Result<(), RuntimeError> {
     let inv = client.next_invocation()?;
+    crate::log::set_request_id(&inv.request_id);
     match &inv.trace_id {
         Some(t) => std::env::set_var("_X_AMZN_TRACE_ID", t),
         None => std::env::remove_var("_X_AMZN_TRACE_ID"),
