@@ -168,24 +168,11 @@ pub(crate) fn ensure_cargo_lambda(root: &Path) -> Result<PathBuf> {
         ensure!(status.success(), "python3 -m venv .venv failed: {status}");
     }
     eprintln!("e2e: installing cargo-lambda {CARGO_LAMBDA_VERSION} into .venv");
-    let status = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-input",
-            "--no-deps",
-        ])
-        .arg(format!("cargo-lambda=={CARGO_LAMBDA_VERSION}"))
-        .stdin(Stdio::null())
-        .status()
-        .context("running pip")?;
-    ensure!(
-        status.success(),
-        "pip install cargo-lambda failed: {status}"
-    );
+    pip_install(
+        &python,
+        &format!("cargo-lambda=={CARGO_LAMBDA_VERSION}"),
+        true,
+    )?;
     let got = installed_version(&exe);
     ensure!(
         got.as_deref() == Some(CARGO_LAMBDA_VERSION),
@@ -193,6 +180,29 @@ pub(crate) fn ensure_cargo_lambda(root: &Path) -> Result<PathBuf> {
         exe.display()
     );
     Ok(exe)
+}
+
+/// `python -m pip install --quiet SPEC` (with `--no-deps` when asked), failing loudly.
+pub(crate) fn pip_install(python: &Path, spec: &str, no_deps: bool) -> Result<()> {
+    let mut cmd = Command::new(python);
+    cmd.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-input",
+    ]);
+    if no_deps {
+        cmd.arg("--no-deps");
+    }
+    let status = cmd
+        .arg(spec)
+        .stdin(Stdio::null())
+        .status()
+        .context("running pip")?;
+    ensure!(status.success(), "pip install {spec} failed: {status}");
+    Ok(())
 }
 
 /// `cargo-lambda lambda --version` prints `cargo-lambda 1.9.2 (<commit> <date>)`.

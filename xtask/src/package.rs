@@ -174,23 +174,7 @@ fn ensure_zig(venv_bin: &Path) -> Result<()> {
         return Ok(());
     }
     println!("package: installing ziglang {ZIGLANG_VERSION} into .venv (the cross linker of cargo lambda build)");
-    let status = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-input",
-        ])
-        .arg(format!("ziglang=={ZIGLANG_VERSION}"))
-        .stdin(Stdio::null())
-        .status()
-        .context("running pip")?;
-    if !status.success() {
-        bail!("pip install ziglang=={ZIGLANG_VERSION} failed");
-    }
-    Ok(())
+    crate::e2e::pip_install(&python, &format!("ziglang=={ZIGLANG_VERSION}"), false)
 }
 
 fn write_zip(bootstrap: &Path, out: &Path) -> Result<()> {
