@@ -12,7 +12,6 @@ use crate::handler::{ErrorKind, LambdaError, LambdaRequest};
 use base64::Engine as _;
 use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::fmt;
 
 /// A parsed event.
@@ -114,12 +113,69 @@ struct Envelope {
     #[serde(default)]
     is_base64_encoded: Option<bool>,
     #[serde(default)]
-    headers: Option<BTreeMap<String, Option<String>>>,
+    headers: ContentType,
     #[serde(default)]
     request_context: Option<RequestContext>,
     // SQS
     #[serde(default, rename = "Records")]
     records: Option<Vec<RawRecord>>,
+}
+
+/// The `Content-Type` of an HTTP event's `headers` (any case), read without copying the other
+/// headers: an API Gateway event carries a dozen of them.
+#[derive(Default)]
+struct ContentType(Option<String>);
+
+impl<'de> Deserialize<'de> for ContentType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Headers;
+        impl<'de> Visitor<'de> for Headers {
+            type Value = ContentType;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of headers or null")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<ContentType, E> {
+                Ok(ContentType(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<ContentType, E> {
+                Ok(ContentType(None))
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<ContentType, D::Error> {
+                d.deserialize_map(self)
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<ContentType, A::Error> {
+                let mut found = None;
+                while let Some(IsContentType(is)) = map.next_key()? {
+                    if is {
+                        found = map.next_value::<Option<String>>()?;
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(ContentType(found))
+            }
+        }
+        d.deserialize_option(Headers)
+    }
+}
+
+/// A header name, compared with `content-type` without being copied.
+struct IsContentType(bool);
+
+impl<'de> Deserialize<'de> for IsContentType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Key;
+        impl Visitor<'_> for Key {
+            type Value = IsContentType;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a header name")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<IsContentType, E> {
+                Ok(IsContentType(v.eq_ignore_ascii_case("content-type")))
+            }
+        }
+        d.deserialize_str(Key)
+    }
 }
 
 #[derive(Deserialize)]
@@ -187,7 +243,8 @@ fn json_error(e: serde_json::Error, event: &[u8]) -> LambdaError {
 /// Parses any event. `n_features` is used only in messages.
 pub fn parse(event: &[u8], n_features: usize) -> Result<Event, LambdaError> {
     let env: Envelope = serde_json::from_slice(event).map_err(|e| json_error(e, event))?;
-    if let Some(http) = http_request(&env)? {
+    let mut env = env;
+    if let Some(http) = http_request(&mut env)? {
         return Ok(Event::Http(http));
     }
     if let Some(records) = env.records {
@@ -249,7 +306,7 @@ fn direct(
     }
 }
 
-fn http_request(env: &Envelope) -> Result<Option<HttpRequest>, LambdaError> {
+fn http_request(env: &mut Envelope) -> Result<Option<HttpRequest>, LambdaError> {
     let ctx = env.request_context.as_ref();
     let (source, method, path) = if let Some(http) = ctx.and_then(|c| c.http.as_ref()) {
         let mut path = env
@@ -282,19 +339,15 @@ fn http_request(env: &Envelope) -> Result<Option<HttpRequest>, LambdaError> {
     } else {
         return Ok(None);
     };
-    let raw = env.body.as_deref().unwrap_or("");
+    let raw = env.body.take().unwrap_or_default();
     let body = if env.is_base64_encoded == Some(true) {
         base64::engine::general_purpose::STANDARD
             .decode(raw.trim())
             .map_err(|e| format!("body is not valid base64: {e}"))
     } else {
-        Ok(raw.as_bytes().to_vec())
+        Ok(raw.into_bytes())
     };
-    let content_type = env.headers.as_ref().and_then(|h| {
-        h.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-            .and_then(|(_, v)| v.clone())
-    });
+    let content_type = env.headers.0.take();
     let path = if path.is_empty() {
         "/".to_owned()
     } else {
@@ -464,5 +517,21 @@ mod tests {
         );
         let not_sqs = br#"{"Records":[{"messageId":"m1","body":"x","eventSource":"aws:s3"}]}"#;
         assert_eq!(kind(parse(not_sqs, 1)), ErrorKind::InvalidEvent);
+    }
+
+    #[test]
+    fn only_the_content_type_header_is_kept_whatever_its_case() {
+        let ev = br#"{"httpMethod":"POST","path":"/","body":"{}","headers":{"X-Num":5,"X-Obj":{"a":[1]},"CONTENT-TYPE":"text/csv"}}"#;
+        let Event::Http(h) = parse(ev, 1).unwrap() else {
+            panic!("not http")
+        };
+        assert_eq!(h.content_type.as_deref(), Some("text/csv"));
+        let ev = br#"{"httpMethod":"POST","path":"/","body":"{}","headers":{"content-type":null}}"#;
+        let Event::Http(h) = parse(ev, 1).unwrap() else {
+            panic!("not http")
+        };
+        assert_eq!(h.content_type, None);
+        let ev = br#"{"httpMethod":"POST","path":"/","headers":[1]}"#;
+        assert_eq!(kind(parse(ev, 1)), ErrorKind::InvalidInput);
     }
 }
