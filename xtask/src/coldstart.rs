@@ -542,22 +542,15 @@ pub fn run(args: &[String]) -> Result<()> {
         contenders.len()
     );
     let mut order = Shuffle::new(contenders.len());
-    for round in 0..opts.runs {
-        // A fresh random order each round: no binary always runs right after another one.
-        for &i in order.next_round() {
-            let c = &mut contenders[i];
-            let check = |a: &Answer, id: &str| check_answer(c.kind, a, id);
-            let (cold, rss) = cold_run(&c.path, &check, &event)
-                .with_context(|| format!("cold run {} of {}", round + 1, c.path.display()))?;
-            c.cold.push(cold);
-            c.rss_kb.push(rss);
-            // Let the killed process and its fake Runtime API wind down off the clock.
-            std::thread::sleep(SETTLE);
-        }
-        if (round + 1) % 10 == 0 || round + 1 == opts.runs {
-            eprintln!("coldstart: {}/{} rounds", round + 1, opts.runs);
-        }
-    }
+    cold_rounds(&mut order, opts.runs, |i, round| {
+        let c = &mut contenders[i];
+        let check = |a: &Answer, id: &str| check_answer(c.kind, a, id);
+        let (cold, rss) = cold_run(&c.path, &check, &event)
+            .with_context(|| format!("cold run {} of {}", round + 1, c.path.display()))?;
+        c.cold.push(cold);
+        c.rss_kb.push(rss);
+        Ok(())
+    })?;
     if opts.warm > 0 {
         eprintln!(
             "coldstart: {} warm invocations of each binary, in blocks of {WARM_BLOCK}, \
@@ -568,32 +561,75 @@ pub fn run(args: &[String]) -> Result<()> {
             .iter()
             .map(|c| Warm::start(&c.path, &|a, id| check_answer(c.kind, a, id), &event))
             .collect::<Result<Vec<_>>>()?;
-        let mut done = 0;
-        while done < opts.warm {
-            let block = WARM_BLOCK.min(opts.warm - done);
-            for &i in order.next_round() {
-                let (c, w) = (&mut contenders[i], &mut warm[i]);
-                let kind = c.kind;
-                let check = |a: &Answer, id: &str| check_answer(kind, a, id);
-                for _ in 0..block {
-                    let t = w
-                        .round_trip(&check, &event)
-                        .with_context(|| format!("warm phase of {}", c.path.display()))?;
-                    c.warm.push(t);
-                }
+        warm_rounds(&mut order, opts.warm, |i, block| {
+            let (c, w) = (&mut contenders[i], &mut warm[i]);
+            let kind = c.kind;
+            let check = |a: &Answer, id: &str| check_answer(kind, a, id);
+            for _ in 0..block {
+                let t = w
+                    .round_trip(&check, &event)
+                    .with_context(|| format!("warm phase of {}", c.path.display()))?;
+                c.warm.push(t);
             }
-            done += block;
-        }
+            Ok(())
+        })?;
     }
 
-    let command = std::iter::once("cargo xtask coldstart".to_owned())
+    let report = report(&opts, &contenders, &triple, &command_line(args), model_size);
+    publish(&report, "coldstart.md")
+}
+
+/// Cold runs in `runs` rounds, each item once per round in a fresh random order (so no item
+/// always runs right after another one), with a pause after each run to let the killed
+/// process and its fake Runtime API wind down off the clock.
+fn cold_rounds(
+    order: &mut Shuffle,
+    runs: usize,
+    mut run: impl FnMut(usize, usize) -> Result<()>,
+) -> Result<()> {
+    for round in 0..runs {
+        for &i in order.next_round() {
+            run(i, round)?;
+            std::thread::sleep(SETTLE);
+        }
+        if (round + 1) % 10 == 0 || round + 1 == runs {
+            eprintln!("coldstart: {}/{} rounds", round + 1, runs);
+        }
+    }
+    Ok(())
+}
+
+/// `total` warm invocations per item, in blocks of [`WARM_BLOCK`], the blocks in shuffled
+/// rounds; `run(i, n)` makes `n` timed invocations of item `i`.
+fn warm_rounds(
+    order: &mut Shuffle,
+    total: usize,
+    mut run: impl FnMut(usize, usize) -> Result<()>,
+) -> Result<()> {
+    let mut done = 0;
+    while done < total {
+        let block = WARM_BLOCK.min(total - done);
+        for &i in order.next_round() {
+            run(i, block)?;
+        }
+        done += block;
+    }
+    Ok(())
+}
+
+/// The command line as the report quotes it.
+fn command_line(args: &[String]) -> String {
+    std::iter::once("cargo xtask coldstart".to_owned())
         .chain(args.iter().cloned())
         .collect::<Vec<_>>()
-        .join(" ");
-    let report = report(&opts, &contenders, &triple, &command, model_size);
+        .join(" ")
+}
+
+/// Prints a report and writes it to `target/<file>`.
+fn publish(report: &str, file: &str) -> Result<()> {
     println!("{report}");
-    let out = target_root().join("coldstart.md");
-    std::fs::write(&out, &report).with_context(|| out.display().to_string())?;
+    let out = target_root().join(file);
+    std::fs::write(&out, report).with_context(|| out.display().to_string())?;
     eprintln!("coldstart: wrote {}", out.display());
     Ok(())
 }
@@ -1071,20 +1107,15 @@ fn run_events(opts: &Options, args: &[String]) -> Result<()> {
         cases.len()
     );
     let mut order = Shuffle::new(cases.len());
-    for round in 0..opts.runs {
-        for &i in order.next_round() {
-            let c = &mut cases[i];
-            let (label, shape) = (c.label, c.shape);
-            let check = |a: &Answer, id: &str| check_event_answer(label, shape, a, id);
-            let (cold, _rss) = cold_run(&path, &check, &c.event)
-                .with_context(|| format!("cold run {} with the {label} event", round + 1))?;
-            c.cold.push(cold);
-            std::thread::sleep(SETTLE);
-        }
-        if (round + 1) % 10 == 0 || round + 1 == opts.runs {
-            eprintln!("coldstart: {}/{} rounds", round + 1, opts.runs);
-        }
-    }
+    cold_rounds(&mut order, opts.runs, |i, round| {
+        let c = &mut cases[i];
+        let (label, shape) = (c.label, c.shape);
+        let check = |a: &Answer, id: &str| check_event_answer(label, shape, a, id);
+        let (cold, _rss) = cold_run(&path, &check, &c.event)
+            .with_context(|| format!("cold run {} with the {label} event", round + 1))?;
+        c.cold.push(cold);
+        Ok(())
+    })?;
     if opts.warm > 0 {
         eprintln!(
             "coldstart: {} warm invocations per event shape (one process each), in blocks of \
@@ -1098,34 +1129,22 @@ fn run_events(opts: &Options, args: &[String]) -> Result<()> {
                 Warm::start(&path, &check, &c.event)
             })
             .collect::<Result<Vec<_>>>()?;
-        let mut done = 0;
-        while done < opts.warm {
-            let block = WARM_BLOCK.min(opts.warm - done);
-            for &i in order.next_round() {
-                let (c, w) = (&mut cases[i], &mut warm[i]);
-                let (label, shape) = (c.label, c.shape);
-                let check = |a: &Answer, id: &str| check_event_answer(label, shape, a, id);
-                for _ in 0..block {
-                    let t = w
-                        .round_trip(&check, &c.event)
-                        .with_context(|| format!("warm phase with the {label} event"))?;
-                    c.warm.push(t);
-                }
+        warm_rounds(&mut order, opts.warm, |i, block| {
+            let (c, w) = (&mut cases[i], &mut warm[i]);
+            let (label, shape) = (c.label, c.shape);
+            let check = |a: &Answer, id: &str| check_event_answer(label, shape, a, id);
+            for _ in 0..block {
+                let t = w
+                    .round_trip(&check, &c.event)
+                    .with_context(|| format!("warm phase with the {label} event"))?;
+                c.warm.push(t);
             }
-            done += block;
-        }
+            Ok(())
+        })?;
     }
 
-    let command = std::iter::once("cargo xtask coldstart".to_owned())
-        .chain(args.iter().cloned())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let report = events_report(opts, &cases, linking, &triple, &command, size);
-    println!("{report}");
-    let out = target_root().join("coldstart-events.md");
-    std::fs::write(&out, &report).with_context(|| out.display().to_string())?;
-    eprintln!("coldstart: wrote {}", out.display());
-    Ok(())
+    let report = events_report(opts, &cases, linking, &triple, &command_line(args), size);
+    publish(&report, "coldstart-events.md")
 }
 
 /// Nearest-rank percentile of unsorted samples.
