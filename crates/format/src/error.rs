@@ -177,6 +177,18 @@ pub enum FormatError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// R29: a tree ensemble is inconsistent: tensor lengths, a child or root reference out of
+    /// range or not pointing forward (which would allow a cycle), a feature index outside the
+    /// input, an undefined node code, a category set outside the table, a NaN threshold, a
+    /// non-finite leaf or base value, or a target outside the output.
+    BadTrees {
+        /// Stage index.
+        stage: u32,
+        /// Node (or tree, or leaf) index concerned, where there is one.
+        index: u32,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// R28: the buffer does not start at an 8-byte aligned address, so it cannot be viewed in
     /// place. Copy it once with [`crate::AlignedBuf`] (or use [`crate::ModelBytes::new`]).
     Unaligned {
@@ -235,6 +247,7 @@ impl fmt::Display for FormatError {
                 write!(f, "stage {stage} takes {found} values but receives {expected}")
             }
             BadOutput { reason } => write!(f, "output schema: {reason}"),
+            BadTrees { stage, index, reason } => write!(f, "stage {stage}: trees: {reason} (at index {index})"),
             Unaligned { misalignment } => write!(
                 f,
                 "buffer is not 8-byte aligned (address mod 8 = {misalignment}); copy it into an AlignedBuf"

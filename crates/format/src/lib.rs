@@ -53,6 +53,7 @@ mod error;
 mod model;
 mod reader;
 mod strings;
+pub mod trees;
 mod writer;
 
 pub use aligned::{aligned_static, is_aligned, AlignedBuf, ModelBytes};
@@ -63,6 +64,7 @@ pub use model::{
 };
 pub use reader::{Apr, Section};
 pub use strings::{StrList, StringTable};
+pub use trees::{MissingRule, Split, TreeNode, Trees, TreesSpec};
 pub use writer::{write, write_to_vec};
 
 /// The four bytes every `.apr` file starts with.

@@ -3,6 +3,7 @@
 //! (taken by the writer) live side by side.
 
 use crate::strings::StrList;
+use crate::trees::{Trees, TreesSpec};
 
 /// What the model predicts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +66,11 @@ pub enum PostTransform {
     Softmax,
     /// Sigmoid of each score, then divided by their sum (scikit-learn's one-vs-rest).
     OvrNormalize,
+    /// `e^z`, element-wise (log-link regressions: Poisson, gamma, Tweedie).
+    Exp,
+    /// The scores already are class probabilities (e.g. a random forest's averaged leaf
+    /// distributions); they are reported as they are.
+    Probabilities,
 }
 
 impl PostTransform {
@@ -74,6 +80,8 @@ impl PostTransform {
             PostTransform::BinaryLogistic => 2,
             PostTransform::Softmax => 3,
             PostTransform::OvrNormalize => 4,
+            PostTransform::Exp => 5,
+            PostTransform::Probabilities => 6,
         }
     }
     pub(crate) fn from_code(v: u32) -> Option<Self> {
@@ -82,6 +90,8 @@ impl PostTransform {
             2 => Some(PostTransform::BinaryLogistic),
             3 => Some(PostTransform::Softmax),
             4 => Some(PostTransform::OvrNormalize),
+            5 => Some(PostTransform::Exp),
+            6 => Some(PostTransform::Probabilities),
             _ => None,
         }
     }
@@ -158,6 +168,8 @@ pub enum Stage<'a> {
         /// `n_out` intercepts.
         intercept: &'a [f32],
     },
+    /// A tree ensemble (decision tree, random forest, gradient boosting), estimator.
+    Trees(Trees<'a>),
     /// Post-processing of the scores.
     Post(PostTransform),
 }
@@ -178,7 +190,7 @@ impl Stage<'_> {
     pub fn role(&self) -> Role {
         match self {
             Stage::StandardScaler { .. } => Role::Preprocessor,
-            Stage::Linear { .. } => Role::Estimator,
+            Stage::Linear { .. } | Stage::Trees(_) => Role::Estimator,
             Stage::Post(_) => Role::Postprocessor,
         }
     }
@@ -188,10 +200,13 @@ impl Stage<'_> {
         match self {
             Stage::StandardScaler { .. } => "standard_scaler",
             Stage::Linear { .. } => "linear",
+            Stage::Trees(_) => "trees",
             Stage::Post(PostTransform::Logistic) => "logistic",
             Stage::Post(PostTransform::BinaryLogistic) => "binary_logistic",
             Stage::Post(PostTransform::Softmax) => "softmax",
             Stage::Post(PostTransform::OvrNormalize) => "ovr_normalize",
+            Stage::Post(PostTransform::Exp) => "exp",
+            Stage::Post(PostTransform::Probabilities) => "probabilities",
         }
     }
 }
@@ -283,6 +298,8 @@ pub enum StageSpec {
         /// Intercepts.
         intercept: Vec<f32>,
     },
+    /// See [`Stage::Trees`].
+    Trees(TreesSpec),
     /// See [`Stage::Post`].
     Post(PostTransform),
 }

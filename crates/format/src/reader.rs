@@ -6,6 +6,7 @@ use crate::model::{
     PostTransform, Provenance, ProvenanceSpec, Role, Stage, StageSpec, Task,
 };
 use crate::strings::{StrList, StringTable};
+use crate::trees::{self, NodeRow, Split, TreeNode, Trees, TreesSpec, LEAF};
 use crate::{
     align64, le_u32, le_u64, Dtype, SectionKind, HEADER_LEN, MAGIC, MAX_DIM, MAX_SECTIONS, NONE,
     SECTION_ENTRY_LEN, VERSION_MAJOR, VERSION_MINOR,
@@ -24,6 +25,7 @@ pub(crate) mod stage_kind {
     pub const STANDARD_SCALER: u32 = 1;
     pub const LINEAR: u32 = 2;
     pub const POST: u32 = 3;
+    pub const TREES: u32 = 4;
 }
 
 /// Label kinds inside the OUTPUT record.
@@ -131,6 +133,7 @@ impl<'a> Apr<'a> {
             .fold(self.input.n_features, |w, s| match s {
                 Stage::StandardScaler { .. } => w,
                 Stage::Linear { n_out, .. } => *n_out,
+                Stage::Trees(t) => t.n_out,
                 Stage::Post(PostTransform::BinaryLogistic) => 2,
                 Stage::Post(_) => w,
             })
@@ -181,6 +184,20 @@ impl<'a> Apr<'a> {
                         coef: coef.to_vec(),
                         intercept: intercept.to_vec(),
                     },
+                    Stage::Trees(t) => StageSpec::Trees(TreesSpec {
+                        n_in: t.n_in,
+                        n_out: t.n_out,
+                        average: t.average(),
+                        round_f32: t.round_f32(),
+                        leaf_width: t.leaf_width,
+                        roots: t.roots.to_vec(),
+                        // Validated rows always decode.
+                        nodes: t.nodes.iter().filter_map(TreeNode::decode).collect(),
+                        leaves: t.leaves.to_vec(),
+                        targets: t.targets.to_vec(),
+                        base: t.base.to_vec(),
+                        categories: t.categories.to_vec(),
+                    }),
                     Stage::Post(p) => StageSpec::Post(p),
                 })
                 .collect(),
@@ -587,6 +604,12 @@ impl<'a> Parser<'a> {
                         intercept,
                     }
                 }
+                stage_kind::TREES => {
+                    if len != 11 {
+                        return Err(wrong_len);
+                    }
+                    Stage::Trees(self.read_trees(index, w)?)
+                }
                 stage_kind::POST => {
                     if len != 2 {
                         return Err(wrong_len);
@@ -610,6 +633,181 @@ impl<'a> Parser<'a> {
                 return Ok(stages);
             }
         }
+    }
+
+    /// The TREES record after its kind word; R29 in full.
+    fn read_trees(&mut self, stage: u32, w: &mut Words<'_>) -> Result<Trees<'a>, FormatError> {
+        let n_in = dim("n_in", w.next()?)?;
+        let n_out = dim("n_out", w.next()?)?;
+        let flags = w.next()?;
+        if flags & !(trees::FLAG_AVERAGE | trees::FLAG_ROUND_F32) != 0 {
+            return Err(FormatError::UnknownValue {
+                field: "trees.flags",
+                value: flags,
+            });
+        }
+        let leaf_width = dim("leaf_width", w.next()?)?;
+        let n_trees = dim("n_trees", w.next()?)?;
+        let (nodes_ix, roots_ix, leaves_ix, targets_ix, base_ix, cats_ix) = (
+            w.next()?,
+            w.next()?,
+            w.next()?,
+            w.next()?,
+            w.next()?,
+            w.next()?,
+        );
+        let bad = |index: u32, reason: &'static str| FormatError::BadTrees {
+            stage,
+            index,
+            reason,
+        };
+        if leaf_width != 1 && leaf_width != n_out {
+            return Err(bad(0, "leaf_width is neither 1 nor n_out"));
+        }
+        let nodes: &'a [NodeRow] = if nodes_ix == NONE {
+            &[]
+        } else {
+            let words: &'a [u32] = self.typed_tensor(stage, nodes_ix, Dtype::U32, None)?;
+            if words.len() % trees::NODE_WORDS != 0 {
+                return Err(FormatError::BadTensorRef {
+                    stage,
+                    section: nodes_ix,
+                    reason: "node table is not a whole number of 6-word rows",
+                });
+            }
+            bytemuck::try_cast_slice(words).map_err(|_| FormatError::BadTensorRef {
+                stage,
+                section: nodes_ix,
+                reason: "not aligned",
+            })?
+        };
+        let roots: &'a [u32] =
+            self.typed_tensor(stage, roots_ix, Dtype::U32, Some(u64::from(n_trees)))?;
+        let leaves: &'a [f64] = self.typed_tensor(stage, leaves_ix, Dtype::F64, None)?;
+        if leaves.is_empty() || leaves.len() % leaf_width as usize != 0 {
+            return Err(bad(0, "leaf table is not a whole, non-zero number of leaves"));
+        }
+        let n_leaves = (leaves.len() / leaf_width as usize) as u64;
+        let targets: &'a [u32] = if leaf_width == 1 && n_out > 1 {
+            self.typed_tensor(stage, targets_ix, Dtype::U32, Some(u64::from(n_trees)))?
+        } else if targets_ix != NONE {
+            return Err(bad(0, "targets are only stored when leaf_width is 1 and n_out > 1"));
+        } else {
+            &[]
+        };
+        let base: &'a [f64] =
+            self.typed_tensor(stage, base_ix, Dtype::F64, Some(u64::from(n_out)))?;
+        let categories: &'a [u32] = if cats_ix == NONE {
+            &[]
+        } else {
+            self.typed_tensor(stage, cats_ix, Dtype::U32, None)?
+        };
+        let n_nodes = nodes.len() as u64;
+        let check_ref = |r: u32, after: Option<u64>| -> bool {
+            if r & LEAF != 0 {
+                u64::from(r & !LEAF) < n_leaves
+            } else {
+                let r = u64::from(r);
+                r < n_nodes && after.is_none_or(|p| r > p)
+            }
+        };
+        for (i, &r) in roots.iter().enumerate() {
+            if !check_ref(r, None) {
+                return Err(bad(i as u32, "root reference out of range"));
+            }
+        }
+        for (i, &t) in targets.iter().enumerate() {
+            if t >= n_out {
+                return Err(bad(i as u32, "tree target is not an output"));
+            }
+        }
+        for (i, row) in nodes.iter().enumerate() {
+            let ix = i as u32;
+            let node = TreeNode::decode(row).ok_or(bad(ix, "undefined node code"))?;
+            if node.feature >= n_in {
+                return Err(bad(ix, "feature index outside the input"));
+            }
+            if !check_ref(node.left, Some(i as u64)) || !check_ref(node.right, Some(i as u64)) {
+                return Err(bad(
+                    ix,
+                    "child reference out of range or not after its parent",
+                ));
+            }
+            match node.split {
+                Split::InSet { offset, words } => {
+                    let end = u64::from(offset) + u64::from(words);
+                    if words == 0 || end > categories.len() as u64 {
+                        return Err(bad(ix, "category set outside the category table"));
+                    }
+                }
+                Split::Lt(t)
+                | Split::Le(t)
+                | Split::Gt(t)
+                | Split::Ge(t)
+                | Split::Eq(t)
+                | Split::Ne(t) => {
+                    if t.is_nan() {
+                        return Err(bad(ix, "threshold is NaN"));
+                    }
+                }
+            }
+        }
+        if let Some(i) = leaves.iter().position(|v| !v.is_finite()) {
+            return Err(bad(i as u32, "leaf value is not finite"));
+        }
+        if let Some(i) = base.iter().position(|v| !v.is_finite()) {
+            return Err(bad(i as u32, "base value is not finite"));
+        }
+        Ok(Trees {
+            n_in,
+            n_out,
+            flags,
+            leaf_width,
+            roots,
+            nodes,
+            leaves,
+            targets,
+            base,
+            categories,
+        })
+    }
+
+    /// R23: a reference to a tensor of `dtype` with `count` elements (any non-zero count
+    /// when `None`).
+    fn typed_tensor<T: bytemuck::Pod>(
+        &mut self,
+        stage: u32,
+        section: u32,
+        dtype: Dtype,
+        count: Option<u64>,
+    ) -> Result<&'a [T], FormatError> {
+        let bad = |reason| FormatError::BadTensorRef {
+            stage,
+            section,
+            reason,
+        };
+        let s = *self
+            .sections
+            .get(section as usize)
+            .ok_or(bad("no such section"))?;
+        if s.kind != SectionKind::Tensor {
+            return Err(bad("not a tensor"));
+        }
+        if s.dtype != Some(dtype) {
+            return Err(bad("wrong dtype"));
+        }
+        let size = dtype.size() as u64;
+        match count {
+            Some(n) if n.checked_mul(size) != Some(s.length) => {
+                return Err(bad("element count does not match the shape"))
+            }
+            None if s.length == 0 => return Err(bad("empty tensor")),
+            _ => {}
+        }
+        if let Some(r) = self.referenced.get_mut(section as usize) {
+            *r = true;
+        }
+        bytemuck::try_cast_slice(self.section_bytes(section)).map_err(|_| bad("not aligned"))
     }
 
     /// R23: a reference to an f32 tensor of exactly `count` elements.
@@ -690,6 +888,10 @@ impl<'a> Parser<'a> {
                 Stage::Linear { n_in, n_out, .. } => {
                     expect_width(stage, width, n_in)?;
                     n_out
+                }
+                Stage::Trees(t) => {
+                    expect_width(stage, width, t.n_in)?;
+                    t.n_out
                 }
                 Stage::Post(p) => {
                     post = Some(p);

@@ -4,6 +4,7 @@
 use crate::aligned::AlignedBuf;
 use crate::error::FormatError;
 use crate::model::{LabelsSpec, ModelSpec, StageSpec};
+use crate::trees::{self, TreesSpec};
 use crate::reader::{label_kind, stage_kind, tag, Apr};
 use crate::{
     align64, Dtype, SectionKind, HEADER_LEN, MAGIC, NONE, SECTION_ENTRY_LEN, VERSION_MAJOR,
@@ -60,10 +61,64 @@ pub fn write_to_vec(spec: &ModelSpec) -> Result<Vec<u8>, FormatError> {
     write(spec).map(|b| b.to_vec())
 }
 
-/// Queues a tensor; returns its section index (0 is the manifest, 1 the string table).
-fn tensor<'s>(t: &'s [f32], tensors: &mut Vec<&'s [f32]>) -> u32 {
-    tensors.push(t);
+/// A tensor waiting to be laid out: its dtype and little-endian bytes.
+type Pending = (Dtype, Vec<u8>);
+
+/// Queues an f32 tensor; returns its section index (0 is the manifest, 1 the string table).
+fn tensor(t: &[f32], tensors: &mut Vec<Pending>) -> u32 {
+    push(Dtype::F32, t.iter().flat_map(|x| x.to_le_bytes()).collect(), tensors)
+}
+
+fn tensor_u32(t: &[u32], tensors: &mut Vec<Pending>) -> u32 {
+    push(Dtype::U32, t.iter().flat_map(|x| x.to_le_bytes()).collect(), tensors)
+}
+
+fn tensor_f64(t: &[f64], tensors: &mut Vec<Pending>) -> u32 {
+    push(Dtype::F64, t.iter().flat_map(|x| x.to_le_bytes()).collect(), tensors)
+}
+
+fn push(dtype: Dtype, bytes: Vec<u8>, tensors: &mut Vec<Pending>) -> u32 {
+    tensors.push((dtype, bytes));
     (1 + tensors.len()) as u32
+}
+
+/// The TREES record's payload; queues its tensors.
+fn trees_payload(t: &TreesSpec, tensors: &mut Vec<Pending>) -> Vec<u32> {
+    let rows: Vec<u32> = t.nodes.iter().flat_map(|n| n.encode()).collect();
+    let nodes = if rows.is_empty() {
+        NONE
+    } else {
+        tensor_u32(&rows, tensors)
+    };
+    let roots = tensor_u32(&t.roots, tensors);
+    let leaves = tensor_f64(&t.leaves, tensors);
+    let targets = if t.targets.is_empty() {
+        NONE
+    } else {
+        tensor_u32(&t.targets, tensors)
+    };
+    let base = tensor_f64(&t.base, tensors);
+    let cats = if t.categories.is_empty() {
+        NONE
+    } else {
+        tensor_u32(&t.categories, tensors)
+    };
+    let flags = if t.average { trees::FLAG_AVERAGE } else { 0 }
+        | if t.round_f32 { trees::FLAG_ROUND_F32 } else { 0 };
+    vec![
+        stage_kind::TREES,
+        t.n_in,
+        t.n_out,
+        flags,
+        t.leaf_width,
+        t.roots.len() as u32,
+        nodes,
+        roots,
+        leaves,
+        targets,
+        base,
+        cats,
+    ]
 }
 
 fn record(words: &mut Vec<u32>, tag: u32, payload: &[u32]) {
@@ -111,7 +166,7 @@ fn layout(spec: &ModelSpec) -> Result<Vec<u8>, FormatError> {
         offsets: vec![0],
         data: String::new(),
     };
-    let mut tensors: Vec<&[f32]> = Vec::new();
+    let mut tensors: Vec<Pending> = Vec::new();
     // Section 0 is the manifest, 1 the string table, tensors follow.
     let mut words: Vec<u32> = Vec::new();
 
@@ -169,6 +224,7 @@ fn layout(spec: &ModelSpec) -> Result<Vec<u8>, FormatError> {
                 let i = tensor(intercept, &mut tensors);
                 vec![stage_kind::LINEAR, *n_in, *n_out, c, i]
             }
+            StageSpec::Trees(t) => trees_payload(t, &mut tensors),
             StageSpec::Post(t) => vec![stage_kind::POST, t.code()],
         };
         record(&mut words, tag::STAGE, &payload);
@@ -180,9 +236,8 @@ fn layout(spec: &ModelSpec) -> Result<Vec<u8>, FormatError> {
         (SectionKind::Manifest, None, manifest),
         (SectionKind::Strings, None, strings),
     ];
-    for t in tensors {
-        let bytes: Vec<u8> = t.iter().flat_map(|x| x.to_le_bytes()).collect();
-        sections.push((SectionKind::Tensor, Some(Dtype::F32), bytes));
+    for (dtype, bytes) in tensors {
+        sections.push((SectionKind::Tensor, Some(dtype), bytes));
     }
 
     let count = sections.len();

@@ -888,8 +888,8 @@ fn r21_unknown_value() {
     assert_eq!(e, unknown("stage_kind", 9));
     let e = broken(&base(), |v| set_word(v, w::SCALER_KIND, 0));
     assert_eq!(e, unknown("stage_kind", 0));
-    let e = broken(&base(), |v| set_word(v, w::POST_CODE, 5));
-    assert_eq!(e, unknown("post_transform", 5));
+    let e = broken(&base(), |v| set_word(v, w::POST_CODE, 7));
+    assert_eq!(e, unknown("post_transform", 7));
     let e = broken(&base(), |v| set_word(v, w::POST_CODE, 0));
     assert_eq!(e, unknown("post_transform", 0));
 }
