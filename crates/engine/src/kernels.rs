@@ -206,3 +206,21 @@ pub fn standard_scale_into_f32(x: &[f32], mean: &[f32], scale: &[f32], out: &mut
         *o = (*v - m) / s;
     }
 }
+
+/// Whether any value is NaN or has a magnitude above `limit` (infinities included).
+///
+/// Branch-free over 8-wide chunks so that it vectorises, like [`any_non_finite_f32`]; the
+/// caller looks for the offending index only when it returns true.
+#[inline]
+pub fn any_beyond_f64(x: &[f64], limit: f64) -> bool {
+    let mut chunks = x.chunks_exact(8);
+    let mut acc = [false; 8];
+    for c in &mut chunks {
+        for k in 0..8 {
+            // `!(a <= b)` is true for NaN.
+            acc[k] |= !(c[k].abs() <= limit);
+        }
+    }
+    let tail = chunks.remainder().iter().any(|v| !(v.abs() <= limit));
+    acc.iter().any(|&b| b) || tail
+}

@@ -23,12 +23,16 @@
 //! let model = Model::new(&apr);
 //! let mut scratch = model.scratch();
 //! let out = model.predict_row(&[3.0, 1.0], &mut scratch).unwrap();
+//! assert_eq!(out.values, out.probabilities.unwrap());
 //! assert_eq!(out.class, Some(1));
 //! assert!(out.probabilities.unwrap()[1] > 0.8);
 //! ```
 //!
-//! Numerics: kernels compute in `f32` (the weights are stored as `f32`); the reference
-//! versions in [`kernels`] compute in `f64`, and property tests hold the two together.
+//! Numerics: rows come in as `f64`, exactly as the caller gave them. Linear pipelines compute
+//! in `f32` (their weights are stored as `f32`); tree ensembles compare in `f64` (rounding
+//! the feature to `f32` first when the source library does) and sum their leaves in `f64`.
+//! The reference versions in [`kernels`], [`trees`] and [`reference`] compute in `f64`, and
+//! property tests hold the fast paths to them.
 //! Per-family tolerances against the source library are stated in `docs/FIDELITY.md`.
 
 #![deny(missing_docs)]
@@ -36,8 +40,9 @@
 
 pub mod kernels;
 pub mod reference;
+pub mod trees;
 
-use icebreak_format::{Apr, MissingValues, PostTransform, Stage, Task};
+use icebreak_format::{Apr, MissingValues, PostTransform, Stage, Task, Trees};
 use std::fmt;
 
 pub use icebreak_format;
@@ -83,7 +88,7 @@ impl fmt::Display for EngineError {
                 "feature {index} is missing (null or NaN) and this model does not accept missing values"
             ),
             EngineError::NotFinite { index } => {
-                write!(f, "feature {index} is infinite or outside the f32 range")
+                write!(f, "feature {index} is infinite or outside the range this model computes in (f32)")
             }
             EngineError::BatchShape { len, n_features } => {
                 write!(f, "batch of {len} values is not a whole number of {n_features}-feature rows")
@@ -101,12 +106,19 @@ pub struct Model<'a> {
     missing: MissingValues,
     task: Task,
     stages: Vec<Stage<'a>>,
-    /// Index of the estimator stage; stages after it are post-processing.
+    /// Index of the estimator stage; stages before it are preprocessors, after it
+    /// post-processing.
     estimator: usize,
+    /// Width of the estimator's output.
+    score_width: usize,
     max_width: usize,
     output_width: usize,
+    /// The estimator reads the caller's `f64` row itself (a tree ensemble with no
+    /// preprocessor); otherwise the row is converted to `f32` first.
+    reads_f64: bool,
     /// Ties in one-vs-rest go to the last class, as in scikit-learn.
     ovr: bool,
+    post: Option<PostTransform>,
 }
 
 /// Reusable buffers for predictions; one per thread.
@@ -114,13 +126,20 @@ pub struct Model<'a> {
 pub struct Scratch {
     a: Vec<f32>,
     b: Vec<f32>,
+    x: Vec<f64>,
+    acc: Vec<f64>,
 }
 
 /// The result of one row, borrowing from the [`Scratch`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RowOutput<'s> {
-    /// Raw estimator outputs: the regression values, or the classifier's decision scores.
+    /// Raw estimator outputs: a regression's values before any link, or a classifier's
+    /// decision scores / margins.
     pub scores: &'s [f32],
+    /// The pipeline's final outputs: the transformed values of a regression with a link
+    /// (e.g. `exp` for Poisson), the probabilities of a classifier with a post transform,
+    /// otherwise the scores.
+    pub values: &'s [f32],
     /// Class probabilities, for classifiers with a post transform.
     pub probabilities: Option<&'s [f32]>,
     /// Index of the predicted class (classifiers).
@@ -133,31 +152,41 @@ impl<'a> Model<'a> {
         let stages = apr.stages().to_vec();
         let estimator = stages
             .iter()
-            .position(|s| matches!(s, Stage::Linear { .. }))
+            .position(|s| matches!(s, Stage::Linear { .. } | Stage::Trees(_)))
             .unwrap_or(0);
         let mut width = apr.input().n_features as usize;
         let mut max_width = width;
-        for s in &stages {
+        let mut score_width = width;
+        for (i, s) in stages.iter().enumerate() {
             width = match *s {
                 Stage::StandardScaler { .. } => width,
                 Stage::Linear { n_out, .. } => n_out as usize,
+                Stage::Trees(t) => t.n_out as usize,
                 Stage::Post(PostTransform::BinaryLogistic) => 2,
                 Stage::Post(_) => width,
             };
+            if i == estimator {
+                score_width = width;
+            }
             max_width = max_width.max(width);
         }
-        let ovr = stages
-            .iter()
-            .any(|s| matches!(s, Stage::Post(PostTransform::OvrNormalize)));
+        let post = stages.iter().find_map(|s| match s {
+            Stage::Post(p) => Some(*p),
+            _ => None,
+        });
+        let reads_f64 = estimator == 0 && matches!(stages.first(), Some(Stage::Trees(_)));
         Model {
             n_features: apr.input().n_features as usize,
             missing: apr.input().missing,
             task: apr.output().task,
             stages,
             estimator,
+            score_width,
             max_width,
             output_width: width,
-            ovr,
+            reads_f64,
+            ovr: post == Some(PostTransform::OvrNormalize),
+            post,
         }
     }
 
@@ -181,16 +210,43 @@ impl<'a> Model<'a> {
         self.output_width
     }
 
+    /// Width of the raw scores.
+    pub fn score_width(&self) -> usize {
+        self.score_width
+    }
+
+    /// Whether inputs are computed in `f64` as given (tree ensembles that compare in `f64`,
+    /// such as LightGBM's), rather than rounded to `f32` first.
+    pub fn reads_f64(&self) -> bool {
+        self.reads_f64
+    }
+
     /// A scratch sized for this model.
     pub fn scratch(&self) -> Scratch {
-        Scratch {
-            a: vec![0.0; self.max_width],
-            b: vec![0.0; self.max_width],
+        let mut s = Scratch::default();
+        self.size(&mut s);
+        s
+    }
+
+    fn size(&self, s: &mut Scratch) {
+        let w = self.max_width;
+        if s.a.len() < w {
+            s.a.resize(w, 0.0);
+        }
+        if s.b.len() < w {
+            s.b.resize(w, 0.0);
+        }
+        if s.x.len() < self.n_features {
+            s.x.resize(self.n_features, 0.0);
+        }
+        if s.acc.len() < w {
+            s.acc.resize(w, 0.0);
         }
     }
 
-    /// Checks a row against the input schema: count, and NaN/inf where not accepted.
-    pub fn check_row(&self, x: &[f32]) -> Result<(), EngineError> {
+    /// Checks a row against the input schema: the count, NaN where the model takes no
+    /// missing values, infinities, and values an `f32` pipeline cannot hold.
+    pub fn check_row(&self, x: &[f64]) -> Result<(), EngineError> {
         if x.len() != self.n_features {
             return Err(EngineError::FeatureCount {
                 expected: self.n_features,
@@ -198,7 +254,12 @@ impl<'a> Model<'a> {
             });
         }
         // Vectorised test first; the slow scan only runs to name the bad index.
-        if !kernels::any_non_finite_f32(x) {
+        let limit = if self.reads_f64 {
+            f64::MAX
+        } else {
+            f64::from(f32::MAX)
+        };
+        if !kernels::any_beyond_f64(x, limit) {
             return Ok(());
         }
         for (index, v) in x.iter().enumerate() {
@@ -206,7 +267,7 @@ impl<'a> Model<'a> {
                 if self.missing == MissingValues::Reject {
                     return Err(EngineError::Missing { index });
                 }
-            } else if v.is_infinite() {
+            } else if v.abs() > limit {
                 return Err(EngineError::NotFinite { index });
             }
         }
@@ -216,62 +277,73 @@ impl<'a> Model<'a> {
     /// Predicts one row. Allocates nothing once `scratch` has grown to the model's width.
     pub fn predict_row<'s>(
         &self,
-        x: &[f32],
+        x: &[f64],
         scratch: &'s mut Scratch,
     ) -> Result<RowOutput<'s>, EngineError> {
         self.check_row(x)?;
-        let w = self.max_width;
-        if scratch.a.len() < w {
-            scratch.a.resize(w, 0.0);
-        }
-        if scratch.b.len() < w {
-            scratch.b.resize(w, 0.0);
-        }
-        let Scratch { a, b } = scratch;
-        // `cur` holds the current activations in `a[..width]`.
-        let mut width = x.len();
-        // The first scaler reads the row and writes the scratch in one pass.
-        let pre = &self.stages[..self.estimator];
-        match pre.first() {
-            Some(Stage::StandardScaler { mean, scale }) => {
-                kernels::standard_scale_into_f32(x, mean, scale, &mut a[..width]);
+        self.size(scratch);
+        let Scratch { a, b, x: xr, acc } = scratch;
+        let sw = self.score_width;
+        match self.stages.get(self.estimator) {
+            Some(Stage::Trees(t)) if self.reads_f64 => {
+                let row: &[f64] = if t.round_f32() {
+                    xr[..x.len()].copy_from_slice(x);
+                    trees::round_row_f32(&mut xr[..x.len()]);
+                    &xr[..x.len()]
+                } else {
+                    x
+                };
+                trees::trees_row_f64(t, row, &mut acc[..sw]);
+                narrow(&acc[..sw], &mut b[..sw]);
             }
-            _ => a[..width].copy_from_slice(x),
-        }
-        for s in pre.iter().skip(1) {
-            if let Stage::StandardScaler { mean, scale } = *s {
-                kernels::standard_scale_f32(&mut a[..width], mean, scale);
-            }
-        }
-        if let Some(Stage::Linear {
-            n_out,
-            coef,
-            intercept,
-            ..
-        }) = self.stages.get(self.estimator)
-        {
-            let n_out = *n_out as usize;
-            kernels::linear_f32(&a[..width], coef, intercept, &mut b[..n_out]);
-            width = n_out;
-        }
-        // Scores now in `b[..width]`; post-processing writes probabilities into `a`.
-        let mut probs_width = 0;
-        for s in &self.stages[self.estimator + 1..] {
-            if let Stage::Post(p) = *s {
-                probs_width = post(p, &b[..width], a);
+            est => {
+                let width = x.len();
+                self.preprocess_into(x, &mut a[..width]);
+                match est {
+                    Some(Stage::Linear {
+                        coef, intercept, ..
+                    }) => kernels::linear_f32(&a[..width], coef, intercept, &mut b[..sw]),
+                    Some(Stage::Trees(t)) => {
+                        widen(&a[..width], &mut xr[..width]);
+                        trees::trees_row_f64(t, &xr[..width], &mut acc[..sw]);
+                        narrow(&acc[..sw], &mut b[..sw]);
+                    }
+                    _ => b[..sw].copy_from_slice(&a[..sw]),
+                }
             }
         }
-        let scores: &'s [f32] = &b[..width];
-        let probabilities = (probs_width > 0).then_some(&a[..probs_width]);
+        // Scores in `b[..sw]`; post-processing writes into `a`.
+        let scores: &'s [f32] = &b[..sw];
+        let (values, probabilities): (&'s [f32], _) = match self.post {
+            Some(p) => {
+                let w = post(p, scores, a);
+                let v: &'s [f32] = &a[..w];
+                (v, (self.task == Task::Classification).then_some(v))
+            }
+            None => (scores, None),
+        };
         let class = match self.task {
             Task::Regression => None,
             Task::Classification => Some(self.class_of(scores)),
         };
         Ok(RowOutput {
             scores,
+            values,
             probabilities,
             class,
         })
+    }
+
+    /// Converts `x` to `f32` and runs the preprocessors, writing `out`.
+    fn preprocess_into(&self, x: &[f64], out: &mut [f32]) {
+        for (o, v) in out.iter_mut().zip(x) {
+            *o = *v as f32;
+        }
+        for s in &self.stages[..self.estimator] {
+            if let Stage::StandardScaler { mean, scale } = *s {
+                kernels::standard_scale_f32(out, mean, scale);
+            }
+        }
     }
 
     fn class_of(&self, scores: &[f32]) -> usize {
@@ -288,13 +360,15 @@ impl<'a> Model<'a> {
     }
 
     /// Predicts a row-major batch (`rows.len() / n_features` rows) through the batch path:
-    /// each stage runs over every row before the next stage, and the linear layer takes rows
-    /// four at a time so each weight is loaded once per four rows.
+    /// each stage runs over every row before the next stage; the linear layer takes rows
+    /// four at a time so each weight is loaded once per four rows, and a tree ensemble walks
+    /// each tree for a block of rows before the next tree.
     ///
-    /// Writes scores (`n_rows × score_width`) into `out.scores`, probabilities into
-    /// `out.probabilities` (empty when the model has none) and classes into `out.classes`.
-    /// Every row must pass [`Model::check_row`]: the first bad row fails the call.
-    pub fn predict_batch(&self, rows: &[f32], out: &mut BatchOutput) -> Result<(), EngineError> {
+    /// Writes scores (`n_rows × score_width`) into `out.scores`, the final values
+    /// (`n_rows × value_width`) into `out.values`, probabilities into `out.probabilities`
+    /// (empty when the model has none) and classes into `out.classes`. Every row must pass
+    /// [`Model::check_row`]: the first bad row fails the call.
+    pub fn predict_batch(&self, rows: &[f64], out: &mut BatchOutput) -> Result<(), EngineError> {
         let nf = self.n_features;
         if rows.len() % nf != 0 {
             return Err(EngineError::BatchShape {
@@ -307,73 +381,128 @@ impl<'a> Model<'a> {
         }
         let n_rows = rows.len() / nf;
         out.clear();
-        let x: &[f32] = if self.estimator == 0 {
-            rows
-        } else {
-            out.work.extend_from_slice(rows);
-            for s in &self.stages[..self.estimator] {
-                if let Stage::StandardScaler { mean, scale } = *s {
-                    for row in out.work.chunks_exact_mut(nf) {
-                        kernels::standard_scale_f32(row, mean, scale);
+        let sw = self.score_width;
+        out.score_width = sw;
+        out.scores.resize(n_rows * sw, 0.0);
+        match self.stages.get(self.estimator) {
+            Some(Stage::Trees(t)) => {
+                let src: &[f64] = if self.reads_f64 && !t.round_f32() {
+                    rows
+                } else {
+                    out.work64.clear();
+                    if self.reads_f64 {
+                        out.work64.extend_from_slice(rows);
+                        trees::round_row_f32(&mut out.work64);
+                    } else {
+                        out.work.resize(rows.len(), 0.0);
+                        for (x, o) in rows.chunks_exact(nf).zip(out.work.chunks_exact_mut(nf)) {
+                            self.preprocess_into(x, o);
+                        }
+                        out.work64.extend(out.work.iter().map(|&v| f64::from(v)));
                     }
-                }
+                    &out.work64
+                };
+                tree_batch(t, src, &mut out.acc, &mut out.scores);
             }
-            &out.work
-        };
-        let Some(Stage::Linear {
-            n_out,
-            coef,
-            intercept,
-            ..
-        }) = self.stages.get(self.estimator)
-        else {
-            return Ok(());
-        };
-        let n_out = *n_out as usize;
-        out.score_width = n_out;
-        out.scores.resize(n_rows * n_out, 0.0);
-        let mut blocks = x.chunks_exact(4 * nf);
-        let mut r = 0;
-        for block in &mut blocks {
-            let rws = [
-                &block[..nf],
-                &block[nf..2 * nf],
-                &block[2 * nf..3 * nf],
-                &block[3 * nf..],
-            ];
-            for j in 0..n_out {
-                let d = kernels::dot4_f32(rws, &coef[j * nf..(j + 1) * nf]);
-                for (k, v) in d.iter().enumerate() {
-                    out.scores[(r + k) * n_out + j] = intercept[j] + v;
+            Some(Stage::Linear {
+                coef, intercept, ..
+            }) => {
+                out.work.resize(rows.len(), 0.0);
+                for (x, o) in rows.chunks_exact(nf).zip(out.work.chunks_exact_mut(nf)) {
+                    self.preprocess_into(x, o);
                 }
+                linear_batch(&out.work, nf, coef, intercept, sw, &mut out.scores);
             }
-            r += 4;
+            _ => {}
         }
-        for row in blocks.remainder().chunks_exact(nf) {
-            kernels::linear_f32(
-                row,
-                coef,
-                intercept,
-                &mut out.scores[r * n_out..(r + 1) * n_out],
-            );
-            r += 1;
-        }
-        let mut tmp = vec![0.0f32; self.output_width.max(n_out)];
-        for s in &self.stages[self.estimator + 1..] {
-            if let Stage::Post(p) = *s {
-                out.probability_width = self.output_width;
-                out.probabilities.reserve(n_rows * self.output_width);
-                for row in out.scores.chunks_exact(n_out) {
+        match self.post {
+            Some(p) => {
+                let mut tmp = vec![0.0f32; self.output_width.max(sw)];
+                out.value_width = self.output_width;
+                out.values.reserve(n_rows * self.output_width);
+                for row in out.scores.chunks_exact(sw) {
                     let w = post(p, row, &mut tmp);
-                    out.probabilities.extend_from_slice(&tmp[..w]);
+                    out.values.extend_from_slice(&tmp[..w]);
                 }
+            }
+            None => {
+                out.value_width = sw;
+                out.values.extend_from_slice(&out.scores);
             }
         }
         if self.task == Task::Classification {
+            if self.post.is_some() {
+                out.probabilities.extend_from_slice(&out.values);
+                out.probability_width = out.value_width;
+            }
             out.classes
-                .extend(out.scores.chunks_exact(n_out).map(|s| self.class_of(s)));
+                .extend(out.scores.chunks_exact(sw).map(|s| self.class_of(s)));
         }
         Ok(())
+    }
+}
+
+fn narrow(src: &[f64], dst: &mut [f32]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s as f32;
+    }
+}
+
+fn widen(src: &[f32], dst: &mut [f64]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = f64::from(*s);
+    }
+}
+
+/// Trees over a batch, [`trees::BLOCK_ROWS`] rows at a time.
+fn tree_batch(t: &Trees<'_>, rows: &[f64], acc: &mut Vec<f64>, scores: &mut [f32]) {
+    let nf = t.n_in as usize;
+    let no = t.n_out as usize;
+    acc.resize(trees::BLOCK_ROWS * no, 0.0);
+    for (block, out) in rows
+        .chunks(trees::BLOCK_ROWS * nf)
+        .zip(scores.chunks_mut(trees::BLOCK_ROWS * no))
+    {
+        let n = block.len() / nf;
+        trees::trees_block_f64(t, block, &mut acc[..n * no]);
+        narrow(&acc[..n * no], out);
+    }
+}
+
+/// The linear layer over a batch, four rows at a time.
+fn linear_batch(
+    x: &[f32],
+    nf: usize,
+    coef: &[f32],
+    intercept: &[f32],
+    n_out: usize,
+    scores: &mut [f32],
+) {
+    let mut blocks = x.chunks_exact(4 * nf);
+    let mut r = 0;
+    for block in &mut blocks {
+        let rws = [
+            &block[..nf],
+            &block[nf..2 * nf],
+            &block[2 * nf..3 * nf],
+            &block[3 * nf..],
+        ];
+        for j in 0..n_out {
+            let d = kernels::dot4_f32(rws, &coef[j * nf..(j + 1) * nf]);
+            for (k, v) in d.iter().enumerate() {
+                scores[(r + k) * n_out + j] = intercept[j] + v;
+            }
+        }
+        r += 4;
+    }
+    for row in blocks.remainder().chunks_exact(nf) {
+        kernels::linear_f32(
+            row,
+            coef,
+            intercept,
+            &mut scores[r * n_out..(r + 1) * n_out],
+        );
+        r += 1;
     }
 }
 
@@ -402,6 +531,16 @@ fn post(p: PostTransform, scores: &[f32], out: &mut [f32]) -> usize {
             kernels::ovr_normalize_f32(&mut out[..scores.len()]);
             scores.len()
         }
+        PostTransform::Exp => {
+            for (o, &z) in out.iter_mut().zip(scores) {
+                *o = z.exp();
+            }
+            scores.len()
+        }
+        PostTransform::Probabilities => {
+            out[..scores.len()].copy_from_slice(scores);
+            scores.len()
+        }
     }
 }
 
@@ -412,6 +551,10 @@ pub struct BatchOutput {
     pub scores: Vec<f32>,
     /// Scores per row.
     pub score_width: usize,
+    /// Row-major final values, `value_width` per row (see [`RowOutput::values`]).
+    pub values: Vec<f32>,
+    /// Values per row.
+    pub value_width: usize,
     /// Row-major probabilities, `probability_width` per row (empty without a post transform).
     pub probabilities: Vec<f32>,
     /// Probabilities per row.
@@ -419,15 +562,20 @@ pub struct BatchOutput {
     /// Predicted class index per row (classifiers).
     pub classes: Vec<usize>,
     work: Vec<f32>,
+    work64: Vec<f64>,
+    acc: Vec<f64>,
 }
 
 impl BatchOutput {
     fn clear(&mut self) {
         self.scores.clear();
+        self.values.clear();
         self.probabilities.clear();
         self.classes.clear();
         self.work.clear();
+        self.work64.clear();
         self.score_width = 0;
+        self.value_width = 0;
         self.probability_width = 0;
     }
 }

@@ -9,18 +9,25 @@ use icebreak_format::{PostTransform, Stage, Task};
 pub struct RefOutput {
     /// Estimator outputs.
     pub scores: Vec<f64>,
-    /// Probabilities, where the pipeline has a post transform.
+    /// Final outputs (after the post transform, if any).
+    pub values: Vec<f64>,
+    /// Probabilities, for classifiers with a post transform.
     pub probabilities: Option<Vec<f64>>,
     /// Predicted class index (classifiers).
     pub class: Option<usize>,
 }
 
-/// Runs `stages` over `x` in f64.
-pub fn predict(stages: &[Stage<'_>], task: Task, x: &[f32]) -> RefOutput {
-    let mut v: Vec<f64> = x.iter().map(|&f| f as f64).collect();
+/// Runs `stages` over `x` in f64. Linear pipelines see the row rounded to `f32`, as the
+/// engine's; a tree ensemble that is the first stage sees the row as given.
+pub fn predict(stages: &[Stage<'_>], task: Task, x: &[f64]) -> RefOutput {
+    let first_is_trees = matches!(stages.first(), Some(Stage::Trees(_)));
+    let mut v: Vec<f64> = if first_is_trees {
+        x.to_vec()
+    } else {
+        x.iter().map(|&f| f64::from(f as f32)).collect()
+    };
     let mut scores = Vec::new();
-    let mut probabilities = None;
-    let mut ovr = false;
+    let mut post = None;
     for s in stages {
         match *s {
             Stage::StandardScaler { mean, scale } => v = standard_scale_ref(&v, mean, scale),
@@ -31,9 +38,13 @@ pub fn predict(stages: &[Stage<'_>], task: Task, x: &[f32]) -> RefOutput {
                 scores = linear_ref(&xf, coef, intercept);
                 v = scores.clone();
             }
+            Stage::Trees(t) => {
+                scores = crate::trees::trees_ref(&t, &v);
+                v = scores.clone();
+            }
             Stage::Post(p) => {
-                ovr = p == PostTransform::OvrNormalize;
-                probabilities = Some(match p {
+                post = Some(p);
+                v = match p {
                     PostTransform::Logistic => v.iter().map(|&z| sigmoid_ref(z)).collect(),
                     PostTransform::BinaryLogistic => {
                         let s = sigmoid_ref(v[0]);
@@ -41,24 +52,31 @@ pub fn predict(stages: &[Stage<'_>], task: Task, x: &[f32]) -> RefOutput {
                     }
                     PostTransform::Softmax => softmax_ref(&v),
                     PostTransform::OvrNormalize => ovr_normalize_ref(&v),
-                });
+                    PostTransform::Exp => v.iter().map(|z| z.exp()).collect(),
+                    PostTransform::Probabilities => v.clone(),
+                };
             }
         }
     }
-    let class = (task == Task::Classification).then(|| match scores.as_slice() {
-        [z] => usize::from(*z > 0.0),
-        s => {
-            let mut best = 0;
-            for (i, &z) in s.iter().enumerate() {
-                if z > s[best] || (ovr && z == s[best]) {
-                    best = i;
+    let ovr = post == Some(PostTransform::OvrNormalize);
+    let probabilities = (task == Task::Classification && post.is_some()).then(|| v.clone());
+    let class = (task == Task::Classification).then(|| {
+        match scores.as_slice() {
+            [z] => usize::from(*z > 0.0),
+            s => {
+                let mut best = 0;
+                for (i, &z) in s.iter().enumerate() {
+                    if z > s[best] || (ovr && z == s[best]) {
+                        best = i;
+                    }
                 }
+                best
             }
-            best
         }
     });
     RefOutput {
         scores,
+        values: v,
         probabilities,
         class,
     }
