@@ -116,6 +116,9 @@ pub struct Model<'a> {
     /// The estimator reads the caller's `f64` row itself (a tree ensemble with no
     /// preprocessor); otherwise the row is converted to `f32` first.
     reads_f64: bool,
+    /// Largest magnitude a feature may have: `f32::MAX` unless the model compares the row
+    /// in `f64` as given.
+    limit: f64,
     /// Ties in one-vs-rest go to the last class, as in scikit-learn.
     ovr: bool,
     post: Option<PostTransform>,
@@ -175,6 +178,7 @@ impl<'a> Model<'a> {
             _ => None,
         });
         let reads_f64 = estimator == 0 && matches!(stages.first(), Some(Stage::Trees(_)));
+        let exact_f64 = matches!(stages.first(), Some(Stage::Trees(t)) if !t.round_f32());
         Model {
             n_features: apr.input().n_features as usize,
             missing: apr.input().missing,
@@ -185,6 +189,11 @@ impl<'a> Model<'a> {
             max_width,
             output_width: width,
             reads_f64,
+            limit: if exact_f64 {
+                f64::MAX
+            } else {
+                f64::from(f32::MAX)
+            },
             ovr: post == Some(PostTransform::OvrNormalize),
             post,
         }
@@ -254,11 +263,7 @@ impl<'a> Model<'a> {
             });
         }
         // Vectorised test first; the slow scan only runs to name the bad index.
-        let limit = if self.reads_f64 {
-            f64::MAX
-        } else {
-            f64::from(f32::MAX)
-        };
+        let limit = self.limit;
         if !kernels::any_beyond_f64(x, limit) {
             return Ok(());
         }

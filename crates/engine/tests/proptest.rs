@@ -91,7 +91,13 @@ fn post_ref(p: PostTransform, scores: &[f64]) -> Vec<f64> {
         }
         PostTransform::Softmax => softmax_ref(scores),
         PostTransform::OvrNormalize => ovr_normalize_ref(scores),
+        PostTransform::Exp => scores.iter().map(|z| z.exp()).collect(),
+        PostTransform::Probabilities => scores.to_vec(),
     }
+}
+
+fn to64(x: &[f32]) -> Vec<f64> {
+    x.iter().map(|&v| f64::from(v)).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -474,7 +480,7 @@ fn score_tolerances(spec: &ModelSpec, x: &[f32]) -> Vec<f64> {
                     })
                     .collect();
             }
-            StageSpec::Post(_) => {}
+            _ => {}
         }
     }
     tols
@@ -491,8 +497,9 @@ proptest! {
         let mut scratch = model.scratch();
         let post = post_of(&spec);
         for x in &rows {
-            let got = model.predict_row(x, &mut scratch).unwrap();
-            let want = reference::predict(apr.stages(), spec.output.task, x);
+            let x64 = to64(x);
+            let got = model.predict_row(&x64, &mut scratch).unwrap();
+            let want = reference::predict(apr.stages(), spec.output.task, &x64);
             let tols = score_tolerances(&spec, x);
 
             // Scores, within the rounding of their terms.
@@ -505,11 +512,14 @@ proptest! {
             // Probabilities: the post transform itself within 1e-5 of its f64 reference on
             // the same scores; end to end within 1e-5 plus the score tolerance carried
             // through the transform (each one is 2-Lipschitz or better in the max norm).
-            prop_assert_eq!(got.probabilities.is_some(), post.is_some());
-            prop_assert_eq!(want.probabilities.is_some(), post.is_some());
-            if let (Some(p), Some(probs), Some(want_probs)) =
-                (post, got.probabilities, &want.probabilities)
-            {
+            let classifier = spec.output.task == Task::Classification;
+            prop_assert_eq!(got.probabilities.is_some(), post.is_some() && classifier);
+            prop_assert_eq!(want.probabilities.is_some(), post.is_some() && classifier);
+            if post.is_none() {
+                prop_assert_eq!(got.values, got.scores);
+            }
+            // A regression's link and a classifier's probabilities are both the final values.
+            if let (Some(p), probs, want_probs) = (post, got.values, &want.values) {
                 prop_assert_eq!(probs.len(), model.output_width());
                 prop_assert_eq!(want_probs.len(), probs.len());
                 let fast_scores: Vec<f64> = got.scores.iter().map(|&z| z as f64).collect();
@@ -561,9 +571,9 @@ proptest! {
         let mut scratch = model.scratch();
         let mut out = BatchOutput::default();
         // Fill the output with another batch first: it is reused, not appended to.
-        let reversed: Vec<f32> = rows.iter().rev().flatten().copied().collect();
+        let reversed: Vec<f64> = rows.iter().rev().flatten().map(|&v| f64::from(v)).collect();
         model.predict_batch(&reversed, &mut out).unwrap();
-        let flat: Vec<f32> = rows.iter().flatten().copied().collect();
+        let flat: Vec<f64> = rows.iter().flatten().map(|&v| f64::from(v)).collect();
         model.predict_batch(&flat, &mut out).unwrap();
 
         let n = rows.len();
@@ -576,7 +586,7 @@ proptest! {
             Task::Classification => prop_assert_eq!(out.classes.len(), n),
         }
         for (r, x) in rows.iter().enumerate() {
-            let one = model.predict_row(x, &mut scratch).unwrap();
+            let one = model.predict_row(&to64(x), &mut scratch).unwrap();
             prop_assert_eq!(sw, one.scores.len());
             prop_assert_eq!(&out.scores[r * sw..(r + 1) * sw], one.scores, "row {}", r);
             match one.probabilities {
@@ -606,7 +616,7 @@ proptest! {
 
         // Wrong feature count.
         if len != nf {
-            let row = vec![0.5f32; len];
+            let row = vec![0.5f64; len];
             prop_assert_eq!(
                 model.predict_row(&row, &mut scratch).unwrap_err(),
                 EngineError::FeatureCount { expected: nf, found: len }
@@ -638,10 +648,11 @@ proptest! {
         } else {
             None
         };
+        let row = to64(&row);
         let got = model.predict_row(&row, &mut scratch).err();
         prop_assert_eq!(&got, &expected);
         // The batch path checks rows the same way, whichever row is bad.
-        let mut batch = rows[0].clone();
+        let mut batch = to64(&rows[0]);
         batch.extend_from_slice(&row);
         let got = model.predict_batch(&batch, &mut BatchOutput::default()).err();
         prop_assert_eq!(&got, &expected);
@@ -683,7 +694,7 @@ fn errors_have_the_documented_values() {
     let apr = Apr::parse(&file).unwrap();
     let model = Model::new(&apr);
     let mut s = model.scratch();
-    let err = |x: &[f32], s: &mut _| model.predict_row(x, s).unwrap_err();
+    let err = |x: &[f64], s: &mut _| model.predict_row(x, s).unwrap_err();
     assert_eq!(
         err(&[1.0, 2.0], &mut s),
         EngineError::FeatureCount {
@@ -699,15 +710,15 @@ fn errors_have_the_documented_values() {
         }
     );
     assert_eq!(
-        err(&[1.0, f32::NAN, f32::INFINITY], &mut s),
+        err(&[1.0, f64::NAN, f64::INFINITY], &mut s),
         EngineError::Missing { index: 1 }
     );
     assert_eq!(
-        err(&[f32::NEG_INFINITY, f32::NAN, 0.0], &mut s),
+        err(&[f64::NEG_INFINITY, f64::NAN, 0.0], &mut s),
         EngineError::NotFinite { index: 0 }
     );
     assert_eq!(
-        err(&[0.0, 0.0, f32::INFINITY], &mut s),
+        err(&[0.0, 0.0, f64::INFINITY], &mut s),
         EngineError::NotFinite { index: 2 }
     );
     let ok = model.predict_row(&[1.0, 1.0, 1.0], &mut s).unwrap();

@@ -605,7 +605,7 @@ impl<'a> Parser<'a> {
                     }
                 }
                 stage_kind::TREES => {
-                    if len != 11 {
+                    if len != 12 {
                         return Err(wrong_len);
                     }
                     Stage::Trees(self.read_trees(index, w)?)

@@ -63,7 +63,7 @@ pub struct SqsRecord {
 }
 
 /// One feature value: a number, or `null` for missing.
-struct Feature(f32);
+struct Feature(f64);
 
 impl<'de> Deserialize<'de> for Feature {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -74,19 +74,19 @@ impl<'de> Deserialize<'de> for Feature {
                 f.write_str("a number or null")
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Feature, E> {
-                Ok(Feature(v as f32))
+                Ok(Feature(v))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Feature, E> {
-                Ok(Feature(v as f32))
+                Ok(Feature(v as f64))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Feature, E> {
-                Ok(Feature(v as f32))
+                Ok(Feature(v as f64))
             }
             fn visit_unit<E: de::Error>(self) -> Result<Feature, E> {
-                Ok(Feature(f32::NAN))
+                Ok(Feature(f64::NAN))
             }
             fn visit_none<E: de::Error>(self) -> Result<Feature, E> {
-                Ok(Feature(f32::NAN))
+                Ok(Feature(f64::NAN))
             }
         }
         d.deserialize_any(V)

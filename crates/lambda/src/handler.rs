@@ -106,7 +106,7 @@ impl From<EngineError> for LambdaError {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LambdaRequest {
     /// Feature values, in the model's order.
-    pub features: Vec<f32>,
+    pub features: Vec<f64>,
 }
 
 /// A class label as the source model has it, or a predicted value.
@@ -341,15 +341,16 @@ impl LambdaHandler {
         }
     }
 
+    /// `values`: the pipeline's final outputs (a regression's prediction).
     fn to_prediction(
         &self,
-        scores: &[f32],
+        values: &[f32],
         probabilities: Option<&[f32]>,
         class: Option<usize>,
     ) -> (Prediction, Option<Vec<f32>>) {
         match (self.apr.output().task, class) {
             (Task::Classification, Some(c)) => (self.label(c), probabilities.map(<[f32]>::to_vec)),
-            _ => match scores {
+            _ => match values {
                 [v] => (Prediction::Value(*v), None),
                 v => (Prediction::Values(v.to_vec()), None),
             },
@@ -372,7 +373,7 @@ impl LambdaHandler {
             SCRATCH.with(|cell| {
                 let mut guard = cell.borrow_mut();
                 let out = model.predict_row(&req.features, &mut guard.0)?;
-                Ok::<_, LambdaError>(self.to_prediction(out.scores, out.probabilities, out.class))
+                Ok::<_, LambdaError>(self.to_prediction(out.values, out.probabilities, out.class))
             })
         })?;
         Ok(LambdaResponse {
@@ -433,9 +434,9 @@ impl LambdaHandler {
                     return Ok(());
                 }
                 model.predict_batch(&flat, batch)?;
-                let (sw, pw) = (batch.score_width, batch.probability_width);
+                let (vw, pw) = (batch.value_width, batch.probability_width);
                 for (k, &i) in good.iter().enumerate() {
-                    let scores = &batch.scores[k * sw..(k + 1) * sw];
+                    let scores = &batch.values[k * vw..(k + 1) * vw];
                     let probs = (pw > 0).then(|| &batch.probabilities[k * pw..(k + 1) * pw]);
                     let class = batch.classes.get(k).copied();
                     let (prediction, probabilities) = self.to_prediction(scores, probs, class);

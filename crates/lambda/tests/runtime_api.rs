@@ -307,7 +307,7 @@ fn handler_creation_builds_no_model_and_unaligned_bytes_work() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|v| v.as_f64().unwrap() as f32)
+        .map(|v| v.as_f64().unwrap())
         .collect();
     let req = icebreak_lambda::LambdaRequest { features: row };
     assert_eq!(

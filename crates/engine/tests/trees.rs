@@ -1,0 +1,376 @@
+//! Tree ensembles: the fast walks against the decoded reference, the batch path against the
+//! row path, and the documented semantics on hand-built trees.
+#![allow(clippy::unwrap_used)]
+
+use icebreak_engine::{reference, trees::trees_ref, BatchOutput, EngineError, Model};
+use icebreak_format::trees::LEAF;
+use icebreak_format::*;
+use proptest::prelude::*;
+
+/// A small deterministic generator, so one proptest seed describes a whole ensemble.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Thresholds and feature values come from one small pool, so rows hit thresholds exactly.
+const POOL: [f64; 9] = [-2.5, -1.0, 0.0, 0.1, 0.5, 1.0, 2.0, 3.0, 1e-36];
+
+fn random_split(rng: &mut Rng, cat_words: u32) -> Split {
+    let t = POOL[rng.below(POOL.len() as u64) as usize];
+    match rng.below(7) {
+        0 => Split::Lt(t),
+        1 => Split::Le(t),
+        2 => Split::Gt(t),
+        3 => Split::Ge(t),
+        4 => Split::Eq(t),
+        5 => Split::Ne(t),
+        _ => {
+            let words = 1 + rng.below(u64::from(cat_words)) as u32;
+            Split::InSet {
+                offset: rng.below(u64::from(cat_words - words + 1)) as u32,
+                words,
+            }
+        }
+    }
+}
+
+/// Builds one tree breadth-first: a node's children always come after it.
+fn random_tree(rng: &mut Rng, spec: &mut TreesSpec, n_leaves: &mut u32, cat_words: u32) -> u32 {
+    let depth = rng.below(5) as u32;
+    if depth == 0 {
+        *n_leaves += 1;
+        return LEAF | (*n_leaves - 1);
+    }
+    let root = spec.nodes.len() as u32;
+    // (node index, depth) queue; children are filled in when their parent is expanded.
+    let mut queue = vec![(root, 1u32)];
+    spec.nodes.push(placeholder());
+    let mut i = 0;
+    while i < queue.len() {
+        let (ix, d) = queue[i];
+        i += 1;
+        let mut child = |spec: &mut TreesSpec, rng: &mut Rng| -> u32 {
+            if d >= depth || rng.below(4) == 0 {
+                *n_leaves += 1;
+                LEAF | (*n_leaves - 1)
+            } else {
+                let c = spec.nodes.len() as u32;
+                spec.nodes.push(placeholder());
+                queue.push((c, d + 1));
+                c
+            }
+        };
+        let left = child(spec, rng);
+        let right = child(spec, rng);
+        let missing = match rng.below(3) {
+            0 => MissingRule::Default,
+            1 => MissingRule::AsZero,
+            _ => MissingRule::ZeroOrNan,
+        };
+        spec.nodes[ix as usize] = TreeNode {
+            feature: rng.below(u64::from(spec.n_in)) as u32,
+            split: random_split(rng, cat_words),
+            missing,
+            default_left: rng.below(2) == 0,
+            left,
+            right,
+        };
+    }
+    root
+}
+
+fn placeholder() -> TreeNode {
+    TreeNode {
+        feature: 0,
+        split: Split::Le(0.0),
+        missing: MissingRule::Default,
+        default_left: false,
+        left: LEAF,
+        right: LEAF,
+    }
+}
+
+fn random_ensemble(seed: u64, n_in: u32, n_out: u32) -> TreesSpec {
+    let mut rng = Rng(seed | 1);
+    let leaf_width = if rng.below(2) == 0 { 1 } else { n_out };
+    let cat_words = 2;
+    let mut spec = TreesSpec {
+        n_in,
+        n_out,
+        average: rng.below(2) == 0,
+        round_f32: rng.below(2) == 0,
+        leaf_width,
+        categories: (0..cat_words).map(|_| rng.next() as u32).collect(),
+        ..TreesSpec::default()
+    };
+    let n_trees = 1 + rng.below(8);
+    let mut n_leaves = 0;
+    for _ in 0..n_trees {
+        let root = random_tree(&mut rng, &mut spec, &mut n_leaves, cat_words);
+        spec.roots.push(root);
+        if leaf_width == 1 && n_out > 1 {
+            spec.targets.push(rng.below(u64::from(n_out)) as u32);
+        }
+    }
+    spec.leaves = (0..n_leaves * leaf_width)
+        .map(|_| (rng.below(2001) as f64 - 1000.0) / 64.0)
+        .collect();
+    spec.base = (0..n_out).map(|j| j as f64 * 0.25 - 0.5).collect();
+    spec
+}
+
+fn model_spec(trees: TreesSpec, post: Option<PostTransform>, task: Task) -> ModelSpec {
+    let n_out = trees.n_out;
+    let (n_outputs, labels) = match (task, post) {
+        (Task::Regression, _) => (n_out, LabelsSpec::None),
+        (Task::Classification, Some(PostTransform::BinaryLogistic)) => {
+            (2, LabelsSpec::Int(vec![0, 1]))
+        }
+        (Task::Classification, _) => (n_out, LabelsSpec::Int((0..n_out as i64).collect())),
+    };
+    ModelSpec {
+        input: InputSpec {
+            n_features: trees.n_in,
+            missing: MissingValues::Nan,
+            feature_names: None,
+        },
+        output: OutputSpec {
+            task,
+            n_outputs,
+            labels,
+            output_names: None,
+        },
+        provenance: ProvenanceSpec {
+            model_version: "t".into(),
+            model_name: None,
+            source_format: None,
+            converter: None,
+            source_sha256: None,
+        },
+        stages: std::iter::once(StageSpec::Trees(trees))
+            .chain(post.map(StageSpec::Post))
+            .collect(),
+    }
+}
+
+fn value() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        4 => prop::sample::select(POOL.to_vec()),
+        1 => Just(f64::NAN),
+        1 => Just(-0.0),
+        1 => (0u32..80).prop_map(f64::from),
+        1 => -1e6f64..1e6,
+        // One f32 step either side of a threshold, and values that round onto it in f32.
+        1 => prop::sample::select(POOL.to_vec()).prop_map(|t| f64::from((t as f32).next_up())),
+        1 => prop::sample::select(POOL.to_vec()).prop_map(|t| t + t.abs() * 1e-12),
+    ]
+}
+
+fn case() -> impl Strategy<Value = (TreesSpec, Vec<Vec<f64>>)> {
+    (any::<u64>(), 1u32..6, 1u32..4).prop_flat_map(|(seed, n_in, n_out)| {
+        let spec = random_ensemble(seed, n_in, n_out);
+        let rows = prop::collection::vec(prop::collection::vec(value(), n_in as usize), 1..40);
+        (Just(spec), rows)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn row_and_batch_walks_equal_the_reference((trees, rows) in case()) {
+        let spec = model_spec(trees, None, Task::Regression);
+        let file = write(&spec).unwrap();
+        let apr = Apr::parse(&file).unwrap();
+        let Stage::Trees(t) = apr.stages()[0] else { unreachable!() };
+        let model = Model::new(&apr);
+        let mut scratch = model.scratch();
+        let flat: Vec<f64> = rows.iter().flatten().copied().collect();
+        let mut out = BatchOutput::default();
+        model.predict_batch(&flat, &mut out).unwrap();
+        let w = t.n_out as usize;
+        for (r, x) in rows.iter().enumerate() {
+            let want: Vec<f32> = trees_ref(&t, x).iter().map(|&v| v as f32).collect();
+            let got = model.predict_row(x, &mut scratch).unwrap();
+            prop_assert_eq!(got.scores, &want[..], "row {}: {:?}", r, x);
+            prop_assert_eq!(&out.scores[r * w..(r + 1) * w], &want[..], "batch row {}", r);
+            let via_pipeline = reference::predict(apr.stages(), Task::Regression, x);
+            let pipeline: Vec<f32> = via_pipeline.values.iter().map(|&v| v as f32).collect();
+            prop_assert_eq!(got.values, &pipeline[..]);
+        }
+    }
+
+    #[test]
+    fn classifiers_on_trees_agree_with_the_reference(
+        (trees, rows) in case(),
+        softmax in any::<bool>(),
+    ) {
+        let n_out = trees.n_out;
+        let post = match (n_out, softmax) {
+            (1, _) => PostTransform::BinaryLogistic,
+            (_, true) => PostTransform::Softmax,
+            (_, false) => PostTransform::Probabilities,
+        };
+        let spec = model_spec(trees, Some(post), Task::Classification);
+        let file = write(&spec).unwrap();
+        let apr = Apr::parse(&file).unwrap();
+        let model = Model::new(&apr);
+        let mut scratch = model.scratch();
+        for x in &rows {
+            let got = model.predict_row(x, &mut scratch).unwrap();
+            let want = reference::predict(apr.stages(), Task::Classification, x);
+            let probs = got.probabilities.unwrap();
+            let want_probs = want.probabilities.unwrap();
+            for (g, w) in probs.iter().zip(&want_probs) {
+                prop_assert!((f64::from(*g) - w).abs() <= 1e-5, "{g} vs {w}");
+            }
+            // Scores are bit-identical, so the class is too (ties: first maximum).
+            prop_assert_eq!(got.class, want.class);
+        }
+    }
+}
+
+/// A stump on feature 0 with threshold 1.0 and the given split/missing rule.
+fn stump(split: Split, missing: MissingRule, default_left: bool, round_f32: bool) -> ModelSpec {
+    let trees = TreesSpec {
+        n_in: 1,
+        n_out: 1,
+        leaf_width: 1,
+        round_f32,
+        roots: vec![0],
+        nodes: vec![TreeNode {
+            feature: 0,
+            split,
+            missing,
+            default_left,
+            left: LEAF,
+            right: LEAF | 1,
+        }],
+        leaves: vec![-1.0, 1.0],
+        base: vec![0.0],
+        categories: vec![0b1010, 0x8000_0000],
+        ..TreesSpec::default()
+    };
+    model_spec(trees, None, Task::Regression)
+}
+
+fn run(spec: &ModelSpec, x: f64) -> f32 {
+    let file = write(spec).unwrap();
+    let apr = Apr::parse(&file).unwrap();
+    let model = Model::new(&apr);
+    let mut s = model.scratch();
+    model.predict_row(&[x], &mut s).unwrap().scores[0]
+}
+
+const LEFT: f32 = -1.0;
+const RIGHT: f32 = 1.0;
+
+#[test]
+fn comparisons_follow_their_library() {
+    let d = MissingRule::Default;
+    // XGBoost: x < t, in f32. 1 + 2^-30 rounds to 1.0 in f32, so it is not < 1.0 either way,
+    // but 1 - 2^-30 rounds to 1.0 as well and so goes right, where an f64 compare goes left.
+    let xgb = stump(Split::Lt(1.0), d, false, true);
+    assert_eq!(run(&xgb, 0.999_999), LEFT);
+    assert_eq!(run(&xgb, 1.0), RIGHT);
+    assert_eq!(run(&xgb, 1.0 - 2f64.powi(-30)), RIGHT);
+    // LightGBM / scikit-learn: x <= t, in f64.
+    let lgb = stump(Split::Le(1.0), d, false, false);
+    assert_eq!(run(&lgb, 1.0), LEFT);
+    assert_eq!(run(&lgb, 1.0 + 2f64.powi(-40)), RIGHT);
+    assert_eq!(run(&lgb, 1.0 - 2f64.powi(-40)), LEFT);
+    assert_eq!(run(&stump(Split::Gt(1.0), d, false, false), 1.0), RIGHT);
+    assert_eq!(run(&stump(Split::Ge(1.0), d, false, false), 1.0), LEFT);
+    assert_eq!(run(&stump(Split::Eq(1.0), d, false, false), 1.0), LEFT);
+    assert_eq!(run(&stump(Split::Ne(1.0), d, false, false), 1.0), RIGHT);
+}
+
+#[test]
+fn missing_values_follow_the_node_rule() {
+    let le = Split::Le(1.0);
+    // Default: NaN goes the default way, zero is compared.
+    assert_eq!(
+        run(&stump(le, MissingRule::Default, true, false), f64::NAN),
+        LEFT
+    );
+    assert_eq!(
+        run(&stump(le, MissingRule::Default, false, false), f64::NAN),
+        RIGHT
+    );
+    // AsZero: NaN is compared as 0.0 (0 <= 1: left), whatever the default.
+    assert_eq!(
+        run(&stump(le, MissingRule::AsZero, false, false), f64::NAN),
+        LEFT
+    );
+    let neg = stump(Split::Le(-1.0), MissingRule::AsZero, true, false);
+    assert_eq!(run(&neg, f64::NAN), RIGHT);
+    // ZeroOrNan: NaN, 0 and tiny values go the default way.
+    let zn = stump(Split::Le(-1.0), MissingRule::ZeroOrNan, true, false);
+    assert_eq!(run(&zn, f64::NAN), LEFT);
+    assert_eq!(run(&zn, 0.0), LEFT);
+    assert_eq!(run(&zn, -1e-36), LEFT);
+    assert_eq!(run(&zn, 1e-30), RIGHT);
+}
+
+#[test]
+fn category_sets_truncate_and_refuse_out_of_range() {
+    let set = Split::InSet {
+        offset: 0,
+        words: 2,
+    };
+    let s = stump(set, MissingRule::Default, false, false);
+    // Bits 1 and 3 of word 0, bit 31 of word 1 (category 63).
+    for (x, want) in [
+        (1.0, LEFT),
+        (1.9, LEFT),
+        (3.0, LEFT),
+        (63.0, LEFT),
+        (0.0, RIGHT),
+        (2.0, RIGHT),
+        (-1.0, RIGHT),
+        (64.0, RIGHT),
+        (1e20, RIGHT),
+        (f64::NAN, RIGHT),
+    ] {
+        assert_eq!(run(&s, x), want, "category {x}");
+    }
+}
+
+#[test]
+fn tree_models_refuse_bad_rows_with_the_documented_errors() {
+    let spec = stump(Split::Le(1.0), MissingRule::Default, false, false);
+    let file = write(&spec).unwrap();
+    let apr = Apr::parse(&file).unwrap();
+    let model = Model::new(&apr);
+    let mut s = model.scratch();
+    assert_eq!(
+        model.predict_row(&[1.0, 2.0], &mut s).unwrap_err(),
+        EngineError::FeatureCount {
+            expected: 1,
+            found: 2
+        }
+    );
+    assert_eq!(
+        model.predict_row(&[f64::INFINITY], &mut s).unwrap_err(),
+        EngineError::NotFinite { index: 0 }
+    );
+    // An f64 ensemble takes values beyond the f32 range; an f32 pipeline refuses them.
+    assert_eq!(model.predict_row(&[1e300], &mut s).unwrap().scores, &[RIGHT]);
+    let f32_spec = stump(Split::Le(1.0), MissingRule::Default, false, true);
+    let file = write(&f32_spec).unwrap();
+    let apr = Apr::parse(&file).unwrap();
+    let model = Model::new(&apr);
+    assert_eq!(
+        model.predict_row(&[1e300], &mut s).unwrap_err(),
+        EngineError::NotFinite { index: 0 }
+    );
+}
