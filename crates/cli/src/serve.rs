@@ -1,0 +1,100 @@
+//! `icebreak serve MODEL.apr [MORE.apr ...]`: the HTTP server, for containers and hosts.
+
+use icebreak_server::{Config, ModelSpec, Models, ServeError, Server};
+use std::time::Duration;
+
+/// Arguments of `icebreak serve`. Every limit can also be set by an environment variable.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Models to serve: `PATH` (named by its file stem) or `NAME=PATH`.
+    #[arg(required = true, value_name = "MODEL")]
+    models: Vec<String>,
+    /// Port to listen on (0: any free port).
+    #[arg(long, env = "ICEBREAK_PORT", default_value_t = 8080)]
+    port: u16,
+    /// Address to listen on; `0.0.0.0` in a container.
+    #[arg(long, env = "ICEBREAK_HOST", default_value = "127.0.0.1")]
+    host: String,
+    /// Largest request body, in bytes (larger: 413).
+    #[arg(long, env = "ICEBREAK_MAX_BODY_BYTES", default_value_t = Config::default().max_body_bytes)]
+    max_body_bytes: usize,
+    /// Per-request timeout of the predict routes, in milliseconds (408).
+    #[arg(long, env = "ICEBREAK_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
+    request_timeout_ms: u64,
+    /// Predict requests handled at once; more are shed with 503 and Retry-After.
+    #[arg(long, env = "ICEBREAK_MAX_CONCURRENCY", default_value_t = Config::default().max_concurrency)]
+    max_concurrency: usize,
+    /// Seconds in the Retry-After header of a 503.
+    #[arg(long, env = "ICEBREAK_RETRY_AFTER_SECS", default_value_t = 1)]
+    retry_after_secs: u32,
+    /// On SIGTERM or Ctrl-C, how long to wait for in-flight requests, in milliseconds.
+    #[arg(long, env = "ICEBREAK_SHUTDOWN_TIMEOUT_MS", default_value_t = 25_000)]
+    shutdown_timeout_ms: u64,
+    /// Run single predictions on tokio's blocking pool instead of inline (measured slower
+    /// for small models; batches always use the pool).
+    #[arg(long, env = "ICEBREAK_SPAWN_BLOCKING")]
+    spawn_blocking: bool,
+    /// Tokio worker threads (default: one per CPU).
+    #[arg(long, env = "ICEBREAK_WORKERS")]
+    workers: Option<usize>,
+    /// Log format: `json` (one object per line) or `text`.
+    #[arg(long, env = "ICEBREAK_LOG_FORMAT", default_value = "json", value_parser = ["json", "text"])]
+    log_format: String,
+    /// Log level: error, warn, info or debug (debug logs every request).
+    #[arg(long, env = "ICEBREAK_LOG", default_value = "info")]
+    log_level: tracing::Level,
+}
+
+fn init_logs(args: &Args) {
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(args.log_level)
+        .with_writer(std::io::stdout)
+        .with_target(false);
+    // A second subscriber (never, in this binary) would be refused; logs are not worth failing for.
+    let _ = if args.log_format == "json" {
+        tracing::subscriber::set_global_default(builder.json().flatten_event(true).finish())
+    } else {
+        tracing::subscriber::set_global_default(builder.with_ansi(false).finish())
+    };
+}
+
+/// Loads the models, binds, and serves until SIGTERM or Ctrl-C.
+pub fn run(args: Args) -> Result<(), ServeError> {
+    init_logs(&args);
+    let specs = args
+        .models
+        .iter()
+        .map(|m| ModelSpec::parse(m))
+        .collect::<Result<Vec<_>, _>>()?;
+    let models = Models::load(&specs)?;
+    let config = Config::default()
+        .max_body_bytes(args.max_body_bytes)
+        .request_timeout(Duration::from_millis(args.request_timeout_ms))
+        .max_concurrency(args.max_concurrency)
+        .retry_after_secs(args.retry_after_secs)
+        .shutdown_timeout(Duration::from_millis(args.shutdown_timeout_ms))
+        .spawn_blocking(args.spawn_blocking);
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.workers {
+        rt.worker_threads(n.max(1));
+    }
+    let rt = rt.enable_all().build().map_err(ServeError::Io)?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
+            .await
+            .map_err(ServeError::Io)?;
+        let addr = listener.local_addr().map_err(ServeError::Io)?;
+        let server = Server::new(models, config.clone());
+        tracing::info!(
+            %addr,
+            models = %specs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(","),
+            max_body_bytes = config.max_body_bytes,
+            request_timeout_ms = args.request_timeout_ms,
+            max_concurrency = config.max_concurrency,
+            "listening"
+        );
+        server
+            .serve(listener, icebreak_server::shutdown_signal())
+            .await
+    })
+}

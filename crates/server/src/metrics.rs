@@ -1,0 +1,183 @@
+//! Prometheus metrics, recorded through the `metrics` facade into a per-server recorder.
+
+use metrics::{Key, Label, Metadata, Recorder, SharedString, Unit};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+use std::time::Duration;
+
+/// Requests answered, by route, model and status.
+pub(crate) const REQUESTS: &str = "icebreak_http_requests_total";
+/// Answers with a 4xx or 5xx status, by route, model, status and `errorType`.
+pub(crate) const ERRORS: &str = "icebreak_http_errors_total";
+/// Time from the request's arrival in the router to its answer, by route and model.
+pub(crate) const DURATION: &str = "icebreak_http_request_duration_seconds";
+/// Requests being handled.
+pub(crate) const IN_FLIGHT: &str = "icebreak_http_requests_in_flight";
+/// Predict requests refused because the concurrency limit was reached.
+pub(crate) const SHED: &str = "icebreak_http_requests_shed_total";
+/// Time to read, check and warm each model.
+pub(crate) const LOAD: &str = "icebreak_model_load_seconds";
+
+/// Latency buckets, in seconds: 25 µs to 10 s.
+const BUCKETS: [f64; 18] = [
+    0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
+    0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+static META: Metadata<'static> =
+    Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+pub(crate) struct Metrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+}
+
+fn key(name: &'static str, labels: &[(&'static str, &str)]) -> Key {
+    Key::from_parts(
+        name,
+        labels
+            .iter()
+            .map(|(k, v)| Label::new(*k, (*v).to_owned()))
+            .collect::<Vec<_>>(),
+    )
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Metrics {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(DURATION.to_owned()), &BUCKETS)
+            .map(PrometheusBuilder::build_recorder)
+            // Only an empty bucket list is refused, and BUCKETS is not empty.
+            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+        let handle = recorder.handle();
+        let describe = |name: &'static str, unit: Option<Unit>, help: &'static str| {
+            (name, unit, SharedString::const_str(help))
+        };
+        for (name, unit, help) in [
+            describe(
+                REQUESTS,
+                None,
+                "HTTP requests answered, by route, model and status.",
+            ),
+            describe(
+                ERRORS,
+                None,
+                "HTTP answers with a 4xx or 5xx status, by route, model, status and errorType.",
+            ),
+            describe(
+                SHED,
+                None,
+                "Predict requests refused with 503 at the concurrency limit.",
+            ),
+        ] {
+            recorder.describe_counter(name.into(), unit, help);
+        }
+        recorder.describe_histogram(
+            DURATION.into(),
+            Some(Unit::Seconds),
+            SharedString::const_str("HTTP request latency in the server, by route and model."),
+        );
+        recorder.describe_gauge(
+            IN_FLIGHT.into(),
+            None,
+            SharedString::const_str("HTTP requests being handled."),
+        );
+        recorder.describe_gauge(
+            LOAD.into(),
+            Some(Unit::Seconds),
+            SharedString::const_str("Time to read, validate and warm each model at start-up."),
+        );
+        let m = Metrics { recorder, handle };
+        // Present from the start, so a scrape before the first request sees them.
+        m.recorder
+            .register_gauge(&key(IN_FLIGHT, &[]), &META)
+            .set(0.0);
+        m.recorder
+            .register_counter(&key(SHED, &[]), &META)
+            .absolute(0);
+        m
+    }
+
+    pub(crate) fn model_loaded(&self, model: &str, took: Duration) {
+        self.recorder
+            .register_gauge(&key(LOAD, &[("model", model)]), &META)
+            .set(took.as_secs_f64());
+    }
+
+    pub(crate) fn in_flight(&self, delta: f64) {
+        let g = self.recorder.register_gauge(&key(IN_FLIGHT, &[]), &META);
+        if delta >= 0.0 {
+            g.increment(delta);
+        } else {
+            g.decrement(-delta);
+        }
+    }
+
+    pub(crate) fn shed(&self) {
+        self.recorder
+            .register_counter(&key(SHED, &[]), &META)
+            .increment(1);
+    }
+
+    pub(crate) fn answered(
+        &self,
+        route: &'static str,
+        model: &str,
+        status: u16,
+        error_type: Option<&str>,
+        took: Duration,
+    ) {
+        let mut buf = itoa_status(status);
+        let status = status_str(&mut buf);
+        self.recorder
+            .register_counter(
+                &key(
+                    REQUESTS,
+                    &[("route", route), ("model", model), ("status", status)],
+                ),
+                &META,
+            )
+            .increment(1);
+        self.recorder
+            .register_histogram(&key(DURATION, &[("route", route), ("model", model)]), &META)
+            .record(took.as_secs_f64());
+        if let Some(error_type) = error_type {
+            self.recorder
+                .register_counter(
+                    &key(
+                        ERRORS,
+                        &[
+                            ("route", route),
+                            ("model", model),
+                            ("status", status),
+                            ("error_type", error_type),
+                        ],
+                    ),
+                    &META,
+                )
+                .increment(1);
+        }
+    }
+
+    pub(crate) fn render(&self) -> String {
+        self.handle.render()
+    }
+
+    pub(crate) fn upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+}
+
+fn itoa_status(status: u16) -> [u8; 3] {
+    let s = status.min(999);
+    [
+        b'0' + (s / 100) as u8,
+        b'0' + (s / 10 % 10) as u8,
+        b'0' + (s % 10) as u8,
+    ]
+}
+
+fn status_str(buf: &mut [u8; 3]) -> &str {
+    std::str::from_utf8(buf).unwrap_or("000")
+}
