@@ -1,6 +1,8 @@
 //! The Lambda build stays free of an async runtime, an HTTP stack and protobuf: the normal
 //! (non-dev, non-build) dependency graph of the `bootstrap` package, and of the `icebreak`
-//! facade with only its `lambda` feature, holds none of those crates.
+//! facade with only its `lambda` feature, holds none of those crates. The HTTP server (crate
+//! `icebreak-server`, the facade's `server` feature, the `icebreak` CLI) does hold them, which
+//! shows the check can fail.
 
 // Test code unwraps freely: a broken fixture should fail loudly.
 #![allow(clippy::unwrap_used)]
@@ -85,4 +87,37 @@ fn facade_with_only_the_lambda_feature_has_none_either() {
         ],
         "icebreak",
     );
+}
+
+/// The server side of the line: these graphs must contain the crates the Lambda build must
+/// not, or the checks above could pass on a `cargo tree` that lists nothing useful.
+fn assert_has_http_stack(args: &[&str], root_package: &str) {
+    let names = tree(args);
+    assert_eq!(
+        names.first().map(String::as_str),
+        Some(root_package),
+        "cargo tree {args:?} does not start with {root_package}: {names:?}"
+    );
+    for needed in ["tokio", "hyper", "axum", "tower", "icebreak-lambda"] {
+        assert!(
+            names.iter().any(|n| n == needed),
+            "cargo tree {args:?} has no {needed}: {names:?}"
+        );
+    }
+}
+
+#[test]
+fn the_server_crate_and_the_server_feature_do_have_an_http_stack() {
+    assert_has_http_stack(&["-p", "icebreak-server"], "icebreak-server");
+    assert_has_http_stack(
+        &[
+            "-p",
+            "icebreak",
+            "--no-default-features",
+            "--features",
+            "server",
+        ],
+        "icebreak",
+    );
+    assert_has_http_stack(&["-p", "icebreak-cli"], "icebreak-cli");
 }

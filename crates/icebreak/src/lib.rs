@@ -17,6 +17,10 @@
 //! # Crate features
 //! - `lambda` (default): the Lambda custom runtime ([`lambda`]). It links no async runtime,
 //!   HTTP server or protobuf code.
+//! - `server`: HTTP serving of one or many models with axum and tokio ([`server`]), the
+//!   engine of `icebreak serve` for containers, ECS and Kubernetes: health and readiness
+//!   probes, Prometheus metrics, a body limit, timeouts, load shedding and graceful shutdown.
+//!   Off by default; a Lambda build never enables it.
 //!
 //! The [`format`] and [`engine`] modules are always there.
 
@@ -30,3 +34,7 @@ pub use icebreak_format::include_model;
 /// The Lambda custom runtime (feature `lambda`).
 #[cfg(feature = "lambda")]
 pub use icebreak_lambda as lambda;
+
+/// HTTP serving for containers and long-running hosts (feature `server`).
+#[cfg(feature = "server")]
+pub use icebreak_server as server;
