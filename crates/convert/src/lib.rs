@@ -1,15 +1,17 @@
 //! Importers: trained models in, `.apr` out. They run on the developer's machine at build
 //! time; the Lambda runtime never parses a source model.
 //!
-//! Today one importer exists: [`linear_params`], the JSON parameter dump that
+//! [`linear_params`] reads the JSON parameter dump that
 //! `scripts/fixtures/generate_linear.py` writes for scikit-learn linear models and their
-//! `StandardScaler`. ONNX, XGBoost and LightGBM importers come next.
+//! `StandardScaler`; [`xgboost`] reads XGBoost models saved as JSON or UBJSON; [`lightgbm`]
+//! reads LightGBM text models.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod lightgbm;
 pub mod linear_params;
+pub mod xgboost;
 
 use std::fmt;
 
