@@ -171,6 +171,9 @@ fn parse(bytes: &[u8]) -> Result<Model<'_>, ConvertError> {
             e.valid_up_to()
         ))
     })?;
+    if text.trim().is_empty() {
+        return Err(invalid("empty file"));
+    }
     let all = lines(text);
     let mut it = all.iter().copied().peekable();
     match it.next() {
@@ -465,7 +468,7 @@ fn objective(model: &Model<'_>, num_class: u32) -> Result<(Objective, String), C
         }
     }
     let need_sigmoid_one = |sigmoid: Option<(f64, &str)>| match sigmoid {
-        Some((s, _)) if s == 1.0 => Ok(()),
+        Some((1.0, _)) => Ok(()),
         Some((_, v)) => Err(invalid(format!(
             "line {line}: objective `{name}` with sigmoid:{v} is not supported (only \
              sigmoid:1: the .apr logistic has no scale, and folding one into the leaves would \
