@@ -7,6 +7,7 @@ use std::process::ExitCode;
 mod coldstart;
 mod demo;
 mod e2e;
+mod loadbench;
 mod package;
 
 fn root() -> PathBuf {
@@ -21,6 +22,7 @@ commands:
   coldstart   the end-to-end cold-start harness (bootstrap vs floor vs lambda_runtime)
   e2e         the bootstrap against cargo-lambda's Runtime API emulator
   test        everything the README's test command runs
+  loadbench   [--duration S] [--rounds N] [--connections N] [--soak S]: icebreak serve under load vs a hello-world axum floor
   package     [MODEL.apr] --arch arm64|x86_64 [-o function.zip] [--smoke]: the Lambda zip
 ";
 
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
         Some("e2e") => e2e::run(&args[1..]),
         Some("test") => e2e::test_all(&args[1..]),
         Some("package") => package::run(&args[1..]),
+        Some("loadbench") => loadbench::run(&args[1..]),
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);
