@@ -45,6 +45,7 @@ fn magnitudes(stages: &[Stage<'_>], x: &[f32]) -> Vec<f64> {
                     *v = (*v - *m as f64) / *sc as f64;
                 }
             }
+            Stage::Trees(_) => unreachable!("linear fixtures only"),
             Stage::Linear {
                 n_in,
                 coef,
@@ -111,9 +112,10 @@ fn check_case(name: &str) -> Report {
     };
     let mut flat = Vec::new();
     for (i, row) in inputs.iter().enumerate() {
-        let x: Vec<f32> = floats(row).iter().map(|&v| v as f32).collect();
-        flat.extend_from_slice(&x);
-        let out = model.predict_row(&x, &mut scratch).unwrap();
+        let x64 = floats(row);
+        let x: Vec<f32> = x64.iter().map(|&v| v as f32).collect();
+        flat.extend_from_slice(&x64);
+        let out = model.predict_row(&x64, &mut scratch).unwrap();
         let mags = magnitudes(apr.stages(), &x);
         let want_pred = &reference["predict"][i];
         match apr.output().labels.clone() {

@@ -82,9 +82,12 @@ fn classifier(n_out: u32, post: PostTransform) -> AlignedBuf {
 }
 
 /// Pixel-like rows: values in `[0, 255)`.
-fn rows(n: usize) -> Vec<f32> {
+fn rows(n: usize) -> Vec<f64> {
     let mut rng = Rng(42);
     rng.vec(n * N_FEATURES as usize, 127.5, 127.5)
+        .into_iter()
+        .map(f64::from)
+        .collect()
 }
 
 fn bench_engine(c: &mut Criterion) {

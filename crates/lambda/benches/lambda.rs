@@ -38,6 +38,9 @@ impl Rng {
     fn vec(&mut self, n: usize) -> Vec<f32> {
         (0..n).map(|_| self.next_f32()).collect()
     }
+    fn vec64(&mut self, n: usize) -> Vec<f64> {
+        (0..n).map(|_| f64::from(self.next_f32())).collect()
+    }
 }
 
 fn provenance() -> ProvenanceSpec {
@@ -117,7 +120,7 @@ fn handler(bytes: &'static [u8]) -> LambdaHandler {
 
 fn request(n_features: usize, seed: u64) -> LambdaRequest {
     LambdaRequest {
-        features: Rng(seed).vec(n_features),
+        features: Rng(seed).vec64(n_features),
     }
 }
 
@@ -127,7 +130,7 @@ fn example_request() -> LambdaRequest {
         .as_array()
         .expect("a features array")
         .iter()
-        .map(|f| f.as_f64().expect("a number") as f32)
+        .map(|f| f.as_f64().expect("a number"))
         .collect();
     LambdaRequest { features }
 }
@@ -185,7 +188,7 @@ fn bench_example(c: &mut Criterion) {
             .map(|i| {
                 let mut r = req.clone();
                 for (k, f) in r.features.iter_mut().enumerate() {
-                    *f *= 1.0 + 0.01 * ((i + k) % 7) as f32;
+                    *f *= 1.0 + 0.01 * ((i + k) % 7) as f64;
                 }
                 Ok(r)
             })
