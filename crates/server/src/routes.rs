@@ -292,11 +292,12 @@ async fn read_json_body(
             ));
         }
     }
-    let too_large = |what: String| {
+    let too_large = |len: Option<u64>| {
+        let what = len.map_or_else(|| "body".to_owned(), |n| format!("body of {n} bytes"));
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "PayloadTooLarge",
-            format!("body of {what} exceeds the {limit}-byte limit"),
+            format!("{what} exceeds the {limit}-byte limit"),
         )
     };
     if let Some(len) = headers
@@ -305,14 +306,12 @@ async fn read_json_body(
         .and_then(|v| v.parse::<u64>().ok())
     {
         if len > limit as u64 {
-            return Err(too_large(format!("{len} bytes")));
+            return Err(too_large(Some(len)));
         }
     }
     match Limited::new(body, limit).collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(too_large("more bytes".to_owned()))
-        }
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large(None)),
         Err(e) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "InvalidEvent",

@@ -535,10 +535,7 @@ fn bodies_over_the_limit_are_413() {
         (r.status, r.json()),
         (
             413,
-            error(
-                "PayloadTooLarge",
-                "body of more bytes exceeds the 256-byte limit"
-            )
+            error("PayloadTooLarge", "body exceeds the 256-byte limit")
         )
     );
     // Within the limit, the same server answers.
