@@ -1,0 +1,195 @@
+//! R29, the trees stage's consistency rule: one case per reason. The writer reads back what it
+//! wrote, so a spec that breaks the rule is refused with the reader's exact error; patching
+//! the undefined-code case into the bytes shows the reader refuses it on its own too.
+#![allow(clippy::unwrap_used)]
+
+use icebreak_format::trees::{LEAF, NODE_WORDS};
+use icebreak_format::*;
+
+fn node(feature: u32, t: f64, left: u32, right: u32) -> TreeNode {
+    TreeNode {
+        feature,
+        split: Split::Le(t),
+        missing: MissingRule::Default,
+        default_left: true,
+        left,
+        right,
+    }
+}
+
+/// Two trees over 2 features, 2 outputs, one value per leaf and a target per tree.
+fn trees() -> TreesSpec {
+    TreesSpec {
+        n_in: 2,
+        n_out: 2,
+        leaf_width: 1,
+        roots: vec![0, 2],
+        nodes: vec![
+            node(0, 0.5, 1, LEAF),
+            node(1, 1.5, LEAF | 1, LEAF | 2),
+            node(1, -1.0, LEAF | 3, LEAF | 4),
+        ],
+        leaves: vec![0.1, 0.2, 0.3, 0.4, 0.5],
+        targets: vec![0, 1],
+        base: vec![0.0, 1.0],
+        ..TreesSpec::default()
+    }
+}
+
+fn spec(t: TreesSpec) -> ModelSpec {
+    ModelSpec {
+        input: InputSpec {
+            n_features: t.n_in,
+            missing: MissingValues::Nan,
+            feature_names: None,
+        },
+        output: OutputSpec {
+            task: Task::Regression,
+            n_outputs: t.n_out,
+            labels: LabelsSpec::None,
+            output_names: None,
+        },
+        provenance: ProvenanceSpec {
+            model_version: "1".into(),
+            model_name: None,
+            source_format: None,
+            converter: None,
+            source_sha256: None,
+        },
+        stages: vec![StageSpec::Trees(t)],
+    }
+}
+
+fn refused(t: TreesSpec) -> FormatError {
+    write(&spec(t)).expect_err("the writer must refuse what the reader refuses")
+}
+
+fn bad(index: u32, reason: &'static str) -> FormatError {
+    FormatError::BadTrees {
+        stage: 0,
+        index,
+        reason,
+    }
+}
+
+#[test]
+fn the_base_ensemble_is_valid_and_round_trips() {
+    let s = spec(trees());
+    let file = write(&s).unwrap();
+    let apr = Apr::parse_verified(&file).unwrap();
+    assert_eq!(apr.to_spec(), s);
+    let Stage::Trees(t) = apr.stages()[0] else {
+        panic!("not a trees stage")
+    };
+    assert_eq!((t.n_trees(), t.nodes.len(), t.leaves.len()), (2, 3, 5));
+}
+
+#[test]
+fn r29_bad_trees() {
+    let mut t = trees();
+    t.leaf_width = 3;
+    t.leaves = vec![0.0; 15];
+    assert_eq!(refused(t), bad(0, "leaf_width is neither 1 nor n_out"));
+
+    let mut t = trees();
+    t.targets.clear();
+    assert!(matches!(
+        refused(t),
+        FormatError::BadTensorRef {
+            stage: 0,
+            reason: "no such section",
+            ..
+        }
+    ));
+
+    let mut t = trees();
+    t.targets = vec![0, 2];
+    assert_eq!(refused(t), bad(1, "tree target is not an output"));
+
+    let mut t = trees();
+    t.roots = vec![0, 3];
+    assert_eq!(refused(t), bad(1, "root reference out of range"));
+    let mut t = trees();
+    t.roots = vec![0, LEAF | 5];
+    assert_eq!(refused(t), bad(1, "root reference out of range"));
+
+    // A child pointing back at its parent (a cycle), at itself, or past the table.
+    for (left, right) in [(0, LEAF), (1, LEAF | 1), (LEAF | 1, 3), (LEAF | 9, LEAF)] {
+        let mut t = trees();
+        t.nodes[1].left = left;
+        t.nodes[1].right = right;
+        assert_eq!(
+            refused(t),
+            bad(1, "child reference out of range or not after its parent"),
+            "left {left:#x} right {right:#x}"
+        );
+    }
+
+    let mut t = trees();
+    t.nodes[2].feature = 2;
+    assert_eq!(refused(t), bad(2, "feature index outside the input"));
+
+    let mut t = trees();
+    t.nodes[0].split = Split::Lt(f64::NAN);
+    assert_eq!(refused(t), bad(0, "threshold is NaN"));
+
+    let mut t = trees();
+    t.categories = vec![0b101];
+    t.nodes[0].split = Split::InSet {
+        offset: 0,
+        words: 2,
+    };
+    assert_eq!(refused(t), bad(0, "category set outside the category table"));
+    let mut t = trees();
+    t.categories = vec![0b101];
+    t.nodes[0].split = Split::InSet {
+        offset: 0,
+        words: 0,
+    };
+    assert_eq!(refused(t), bad(0, "category set outside the category table"));
+
+    let mut t = trees();
+    t.leaves[3] = f64::INFINITY;
+    assert_eq!(refused(t), bad(3, "leaf value is not finite"));
+    let mut t = trees();
+    t.base[1] = f64::NAN;
+    assert_eq!(refused(t), bad(1, "base value is not finite"));
+
+    let mut t = trees();
+    t.leaf_width = 2;
+    t.targets.clear();
+    t.leaves = vec![0.5; 9];
+    assert_eq!(
+        refused(t),
+        bad(0, "leaf table is not a whole, non-zero number of leaves")
+    );
+}
+
+#[test]
+fn r29_undefined_node_code_in_the_bytes() {
+    let mut v = write_to_vec(&spec(trees())).unwrap();
+    // Find the node table: the u32 section whose first row is node 0 as encoded.
+    let row0: Vec<u8> = trees().nodes[0]
+        .encode()
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect();
+    let at = v
+        .windows(row0.len())
+        .position(|w| w == row0.as_slice())
+        .unwrap();
+    // info is word 3 of the row: set an undefined test code (7), then a stray high bit.
+    for info in [7u32, 1 | (1 << 6)] {
+        let mut patched = v.clone();
+        patched[at + 12..at + 16].copy_from_slice(&info.to_le_bytes());
+        let crc = checksum(&patched);
+        patched[12..16].copy_from_slice(&crc.to_le_bytes());
+        let buf = AlignedBuf::copy_from(&patched);
+        assert_eq!(
+            Apr::parse_verified(&buf).unwrap_err(),
+            bad(0, "undefined node code")
+        );
+    }
+    assert_eq!(NODE_WORDS, 6);
+    v.clear();
+}
