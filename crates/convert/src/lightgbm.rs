@@ -921,8 +921,16 @@ fn add_tree(
                 )));
             }
             let i = thr as usize;
-            let offset = to_u32(cat_base + boundaries[i], "category words")?;
-            let words = to_u32(boundaries[i + 1] - boundaries[i], "category words")?;
+            let (offset, words) = if boundaries[i + 1] == boundaries[i] {
+                // An empty bitset (nothing goes left): the format wants one word or more,
+                // so point at a zero word of our own.
+                ens.trees.categories.push(0);
+                (ens.trees.categories.len() - 1, 1)
+            } else {
+                (cat_base + boundaries[i], boundaries[i + 1] - boundaries[i])
+            };
+            let offset = to_u32(offset, "category words")?;
+            let words = to_u32(words, "category words")?;
             // NaN and negative values go right, whatever the missing type says.
             (Split::InSet { offset, words }, MissingRule::Default, false)
         } else {

@@ -516,3 +516,42 @@ fn every_fixture_converts_and_writes() {
         icebreak_format::write(&spec).unwrap();
     }
 }
+
+/// The fuzz target's seeds are valid models, so the fuzzer starts from inputs that get deep.
+#[test]
+fn fuzz_seeds_convert() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/lightgbm_text");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let spec = convert(&std::fs::read(&path).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        icebreak_format::write(&spec).unwrap();
+        n += 1;
+    }
+    assert!(n >= 4);
+}
+
+/// Found by the fuzzer: a categorical node whose bitset has no words (nothing goes left).
+#[test]
+fn an_empty_category_set_sends_everything_right() {
+    let cat = edit("num_cat=0", "num_cat=2")
+        .replacen("decision_type=2 8", "decision_type=2 1", 1)
+        .replacen("threshold=0.5 1.5", "threshold=0.5 1", 1)
+        .replacen(
+            "shrinkage=1",
+            "cat_boundaries=0 1 1\ncat_threshold=5\nshrinkage=1",
+            1,
+        );
+    let spec = convert(cat.as_bytes()).unwrap();
+    let t = trees(&spec);
+    assert_eq!(t.categories, [5, 0]);
+    assert_eq!(
+        t.nodes[1].split,
+        Split::InSet {
+            offset: 1,
+            words: 1
+        }
+    );
+    icebreak_format::write(&spec).unwrap();
+}
