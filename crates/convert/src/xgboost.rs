@@ -103,8 +103,9 @@ struct Learner {
 #[derive(Deserialize)]
 struct Booster {
     name: String,
+    /// Read once the booster's name says what it is.
     #[serde(default)]
-    model: Option<GbTreeModel>,
+    model: Option<Box<RawValue>>,
     /// `dart` wraps a `gbtree` booster.
     #[serde(default)]
     gbtree: Option<Box<Booster>>,
@@ -493,6 +494,7 @@ fn build(file: ModelFile, sha: String, options: &Options) -> Result<ModelSpec, C
     };
     let model =
         model.ok_or_else(|| invalid(format!("{} booster without a model", booster.name)))?;
+    let model: GbTreeModel = serde_json::from_str(model.get()).map_err(ConvertError::Json)?;
     let n_trees = model.trees.len();
     if model.gbtree_model_param.num_trees.0 != n_trees as u64 {
         return Err(invalid(format!(
