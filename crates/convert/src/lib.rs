@@ -9,9 +9,12 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod detect;
 pub mod lightgbm;
 pub mod linear_params;
 pub mod xgboost;
+
+pub use detect::{convert_any, ImportError, SourceFormat};
 
 use std::fmt;
 
