@@ -313,6 +313,10 @@ const RT_EPS: f32 = 1e-6;
 /// XGBoost's `OutOfRangeCat()`: categories at or above it are never in a set.
 const MAX_CATEGORY: i64 = 16_777_216;
 
+/// Most category-bitset words a model may need in all (64 MiB): enough for a thousand sets
+/// reaching category 500,000, and a bound on what a hostile file can make icebreak allocate.
+const MAX_CATEGORY_WORDS: usize = 1 << 24;
+
 /// `ProbToMargin`, in `f32` as XGBoost computes it.
 fn to_margin(link: Link, v: f32) -> Option<f32> {
     let m = match link {
@@ -659,7 +663,8 @@ fn add_tree(
             tree.split_type.len()
         )));
     }
-    let cats = category_sets(t, tree, n)?;
+    let budget = MAX_CATEGORY_WORDS.saturating_sub(out.categories.len());
+    let cats = category_sets(t, tree, n, budget)?;
 
     // Preorder walk from the root. `new_ref[i]` is the reference node `i` gets; a guarded
     // categorical node takes two consecutive node rows (the guard, then the set test).
@@ -805,8 +810,14 @@ fn needs_guard(set: Option<&[u32]>) -> bool {
     set.is_some_and(|words| words.first().is_some_and(|w| w & 1 == 1))
 }
 
-/// The category bitset of every categorical node of a tree, by node id.
-fn category_sets(t: usize, tree: &Tree, n: usize) -> Result<Vec<Option<Vec<u32>>>, ConvertError> {
+/// The category bitset of every categorical node of a tree, by node id; at most `budget`
+/// words in all.
+fn category_sets(
+    t: usize,
+    tree: &Tree,
+    n: usize,
+    mut budget: usize,
+) -> Result<Vec<Option<Vec<u32>>>, ConvertError> {
     let k = tree.categories_nodes.len();
     if tree.categories_segments.len() != k || tree.categories_sizes.len() != k {
         return Err(invalid(format!(
@@ -855,7 +866,14 @@ fn category_sets(t: usize, tree: &Tree, n: usize) -> Result<Vec<Option<Vec<u32>>
             }
             max = max.max(c);
         }
-        let mut words = vec![0u32; (max / 32 + 1) as usize];
+        let n_words = (max / 32 + 1) as usize;
+        budget = budget.checked_sub(n_words).ok_or_else(|| {
+            invalid(format!(
+                "tree {t}: node {node}: the model's category sets need more than \
+                 {MAX_CATEGORY_WORDS} bitset words"
+            ))
+        })?;
+        let mut words = vec![0u32; n_words];
         for &c in list {
             words[(c / 32) as usize] |= 1 << (c % 32);
         }
@@ -887,6 +905,9 @@ mod ubjson {
 
     /// Deepest nesting accepted (an XGBoost model nests about 6 deep).
     const MAX_DEPTH: usize = 64;
+    /// Most array elements reserved up front: a count is only a claim until the elements
+    /// are read.
+    const PREALLOCATE: usize = 1 << 16;
 
     fn err(at: usize, msg: &str) -> ConvertError {
         ConvertError::Invalid(format!("malformed UBJSON at byte {at}: {msg}"))
@@ -1000,7 +1021,7 @@ mod ubjson {
                         return Err(err(self.pos - 1, "typed array without a count"));
                     }
                     let n = self.count(size)?;
-                    let mut items = Vec::with_capacity(n);
+                    let mut items = Vec::with_capacity(n.min(PREALLOCATE));
                     for _ in 0..n {
                         let at = self.pos;
                         items.push(self.scalar(ty, at)?);
@@ -1010,7 +1031,7 @@ mod ubjson {
                 b'#' => {
                     self.pos += 1;
                     let n = self.count(1)?;
-                    let mut items = Vec::with_capacity(n);
+                    let mut items = Vec::with_capacity(n.min(PREALLOCATE));
                     for _ in 0..n {
                         items.push(self.value(depth)?);
                     }

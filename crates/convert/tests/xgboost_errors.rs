@@ -571,3 +571,30 @@ fn hostile_ubjson() {
         "malformed UBJSON at byte 21: string is not UTF-8"
     );
 }
+
+#[test]
+fn category_tables_are_bounded() {
+    // Each set reaching category 2^24 - 1 needs 2^19 words; 40 of them pass the 2^24 bound.
+    let mut m = tiny();
+    let mut t = tree();
+    t["split_type"] = json!([1, 0, 0]);
+    t["categories_nodes"] = json!([0]);
+    t["categories_segments"] = json!([0]);
+    t["categories_sizes"] = json!([1]);
+    t["categories"] = json!([16_777_215]);
+    let trees: Vec<Value> = (0..40)
+        .map(|i| {
+            let mut t = t.clone();
+            t["id"] = json!(i);
+            t
+        })
+        .collect();
+    let model = &mut m["learner"]["gradient_booster"]["model"];
+    model["trees"] = Value::Array(trees);
+    model["tree_info"] = json!(vec![0; 40]);
+    model["gbtree_model_param"]["num_trees"] = json!("40");
+    assert_eq!(
+        invalid(&m),
+        "tree 32: node 0: the model's category sets need more than 16777216 bitset words"
+    );
+}
