@@ -68,6 +68,8 @@ pub fn convert(bytes: &[u8]) -> Result<ModelSpec, ConvertError> {
 /// Converts an XGBoost JSON (or UBJSON) model file into a model spec.
 pub fn convert_with(bytes: &[u8], options: &Options) -> Result<ModelSpec, ConvertError> {
     let sha = hex(&Sha256::digest(bytes));
+    // A UTF-8 byte-order mark (some editors add one) is not part of the JSON.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let file: ModelFile = if is_ubjson(bytes) {
         let value = ubjson::decode(bytes)?;
         let text = serde_json::to_vec(&value).map_err(ConvertError::Json)?;

@@ -97,7 +97,9 @@ fn margin(spec: &icebreak_format::ModelSpec, x: &[f64]) -> f32 {
 
 #[test]
 fn the_tiny_model_is_valid() {
-    let spec = convert(&bytes(&tiny())).unwrap();
+    let mut with_bom = b"\xEF\xBB\xBF".to_vec();
+    with_bom.extend(bytes(&tiny()));
+    let spec = convert(&with_bom).unwrap();
     assert_eq!(margin(&spec, &[0.25, 0.0]), -1.0);
     assert_eq!(margin(&spec, &[0.5, 0.0]), 1.0);
     assert_eq!(margin(&spec, &[f64::NAN, 0.0]), -1.0);
