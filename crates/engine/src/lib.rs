@@ -161,13 +161,7 @@ impl<'a> Model<'a> {
         let mut max_width = width;
         let mut score_width = width;
         for (i, s) in stages.iter().enumerate() {
-            width = match *s {
-                Stage::StandardScaler { .. } => width,
-                Stage::Linear { n_out, .. } => n_out as usize,
-                Stage::Trees(t) => t.n_out as usize,
-                Stage::Post(PostTransform::BinaryLogistic) => 2,
-                Stage::Post(_) => width,
-            };
+            width = s.output_width(width as u32) as usize;
             if i == estimator {
                 score_width = width;
             }
@@ -328,7 +322,7 @@ impl<'a> Model<'a> {
             None => (scores, None),
         };
         let class = match self.task {
-            Task::Regression => None,
+            Task::Regression | Task::Transform => None,
             Task::Classification => Some(self.class_of(scores)),
         };
         Ok(RowOutput {

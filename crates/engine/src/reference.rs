@@ -42,6 +42,14 @@ pub fn predict(stages: &[Stage<'_>], task: Task, x: &[f64]) -> RefOutput {
                 scores = crate::trees::trees_ref(&t, &v);
                 v = scores.clone();
             }
+            Stage::MinMaxScaler { .. }
+            | Stage::Normalizer { .. }
+            | Stage::Imputer { .. }
+            | Stage::Pca { .. }
+            | Stage::Dense { .. }
+            | Stage::Svm(_)
+            | Stage::KMeans { .. }
+            | Stage::GaussianNb { .. } => unimplemented!("reference for {}", s.name()),
             Stage::Post(p) => {
                 post = Some(p);
                 v = match p {
@@ -60,18 +68,16 @@ pub fn predict(stages: &[Stage<'_>], task: Task, x: &[f64]) -> RefOutput {
     }
     let ovr = post == Some(PostTransform::OvrNormalize);
     let probabilities = (task == Task::Classification && post.is_some()).then(|| v.clone());
-    let class = (task == Task::Classification).then(|| {
-        match scores.as_slice() {
-            [z] => usize::from(*z > 0.0),
-            s => {
-                let mut best = 0;
-                for (i, &z) in s.iter().enumerate() {
-                    if z > s[best] || (ovr && z == s[best]) {
-                        best = i;
-                    }
+    let class = (task == Task::Classification).then(|| match scores.as_slice() {
+        [z] => usize::from(*z > 0.0),
+        s => {
+            let mut best = 0;
+            for (i, &z) in s.iter().enumerate() {
+                if z > s[best] || (ovr && z == s[best]) {
+                    best = i;
                 }
-                best
             }
+            best
         }
     });
     RefOutput {

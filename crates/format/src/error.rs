@@ -189,6 +189,49 @@ pub enum FormatError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// R30: an imputer's fill value is not finite (it would put a NaN or an infinity in the
+    /// row it was meant to repair).
+    BadImputer {
+        /// Stage index.
+        stage: u32,
+        /// Feature index of the fill value.
+        index: u32,
+    },
+    /// R31: a whitening PCA's divisor (`sqrt(explained_variance_)`) is not finite and
+    /// positive.
+    BadPca {
+        /// Stage index.
+        stage: u32,
+        /// Component index.
+        index: u32,
+    },
+    /// R32: a support vector machine is inconsistent: class and support-vector counts,
+    /// tensor lengths, probabilities on a regressor or only half of them, a non-finite kernel
+    /// parameter, coefficient, intercept or Platt parameter.
+    BadSvm {
+        /// Stage index.
+        stage: u32,
+        /// Element (class, coefficient, pair) concerned, where there is one.
+        index: u32,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// R33: a Gaussian naive Bayes stage has a variance that is not finite and positive, or
+    /// a mean, log prior or normaliser that is not finite.
+    BadNaiveBayes {
+        /// Stage index.
+        stage: u32,
+        /// Element index in the offending tensor.
+        index: u32,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// R34: a transformer (task `transform`) has an estimator or a post transform, labels, or
+    /// `n_outputs` different from its final width.
+    BadTransform {
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// R28: the buffer does not start at an 8-byte aligned address, so it cannot be viewed in
     /// place. Copy it once with [`crate::AlignedBuf`] (or use [`crate::ModelBytes::new`]).
     Unaligned {
@@ -248,6 +291,18 @@ impl fmt::Display for FormatError {
             }
             BadOutput { reason } => write!(f, "output schema: {reason}"),
             BadTrees { stage, index, reason } => write!(f, "stage {stage}: trees: {reason} (at index {index})"),
+            BadImputer { stage, index } => {
+                write!(f, "stage {stage}: imputer fill value for feature {index} is not finite")
+            }
+            BadPca { stage, index } => write!(
+                f,
+                "stage {stage}: pca whitening divisor of component {index} is not finite and positive"
+            ),
+            BadSvm { stage, index, reason } => write!(f, "stage {stage}: svm: {reason} (at index {index})"),
+            BadNaiveBayes { stage, index, reason } => {
+                write!(f, "stage {stage}: gaussian_nb: {reason} (at index {index})")
+            }
+            BadTransform { reason } => write!(f, "transformer: {reason}"),
             Unaligned { misalignment } => write!(
                 f,
                 "buffer is not 8-byte aligned (address mod 8 = {misalignment}); copy it into an AlignedBuf"

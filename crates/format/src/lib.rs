@@ -59,8 +59,9 @@ mod writer;
 pub use aligned::{aligned_static, is_aligned, AlignedBuf, ModelBytes};
 pub use error::FormatError;
 pub use model::{
-    InputSchema, InputSpec, Labels, LabelsSpec, MissingValues, ModelSpec, OutputSchema, OutputSpec,
-    PostTransform, Provenance, ProvenanceSpec, Role, Stage, StageSpec, Task,
+    Activation, InputSchema, InputSpec, Kernel, Labels, LabelsSpec, MissingValues, ModelSpec, Norm,
+    OutputSchema, OutputSpec, PostTransform, Provenance, ProvenanceSpec, Role, Stage, StageSpec,
+    Svm, SvmSpec, Task,
 };
 pub use reader::{Apr, Section};
 pub use strings::{StrList, StringTable};

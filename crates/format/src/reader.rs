@@ -2,8 +2,9 @@
 
 use crate::error::FormatError;
 use crate::model::{
-    InputSchema, InputSpec, Labels, LabelsSpec, MissingValues, ModelSpec, OutputSchema, OutputSpec,
-    PostTransform, Provenance, ProvenanceSpec, Role, Stage, StageSpec, Task,
+    Activation, InputSchema, InputSpec, Kernel, Labels, LabelsSpec, MissingValues, ModelSpec, Norm,
+    OutputSchema, OutputSpec, PostTransform, Provenance, ProvenanceSpec, Role, Stage, StageSpec,
+    Svm, SvmSpec, Task,
 };
 use crate::strings::{StrList, StringTable};
 use crate::trees::{self, NodeRow, Split, TreeNode, Trees, TreesSpec, LEAF};
@@ -26,6 +27,14 @@ pub(crate) mod stage_kind {
     pub const LINEAR: u32 = 2;
     pub const POST: u32 = 3;
     pub const TREES: u32 = 4;
+    pub const MIN_MAX_SCALER: u32 = 5;
+    pub const NORMALIZER: u32 = 6;
+    pub const IMPUTER: u32 = 7;
+    pub const PCA: u32 = 8;
+    pub const DENSE: u32 = 9;
+    pub const SVM: u32 = 10;
+    pub const KMEANS: u32 = 11;
+    pub const GAUSSIAN_NB: u32 = 12;
 }
 
 /// Label kinds inside the OUTPUT record.
@@ -130,13 +139,7 @@ impl<'a> Apr<'a> {
     pub fn output_width(&self) -> u32 {
         self.stages
             .iter()
-            .fold(self.input.n_features, |w, s| match s {
-                Stage::StandardScaler { .. } => w,
-                Stage::Linear { n_out, .. } => *n_out,
-                Stage::Trees(t) => t.n_out,
-                Stage::Post(PostTransform::BinaryLogistic) => 2,
-                Stage::Post(_) => w,
-            })
+            .fold(self.input.n_features, |w, s| s.output_width(w))
     }
 
     /// Copies the model out into an owned spec (for tools and round-trip tests).
@@ -199,6 +202,72 @@ impl<'a> Apr<'a> {
                         categories: t.categories.to_vec(),
                     }),
                     Stage::Post(p) => StageSpec::Post(p),
+                    Stage::MinMaxScaler { scale, min } => StageSpec::MinMaxScaler {
+                        scale: scale.to_vec(),
+                        min: min.to_vec(),
+                    },
+                    Stage::Normalizer { width, norm } => StageSpec::Normalizer { width, norm },
+                    Stage::Imputer { missing, fill } => StageSpec::Imputer {
+                        missing,
+                        fill: fill.to_vec(),
+                    },
+                    Stage::Pca {
+                        n_in,
+                        n_out,
+                        mean,
+                        components,
+                        whiten,
+                    } => StageSpec::Pca {
+                        n_in,
+                        n_out,
+                        mean: mean.to_vec(),
+                        components: components.to_vec(),
+                        whiten: whiten.map(<[f32]>::to_vec),
+                    },
+                    Stage::Dense {
+                        n_in,
+                        n_out,
+                        activation,
+                        weights,
+                        bias,
+                    } => StageSpec::Dense {
+                        n_in,
+                        n_out,
+                        activation,
+                        weights: weights.to_vec(),
+                        bias: bias.to_vec(),
+                    },
+                    Stage::Svm(m) => StageSpec::Svm(SvmSpec {
+                        n_in: m.n_in,
+                        n_classes: m.n_classes,
+                        kernel: m.kernel,
+                        n_support: m.n_support.to_vec(),
+                        support_vectors: m.support_vectors.to_vec(),
+                        coef: m.coef.to_vec(),
+                        intercept: m.intercept.to_vec(),
+                        prob_a: m.prob_a.to_vec(),
+                        prob_b: m.prob_b.to_vec(),
+                    }),
+                    Stage::KMeans { n_in, k, centers } => StageSpec::KMeans {
+                        n_in,
+                        k,
+                        centers: centers.to_vec(),
+                    },
+                    Stage::GaussianNb {
+                        n_in,
+                        n_classes,
+                        theta,
+                        var,
+                        log_prior,
+                        log_norm,
+                    } => StageSpec::GaussianNb {
+                        n_in,
+                        n_classes,
+                        theta: theta.to_vec(),
+                        var: var.to_vec(),
+                        log_prior: log_prior.to_vec(),
+                        log_norm: log_norm.to_vec(),
+                    },
                 })
                 .collect(),
         }
@@ -621,6 +690,117 @@ impl<'a> Parser<'a> {
                     })?;
                     Stage::Post(post)
                 }
+                stage_kind::MIN_MAX_SCALER => {
+                    if len != 4 {
+                        return Err(wrong_len);
+                    }
+                    let width = dim("width", w.next()?)?;
+                    let scale = self.f32_tensor(index, w.next()?, width as u64)?;
+                    let min = self.f32_tensor(index, w.next()?, width as u64)?;
+                    Stage::MinMaxScaler { scale, min }
+                }
+                stage_kind::NORMALIZER => {
+                    if len != 3 {
+                        return Err(wrong_len);
+                    }
+                    let width = dim("width", w.next()?)?;
+                    let code = w.next()?;
+                    let norm = Norm::from_code(code).ok_or(FormatError::UnknownValue {
+                        field: "normalizer.norm",
+                        value: code,
+                    })?;
+                    Stage::Normalizer { width, norm }
+                }
+                stage_kind::IMPUTER => {
+                    if len != 4 {
+                        return Err(wrong_len);
+                    }
+                    let width = dim("width", w.next()?)?;
+                    let missing = f32::from_bits(w.next()?);
+                    let fill = self.f32_tensor(index, w.next()?, width as u64)?;
+                    // R30
+                    if let Some(i) = fill.iter().position(|v| !v.is_finite()) {
+                        return Err(FormatError::BadImputer {
+                            stage: index,
+                            index: i as u32,
+                        });
+                    }
+                    Stage::Imputer { missing, fill }
+                }
+                stage_kind::PCA => {
+                    if len != 6 {
+                        return Err(wrong_len);
+                    }
+                    let n_in = dim("n_in", w.next()?)?;
+                    let n_out = dim("n_out", w.next()?)?;
+                    let mean = self.f32_tensor(index, w.next()?, n_in as u64)?;
+                    let components =
+                        self.f32_tensor(index, w.next()?, n_in as u64 * n_out as u64)?;
+                    let whiten_ix = w.next()?;
+                    let whiten = if whiten_ix == NONE {
+                        None
+                    } else {
+                        let d = self.f32_tensor(index, whiten_ix, n_out as u64)?;
+                        // R31
+                        if let Some(i) = d.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
+                            return Err(FormatError::BadPca {
+                                stage: index,
+                                index: i as u32,
+                            });
+                        }
+                        Some(d)
+                    };
+                    Stage::Pca {
+                        n_in,
+                        n_out,
+                        mean,
+                        components,
+                        whiten,
+                    }
+                }
+                stage_kind::DENSE => {
+                    if len != 6 {
+                        return Err(wrong_len);
+                    }
+                    let n_in = dim("n_in", w.next()?)?;
+                    let n_out = dim("n_out", w.next()?)?;
+                    let code = w.next()?;
+                    let activation =
+                        Activation::from_code(code).ok_or(FormatError::UnknownValue {
+                            field: "dense.activation",
+                            value: code,
+                        })?;
+                    let weights = self.f32_tensor(index, w.next()?, n_in as u64 * n_out as u64)?;
+                    let bias = self.f32_tensor(index, w.next()?, n_out as u64)?;
+                    Stage::Dense {
+                        n_in,
+                        n_out,
+                        activation,
+                        weights,
+                        bias,
+                    }
+                }
+                stage_kind::SVM => {
+                    if len != 16 {
+                        return Err(wrong_len);
+                    }
+                    Stage::Svm(self.read_svm(index, w)?)
+                }
+                stage_kind::KMEANS => {
+                    if len != 4 {
+                        return Err(wrong_len);
+                    }
+                    let n_in = dim("n_in", w.next()?)?;
+                    let k = dim("k", w.next()?)?;
+                    let centers = self.f32_tensor(index, w.next()?, n_in as u64 * k as u64)?;
+                    Stage::KMeans { n_in, k, centers }
+                }
+                stage_kind::GAUSSIAN_NB => {
+                    if len != 7 {
+                        return Err(wrong_len);
+                    }
+                    self.read_gaussian_nb(index, w)?
+                }
                 value => {
                     return Err(FormatError::UnknownValue {
                         field: "stage_kind",
@@ -685,13 +865,19 @@ impl<'a> Parser<'a> {
             self.typed_tensor(stage, roots_ix, Dtype::U32, Some(u64::from(n_trees)))?;
         let leaves: &'a [f64] = self.typed_tensor(stage, leaves_ix, Dtype::F64, None)?;
         if leaves.is_empty() || leaves.len() % leaf_width as usize != 0 {
-            return Err(bad(0, "leaf table is not a whole, non-zero number of leaves"));
+            return Err(bad(
+                0,
+                "leaf table is not a whole, non-zero number of leaves",
+            ));
         }
         let n_leaves = (leaves.len() / leaf_width as usize) as u64;
         let targets: &'a [u32] = if leaf_width == 1 && n_out > 1 {
             self.typed_tensor(stage, targets_ix, Dtype::U32, Some(u64::from(n_trees)))?
         } else if targets_ix != NONE {
-            return Err(bad(0, "targets are only stored when leaf_width is 1 and n_out > 1"));
+            return Err(bad(
+                0,
+                "targets are only stored when leaf_width is 1 and n_out > 1",
+            ));
         } else {
             &[]
         };
@@ -772,6 +958,140 @@ impl<'a> Parser<'a> {
         })
     }
 
+    /// The SVM record after its kind word; R32 in full.
+    fn read_svm(&mut self, stage: u32, w: &mut Words<'_>) -> Result<Svm<'a>, FormatError> {
+        let n_in = dim("n_in", w.next()?)?;
+        let n_classes = dim("n_classes", w.next()?)?;
+        let n_sv = dim("n_sv", w.next()?)?;
+        let kernel_code = w.next()?;
+        let degree = w.next()?;
+        let gamma = f64::from_bits(u64::from(w.next()?) | (u64::from(w.next()?) << 32));
+        let coef0 = f64::from_bits(u64::from(w.next()?) | (u64::from(w.next()?) << 32));
+        let (n_support_ix, sv_ix, coef_ix, intercept_ix, a_ix, b_ix) = (
+            w.next()?,
+            w.next()?,
+            w.next()?,
+            w.next()?,
+            w.next()?,
+            w.next()?,
+        );
+        let bad = |index: u32, reason: &'static str| FormatError::BadSvm {
+            stage,
+            index,
+            reason,
+        };
+        let kernel = Kernel::from_parts(kernel_code, gamma, coef0, degree).ok_or(
+            FormatError::UnknownValue {
+                field: "svm.kernel",
+                value: kernel_code,
+            },
+        )?;
+        if !gamma.is_finite() || !coef0.is_finite() {
+            return Err(bad(0, "kernel parameter is not finite"));
+        }
+        let (g, c, d) = kernel.params();
+        if g.to_bits() != gamma.to_bits() || c.to_bits() != coef0.to_bits() || d != degree {
+            return Err(bad(0, "a parameter the kernel does not use is not zero"));
+        }
+        let n_sv64 = u64::from(n_sv);
+        let k = u64::from(n_classes);
+        let classifier = n_classes >= 2;
+        let n_pairs = if classifier { k * (k - 1) / 2 } else { 1 };
+        let n_support: &'a [u32] = if classifier {
+            self.typed_tensor(stage, n_support_ix, Dtype::U32, Some(k))?
+        } else if n_support_ix != NONE {
+            return Err(bad(0, "a regressor has no per-class support counts"));
+        } else {
+            &[]
+        };
+        if classifier {
+            let total = n_support
+                .iter()
+                .try_fold(0u64, |acc, &n| acc.checked_add(u64::from(n)));
+            if total != Some(n_sv64) {
+                return Err(bad(0, "per-class support counts do not add up to n_sv"));
+            }
+        }
+        let support_vectors: &'a [f32] =
+            self.typed_tensor(stage, sv_ix, Dtype::F32, Some(n_sv64 * u64::from(n_in)))?;
+        let coef_rows = if classifier { k - 1 } else { 1 };
+        let coef: &'a [f64] =
+            self.typed_tensor(stage, coef_ix, Dtype::F64, Some(coef_rows * n_sv64))?;
+        let intercept: &'a [f64] =
+            self.typed_tensor(stage, intercept_ix, Dtype::F64, Some(n_pairs))?;
+        let (prob_a, prob_b): (&'a [f64], &'a [f64]) = match (a_ix == NONE, b_ix == NONE) {
+            (true, true) => (&[], &[]),
+            (false, false) if classifier => (
+                self.typed_tensor(stage, a_ix, Dtype::F64, Some(n_pairs))?,
+                self.typed_tensor(stage, b_ix, Dtype::F64, Some(n_pairs))?,
+            ),
+            (false, false) => return Err(bad(0, "a regressor has no probabilities")),
+            _ => return Err(bad(0, "prob_a and prob_b come together")),
+        };
+        for (reason, values) in [
+            ("dual coefficient is not finite", coef),
+            ("intercept is not finite", intercept),
+            ("prob_a is not finite", prob_a),
+            ("prob_b is not finite", prob_b),
+        ] {
+            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                return Err(bad(i as u32, reason));
+            }
+        }
+        Ok(Svm {
+            n_in,
+            n_classes,
+            kernel,
+            n_support,
+            support_vectors,
+            coef,
+            intercept,
+            prob_a,
+            prob_b,
+        })
+    }
+
+    /// The GAUSSIAN_NB record after its kind word; R33.
+    fn read_gaussian_nb(
+        &mut self,
+        stage: u32,
+        w: &mut Words<'_>,
+    ) -> Result<Stage<'a>, FormatError> {
+        let n_in = dim("n_in", w.next()?)?;
+        let n_classes = dim("n_classes", w.next()?)?;
+        let cells = u64::from(n_in) * u64::from(n_classes);
+        let k = Some(u64::from(n_classes));
+        let theta: &'a [f64] = self.typed_tensor(stage, w.next()?, Dtype::F64, Some(cells))?;
+        let var: &'a [f64] = self.typed_tensor(stage, w.next()?, Dtype::F64, Some(cells))?;
+        let log_prior: &'a [f64] = self.typed_tensor(stage, w.next()?, Dtype::F64, k)?;
+        let log_norm: &'a [f64] = self.typed_tensor(stage, w.next()?, Dtype::F64, k)?;
+        let bad = |index: usize, reason| FormatError::BadNaiveBayes {
+            stage,
+            index: index as u32,
+            reason,
+        };
+        if let Some(i) = var.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
+            return Err(bad(i, "variance is not finite and positive"));
+        }
+        for (reason, values) in [
+            ("mean is not finite", theta),
+            ("log prior is not finite", log_prior),
+            ("normaliser is not finite", log_norm),
+        ] {
+            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                return Err(bad(i, reason));
+            }
+        }
+        Ok(Stage::GaussianNb {
+            n_in,
+            n_classes,
+            theta,
+            var,
+            log_prior,
+            log_norm,
+        })
+    }
+
     /// R23: a reference to a tensor of `dtype` with `count` elements (any non-zero count
     /// when `None`).
     fn typed_tensor<T: bytemuck::Pod>(
@@ -844,7 +1164,7 @@ impl<'a> Parser<'a> {
         bytemuck::try_cast_slice(bytes).map_err(|_| bad("not aligned"))
     }
 
-    /// R25–R27: stage order, widths, and the output schema against the pipeline.
+    /// R25–R27, R34: stage order, widths, and the output schema against the pipeline.
     fn check_pipeline(
         &self,
         input: &InputSchema<'a>,
@@ -853,7 +1173,8 @@ impl<'a> Parser<'a> {
     ) -> Result<(), FormatError> {
         let mut width = input.n_features;
         let mut last_role = Role::Preprocessor;
-        let mut estimators = 0;
+        let mut estimators = 0u32;
+        let mut estimator: Option<Stage<'a>> = None;
         let mut post: Option<PostTransform> = None;
         for (i, s) in stages.iter().enumerate() {
             let stage = i as u32;
@@ -866,53 +1187,84 @@ impl<'a> Parser<'a> {
             }
             if role == Role::Estimator {
                 estimators += 1;
-                if estimators > 1 {
+                let chain = matches!(s, Stage::Dense { .. })
+                    && matches!(estimator, None | Some(Stage::Dense { .. }));
+                if estimators > 1 && !chain {
                     return Err(FormatError::BadPipeline {
                         stage,
-                        reason: "more than one estimator",
+                        reason: "more than one estimator (only dense layers may follow each other)",
+                    });
+                }
+                estimator = Some(*s);
+            }
+            if role == Role::Postprocessor {
+                if post.is_some() {
+                    return Err(FormatError::BadPipeline {
+                        stage,
+                        reason: "more than one post transform",
+                    });
+                }
+                if matches!(estimator, Some(Stage::Svm(_) | Stage::KMeans { .. })) {
+                    return Err(FormatError::BadPipeline {
+                        stage,
+                        reason: "an svm or kmeans estimator takes no post transform",
                     });
                 }
             }
-            if role == Role::Postprocessor && post.is_some() {
-                return Err(FormatError::BadPipeline {
-                    stage,
-                    reason: "more than one post transform",
-                });
-            }
             last_role = role;
-            width = match *s {
-                Stage::StandardScaler { mean, .. } => {
-                    expect_width(stage, width, mean.len() as u32)?;
-                    width
-                }
-                Stage::Linear { n_in, n_out, .. } => {
-                    expect_width(stage, width, n_in)?;
-                    n_out
-                }
-                Stage::Trees(t) => {
-                    expect_width(stage, width, t.n_in)?;
-                    t.n_out
-                }
-                Stage::Post(p) => {
-                    post = Some(p);
-                    match p {
-                        PostTransform::BinaryLogistic if width != 1 => {
-                            return Err(FormatError::BadPipeline {
-                                stage,
-                                reason: "binary_logistic takes exactly one score",
-                            })
-                        }
-                        PostTransform::BinaryLogistic => 2,
-                        PostTransform::Softmax | PostTransform::OvrNormalize if width < 2 => {
-                            return Err(FormatError::BadPipeline {
-                                stage,
-                                reason: "softmax and ovr_normalize take two scores or more",
-                            })
-                        }
-                        _ => width,
-                    }
-                }
+            let declared = match *s {
+                Stage::StandardScaler { mean, .. } => Some(mean.len() as u32),
+                Stage::MinMaxScaler { scale, .. } => Some(scale.len() as u32),
+                Stage::Imputer { fill, .. } => Some(fill.len() as u32),
+                Stage::Normalizer { width, .. } => Some(width),
+                Stage::Linear { n_in, .. }
+                | Stage::Pca { n_in, .. }
+                | Stage::Dense { n_in, .. }
+                | Stage::KMeans { n_in, .. }
+                | Stage::GaussianNb { n_in, .. } => Some(n_in),
+                Stage::Svm(m) => Some(m.n_in),
+                Stage::Trees(t) => Some(t.n_in),
+                Stage::Post(_) => None,
             };
+            if let Some(found) = declared {
+                expect_width(stage, width, found)?;
+            }
+            if let Stage::Post(p) = *s {
+                post = Some(p);
+                match p {
+                    PostTransform::BinaryLogistic if width != 1 => {
+                        return Err(FormatError::BadPipeline {
+                            stage,
+                            reason: "binary_logistic takes exactly one score",
+                        })
+                    }
+                    PostTransform::Softmax | PostTransform::OvrNormalize if width < 2 => {
+                        return Err(FormatError::BadPipeline {
+                            stage,
+                            reason: "softmax and ovr_normalize take two scores or more",
+                        })
+                    }
+                    _ => {}
+                }
+            }
+            width = s.output_width(width);
+        }
+        if output.task == Task::Transform {
+            // R34
+            let bad = |reason| Err(FormatError::BadTransform { reason });
+            if estimators > 0 {
+                return bad("a transformer has no estimator");
+            }
+            if post.is_some() {
+                return bad("a transformer has no post transform");
+            }
+            if !matches!(output.labels, Labels::None) {
+                return bad("a transformer has no class labels");
+            }
+            if width != output.n_outputs {
+                return bad("n_outputs differs from the pipeline's output width");
+            }
+            return Ok(());
         }
         if estimators == 0 {
             return Err(FormatError::BadPipeline {
@@ -920,9 +1272,27 @@ impl<'a> Parser<'a> {
                 reason: "no estimator",
             });
         }
+        // R32, the part that needs the output schema: an svm classifier is a classification
+        // over its classes, an svm regressor a regression.
+        if let Some(Stage::Svm(m)) = estimator {
+            let ok = match output.task {
+                Task::Classification => m.is_classifier() && output.n_outputs == m.n_classes,
+                _ => !m.is_classifier(),
+            };
+            if !ok {
+                return Err(FormatError::BadSvm {
+                    stage: stages
+                        .iter()
+                        .position(|s| matches!(s, Stage::Svm(_)))
+                        .unwrap_or(0) as u32,
+                    index: 0,
+                    reason: "an svm classifier needs a classification over its classes, a regressor a regression",
+                });
+            }
+        }
         let bad = |reason| Err(FormatError::BadOutput { reason });
         match output.task {
-            Task::Regression => {
+            Task::Regression | Task::Transform => {
                 if !matches!(output.labels, Labels::None) {
                     return bad("a regression has no class labels");
                 }
@@ -935,7 +1305,13 @@ impl<'a> Parser<'a> {
                 if n < 2 {
                     return bad("a classifier has two classes or more");
                 }
-                let binary_decision = width == 1 && n == 2 && post.is_none();
+                // A single signed score picks one of two classes by its sign; k-means
+                // distances and naive Bayes likelihoods are not signed scores.
+                let signed = !matches!(
+                    estimator,
+                    Some(Stage::KMeans { .. } | Stage::GaussianNb { .. })
+                );
+                let binary_decision = width == 1 && n == 2 && post.is_none() && signed;
                 if width != n && !binary_decision {
                     return bad("the number of classes differs from the pipeline's output width");
                 }

@@ -129,13 +129,12 @@ impl TreeNode {
             MissingRule::AsZero => 1,
             MissingRule::ZeroOrNan => 2,
         };
-        let word = op
-            | if self.default_left {
+        let word =
+            op | if self.default_left {
                 info::DEFAULT_LEFT
             } else {
                 0
-            }
-            | (missing << info::MISSING_SHIFT);
+            } | (missing << info::MISSING_SHIFT);
         [
             self.feature,
             self.left,

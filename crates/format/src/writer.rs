@@ -3,9 +3,9 @@
 
 use crate::aligned::AlignedBuf;
 use crate::error::FormatError;
-use crate::model::{LabelsSpec, ModelSpec, StageSpec};
-use crate::trees::{self, TreesSpec};
+use crate::model::{LabelsSpec, ModelSpec, StageSpec, SvmSpec};
 use crate::reader::{label_kind, stage_kind, tag, Apr};
+use crate::trees::{self, TreesSpec};
 use crate::{
     align64, Dtype, SectionKind, HEADER_LEN, MAGIC, NONE, SECTION_ENTRY_LEN, VERSION_MAJOR,
     VERSION_MINOR,
@@ -66,15 +66,27 @@ type Pending = (Dtype, Vec<u8>);
 
 /// Queues an f32 tensor; returns its section index (0 is the manifest, 1 the string table).
 fn tensor(t: &[f32], tensors: &mut Vec<Pending>) -> u32 {
-    push(Dtype::F32, t.iter().flat_map(|x| x.to_le_bytes()).collect(), tensors)
+    push(
+        Dtype::F32,
+        t.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        tensors,
+    )
 }
 
 fn tensor_u32(t: &[u32], tensors: &mut Vec<Pending>) -> u32 {
-    push(Dtype::U32, t.iter().flat_map(|x| x.to_le_bytes()).collect(), tensors)
+    push(
+        Dtype::U32,
+        t.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        tensors,
+    )
 }
 
 fn tensor_f64(t: &[f64], tensors: &mut Vec<Pending>) -> u32 {
-    push(Dtype::F64, t.iter().flat_map(|x| x.to_le_bytes()).collect(), tensors)
+    push(
+        Dtype::F64,
+        t.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        tensors,
+    )
 }
 
 fn push(dtype: Dtype, bytes: Vec<u8>, tensors: &mut Vec<Pending>) -> u32 {
@@ -104,7 +116,11 @@ fn trees_payload(t: &TreesSpec, tensors: &mut Vec<Pending>) -> Vec<u32> {
         tensor_u32(&t.categories, tensors)
     };
     let flags = if t.average { trees::FLAG_AVERAGE } else { 0 }
-        | if t.round_f32 { trees::FLAG_ROUND_F32 } else { 0 };
+        | if t.round_f32 {
+            trees::FLAG_ROUND_F32
+        } else {
+            0
+        };
     vec![
         stage_kind::TREES,
         t.n_in,
@@ -118,6 +134,53 @@ fn trees_payload(t: &TreesSpec, tensors: &mut Vec<Pending>) -> Vec<u32> {
         targets,
         base,
         cats,
+    ]
+}
+
+/// The SVM record's payload; queues its tensors.
+fn svm_payload(m: &SvmSpec, tensors: &mut Vec<Pending>) -> Vec<u32> {
+    let (gamma, coef0, degree) = m.kernel.params();
+    let (g, c) = (gamma.to_bits(), coef0.to_bits());
+    let n_support = if m.n_support.is_empty() {
+        NONE
+    } else {
+        tensor_u32(&m.n_support, tensors)
+    };
+    let sv = tensor(&m.support_vectors, tensors);
+    let coef = tensor_f64(&m.coef, tensors);
+    let intercept = tensor_f64(&m.intercept, tensors);
+    let prob_a = if m.prob_a.is_empty() {
+        NONE
+    } else {
+        tensor_f64(&m.prob_a, tensors)
+    };
+    let prob_b = if m.prob_b.is_empty() {
+        NONE
+    } else {
+        tensor_f64(&m.prob_b, tensors)
+    };
+    let n_sv = m
+        .support_vectors
+        .len()
+        .checked_div(m.n_in as usize)
+        .unwrap_or(0) as u32;
+    vec![
+        stage_kind::SVM,
+        m.n_in,
+        m.n_classes,
+        n_sv,
+        m.kernel.code(),
+        degree,
+        g as u32,
+        (g >> 32) as u32,
+        c as u32,
+        (c >> 32) as u32,
+        n_support,
+        sv,
+        coef,
+        intercept,
+        prob_a,
+        prob_b,
     ]
 }
 
@@ -226,6 +289,60 @@ fn layout(spec: &ModelSpec) -> Result<Vec<u8>, FormatError> {
             }
             StageSpec::Trees(t) => trees_payload(t, &mut tensors),
             StageSpec::Post(t) => vec![stage_kind::POST, t.code()],
+            StageSpec::MinMaxScaler { scale, min } => {
+                let sc = tensor(scale, &mut tensors);
+                let m = tensor(min, &mut tensors);
+                vec![stage_kind::MIN_MAX_SCALER, scale.len() as u32, sc, m]
+            }
+            StageSpec::Normalizer { width, norm } => {
+                vec![stage_kind::NORMALIZER, *width, norm.code()]
+            }
+            StageSpec::Imputer { missing, fill } => {
+                let f = tensor(fill, &mut tensors);
+                vec![stage_kind::IMPUTER, fill.len() as u32, missing.to_bits(), f]
+            }
+            StageSpec::Pca {
+                n_in,
+                n_out,
+                mean,
+                components,
+                whiten,
+            } => {
+                let m = tensor(mean, &mut tensors);
+                let c = tensor(components, &mut tensors);
+                let w = whiten.as_ref().map_or(NONE, |w| tensor(w, &mut tensors));
+                vec![stage_kind::PCA, *n_in, *n_out, m, c, w]
+            }
+            StageSpec::Dense {
+                n_in,
+                n_out,
+                activation,
+                weights,
+                bias,
+            } => {
+                let w = tensor(weights, &mut tensors);
+                let b = tensor(bias, &mut tensors);
+                vec![stage_kind::DENSE, *n_in, *n_out, activation.code(), w, b]
+            }
+            StageSpec::Svm(m) => svm_payload(m, &mut tensors),
+            StageSpec::KMeans { n_in, k, centers } => {
+                let c = tensor(centers, &mut tensors);
+                vec![stage_kind::KMEANS, *n_in, *k, c]
+            }
+            StageSpec::GaussianNb {
+                n_in,
+                n_classes,
+                theta,
+                var,
+                log_prior,
+                log_norm,
+            } => {
+                let t = tensor_f64(theta, &mut tensors);
+                let v = tensor_f64(var, &mut tensors);
+                let p = tensor_f64(log_prior, &mut tensors);
+                let n = tensor_f64(log_norm, &mut tensors);
+                vec![stage_kind::GAUSSIAN_NB, *n_in, *n_classes, t, v, p, n]
+            }
         };
         record(&mut words, tag::STAGE, &payload);
     }

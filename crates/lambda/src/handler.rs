@@ -652,6 +652,7 @@ impl LambdaHandler {
             ),
             (Labels::None, Task::Classification) => ("classification", None),
             (Labels::None, Task::Regression) => ("regression", None),
+            (Labels::None, Task::Transform) => ("transform", None),
         };
         let p = apr.provenance();
         ModelInfo {
@@ -697,7 +698,7 @@ pub struct ModelInfo {
     /// Name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model_name: Option<&'static str>,
-    /// `classification` or `regression`.
+    /// `classification`, `regression` or `transform`.
     pub task: &'static str,
     /// Features per instance.
     pub n_features: u32,
