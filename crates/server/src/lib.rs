@@ -154,7 +154,7 @@ impl Server {
     /// A server for `models`. Metrics are kept per server, not in a process-wide recorder,
     /// so several servers (in tests) do not mix their counters.
     pub fn new(models: Models, config: Config) -> Server {
-        let metrics = metrics::Metrics::new();
+        let metrics = metrics::Metrics::new(models.names().map(str::to_owned).collect());
         for m in models.iter() {
             metrics.model_loaded(m.name(), m.load_time());
         }

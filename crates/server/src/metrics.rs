@@ -1,9 +1,11 @@
 //! Prometheus metrics, recorded through the `metrics` facade into a per-server recorder.
 
-use metrics::{Key, Label, Metadata, Recorder, SharedString, Unit};
+use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder, SharedString, Unit};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
+use std::collections::HashMap;
+use std::sync::RwLock;
 use std::time::Duration;
 
 /// Requests answered, by route, model and status.
@@ -28,9 +30,34 @@ const BUCKETS: [f64; 18] = [
 static META: Metadata<'static> =
     Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
 
+/// The routes, in the order of their indices in the handle cache.
+pub(crate) const ROUTES: [&str; 7] = [
+    "/health",
+    "/ready",
+    "/models",
+    "/metrics",
+    "/predict",
+    "/predict/batch",
+    "unmatched",
+];
+
+/// The handles one (route, model, status) answer updates, registered once.
+#[derive(Clone)]
+struct Handles {
+    requests: Counter,
+    duration: Histogram,
+}
+
 pub(crate) struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
+    /// Model names by index; answers without a model are labelled `none`.
+    models: Vec<String>,
+    in_flight: Gauge,
+    shed: Counter,
+    /// Registered handles by (route, model, status), so the hot path neither allocates
+    /// label strings nor looks the key up in the recorder's registry.
+    cache: RwLock<HashMap<(u8, u16, u16), Handles>>,
 }
 
 fn key(name: &'static str, labels: &[(&'static str, &str)]) -> Key {
@@ -44,7 +71,7 @@ fn key(name: &'static str, labels: &[(&'static str, &str)]) -> Key {
 }
 
 impl Metrics {
-    pub(crate) fn new() -> Metrics {
+    pub(crate) fn new(models: Vec<String>) -> Metrics {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(DURATION.to_owned()), &BUCKETS)
             .map(PrometheusBuilder::build_recorder)
@@ -88,15 +115,19 @@ impl Metrics {
             Some(Unit::Seconds),
             SharedString::const_str("Time to read, validate and warm each model at start-up."),
         );
-        let m = Metrics { recorder, handle };
         // Present from the start, so a scrape before the first request sees them.
-        m.recorder
-            .register_gauge(&key(IN_FLIGHT, &[]), &META)
-            .set(0.0);
-        m.recorder
-            .register_counter(&key(SHED, &[]), &META)
-            .absolute(0);
-        m
+        let in_flight = recorder.register_gauge(&key(IN_FLIGHT, &[]), &META);
+        in_flight.set(0.0);
+        let shed = recorder.register_counter(&key(SHED, &[]), &META);
+        shed.absolute(0);
+        Metrics {
+            recorder,
+            handle,
+            models,
+            in_flight,
+            shed,
+            cache: RwLock::new(HashMap::new()),
+        }
     }
 
     pub(crate) fn model_loaded(&self, model: &str, took: Duration) {
@@ -106,43 +137,72 @@ impl Metrics {
     }
 
     pub(crate) fn in_flight(&self, delta: f64) {
-        let g = self.recorder.register_gauge(&key(IN_FLIGHT, &[]), &META);
         if delta >= 0.0 {
-            g.increment(delta);
+            self.in_flight.increment(delta);
         } else {
-            g.decrement(-delta);
+            self.in_flight.decrement(-delta);
         }
     }
 
     pub(crate) fn shed(&self) {
-        self.recorder
-            .register_counter(&key(SHED, &[]), &META)
-            .increment(1);
+        self.shed.increment(1);
     }
 
+    /// The label of model `index`, `none` for no model.
+    pub(crate) fn model_name(&self, index: Option<usize>) -> &str {
+        index
+            .and_then(|i| self.models.get(i))
+            .map_or("none", String::as_str)
+    }
+
+    fn handles(&self, route: usize, model: Option<usize>, status: u16) -> Handles {
+        let k = (
+            route.min(u8::MAX as usize) as u8,
+            model.map_or(u16::MAX, |m| m.min(u16::MAX as usize - 1) as u16),
+            status,
+        );
+        if let Some(h) = self.cache.read().ok().and_then(|c| c.get(&k).cloned()) {
+            return h;
+        }
+        let route = ROUTES.get(route).copied().unwrap_or("unmatched");
+        let name = self.model_name(model);
+        let mut buf = itoa_status(status);
+        let status = status_str(&mut buf);
+        let h = Handles {
+            requests: self.recorder.register_counter(
+                &key(
+                    REQUESTS,
+                    &[("route", route), ("model", name), ("status", status)],
+                ),
+                &META,
+            ),
+            duration: self
+                .recorder
+                .register_histogram(&key(DURATION, &[("route", route), ("model", name)]), &META),
+        };
+        if let Ok(mut c) = self.cache.write() {
+            c.insert(k, h.clone());
+        }
+        h
+    }
+
+    /// Counts and times one answer; `route` indexes [`ROUTES`].
     pub(crate) fn answered(
         &self,
-        route: &'static str,
-        model: &str,
+        route: usize,
+        model: Option<usize>,
         status: u16,
         error_type: Option<&str>,
         took: Duration,
     ) {
-        let mut buf = itoa_status(status);
-        let status = status_str(&mut buf);
-        self.recorder
-            .register_counter(
-                &key(
-                    REQUESTS,
-                    &[("route", route), ("model", model), ("status", status)],
-                ),
-                &META,
-            )
-            .increment(1);
-        self.recorder
-            .register_histogram(&key(DURATION, &[("route", route), ("model", model)]), &META)
-            .record(took.as_secs_f64());
+        let h = self.handles(route, model, status);
+        h.requests.increment(1);
+        h.duration.record(took.as_secs_f64());
         if let Some(error_type) = error_type {
+            let route = ROUTES.get(route).copied().unwrap_or("unmatched");
+            let model = self.model_name(model);
+            let mut buf = itoa_status(status);
+            let status = status_str(&mut buf);
             self.recorder
                 .register_counter(
                     &key(

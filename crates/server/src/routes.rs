@@ -1,6 +1,7 @@
 //! The router: endpoints, admission (concurrency limit and timeout), metrics and JSON errors.
 
 use crate::error::{json_response, ApiError, ErrorType};
+use crate::metrics::ROUTES;
 use crate::models::ServedModel;
 use crate::State;
 use axum::body::Body;
@@ -19,9 +20,10 @@ use std::time::Instant;
 
 type Shared = Arc<State>;
 
-/// The model a response was answered by, kept in its extensions for metrics and logs.
-#[derive(Clone)]
-struct ModelLabel(Arc<str>);
+/// The index of the model a response was answered by, kept in its extensions for metrics
+/// and logs.
+#[derive(Clone, Copy)]
+struct ModelIndex(usize);
 
 pub(crate) fn router(state: Shared) -> Router {
     let predict = Router::new()
@@ -39,24 +41,21 @@ pub(crate) fn router(state: Shared) -> Router {
         .with_state(state)
 }
 
-/// A fixed label per route, so unknown paths cannot grow the metrics without bound.
-fn route_label(path: &str) -> &'static str {
-    match path {
-        "/health" => "/health",
-        "/ready" => "/ready",
-        "/models" => "/models",
-        "/metrics" => "/metrics",
-        "/predict" => "/predict",
-        "/predict/batch" => "/predict/batch",
-        _ => "unmatched",
-    }
+/// A fixed label per route (an index into [`ROUTES`]), so unknown paths cannot grow the
+/// metrics without bound.
+fn route_index(path: &str) -> usize {
+    ROUTES[..ROUTES.len() - 1]
+        .iter()
+        .position(|r| *r == path)
+        .unwrap_or(ROUTES.len() - 1)
 }
 
 /// Counts and times every request, keeps the in-flight gauge, logs, and gives the router's
 /// own empty 405 answers a JSON body (keeping their `Allow` header).
 async fn observe(Ctx(s): Ctx<Shared>, req: Request, next: Next) -> Response {
     let t0 = Instant::now();
-    let route = route_label(req.uri().path());
+    let route_ix = route_index(req.uri().path());
+    let route = ROUTES[route_ix];
     let method = req.method().clone();
     s.in_flight.fetch_add(1, Ordering::SeqCst);
     s.metrics.in_flight(1.0);
@@ -78,12 +77,12 @@ async fn observe(Ctx(s): Ctx<Shared>, req: Request, next: Next) -> Response {
     }
     let took = t0.elapsed();
     let status = resp.status().as_u16();
-    let model = resp.extensions().get::<ModelLabel>().map(|m| m.0.clone());
-    let model = model.as_deref().unwrap_or("none");
+    let model_ix = resp.extensions().get::<ModelIndex>().map(|m| m.0);
+    let model = s.metrics.model_name(model_ix);
     let error_type = resp.extensions().get::<ErrorType>().map(|e| e.0);
     s.metrics.answered(
-        route,
-        model,
+        route_ix,
+        model_ix,
         status,
         error_type.filter(|_| status >= 400),
         took,
@@ -245,9 +244,8 @@ async fn predict(s: Shared, req: Request, shape: Shape) -> Response {
         Ok(m) => m,
         Err(e) => return e.into_response(),
     };
-    let label = ModelLabel(Arc::from(
-        s.models.iter().nth(model).map_or("", |m| m.name()),
-    ));
+    let name = s.models.iter().nth(model).map_or("", |m| m.name());
+    let header = HeaderValue::from_str(name).ok();
     let blocking = shape == Shape::Batch || s.config.spawn_blocking;
     let mut resp = if blocking {
         let state = s.clone();
@@ -263,10 +261,10 @@ async fn predict(s: Shared, req: Request, shape: Shape) -> Response {
     } else {
         answer(&s, model, &bytes, shape)
     };
-    if let Ok(v) = HeaderValue::from_str(&label.0) {
+    if let Some(v) = header {
         resp.headers_mut().insert("x-icebreak-model", v);
     }
-    resp.extensions_mut().insert(label);
+    resp.extensions_mut().insert(ModelIndex(model));
     resp
 }
 
@@ -323,6 +321,11 @@ async fn read_json_body(
 /// Picks the model: `model_id` if given, else the only one.
 fn select(s: &State, body: &[u8]) -> Result<usize, ApiError> {
     let names = || s.models.names().collect::<Vec<_>>().join(", ");
+    // One model and no "model_id" anywhere in the body: nothing to choose, and the handler's
+    // parser will report any malformation.
+    if s.models.only().is_some() && !body.windows(8).any(|w| w == b"model_id") {
+        return Ok(0);
+    }
     let id = match serde_json::from_slice::<Selector>(body) {
         Ok(sel) => sel.model_id,
         // Not JSON or not an object: the first model's parser words the error, exactly as
