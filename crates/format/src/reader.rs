@@ -907,9 +907,11 @@ impl<'a> Parser<'a> {
                 return Err(bad(i as u32, "tree target is not an output"));
             }
         }
+        let mut info_mask = 0u64;
         for (i, row) in nodes.iter().enumerate() {
             let ix = i as u32;
             let node = TreeNode::decode(row).ok_or(bad(ix, "undefined node code"))?;
+            info_mask |= trees::info_bit(row[3]);
             if node.feature >= n_in {
                 return Err(bad(ix, "feature index outside the input"));
             }
@@ -955,6 +957,7 @@ impl<'a> Parser<'a> {
             targets,
             base,
             categories,
+            info_mask,
         })
     }
 

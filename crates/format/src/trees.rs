@@ -17,6 +17,12 @@ pub const NODE_WORDS: usize = 6;
 /// One node row as stored: `[feature, left, right, info, threshold_lo, threshold_hi]`.
 pub type NodeRow = [u32; NODE_WORDS];
 
+/// Reference the set of `info` words an ensemble uses ([`Trees::info_mask`]) would have
+/// if every node used `word`.
+pub const fn info_bit(word: u32) -> u64 {
+    1u64 << (word & 63)
+}
+
 /// Ensemble flag: the tree sum is divided by the number of trees (random forests).
 pub const FLAG_AVERAGE: u32 = 1;
 /// Ensemble flag: a feature is rounded to `f32` before it is compared (XGBoost, and
@@ -211,6 +217,10 @@ pub struct Trees<'a> {
     pub base: &'a [f64],
     /// Category bitsets for [`Split::InSet`] nodes (may be empty).
     pub categories: &'a [u32],
+    /// Bit `i` is set when some node's `info` word equals `i` (every defined `info` word is
+    /// below 64): which tests and missing rules the ensemble uses, found while validating,
+    /// so that an engine can pick a walk specialised for them without another pass.
+    pub info_mask: u64,
 }
 
 impl Trees<'_> {
