@@ -42,7 +42,7 @@ pub mod kernels;
 pub mod reference;
 pub mod trees;
 
-use icebreak_format::{Apr, MissingValues, PostTransform, Stage, Task, Trees};
+use icebreak_format::{Apr, MissingValues, PostTransform, Stage, Task};
 use std::fmt;
 
 pub use icebreak_format;
@@ -116,6 +116,8 @@ pub struct Model<'a> {
     /// The estimator reads the caller's `f64` row itself (a tree ensemble with no
     /// preprocessor); otherwise the row is converted to `f32` first.
     reads_f64: bool,
+    /// The tree ensemble, prepared for walking, when the estimator is one.
+    prepared: Option<trees::Prepared<'a>>,
     /// Largest magnitude a feature may have: `f32::MAX` unless the model compares the row
     /// in `f64` as given.
     limit: f64,
@@ -173,6 +175,10 @@ impl<'a> Model<'a> {
         });
         let reads_f64 = estimator == 0 && matches!(stages.first(), Some(Stage::Trees(_)));
         let exact_f64 = matches!(stages.first(), Some(Stage::Trees(t)) if !t.round_f32());
+        let prepared = match stages.get(estimator) {
+            Some(Stage::Trees(t)) => Some(trees::Prepared::new(*t)),
+            _ => None,
+        };
         Model {
             n_features: apr.input().n_features as usize,
             missing: apr.input().missing,
@@ -183,6 +189,7 @@ impl<'a> Model<'a> {
             max_width,
             output_width: width,
             reads_f64,
+            prepared,
             limit: if exact_f64 {
                 f64::MAX
             } else {
@@ -283,8 +290,8 @@ impl<'a> Model<'a> {
         self.size(scratch);
         let Scratch { a, b, x: xr, acc } = scratch;
         let sw = self.score_width;
-        match self.stages.get(self.estimator) {
-            Some(Stage::Trees(t)) if self.reads_f64 => {
+        match (self.stages.get(self.estimator), &self.prepared) {
+            (Some(Stage::Trees(t)), Some(p)) if self.reads_f64 => {
                 let row: &[f64] = if t.round_f32() {
                     xr[..x.len()].copy_from_slice(x);
                     trees::round_row_f32(&mut xr[..x.len()]);
@@ -292,19 +299,21 @@ impl<'a> Model<'a> {
                 } else {
                     x
                 };
-                trees::trees_row_f64(t, row, &mut acc[..sw]);
+                trees::trees_row_f64(p, row, &mut acc[..sw]);
                 narrow(&acc[..sw], &mut b[..sw]);
             }
-            est => {
+            (est, prepared) => {
                 let width = x.len();
                 self.preprocess_into(x, &mut a[..width]);
                 match est {
                     Some(Stage::Linear {
                         coef, intercept, ..
                     }) => kernels::linear_f32(&a[..width], coef, intercept, &mut b[..sw]),
-                    Some(Stage::Trees(t)) => {
+                    Some(Stage::Trees(_)) => {
                         widen(&a[..width], &mut xr[..width]);
-                        trees::trees_row_f64(t, &xr[..width], &mut acc[..sw]);
+                        if let Some(p) = prepared {
+                            trees::trees_row_f64(p, &xr[..width], &mut acc[..sw]);
+                        }
                         narrow(&acc[..sw], &mut b[..sw]);
                     }
                     _ => b[..sw].copy_from_slice(&a[..sw]),
@@ -385,6 +394,9 @@ impl<'a> Model<'a> {
         out.scores.resize(n_rows * sw, 0.0);
         match self.stages.get(self.estimator) {
             Some(Stage::Trees(t)) => {
+                let Some(p) = &self.prepared else {
+                    return Ok(());
+                };
                 let src: &[f64] = if self.reads_f64 && !t.round_f32() {
                     rows
                 } else {
@@ -401,7 +413,7 @@ impl<'a> Model<'a> {
                     }
                     &out.work64
                 };
-                tree_batch(t, src, &mut out.acc, &mut out.scores);
+                tree_batch(p, src, &mut out.acc, &mut out.scores);
             }
             Some(Stage::Linear {
                 coef, intercept, ..
@@ -454,7 +466,8 @@ fn widen(src: &[f32], dst: &mut [f64]) {
 }
 
 /// Trees over a batch, [`trees::BLOCK_ROWS`] rows at a time.
-fn tree_batch(t: &Trees<'_>, rows: &[f64], acc: &mut Vec<f64>, scores: &mut [f32]) {
+fn tree_batch(p: &trees::Prepared<'_>, rows: &[f64], acc: &mut Vec<f64>, scores: &mut [f32]) {
+    let t = p.trees();
     let nf = t.n_in as usize;
     let no = t.n_out as usize;
     acc.resize(trees::BLOCK_ROWS * no, 0.0);
@@ -463,7 +476,7 @@ fn tree_batch(t: &Trees<'_>, rows: &[f64], acc: &mut Vec<f64>, scores: &mut [f32
         .zip(scores.chunks_mut(trees::BLOCK_ROWS * no))
     {
         let n = block.len() / nf;
-        trees::trees_block_f64(t, block, &mut acc[..n * no]);
+        trees::trees_block_f64(p, block, &mut acc[..n * no]);
         narrow(&acc[..n * no], out);
     }
 }

@@ -15,15 +15,84 @@
 //! Validation (rule R29) guarantees that every reference is in range and that children come
 //! after their parents, so every walk ends within the number of nodes.
 
-use icebreak_format::trees::{info, NodeRow, LEAF, ZERO_THRESHOLD};
+use icebreak_format::trees::{info, info_bit, NodeRow, LEAF, ZERO_THRESHOLD};
 use icebreak_format::{MissingRule, Split, TreeNode, Trees};
 
 /// Rows per block in [`trees_block_f64`].
-pub const BLOCK_ROWS: usize = 16;
+pub const BLOCK_ROWS: usize = 64;
 
-/// Whether the node sends `v` to its left child.
-#[inline(always)]
-fn goes_left(row: &NodeRow, v: f64, categories: &[u32]) -> bool {
+/// Walks run side by side: this many trees for one row, or rows for one tree.
+pub const LANES: usize = 8;
+
+/// A node row seen as three `u64` words: `feature | left << 32`, `right | info << 32`, and
+/// the threshold's bits. Three loads per node instead of six.
+type Row64 = [u64; 3];
+
+/// Which walk an ensemble gets, from the set of node tests it uses
+/// ([`Trees::info_mask`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    /// Every node is `x < t`, NaN taking the default way (XGBoost).
+    Lt = 0,
+    /// Every node is `x <= t`, NaN taking the default way (scikit-learn, LightGBM with
+    /// missing type NaN).
+    Le = 1,
+    /// Every node is `x <= t`, NaN compared as zero (LightGBM with missing type None).
+    LeAsZero = 2,
+    /// Anything else: each node's own test and missing rule.
+    General = 3,
+}
+
+const AS_ZERO_LE: u32 = info::LE | (1 << info::MISSING_SHIFT);
+
+/// A tree ensemble ready to walk: the file's node table viewed as [`Row64`]s, and the walk
+/// its tests allow. Built in O(1) from the validated view.
+#[derive(Debug, Clone, Copy)]
+pub struct Prepared<'a> {
+    trees: Trees<'a>,
+    rows: &'a [Row64],
+    walk: Walk,
+}
+
+impl<'a> Prepared<'a> {
+    /// Prepares `trees` (validated by the reader) for walking.
+    pub fn new(trees: Trees<'a>) -> Self {
+        let only = |words: &[u32]| {
+            let allowed = words.iter().fold(0u64, |m, &w| m | info_bit(w));
+            trees.info_mask & !allowed == 0
+        };
+        let dl = info::DEFAULT_LEFT;
+        let mut walk = if only(&[info::LT, info::LT | dl]) {
+            Walk::Lt
+        } else if only(&[info::LE, info::LE | dl]) {
+            Walk::Le
+        } else if only(&[AS_ZERO_LE, AS_ZERO_LE | dl]) {
+            Walk::LeAsZero
+        } else {
+            Walk::General
+        };
+        // Sections start at multiples of 64 in an 8-aligned buffer (R11, R28), so the view
+        // cannot fail; if it somehow did, the general walk reads the same rows word by word.
+        let rows: &'a [Row64] = match bytemuck::try_cast_slice(trees.nodes) {
+            Ok(r) => r,
+            Err(_) => {
+                walk = Walk::General;
+                &[]
+            }
+        };
+        Prepared { trees, rows, walk }
+    }
+
+    /// The validated view.
+    pub fn trees(&self) -> &Trees<'a> {
+        &self.trees
+    }
+}
+
+/// Whether the node sends `v` to its left child: the general rule, every test and missing
+/// rule.
+#[inline(never)]
+fn goes_left_general(row: &NodeRow, v: f64, categories: &[u32]) -> bool {
     let word = row[3];
     let mut v = v;
     let missing = (word >> info::MISSING_SHIFT) & info::MISSING_MASK;
@@ -48,6 +117,41 @@ fn goes_left(row: &NodeRow, v: f64, categories: &[u32]) -> bool {
     }
 }
 
+/// `a` when `left`, else `b`, as a select rather than a branch.
+#[inline(always)]
+fn select(left: bool, a: u32, b: u32) -> u32 {
+    let mask = 0u32.wrapping_sub(u32::from(left));
+    b ^ ((a ^ b) & mask)
+}
+
+/// One step of a specialised walk: the reference the node at `r` sends `x` to. `x < t` with
+/// NaN taking the default way is `(x < t) | (NaN & default_left)`, since `NaN < t` is false:
+/// no branch on the data, and the child is picked with a select, so a walk mispredicts no
+/// branch per level.
+#[inline(always)]
+fn step<const W: u8>(rows: &[Row64], r: u32, x: &[f64]) -> u32 {
+    let [a, b, t] = rows[r as usize];
+    let v = x[a as u32 as usize];
+    let t = f64::from_bits(t);
+    let default_left = (b >> 32) as u32 & info::DEFAULT_LEFT != 0;
+    let left = if W == Walk::Lt as u8 {
+        (v < t) | (v.is_nan() & default_left)
+    } else if W == Walk::Le as u8 {
+        (v <= t) | (v.is_nan() & default_left)
+    } else {
+        (if v.is_nan() { 0.0 } else { v }) <= t
+    };
+    select(left, (a >> 32) as u32, b as u32)
+}
+
+/// One step of the general walk.
+#[inline(always)]
+fn step_general(nodes: &[NodeRow], categories: &[u32], r: u32, x: &[f64]) -> u32 {
+    let row = &nodes[r as usize];
+    let left = goes_left_general(row, x[row[0] as usize], categories);
+    select(left, row[1], row[2])
+}
+
 /// Whether the category `trunc(v)` is in the bitset of `words` words at `offset`.
 #[inline]
 pub fn in_set(v: f64, categories: &[u32], offset: u32, words: u32) -> bool {
@@ -61,17 +165,42 @@ pub fn in_set(v: f64, categories: &[u32], offset: u32, words: u32) -> bool {
         .is_some_and(|w| (w >> (c % 32)) & 1 == 1)
 }
 
+/// Walks [`LANES`] cursors to their leaves; `row_of(k)` is the row cursor `k` reads. The
+/// walks are independent, so the processor overlaps their memory accesses instead of
+/// waiting for one node after another. A cursor that has reached its leaf stays there.
+#[inline(always)]
+fn walk_lanes<'x, const W: u8>(
+    p: &Prepared<'_>,
+    cur: &mut [u32; LANES],
+    row_of: impl Fn(usize) -> &'x [f64],
+) {
+    loop {
+        let mut pending = false;
+        for (k, r) in cur.iter_mut().enumerate() {
+            if *r & LEAF == 0 {
+                *r = if W == Walk::General as u8 {
+                    step_general(p.trees.nodes, p.trees.categories, *r, row_of(k))
+                } else {
+                    step::<W>(p.rows, *r, row_of(k))
+                };
+                pending = true;
+            }
+        }
+        if !pending {
+            return;
+        }
+    }
+}
+
 /// Follows tree `root` for the row `x`; returns the leaf index.
 #[inline(always)]
-fn leaf_of(nodes: &[NodeRow], categories: &[u32], root: u32, x: &[f64]) -> usize {
+fn leaf_of<const W: u8>(p: &Prepared<'_>, root: u32, x: &[f64]) -> usize {
     let mut r = root;
     while r & LEAF == 0 {
-        let row = &nodes[r as usize];
-        let v = x[row[0] as usize];
-        r = if goes_left(row, v, categories) {
-            row[1]
+        r = if W == Walk::General as u8 {
+            step_general(p.trees.nodes, p.trees.categories, r, x)
         } else {
-            row[2]
+            step::<W>(p.rows, r, x)
         };
     }
     (r & !LEAF) as usize
@@ -105,27 +234,76 @@ fn finish(trees: &Trees<'_>, acc: &mut [f64]) {
 
 /// All trees over one row. `x` must already be rounded to `f32` when the ensemble says so
 /// ([`round_row_f32`]); `acc` (`n_out` long) receives the outputs.
-pub fn trees_row_f64(trees: &Trees<'_>, x: &[f64], acc: &mut [f64]) {
+///
+/// Trees are walked [`LANES`] at a time, side by side; their leaves are then added in tree
+/// order, so the sum is the one [`trees_ref`] computes, bit for bit.
+pub fn trees_row_f64(p: &Prepared<'_>, x: &[f64], acc: &mut [f64]) {
+    match p.walk {
+        Walk::Lt => row_walk::<0>(p, x, acc),
+        Walk::Le => row_walk::<1>(p, x, acc),
+        Walk::LeAsZero => row_walk::<2>(p, x, acc),
+        Walk::General => row_walk::<3>(p, x, acc),
+    }
+}
+
+#[inline(always)]
+fn row_walk<const W: u8>(p: &Prepared<'_>, x: &[f64], acc: &mut [f64]) {
+    let trees = &p.trees;
     acc.fill(0.0);
-    for (t, &root) in trees.roots.iter().enumerate() {
-        let leaf = leaf_of(trees.nodes, trees.categories, root, x);
+    let mut groups = trees.roots.chunks_exact(LANES);
+    let mut t = 0;
+    for group in &mut groups {
+        let mut cur = [0u32; LANES];
+        cur.copy_from_slice(group);
+        walk_lanes::<W>(p, &mut cur, |_| x);
+        for r in cur {
+            add_leaf(trees, t, (r & !LEAF) as usize, acc);
+            t += 1;
+        }
+    }
+    for &root in groups.remainder() {
+        let leaf = leaf_of::<W>(p, root, x);
         add_leaf(trees, t, leaf, acc);
+        t += 1;
     }
     finish(trees, acc);
 }
 
 /// All trees over a block of rows (`rows.len() / n_in` of them, at most [`BLOCK_ROWS`] for
 /// best effect, any number allowed): each tree runs over every row of the block before the
-/// next tree. `acc` receives `n_out` outputs per row. Sums in the same order as
-/// [`trees_row_f64`], so the results are identical.
-pub fn trees_block_f64(trees: &Trees<'_>, rows: &[f64], acc: &mut [f64]) {
+/// next tree, [`LANES`] rows side by side. `acc` receives `n_out` outputs per row. Sums in
+/// the same order as [`trees_row_f64`], so the results are identical.
+pub fn trees_block_f64(p: &Prepared<'_>, rows: &[f64], acc: &mut [f64]) {
+    match p.walk {
+        Walk::Lt => block_walk::<0>(p, rows, acc),
+        Walk::Le => block_walk::<1>(p, rows, acc),
+        Walk::LeAsZero => block_walk::<2>(p, rows, acc),
+        Walk::General => block_walk::<3>(p, rows, acc),
+    }
+}
+
+#[inline(always)]
+fn block_walk<const W: u8>(p: &Prepared<'_>, rows: &[f64], acc: &mut [f64]) {
+    let trees = &p.trees;
     let nf = trees.n_in as usize;
     let no = trees.n_out as usize;
     acc.fill(0.0);
+    let n_rows = rows.len() / nf;
     for (t, &root) in trees.roots.iter().enumerate() {
-        for (x, a) in rows.chunks_exact(nf).zip(acc.chunks_exact_mut(no)) {
-            let leaf = leaf_of(trees.nodes, trees.categories, root, x);
-            add_leaf(trees, t, leaf, a);
+        let mut start = 0;
+        while start + LANES <= n_rows {
+            let mut cur = [root; LANES];
+            let block = &rows[start * nf..(start + LANES) * nf];
+            walk_lanes::<W>(p, &mut cur, |k| &block[k * nf..(k + 1) * nf]);
+            for (k, r) in cur.iter().enumerate() {
+                let a = &mut acc[(start + k) * no..(start + k + 1) * no];
+                add_leaf(trees, t, (r & !LEAF) as usize, a);
+            }
+            start += LANES;
+        }
+        for i in start..n_rows {
+            let leaf = leaf_of::<W>(p, root, &rows[i * nf..(i + 1) * nf]);
+            add_leaf(trees, t, leaf, &mut acc[i * no..(i + 1) * no]);
         }
     }
     for a in acc.chunks_exact_mut(no) {

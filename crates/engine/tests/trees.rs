@@ -364,7 +364,10 @@ fn tree_models_refuse_bad_rows_with_the_documented_errors() {
         EngineError::NotFinite { index: 0 }
     );
     // An f64 ensemble takes values beyond the f32 range; an f32 pipeline refuses them.
-    assert_eq!(model.predict_row(&[1e300], &mut s).unwrap().scores, &[RIGHT]);
+    assert_eq!(
+        model.predict_row(&[1e300], &mut s).unwrap().scores,
+        &[RIGHT]
+    );
     let f32_spec = stump(Split::Le(1.0), MissingRule::Default, false, true);
     let file = write(&f32_spec).unwrap();
     let apr = Apr::parse(&file).unwrap();

@@ -139,14 +139,20 @@ fn r29_bad_trees() {
         offset: 0,
         words: 2,
     };
-    assert_eq!(refused(t), bad(0, "category set outside the category table"));
+    assert_eq!(
+        refused(t),
+        bad(0, "category set outside the category table")
+    );
     let mut t = trees();
     t.categories = vec![0b101];
     t.nodes[0].split = Split::InSet {
         offset: 0,
         words: 0,
     };
-    assert_eq!(refused(t), bad(0, "category set outside the category table"));
+    assert_eq!(
+        refused(t),
+        bad(0, "category set outside the category table")
+    );
 
     let mut t = trees();
     t.leaves[3] = f64::INFINITY;
