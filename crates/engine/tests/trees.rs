@@ -136,6 +136,7 @@ fn model_spec(trees: TreesSpec, post: Option<PostTransform>, task: Task) -> Mode
             (2, LabelsSpec::Int(vec![0, 1]))
         }
         (Task::Classification, _) => (n_out, LabelsSpec::Int((0..n_out as i64).collect())),
+        (_, _) => (n_out, LabelsSpec::None),
     };
     ModelSpec {
         input: InputSpec {
