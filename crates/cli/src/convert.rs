@@ -1,0 +1,157 @@
+//! `icebreak convert SRC -o DST.apr`: a trained model in, a verified `.apr` file out.
+
+use icebreak_convert::detect::{self, ImportError, SourceFormat};
+use icebreak_format::{Apr, FormatError};
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Arguments of `icebreak convert`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The source model: ONNX, XGBoost JSON or UBJSON, or LightGBM text (`-`: standard input).
+    #[arg(value_name = "SRC")]
+    source: PathBuf,
+    /// Where to write the `.apr` file (replaced if it exists).
+    #[arg(short, long, value_name = "DST.apr")]
+    output: PathBuf,
+    /// Import as this format instead of detecting it from the content.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    from: Option<FromFormat>,
+    /// The model version every prediction reports (default: the format and the start of the
+    /// source's SHA-256, e.g. `xgboost-0123456789ab`).
+    #[arg(long, value_name = "VERSION")]
+    model_version: Option<String>,
+    /// A human name for the model (default: the source's objective, e.g. `lightgbm binary`).
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+}
+
+/// `--from`: the formats [`SourceFormat`] knows, as clap lists them.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum FromFormat {
+    Onnx,
+    Xgboost,
+    Lightgbm,
+}
+
+impl FromFormat {
+    fn format(self) -> SourceFormat {
+        match self {
+            FromFormat::Onnx => SourceFormat::Onnx,
+            FromFormat::Xgboost => SourceFormat::Xgboost,
+            FromFormat::Lightgbm => SourceFormat::Lightgbm,
+        }
+    }
+}
+
+/// Why `icebreak convert` wrote nothing.
+#[derive(Debug)]
+pub enum ConvertCmdError {
+    /// The source could not be read.
+    Read(PathBuf, std::io::Error),
+    /// The source is not a model that can be imported.
+    Import(ImportError),
+    /// The imported model could not be encoded.
+    Encode(FormatError),
+    /// The output could not be written.
+    Write(PathBuf, std::io::Error),
+    /// The file read back from disk is not the file that was written, or does not parse.
+    Verify(PathBuf, String),
+}
+
+impl fmt::Display for ConvertCmdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConvertCmdError::Read(p, _) => write!(f, "cannot read {}", p.display()),
+            ConvertCmdError::Import(e @ ImportError::Unrecognized { .. }) => {
+                write!(f, "{e}; name the format with --from if it is one of them")
+            }
+            ConvertCmdError::Import(e) => write!(f, "{e}"),
+            ConvertCmdError::Encode(_) => {
+                f.write_str("the imported model cannot be written as .apr")
+            }
+            ConvertCmdError::Write(p, _) => write!(f, "cannot write {}", p.display()),
+            ConvertCmdError::Verify(p, why) => {
+                write!(f, "{} does not read back as written: {why}", p.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConvertCmdError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConvertCmdError::Read(_, e) | ConvertCmdError::Write(_, e) => Some(e),
+            ConvertCmdError::Encode(e) => Some(e),
+            // The import error's message is already the whole story.
+            ConvertCmdError::Import(_) | ConvertCmdError::Verify(..) => None,
+        }
+    }
+}
+
+/// Converts, writes the file atomically (a temporary file renamed into place), reads it back
+/// and verifies it, and prints a one-line summary on standard output.
+pub fn run(args: Args) -> Result<(), ConvertCmdError> {
+    let bytes = if args.source.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut buf)
+            .map_err(|e| ConvertCmdError::Read(args.source.clone(), e))?;
+        buf
+    } else {
+        std::fs::read(&args.source).map_err(|e| ConvertCmdError::Read(args.source.clone(), e))?
+    };
+    let options = detect::Options {
+        model_version: args.model_version,
+        model_name: args.name,
+    };
+    let (format, spec) = detect::convert_any(&bytes, args.from.map(FromFormat::format), &options)
+        .map_err(ConvertCmdError::Import)?;
+    let file = icebreak_format::write(&spec).map_err(ConvertCmdError::Encode)?;
+    write_atomically(&args.output, &file)
+        .map_err(|e| ConvertCmdError::Write(args.output.clone(), e))?;
+
+    // Read back what is on disk, not what is in memory.
+    let verify = |why: String| ConvertCmdError::Verify(args.output.clone(), why);
+    let back = crate::inspect::read_model(&args.output)
+        .map_err(|e| ConvertCmdError::Write(args.output.clone(), e))?;
+    if back.as_slice() != file.as_slice() {
+        return Err(verify("the bytes differ".into()));
+    }
+    let apr = Apr::parse_verified(&back).map_err(|e| verify(e.to_string()))?;
+    let summary = crate::inspect::Summary::of(&apr, &back);
+    let mut out = std::io::stdout().lock();
+    // A closed standard output does not undo a conversion that succeeded.
+    let _ = writeln!(
+        out,
+        "{}: {format} ({} bytes) -> {}",
+        args.output.display(),
+        bytes.len(),
+        summary.one_line()
+    );
+    Ok(())
+}
+
+/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it over `path`, so
+/// `path` is either the old file or the complete new one.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

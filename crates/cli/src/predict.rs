@@ -1,0 +1,723 @@
+//! `icebreak predict MODEL.apr --input FILE|- [--output FILE|-]`: rows in (CSV or JSON Lines),
+//! one JSON answer per row out, in order.
+//!
+//! The input is streamed: rows are read, checked and gathered into chunks of [`CHUNK`] rows,
+//! the valid ones go through the engine's batch path together, and the answers (or a row's
+//! error) are written in input order before the next chunk is read. Memory stays bounded
+//! whatever the input's size.
+
+use icebreak_engine::{BatchOutput, EngineError, Model};
+use icebreak_format::{Apr, FormatError, Labels, Role, Stage, StrList, Task};
+use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::io::{self, BufRead, BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Rows per batch.
+pub const CHUNK: usize = 1024;
+
+/// Inputs at least this large (bytes) get a progress bar when standard error is a terminal.
+const PROGRESS_MIN_BYTES: u64 = 1 << 20;
+
+/// Exit code of `--strict` when some rows had errors (every row was still answered).
+const EXIT_ROW_ERRORS: u8 = 3;
+
+/// Arguments of `icebreak predict`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The `.apr` model.
+    #[arg(value_name = "MODEL.apr")]
+    model: PathBuf,
+    /// Rows to predict: CSV or JSON Lines (`{"features": [...]}` per line); `-` for standard
+    /// input.
+    #[arg(short, long, value_name = "FILE|-")]
+    input: PathBuf,
+    /// Where to write the answers, one JSON object per line; `-` (the default) for standard
+    /// output.
+    #[arg(short, long, value_name = "FILE|-", default_value = "-")]
+    output: PathBuf,
+    /// The input's format (default: JSON Lines when the first non-blank character is `{`,
+    /// otherwise CSV).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    input_format: Option<InputFormat>,
+    /// Exit with status 3 when any row had an error (every row is still answered).
+    #[arg(long)]
+    strict: bool,
+    /// No progress bar and no summary of row errors on standard error.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// The format of `--input`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InputFormat {
+    /// Comma-separated numbers, one row per record; an optional header row of names.
+    Csv,
+    /// One JSON object `{"features": [...]}` per line.
+    Jsonl,
+}
+
+/// Why `icebreak predict` stopped (a bad *row* never stops it).
+#[derive(Debug)]
+pub enum PredictError {
+    /// The model file could not be read.
+    ReadModel(PathBuf, io::Error),
+    /// The model file is not a valid `.apr` model.
+    InvalidModel(PathBuf, FormatError),
+    /// The input could not be opened or read.
+    Input(PathBuf, io::Error),
+    /// The output could not be created or written.
+    Output(PathBuf, io::Error),
+}
+
+impl fmt::Display for PredictError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PredictError::ReadModel(p, _) => write!(f, "cannot read {}", p.display()),
+            PredictError::InvalidModel(p, _) => {
+                write!(f, "{} is not a valid .apr model", p.display())
+            }
+            PredictError::Input(p, _) => write!(f, "cannot read input {}", p.display()),
+            PredictError::Output(p, _) => write!(f, "cannot write output {}", p.display()),
+        }
+    }
+}
+
+impl std::error::Error for PredictError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PredictError::ReadModel(_, e) | PredictError::Input(_, e) => Some(e),
+            PredictError::Output(_, e) => Some(e),
+            PredictError::InvalidModel(_, e) => Some(e),
+        }
+    }
+}
+
+/// Whether a path argument means standard input or output.
+fn is_std(p: &std::path::Path) -> bool {
+    p.as_os_str() == "-"
+}
+
+/// Runs the predictions. Exit status 0 even when rows had errors, unless `--strict`.
+pub fn run(args: Args) -> Result<ExitCode, PredictError> {
+    let bytes = crate::inspect::read_model(&args.model)
+        .map_err(|e| PredictError::ReadModel(args.model.clone(), e))?;
+    let apr = Apr::parse_verified(&bytes)
+        .map_err(|e| PredictError::InvalidModel(args.model.clone(), e))?;
+    let model = Model::new(&apr);
+
+    let in_err = |e| PredictError::Input(args.input.clone(), e);
+    let progress = indicatif::ProgressBar::hidden();
+    let mut input: Box<dyn BufRead> = if is_std(&args.input) {
+        Box::new(io::stdin().lock())
+    } else {
+        let file = std::fs::File::open(&args.input).map_err(in_err)?;
+        let len = file.metadata().map_err(in_err)?.len();
+        if !args.quiet && len >= PROGRESS_MIN_BYTES && io::stderr().is_terminal() {
+            progress.set_length(len);
+            progress.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            progress.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+        Box::new(io::BufReader::with_capacity(
+            1 << 16,
+            progress.wrap_read(file),
+        ))
+    };
+    let format = match args.input_format {
+        Some(f) => f,
+        None => sniff(&mut input).map_err(in_err)?,
+    };
+
+    let out_err = |e| PredictError::Output(args.output.clone(), e);
+    let sink: Box<dyn Write> = if is_std(&args.output) {
+        Box::new(io::stdout().lock())
+    } else {
+        Box::new(std::fs::File::create(&args.output).map_err(out_err)?)
+    };
+    let mut out = BufWriter::with_capacity(1 << 16, sink);
+
+    let renderer = Renderer::new(&apr);
+    let mut rows: Box<dyn RowSource> = match format {
+        InputFormat::Csv => Box::new(CsvRows::new(input, &apr, args.quiet).map_err(in_err)?),
+        InputFormat::Jsonl => Box::new(JsonRows::new(input)),
+    };
+    let result = predict_stream(&model, &renderer, rows.as_mut(), &mut out);
+    progress.finish_and_clear();
+    let stats = match result {
+        Ok(stats) => stats,
+        // The reader of our output went away (`| head`): nothing is left to do.
+        Err(Failure::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
+            return Ok(ExitCode::SUCCESS)
+        }
+        Err(Failure::Output(e)) => return Err(out_err(e)),
+        Err(Failure::Input(e)) => return Err(in_err(e)),
+    };
+    match out.flush() {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+        r => r.map_err(out_err)?,
+    }
+    if stats.errors > 0 && !args.quiet {
+        eprintln!(
+            "icebreak: {} of {} rows had errors (see the \"error\" lines)",
+            stats.errors, stats.rows
+        );
+    }
+    Ok(if args.strict && stats.errors > 0 {
+        ExitCode::from(EXIT_ROW_ERRORS)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Looks at the first non-blank byte (skipping a UTF-8 byte-order mark): `{` is JSON Lines,
+/// anything else CSV. Consumes only the mark and the blanks.
+fn sniff(input: &mut dyn BufRead) -> io::Result<InputFormat> {
+    let mut first = true;
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(InputFormat::Csv);
+        }
+        if first && buf.starts_with(b"\xEF\xBB\xBF") {
+            input.consume(3);
+            first = false;
+            continue;
+        }
+        first = false;
+        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+            Some(i) => {
+                let format = if buf[i] == b'{' {
+                    InputFormat::Jsonl
+                } else {
+                    InputFormat::Csv
+                };
+                input.consume(i);
+                return Ok(format);
+            }
+            None => {
+                let n = buf.len();
+                input.consume(n);
+            }
+        }
+    }
+}
+
+/// What reading one row gave.
+enum Row {
+    /// The row's values are in the buffer.
+    Values,
+    /// The row could not be read as numbers.
+    Bad(String),
+    /// No more rows.
+    End,
+}
+
+/// A stream of rows. `next` clears `row` and fills it with the row's features (NaN for a
+/// missing value).
+trait RowSource {
+    fn next(&mut self, row: &mut Vec<f64>) -> io::Result<Row>;
+}
+
+/// Parses one CSV cell or JSON-free text value: empty means missing (NaN).
+fn parse_cell(cell: &[u8]) -> Option<f64> {
+    if cell.is_empty() {
+        return Some(f64::NAN);
+    }
+    std::str::from_utf8(cell).ok()?.parse::<f64>().ok()
+}
+
+struct CsvRows<R: io::Read> {
+    reader: csv::Reader<R>,
+    record: csv::ByteRecord,
+    /// The first record, when it was data rather than a header.
+    pending: bool,
+    /// `order[i]` is the feature that column `i` holds, when the header names the model's
+    /// features in another order.
+    order: Option<Vec<usize>>,
+    n_features: usize,
+}
+
+impl<R: io::Read> CsvRows<R> {
+    fn new(input: R, apr: &Apr<'_>, quiet: bool) -> io::Result<Self> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .from_reader(input);
+        let mut record = csv::ByteRecord::new();
+        let got = reader.read_byte_record(&mut record).map_err(csv_io)?;
+        let header = got
+            && record.iter().all(|c| {
+                // A header cell is a name: not empty and not a number (NaN and inf are numbers).
+                !c.is_empty() && parse_cell(c).is_none()
+            });
+        let n_features = apr.input().n_features as usize;
+        let mut order = None;
+        if header {
+            let names: Vec<String> = record
+                .iter()
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect();
+            order = header_order(&names, apr.input().feature_names);
+            if order.is_none() && !quiet {
+                if let Some(model_names) = apr.input().feature_names {
+                    if !names.iter().map(String::as_str).eq(model_names.iter()) {
+                        eprintln!(
+                            "icebreak: the CSV header does not name the model's features; \
+                             columns are taken in order"
+                        );
+                    }
+                }
+            }
+        }
+        Ok(CsvRows {
+            reader,
+            record,
+            pending: got && !header,
+            order,
+            n_features,
+        })
+    }
+}
+
+/// The column → feature map when `header` holds exactly the model's feature names in a
+/// different order; `None` when it is the same order or not the same names.
+fn header_order(header: &[String], names: Option<StrList<'_>>) -> Option<Vec<usize>> {
+    let names = names?;
+    if header.len() != names.len() || header.iter().map(String::as_str).eq(names.iter()) {
+        return None;
+    }
+    let mut order = Vec::with_capacity(header.len());
+    let mut seen = vec![false; names.len()];
+    for h in header {
+        let j = names.iter().position(|n| n == h)?;
+        if std::mem::replace(&mut seen[j], true) {
+            return None;
+        }
+        order.push(j);
+    }
+    Some(order)
+}
+
+fn csv_io(e: csv::Error) -> io::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(e) => e,
+        other => io::Error::new(io::ErrorKind::InvalidData, format!("{other:?}")),
+    }
+}
+
+impl<R: io::Read> RowSource for CsvRows<R> {
+    fn next(&mut self, row: &mut Vec<f64>) -> io::Result<Row> {
+        row.clear();
+        if !std::mem::take(&mut self.pending)
+            && !self
+                .reader
+                .read_byte_record(&mut self.record)
+                .map_err(csv_io)?
+        {
+            return Ok(Row::End);
+        }
+        let n = self.record.len();
+        if self.order.is_some() && n != self.n_features {
+            return Ok(Row::Bad(
+                EngineError::FeatureCount {
+                    expected: self.n_features,
+                    found: n,
+                }
+                .to_string(),
+            ));
+        }
+        row.resize(n, f64::NAN);
+        for (i, cell) in self.record.iter().enumerate() {
+            let Some(v) = parse_cell(cell) else {
+                return Ok(Row::Bad(format!(
+                    "feature {i} is not a number: {:?}",
+                    String::from_utf8_lossy(cell)
+                )));
+            };
+            let j = self.order.as_ref().map_or(i, |o| o[i]);
+            row[j] = v;
+        }
+        Ok(Row::Values)
+    }
+}
+
+struct JsonRows<R> {
+    input: R,
+    line: Vec<u8>,
+}
+
+impl<R: BufRead> JsonRows<R> {
+    fn new(input: R) -> Self {
+        JsonRows {
+            input,
+            line: Vec::new(),
+        }
+    }
+}
+
+/// One JSON Lines record. Other keys are ignored.
+#[derive(Deserialize)]
+struct Record {
+    features: Features,
+}
+
+/// A feature: a number, `null` (missing), or something else (refused, with its kind).
+enum Cell {
+    Number(f64),
+    Other(&'static str),
+}
+
+struct Features(Vec<Cell>);
+
+impl<'de> Deserialize<'de> for Cell {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Cell;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number or null")
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Cell, E> {
+                Ok(Cell::Number(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Cell, E> {
+                Ok(Cell::Number(v as f64))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Cell, E> {
+                Ok(Cell::Number(v as f64))
+            }
+            fn visit_unit<E>(self) -> Result<Cell, E> {
+                Ok(Cell::Number(f64::NAN))
+            }
+            fn visit_none<E>(self) -> Result<Cell, E> {
+                Ok(Cell::Number(f64::NAN))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Cell, E> {
+                Ok(Cell::Other("a boolean"))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Cell, E> {
+                Ok(Cell::Other("a string"))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Cell, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Cell::Other("an array"))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Cell, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Cell::Other("an object"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Features {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Features;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of numbers")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Features, A::Error> {
+                let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(c) = seq.next_element()? {
+                    v.push(c);
+                }
+                Ok(Features(v))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+/// serde_json's message without its " at line 1 column N" (every record is one line).
+fn json_message(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    match msg.rsplit_once(" at line ") {
+        Some((head, _)) if e.line() > 0 => format!("invalid JSON at column {}: {head}", e.column()),
+        _ => format!("invalid JSON: {msg}"),
+    }
+}
+
+impl<R: BufRead> RowSource for JsonRows<R> {
+    fn next(&mut self, row: &mut Vec<f64>) -> io::Result<Row> {
+        row.clear();
+        loop {
+            self.line.clear();
+            if self.input.read_until(b'\n', &mut self.line)? == 0 {
+                return Ok(Row::End);
+            }
+            if !self.line.iter().all(u8::is_ascii_whitespace) {
+                break;
+            }
+        }
+        let record: Record = match serde_json::from_slice(&self.line) {
+            Ok(r) => r,
+            Err(e) => return Ok(Row::Bad(json_message(&e))),
+        };
+        for (i, cell) in record.features.0.into_iter().enumerate() {
+            match cell {
+                Cell::Number(v) => row.push(v),
+                Cell::Other(kind) => {
+                    return Ok(Row::Bad(format!(
+                        "feature {i} is {kind}, not a number or null"
+                    )))
+                }
+            }
+        }
+        Ok(Row::Values)
+    }
+}
+
+/// How each answer is written.
+struct Renderer<'a> {
+    task: Task,
+    labels: Labels<'a>,
+    /// The model has post-processing, so its raw scores differ from its final values.
+    has_post: bool,
+    /// The estimator is k-means: its raw outputs are distances, reported as `outputs`.
+    distances: bool,
+}
+
+/// A class label as the source model has it, or the predicted value(s).
+enum Prediction<'a> {
+    Int(i64),
+    Str(&'a str),
+    Value(f32),
+    Values(&'a [f32]),
+}
+
+impl Serialize for Prediction<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Prediction::Int(v) => s.serialize_i64(*v),
+            Prediction::Str(v) => s.serialize_str(v),
+            Prediction::Value(v) => s.serialize_f32(*v),
+            Prediction::Values(v) => v.serialize(s),
+        }
+    }
+}
+
+/// One output line. `f32` values are written in their shortest round-trip form.
+#[derive(Serialize)]
+struct Answer<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prediction: Option<Prediction<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    probabilities: Option<&'a [f32]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scores: Option<&'a [f32]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outputs: Option<&'a [f32]>,
+}
+
+/// The line of a row that got no prediction.
+#[derive(Serialize)]
+struct RowError<'a> {
+    /// 1-based: the row's line in the output.
+    row: u64,
+    error: &'a str,
+}
+
+impl<'a> Renderer<'a> {
+    fn new(apr: &Apr<'a>) -> Self {
+        Renderer {
+            task: apr.output().task,
+            labels: apr.output().labels.clone(),
+            has_post: apr.stages().iter().any(|s| s.role() == Role::Postprocessor),
+            distances: apr
+                .stages()
+                .iter()
+                .any(|s| matches!(s, Stage::KMeans { .. })),
+        }
+    }
+
+    fn answer<'b>(
+        &'b self,
+        scores: &'b [f32],
+        values: &'b [f32],
+        probabilities: Option<&'b [f32]>,
+        class: Option<usize>,
+    ) -> Answer<'b> {
+        let value = || match values {
+            [v] => Prediction::Value(*v),
+            v => Prediction::Values(v),
+        };
+        match (self.task, class) {
+            (Task::Classification, Some(c)) => Answer {
+                prediction: Some(match &self.labels {
+                    Labels::Int(v) => Prediction::Int(v.get(c).copied().unwrap_or(c as i64)),
+                    Labels::Str(s) => Prediction::Str(s.get(c).unwrap_or("")),
+                    Labels::None => Prediction::Int(c as i64),
+                }),
+                probabilities,
+                scores: (!self.distances).then_some(scores),
+                outputs: self.distances.then_some(scores),
+            },
+            (Task::Transform, _) => Answer {
+                prediction: None,
+                probabilities: None,
+                scores: None,
+                outputs: Some(values),
+            },
+            (Task::Regression | Task::Classification, _) => Answer {
+                prediction: Some(value()),
+                probabilities: None,
+                scores: (self.has_post && !self.distances).then_some(scores),
+                outputs: self.distances.then_some(scores),
+            },
+        }
+    }
+}
+
+/// Counts of a run.
+#[derive(Debug, Default)]
+struct Stats {
+    rows: u64,
+    errors: u64,
+}
+
+/// What stopped a run: reading or writing.
+enum Failure {
+    Input(io::Error),
+    Output(io::Error),
+}
+
+/// A row of a chunk: answered by the batch, or an error message.
+enum Slot {
+    Good,
+    Bad(String),
+}
+
+fn predict_stream(
+    model: &Model<'_>,
+    renderer: &Renderer<'_>,
+    rows: &mut dyn RowSource,
+    out: &mut dyn Write,
+) -> Result<Stats, Failure> {
+    let nf = model.n_features();
+    let mut stats = Stats::default();
+    let mut row = Vec::with_capacity(nf);
+    let mut flat: Vec<f64> = Vec::with_capacity(CHUNK * nf);
+    let mut slots: Vec<Slot> = Vec::with_capacity(CHUNK);
+    let mut batch = BatchOutput::default();
+    let mut line = Vec::with_capacity(256);
+    loop {
+        let done = match rows.next(&mut row).map_err(Failure::Input)? {
+            Row::End => true,
+            Row::Bad(msg) => {
+                slots.push(Slot::Bad(msg));
+                false
+            }
+            Row::Values => {
+                match model.check_row(&row) {
+                    Ok(()) => {
+                        flat.extend_from_slice(&row);
+                        slots.push(Slot::Good);
+                    }
+                    Err(e) => slots.push(Slot::Bad(e.to_string())),
+                }
+                false
+            }
+        };
+        if slots.len() == CHUNK || (done && !slots.is_empty()) {
+            if !flat.is_empty() {
+                // Every row passed `check_row`, so the batch cannot refuse one.
+                if let Err(e) = model.predict_batch(&flat, &mut batch) {
+                    let msg = e.to_string();
+                    for s in &mut slots {
+                        if matches!(s, Slot::Good) {
+                            *s = Slot::Bad(msg.clone());
+                        }
+                    }
+                }
+            }
+            let (sw, vw, pw) = (
+                batch.score_width,
+                batch.value_width,
+                batch.probability_width,
+            );
+            let mut k = 0;
+            for slot in slots.drain(..) {
+                stats.rows += 1;
+                line.clear();
+                let written = match slot {
+                    Slot::Good => {
+                        let answer = renderer.answer(
+                            &batch.scores[k * sw..(k + 1) * sw],
+                            &batch.values[k * vw..(k + 1) * vw],
+                            (pw > 0).then(|| &batch.probabilities[k * pw..(k + 1) * pw]),
+                            batch.classes.get(k).copied(),
+                        );
+                        k += 1;
+                        serde_json::to_writer(&mut line, &answer)
+                    }
+                    Slot::Bad(msg) => {
+                        stats.errors += 1;
+                        serde_json::to_writer(
+                            &mut line,
+                            &RowError {
+                                row: stats.rows,
+                                error: &msg,
+                            },
+                        )
+                    }
+                };
+                written.map_err(|e| Failure::Output(e.into()))?;
+                line.push(b'\n');
+                out.write_all(&line).map_err(Failure::Output)?;
+            }
+            flat.clear();
+        }
+        if done {
+            return Ok(stats);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells() {
+        assert!(parse_cell(b"").is_some_and(f64::is_nan));
+        assert!(parse_cell(b"NaN").is_some_and(f64::is_nan));
+        assert!(parse_cell(b"nan").is_some_and(f64::is_nan));
+        assert_eq!(parse_cell(b"-1.5e3"), Some(-1500.0));
+        assert_eq!(parse_cell(b"inf"), Some(f64::INFINITY));
+        assert_eq!(parse_cell(b"abc"), None);
+        assert_eq!(parse_cell(b"1,5"), None);
+    }
+
+    #[test]
+    fn sniffing_skips_marks_and_blanks() {
+        let mut r: &[u8] = b"\xEF\xBB\xBF \n {\"features\": []}";
+        assert_eq!(sniff(&mut r).unwrap(), InputFormat::Jsonl);
+        assert_eq!(r, b"{\"features\": []}");
+        let mut r: &[u8] = b"a,b\n";
+        assert_eq!(sniff(&mut r).unwrap(), InputFormat::Csv);
+        let mut r: &[u8] = b"";
+        assert_eq!(sniff(&mut r).unwrap(), InputFormat::Csv);
+    }
+
+    #[test]
+    fn json_messages_drop_the_line() {
+        let e = serde_json::from_slice::<Record>(b"{\"features\": [1,}")
+            .err()
+            .unwrap();
+        assert_eq!(
+            json_message(&e),
+            "invalid JSON at column 17: expected value"
+        );
+    }
+}
