@@ -224,3 +224,415 @@ pub fn any_beyond_f64(x: &[f64], limit: f64) -> bool {
     let tail = chunks.remainder().iter().any(|v| !(v.abs() <= limit));
     acc.iter().any(|&b| b) || tail
 }
+
+// ---------------------------------------------------------------------------------------------
+// Preprocessors beyond the standard scaler.
+
+/// `x * scale + min`, in place (scikit-learn's `MinMaxScaler.transform`, same order).
+#[inline]
+pub fn min_max_scale_f32(x: &mut [f32], scale: &[f32], min: &[f32]) {
+    for ((v, s), m) in x.iter_mut().zip(scale).zip(min) {
+        *v = *v * s + m;
+    }
+}
+
+/// Reference min-max scaler in f64.
+pub fn min_max_scale_ref(x: &[f64], scale: &[f32], min: &[f32]) -> Vec<f64> {
+    x.iter()
+        .zip(scale)
+        .zip(min)
+        .map(|((&v, &s), &m)| v * f64::from(s) + f64::from(m))
+        .collect()
+}
+
+/// Sum of `|x_i|`, eight lanes at a time.
+#[inline]
+fn sum_abs_f32(x: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let mut c = x.chunks_exact(8);
+    for ch in &mut c {
+        for k in 0..8 {
+            acc[k] += ch[k].abs();
+        }
+    }
+    let tail: f32 = c.remainder().iter().map(|v| v.abs()).sum();
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// The norm of a row (`0` for an all-zero row).
+#[inline]
+pub fn norm_f32(x: &[f32], norm: icebreak_format::Norm) -> f32 {
+    use icebreak_format::Norm;
+    match norm {
+        Norm::L1 => sum_abs_f32(x),
+        Norm::L2 => dot_f32_8acc(x, x).sqrt(),
+        Norm::Max => x.iter().fold(0.0f32, |m, v| m.max(v.abs())),
+    }
+}
+
+/// Divides the row by its norm, in place; a row of norm 0 is left as it is (scikit-learn's
+/// `Normalizer`, which replaces a zero norm by 1).
+#[inline]
+pub fn normalize_f32(x: &mut [f32], norm: icebreak_format::Norm) {
+    let n = norm_f32(x, norm);
+    if n != 0.0 {
+        for v in x.iter_mut() {
+            *v /= n;
+        }
+    }
+}
+
+/// Reference normalizer in f64.
+pub fn normalize_ref(x: &[f64], norm: icebreak_format::Norm) -> Vec<f64> {
+    use icebreak_format::Norm;
+    let n = match norm {
+        Norm::L1 => x.iter().map(|v| v.abs()).sum::<f64>(),
+        Norm::L2 => x.iter().map(|v| v * v).sum::<f64>().sqrt(),
+        Norm::Max => x.iter().fold(0.0f64, |m, v| m.max(v.abs())),
+    };
+    let n = if n == 0.0 { 1.0 } else { n };
+    x.iter().map(|v| v / n).collect()
+}
+
+/// Replaces missing entries (NaN when `missing` is NaN, else entries equal to `missing`) by
+/// the feature's fill value, in place.
+#[inline]
+pub fn impute_f32(x: &mut [f32], missing: f32, fill: &[f32]) {
+    if missing.is_nan() {
+        for (v, f) in x.iter_mut().zip(fill) {
+            if v.is_nan() {
+                *v = *f;
+            }
+        }
+    } else {
+        for (v, f) in x.iter_mut().zip(fill) {
+            if *v == missing {
+                *v = *f;
+            }
+        }
+    }
+}
+
+/// Reference imputer in f64 (compares the row's value rounded to f32 with the marker, as
+/// the engine sees it).
+pub fn impute_ref(x: &[f64], missing: f32, fill: &[f32]) -> Vec<f64> {
+    x.iter()
+        .zip(fill)
+        .map(|(&v, &f)| {
+            let is_missing = if missing.is_nan() {
+                v.is_nan()
+            } else {
+                v as f32 == missing
+            };
+            if is_missing {
+                f64::from(f)
+            } else {
+                v
+            }
+        })
+        .collect()
+}
+
+/// PCA: `out_j = ((x - mean) · components_j) / whiten_j`. `x` is centred in place first.
+#[inline]
+pub fn pca_f32(
+    x: &mut [f32],
+    mean: &[f32],
+    components: &[f32],
+    whiten: Option<&[f32]>,
+    out: &mut [f32],
+) {
+    for (v, m) in x.iter_mut().zip(mean) {
+        *v -= m;
+    }
+    let n_in = x.len();
+    for (j, o) in out.iter_mut().enumerate() {
+        *o = dot_f32_8acc(x, &components[j * n_in..(j + 1) * n_in]);
+    }
+    if let Some(w) = whiten {
+        for (o, d) in out.iter_mut().zip(w) {
+            *o /= d;
+        }
+    }
+}
+
+/// Reference PCA in f64.
+pub fn pca_ref(x: &[f64], mean: &[f32], components: &[f32], whiten: Option<&[f32]>) -> Vec<f64> {
+    let n_in = x.len();
+    let c: Vec<f64> = x
+        .iter()
+        .zip(mean)
+        .map(|(&v, &m)| v - f64::from(m))
+        .collect();
+    (0..components.len() / n_in.max(1))
+        .map(|j| {
+            let row = &components[j * n_in..(j + 1) * n_in];
+            let d: f64 = c.iter().zip(row).map(|(&v, &w)| v * f64::from(w)).sum();
+            whiten.map_or(d, |w| d / f64::from(w[j]))
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dense layers (MLP).
+
+/// Applies an activation in place.
+#[inline]
+pub fn activate_f32(x: &mut [f32], a: icebreak_format::Activation) {
+    use icebreak_format::Activation;
+    match a {
+        Activation::Identity => {}
+        Activation::Relu => {
+            for v in x.iter_mut() {
+                *v = v.max(0.0);
+            }
+        }
+        Activation::Tanh => {
+            for v in x.iter_mut() {
+                *v = v.tanh();
+            }
+        }
+        Activation::Logistic => {
+            for v in x.iter_mut() {
+                *v = sigmoid_f32(*v);
+            }
+        }
+    }
+}
+
+/// Reference activation in f64.
+pub fn activate_ref(z: f64, a: icebreak_format::Activation) -> f64 {
+    use icebreak_format::Activation;
+    match a {
+        Activation::Identity => z,
+        Activation::Relu => z.max(0.0),
+        Activation::Tanh => z.tanh(),
+        Activation::Logistic => sigmoid_ref(z),
+    }
+}
+
+/// One dense layer: `out = a(weights · x + bias)`, four output rows at a time so each load
+/// of `x` serves four weight rows.
+#[inline]
+pub fn dense_f32(
+    x: &[f32],
+    weights: &[f32],
+    bias: &[f32],
+    a: icebreak_format::Activation,
+    out: &mut [f32],
+) {
+    let n_in = x.len();
+    let n_out = out.len();
+    let mut j = 0;
+    while j + 4 <= n_out {
+        let d = dot_rows4_f32(x, &weights[j * n_in..(j + 4) * n_in]);
+        for k in 0..4 {
+            out[j + k] = bias[j + k] + d[k];
+        }
+        j += 4;
+    }
+    while j < n_out {
+        out[j] = bias[j] + dot_f32_8acc(x, &weights[j * n_in..(j + 1) * n_in]);
+        j += 1;
+    }
+    activate_f32(out, a);
+}
+
+/// Four dot products of one row `x` against four consecutive weight rows `w` (`4 · x.len()`
+/// values), sharing the loads of `x`. Each product sums in the same order as
+/// [`dot_f32_8acc`], so the result is bit-identical to four calls of it.
+#[inline]
+pub fn dot_rows4_f32(x: &[f32], w: &[f32]) -> [f32; 4] {
+    let n = x.len();
+    let rows = [&w[..n], &w[n..2 * n], &w[2 * n..3 * n], &w[3 * n..4 * n]];
+    let mut acc = [[0.0f32; 8]; 4];
+    let chunks = n / 8;
+    for c in 0..chunks {
+        let o = c * 8;
+        let xc = &x[o..o + 8];
+        for (r, row) in rows.iter().enumerate() {
+            let wc = &row[o..o + 8];
+            for k in 0..8 {
+                acc[r][k] += xc[k] * wc[k];
+            }
+        }
+    }
+    let mut out = [0.0f32; 4];
+    for (r, row) in rows.iter().enumerate() {
+        let a = &acc[r];
+        let mut tail = 0.0f32;
+        for i in chunks * 8..n {
+            tail += x[i] * row[i];
+        }
+        out[r] = (((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))) + tail;
+    }
+    out
+}
+
+/// Reference dense layer in f64.
+pub fn dense_ref(
+    x: &[f64],
+    weights: &[f32],
+    bias: &[f32],
+    a: icebreak_format::Activation,
+) -> Vec<f64> {
+    let n_in = x.len();
+    bias.iter()
+        .enumerate()
+        .map(|(j, &b)| {
+            let row = &weights[j * n_in..(j + 1) * n_in];
+            let z = f64::from(b)
+                + x.iter()
+                    .zip(row)
+                    .map(|(&v, &w)| v * f64::from(w))
+                    .sum::<f64>();
+            activate_ref(z, a)
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// k-means.
+
+/// Squared Euclidean distance with eight accumulators.
+#[inline]
+pub fn sq_dist_f32_8acc(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f32; 8];
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for k in 0..8 {
+            let d = x[k] - y[k];
+            acc[k] += d * d;
+        }
+    }
+    let mut tail = 0.0f32;
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+        let d = x - y;
+        tail += d * d;
+    }
+    (((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))) + tail
+}
+
+/// Distances from `x` to each of the `out.len()` centres; returns the index of the nearest
+/// (smallest squared distance, ties to the first).
+#[inline]
+pub fn kmeans_f32(x: &[f32], centers: &[f32], out: &mut [f32]) -> usize {
+    let n_in = x.len();
+    let mut best = 0;
+    let mut best_d = f32::INFINITY;
+    for (c, o) in out.iter_mut().enumerate() {
+        let d = sq_dist_f32_8acc(x, &centers[c * n_in..(c + 1) * n_in]);
+        if d < best_d {
+            best_d = d;
+            best = c;
+        }
+        *o = d.sqrt();
+    }
+    best
+}
+
+/// Reference k-means in f64: the distances and the nearest centre (ties to the first).
+pub fn kmeans_ref(x: &[f64], centers: &[f32]) -> (Vec<f64>, usize) {
+    let n_in = x.len();
+    let sq: Vec<f64> = centers
+        .chunks_exact(n_in.max(1))
+        .map(|c| {
+            x.iter()
+                .zip(c)
+                .map(|(&v, &m)| (v - f64::from(m)) * (v - f64::from(m)))
+                .sum()
+        })
+        .collect();
+    let mut best = 0;
+    for (i, &d) in sq.iter().enumerate() {
+        if d < sq[best] {
+            best = i;
+        }
+    }
+    (sq.iter().map(|d| d.sqrt()).collect(), best)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gaussian naive Bayes.
+
+/// Joint log-likelihood per class in f64:
+/// `out_c = log_prior_c + (log_norm_c - 0.5 Σ_i (x_i - theta_ci)² / var_ci)`.
+#[inline]
+pub fn gaussian_nb_f64(
+    x: &[f64],
+    theta: &[f64],
+    var: &[f64],
+    log_prior: &[f64],
+    log_norm: &[f64],
+    out: &mut [f64],
+) {
+    let n = x.len();
+    for (c, o) in out.iter_mut().enumerate() {
+        let t = &theta[c * n..(c + 1) * n];
+        let v = &var[c * n..(c + 1) * n];
+        let mut acc = [0.0f64; 4];
+        let mut i = 0;
+        while i + 4 <= n {
+            for k in 0..4 {
+                let d = x[i + k] - t[i + k];
+                acc[k] += d * d / v[i + k];
+            }
+            i += 4;
+        }
+        let mut s = (acc[0] + acc[2]) + (acc[1] + acc[3]);
+        while i < n {
+            let d = x[i] - t[i];
+            s += d * d / v[i];
+            i += 1;
+        }
+        *o = log_prior[c] + (log_norm[c] - 0.5 * s);
+    }
+}
+
+/// Reference Gaussian naive Bayes in f64, as scikit-learn writes it.
+pub fn gaussian_nb_ref(
+    x: &[f64],
+    theta: &[f64],
+    var: &[f64],
+    log_prior: &[f64],
+    log_norm: &[f64],
+) -> Vec<f64> {
+    let n = x.len();
+    (0..log_prior.len())
+        .map(|c| {
+            let s: f64 = (0..n)
+                .map(|i| (x[i] - theta[c * n + i]).powi(2) / var[c * n + i])
+                .sum();
+            log_prior[c] + (log_norm[c] - 0.5 * s)
+        })
+        .collect()
+}
+
+/// Softmax in place in f64, max-subtracted (probabilities of a naive Bayes model).
+#[inline]
+pub fn softmax_f64(x: &mut [f64]) {
+    let max = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mut sum = 0.0;
+    for v in x.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    for v in x.iter_mut() {
+        *v /= sum;
+    }
+}
+
+/// Index of the first maximum in f64; NaN never wins.
+#[inline]
+pub fn argmax_f64(x: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, &v) in x.iter().enumerate().skip(1) {
+        if v > x[best] || x[best].is_nan() {
+            best = i;
+        }
+    }
+    best
+}

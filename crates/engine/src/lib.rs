@@ -40,9 +40,10 @@
 
 pub mod kernels;
 pub mod reference;
+pub mod svm;
 pub mod trees;
 
-use icebreak_format::{Apr, MissingValues, PostTransform, Stage, Task};
+use icebreak_format::{Apr, MissingValues, PostTransform, Role, Stage, Svm, Task};
 use std::fmt;
 
 pub use icebreak_format;
@@ -106,15 +107,19 @@ pub struct Model<'a> {
     missing: MissingValues,
     task: Task,
     stages: Vec<Stage<'a>>,
-    /// Index of the estimator stage; stages before it are preprocessors, after it
-    /// post-processing.
-    estimator: usize,
+    /// `stages[..pre_end]` are preprocessors; the estimator block is
+    /// `stages[pre_end..est_end]` (empty for a transformer, several stages for an MLP), and
+    /// post-processing follows.
+    pre_end: usize,
+    est_end: usize,
+    /// Width the estimator block receives.
+    est_in: usize,
     /// Width of the estimator's output.
     score_width: usize,
     max_width: usize,
     output_width: usize,
-    /// The estimator reads the caller's `f64` row itself (a tree ensemble with no
-    /// preprocessor); otherwise the row is converted to `f32` first.
+    /// The estimator reads the caller's `f64` row itself (a tree ensemble, an SVM or a naive
+    /// Bayes model with no preprocessor); otherwise the row is converted to `f32` first.
     reads_f64: bool,
     /// The tree ensemble, prepared for walking, when the estimator is one.
     prepared: Option<trees::Prepared<'a>>,
@@ -124,6 +129,8 @@ pub struct Model<'a> {
     /// Ties in one-vs-rest go to the last class, as in scikit-learn.
     ovr: bool,
     post: Option<PostTransform>,
+    /// `f64` work space of an SVM estimator.
+    work_len: usize,
 }
 
 /// Reusable buffers for predictions; one per thread.
@@ -133,21 +140,24 @@ pub struct Scratch {
     b: Vec<f32>,
     x: Vec<f64>,
     acc: Vec<f64>,
+    work: Vec<f64>,
 }
 
 /// The result of one row, borrowing from the [`Scratch`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RowOutput<'s> {
-    /// Raw estimator outputs: a regression's values before any link, or a classifier's
-    /// decision scores / margins.
+    /// Raw estimator outputs: a regression's values before any link, a classifier's
+    /// decision scores / margins (an SVM's `decision_function`, a naive Bayes model's joint
+    /// log-likelihoods, k-means distances), a transformer's outputs.
     pub scores: &'s [f32],
     /// The pipeline's final outputs: the transformed values of a regression with a link
-    /// (e.g. `exp` for Poisson), the probabilities of a classifier with a post transform,
-    /// otherwise the scores.
+    /// (e.g. `exp` for Poisson), the probabilities of a classifier that has them, otherwise
+    /// the scores (k-means: the distances to the centres).
     pub values: &'s [f32],
-    /// Class probabilities, for classifiers with a post transform.
+    /// Class probabilities, for classifiers with a post transform or an SVM trained with
+    /// probabilities.
     pub probabilities: Option<&'s [f32]>,
-    /// Index of the predicted class (classifiers).
+    /// Index of the predicted class (classifiers; k-means: the nearest centre).
     pub class: Option<usize>,
 }
 
@@ -155,27 +165,50 @@ impl<'a> Model<'a> {
     /// Builds the runnable pipeline: O(stages), no copy of any weight.
     pub fn new(apr: &Apr<'a>) -> Self {
         let stages = apr.stages().to_vec();
-        let estimator = stages
+        let pre_end = stages
             .iter()
-            .position(|s| matches!(s, Stage::Linear { .. } | Stage::Trees(_)))
-            .unwrap_or(0);
+            .position(|s| s.role() != Role::Preprocessor)
+            .unwrap_or(stages.len());
+        let est_end = stages[pre_end..]
+            .iter()
+            .position(|s| s.role() != Role::Estimator)
+            .map_or(stages.len(), |i| pre_end + i);
         let mut width = apr.input().n_features as usize;
         let mut max_width = width;
+        let mut est_in = width;
         let mut score_width = width;
+        let mut work_len = 0;
         for (i, s) in stages.iter().enumerate() {
+            if i == pre_end {
+                est_in = width;
+            }
             width = s.output_width(width as u32) as usize;
-            if i == estimator {
+            if i + 1 == est_end {
                 score_width = width;
+            }
+            if let Stage::Svm(m) = s {
+                score_width = m.score_width() as usize;
+                work_len = svm::work_len(m);
             }
             max_width = max_width.max(width);
         }
+        if pre_end == stages.len() {
+            // A transformer: its scores are its outputs.
+            est_in = width;
+            score_width = width;
+        }
+        max_width = max_width.max(score_width);
         let post = stages.iter().find_map(|s| match s {
             Stage::Post(p) => Some(*p),
             _ => None,
         });
-        let reads_f64 = estimator == 0 && matches!(stages.first(), Some(Stage::Trees(_)));
+        let reads_f64 = pre_end == 0
+            && matches!(
+                stages.first(),
+                Some(Stage::Trees(_) | Stage::Svm(_) | Stage::GaussianNb { .. })
+            );
         let exact_f64 = matches!(stages.first(), Some(Stage::Trees(t)) if !t.round_f32());
-        let prepared = match stages.get(estimator) {
+        let prepared = match stages.get(pre_end) {
             Some(Stage::Trees(t)) => Some(trees::Prepared::new(*t)),
             _ => None,
         };
@@ -184,7 +217,9 @@ impl<'a> Model<'a> {
             missing: apr.input().missing,
             task: apr.output().task,
             stages,
-            estimator,
+            pre_end,
+            est_end,
+            est_in,
             score_width,
             max_width,
             output_width: width,
@@ -197,6 +232,7 @@ impl<'a> Model<'a> {
             },
             ovr: post == Some(PostTransform::OvrNormalize),
             post,
+            work_len,
         }
     }
 
@@ -225,8 +261,8 @@ impl<'a> Model<'a> {
         self.score_width
     }
 
-    /// Whether inputs are computed in `f64` as given (tree ensembles that compare in `f64`,
-    /// such as LightGBM's), rather than rounded to `f32` first.
+    /// Whether inputs are computed in `f64` as given (tree ensembles, SVMs and naive Bayes
+    /// models without preprocessors), rather than rounded to `f32` first.
     pub fn reads_f64(&self) -> bool {
         self.reads_f64
     }
@@ -246,11 +282,15 @@ impl<'a> Model<'a> {
         if s.b.len() < w {
             s.b.resize(w, 0.0);
         }
-        if s.x.len() < self.n_features {
-            s.x.resize(self.n_features, 0.0);
+        let xw = self.n_features.max(w);
+        if s.x.len() < xw {
+            s.x.resize(xw, 0.0);
         }
-        if s.acc.len() < w {
-            s.acc.resize(w, 0.0);
+        if s.acc.len() < 2 * w {
+            s.acc.resize(2 * w, 0.0);
+        }
+        if s.work.len() < self.work_len {
+            s.work.resize(self.work_len, 0.0);
         }
     }
 
@@ -280,6 +320,11 @@ impl<'a> Model<'a> {
         Ok(())
     }
 
+    /// The estimator block's first stage, if the model has one.
+    fn estimator(&self) -> Option<&Stage<'a>> {
+        self.stages[..self.est_end].get(self.pre_end)
+    }
+
     /// Predicts one row. Allocates nothing once `scratch` has grown to the model's width.
     pub fn predict_row<'s>(
         &self,
@@ -288,51 +333,91 @@ impl<'a> Model<'a> {
     ) -> Result<RowOutput<'s>, EngineError> {
         self.check_row(x)?;
         self.size(scratch);
-        let Scratch { a, b, x: xr, acc } = scratch;
+        let Scratch {
+            a,
+            b,
+            x: xr,
+            acc,
+            work,
+        } = scratch;
         let sw = self.score_width;
-        match (self.stages.get(self.estimator), &self.prepared) {
-            (Some(Stage::Trees(t)), Some(p)) if self.reads_f64 => {
-                let row: &[f64] = if t.round_f32() {
-                    xr[..x.len()].copy_from_slice(x);
-                    trees::round_row_f32(&mut xr[..x.len()]);
-                    &xr[..x.len()]
-                } else {
-                    x
-                };
-                trees::trees_row_f64(p, row, &mut acc[..sw]);
-                narrow(&acc[..sw], &mut b[..sw]);
-            }
-            (est, prepared) => {
-                let width = x.len();
-                self.preprocess_into(x, &mut a[..width]);
-                match est {
-                    Some(Stage::Linear {
-                        coef, intercept, ..
-                    }) => kernels::linear_f32(&a[..width], coef, intercept, &mut b[..sw]),
-                    Some(Stage::Trees(_)) => {
-                        widen(&a[..width], &mut xr[..width]);
-                        if let Some(p) = prepared {
-                            trees::trees_row_f64(p, &xr[..width], &mut acc[..sw]);
-                        }
-                        narrow(&acc[..sw], &mut b[..sw]);
+        // An estimator that decides the class itself (votes, nearest centre, f64 argmax).
+        let mut class_hint = None;
+        // Whether the final values are already in `a` (an SVM's or naive Bayes'
+        // probabilities, computed in f64).
+        let mut values_ready = false;
+        let est = self.estimator();
+        if self.reads_f64 {
+            match est {
+                Some(Stage::Trees(t)) => {
+                    let row: &[f64] = if t.round_f32() {
+                        xr[..x.len()].copy_from_slice(x);
+                        trees::round_row_f32(&mut xr[..x.len()]);
+                        &xr[..x.len()]
+                    } else {
+                        x
+                    };
+                    if let Some(p) = &self.prepared {
+                        trees::trees_row_f64(p, row, &mut acc[..sw]);
                     }
-                    _ => b[..sw].copy_from_slice(&a[..sw]),
+                    narrow(&acc[..sw], &mut b[..sw]);
                 }
+                Some(Stage::Svm(m)) => {
+                    (class_hint, values_ready) = svm_stage(m, x, work, acc, a, b);
+                }
+                Some(st @ Stage::GaussianNb { .. }) => {
+                    (class_hint, values_ready) = self.nb_stage(st, x, acc, a, b);
+                }
+                _ => {}
+            }
+        } else {
+            let w = self.preprocess_into(x, a, b);
+            match est {
+                None => b[..w].copy_from_slice(&a[..w]),
+                Some(Stage::Linear {
+                    coef, intercept, ..
+                }) => kernels::linear_f32(&a[..w], coef, intercept, &mut b[..sw]),
+                Some(Stage::Dense { .. }) => self.dense_chain(a, b, w),
+                Some(Stage::KMeans { centers, .. }) => {
+                    class_hint = Some(kernels::kmeans_f32(&a[..w], centers, &mut b[..sw]));
+                }
+                Some(Stage::Trees(_)) => {
+                    widen(&a[..w], &mut xr[..w]);
+                    if let Some(p) = &self.prepared {
+                        trees::trees_row_f64(p, &xr[..w], &mut acc[..sw]);
+                    }
+                    narrow(&acc[..sw], &mut b[..sw]);
+                }
+                Some(Stage::Svm(m)) => {
+                    widen(&a[..w], &mut xr[..w]);
+                    (class_hint, values_ready) = svm_stage(m, &xr[..w], work, acc, a, b);
+                }
+                Some(st @ Stage::GaussianNb { .. }) => {
+                    widen(&a[..w], &mut xr[..w]);
+                    (class_hint, values_ready) = self.nb_stage(st, &xr[..w], acc, a, b);
+                }
+                Some(_) => {}
             }
         }
         // Scores in `b[..sw]`; post-processing writes into `a`.
         let scores: &'s [f32] = &b[..sw];
-        let (values, probabilities): (&'s [f32], _) = match self.post {
-            Some(p) => {
-                let w = post(p, scores, a);
-                let v: &'s [f32] = &a[..w];
-                (v, (self.task == Task::Classification).then_some(v))
+        let classifier = self.task == Task::Classification;
+        let (values, probabilities): (&'s [f32], _) = if values_ready {
+            let v: &'s [f32] = &a[..self.output_width];
+            (v, classifier.then_some(v))
+        } else {
+            match self.post {
+                Some(p) => {
+                    let w = post(p, scores, a);
+                    let v: &'s [f32] = &a[..w];
+                    (v, classifier.then_some(v))
+                }
+                None => (scores, None),
             }
-            None => (scores, None),
         };
         let class = match self.task {
             Task::Regression | Task::Transform => None,
-            Task::Classification => Some(self.class_of(scores)),
+            Task::Classification => Some(class_hint.unwrap_or_else(|| self.class_of(scores))),
         };
         Ok(RowOutput {
             scores,
@@ -342,15 +427,97 @@ impl<'a> Model<'a> {
         })
     }
 
-    /// Converts `x` to `f32` and runs the preprocessors, writing `out`.
-    fn preprocess_into(&self, x: &[f64], out: &mut [f32]) {
-        for (o, v) in out.iter_mut().zip(x) {
+    /// Converts `x` to `f32` and runs the preprocessors; the result is `a[..w]`, `w` the
+    /// returned width. `b` is work space (a PCA writes there first).
+    fn preprocess_into(&self, x: &[f64], a: &mut [f32], b: &mut [f32]) -> usize {
+        let mut w = x.len();
+        for (o, v) in a[..w].iter_mut().zip(x) {
             *o = *v as f32;
         }
-        for s in &self.stages[..self.estimator] {
-            if let Stage::StandardScaler { mean, scale } = *s {
-                kernels::standard_scale_f32(out, mean, scale);
+        for s in &self.stages[..self.pre_end] {
+            match *s {
+                Stage::StandardScaler { mean, scale } => {
+                    kernels::standard_scale_f32(&mut a[..w], mean, scale)
+                }
+                Stage::MinMaxScaler { scale, min } => {
+                    kernels::min_max_scale_f32(&mut a[..w], scale, min)
+                }
+                Stage::Normalizer { norm, .. } => kernels::normalize_f32(&mut a[..w], norm),
+                Stage::Imputer { missing, fill } => kernels::impute_f32(&mut a[..w], missing, fill),
+                Stage::Pca {
+                    n_out,
+                    mean,
+                    components,
+                    whiten,
+                    ..
+                } => {
+                    let no = n_out as usize;
+                    kernels::pca_f32(&mut a[..w], mean, components, whiten, &mut b[..no]);
+                    a[..no].copy_from_slice(&b[..no]);
+                    w = no;
+                }
+                _ => {}
             }
+        }
+        w
+    }
+
+    /// The dense layers of an MLP from `a[..w]`; the last layer's output ends in `b`.
+    fn dense_chain(&self, a: &mut [f32], b: &mut [f32], w: usize) {
+        let layers = &self.stages[self.pre_end..self.est_end];
+        let mut w = w;
+        for (i, s) in layers.iter().enumerate() {
+            if let Stage::Dense {
+                n_out,
+                activation,
+                weights,
+                bias,
+                ..
+            } = *s
+            {
+                let no = n_out as usize;
+                kernels::dense_f32(&a[..w], weights, bias, activation, &mut b[..no]);
+                if i + 1 < layers.len() {
+                    a[..no].copy_from_slice(&b[..no]);
+                }
+                w = no;
+            }
+        }
+    }
+
+    /// Gaussian naive Bayes in f64: joint log-likelihoods into `b` (as scores), the class by
+    /// an f64 argmax, and with a softmax post transform the probabilities, computed in f64,
+    /// into `a`.
+    fn nb_stage(
+        &self,
+        st: &Stage<'_>,
+        x: &[f64],
+        acc: &mut [f64],
+        a: &mut [f32],
+        b: &mut [f32],
+    ) -> (Option<usize>, bool) {
+        let Stage::GaussianNb {
+            n_classes,
+            theta,
+            var,
+            log_prior,
+            log_norm,
+            ..
+        } = *st
+        else {
+            return (None, false);
+        };
+        let k = n_classes as usize;
+        let jll = &mut acc[..k];
+        kernels::gaussian_nb_f64(x, theta, var, log_prior, log_norm, jll);
+        narrow(jll, &mut b[..k]);
+        let class = kernels::argmax_f64(jll);
+        if self.post == Some(PostTransform::Softmax) {
+            kernels::softmax_f64(jll);
+            narrow(jll, &mut a[..k]);
+            (Some(class), true)
+        } else {
+            (Some(class), false)
         }
     }
 
@@ -367,10 +534,27 @@ impl<'a> Model<'a> {
         }
     }
 
+    /// Runs every row through the preprocessors into `work` (`est_in` values per row).
+    fn preprocess_rows(&self, rows: &[f64], work: &mut Vec<f32>) {
+        let nf = self.n_features;
+        let w = self.est_in;
+        let n_rows = rows.len() / nf.max(1);
+        work.clear();
+        work.resize(n_rows * w, 0.0);
+        let mut a = vec![0.0f32; self.max_width];
+        let mut b = vec![0.0f32; self.max_width];
+        for (x, o) in rows.chunks_exact(nf).zip(work.chunks_exact_mut(w)) {
+            let got = self.preprocess_into(x, &mut a, &mut b);
+            o.copy_from_slice(&a[..got]);
+        }
+    }
+
     /// Predicts a row-major batch (`rows.len() / n_features` rows) through the batch path:
-    /// each stage runs over every row before the next stage; the linear layer takes rows
-    /// four at a time so each weight is loaded once per four rows, and a tree ensemble walks
-    /// each tree for a block of rows before the next tree.
+    /// for linear models and tree ensembles each stage runs over every row before the next
+    /// stage; the linear layer takes rows four at a time so each weight is loaded once per
+    /// four rows, and a tree ensemble walks each tree for a block of rows before the next
+    /// tree. The other families run row by row on one scratch (same arithmetic as
+    /// [`Model::predict_row`]).
     ///
     /// Writes scores (`n_rows × score_width`) into `out.scores`, the final values
     /// (`n_rows × value_width`) into `out.values`, probabilities into `out.probabilities`
@@ -391,12 +575,12 @@ impl<'a> Model<'a> {
         out.clear();
         let sw = self.score_width;
         out.score_width = sw;
-        out.scores.resize(n_rows * sw, 0.0);
-        match self.stages.get(self.estimator) {
+        match self.estimator() {
             Some(Stage::Trees(t)) => {
                 let Some(p) = &self.prepared else {
-                    return Ok(());
+                    return self.batch_by_rows(rows, out);
                 };
+                out.scores.resize(n_rows * sw, 0.0);
                 let src: &[f64] = if self.reads_f64 && !t.round_f32() {
                     rows
                 } else {
@@ -405,10 +589,7 @@ impl<'a> Model<'a> {
                         out.work64.extend_from_slice(rows);
                         trees::round_row_f32(&mut out.work64);
                     } else {
-                        out.work.resize(rows.len(), 0.0);
-                        for (x, o) in rows.chunks_exact(nf).zip(out.work.chunks_exact_mut(nf)) {
-                            self.preprocess_into(x, o);
-                        }
+                        self.preprocess_rows(rows, &mut out.work);
                         out.work64.extend(out.work.iter().map(|&v| f64::from(v)));
                     }
                     &out.work64
@@ -418,13 +599,11 @@ impl<'a> Model<'a> {
             Some(Stage::Linear {
                 coef, intercept, ..
             }) => {
-                out.work.resize(rows.len(), 0.0);
-                for (x, o) in rows.chunks_exact(nf).zip(out.work.chunks_exact_mut(nf)) {
-                    self.preprocess_into(x, o);
-                }
-                linear_batch(&out.work, nf, coef, intercept, sw, &mut out.scores);
+                out.scores.resize(n_rows * sw, 0.0);
+                self.preprocess_rows(rows, &mut out.work);
+                linear_batch(&out.work, self.est_in, coef, intercept, sw, &mut out.scores);
             }
-            _ => {}
+            _ => return self.batch_by_rows(rows, out),
         }
         match self.post {
             Some(p) => {
@@ -450,6 +629,50 @@ impl<'a> Model<'a> {
                 .extend(out.scores.chunks_exact(sw).map(|s| self.class_of(s)));
         }
         Ok(())
+    }
+
+    /// The batch path of the families without a blocked kernel: one scratch, row by row.
+    fn batch_by_rows(&self, rows: &[f64], out: &mut BatchOutput) -> Result<(), EngineError> {
+        let nf = self.n_features;
+        let n_rows = rows.len() / nf;
+        let mut s = self.scratch();
+        out.value_width = self.output_width;
+        out.scores.reserve(n_rows * self.score_width);
+        out.values.reserve(n_rows * self.output_width);
+        for row in rows.chunks_exact(nf) {
+            let r = self.predict_row(row, &mut s)?;
+            out.scores.extend_from_slice(r.scores);
+            out.values.extend_from_slice(r.values);
+            if let Some(p) = r.probabilities {
+                out.probabilities.extend_from_slice(p);
+                out.probability_width = p.len();
+            }
+            out.classes.extend(r.class);
+        }
+        Ok(())
+    }
+}
+
+/// An SVM from the `f64` row `x`: decision scores into `b`, probabilities (if any) into
+/// `a`; returns the class by votes and whether `a` holds the final values.
+fn svm_stage(
+    m: &Svm<'_>,
+    x: &[f64],
+    work: &mut [f64],
+    acc: &mut [f64],
+    a: &mut [f32],
+    b: &mut [f32],
+) -> (Option<usize>, bool) {
+    let sw = m.score_width() as usize;
+    let k = m.n_classes as usize;
+    let (sc, pr) = acc.split_at_mut(sw);
+    let class = svm::svm_row_f64(m, x, work, sc, pr);
+    narrow(sc, &mut b[..sw]);
+    if m.has_probabilities() {
+        narrow(&pr[..k], &mut a[..k]);
+        (class, true)
+    } else {
+        (class, false)
     }
 }
 

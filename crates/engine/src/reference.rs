@@ -1,7 +1,11 @@
 //! The plain reference pipeline: obvious f64 loops, no blocking, no tricks. The fast paths of
 //! [`crate::Model`] are property-tested against it.
 
-use crate::kernels::{linear_ref, ovr_normalize_ref, sigmoid_ref, softmax_ref, standard_scale_ref};
+use crate::kernels::{
+    dense_ref, gaussian_nb_ref, impute_ref, kmeans_ref, linear_ref, min_max_scale_ref,
+    normalize_ref, ovr_normalize_ref, pca_ref, sigmoid_ref, softmax_ref, standard_scale_ref,
+};
+use crate::svm::svm_ref;
 use icebreak_format::{PostTransform, Stage, Task};
 
 /// Reference outputs of one row.
@@ -11,45 +15,97 @@ pub struct RefOutput {
     pub scores: Vec<f64>,
     /// Final outputs (after the post transform, if any).
     pub values: Vec<f64>,
-    /// Probabilities, for classifiers with a post transform.
+    /// Probabilities, for classifiers with a post transform or an SVM with probabilities.
     pub probabilities: Option<Vec<f64>>,
     /// Predicted class index (classifiers).
     pub class: Option<usize>,
 }
 
-/// Runs `stages` over `x` in f64. Linear pipelines see the row rounded to `f32`, as the
-/// engine's; a tree ensemble that is the first stage sees the row as given.
+/// Runs `stages` over `x` in f64. Pipelines that compute in `f32` see the row rounded to
+/// `f32`, as the engine's; a tree ensemble, an SVM or a naive Bayes model that is the first
+/// stage sees the row as given. After that every stage computes in `f64` from the previous
+/// stage's exact output (the engine rounds between stages to `f32`).
 pub fn predict(stages: &[Stage<'_>], task: Task, x: &[f64]) -> RefOutput {
-    let first_is_trees = matches!(stages.first(), Some(Stage::Trees(_)));
-    let mut v: Vec<f64> = if first_is_trees {
+    let reads_f64 = matches!(
+        stages.first(),
+        Some(Stage::Trees(_) | Stage::Svm(_) | Stage::GaussianNb { .. })
+    );
+    let mut v: Vec<f64> = if reads_f64 {
         x.to_vec()
     } else {
         x.iter().map(|&f| f64::from(f as f32)).collect()
     };
-    let mut scores = Vec::new();
+    let mut scores = None;
     let mut post = None;
+    let mut class = None;
+    let mut probabilities = None;
     for s in stages {
         match *s {
             Stage::StandardScaler { mean, scale } => v = standard_scale_ref(&v, mean, scale),
+            Stage::MinMaxScaler { scale, min } => v = min_max_scale_ref(&v, scale, min),
+            Stage::Normalizer { norm, .. } => v = normalize_ref(&v, norm),
+            Stage::Imputer { missing, fill } => v = impute_ref(&v, missing, fill),
+            Stage::Pca {
+                mean,
+                components,
+                whiten,
+                ..
+            } => v = pca_ref(&v, mean, components, whiten),
             Stage::Linear {
                 coef, intercept, ..
             } => {
                 let xf: Vec<f32> = v.iter().map(|&f| f as f32).collect();
-                scores = linear_ref(&xf, coef, intercept);
-                v = scores.clone();
+                v = linear_ref(&xf, coef, intercept);
+                scores = Some(v.clone());
+            }
+            Stage::Dense {
+                weights,
+                bias,
+                activation,
+                ..
+            } => {
+                v = dense_ref(&v, weights, bias, activation);
+                scores = Some(v.clone());
             }
             Stage::Trees(t) => {
-                scores = crate::trees::trees_ref(&t, &v);
-                v = scores.clone();
+                v = crate::trees::trees_ref(&t, &v);
+                scores = Some(v.clone());
             }
-            Stage::MinMaxScaler { .. }
-            | Stage::Normalizer { .. }
-            | Stage::Imputer { .. }
-            | Stage::Pca { .. }
-            | Stage::Dense { .. }
-            | Stage::Svm(_)
-            | Stage::KMeans { .. }
-            | Stage::GaussianNb { .. } => unimplemented!("reference for {}", s.name()),
+            Stage::Svm(m) => {
+                let r = svm_ref(&m, &v);
+                scores = Some(r.scores.clone());
+                class = r.class;
+                v = match r.probabilities {
+                    Some(p) => {
+                        probabilities = (task == Task::Classification).then(|| p.clone());
+                        p
+                    }
+                    None => r.scores,
+                };
+            }
+            Stage::KMeans { centers, .. } => {
+                let (d, nearest) = kmeans_ref(&v, centers);
+                class = Some(nearest);
+                v = d;
+                scores = Some(v.clone());
+            }
+            Stage::GaussianNb {
+                theta,
+                var,
+                log_prior,
+                log_norm,
+                ..
+            } => {
+                v = gaussian_nb_ref(&v, theta, var, log_prior, log_norm);
+                let mut best = 0;
+                for (i, &z) in v.iter().enumerate() {
+                    if z > v[best] {
+                        best = i;
+                    }
+                }
+                class = Some(best);
+                scores = Some(v.clone());
+            }
             Stage::Post(p) => {
                 post = Some(p);
                 v = match p {
@@ -63,22 +119,28 @@ pub fn predict(stages: &[Stage<'_>], task: Task, x: &[f64]) -> RefOutput {
                     PostTransform::Exp => v.iter().map(|z| z.exp()).collect(),
                     PostTransform::Probabilities => v.clone(),
                 };
+                if task == Task::Classification {
+                    probabilities = Some(v.clone());
+                }
             }
         }
     }
+    // A transformer's scores are its outputs.
+    let scores = scores.unwrap_or_else(|| v.clone());
     let ovr = post == Some(PostTransform::OvrNormalize);
-    let probabilities = (task == Task::Classification && post.is_some()).then(|| v.clone());
-    let class = (task == Task::Classification).then(|| match scores.as_slice() {
-        [z] => usize::from(*z > 0.0),
-        s => {
-            let mut best = 0;
-            for (i, &z) in s.iter().enumerate() {
-                if z > s[best] || (ovr && z == s[best]) {
-                    best = i;
+    let class = (task == Task::Classification).then(|| {
+        class.unwrap_or_else(|| match scores.as_slice() {
+            [z] => usize::from(*z > 0.0),
+            s => {
+                let mut best = 0;
+                for (i, &z) in s.iter().enumerate() {
+                    if z > s[best] || (ovr && z == s[best]) {
+                        best = i;
+                    }
                 }
+                best
             }
-            best
-        }
+        })
     });
     RefOutput {
         scores,

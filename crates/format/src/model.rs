@@ -250,8 +250,8 @@ impl Kernel {
 /// `-d_01` (positive means class 1); for `k ≥ 3` its `'ovr'` shape, the votes plus
 /// scikit-learn's bounded confidence (`_ovr_decision_function`). With `prob_a`/`prob_b` the
 /// stage also computes probabilities: Platt's sigmoid per pair, `r_ij = 1 / (1 +
-/// exp(prob_a[p] · d_ij + prob_b[p]))` clipped to `[1e-7, 1 - 1e-7]`, then for two classes
-/// `[r_01, 1 - r_01]` and for more libsvm's pairwise coupling (`multiclass_probability`).
+/// exp(prob_a[p] · d_ij + prob_b[p]))` clipped to `[1e-7, 1 - 1e-7]`, then libsvm's pairwise
+/// coupling (`multiclass_probability`) — for two classes too, as scikit-learn's libsvm does.
 #[derive(Debug, Clone, Copy)]
 pub struct Svm<'a> {
     /// Width of the input.

@@ -1195,7 +1195,7 @@ impl<'a> Parser<'a> {
                 if estimators > 1 && !chain {
                     return Err(FormatError::BadPipeline {
                         stage,
-                        reason: "more than one estimator (only dense layers may follow each other)",
+                        reason: "more than one estimator",
                     });
                 }
                 estimator = Some(*s);

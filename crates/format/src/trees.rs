@@ -67,9 +67,10 @@ pub enum MissingRule {
     ZeroOrNan,
 }
 
-/// `|x|` at or under this counts as zero for [`MissingRule::ZeroOrNan`] (LightGBM's
-/// `kZeroThreshold`).
-pub const ZERO_THRESHOLD: f64 = 1e-35;
+/// `|x|` at or under this counts as zero for [`MissingRule::ZeroOrNan`]: LightGBM's
+/// `kZeroThreshold`, the *f32* `1e-35f` (1.0000000180025095e-35 as an f64), against which
+/// LightGBM compares its f64 inputs.
+pub const ZERO_THRESHOLD: f64 = 1e-35_f32 as f64;
 
 /// One decoded node.
 #[derive(Debug, Clone, Copy, PartialEq)]
