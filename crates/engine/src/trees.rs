@@ -126,10 +126,10 @@ fn select(left: bool, a: u32, b: u32) -> u32 {
 
 /// One step of a specialised walk: the reference the node at `r` sends `x` to. `x < t` with
 /// NaN taking the default way is `(x < t) | (NaN & default_left)`, since `NaN < t` is false:
-/// no branch on the data, and the child is picked with a select, so a walk mispredicts no
-/// branch per level.
+/// no branch on the data, and the child is read at an index computed from the test, so a
+/// walk mispredicts no branch per level.
 #[inline(always)]
-fn step<const W: u8>(rows: &[Row64], r: u32, x: &[f64]) -> u32 {
+fn step<const W: u8>(rows: &[Row64], nodes: &[NodeRow], r: u32, x: &[f64]) -> u32 {
     let [a, b, t] = rows[r as usize];
     let v = x[a as u32 as usize];
     let t = f64::from_bits(t);
@@ -141,7 +141,9 @@ fn step<const W: u8>(rows: &[Row64], r: u32, x: &[f64]) -> u32 {
     } else {
         (if v.is_nan() { 0.0 } else { v }) <= t
     };
-    select(left, (a >> 32) as u32, b as u32)
+    // The child is read at an index computed from the test (word 1 left, word 2 right): a
+    // load, which the compiler cannot turn back into a branch as it does a select.
+    nodes[r as usize][2 - usize::from(left)]
 }
 
 /// One step of the general walk.
@@ -174,6 +176,9 @@ fn walk_lanes<'x, const W: u8>(
     cur: &mut [u32; LANES],
     row_of: impl Fn(usize) -> &'x [f64],
 ) {
+    if p.rows.is_empty() && W != Walk::General as u8 {
+        return;
+    }
     loop {
         let mut pending = false;
         for (k, r) in cur.iter_mut().enumerate() {
@@ -181,7 +186,7 @@ fn walk_lanes<'x, const W: u8>(
                 *r = if W == Walk::General as u8 {
                     step_general(p.trees.nodes, p.trees.categories, *r, row_of(k))
                 } else {
-                    step::<W>(p.rows, *r, row_of(k))
+                    step::<W>(p.rows, p.trees.nodes, *r, row_of(k))
                 };
                 pending = true;
             }
@@ -200,7 +205,7 @@ fn leaf_of<const W: u8>(p: &Prepared<'_>, root: u32, x: &[f64]) -> usize {
         r = if W == Walk::General as u8 {
             step_general(p.trees.nodes, p.trees.categories, r, x)
         } else {
-            step::<W>(p.rows, r, x)
+            step::<W>(p.rows, p.trees.nodes, r, x)
         };
     }
     (r & !LEAF) as usize
