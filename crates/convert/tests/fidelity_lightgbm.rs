@@ -16,9 +16,8 @@
 //! - probabilities and transformed values: |icebreak - LightGBM| <= 1e-6 · max(1, |LightGBM|).
 //! - predicted class: identical, except where LightGBM's two best probabilities are within
 //!   1e-6 of each other (none are, in these fixtures).
-//! - rows with a value in (1e-35, 1e-35f] in a model with `missing_type=Zero` are skipped while
-//!   the format's `ZERO_THRESHOLD` is the `f64` 1e-35 rather than LightGBM's `1e-35f` (see
-//!   [`in_zero_sliver`]); they are checked again as soon as the two agree.
+//! - every row is compared, including values in (1e-35, 1e-35f] at missing-type-Zero nodes:
+//!   the format's `ZERO_THRESHOLD` is LightGBM's f32 `1e-35f` (checked below).
 
 // Test helpers unwrap freely: a malformed fixture should fail the test loudly.
 #![allow(clippy::unwrap_used)]
@@ -120,19 +119,16 @@ fn load(name: &str) -> Case {
     }
 }
 
-/// Whether the row has a value that LightGBM counts as zero (`|x| <= 1e-35f`, i.e.
-/// 1.0000000180025095e-35) but the engine's `MissingRule::ZeroOrNan` does not, because the
-/// format's `ZERO_THRESHOLD` is the `f64` 1e-35. Empty once the two constants agree.
-fn in_zero_sliver(x: &[f64]) -> bool {
-    let lgbm = icebreak_convert::lightgbm::K_ZERO_THRESHOLD;
-    x.iter()
-        .any(|v| v.abs() > icebreak_format::trees::ZERO_THRESHOLD && v.abs() <= lgbm)
+#[test]
+fn the_zero_threshold_is_lightgbms() {
+    assert_eq!(
+        icebreak_format::trees::ZERO_THRESHOLD,
+        icebreak_convert::lightgbm::K_ZERO_THRESHOLD
+    );
 }
 
 #[derive(Default, Debug)]
 struct Report {
-    /// Rows skipped by [`in_zero_sliver`].
-    exempt: Vec<usize>,
     rows: usize,
     compared: usize,
     max_score: f64,
@@ -184,17 +180,9 @@ fn compare(case: &Case, spec: &ModelSpec) -> Report {
         rows: inputs.len(),
         ..Report::default()
     };
-    let zero_or_nan = spec.stages.iter().any(|s| match s {
-        StageSpec::Trees(t) => t.nodes.iter().any(|n| n.missing == MissingRule::ZeroOrNan),
-        _ => false,
-    });
     let mut flat = Vec::new();
     for (i, x) in inputs.iter().enumerate() {
         flat.extend_from_slice(x);
-        if zero_or_nan && in_zero_sliver(x) {
-            rep.exempt.push(i);
-            continue;
-        }
         let out = model.predict_row(x, &mut scratch).unwrap();
         assert_eq!(
             out.scores.len(),
@@ -279,14 +267,8 @@ fn check_case(name: &str) -> Report {
     let spec = icebreak_convert::lightgbm::convert(&case.text).unwrap();
     let rep = compare(&case, &spec);
     eprintln!(
-        "{name}: {} rows, {} outputs compared, max rel score err {:.2e}, max value err {:.2e}, \
-         {} rows skipped (zero-threshold sliver): {:?}",
-        rep.rows,
-        rep.compared,
-        rep.max_score,
-        rep.max_value,
-        rep.exempt.len(),
-        rep.exempt
+        "{name}: {} rows, {} outputs compared, max rel score err {:.2e}, max value err {:.2e}",
+        rep.rows, rep.compared, rep.max_score, rep.max_value,
     );
     assert!(
         rep.mismatches.is_empty(),
@@ -301,7 +283,7 @@ fn check_case(name: &str) -> Report {
         };
     assert_eq!(
         rep.compared,
-        (rep.rows - rep.exempt.len()) * per_row,
+        rep.rows * per_row,
         "{name}: every output compared"
     );
     rep
