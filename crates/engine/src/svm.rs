@@ -18,14 +18,14 @@ pub const MIN_PROB: f64 = 1e-7;
 /// `f64` values [`svm_row_f64`] needs in its work buffer.
 pub fn work_len(m: &Svm<'_>) -> usize {
     let k = m.n_classes as usize;
-    m.n_sv()
-        + m.n_pairs()
-        + k
-        + if m.has_probabilities() {
-            2 * k * k + 2 * k
-        } else {
-            0
-        }
+    // Kernel values, pairwise decisions, votes, then either the ovr confidences (k) or the
+    // coupling's r, Q (k × k each) and Qp (k), which reuse the same space.
+    let tail = if m.has_probabilities() {
+        2 * k * k + k
+    } else {
+        k
+    };
+    m.n_sv() + m.n_pairs() + k + tail
 }
 
 /// libsvm's `powi`: `base^times` by squaring.

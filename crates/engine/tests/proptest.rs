@@ -410,7 +410,7 @@ fn spec() -> impl Strategy<Value = ModelSpec> {
                         task,
                         n_outputs,
                         labels: match task {
-                            Task::Regression => LabelsSpec::None,
+                            Task::Regression | Task::Transform => LabelsSpec::None,
                             Task::Classification => {
                                 LabelsSpec::Int((0..n_outputs as i64).collect())
                             }
@@ -543,7 +543,7 @@ proptest! {
             // Class: equal, unless the reference's winner and the fast winner are within the
             // scores' tolerance of each other (a near tie that rounding may flip).
             match spec.output.task {
-                Task::Regression => {
+                Task::Regression | Task::Transform => {
                     prop_assert_eq!(got.class, None);
                     prop_assert_eq!(want.class, None);
                 }
@@ -582,7 +582,7 @@ proptest! {
         prop_assert_eq!(out.scores.len(), n * sw);
         prop_assert_eq!(out.probabilities.len(), n * pw);
         match spec.output.task {
-            Task::Regression => prop_assert!(out.classes.is_empty()),
+            Task::Regression | Task::Transform => prop_assert!(out.classes.is_empty()),
             Task::Classification => prop_assert_eq!(out.classes.len(), n),
         }
         for (r, x) in rows.iter().enumerate() {

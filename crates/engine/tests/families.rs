@@ -1,0 +1,600 @@
+//! The families beyond linear models and trees — scalers, normalizer, imputer, PCA, MLPs,
+//! SVMs, k-means, Gaussian naive Bayes, transformers — held to the plain f64 reference
+//! pipeline, and the batch path held to the single-row path bit for bit.
+
+#![allow(missing_docs)]
+#![allow(clippy::unwrap_used)]
+
+use icebreak_engine::reference;
+use icebreak_engine::svm::{multiclass_probability, ovr_decision, powi, sigmoid_predict};
+use icebreak_engine::{BatchOutput, EngineError, Model};
+use icebreak_format::*;
+use proptest::collection::vec;
+use proptest::prelude::*;
+
+fn spec(n: u32, missing: MissingValues, stages: Vec<StageSpec>, task: Task, no: u32) -> ModelSpec {
+    ModelSpec {
+        input: InputSpec {
+            n_features: n,
+            missing,
+            feature_names: None,
+        },
+        output: OutputSpec {
+            task,
+            n_outputs: no,
+            labels: if task == Task::Classification {
+                LabelsSpec::Int((0..i64::from(no)).collect())
+            } else {
+                LabelsSpec::None
+            },
+            output_names: None,
+        },
+        provenance: ProvenanceSpec {
+            model_version: "1".into(),
+            model_name: None,
+            source_format: None,
+            converter: None,
+            source_sha256: None,
+        },
+        stages,
+    }
+}
+
+fn w(n: usize) -> impl Strategy<Value = Vec<f32>> {
+    vec(-2.0f32..2.0, n)
+}
+
+fn w64(n: usize) -> impl Strategy<Value = Vec<f64>> {
+    vec(-2.0f64..2.0, n)
+}
+
+/// A random model of one family over `n` features, and its description.
+fn model_spec() -> impl Strategy<Value = ModelSpec> {
+    (1u32..7, 0u8..6).prop_flat_map(|(n, family)| {
+        let nf = n as usize;
+        match family {
+            // Transformer: imputer, min-max, normalizer, PCA (whitened or not).
+            0 => (
+                w(nf),
+                w(nf),
+                w(nf),
+                0u8..3,
+                1..=n,
+                any::<bool>(),
+                w(nf * 7),
+                vec(0.5f32..2.0, 7),
+            )
+                .prop_map(move |(fill, scale, min, norm, k, white, comps, wh)| {
+                    let k_ = k as usize;
+                    let stages = vec![
+                        StageSpec::Imputer {
+                            missing: f32::NAN,
+                            fill,
+                        },
+                        StageSpec::MinMaxScaler { scale, min },
+                        StageSpec::Normalizer {
+                            width: n,
+                            norm: [Norm::L1, Norm::L2, Norm::Max][norm as usize],
+                        },
+                        StageSpec::Pca {
+                            n_in: n,
+                            n_out: k,
+                            mean: comps[..nf].to_vec(),
+                            components: comps[..nf * k_].to_vec(),
+                            whiten: white.then(|| wh[..k_].to_vec()),
+                        },
+                    ];
+                    spec(n, MissingValues::Nan, stages, Task::Transform, k)
+                })
+                .boxed(),
+            // MLP: scaler, dense (any activation), dense, softmax / binary_logistic / none.
+            1 => (
+                1u32..6,
+                1u32..4,
+                0u8..4,
+                0u8..2,
+                w(nf),
+                vec(0.5f32..2.0, nf),
+                w(6 * nf + 6),
+                w(24 + 4),
+            )
+                .prop_map(move |(h, o, act, head, mean, scale, w1, w2)| {
+                    let (hu, ou) = (h as usize, o as usize);
+                    let activation = [
+                        Activation::Identity,
+                        Activation::Relu,
+                        Activation::Tanh,
+                        Activation::Logistic,
+                    ][act as usize];
+                    let mut stages = vec![
+                        StageSpec::StandardScaler { mean, scale },
+                        StageSpec::Dense {
+                            n_in: n,
+                            n_out: h,
+                            activation,
+                            weights: w1[..nf * hu].to_vec(),
+                            bias: w1[nf * hu..nf * hu + hu].to_vec(),
+                        },
+                        StageSpec::Dense {
+                            n_in: h,
+                            n_out: o,
+                            activation: Activation::Identity,
+                            weights: w2[..hu * ou].to_vec(),
+                            bias: w2[24..24 + ou].to_vec(),
+                        },
+                    ];
+                    let (task, no) = match (head, o) {
+                        (1, 1) => {
+                            stages.push(StageSpec::Post(PostTransform::BinaryLogistic));
+                            (Task::Classification, 2)
+                        }
+                        (1, _) => {
+                            stages.push(StageSpec::Post(PostTransform::Softmax));
+                            (Task::Classification, o)
+                        }
+                        _ => (Task::Regression, o),
+                    };
+                    spec(n, MissingValues::Reject, stages, task, no)
+                })
+                .boxed(),
+            // SVM classifier or regressor, any kernel, with or without probabilities.
+            2 => (
+                1u32..5,
+                1usize..4,
+                any::<bool>(),
+                0u8..4,
+                0.05f64..1.0,
+                -1.0f64..1.0,
+                1u32..4,
+                w(4 * 3 * nf),
+                w64(3 * 12),
+                w64(6),
+                w64(6),
+                vec(-3.0f64..-0.1, 6),
+            )
+                .prop_map(
+                    move |(
+                        k,
+                        per,
+                        probs,
+                        kern,
+                        gamma,
+                        coef0,
+                        degree,
+                        svs,
+                        coef,
+                        intercept,
+                        pb,
+                        pa,
+                    )| {
+                        let classifier = k >= 2;
+                        let n_sv = if classifier { k as usize * per } else { per };
+                        let pairs = if classifier {
+                            (k * (k - 1) / 2) as usize
+                        } else {
+                            1
+                        };
+                        let rows = if classifier { k as usize - 1 } else { 1 };
+                        let kernel = match kern {
+                            0 => Kernel::Linear,
+                            1 => Kernel::Poly {
+                                gamma,
+                                coef0,
+                                degree,
+                            },
+                            2 => Kernel::Rbf { gamma },
+                            _ => Kernel::Sigmoid { gamma, coef0 },
+                        };
+                        let probs = probs && classifier;
+                        let m = SvmSpec {
+                            n_in: n,
+                            n_classes: k,
+                            kernel,
+                            n_support: if classifier {
+                                vec![per as u32; k as usize]
+                            } else {
+                                Vec::new()
+                            },
+                            support_vectors: svs[..n_sv * nf].to_vec(),
+                            coef: coef[..rows * n_sv].to_vec(),
+                            intercept: intercept[..pairs].to_vec(),
+                            prob_a: if probs {
+                                pa[..pairs].to_vec()
+                            } else {
+                                Vec::new()
+                            },
+                            prob_b: if probs {
+                                pb[..pairs].to_vec()
+                            } else {
+                                Vec::new()
+                            },
+                        };
+                        let task = if classifier {
+                            Task::Classification
+                        } else {
+                            Task::Regression
+                        };
+                        spec(n, MissingValues::Reject, vec![StageSpec::Svm(m)], task, k)
+                    },
+                )
+                .boxed(),
+            // k-means, optionally after a standard scaler.
+            3 => (2u32..6, any::<bool>(), w(5 * nf), w(nf))
+                .prop_map(move |(k, scaled, centers, mean)| {
+                    let mut stages = Vec::new();
+                    if scaled {
+                        stages.push(StageSpec::StandardScaler {
+                            mean,
+                            scale: vec![1.5; nf],
+                        });
+                    }
+                    stages.push(StageSpec::KMeans {
+                        n_in: n,
+                        k,
+                        centers: centers[..k as usize * nf].to_vec(),
+                    });
+                    spec(n, MissingValues::Reject, stages, Task::Classification, k)
+                })
+                .boxed(),
+            // Gaussian naive Bayes with a softmax.
+            4 => (
+                2u32..5,
+                w64(4 * nf),
+                vec(0.1f64..3.0, 4 * nf),
+                vec(-3.0f64..-0.01, 4),
+                any::<bool>(),
+            )
+                .prop_map(move |(k, theta, var, log_prior, softmax)| {
+                    let ku = k as usize;
+                    let var = var[..ku * nf].to_vec();
+                    let log_norm = (0..ku)
+                        .map(|c| {
+                            -0.5 * var[c * nf..(c + 1) * nf]
+                                .iter()
+                                .map(|v| (2.0 * std::f64::consts::PI * v).ln())
+                                .sum::<f64>()
+                        })
+                        .collect();
+                    let mut stages = vec![StageSpec::GaussianNb {
+                        n_in: n,
+                        n_classes: k,
+                        theta: theta[..ku * nf].to_vec(),
+                        var,
+                        log_prior: log_prior[..ku].to_vec(),
+                        log_norm,
+                    }];
+                    if softmax {
+                        stages.push(StageSpec::Post(PostTransform::Softmax));
+                    }
+                    spec(n, MissingValues::Reject, stages, Task::Classification, k)
+                })
+                .boxed(),
+            // PCA then an SVM (a pipeline: the SVM reads the f32 preprocessed row).
+            _ => (1..=n, w(nf * nf + nf), w(4 * nf), w64(8))
+                .prop_map(move |(k, pca, svs, coef)| {
+                    let ku = k as usize;
+                    let stages = vec![
+                        StageSpec::Pca {
+                            n_in: n,
+                            n_out: k,
+                            mean: pca[..nf].to_vec(),
+                            components: pca[nf..nf + nf * ku].to_vec(),
+                            whiten: None,
+                        },
+                        StageSpec::Svm(SvmSpec {
+                            n_in: k,
+                            n_classes: 2,
+                            kernel: Kernel::Rbf { gamma: 0.3 },
+                            n_support: vec![1, 2],
+                            support_vectors: svs[..3 * ku].to_vec(),
+                            coef: coef[..3].to_vec(),
+                            intercept: vec![coef[3]],
+                            prob_a: Vec::new(),
+                            prob_b: Vec::new(),
+                        }),
+                    ];
+                    spec(n, MissingValues::Reject, stages, Task::Classification, 2)
+                })
+                .boxed(),
+        }
+    })
+}
+
+fn model_and_rows() -> impl Strategy<Value = (ModelSpec, Vec<Vec<f64>>)> {
+    model_spec().prop_flat_map(|s| {
+        let n = s.input.n_features as usize;
+        let nan_ok = s.input.missing == MissingValues::Nan;
+        let value = prop_oneof![
+            8 => (-3.0f64..3.0).boxed(),
+            1 => Just(0.0).boxed(),
+            1 => if nan_ok { Just(f64::NAN).boxed() } else { Just(1.0).boxed() },
+        ];
+        (Just(s), vec(vec(value, n), 1..12))
+    })
+}
+
+/// Whether `a` and `b` agree within `rel` of their magnitude (or `abs`).
+fn close(a: f64, b: f64, rel: f64, abs: f64) -> bool {
+    (a - b).abs() <= abs + rel * a.abs().max(b.abs())
+}
+
+/// f32 families compute with f32 weights and activations; the reference in f64.
+fn tolerance(s: &ModelSpec) -> (f64, f64) {
+    let f64_family = matches!(
+        s.stages.first(),
+        Some(StageSpec::Svm(_) | StageSpec::GaussianNb { .. })
+    );
+    if f64_family {
+        // f64 throughout; the output is rounded to f32 once.
+        (2e-7, 1e-12)
+    } else {
+        (2e-3, 2e-3)
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn predict_row_matches_the_reference((s, rows) in model_and_rows()) {
+        let buf = write(&s).unwrap();
+        let apr = Apr::parse(&buf).unwrap();
+        let model = Model::new(&apr);
+        let mut scratch = model.scratch();
+        let (rel, abs) = tolerance(&s);
+        for x in &rows {
+            let out = model.predict_row(x, &mut scratch).unwrap();
+            let r = reference::predict(apr.stages(), s.output.task, x);
+            prop_assert_eq!(out.scores.len(), r.scores.len());
+            prop_assert_eq!(out.values.len(), r.values.len());
+            for (a, b) in out.scores.iter().zip(&r.scores) {
+                prop_assert!(close(f64::from(*a), *b, rel, abs), "scores {:?} vs {:?}", out.scores, r.scores);
+            }
+            for (a, b) in out.values.iter().zip(&r.values) {
+                prop_assert!(close(f64::from(*a), *b, rel, abs), "values {:?} vs {:?}", out.values, r.values);
+            }
+            prop_assert_eq!(out.probabilities.is_some(), r.probabilities.is_some());
+            if let Some(p) = out.probabilities {
+                let sum: f64 = p.iter().map(|&v| f64::from(v)).sum();
+                prop_assert!((sum - 1.0).abs() < 1e-3, "probabilities {:?}", p);
+            }
+            prop_assert_eq!(out.class.is_some(), r.class.is_some());
+            if let (Some(c), Some(rc)) = (out.class, r.class) {
+                if c != rc {
+                    // Only a near tie may differ: the two classes' scores agree within the
+                    // tolerance (f32 rounding), or an f64 family's decision value is ~0.
+                    let sc = &r.scores;
+                    let near = match s.stages.iter().find(|st| matches!(st, StageSpec::KMeans { .. })) {
+                        Some(_) => close(sc[c], sc[rc], rel, abs),
+                        None if sc.len() == 1 => sc[0].abs() <= abs.max(1e-9) * 10.0,
+                        None => close(sc[c], sc[rc], rel, abs),
+                    };
+                    prop_assert!(near, "class {} vs reference {} with scores {:?}", c, rc, sc);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn predict_batch_equals_predict_row((s, rows) in model_and_rows()) {
+        let buf = write(&s).unwrap();
+        let apr = Apr::parse(&buf).unwrap();
+        let model = Model::new(&apr);
+        let mut scratch = model.scratch();
+        let flat: Vec<f64> = rows.concat();
+        let mut batch = BatchOutput::default();
+        model.predict_batch(&flat, &mut batch).unwrap();
+        let sw = batch.score_width;
+        let vw = batch.value_width;
+        let pw = batch.probability_width;
+        for (i, x) in rows.iter().enumerate() {
+            let out = model.predict_row(x, &mut scratch).unwrap();
+            prop_assert_eq!(&batch.scores[i * sw..(i + 1) * sw], out.scores);
+            prop_assert_eq!(&batch.values[i * vw..(i + 1) * vw], out.values);
+            match out.probabilities {
+                Some(p) => prop_assert_eq!(&batch.probabilities[i * pw..(i + 1) * pw], p),
+                None => prop_assert!(batch.probabilities.is_empty()),
+            }
+            prop_assert_eq!(batch.classes.get(i).copied(), out.class);
+        }
+    }
+}
+
+fn parse(s: &ModelSpec) -> AlignedBuf {
+    write(s).unwrap()
+}
+
+#[test]
+fn a_transformer_answers_its_outputs_and_accepts_missing_values() {
+    let s = spec(
+        2,
+        MissingValues::Nan,
+        vec![
+            StageSpec::Imputer {
+                missing: f32::NAN,
+                fill: vec![3.0, -4.0],
+            },
+            StageSpec::Normalizer {
+                width: 2,
+                norm: Norm::L2,
+            },
+        ],
+        Task::Transform,
+        2,
+    );
+    let buf = parse(&s);
+    let apr = Apr::parse(&buf).unwrap();
+    let model = Model::new(&apr);
+    let mut sc = model.scratch();
+    let out = model.predict_row(&[f64::NAN, f64::NAN], &mut sc).unwrap();
+    assert_eq!(out.values, [0.6, -0.8]);
+    assert_eq!(out.scores, out.values);
+    assert_eq!(out.class, None);
+    assert_eq!(out.probabilities, None);
+    // A zero row stays zero (scikit-learn treats a zero norm as 1).
+    let out = model.predict_row(&[0.0, 0.0], &mut sc).unwrap();
+    assert_eq!(out.values, [0.0, 0.0]);
+}
+
+#[test]
+fn an_imputer_with_a_numeric_marker_replaces_equal_values_only() {
+    let mut x = [-1.0f32, 2.0, f32::NAN];
+    icebreak_engine::kernels::impute_f32(&mut x, -1.0, &[7.0, 8.0, 9.0]);
+    assert_eq!(x[..2], [7.0, 2.0]);
+    assert!(x[2].is_nan());
+}
+
+#[test]
+fn kmeans_answers_the_nearest_centre_and_the_distances() {
+    let s = spec(
+        2,
+        MissingValues::Reject,
+        vec![StageSpec::KMeans {
+            n_in: 2,
+            k: 3,
+            centers: vec![0.0, 0.0, 3.0, 4.0, 3.0, 4.0],
+        }],
+        Task::Classification,
+        3,
+    );
+    let buf = parse(&s);
+    let apr = Apr::parse(&buf).unwrap();
+    let model = Model::new(&apr);
+    let mut sc = model.scratch();
+    let out = model.predict_row(&[3.0, 4.0], &mut sc).unwrap();
+    // Ties go to the first centre.
+    assert_eq!(out.class, Some(1));
+    assert_eq!(out.values, [5.0, 0.0, 0.0]);
+    let out = model.predict_row(&[0.5, 0.0], &mut sc).unwrap();
+    assert_eq!(out.class, Some(0));
+    assert_eq!(out.probabilities, None);
+}
+
+#[test]
+fn binary_svc_follows_scikit_learn_signs_and_libsvm_ties() {
+    // One support vector per class, linear kernel: d = 1·(x·sv0) - 1·(x·sv1) + b.
+    let m = SvmSpec {
+        n_in: 1,
+        n_classes: 2,
+        kernel: Kernel::Linear,
+        n_support: vec![1, 1],
+        support_vectors: vec![1.0, -1.0],
+        coef: vec![1.0, -1.0],
+        intercept: vec![0.0],
+        prob_a: Vec::new(),
+        prob_b: Vec::new(),
+    };
+    let s = spec(
+        1,
+        MissingValues::Reject,
+        vec![StageSpec::Svm(m)],
+        Task::Classification,
+        2,
+    );
+    let buf = parse(&s);
+    let apr = Apr::parse(&buf).unwrap();
+    let model = Model::new(&apr);
+    let mut sc = model.scratch();
+    // libsvm: d = 2x > 0 votes class 0; scikit-learn's decision_function is -d.
+    let out = model.predict_row(&[1.0], &mut sc).unwrap();
+    assert_eq!((out.scores, out.class), (&[-2.0f32][..], Some(0)));
+    let out = model.predict_row(&[-1.0], &mut sc).unwrap();
+    assert_eq!((out.scores, out.class), (&[2.0f32][..], Some(1)));
+    // d = 0: libsvm votes for the second class.
+    let out = model.predict_row(&[0.0], &mut sc).unwrap();
+    assert_eq!(out.class, Some(1));
+}
+
+#[test]
+fn svm_helpers_follow_libsvm_and_scikit_learn() {
+    assert_eq!(powi(2.0, 0), 1.0);
+    assert_eq!(powi(2.0, 5), 32.0);
+    assert_eq!(powi(-1.5, 3), -3.375);
+    // Platt: 1 / (1 + exp(A d + B)), both branches.
+    assert!((sigmoid_predict(1.0, -2.0, 0.5) - 1.0 / (1.0 + (-1.5f64).exp())).abs() < 1e-15);
+    assert!((sigmoid_predict(1.0, 2.0, 0.5) - 1.0 / (1.0 + 2.5f64.exp())).abs() < 1e-15);
+    // ovr: 3 classes, pairs (0,1) d=1 -> class 0, (0,2) d=-2 -> class 2, (1,2) d=0 -> class 1
+    // (scikit-learn counts d >= 0 for the first class).
+    let mut conf = [0.0; 3];
+    let mut out = [0.0; 3];
+    ovr_decision(3, &[1.0, -2.0, 0.0], &mut conf, &mut out);
+    let t = |s: f64| s / (3.0 * (s.abs() + 1.0));
+    assert_eq!(out, [1.0 + t(-1.0), 1.0 + t(-1.0), 1.0 + t(2.0)]);
+    // Pairwise coupling of consistent pairwise probabilities recovers the distribution.
+    let p = [0.5, 0.3, 0.2];
+    let k = 3;
+    let mut r = [0.0; 9];
+    for i in 0..k {
+        for j in 0..k {
+            if i != j {
+                r[i * k + j] = p[i] / (p[i] + p[j]);
+            }
+        }
+    }
+    let (mut q, mut qp, mut got) = ([0.0; 9], [0.0; 3], [0.0; 3]);
+    multiclass_probability(k, &r, &mut q, &mut qp, &mut got);
+    for (a, b) in got.iter().zip(p) {
+        assert!((a - b).abs() < 1e-3, "{got:?}");
+    }
+}
+
+#[test]
+fn naive_bayes_probabilities_are_computed_in_f64() {
+    // Log-likelihoods far from zero: an f32 softmax of them would lose the difference.
+    let s = spec(
+        1,
+        MissingValues::Reject,
+        vec![
+            StageSpec::GaussianNb {
+                n_in: 1,
+                n_classes: 2,
+                theta: vec![0.0, 0.0],
+                var: vec![1.0, 1.0],
+                log_prior: vec![-20000.0, -20000.5],
+                log_norm: vec![0.0, 0.0],
+            },
+            StageSpec::Post(PostTransform::Softmax),
+        ],
+        Task::Classification,
+        2,
+    );
+    let buf = parse(&s);
+    let apr = Apr::parse(&buf).unwrap();
+    let model = Model::new(&apr);
+    let mut sc = model.scratch();
+    let out = model.predict_row(&[0.0], &mut sc).unwrap();
+    let p0 = 1.0 / (1.0 + (-0.5f64).exp());
+    let p = out.probabilities.unwrap();
+    assert!((f64::from(p[0]) - p0).abs() < 1e-7, "{p:?}");
+    assert_eq!(out.class, Some(0));
+}
+
+#[test]
+fn rows_are_checked_against_the_schema() {
+    let s = spec(
+        2,
+        MissingValues::Reject,
+        vec![StageSpec::KMeans {
+            n_in: 2,
+            k: 2,
+            centers: vec![0.0; 4],
+        }],
+        Task::Classification,
+        2,
+    );
+    let buf = parse(&s);
+    let apr = Apr::parse(&buf).unwrap();
+    let model = Model::new(&apr);
+    let mut sc = model.scratch();
+    assert_eq!(
+        model.predict_row(&[f64::NAN, 0.0], &mut sc),
+        Err(EngineError::Missing { index: 0 })
+    );
+    assert_eq!(
+        model.predict_row(&[0.0], &mut sc),
+        Err(EngineError::FeatureCount {
+            expected: 2,
+            found: 1
+        })
+    );
+}
