@@ -460,7 +460,9 @@ impl<R: BufRead> RowSource for JsonRows<R> {
                 break;
             }
         }
-        let record: Record = match serde_json::from_slice(&self.line) {
+        let line = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let record: Record = match serde_json::from_slice(line) {
             Ok(r) => r,
             Err(e) => return Ok(Row::Bad(json_message(&e))),
         };
