@@ -12,6 +12,7 @@
 pub mod detect;
 pub mod lightgbm;
 pub mod linear_params;
+pub mod onnx;
 pub mod xgboost;
 
 pub use detect::{convert_any, ImportError, SourceFormat};

@@ -1,0 +1,332 @@
+//! The ONNX importer on bad input: truncated or corrupt protobuf, unsupported operators,
+//! inconsistent attributes, broken trees, non-finite weights. Every case is a clear
+//! [`ConvertError::Invalid`] naming what is wrong (the op type and node, and the attribute),
+//! never a panic and never a wrong model.
+
+// Test helpers unwrap freely: a broken test model should fail the test loudly.
+#![allow(clippy::unwrap_used)]
+
+use icebreak_convert::onnx::{convert, proto};
+use icebreak_convert::ConvertError;
+use prost::Message;
+use std::path::Path;
+
+fn fixture(name: &str) -> Vec<u8> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/sklearn")
+        .join(name)
+        .join("model.onnx");
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn model(name: &str) -> proto::ModelProto {
+    proto::ModelProto::decode(fixture(name).as_slice()).unwrap()
+}
+
+fn invalid_bytes(b: &[u8]) -> String {
+    match convert(b) {
+        Err(ConvertError::Invalid(msg)) => msg,
+        other => panic!("expected ConvertError::Invalid, got {other:?}"),
+    }
+}
+
+fn invalid(m: &proto::ModelProto) -> String {
+    invalid_bytes(&m.encode_to_vec())
+}
+
+fn node<'a>(m: &'a mut proto::ModelProto, op: &str) -> &'a mut proto::NodeProto {
+    m.graph
+        .as_mut()
+        .unwrap()
+        .node
+        .iter_mut()
+        .find(|n| n.op_type == op)
+        .unwrap_or_else(|| panic!("no {op} node"))
+}
+
+fn attr<'a>(n: &'a mut proto::NodeProto, name: &str) -> &'a mut proto::AttributeProto {
+    n.attribute
+        .iter_mut()
+        .find(|a| a.name == name)
+        .unwrap_or_else(|| panic!("no attribute {name}"))
+}
+
+fn assert_has(msg: &str, parts: &[&str]) {
+    for p in parts {
+        assert!(msg.contains(p), "{msg:?} does not mention {p:?}");
+    }
+}
+
+#[test]
+fn fixtures_used_here_convert() {
+    for name in [
+        "decision_tree_classifier",
+        "logreg_multinomial",
+        "linear_regression",
+    ] {
+        convert(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+/// Protobuf cannot tell a file cut at a field boundary from a shorter valid one: a prefix
+/// that still converts must give exactly the full model (it lost only fields that do not
+/// change predictions, such as trailing metadata); every other prefix is refused.
+#[test]
+fn every_truncation_is_refused_or_harmless() {
+    for name in ["linear_regression", "decision_tree_classifier", "sgd_log"] {
+        let bytes = fixture(name);
+        let mut full = convert(&bytes).unwrap();
+        let mut refused = 0;
+        for len in 0..bytes.len() {
+            match convert(&bytes[..len]) {
+                Err(ConvertError::Invalid(_)) => refused += 1,
+                Err(other) => panic!("{name}, prefix of {len} bytes: {other:?}"),
+                Ok(mut spec) => {
+                    spec.provenance.source_sha256 = None;
+                    spec.provenance.model_version.clear();
+                    full.provenance.source_sha256 = None;
+                    full.provenance.model_version.clear();
+                    assert_eq!(
+                        spec, full,
+                        "{name}: prefix of {len} bytes converts differently"
+                    );
+                }
+            }
+        }
+        assert!(
+            refused > bytes.len() * 9 / 10,
+            "{name}: {refused} of {} refused",
+            bytes.len()
+        );
+    }
+    let bytes = fixture("linear_regression");
+    let msg = invalid_bytes(&bytes[..bytes.len() / 2]);
+    assert_has(&msg, &["malformed ONNX protobuf"]);
+}
+
+#[test]
+fn corrupt_bytes_are_refused() {
+    assert_has(&invalid_bytes(b""), &["no graph"]);
+    assert_has(
+        &invalid_bytes(b"\xff\xff\xff\xff"),
+        &["malformed ONNX protobuf"],
+    );
+    assert_has(
+        &invalid_bytes(b"{\"learner\": {}}"),
+        &["malformed ONNX protobuf"],
+    );
+    let mut bytes = fixture("decision_tree_classifier");
+    let n = bytes.len();
+    for b in &mut bytes[n / 3..n / 3 + 8] {
+        *b = 0xff;
+    }
+    invalid_bytes(&bytes);
+}
+
+#[test]
+fn unsupported_op_names_the_node() {
+    let mut m = model("logreg_multinomial");
+    node(&mut m, "Normalizer").op_type = "Hardmax".into();
+    let msg = invalid(&m);
+    assert_has(&msg, &["Hardmax node \"Normalizer\"", "not supported"]);
+}
+
+#[test]
+fn unknown_attribute_is_refused() {
+    let mut m = model("logreg_multinomial");
+    let n = node(&mut m, "LinearClassifier");
+    n.attribute.push(proto::AttributeProto {
+        name: "kernel_scale".into(),
+        r#type: 1,
+        f: 2.0,
+        ..Default::default()
+    });
+    assert_has(
+        &invalid(&m),
+        &[
+            "LinearClassifier node",
+            "attribute \"kernel_scale\" is not supported",
+        ],
+    );
+}
+
+#[test]
+fn class_count_and_weights_must_agree() {
+    let mut m = model("logreg_multinomial");
+    let n = node(&mut m, "LinearClassifier");
+    attr(n, "coefficients").floats.truncate(8);
+    attr(n, "intercepts").floats.truncate(2);
+    assert_has(
+        &invalid(&m),
+        &[
+            "LinearClassifier node",
+            "has 2 coefficient rows for 3 classes",
+        ],
+    );
+
+    let mut m = model("logreg_multinomial");
+    let n = node(&mut m, "LinearClassifier");
+    attr(n, "coefficients").floats.pop();
+    assert_has(&invalid(&m), &["\"coefficients\" has 11 values"]);
+
+    let mut m = model("logreg_multinomial");
+    let n = node(&mut m, "LinearClassifier");
+    attr(n, "intercepts").floats.pop();
+    assert_has(&invalid(&m), &["\"intercepts\" has 2 values for 3"]);
+}
+
+#[test]
+fn non_finite_weights_are_refused() {
+    let mut m = model("logreg_multinomial");
+    let n = node(&mut m, "LinearClassifier");
+    attr(n, "coefficients").floats[5] = f32::NAN;
+    assert_has(&invalid(&m), &["\"coefficients\" holds a non-finite value"]);
+
+    let mut m = model("decision_tree_classifier");
+    let n = node(&mut m, "TreeEnsembleClassifier");
+    attr(n, "class_weights").floats[0] = f32::INFINITY;
+    assert_has(
+        &invalid(&m),
+        &[
+            "TreeEnsembleClassifier node",
+            "class_weights[0] is not finite",
+        ],
+    );
+
+    let mut m = model("decision_tree_classifier");
+    let n = node(&mut m, "TreeEnsembleClassifier");
+    attr(n, "nodes_values").floats[0] = f32::NAN;
+    assert_has(&invalid(&m), &["threshold is NaN"]);
+}
+
+#[test]
+fn unknown_post_transform_is_refused() {
+    let mut m = model("logreg_multinomial");
+    let n = node(&mut m, "LinearClassifier");
+    attr(n, "post_transform").s = b"PROBIT".to_vec();
+    assert_has(
+        &invalid(&m),
+        &["\"post_transform\" \"PROBIT\" is not supported"],
+    );
+}
+
+#[test]
+fn tree_node_ids_out_of_range() {
+    let mut m = model("decision_tree_classifier");
+    let n = node(&mut m, "TreeEnsembleClassifier");
+    attr(n, "nodes_truenodeids").ints[0] = 999;
+    assert_has(
+        &invalid(&m),
+        &["tree 0 node 0: true child 999 does not exist"],
+    );
+
+    let mut m = model("decision_tree_classifier");
+    let n = node(&mut m, "TreeEnsembleClassifier");
+    attr(n, "nodes_featureids").ints[0] = 4;
+    assert_has(&invalid(&m), &["feature 4 is outside the 4 features"]);
+
+    let mut m = model("decision_tree_classifier");
+    let n = node(&mut m, "TreeEnsembleClassifier");
+    attr(n, "class_nodeids").ints[0] = 12345;
+    assert_has(
+        &invalid(&m),
+        &["names tree 0 node 12345, which does not exist"],
+    );
+
+    let mut m = model("decision_tree_classifier");
+    let n = node(&mut m, "TreeEnsembleClassifier");
+    attr(n, "class_ids").ints[0] = 3;
+    assert_has(&invalid(&m), &["class_ids[0] is 3, outside the 3 classes"]);
+}
+
+#[test]
+fn tree_cycles_are_refused() {
+    let mut m = model("decision_tree_classifier");
+    let n = node(&mut m, "TreeEnsembleClassifier");
+    // Node 2 (a branch) sends its true side back to the root.
+    let idx = attr(n, "nodes_modes")
+        .strings
+        .iter()
+        .enumerate()
+        .skip(1)
+        .find(|(_, s)| s.as_slice() != b"LEAF")
+        .unwrap()
+        .0;
+    attr(n, "nodes_truenodeids").ints[idx] = 0;
+    assert_has(&invalid(&m), &["is reached twice"]);
+}
+
+#[test]
+fn tree_attribute_lengths_must_agree() {
+    let mut m = model("decision_tree_classifier");
+    let n = node(&mut m, "TreeEnsembleClassifier");
+    attr(n, "nodes_values").floats.pop();
+    assert_has(&invalid(&m), &["\"nodes_values\" has"]);
+
+    let mut m = model("decision_tree_classifier");
+    let n = node(&mut m, "TreeEnsembleClassifier");
+    attr(n, "nodes_modes").strings[0] = b"BRANCH_SOMETIMES".to_vec();
+    assert_has(&invalid(&m), &["nodes_modes[0] is \"BRANCH_SOMETIMES\""]);
+
+    let mut m = model("decision_tree_classifier");
+    let n = node(&mut m, "TreeEnsembleClassifier");
+    let ids = &mut attr(n, "nodes_nodeids").ints;
+    ids[1] = ids[0];
+    assert_has(&invalid(&m), &["has node 0 twice"]);
+
+    let mut m = model("decision_tree_classifier");
+    let n = node(&mut m, "TreeEnsembleClassifier");
+    attr(n, "class_nodeids").ints[0] = 0;
+    assert_has(&invalid(&m), &["which is not a leaf"]);
+}
+
+#[test]
+fn graph_inputs_are_checked() {
+    let mut m = model("linear_regression");
+    let g = m.graph.as_mut().unwrap();
+    let extra = g.input[0].clone();
+    g.input.push(proto::ValueInfoProto {
+        name: "second".into(),
+        ..extra
+    });
+    assert_has(&invalid(&m), &["the graph has 2 inputs"]);
+
+    let mut m = model("linear_regression");
+    m.graph.as_mut().unwrap().input[0].r#type = None;
+    assert_has(&invalid(&m), &["is not a tensor"]);
+}
+
+#[test]
+fn dangling_inputs_and_outputs() {
+    let mut m = model("linear_regression");
+    node(&mut m, "LinearRegressor").input[0] = "nowhere".into();
+    assert_has(
+        &invalid(&m),
+        &["LinearRegressor node", "input \"nowhere\" is not produced"],
+    );
+
+    let mut m = model("linear_regression");
+    m.graph.as_mut().unwrap().output[0].name = "ghost".into();
+    assert_has(&invalid(&m), &["graph output \"ghost\" is not produced"]);
+}
+
+#[test]
+fn missing_ml_opset_is_refused() {
+    let mut m = model("linear_regression");
+    m.opset_import.retain(|o| o.domain != "ai.onnx.ml");
+    assert_has(&invalid(&m), &["imports no ai.onnx.ml opset"]);
+}
+
+#[test]
+fn bad_initializers_are_refused() {
+    let mut m = model("sgd_hinge");
+    let g = m.graph.as_mut().unwrap();
+    let t = g.initializer.iter_mut().find(|t| t.name == "coef").unwrap();
+    if t.raw_data.is_empty() {
+        t.float_data.pop();
+    } else {
+        let n = t.raw_data.len();
+        t.raw_data.truncate(n - 4);
+    }
+    assert_has(&invalid(&m), &["initializer \"coef\"", "holds"]);
+}
