@@ -293,30 +293,33 @@ fn wrk(wrk: &Path, script: &Path, url: &str, connections: usize, secs: u64) -> R
     })
 }
 
-/// An open-loop run: requests scheduled at `rate` per second whatever the answers' pace;
-/// latency counted from each request's scheduled time.
+/// An oha run. With `rate`, open loop: requests scheduled at `rate` per second whatever the
+/// answers' pace, latency counted from each request's scheduled time. Without, closed loop.
+/// With `db`, every request is also written there (SQLite), for [`admitted`].
 fn oha(
     oha: &Path,
     url: &str,
     body: &Path,
     connections: usize,
-    rate: f64,
+    rate: Option<f64>,
     secs: u64,
+    db: Option<&Path>,
 ) -> Result<Stats> {
-    let out = Command::new(oha)
-        .args([
-            "--no-tui",
-            "--output-format",
-            "json",
-            "--latency-correction",
-        ])
+    let mut cmd = Command::new(oha);
+    cmd.args(["--no-tui", "--output-format", "json"])
         .args(["-z", &format!("{secs}s"), "-c", &connections.to_string()])
-        .args(["-q", &format!("{rate:.0}"), "-t", "5s", "-m", "POST"])
+        .args(["-t", "5s", "-m", "POST"])
         .args(["-H", "content-type: application/json", "-D"])
         .arg(body)
-        .arg(url)
-        .output()
-        .context("running oha")?;
+        .arg(url);
+    if let Some(rate) = rate {
+        cmd.args(["-q", &format!("{rate:.0}"), "--latency-correction"]);
+    }
+    if let Some(db) = db {
+        let _ = std::fs::remove_file(db);
+        cmd.arg("--db-url").arg(db);
+    }
+    let out = cmd.output().context("running oha")?;
     let text = String::from_utf8_lossy(&out.stdout);
     ensure!(
         out.status.success(),
@@ -336,9 +339,13 @@ fn oha(
     let ok = count(&|c| (200..300).contains(&c));
     let shed = count(&|c| c == 503);
     let other = count(&|c| !(200..300).contains(&c) && c != 503);
-    let socket: u64 = v["errorDistribution"]
-        .as_object()
-        .map_or(0, |m| m.values().map(|n| n.as_u64().unwrap_or(0)).sum());
+    // Requests still in flight when the run's time is up are not errors.
+    let socket: u64 = v["errorDistribution"].as_object().map_or(0, |m| {
+        m.iter()
+            .filter(|(k, _)| !k.contains("aborted due to deadline"))
+            .map(|(_, n)| n.as_u64().unwrap_or(0))
+            .sum()
+    });
     let p = |k: &str| v["latencyPercentiles"][k].as_f64().unwrap_or(f64::NAN) * 1e3;
     Ok(Stats {
         rps: v["summary"]["requestsPerSec"].as_f64().unwrap_or(0.0),
@@ -399,6 +406,29 @@ fn source_version() -> String {
         }
         None => "not a git checkout".to_owned(),
     }
+}
+
+/// p50, p99 and p99.9 (ms) of the answers with status 200 in an oha database, with the
+/// latency corrected for coordinated omission: oha's summary mixes 200s and 503s.
+fn admitted(db: &Path) -> Result<(f64, f64, f64)> {
+    const SCRIPT: &str = "import json, sqlite3, sys
+d = sorted(r[0] for r in sqlite3.connect(sys.argv[1]).execute('select duration from oha where status = 200'))
+p = lambda q: d[min(len(d) - 1, max(0, -int(-q * len(d) // 100) - 1))] * 1e3 if d else float('nan')
+print(json.dumps([p(50), p(99), p(99.9)]))";
+    let out = Command::new("python3")
+        .args(["-c", SCRIPT])
+        .arg(db)
+        .output()
+        .context("running python3 to read oha's database")?;
+    ensure!(
+        out.status.success(),
+        "reading {}: {}",
+        db.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Vec<f64> = serde_json::from_slice(&out.stdout)?;
+    ensure!(v.len() == 3, "unexpected percentiles {v:?}");
+    Ok((v[0], v[1], v[2]))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -522,8 +552,24 @@ pub fn run(args: &[String]) -> Result<()> {
     // 2. Fixed rate, below saturation: the same rate for floor and predict.
     let rate = (closed[1].rps * 0.6).floor();
     println!("fixed rate: {rate:.0} req/s (0.6 x predict's closed-loop throughput)");
-    let floor_rate = oha(&oha_bin, &floor_srv.url("/predict"), &body, c, rate, d)?;
-    let predict_rate = oha(&oha_bin, &inline.url("/predict"), &body, c, rate, d)?;
+    let floor_rate = oha(
+        &oha_bin,
+        &floor_srv.url("/predict"),
+        &body,
+        c,
+        Some(rate),
+        d,
+        None,
+    )?;
+    let predict_rate = oha(
+        &oha_bin,
+        &inline.url("/predict"),
+        &body,
+        c,
+        Some(rate),
+        d,
+        None,
+    )?;
     drop(floor_srv);
 
     // 3. 2x overload. Batches, with a small concurrency limit: their saturation rate
@@ -539,8 +585,9 @@ pub fn run(args: &[String]) -> Result<()> {
         &shedder.url("/predict/batch"),
         &batch,
         limit,
-        1e9,
+        None,
         d,
+        None,
     )?;
     ensure!(
         batch_sat.errors == 0 && batch_sat.shed == 0,
@@ -548,17 +595,30 @@ pub fn run(args: &[String]) -> Result<()> {
     );
     let batch_rate = (batch_sat.rps * 2.0).floor();
     println!("2x overload: batches of {BATCH} at {batch_rate:.0} req/s, --max-concurrency {limit}");
-    let batch_over = oha(
+    let db = dir.join("overload-batch.db");
+    let mut batch_over = oha(
         &oha_bin,
         &shedder.url("/predict/batch"),
         &batch,
         c,
-        batch_rate,
+        Some(batch_rate),
         d,
+        Some(&db),
     )?;
+    (batch_over.p50_ms, batch_over.p99_ms, batch_over.p999_ms) = admitted(&db)?;
     let single_rate = (closed[1].rps * 2.0).floor();
     println!("2x overload: POST /predict at {single_rate:.0} req/s, --max-concurrency {limit}");
-    let single_over = oha(&oha_bin, &shedder.url("/predict"), &body, c, single_rate, d)?;
+    let db = dir.join("overload-single.db");
+    let mut single_over = oha(
+        &oha_bin,
+        &shedder.url("/predict"),
+        &body,
+        c,
+        Some(single_rate),
+        d,
+        Some(&db),
+    )?;
+    (single_over.p50_ms, single_over.p99_ms, single_over.p999_ms) = admitted(&db)?;
     drop(shedder);
 
     // 4. Soak at the fixed rate, RSS sampled each second.
@@ -567,7 +627,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut samples = Vec::new();
     let url = inline.url("/predict");
     let soak = std::thread::scope(|scope| -> Result<Stats> {
-        let job = scope.spawn(|| oha(&oha_bin, &url, &body, c, rate, opts.soak));
+        let job = scope.spawn(|| oha(&oha_bin, &url, &body, c, Some(rate), opts.soak, None));
         while !job.is_finished() {
             std::thread::sleep(Duration::from_secs(1));
             if let Ok(kb) = inline.rss_kb() {
@@ -603,7 +663,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let _ = writeln!(out, "{HEADER}");
     row(&mut out, "floor (hello-world axum)", &floor_rate, None);
     row(&mut out, "POST /predict", &predict_rate, Some(&floor_rate));
-    let _ = writeln!(out, "\n**2x overload** (`--max-concurrency {limit}`; oha, {c} connections, {d} s; latency percentiles over every answer, 200 and 503 alike):\n");
+    let _ = writeln!(out, "\n**2x overload** (`--max-concurrency {limit}`; oha, {c} connections, {d} s; latency percentiles of the admitted requests, the 200 answers, from oha's per-request database; the first row closed loop, the others open loop with latency correction):\n");
     let _ = writeln!(out, "{HEADER}");
     row(
         &mut out,
