@@ -9,6 +9,7 @@ mod demo;
 mod e2e;
 mod loadbench;
 mod package;
+mod treebench;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -24,6 +25,7 @@ commands:
   test        everything the README's test command runs
   loadbench   [--duration S] [--rounds N] [--connections N] [--soak S]: icebreak serve under load vs a hello-world axum floor
   package     [MODEL.apr] --arch arm64|x86_64 [-o function.zip] [--smoke]: the Lambda zip
+  treebench   [--quick] [--rounds N] [--no-lleaves]: tree kernels vs xgboost, lightgbm, onnxruntime, lleaves
 ";
 
 fn main() -> ExitCode {
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         Some("test") => e2e::test_all(&args[1..]),
         Some("package") => package::run(&args[1..]),
         Some("loadbench") => loadbench::run(&args[1..]),
+        Some("treebench") => treebench::run(&args[1..]),
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);

@@ -9,6 +9,7 @@
 //! - `predict_row`: warm `Model::predict_row`, rows cycling through the 1000 rows;
 //! - `handle`: warm `LambdaHandler::handle`, the same rows;
 //! - `predict_batch`: `Model::predict_batch` over the 1000 rows;
+//! - `row_loop`: the 1000 rows through `predict_row` one after another, for comparison;
 //! - creation: `LambdaHandler::from_bytes` and the first `handle` on the fresh handler.
 //!
 //! ```text
@@ -276,6 +277,17 @@ fn time_model(
     }
     let batch_t = summarize(ts);
 
+    // The same rows through `predict_row` one after another, for comparison with the batch.
+    let mut ts = vec![0u64; args.batch_reps];
+    for t in &mut ts {
+        let t0 = Instant::now();
+        for x in rows.chunks_exact(nf) {
+            black_box(model.predict_row(black_box(x), &mut scratch)?.values[1]);
+        }
+        *t = nanos(t0);
+    }
+    let row_loop = summarize(ts);
+
     // Handler creation and the first inference on the fresh handler.
     let (mut create, mut first, mut both) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..args.create_reps {
@@ -303,6 +315,7 @@ fn time_model(
         "single": single,
         "handle": handle,
         "batch": batch_t,
+        "row_loop": row_loop,
         "from_bytes": summarize(create),
         "first_handle": summarize(first),
         "from_bytes_and_first_handle": summarize(both),
