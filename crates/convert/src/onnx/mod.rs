@@ -13,15 +13,24 @@
 //! | ONNX | `.apr` |
 //! |---|---|
 //! | `Scaler` (`offset`, `scale`) | `standard_scaler` with `mean = offset`, `scale = 1 / scale` |
-//! | `Mul` then `Add` by constants (skl2onnx's `MinMaxScaler`) | `standard_scaler` with `mean = -add / mul`, `scale = 1 / mul` |
+//! | `Mul` then `Add` by constants (skl2onnx's `MinMaxScaler`) | `min_max_scaler` |
+//! | `Normalizer` on the features (`L1`, `L2`, `MAX`) | `normalizer` |
+//! | `Imputer` (`imputed_value_floats`, `replaced_value_float`) | `imputer` |
+//! | `Sub(mean)`, `MatMul`, optional `Div(sqrt(explained_variance))` (skl2onnx's PCA) | `pca` (with `whiten`) |
 //! | `LinearRegressor` | `linear` (`targets` outputs) |
 //! | `LinearClassifier` | `linear`; post `NONE`, `LOGISTIC` or `SOFTMAX`; two classes with the exporter's negated pair of rows become one score (`binary_logistic`, or a decision value) |
-//! | `MatMul` + `Add`, `Gemm` (constant weights) | `linear` |
+//! | `MatMul` + `Add`, `Gemm` (constant weights) | `linear`, or `dense` layers when an activation (`Relu`, `Tanh`, `Sigmoid`) or another layer follows |
 //! | `TreeEnsembleRegressor`, `TreeEnsembleClassifier` | `trees` (see [below](#trees)) |
+//! | `SVMClassifier`, `SVMRegressor` | `svm` (`coefficients` and `rho` are libsvm's dual coefficients and intercepts, as onnxruntime reads them); a multi-class model without probabilities must be followed by skl2onnx's one-vs-rest block, which is evaluated on test vectors against scikit-learn's formula |
+//! | `ReduceSumSquare`, `Mul(0)`, `Gemm(alpha = -2)`, `Add`, `Add(‖c‖²)`, `ArgMin` / `Sqrt` (skl2onnx's KMeans) | `kmeans` (labels `0..k`) |
+//! | `Reshape`, `Sub(θ)`, `Pow(2)`, `Div(σ²)`, `ReduceSum`, `Mul(0.5)`, `Sub(log_norm)`, `Add(log_prior)`, then `ReduceLogSumExp` … `Exp` (skl2onnx's GaussianNB) | `gaussian_nb` + `softmax` |
 //! | `Softmax`, `Sigmoid` on scores | `softmax`, `logistic` |
 //! | `Normalizer` (`L1`) after `LOGISTIC` scores | `ovr_normalize` |
 //! | skl2onnx's `Mul(-1) Exp Add(1) Reciprocal` sigmoid, its `ReduceSum`/`Div` normalisation (with the all-zero guard) | `logistic`, `ovr_normalize` |
 //! | `Sub(1, p)` + `Concat` of a sigmoid | `binary_logistic` |
+//!
+//! A graph whose only output is the transformed features (a scaler, a PCA, a pipeline of
+//! them) becomes a `transform` model.
 //!
 //! Glue that does not change the answer is followed and checked: `Cast` to a float type,
 //! `Identity`, `ZipMap`, `ArgMax` to a label, `ArrayFeatureExtractor` of the class list by a
@@ -62,8 +71,8 @@ mod trees;
 use crate::{ConvertError, CONVERTER};
 use graph::{dtype, invalid, Data, Node, Tensor};
 use icebreak_format::{
-    InputSpec, LabelsSpec, MissingValues, ModelSpec, OutputSpec, PostTransform, ProvenanceSpec,
-    StageSpec, Task, MAX_DIM,
+    Activation, InputSpec, Kernel, LabelsSpec, MissingValues, ModelSpec, Norm, OutputSpec,
+    PostTransform, ProvenanceSpec, StageSpec, SvmSpec, Task, MAX_DIM,
 };
 use prost::Message;
 use sha2::{Digest, Sha256};
@@ -104,7 +113,11 @@ pub fn convert_with(bytes: &[u8], options: &Options) -> Result<ModelSpec, Conver
         }
     }
     let mut w = Walker::new(&model, graph, ml_opset)?;
-    for n in &graph.node {
+    for (i, n) in graph.node.iter().enumerate() {
+        if w.skip.contains(&i) {
+            continue;
+        }
+        w.pos = i;
         w.node(Node { p: n })?;
     }
     w.finish(sha, options)
@@ -138,6 +151,48 @@ enum Val {
     Map(Out),
     /// A step of a recognised multi-node pattern over the scores.
     Step(Step, Out),
+    /// A step of a recognised multi-node pattern over the features.
+    Pat(Pat),
+}
+
+/// Intermediate values of the feature-side patterns skl2onnx writes.
+#[derive(Debug, Clone, PartialEq)]
+enum Pat {
+    /// PCA: `x - mean`.
+    Centered { at: usize, mean: Vec<f64> },
+    /// PCA: `(x - mean) · W`; `comps` is `n_out × n_in`.
+    PcaPending {
+        at: usize,
+        mean: Vec<f64>,
+        comps: Vec<f64>,
+        n_out: usize,
+    },
+    /// KMeans: `Σ x_i²` per row.
+    KmRowSq { at: usize },
+    /// KMeans: `0 · Σ x_i²` (skl2onnx's zero bias column for its Gemm).
+    KmZero { at: usize },
+    /// KMeans: `-2 x · Cᵀ`; `centers` is `k × n_in`.
+    KmCross {
+        at: usize,
+        centers: Vec<f64>,
+        k: usize,
+    },
+    /// KMeans: `Σ x_i² - 2 x · Cᵀ`.
+    KmPartial {
+        at: usize,
+        centers: Vec<f64>,
+        k: usize,
+    },
+    /// GaussianNB: the features reshaped to `[N, 1, n]`.
+    NbX { at: usize },
+    /// GaussianNB: `x - θ`, then squared, then divided by the variances, summed, halved.
+    Nb {
+        at: usize,
+        step: u8,
+        theta: Vec<f64>,
+        var: Vec<f64>,
+        k: usize,
+    },
 }
 
 /// The estimator's output as it flows through the post-processing glue.
@@ -177,6 +232,12 @@ enum Step {
     GuardedSum,
     /// `1 - p` of a one-column sigmoid.
     OneMinusP,
+    /// `log Σ_j e^{z_j}` (GaussianNB).
+    Lse,
+    /// `z - log Σ_j e^{z_j}` (GaussianNB).
+    LogProb,
+    /// Squared distances to the KMeans centres.
+    KmSquared,
 }
 
 struct Walker<'m> {
@@ -188,6 +249,10 @@ struct Walker<'m> {
     labels: Option<LabelsSpec>,
     /// The last pending value committed to a stage, and what it became.
     settled: Option<(Val, Val)>,
+    /// Index of the node being read.
+    pos: usize,
+    /// Nodes already accounted for by a recognised block (the SVM's one-vs-rest scores).
+    skip: std::collections::HashSet<usize>,
     /// Whether the estimator was a tree ensemble (NaN is then routed, not refused).
     trees: bool,
     ml_opset: Option<i64>,
@@ -274,26 +339,81 @@ impl<'m> Walker<'m> {
             stages: Vec::new(),
             labels: None,
             settled: None,
+            pos: 0,
+            skip: std::collections::HashSet::new(),
             trees: false,
             ml_opset,
         })
     }
 
     fn has_estimator(&self) -> bool {
-        self.stages
-            .iter()
-            .any(|s| !matches!(s, StageSpec::StandardScaler { .. } | StageSpec::Post(_)))
+        self.stages.iter().any(|s| {
+            !matches!(
+                s,
+                StageSpec::StandardScaler { .. }
+                    | StageSpec::MinMaxScaler { .. }
+                    | StageSpec::Normalizer { .. }
+                    | StageSpec::Imputer { .. }
+                    | StageSpec::Pca { .. }
+                    | StageSpec::Post(_)
+            )
+        })
     }
 
     /// The width of the rows after the first `at` stages.
     fn width_at(&self, at: usize) -> usize {
         let mut w = self.n_features;
         for s in &self.stages[..at] {
-            if let StageSpec::Linear { n_out, .. } = s {
-                w = *n_out as usize;
+            match s {
+                StageSpec::Linear { n_out, .. }
+                | StageSpec::Dense { n_out, .. }
+                | StageSpec::Pca { n_out, .. } => w = *n_out as usize,
+                StageSpec::KMeans { k, .. } => w = *k as usize,
+                StageSpec::GaussianNb { n_classes, .. } => w = *n_classes as usize,
+                _ => {}
             }
         }
         w
+    }
+
+    /// Turns the last stage, a linear map or an identity dense layer, into a dense layer
+    /// with `act` (an MLP's hidden layer, recognised when its activation or the next layer
+    /// is read).
+    fn make_dense(&mut self, node: &Node<'_>, act: Activation) -> Result<(), ConvertError> {
+        let last = self.stages.pop();
+        let (n_in, n_out, weights, bias) = match last {
+            Some(StageSpec::Linear {
+                n_in,
+                n_out,
+                coef,
+                intercept,
+            }) => (n_in, n_out, coef, intercept),
+            Some(StageSpec::Dense {
+                n_in,
+                n_out,
+                activation: Activation::Identity,
+                weights,
+                bias,
+            }) => (n_in, n_out, weights, bias),
+            other => {
+                if let Some(o) = other {
+                    self.stages.push(o);
+                }
+                return Err(node.err(
+                    "an activation is only supported right after a dense layer (MatMul + Add \
+                     or Gemm)",
+                ));
+            }
+        };
+        self.stages.push(StageSpec::Dense {
+            n_in,
+            n_out,
+            activation: act,
+            weights,
+            bias,
+        });
+        self.settled = None;
+        Ok(())
     }
 
     fn input<'v>(&'v self, node: &Node<'_>, i: usize) -> Result<&'v Val, ConvertError> {
@@ -345,7 +465,12 @@ impl<'m> Walker<'m> {
     /// Commits a pending affine map or scale-shift into a stage, giving rows or scores. A
     /// pending value read by several nodes is committed once.
     fn settle(&mut self, node: &Node<'_>, v: Val) -> Result<Val, ConvertError> {
-        if !matches!(v, Val::Affine { .. } | Val::ScaleShift { .. }) {
+        if !matches!(
+            v,
+            Val::Affine { .. }
+                | Val::ScaleShift { .. }
+                | Val::Pat(Pat::Centered { .. } | Pat::PcaPending { .. })
+        ) {
             return Ok(v);
         }
         if let Some((pending, done)) = &self.settled {
@@ -366,48 +491,89 @@ impl<'m> Walker<'m> {
                     return Err(node.err("a scaler after the estimator is not supported"));
                 }
                 let add = add.unwrap_or_else(|| vec![0.0; mul.len()]);
-                let mut mean = Vec::with_capacity(mul.len());
-                let mut scale = Vec::with_capacity(mul.len());
-                for (&m, &a) in mul.iter().zip(&add) {
-                    if m == 0.0 {
-                        return Err(
-                            node.err("a zero scale factor cannot be written as a standard scaler")
-                        );
-                    }
-                    mean.push(-a / m);
-                    scale.push(1.0 / m);
-                }
                 let what = || node.at();
-                self.stages.push(StageSpec::StandardScaler {
-                    mean: f32_vec(&mean, &what)?,
-                    scale: f32_vec(&scale, &what)?,
+                self.stages.push(StageSpec::MinMaxScaler {
+                    scale: f32_vec(&mul, &what)?,
+                    min: f32_vec(&add, &what)?,
                 });
                 Ok(Val::Rows(self.stages.len()))
             }
             Val::Affine { at, n_out, w, b } => {
                 self.check_fresh(node, at)?;
-                if self.has_estimator() {
-                    return Err(node.err(
-                        "a second linear layer after the estimator (a neural network) is not \
-                         supported yet",
-                    ));
+                let chained = matches!(self.stages.last(), Some(StageSpec::Dense { .. }));
+                if self.has_estimator() && !chained {
+                    return Err(node.err("a linear map after the estimator is not supported"));
                 }
                 let n_in = self.width_at(at);
                 let what = || node.at();
-                self.stages.push(StageSpec::Linear {
-                    n_in: dim("the linear input width", n_in)?,
-                    n_out: dim("the linear output width", n_out)?,
-                    coef: f32_vec(&w, &what)?,
-                    intercept: f32_vec(&b, &what)?,
+                let width = n_out;
+                let (n_in, n_out) = (
+                    dim("the linear input width", n_in)?,
+                    dim("the linear output width", n_out)?,
+                );
+                let (w, b) = (f32_vec(&w, &what)?, f32_vec(&b, &what)?);
+                self.stages.push(if chained {
+                    StageSpec::Dense {
+                        n_in,
+                        n_out,
+                        activation: Activation::Identity,
+                        weights: w,
+                        bias: b,
+                    }
+                } else {
+                    StageSpec::Linear {
+                        n_in,
+                        n_out,
+                        coef: w,
+                        intercept: b,
+                    }
                 });
                 Ok(Val::Out(Out {
-                    width: n_out,
+                    width,
                     post: None,
                     binary_pair: false,
                 }))
             }
+            Val::Pat(Pat::Centered { at, mean }) => self.commit_pca(node, at, mean, None, None),
+            Val::Pat(Pat::PcaPending {
+                at,
+                mean,
+                comps,
+                n_out,
+            }) => self.commit_pca(node, at, mean, Some((comps, n_out)), None),
             other => Ok(other),
         }
+    }
+
+    /// Pushes a PCA stage: `(x - mean) · componentsᵀ / whiten`.
+    fn commit_pca(
+        &mut self,
+        node: &Node<'_>,
+        at: usize,
+        mean: Vec<f64>,
+        comps: Option<(Vec<f64>, usize)>,
+        whiten: Option<Vec<f64>>,
+    ) -> Result<Val, ConvertError> {
+        self.check_fresh(node, at)?;
+        if self.has_estimator() {
+            return Err(node.err("a PCA after the estimator is not supported"));
+        }
+        let Some((comps, n_out)) = comps else {
+            return Err(node.err(
+                "a mean subtracted from the features without the PCA projection (MatMul) that \
+                 follows is not supported",
+            ));
+        };
+        let n_in = self.width_at(at);
+        let what = || node.at();
+        self.stages.push(StageSpec::Pca {
+            n_in: dim("the PCA input width", n_in)?,
+            n_out: dim("the PCA components", n_out)?,
+            mean: f32_vec(&mean, &what)?,
+            components: f32_vec(&comps, &what)?,
+            whiten: whiten.map(|w| f32_vec(&w, &what)).transpose()?,
+        });
+        Ok(Val::Rows(self.stages.len()))
     }
 
     fn check_fresh(&self, node: &Node<'_>, at: usize) -> Result<(), ConvertError> {
@@ -537,8 +703,9 @@ impl<'m> Walker<'m> {
                         };
                         self.set(&node, 0, Val::Const(t))
                     }
+                    Val::Step(Step::KmSquared, o) => self.set(&node, 0, Val::Out(o)),
                     other => Err(node.err(format_args!(
-                        "the square root of {} is not supported yet",
+                        "the square root of {} is not supported",
                         describe(&other)
                     ))),
                 }
@@ -599,31 +766,153 @@ impl<'m> Walker<'m> {
                 node.arity(2..=2, 1)?;
                 node.only(&["allowzero"])?;
                 let v = self.input(&node, 0)?.clone();
-                self.konst(&node, 1)?;
+                let shape = self.konst(&node, 1)?.clone();
                 match v {
                     Val::Label => self.set(&node, 0, Val::Label),
-                    Val::Rows(_) => Err(node.err(
-                        "reshaping the features (GaussianNB's log-likelihood graph) is not \
-                         supported yet",
-                    )),
+                    Val::Step(Step::Lse, o) => self.set(&node, 0, Val::Step(Step::Lse, o)),
+                    v @ (Val::Affine { .. } | Val::Out(_)) => {
+                        // A regressor's [-1, width] (or [-1, 1]) reshape changes nothing.
+                        let v = self.settle(&node, v)?;
+                        let Val::Out(o) = v else {
+                            return Err(node.err("expects the estimator's output"));
+                        };
+                        let ok = match &shape.data {
+                            Data::Int(d) => {
+                                d.len() == 2
+                                    && d[0] == -1
+                                    && d[1] == o.width as i64
+                                    && !o.binary_pair
+                            }
+                            _ => false,
+                        };
+                        if !ok {
+                            return Err(node.err(format_args!(
+                                "only a [-1, {}] reshape of the estimator's output is supported",
+                                o.width
+                            )));
+                        }
+                        self.set(&node, 0, Val::Out(o))
+                    }
+                    Val::Rows(at) => {
+                        // GaussianNB: [N, n] → [N, 1, n].
+                        let width = self.rows(&node, Val::Rows(at))?;
+                        let ok = match &shape.data {
+                            Data::Int(d) => {
+                                d.len() == 3 && d[0] == -1 && d[1] == 1 && d[2] == width as i64
+                            }
+                            _ => false,
+                        };
+                        if !ok {
+                            return Err(node.err(
+                                "reshaping the features is only supported as GaussianNB's \
+                                 [-1, 1, n_features]",
+                            ));
+                        }
+                        self.set(&node, 0, Val::Pat(Pat::NbX { at }))
+                    }
                     other => Err(node.err(format_args!(
                         "reshaping {} is not supported",
                         describe(&other)
                     ))),
                 }
             }
-            "Relu" | "Tanh" | "LeakyRelu" => {
-                Err(node.err("hidden-layer activations (neural networks) are not supported yet"))
+            "Relu" | "Tanh" => {
+                node.arity(1..=1, 1)?;
+                node.only(&[])?;
+                let v = self.input(&node, 0)?.clone();
+                let v = self.settle(&node, v)?;
+                match v {
+                    Val::Out(o) if o.post.is_none() && !o.binary_pair => {
+                        let act = if node.op() == "Relu" {
+                            Activation::Relu
+                        } else {
+                            Activation::Tanh
+                        };
+                        self.make_dense(&node, act)?;
+                        self.set(&node, 0, Val::Out(o))
+                    }
+                    other => Err(node.err(format_args!(
+                        "applied to {} is not supported",
+                        describe(&other)
+                    ))),
+                }
             }
-            "SVMClassifier" | "SVMRegressor" => {
-                Err(node.err("support vector machines are not supported yet"))
-            }
+            "SVMClassifier" | "SVMRegressor" => self.svm(node),
             "ReduceSumSquare" => {
-                Err(node.err("the KMeans distance graph (ReduceSumSquare) is not supported yet"))
+                node.arity(1..=1, 1)?;
+                node.only(&["axes", "keepdims"])?;
+                if node.ints("axes")? != Some(&[1][..]) || node.int("keepdims")?.unwrap_or(1) != 1 {
+                    return Err(node.err("only a per-row sum kept as a column is supported"));
+                }
+                let v = self.input(&node, 0)?.clone();
+                let at = self.stages.len();
+                self.rows(&node, v)?;
+                if self.has_estimator() {
+                    return Err(node.err("a KMeans after the estimator is not supported"));
+                }
+                self.set(&node, 0, Val::Pat(Pat::KmRowSq { at }))
             }
-            "Imputer" => Err(node.err("SimpleImputer (Imputer) is not supported yet")),
-            "Pow" | "ReduceLogSumExp" => {
-                Err(node.err("the GaussianNB log-likelihood graph is not supported yet"))
+            "ArgMin" => {
+                node.arity(1..=1, 1)?;
+                node.only(&["axis", "keepdims", "select_last_index"])?;
+                if !matches!(node.int("axis")?, Some(1) | Some(-1))
+                    || node.int("select_last_index")?.unwrap_or(0) != 0
+                {
+                    return Err(node.err("only axis 1, first of ties, is supported"));
+                }
+                match self.input(&node, 0)?.clone() {
+                    Val::Step(Step::KmSquared, _) => self.set(&node, 0, Val::Label),
+                    other => Err(node.err(format_args!(
+                        "the arg-min of {} is not supported",
+                        describe(&other)
+                    ))),
+                }
+            }
+            "Imputer" => self.imputer(node),
+            "Pow" => {
+                node.arity(2..=2, 1)?;
+                node.only(&[])?;
+                let v = self.input(&node, 0)?.clone();
+                let e = self.konst(&node, 1)?.scalar();
+                match v {
+                    Val::Pat(Pat::Nb {
+                        at,
+                        step: 1,
+                        theta,
+                        var,
+                        k,
+                    }) if e == Some(2.0) => self.set(
+                        &node,
+                        0,
+                        Val::Pat(Pat::Nb {
+                            at,
+                            step: 2,
+                            theta,
+                            var,
+                            k,
+                        }),
+                    ),
+                    other => Err(node.err(format_args!(
+                        "a power of {} is not supported",
+                        describe(&other)
+                    ))),
+                }
+            }
+            "ReduceLogSumExp" => {
+                node.arity(1..=1, 1)?;
+                node.only(&["axes", "keepdims"])?;
+                if !matches!(node.ints("axes")?, Some([1]) | Some([-1])) {
+                    return Err(node.err("only a per-row reduction is supported"));
+                }
+                match self.input(&node, 0)?.clone() {
+                    Val::Out(o) if o.post.is_none() && !o.binary_pair => {
+                        self.set(&node, 0, Val::Step(Step::Lse, o))
+                    }
+                    other => Err(node.err(format_args!(
+                        "a log-sum-exp of {} is not supported",
+                        describe(&other)
+                    ))),
+                }
             }
             _ => Err(node.err("this operator is not supported")),
         }
@@ -863,23 +1152,51 @@ impl<'m> Walker<'m> {
         self.set(&node, 1, Val::Out(out))
     }
 
-    /// A second dense layer: a neural network.
-    fn not_a_layer(&self, node: &Node<'_>, v: &Val) -> Result<(), ConvertError> {
-        if matches!(v, Val::Out(_) | Val::Affine { .. }) {
-            return Err(
-                node.err("a dense layer after another (a neural network) is not supported yet")
-            );
+    /// The width a dense layer reads: the feature rows, or the previous layer's output,
+    /// whose stage becomes a dense layer with the activation read so far.
+    fn layer_input(&mut self, node: &Node<'_>, v: Val) -> Result<usize, ConvertError> {
+        let v = self.settle(node, v)?;
+        match v {
+            Val::Out(o) if !o.binary_pair && self.labels.is_none() => {
+                let act = match o.post {
+                    // The previous layer keeps the activation it has (if any).
+                    None if matches!(self.stages.last(), Some(StageSpec::Dense { .. })) => {
+                        return Ok(o.width)
+                    }
+                    None => Activation::Identity,
+                    Some(PostTransform::Logistic) => Activation::Logistic,
+                    Some(_) => {
+                        return Err(node.err(
+                            "a dense layer after a softmax or a probability transform is not \
+                             supported",
+                        ))
+                    }
+                };
+                self.make_dense(node, act)?;
+                Ok(o.width)
+            }
+            other => self.rows(node, other),
         }
-        Ok(())
     }
 
     fn matmul(&mut self, node: Node<'_>) -> Result<(), ConvertError> {
         node.arity(2..=2, 1)?;
         node.only(&[])?;
         let v = self.input(&node, 0)?.clone();
-        self.not_a_layer(&node, &v)?;
         let w = self.konst(&node, 1)?.clone();
-        let n_in = self.rows(&node, v)?;
+        if let Val::Pat(Pat::Centered { at, mean }) = v {
+            self.check_fresh(&node, at)?;
+            let n_in = self.width_at(at);
+            let (n_out, comps) = weights(&node, &w, n_in, false)?;
+            let pending = Pat::PcaPending {
+                at,
+                mean,
+                comps,
+                n_out,
+            };
+            return self.set(&node, 0, Val::Pat(pending));
+        }
+        let n_in = self.layer_input(&node, v)?;
         let (n_out, wt) = weights(&node, &w, n_in, false)?;
         let at = self.stages.len();
         self.set(
@@ -904,14 +1221,31 @@ impl<'m> Walker<'m> {
         let alpha = f64::from(node.float("alpha")?.unwrap_or(1.0));
         let beta = f64::from(node.float("beta")?.unwrap_or(1.0));
         let v = self.input(&node, 0)?.clone();
-        self.not_a_layer(&node, &v)?;
         let w = self.konst(&node, 1)?.clone();
-        let c = if node.p.input.len() > 2 && !node.p.input[2].is_empty() {
+        let has_c = node.p.input.len() > 2 && !node.p.input[2].is_empty();
+        if has_c {
+            if let Val::Pat(Pat::KmZero { at }) = self.input(&node, 2)?.clone() {
+                // skl2onnx's KMeans: -2 x · Cᵀ (+ a zero column).
+                if v != Val::Rows(at) || at != self.stages.len() {
+                    return Err(node.err("the KMeans pattern reads other features"));
+                }
+                if alpha != -2.0 || beta != 1.0 || !trans_b {
+                    return Err(node.err(format_args!(
+                        "KMeans pattern with alpha {alpha}, beta {beta}, transB {trans_b}: \
+                         expected -2, 1, 1"
+                    )));
+                }
+                let n_in = self.width_at(at);
+                let (k, centers) = weights(&node, &w, n_in, true)?;
+                return self.set(&node, 0, Val::Pat(Pat::KmCross { at, centers, k }));
+            }
+        }
+        let c = if has_c {
             Some(self.konst(&node, 2)?.clone())
         } else {
             None
         };
-        let n_in = self.rows(&node, v)?;
+        let n_in = self.layer_input(&node, v)?;
         let (n_out, mut wt) = weights(&node, &w, n_in, trans_b)?;
         for x in &mut wt {
             *x *= alpha;
@@ -958,6 +1292,24 @@ impl<'m> Walker<'m> {
             {
                 return self.set(&node, 0, Val::Step(Step::GuardedSum, o))
             }
+            (
+                Val::Pat(Pat::KmRowSq { at }),
+                Val::Pat(Pat::KmCross {
+                    at: at2,
+                    centers,
+                    k,
+                }),
+            )
+            | (
+                Val::Pat(Pat::KmCross {
+                    at: at2,
+                    centers,
+                    k,
+                }),
+                Val::Pat(Pat::KmRowSq { at }),
+            ) if at == at2 => {
+                return self.set(&node, 0, Val::Pat(Pat::KmPartial { at, centers, k }))
+            }
             (a, b) => {
                 return Err(node.err(format_args!(
                     "adding {} and {} is not supported",
@@ -990,6 +1342,16 @@ impl<'m> Walker<'m> {
             Val::Step(Step::ExpNeg, o) if c.scalar() == Some(1.0) => {
                 Val::Step(Step::OnePlusExpNeg, o)
             }
+            Val::Pat(Pat::KmPartial { at, centers, k }) => {
+                self.commit_kmeans(&node, at, centers, k, &c)?
+            }
+            Val::Pat(Pat::Nb {
+                at,
+                step: 6,
+                theta,
+                var,
+                k,
+            }) => self.commit_nb(&node, at, theta, var, k, &c)?,
             other => {
                 return Err(node.err(format_args!(
                     "adding a constant to {} is not supported",
@@ -1026,6 +1388,24 @@ impl<'m> Walker<'m> {
             Val::Step(Step::ZeroMask, o) if c.scalar() == Some(o.width as f64) => {
                 Val::Step(Step::ZeroMaskK, o)
             }
+            Val::Pat(Pat::KmRowSq { at })
+                if c.floats().is_some_and(|v| v.iter().all(|&x| x == 0.0)) =>
+            {
+                Val::Pat(Pat::KmZero { at })
+            }
+            Val::Pat(Pat::Nb {
+                at,
+                step: 4,
+                theta,
+                var,
+                k,
+            }) if c.scalar() == Some(0.5) => Val::Pat(Pat::Nb {
+                at,
+                step: 5,
+                theta,
+                var,
+                k,
+            }),
             Val::Rows(at) => {
                 let width = self.rows(&node, Val::Rows(at))?;
                 let mul = bias(&node, &c, width)?;
@@ -1058,8 +1438,55 @@ impl<'m> Walker<'m> {
             {
                 self.set(&node, 0, Val::Step(Step::OneMinusP, o))
             }
-            (Val::Rows(_), Val::Const(_)) => {
-                Err(node.err("subtracting a mean from the features (PCA) is not supported yet"))
+            (Val::Rows(at), Val::Const(mean)) => {
+                // PCA: x - mean.
+                let width = self.rows(&node, Val::Rows(at))?;
+                if self.has_estimator() {
+                    return Err(node.err("a PCA after the estimator is not supported"));
+                }
+                let mean = bias(&node, &mean, width)?;
+                self.set(&node, 0, Val::Pat(Pat::Centered { at, mean }))
+            }
+            (Val::Pat(Pat::NbX { at }), Val::Const(theta)) => {
+                self.check_fresh(&node, at)?;
+                let n = self.width_at(at);
+                let (k, theta) = nb_table(&node, &theta, n)?;
+                let nb = Pat::Nb {
+                    at,
+                    step: 1,
+                    theta,
+                    var: Vec::new(),
+                    k,
+                };
+                self.set(&node, 0, Val::Pat(nb))
+            }
+            (
+                Val::Const(log_norm),
+                Val::Pat(Pat::Nb {
+                    at,
+                    step: 5,
+                    theta,
+                    mut var,
+                    k,
+                }),
+            ) => {
+                // log_norm rides along after the variances until the class priors come.
+                let v = bias(&node, &log_norm, k)?;
+                if log_norm.dims.iter().product::<usize>() != k {
+                    return Err(node.err("the normalisers do not match the classes"));
+                }
+                var.extend(v);
+                let nb = Pat::Nb {
+                    at,
+                    step: 6,
+                    theta,
+                    var,
+                    k,
+                };
+                self.set(&node, 0, Val::Pat(nb))
+            }
+            (Val::Out(o), Val::Step(Step::Lse, o2)) if o == o2 => {
+                self.set(&node, 0, Val::Step(Step::LogProb, o))
             }
             (a, b) => Err(node.err(format_args!(
                 "subtracting {} from {} is not supported",
@@ -1085,6 +1512,43 @@ impl<'m> Walker<'m> {
                 };
                 self.set(&node, 0, Val::Out(out))
             }
+            (
+                Val::Pat(Pat::PcaPending {
+                    at,
+                    mean,
+                    comps,
+                    n_out,
+                }),
+                Val::Const(w),
+            ) => {
+                let w = bias(&node, &w, n_out)?;
+                self.commit_pca(&node, at, mean, Some((comps, n_out)), Some(w))?;
+                self.set(&node, 0, Val::Rows(self.stages.len()))
+            }
+            (
+                Val::Pat(Pat::Nb {
+                    at,
+                    step: 2,
+                    theta,
+                    var: _,
+                    k,
+                }),
+                Val::Const(var),
+            ) => {
+                let n = self.width_at(at);
+                let (k2, var) = nb_table(&node, &var, n)?;
+                if k2 != k {
+                    return Err(node.err("the variances do not match the means"));
+                }
+                let nb = Pat::Nb {
+                    at,
+                    step: 3,
+                    theta,
+                    var,
+                    k,
+                };
+                self.set(&node, 0, Val::Pat(nb))
+            }
             (a, b) => Err(node.err(format_args!(
                 "dividing {} by {} is not supported",
                 describe(&a),
@@ -1099,6 +1563,10 @@ impl<'m> Walker<'m> {
         let v = self.input(&node, 0)?.clone();
         let out = match (node.op(), v) {
             ("Exp", Val::Step(Step::Neg, o)) => Val::Step(Step::ExpNeg, o),
+            ("Exp", Val::Step(Step::LogProb, o)) => Val::Out(Out {
+                post: Some(PostTransform::Softmax),
+                ..o
+            }),
             ("Reciprocal", Val::Step(Step::OnePlusExpNeg, o)) => Val::Out(Out {
                 post: Some(PostTransform::Logistic),
                 ..o
@@ -1125,19 +1593,39 @@ impl<'m> Walker<'m> {
         } else {
             node.ints("axes")?.map(<[i64]>::to_vec).unwrap_or_default()
         };
-        if axes != [1] && axes != [-1] {
-            return Err(node.err(format_args!(
-                "axes {axes:?}: only a sum per row is supported"
-            )));
-        }
-        if node.int("keepdims")?.unwrap_or(1) != 1 {
-            return Err(node.err("keepdims = 0 is not supported here"));
-        }
+        let keep = node.int("keepdims")?.unwrap_or(1);
         let v = self.input(&node, 0)?.clone();
         let v = self.settle(&node, v)?;
         match v {
             Val::Out(o) if o.post == Some(PostTransform::Logistic) => {
+                if (axes != [1] && axes != [-1]) || keep != 1 {
+                    return Err(node.err(format_args!(
+                        "axes {axes:?}, keepdims {keep}: only a sum per row kept as a column is \
+                         supported"
+                    )));
+                }
                 self.set(&node, 0, Val::Step(Step::RowSum, o))
+            }
+            Val::Pat(Pat::Nb {
+                at,
+                step: 3,
+                theta,
+                var,
+                k,
+            }) => {
+                if (axes != [2] && axes != [-1]) || keep != 0 {
+                    return Err(node.err(format_args!(
+                        "axes {axes:?}, keepdims {keep}: GaussianNB sums over the features"
+                    )));
+                }
+                let nb = Pat::Nb {
+                    at,
+                    step: 4,
+                    theta,
+                    var,
+                    k,
+                };
+                self.set(&node, 0, Val::Pat(nb))
             }
             other => Err(node.err(format_args!(
                 "a sum of {} is not supported",
@@ -1236,7 +1724,27 @@ impl<'m> Walker<'m> {
                 };
                 self.set(&node, 0, Val::Out(Out { post, ..o }))
             }
-            Val::Rows(_) => Err(node.err("Normalizer as a preprocessor is not supported yet")),
+            Val::Rows(at) => {
+                let width = self.rows(&node, Val::Rows(at))?;
+                if self.has_estimator() {
+                    return Err(node.err("a normalizer after the estimator is not supported"));
+                }
+                let norm = match norm.as_str() {
+                    "L1" => Norm::L1,
+                    "L2" => Norm::L2,
+                    "MAX" => Norm::Max,
+                    other => {
+                        return Err(node.err(format_args!(
+                            "norm {other:?} is not supported (L1, L2 and MAX are)"
+                        )))
+                    }
+                };
+                self.stages.push(StageSpec::Normalizer {
+                    width: dim("the normalizer width", width)?,
+                    norm,
+                });
+                self.set(&node, 0, Val::Rows(self.stages.len()))
+            }
             other => Err(node.err(format_args!(
                 "norm {norm:?} of {} is not supported",
                 describe(&other)
@@ -1279,6 +1787,437 @@ impl<'m> Walker<'m> {
         }
     }
 
+    fn imputer(&mut self, node: Node<'_>) -> Result<(), ConvertError> {
+        self.require_ml(&node)?;
+        node.arity(1..=1, 1)?;
+        node.only(&[
+            "imputed_value_floats",
+            "imputed_value_int64s",
+            "replaced_value_float",
+            "replaced_value_int64",
+        ])?;
+        if node.ints("imputed_value_int64s")?.is_some()
+            || node.int("replaced_value_int64")?.is_some()
+        {
+            return Err(node.err("integer imputation is not supported (float inputs only)"));
+        }
+        let v = self.input(&node, 0)?.clone();
+        let width = self.rows(&node, v)?;
+        if self.has_estimator() {
+            return Err(node.err("an imputer after the estimator is not supported"));
+        }
+        let fill: Vec<f64> = node
+            .floats("imputed_value_floats")?
+            .unwrap_or_default()
+            .iter()
+            .map(|&f| f64::from(f))
+            .collect();
+        let fill = match fill.len() {
+            1 => vec![fill[0]; width],
+            n if n == width => fill,
+            n => {
+                return Err(node.err(format_args!(
+                    "attribute \"imputed_value_floats\" has {n} values for {width} features"
+                )))
+            }
+        };
+        // The spec's default marker is 0.0.
+        let missing = node.float("replaced_value_float")?.unwrap_or(0.0);
+        let what = || node.at();
+        self.stages.push(StageSpec::Imputer {
+            missing,
+            fill: f32_vec(&fill, &what)?,
+        });
+        self.set(&node, 0, Val::Rows(self.stages.len()))
+    }
+
+    fn commit_kmeans(
+        &mut self,
+        node: &Node<'_>,
+        at: usize,
+        centers: Vec<f64>,
+        k: usize,
+        norms: &Tensor,
+    ) -> Result<Val, ConvertError> {
+        self.check_fresh(node, at)?;
+        let n_in = self.width_at(at);
+        let cc = bias(node, norms, k)?;
+        // The constant must be Σ_i c_i² of each centre (the graph's squared distances are
+        // what icebreak's distances square to).
+        for (j, &v) in cc.iter().enumerate() {
+            let want: f64 = centers[j * n_in..(j + 1) * n_in]
+                .iter()
+                .map(|c| c * c)
+                .sum();
+            if (v - want).abs() > 1e-5 * want.abs().max(1.0) {
+                return Err(node.err(format_args!(
+                    "the KMeans pattern's constant {v} is not the squared norm {want} of centre {j}"
+                )));
+            }
+        }
+        let what = || node.at();
+        self.stages.push(StageSpec::KMeans {
+            n_in: dim("the KMeans input width", n_in)?,
+            k: dim("the KMeans clusters", k)?,
+            centers: f32_vec(&centers, &what)?,
+        });
+        self.set_labels(node, LabelsSpec::Int((0..k as i64).collect()))?;
+        Ok(Val::Step(
+            Step::KmSquared,
+            Out {
+                width: k,
+                post: None,
+                binary_pair: false,
+            },
+        ))
+    }
+
+    fn commit_nb(
+        &mut self,
+        node: &Node<'_>,
+        at: usize,
+        theta: Vec<f64>,
+        mut var: Vec<f64>,
+        k: usize,
+        prior: &Tensor,
+    ) -> Result<Val, ConvertError> {
+        self.check_fresh(node, at)?;
+        if self.has_estimator() {
+            return Err(node.err("a second estimator is not supported"));
+        }
+        let n_in = self.width_at(at);
+        let log_prior = bias(node, prior, k)?;
+        if prior.dims.iter().product::<usize>() != k || var.len() != k * n_in + k {
+            return Err(node.err("the class priors do not match the classes"));
+        }
+        let log_norm = var.split_off(k * n_in);
+        if let Some(v) = var.iter().find(|v| **v <= 0.0) {
+            return Err(node.err(format_args!("a variance is {v}, not positive")));
+        }
+        self.stages.push(StageSpec::GaussianNb {
+            n_in: dim("the GaussianNB input width", n_in)?,
+            n_classes: dim("the GaussianNB classes", k)?,
+            theta,
+            var,
+            log_prior,
+            log_norm,
+        });
+        Ok(Val::Out(Out {
+            width: k,
+            post: None,
+            binary_pair: false,
+        }))
+    }
+
+    fn svm(&mut self, node: Node<'_>) -> Result<(), ConvertError> {
+        self.require_ml(&node)?;
+        let classifier = node.op() == "SVMClassifier";
+        let common = [
+            "coefficients",
+            "kernel_params",
+            "kernel_type",
+            "post_transform",
+            "rho",
+            "support_vectors",
+        ];
+        let mut known: Vec<&str> = common.to_vec();
+        if classifier {
+            node.arity(1..=1, 2)?;
+            known.extend([
+                "classlabels_ints",
+                "classlabels_strings",
+                "prob_a",
+                "prob_b",
+                "vectors_per_class",
+            ]);
+        } else {
+            node.arity(1..=1, 1)?;
+            known.extend(["n_supports", "one_class"]);
+        }
+        node.only(&known)?;
+        let v = self.input(&node, 0)?.clone();
+        let n_in = self.rows(&node, v)?;
+        if self.has_estimator() {
+            return Err(node.err("a second estimator is not supported"));
+        }
+        post_none(&node)?;
+        let params = node.floats("kernel_params")?.unwrap_or_default();
+        let (gamma, coef0, degree) = match params {
+            [] => (0.0, 0.0, 0.0),
+            [g, c, d] => (f64::from(*g), f64::from(*c), f64::from(*d)),
+            other => {
+                return Err(node.err(format_args!(
+                    "attribute \"kernel_params\" has {} values, expected 3 (gamma, coef0, degree)",
+                    other.len()
+                )))
+            }
+        };
+        let kernel = match node.string("kernel_type")?.as_deref().unwrap_or("LINEAR") {
+            "LINEAR" => Kernel::Linear,
+            "RBF" => Kernel::Rbf { gamma },
+            "SIGMOID" => Kernel::Sigmoid { gamma, coef0 },
+            "POLY" => {
+                if degree.fract() != 0.0 || !(0.0..=64.0).contains(&degree) {
+                    return Err(node.err(format_args!(
+                        "kernel_params degree {degree} is not an integer in 0..=64"
+                    )));
+                }
+                Kernel::Poly {
+                    gamma,
+                    coef0,
+                    degree: degree as u32,
+                }
+            }
+            other => {
+                return Err(node.err(format_args!(
+                    "kernel_type {other:?} is not supported (LINEAR, POLY, RBF, SIGMOID are)"
+                )))
+            }
+        };
+        let sv: Vec<f32> = node.floats("support_vectors")?.unwrap_or_default().to_vec();
+        finite(&node, "support_vectors", &sv)?;
+        if sv.is_empty() || sv.len() % n_in != 0 {
+            return Err(node.err(format_args!(
+                "attribute \"support_vectors\" has {} values, not a whole number of rows of {n_in}",
+                sv.len()
+            )));
+        }
+        let n_sv = sv.len() / n_in;
+        let coef: Vec<f32> = node.floats("coefficients")?.unwrap_or_default().to_vec();
+        finite(&node, "coefficients", &coef)?;
+        let rho: Vec<f32> = node.floats("rho")?.unwrap_or_default().to_vec();
+        finite(&node, "rho", &rho)?;
+        let widen = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
+        if !classifier {
+            if node.int("one_class")?.unwrap_or(0) != 0 {
+                return Err(node.err("one-class SVMs are not supported"));
+            }
+            if let Some(n) = node.int("n_supports")? {
+                if n != n_sv as i64 {
+                    return Err(node.err(format_args!(
+                        "n_supports is {n}, the support vectors make {n_sv}"
+                    )));
+                }
+            }
+            if coef.len() != n_sv || rho.len() != 1 {
+                return Err(node.err(format_args!(
+                    "{} coefficients and {} rho for {n_sv} support vectors (expected {n_sv} and 1)",
+                    coef.len(),
+                    rho.len()
+                )));
+            }
+            self.stages.push(StageSpec::Svm(SvmSpec {
+                n_in: dim("n_in", n_in)?,
+                n_classes: 1,
+                kernel,
+                n_support: Vec::new(),
+                support_vectors: sv,
+                coef: widen(&coef),
+                intercept: widen(&rho),
+                prob_a: Vec::new(),
+                prob_b: Vec::new(),
+            }));
+            return self.set(
+                &node,
+                0,
+                Val::Out(Out {
+                    width: 1,
+                    post: None,
+                    binary_pair: false,
+                }),
+            );
+        }
+        let labels = class_labels(&node, "classlabels_ints", "classlabels_strings")?;
+        let k = labels_len(&labels);
+        if k < 2 {
+            return Err(node.err(format_args!("has {k} class labels, at least 2 are needed")));
+        }
+        let per_class = node.ints("vectors_per_class")?.unwrap_or_default();
+        if per_class.len() != k {
+            return Err(node.err(format_args!(
+                "vectors_per_class has {} entries for {k} classes",
+                per_class.len()
+            )));
+        }
+        let mut n_support = Vec::with_capacity(k);
+        let mut total = 0u64;
+        for &c in per_class {
+            let c = u32::try_from(c)
+                .map_err(|_| node.err(format_args!("vectors_per_class holds {c}")))?;
+            total += u64::from(c);
+            n_support.push(c);
+        }
+        if total != n_sv as u64 {
+            return Err(node.err(format_args!(
+                "vectors_per_class adds up to {total}, the support vectors make {n_sv}"
+            )));
+        }
+        let pairs = k * (k - 1) / 2;
+        if coef.len() != (k - 1) * n_sv || rho.len() != pairs {
+            return Err(node.err(format_args!(
+                "{} coefficients and {} rho for {k} classes and {n_sv} support vectors \
+                 (expected {} and {pairs})",
+                coef.len(),
+                rho.len(),
+                (k - 1) * n_sv
+            )));
+        }
+        let prob_a: Vec<f32> = node.floats("prob_a")?.unwrap_or_default().to_vec();
+        let prob_b: Vec<f32> = node.floats("prob_b")?.unwrap_or_default().to_vec();
+        finite(&node, "prob_a", &prob_a)?;
+        finite(&node, "prob_b", &prob_b)?;
+        let proba = !prob_a.is_empty();
+        if proba && (prob_a.len() != pairs || prob_b.len() != pairs) {
+            return Err(node.err(format_args!(
+                "prob_a and prob_b have {} and {} values for {pairs} pairs of classes",
+                prob_a.len(),
+                prob_b.len()
+            )));
+        }
+        if !proba && !prob_b.is_empty() {
+            return Err(node.err("prob_b without prob_a"));
+        }
+        self.stages.push(StageSpec::Svm(SvmSpec {
+            n_in: dim("n_in", n_in)?,
+            n_classes: dim("classes", k)?,
+            kernel,
+            n_support,
+            support_vectors: sv,
+            coef: widen(&coef),
+            intercept: widen(&rho),
+            prob_a: widen(&prob_a),
+            prob_b: widen(&prob_b),
+        }));
+        self.set_labels(&node, labels)?;
+        self.set(&node, 0, Val::Label)?;
+        let out = if proba {
+            // onnxruntime's probabilities: Platt + libsvm's pairwise coupling, as the stage.
+            Out {
+                width: k,
+                post: Some(PostTransform::Probabilities),
+                binary_pair: false,
+            }
+        } else if k == 2 {
+            Out {
+                width: 1,
+                post: None,
+                binary_pair: true,
+            }
+        } else {
+            // The raw pairwise scores: only the one-vs-rest block skl2onnx writes after them
+            // (scikit-learn's `_ovr_decision_function`) is accepted.
+            let name = node.p.output.get(1).cloned().unwrap_or_default();
+            let out = Out {
+                width: k,
+                post: None,
+                binary_pair: false,
+            };
+            return self.ovr_block(&node, &name, k, out);
+        };
+        self.set(&node, 1, Val::Out(out))
+    }
+
+    /// Recognises the nodes after a multi-class SVM's pairwise scores that compute
+    /// scikit-learn's one-vs-rest decision values: the block is every node fed (directly or
+    /// not) by the scores, made of elementwise ops only; it is evaluated on test vectors and
+    /// must agree with the formula, or the model is refused.
+    fn ovr_block(
+        &mut self,
+        node: &Node<'_>,
+        scores: &str,
+        k: usize,
+        out: Out,
+    ) -> Result<(), ConvertError> {
+        const OPS: &[&str] = &[
+            "Cast",
+            "Less",
+            "Neg",
+            "ArrayFeatureExtractor",
+            "Sum",
+            "Add",
+            "Sub",
+            "Mul",
+            "Div",
+            "Concat",
+            "Abs",
+            "Identity",
+        ];
+        let graph = self
+            .model
+            .graph
+            .as_ref()
+            .ok_or_else(|| invalid("the ONNX model has no graph"))?;
+        let mut tainted: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        tainted.insert(scores);
+        let mut block = Vec::new();
+        for (i, n) in graph.node.iter().enumerate().skip(self.pos + 1) {
+            if n.input.iter().any(|x| tainted.contains(x.as_str())) {
+                if !OPS.contains(&n.op_type.as_str()) {
+                    break;
+                }
+                block.push(i);
+                for o in &n.output {
+                    tainted.insert(o.as_str());
+                }
+            }
+        }
+        // The block's result: a tainted value read outside the block or by the graph.
+        let inside: std::collections::HashSet<usize> = block.iter().copied().collect();
+        let mut sinks: Vec<&str> = Vec::new();
+        for &i in &block {
+            for o in &graph.node[i].output {
+                let read_outside = graph
+                    .node
+                    .iter()
+                    .enumerate()
+                    .any(|(j, n)| !inside.contains(&j) && n.input.iter().any(|x| x == o));
+                let is_output = graph.output.iter().any(|g| &g.name == o);
+                if (read_outside || is_output) && !sinks.contains(&o.as_str()) {
+                    sinks.push(o.as_str());
+                }
+            }
+        }
+        let [sink] = sinks.as_slice() else {
+            return Err(node.err(
+                "the multi-class scores are not followed by scikit-learn's one-vs-rest block \
+                 (SVC with decision_function_shape='ovo' is not supported)",
+            ));
+        };
+        let pairs = k * (k - 1) / 2;
+        for t in 0..6u32 {
+            let dec: Vec<f64> = (0..pairs)
+                .map(|p| {
+                    let h = (p as u32 + 1)
+                        .wrapping_mul(2_654_435_761)
+                        .wrapping_add(t * 97);
+                    if t == 0 && p == 0 {
+                        0.0
+                    } else {
+                        f64::from(h % 2001) / 500.0 - 2.0
+                    }
+                })
+                .collect();
+            let got = ovr_eval(graph, &block, scores, &dec, sink, &self.vals)
+                .map_err(|e| node.err(format_args!("the one-vs-rest block cannot be read: {e}")))?;
+            let want = ovr_decision(&dec, k);
+            let same = got.len() == k
+                && got
+                    .iter()
+                    .zip(&want)
+                    .all(|(g, w)| (g - w).abs() <= 1e-6 * w.abs().max(1.0));
+            if !same {
+                return Err(node.err(
+                    "the nodes after the multi-class scores do not compute scikit-learn's \
+                     one-vs-rest decision values; other shapes (decision_function_shape='ovo') \
+                     are not supported",
+                ));
+            }
+        }
+        self.skip.extend(block.iter().copied());
+        self.vals.insert((*sink).to_string(), Val::Out(out));
+        Ok(())
+    }
+
     fn finish(mut self, sha: String, options: &Options) -> Result<ModelSpec, ConvertError> {
         let graph = self
             .model
@@ -1290,6 +2229,7 @@ impl<'m> Walker<'m> {
         }
         let mut main: Option<Out> = None;
         let mut has_label = false;
+        let mut transformed: Option<usize> = None;
         for o in &graph.output {
             let v = self.vals.get(&o.name).cloned().ok_or_else(|| {
                 invalid(format!(
@@ -1309,12 +2249,9 @@ impl<'m> Walker<'m> {
                     continue;
                 }
                 Val::Out(out) | Val::Map(out) => out,
-                Val::Rows(_) => {
-                    return Err(invalid(format!(
-                        "graph output {:?} is transformed features: transformer-only graphs \
-                         (no estimator) are not supported yet",
-                        o.name
-                    )))
+                Val::Rows(at) if at == self.stages.len() && at > 0 && !self.has_estimator() => {
+                    transformed = Some(self.width_at(at));
+                    continue;
                 }
                 other => {
                     return Err(invalid(format!(
@@ -1333,6 +2270,18 @@ impl<'m> Walker<'m> {
                 }
                 _ => main = Some(out),
             }
+        }
+        if let Some(width) = transformed {
+            if main.is_some() || has_label || graph.output.len() != 1 {
+                return Err(invalid(
+                    "a graph that outputs transformed features must output nothing else",
+                ));
+            }
+            main = Some(Out {
+                width,
+                post: None,
+                binary_pair: false,
+            });
         }
         let out = main.ok_or_else(|| {
             invalid("the graph outputs only labels: no scores or probabilities to serve")
@@ -1358,12 +2307,26 @@ impl<'m> Walker<'m> {
                 if out.binary_pair {
                     return Err(invalid("a binary classifier without class labels"));
                 }
-                (Task::Regression, out.width, LabelsSpec::None)
+                let task = if transformed.is_some() {
+                    Task::Transform
+                } else {
+                    Task::Regression
+                };
+                (task, out.width, LabelsSpec::None)
             }
         };
-        if let Some(p) = out.post {
-            self.stages.push(StageSpec::Post(p));
+        let svm = self.stages.iter().any(|s| matches!(s, StageSpec::Svm(_)));
+        match out.post {
+            // An SVM computes its probabilities itself.
+            Some(PostTransform::Probabilities) if svm => {}
+            Some(p) => self.stages.push(StageSpec::Post(p)),
+            None => {}
         }
+        // NaN is routed by trees and replaced by an imputer whose marker is NaN.
+        let imputes_nan = matches!(
+            self.stages.first(),
+            Some(StageSpec::Imputer { missing, .. }) if missing.is_nan()
+        );
         let producer = &self.model.producer_name;
         let source_format = (!producer.is_empty()).then(|| {
             format!("{producer} {}", self.model.producer_version)
@@ -1374,7 +2337,7 @@ impl<'m> Walker<'m> {
         Ok(ModelSpec {
             input: InputSpec {
                 n_features: dim("n_features", self.n_features)?,
-                missing: if self.trees {
+                missing: if self.trees || imputes_nan {
                     MissingValues::Nan
                 } else {
                     MissingValues::Reject
@@ -1402,6 +2365,127 @@ impl<'m> Walker<'m> {
     }
 }
 
+/// scikit-learn's `_ovr_decision_function(dec < 0, -dec, k)`.
+fn ovr_decision(dec: &[f64], k: usize) -> Vec<f64> {
+    let mut votes = vec![0.0; k];
+    let mut conf = vec![0.0; k];
+    let mut p = 0;
+    for i in 0..k {
+        for j in i + 1..k {
+            conf[i] += dec[p];
+            conf[j] -= dec[p];
+            if dec[p] < 0.0 {
+                votes[j] += 1.0;
+            } else {
+                votes[i] += 1.0;
+            }
+            p += 1;
+        }
+    }
+    votes
+        .iter()
+        .zip(&conf)
+        .map(|(v, c)| v + c / (3.0 * (c.abs() + 1.0)))
+        .collect()
+}
+
+/// Evaluates the elementwise block on one row of pairwise scores.
+fn ovr_eval(
+    graph: &proto::GraphProto,
+    block: &[usize],
+    scores: &str,
+    dec: &[f64],
+    sink: &str,
+    vals: &HashMap<String, Val>,
+) -> Result<Vec<f64>, String> {
+    let mut env: HashMap<&str, Vec<f64>> = HashMap::new();
+    env.insert(scores, dec.to_vec());
+    let get = |env: &HashMap<&str, Vec<f64>>, name: &str| -> Result<Vec<f64>, String> {
+        if let Some(v) = env.get(name) {
+            return Ok(v.clone());
+        }
+        match vals.get(name) {
+            Some(Val::Const(t)) => match &t.data {
+                Data::Float(v) => Ok(v.clone()),
+                Data::Int(v) => Ok(v.iter().map(|&x| x as f64).collect()),
+                Data::Str(_) => Err(format!("{name} is a string constant")),
+            },
+            _ => Err(format!("{name} is neither computed nor a constant")),
+        }
+    };
+    let zip = |a: &[f64], b: &[f64], f: &dyn Fn(f64, f64) -> f64| -> Result<Vec<f64>, String> {
+        match (a.len(), b.len()) {
+            (x, y) if x == y => Ok(a.iter().zip(b).map(|(p, q)| f(*p, *q)).collect()),
+            (1, _) => Ok(b.iter().map(|q| f(a[0], *q)).collect()),
+            (_, 1) => Ok(a.iter().map(|p| f(*p, b[0])).collect()),
+            (x, y) => Err(format!("widths {x} and {y} do not broadcast")),
+        }
+    };
+    for &i in block {
+        let n = &graph.node[i];
+        let ins = n
+            .input
+            .iter()
+            .map(|x| get(&env, x))
+            .collect::<Result<Vec<_>, _>>()?;
+        let r = match (n.op_type.as_str(), ins.as_slice()) {
+            ("Cast" | "Identity", [a]) => a.clone(),
+            ("Neg", [a]) => a.iter().map(|x| -x).collect(),
+            ("Abs", [a]) => a.iter().map(|x| x.abs()).collect(),
+            ("Less", [a, b]) => zip(a, b, &|p, q| f64::from(u8::from(p < q)))?,
+            ("Add", [a, b]) => zip(a, b, &|p, q| p + q)?,
+            ("Sub", [a, b]) => zip(a, b, &|p, q| p - q)?,
+            ("Mul", [a, b]) => zip(a, b, &|p, q| p * q)?,
+            ("Div", [a, b]) => zip(a, b, &|p, q| p / q)?,
+            ("Sum", [first, rest @ ..]) => {
+                let mut acc = first.clone();
+                for r in rest {
+                    acc = zip(&acc, r, &|p, q| p + q)?;
+                }
+                acc
+            }
+            ("Concat", parts) => parts.concat(),
+            ("ArrayFeatureExtractor", [a, idx]) => idx
+                .iter()
+                .map(|&j| {
+                    usize::try_from(j as i64)
+                        .ok()
+                        .and_then(|j| a.get(j).copied())
+                        .ok_or_else(|| format!("index {j} outside {} columns", a.len()))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            (op, _) => return Err(format!("{op} with {} inputs", ins.len())),
+        };
+        if let Some(o) = n.output.first() {
+            env.insert(o.as_str(), r);
+        }
+    }
+    env.remove(sink)
+        .ok_or_else(|| format!("{sink} is not computed"))
+}
+
+/// A `[1, k, n]` (or `[k, n]`) table of a GaussianNB graph: `(k, values)`.
+fn nb_table(node: &Node<'_>, t: &Tensor, n: usize) -> Result<(usize, Vec<f64>), ConvertError> {
+    let v = t
+        .floats()
+        .ok_or_else(|| node.err("the table is not a float tensor"))?;
+    if let Some(x) = v.iter().find(|x| !x.is_finite()) {
+        return Err(node.err(format_args!("the table holds a non-finite value ({x})")));
+    }
+    let k = match t.dims.as_slice() {
+        [1, k, m] | [k, m] if *m == n => *k,
+        d => {
+            return Err(node.err(format_args!(
+                "a table of shape {d:?} does not fit {n} features"
+            )))
+        }
+    };
+    if k == 0 {
+        return Err(node.err("a table with no classes"));
+    }
+    Ok((k, v.to_vec()))
+}
+
 fn describe(v: &Val) -> &'static str {
     match v {
         Val::Const(_) => "a constant",
@@ -1412,6 +2496,7 @@ fn describe(v: &Val) -> &'static str {
         Val::Label => "a class label",
         Val::Map(_) => "a ZipMap",
         Val::Step(..) => "an intermediate of the probability computation",
+        Val::Pat(_) => "an intermediate of a transformer or estimator pattern",
     }
 }
 
