@@ -330,3 +330,121 @@ fn bad_initializers_are_refused() {
     }
     assert_has(&invalid(&m), &["initializer \"coef\"", "holds"]);
 }
+
+fn initializer<'a>(m: &'a mut proto::ModelProto, name: &str) -> &'a mut proto::TensorProto {
+    m.graph
+        .as_mut()
+        .unwrap()
+        .initializer
+        .iter_mut()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("no initializer {name}"))
+}
+
+/// Sets a float initializer's values (raw or typed storage).
+fn set_floats(t: &mut proto::TensorProto, v: &[f32]) {
+    t.raw_data.clear();
+    t.float_data = v.to_vec();
+}
+
+#[test]
+fn svm_attributes_must_agree() {
+    let mut m = model("svc_rbf");
+    let n = node(&mut m, "SVMClassifier");
+    attr(n, "vectors_per_class").ints[0] += 1;
+    assert_has(
+        &invalid(&m),
+        &["SVMClassifier node", "vectors_per_class adds up to"],
+    );
+
+    let mut m = model("svc_rbf");
+    let n = node(&mut m, "SVMClassifier");
+    attr(n, "rho").floats.pop();
+    assert_has(&invalid(&m), &["coefficients and 2 rho for 3 classes"]);
+
+    let mut m = model("svc_rbf");
+    let n = node(&mut m, "SVMClassifier");
+    attr(n, "kernel_type").s = b"LAPLACIAN".to_vec();
+    assert_has(
+        &invalid(&m),
+        &["kernel_type \"LAPLACIAN\" is not supported"],
+    );
+
+    let mut m = model("svc_rbf");
+    let n = node(&mut m, "SVMClassifier");
+    attr(n, "support_vectors").floats[3] = f32::NAN;
+    assert_has(
+        &invalid(&m),
+        &["\"support_vectors\" holds a non-finite value"],
+    );
+
+    let mut m = model("svc_rbf_proba");
+    let n = node(&mut m, "SVMClassifier");
+    attr(n, "prob_a").floats.pop();
+    assert_has(
+        &invalid(&m),
+        &["prob_a and prob_b have 2 and 3 values for 3 pairs"],
+    );
+}
+
+/// The one-vs-rest block after a multi-class SVC is checked by evaluating it: a changed
+/// constant in it is a refused model, not a wrong one.
+#[test]
+fn svm_ovr_block_is_verified() {
+    let mut m = model("svc_rbf");
+    set_floats(initializer(&mut m, "cst3"), &[2.0]);
+    assert_has(
+        &invalid(&m),
+        &[
+            "SVMClassifier node",
+            "do not compute scikit-learn's one-vs-rest",
+        ],
+    );
+    let mut m = model("svc_rbf");
+    let c = initializer(&mut m, "Cind_1");
+    c.raw_data.clear();
+    c.int64_data = vec![2];
+    invalid(&m);
+}
+
+#[test]
+fn kmeans_pattern_is_checked() {
+    let mut m = model("kmeans");
+    set_floats(initializer(&mut m, "Ad_Addcst"), &[1.0, 2.0, 3.0]);
+    assert_has(&invalid(&m), &["is not the squared norm"]);
+
+    let mut m = model("kmeans");
+    set_floats(initializer(&mut m, "Mu_Mulcst"), &[1.0]);
+    assert_has(&invalid(&m), &["Mul node", "not supported"]);
+}
+
+#[test]
+fn mlp_and_preprocessor_errors() {
+    let mut m = model("mlp_classifier_relu");
+    node(&mut m, "Relu").op_type = "LeakyRelu".into();
+    assert_has(&invalid(&m), &["LeakyRelu node \"Relu\"", "not supported"]);
+
+    let mut m = model("imputer_ridge");
+    let n = node(&mut m, "Imputer");
+    attr(n, "imputed_value_floats").floats.pop();
+    assert_has(
+        &invalid(&m),
+        &[
+            "Imputer node",
+            "\"imputed_value_floats\" has 4 values for 5 features",
+        ],
+    );
+
+    let mut m = model("gradient_boosting_regressor");
+    let n = node(&mut m, "TreeEnsembleRegressor");
+    n.attribute.push(proto::AttributeProto {
+        name: "aggregate_function".into(),
+        r#type: 3,
+        s: b"MAX".to_vec(),
+        ..Default::default()
+    });
+    assert_has(
+        &invalid(&m),
+        &["aggregate_function \"MAX\" is not supported"],
+    );
+}
