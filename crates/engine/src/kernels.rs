@@ -212,6 +212,8 @@ pub fn standard_scale_into_f32(x: &[f32], mean: &[f32], scale: &[f32], out: &mut
 /// Branch-free over 8-wide chunks so that it vectorises, like [`any_non_finite_f32`]; the
 /// caller looks for the offending index only when it returns true.
 #[inline]
+// `!(a <= b)` is meant: it is true for NaN, which `a > b` is not.
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
 pub fn any_beyond_f64(x: &[f64], limit: f64) -> bool {
     let mut chunks = x.chunks_exact(8);
     let mut acc = [false; 8];
@@ -411,8 +413,7 @@ pub fn activate_ref(z: f64, a: icebreak_format::Activation) -> f64 {
     }
 }
 
-/// One dense layer: `out = a(weights · x + bias)`, four output rows at a time so each load
-/// of `x` serves four weight rows.
+/// One dense layer: `out = a(weights · x + bias)`.
 #[inline]
 pub fn dense_f32(
     x: &[f32],
@@ -422,17 +423,17 @@ pub fn dense_f32(
     out: &mut [f32],
 ) {
     let n_in = x.len();
-    let n_out = out.len();
+    let mut rows = weights.chunks_exact(4 * n_in);
     let mut j = 0;
-    while j + 4 <= n_out {
-        let d = dot_rows4_f32(x, &weights[j * n_in..(j + 4) * n_in]);
-        for k in 0..4 {
-            out[j + k] = bias[j + k] + d[k];
+    for block in &mut rows {
+        let d = dot_rows4_f32(x, block);
+        for (k, v) in d.iter().enumerate() {
+            out[j + k] = bias[j + k] + v;
         }
         j += 4;
     }
-    while j < n_out {
-        out[j] = bias[j] + dot_f32_8acc(x, &weights[j * n_in..(j + 1) * n_in]);
+    for (w, o) in rows.remainder().chunks_exact(n_in).zip(&mut out[j..]) {
+        *o = bias[j] + dot_f32_8acc(x, w);
         j += 1;
     }
     activate_f32(out, a);
@@ -444,24 +445,31 @@ pub fn dense_f32(
 #[inline]
 pub fn dot_rows4_f32(x: &[f32], w: &[f32]) -> [f32; 4] {
     let n = x.len();
-    let rows = [&w[..n], &w[n..2 * n], &w[2 * n..3 * n], &w[3 * n..4 * n]];
+    let (w0, rest) = w.split_at(n);
+    let (w1, rest) = rest.split_at(n);
+    let (w2, w3) = rest.split_at(n);
+    let w3 = &w3[..n];
     let mut acc = [[0.0f32; 8]; 4];
-    let chunks = n / 8;
-    for c in 0..chunks {
-        let o = c * 8;
-        let xc = &x[o..o + 8];
-        for (r, row) in rows.iter().enumerate() {
-            let wc = &row[o..o + 8];
-            for k in 0..8 {
-                acc[r][k] += xc[k] * wc[k];
-            }
+    let chunks = x
+        .chunks_exact(8)
+        .zip(w0.chunks_exact(8))
+        .zip(w1.chunks_exact(8))
+        .zip(w2.chunks_exact(8))
+        .zip(w3.chunks_exact(8));
+    for ((((xc, c0), c1), c2), c3) in chunks {
+        for k in 0..8 {
+            acc[0][k] += xc[k] * c0[k];
+            acc[1][k] += xc[k] * c1[k];
+            acc[2][k] += xc[k] * c2[k];
+            acc[3][k] += xc[k] * c3[k];
         }
     }
+    let tail_start = n - n % 8;
     let mut out = [0.0f32; 4];
-    for (r, row) in rows.iter().enumerate() {
+    for (r, row) in [w0, w1, w2, w3].iter().enumerate() {
         let a = &acc[r];
         let mut tail = 0.0f32;
-        for i in chunks * 8..n {
+        for i in tail_start..n {
             tail += x[i] * row[i];
         }
         out[r] = (((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))) + tail;

@@ -306,6 +306,7 @@ pub struct SvmRef {
 }
 
 /// The plain reference: libsvm's loops, literally, on fresh vectors.
+#[allow(clippy::needless_range_loop)] // index loops, as libsvm writes them
 pub fn svm_ref(m: &Svm<'_>, x: &[f64]) -> SvmRef {
     let n = m.n_in as usize;
     let kv: Vec<f64> = m
