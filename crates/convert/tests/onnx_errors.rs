@@ -448,3 +448,16 @@ fn mlp_and_preprocessor_errors() {
         &["aggregate_function \"MAX\" is not supported"],
     );
 }
+
+/// A hidden layer's output that is also a graph output cannot be served: the `.apr` model
+/// has only the last layer's output.
+#[test]
+fn hidden_layer_outputs_are_refused() {
+    let mut m = model("torch_gemm_softmax");
+    let g = m.graph.as_mut().unwrap();
+    let relu_out = g.node.iter().find(|n| n.op_type == "Relu").unwrap().output[0].clone();
+    let mut extra = g.output[0].clone();
+    extra.name = relu_out;
+    g.output.push(extra);
+    assert_has(&invalid(&m), &["read again after the next layer"]);
+}

@@ -153,6 +153,9 @@ enum Val {
     Step(Step, Out),
     /// A step of a recognised multi-node pattern over the features.
     Pat(Pat),
+    /// An output of the estimator read before a later layer replaced it (an MLP's hidden
+    /// layer read twice): reading it again is refused.
+    Stale,
 }
 
 /// Intermediate values of the feature-side patterns skl2onnx writes.
@@ -413,7 +416,17 @@ impl<'m> Walker<'m> {
             bias,
         });
         self.settled = None;
+        self.stale_outputs();
         Ok(())
+    }
+
+    /// Whatever was computed from a layer that has become hidden no longer exists.
+    fn stale_outputs(&mut self) {
+        for v in self.vals.values_mut() {
+            if matches!(v, Val::Out(_) | Val::Step(..) | Val::Map(_) | Val::Label) {
+                *v = Val::Stale;
+            }
+        }
     }
 
     fn input<'v>(&'v self, node: &Node<'_>, i: usize) -> Result<&'v Val, ConvertError> {
@@ -1161,7 +1174,8 @@ impl<'m> Walker<'m> {
                 let act = match o.post {
                     // The previous layer keeps the activation it has (if any).
                     None if matches!(self.stages.last(), Some(StageSpec::Dense { .. })) => {
-                        return Ok(o.width)
+                        self.stale_outputs();
+                        return Ok(o.width);
                     }
                     None => Activation::Identity,
                     Some(PostTransform::Logistic) => Activation::Logistic,
@@ -2497,6 +2511,7 @@ fn describe(v: &Val) -> &'static str {
         Val::Map(_) => "a ZipMap",
         Val::Step(..) => "an intermediate of the probability computation",
         Val::Pat(_) => "an intermediate of a transformer or estimator pattern",
+        Val::Stale => "a layer's output read again after the next layer was applied",
     }
 }
 
