@@ -337,6 +337,7 @@ fidelity!(
     gradient_boosting_regressor,
     svc_rbf,
     svc_rbf_proba,
+    svc_rbf_proba_binary,
     svc_poly_binary,
     nusvc_sigmoid,
     svc_linear,
