@@ -1,6 +1,7 @@
 //! Fuzzes the `.apr` reader: whatever the bytes, `Apr::parse` and `Apr::parse_verified`
 //! return `Ok` or `Err` (no panic, no out-of-bounds read, no unbounded allocation), and a file
-//! they accept is one whose accessors all work and that the writer can write again.
+//! they accept is one whose accessors all work, that the writer can write again, and that the
+//! engine runs.
 
 #![no_main]
 
@@ -97,8 +98,29 @@ fn touch(apr: &Apr<'_>) {
                 assert_eq!(intercept.len(), n_out as usize);
                 sum += coef.iter().chain(intercept).sum::<f32>();
             }
-            Stage::Post(_) => {}
+            Stage::Trees(t) => {
+                assert_eq!(t.roots.len(), t.n_trees());
+                sum += t.leaves.len() as f32 + t.nodes.len() as f32;
+            }
+            // Other stages: their accessors are exercised through the engine below.
+            _ => {}
         }
     }
     std::hint::black_box(sum);
+
+    // Whatever the reader accepts, the engine runs without panicking: walks end, indices
+    // stay in bounds, whatever the weights (bounded widths only, to keep runs fast).
+    let model = icebreak_engine::Model::new(apr);
+    let nf = model.n_features();
+    if nf <= 4096 && model.output_width() <= 4096 {
+        let mut scratch = model.scratch();
+        let mut batch = Vec::with_capacity(4 * nf);
+        for v in [0.0, 1.5, -1e30, f64::NAN] {
+            let row = vec![v; nf];
+            let _ = std::hint::black_box(model.predict_row(&row, &mut scratch));
+            batch.extend_from_slice(&row);
+        }
+        let mut out = icebreak_engine::BatchOutput::default();
+        let _ = std::hint::black_box(model.predict_batch(&batch, &mut out));
+    }
 }

@@ -45,7 +45,6 @@ fn magnitudes(stages: &[Stage<'_>], x: &[f32]) -> Vec<f64> {
                     *v = (*v - *m as f64) / *sc as f64;
                 }
             }
-            Stage::Trees(_) => unreachable!("linear fixtures only"),
             Stage::Linear {
                 n_in,
                 coef,
@@ -67,6 +66,7 @@ fn magnitudes(stages: &[Stage<'_>], x: &[f32]) -> Vec<f64> {
                     .collect();
             }
             Stage::Post(_) => {}
+            _ => unreachable!("linear fixtures hold scalers and linear layers only"),
         }
     }
     unreachable!("every linear fixture has a linear stage")

@@ -339,9 +339,9 @@ pub fn trees_ref(trees: &Trees<'_>, x: &[f64]) -> Vec<f64> {
             if trees.round_f32() {
                 v = f64::from(v as f32);
             }
-            let left = if v.is_nan() && node.missing != MissingRule::AsZero {
-                node.default_left
-            } else if node.missing == MissingRule::ZeroOrNan && v.abs() <= ZERO_THRESHOLD {
+            let missing = (v.is_nan() && node.missing != MissingRule::AsZero)
+                || (node.missing == MissingRule::ZeroOrNan && v.abs() <= ZERO_THRESHOLD);
+            let left = if missing {
                 node.default_left
             } else {
                 let v = if v.is_nan() { 0.0 } else { v };
@@ -376,16 +376,16 @@ pub fn trees_ref(trees: &Trees<'_>, x: &[f64]) -> Vec<f64> {
             };
             acc[j] += trees.leaves[leaf];
         } else {
-            for j in 0..w {
-                acc[j] += trees.leaves[leaf * w + j];
+            for (j, a) in acc.iter_mut().enumerate().take(w) {
+                *a += trees.leaves[leaf * w + j];
             }
         }
     }
-    for j in 0..n_out {
+    for (a, b) in acc.iter_mut().zip(trees.base) {
         if trees.average() {
-            acc[j] /= trees.roots.len() as f64;
+            *a /= trees.roots.len() as f64;
         }
-        acc[j] += trees.base[j];
+        *a += b;
     }
     acc
 }

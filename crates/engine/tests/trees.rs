@@ -163,6 +163,17 @@ fn model_spec(trees: TreesSpec, post: Option<PostTransform>, task: Task) -> Mode
     }
 }
 
+/// The next f32 above `x` (finite `x`).
+fn next_up(x: f32) -> f32 {
+    if x == 0.0 {
+        f32::from_bits(1)
+    } else if x > 0.0 {
+        f32::from_bits(x.to_bits() + 1)
+    } else {
+        f32::from_bits(x.to_bits() - 1)
+    }
+}
+
 fn value() -> impl Strategy<Value = f64> {
     prop_oneof![
         4 => prop::sample::select(POOL.to_vec()),
@@ -171,7 +182,7 @@ fn value() -> impl Strategy<Value = f64> {
         1 => (0u32..80).prop_map(f64::from),
         1 => -1e6f64..1e6,
         // One f32 step either side of a threshold, and values that round onto it in f32.
-        1 => prop::sample::select(POOL.to_vec()).prop_map(|t| f64::from((t as f32).next_up())),
+        1 => prop::sample::select(POOL.to_vec()).prop_map(|t| f64::from(next_up(t as f32))),
         1 => prop::sample::select(POOL.to_vec()).prop_map(|t| t + t.abs() * 1e-12),
     ]
 }

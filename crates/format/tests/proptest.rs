@@ -116,10 +116,6 @@ fn weight64() -> impl Strategy<Value = f64> {
     POSITIVE | NEGATIVE | NORMAL | SUBNORMAL | ZERO
 }
 
-fn weights64(n: usize) -> impl Strategy<Value = Vec<f64>> {
-    vec(weight64(), n)
-}
-
 /// Draws values from a pool, cycling (keeps the strategies shallow: a deep tree of
 /// `prop_flat_map`s overflows the test thread's stack).
 struct Pool<T> {

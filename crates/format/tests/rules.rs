@@ -1672,7 +1672,8 @@ fn r33_bad_naive_bayes() {
         index,
         reason,
     };
-    let patch = |f: &dyn Fn(&mut Vec<f64>, &mut Vec<f64>, &mut Vec<f64>, &mut Vec<f64>)| {
+    type Patch<'f> = &'f dyn Fn(&mut Vec<f64>, &mut Vec<f64>, &mut Vec<f64>, &mut Vec<f64>);
+    let patch = |f: Patch<'_>| {
         let mut spec = naive_bayes();
         if let StageSpec::GaussianNb {
             theta,
