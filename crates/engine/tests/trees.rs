@@ -196,7 +196,7 @@ fn case() -> impl Strategy<Value = (TreesSpec, Vec<Vec<f64>>)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn row_and_batch_walks_equal_the_reference((trees, rows) in case()) {
@@ -245,8 +245,20 @@ proptest! {
             for (g, w) in probs.iter().zip(&want_probs) {
                 prop_assert!((f64::from(*g) - w).abs() <= 1e-5, "{g} vs {w}");
             }
-            // Scores are bit-identical, so the class is too (ties: first maximum).
-            prop_assert_eq!(got.class, want.class);
+            // The engine reports f32 scores: the reference's, rounded. Its class is decided on
+            // them (first maximum), so two f64 scores that round to the same f32 are a tie.
+            let narrowed: Vec<f32> = want.scores.iter().map(|&v| v as f32).collect();
+            prop_assert_eq!(got.scores, &narrowed[..]);
+            let want_class = match narrowed.as_slice() {
+                [z] => usize::from(*z > 0.0),
+                s => (0..s.len()).fold(0, |best, i| if s[i] > s[best] { i } else { best }),
+            };
+            prop_assert_eq!(got.class, Some(want_class));
+            let unique_max = narrowed.len() == 1
+                || narrowed.iter().filter(|&&v| v == narrowed[want_class]).count() == 1;
+            if unique_max {
+                prop_assert_eq!(got.class, want.class);
+            }
         }
     }
 }
