@@ -9,6 +9,7 @@ mod demo;
 mod e2e;
 mod loadbench;
 mod package;
+mod sklearnbench;
 mod treebench;
 
 fn root() -> PathBuf {
@@ -26,6 +27,7 @@ commands:
   loadbench   [--duration S] [--rounds N] [--connections N] [--soak S]: icebreak serve under load vs a hello-world axum floor
   package     [MODEL.apr] --arch arm64|x86_64 [-o function.zip] [--smoke]: the Lambda zip
   treebench   [--quick] [--rounds N] [--no-lleaves]: tree kernels vs xgboost, lightgbm, onnxruntime, lleaves
+  sklearnbench [--quick] [--rounds N]: the scikit-learn families vs onnxruntime and scikit-learn
 ";
 
 fn main() -> ExitCode {
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
         Some("package") => package::run(&args[1..]),
         Some("loadbench") => loadbench::run(&args[1..]),
         Some("treebench") => treebench::run(&args[1..]),
+        Some("sklearnbench") => sklearnbench::run(&args[1..]),
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);
