@@ -25,7 +25,7 @@
 //! assert!(err.to_string().starts_with("not a model icebreak can import"));
 //! ```
 
-use crate::{lightgbm, xgboost, ConvertError};
+use crate::{lightgbm, onnx, xgboost, ConvertError};
 use icebreak_format::ModelSpec;
 use std::fmt;
 
@@ -62,14 +62,6 @@ impl SourceFormat {
         Self::ALL
             .into_iter()
             .find(|f| f.name().eq_ignore_ascii_case(name))
-    }
-
-    /// Whether this build can import the format.
-    pub fn is_available(self) -> bool {
-        match self {
-            SourceFormat::Onnx => false,
-            SourceFormat::Xgboost | SourceFormat::Lightgbm => true,
-        }
     }
 
     /// What a file of this format is, for error messages.
@@ -125,8 +117,6 @@ pub enum ImportError {
         /// `"JSON without a \"learner\" object"`, ...).
         looks_like: Option<&'static str>,
     },
-    /// The format's importer is not part of this build.
-    Unavailable(SourceFormat),
     /// The importer refused the model.
     Convert {
         /// The importer that ran.
@@ -156,9 +146,6 @@ impl fmt::Display for ImportError {
                 }
                 Ok(())
             }
-            ImportError::Unavailable(format) => {
-                write!(f, "{format} import is not available in this build")
-            }
             ImportError::Convert {
                 format,
                 detected,
@@ -180,7 +167,7 @@ impl std::error::Error for ImportError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ImportError::Convert { error, .. } => Some(error),
-            ImportError::Unrecognized { .. } | ImportError::Unavailable(_) => None,
+            ImportError::Unrecognized { .. } => None,
         }
     }
 }
@@ -203,7 +190,13 @@ pub fn convert_any(
         }
     };
     let result = match format {
-        SourceFormat::Onnx => return Err(ImportError::Unavailable(SourceFormat::Onnx)),
+        SourceFormat::Onnx => onnx::convert_with(
+            bytes,
+            &onnx::Options {
+                model_version: options.model_version.clone(),
+                model_name: options.model_name.clone(),
+            },
+        ),
         SourceFormat::Xgboost => xgboost::convert_with(
             bytes,
             &xgboost::Options {
@@ -354,18 +347,29 @@ mod tests {
     }
 
     #[test]
-    fn onnx_import_is_reported_unavailable() {
+    fn onnx_goes_to_the_onnx_importer() {
+        // Detected: a ModelProto whose graph is empty, which the importer refuses.
         let err = convert_any(ONNX, None, &Options::default()).unwrap_err();
-        assert!(matches!(err, ImportError::Unavailable(SourceFormat::Onnx)));
-        assert_eq!(
-            err.to_string(),
-            "ONNX import is not available in this build"
+        assert!(
+            matches!(
+                err,
+                ImportError::Convert {
+                    format: SourceFormat::Onnx,
+                    detected: None,
+                    error: ConvertError::Invalid(_),
+                }
+            ),
+            "{err:?}"
         );
-        let err = convert_any(b"tree\n", Some(SourceFormat::Onnx), &Options::default());
-        assert!(matches!(
-            err,
-            Err(ImportError::Unavailable(SourceFormat::Onnx))
-        ));
+        assert!(err.to_string().starts_with("ONNX import failed: "), "{err}");
+        // Forced on a LightGBM text.
+        let err =
+            convert_any(b"tree\n", Some(SourceFormat::Onnx), &Options::default()).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("(the content looks like LightGBM, not ONNX)"),
+            "{err}"
+        );
     }
 
     #[test]
