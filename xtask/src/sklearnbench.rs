@@ -18,6 +18,10 @@
 //! The timer refuses to time a model whose outputs differ from scikit-learn's, so every line
 //! compares the same predictions.
 
+use crate::treebench::{
+    cpu_model, loadavg, median_ns, pip_install_requirements, ratio, read_json, run_checked,
+    tool_version,
+};
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -187,39 +191,6 @@ fn ensure_venv(root: &Path) -> Result<PathBuf> {
     Ok(python)
 }
 
-/// `python -m pip install --quiet -r FILE`, failing loudly.
-fn pip_install_requirements(python: &Path, file: &Path) -> Result<()> {
-    let out = Command::new(python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-input",
-            "-r",
-        ])
-        .arg(file)
-        .stdin(Stdio::null())
-        .output()
-        .context("running pip")?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let last = err
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("");
-        bail!(
-            "pip install -r {} failed ({}): {}",
-            file.display(),
-            out.status,
-            last.trim()
-        );
-    }
-    Ok(())
-}
-
 /// `cargo build --release -p icebreak-bench-sklearn-timer`; returns the executable.
 fn build_timer(root: &Path) -> Result<PathBuf> {
     eprintln!("sklearnbench: building bench/sklearn-timer (release)");
@@ -247,20 +218,6 @@ fn build_timer(root: &Path) -> Result<PathBuf> {
     Ok(exe)
 }
 
-fn run_checked(cmd: &mut Command, what: &str) -> Result<()> {
-    let status = cmd
-        .stdin(Stdio::null())
-        .status()
-        .with_context(|| format!("running {what}"))?;
-    ensure!(status.success(), "{what} failed: {status}");
-    Ok(())
-}
-
-fn read_json(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
-    serde_json::from_str(&text).with_context(|| path.display().to_string())
-}
-
 // ---------------------------------------------------------------------------------------------
 // The machine.
 
@@ -285,33 +242,6 @@ fn command_line(args: &[String]) -> String {
         s.push_str(a);
     }
     s
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".to_owned())
-}
-
-fn tool_version(tool: &str) -> String {
-    Command::new(tool)
-        .arg("--version")
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// The commit measured, and whether the code the timer builds differs from it.
@@ -390,10 +320,6 @@ struct Series {
     batch: Vec<f64>,
 }
 
-fn median_ns(v: &Value) -> Option<f64> {
-    v.get("median_ns").and_then(Value::as_f64)
-}
-
 fn collect(py_rounds: &[Value], rs_rounds: &[Value]) -> BTreeMap<(String, String), Series> {
     let mut map: BTreeMap<(String, String), Series> = BTreeMap::new();
     let mut add = |model: &str, engine: &str, r: &Value| {
@@ -450,16 +376,6 @@ fn int(v: f64) -> String {
         out.push(c);
     }
     out
-}
-
-fn ratio(v: f64) -> String {
-    if v >= 100.0 {
-        format!("{v:.0} ×")
-    } else if v >= 10.0 {
-        format!("{v:.1} ×")
-    } else {
-        format!("{v:.2} ×")
-    }
 }
 
 fn report(

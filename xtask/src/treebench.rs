@@ -218,7 +218,7 @@ fn ensure_venv(root: &Path) -> Result<PathBuf> {
 }
 
 /// `python -m pip install --quiet -r FILE`, failing loudly.
-fn pip_install_requirements(python: &Path, file: &Path) -> Result<()> {
+pub(crate) fn pip_install_requirements(python: &Path, file: &Path) -> Result<()> {
     let out = Command::new(python)
         .args([
             "-m",
@@ -277,7 +277,7 @@ fn build_timer(root: &Path) -> Result<PathBuf> {
     Ok(exe)
 }
 
-fn run_checked(cmd: &mut Command, what: &str) -> Result<()> {
+pub(crate) fn run_checked(cmd: &mut Command, what: &str) -> Result<()> {
     let status = cmd
         .stdin(Stdio::null())
         .status()
@@ -286,7 +286,7 @@ fn run_checked(cmd: &mut Command, what: &str) -> Result<()> {
     Ok(())
 }
 
-fn read_json(path: &Path) -> Result<Value> {
+pub(crate) fn read_json(path: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
     serde_json::from_str(&text).with_context(|| path.display().to_string())
 }
@@ -317,7 +317,7 @@ fn command_line(args: &[String]) -> String {
     s
 }
 
-fn cpu_model() -> String {
+pub(crate) fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| {
@@ -329,13 +329,13 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-fn loadavg() -> String {
+pub(crate) fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "unknown".to_owned())
 }
 
-fn tool_version(tool: &str) -> String {
+pub(crate) fn tool_version(tool: &str) -> String {
     Command::new(tool)
         .arg("--version")
         .output()
@@ -418,7 +418,7 @@ struct Series {
 
 type Key = (String, String, String);
 
-fn median_ns(v: &Value) -> Option<f64> {
+pub(crate) fn median_ns(v: &Value) -> Option<f64> {
     v.get("median_ns").and_then(Value::as_f64)
 }
 
@@ -516,7 +516,7 @@ fn int(v: f64) -> String {
     out
 }
 
-fn ratio(v: f64) -> String {
+pub(crate) fn ratio(v: f64) -> String {
     if v >= 100.0 {
         format!("{v:.0} ×")
     } else if v >= 10.0 {
