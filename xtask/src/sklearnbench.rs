@@ -19,8 +19,8 @@
 //! compares the same predictions.
 
 use crate::treebench::{
-    cpu_model, loadavg, median_ns, pip_install_requirements, ratio, read_json, run_checked,
-    tool_version,
+    commit, cpu_model, loadavg, median_ns, pip_install_requirements, ratio, read_json, run_checked,
+    tool_version, Stat,
 };
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::Value;
@@ -155,7 +155,16 @@ pub fn run(args: &[String]) -> Result<()> {
         cpu: cpu_model(),
         cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
         rustc: tool_version("rustc"),
-        commit: commit(&root),
+        commit: commit(
+            &root,
+            &[
+                "crates/engine",
+                "crates/format",
+                "crates/convert",
+                "bench/sklearn-timer",
+                "scripts/bench/sklearn.py",
+            ],
+        ),
         load_start,
         loads,
         load_end: loadavg(),
@@ -244,70 +253,8 @@ fn command_line(args: &[String]) -> String {
     s
 }
 
-/// The commit measured, and whether the code the timer builds differs from it.
-fn commit(root: &Path) -> String {
-    let git = |args: &[&str]| {
-        Command::new("git")
-            .current_dir(root)
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-    };
-    match git(&["rev-parse", "--short", "HEAD"]) {
-        Some(c) => {
-            let dirty = git(&[
-                "status",
-                "--porcelain",
-                "--",
-                "crates/engine",
-                "crates/format",
-                "crates/convert",
-                "bench/sklearn-timer",
-                "scripts/bench/sklearn.py",
-            ])
-            .is_some_and(|s| !s.is_empty());
-            if dirty {
-                format!("{c} with uncommitted changes in the measured code")
-            } else {
-                c
-            }
-        }
-        None => "unknown (not a git checkout)".to_owned(),
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // The report.
-
-/// One figure over the rounds: the median of the round medians and their range.
-#[derive(Clone, Copy)]
-struct Stat {
-    mid: f64,
-    lo: f64,
-    hi: f64,
-}
-
-impl Stat {
-    fn of(mut v: Vec<f64>) -> Option<Stat> {
-        if v.is_empty() {
-            return None;
-        }
-        v.sort_by(f64::total_cmp);
-        let k = v.len();
-        let mid = if k % 2 == 1 {
-            v[k / 2]
-        } else {
-            (v[k / 2 - 1] + v[k / 2]) / 2.0
-        };
-        Some(Stat {
-            mid,
-            lo: v[0],
-            hi: v[k - 1],
-        })
-    }
-}
 
 const SKLEARN: &str = "scikit-learn";
 const ORT: &str = "onnxruntime";

@@ -181,7 +181,16 @@ pub fn run(args: &[String]) -> Result<()> {
         cpu: cpu_model(),
         cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
         rustc: tool_version("rustc"),
-        commit: commit(&root),
+        commit: commit(
+            &root,
+            &[
+                "crates/engine",
+                "crates/format",
+                "crates/convert",
+                "crates/lambda",
+                "bench/trees-timer",
+            ],
+        ),
         load_start,
         load_end: loadavg(),
         prepare_s: prepared.as_secs_f64(),
@@ -344,8 +353,9 @@ pub(crate) fn tool_version(tool: &str) -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-/// The commit measured, and whether the code the timer builds differs from it.
-fn commit(root: &Path) -> String {
+/// The commit measured, and whether the code under `measured` (paths from the root)
+/// differs from it.
+pub(crate) fn commit(root: &Path, measured: &[&str]) -> String {
     let git = |args: &[&str]| {
         Command::new("git")
             .current_dir(root)
@@ -357,19 +367,11 @@ fn commit(root: &Path) -> String {
     };
     match git(&["rev-parse", "--short", "HEAD"]) {
         Some(c) => {
-            let dirty = git(&[
-                "status",
-                "--porcelain",
-                "--",
-                "crates/engine",
-                "crates/format",
-                "crates/convert",
-                "crates/lambda",
-                "bench/trees-timer",
-            ])
-            .is_some_and(|s| !s.is_empty());
+            let mut args = vec!["status", "--porcelain", "--"];
+            args.extend_from_slice(measured);
+            let dirty = git(&args).is_some_and(|s| !s.is_empty());
             if dirty {
-                format!("{c} with uncommitted changes in the measured crates")
+                format!("{c} with uncommitted changes in the measured code")
             } else {
                 c
             }
@@ -383,14 +385,14 @@ fn commit(root: &Path) -> String {
 
 /// One figure over the rounds: the median of the round medians and their range.
 #[derive(Clone, Copy)]
-struct Stat {
-    mid: f64,
-    lo: f64,
-    hi: f64,
+pub(crate) struct Stat {
+    pub(crate) mid: f64,
+    pub(crate) lo: f64,
+    pub(crate) hi: f64,
 }
 
 impl Stat {
-    fn of(mut v: Vec<f64>) -> Option<Stat> {
+    pub(crate) fn of(mut v: Vec<f64>) -> Option<Stat> {
         if v.is_empty() {
             return None;
         }
