@@ -192,7 +192,7 @@ pub(crate) fn tensor(t: &TensorProto, what: &str) -> Result<Tensor, ConvertError
 }
 
 /// ONNX `AttributeProto.AttributeType` codes.
-mod attr_type {
+pub(crate) mod attr_type {
     pub const FLOAT: i32 = 1;
     pub const INT: i32 = 2;
     pub const STRING: i32 = 3;

@@ -2,7 +2,7 @@
 //! `.apr` trees stage. The module documentation of [`super`] says how each attribute maps.
 
 use super::graph::Node;
-use super::{class_labels, labels_len};
+use super::params::{class_labels, labels_len};
 use crate::ConvertError;
 use icebreak_format::trees::LEAF;
 use icebreak_format::{LabelsSpec, MissingRule, PostTransform, Split, TreeNode, TreesSpec};
@@ -174,7 +174,7 @@ pub(crate) fn build(node: &Node<'_>, n_in: usize, round_f32: bool) -> Result<Bui
     if let Some(b) = base.iter().find(|b| !b.is_finite()) {
         return Err(node.err(format_args!("base_values holds a non-finite value ({b})")));
     }
-    let post = super::post_transform(node)?;
+    let post = super::params::post_transform(node)?;
 
     // What the outputs are.
     let mut pair_probabilities = false;
@@ -429,4 +429,37 @@ pub(crate) fn build(node: &Node<'_>, n_in: usize, round_f32: bool) -> Result<Bui
         binary_pair,
         labels,
     })
+}
+
+/// The operators this module recognises.
+pub(super) const OPS: &[super::registry::Op] = &[
+    super::registry::Op::ml("TreeEnsembleRegressor", |w, n| w.tree_ensemble(n)),
+    super::registry::Op::ml("TreeEnsembleClassifier", |w, n| w.tree_ensemble(n)),
+];
+
+impl super::walker::Walker<'_> {
+    fn tree_ensemble(&mut self, node: Node<'_>) -> Result<(), ConvertError> {
+        use super::walker::{Out, Val};
+        self.require_ml(&node)?;
+        let v = self.input(&node, 0)?.clone();
+        let width = self.rows(&node, v)?;
+        self.first_estimator(&node)?;
+        let round_f32 = self.input_f32 || self.model.producer_name == "skl2onnx";
+        let built = build(&node, width, round_f32)?;
+        self.stages
+            .push(icebreak_format::StageSpec::Trees(built.spec));
+        self.trees = true;
+        let out = Out {
+            width: built.width,
+            post: built.post,
+            binary_pair: built.binary_pair,
+        };
+        if let Some(labels) = built.labels {
+            self.set_labels(&node, labels)?;
+            self.set(&node, 0, Val::Label)?;
+            self.set(&node, 1, Val::Out(out))
+        } else {
+            self.set(&node, 0, Val::Out(out))
+        }
+    }
 }

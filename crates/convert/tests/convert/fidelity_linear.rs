@@ -14,6 +14,7 @@
 // Test helpers unwrap freely: a malformed fixture should fail the test loudly.
 #![allow(clippy::unwrap_used)]
 
+use crate::common::{fixture_dir, floats, read_json};
 use icebreak_engine::{BatchOutput, Model};
 use icebreak_format::{Apr, Labels, Stage};
 use serde_json::Value;
@@ -23,12 +24,7 @@ const PROBA_TOL: f64 = 2e-6;
 const SCORE_TOL: f64 = 2e-6;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/linear")
-}
-
-fn read_json(p: &Path) -> Value {
-    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&text).unwrap()
+    fixture_dir("linear")
 }
 
 fn rel_err(got: f64, want: f64) -> f64 {
@@ -75,15 +71,6 @@ fn magnitudes(stages: &[Stage<'_>], x: &[f32]) -> Vec<f64> {
 /// Error relative to the magnitude of the summed terms.
 fn score_err(got: f64, want: f64, magnitude: f64) -> f64 {
     (got - want).abs() / magnitude.max(1.0)
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    match v {
-        Value::Array(a) => a.iter().flat_map(floats).collect(),
-        Value::Number(n) => vec![n.as_f64().unwrap()],
-        Value::Null => vec![f64::NAN],
-        other => panic!("not a number: {other}"),
-    }
 }
 
 struct Report {

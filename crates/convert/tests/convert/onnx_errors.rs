@@ -6,16 +6,14 @@
 // Test helpers unwrap freely: a broken test model should fail the test loudly.
 #![allow(clippy::unwrap_used)]
 
-use icebreak_convert::onnx::{convert, proto};
+use crate::common::fixture_dir;
+use crate::proto;
+use icebreak_convert::onnx::convert;
 use icebreak_convert::ConvertError;
 use prost::Message;
-use std::path::Path;
 
 fn fixture(name: &str) -> Vec<u8> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/sklearn")
-        .join(name)
-        .join("model.onnx");
+    let p = fixture_dir("sklearn").join(name).join("model.onnx");
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 

@@ -22,6 +22,7 @@
 // Test helpers unwrap freely: a malformed fixture should fail the test loudly.
 #![allow(clippy::unwrap_used)]
 
+use crate::common::{fixture_dir, floats, read_json};
 use icebreak_convert::ConvertError;
 use icebreak_engine::{BatchOutput, Model};
 use icebreak_format::{Apr, Labels};
@@ -32,21 +33,7 @@ use std::path::{Path, PathBuf};
 const TOL: f64 = 2e-6;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/sklearn")
-}
-
-fn read_json(p: &Path) -> Value {
-    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&text).unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    match v {
-        Value::Array(a) => a.iter().flat_map(floats).collect(),
-        Value::Number(n) => vec![n.as_f64().unwrap()],
-        Value::Null => vec![f64::NAN],
-        other => panic!("not a number: {other}"),
-    }
+    fixture_dir("sklearn")
 }
 
 /// The input rows, each number parsed from its text with `str::parse` (correctly rounded):

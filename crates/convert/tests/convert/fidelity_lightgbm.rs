@@ -22,25 +22,17 @@
 // Test helpers unwrap freely: a malformed fixture should fail the test loudly.
 #![allow(clippy::unwrap_used)]
 
+use crate::common::{fixture_dir, floats};
 use icebreak_engine::{BatchOutput, Model};
 use icebreak_format::{Apr, MissingRule, ModelSpec, Split, StageSpec, Task};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 const SCORE_TOL: f64 = 1.2e-7;
 const VALUE_TOL: f64 = 1e-6;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/lightgbm")
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    match v {
-        Value::Array(a) => a.iter().flat_map(floats).collect(),
-        Value::Number(n) => vec![n.as_f64().unwrap()],
-        Value::Null => vec![f64::NAN],
-        other => panic!("not a number: {other}"),
-    }
+    fixture_dir("lightgbm")
 }
 
 fn rows(v: &Value) -> Vec<Vec<f64>> {

@@ -4,6 +4,7 @@
 // Test helpers unwrap freely: a malformed fixture should fail the test loudly.
 #![allow(clippy::unwrap_used)]
 
+use crate::common::fixture_dir;
 use icebreak_convert::lightgbm::{convert, convert_with, Options};
 use icebreak_convert::ConvertError;
 use icebreak_format::{
@@ -67,10 +68,7 @@ fn trees(spec: &icebreak_format::ModelSpec) -> &TreesSpec {
 }
 
 fn fixture(name: &str) -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/lightgbm")
-        .join(name)
-        .join("model.txt");
+    let p = fixture_dir("lightgbm").join(name).join("model.txt");
     std::fs::read_to_string(p).unwrap()
 }
 

@@ -16,10 +16,10 @@
 // Test helpers unwrap freely: a malformed fixture should fail the test loudly.
 #![allow(clippy::unwrap_used)]
 
+use crate::common::{fixture_dir, floats, read_json};
 use icebreak_engine::{BatchOutput, Model};
 use icebreak_format::{Apr, Labels, PostTransform, Stage};
-use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Margin error allowed per unit of term magnitude.
 const MARGIN_TOL: f64 = 1e-6;
@@ -27,21 +27,7 @@ const MARGIN_TOL: f64 = 1e-6;
 const TRANSFORM_TOL: f64 = 1e-6;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/xgboost")
-}
-
-fn read_json(p: &Path) -> Value {
-    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&text).unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    match v {
-        Value::Array(a) => a.iter().flat_map(floats).collect(),
-        Value::Number(n) => vec![n.as_f64().unwrap()],
-        Value::Null => vec![f64::NAN],
-        other => panic!("not a number: {other}"),
-    }
+    fixture_dir("xgboost")
 }
 
 #[derive(Default, Debug)]

@@ -1,0 +1,155 @@
+//! Reading estimator parameters: attribute lists checked for finiteness and size, weight
+//! matrices and broadcast biases from constant tensors, class labels and post transforms.
+//! Shared by every family recogniser.
+
+use super::graph::{invalid, Node, Tensor};
+use crate::ConvertError;
+use icebreak_format::{LabelsSpec, PostTransform, MAX_DIM};
+
+/// Narrows `v` to f32, refusing a value that does not fit.
+pub(super) fn f32_vec(v: &[f64], what: &dyn Fn() -> String) -> Result<Vec<f32>, ConvertError> {
+    v.iter()
+        .map(|&x| {
+            let f = x as f32;
+            if f.is_finite() {
+                Ok(f)
+            } else {
+                Err(invalid(format!(
+                    "{}: value {x} is not a finite f32",
+                    what()
+                )))
+            }
+        })
+        .collect()
+}
+
+/// A dimension of a stage, in `1..=MAX_DIM`.
+pub(super) fn dim(what: &str, v: usize) -> Result<u32, ConvertError> {
+    u32::try_from(v)
+        .ok()
+        .filter(|&d| (1..=MAX_DIM).contains(&d))
+        .ok_or_else(|| invalid(format!("{what} is {v}, outside 1..={MAX_DIM}")))
+}
+
+pub(crate) fn labels_len(l: &LabelsSpec) -> usize {
+    match l {
+        LabelsSpec::None => 0,
+        LabelsSpec::Int(v) => v.len(),
+        LabelsSpec::Str(v) => v.len(),
+    }
+}
+
+/// Class labels from an int list or a string list attribute (exactly one).
+pub(crate) fn class_labels(
+    node: &Node<'_>,
+    ints: &str,
+    strings: &str,
+) -> Result<LabelsSpec, ConvertError> {
+    match (node.ints(ints)?, node.strings(strings)?) {
+        (Some(i), None) => Ok(LabelsSpec::Int(i.to_vec())),
+        (None, Some(s)) => Ok(LabelsSpec::Str(s)),
+        (Some(_), Some(_)) => {
+            Err(node.err(format_args!("both {ints:?} and {strings:?} are given")))
+        }
+        (None, None) => Err(node.err(format_args!("neither {ints:?} nor {strings:?} is given"))),
+    }
+}
+
+/// Refuses a non-finite value in attribute `name`.
+pub(super) fn finite(node: &Node<'_>, name: &str, v: &[f32]) -> Result<(), ConvertError> {
+    match v.iter().position(|x| !x.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(node.err(format_args!(
+            "attribute {name:?} holds a non-finite value ({}) at {i}",
+            v[i]
+        ))),
+    }
+}
+
+/// `post_transform`: `NONE`, `LOGISTIC` or `SOFTMAX`.
+pub(crate) fn post_transform(node: &Node<'_>) -> Result<Option<PostTransform>, ConvertError> {
+    match node.string("post_transform")?.as_deref() {
+        None | Some("NONE") => Ok(None),
+        Some("LOGISTIC") => Ok(Some(PostTransform::Logistic)),
+        Some("SOFTMAX") => Ok(Some(PostTransform::Softmax)),
+        Some(other) => Err(node.err(format_args!(
+            "attribute \"post_transform\" {other:?} is not supported (NONE, LOGISTIC and \
+             SOFTMAX are)"
+        ))),
+    }
+}
+
+/// `post_transform` must be absent or `NONE`.
+pub(super) fn post_none(node: &Node<'_>) -> Result<(), ConvertError> {
+    match node.string("post_transform")?.as_deref() {
+        None | Some("NONE") => Ok(()),
+        Some(other) => Err(node.err(format_args!(
+            "attribute \"post_transform\" {other:?} is not supported (NONE is)"
+        ))),
+    }
+}
+
+/// A weight matrix `[n_in, n_out]` (or `[n_out, n_in]` with `trans`), returned as
+/// `n_out × n_in` row-major.
+pub(super) fn weights(
+    node: &Node<'_>,
+    w: &Tensor,
+    n_in: usize,
+    trans: bool,
+) -> Result<(usize, Vec<f64>), ConvertError> {
+    let v = w
+        .floats()
+        .ok_or_else(|| node.err("the weights are not a float tensor"))?;
+    let [r, c] = w.dims.as_slice() else {
+        return Err(node.err(format_args!("the weights have shape {:?}, not 2-D", w.dims)));
+    };
+    let (rows, cols) = (*r, *c);
+    let (k, n_out) = if trans { (cols, rows) } else { (rows, cols) };
+    if k != n_in || n_out == 0 {
+        return Err(node.err(format_args!(
+            "weights of shape {:?} do not fit {n_in} input columns",
+            w.dims
+        )));
+    }
+    if let Some(x) = v.iter().find(|x| !x.is_finite()) {
+        return Err(node.err(format_args!("the weights hold a non-finite value ({x})")));
+    }
+    let mut out = vec![0.0; n_out * n_in];
+    for o in 0..n_out {
+        for i in 0..n_in {
+            out[o * n_in + i] = if trans {
+                v[o * cols + i]
+            } else {
+                v[i * cols + o]
+            };
+        }
+    }
+    Ok((n_out, out))
+}
+
+/// A bias of `n` values: shape `[n]`, `[1, n]`, or a scalar broadcast.
+pub(super) fn bias(node: &Node<'_>, c: &Tensor, n: usize) -> Result<Vec<f64>, ConvertError> {
+    let v = c
+        .floats()
+        .ok_or_else(|| node.err("the constant is not a float tensor"))?;
+    if let Some(x) = v.iter().find(|x| !x.is_finite()) {
+        return Err(node.err(format_args!("the constant holds a non-finite value ({x})")));
+    }
+    let shape_ok = match c.dims.as_slice() {
+        [] => true,
+        [m] => *m == n || *m == 1,
+        [1, m] => *m == n || *m == 1,
+        _ => false,
+    };
+    if !shape_ok {
+        return Err(node.err(format_args!(
+            "a constant of shape {:?} does not broadcast over {n} columns",
+            c.dims
+        )));
+    }
+    Ok(if v.len() == 1 {
+        vec![v[0]; n]
+    } else {
+        v.to_vec()
+    })
+}
