@@ -242,9 +242,7 @@ fn binary(a: &Tensor, b: &Tensor, f: impl Fn(f64, f64) -> f64) -> Option<Tensor>
     }
     // One element broadcasts over a tensor of at least its rank.
     let single = |t: &Tensor, over: &Tensor| t.len() == 1 && t.dims.len() <= over.dims.len();
-    let dims = if a.dims == b.dims {
-        a.dims.clone()
-    } else if single(b, a) {
+    let dims = if a.dims == b.dims || single(b, a) {
         a.dims.clone()
     } else if single(a, b) {
         b.dims.clone()
