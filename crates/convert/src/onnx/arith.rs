@@ -5,7 +5,7 @@
 
 use super::graph::{Data, Node};
 use super::registry::Op;
-use super::walker::{describe, Val, Walker};
+use super::walker::{unsupported, Val, Walker};
 use super::{dense, kmeans, nb, post, scalers};
 use crate::ConvertError;
 
@@ -32,13 +32,8 @@ impl Walker<'_> {
             (a, b) => {
                 let v = match post::add_pair(&node, &a, &b)? {
                     Some(v) => v,
-                    None => kmeans::add_pair(&a, &b).ok_or_else(|| {
-                        node.err(format_args!(
-                            "adding {} and {} is not supported",
-                            describe(&a),
-                            describe(&b)
-                        ))
-                    })?,
+                    None => kmeans::add_pair(&a, &b)
+                        .ok_or_else(|| unsupported(&node, "adding {} and {}", &[&a, &b]))?,
                 };
                 return self.set(&node, 0, v);
             }
@@ -49,12 +44,7 @@ impl Walker<'_> {
             Val::Step(s, o) => post::add_const(&node, s, o, &c)?,
             Val::Km(km) => self.km_add_const(&node, km, &c)?,
             Val::Nb(n) => self.nb_add_const(&node, n, &c)?,
-            other => {
-                return Err(node.err(format_args!(
-                    "adding a constant to {} is not supported",
-                    describe(&other)
-                )))
-            }
+            other => return Err(unsupported(&node, "adding a constant to {}", &[&other])),
         };
         self.set(&node, 0, out)
     }
@@ -65,13 +55,7 @@ impl Walker<'_> {
         let (a, b) = self.pair(&node)?;
         let (x, c) = match (a, b) {
             (Val::Const(c), x) | (x, Val::Const(c)) => (x, c),
-            (a, b) => {
-                return Err(node.err(format_args!(
-                    "multiplying {} by {} is not supported",
-                    describe(&a),
-                    describe(&b)
-                )))
-            }
+            (a, b) => return Err(unsupported(&node, "multiplying {} by {}", &[&a, &b])),
         };
         let x = match x {
             Val::Affine { .. } => self.settle(&node, x)?,
@@ -82,12 +66,7 @@ impl Walker<'_> {
             x => post::mul_const(&x, &c)
                 .or_else(|| kmeans::mul_const(&x, &c))
                 .or_else(|| nb::mul_const(&x, &c))
-                .ok_or_else(|| {
-                    node.err(format_args!(
-                        "multiplying {} by a constant is not supported",
-                        describe(&x)
-                    ))
-                })?,
+                .ok_or_else(|| unsupported(&node, "multiplying {} by a constant", &[&x]))?,
         };
         self.set(&node, 0, out)
     }
@@ -106,11 +85,7 @@ impl Walker<'_> {
         };
         match v {
             Some(v) => self.set(&node, 0, v),
-            None => Err(node.err(format_args!(
-                "subtracting {} from {} is not supported",
-                describe(&b),
-                describe(&a)
-            ))),
+            None => Err(unsupported(&node, "subtracting {} from {}", &[&b, &a])),
         }
     }
 
@@ -126,11 +101,7 @@ impl Walker<'_> {
         }
         match self.nb_div(&node, &a, &b)? {
             Some(v) => self.set(&node, 0, v),
-            None => Err(node.err(format_args!(
-                "dividing {} by {} is not supported",
-                describe(&a),
-                describe(&b)
-            ))),
+            None => Err(unsupported(&node, "dividing {} by {}", &[&a, &b])),
         }
     }
 
@@ -138,9 +109,9 @@ impl Walker<'_> {
         node.arity(1..=1, 1)?;
         node.only(&[])?;
         let v = self.input(&node, 0)?.clone();
-        let out = post::exp(&v).or_else(|| nb::exp(&v)).ok_or_else(|| {
-            node.err(format_args!("applied to {} is not supported", describe(&v)))
-        })?;
+        let out = post::exp(&v)
+            .or_else(|| nb::exp(&v))
+            .ok_or_else(|| unsupported(&node, "applied to {}", &[&v]))?;
         self.set(&node, 0, out)
     }
 
@@ -192,10 +163,7 @@ impl Walker<'_> {
             v @ Val::Nb(nb::Nb::Lse(_)) => self.set(&node, 0, v),
             v @ (Val::Affine { .. } | Val::Out(_)) => self.reshape_out(&node, v, &shape),
             Val::Rows(at) => self.nb_reshape(&node, at, &shape),
-            other => Err(node.err(format_args!(
-                "reshaping {} is not supported",
-                describe(&other)
-            ))),
+            other => Err(unsupported(&node, "reshaping {}", &[&other])),
         }
     }
 
@@ -221,12 +189,7 @@ impl Walker<'_> {
                 post::reduce_sum(&node, o, &axes, keep)?
             }
             Val::Nb(n) => nb::reduce_sum(&node, n, &axes, keep)?,
-            other => {
-                return Err(node.err(format_args!(
-                    "a sum of {} is not supported",
-                    describe(&other)
-                )))
-            }
+            other => return Err(unsupported(&node, "a sum of {}", &[&other])),
         };
         self.set(&node, 0, out)
     }

@@ -5,7 +5,7 @@
 use super::graph::{Node, Tensor};
 use super::params::{bias, dim, f32_vec, weights};
 use super::registry::Op;
-use super::walker::{describe, Out, Val, Walker};
+use super::walker::{unsupported, Out, Val, Walker};
 use crate::ConvertError;
 use icebreak_format::{Activation, PostTransform, StageSpec};
 
@@ -30,10 +30,7 @@ pub(super) fn add_bias(node: &Node<'_>, x: Val, c: &Tensor) -> Result<Val, Conve
             }
             Ok(Val::Affine { at, n_out, w, b })
         }
-        other => Err(node.err(format_args!(
-            "adding a constant to {} is not supported",
-            describe(&other)
-        ))),
+        other => Err(unsupported(node, "adding a constant to {}", &[&other])),
     }
 }
 
@@ -157,17 +154,19 @@ impl Walker<'_> {
     ) -> Result<(), ConvertError> {
         let n_in = self.layer_input(node, v)?;
         let (n_out, wt) = weights(node, w, n_in, false)?;
+        self.set_affine(node, n_out, wt, vec![0.0; n_out])
+    }
+
+    /// The node's output: `rows · w + b` of the current rows, not yet a stage.
+    fn set_affine(
+        &mut self,
+        node: &Node<'_>,
+        n_out: usize,
+        w: Vec<f64>,
+        b: Vec<f64>,
+    ) -> Result<(), ConvertError> {
         let at = self.stages.len();
-        self.set(
-            node,
-            0,
-            Val::Affine {
-                at,
-                n_out,
-                w: wt,
-                b: vec![0.0; n_out],
-            },
-        )
+        self.set(node, 0, Val::Affine { at, n_out, w, b })
     }
 
     /// `alpha · x · W + beta · c` of the features or of the previous layer.
@@ -191,17 +190,7 @@ impl Walker<'_> {
                 *bi = beta * ci;
             }
         }
-        let at = self.stages.len();
-        self.set(
-            node,
-            0,
-            Val::Affine {
-                at,
-                n_out,
-                w: wt,
-                b,
-            },
-        )
+        self.set_affine(node, n_out, wt, b)
     }
 
     /// `Relu` or `Tanh` after a layer: the layer becomes a hidden one.
@@ -220,10 +209,7 @@ impl Walker<'_> {
                 self.make_dense(&node, act)?;
                 self.set(&node, 0, Val::Out(o))
             }
-            other => Err(node.err(format_args!(
-                "applied to {} is not supported",
-                describe(&other)
-            ))),
+            other => Err(unsupported(&node, "applied to {}", &[&other])),
         }
     }
 }

@@ -5,7 +5,7 @@
 use super::graph::{Node, Tensor};
 use super::params::{bias, dim, f32_vec, weights};
 use super::registry::Op;
-use super::walker::{describe, Out, Val, Walker};
+use super::walker::{unsupported, Out, Val, Walker};
 use crate::ConvertError;
 use icebreak_format::{LabelsSpec, StageSpec};
 
@@ -115,10 +115,11 @@ impl Walker<'_> {
         norms: &Tensor,
     ) -> Result<Val, ConvertError> {
         let Km::Partial { at, centers, k } = km else {
-            return Err(node.err(format_args!(
-                "adding a constant to {} is not supported",
-                describe(&Val::Km(km))
-            )));
+            return Err(unsupported(
+                node,
+                "adding a constant to {}",
+                &[&Val::Km(km)],
+            ));
         };
         self.check_fresh(node, at)?;
         let n_in = self.width_at(at);
@@ -169,10 +170,7 @@ impl Walker<'_> {
         }
         match self.input(&node, 0)?.clone() {
             Val::Km(Km::Squared(_)) => self.set(&node, 0, Val::Label),
-            other => Err(node.err(format_args!(
-                "the arg-min of {} is not supported",
-                describe(&other)
-            ))),
+            other => Err(unsupported(&node, "the arg-min of {}", &[&other])),
         }
     }
 
@@ -182,10 +180,7 @@ impl Walker<'_> {
         node.only(&[])?;
         match self.input(&node, 0)?.clone() {
             Val::Km(Km::Squared(o)) => self.set(&node, 0, Val::Out(o)),
-            other => Err(node.err(format_args!(
-                "the square root of {} is not supported",
-                describe(&other)
-            ))),
+            other => Err(unsupported(&node, "the square root of {}", &[&other])),
         }
     }
 }

@@ -6,7 +6,7 @@
 use super::graph::{Data, Node, Tensor};
 use super::params::{bias, dim};
 use super::registry::Op;
-use super::walker::{describe, Out, Val, Walker};
+use super::walker::{unsupported, Out, Val, Walker};
 use crate::ConvertError;
 use icebreak_format::{PostTransform, StageSpec};
 
@@ -128,10 +128,7 @@ pub(super) fn reduce_sum(
             }
             Ok(Val::Nb(Nb::Summed(t)))
         }
-        other => Err(node.err(format_args!(
-            "a sum of {} is not supported",
-            describe(&Val::Nb(other))
-        ))),
+        other => Err(unsupported(node, "a sum of {}", &[&Val::Nb(other)])),
     }
 }
 
@@ -217,10 +214,11 @@ impl Walker<'_> {
         prior: &Tensor,
     ) -> Result<Val, ConvertError> {
         let Nb::Normed { table, log_norm } = nb else {
-            return Err(node.err(format_args!(
-                "adding a constant to {} is not supported",
-                describe(&Val::Nb(nb))
-            )));
+            return Err(unsupported(
+                node,
+                "adding a constant to {}",
+                &[&Val::Nb(nb)],
+            ));
         };
         let Table { at, theta, var, k } = table;
         self.check_fresh(node, at)?;
@@ -254,10 +252,7 @@ impl Walker<'_> {
             Val::Nb(Nb::Centered { at, theta, k }) if e == Some(2.0) => {
                 self.set(&node, 0, Val::Nb(Nb::Squared { at, theta, k }))
             }
-            other => Err(node.err(format_args!(
-                "a power of {} is not supported",
-                describe(&other)
-            ))),
+            other => Err(unsupported(&node, "a power of {}", &[&other])),
         }
     }
 
@@ -271,10 +266,7 @@ impl Walker<'_> {
             Val::Out(o) if o.post.is_none() && !o.binary_pair => {
                 self.set(&node, 0, Val::Nb(Nb::Lse(o)))
             }
-            other => Err(node.err(format_args!(
-                "a log-sum-exp of {} is not supported",
-                describe(&other)
-            ))),
+            other => Err(unsupported(&node, "a log-sum-exp of {}", &[&other])),
         }
     }
 }

@@ -7,7 +7,7 @@
 
 use super::graph::{Data, Node, Tensor};
 use super::registry::Op;
-use super::walker::{describe, Out, Val, Walker};
+use super::walker::{unsupported, Out, Val, Walker};
 use crate::ConvertError;
 use icebreak_format::{LabelsSpec, PostTransform};
 
@@ -77,10 +77,11 @@ pub(super) fn add_pair(node: &Node<'_>, a: &Val, b: &Val) -> Result<Option<Val>,
 pub(super) fn add_const(node: &Node<'_>, s: Step, o: Out, c: &Tensor) -> Result<Val, ConvertError> {
     match s {
         Step::ExpNeg if c.scalar() == Some(1.0) => Ok(Val::Step(Step::OnePlusExpNeg, o)),
-        s => Err(node.err(format_args!(
-            "adding a constant to {} is not supported",
-            describe(&Val::Step(s, o))
-        ))),
+        s => Err(unsupported(
+            node,
+            "adding a constant to {}",
+            &[&Val::Step(s, o)],
+        )),
     }
 }
 
@@ -205,12 +206,7 @@ impl Walker<'_> {
                 ..o
             }),
             ("Not", Val::Step(Step::RowSumBool, o)) => Val::Step(Step::RowSumZero, o),
-            (_, other) => {
-                return Err(node.err(format_args!(
-                    "applied to {} is not supported",
-                    describe(&other)
-                )))
-            }
+            (_, other) => return Err(unsupported(&node, "applied to {}", &[&other])),
         };
         self.set(&node, 0, out)
     }
@@ -231,11 +227,7 @@ impl Walker<'_> {
                 };
                 self.set(&node, 0, Val::Out(out))
             }
-            (a, b) => Err(node.err(format_args!(
-                "concatenating {} and {} is not supported",
-                describe(&a),
-                describe(&b)
-            ))),
+            (a, b) => Err(unsupported(&node, "concatenating {} and {}", &[&a, &b])),
         }
     }
 
@@ -267,10 +259,7 @@ impl Walker<'_> {
                     }),
                 )
             }
-            other => Err(node.err(format_args!(
-                "applied to {} is not supported",
-                describe(&other)
-            ))),
+            other => Err(unsupported(&node, "applied to {}", &[&other])),
         }
     }
 
@@ -347,11 +336,7 @@ impl Walker<'_> {
                 }
                 self.set(&node, 0, Val::Out(Out { width: 1, ..o }))
             }
-            (a, b) => Err(node.err(format_args!(
-                "selecting {} by {} is not supported",
-                describe(&b),
-                describe(&a)
-            ))),
+            (a, b) => Err(unsupported(&node, "selecting {} by {}", &[&b, &a])),
         }
     }
 }

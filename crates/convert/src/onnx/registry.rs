@@ -5,7 +5,7 @@
 
 use super::graph::{dtype, Node};
 use super::post::Step;
-use super::walker::{describe, Val, Walker};
+use super::walker::{unsupported, Val, Walker};
 use super::{arith, dense, kmeans, linear, nb, post, scalers, svm, trees};
 use crate::ConvertError;
 
@@ -120,10 +120,11 @@ impl Walker<'_> {
                 Val::Step(Step::ZeroMask, o)
             }
             (other, to) => {
-                return Err(node.err(format_args!(
-                    "a cast to type {to} of {} is not supported",
-                    describe(&other)
-                )))
+                return Err(unsupported(
+                    &node,
+                    &format!("a cast to type {to} of {{}}"),
+                    &[&other],
+                ))
             }
         };
         self.set(&node, 0, out)

@@ -4,7 +4,7 @@
 use super::graph::{Node, Tensor};
 use super::params::{bias, dim, f32_vec};
 use super::registry::Op;
-use super::walker::{describe, Val, Walker};
+use super::walker::{unsupported, Val, Walker};
 use crate::ConvertError;
 use icebreak_format::{Norm, StageSpec};
 
@@ -128,10 +128,11 @@ impl Walker<'_> {
                 });
                 self.set(&node, 0, Val::Rows(self.stages.len()))
             }
-            other => Err(node.err(format_args!(
-                "norm {norm:?} of {} is not supported",
-                describe(&other)
-            ))),
+            other => Err(unsupported(
+                &node,
+                &format!("norm {norm:?} of {{}}"),
+                &[&other],
+            )),
         }
     }
 
@@ -182,9 +183,6 @@ pub(super) fn shift(node: &Node<'_>, x: Val, c: &Tensor) -> Result<Val, ConvertE
                 add: Some(cv),
             })
         }
-        other => Err(node.err(format_args!(
-            "adding a constant to {} is not supported",
-            describe(&other)
-        ))),
+        other => Err(unsupported(node, "adding a constant to {}", &[&other])),
     }
 }

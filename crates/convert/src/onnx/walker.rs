@@ -100,6 +100,16 @@ pub(super) fn describe(v: &Val) -> &'static str {
     }
 }
 
+/// `"<op> node \"<name>\": <what> is not supported"`, each `{}` of `what` replaced by the
+/// description of the next value.
+pub(super) fn unsupported(node: &Node<'_>, what: &str, vals: &[&Val]) -> ConvertError {
+    let mut msg = what.to_string();
+    for v in vals {
+        msg = msg.replacen("{}", describe(v), 1);
+    }
+    node.err(format_args!("{msg} is not supported"))
+}
+
 pub(super) struct Walker<'m> {
     pub model: &'m proto::ModelProto,
     /// The canonical nodes, in order.
