@@ -12,12 +12,12 @@ use icebreak_convert::onnx::convert;
 use icebreak_convert::ConvertError;
 use prost::Message;
 
-fn fixture(name: &str) -> Vec<u8> {
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
     let p = fixture_dir("sklearn").join(name).join("model.onnx");
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
-fn model(name: &str) -> proto::ModelProto {
+pub(crate) fn model(name: &str) -> proto::ModelProto {
     proto::ModelProto::decode(fixture(name).as_slice()).unwrap()
 }
 
@@ -32,7 +32,7 @@ fn invalid(m: &proto::ModelProto) -> String {
     invalid_bytes(&m.encode_to_vec())
 }
 
-fn node<'a>(m: &'a mut proto::ModelProto, op: &str) -> &'a mut proto::NodeProto {
+pub(crate) fn node<'a>(m: &'a mut proto::ModelProto, op: &str) -> &'a mut proto::NodeProto {
     m.graph
         .as_mut()
         .unwrap()
