@@ -1,6 +1,7 @@
 //! Helpers the test modules share: where the fixtures are, and reading the reference
 //! outputs the generators recorded.
 
+use icebreak_engine::{BatchOutput, Model};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -25,4 +26,31 @@ pub fn floats(v: &Value) -> Vec<f64> {
         Value::Null => vec![f64::NAN],
         other => panic!("not a number: {other}"),
     }
+}
+
+/// The batch path gives the row path's answers, bit for bit: predicts `flat` (rows of the
+/// model's width, one after the other) both ways and compares every row. Returns the batch.
+pub fn batch_matches_rows(model: &Model<'_>, flat: &[f64], name: &str) -> BatchOutput {
+    let mut scratch = model.scratch();
+    let mut batch = BatchOutput::default();
+    model.predict_batch(flat, &mut batch).unwrap();
+    for (i, row) in flat.chunks_exact(model.n_features()).enumerate() {
+        let out = model.predict_row(row, &mut scratch).unwrap();
+        let w = batch.score_width;
+        assert_eq!(
+            out.scores,
+            &batch.scores[i * w..(i + 1) * w],
+            "{name} row {i}"
+        );
+        let vw = batch.value_width;
+        assert_eq!(
+            out.values,
+            &batch.values[i * vw..(i + 1) * vw],
+            "{name} row {i}"
+        );
+        if let Some(c) = out.class {
+            assert_eq!(batch.classes[i], c, "{name} row {i}");
+        }
+    }
+    batch
 }

@@ -22,8 +22,8 @@
 // Test helpers unwrap freely: a malformed fixture should fail the test loudly.
 #![allow(clippy::unwrap_used)]
 
-use crate::common::{fixture_dir, floats};
-use icebreak_engine::{BatchOutput, Model};
+use crate::common::{batch_matches_rows, fixture_dir, floats};
+use icebreak_engine::Model;
 use icebreak_format::{Apr, MissingRule, ModelSpec, Split, StageSpec, Task};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -230,27 +230,7 @@ fn compare(case: &Case, spec: &ModelSpec) -> Report {
             }
         }
     }
-    // The batch path gives the row path's answers, bit for bit.
-    let mut batch = BatchOutput::default();
-    model.predict_batch(&flat, &mut batch).unwrap();
-    for (i, x) in inputs.iter().enumerate() {
-        let out = model.predict_row(x, &mut scratch).unwrap();
-        let w = batch.score_width;
-        assert_eq!(
-            out.scores,
-            &batch.scores[i * w..(i + 1) * w],
-            "{name} row {i}"
-        );
-        let w = batch.value_width;
-        assert_eq!(
-            out.values,
-            &batch.values[i * w..(i + 1) * w],
-            "{name} row {i}"
-        );
-        if let Some(c) = out.class {
-            assert_eq!(batch.classes[i], c, "{name} row {i}");
-        }
-    }
+    batch_matches_rows(&model, &flat, name);
     rep
 }
 

@@ -22,9 +22,9 @@
 // Test helpers unwrap freely: a malformed fixture should fail the test loudly.
 #![allow(clippy::unwrap_used)]
 
-use crate::common::{fixture_dir, floats, read_json};
+use crate::common::{batch_matches_rows, fixture_dir, floats, read_json};
 use icebreak_convert::ConvertError;
-use icebreak_engine::{BatchOutput, Model};
+use icebreak_engine::Model;
 use icebreak_format::{Apr, Labels};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -222,27 +222,7 @@ fn check_case(name: &str) -> Report {
             }
         }
     }
-    // The batch path gives the row path's answers, bit for bit.
-    let mut batch = BatchOutput::default();
-    model.predict_batch(&flat, &mut batch).unwrap();
-    for (i, row) in flat.chunks_exact(model.n_features()).enumerate() {
-        let out = model.predict_row(row, &mut scratch).unwrap();
-        let w = batch.score_width;
-        assert_eq!(
-            out.scores,
-            &batch.scores[i * w..(i + 1) * w],
-            "{name} row {i}"
-        );
-        let vw = batch.value_width;
-        assert_eq!(
-            out.values,
-            &batch.values[i * vw..(i + 1) * vw],
-            "{name} row {i}"
-        );
-        if let Some(c) = out.class {
-            assert_eq!(batch.classes[i], c, "{name} row {i}");
-        }
-    }
+    batch_matches_rows(&model, &flat, name);
     eprintln!(
         "{name}: {} rows, max score err {:.2e} of m, max proba err {:.2e}, max value err {:.2e} \
          of m, {} rows at a tie, {} rows held to onnxruntime",

@@ -16,8 +16,8 @@
 // Test helpers unwrap freely: a malformed fixture should fail the test loudly.
 #![allow(clippy::unwrap_used)]
 
-use crate::common::{fixture_dir, floats, read_json};
-use icebreak_engine::{BatchOutput, Model};
+use crate::common::{batch_matches_rows, fixture_dir, floats, read_json};
+use icebreak_engine::Model;
 use icebreak_format::{Apr, Labels, PostTransform, Stage};
 use std::path::PathBuf;
 
@@ -154,28 +154,8 @@ fn check_case(name: &str) -> Report {
             }
         }
     }
-    // The batch path gives the row path's answers, bit for bit.
-    let mut batch = BatchOutput::default();
-    model.predict_batch(&flat, &mut batch).unwrap();
+    let batch = batch_matches_rows(&model, &flat, name);
     assert_eq!(batch.score_width, n_out);
-    for (i, row) in flat.chunks_exact(model.n_features()).enumerate() {
-        let out = model.predict_row(row, &mut scratch).unwrap();
-        let w = batch.score_width;
-        assert_eq!(
-            out.scores,
-            &batch.scores[i * w..(i + 1) * w],
-            "{name} row {i}"
-        );
-        let vw = batch.value_width;
-        assert_eq!(
-            out.values,
-            &batch.values[i * vw..(i + 1) * vw],
-            "{name} row {i}"
-        );
-        if let Some(c) = out.class {
-            assert_eq!(batch.classes[i], c, "{name} row {i}");
-        }
-    }
     eprintln!(
         "{name}: {} rows, max margin err {:.2e} of M, max proba err {:.2e}, max value err {:.2e}, \
          {} rows at the boundary",
