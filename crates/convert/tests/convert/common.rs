@@ -12,6 +12,16 @@ pub fn fixture_dir(family: &str) -> PathBuf {
         .join(family)
 }
 
+/// The fixture directories below `dir`, sorted by name.
+pub fn fixture_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// A JSON file, or a panic naming it.
 pub fn read_json(p: &Path) -> Value {
     let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));

@@ -22,7 +22,7 @@
 // Test helpers unwrap freely: a malformed fixture should fail the test loudly.
 #![allow(clippy::unwrap_used)]
 
-use crate::common::{batch_matches_rows, fixture_dir, floats};
+use crate::common::{batch_matches_rows, fixture_dir, fixture_names, floats};
 use icebreak_engine::Model;
 use icebreak_format::{Apr, MissingRule, ModelSpec, Split, StageSpec, Task};
 use serde_json::Value;
@@ -288,11 +288,7 @@ fidelity!(
 
 #[test]
 fn every_fixture_directory_has_a_test() {
-    let mut names: Vec<String> = std::fs::read_dir(fixtures())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
+    let names = fixture_names(&fixtures());
     assert_eq!(
         names,
         [

@@ -14,7 +14,7 @@
 // Test helpers unwrap freely: a malformed fixture should fail the test loudly.
 #![allow(clippy::unwrap_used)]
 
-use crate::common::{fixture_dir, floats, read_json};
+use crate::common::{fixture_dir, fixture_names, floats, read_json};
 use icebreak_engine::{BatchOutput, Model};
 use icebreak_format::{Apr, Labels, Stage};
 use serde_json::Value;
@@ -200,11 +200,7 @@ fidelity!(
 
 #[test]
 fn every_fixture_directory_has_a_test() {
-    let mut names: Vec<String> = std::fs::read_dir(fixtures())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
+    let names = fixture_names(&fixtures());
     assert_eq!(
         names,
         [

@@ -22,7 +22,7 @@
 // Test helpers unwrap freely: a malformed fixture should fail the test loudly.
 #![allow(clippy::unwrap_used)]
 
-use crate::common::{batch_matches_rows, fixture_dir, floats, read_json};
+use crate::common::{batch_matches_rows, fixture_dir, fixture_names, floats, read_json};
 use icebreak_convert::ConvertError;
 use icebreak_engine::Model;
 use icebreak_format::{Apr, Labels};
@@ -260,11 +260,7 @@ macro_rules! fidelity {
 
         #[test]
         fn every_fixture_directory_has_a_test() {
-            let mut names: Vec<String> = std::fs::read_dir(fixtures())
-                .unwrap()
-                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect();
-            names.sort();
+            let names = fixture_names(&fixtures());
             let mut tested = vec![$(stringify!($case)),* , $(stringify!($refused)),*];
             tested.sort();
             assert_eq!(names, tested);
