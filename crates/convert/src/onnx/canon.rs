@@ -3,8 +3,9 @@
 //!
 //! The rules, applied in node order:
 //!
-//! - **Constants.** Initializers and `Constant` nodes (only the `value` tensor form) become
-//!   constants; the `Constant` nodes are dropped.
+//! - **Constants.** Initializers and `Constant` nodes (only the `value` tensor form; in the
+//!   default or the `ai.onnx.ml` domain, as before) become constants; the `Constant` nodes
+//!   are dropped.
 //! - **Constant folding.** A default-domain node without attributes whose inputs are all
 //!   constants and whose op is `Identity`, `Sqrt`, `Neg`, `Abs`, `Reciprocal`, `Add`, `Sub`,
 //!   `Mul` or `Div` on float tensors (the same element type on both sides, shapes equal or one
@@ -19,17 +20,18 @@
 //!   must stay; the node is then kept and followed as it is).
 //! - **Cast removal.** A `Cast` is value-preserving, and removed like an `Identity`, when its
 //!   `to` is the element type its input already has: the input is the graph input, an
-//!   initializer, a `Constant`, or the output of another `Cast`, whose element types are
-//!   known. Nothing else is assumed about types (no inference through other ops, and the
-//!   graph's `value_info` is not trusted). A cast that changes the element type — double to
-//!   float rounds every value; float to double makes what follows compute in double — is
-//!   kept for the recognisers, which follow or refuse it.
+//!   initializer, a `Constant`, a folded constant or the output of another `Cast`, whose
+//!   element types are known. Nothing else is assumed about types (no inference through
+//!   other ops, and the graph's `value_info` is not trusted). A cast that changes the
+//!   element type — double to float rounds every value; float to double makes what follows
+//!   compute in double — is kept for the recognisers, which follow or refuse it.
 //! - **Reduce axes.** `ReduceSum` from opset 13 and every other `Reduce*` from opset 18
 //!   take `axes` as an optional second input instead of an attribute. When that input is a
 //!   constant list of integers, it becomes the `axes` attribute (no attribute for an empty
 //!   list, which then means "all axes" as in the attribute form) and `noop_with_empty_axes`
-//!   is dropped (it only matters for an empty list, which is left alone when it is set).
-//!   Reduce nodes have their attributes sorted by name, so both opsets give the same node.
+//!   is dropped (it only matters for an empty list, which is left alone when it is 1). A
+//!   `noop_with_empty_axes = 0` (the default) is dropped in every form, and reduce nodes
+//!   have their attributes sorted by name, so both opsets give the same node.
 //!
 //! Every output name must be produced once: a second producer is refused here.
 
@@ -93,22 +95,23 @@ pub(crate) fn canonicalise(graph: &GraphProto) -> Result<Canon, ConvertError> {
                 return Err(Node { p: &n }.err(format_args!("output {o:?} is produced twice")));
             }
         }
-        if matches!(n.domain.as_str(), "" | "ai.onnx") {
-            if n.op_type == "Constant" {
-                let node = Node { p: &n };
-                node.arity(0..=0, 1)?;
-                node.only(&["value"])?;
-                let t = node
-                    .tensor("value")?
-                    .ok_or_else(|| node.err("only the tensor form (value) is supported"))?;
-                if let Some(o) = n.output.first().filter(|o| !o.is_empty()) {
-                    if let Some(ty) = n.attribute.first().and_then(|a| a.t.as_ref()) {
-                        types.insert(o.clone(), ty.data_type);
-                    }
-                    c.consts.insert(o.clone(), t);
+        // `Constant` is read in any domain the importer reads, as the walk always did.
+        if matches!(n.domain.as_str(), "" | "ai.onnx" | "ai.onnx.ml") && n.op_type == "Constant" {
+            let node = Node { p: &n };
+            node.arity(0..=0, 1)?;
+            node.only(&["value"])?;
+            let t = node
+                .tensor("value")?
+                .ok_or_else(|| node.err("only the tensor form (value) is supported"))?;
+            if let Some(o) = n.output.first().filter(|o| !o.is_empty()) {
+                if let Some(ty) = n.attribute.first().and_then(|a| a.t.as_ref()) {
+                    types.insert(o.clone(), ty.data_type);
                 }
-                continue;
+                c.consts.insert(o.clone(), t);
             }
+            continue;
+        }
+        if matches!(n.domain.as_str(), "" | "ai.onnx") {
             if let Some((x, y)) = passthrough(&n, &types) {
                 if let Some(t) = c.consts.get(&x).cloned() {
                     if let Some(ty) = types.get(&x).copied() {
@@ -327,6 +330,12 @@ fn axes_to_attribute(n: &mut NodeProto, consts: &HashMap<String, Tensor>) {
             }
         }
     }
+    // `noop_with_empty_axes = 0` is the default, in every form.
+    n.attribute.retain(|x| {
+        !(x.name == "noop_with_empty_axes"
+            && (x.r#type == attr_type::INT || x.r#type == 0)
+            && x.i == 0)
+    });
     n.attribute.sort_by(|a, b| a.name.cmp(&b.name));
 }
 
