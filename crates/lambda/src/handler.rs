@@ -9,9 +9,9 @@ use crate::telemetry::log::{self, Level};
 use crate::telemetry::metrics::ColdStartMetrics;
 use icebreak_protocol::http::{self as rules, DEFAULT_MAX_BODY};
 use icebreak_protocol::{
-    parse_direct, BatchResponse, Direct, Error, ErrorKind, ModelInfo, Predictor, Request,
-    Response,
+    parse_direct, BatchResponse, Direct, Error, ErrorKind, ModelInfo, Predictor, Request, Response,
 };
+use serde::ser::{SerializeStruct, Serializer};
 use serde::Serialize;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,25 +19,54 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// The answer to one instance: the protocol's answer plus whether this was the process's
-/// first invocation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// first invocation. Its JSON keeps the protocol's fields in order with `cold_start` before
+/// `model_version`: `{"prediction", "probabilities"?, "latency_ms", "cold_start",
+/// "model_version"}`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct LambdaResponse {
     /// Prediction, probabilities, latency and model version.
-    #[serde(flatten)]
     pub response: Response,
     /// Whether this was the process's first invocation.
     pub cold_start: bool,
 }
 
+impl Serialize for LambdaResponse {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = &self.response;
+        let mut m = s.serialize_struct("LambdaResponse", 5)?;
+        m.serialize_field("prediction", &r.prediction)?;
+        match &r.probabilities {
+            Some(p) => m.serialize_field("probabilities", p)?,
+            None => m.skip_field("probabilities")?,
+        }
+        m.serialize_field("latency_ms", &r.latency_ms)?;
+        m.serialize_field("cold_start", &self.cold_start)?;
+        m.serialize_field("model_version", r.model_version)?;
+        m.end()
+    }
+}
+
 /// The answer to a batch: one item per instance, in order, plus whether this was the
-/// process's first invocation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// process's first invocation: `{"predictions", "latency_ms", "cold_start",
+/// "model_version"}`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct LambdaBatchResponse {
     /// The items, latency and model version.
-    #[serde(flatten)]
     pub response: BatchResponse,
     /// Whether this was the process's first invocation.
     pub cold_start: bool,
+}
+
+impl Serialize for LambdaBatchResponse {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = &self.response;
+        let mut m = s.serialize_struct("LambdaBatchResponse", 4)?;
+        m.serialize_field("predictions", &r.predictions)?;
+        m.serialize_field("latency_ms", &r.latency_ms)?;
+        m.serialize_field("cold_start", &self.cold_start)?;
+        m.serialize_field("model_version", r.model_version)?;
+        m.end()
+    }
 }
 
 /// Serves one embedded model.
@@ -185,16 +214,14 @@ impl LambdaHandler {
     /// HTTP-shaped events always get an HTTP-shaped answer (errors become 4xx responses, not
     /// function errors); SQS batches get `batchItemFailures` listing the failed messages.
     pub fn handle_event(&self, event: &[u8]) -> Result<Vec<u8>, Error> {
-        self.invocation(|cold, t0| {
-            match events::parse(event, self.predictor.n_features())? {
+        self.invocation(
+            |cold, t0| match events::parse(event, self.predictor.n_features())? {
                 Event::Direct(Direct::Single(req)) => encode(&self.handle_one(&req, cold, t0)?),
-                Event::Direct(Direct::Batch(items)) => {
-                    encode(&self.handle_many(&items, cold, t0)?)
-                }
+                Event::Direct(Direct::Batch(items)) => encode(&self.handle_many(&items, cold, t0)?),
                 Event::Http(req) => encode(&self.http(&req, cold, t0)),
                 Event::Sqs(records) => encode(&self.sqs(&records, cold, t0)),
-            }
-        })
+            },
+        )
     }
 
     /// Answers a direct event given as bytes (an HTTP body, an SQS message): the JSON answer
@@ -235,7 +262,8 @@ impl LambdaHandler {
     /// What an HTTP request asks for, or the error answer the protocol's status rules give.
     fn route<'r>(&self, req: &'r HttpRequest) -> Result<Route<'r>, rules::HttpError> {
         let path = req.path.trim_end_matches('/');
-        let refuse = |allow| Err(rules::method_not_allowed(&req.method, &req.path).with_allow(allow));
+        let refuse =
+            |allow| Err(rules::method_not_allowed(&req.method, &req.path).with_allow(allow));
         match (path, req.method.as_str()) {
             ("" | "/model", "GET" | "HEAD") => return Ok(Route::Describe),
             ("" | "/predict", "POST") => {}
@@ -306,4 +334,54 @@ fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, Error> {
             format!("cannot encode the answer: {e}"),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use icebreak_protocol::{BatchItem, Prediction};
+
+    #[test]
+    fn lambda_answers_put_cold_start_before_model_version() {
+        let r = LambdaResponse {
+            response: Response {
+                prediction: Prediction::StrLabel("malignant"),
+                probabilities: Some(vec![0.25, 0.75]),
+                latency_ms: 0.5,
+                model_version: "v1",
+            },
+            cold_start: true,
+        };
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"prediction":"malignant","probabilities":[0.25,0.75],"latency_ms":0.5,"cold_start":true,"model_version":"v1"}"#
+        );
+        let r = LambdaResponse {
+            response: Response {
+                probabilities: None,
+                ..r.response
+            },
+            cold_start: false,
+        };
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"prediction":"malignant","latency_ms":0.5,"cold_start":false,"model_version":"v1"}"#
+        );
+        let b = LambdaBatchResponse {
+            response: BatchResponse {
+                predictions: vec![BatchItem::Ok {
+                    prediction: Prediction::IntLabel(1),
+                    probabilities: None,
+                }],
+                latency_ms: 0.5,
+                model_version: "v1",
+            },
+            cold_start: false,
+        };
+        assert_eq!(
+            serde_json::to_string(&b).unwrap(),
+            r#"{"predictions":[{"prediction":1}],"latency_ms":0.5,"cold_start":false,"model_version":"v1"}"#
+        );
+    }
 }

@@ -38,11 +38,7 @@ pub(crate) fn serve_one(handler: &LambdaHandler, client: &mut Client) -> Result<
         Err(err) => (client.fail(&inv.request_id, &err), Some(err)),
     };
     if let Some(err) = error {
-        log::log(
-            Level::Error,
-            Some(&inv.request_id),
-            format_args!("{err}"),
-        );
+        log::log(Level::Error, Some(&inv.request_id), format_args!("{err}"));
     }
     // Logs and metrics go out after the answer: formatting the cold-start lines is over half
     // of the cold `serve_one`'s instructions (docs/BENCHMARKS.md), and the caller should not
@@ -55,7 +51,6 @@ pub(crate) fn serve_one(handler: &LambdaHandler, client: &mut Client) -> Result<
     }
     posted
 }
-
 
 #[cfg(test)]
 mod tests;

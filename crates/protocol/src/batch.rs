@@ -170,7 +170,10 @@ mod tests {
         let mut slots: Slots<Error> = Slots::with_capacity(4, 2);
         slots.push(&model, Ok(&[1.0, 1.0]));
         slots.push(&model, Ok(&[1.0]));
-        slots.push(&model, Err(Error::new(ErrorKind::InvalidInput, "unreadable")));
+        slots.push(
+            &model,
+            Err(Error::new(ErrorKind::InvalidInput, "unreadable")),
+        );
         slots.push(&model, Ok(&[f64::NAN, 1.0]));
         slots.push(&model, Ok(&[2.0, 0.0]));
         assert_eq!(slots.len(), 5);
@@ -179,9 +182,16 @@ mod tests {
         slots.predict(&model, &mut out).unwrap();
         let answers: Vec<_> = slots.drain(&out).collect();
         assert_eq!(answers[0].as_ref().unwrap().values, &[3.0]);
-        assert!(answers[1].as_ref().unwrap_err().message().contains("features"));
+        assert!(answers[1]
+            .as_ref()
+            .unwrap_err()
+            .message()
+            .contains("features"));
         assert_eq!(answers[2].as_ref().unwrap_err().message(), "unreadable");
-        assert_eq!(answers[3].as_ref().unwrap_err().kind(), ErrorKind::InvalidInput);
+        assert_eq!(
+            answers[3].as_ref().unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
         assert_eq!(answers[4].as_ref().unwrap().values, &[2.0]);
         assert!(answers[4].as_ref().unwrap().probabilities.is_none());
         assert!(slots.is_empty() && !slots.has_good());

@@ -191,7 +191,10 @@ pub fn direct(
         (Some(features), None) => request(features).map(Direct::Single),
         (None, Some(instances)) => {
             if instances.is_empty() {
-                return Err(Error::new(ErrorKind::InvalidInput, "\"instances\" is empty"));
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    "\"instances\" is empty",
+                ));
             }
             Ok(Direct::Batch(
                 instances
@@ -251,7 +254,9 @@ mod tests {
 
     #[test]
     fn features_by_position_with_null_as_missing() {
-        let Direct::Single(req) = parse_direct(br#"{"features": [1, 2.5, -3e2, null], "id": "x"}"#, 4).unwrap() else {
+        let Direct::Single(req) =
+            parse_direct(br#"{"features": [1, 2.5, -3e2, null], "id": "x"}"#, 4).unwrap()
+        else {
             panic!("not single")
         };
         assert_eq!(&req.features[..3], &[1.0, 2.5, -300.0]);
@@ -287,7 +292,10 @@ mod tests {
             serde_json::from_str(r#"[1, null, true, "x", [1, 2], {"a": 1}, -2]"#).unwrap();
         assert_eq!(cells[0], Cell::Number(1.0));
         assert!(matches!(cells[1], Cell::Number(v) if v.is_nan()));
-        assert_eq!(cells[2].number(2).unwrap_err(), "feature 2 is a boolean, not a number or null");
+        assert_eq!(
+            cells[2].number(2).unwrap_err(),
+            "feature 2 is a boolean, not a number or null"
+        );
         assert_eq!(cells[3], Cell::Other("a string"));
         assert_eq!(cells[4], Cell::Other("an array"));
         assert_eq!(cells[5], Cell::Other("an object"));
@@ -307,8 +315,14 @@ mod tests {
             kind(parse_direct(br#"{"features":[1],"instances":[]}"#, 2)),
             ErrorKind::InvalidEvent
         );
-        assert_eq!(kind(parse_direct(br#"{"features": []}"#, 2)), ErrorKind::InvalidInput);
-        assert_eq!(kind(parse_direct(br#"{"instances": []}"#, 2)), ErrorKind::InvalidInput);
+        assert_eq!(
+            kind(parse_direct(br#"{"features": []}"#, 2)),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            kind(parse_direct(br#"{"instances": []}"#, 2)),
+            ErrorKind::InvalidInput
+        );
     }
 
     #[test]
@@ -325,7 +339,11 @@ mod tests {
         for bad in &items[1..] {
             assert_eq!(bad.as_ref().unwrap_err().kind(), ErrorKind::InvalidInput);
         }
-        assert!(items[1].as_ref().unwrap_err().message().contains("instance 1"));
+        assert!(items[1]
+            .as_ref()
+            .unwrap_err()
+            .message()
+            .contains("instance 1"));
     }
 
     #[test]

@@ -123,10 +123,22 @@ mod tests {
     #[test]
     fn client_errors_are_400_others_500() {
         let e = from_error(&Error::new(ErrorKind::InvalidInput, "bad"));
-        assert_eq!((e.status, e.error_type, e.message.as_str()), (400, "InvalidInput", "bad"));
-        assert_eq!(from_error(&Error::new(ErrorKind::InvalidEvent, "x")).status, 400);
-        assert_eq!(from_error(&Error::new(ErrorKind::InvalidModel, "x")).status, 500);
-        assert_eq!(from_error(&Error::new(ErrorKind::ResponseTooLarge, "x")).status, 500);
+        assert_eq!(
+            (e.status, e.error_type, e.message.as_str()),
+            (400, "InvalidInput", "bad")
+        );
+        assert_eq!(
+            from_error(&Error::new(ErrorKind::InvalidEvent, "x")).status,
+            400
+        );
+        assert_eq!(
+            from_error(&Error::new(ErrorKind::InvalidModel, "x")).status,
+            500
+        );
+        assert_eq!(
+            from_error(&Error::new(ErrorKind::ResponseTooLarge, "x")).status,
+            500
+        );
     }
 
     #[test]
@@ -148,8 +160,14 @@ mod tests {
         assert!(check_content_type(Some(b"application/vnd.api+json")).is_ok());
         let e = check_content_type(Some(b"text/csv")).unwrap_err();
         assert_eq!((e.status, e.error_type), (415, "UnsupportedMediaType"));
-        assert_eq!(e.message, "content type \"text/csv\" is not JSON; send application/json");
-        assert_eq!(check_content_type(Some(b"json\xff")).unwrap_err().status, 415);
+        assert_eq!(
+            e.message,
+            "content type \"text/csv\" is not JSON; send application/json"
+        );
+        assert_eq!(
+            check_content_type(Some(b"json\xff")).unwrap_err().status,
+            415
+        );
     }
 
     #[test]

@@ -155,7 +155,10 @@ impl Predictor {
         t0: Instant,
     ) -> Result<BatchResponse, Error> {
         if instances.is_empty() {
-            return Err(Error::new(ErrorKind::InvalidInput, "\"instances\" is empty"));
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "\"instances\" is empty",
+            ));
         }
         let model = self.model();
         let predictions = self.timed(|| {
@@ -166,7 +169,9 @@ impl Predictor {
                 for inst in instances {
                     slots.push(
                         model,
-                        inst.as_ref().map(|r| r.features.as_slice()).map_err(Clone::clone),
+                        inst.as_ref()
+                            .map(|r| r.features.as_slice())
+                            .map_err(Clone::clone),
                     );
                 }
                 slots.predict(model, batch)?;

@@ -122,8 +122,7 @@ impl ApiError {
 
 impl From<HttpError> for ApiError {
     fn from(e: HttpError) -> ApiError {
-        let status =
-            StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut err = ApiError::new(status, e.error_type, e.message);
         if let Some(allow) = e.allow {
             err = err.with_header(header::ALLOW, HeaderValue::from_static(allow));

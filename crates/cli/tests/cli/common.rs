@@ -461,4 +461,3 @@ pub fn example_features() -> Vec<f64> {
     let event = read_json(&root().join("examples/event.json"));
     floats(&event["features"])
 }
-

@@ -197,4 +197,3 @@ fn onnx_fixtures_are_detected_and_answer_like_the_engine() {
 
 // --------------------------------------------------------------------------------------------
 // inspect
-

@@ -121,4 +121,3 @@ fn missing_files_and_usage_errors_have_distinct_exit_codes() {
     let out = icebreak(&["convert", "x", "-o", "y", "--from", "sklearn"], b"");
     assert_eq!(out.status.code(), Some(2));
 }
-

@@ -174,7 +174,6 @@ pub(crate) fn request(ctx: Option<&RequestContext>, env: Fields) -> Option<HttpR
     })
 }
 
-
 /// An HTTP-shaped answer for API Gateway, Function URLs and ALBs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -93,69 +93,51 @@ mod tests {
         r.unwrap_err().kind()
     }
 
+    /// Direct events read through the envelope (the parser of every shape), with the kinds
+    /// and messages of the protocol.
     #[test]
-    fn single_instance() {
-        let e = parse(br#"{"features": [1, 2.5, -3e2, null], "id": "x"}"#, 4).unwrap();
-        let Event::Direct(Direct::Single(req)) = e else {
+    fn direct_events_through_the_envelope() {
+        let one = br#"{"features": [1, 2.5, -3e2, null], "id": "x"}"#;
+        let Event::Direct(Direct::Single(req)) = parse(one, 4).unwrap() else {
             panic!("not single")
         };
         assert_eq!(&req.features[..3], &[1.0, 2.5, -300.0]);
         assert!(req.features[3].is_nan());
-    }
 
-    #[test]
-    fn batch_items_fail_alone() {
-        let e = parse(
-            br#"{"instances": [{"features": [1]}, {"features": ["a"]}, {"nope": 1}, {"features": []}]}"#,
-            1,
-        )
-        .unwrap();
-        let Event::Direct(Direct::Batch(items)) = e else {
+        let batch = br#"{"instances": [{"features": [1]}, {"features": ["a"]}, {"nope": 1}, {"features": []}]}"#;
+        let Event::Direct(Direct::Batch(items)) = parse(batch, 1).unwrap() else {
             panic!("not batch")
         };
-        assert_eq!(items.len(), 4);
+        let kinds: Vec<Option<ErrorKind>> = items
+            .iter()
+            .map(|i| i.as_ref().err().map(Error::kind))
+            .collect();
+        let bad = Some(ErrorKind::InvalidInput);
+        assert_eq!(kinds, [None, bad, bad, bad]);
         assert_eq!(items[0].as_ref().unwrap().features, vec![1.0]);
-        for bad in &items[1..] {
-            assert_eq!(bad.as_ref().unwrap_err().kind(), ErrorKind::InvalidInput);
-        }
         assert!(items[1]
             .as_ref()
             .unwrap_err()
             .message()
             .contains("instance 1"));
-    }
 
-    #[test]
-    fn bad_events() {
-        assert_eq!(kind(parse(b"not json", 2)), ErrorKind::InvalidEvent);
-        assert_eq!(kind(parse(b"", 2)), ErrorKind::InvalidEvent);
-        assert_eq!(kind(parse(b"[1,2]", 2)), ErrorKind::InvalidEvent);
-        assert_eq!(kind(parse(b"{}", 2)), ErrorKind::InvalidEvent);
-        assert_eq!(
-            kind(parse(br#"{"features":[1],"instances":[]}"#, 2)),
-            ErrorKind::InvalidEvent
-        );
-        assert_eq!(
-            kind(parse(br#"{"features": [1, "two"]}"#, 2)),
-            ErrorKind::InvalidInput
-        );
-        assert_eq!(
-            kind(parse(br#"{"features": []}"#, 2)),
-            ErrorKind::InvalidInput
-        );
-        assert_eq!(
-            kind(parse(br#"{"instances": []}"#, 2)),
-            ErrorKind::InvalidInput
-        );
-        assert_eq!(
-            kind(parse(br#"{"features": {"a": 1}}"#, 2)),
-            ErrorKind::InvalidInput
-        );
-        let msg = parse(br#"{"features": [1, "two"]}"#, 2)
-            .unwrap_err()
-            .message()
-            .to_owned();
-        assert!(msg.contains("a number or null"), "{msg}");
+        let (event, input) = (ErrorKind::InvalidEvent, ErrorKind::InvalidInput);
+        let table: [(&[u8], ErrorKind); 9] = [
+            (b"not json", event),
+            (b"", event),
+            (b"[1,2]", event),
+            (b"{}", event),
+            (br#"{"features":[1],"instances":[]}"#, event),
+            (br#"{"features": [1, "two"]}"#, input),
+            (br#"{"features": []}"#, input),
+            (br#"{"instances": []}"#, input),
+            (br#"{"features": {"a": 1}}"#, input),
+        ];
+        for (ev, want) in table {
+            assert_eq!(kind(parse(ev, 2)), want, "{}", String::from_utf8_lossy(ev));
+        }
+        let e = parse(br#"{"features": [1, "two"]}"#, 2).unwrap_err();
+        assert!(e.message().contains("a number or null"), "{e}");
     }
 
     #[test]

@@ -5,10 +5,10 @@
 // Test code unwraps freely: a broken fixture should fail loudly.
 #![allow(clippy::unwrap_used)]
 
-use icebreak_fake_runtime::{AnswerKind, FakeRuntime, Invocation, Next};
 use super::{serve, serve_one};
 use crate::transport::{Client, Endpoint, RuntimeError, MAX_RESPONSE};
 use crate::{ErrorKind, LambdaHandler, LambdaRequest};
+use icebreak_fake_runtime::{AnswerKind, FakeRuntime, Invocation, Next};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -226,10 +226,7 @@ fn response_refused_as_too_large_becomes_an_error() {
 fn oversized_answer_is_an_error_not_a_truncated_body() {
     let (fake, _handler, mut client) = setup();
     client
-        .respond(
-            "huge",
-            vec![b' '; MAX_RESPONSE + 1],
-        )
+        .respond("huge", vec![b' '; MAX_RESPONSE + 1])
         .unwrap();
     let a = &fake.wait_answers(1, WAIT)[0];
     assert_eq!(a.kind, AnswerKind::Error(Some("ResponseTooLarge".into())));

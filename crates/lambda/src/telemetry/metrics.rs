@@ -150,7 +150,7 @@ mod tests {
     /// `Namespace`, `Dimensions` (arrays of at most 30 names of root string members of 1..=1024
     /// characters) and `Metrics` (at most 100, each naming a root numeric member, with a valid
     /// unit).
-        fn assert_emf(line: &[u8]) -> Value {
+    fn assert_emf(line: &[u8]) -> Value {
         const UNITS: &[&str] = &[
             "Seconds",
             "Microseconds",
@@ -212,8 +212,9 @@ mod tests {
 
     #[test]
     fn cold_start_emf_line_follows_the_spec() {
-        let cfg =
-            LogConfig::from_vars(|k| (k == "AWS_LAMBDA_FUNCTION_NAME").then(|| "my-model".to_owned()));
+        let cfg = LogConfig::from_vars(|k| {
+            (k == "AWS_LAMBDA_FUNCTION_NAME").then(|| "my-model".to_owned())
+        });
         let m = ColdStartMetrics {
             init_duration_ms: 0.5,
             model_load_ms: 0.01,

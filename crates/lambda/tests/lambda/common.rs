@@ -45,4 +45,3 @@ pub fn http(name: &str) -> (u64, Value, Value) {
     let body: Value = serde_json::from_str(a["body"].as_str().unwrap()).unwrap();
     (a["statusCode"].as_u64().unwrap(), body, a)
 }
-

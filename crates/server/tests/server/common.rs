@@ -266,4 +266,3 @@ pub fn stable(mut v: Value) -> Value {
     assert!(o.get("cold_start").is_none());
     v
 }
-

@@ -34,7 +34,10 @@ fn health_ready_and_models() {
         let o = m.as_object_mut().unwrap();
         assert_eq!(o.remove("name"), Some(json!(name)));
         assert!(o.remove("load_ms").unwrap().as_f64().unwrap() > 0.0);
-        assert_eq!(m, serde_json::to_value(reference(&path).describe()).unwrap());
+        assert_eq!(
+            m,
+            serde_json::to_value(reference(&path).describe()).unwrap()
+        );
     }
 }
 
@@ -47,7 +50,10 @@ fn predict_answers_as_the_protocol_does() {
     let got = r.json();
     // Lambda's `cold_start` is not part of the server's answers.
     assert!(got.get("cold_start").is_none(), "{got}");
-    assert_eq!(stable(got), stable(reference_answer(&cancer_path(), &event())));
+    assert_eq!(
+        stable(got),
+        stable(reference_answer(&cancer_path(), &event()))
+    );
     assert_eq!(
         stable(r.json())["prediction"],
         json!("malignant"),
@@ -98,7 +104,10 @@ fn several_models_are_chosen_by_model_id() {
     let r = post(t.addr, "/predict", &with_model_id(tiny, "tiny"));
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("x-icebreak-model"), Some("tiny"));
-    assert_eq!(stable(r.json()), stable(reference_answer(&tiny_path(), tiny)));
+    assert_eq!(
+        stable(r.json()),
+        stable(reference_answer(&tiny_path(), tiny))
+    );
     let r = post(t.addr, "/predict", &with_model_id(&event(), "cancer"));
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
