@@ -4,7 +4,7 @@
 use icebreak_lambda::LambdaHandler;
 use serde_json::Value;
 
-static MODEL: &[u8] = icebreak_format::include_model!("../../../../examples/model.apr");
+pub static MODEL: &[u8] = icebreak_format::include_model!("../../../../examples/model.apr");
 
 pub fn handler() -> LambdaHandler {
     LambdaHandler::from_bytes(MODEL).unwrap()

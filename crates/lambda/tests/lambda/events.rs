@@ -147,3 +147,31 @@ fn sqs_with_no_failures_answers_an_empty_list() {
     .unwrap();
     assert_eq!(out, serde_json::json!({"batchItemFailures": []}));
 }
+
+#[test]
+fn direct_answers_are_the_protocols_plus_cold_start() {
+    use icebreak_protocol::{parse_direct, Direct, Predictor};
+    let event = std::fs::read(format!(
+        "{}/../../examples/event.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let h = handler();
+    let mut lambda: Value = serde_json::from_slice(&h.handle_event(&event).unwrap()).unwrap();
+    let p = Predictor::from_bytes(crate::common::MODEL).unwrap();
+    let Direct::Single(req) = parse_direct(&event, p.n_features()).unwrap() else {
+        panic!("not one instance")
+    };
+    let answer = p.predict(&req, std::time::Instant::now()).unwrap();
+    let mut protocol: Value =
+        serde_json::from_slice(&serde_json::to_vec(&answer).unwrap()).unwrap();
+    let l = lambda.as_object_mut().unwrap();
+    assert_eq!(l.remove("cold_start"), Some(Value::Bool(true)));
+    assert!(l.remove("latency_ms").unwrap().is_f64());
+    assert!(protocol
+        .as_object_mut()
+        .unwrap()
+        .remove("latency_ms")
+        .is_some());
+    assert_eq!(lambda, protocol);
+}
