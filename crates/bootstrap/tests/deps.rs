@@ -98,7 +98,7 @@ fn assert_has_http_stack(args: &[&str], root_package: &str) {
         Some(root_package),
         "cargo tree {args:?} does not start with {root_package}: {names:?}"
     );
-    for needed in ["tokio", "hyper", "axum", "tower", "icebreak-lambda"] {
+    for needed in ["tokio", "hyper", "axum", "tower", "icebreak-protocol"] {
         assert!(
             names.iter().any(|n| n == needed),
             "cargo tree {args:?} has no {needed}: {names:?}"
@@ -109,6 +109,13 @@ fn assert_has_http_stack(args: &[&str], root_package: &str) {
 #[test]
 fn the_server_crate_and_the_server_feature_do_have_an_http_stack() {
     assert_has_http_stack(&["-p", "icebreak-server"], "icebreak-server");
+    // The server speaks the protocol, not Lambda's runtime.
+    assert!(
+        !tree(&["-p", "icebreak-server"])
+            .iter()
+            .any(|n| n == "icebreak-lambda"),
+        "icebreak-server depends on icebreak-lambda"
+    );
     assert_has_http_stack(
         &[
             "-p",

@@ -7,8 +7,9 @@
 //! whatever the input's size.
 
 use icebreak_engine::{BatchOutput, EngineError, Model};
-use icebreak_format::{Apr, FormatError, Labels, Role, Stage, StrList, Task};
-use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
+use icebreak_format::{Apr, FormatError, Labels, Role, Stage, Task};
+use icebreak_protocol::{feature_order, label, value, Cell, Error, ErrorKind, Prediction, Slots};
+use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::io::{self, BufRead, BufWriter, IsTerminal, Write};
@@ -265,7 +266,7 @@ impl<R: io::Read> CsvRows<R> {
                 .iter()
                 .map(|c| String::from_utf8_lossy(c).into_owned())
                 .collect();
-            order = header_order(&names, apr.input().feature_names);
+            order = feature_order(&names, apr.input().feature_names);
             if order.is_none() && !quiet {
                 if let Some(model_names) = apr.input().feature_names {
                     if !names.iter().map(String::as_str).eq(model_names.iter()) {
@@ -285,25 +286,6 @@ impl<R: io::Read> CsvRows<R> {
             n_features,
         })
     }
-}
-
-/// The column → feature map when `header` holds exactly the model's feature names in a
-/// different order; `None` when it is the same order or not the same names.
-fn header_order(header: &[String], names: Option<StrList<'_>>) -> Option<Vec<usize>> {
-    let names = names?;
-    if header.len() != names.len() || header.iter().map(String::as_str).eq(names.iter()) {
-        return None;
-    }
-    let mut order = Vec::with_capacity(header.len());
-    let mut seen = vec![false; names.len()];
-    for h in header {
-        let j = names.iter().position(|n| n == h)?;
-        if std::mem::replace(&mut seen[j], true) {
-            return None;
-        }
-        order.push(j);
-    }
-    Some(order)
 }
 
 fn csv_io(e: csv::Error) -> io::Error {
@@ -369,55 +351,9 @@ struct Record {
     features: Features,
 }
 
-/// A feature: a number, `null` (missing), or something else (refused, with its kind).
-enum Cell {
-    Number(f64),
-    Other(&'static str),
-}
-
+/// The `features` array of a record: numbers, `null` (missing), or something else (refused
+/// with its kind, see [`Cell`]).
 struct Features(Vec<Cell>);
-
-impl<'de> Deserialize<'de> for Cell {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Cell;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a number or null")
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<Cell, E> {
-                Ok(Cell::Number(v))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<Cell, E> {
-                Ok(Cell::Number(v as f64))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<Cell, E> {
-                Ok(Cell::Number(v as f64))
-            }
-            fn visit_unit<E>(self) -> Result<Cell, E> {
-                Ok(Cell::Number(f64::NAN))
-            }
-            fn visit_none<E>(self) -> Result<Cell, E> {
-                Ok(Cell::Number(f64::NAN))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Cell, E> {
-                Ok(Cell::Other("a boolean"))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Cell, E> {
-                Ok(Cell::Other("a string"))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Cell, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Cell::Other("an array"))
-            }
-            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Cell, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Cell::Other("an object"))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
 
 impl<'de> Deserialize<'de> for Features {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -467,13 +403,9 @@ impl<R: BufRead> RowSource for JsonRows<R> {
             Err(e) => return Ok(Row::Bad(json_message(&e))),
         };
         for (i, cell) in record.features.0.into_iter().enumerate() {
-            match cell {
-                Cell::Number(v) => row.push(v),
-                Cell::Other(kind) => {
-                    return Ok(Row::Bad(format!(
-                        "feature {i} is {kind}, not a number or null"
-                    )))
-                }
+            match cell.number(i) {
+                Ok(v) => row.push(v),
+                Err(msg) => return Ok(Row::Bad(msg)),
             }
         }
         Ok(Row::Values)
@@ -488,25 +420,6 @@ struct Renderer<'a> {
     has_post: bool,
     /// The estimator is k-means: its raw outputs are distances, reported as `outputs`.
     distances: bool,
-}
-
-/// A class label as the source model has it, or the predicted value(s).
-enum Prediction<'a> {
-    Int(i64),
-    Str(&'a str),
-    Value(f32),
-    Values(&'a [f32]),
-}
-
-impl Serialize for Prediction<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Prediction::Int(v) => s.serialize_i64(*v),
-            Prediction::Str(v) => s.serialize_str(v),
-            Prediction::Value(v) => s.serialize_f32(*v),
-            Prediction::Values(v) => v.serialize(s),
-        }
-    }
 }
 
 /// One output line. `f32` values are written in their shortest round-trip form.
@@ -550,17 +463,9 @@ impl<'a> Renderer<'a> {
         probabilities: Option<&'b [f32]>,
         class: Option<usize>,
     ) -> Answer<'b> {
-        let value = || match values {
-            [v] => Prediction::Value(*v),
-            v => Prediction::Values(v),
-        };
         match (self.task, class) {
             (Task::Classification, Some(c)) => Answer {
-                prediction: Some(match &self.labels {
-                    Labels::Int(v) => Prediction::Int(v.get(c).copied().unwrap_or(c as i64)),
-                    Labels::Str(s) => Prediction::Str(s.get(c).unwrap_or("")),
-                    Labels::None => Prediction::Int(c as i64),
-                }),
+                prediction: Some(label(&self.labels, c)),
                 probabilities,
                 scores: (!self.distances).then_some(scores),
                 outputs: self.distances.then_some(scores),
@@ -572,7 +477,7 @@ impl<'a> Renderer<'a> {
                 outputs: Some(values),
             },
             (Task::Regression | Task::Classification, _) => Answer {
-                prediction: Some(value()),
+                prediction: Some(value(values)),
                 probabilities: None,
                 scores: (self.has_post && !self.distances).then_some(scores),
                 outputs: self.distances.then_some(scores),
@@ -594,12 +499,6 @@ enum Failure {
     Output(io::Error),
 }
 
-/// A row of a chunk: answered by the batch, or an error message.
-enum Slot {
-    Good,
-    Bad(String),
-}
-
 fn predict_stream(
     model: &Model<'_>,
     renderer: &Renderer<'_>,
@@ -609,67 +508,43 @@ fn predict_stream(
     let nf = model.n_features();
     let mut stats = Stats::default();
     let mut row = Vec::with_capacity(nf);
-    let mut flat: Vec<f64> = Vec::with_capacity(CHUNK * nf);
-    let mut slots: Vec<Slot> = Vec::with_capacity(CHUNK);
+    // Rows are answered one by one: a bad row gets its error line and does not fail the others.
+    let mut slots: Slots<Error> = Slots::with_capacity(CHUNK, nf);
     let mut batch = BatchOutput::default();
     let mut line = Vec::with_capacity(256);
     loop {
         let done = match rows.next(&mut row).map_err(Failure::Input)? {
             Row::End => true,
             Row::Bad(msg) => {
-                slots.push(Slot::Bad(msg));
+                slots.push(model, Err(Error::new(ErrorKind::InvalidInput, msg)));
                 false
             }
             Row::Values => {
-                match model.check_row(&row) {
-                    Ok(()) => {
-                        flat.extend_from_slice(&row);
-                        slots.push(Slot::Good);
-                    }
-                    Err(e) => slots.push(Slot::Bad(e.to_string())),
-                }
+                slots.push(model, Ok(&row));
                 false
             }
         };
         if slots.len() == CHUNK || (done && !slots.is_empty()) {
-            if !flat.is_empty() {
-                // Every row passed `check_row`, so the batch cannot refuse one.
-                if let Err(e) = model.predict_batch(&flat, &mut batch) {
-                    let msg = e.to_string();
-                    for s in &mut slots {
-                        if matches!(s, Slot::Good) {
-                            *s = Slot::Bad(msg.clone());
-                        }
-                    }
-                }
+            // Every row passed `check_row`, so the batch cannot refuse one.
+            if let Err(e) = slots.predict(model, &mut batch) {
+                let e = Error::from(e);
+                slots.fail_good(|| e.clone());
             }
-            let (sw, vw, pw) = (
-                batch.score_width,
-                batch.value_width,
-                batch.probability_width,
-            );
-            let mut k = 0;
-            for slot in slots.drain(..) {
+            for answer in slots.drain(&batch) {
                 stats.rows += 1;
                 line.clear();
-                let written = match slot {
-                    Slot::Good => {
-                        let answer = renderer.answer(
-                            &batch.scores[k * sw..(k + 1) * sw],
-                            &batch.values[k * vw..(k + 1) * vw],
-                            (pw > 0).then(|| &batch.probabilities[k * pw..(k + 1) * pw]),
-                            batch.classes.get(k).copied(),
-                        );
-                        k += 1;
-                        serde_json::to_writer(&mut line, &answer)
-                    }
-                    Slot::Bad(msg) => {
+                let written = match answer {
+                    Ok(r) => serde_json::to_writer(
+                        &mut line,
+                        &renderer.answer(r.scores, r.values, r.probabilities, r.class),
+                    ),
+                    Err(e) => {
                         stats.errors += 1;
                         serde_json::to_writer(
                             &mut line,
                             &RowError {
                                 row: stats.rows,
-                                error: &msg,
+                                error: e.message(),
                             },
                         )
                     }
@@ -678,7 +553,6 @@ fn predict_stream(
                 line.push(b'\n');
                 out.write_all(&line).map_err(Failure::Output)?;
             }
-            flat.clear();
         }
         if done {
             return Ok(stats);

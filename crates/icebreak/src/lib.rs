@@ -17,12 +17,12 @@
 //! # Crate features
 //! - `lambda` (default): the Lambda custom runtime ([`lambda`]). It links no async runtime,
 //!   HTTP server or protobuf code.
-//! - `server`: HTTP serving of one or many models with axum and tokio ([`server`]), the
+//! - `server`: HTTP serving of one or many models with axum and tokio (module `server`), the
 //!   engine of `icebreak serve` for containers, ECS and Kubernetes: health and readiness
 //!   probes, Prometheus metrics, a body limit, timeouts, load shedding and graceful shutdown.
 //!   Off by default; a Lambda build never enables it.
 //!
-//! The [`format`] and [`engine`] modules are always there.
+//! The [`mod@format`] and [`engine`] modules are always there.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

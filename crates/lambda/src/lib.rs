@@ -23,7 +23,16 @@
 //! # Events
 //! Direct invocation with `{"features": [...]}` (one answer) or
 //! `{"instances": [{"features": [...]}, ...]}` (one item per instance; a bad instance gets an
-//! error item and does not fail the others). See [`event`].
+//! error item and does not fail the others); Function URL, API Gateway (HTTP and REST) and
+//! ALB events, answered with HTTP-shaped answers; SQS batches, answered with
+//! `batchItemFailures`. Requests, answers and errors are those of [`icebreak_protocol`].
+//!
+//! # Layers
+//! - `transport`: the Runtime API (endpoints, a blocking HTTP/1.1 client).
+//! - `events`: the event shapes in and the answer shapes out (direct, HTTP v2, REST v1, ALB,
+//!   SQS).
+//! - `telemetry`: the process-start clock, log lines, Embedded Metric Format metrics.
+//! - `handler`: [`LambdaHandler`], which answers an event; `runtime`: the invocation loop.
 //!
 //! # Errors
 //! Malformed events and bad features are function errors posted to `/error` as
@@ -33,48 +42,52 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-pub mod clock;
-pub mod event;
+mod events;
 mod handler;
-pub mod http;
-pub mod log;
-pub mod runtime;
+mod runtime;
+mod telemetry;
+mod transport;
 
-pub use clock::mark_process_start;
-pub use handler::{
-    BatchItem, BatchResponse, ColdStartMetrics, ErrorKind, HttpResponse, ItemFailure, LambdaError,
-    LambdaHandler, LambdaRequest, LambdaResponse, ModelInfo, Prediction, SqsBatchResponse,
-    DEFAULT_MAX_BODY,
-};
-pub use runtime::{Client, Endpoint, Invocation, RuntimeError};
+pub use handler::{LambdaBatchResponse, LambdaHandler, LambdaResponse};
+pub use icebreak_protocol::ErrorKind;
+pub use telemetry::clock::mark_process_start;
+pub use telemetry::metrics::ColdStartMetrics;
+
+/// A function error: posted to the Runtime API as `{"errorMessage", "errorType"}`.
+pub type LambdaError = icebreak_protocol::Error;
+
+/// One instance to predict: its features, NaN marking a missing value.
+pub type LambdaRequest = icebreak_protocol::Request;
 
 use std::process::ExitCode;
+use telemetry::log::{self, Level};
+use transport::{Client, Endpoint, RuntimeError};
 
 /// Runs the invocation loop until the Runtime API fails, then returns a failure exit code.
 pub fn run(handler: LambdaHandler) -> ExitCode {
     let ep = match Endpoint::from_env() {
         Ok(ep) => ep,
         Err(e) => {
-            log::log(log::Level::Fatal, None, format_args!("{e}"));
+            log::log(Level::Fatal, None, format_args!("{e}"));
             return ExitCode::FAILURE;
         }
     };
     let mut client = Client::new(ep);
     let err = runtime::serve(&handler, &mut client);
-    log::log(log::Level::Fatal, None, format_args!("{err}"));
+    log::log(Level::Fatal, None, format_args!("{err}"));
     ExitCode::FAILURE
 }
 
 /// Reports a broken model to `/init/error` and returns a failure exit code.
 pub fn report_init_error(err: &LambdaError) -> ExitCode {
     log::log(
-        log::Level::Fatal,
+        Level::Fatal,
         None,
         format_args!("{}", RuntimeError::Init(err.clone())),
     );
     if let Ok(ep) = Endpoint::from_env() {
         if let Err(e) = Client::new(ep).init_error(err) {
-            log::log(log::Level::Fatal, None, format_args!("{e}"));
+            log::log(Level::Fatal, None, format_args!("{e}"));
         }
     }
     ExitCode::FAILURE
@@ -88,4 +101,12 @@ pub fn start(model: &'static [u8]) -> ExitCode {
         Ok(handler) => run(handler),
         Err(e) => report_init_error(&e),
     }
+}
+
+/// Parses `event` as the event parser of [`LambdaHandler::handle_event`] does, and drops the
+/// result. Not part of the API: an entry point for the fuzz target over events (`fuzz/`),
+/// which cannot reach the crate-private parser otherwise.
+#[doc(hidden)]
+pub fn fuzz_parse_event(event: &[u8], n_features: usize) {
+    let _ = events::parse(event, n_features);
 }

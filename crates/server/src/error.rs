@@ -1,10 +1,12 @@
 //! Errors: [`ServeError`] for starting and running a server, `ApiError` for the JSON error
-//! answers of the HTTP API.
+//! answers of the HTTP API (the protocol's status rules and `{"errorMessage", "errorType"}`
+//! bodies).
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use icebreak_format::FormatError;
-use icebreak_lambda::LambdaError;
+use icebreak_protocol::http::HttpError;
+use icebreak_protocol::{error_body, Error};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -32,12 +34,12 @@ pub enum ServeError {
         /// The error.
         source: FormatError,
     },
-    /// The handler refused the model.
+    /// The model cannot be served.
     Handler {
         /// The file.
         path: PathBuf,
         /// The error.
-        source: LambdaError,
+        source: Error,
     },
     /// Binding or serving failed.
     Io(std::io::Error),
@@ -82,8 +84,8 @@ impl std::error::Error for ServeError {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ErrorType(pub(crate) &'static str);
 
-/// A JSON error answer: `{"errorType": ..., "errorMessage": ...}`, as the Lambda handler
-/// answers HTTP-shaped events.
+/// A JSON error answer: `{"errorMessage": ..., "errorType": ...}`, as the protocol renders
+/// every error.
 #[derive(Debug)]
 pub(crate) struct ApiError {
     pub(crate) status: StatusCode,
@@ -111,15 +113,21 @@ impl ApiError {
         self
     }
 
-    /// A handler error: bad events and bad features are the client's (400); anything else
+    /// A protocol error: bad events and bad features are the client's (400); anything else
     /// is ours (500).
-    pub(crate) fn from_lambda(e: &LambdaError) -> ApiError {
-        use icebreak_lambda::ErrorKind;
-        let status = match e.kind() {
-            ErrorKind::InvalidEvent | ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        ApiError::new(status, e.kind().as_str(), e.message())
+    pub(crate) fn from_protocol(e: &Error) -> ApiError {
+        ApiError::from(icebreak_protocol::http::from_error(e))
+    }
+}
+
+impl From<HttpError> for ApiError {
+    fn from(e: HttpError) -> ApiError {
+        let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut err = ApiError::new(status, e.error_type, e.message);
+        if let Some(allow) = e.allow {
+            err = err.with_header(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        err
     }
 }
 
@@ -137,12 +145,7 @@ pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::to_vec(&serde_json::json!({
-            "errorType": self.error_type,
-            "errorMessage": self.message,
-        }))
-        .unwrap_or_default();
-        let mut resp = json_response(self.status, body);
+        let mut resp = json_response(self.status, error_body(self.error_type, &self.message));
         for (name, value) in self.headers {
             resp.headers_mut().insert(name, value);
         }

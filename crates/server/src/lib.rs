@@ -1,9 +1,10 @@
 //! HTTP serving of icebreak models, for containers and long-running hosts: the `server`
 //! feature of `icebreak` and the engine behind `icebreak serve`.
 //!
-//! The requests and answers are those of the Lambda handler ([`icebreak_lambda`]): the same
-//! `{"features": [...]}` and `{"instances": [...]}` bodies, the same response JSON, the same
-//! `{"errorType", "errorMessage"}` errors. Several models can be served at once; a request
+//! The requests and answers are those of the icebreak protocol ([`icebreak_protocol`]), as on
+//! Lambda: the same `{"features": [...]}` and `{"instances": [...]}` bodies, the same answer
+//! JSON (without Lambda's `cold_start`), the same `{"errorMessage", "errorType"}` errors and
+//! HTTP status rules. Several models can be served at once; a request
 //! chooses one with `"model_id"`.
 //!
 //! ```no_run
@@ -24,7 +25,7 @@
 //! |---|---|
 //! | `GET /health` | liveness: 200 while the process serves |
 //! | `GET /ready` | 200 when every model is loaded and validated, 503 while draining |
-//! | `POST /predict` | one instance, as the Lambda handler answers it |
+//! | `POST /predict` | one instance |
 //! | `POST /predict/batch` | `instances`, one item per instance |
 //! | `GET /models` | names, versions, input and output schemas, load times |
 //! | `GET /metrics` | Prometheus text format |
@@ -82,7 +83,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            max_body_bytes: icebreak_lambda::DEFAULT_MAX_BODY,
+            max_body_bytes: icebreak_protocol::http::DEFAULT_MAX_BODY,
             request_timeout: Duration::from_secs(10),
             max_concurrency: 256,
             retry_after_secs: 1,

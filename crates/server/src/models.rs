@@ -2,8 +2,7 @@
 
 use crate::ServeError;
 use icebreak_format::{AlignedBuf, Apr};
-use icebreak_lambda::event::{self, Event};
-use icebreak_lambda::{LambdaHandler, ModelInfo};
+use icebreak_protocol::{ModelInfo, Predictor};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -52,7 +51,7 @@ impl ModelSpec {
 pub struct ServedModel {
     name: String,
     path: Option<PathBuf>,
-    handler: LambdaHandler,
+    predictor: Predictor,
     info: ModelInfo,
     load_time: Duration,
 }
@@ -62,7 +61,7 @@ impl ServedModel {
     /// runnable model with one warm-up prediction, so the first request pays no set-up.
     ///
     /// Bytes that are not 8-byte aligned are copied once (see
-    /// [`LambdaHandler::from_bytes`]).
+    /// [`Predictor::from_bytes`]).
     pub fn from_static(name: &str, bytes: &'static [u8]) -> Result<ServedModel, ServeError> {
         Self::open(name, None, bytes, Instant::now())
     }
@@ -97,12 +96,12 @@ impl ServedModel {
             path: shown(),
             source,
         })?;
-        let handler = LambdaHandler::from_bytes(bytes).map_err(|source| ServeError::Handler {
+        let predictor = Predictor::from_bytes(bytes).map_err(|source| ServeError::Handler {
             path: shown(),
             source,
         })?;
-        warm(&handler);
-        let info = handler.describe();
+        predictor.warm();
+        let info = predictor.describe();
         let load_time = t0.elapsed();
         tracing::info!(
             model = name,
@@ -115,7 +114,7 @@ impl ServedModel {
         Ok(ServedModel {
             name: name.to_owned(),
             path: path.map(Path::to_path_buf),
-            handler,
+            predictor,
             info,
             load_time,
         })
@@ -129,9 +128,9 @@ impl ServedModel {
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
     }
-    /// The handler that answers its requests.
-    pub fn handler(&self) -> &LambdaHandler {
-        &self.handler
+    /// The predictor that answers its requests.
+    pub fn predictor(&self) -> &Predictor {
+        &self.predictor
     }
     /// What the model is (served on `GET /models`).
     pub fn info(&self) -> &ModelInfo {
@@ -143,22 +142,7 @@ impl ServedModel {
     }
     /// Whether the runnable model exists.
     pub fn is_ready(&self) -> bool {
-        self.handler.is_model_loaded()
-    }
-}
-
-/// Creates the runnable model with one prediction on a row of zeros, built through the
-/// event parser so it does not depend on the feature type. Its answer does not matter.
-fn warm(handler: &LambdaHandler) {
-    let n = handler.apr().input().n_features as usize;
-    let mut json = String::with_capacity(16 + 2 * n);
-    json.push_str("{\"features\":[");
-    for i in 0..n {
-        json.push_str(if i == 0 { "0" } else { ",0" });
-    }
-    json.push_str("]}");
-    if let Ok(Event::Single(req)) = event::parse_direct(json.as_bytes(), n) {
-        let _ = handler.handle(&req);
+        self.predictor.is_model_loaded()
     }
 }
 

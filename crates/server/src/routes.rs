@@ -12,7 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use icebreak_lambda::event::{self, Event};
+use icebreak_protocol::http as rules;
+use icebreak_protocol::{parse_direct, Direct};
 use serde::Deserialize;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -65,11 +66,7 @@ async fn observe(Ctx(s): Ctx<Shared>, req: Request, next: Next) -> Response {
         && resp.extensions().get::<ErrorType>().is_none()
     {
         let allow = resp.headers().get(header::ALLOW).cloned();
-        let mut err = ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "MethodNotAllowed",
-            format!("{method} is not allowed on {route}"),
-        );
+        let mut err = ApiError::from(rules::method_not_allowed(method.as_str(), route));
         if let Some(allow) = allow {
             err = err.with_header(header::ALLOW, allow);
         }
@@ -170,7 +167,7 @@ async fn models(Ctx(s): Ctx<Shared>) -> Response {
     struct Entry<'a> {
         name: &'a str,
         #[serde(flatten)]
-        info: &'a icebreak_lambda::ModelInfo,
+        info: &'a icebreak_protocol::ModelInfo,
         load_ms: f64,
     }
     let list: Vec<Entry<'_>> = s
@@ -205,12 +202,7 @@ async fn metrics(Ctx(s): Ctx<Shared>) -> Response {
 }
 
 async fn not_found(method: Method, req: Request) -> Response {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "NotFound",
-        format!("no route for {method} {}", req.uri().path()),
-    )
-    .into_response()
+    ApiError::from(rules::not_found(method.as_str(), req.uri().path())).into_response()
 }
 
 /// What a predict body asks for, read in a first pass that skips the features.
@@ -274,42 +266,21 @@ async fn read_json_body(
     body: Body,
     limit: usize,
 ) -> Result<axum::body::Bytes, ApiError> {
-    // The Lambda handler's rule: no content type is fine, one that is not JSON is not.
-    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
-        let ok = ct
-            .to_str()
-            .is_ok_and(|v| v.to_ascii_lowercase().contains("json"));
-        if !ok {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "UnsupportedMediaType",
-                format!(
-                    "content type {:?} is not JSON; send application/json",
-                    String::from_utf8_lossy(ct.as_bytes())
-                ),
-            ));
-        }
-    }
-    let too_large = |len: Option<u64>| {
-        let what = len.map_or_else(|| "body".to_owned(), |n| format!("body of {n} bytes"));
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PayloadTooLarge",
-            format!("{what} exceeds the {limit}-byte limit"),
-        )
-    };
+    // The protocol's rules: no content type is fine, one that is not JSON is 415; a body over
+    // the limit is 413, refused before reading when its length is announced.
+    rules::check_content_type(headers.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes))?;
     if let Some(len) = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
     {
-        if len > limit as u64 {
-            return Err(too_large(Some(len)));
-        }
+        rules::check_body_size(len, limit)?;
     }
     match Limited::new(body, limit).collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large(None)),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(rules::payload_too_large(None, limit).into())
+        }
         Err(e) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "InvalidEvent",
@@ -328,12 +299,12 @@ fn select(s: &State, body: &[u8]) -> Result<usize, ApiError> {
     }
     let id = match serde_json::from_slice::<Selector>(body) {
         Ok(sel) => sel.model_id,
-        // Not JSON or not an object: the first model's parser words the error, exactly as
-        // the Lambda handler would.
+        // Not JSON or not an object: the protocol's parser words the error, for the first
+        // model.
         Err(_) => {
             let first = s.models.iter().next().map_or(0, n_features);
-            return Err(match event::parse_direct(body, first) {
-                Err(e) => ApiError::from_lambda(&e),
+            return Err(match parse_direct(body, first) {
+                Err(e) => ApiError::from_protocol(&e),
                 Ok(_) => ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "InvalidEvent",
@@ -366,7 +337,7 @@ fn n_features(m: &ServedModel) -> usize {
     m.info().n_features as usize
 }
 
-/// Parses the body as the Lambda handler does and answers it.
+/// Parses the body with the protocol's parser and answers it.
 fn answer(s: &State, model: usize, body: &[u8], shape: Shape) -> Response {
     let Some(m) = s.models.iter().nth(model) else {
         return ApiError::new(
@@ -376,16 +347,16 @@ fn answer(s: &State, model: usize, body: &[u8], shape: Shape) -> Response {
         )
         .into_response();
     };
-    let handler = m.handler();
-    let encoded = match (event::parse_direct(body, n_features(m)), shape) {
-        (Err(e), _) => return ApiError::from_lambda(&e).into_response(),
-        (Ok(Event::Single(req)), Shape::One) => handler
-            .handle(&req)
+    let predictor = m.predictor();
+    let encoded = match (parse_direct(body, n_features(m)), shape) {
+        (Err(e), _) => return ApiError::from_protocol(&e).into_response(),
+        (Ok(Direct::Single(req)), Shape::One) => predictor
+            .predict(&req, Instant::now())
             .map(|r| serde_json::to_vec(&r).map_err(|e| e.to_string())),
-        (Ok(Event::Batch(items)), Shape::Batch) => handler
-            .handle_batch(&items)
+        (Ok(Direct::Batch(items)), Shape::Batch) => predictor
+            .predict_batch(&items, Instant::now())
             .map(|r| serde_json::to_vec(&r).map_err(|e| e.to_string())),
-        (Ok(Event::Batch(_)), Shape::One) => {
+        (Ok(Direct::Batch(_)), Shape::One) => {
             return ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "InvalidEvent",
@@ -393,19 +364,11 @@ fn answer(s: &State, model: usize, body: &[u8], shape: Shape) -> Response {
             )
             .into_response()
         }
-        (Ok(_), Shape::Batch) => {
+        (Ok(Direct::Single(_)), Shape::Batch) => {
             return ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "InvalidEvent",
                 "POST /predict/batch takes {\"instances\": [{\"features\": [...]}, ...]}; send one instance to POST /predict",
-            )
-            .into_response()
-        }
-        (Ok(_), Shape::One) => {
-            return ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "InvalidEvent",
-                "POST /predict takes {\"features\": [...]}",
             )
             .into_response()
         }
@@ -418,6 +381,6 @@ fn answer(s: &State, model: usize, body: &[u8], shape: Shape) -> Response {
             format!("cannot encode the answer: {e}"),
         )
         .into_response(),
-        Err(e) => ApiError::from_lambda(&e).into_response(),
+        Err(e) => ApiError::from_protocol(&e).into_response(),
     }
 }

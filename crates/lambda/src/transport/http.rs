@@ -6,15 +6,15 @@ use std::fmt;
 use std::io::{self, BufRead, Read};
 
 /// Longest status line or header line accepted.
-pub const MAX_LINE: usize = 16 * 1024;
+pub(crate) const MAX_LINE: usize = 16 * 1024;
 /// Most header lines accepted in one response.
-pub const MAX_HEADERS: usize = 128;
+pub(crate) const MAX_HEADERS: usize = 128;
 /// Largest body accepted (the Runtime API's payloads are at most 6 MB).
-pub const MAX_BODY: usize = 16 * 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// A failure to speak HTTP with the peer.
 #[derive(Debug)]
-pub enum HttpError {
+pub(crate) enum HttpError {
     /// The socket failed.
     Io(io::Error),
     /// The peer closed the connection before a complete response.
@@ -50,20 +50,20 @@ impl From<io::Error> for HttpError {
 
 /// A parsed response.
 #[derive(Debug, Default)]
-pub struct Response {
+pub(crate) struct Response {
     /// Status code.
-    pub status: u16,
+    pub(crate) status: u16,
     /// Header names (lower-cased) and values, in order.
-    pub headers: Vec<(String, String)>,
+    pub(crate) headers: Vec<(String, String)>,
     /// The body.
-    pub body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
     /// Whether the connection can carry another request.
-    pub keep_alive: bool,
+    pub(crate) keep_alive: bool,
 }
 
 impl Response {
     /// The first header of that (lower-case) name.
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n == name)
@@ -72,7 +72,7 @@ impl Response {
 }
 
 /// Renders a request into `out` (cleared first).
-pub fn write_request(
+pub(crate) fn write_request(
     out: &mut Vec<u8>,
     method: &str,
     host: &str,
@@ -131,7 +131,7 @@ fn read_line<R: BufRead>(r: &mut R, line: &mut Vec<u8>) -> Result<(), HttpError>
 }
 
 /// Reads one response from `r`.
-pub fn read_response<R: BufRead>(r: &mut R) -> Result<Response, HttpError> {
+pub(crate) fn read_response<R: BufRead>(r: &mut R) -> Result<Response, HttpError> {
     let mut line = Vec::with_capacity(128);
     read_line(r, &mut line)?;
     let status_line =

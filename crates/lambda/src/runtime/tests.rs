@@ -5,13 +5,14 @@
 // Test code unwraps freely: a broken fixture should fail loudly.
 #![allow(clippy::unwrap_used)]
 
+use super::{serve, serve_one};
+use crate::transport::{Client, Endpoint, RuntimeError, MAX_RESPONSE};
+use crate::{ErrorKind, LambdaHandler, LambdaRequest};
 use icebreak_fake_runtime::{AnswerKind, FakeRuntime, Invocation, Next};
-use icebreak_lambda::runtime::{serve, serve_one};
-use icebreak_lambda::{Client, Endpoint, ErrorKind, LambdaHandler, RuntimeError};
 use serde_json::Value;
 use std::time::Duration;
 
-static MODEL: &[u8] = icebreak_format::include_model!("../../../examples/model.apr");
+static MODEL: &[u8] = icebreak_format::include_model!("../../../../examples/model.apr");
 const WAIT: Duration = Duration::from_secs(10);
 
 fn setup() -> (FakeRuntime, LambdaHandler, Client) {
@@ -225,10 +226,7 @@ fn response_refused_as_too_large_becomes_an_error() {
 fn oversized_answer_is_an_error_not_a_truncated_body() {
     let (fake, _handler, mut client) = setup();
     client
-        .respond(
-            "huge",
-            vec![b' '; icebreak_lambda::runtime::MAX_RESPONSE + 1],
-        )
+        .respond("huge", vec![b' '; MAX_RESPONSE + 1])
         .unwrap();
     let a = &fake.wait_answers(1, WAIT)[0];
     assert_eq!(a.kind, AnswerKind::Error(Some("ResponseTooLarge".into())));
@@ -309,10 +307,10 @@ fn handler_creation_builds_no_model_and_unaligned_bytes_work() {
         .iter()
         .map(|v| v.as_f64().unwrap())
         .collect();
-    let req = icebreak_lambda::LambdaRequest { features: row };
+    let req = LambdaRequest { features: row };
     assert_eq!(
-        handler.handle(&req).unwrap().prediction,
-        h2.handle(&req).unwrap().prediction
+        handler.handle(&req).unwrap().response.prediction,
+        h2.handle(&req).unwrap().response.prediction
     );
     assert!(handler.is_model_loaded());
 }

@@ -13,6 +13,6 @@ pub fn mark_process_start() -> Instant {
 }
 
 /// The recorded process start (recorded now if it was not).
-pub fn process_start() -> Instant {
+pub(crate) fn process_start() -> Instant {
     mark_process_start()
 }

@@ -1,271 +1,12 @@
-//! The server over real HTTP on 127.0.0.1: every endpoint, every error status, shedding,
-//! timeouts, several models, metrics, and a shutdown that drains an in-flight request.
-//!
-//! The client is a few lines over std's `TcpStream`, so a test can send exactly the bytes it
-//! means: a wrong content type, a chunked body, or half a body that keeps a request in flight
-//! until the test sends the rest.
+//! Every endpoint over real HTTP, every error status, shedding, timeouts, several models,
+//! metrics, and a shutdown that drains an in-flight request.
 
-// Test code unwraps freely: a broken fixture should fail loudly.
-#![allow(clippy::unwrap_used)]
-
-use icebreak_format::AlignedBuf;
-use icebreak_lambda::LambdaHandler;
+use crate::common::*;
 use icebreak_server::{Config, ModelSpec, Models, ServeError, Server};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn cancer_path() -> PathBuf {
-    root().join("examples/model.apr")
-}
-
-fn tiny_path() -> PathBuf {
-    root().join("crates/format/tests/data/tiny.apr")
-}
-
-/// The Lambda handler for a model file: the reference the server's answers are checked
-/// against.
-fn lambda(path: &PathBuf) -> LambdaHandler {
-    let bytes = AlignedBuf::copy_from(&std::fs::read(path).unwrap()).leak();
-    LambdaHandler::from_bytes(bytes).unwrap()
-}
-
-/// What the Lambda handler answers for a direct event, as JSON.
-fn lambda_answer(path: &PathBuf, event: &[u8]) -> Value {
-    match lambda(path).handle_event(event) {
-        Ok(body) => serde_json::from_slice(&body).unwrap(),
-        Err(e) => serde_json::to_value(&e).unwrap(),
-    }
-}
-
-/// A server on a port of its own, in a thread with its own runtime.
-struct TestServer {
-    addr: SocketAddr,
-    server: Server,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<Result<(), ServeError>>>,
-}
-
-impl TestServer {
-    fn start(specs: &[&str], config: Config) -> TestServer {
-        let specs: Vec<ModelSpec> = specs.iter().map(|s| ModelSpec::parse(s).unwrap()).collect();
-        let server = Server::new(Models::load(&specs).unwrap(), config);
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let s = server.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                s.serve(listener, async {
-                    let _ = stopped.await;
-                })
-                .await
-            })
-        });
-        TestServer {
-            addr,
-            server,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-
-    fn cancer(config: Config) -> TestServer {
-        let spec = format!("cancer={}", cancer_path().display());
-        TestServer::start(&[&spec], config)
-    }
-
-    fn two(config: Config) -> TestServer {
-        let a = format!("cancer={}", cancer_path().display());
-        let b = format!("tiny={}", tiny_path().display());
-        TestServer::start(&[&a, &b], config)
-    }
-
-    /// Waits, with a deadline, until `cond` holds: for state that only the server changes.
-    fn wait_until(&self, what: &str, cond: impl Fn(&Server) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !cond(&self.server) {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
-
-    fn shutdown(&mut self) -> Result<(), ServeError> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.thread.take().unwrap().join().unwrap()
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if self.thread.is_some() {
-            let _ = self.shutdown();
-        }
-    }
-}
-
-#[derive(Debug)]
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-    fn text(&self) -> String {
-        String::from_utf8(self.body.clone()).unwrap()
-    }
-}
-
-fn parse_response(raw: &[u8]) -> Resp {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
-    let head = std::str::from_utf8(&raw[..split]).unwrap();
-    let mut lines = head.split("\r\n");
-    let status: u16 = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers: Vec<(String, String)> = lines
-        .map(|l| {
-            let (n, v) = l.split_once(':').unwrap();
-            (n.trim().to_ascii_lowercase(), v.trim().to_owned())
-        })
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    if headers
-        .iter()
-        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"))
-    {
-        let mut out = Vec::new();
-        let mut rest = body.as_slice();
-        loop {
-            let eol = rest.windows(2).position(|w| w == b"\r\n").unwrap();
-            let len =
-                usize::from_str_radix(std::str::from_utf8(&rest[..eol]).unwrap(), 16).unwrap();
-            if len == 0 {
-                break;
-            }
-            out.extend_from_slice(&rest[eol + 2..eol + 2 + len]);
-            rest = &rest[eol + 4 + len..];
-        }
-        body = out;
-    }
-    Resp {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn connect(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s
-}
-
-fn read_response(mut s: TcpStream) -> Resp {
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    parse_response(&raw)
-}
-
-/// One request on its own connection; `extra` is raw header lines.
-fn send(addr: SocketAddr, method: &str, path: &str, extra: &str, body: &[u8]) -> Resp {
-    let mut s = connect(addr);
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\ncontent-length: {}\r\n{extra}\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    read_response(s)
-}
-
-fn get(addr: SocketAddr, path: &str) -> Resp {
-    send(addr, "GET", path, "", b"")
-}
-
-fn post(addr: SocketAddr, path: &str, body: &[u8]) -> Resp {
-    send(
-        addr,
-        "POST",
-        path,
-        "content-type: application/json\r\n",
-        body,
-    )
-}
-
-/// A request whose body is only half sent: in flight until [`finish`] sends the rest.
-fn start_slow(addr: SocketAddr, path: &str, body: &[u8]) -> (TcpStream, Vec<u8>) {
-    let mut s = connect(addr);
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-        body.len()
-    );
-    let half = body.len() / 2;
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(&body[..half]).unwrap();
-    (s, body[half..].to_vec())
-}
-
-fn finish((mut s, rest): (TcpStream, Vec<u8>)) -> Resp {
-    s.write_all(&rest).unwrap();
-    read_response(s)
-}
-
-fn event() -> Vec<u8> {
-    std::fs::read(root().join("examples/event.json")).unwrap()
-}
-
-fn with_model_id(body: &[u8], id: &str) -> Vec<u8> {
-    let mut v: Value = serde_json::from_slice(body).unwrap();
-    v["model_id"] = json!(id);
-    serde_json::to_vec(&v).unwrap()
-}
-
-fn error(error_type: &str, message: &str) -> Value {
-    json!({ "errorType": error_type, "errorMessage": message })
-}
-
-/// The prediction part of an answer: what does not depend on timing.
-fn stable(mut v: Value) -> Value {
-    let o = v.as_object_mut().unwrap();
-    assert!(o.remove("latency_ms").unwrap().is_f64());
-    assert!(o.remove("cold_start").unwrap().is_boolean());
-    v
-}
 
 #[test]
 fn health_ready_and_models() {
@@ -293,20 +34,26 @@ fn health_ready_and_models() {
         let o = m.as_object_mut().unwrap();
         assert_eq!(o.remove("name"), Some(json!(name)));
         assert!(o.remove("load_ms").unwrap().as_f64().unwrap() > 0.0);
-        assert_eq!(m, serde_json::to_value(lambda(&path).describe()).unwrap());
+        assert_eq!(
+            m,
+            serde_json::to_value(reference(&path).describe()).unwrap()
+        );
     }
 }
 
 #[test]
-fn predict_answers_as_the_lambda_handler_does() {
+fn predict_answers_as_the_protocol_does() {
     let t = TestServer::cancer(Config::default());
     let r = post(t.addr, "/predict", &event());
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("x-icebreak-model"), Some("cancer"));
     let got = r.json();
-    // The server warmed the model at start-up: no request is the cold one.
-    assert_eq!(got["cold_start"], json!(false));
-    assert_eq!(stable(got), stable(lambda_answer(&cancer_path(), &event())));
+    // Lambda's `cold_start` is not part of the server's answers.
+    assert!(got.get("cold_start").is_none(), "{got}");
+    assert_eq!(
+        stable(got),
+        stable(reference_answer(&cancer_path(), &event()))
+    );
     assert_eq!(
         stable(r.json())["prediction"],
         json!("malignant"),
@@ -323,12 +70,12 @@ fn predict_answers_as_the_lambda_handler_does() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
         stable(r.json()),
-        stable(lambda_answer(&cancer_path(), &event()))
+        stable(reference_answer(&cancer_path(), &event()))
     );
 }
 
 #[test]
-fn batch_answers_item_by_item_as_the_lambda_handler_does() {
+fn batch_answers_item_by_item_as_the_protocol_does() {
     let t = TestServer::cancer(Config::default());
     let mut batch: Value =
         serde_json::from_slice(&std::fs::read(root().join("examples/batch-event.json")).unwrap())
@@ -340,7 +87,7 @@ fn batch_answers_item_by_item_as_the_lambda_handler_does() {
     let body = serde_json::to_vec(&batch).unwrap();
     let r = post(t.addr, "/predict/batch", &body);
     assert_eq!(r.status, 200, "{}", r.text());
-    let want = stable(lambda_answer(&cancer_path(), &body));
+    let want = stable(reference_answer(&cancer_path(), &body));
     assert_eq!(stable(r.json()), want);
     let items = want["predictions"].as_array().unwrap();
     assert!(items[0].get("prediction").is_some());
@@ -357,12 +104,15 @@ fn several_models_are_chosen_by_model_id() {
     let r = post(t.addr, "/predict", &with_model_id(tiny, "tiny"));
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("x-icebreak-model"), Some("tiny"));
-    assert_eq!(stable(r.json()), stable(lambda_answer(&tiny_path(), tiny)));
+    assert_eq!(
+        stable(r.json()),
+        stable(reference_answer(&tiny_path(), tiny))
+    );
     let r = post(t.addr, "/predict", &with_model_id(&event(), "cancer"));
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
         stable(r.json()),
-        stable(lambda_answer(&cancer_path(), &event()))
+        stable(reference_answer(&cancer_path(), &event()))
     );
 
     let r = post(t.addr, "/predict", tiny);
@@ -396,7 +146,7 @@ fn several_models_are_chosen_by_model_id() {
 }
 
 #[test]
-fn bad_bodies_are_400_with_the_lambda_handlers_error() {
+fn bad_bodies_are_400_with_the_protocols_error() {
     let t = TestServer::cancer(Config::default());
     let mut null_feature: Value = serde_json::from_slice(&event()).unwrap();
     null_feature["features"][3] = Value::Null;
@@ -414,7 +164,7 @@ fn bad_bodies_are_400_with_the_lambda_handlers_error() {
     ];
     for (what, body) in cases {
         let r = post(t.addr, "/predict", body);
-        let want = lambda_answer(&cancer_path(), body);
+        let want = reference_answer(&cancer_path(), body);
         assert_eq!(r.status, 400, "{what}: {}", r.text());
         assert_eq!(
             r.json(),
@@ -567,7 +317,7 @@ fn saturated_server_sheds_with_503_and_retry_after() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
         stable(r.json()),
-        stable(lambda_answer(&cancer_path(), &event()))
+        stable(reference_answer(&cancer_path(), &event()))
     );
     // The permit is back.
     assert_eq!(post(t.addr, "/predict", &event()).status, 200);
@@ -611,7 +361,7 @@ fn shutdown_refuses_new_connections_and_drains_the_in_flight_request() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
         stable(r.json()),
-        stable(lambda_answer(&cancer_path(), &event()))
+        stable(reference_answer(&cancer_path(), &event()))
     );
     t.thread.take().unwrap().join().unwrap().unwrap();
     assert_eq!(t.server.in_flight(), 0);
@@ -689,7 +439,7 @@ fn keep_alive_connections_serve_many_requests() {
     let t = TestServer::cancer(Config::default());
     let mut s = connect(t.addr);
     let body = event();
-    let want = stable(lambda_answer(&cancer_path(), &body));
+    let want = stable(reference_answer(&cancer_path(), &body));
     for _ in 0..3 {
         let req = format!(
             "POST /predict HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",

@@ -5,20 +5,18 @@
 //!   Otherwise Lambda's text format: `timestamp<TAB>requestId<TAB>LEVEL<TAB>message`.
 //! - `AWS_LAMBDA_LOG_LEVEL` (`TRACE`, `DEBUG`, `INFO`, `WARN`, `ERROR`, `FATAL`; default
 //!   `INFO`) filters lines before anything is formatted: a filtered line costs one comparison.
-//! - On the cold invocation, one CloudWatch Embedded Metric Format line with the cold-start
-//!   breakdown ([`emf_cold_start`]); with `ICEBREAK_EMF_LATENCY=1`, one latency line per
-//!   invocation. The namespace is `icebreak` unless `ICEBREAK_METRICS_NAMESPACE` says otherwise.
+//!
+//! The metrics lines ([`super::metrics`]) are read from the same configuration.
 
-use crate::handler::ColdStartMetrics;
 use serde::ser::{SerializeMap, Serializer};
 use std::fmt;
 use std::io::Write;
 use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 /// Log levels, lowest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
+pub(crate) enum Level {
     /// Everything.
     Trace,
     /// Diagnostics.
@@ -35,7 +33,7 @@ pub enum Level {
 
 impl Level {
     /// The name Lambda uses.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Level::Trace => "TRACE",
             Level::Debug => "DEBUG",
@@ -47,7 +45,7 @@ impl Level {
     }
 
     /// Parses a level name (case-insensitive).
-    pub fn parse(s: &str) -> Option<Level> {
+    pub(crate) fn parse(s: &str) -> Option<Level> {
         Some(match s.trim().to_ascii_uppercase().as_str() {
             "TRACE" => Level::Trace,
             "DEBUG" => Level::Debug,
@@ -62,23 +60,23 @@ impl Level {
 
 /// Logging configuration, read from the environment once.
 #[derive(Debug, Clone)]
-pub struct LogConfig {
+pub(crate) struct LogConfig {
     /// JSON lines instead of text.
-    pub json: bool,
+    pub(crate) json: bool,
     /// Lines below this level are dropped.
-    pub level: Level,
+    pub(crate) level: Level,
     /// Per-invocation latency metric.
-    pub emf_latency: bool,
+    pub(crate) emf_latency: bool,
     /// EMF namespace.
-    pub namespace: String,
+    pub(crate) namespace: String,
     /// `AWS_LAMBDA_FUNCTION_NAME`.
-    pub function_name: String,
+    pub(crate) function_name: String,
 }
 
 impl LogConfig {
     /// Reads `AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL`, `ICEBREAK_EMF_LATENCY`,
     /// `ICEBREAK_METRICS_NAMESPACE` and `AWS_LAMBDA_FUNCTION_NAME` through `var`.
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> LogConfig {
+    pub(crate) fn from_vars(var: impl Fn(&str) -> Option<String>) -> LogConfig {
         LogConfig {
             json: var("AWS_LAMBDA_LOG_FORMAT").is_some_and(|v| v.eq_ignore_ascii_case("json")),
             level: var("AWS_LAMBDA_LOG_LEVEL")
@@ -99,22 +97,22 @@ impl LogConfig {
 static CONFIG: OnceLock<LogConfig> = OnceLock::new();
 
 /// The process's configuration.
-pub fn config() -> &'static LogConfig {
+pub(crate) fn config() -> &'static LogConfig {
     CONFIG.get_or_init(|| LogConfig::from_vars(|k| std::env::var(k).ok()))
 }
 
 /// Whether a line at `level` would be written.
 #[inline]
-pub fn enabled(level: Level) -> bool {
+pub(crate) fn enabled(level: Level) -> bool {
     level >= config().level
 }
 
-fn now_rfc3339() -> humantime::Rfc3339Timestamp {
+pub(crate) fn now_rfc3339() -> humantime::Rfc3339Timestamp {
     humantime::format_rfc3339_millis(SystemTime::now())
 }
 
 /// Formats one log line (without the newline) into `out`.
-pub fn format_line(
+pub(crate) fn format_line(
     out: &mut Vec<u8>,
     json: bool,
     timestamp: &dyn fmt::Display,
@@ -148,7 +146,7 @@ pub fn format_line(
     }
 }
 
-fn emit(bytes: &[u8]) {
+pub(crate) fn emit(bytes: &[u8]) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(bytes);
     let _ = out.write_all(b"\n");
@@ -160,7 +158,7 @@ thread_local! {
 }
 
 /// Sets the request id that lines logged without one carry (the invocation being served).
-pub fn set_request_id(id: &str) {
+pub(crate) fn set_request_id(id: &str) {
     REQUEST_ID.with(|r| {
         let mut r = r.borrow_mut();
         r.clear();
@@ -170,7 +168,7 @@ pub fn set_request_id(id: &str) {
 
 /// Writes a log line if `level` passes the filter; nothing is formatted otherwise. Without
 /// an explicit `request_id`, the line carries the current invocation's (if any).
-pub fn log(level: Level, request_id: Option<&str>, message: fmt::Arguments<'_>) {
+pub(crate) fn log(level: Level, request_id: Option<&str>, message: fmt::Arguments<'_>) {
     if !enabled(level) {
         return;
     }
@@ -181,116 +179,6 @@ pub fn log(level: Level, request_id: Option<&str>, message: fmt::Arguments<'_>) 
         format_line(&mut buf, config().json, &now_rfc3339(), level, id, message);
     });
     emit(&buf);
-}
-
-/// The Embedded Metric Format line for a cold start.
-pub fn emf_cold_start(
-    cfg: &LogConfig,
-    model_version: &str,
-    m: &ColdStartMetrics,
-    timestamp_ms: u64,
-) -> Vec<u8> {
-    emf_line(
-        cfg,
-        model_version,
-        timestamp_ms,
-        &[
-            ("ColdStart", "Count", 1.0),
-            ("InitDuration", "Milliseconds", m.init_duration_ms),
-            ("ModelLoad", "Milliseconds", m.model_load_ms),
-            ("FirstInference", "Milliseconds", m.first_inference_ms),
-            ("TotalColdStart", "Milliseconds", m.total_cold_start_ms),
-        ],
-    )
-}
-
-/// The Embedded Metric Format line for one invocation's latency.
-pub fn emf_latency(
-    cfg: &LogConfig,
-    model_version: &str,
-    latency_ms: f64,
-    timestamp_ms: u64,
-) -> Vec<u8> {
-    emf_line(
-        cfg,
-        model_version,
-        timestamp_ms,
-        &[("Latency", "Milliseconds", latency_ms)],
-    )
-}
-
-/// EMF dimension values are 1..=1024 characters.
-fn dimension_value(v: &str) -> &str {
-    if v.is_empty() {
-        return "unknown";
-    }
-    let mut end = v.len().min(1024);
-    while !v.is_char_boundary(end) {
-        end -= 1;
-    }
-    &v[..end]
-}
-
-fn emf_line(
-    cfg: &LogConfig,
-    model_version: &str,
-    timestamp_ms: u64,
-    metrics: &[(&str, &str, f64)],
-) -> Vec<u8> {
-    let names: Vec<serde_json::Value> = metrics
-        .iter()
-        .map(|(name, unit, _)| serde_json::json!({ "Name": name, "Unit": unit }))
-        .collect();
-    let mut doc = serde_json::json!({
-        "_aws": {
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": dimension_value(&cfg.namespace),
-                "Dimensions": [["FunctionName", "ModelVersion"]],
-                "Metrics": names,
-            }],
-        },
-        "FunctionName": dimension_value(&cfg.function_name),
-        "ModelVersion": dimension_value(model_version),
-    });
-    if let Some(obj) = doc.as_object_mut() {
-        for (name, _, value) in metrics {
-            obj.insert((*name).to_owned(), serde_json::json!(value));
-        }
-    }
-    serde_json::to_vec(&doc).unwrap_or_default()
-}
-
-fn epoch_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// The cold-start breakdown: an INFO line and the EMF metrics line.
-pub fn cold_start(request_id: &str, model_version: &str, m: &ColdStartMetrics) {
-    log(
-        Level::Info,
-        Some(request_id),
-        format_args!(
-            "icebreak cold start: init {:.3} ms, model load {:.3} ms, first inference {:.3} ms, total {:.3} ms (model {model_version})",
-            m.init_duration_ms, m.model_load_ms, m.first_inference_ms, m.total_cold_start_ms
-        ),
-    );
-    emit(&emf_cold_start(config(), model_version, m, epoch_ms()));
-}
-
-/// The per-invocation latency metric, when `ICEBREAK_EMF_LATENCY` is on.
-pub fn latency(model_version: &str, latency_ms: f64) {
-    if config().emf_latency {
-        emit(&emf_latency(
-            config(),
-            model_version,
-            latency_ms,
-            epoch_ms(),
-        ));
-    }
 }
 
 #[cfg(test)]
@@ -367,13 +255,5 @@ mod tests {
                 && Level::Warn < Level::Error
                 && Level::Error < Level::Fatal
         );
-    }
-
-    #[test]
-    fn dimension_values_are_bounded() {
-        assert_eq!(dimension_value(""), "unknown");
-        let long = "é".repeat(600);
-        let d = dimension_value(&long);
-        assert!(d.len() <= 1024 && !d.is_empty());
     }
 }

@@ -1,0 +1,123 @@
+//! `icebreak inspect`, and the exit codes of missing files and usage errors.
+
+use crate::common::*;
+use serde_json::{json, Value};
+
+#[test]
+fn inspect_text_and_json() {
+    let dir = scratch("inspect");
+    let model = convert(
+        "m",
+        &root().join("fixtures/lightgbm/multiclass_iris/model.txt"),
+        &dir,
+    );
+    let out = ok(&["inspect", model.to_str().unwrap()], b"");
+    let t = text(&out.stdout);
+    let len = std::fs::metadata(&model).unwrap().len();
+    for want in [
+        format!("  file        .apr 1.0, {len} bytes, "),
+        "  task        classification (3 classes)\n".to_string(),
+        "  classes     0, 1, 2\n".to_string(),
+        "  inputs      4 features, missing values accepted".to_string(),
+        "  features    Column_0, Column_1, Column_2, Column_3\n".to_string(),
+        "    0 trees           estimator          4 -> 3 ".to_string(),
+        "        150 trees, ".to_string(),
+        "    1 softmax         postprocessor      3 -> 3 ".to_string(),
+        "  converter   icebreak-convert ".to_string(),
+    ] {
+        assert!(t.contains(&want), "{want:?} not in\n{t}");
+    }
+    assert!(t.contains(" (verified)\n"), "{t}");
+
+    let info = inspect_json(&model);
+    assert_eq!(info["schema"], 1);
+    assert_eq!(info["file"]["bytes"], len);
+    assert_eq!(info["file"]["format_version"], "1.0");
+    assert_eq!(info["file"]["checksum"]["verified"], true);
+    assert!(info["file"]["checksum"].get("computed").is_none());
+    assert_eq!(info["task"], "classification");
+    assert_eq!(
+        info["inputs"],
+        json!({"n_features": 4, "missing": "nan", "feature_names": ["Column_0", "Column_1", "Column_2", "Column_3"]})
+    );
+    assert_eq!(
+        info["outputs"],
+        json!({"n_outputs": 3, "width": 3, "classes": [0, 1, 2], "output_names": null})
+    );
+    let trees = &info["stages"][0];
+    assert_eq!(trees["name"], "trees");
+    assert_eq!(trees["n_in"], 4);
+    assert_eq!(trees["n_out"], 3);
+    let t = &trees["trees"];
+    assert_eq!(t["n_trees"], 150);
+    assert_eq!(t["leaf_width"], 1);
+    assert_eq!(t["average"], false);
+    assert_eq!(t["round_f32"], false);
+    let n_nodes = t["n_nodes"].as_u64().unwrap();
+    let n_leaves = t["n_leaves"].as_u64().unwrap();
+    // Binary trees: one more leaf than nodes in each.
+    assert_eq!(n_leaves, n_nodes + 150);
+    let depth = t["max_depth"].as_u64().unwrap();
+    assert!((1..=n_nodes).contains(&depth), "{depth}");
+    let tensor_bytes: u64 = trees["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            let w = if x["dtype"] == "f64" { 8 } else { 4 };
+            x["shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap())
+                .product::<u64>()
+                * w
+        })
+        .sum();
+    assert_eq!(trees["bytes"], tensor_bytes);
+    assert_eq!(
+        info["stages"][1],
+        json!({"index": 1, "name": "softmax", "role": "postprocessor", "n_in": 3, "n_out": 3, "bytes": 0, "tensors": []})
+    );
+    assert_eq!(
+        info["provenance"]["model_version"].as_str().unwrap().len(),
+        "lightgbm-".len() + 12
+    );
+}
+
+#[test]
+fn inspect_reports_a_damaged_checksum_and_fails() {
+    let dir = scratch("damaged");
+    let model = convert(
+        "m",
+        &root().join("fixtures/xgboost/reg_squarederror/model.json"),
+        &dir,
+    );
+    let mut bytes = std::fs::read(&model).unwrap();
+    bytes[12] ^= 1; // the stored checksum
+    std::fs::write(&model, &bytes).unwrap();
+    let out = icebreak(&["inspect", "--json", model.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(1));
+    let info: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["file"]["checksum"]["verified"], false);
+    assert!(text(&out.stderr).contains("checksum mismatch"));
+    // predict refuses it.
+    let out = icebreak(&["predict", model.to_str().unwrap(), "-i", "-"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("is not a valid .apr model"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn missing_files_and_usage_errors_have_distinct_exit_codes() {
+    let out = icebreak(&["inspect", "/nonexistent/m.apr"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).starts_with("icebreak: cannot read /nonexistent/m.apr: "));
+    let out = icebreak(&["predict", "m.apr"], b"");
+    assert_eq!(out.status.code(), Some(2), "--input is required");
+    let out = icebreak(&["convert", "x", "-o", "y", "--from", "sklearn"], b"");
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,202 @@
+//! One served model: checked once, made runnable on first use, answering requests.
+
+use crate::answer::{predicted, BatchItem, BatchResponse, ModelInfo, Response};
+use crate::batch::Slots;
+use crate::error::{Error, ErrorKind};
+use crate::features::Request;
+use icebreak_engine::{BatchOutput, Model, Scratch};
+use icebreak_format::{aligned_static, Apr};
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+thread_local! {
+    static SCRATCH: RefCell<(Scratch, BatchOutput)> = RefCell::new(Default::default());
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Answers requests for one model.
+///
+/// Creating it checks the model's structure and builds no inference state; the runnable model
+/// is created on first use and kept in a [`OnceLock`]. It records how long that took and how
+/// long the first prediction took.
+pub struct Predictor {
+    apr: Apr<'static>,
+    model: OnceLock<Model<'static>>,
+    model_ms: OnceLock<f64>,
+    first_inference_ms: OnceLock<f64>,
+}
+
+impl fmt::Debug for Predictor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Predictor")
+            .field("model_version", &self.model_version())
+            .field("n_features", &self.apr.input().n_features)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Predictor {
+    /// Checks the magic and the structure of a `.apr` model (not its checksum).
+    ///
+    /// Costs time proportional to the model's structure, never its weights. Bytes that are
+    /// not 8-byte aligned (plain `include_bytes!`) are copied once; use
+    /// [`icebreak_format::include_model!`] to avoid that copy.
+    pub fn from_bytes(bytes: &'static [u8]) -> Result<Predictor, Error> {
+        Ok(Predictor::new(Apr::parse(aligned_static(bytes))?))
+    }
+
+    /// Serves an already parsed model.
+    pub fn new(apr: Apr<'static>) -> Predictor {
+        Predictor {
+            apr,
+            model: OnceLock::new(),
+            model_ms: OnceLock::new(),
+            first_inference_ms: OnceLock::new(),
+        }
+    }
+
+    /// The parsed model file.
+    pub fn apr(&self) -> &Apr<'static> {
+        &self.apr
+    }
+
+    /// The model's version.
+    pub fn model_version(&self) -> &'static str {
+        self.apr.provenance().model_version
+    }
+
+    /// Features per instance.
+    pub fn n_features(&self) -> usize {
+        self.apr.input().n_features as usize
+    }
+
+    /// Whether the runnable model exists yet.
+    pub fn is_model_loaded(&self) -> bool {
+        self.model.get().is_some()
+    }
+
+    /// How long creating the runnable model took, once it was created.
+    pub fn model_load_ms(&self) -> Option<f64> {
+        self.model_ms.get().copied()
+    }
+
+    /// How long the first prediction took, once there was one.
+    pub fn first_inference_ms(&self) -> Option<f64> {
+        self.first_inference_ms.get().copied()
+    }
+
+    /// What the model is.
+    pub fn describe(&self) -> ModelInfo {
+        ModelInfo::of(&self.apr)
+    }
+
+    /// The runnable model, created on first use.
+    pub fn model(&self) -> &Model<'static> {
+        self.model.get_or_init(|| {
+            let t = Instant::now();
+            let m = Model::new(&self.apr);
+            let _ = self.model_ms.set(ms(t.elapsed()));
+            m
+        })
+    }
+
+    /// Times an inference; the first one is kept as [`Predictor::first_inference_ms`].
+    fn timed<T>(&self, f: impl FnOnce() -> T) -> T {
+        let t = Instant::now();
+        let out = f();
+        let _ = self.first_inference_ms.set(ms(t.elapsed()));
+        out
+    }
+
+    /// Creates the runnable model and predicts one row of zeros; its answer does not matter.
+    pub fn warm(&self) {
+        let _ = self.predict(
+            &Request {
+                features: vec![0.0; self.n_features()],
+            },
+            Instant::now(),
+        );
+    }
+
+    /// Answers one instance. `t0`: when handling the request began (its `latency_ms` counts
+    /// from there).
+    pub fn predict(&self, req: &Request, t0: Instant) -> Result<Response, Error> {
+        let model = self.model();
+        let (prediction, probabilities) = self.timed(|| {
+            SCRATCH.with(|cell| {
+                let mut guard = cell.borrow_mut();
+                let out = model.predict_row(&req.features, &mut guard.0)?;
+                Ok::<_, Error>(predicted(
+                    &self.apr,
+                    out.values,
+                    out.probabilities,
+                    out.class,
+                ))
+            })
+        })?;
+        Ok(Response {
+            prediction,
+            probabilities,
+            latency_ms: ms(t0.elapsed()),
+            model_version: self.model_version(),
+        })
+    }
+
+    /// Answers each instance on its own: a bad instance gets an error item and does not fail
+    /// the others. Good instances go through the engine's batch path together.
+    pub fn predict_batch(
+        &self,
+        instances: &[Result<Request, Error>],
+        t0: Instant,
+    ) -> Result<BatchResponse, Error> {
+        if instances.is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "\"instances\" is empty",
+            ));
+        }
+        let model = self.model();
+        let predictions = self.timed(|| {
+            SCRATCH.with(|cell| {
+                let mut guard = cell.borrow_mut();
+                let (_, batch) = &mut *guard;
+                let mut slots = Slots::with_capacity(instances.len(), self.n_features());
+                for inst in instances {
+                    slots.push(
+                        model,
+                        inst.as_ref()
+                            .map(|r| r.features.as_slice())
+                            .map_err(Clone::clone),
+                    );
+                }
+                slots.predict(model, batch)?;
+                Ok::<_, Error>(
+                    slots
+                        .drain(batch)
+                        .map(|slot| match slot {
+                            Ok(row) => {
+                                let (prediction, probabilities) =
+                                    predicted(&self.apr, row.values, row.probabilities, row.class);
+                                BatchItem::Ok {
+                                    prediction,
+                                    probabilities,
+                                }
+                            }
+                            Err(error) => BatchItem::Err { error },
+                        })
+                        .collect(),
+                )
+            })
+        })?;
+        Ok(BatchResponse {
+            predictions,
+            latency_ms: ms(t0.elapsed()),
+            model_version: self.model_version(),
+        })
+    }
+}
