@@ -151,7 +151,7 @@ impl<'a> Apr<'a> {
                 converter: self.provenance.converter.map(str::to_owned),
                 source_sha256: self.provenance.source_sha256.map(str::to_owned),
             },
-            stages: self.stages.iter().map(Stage::to_spec).collect(),
+            stages: self.stages.iter().map(|s| s.to_spec()).collect(),
         }
     }
 }

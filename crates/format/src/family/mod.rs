@@ -510,8 +510,8 @@ pub(crate) fn payload(s: &StageSpec, t: &mut Tensors) -> Vec<u32> {
 
 impl Stage<'_> {
     /// Copies the stage out into an owned spec.
-    pub(crate) fn to_spec(&self) -> StageSpec {
-        match *self {
+    pub(crate) fn to_spec(self) -> StageSpec {
+        match self {
             Stage::StandardScaler { mean, scale } => StageSpec::StandardScaler {
                 mean: mean.to_vec(),
                 scale: scale.to_vec(),

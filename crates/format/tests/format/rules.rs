@@ -6,22 +6,17 @@
 // Helpers outside #[test] functions unwrap too: a panic is a test failure here.
 #![allow(clippy::unwrap_used)]
 
+use crate::common::strings;
+use icebreak_format::testing::ModelSpecBuilder;
 use icebreak_format::*;
 
 // ---------------------------------------------------------------------------------------------
 // Valid specs.
 
-fn strings(items: &[&str]) -> Vec<String> {
-    items.iter().map(|s| s.to_string()).collect()
-}
-
 fn provenance(version: &str) -> ProvenanceSpec {
     ProvenanceSpec {
-        model_version: version.into(),
         model_name: Some("iris".into()),
-        source_format: None,
-        converter: None,
-        source_sha256: None,
+        ..testing::provenance(version)
     }
 }
 
@@ -31,57 +26,37 @@ fn provenance(version: &str) -> ProvenanceSpec {
 /// names 0..3, labels 3..6, model_version 6, model_name 7. Manifest words: see
 /// [`base_manifest_layout`].
 fn base() -> ModelSpec {
-    ModelSpec {
-        input: InputSpec {
-            n_features: 3,
-            missing: MissingValues::Reject,
-            feature_names: Some(strings(&["sepal", "petal", "é"])),
-        },
-        output: OutputSpec {
-            task: Task::Classification,
-            n_outputs: 3,
-            labels: LabelsSpec::Str(strings(&["a", "b", "c"])),
-            output_names: None,
-        },
-        provenance: provenance("1.0"),
-        stages: vec![
-            StageSpec::StandardScaler {
-                mean: vec![1.0, 2.0, 3.0],
-                scale: vec![0.5, 1.0, 2.0],
-            },
-            StageSpec::Linear {
-                n_in: 3,
-                n_out: 3,
-                coef: (0..9).map(|i| i as f32 - 4.0).collect(),
-                intercept: vec![0.1, 0.2, 0.3],
-            },
-            StageSpec::Post(PostTransform::Softmax),
-        ],
-    }
+    ModelSpecBuilder::new(3)
+        .feature_names(Some(strings(&["sepal", "petal", "é"])))
+        .classifier(LabelsSpec::Str(strings(&["a", "b", "c"])))
+        .provenance(provenance("1.0"))
+        .stage(StageSpec::StandardScaler {
+            mean: vec![1.0, 2.0, 3.0],
+            scale: vec![0.5, 1.0, 2.0],
+        })
+        .stage(StageSpec::Linear {
+            n_in: 3,
+            n_out: 3,
+            coef: (0..9).map(|i| i as f32 - 4.0).collect(),
+            intercept: vec![0.1, 0.2, 0.3],
+        })
+        .stage(StageSpec::Post(PostTransform::Softmax))
+        .build()
 }
 
 /// Regression, 2 features, `n_out` outputs, no names, no post transform.
 fn regression(n_out: u32) -> ModelSpec {
-    ModelSpec {
-        input: InputSpec {
-            n_features: 2,
-            missing: MissingValues::Nan,
-            feature_names: None,
-        },
-        output: OutputSpec {
-            task: Task::Regression,
-            n_outputs: n_out,
-            labels: LabelsSpec::None,
-            output_names: None,
-        },
-        provenance: provenance("7"),
-        stages: vec![StageSpec::Linear {
+    ModelSpecBuilder::new(2)
+        .missing(MissingValues::Nan)
+        .regression(n_out)
+        .provenance(provenance("7"))
+        .stage(StageSpec::Linear {
             n_in: 2,
             n_out,
             coef: (0..2 * n_out).map(|i| i as f32).collect(),
             intercept: vec![1.5; n_out as usize],
-        }],
-    }
+        })
+        .build()
 }
 
 /// Binary classifier: linear 2 -> 1, `post`, integer labels [-1, 1].
@@ -93,48 +68,27 @@ fn binary(post: Option<PostTransform>) -> ModelSpec {
         intercept: vec![0.5],
     }];
     stages.extend(post.map(StageSpec::Post));
-    ModelSpec {
-        input: InputSpec {
-            n_features: 2,
-            missing: MissingValues::Reject,
-            feature_names: None,
-        },
-        output: OutputSpec {
-            task: Task::Classification,
-            n_outputs: 2,
-            labels: LabelsSpec::Int(vec![-1, 1]),
-            output_names: None,
-        },
-        provenance: provenance("2"),
-        stages,
-    }
+    ModelSpecBuilder::new(2)
+        .classifier(LabelsSpec::Int(vec![-1, 1]))
+        .provenance(provenance("2"))
+        .stages(stages)
+        .build()
 }
 
 /// 3-class classifier with integer labels (one of them above 2^32), linear 2 -> 3, OvR.
 fn int_classes() -> ModelSpec {
-    ModelSpec {
-        input: InputSpec {
-            n_features: 2,
-            missing: MissingValues::Reject,
-            feature_names: None,
-        },
-        output: OutputSpec {
-            task: Task::Classification,
-            n_outputs: 3,
-            labels: LabelsSpec::Int(vec![0, -5, 1 << 40]),
-            output_names: Some(strings(&["p0", "p-5", "pbig"])),
-        },
-        provenance: provenance("3"),
-        stages: vec![
-            StageSpec::Linear {
-                n_in: 2,
-                n_out: 3,
-                coef: vec![1.0; 6],
-                intercept: vec![0.0; 3],
-            },
-            StageSpec::Post(PostTransform::OvrNormalize),
-        ],
-    }
+    ModelSpecBuilder::new(2)
+        .classifier(LabelsSpec::Int(vec![0, -5, 1 << 40]))
+        .output_names(Some(strings(&["p0", "p-5", "pbig"])))
+        .provenance(provenance("3"))
+        .stage(StageSpec::Linear {
+            n_in: 2,
+            n_out: 3,
+            coef: vec![1.0; 6],
+            intercept: vec![0.0; 3],
+        })
+        .stage(StageSpec::Post(PostTransform::OvrNormalize))
+        .build()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1263,41 +1217,30 @@ fn model_bytes_copies_only_unaligned_input() {
 
 /// The spec of `tests/data/tiny.apr`: 2 features, linear 2 -> 1, binary logistic.
 fn tiny() -> ModelSpec {
-    ModelSpec {
-        input: InputSpec {
-            n_features: 2,
-            missing: MissingValues::Reject,
-            feature_names: Some(strings(&["x", "y"])),
-        },
-        output: OutputSpec {
-            task: Task::Classification,
-            n_outputs: 2,
-            labels: LabelsSpec::Str(strings(&["no", "yes"])),
-            output_names: None,
-        },
-        provenance: ProvenanceSpec {
+    ModelSpecBuilder::new(2)
+        .feature_names(Some(strings(&["x", "y"])))
+        .classifier(LabelsSpec::Str(strings(&["no", "yes"])))
+        .provenance(ProvenanceSpec {
             model_version: "tiny-1".into(),
             model_name: Some("tiny".into()),
             source_format: Some("hand-written".into()),
             converter: Some("icebreak-format tests".into()),
             source_sha256: None,
-        },
-        stages: vec![
-            StageSpec::Linear {
-                n_in: 2,
-                n_out: 1,
-                coef: vec![1.5, -2.0],
-                intercept: vec![0.25],
-            },
-            StageSpec::Post(PostTransform::BinaryLogistic),
-        ],
-    }
+        })
+        .stage(StageSpec::Linear {
+            n_in: 2,
+            n_out: 1,
+            coef: vec![1.5, -2.0],
+            intercept: vec![0.25],
+        })
+        .stage(StageSpec::Post(PostTransform::BinaryLogistic))
+        .build()
 }
 
-static TINY: &[u8] = include_model!("data/tiny.apr");
+static TINY: &[u8] = include_model!("../data/tiny.apr");
 
 /// The committed file is what the writer writes today. To regenerate it after a deliberate
-/// format change: `ICEBREAK_BLESS=1 cargo test -p icebreak-format --test rules tiny`.
+/// format change: `ICEBREAK_BLESS=1 cargo test -p icebreak-format --test format tiny`.
 #[test]
 fn tiny_apr_is_current() {
     let now = write_to_vec(&tiny()).unwrap();
@@ -1329,25 +1272,12 @@ fn include_model_is_64_byte_aligned() {
 /// `n` features, no names, a pipeline of `stages`, `task` with `n_outputs` outputs; a
 /// classification gets integer labels `0..n_outputs`.
 fn family(n: u32, stages: Vec<StageSpec>, task: Task, n_outputs: u32) -> ModelSpec {
-    ModelSpec {
-        input: InputSpec {
-            n_features: n,
-            missing: MissingValues::Nan,
-            feature_names: None,
-        },
-        output: OutputSpec {
-            task,
-            n_outputs,
-            labels: if task == Task::Classification {
-                LabelsSpec::Int((0..i64::from(n_outputs)).collect())
-            } else {
-                LabelsSpec::None
-            },
-            output_names: None,
-        },
-        provenance: provenance("f"),
-        stages,
-    }
+    ModelSpecBuilder::new(n)
+        .missing(MissingValues::Nan)
+        .task_with_labels(task, n_outputs)
+        .provenance(provenance("f"))
+        .stages(stages)
+        .build()
 }
 
 /// Imputer, min-max scaler, normalizer, whitening PCA 3 -> 2: a transformer.
