@@ -1,6 +1,6 @@
 //! Inference over zero-copy `.apr` views.
 //!
-//! [`Model::new`] turns a validated [`Apr`] into a runnable pipeline *without copying a
+//! [`Model::new`] turns a validated [`Apr`](icebreak_format::Apr) into a runnable pipeline *without copying a
 //! weight*: every kernel reads the `&[f32]` slices the file holds. Predictions run on a
 //! caller-owned [`Scratch`], so the warm path allocates nothing.
 //!

@@ -56,7 +56,7 @@ pub fn write(spec: &ModelSpec) -> Result<AlignedBuf, FormatError> {
     Ok(buf)
 }
 
-/// [`write`], returning a plain `Vec<u8>` (e.g. to save to disk).
+/// [`write()`], returning a plain `Vec<u8>` (e.g. to save to disk).
 pub fn write_to_vec(spec: &ModelSpec) -> Result<Vec<u8>, FormatError> {
     write(spec).map(|b| b.to_vec())
 }

@@ -48,7 +48,7 @@ enum Walk {
 
 const AS_ZERO_LE: u32 = info::LE | (1 << info::MISSING_SHIFT);
 
-/// A tree ensemble ready to walk: the file's node table viewed as [`Row64`]s, and the walk
+/// A tree ensemble ready to walk: the file's node table viewed as `Row64`s, and the walk
 /// its tests allow. Built in O(1) from the validated view.
 #[derive(Debug, Clone, Copy)]
 pub struct Prepared<'a> {

@@ -10,7 +10,7 @@ use crate::{Dtype, NONE};
 /// Words of the record, its kind word included (R20).
 pub(crate) const RECORD_LEN: u32 = 16;
 
-/// The kernel of a [`Stage::Svm`], as libsvm defines it; `u · v` is the dot product of the
+/// The kernel of a [`crate::Stage::Svm`], as libsvm defines it; `u · v` is the dot product of the
 /// row and a support vector.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kernel {
