@@ -1,8 +1,8 @@
 //! The generic pipeline driver: [`Model`] runs preprocessors, the estimator block and the
 //! post transform over caller-owned buffers, calling into each family's module.
 
-use crate::family::{dense, linear, naive_bayes, post, svm, trees};
-use crate::kernels::{self, narrow, widen};
+use crate::family::{self, linear, post, trees, Buffers, EstimatorBlock};
+use crate::kernels;
 use crate::EngineError;
 use icebreak_format::{Apr, MissingValues, PostTransform, Role, Stage, Task};
 
@@ -92,10 +92,10 @@ impl<'a> Model<'a> {
             if i + 1 == est_end {
                 score_width = width;
             }
-            if let Stage::Svm(m) = s {
-                score_width = m.score_width() as usize;
-                work_len = svm::work_len(m);
+            if let Some(w) = family::score_width(s) {
+                score_width = w;
             }
+            work_len = work_len.max(family::work_len(s));
             max_width = max_width.max(width);
         }
         if pre_end == stages.len() {
@@ -108,11 +108,7 @@ impl<'a> Model<'a> {
             Stage::Post(p) => Some(*p),
             _ => None,
         });
-        let reads_f64 = pre_end == 0
-            && matches!(
-                stages.first(),
-                Some(Stage::Trees(_) | Stage::Svm(_) | Stage::GaussianNb { .. })
-            );
+        let reads_f64 = pre_end == 0 && stages.first().is_some_and(family::reads_f64);
         let exact_f64 = matches!(stages.first(), Some(Stage::Trees(t)) if !t.round_f32());
         let prepared = match stages.get(pre_end) {
             Some(Stage::Trees(t)) => Some(trees::Prepared::new(*t)),
@@ -247,71 +243,36 @@ impl<'a> Model<'a> {
             work,
         } = scratch;
         let sw = self.score_width;
-        // An estimator that decides the class itself (votes, nearest centre, f64 argmax).
-        let mut class_hint = None;
-        // Whether the final values are already in `a` (an SVM's or naive Bayes'
-        // probabilities, computed in f64).
-        let mut values_ready = false;
-        let est = self.estimator();
-        if self.reads_f64 {
-            match est {
-                Some(Stage::Trees(t)) => {
-                    let row: &[f64] = if t.round_f32() {
-                        xr[..x.len()].copy_from_slice(x);
-                        trees::round_row_f32(&mut xr[..x.len()]);
-                        &xr[..x.len()]
-                    } else {
-                        x
-                    };
-                    if let Some(p) = &self.prepared {
-                        trees::trees_row_f64(p, row, &mut acc[..sw]);
-                    }
-                    narrow(&acc[..sw], &mut b[..sw]);
-                }
-                Some(Stage::Svm(m)) => {
-                    (class_hint, values_ready) = svm::stage_row(m, x, work, acc, a, b);
-                }
-                Some(st @ Stage::GaussianNb { .. }) => {
-                    (class_hint, values_ready) = naive_bayes::row(st, self.post, x, acc, a, b);
-                }
-                _ => {}
-            }
+        let block = EstimatorBlock {
+            stages: &self.stages[self.pre_end..self.est_end],
+            prepared: self.prepared.as_ref(),
+            post: self.post,
+            score_width: sw,
+        };
+        let (class_hint, values_ready) = if self.reads_f64 {
+            block.run_f64(
+                x,
+                Buffers {
+                    a: &mut a[..],
+                    b: &mut b[..],
+                    x: &mut xr[..],
+                    acc: &mut acc[..],
+                    work: &mut work[..],
+                },
+            )
         } else {
             let w = self.preprocess_into(x, a, b);
-            match est {
-                None => b[..w].copy_from_slice(&a[..w]),
-                Some(Stage::Linear {
-                    coef, intercept, ..
-                }) => linear::linear_f32(&a[..w], coef, intercept, &mut b[..sw]),
-                Some(Stage::Dense { .. }) => {
-                    dense::chain(&self.stages[self.pre_end..self.est_end], a, b, w)
-                }
-                Some(Stage::KMeans { centers, .. }) => {
-                    class_hint = Some(crate::family::kmeans::kmeans_f32(
-                        &a[..w],
-                        centers,
-                        &mut b[..sw],
-                    ));
-                }
-                Some(Stage::Trees(_)) => {
-                    widen(&a[..w], &mut xr[..w]);
-                    if let Some(p) = &self.prepared {
-                        trees::trees_row_f64(p, &xr[..w], &mut acc[..sw]);
-                    }
-                    narrow(&acc[..sw], &mut b[..sw]);
-                }
-                Some(Stage::Svm(m)) => {
-                    widen(&a[..w], &mut xr[..w]);
-                    (class_hint, values_ready) = svm::stage_row(m, &xr[..w], work, acc, a, b);
-                }
-                Some(st @ Stage::GaussianNb { .. }) => {
-                    widen(&a[..w], &mut xr[..w]);
-                    (class_hint, values_ready) =
-                        naive_bayes::row(st, self.post, &xr[..w], acc, a, b);
-                }
-                Some(_) => {}
-            }
-        }
+            block.run_f32(
+                w,
+                Buffers {
+                    a: &mut a[..],
+                    b: &mut b[..],
+                    x: &mut xr[..],
+                    acc: &mut acc[..],
+                    work: &mut work[..],
+                },
+            )
+        };
         // Scores in `b[..sw]`; post-processing writes into `a`.
         let scores: &'s [f32] = &b[..sw];
         let classifier = self.task == Task::Classification;
