@@ -50,7 +50,7 @@ compile_error!(
 
 mod aligned;
 mod error;
-pub mod family;
+mod family;
 mod model;
 mod pipeline;
 mod reader;
