@@ -50,18 +50,23 @@ compile_error!(
 
 mod aligned;
 mod error;
+mod family;
 mod model;
+mod pipeline;
 mod reader;
 mod strings;
-pub mod trees;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod writer;
+
+pub use family::trees;
 
 pub use aligned::{aligned_static, is_aligned, AlignedBuf, ModelBytes};
 pub use error::FormatError;
+pub use family::{Activation, Kernel, Norm, PostTransform, Role, Stage, StageSpec, Svm, SvmSpec};
 pub use model::{
-    Activation, InputSchema, InputSpec, Kernel, Labels, LabelsSpec, MissingValues, ModelSpec, Norm,
-    OutputSchema, OutputSpec, PostTransform, Provenance, ProvenanceSpec, Role, Stage, StageSpec,
-    Svm, SvmSpec, Task,
+    InputSchema, InputSpec, Labels, LabelsSpec, MissingValues, ModelSpec, OutputSchema, OutputSpec,
+    Provenance, ProvenanceSpec, Task,
 };
 pub use reader::{Apr, Section};
 pub use strings::{StrList, StringTable};

@@ -1,13 +1,12 @@
 //! The zero-copy reader: every MUST rule of `docs/FORMAT.md` is checked in [`Apr::parse`].
 
 use crate::error::FormatError;
+use crate::family::{self, Stage};
 use crate::model::{
-    Activation, InputSchema, InputSpec, Kernel, Labels, LabelsSpec, MissingValues, ModelSpec, Norm,
-    OutputSchema, OutputSpec, PostTransform, Provenance, ProvenanceSpec, Role, Stage, StageSpec,
-    Svm, SvmSpec, Task,
+    InputSchema, InputSpec, Labels, LabelsSpec, MissingValues, ModelSpec, OutputSchema, OutputSpec,
+    Provenance, ProvenanceSpec, Task,
 };
 use crate::strings::{StrList, StringTable};
-use crate::trees::{self, NodeRow, Split, TreeNode, Trees, TreesSpec, LEAF};
 use crate::{
     align64, le_u32, le_u64, Dtype, SectionKind, HEADER_LEN, MAGIC, MAX_DIM, MAX_SECTIONS, NONE,
     SECTION_ENTRY_LEN, VERSION_MAJOR, VERSION_MINOR,
@@ -19,22 +18,6 @@ pub(crate) mod tag {
     pub const OUTPUT: u32 = 2;
     pub const PROVENANCE: u32 = 3;
     pub const STAGE: u32 = 4;
-}
-
-/// Stage kinds inside a STAGE record.
-pub(crate) mod stage_kind {
-    pub const STANDARD_SCALER: u32 = 1;
-    pub const LINEAR: u32 = 2;
-    pub const POST: u32 = 3;
-    pub const TREES: u32 = 4;
-    pub const MIN_MAX_SCALER: u32 = 5;
-    pub const NORMALIZER: u32 = 6;
-    pub const IMPUTER: u32 = 7;
-    pub const PCA: u32 = 8;
-    pub const DENSE: u32 = 9;
-    pub const SVM: u32 = 10;
-    pub const KMEANS: u32 = 11;
-    pub const GAUSSIAN_NB: u32 = 12;
 }
 
 /// Label kinds inside the OUTPUT record.
@@ -168,113 +151,12 @@ impl<'a> Apr<'a> {
                 converter: self.provenance.converter.map(str::to_owned),
                 source_sha256: self.provenance.source_sha256.map(str::to_owned),
             },
-            stages: self
-                .stages
-                .iter()
-                .map(|s| match *s {
-                    Stage::StandardScaler { mean, scale } => StageSpec::StandardScaler {
-                        mean: mean.to_vec(),
-                        scale: scale.to_vec(),
-                    },
-                    Stage::Linear {
-                        n_in,
-                        n_out,
-                        coef,
-                        intercept,
-                    } => StageSpec::Linear {
-                        n_in,
-                        n_out,
-                        coef: coef.to_vec(),
-                        intercept: intercept.to_vec(),
-                    },
-                    Stage::Trees(t) => StageSpec::Trees(TreesSpec {
-                        n_in: t.n_in,
-                        n_out: t.n_out,
-                        average: t.average(),
-                        round_f32: t.round_f32(),
-                        leaf_width: t.leaf_width,
-                        roots: t.roots.to_vec(),
-                        // Validated rows always decode.
-                        nodes: t.nodes.iter().filter_map(TreeNode::decode).collect(),
-                        leaves: t.leaves.to_vec(),
-                        targets: t.targets.to_vec(),
-                        base: t.base.to_vec(),
-                        categories: t.categories.to_vec(),
-                    }),
-                    Stage::Post(p) => StageSpec::Post(p),
-                    Stage::MinMaxScaler { scale, min } => StageSpec::MinMaxScaler {
-                        scale: scale.to_vec(),
-                        min: min.to_vec(),
-                    },
-                    Stage::Normalizer { width, norm } => StageSpec::Normalizer { width, norm },
-                    Stage::Imputer { missing, fill } => StageSpec::Imputer {
-                        missing,
-                        fill: fill.to_vec(),
-                    },
-                    Stage::Pca {
-                        n_in,
-                        n_out,
-                        mean,
-                        components,
-                        whiten,
-                    } => StageSpec::Pca {
-                        n_in,
-                        n_out,
-                        mean: mean.to_vec(),
-                        components: components.to_vec(),
-                        whiten: whiten.map(<[f32]>::to_vec),
-                    },
-                    Stage::Dense {
-                        n_in,
-                        n_out,
-                        activation,
-                        weights,
-                        bias,
-                    } => StageSpec::Dense {
-                        n_in,
-                        n_out,
-                        activation,
-                        weights: weights.to_vec(),
-                        bias: bias.to_vec(),
-                    },
-                    Stage::Svm(m) => StageSpec::Svm(SvmSpec {
-                        n_in: m.n_in,
-                        n_classes: m.n_classes,
-                        kernel: m.kernel,
-                        n_support: m.n_support.to_vec(),
-                        support_vectors: m.support_vectors.to_vec(),
-                        coef: m.coef.to_vec(),
-                        intercept: m.intercept.to_vec(),
-                        prob_a: m.prob_a.to_vec(),
-                        prob_b: m.prob_b.to_vec(),
-                    }),
-                    Stage::KMeans { n_in, k, centers } => StageSpec::KMeans {
-                        n_in,
-                        k,
-                        centers: centers.to_vec(),
-                    },
-                    Stage::GaussianNb {
-                        n_in,
-                        n_classes,
-                        theta,
-                        var,
-                        log_prior,
-                        log_norm,
-                    } => StageSpec::GaussianNb {
-                        n_in,
-                        n_classes,
-                        theta: theta.to_vec(),
-                        var: var.to_vec(),
-                        log_prior: log_prior.to_vec(),
-                        log_norm: log_norm.to_vec(),
-                    },
-                })
-                .collect(),
+            stages: self.stages.iter().map(|s| s.to_spec()).collect(),
         }
     }
 }
 
-struct Parser<'a> {
+pub(crate) struct Parser<'a> {
     bytes: &'a [u8],
     sections: Vec<Section>,
     referenced: Vec<bool>,
@@ -283,13 +165,13 @@ struct Parser<'a> {
 }
 
 /// A cursor over the manifest's little-endian u32 words.
-struct Words<'a> {
+pub(crate) struct Words<'a> {
     bytes: &'a [u8],
     pos: usize,
 }
 
 impl Words<'_> {
-    fn next(&mut self) -> Result<u32, FormatError> {
+    pub(crate) fn next(&mut self) -> Result<u32, FormatError> {
         let w = le_u32(self.bytes, self.pos).ok_or(FormatError::TruncatedManifest)?;
         self.pos += 4;
         Ok(w)
@@ -371,7 +253,7 @@ impl<'a> Parser<'a> {
         let output = self.read_output(&mut words)?;
         let provenance = self.read_provenance(&mut words)?;
         let stages = self.read_stages(&mut words)?;
-        self.check_pipeline(&input, &output, &stages)?;
+        crate::pipeline::check(&input, &output, &stages)?;
         // R24
         for (i, s) in self.sections.iter().enumerate() {
             if s.kind == SectionKind::Tensor && !self.referenced[i] {
@@ -643,461 +525,16 @@ impl<'a> Parser<'a> {
         loop {
             let index = stages.len() as u32;
             let len = self.record(w, tag::STAGE, |n| n >= 1)?;
-            let kind = w.next()?;
-            let wrong_len = FormatError::RecordLength {
-                tag: tag::STAGE,
-                found: len,
-            };
-            let stage = match kind {
-                stage_kind::STANDARD_SCALER => {
-                    if len != 4 {
-                        return Err(wrong_len);
-                    }
-                    let width = dim("width", w.next()?)?;
-                    let mean = self.f32_tensor(index, w.next()?, width as u64)?;
-                    let scale = self.f32_tensor(index, w.next()?, width as u64)?;
-                    Stage::StandardScaler { mean, scale }
-                }
-                stage_kind::LINEAR => {
-                    if len != 5 {
-                        return Err(wrong_len);
-                    }
-                    let n_in = dim("n_in", w.next()?)?;
-                    let n_out = dim("n_out", w.next()?)?;
-                    let coef = self.f32_tensor(index, w.next()?, n_in as u64 * n_out as u64)?;
-                    let intercept = self.f32_tensor(index, w.next()?, n_out as u64)?;
-                    Stage::Linear {
-                        n_in,
-                        n_out,
-                        coef,
-                        intercept,
-                    }
-                }
-                stage_kind::TREES => {
-                    if len != 12 {
-                        return Err(wrong_len);
-                    }
-                    Stage::Trees(self.read_trees(index, w)?)
-                }
-                stage_kind::POST => {
-                    if len != 2 {
-                        return Err(wrong_len);
-                    }
-                    let code = w.next()?;
-                    let post = PostTransform::from_code(code).ok_or(FormatError::UnknownValue {
-                        field: "post_transform",
-                        value: code,
-                    })?;
-                    Stage::Post(post)
-                }
-                stage_kind::MIN_MAX_SCALER => {
-                    if len != 4 {
-                        return Err(wrong_len);
-                    }
-                    let width = dim("width", w.next()?)?;
-                    let scale = self.f32_tensor(index, w.next()?, width as u64)?;
-                    let min = self.f32_tensor(index, w.next()?, width as u64)?;
-                    Stage::MinMaxScaler { scale, min }
-                }
-                stage_kind::NORMALIZER => {
-                    if len != 3 {
-                        return Err(wrong_len);
-                    }
-                    let width = dim("width", w.next()?)?;
-                    let code = w.next()?;
-                    let norm = Norm::from_code(code).ok_or(FormatError::UnknownValue {
-                        field: "normalizer.norm",
-                        value: code,
-                    })?;
-                    Stage::Normalizer { width, norm }
-                }
-                stage_kind::IMPUTER => {
-                    if len != 4 {
-                        return Err(wrong_len);
-                    }
-                    let width = dim("width", w.next()?)?;
-                    let missing = f32::from_bits(w.next()?);
-                    let fill = self.f32_tensor(index, w.next()?, width as u64)?;
-                    // R30
-                    if let Some(i) = fill.iter().position(|v| !v.is_finite()) {
-                        return Err(FormatError::BadImputer {
-                            stage: index,
-                            index: i as u32,
-                        });
-                    }
-                    Stage::Imputer { missing, fill }
-                }
-                stage_kind::PCA => {
-                    if len != 6 {
-                        return Err(wrong_len);
-                    }
-                    let n_in = dim("n_in", w.next()?)?;
-                    let n_out = dim("n_out", w.next()?)?;
-                    let mean = self.f32_tensor(index, w.next()?, n_in as u64)?;
-                    let components =
-                        self.f32_tensor(index, w.next()?, n_in as u64 * n_out as u64)?;
-                    let whiten_ix = w.next()?;
-                    let whiten = if whiten_ix == NONE {
-                        None
-                    } else {
-                        let d = self.f32_tensor(index, whiten_ix, n_out as u64)?;
-                        // R31
-                        if let Some(i) = d.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
-                            return Err(FormatError::BadPca {
-                                stage: index,
-                                index: i as u32,
-                            });
-                        }
-                        Some(d)
-                    };
-                    Stage::Pca {
-                        n_in,
-                        n_out,
-                        mean,
-                        components,
-                        whiten,
-                    }
-                }
-                stage_kind::DENSE => {
-                    if len != 6 {
-                        return Err(wrong_len);
-                    }
-                    let n_in = dim("n_in", w.next()?)?;
-                    let n_out = dim("n_out", w.next()?)?;
-                    let code = w.next()?;
-                    let activation =
-                        Activation::from_code(code).ok_or(FormatError::UnknownValue {
-                            field: "dense.activation",
-                            value: code,
-                        })?;
-                    let weights = self.f32_tensor(index, w.next()?, n_in as u64 * n_out as u64)?;
-                    let bias = self.f32_tensor(index, w.next()?, n_out as u64)?;
-                    Stage::Dense {
-                        n_in,
-                        n_out,
-                        activation,
-                        weights,
-                        bias,
-                    }
-                }
-                stage_kind::SVM => {
-                    if len != 16 {
-                        return Err(wrong_len);
-                    }
-                    Stage::Svm(self.read_svm(index, w)?)
-                }
-                stage_kind::KMEANS => {
-                    if len != 4 {
-                        return Err(wrong_len);
-                    }
-                    let n_in = dim("n_in", w.next()?)?;
-                    let k = dim("k", w.next()?)?;
-                    let centers = self.f32_tensor(index, w.next()?, n_in as u64 * k as u64)?;
-                    Stage::KMeans { n_in, k, centers }
-                }
-                stage_kind::GAUSSIAN_NB => {
-                    if len != 7 {
-                        return Err(wrong_len);
-                    }
-                    self.read_gaussian_nb(index, w)?
-                }
-                value => {
-                    return Err(FormatError::UnknownValue {
-                        field: "stage_kind",
-                        value,
-                    })
-                }
-            };
-            stages.push(stage);
+            stages.push(family::read_stage(self, index, len, w)?);
             if w.at_end() {
                 return Ok(stages);
             }
         }
     }
 
-    /// The TREES record after its kind word; R29 in full.
-    fn read_trees(&mut self, stage: u32, w: &mut Words<'_>) -> Result<Trees<'a>, FormatError> {
-        let n_in = dim("n_in", w.next()?)?;
-        let n_out = dim("n_out", w.next()?)?;
-        let flags = w.next()?;
-        if flags & !(trees::FLAG_AVERAGE | trees::FLAG_ROUND_F32) != 0 {
-            return Err(FormatError::UnknownValue {
-                field: "trees.flags",
-                value: flags,
-            });
-        }
-        let leaf_width = dim("leaf_width", w.next()?)?;
-        let n_trees = dim("n_trees", w.next()?)?;
-        let (nodes_ix, roots_ix, leaves_ix, targets_ix, base_ix, cats_ix) = (
-            w.next()?,
-            w.next()?,
-            w.next()?,
-            w.next()?,
-            w.next()?,
-            w.next()?,
-        );
-        let bad = |index: u32, reason: &'static str| FormatError::BadTrees {
-            stage,
-            index,
-            reason,
-        };
-        if leaf_width != 1 && leaf_width != n_out {
-            return Err(bad(0, "leaf_width is neither 1 nor n_out"));
-        }
-        let nodes: &'a [NodeRow] = if nodes_ix == NONE {
-            &[]
-        } else {
-            let words: &'a [u32] = self.typed_tensor(stage, nodes_ix, Dtype::U32, None)?;
-            if words.len() % trees::NODE_WORDS != 0 {
-                return Err(FormatError::BadTensorRef {
-                    stage,
-                    section: nodes_ix,
-                    reason: "node table is not a whole number of 6-word rows",
-                });
-            }
-            bytemuck::try_cast_slice(words).map_err(|_| FormatError::BadTensorRef {
-                stage,
-                section: nodes_ix,
-                reason: "not aligned",
-            })?
-        };
-        let roots: &'a [u32] =
-            self.typed_tensor(stage, roots_ix, Dtype::U32, Some(u64::from(n_trees)))?;
-        let leaves: &'a [f64] = self.typed_tensor(stage, leaves_ix, Dtype::F64, None)?;
-        if leaves.is_empty() || leaves.len() % leaf_width as usize != 0 {
-            return Err(bad(
-                0,
-                "leaf table is not a whole, non-zero number of leaves",
-            ));
-        }
-        let n_leaves = (leaves.len() / leaf_width as usize) as u64;
-        let targets: &'a [u32] = if leaf_width == 1 && n_out > 1 {
-            self.typed_tensor(stage, targets_ix, Dtype::U32, Some(u64::from(n_trees)))?
-        } else if targets_ix != NONE {
-            return Err(bad(
-                0,
-                "targets are only stored when leaf_width is 1 and n_out > 1",
-            ));
-        } else {
-            &[]
-        };
-        let base: &'a [f64] =
-            self.typed_tensor(stage, base_ix, Dtype::F64, Some(u64::from(n_out)))?;
-        let categories: &'a [u32] = if cats_ix == NONE {
-            &[]
-        } else {
-            self.typed_tensor(stage, cats_ix, Dtype::U32, None)?
-        };
-        let n_nodes = nodes.len() as u64;
-        let check_ref = |r: u32, after: Option<u64>| -> bool {
-            if r & LEAF != 0 {
-                u64::from(r & !LEAF) < n_leaves
-            } else {
-                let r = u64::from(r);
-                r < n_nodes && after.is_none_or(|p| r > p)
-            }
-        };
-        for (i, &r) in roots.iter().enumerate() {
-            if !check_ref(r, None) {
-                return Err(bad(i as u32, "root reference out of range"));
-            }
-        }
-        for (i, &t) in targets.iter().enumerate() {
-            if t >= n_out {
-                return Err(bad(i as u32, "tree target is not an output"));
-            }
-        }
-        let mut info_mask = 0u64;
-        for (i, row) in nodes.iter().enumerate() {
-            let ix = i as u32;
-            let node = TreeNode::decode(row).ok_or(bad(ix, "undefined node code"))?;
-            info_mask |= trees::info_bit(row[3]);
-            if node.feature >= n_in {
-                return Err(bad(ix, "feature index outside the input"));
-            }
-            if !check_ref(node.left, Some(i as u64)) || !check_ref(node.right, Some(i as u64)) {
-                return Err(bad(
-                    ix,
-                    "child reference out of range or not after its parent",
-                ));
-            }
-            match node.split {
-                Split::InSet { offset, words } => {
-                    let end = u64::from(offset) + u64::from(words);
-                    if words == 0 || end > categories.len() as u64 {
-                        return Err(bad(ix, "category set outside the category table"));
-                    }
-                }
-                Split::Lt(t)
-                | Split::Le(t)
-                | Split::Gt(t)
-                | Split::Ge(t)
-                | Split::Eq(t)
-                | Split::Ne(t) => {
-                    if t.is_nan() {
-                        return Err(bad(ix, "threshold is NaN"));
-                    }
-                }
-            }
-        }
-        if let Some(i) = leaves.iter().position(|v| !v.is_finite()) {
-            return Err(bad(i as u32, "leaf value is not finite"));
-        }
-        if let Some(i) = base.iter().position(|v| !v.is_finite()) {
-            return Err(bad(i as u32, "base value is not finite"));
-        }
-        Ok(Trees {
-            n_in,
-            n_out,
-            flags,
-            leaf_width,
-            roots,
-            nodes,
-            leaves,
-            targets,
-            base,
-            categories,
-            info_mask,
-        })
-    }
-
-    /// The SVM record after its kind word; R32 in full.
-    fn read_svm(&mut self, stage: u32, w: &mut Words<'_>) -> Result<Svm<'a>, FormatError> {
-        let n_in = dim("n_in", w.next()?)?;
-        let n_classes = dim("n_classes", w.next()?)?;
-        let n_sv = dim("n_sv", w.next()?)?;
-        let kernel_code = w.next()?;
-        let degree = w.next()?;
-        let gamma = f64::from_bits(u64::from(w.next()?) | (u64::from(w.next()?) << 32));
-        let coef0 = f64::from_bits(u64::from(w.next()?) | (u64::from(w.next()?) << 32));
-        let (n_support_ix, sv_ix, coef_ix, intercept_ix, a_ix, b_ix) = (
-            w.next()?,
-            w.next()?,
-            w.next()?,
-            w.next()?,
-            w.next()?,
-            w.next()?,
-        );
-        let bad = |index: u32, reason: &'static str| FormatError::BadSvm {
-            stage,
-            index,
-            reason,
-        };
-        let kernel = Kernel::from_parts(kernel_code, gamma, coef0, degree).ok_or(
-            FormatError::UnknownValue {
-                field: "svm.kernel",
-                value: kernel_code,
-            },
-        )?;
-        if !gamma.is_finite() || !coef0.is_finite() {
-            return Err(bad(0, "kernel parameter is not finite"));
-        }
-        let (g, c, d) = kernel.params();
-        if g.to_bits() != gamma.to_bits() || c.to_bits() != coef0.to_bits() || d != degree {
-            return Err(bad(0, "a parameter the kernel does not use is not zero"));
-        }
-        let n_sv64 = u64::from(n_sv);
-        let k = u64::from(n_classes);
-        let classifier = n_classes >= 2;
-        let n_pairs = if classifier { k * (k - 1) / 2 } else { 1 };
-        let n_support: &'a [u32] = if classifier {
-            self.typed_tensor(stage, n_support_ix, Dtype::U32, Some(k))?
-        } else if n_support_ix != NONE {
-            return Err(bad(0, "a regressor has no per-class support counts"));
-        } else {
-            &[]
-        };
-        if classifier {
-            let total = n_support
-                .iter()
-                .try_fold(0u64, |acc, &n| acc.checked_add(u64::from(n)));
-            if total != Some(n_sv64) {
-                return Err(bad(0, "per-class support counts do not add up to n_sv"));
-            }
-        }
-        let support_vectors: &'a [f32] =
-            self.typed_tensor(stage, sv_ix, Dtype::F32, Some(n_sv64 * u64::from(n_in)))?;
-        let coef_rows = if classifier { k - 1 } else { 1 };
-        let coef: &'a [f64] =
-            self.typed_tensor(stage, coef_ix, Dtype::F64, Some(coef_rows * n_sv64))?;
-        let intercept: &'a [f64] =
-            self.typed_tensor(stage, intercept_ix, Dtype::F64, Some(n_pairs))?;
-        let (prob_a, prob_b): (&'a [f64], &'a [f64]) = match (a_ix == NONE, b_ix == NONE) {
-            (true, true) => (&[], &[]),
-            (false, false) if classifier => (
-                self.typed_tensor(stage, a_ix, Dtype::F64, Some(n_pairs))?,
-                self.typed_tensor(stage, b_ix, Dtype::F64, Some(n_pairs))?,
-            ),
-            (false, false) => return Err(bad(0, "a regressor has no probabilities")),
-            _ => return Err(bad(0, "prob_a and prob_b come together")),
-        };
-        for (reason, values) in [
-            ("dual coefficient is not finite", coef),
-            ("intercept is not finite", intercept),
-            ("prob_a is not finite", prob_a),
-            ("prob_b is not finite", prob_b),
-        ] {
-            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-                return Err(bad(i as u32, reason));
-            }
-        }
-        Ok(Svm {
-            n_in,
-            n_classes,
-            kernel,
-            n_support,
-            support_vectors,
-            coef,
-            intercept,
-            prob_a,
-            prob_b,
-        })
-    }
-
-    /// The GAUSSIAN_NB record after its kind word; R33.
-    fn read_gaussian_nb(
-        &mut self,
-        stage: u32,
-        w: &mut Words<'_>,
-    ) -> Result<Stage<'a>, FormatError> {
-        let n_in = dim("n_in", w.next()?)?;
-        let n_classes = dim("n_classes", w.next()?)?;
-        let cells = u64::from(n_in) * u64::from(n_classes);
-        let k = Some(u64::from(n_classes));
-        let theta: &'a [f64] = self.typed_tensor(stage, w.next()?, Dtype::F64, Some(cells))?;
-        let var: &'a [f64] = self.typed_tensor(stage, w.next()?, Dtype::F64, Some(cells))?;
-        let log_prior: &'a [f64] = self.typed_tensor(stage, w.next()?, Dtype::F64, k)?;
-        let log_norm: &'a [f64] = self.typed_tensor(stage, w.next()?, Dtype::F64, k)?;
-        let bad = |index: usize, reason| FormatError::BadNaiveBayes {
-            stage,
-            index: index as u32,
-            reason,
-        };
-        if let Some(i) = var.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
-            return Err(bad(i, "variance is not finite and positive"));
-        }
-        for (reason, values) in [
-            ("mean is not finite", theta),
-            ("log prior is not finite", log_prior),
-            ("normaliser is not finite", log_norm),
-        ] {
-            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-                return Err(bad(i, reason));
-            }
-        }
-        Ok(Stage::GaussianNb {
-            n_in,
-            n_classes,
-            theta,
-            var,
-            log_prior,
-            log_norm,
-        })
-    }
-
     /// R23: a reference to a tensor of `dtype` with `count` elements (any non-zero count
     /// when `None`).
-    fn typed_tensor<T: bytemuck::Pod>(
+    pub(crate) fn typed_tensor<T: bytemuck::Pod>(
         &mut self,
         stage: u32,
         section: u32,
@@ -1134,7 +571,7 @@ impl<'a> Parser<'a> {
     }
 
     /// R23: a reference to an f32 tensor of exactly `count` elements.
-    fn f32_tensor(
+    pub(crate) fn f32_tensor(
         &mut self,
         stage: u32,
         section: u32,
@@ -1166,194 +603,10 @@ impl<'a> Parser<'a> {
         // (R11) and the length is a multiple of 4 (R12). Still no panic if it did.
         bytemuck::try_cast_slice(bytes).map_err(|_| bad("not aligned"))
     }
-
-    /// R25–R27, R34: stage order, widths, and the output schema against the pipeline.
-    fn check_pipeline(
-        &self,
-        input: &InputSchema<'a>,
-        output: &OutputSchema<'a>,
-        stages: &[Stage<'a>],
-    ) -> Result<(), FormatError> {
-        let mut width = input.n_features;
-        let mut last_role = Role::Preprocessor;
-        let mut estimators = 0u32;
-        let mut estimator: Option<Stage<'a>> = None;
-        let mut post: Option<PostTransform> = None;
-        for (i, s) in stages.iter().enumerate() {
-            let stage = i as u32;
-            let role = s.role();
-            if role < last_role {
-                return Err(FormatError::BadPipeline {
-                    stage,
-                    reason: "stage comes after a later role",
-                });
-            }
-            if role == Role::Estimator {
-                estimators += 1;
-                let chain = matches!(s, Stage::Dense { .. })
-                    && matches!(estimator, None | Some(Stage::Dense { .. }));
-                if estimators > 1 && !chain {
-                    return Err(FormatError::BadPipeline {
-                        stage,
-                        reason: "more than one estimator",
-                    });
-                }
-                estimator = Some(*s);
-            }
-            if role == Role::Postprocessor {
-                if post.is_some() {
-                    return Err(FormatError::BadPipeline {
-                        stage,
-                        reason: "more than one post transform",
-                    });
-                }
-                if matches!(estimator, Some(Stage::Svm(_) | Stage::KMeans { .. })) {
-                    return Err(FormatError::BadPipeline {
-                        stage,
-                        reason: "an svm or kmeans estimator takes no post transform",
-                    });
-                }
-            }
-            last_role = role;
-            let declared = match *s {
-                Stage::StandardScaler { mean, .. } => Some(mean.len() as u32),
-                Stage::MinMaxScaler { scale, .. } => Some(scale.len() as u32),
-                Stage::Imputer { fill, .. } => Some(fill.len() as u32),
-                Stage::Normalizer { width, .. } => Some(width),
-                Stage::Linear { n_in, .. }
-                | Stage::Pca { n_in, .. }
-                | Stage::Dense { n_in, .. }
-                | Stage::KMeans { n_in, .. }
-                | Stage::GaussianNb { n_in, .. } => Some(n_in),
-                Stage::Svm(m) => Some(m.n_in),
-                Stage::Trees(t) => Some(t.n_in),
-                Stage::Post(_) => None,
-            };
-            if let Some(found) = declared {
-                expect_width(stage, width, found)?;
-            }
-            if let Stage::Post(p) = *s {
-                post = Some(p);
-                match p {
-                    PostTransform::BinaryLogistic if width != 1 => {
-                        return Err(FormatError::BadPipeline {
-                            stage,
-                            reason: "binary_logistic takes exactly one score",
-                        })
-                    }
-                    PostTransform::Softmax | PostTransform::OvrNormalize if width < 2 => {
-                        return Err(FormatError::BadPipeline {
-                            stage,
-                            reason: "softmax and ovr_normalize take two scores or more",
-                        })
-                    }
-                    _ => {}
-                }
-            }
-            width = s.output_width(width);
-        }
-        if output.task == Task::Transform {
-            // R34
-            let bad = |reason| Err(FormatError::BadTransform { reason });
-            if estimators > 0 {
-                return bad("a transformer has no estimator");
-            }
-            if post.is_some() {
-                return bad("a transformer has no post transform");
-            }
-            if !matches!(output.labels, Labels::None) {
-                return bad("a transformer has no class labels");
-            }
-            if width != output.n_outputs {
-                return bad("n_outputs differs from the pipeline's output width");
-            }
-            return Ok(());
-        }
-        if estimators == 0 {
-            return Err(FormatError::BadPipeline {
-                stage: stages.len() as u32,
-                reason: "no estimator",
-            });
-        }
-        // R32, the part that needs the output schema: an svm classifier is a classification
-        // over its classes, an svm regressor a regression.
-        if let Some(Stage::Svm(m)) = estimator {
-            let ok = match output.task {
-                Task::Classification => m.is_classifier() && output.n_outputs == m.n_classes,
-                _ => !m.is_classifier(),
-            };
-            if !ok {
-                return Err(FormatError::BadSvm {
-                    stage: stages
-                        .iter()
-                        .position(|s| matches!(s, Stage::Svm(_)))
-                        .unwrap_or(0) as u32,
-                    index: 0,
-                    reason: "an svm classifier needs a classification over its classes, a regressor a regression",
-                });
-            }
-        }
-        let bad = |reason| Err(FormatError::BadOutput { reason });
-        match output.task {
-            Task::Regression | Task::Transform => {
-                if !matches!(output.labels, Labels::None) {
-                    return bad("a regression has no class labels");
-                }
-                if width != output.n_outputs {
-                    return bad("n_outputs differs from the pipeline's output width");
-                }
-            }
-            Task::Classification => {
-                let n = output.n_outputs;
-                if n < 2 {
-                    return bad("a classifier has two classes or more");
-                }
-                // A single signed score picks one of two classes by its sign; k-means
-                // distances and naive Bayes likelihoods are not signed scores.
-                let signed = !matches!(
-                    estimator,
-                    Some(Stage::KMeans { .. } | Stage::GaussianNb { .. })
-                );
-                let binary_decision = width == 1 && n == 2 && post.is_none() && signed;
-                if width != n && !binary_decision {
-                    return bad("the number of classes differs from the pipeline's output width");
-                }
-                let distinct = match &output.labels {
-                    Labels::None => return bad("a classifier needs class labels"),
-                    Labels::Int(v) => all_distinct(v.iter()),
-                    Labels::Str(s) => all_distinct(s.iter()),
-                };
-                if !distinct {
-                    return bad("class labels are not distinct");
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-fn all_distinct<T: Ord>(items: impl Iterator<Item = T>) -> bool {
-    let mut v: Vec<T> = items.collect();
-    let n = v.len();
-    v.sort_unstable();
-    v.dedup();
-    v.len() == n
-}
-
-fn expect_width(stage: u32, expected: u32, found: u32) -> Result<(), FormatError> {
-    if expected == found {
-        Ok(())
-    } else {
-        Err(FormatError::WidthMismatch {
-            stage,
-            expected,
-            found,
-        })
-    }
 }
 
 /// R22: dimensions are in `1..=MAX_DIM`.
-fn dim(field: &'static str, value: u32) -> Result<u32, FormatError> {
+pub(crate) fn dim(field: &'static str, value: u32) -> Result<u32, FormatError> {
     if value == 0 || value > MAX_DIM {
         Err(FormatError::BadDimension { field, value })
     } else {

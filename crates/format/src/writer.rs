@@ -3,9 +3,9 @@
 
 use crate::aligned::AlignedBuf;
 use crate::error::FormatError;
-use crate::model::{LabelsSpec, ModelSpec, StageSpec, SvmSpec};
-use crate::reader::{label_kind, stage_kind, tag, Apr};
-use crate::trees::{self, TreesSpec};
+use crate::family;
+use crate::model::{LabelsSpec, ModelSpec};
+use crate::reader::{label_kind, tag, Apr};
 use crate::{
     align64, Dtype, SectionKind, HEADER_LEN, MAGIC, NONE, SECTION_ENTRY_LEN, VERSION_MAJOR,
     VERSION_MINOR,
@@ -56,132 +56,49 @@ pub fn write(spec: &ModelSpec) -> Result<AlignedBuf, FormatError> {
     Ok(buf)
 }
 
-/// [`write`], returning a plain `Vec<u8>` (e.g. to save to disk).
+/// [`write()`], returning a plain `Vec<u8>` (e.g. to save to disk).
 pub fn write_to_vec(spec: &ModelSpec) -> Result<Vec<u8>, FormatError> {
     write(spec).map(|b| b.to_vec())
 }
 
-/// A tensor waiting to be laid out: its dtype and little-endian bytes.
-type Pending = (Dtype, Vec<u8>);
+/// Tensors waiting to be laid out, each with its dtype and little-endian bytes. Each push
+/// returns the tensor's section index (0 is the manifest, 1 the string table).
+#[derive(Default)]
+pub(crate) struct Tensors(Vec<(Dtype, Vec<u8>)>);
 
-/// Queues an f32 tensor; returns its section index (0 is the manifest, 1 the string table).
-fn tensor(t: &[f32], tensors: &mut Vec<Pending>) -> u32 {
-    push(
-        Dtype::F32,
-        t.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        tensors,
-    )
-}
-
-fn tensor_u32(t: &[u32], tensors: &mut Vec<Pending>) -> u32 {
-    push(
-        Dtype::U32,
-        t.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        tensors,
-    )
-}
-
-fn tensor_f64(t: &[f64], tensors: &mut Vec<Pending>) -> u32 {
-    push(
-        Dtype::F64,
-        t.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        tensors,
-    )
-}
-
-fn push(dtype: Dtype, bytes: Vec<u8>, tensors: &mut Vec<Pending>) -> u32 {
-    tensors.push((dtype, bytes));
-    (1 + tensors.len()) as u32
-}
-
-/// The TREES record's payload; queues its tensors.
-fn trees_payload(t: &TreesSpec, tensors: &mut Vec<Pending>) -> Vec<u32> {
-    let rows: Vec<u32> = t.nodes.iter().flat_map(|n| n.encode()).collect();
-    let nodes = if rows.is_empty() {
-        NONE
-    } else {
-        tensor_u32(&rows, tensors)
-    };
-    let roots = tensor_u32(&t.roots, tensors);
-    let leaves = tensor_f64(&t.leaves, tensors);
-    let targets = if t.targets.is_empty() {
-        NONE
-    } else {
-        tensor_u32(&t.targets, tensors)
-    };
-    let base = tensor_f64(&t.base, tensors);
-    let cats = if t.categories.is_empty() {
-        NONE
-    } else {
-        tensor_u32(&t.categories, tensors)
-    };
-    let flags = if t.average { trees::FLAG_AVERAGE } else { 0 }
-        | if t.round_f32 {
-            trees::FLAG_ROUND_F32
+impl Tensors {
+    fn push(&mut self, dtype: Dtype, bytes: Vec<u8>) -> u32 {
+        self.0.push((dtype, bytes));
+        (1 + self.0.len()) as u32
+    }
+    /// Queues an f32 tensor.
+    pub(crate) fn f32(&mut self, t: &[f32]) -> u32 {
+        self.push(Dtype::F32, t.iter().flat_map(|x| x.to_le_bytes()).collect())
+    }
+    /// Queues a u32 tensor.
+    pub(crate) fn u32(&mut self, t: &[u32]) -> u32 {
+        self.push(Dtype::U32, t.iter().flat_map(|x| x.to_le_bytes()).collect())
+    }
+    /// Queues an f64 tensor.
+    pub(crate) fn f64(&mut self, t: &[f64]) -> u32 {
+        self.push(Dtype::F64, t.iter().flat_map(|x| x.to_le_bytes()).collect())
+    }
+    /// Queues a u32 tensor, or returns [`NONE`] for an empty one.
+    pub(crate) fn opt_u32(&mut self, t: &[u32]) -> u32 {
+        if t.is_empty() {
+            NONE
         } else {
-            0
-        };
-    vec![
-        stage_kind::TREES,
-        t.n_in,
-        t.n_out,
-        flags,
-        t.leaf_width,
-        t.roots.len() as u32,
-        nodes,
-        roots,
-        leaves,
-        targets,
-        base,
-        cats,
-    ]
-}
-
-/// The SVM record's payload; queues its tensors.
-fn svm_payload(m: &SvmSpec, tensors: &mut Vec<Pending>) -> Vec<u32> {
-    let (gamma, coef0, degree) = m.kernel.params();
-    let (g, c) = (gamma.to_bits(), coef0.to_bits());
-    let n_support = if m.n_support.is_empty() {
-        NONE
-    } else {
-        tensor_u32(&m.n_support, tensors)
-    };
-    let sv = tensor(&m.support_vectors, tensors);
-    let coef = tensor_f64(&m.coef, tensors);
-    let intercept = tensor_f64(&m.intercept, tensors);
-    let prob_a = if m.prob_a.is_empty() {
-        NONE
-    } else {
-        tensor_f64(&m.prob_a, tensors)
-    };
-    let prob_b = if m.prob_b.is_empty() {
-        NONE
-    } else {
-        tensor_f64(&m.prob_b, tensors)
-    };
-    let n_sv = m
-        .support_vectors
-        .len()
-        .checked_div(m.n_in as usize)
-        .unwrap_or(0) as u32;
-    vec![
-        stage_kind::SVM,
-        m.n_in,
-        m.n_classes,
-        n_sv,
-        m.kernel.code(),
-        degree,
-        g as u32,
-        (g >> 32) as u32,
-        c as u32,
-        (c >> 32) as u32,
-        n_support,
-        sv,
-        coef,
-        intercept,
-        prob_a,
-        prob_b,
-    ]
+            self.u32(t)
+        }
+    }
+    /// Queues an f64 tensor, or returns [`NONE`] for an empty one.
+    pub(crate) fn opt_f64(&mut self, t: &[f64]) -> u32 {
+        if t.is_empty() {
+            NONE
+        } else {
+            self.f64(t)
+        }
+    }
 }
 
 fn record(words: &mut Vec<u32>, tag: u32, payload: &[u32]) {
@@ -229,7 +146,7 @@ fn layout(spec: &ModelSpec) -> Result<Vec<u8>, FormatError> {
         offsets: vec![0],
         data: String::new(),
     };
-    let mut tensors: Vec<Pending> = Vec::new();
+    let mut tensors = Tensors::default();
     // Section 0 is the manifest, 1 the string table, tensors follow.
     let mut words: Vec<u32> = Vec::new();
 
@@ -271,79 +188,7 @@ fn layout(spec: &ModelSpec) -> Result<Vec<u8>, FormatError> {
     record(&mut words, tag::PROVENANCE, &prov);
 
     for s in &spec.stages {
-        let payload = match s {
-            StageSpec::StandardScaler { mean, scale } => {
-                let m = tensor(mean, &mut tensors);
-                let sc = tensor(scale, &mut tensors);
-                vec![stage_kind::STANDARD_SCALER, mean.len() as u32, m, sc]
-            }
-            StageSpec::Linear {
-                n_in,
-                n_out,
-                coef,
-                intercept,
-            } => {
-                let c = tensor(coef, &mut tensors);
-                let i = tensor(intercept, &mut tensors);
-                vec![stage_kind::LINEAR, *n_in, *n_out, c, i]
-            }
-            StageSpec::Trees(t) => trees_payload(t, &mut tensors),
-            StageSpec::Post(t) => vec![stage_kind::POST, t.code()],
-            StageSpec::MinMaxScaler { scale, min } => {
-                let sc = tensor(scale, &mut tensors);
-                let m = tensor(min, &mut tensors);
-                vec![stage_kind::MIN_MAX_SCALER, scale.len() as u32, sc, m]
-            }
-            StageSpec::Normalizer { width, norm } => {
-                vec![stage_kind::NORMALIZER, *width, norm.code()]
-            }
-            StageSpec::Imputer { missing, fill } => {
-                let f = tensor(fill, &mut tensors);
-                vec![stage_kind::IMPUTER, fill.len() as u32, missing.to_bits(), f]
-            }
-            StageSpec::Pca {
-                n_in,
-                n_out,
-                mean,
-                components,
-                whiten,
-            } => {
-                let m = tensor(mean, &mut tensors);
-                let c = tensor(components, &mut tensors);
-                let w = whiten.as_ref().map_or(NONE, |w| tensor(w, &mut tensors));
-                vec![stage_kind::PCA, *n_in, *n_out, m, c, w]
-            }
-            StageSpec::Dense {
-                n_in,
-                n_out,
-                activation,
-                weights,
-                bias,
-            } => {
-                let w = tensor(weights, &mut tensors);
-                let b = tensor(bias, &mut tensors);
-                vec![stage_kind::DENSE, *n_in, *n_out, activation.code(), w, b]
-            }
-            StageSpec::Svm(m) => svm_payload(m, &mut tensors),
-            StageSpec::KMeans { n_in, k, centers } => {
-                let c = tensor(centers, &mut tensors);
-                vec![stage_kind::KMEANS, *n_in, *k, c]
-            }
-            StageSpec::GaussianNb {
-                n_in,
-                n_classes,
-                theta,
-                var,
-                log_prior,
-                log_norm,
-            } => {
-                let t = tensor_f64(theta, &mut tensors);
-                let v = tensor_f64(var, &mut tensors);
-                let p = tensor_f64(log_prior, &mut tensors);
-                let n = tensor_f64(log_norm, &mut tensors);
-                vec![stage_kind::GAUSSIAN_NB, *n_in, *n_classes, t, v, p, n]
-            }
-        };
+        let payload = family::payload(s, &mut tensors);
         record(&mut words, tag::STAGE, &payload);
     }
 
@@ -353,7 +198,7 @@ fn layout(spec: &ModelSpec) -> Result<Vec<u8>, FormatError> {
         (SectionKind::Manifest, None, manifest),
         (SectionKind::Strings, None, strings),
     ];
-    for (dtype, bytes) in tensors {
+    for (dtype, bytes) in tensors.0 {
         sections.push((SectionKind::Tensor, Some(dtype), bytes));
     }
 

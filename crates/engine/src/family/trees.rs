@@ -8,15 +8,18 @@
 //! - [`trees_block_f64`] walks each tree for a block of rows before moving to the next tree,
 //!   so a tree's nodes are fetched into cache once per block instead of once per row (the
 //!   batch path).
-//! - [`trees_ref`] is the plain reference: it decodes every node with
-//!   [`TreeNode::decode`] and follows the documented semantics literally. Property tests hold
+//! - `trees_ref` (feature `testing`) is the plain reference: it decodes every node with
+//!   [`icebreak_format::TreeNode::decode`] and follows the documented semantics literally. Property tests hold
 //!   the fast paths to it bit for bit (both sum in the same order, in `f64`).
 //!
 //! Validation (rule R29) guarantees that every reference is in range and that children come
 //! after their parents, so every walk ends within the number of nodes.
 
+use crate::kernels::narrow;
 use icebreak_format::trees::{info, info_bit, NodeRow, LEAF, ZERO_THRESHOLD};
-use icebreak_format::{MissingRule, Split, TreeNode, Trees};
+use icebreak_format::Trees;
+#[cfg(feature = "testing")]
+use icebreak_format::{MissingRule, Split, TreeNode};
 
 /// Rows per block in [`trees_block_f64`].
 pub const BLOCK_ROWS: usize = 64;
@@ -45,7 +48,7 @@ enum Walk {
 
 const AS_ZERO_LE: u32 = info::LE | (1 << info::MISSING_SHIFT);
 
-/// A tree ensemble ready to walk: the file's node table viewed as [`Row64`]s, and the walk
+/// A tree ensemble ready to walk: the file's node table viewed as `Row64`s, and the walk
 /// its tests allow. Built in O(1) from the validated view.
 #[derive(Debug, Clone, Copy)]
 pub struct Prepared<'a> {
@@ -241,7 +244,7 @@ fn finish(trees: &Trees<'_>, acc: &mut [f64]) {
 /// ([`round_row_f32`]); `acc` (`n_out` long) receives the outputs.
 ///
 /// Trees are walked [`LANES`] at a time, side by side; their leaves are then added in tree
-/// order, so the sum is the one [`trees_ref`] computes, bit for bit.
+/// order, so the sum is the one `trees_ref` computes, bit for bit.
 pub fn trees_row_f64(p: &Prepared<'_>, x: &[f64], acc: &mut [f64]) {
     match p.walk {
         Walk::Lt => row_walk::<0>(p, x, acc),
@@ -324,6 +327,7 @@ pub fn round_row_f32(x: &mut [f64]) {
     }
 }
 
+#[cfg(feature = "testing")]
 /// The reference: decodes every node and applies the documented rules literally.
 pub fn trees_ref(trees: &Trees<'_>, x: &[f64]) -> Vec<f64> {
     let n_out = trees.n_out as usize;
@@ -388,4 +392,20 @@ pub fn trees_ref(trees: &Trees<'_>, x: &[f64]) -> Vec<f64> {
         *a += b;
     }
     acc
+}
+
+/// Trees over a batch, [`BLOCK_ROWS`] rows at a time.
+pub(crate) fn batch(p: &Prepared<'_>, rows: &[f64], acc: &mut Vec<f64>, scores: &mut [f32]) {
+    let t = p.trees();
+    let nf = t.n_in as usize;
+    let no = t.n_out as usize;
+    acc.resize(BLOCK_ROWS * no, 0.0);
+    for (block, out) in rows
+        .chunks(BLOCK_ROWS * nf)
+        .zip(scores.chunks_mut(BLOCK_ROWS * no))
+    {
+        let n = block.len() / nf;
+        trees_block_f64(p, block, &mut acc[..n * no]);
+        narrow(&acc[..n * no], out);
+    }
 }

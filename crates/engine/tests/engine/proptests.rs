@@ -12,15 +12,17 @@
 // Helpers outside #[test] functions unwrap too: a panic is a test failure here.
 #![allow(clippy::unwrap_used)]
 
+use crate::common::to64;
 use icebreak_engine::kernels::{
     any_non_finite_f32, argmax_f32, dot4_f32, dot_f32_8acc, dot_ref, linear_f32, linear_ref,
     ovr_normalize_f32, ovr_normalize_ref, sigmoid_f32, sigmoid_ref, softmax_f32, softmax_ref,
     standard_scale_f32, standard_scale_into_f32, standard_scale_ref,
 };
 use icebreak_engine::{reference, BatchOutput, EngineError, Model};
+use icebreak_format::testing::strategy::{self, Head, HeadParts};
+use icebreak_format::testing::ModelSpecBuilder;
 use icebreak_format::{
-    write, Apr, InputSpec, LabelsSpec, MissingValues, ModelSpec, OutputSpec, PostTransform,
-    ProvenanceSpec, StageSpec, Task,
+    write, Apr, LabelsSpec, MissingValues, ModelSpec, PostTransform, StageSpec, Task,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -94,10 +96,6 @@ fn post_ref(p: PostTransform, scores: &[f64]) -> Vec<f64> {
         PostTransform::Exp => scores.iter().map(|z| z.exp()).collect(),
         PostTransform::Probabilities => scores.to_vec(),
     }
-}
-
-fn to64(x: &[f32]) -> Vec<f64> {
-    x.iter().map(|&v| f64::from(v)).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -309,44 +307,9 @@ fn kernels_on_empty_and_extreme_inputs() {
 // Whole pipelines.
 
 /// What follows the linear layer, and the task and class count that go with it: every
-/// combination the format accepts (rules R25-R27).
-#[derive(Debug, Clone, Copy)]
-enum Head {
-    Regression {
-        n_out: u32,
-        post: Option<PostTransform>,
-    },
-    BinaryScore {
-        logistic: bool,
-    },
-    PerClass {
-        n: u32,
-        post: Option<PostTransform>,
-    },
-}
-
+/// combination the format accepts (rules R25-R27), up to 8 outputs.
 fn head() -> impl Strategy<Value = Head> {
-    let regression = (1u32..=8, 0u8..5).prop_map(|(n_out, p)| {
-        let post = match (p, n_out) {
-            (1, _) => Some(PostTransform::Logistic),
-            (2, n) if n >= 2 => Some(PostTransform::Softmax),
-            (3, n) if n >= 2 => Some(PostTransform::OvrNormalize),
-            (4, 1) => Some(PostTransform::BinaryLogistic),
-            _ => None,
-        };
-        Head::Regression { n_out, post }
-    });
-    let binary = any::<bool>().prop_map(|logistic| Head::BinaryScore { logistic });
-    let per_class = (2u32..=8, 0u8..4).prop_map(|(n, p)| {
-        let post = match p {
-            1 => Some(PostTransform::Logistic),
-            2 => Some(PostTransform::Softmax),
-            3 => Some(PostTransform::OvrNormalize),
-            _ => None,
-        };
-        Head::PerClass { n, post }
-    });
-    prop_oneof![regression, binary, per_class]
+    strategy::head(1u32..=8, 2u32..=8)
 }
 
 /// A valid model: optional scaler, a linear layer of 1..=8 outputs, an optional post
@@ -354,23 +317,12 @@ fn head() -> impl Strategy<Value = Head> {
 fn spec() -> impl Strategy<Value = ModelSpec> {
     (1u32..=40, head(), any::<bool>(), any::<bool>()).prop_flat_map(
         |(n_features, head, scaler, nan)| {
-            let (n_out, post, task, n_outputs) = match head {
-                Head::Regression { n_out, post } => {
-                    let width = if post == Some(PostTransform::BinaryLogistic) {
-                        2
-                    } else {
-                        n_out
-                    };
-                    (n_out, post, Task::Regression, width)
-                }
-                Head::BinaryScore { logistic } => (
-                    1,
-                    logistic.then_some(PostTransform::BinaryLogistic),
-                    Task::Classification,
-                    2,
-                ),
-                Head::PerClass { n, post } => (n, post, Task::Classification, n),
-            };
+            let HeadParts {
+                n_out,
+                post,
+                task,
+                n_outputs,
+            } = head.parts();
             let nf = n_features as usize;
             let scaler = if scaler {
                 (
@@ -396,36 +348,16 @@ fn spec() -> impl Strategy<Value = ModelSpec> {
                 let mut stages: Vec<StageSpec> = scaler.into_iter().collect();
                 stages.push(linear);
                 stages.extend(post.map(StageSpec::Post));
-                ModelSpec {
-                    input: InputSpec {
-                        n_features,
-                        missing: if nan {
-                            MissingValues::Nan
-                        } else {
-                            MissingValues::Reject
-                        },
-                        feature_names: None,
-                    },
-                    output: OutputSpec {
-                        task,
-                        n_outputs,
-                        labels: match task {
-                            Task::Regression | Task::Transform => LabelsSpec::None,
-                            Task::Classification => {
-                                LabelsSpec::Int((0..n_outputs as i64).collect())
-                            }
-                        },
-                        output_names: None,
-                    },
-                    provenance: ProvenanceSpec {
-                        model_version: "proptest".into(),
-                        model_name: None,
-                        source_format: None,
-                        converter: None,
-                        source_sha256: None,
-                    },
-                    stages,
-                }
+                ModelSpecBuilder::new(n_features)
+                    .missing(if nan {
+                        MissingValues::Nan
+                    } else {
+                        MissingValues::Reject
+                    })
+                    .task_with_labels(task, n_outputs)
+                    .version("proptest")
+                    .stages(stages)
+                    .build()
             })
         },
     )
@@ -661,35 +593,16 @@ proptest! {
 
 #[test]
 fn errors_have_the_documented_values() {
-    let spec = ModelSpec {
-        input: InputSpec {
-            n_features: 3,
-            missing: MissingValues::Reject,
-            feature_names: None,
-        },
-        output: OutputSpec {
-            task: Task::Classification,
-            n_outputs: 2,
-            labels: LabelsSpec::Int(vec![0, 1]),
-            output_names: None,
-        },
-        provenance: ProvenanceSpec {
-            model_version: "1".into(),
-            model_name: None,
-            source_format: None,
-            converter: None,
-            source_sha256: None,
-        },
-        stages: vec![
-            StageSpec::Linear {
-                n_in: 3,
-                n_out: 1,
-                coef: vec![1.0, 2.0, 3.0],
-                intercept: vec![0.0],
-            },
-            StageSpec::Post(PostTransform::BinaryLogistic),
-        ],
-    };
+    let spec = ModelSpecBuilder::new(3)
+        .classifier(LabelsSpec::Int(vec![0, 1]))
+        .stage(StageSpec::Linear {
+            n_in: 3,
+            n_out: 1,
+            coef: vec![1.0, 2.0, 3.0],
+            intercept: vec![0.0],
+        })
+        .stage(StageSpec::Post(PostTransform::BinaryLogistic))
+        .build();
     let file = write(&spec).unwrap();
     let apr = Apr::parse(&file).unwrap();
     let model = Model::new(&apr);

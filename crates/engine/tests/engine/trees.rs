@@ -2,7 +2,9 @@
 //! row path, and the documented semantics on hand-built trees.
 #![allow(clippy::unwrap_used)]
 
+use crate::common::written;
 use icebreak_engine::{reference, trees::trees_ref, BatchOutput, EngineError, Model};
+use icebreak_format::testing::ModelSpecBuilder;
 use icebreak_format::trees::LEAF;
 use icebreak_format::*;
 use proptest::prelude::*;
@@ -138,29 +140,14 @@ fn model_spec(trees: TreesSpec, post: Option<PostTransform>, task: Task) -> Mode
         (Task::Classification, _) => (n_out, LabelsSpec::Int((0..n_out as i64).collect())),
         (_, _) => (n_out, LabelsSpec::None),
     };
-    ModelSpec {
-        input: InputSpec {
-            n_features: trees.n_in,
-            missing: MissingValues::Nan,
-            feature_names: None,
-        },
-        output: OutputSpec {
-            task,
-            n_outputs,
-            labels,
-            output_names: None,
-        },
-        provenance: ProvenanceSpec {
-            model_version: "t".into(),
-            model_name: None,
-            source_format: None,
-            converter: None,
-            source_sha256: None,
-        },
-        stages: std::iter::once(StageSpec::Trees(trees))
-            .chain(post.map(StageSpec::Post))
-            .collect(),
-    }
+    ModelSpecBuilder::new(trees.n_in)
+        .missing(MissingValues::Nan)
+        .task(task, n_outputs)
+        .labels(labels)
+        .version("t")
+        .stage(StageSpec::Trees(trees))
+        .stages(post.map(StageSpec::Post))
+        .build()
 }
 
 /// The next f32 above `x` (finite `x`).
@@ -288,7 +275,7 @@ fn stump(split: Split, missing: MissingRule, default_left: bool, round_f32: bool
 }
 
 fn run(spec: &ModelSpec, x: f64) -> f32 {
-    let file = write(spec).unwrap();
+    let file = written(spec);
     let apr = Apr::parse(&file).unwrap();
     let model = Model::new(&apr);
     let mut s = model.scratch();

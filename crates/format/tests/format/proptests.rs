@@ -5,115 +5,22 @@
 // Helpers outside #[test] functions unwrap too: a panic is a test failure here.
 #![allow(clippy::unwrap_used)]
 
+use icebreak_format::testing::strategy::{
+    self, labels, names, provenance, weight, weight64, weights, Head, HeadParts,
+};
+use icebreak_format::testing::ModelSpecBuilder;
 use icebreak_format::*;
-use proptest::collection::{btree_set, vec};
+use proptest::collection::vec;
 use proptest::prelude::*;
 
-/// Finite f32s of every magnitude and sign (NaN is not equal to itself, so it would break the
-/// round-trip equality; the format itself does not look at the values).
-fn weight() -> impl Strategy<Value = f32> {
-    use proptest::num::f32::{NEGATIVE, NORMAL, POSITIVE, SUBNORMAL, ZERO};
-    POSITIVE | NEGATIVE | NORMAL | SUBNORMAL | ZERO
-}
-
-fn weights(n: usize) -> impl Strategy<Value = Vec<f32>> {
-    vec(weight(), n)
-}
-
-/// Any string, Unicode included: printable characters of every script, or any `char` at all
-/// (controls and NUL included); the empty string too.
-fn text() -> impl Strategy<Value = String> {
-    prop_oneof![
-        4 => "\\PC{0,12}",
-        1 => vec(any::<char>(), 0..5).prop_map(String::from_iter),
-    ]
-}
-
-fn names(n: usize) -> impl Strategy<Value = Option<Vec<String>>> {
-    proptest::option::of(vec(text(), n))
-}
-
-fn provenance() -> impl Strategy<Value = ProvenanceSpec> {
-    (
-        text(),
-        proptest::option::of(text()),
-        proptest::option::of(text()),
-        proptest::option::of(text()),
-        proptest::option::of("[0-9a-f]{64}"),
-    )
-        .prop_map(
-            |(model_version, model_name, source_format, converter, source_sha256)| ProvenanceSpec {
-                model_version,
-                model_name,
-                source_format,
-                converter,
-                source_sha256,
-            },
-        )
-}
-
-/// Distinct labels, in an arbitrary order.
-fn labels(n: usize) -> impl Strategy<Value = LabelsSpec> {
-    prop_oneof![
-        btree_set(any::<i64>(), n)
-            .prop_map(|s| s.into_iter().collect::<Vec<_>>())
-            .prop_shuffle()
-            .prop_map(LabelsSpec::Int),
-        btree_set(text(), n)
-            .prop_map(|s| s.into_iter().collect::<Vec<_>>())
-            .prop_shuffle()
-            .prop_map(LabelsSpec::Str),
-    ]
-}
-
-/// What the estimator's scores become, and the task and class count that go with it.
-#[derive(Debug, Clone)]
-enum Head {
-    /// Regression with `n_out` targets and a post transform valid for that width.
-    Regression {
-        n_out: u32,
-        post: Option<PostTransform>,
-    },
-    /// A binary classifier with one score: a decision function, or binary_logistic.
-    BinaryScore { logistic: bool },
-    /// A classifier with one score per class.
-    PerClass { n: u32, post: Option<PostTransform> },
-}
-
+/// Regressions of 1 to 4 targets, classifiers of 2 to 5 classes.
 fn head() -> impl Strategy<Value = Head> {
-    let regression = (1u32..5, 0u8..5).prop_map(|(n_out, p)| {
-        let post = match (p, n_out) {
-            (1, _) => Some(PostTransform::Logistic),
-            (2, n) if n >= 2 => Some(PostTransform::Softmax),
-            (3, n) if n >= 2 => Some(PostTransform::OvrNormalize),
-            // binary_logistic turns one score into two values: a regression of width 2.
-            (4, 1) => Some(PostTransform::BinaryLogistic),
-            _ => None,
-        };
-        Head::Regression { n_out, post }
-    });
-    let binary = any::<bool>().prop_map(|logistic| Head::BinaryScore { logistic });
-    let per_class = (2u32..6, 0u8..4).prop_map(|(n, p)| {
-        let post = match p {
-            1 => Some(PostTransform::Logistic),
-            2 => Some(PostTransform::Softmax),
-            3 => Some(PostTransform::OvrNormalize),
-            _ => None,
-        };
-        Head::PerClass { n, post }
-    });
-    prop_oneof![regression, binary, per_class]
+    strategy::head(1u32..5, 2u32..6)
 }
 
 /// An arbitrary valid spec: a linear pipeline, or one of the other families.
 fn spec() -> impl Strategy<Value = ModelSpec> {
     prop_oneof![linear_spec(), family_spec()]
-}
-
-/// Finite f64s of every magnitude and sign.
-fn weight64() -> impl Strategy<Value = f64> {
-    use proptest::num::f64::{NEGATIVE, NORMAL, POSITIVE, SUBNORMAL, ZERO};
-    POSITIVE | NEGATIVE | NORMAL | SUBNORMAL | ZERO
 }
 
 /// Draws values from a pool, cycling (keeps the strategies shallow: a deep tree of
@@ -384,24 +291,20 @@ fn family_spec() -> impl Strategy<Value = ModelSpec> {
                 _ => Just(LabelsSpec::None).boxed(),
             };
             (names(n_features as usize), names(no), labels, provenance()).prop_map(
-                move |(feature_names, output_names, labels, provenance)| ModelSpec {
-                    input: InputSpec {
-                        n_features,
-                        missing: if nan {
+                move |(feature_names, output_names, labels, provenance)| {
+                    ModelSpecBuilder::new(n_features)
+                        .missing(if nan {
                             MissingValues::Nan
                         } else {
                             MissingValues::Reject
-                        },
-                        feature_names,
-                    },
-                    output: OutputSpec {
-                        task,
-                        n_outputs,
-                        labels,
-                        output_names,
-                    },
-                    provenance,
-                    stages: stages.clone(),
+                        })
+                        .feature_names(feature_names)
+                        .task(task, n_outputs)
+                        .labels(labels)
+                        .output_names(output_names)
+                        .provenance(provenance)
+                        .stages(stages.clone())
+                        .build()
                 },
             )
         })
@@ -433,23 +336,12 @@ fn tensors_of(s: &StageSpec) -> usize {
 fn linear_spec() -> impl Strategy<Value = ModelSpec> {
     (1u32..8, head(), any::<bool>(), any::<bool>()).prop_flat_map(
         |(n_features, head, scaler, nan)| {
-            let (n_out, post, task, n_outputs) = match head {
-                Head::Regression { n_out, post } => {
-                    let width = if post == Some(PostTransform::BinaryLogistic) {
-                        2
-                    } else {
-                        n_out
-                    };
-                    (n_out, post, Task::Regression, width)
-                }
-                Head::BinaryScore { logistic } => (
-                    1,
-                    logistic.then_some(PostTransform::BinaryLogistic),
-                    Task::Classification,
-                    2,
-                ),
-                Head::PerClass { n, post } => (n, post, Task::Classification, n),
-            };
+            let HeadParts {
+                n_out,
+                post,
+                task,
+                n_outputs,
+            } = head.parts();
             let nf = n_features as usize;
             let no = n_outputs as usize;
             let scaler = if scaler {
@@ -476,25 +368,19 @@ fn linear_spec() -> impl Strategy<Value = ModelSpec> {
                     let mut stages: Vec<StageSpec> = scaler.into_iter().collect();
                     stages.push(linear);
                     stages.extend(post.map(StageSpec::Post));
-                    ModelSpec {
-                        input: InputSpec {
-                            n_features,
-                            missing: if nan {
-                                MissingValues::Nan
-                            } else {
-                                MissingValues::Reject
-                            },
-                            feature_names,
-                        },
-                        output: OutputSpec {
-                            task,
-                            n_outputs,
-                            labels,
-                            output_names,
-                        },
-                        provenance,
-                        stages,
-                    }
+                    ModelSpecBuilder::new(n_features)
+                        .missing(if nan {
+                            MissingValues::Nan
+                        } else {
+                            MissingValues::Reject
+                        })
+                        .feature_names(feature_names)
+                        .task(task, n_outputs)
+                        .labels(labels)
+                        .output_names(output_names)
+                        .provenance(provenance)
+                        .stages(stages)
+                        .build()
                 },
             )
         },

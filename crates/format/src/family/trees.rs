@@ -7,6 +7,17 @@
 //! XGBoost, LightGBM, ONNX `TreeEnsemble*`); what differs between libraries — the comparison,
 //! where a missing value goes, categorical sets, how leaves add up — is spelled out per node
 //! or per ensemble. `docs/FORMAT.md` ("TREES stage") is the normative description.
+//!
+//! This module holds the family whole: the view ([`Trees`]), the owned spec
+//! ([`TreesSpec`]), the node encoding, the reader's R29 checks and the writer's record.
+
+use crate::error::FormatError;
+use crate::reader::{dim, Parser, Words};
+use crate::writer::Tensors;
+use crate::{Dtype, NONE};
+
+/// Words of the record, its kind word included (R20).
+pub(crate) const RECORD_LEN: u32 = 12;
 
 /// Set in a child reference when it names a leaf (the low 31 bits are the leaf index).
 pub const LEAF: u32 = 0x8000_0000;
@@ -264,4 +275,196 @@ pub struct TreesSpec {
     pub base: Vec<f64>,
     /// Category bitset words.
     pub categories: Vec<u32>,
+}
+
+/// The TREES record after its kind word; R29 in full.
+pub(crate) fn read<'a>(
+    p: &mut Parser<'a>,
+    stage: u32,
+    w: &mut Words<'_>,
+) -> Result<Trees<'a>, FormatError> {
+    let n_in = dim("n_in", w.next()?)?;
+    let n_out = dim("n_out", w.next()?)?;
+    let flags = w.next()?;
+    if flags & !(FLAG_AVERAGE | FLAG_ROUND_F32) != 0 {
+        return Err(FormatError::UnknownValue {
+            field: "trees.flags",
+            value: flags,
+        });
+    }
+    let leaf_width = dim("leaf_width", w.next()?)?;
+    let n_trees = dim("n_trees", w.next()?)?;
+    let (nodes_ix, roots_ix, leaves_ix, targets_ix, base_ix, cats_ix) = (
+        w.next()?,
+        w.next()?,
+        w.next()?,
+        w.next()?,
+        w.next()?,
+        w.next()?,
+    );
+    let bad = |index: u32, reason: &'static str| FormatError::BadTrees {
+        stage,
+        index,
+        reason,
+    };
+    if leaf_width != 1 && leaf_width != n_out {
+        return Err(bad(0, "leaf_width is neither 1 nor n_out"));
+    }
+    let nodes: &'a [NodeRow] = if nodes_ix == NONE {
+        &[]
+    } else {
+        let words: &'a [u32] = p.typed_tensor(stage, nodes_ix, Dtype::U32, None)?;
+        if words.len() % NODE_WORDS != 0 {
+            return Err(FormatError::BadTensorRef {
+                stage,
+                section: nodes_ix,
+                reason: "node table is not a whole number of 6-word rows",
+            });
+        }
+        bytemuck::try_cast_slice(words).map_err(|_| FormatError::BadTensorRef {
+            stage,
+            section: nodes_ix,
+            reason: "not aligned",
+        })?
+    };
+    let roots: &'a [u32] = p.typed_tensor(stage, roots_ix, Dtype::U32, Some(u64::from(n_trees)))?;
+    let leaves: &'a [f64] = p.typed_tensor(stage, leaves_ix, Dtype::F64, None)?;
+    if leaves.is_empty() || leaves.len() % leaf_width as usize != 0 {
+        return Err(bad(
+            0,
+            "leaf table is not a whole, non-zero number of leaves",
+        ));
+    }
+    let n_leaves = (leaves.len() / leaf_width as usize) as u64;
+    let targets: &'a [u32] = if leaf_width == 1 && n_out > 1 {
+        p.typed_tensor(stage, targets_ix, Dtype::U32, Some(u64::from(n_trees)))?
+    } else if targets_ix != NONE {
+        return Err(bad(
+            0,
+            "targets are only stored when leaf_width is 1 and n_out > 1",
+        ));
+    } else {
+        &[]
+    };
+    let base: &'a [f64] = p.typed_tensor(stage, base_ix, Dtype::F64, Some(u64::from(n_out)))?;
+    let categories: &'a [u32] = if cats_ix == NONE {
+        &[]
+    } else {
+        p.typed_tensor(stage, cats_ix, Dtype::U32, None)?
+    };
+    let n_nodes = nodes.len() as u64;
+    let check_ref = |r: u32, after: Option<u64>| -> bool {
+        if r & LEAF != 0 {
+            u64::from(r & !LEAF) < n_leaves
+        } else {
+            let r = u64::from(r);
+            r < n_nodes && after.is_none_or(|p| r > p)
+        }
+    };
+    for (i, &r) in roots.iter().enumerate() {
+        if !check_ref(r, None) {
+            return Err(bad(i as u32, "root reference out of range"));
+        }
+    }
+    for (i, &t) in targets.iter().enumerate() {
+        if t >= n_out {
+            return Err(bad(i as u32, "tree target is not an output"));
+        }
+    }
+    let mut info_mask = 0u64;
+    for (i, row) in nodes.iter().enumerate() {
+        let ix = i as u32;
+        let node = TreeNode::decode(row).ok_or(bad(ix, "undefined node code"))?;
+        info_mask |= info_bit(row[3]);
+        if node.feature >= n_in {
+            return Err(bad(ix, "feature index outside the input"));
+        }
+        if !check_ref(node.left, Some(i as u64)) || !check_ref(node.right, Some(i as u64)) {
+            return Err(bad(
+                ix,
+                "child reference out of range or not after its parent",
+            ));
+        }
+        match node.split {
+            Split::InSet { offset, words } => {
+                let end = u64::from(offset) + u64::from(words);
+                if words == 0 || end > categories.len() as u64 {
+                    return Err(bad(ix, "category set outside the category table"));
+                }
+            }
+            Split::Lt(t)
+            | Split::Le(t)
+            | Split::Gt(t)
+            | Split::Ge(t)
+            | Split::Eq(t)
+            | Split::Ne(t) => {
+                if t.is_nan() {
+                    return Err(bad(ix, "threshold is NaN"));
+                }
+            }
+        }
+    }
+    if let Some(i) = leaves.iter().position(|v| !v.is_finite()) {
+        return Err(bad(i as u32, "leaf value is not finite"));
+    }
+    if let Some(i) = base.iter().position(|v| !v.is_finite()) {
+        return Err(bad(i as u32, "base value is not finite"));
+    }
+    Ok(Trees {
+        n_in,
+        n_out,
+        flags,
+        leaf_width,
+        roots,
+        nodes,
+        leaves,
+        targets,
+        base,
+        categories,
+        info_mask,
+    })
+}
+
+/// The TREES record's payload after its kind word; queues its tensors.
+pub(crate) fn payload(t: &TreesSpec, tensors: &mut Tensors) -> Vec<u32> {
+    let rows: Vec<u32> = t.nodes.iter().flat_map(|n| n.encode()).collect();
+    let nodes = tensors.opt_u32(&rows);
+    let roots = tensors.u32(&t.roots);
+    let leaves = tensors.f64(&t.leaves);
+    let targets = tensors.opt_u32(&t.targets);
+    let base = tensors.f64(&t.base);
+    let cats = tensors.opt_u32(&t.categories);
+    let flags =
+        if t.average { FLAG_AVERAGE } else { 0 } | if t.round_f32 { FLAG_ROUND_F32 } else { 0 };
+    vec![
+        t.n_in,
+        t.n_out,
+        flags,
+        t.leaf_width,
+        t.roots.len() as u32,
+        nodes,
+        roots,
+        leaves,
+        targets,
+        base,
+        cats,
+    ]
+}
+
+/// Copies the view out into an owned spec.
+pub(crate) fn to_spec(t: &Trees<'_>) -> TreesSpec {
+    TreesSpec {
+        n_in: t.n_in,
+        n_out: t.n_out,
+        average: t.average(),
+        round_f32: t.round_f32(),
+        leaf_width: t.leaf_width,
+        roots: t.roots.to_vec(),
+        // Validated rows always decode.
+        nodes: t.nodes.iter().filter_map(TreeNode::decode).collect(),
+        leaves: t.leaves.to_vec(),
+        targets: t.targets.to_vec(),
+        base: t.base.to_vec(),
+        categories: t.categories.to_vec(),
+    }
 }

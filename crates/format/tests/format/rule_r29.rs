@@ -3,6 +3,7 @@
 //! the undefined-code case into the bytes shows the reader refuses it on its own too.
 #![allow(clippy::unwrap_used)]
 
+use icebreak_format::testing::ModelSpecBuilder;
 use icebreak_format::trees::{LEAF, NODE_WORDS};
 use icebreak_format::*;
 
@@ -37,27 +38,11 @@ fn trees() -> TreesSpec {
 }
 
 fn spec(t: TreesSpec) -> ModelSpec {
-    ModelSpec {
-        input: InputSpec {
-            n_features: t.n_in,
-            missing: MissingValues::Nan,
-            feature_names: None,
-        },
-        output: OutputSpec {
-            task: Task::Regression,
-            n_outputs: t.n_out,
-            labels: LabelsSpec::None,
-            output_names: None,
-        },
-        provenance: ProvenanceSpec {
-            model_version: "1".into(),
-            model_name: None,
-            source_format: None,
-            converter: None,
-            source_sha256: None,
-        },
-        stages: vec![StageSpec::Trees(t)],
-    }
+    ModelSpecBuilder::new(t.n_in)
+        .missing(MissingValues::Nan)
+        .regression(t.n_out)
+        .stage(StageSpec::Trees(t))
+        .build()
 }
 
 fn refused(t: TreesSpec) -> FormatError {

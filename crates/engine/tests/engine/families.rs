@@ -5,39 +5,21 @@
 #![allow(missing_docs)]
 #![allow(clippy::unwrap_used)]
 
+use crate::common::written;
 use icebreak_engine::reference;
 use icebreak_engine::svm::{multiclass_probability, ovr_decision, powi, sigmoid_predict};
 use icebreak_engine::{BatchOutput, EngineError, Model};
+use icebreak_format::testing::ModelSpecBuilder;
 use icebreak_format::*;
 use proptest::collection::vec;
 use proptest::prelude::*;
 
 fn spec(n: u32, missing: MissingValues, stages: Vec<StageSpec>, task: Task, no: u32) -> ModelSpec {
-    ModelSpec {
-        input: InputSpec {
-            n_features: n,
-            missing,
-            feature_names: None,
-        },
-        output: OutputSpec {
-            task,
-            n_outputs: no,
-            labels: if task == Task::Classification {
-                LabelsSpec::Int((0..i64::from(no)).collect())
-            } else {
-                LabelsSpec::None
-            },
-            output_names: None,
-        },
-        provenance: ProvenanceSpec {
-            model_version: "1".into(),
-            model_name: None,
-            source_format: None,
-            converter: None,
-            source_sha256: None,
-        },
-        stages,
-    }
+    ModelSpecBuilder::new(n)
+        .missing(missing)
+        .task_with_labels(task, no)
+        .stages(stages)
+        .build()
 }
 
 fn w(n: usize) -> impl Strategy<Value = Vec<f32>> {
@@ -400,10 +382,6 @@ proptest! {
     }
 }
 
-fn parse(s: &ModelSpec) -> AlignedBuf {
-    write(s).unwrap()
-}
-
 #[test]
 fn a_transformer_answers_its_outputs_and_accepts_missing_values() {
     let s = spec(
@@ -422,7 +400,7 @@ fn a_transformer_answers_its_outputs_and_accepts_missing_values() {
         Task::Transform,
         2,
     );
-    let buf = parse(&s);
+    let buf = written(&s);
     let apr = Apr::parse(&buf).unwrap();
     let model = Model::new(&apr);
     let mut sc = model.scratch();
@@ -457,7 +435,7 @@ fn kmeans_answers_the_nearest_centre_and_the_distances() {
         Task::Classification,
         3,
     );
-    let buf = parse(&s);
+    let buf = written(&s);
     let apr = Apr::parse(&buf).unwrap();
     let model = Model::new(&apr);
     let mut sc = model.scratch();
@@ -491,7 +469,7 @@ fn binary_svc_follows_scikit_learn_signs_and_libsvm_ties() {
         Task::Classification,
         2,
     );
-    let buf = parse(&s);
+    let buf = written(&s);
     let apr = Apr::parse(&buf).unwrap();
     let model = Model::new(&apr);
     let mut sc = model.scratch();
@@ -558,7 +536,7 @@ fn naive_bayes_probabilities_are_computed_in_f64() {
         Task::Classification,
         2,
     );
-    let buf = parse(&s);
+    let buf = written(&s);
     let apr = Apr::parse(&buf).unwrap();
     let model = Model::new(&apr);
     let mut sc = model.scratch();
@@ -582,7 +560,7 @@ fn rows_are_checked_against_the_schema() {
         Task::Classification,
         2,
     );
-    let buf = parse(&s);
+    let buf = written(&s);
     let apr = Apr::parse(&buf).unwrap();
     let model = Model::new(&apr);
     let mut sc = model.scratch();

@@ -7,9 +7,10 @@
 //! dual coefficients, intercepts and Platt parameters are `f64` in the file), following
 //! libsvm's `svm_predict_values`, `svm_predict_probability`, `sigmoid_predict` and
 //! `multiclass_probability` step by step. [`svm_row_f64`] is the engine's path: it reuses one
-//! caller-owned work buffer, so it allocates nothing. [`svm_ref`] is the plain reference,
+//! caller-owned work buffer, so it allocates nothing. `svm_ref` (feature `testing`) is the plain reference,
 //! written with fresh vectors and the sums in the obvious order.
 
+use crate::kernels::narrow;
 use icebreak_format::{Kernel, Svm};
 
 /// libsvm's smallest pairwise probability (`min_prob` in `svm_predict_probability`).
@@ -294,6 +295,7 @@ pub fn svm_row_f64(
     Some(class)
 }
 
+#[cfg(feature = "testing")]
 /// Reference outputs of one row: scores, probabilities (if any), class (classifiers).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SvmRef {
@@ -305,6 +307,7 @@ pub struct SvmRef {
     pub class: Option<usize>,
 }
 
+#[cfg(feature = "testing")]
 /// The plain reference: libsvm's loops, literally, on fresh vectors.
 #[allow(clippy::needless_range_loop)] // index loops, as libsvm writes them
 pub fn svm_ref(m: &Svm<'_>, x: &[f64]) -> SvmRef {
@@ -403,5 +406,28 @@ pub fn svm_ref(m: &Svm<'_>, x: &[f64]) -> SvmRef {
         scores,
         probabilities,
         class: Some(class),
+    }
+}
+
+/// An SVM from the `f64` row `x`: decision scores into `b`, probabilities (if any) into
+/// `a`; returns the class by votes and whether `a` holds the final values.
+pub(crate) fn stage_row(
+    m: &Svm<'_>,
+    x: &[f64],
+    work: &mut [f64],
+    acc: &mut [f64],
+    a: &mut [f32],
+    b: &mut [f32],
+) -> (Option<usize>, bool) {
+    let sw = m.score_width() as usize;
+    let k = m.n_classes as usize;
+    let (sc, pr) = acc.split_at_mut(sw);
+    let class = svm_row_f64(m, x, work, sc, pr);
+    narrow(sc, &mut b[..sw]);
+    if m.has_probabilities() {
+        narrow(&pr[..k], &mut a[..k]);
+        (class, true)
+    } else {
+        (class, false)
     }
 }

@@ -1,0 +1,138 @@
+//! Dense layers (`Stage::Dense`): one or more of them form an MLP estimator.
+
+#[cfg(feature = "testing")]
+use crate::kernels::sigmoid_ref;
+use crate::kernels::{dot_f32_8acc, sigmoid_f32};
+use icebreak_format::{Activation, Stage};
+
+/// Applies an activation in place.
+#[inline]
+pub fn activate_f32(x: &mut [f32], a: Activation) {
+    match a {
+        Activation::Identity => {}
+        Activation::Relu => {
+            for v in x.iter_mut() {
+                *v = v.max(0.0);
+            }
+        }
+        Activation::Tanh => {
+            for v in x.iter_mut() {
+                *v = v.tanh();
+            }
+        }
+        Activation::Logistic => {
+            for v in x.iter_mut() {
+                *v = sigmoid_f32(*v);
+            }
+        }
+    }
+}
+
+#[cfg(feature = "testing")]
+/// Reference activation in f64.
+pub fn activate_ref(z: f64, a: Activation) -> f64 {
+    match a {
+        Activation::Identity => z,
+        Activation::Relu => z.max(0.0),
+        Activation::Tanh => z.tanh(),
+        Activation::Logistic => sigmoid_ref(z),
+    }
+}
+
+/// One dense layer: `out = a(weights · x + bias)`.
+#[inline]
+pub fn dense_f32(x: &[f32], weights: &[f32], bias: &[f32], a: Activation, out: &mut [f32]) {
+    let n_in = x.len();
+    let mut rows = weights.chunks_exact(4 * n_in);
+    let mut j = 0;
+    for block in &mut rows {
+        let d = dot_rows4_f32(x, block);
+        for (k, v) in d.iter().enumerate() {
+            out[j + k] = bias[j + k] + v;
+        }
+        j += 4;
+    }
+    for (w, o) in rows.remainder().chunks_exact(n_in).zip(&mut out[j..]) {
+        *o = bias[j] + dot_f32_8acc(x, w);
+        j += 1;
+    }
+    activate_f32(out, a);
+}
+
+/// Four dot products of one row `x` against four consecutive weight rows `w` (`4 · x.len()`
+/// values), sharing the loads of `x`. Each product sums in the same order as
+/// [`dot_f32_8acc`], so the result is bit-identical to four calls of it.
+#[inline]
+pub fn dot_rows4_f32(x: &[f32], w: &[f32]) -> [f32; 4] {
+    let n = x.len();
+    let (w0, rest) = w.split_at(n);
+    let (w1, rest) = rest.split_at(n);
+    let (w2, w3) = rest.split_at(n);
+    let w3 = &w3[..n];
+    let mut acc = [[0.0f32; 8]; 4];
+    let chunks = x
+        .chunks_exact(8)
+        .zip(w0.chunks_exact(8))
+        .zip(w1.chunks_exact(8))
+        .zip(w2.chunks_exact(8))
+        .zip(w3.chunks_exact(8));
+    for ((((xc, c0), c1), c2), c3) in chunks {
+        for k in 0..8 {
+            acc[0][k] += xc[k] * c0[k];
+            acc[1][k] += xc[k] * c1[k];
+            acc[2][k] += xc[k] * c2[k];
+            acc[3][k] += xc[k] * c3[k];
+        }
+    }
+    let tail_start = n - n % 8;
+    let mut out = [0.0f32; 4];
+    for (r, row) in [w0, w1, w2, w3].iter().enumerate() {
+        let a = &acc[r];
+        let mut tail = 0.0f32;
+        for i in tail_start..n {
+            tail += x[i] * row[i];
+        }
+        out[r] = (((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))) + tail;
+    }
+    out
+}
+
+#[cfg(feature = "testing")]
+/// Reference dense layer in f64.
+pub fn dense_ref(x: &[f64], weights: &[f32], bias: &[f32], a: Activation) -> Vec<f64> {
+    let n_in = x.len();
+    bias.iter()
+        .enumerate()
+        .map(|(j, &b)| {
+            let row = &weights[j * n_in..(j + 1) * n_in];
+            let z = f64::from(b)
+                + x.iter()
+                    .zip(row)
+                    .map(|(&v, &w)| v * f64::from(w))
+                    .sum::<f64>();
+            activate_ref(z, a)
+        })
+        .collect()
+}
+
+/// The dense layers of an MLP from `a[..w]`; the last layer's output ends in `b`.
+pub(crate) fn chain(layers: &[Stage<'_>], a: &mut [f32], b: &mut [f32], w: usize) {
+    let mut w = w;
+    for (i, s) in layers.iter().enumerate() {
+        if let Stage::Dense {
+            n_out,
+            activation,
+            weights,
+            bias,
+            ..
+        } = *s
+        {
+            let no = n_out as usize;
+            dense_f32(&a[..w], weights, bias, activation, &mut b[..no]);
+            if i + 1 < layers.len() {
+                a[..no].copy_from_slice(&b[..no]);
+            }
+            w = no;
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! Linear models (`Stage::Linear`): `coef · x + intercept` in `f32`, one row at a time or
+//! four rows at a time in the batch path.
+
+#[cfg(feature = "testing")]
+use crate::kernels::dot_ref;
+use crate::kernels::{dot4_f32, dot_f32_8acc};
+
+/// `out[j] = intercept[j] + coef[j] · x` for every output row `j` (single-row path).
+#[inline]
+pub fn linear_f32(x: &[f32], coef: &[f32], intercept: &[f32], out: &mut [f32]) {
+    let n_in = x.len();
+    for (j, o) in out.iter_mut().enumerate() {
+        let w = &coef[j * n_in..(j + 1) * n_in];
+        *o = intercept[j] + dot_f32_8acc(x, w);
+    }
+}
+
+#[cfg(feature = "testing")]
+/// Reference linear layer in f64.
+pub fn linear_ref(x: &[f32], coef: &[f32], intercept: &[f32]) -> Vec<f64> {
+    let n_in = x.len();
+    intercept
+        .iter()
+        .enumerate()
+        .map(|(j, &b)| b as f64 + dot_ref(x, &coef[j * n_in..(j + 1) * n_in]))
+        .collect()
+}
+
+/// The linear layer over a batch, four rows at a time.
+pub(crate) fn batch(
+    x: &[f32],
+    nf: usize,
+    coef: &[f32],
+    intercept: &[f32],
+    n_out: usize,
+    scores: &mut [f32],
+) {
+    let mut blocks = x.chunks_exact(4 * nf);
+    let mut r = 0;
+    for block in &mut blocks {
+        let rws = [
+            &block[..nf],
+            &block[nf..2 * nf],
+            &block[2 * nf..3 * nf],
+            &block[3 * nf..],
+        ];
+        for j in 0..n_out {
+            let d = dot4_f32(rws, &coef[j * nf..(j + 1) * nf]);
+            for (k, v) in d.iter().enumerate() {
+                scores[(r + k) * n_out + j] = intercept[j] + v;
+            }
+        }
+        r += 4;
+    }
+    for row in blocks.remainder().chunks_exact(nf) {
+        linear_f32(
+            row,
+            coef,
+            intercept,
+            &mut scores[r * n_out..(r + 1) * n_out],
+        );
+        r += 1;
+    }
+}

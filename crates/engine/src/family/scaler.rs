@@ -1,0 +1,47 @@
+//! Element-wise scalers: `Stage::StandardScaler` (`(x - mean) / scale`) and
+//! `Stage::MinMaxScaler` (`x * scale + min`).
+
+/// `(x - mean) / scale`, in place.
+#[inline]
+pub fn standard_scale_f32(x: &mut [f32], mean: &[f32], scale: &[f32]) {
+    for ((v, m), s) in x.iter_mut().zip(mean).zip(scale) {
+        *v = (*v - m) / s;
+    }
+}
+
+/// `out[i] = (x[i] - mean[i]) / scale[i]`: [`standard_scale_f32`] reading the row and writing
+/// the scratch in one pass, which saves copying the row first. Same arithmetic, same bits.
+#[inline]
+pub fn standard_scale_into_f32(x: &[f32], mean: &[f32], scale: &[f32], out: &mut [f32]) {
+    for ((o, v), (m, s)) in out.iter_mut().zip(x).zip(mean.iter().zip(scale)) {
+        *o = (*v - m) / s;
+    }
+}
+
+#[cfg(feature = "testing")]
+/// Reference scaler in f64.
+pub fn standard_scale_ref(x: &[f64], mean: &[f32], scale: &[f32]) -> Vec<f64> {
+    x.iter()
+        .zip(mean)
+        .zip(scale)
+        .map(|((&v, &m), &s)| (v - m as f64) / s as f64)
+        .collect()
+}
+
+/// `x * scale + min`, in place (scikit-learn's `MinMaxScaler.transform`, same order).
+#[inline]
+pub fn min_max_scale_f32(x: &mut [f32], scale: &[f32], min: &[f32]) {
+    for ((v, s), m) in x.iter_mut().zip(scale).zip(min) {
+        *v = *v * s + m;
+    }
+}
+
+#[cfg(feature = "testing")]
+/// Reference min-max scaler in f64.
+pub fn min_max_scale_ref(x: &[f64], scale: &[f32], min: &[f32]) -> Vec<f64> {
+    x.iter()
+        .zip(scale)
+        .zip(min)
+        .map(|((&v, &s), &m)| v * f64::from(s) + f64::from(m))
+        .collect()
+}

@@ -1,0 +1,484 @@
+//! The generic pipeline driver: [`Model`] runs preprocessors, the estimator block and the
+//! post transform over caller-owned buffers, calling into each family's module.
+
+use crate::family::{self, linear, post, trees, Buffers, EstimatorBlock};
+use crate::kernels;
+use crate::EngineError;
+use icebreak_format::{Apr, MissingValues, PostTransform, Role, Stage, Task};
+
+/// A pipeline ready to run, borrowing its weights from the file.
+#[derive(Debug, Clone)]
+pub struct Model<'a> {
+    n_features: usize,
+    missing: MissingValues,
+    task: Task,
+    stages: Vec<Stage<'a>>,
+    /// `stages[..pre_end]` are preprocessors; the estimator block is
+    /// `stages[pre_end..est_end]` (empty for a transformer, several stages for an MLP), and
+    /// post-processing follows.
+    pre_end: usize,
+    est_end: usize,
+    /// Width the estimator block receives.
+    est_in: usize,
+    /// Width of the estimator's output.
+    score_width: usize,
+    max_width: usize,
+    output_width: usize,
+    /// The estimator reads the caller's `f64` row itself (a tree ensemble, an SVM or a naive
+    /// Bayes model with no preprocessor); otherwise the row is converted to `f32` first.
+    reads_f64: bool,
+    /// The tree ensemble, prepared for walking, when the estimator is one.
+    prepared: Option<trees::Prepared<'a>>,
+    /// Largest magnitude a feature may have: `f32::MAX` unless the model compares the row
+    /// in `f64` as given.
+    limit: f64,
+    /// Ties in one-vs-rest go to the last class, as in scikit-learn.
+    ovr: bool,
+    post: Option<PostTransform>,
+    /// `f64` work space of an SVM estimator.
+    work_len: usize,
+}
+
+/// Reusable buffers for predictions; one per thread.
+#[derive(Debug, Clone, Default)]
+pub struct Scratch {
+    a: Vec<f32>,
+    b: Vec<f32>,
+    x: Vec<f64>,
+    acc: Vec<f64>,
+    work: Vec<f64>,
+}
+
+/// The result of one row, borrowing from the [`Scratch`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RowOutput<'s> {
+    /// Raw estimator outputs: a regression's values before any link, a classifier's
+    /// decision scores / margins (an SVM's `decision_function`, a naive Bayes model's joint
+    /// log-likelihoods, k-means distances), a transformer's outputs.
+    pub scores: &'s [f32],
+    /// The pipeline's final outputs: the transformed values of a regression with a link
+    /// (e.g. `exp` for Poisson), the probabilities of a classifier that has them, otherwise
+    /// the scores (k-means: the distances to the centres).
+    pub values: &'s [f32],
+    /// Class probabilities, for classifiers with a post transform or an SVM trained with
+    /// probabilities.
+    pub probabilities: Option<&'s [f32]>,
+    /// Index of the predicted class (classifiers; k-means: the nearest centre).
+    pub class: Option<usize>,
+}
+
+impl<'a> Model<'a> {
+    /// Builds the runnable pipeline: O(stages), no copy of any weight.
+    pub fn new(apr: &Apr<'a>) -> Self {
+        let stages = apr.stages().to_vec();
+        let pre_end = stages
+            .iter()
+            .position(|s| s.role() != Role::Preprocessor)
+            .unwrap_or(stages.len());
+        let est_end = stages[pre_end..]
+            .iter()
+            .position(|s| s.role() != Role::Estimator)
+            .map_or(stages.len(), |i| pre_end + i);
+        let mut width = apr.input().n_features as usize;
+        let mut max_width = width;
+        let mut est_in = width;
+        let mut score_width = width;
+        let mut work_len = 0;
+        for (i, s) in stages.iter().enumerate() {
+            if i == pre_end {
+                est_in = width;
+            }
+            width = s.output_width(width as u32) as usize;
+            if i + 1 == est_end {
+                score_width = width;
+            }
+            if let Some(w) = family::score_width(s) {
+                score_width = w;
+            }
+            work_len = work_len.max(family::work_len(s));
+            max_width = max_width.max(width);
+        }
+        if pre_end == stages.len() {
+            // A transformer: its scores are its outputs.
+            est_in = width;
+            score_width = width;
+        }
+        max_width = max_width.max(score_width);
+        let post = stages.iter().find_map(|s| match s {
+            Stage::Post(p) => Some(*p),
+            _ => None,
+        });
+        let reads_f64 = pre_end == 0 && stages.first().is_some_and(family::reads_f64);
+        let exact_f64 = matches!(stages.first(), Some(Stage::Trees(t)) if !t.round_f32());
+        let prepared = match stages.get(pre_end) {
+            Some(Stage::Trees(t)) => Some(trees::Prepared::new(*t)),
+            _ => None,
+        };
+        Model {
+            n_features: apr.input().n_features as usize,
+            missing: apr.input().missing,
+            task: apr.output().task,
+            stages,
+            pre_end,
+            est_end,
+            est_in,
+            score_width,
+            max_width,
+            output_width: width,
+            reads_f64,
+            prepared,
+            limit: if exact_f64 {
+                f64::MAX
+            } else {
+                f64::from(f32::MAX)
+            },
+            ovr: post == Some(PostTransform::OvrNormalize),
+            post,
+            work_len,
+        }
+    }
+
+    /// The pipeline's stages.
+    pub fn stages(&self) -> &[Stage<'a>] {
+        &self.stages
+    }
+
+    /// The model's task.
+    pub fn task(&self) -> Task {
+        self.task
+    }
+
+    /// Features per row.
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    /// Width of the final output (values, or probabilities).
+    pub fn output_width(&self) -> usize {
+        self.output_width
+    }
+
+    /// Width of the raw scores.
+    pub fn score_width(&self) -> usize {
+        self.score_width
+    }
+
+    /// Whether inputs are computed in `f64` as given (tree ensembles, SVMs and naive Bayes
+    /// models without preprocessors), rather than rounded to `f32` first.
+    pub fn reads_f64(&self) -> bool {
+        self.reads_f64
+    }
+
+    /// A scratch sized for this model.
+    pub fn scratch(&self) -> Scratch {
+        let mut s = Scratch::default();
+        self.size(&mut s);
+        s
+    }
+
+    fn size(&self, s: &mut Scratch) {
+        let w = self.max_width;
+        if s.a.len() < w {
+            s.a.resize(w, 0.0);
+        }
+        if s.b.len() < w {
+            s.b.resize(w, 0.0);
+        }
+        let xw = self.n_features.max(w);
+        if s.x.len() < xw {
+            s.x.resize(xw, 0.0);
+        }
+        if s.acc.len() < 2 * w {
+            s.acc.resize(2 * w, 0.0);
+        }
+        if s.work.len() < self.work_len {
+            s.work.resize(self.work_len, 0.0);
+        }
+    }
+
+    /// Checks a row against the input schema: the count, NaN where the model takes no
+    /// missing values, infinities, and values an `f32` pipeline cannot hold.
+    pub fn check_row(&self, x: &[f64]) -> Result<(), EngineError> {
+        if x.len() != self.n_features {
+            return Err(EngineError::FeatureCount {
+                expected: self.n_features,
+                found: x.len(),
+            });
+        }
+        // Vectorised test first; the slow scan only runs to name the bad index.
+        let limit = self.limit;
+        if !kernels::any_beyond_f64(x, limit) {
+            return Ok(());
+        }
+        for (index, v) in x.iter().enumerate() {
+            if v.is_nan() {
+                if self.missing == MissingValues::Reject {
+                    return Err(EngineError::Missing { index });
+                }
+            } else if v.abs() > limit {
+                return Err(EngineError::NotFinite { index });
+            }
+        }
+        Ok(())
+    }
+
+    /// The estimator block's first stage, if the model has one.
+    fn estimator(&self) -> Option<&Stage<'a>> {
+        self.stages[..self.est_end].get(self.pre_end)
+    }
+
+    /// Predicts one row. Allocates nothing once `scratch` has grown to the model's width.
+    pub fn predict_row<'s>(
+        &self,
+        x: &[f64],
+        scratch: &'s mut Scratch,
+    ) -> Result<RowOutput<'s>, EngineError> {
+        self.check_row(x)?;
+        self.size(scratch);
+        let Scratch {
+            a,
+            b,
+            x: xr,
+            acc,
+            work,
+        } = scratch;
+        let sw = self.score_width;
+        let block = EstimatorBlock {
+            stages: &self.stages[self.pre_end..self.est_end],
+            prepared: self.prepared.as_ref(),
+            post: self.post,
+            score_width: sw,
+        };
+        let (class_hint, values_ready) = if self.reads_f64 {
+            block.run_f64(
+                x,
+                Buffers {
+                    a: &mut a[..],
+                    b: &mut b[..],
+                    x: &mut xr[..],
+                    acc: &mut acc[..],
+                    work: &mut work[..],
+                },
+            )
+        } else {
+            let w = self.preprocess_into(x, a, b);
+            block.run_f32(
+                w,
+                Buffers {
+                    a: &mut a[..],
+                    b: &mut b[..],
+                    x: &mut xr[..],
+                    acc: &mut acc[..],
+                    work: &mut work[..],
+                },
+            )
+        };
+        // Scores in `b[..sw]`; post-processing writes into `a`.
+        let scores: &'s [f32] = &b[..sw];
+        let classifier = self.task == Task::Classification;
+        let (values, probabilities): (&'s [f32], _) = if values_ready {
+            let v: &'s [f32] = &a[..self.output_width];
+            (v, classifier.then_some(v))
+        } else {
+            match self.post {
+                Some(p) => {
+                    let w = post::apply(p, scores, a);
+                    let v: &'s [f32] = &a[..w];
+                    (v, classifier.then_some(v))
+                }
+                None => (scores, None),
+            }
+        };
+        let class = match self.task {
+            Task::Regression | Task::Transform => None,
+            Task::Classification => Some(class_hint.unwrap_or_else(|| self.class_of(scores))),
+        };
+        Ok(RowOutput {
+            scores,
+            values,
+            probabilities,
+            class,
+        })
+    }
+
+    /// Converts `x` to `f32` and runs the preprocessors; the result is `a[..w]`, `w` the
+    /// Converts `x` to `f32` and runs the preprocessors; the result is `a[..w]`, `w` the
+    /// returned width. `b` is work space (a PCA writes there first).
+    fn preprocess_into(&self, x: &[f64], a: &mut [f32], b: &mut [f32]) -> usize {
+        let mut w = x.len();
+        for (o, v) in a[..w].iter_mut().zip(x) {
+            *o = *v as f32;
+        }
+        for s in &self.stages[..self.pre_end] {
+            w = crate::family::preprocess(s, a, b, w);
+        }
+        w
+    }
+
+    fn class_of(&self, scores: &[f32]) -> usize {
+        match scores {
+            [z] => usize::from(*z > 0.0),
+            _ if self.ovr => {
+                // scikit-learn's OneVsRestClassifier keeps the last of tied maxima.
+                let first = kernels::argmax_f32(scores);
+                let best = scores[first];
+                scores.iter().rposition(|&v| v == best).unwrap_or(first)
+            }
+            _ => kernels::argmax_f32(scores),
+        }
+    }
+
+    /// Runs every row through the preprocessors into `work` (`est_in` values per row).
+    fn preprocess_rows(&self, rows: &[f64], work: &mut Vec<f32>) {
+        let nf = self.n_features;
+        let w = self.est_in;
+        let n_rows = rows.len() / nf.max(1);
+        work.clear();
+        work.resize(n_rows * w, 0.0);
+        let mut a = vec![0.0f32; self.max_width];
+        let mut b = vec![0.0f32; self.max_width];
+        for (x, o) in rows.chunks_exact(nf).zip(work.chunks_exact_mut(w)) {
+            let got = self.preprocess_into(x, &mut a, &mut b);
+            o.copy_from_slice(&a[..got]);
+        }
+    }
+
+    /// Predicts a row-major batch (`rows.len() / n_features` rows) through the batch path:
+    /// for linear models and tree ensembles each stage runs over every row before the next
+    /// stage; the linear layer takes rows four at a time so each weight is loaded once per
+    /// four rows, and a tree ensemble walks each tree for a block of rows before the next
+    /// tree. The other families run row by row on one scratch (same arithmetic as
+    /// [`Model::predict_row`]).
+    ///
+    /// Writes scores (`n_rows × score_width`) into `out.scores`, the final values
+    /// (`n_rows × value_width`) into `out.values`, probabilities into `out.probabilities`
+    /// (empty when the model has none) and classes into `out.classes`. Every row must pass
+    /// [`Model::check_row`]: the first bad row fails the call.
+    pub fn predict_batch(&self, rows: &[f64], out: &mut BatchOutput) -> Result<(), EngineError> {
+        let nf = self.n_features;
+        if rows.len() % nf != 0 {
+            return Err(EngineError::BatchShape {
+                len: rows.len(),
+                n_features: nf,
+            });
+        }
+        for row in rows.chunks_exact(nf) {
+            self.check_row(row)?;
+        }
+        let n_rows = rows.len() / nf;
+        out.clear();
+        let sw = self.score_width;
+        out.score_width = sw;
+        match self.estimator() {
+            Some(Stage::Trees(t)) => {
+                let Some(p) = &self.prepared else {
+                    return self.batch_by_rows(rows, out);
+                };
+                out.scores.resize(n_rows * sw, 0.0);
+                let src: &[f64] = if self.reads_f64 && !t.round_f32() {
+                    rows
+                } else {
+                    out.work64.clear();
+                    if self.reads_f64 {
+                        out.work64.extend_from_slice(rows);
+                        trees::round_row_f32(&mut out.work64);
+                    } else {
+                        self.preprocess_rows(rows, &mut out.work);
+                        out.work64.extend(out.work.iter().map(|&v| f64::from(v)));
+                    }
+                    &out.work64
+                };
+                trees::batch(p, src, &mut out.acc, &mut out.scores);
+            }
+            Some(Stage::Linear {
+                coef, intercept, ..
+            }) => {
+                out.scores.resize(n_rows * sw, 0.0);
+                self.preprocess_rows(rows, &mut out.work);
+                linear::batch(&out.work, self.est_in, coef, intercept, sw, &mut out.scores);
+            }
+            _ => return self.batch_by_rows(rows, out),
+        }
+        match self.post {
+            Some(p) => {
+                let mut tmp = vec![0.0f32; self.output_width.max(sw)];
+                out.value_width = self.output_width;
+                out.values.reserve(n_rows * self.output_width);
+                for row in out.scores.chunks_exact(sw) {
+                    let w = post::apply(p, row, &mut tmp);
+                    out.values.extend_from_slice(&tmp[..w]);
+                }
+            }
+            None => {
+                out.value_width = sw;
+                out.values.extend_from_slice(&out.scores);
+            }
+        }
+        if self.task == Task::Classification {
+            if self.post.is_some() {
+                out.probabilities.extend_from_slice(&out.values);
+                out.probability_width = out.value_width;
+            }
+            out.classes
+                .extend(out.scores.chunks_exact(sw).map(|s| self.class_of(s)));
+        }
+        Ok(())
+    }
+
+    /// The batch path of the families without a blocked kernel: one scratch, row by row.
+    fn batch_by_rows(&self, rows: &[f64], out: &mut BatchOutput) -> Result<(), EngineError> {
+        let nf = self.n_features;
+        let n_rows = rows.len() / nf;
+        let mut s = self.scratch();
+        out.value_width = self.output_width;
+        out.scores.reserve(n_rows * self.score_width);
+        out.values.reserve(n_rows * self.output_width);
+        for row in rows.chunks_exact(nf) {
+            let r = self.predict_row(row, &mut s)?;
+            out.scores.extend_from_slice(r.scores);
+            out.values.extend_from_slice(r.values);
+            if let Some(p) = r.probabilities {
+                out.probabilities.extend_from_slice(p);
+                out.probability_width = p.len();
+            }
+            out.classes.extend(r.class);
+        }
+        Ok(())
+    }
+}
+
+/// Outputs of [`Model::predict_batch`], reusable across calls.
+#[derive(Debug, Clone, Default)]
+pub struct BatchOutput {
+    /// Row-major scores, `score_width` per row.
+    pub scores: Vec<f32>,
+    /// Scores per row.
+    pub score_width: usize,
+    /// Row-major final values, `value_width` per row (see [`RowOutput::values`]).
+    pub values: Vec<f32>,
+    /// Values per row.
+    pub value_width: usize,
+    /// Row-major probabilities, `probability_width` per row (empty without a post transform).
+    pub probabilities: Vec<f32>,
+    /// Probabilities per row.
+    pub probability_width: usize,
+    /// Predicted class index per row (classifiers).
+    pub classes: Vec<usize>,
+    work: Vec<f32>,
+    work64: Vec<f64>,
+    acc: Vec<f64>,
+}
+
+impl BatchOutput {
+    fn clear(&mut self) {
+        self.scores.clear();
+        self.values.clear();
+        self.probabilities.clear();
+        self.classes.clear();
+        self.work.clear();
+        self.work64.clear();
+        self.score_width = 0;
+        self.value_width = 0;
+        self.probability_width = 0;
+    }
+}

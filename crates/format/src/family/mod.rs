@@ -1,0 +1,590 @@
+//! The model families: one module per family of stages, each with its record layout, its
+//! validation rules (each `docs/FORMAT.md` rule keeps its own [`crate::FormatError`] variant),
+//! its reader view and its writer piece. This module holds what ties them together: the
+//! [`Stage`] and [`StageSpec`] enums, the stage kinds, and the dispatch from a STAGE record to
+//! its family (reading), from a [`StageSpec`] to its family (writing) and back (copying out).
+//!
+//! A new family adds a module here, its variants to [`Stage`] and [`StageSpec`], one arm to
+//! each `match` of this file, and its rule's variant to [`crate::FormatError`].
+
+pub(crate) mod dense;
+pub(crate) mod imputer;
+pub(crate) mod kmeans;
+pub(crate) mod linear;
+pub(crate) mod naive_bayes;
+pub(crate) mod normalizer;
+pub(crate) mod pca;
+pub(crate) mod post;
+pub(crate) mod scaler;
+pub(crate) mod svm;
+pub mod trees;
+
+pub use dense::Activation;
+pub use normalizer::Norm;
+pub use post::PostTransform;
+pub use svm::{Kernel, Svm, SvmSpec};
+use trees::{Trees, TreesSpec};
+
+use crate::error::FormatError;
+use crate::reader::{tag, Parser, Words};
+use crate::writer::Tensors;
+
+/// Stage kinds inside a STAGE record.
+pub(crate) mod stage_kind {
+    pub const STANDARD_SCALER: u32 = 1;
+    pub const LINEAR: u32 = 2;
+    pub const POST: u32 = 3;
+    pub const TREES: u32 = 4;
+    pub const MIN_MAX_SCALER: u32 = 5;
+    pub const NORMALIZER: u32 = 6;
+    pub const IMPUTER: u32 = 7;
+    pub const PCA: u32 = 8;
+    pub const DENSE: u32 = 9;
+    pub const SVM: u32 = 10;
+    pub const KMEANS: u32 = 11;
+    pub const GAUSSIAN_NB: u32 = 12;
+}
+
+/// One pipeline stage, viewing its weights in place.
+#[derive(Debug, Clone, Copy)]
+pub enum Stage<'a> {
+    /// `(x - mean) / scale`, element-wise (preprocessor).
+    StandardScaler {
+        /// Per-feature mean.
+        mean: &'a [f32],
+        /// Per-feature scale (divisor).
+        scale: &'a [f32],
+    },
+    /// `coef · x + intercept` for `n_out` outputs (estimator).
+    Linear {
+        /// Input width.
+        n_in: u32,
+        /// Output width.
+        n_out: u32,
+        /// Row-major `n_out × n_in` coefficients.
+        coef: &'a [f32],
+        /// `n_out` intercepts.
+        intercept: &'a [f32],
+    },
+    /// A tree ensemble (decision tree, random forest, gradient boosting), estimator.
+    Trees(Trees<'a>),
+    /// Post-processing of the scores.
+    Post(PostTransform),
+    /// `y_i = x_i · scale_i + min_i`, element-wise (scikit-learn's `MinMaxScaler`, whose
+    /// `transform` computes `X * scale_ + min_`), preprocessor.
+    MinMaxScaler {
+        /// Per-feature factor.
+        scale: &'a [f32],
+        /// Per-feature offset, added after the product.
+        min: &'a [f32],
+    },
+    /// `y = x / n(x)` per row, `n` the chosen norm; a row whose norm is 0 is left as it is
+    /// (scikit-learn's `Normalizer`), preprocessor.
+    Normalizer {
+        /// Width of the row.
+        width: u32,
+        /// Which norm.
+        norm: Norm,
+    },
+    /// `y_i = fill_i` where `x_i` is missing, else `x_i` (scikit-learn's `SimpleImputer`,
+    /// ONNX `Imputer`), preprocessor. "Missing" is NaN when `missing` is NaN, otherwise
+    /// `x_i == missing`.
+    Imputer {
+        /// The value that marks a missing entry (NaN for NaN).
+        missing: f32,
+        /// Per-feature fill value.
+        fill: &'a [f32],
+    },
+    /// `y_j = (Σ_i (x_i - mean_i) · components[j · n_in + i]) / whiten_j` (scikit-learn's
+    /// `PCA.transform`; without `whiten` the division is skipped), preprocessor.
+    Pca {
+        /// Input width.
+        n_in: u32,
+        /// Number of components (output width).
+        n_out: u32,
+        /// Per-feature mean, subtracted first.
+        mean: &'a [f32],
+        /// Row-major `n_out × n_in` components.
+        components: &'a [f32],
+        /// `sqrt(explained_variance_)` per component when the PCA whitens, else `None`.
+        whiten: Option<&'a [f32]>,
+    },
+    /// A fully connected layer `y_j = a(bias_j + Σ_i weights[j · n_in + i] · x_i)`, estimator.
+    /// One or more consecutive dense stages form the estimator block (an MLP).
+    Dense {
+        /// Input width.
+        n_in: u32,
+        /// Output width.
+        n_out: u32,
+        /// Activation applied to each output.
+        activation: Activation,
+        /// Row-major `n_out × n_in` weights.
+        weights: &'a [f32],
+        /// `n_out` biases.
+        bias: &'a [f32],
+    },
+    /// A support vector machine (classifier or regressor), estimator. See [`Svm`].
+    Svm(Svm<'a>),
+    /// k-means: `y_c = sqrt(Σ_i (x_i - centers[c · n_in + i])²)`, the Euclidean distance to
+    /// each centre (scikit-learn's `KMeans.transform`), estimator. A classifier's class is
+    /// the nearest centre, ties to the first (`KMeans.predict`).
+    KMeans {
+        /// Input width.
+        n_in: u32,
+        /// Number of clusters (output width).
+        k: u32,
+        /// Row-major `k × n_in` centres.
+        centers: &'a [f32],
+    },
+    /// Gaussian naive Bayes: the joint log-likelihood of each class,
+    /// `y_c = log_prior_c + (log_norm_c - 0.5 · Σ_i (x_i - theta_ci)² / var_ci)`, where
+    /// `log_norm_c = -0.5 · Σ_i ln(2π · var_ci)` (scikit-learn's `GaussianNB`, whose `var_`
+    /// already includes the smoothing epsilon), estimator. Computed in `f64`.
+    GaussianNb {
+        /// Input width.
+        n_in: u32,
+        /// Number of classes (output width).
+        n_classes: u32,
+        /// Row-major `n_classes × n_in` means.
+        theta: &'a [f64],
+        /// Row-major `n_classes × n_in` variances.
+        var: &'a [f64],
+        /// Per-class log prior.
+        log_prior: &'a [f64],
+        /// Per-class normaliser `-0.5 · Σ_i ln(2π · var_ci)`.
+        log_norm: &'a [f64],
+    },
+}
+
+/// The role a stage plays in the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// Before the estimator.
+    Preprocessor,
+    /// The one estimator.
+    Estimator,
+    /// After the estimator.
+    Postprocessor,
+}
+
+impl Stage<'_> {
+    /// The role of this stage.
+    pub fn role(&self) -> Role {
+        match self {
+            Stage::StandardScaler { .. }
+            | Stage::MinMaxScaler { .. }
+            | Stage::Normalizer { .. }
+            | Stage::Imputer { .. }
+            | Stage::Pca { .. } => Role::Preprocessor,
+            Stage::Linear { .. }
+            | Stage::Trees(_)
+            | Stage::Dense { .. }
+            | Stage::Svm(_)
+            | Stage::KMeans { .. }
+            | Stage::GaussianNb { .. } => Role::Estimator,
+            Stage::Post(_) => Role::Postprocessor,
+        }
+    }
+
+    /// The width this stage hands on, given the width it receives.
+    pub fn output_width(&self, input: u32) -> u32 {
+        match *self {
+            Stage::StandardScaler { .. }
+            | Stage::MinMaxScaler { .. }
+            | Stage::Normalizer { .. }
+            | Stage::Imputer { .. } => input,
+            Stage::Pca { n_out, .. } | Stage::Linear { n_out, .. } | Stage::Dense { n_out, .. } => {
+                n_out
+            }
+            Stage::Trees(t) => t.n_out,
+            Stage::Svm(s) => s.output_width(),
+            Stage::KMeans { k, .. } => k,
+            Stage::GaussianNb { n_classes, .. } => n_classes,
+            Stage::Post(PostTransform::BinaryLogistic) => 2,
+            Stage::Post(_) => input,
+        }
+    }
+
+    /// A short name, as `icebreak inspect` prints it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Stage::StandardScaler { .. } => "standard_scaler",
+            Stage::Linear { .. } => "linear",
+            Stage::Trees(_) => "trees",
+            Stage::MinMaxScaler { .. } => "min_max_scaler",
+            Stage::Normalizer { .. } => "normalizer",
+            Stage::Imputer { .. } => "imputer",
+            Stage::Pca { .. } => "pca",
+            Stage::Dense { .. } => "dense",
+            Stage::Svm(_) => "svm",
+            Stage::KMeans { .. } => "kmeans",
+            Stage::GaussianNb { .. } => "gaussian_nb",
+            Stage::Post(PostTransform::Logistic) => "logistic",
+            Stage::Post(PostTransform::BinaryLogistic) => "binary_logistic",
+            Stage::Post(PostTransform::Softmax) => "softmax",
+            Stage::Post(PostTransform::OvrNormalize) => "ovr_normalize",
+            Stage::Post(PostTransform::Exp) => "exp",
+            Stage::Post(PostTransform::Probabilities) => "probabilities",
+        }
+    }
+
+    /// The width this stage declares it reads, `None` for a post transform (R26).
+    pub(crate) fn input_width(&self) -> Option<u32> {
+        match *self {
+            Stage::StandardScaler { mean, .. } => Some(mean.len() as u32),
+            Stage::MinMaxScaler { scale, .. } => Some(scale.len() as u32),
+            Stage::Imputer { fill, .. } => Some(fill.len() as u32),
+            Stage::Normalizer { width, .. } => Some(width),
+            Stage::Linear { n_in, .. }
+            | Stage::Pca { n_in, .. }
+            | Stage::Dense { n_in, .. }
+            | Stage::KMeans { n_in, .. }
+            | Stage::GaussianNb { n_in, .. } => Some(n_in),
+            Stage::Svm(m) => Some(m.n_in),
+            Stage::Trees(t) => Some(t.n_in),
+            Stage::Post(_) => None,
+        }
+    }
+
+    /// Whether this estimator may follow `previous` in one estimator block (R25): dense
+    /// layers chain into an MLP.
+    pub(crate) fn chains_after(&self, previous: Option<&Stage<'_>>) -> bool {
+        matches!(self, Stage::Dense { .. }) && matches!(previous, None | Some(Stage::Dense { .. }))
+    }
+
+    /// Whether a post transform may follow this estimator (R25): an svm or k-means
+    /// estimator takes none.
+    pub(crate) fn takes_post(&self) -> bool {
+        !matches!(self, Stage::Svm(_) | Stage::KMeans { .. })
+    }
+
+    /// Whether a single output of this estimator is a signed score that picks one of two
+    /// classes by its sign (R27); k-means distances and naive Bayes likelihoods are not.
+    pub(crate) fn signed_scores(&self) -> bool {
+        !matches!(self, Stage::KMeans { .. } | Stage::GaussianNb { .. })
+    }
+}
+
+/// One owned stage.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StageSpec {
+    /// See [`Stage::StandardScaler`].
+    StandardScaler {
+        /// Mean.
+        mean: Vec<f32>,
+        /// Scale.
+        scale: Vec<f32>,
+    },
+    /// See [`Stage::Linear`].
+    Linear {
+        /// Input width.
+        n_in: u32,
+        /// Output width.
+        n_out: u32,
+        /// Row-major coefficients.
+        coef: Vec<f32>,
+        /// Intercepts.
+        intercept: Vec<f32>,
+    },
+    /// See [`Stage::Trees`].
+    Trees(TreesSpec),
+    /// See [`Stage::Post`].
+    Post(PostTransform),
+    /// See [`Stage::MinMaxScaler`]: `y = x · scale + min`.
+    MinMaxScaler {
+        /// Per-feature factor.
+        scale: Vec<f32>,
+        /// Per-feature offset.
+        min: Vec<f32>,
+    },
+    /// See [`Stage::Normalizer`]: each row divided by its norm (rows of norm 0 unchanged).
+    Normalizer {
+        /// Row width.
+        width: u32,
+        /// Norm.
+        norm: Norm,
+    },
+    /// See [`Stage::Imputer`]: missing entries (NaN, or equal to `missing`) become `fill`.
+    Imputer {
+        /// Missing marker (NaN for NaN).
+        missing: f32,
+        /// Per-feature fill values.
+        fill: Vec<f32>,
+    },
+    /// See [`Stage::Pca`]: `((x - mean) · componentsᵀ) / whiten`.
+    Pca {
+        /// Input width.
+        n_in: u32,
+        /// Components.
+        n_out: u32,
+        /// Per-feature mean.
+        mean: Vec<f32>,
+        /// Row-major `n_out × n_in` components.
+        components: Vec<f32>,
+        /// `sqrt(explained_variance_)` per component, when whitening.
+        whiten: Option<Vec<f32>>,
+    },
+    /// See [`Stage::Dense`]: `a(weights · x + bias)`.
+    Dense {
+        /// Input width.
+        n_in: u32,
+        /// Output width.
+        n_out: u32,
+        /// Activation.
+        activation: Activation,
+        /// Row-major `n_out × n_in` weights.
+        weights: Vec<f32>,
+        /// Biases.
+        bias: Vec<f32>,
+    },
+    /// See [`Stage::Svm`].
+    Svm(SvmSpec),
+    /// See [`Stage::KMeans`]: distances to the centres.
+    KMeans {
+        /// Input width.
+        n_in: u32,
+        /// Clusters.
+        k: u32,
+        /// Row-major `k × n_in` centres.
+        centers: Vec<f32>,
+    },
+    /// See [`Stage::GaussianNb`]: joint log-likelihood per class.
+    GaussianNb {
+        /// Input width.
+        n_in: u32,
+        /// Classes.
+        n_classes: u32,
+        /// Row-major means.
+        theta: Vec<f64>,
+        /// Row-major variances.
+        var: Vec<f64>,
+        /// Per-class log prior.
+        log_prior: Vec<f64>,
+        /// Per-class `-0.5 · Σ ln(2π · var)`.
+        log_norm: Vec<f64>,
+    },
+}
+
+/// Reads one STAGE record after its length word: the kind, the length the kind requires
+/// (R20), then the family's fields and rules.
+pub(crate) fn read_stage<'a>(
+    p: &mut Parser<'a>,
+    index: u32,
+    len: u32,
+    w: &mut Words<'_>,
+) -> Result<Stage<'a>, FormatError> {
+    let kind = w.next()?;
+    let need = |want: u32| {
+        if len == want {
+            Ok(())
+        } else {
+            Err(FormatError::RecordLength {
+                tag: tag::STAGE,
+                found: len,
+            })
+        }
+    };
+    match kind {
+        stage_kind::STANDARD_SCALER => {
+            need(scaler::RECORD_LEN)?;
+            scaler::read_standard(p, index, w)
+        }
+        stage_kind::LINEAR => {
+            need(linear::RECORD_LEN)?;
+            linear::read(p, index, w)
+        }
+        stage_kind::TREES => {
+            need(trees::RECORD_LEN)?;
+            Ok(Stage::Trees(trees::read(p, index, w)?))
+        }
+        stage_kind::POST => {
+            need(post::RECORD_LEN)?;
+            post::read(w)
+        }
+        stage_kind::MIN_MAX_SCALER => {
+            need(scaler::RECORD_LEN)?;
+            scaler::read_min_max(p, index, w)
+        }
+        stage_kind::NORMALIZER => {
+            need(normalizer::RECORD_LEN)?;
+            normalizer::read(w)
+        }
+        stage_kind::IMPUTER => {
+            need(imputer::RECORD_LEN)?;
+            imputer::read(p, index, w)
+        }
+        stage_kind::PCA => {
+            need(pca::RECORD_LEN)?;
+            pca::read(p, index, w)
+        }
+        stage_kind::DENSE => {
+            need(dense::RECORD_LEN)?;
+            dense::read(p, index, w)
+        }
+        stage_kind::SVM => {
+            need(svm::RECORD_LEN)?;
+            Ok(Stage::Svm(svm::read(p, index, w)?))
+        }
+        stage_kind::KMEANS => {
+            need(kmeans::RECORD_LEN)?;
+            kmeans::read(p, index, w)
+        }
+        stage_kind::GAUSSIAN_NB => {
+            need(naive_bayes::RECORD_LEN)?;
+            naive_bayes::read(p, index, w)
+        }
+        value => Err(FormatError::UnknownValue {
+            field: "stage_kind",
+            value,
+        }),
+    }
+}
+
+/// The STAGE record's payload (kind word first) for `s`; queues its tensors.
+pub(crate) fn payload(s: &StageSpec, t: &mut Tensors) -> Vec<u32> {
+    let (kind, fields) = match s {
+        StageSpec::StandardScaler { mean, scale } => {
+            (stage_kind::STANDARD_SCALER, scaler::payload(mean, scale, t))
+        }
+        StageSpec::Linear {
+            n_in,
+            n_out,
+            coef,
+            intercept,
+        } => (
+            stage_kind::LINEAR,
+            linear::payload(*n_in, *n_out, coef, intercept, t),
+        ),
+        StageSpec::Trees(tr) => (stage_kind::TREES, trees::payload(tr, t)),
+        StageSpec::Post(p) => (stage_kind::POST, vec![p.code()]),
+        StageSpec::MinMaxScaler { scale, min } => {
+            (stage_kind::MIN_MAX_SCALER, scaler::payload(scale, min, t))
+        }
+        StageSpec::Normalizer { width, norm } => {
+            (stage_kind::NORMALIZER, normalizer::payload(*width, *norm))
+        }
+        StageSpec::Imputer { missing, fill } => {
+            (stage_kind::IMPUTER, imputer::payload(*missing, fill, t))
+        }
+        StageSpec::Pca {
+            n_in,
+            n_out,
+            mean,
+            components,
+            whiten,
+        } => (
+            stage_kind::PCA,
+            pca::payload(*n_in, *n_out, mean, components, whiten.as_deref(), t),
+        ),
+        StageSpec::Dense {
+            n_in,
+            n_out,
+            activation,
+            weights,
+            bias,
+        } => (
+            stage_kind::DENSE,
+            dense::payload(*n_in, *n_out, *activation, weights, bias, t),
+        ),
+        StageSpec::Svm(m) => (stage_kind::SVM, svm::payload(m, t)),
+        StageSpec::KMeans { n_in, k, centers } => {
+            (stage_kind::KMEANS, kmeans::payload(*n_in, *k, centers, t))
+        }
+        StageSpec::GaussianNb {
+            n_in,
+            n_classes,
+            theta,
+            var,
+            log_prior,
+            log_norm,
+        } => (
+            stage_kind::GAUSSIAN_NB,
+            naive_bayes::payload(*n_in, *n_classes, theta, var, log_prior, log_norm, t),
+        ),
+    };
+    let mut words = Vec::with_capacity(1 + fields.len());
+    words.push(kind);
+    words.extend(fields);
+    words
+}
+
+impl Stage<'_> {
+    /// Copies the stage out into an owned spec.
+    pub(crate) fn to_spec(self) -> StageSpec {
+        match self {
+            Stage::StandardScaler { mean, scale } => StageSpec::StandardScaler {
+                mean: mean.to_vec(),
+                scale: scale.to_vec(),
+            },
+            Stage::Linear {
+                n_in,
+                n_out,
+                coef,
+                intercept,
+            } => StageSpec::Linear {
+                n_in,
+                n_out,
+                coef: coef.to_vec(),
+                intercept: intercept.to_vec(),
+            },
+            Stage::Trees(t) => StageSpec::Trees(trees::to_spec(&t)),
+            Stage::Post(p) => StageSpec::Post(p),
+            Stage::MinMaxScaler { scale, min } => StageSpec::MinMaxScaler {
+                scale: scale.to_vec(),
+                min: min.to_vec(),
+            },
+            Stage::Normalizer { width, norm } => StageSpec::Normalizer { width, norm },
+            Stage::Imputer { missing, fill } => StageSpec::Imputer {
+                missing,
+                fill: fill.to_vec(),
+            },
+            Stage::Pca {
+                n_in,
+                n_out,
+                mean,
+                components,
+                whiten,
+            } => StageSpec::Pca {
+                n_in,
+                n_out,
+                mean: mean.to_vec(),
+                components: components.to_vec(),
+                whiten: whiten.map(<[f32]>::to_vec),
+            },
+            Stage::Dense {
+                n_in,
+                n_out,
+                activation,
+                weights,
+                bias,
+            } => StageSpec::Dense {
+                n_in,
+                n_out,
+                activation,
+                weights: weights.to_vec(),
+                bias: bias.to_vec(),
+            },
+            Stage::Svm(m) => StageSpec::Svm(svm::to_spec(&m)),
+            Stage::KMeans { n_in, k, centers } => StageSpec::KMeans {
+                n_in,
+                k,
+                centers: centers.to_vec(),
+            },
+            Stage::GaussianNb {
+                n_in,
+                n_classes,
+                theta,
+                var,
+                log_prior,
+                log_norm,
+            } => StageSpec::GaussianNb {
+                n_in,
+                n_classes,
+                theta: theta.to_vec(),
+                var: var.to_vec(),
+                log_prior: log_prior.to_vec(),
+                log_norm: log_norm.to_vec(),
+            },
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! Element-wise scalers (stage kinds STANDARD_SCALER and MIN_MAX_SCALER): the reader's checks
+//! and the writer's records. The stages themselves are [`Stage::StandardScaler`] and
+//! [`Stage::MinMaxScaler`].
+
+use crate::error::FormatError;
+use crate::family::Stage;
+use crate::reader::{dim, Parser, Words};
+use crate::writer::Tensors;
+
+/// Words of either record, its kind word included (R20).
+pub(crate) const RECORD_LEN: u32 = 4;
+
+/// The STANDARD_SCALER record after its kind word.
+pub(crate) fn read_standard<'a>(
+    p: &mut Parser<'a>,
+    stage: u32,
+    w: &mut Words<'_>,
+) -> Result<Stage<'a>, FormatError> {
+    let width = dim("width", w.next()?)?;
+    let mean = p.f32_tensor(stage, w.next()?, width as u64)?;
+    let scale = p.f32_tensor(stage, w.next()?, width as u64)?;
+    Ok(Stage::StandardScaler { mean, scale })
+}
+
+/// The MIN_MAX_SCALER record after its kind word.
+pub(crate) fn read_min_max<'a>(
+    p: &mut Parser<'a>,
+    stage: u32,
+    w: &mut Words<'_>,
+) -> Result<Stage<'a>, FormatError> {
+    let width = dim("width", w.next()?)?;
+    let scale = p.f32_tensor(stage, w.next()?, width as u64)?;
+    let min = p.f32_tensor(stage, w.next()?, width as u64)?;
+    Ok(Stage::MinMaxScaler { scale, min })
+}
+
+/// Either record's payload after its kind word: the width and two per-feature tensors.
+pub(crate) fn payload(first: &[f32], second: &[f32], tensors: &mut Tensors) -> Vec<u32> {
+    let a = tensors.f32(first);
+    let b = tensors.f32(second);
+    vec![first.len() as u32, a, b]
+}

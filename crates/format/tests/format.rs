@@ -1,0 +1,23 @@
+//! The integration tests of `icebreak-format`, one binary: the rules of `docs/FORMAT.md` one
+//! by one (R29 case by case), positive tests and the committed file, and the property tests.
+//! Modules live in `tests/format/`; a module's proptest regressions sit next to it
+//! (`<module>.proptest-regressions`).
+
+#![allow(missing_docs)]
+// Helpers outside #[test] functions unwrap too: a panic is a test failure here.
+#![allow(clippy::unwrap_used)]
+
+#[path = "format/common.rs"]
+mod common;
+#[path = "format/positive.rs"]
+mod positive;
+#[path = "format/proptests.rs"]
+mod proptests;
+#[path = "format/rule_r29.rs"]
+mod rule_r29;
+#[path = "format/rules.rs"]
+mod rules;
+#[path = "format/rules_families.rs"]
+mod rules_families;
+#[path = "format/rules_manifest.rs"]
+mod rules_manifest;
