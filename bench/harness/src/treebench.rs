@@ -1,18 +1,18 @@
-//! `cargo xtask treebench`: icebreak's tree kernels against xgboost, lightgbm, onnxruntime
+//! `treebench` (`cargo xtask treebench`): icebreak's tree kernels against xgboost, lightgbm, onnxruntime
 //! and lleaves, in one run, on the same model files and the same rows.
 //!
 //! 1. Installs the pinned Python toolchain (`scripts/bench/requirements-trees.txt`) into the
 //!    project's `.venv` (created if missing), then tries lleaves
 //!    (`scripts/bench/requirements-lleaves.txt`); when lleaves does not install, the run goes
 //!    on without it and the report says why.
-//! 2. Builds `bench/trees-timer` in release (the product's profile: fat LTO, one codegen unit).
+//! 2. Builds `bench/timer` in release (the product's profile: fat LTO, one codegen unit).
 //! 3. `scripts/bench/trees.py prepare`: trains the models (binary, 50 features; 500 trees of
 //!    depth 6, trees 10/100/1000 at depth 6, depths 4/8/10 at 100 trees; XGBoost and
 //!    LightGBM), converts them to ONNX, compiles LightGBM models with lleaves, records the
 //!    libraries' probabilities for the 1000 timed rows. Everything goes under
 //!    `<target>/treebench/` and is reused by later runs when its inputs are unchanged.
 //! 4. Rounds (`--rounds`, default 3): in each, the Python side times every engine on every
-//!    model, then the timer times icebreak on every model (the order flips every round).
+//!    model, then the timer (`bench-timer trees`) times icebreak on every model (the order flips every round).
 //!    Each figure is the median of per-call times within a round; the report gives the
 //!    median of the round medians and their range.
 //! 5. Writes the report, printed and saved to `<target>/treebench/treebench.md`.
@@ -21,12 +21,15 @@
 //! line compares the same predictions.
 
 use anyhow::{bail, ensure, Context, Result};
+use icebreak_bench_support::python::pip_install_requirements;
+use icebreak_bench_support::stats::Stat;
+use icebreak_bench_support::suite::{
+    median_ns, sci, write_data_and_floor, Cells, Environment, Rounds, Series, Suite,
+};
+use icebreak_bench_support::table::times as ratio;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Instant;
 
 const USAGE: &str =
     "usage: cargo xtask treebench [--quick] [--rounds N] [--no-lleaves] [--lleaves-all]
@@ -94,25 +97,25 @@ fn counts(quick: bool) -> [usize; 6] {
     }
 }
 
+/// The suite's Python side and timer.
+static SUITE: Suite = Suite {
+    name: "treebench",
+    timer_mode: "trees",
+    script: "scripts/bench/trees.py",
+    requirements: "scripts/bench/requirements-trees.txt",
+};
+
 /// `cargo xtask treebench`.
-pub fn run(args: &[String]) -> Result<()> {
+pub(crate) fn run(args: &[String]) -> Result<()> {
     let Some(opts) = parse(args)? else {
         return Ok(());
     };
-    let started = Instant::now();
-    let root = crate::root();
-    let out = crate::coldstart::target_root().join("treebench");
-    std::fs::create_dir_all(&out).with_context(|| out.display().to_string())?;
-    let load_start = loadavg();
-
-    let python = ensure_venv(&root)?;
-    eprintln!("treebench: installing scripts/bench/requirements-trees.txt into .venv");
-    pip_install_requirements(&python, &root.join("scripts/bench/requirements-trees.txt"))?;
+    let mut run = SUITE.start()?;
     let lleaves = if opts.lleaves {
         eprintln!("treebench: trying lleaves (scripts/bench/requirements-lleaves.txt)");
         match pip_install_requirements(
-            &python,
-            &root.join("scripts/bench/requirements-lleaves.txt"),
+            &run.python,
+            &run.root.join("scripts/bench/requirements-lleaves.txt"),
         ) {
             Ok(()) => Ok(()),
             Err(e) => Err(format!("{e:#}")),
@@ -124,305 +127,51 @@ pub fn run(args: &[String]) -> Result<()> {
         eprintln!("treebench: going on without lleaves: {e}");
     }
 
-    let timer = build_timer(&root)?;
-    let script = root.join("scripts/bench/trees.py");
-
-    eprintln!("treebench: preparing models under {}", out.display());
-    let mut prep = Command::new(&python);
-    prep.arg(&script).arg("prepare").arg("--out").arg(&out);
+    let mut extra = Vec::new();
     if opts.quick {
-        prep.arg("--quick");
+        extra.push("--quick");
     }
     if lleaves.is_ok() {
-        prep.arg("--lleaves");
+        extra.push("--lleaves");
     }
     if opts.lleaves_all {
-        prep.arg("--lleaves-all");
+        extra.push("--lleaves-all");
     }
-    run_checked(&mut prep, "trees.py prepare")?;
-    let prepared = started.elapsed();
+    run.prepare(&extra)?;
 
     let [py_calls, py_batches, py_creates, rs_calls, rs_batches, rs_creates] = counts(opts.quick);
-    let mut py_rounds = Vec::new();
-    let mut rs_rounds = Vec::new();
-    for round in 1..=opts.rounds {
-        let py_file = out.join(format!("python-round-{round}.json"));
-        let rs_file = out.join(format!("rust-round-{round}.json"));
-        let mut py = Command::new(&python);
-        py.arg(&script)
-            .args(["time", "--out"])
-            .arg(&out)
-            .args(["--round", &round.to_string()])
-            .args(["--calls", &py_calls.to_string()])
-            .args(["--batch-reps", &py_batches.to_string()])
-            .args(["--create-reps", &py_creates.to_string()]);
-        let mut rs = Command::new(&timer);
-        rs.arg("--manifest")
-            .arg(out.join("manifest.json"))
-            .args(["--round", &round.to_string()])
-            .arg("--out")
-            .arg(&rs_file)
-            .args(["--calls", &rs_calls.to_string()])
-            .args(["--batch-reps", &rs_batches.to_string()])
-            .args(["--create-reps", &rs_creates.to_string()]);
-        if round % 2 == 1 {
-            run_checked(&mut py, "trees.py time")?;
-            run_checked(&mut rs, "trees-timer")?;
-        } else {
-            run_checked(&mut rs, "trees-timer")?;
-            run_checked(&mut py, "trees.py time")?;
-        }
-        py_rounds.push(read_json(&py_file)?);
-        rs_rounds.push(read_json(&rs_file)?);
-    }
-    let manifest = read_json(&out.join("manifest.json"))?;
-    let env = Environment {
-        command: command_line(args),
-        cpu: cpu_model(),
-        cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
-        rustc: tool_version("rustc"),
-        commit: commit(
-            &root,
-            &[
-                "crates/engine",
-                "crates/format",
-                "crates/convert",
-                "crates/lambda",
-                "bench/trees-timer",
-            ],
-        ),
-        load_start,
-        load_end: loadavg(),
-        prepare_s: prepared.as_secs_f64(),
-        total_s: started.elapsed().as_secs_f64(),
-        lleaves: lleaves.err(),
-        counts: counts(opts.quick),
-    };
-    let report = report(&env, &manifest, &py_rounds, &rs_rounds)?;
-    let path = out.join("treebench.md");
-    std::fs::write(&path, &report).with_context(|| path.display().to_string())?;
-    println!("{report}");
-    eprintln!("treebench: report written to {}", path.display());
-    Ok(())
-}
-
-// ---------------------------------------------------------------------------------------------
-// Set-up.
-
-/// The project's `.venv` Python, creating the environment if needed.
-fn ensure_venv(root: &Path) -> Result<PathBuf> {
-    let venv = root.join(".venv");
-    let python = venv.join("bin").join("python");
-    if !python.exists() {
-        eprintln!("treebench: creating .venv");
-        let status = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .stdin(Stdio::null())
-            .status()
-            .context("running python3 -m venv (is Python 3 installed?)")?;
-        ensure!(status.success(), "python3 -m venv .venv failed: {status}");
-    }
-    Ok(python)
-}
-
-/// `python -m pip install --quiet -r FILE`, failing loudly.
-pub(crate) fn pip_install_requirements(python: &Path, file: &Path) -> Result<()> {
-    let out = Command::new(python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-input",
-            "-r",
-        ])
-        .arg(file)
-        .stdin(Stdio::null())
-        .output()
-        .context("running pip")?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let last = err
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("");
-        bail!(
-            "pip install -r {} failed ({}): {}",
-            file.display(),
-            out.status,
-            last.trim()
-        );
-    }
-    Ok(())
-}
-
-/// `cargo build --release -p icebreak-bench-trees-timer`; returns the executable.
-fn build_timer(root: &Path) -> Result<PathBuf> {
-    eprintln!("treebench: building bench/trees-timer (release)");
-    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .current_dir(root)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "icebreak-bench-trees-timer",
-            "--bin",
-            "trees-timer",
-        ])
-        .stdin(Stdio::null())
-        .status()
-        .context("running cargo build")?;
-    ensure!(
-        status.success(),
-        "cargo build -p icebreak-bench-trees-timer failed: {status}"
+    let rounds = run.rounds(
+        opts.rounds,
+        &[
+            ("--calls", py_calls),
+            ("--batch-reps", py_batches),
+            ("--create-reps", py_creates),
+        ],
+        &[
+            ("--calls", rs_calls),
+            ("--batch-reps", rs_batches),
+            ("--create-reps", rs_creates),
+        ],
+    )?;
+    let manifest = run.manifest()?;
+    let env = run.environment(
+        args,
+        &[
+            "crates/engine",
+            "crates/format",
+            "crates/convert",
+            "crates/lambda",
+            "bench/timer",
+        ],
     );
-    let exe = crate::coldstart::target_root()
-        .join("release")
-        .join("trees-timer");
-    ensure!(exe.is_file(), "{} was not built", exe.display());
-    Ok(exe)
-}
-
-pub(crate) fn run_checked(cmd: &mut Command, what: &str) -> Result<()> {
-    let status = cmd
-        .stdin(Stdio::null())
-        .status()
-        .with_context(|| format!("running {what}"))?;
-    ensure!(status.success(), "{what} failed: {status}");
-    Ok(())
-}
-
-pub(crate) fn read_json(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
-    serde_json::from_str(&text).with_context(|| path.display().to_string())
-}
-
-// ---------------------------------------------------------------------------------------------
-// The machine.
-
-struct Environment {
-    command: String,
-    cpu: String,
-    cores: usize,
-    rustc: String,
-    commit: String,
-    load_start: String,
-    load_end: String,
-    prepare_s: f64,
-    total_s: f64,
-    lleaves: Option<String>,
-    counts: [usize; 6],
-}
-
-fn command_line(args: &[String]) -> String {
-    let mut s = "cargo xtask treebench".to_owned();
-    for a in args {
-        s.push(' ');
-        s.push_str(a);
-    }
-    s
-}
-
-pub(crate) fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
-pub(crate) fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".to_owned())
-}
-
-pub(crate) fn tool_version(tool: &str) -> String {
-    Command::new(tool)
-        .arg("--version")
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
-/// The commit measured, and whether the code under `measured` (paths from the root)
-/// differs from it.
-pub(crate) fn commit(root: &Path, measured: &[&str]) -> String {
-    let git = |args: &[&str]| {
-        Command::new("git")
-            .current_dir(root)
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-    };
-    match git(&["rev-parse", "--short", "HEAD"]) {
-        Some(c) => {
-            let mut args = vec!["status", "--porcelain", "--"];
-            args.extend_from_slice(measured);
-            let dirty = git(&args).is_some_and(|s| !s.is_empty());
-            if dirty {
-                format!("{c} with uncommitted changes in the measured code")
-            } else {
-                c
-            }
-        }
-        None => "unknown (not a git checkout)".to_owned(),
-    }
+    let report = report(&env, lleaves.err(), counts(opts.quick), &manifest, &rounds)?;
+    run.publish(&report)
 }
 
 // ---------------------------------------------------------------------------------------------
 // The report.
 
-/// One figure over the rounds: the median of the round medians and their range.
-#[derive(Clone, Copy)]
-pub(crate) struct Stat {
-    pub(crate) mid: f64,
-    pub(crate) lo: f64,
-    pub(crate) hi: f64,
-}
-
-impl Stat {
-    pub(crate) fn of(mut v: Vec<f64>) -> Option<Stat> {
-        if v.is_empty() {
-            return None;
-        }
-        v.sort_by(f64::total_cmp);
-        let k = v.len();
-        let mid = if k % 2 == 1 {
-            v[k / 2]
-        } else {
-            (v[k / 2 - 1] + v[k / 2]) / 2.0
-        };
-        Some(Stat {
-            mid,
-            lo: v[0],
-            hi: v[k - 1],
-        })
-    }
-}
-
-/// (model, engine, threads) → per-round medians (ns) of single rows and of batches.
-#[derive(Default)]
-struct Series {
-    single: Vec<f64>,
-    batch: Vec<f64>,
-}
-
 type Key = (String, String, String);
-
-pub(crate) fn median_ns(v: &Value) -> Option<f64> {
-    v.get("median_ns").and_then(Value::as_f64)
-}
 
 fn collect(py_rounds: &[Value], rs_rounds: &[Value]) -> BTreeMap<Key, Series> {
     let mut map: BTreeMap<Key, Series> = BTreeMap::new();
@@ -433,27 +182,15 @@ fn collect(py_rounds: &[Value], rs_rounds: &[Value]) -> BTreeMap<Key, Series> {
                 r["engine"].as_str().unwrap_or("").to_owned(),
                 r["threads"].as_str().unwrap_or("").to_owned(),
             );
-            let s = map.entry(key).or_default();
-            if let Some(v) = median_ns(&r["single"]) {
-                s.single.push(v);
-            }
-            if let Some(v) = median_ns(&r["batch"]) {
-                s.batch.push(v);
-            }
+            map.entry(key).or_default().add(r);
         }
     }
     for round in rs_rounds {
         for r in round["results"].as_array().into_iter().flatten() {
             let model = r["model"].as_str().unwrap_or("").to_owned();
-            let s = map
-                .entry((model.clone(), ICEBREAK.to_owned(), "1".to_owned()))
-                .or_default();
-            if let Some(v) = median_ns(&r["single"]) {
-                s.single.push(v);
-            }
-            if let Some(v) = median_ns(&r["batch"]) {
-                s.batch.push(v);
-            }
+            map.entry((model.clone(), ICEBREAK.to_owned(), "1".to_owned()))
+                .or_default()
+                .add(r);
             let h = map
                 .entry((model.clone(), HANDLE.to_owned(), "1".to_owned()))
                 .or_default();
@@ -490,44 +227,6 @@ const ENGINES: [&str; 7] = [
     "onnxruntime",
 ];
 
-fn us(ns: f64) -> String {
-    let v = ns / 1e3;
-    if v < 10.0 {
-        format!("{v:.2}")
-    } else if v < 1000.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.0}")
-    }
-}
-
-fn rows_per_s(ns: f64, rows: f64) -> f64 {
-    rows / (ns / 1e9)
-}
-
-/// Thousands separated by a thin space, as elsewhere in BENCHMARKS.md.
-fn int(v: f64) -> String {
-    let s = format!("{:.0}", v.max(0.0));
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(' ');
-        }
-        out.push(c);
-    }
-    out
-}
-
-pub(crate) fn ratio(v: f64) -> String {
-    if v >= 100.0 {
-        format!("{v:.0} ×")
-    } else if v >= 10.0 {
-        format!("{v:.1} ×")
-    } else {
-        format!("{v:.2} ×")
-    }
-}
-
 fn threads_label(t: &str) -> &str {
     if t == "1" {
         "1"
@@ -538,40 +237,29 @@ fn threads_label(t: &str) -> &str {
 
 fn report(
     env: &Environment,
+    lleaves: Option<String>,
+    counts: [usize; 6],
     manifest: &Value,
-    py_rounds: &[Value],
-    rs_rounds: &[Value],
+    rounds: &Rounds,
 ) -> Result<String> {
+    let (py_rounds, rs_rounds) = (&rounds.python, &rounds.timer);
     let n_rows = manifest["n_rows"].as_f64().unwrap_or(1000.0);
+    let cells = Cells {
+        whole_from: 1000.0,
+        sep: ' ',
+        n_rows,
+    };
+    let us = |ns: f64| cells.us(ns);
+    let int = |v: f64| cells.int(v);
+    let rows_per_s = |ns: f64, _rows: f64| cells.rows_per_s(ns);
     let versions = &manifest["versions"];
     let models = manifest["models"].as_array().context("manifest: models")?;
     let series = collect(py_rounds, rs_rounds);
-    let stat = |key: &Key, batch: bool| -> Option<Stat> {
-        series.get(key).and_then(|s| {
-            if batch {
-                Stat::of(s.batch.clone())
-            } else {
-                Stat::of(s.single.clone())
-            }
-        })
-    };
-    let rust_model = |name: &str| -> Option<&Value> {
-        rs_rounds.last().and_then(|r| {
-            r["results"]
-                .as_array()
-                .and_then(|a| a.iter().find(|m| m["model"] == name))
-        })
-    };
+    let stat = |key: &Key, batch: bool| -> Option<Stat> { series.get(key)?.stat(batch) };
+    let rust_model = |name: &str| rounds.timer_model(name);
     let mut md = String::new();
     let w = &mut md;
-    writeln!(w, "Command: `{}`", env.command)?;
-    writeln!(w)?;
-    writeln!(w, "| | |")?;
-    writeln!(w, "|---|---|")?;
-    writeln!(w, "| CPU (`/proc/cpuinfo` model name) | `{}` |", env.cpu)?;
-    writeln!(w, "| cores (available parallelism) | {} |", env.cores)?;
-    writeln!(w, "| rustc | `{}` |", env.rustc)?;
-    writeln!(w, "| commit measured | `{}` |", env.commit)?;
+    env.write_head(w)?;
     let v = |k: &str| versions[k].as_str().unwrap_or("not installed").to_owned();
     writeln!(
         w,
@@ -592,34 +280,14 @@ fn report(
         "| load average (1, 5, 15 min) | {} at the start, {} at the end |",
         env.load_start, env.load_end
     )?;
-    writeln!(
-        w,
-        "| wall time | {:.0} s in all, {:.0} s of it installing, building and preparing models |",
-        env.total_s, env.prepare_s
-    )?;
-    writeln!(w, "| rounds | {} |", py_rounds.len())?;
+    env.write_time(w, py_rounds.len())?;
     writeln!(
         w,
         "| calls per round | Python: {} single-row calls (fewer, at least 200, when a measurement passes 3 s), {} batches, {} creations; icebreak: {} single-row calls, {} batches, {} creations |",
-        env.counts[0], env.counts[1], env.counts[2], env.counts[3], env.counts[4], env.counts[5]
+        counts[0], counts[1], counts[2], counts[3], counts[4], counts[5]
     )?;
-    writeln!(w, "| data | {} |", manifest["data"].as_str().unwrap_or(""))?;
-    let floor = |rounds: &[Value]| {
-        Stat::of(
-            rounds
-                .iter()
-                .filter_map(|r| median_ns(&r["timer_floor"]))
-                .collect(),
-        )
-        .map_or("?".to_owned(), |s| format!("{:.0} ns", s.mid))
-    };
-    writeln!(
-        w,
-        "| timer floor (an empty call timed the same way, median) | Python {}, Rust {} |",
-        floor(py_rounds),
-        floor(rs_rounds)
-    )?;
-    match (&env.lleaves, manifest["lleaves_error"].as_str()) {
+    write_data_and_floor(w, manifest, rounds)?;
+    match (&lleaves, manifest["lleaves_error"].as_str()) {
         (Some(e), _) => writeln!(w, "| lleaves | not measured: {e} |")?,
         (None, Some(e)) => writeln!(w, "| lleaves | {e} |")?,
         (None, None) => {}
@@ -666,17 +334,8 @@ fn report(
                 }
                 let s = stat(&key, false);
                 let b = stat(&key, true);
-                let cell_s = s.map_or("".into(), |s| {
-                    format!("{} [{}–{}]", us(s.mid), us(s.lo), us(s.hi))
-                });
-                let cell_b = b.map_or("".into(), |b| {
-                    format!(
-                        "{} [{}–{}]",
-                        int(rows_per_s(b.mid, n_rows)),
-                        int(rows_per_s(b.hi, n_rows)),
-                        int(rows_per_s(b.lo, n_rows))
-                    )
-                });
+                let cell_s = cells.single(s);
+                let cell_b = cells.batch(b);
                 let is_ib = engine == ICEBREAK;
                 let r_s = match (s, ib_single) {
                     (Some(s), Some(i)) if !is_ib => ratio(s.mid / i.mid),
@@ -821,9 +480,7 @@ fn report(
     };
     let rs_stat = |name: &str, field: &str| -> Option<Stat> {
         Stat::of(
-            rs_rounds
-                .iter()
-                .flat_map(|r| r["results"].as_array().into_iter().flatten())
+            Rounds::results(rs_rounds)
                 .filter(|c| c["model"] == name)
                 .filter_map(|c| median_ns(&c[field]))
                 .collect(),
@@ -870,7 +527,7 @@ fn report(
     writeln!(w, "|---|--:|--:|--:|")?;
     for m in models {
         let name = m["name"].as_str().unwrap_or("");
-        let e = |v: &Value| v.as_f64().map_or(String::new(), |x| format!("{x:.1e}"));
+        let e = sci;
         writeln!(
             w,
             "| `{name}` | {} | {} | {} |",
