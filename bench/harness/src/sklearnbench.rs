@@ -18,13 +18,10 @@
 //! The timer refuses to time a model whose outputs differ from scikit-learn's, so every line
 //! compares the same predictions.
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::Result;
 use icebreak_bench_support::stats::Stat;
-use icebreak_bench_support::suite::{
-    sci, write_data_and_floor, Cells, Environment, Rounds, Series, Suite,
-};
+use icebreak_bench_support::suite::{parse_options, sci, Key, Measured, Rounds, Series, Suite};
 use icebreak_bench_support::table::times as ratio;
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -42,41 +39,6 @@ Report: target/sklearnbench/sklearnbench.md.
 /// The target the issue sets: icebreak's single-row latency this many times below
 /// onnxruntime's.
 const SINGLE_TARGET: f64 = 5.0;
-
-struct Options {
-    quick: bool,
-    rounds: usize,
-}
-
-fn parse(args: &[String]) -> Result<Option<Options>> {
-    let mut o = Options {
-        quick: false,
-        rounds: 0,
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(None);
-            }
-            "--quick" => o.quick = true,
-            "--rounds" => {
-                o.rounds = it
-                    .next()
-                    .context("--rounds needs a value")?
-                    .parse()
-                    .context("--rounds")?;
-                ensure!(o.rounds > 0, "--rounds must be at least 1");
-            }
-            _ => bail!("unknown argument {a:?}\n{USAGE}"),
-        }
-    }
-    if o.rounds == 0 {
-        o.rounds = if o.quick { 1 } else { 3 };
-    }
-    Ok(Some(o))
-}
 
 /// Calls and batches per measurement: (python calls, python batches, timer calls, timer
 /// batches).
@@ -98,20 +60,17 @@ static SUITE: Suite = Suite {
 
 /// `cargo xtask sklearnbench`.
 pub(crate) fn run(args: &[String]) -> Result<()> {
-    let Some(opts) = parse(args)? else {
+    let Some(opts) = parse_options(args, USAGE, |_| false)? else {
         return Ok(());
     };
     let mut run = SUITE.start()?;
     run.prepare(&[])?;
     let [py_calls, py_batches, rs_calls, rs_batches] = counts(opts.quick);
-    let rounds = run.rounds(
+    let measured = run.measure(
+        args,
         opts.rounds,
         &[("--calls", py_calls), ("--batch-reps", py_batches)],
         &[("--calls", rs_calls), ("--batch-reps", rs_batches)],
-    )?;
-    let manifest = run.manifest()?;
-    let env = run.environment(
-        args,
         &[
             "crates/engine",
             "crates/format",
@@ -119,8 +78,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             "bench/timer",
             "scripts/bench/sklearn.py",
         ],
-    );
-    let report = report(&env, counts(opts.quick), &manifest, &rounds)?;
+    )?;
+    let report = report(&measured, counts(opts.quick))?;
     run.publish(&report)
 }
 
@@ -131,66 +90,38 @@ const SKLEARN: &str = "scikit-learn";
 const ORT: &str = "onnxruntime";
 const ICEBREAK: &str = "icebreak";
 
-fn collect(py_rounds: &[Value], rs_rounds: &[Value]) -> BTreeMap<(String, String), Series> {
-    let mut map: BTreeMap<(String, String), Series> = BTreeMap::new();
-    let mut add = |model: &str, engine: &str, r: &Value| {
-        map.entry((model.to_owned(), engine.to_owned()))
+fn collect(rounds: &Rounds) -> BTreeMap<Key, Series> {
+    let mut map = rounds.python_series();
+    for r in Rounds::results(&rounds.timer) {
+        let model = r["model"].as_str().unwrap_or("").to_owned();
+        map.entry((model, ICEBREAK.to_owned(), String::new()))
             .or_default()
             .add(r);
-    };
-    for round in py_rounds {
-        for r in round["results"].as_array().into_iter().flatten() {
-            add(
-                r["model"].as_str().unwrap_or(""),
-                r["engine"].as_str().unwrap_or(""),
-                r,
-            );
-        }
-    }
-    for round in rs_rounds {
-        for r in round["results"].as_array().into_iter().flatten() {
-            add(r["model"].as_str().unwrap_or(""), ICEBREAK, r);
-        }
     }
     map
 }
 
-fn report(
-    env: &Environment,
-    counts: [usize; 4],
-    manifest: &Value,
-    rounds: &Rounds,
-) -> Result<String> {
+fn report(measured: &Measured, counts: [usize; 4]) -> Result<String> {
+    let (env, rounds) = (&measured.env, &measured.rounds);
     let (py_rounds, rs_rounds) = (&rounds.python, &rounds.timer);
-    let n_rows = manifest["n_rows"].as_f64().unwrap_or(1000.0);
-    let cells = Cells {
-        whole_from: 100.0,
-        sep: '\u{202f}',
-        n_rows,
-    };
-    let versions = &manifest["versions"];
-    let models = manifest["models"].as_array().context("manifest: models")?;
-    let series = collect(py_rounds, rs_rounds);
+    let cells = measured.cells(100.0, '\u{202f}');
+    let models = measured.models()?;
+    let series = collect(rounds);
     let get = |model: &str, engine: &str, batch: bool| -> Option<Stat> {
         series
-            .get(&(model.to_owned(), engine.to_owned()))?
+            .get(&(model.to_owned(), engine.to_owned(), String::new()))?
             .stat(batch)
     };
     let rust_model = |name: &str| rounds.timer_model(name);
     let mut md = String::new();
     let w = &mut md;
     env.write_head(w)?;
-    let v = |k: &str| versions[k].as_str().unwrap_or("?").to_owned();
+    let libraries = ["python", SKLEARN, "skl2onnx", "onnx", ORT, "numpy", "scipy"]
+        .map(|k| (if k == "python" { "Python" } else { k }, k));
     writeln!(
         w,
-        "| Python libraries | Python {}, scikit-learn {}, skl2onnx {}, onnx {}, onnxruntime {}, numpy {}, scipy {} |",
-        v("python"),
-        v("scikit-learn"),
-        v("skl2onnx"),
-        v("onnx"),
-        v("onnxruntime"),
-        v("numpy"),
-        v("scipy")
+        "| Python libraries | {} |",
+        measured.versions(&libraries, "?")
     )?;
     writeln!(
         w,
@@ -209,7 +140,7 @@ fn report(
         w,
         "| threads | scikit-learn under `threadpool_limits(1)`; onnxruntime `intra_op_num_threads=1`, `inter_op_num_threads=1`; icebreak one thread |"
     )?;
-    write_data_and_floor(w, manifest, rounds)?;
+    measured.write_data_and_floor(w)?;
     writeln!(w)?;
 
     writeln!(w, "Models (scikit-learn call timed; what the model holds; `.apr` size; largest difference from scikit-learn's outputs over the 1000 rows: probabilities, or k-means distances):")?;

@@ -20,11 +20,11 @@
 //! The timer refuses to time a model whose probabilities differ from the library's, so every
 //! line compares the same predictions.
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::Result;
 use icebreak_bench_support::python::pip_install_requirements;
 use icebreak_bench_support::stats::Stat;
 use icebreak_bench_support::suite::{
-    median_ns, sci, write_data_and_floor, Cells, Environment, Rounds, Series, Suite,
+    median_ns, parse_options, sci, Key, Measured, Options as SuiteOptions, Rounds, Series, Suite,
 };
 use icebreak_bench_support::table::times as ratio;
 use serde_json::Value;
@@ -46,45 +46,31 @@ plus handler creation and first inference. Report: target/treebench/treebench.md
   --lleaves-all   compile every LightGBM model with lleaves (default: 500, 10 and 100 trees
                   of depth 6; compiling takes minutes per few hundred trees, cached after)";
 
+/// `--quick`, `--rounds N`, and whether to try lleaves and on which models.
 struct Options {
-    quick: bool,
-    rounds: usize,
+    suite: SuiteOptions,
     lleaves: bool,
     lleaves_all: bool,
 }
 
 fn parse(args: &[String]) -> Result<Option<Options>> {
-    let mut o = Options {
-        quick: false,
-        rounds: 0,
-        lleaves: true,
-        lleaves_all: false,
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(None);
-            }
-            "--quick" => o.quick = true,
-            "--no-lleaves" => o.lleaves = false,
-            "--lleaves-all" => o.lleaves_all = true,
-            "--rounds" => {
-                o.rounds = it
-                    .next()
-                    .context("--rounds needs a value")?
-                    .parse()
-                    .context("--rounds")?;
-                ensure!(o.rounds > 0, "--rounds must be at least 1");
-            }
-            _ => bail!("unknown argument {a:?}\n{USAGE}"),
+    let (mut lleaves, mut lleaves_all) = (true, false);
+    let suite = parse_options(args, USAGE, |a| match a {
+        "--no-lleaves" => {
+            lleaves = false;
+            true
         }
-    }
-    if o.rounds == 0 {
-        o.rounds = if o.quick { 1 } else { 3 };
-    }
-    Ok(Some(o))
+        "--lleaves-all" => {
+            lleaves_all = true;
+            true
+        }
+        _ => false,
+    })?;
+    Ok(suite.map(|suite| Options {
+        suite,
+        lleaves,
+        lleaves_all,
+    }))
 }
 
 /// Calls, batches and creations per measurement: (python calls, python batches, python
@@ -128,7 +114,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
 
     let mut extra = Vec::new();
-    if opts.quick {
+    if opts.suite.quick {
         extra.push("--quick");
     }
     if lleaves.is_ok() {
@@ -139,9 +125,11 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
     run.prepare(&extra)?;
 
-    let [py_calls, py_batches, py_creates, rs_calls, rs_batches, rs_creates] = counts(opts.quick);
-    let rounds = run.rounds(
-        opts.rounds,
+    let [py_calls, py_batches, py_creates, rs_calls, rs_batches, rs_creates] =
+        counts(opts.suite.quick);
+    let measured = run.measure(
+        args,
+        opts.suite.rounds,
         &[
             ("--calls", py_calls),
             ("--batch-reps", py_batches),
@@ -152,10 +140,6 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             ("--batch-reps", rs_batches),
             ("--create-reps", rs_creates),
         ],
-    )?;
-    let manifest = run.manifest()?;
-    let env = run.environment(
-        args,
         &[
             "crates/engine",
             "crates/format",
@@ -163,28 +147,17 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             "crates/lambda",
             "bench/timer",
         ],
-    );
-    let report = report(&env, lleaves.err(), counts(opts.quick), &manifest, &rounds)?;
+    )?;
+    let report = report(&measured, lleaves.err(), counts(opts.suite.quick))?;
     run.publish(&report)
 }
 
 // ---------------------------------------------------------------------------------------------
 // The report.
 
-type Key = (String, String, String);
-
-fn collect(py_rounds: &[Value], rs_rounds: &[Value]) -> BTreeMap<Key, Series> {
-    let mut map: BTreeMap<Key, Series> = BTreeMap::new();
-    for round in py_rounds {
-        for r in round["results"].as_array().into_iter().flatten() {
-            let key = (
-                r["model"].as_str().unwrap_or("").to_owned(),
-                r["engine"].as_str().unwrap_or("").to_owned(),
-                r["threads"].as_str().unwrap_or("").to_owned(),
-            );
-            map.entry(key).or_default().add(r);
-        }
-    }
+fn collect(rounds: &Rounds) -> BTreeMap<Key, Series> {
+    let mut map = rounds.python_series();
+    let rs_rounds = &rounds.timer;
     for round in rs_rounds {
         for r in round["results"].as_array().into_iter().flatten() {
             let model = r["model"].as_str().unwrap_or("").to_owned();
@@ -235,45 +208,42 @@ fn threads_label(t: &str) -> &str {
     }
 }
 
-fn report(
-    env: &Environment,
-    lleaves: Option<String>,
-    counts: [usize; 6],
-    manifest: &Value,
-    rounds: &Rounds,
-) -> Result<String> {
+fn report(measured: &Measured, lleaves: Option<String>, counts: [usize; 6]) -> Result<String> {
+    let (env, manifest, rounds, n_rows) = (
+        &measured.env,
+        &measured.manifest,
+        &measured.rounds,
+        measured.n_rows,
+    );
     let (py_rounds, rs_rounds) = (&rounds.python, &rounds.timer);
-    let n_rows = manifest["n_rows"].as_f64().unwrap_or(1000.0);
-    let cells = Cells {
-        whole_from: 1000.0,
-        sep: ' ',
-        n_rows,
-    };
+    let cells = measured.cells(1000.0, ' ');
     let us = |ns: f64| cells.us(ns);
     let int = |v: f64| cells.int(v);
     let rows_per_s = |ns: f64, _rows: f64| cells.rows_per_s(ns);
-    let versions = &manifest["versions"];
-    let models = manifest["models"].as_array().context("manifest: models")?;
-    let series = collect(py_rounds, rs_rounds);
+    let models = measured.models()?;
+    let series = collect(rounds);
     let stat = |key: &Key, batch: bool| -> Option<Stat> { series.get(key)?.stat(batch) };
     let rust_model = |name: &str| rounds.timer_model(name);
     let mut md = String::new();
     let w = &mut md;
     env.write_head(w)?;
-    let v = |k: &str| versions[k].as_str().unwrap_or("not installed").to_owned();
+    let libraries = [
+        "python",
+        "xgboost",
+        "lightgbm",
+        "onnxruntime",
+        "onnxmltools",
+        "onnx",
+        "numpy",
+        "scikit-learn",
+        "lleaves",
+    ]
+    .map(|k| (if k == "python" { "Python" } else { k }, k));
     writeln!(
         w,
-        "| Python libraries | Python {}, xgboost {}, lightgbm {}, onnxruntime {}, onnxmltools {}, onnx {}, numpy {}, scikit-learn {}, lleaves {} (llvmlite {}) |",
-        v("python"),
-        v("xgboost"),
-        v("lightgbm"),
-        v("onnxruntime"),
-        v("onnxmltools"),
-        v("onnx"),
-        v("numpy"),
-        v("scikit-learn"),
-        v("lleaves"),
-        v("llvmlite")
+        "| Python libraries | {} (llvmlite {}) |",
+        measured.versions(&libraries, "not installed"),
+        measured.version("llvmlite", "not installed")
     )?;
     writeln!(
         w,
@@ -286,7 +256,7 @@ fn report(
         "| calls per round | Python: {} single-row calls (fewer, at least 200, when a measurement passes 3 s), {} batches, {} creations; icebreak: {} single-row calls, {} batches, {} creations |",
         counts[0], counts[1], counts[2], counts[3], counts[4], counts[5]
     )?;
-    write_data_and_floor(w, manifest, rounds)?;
+    measured.write_data_and_floor(w)?;
     match (&lleaves, manifest["lleaves_error"].as_str()) {
         (Some(e), _) => writeln!(w, "| lleaves | not measured: {e} |")?,
         (None, Some(e)) => writeln!(w, "| lleaves | {e} |")?,

@@ -11,12 +11,58 @@ use crate::process::run_checked;
 use crate::stats::Stat;
 use crate::table::{grouped, micros, rows_per_s};
 use crate::{python, read_json};
-use anyhow::{Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+/// The options every suite takes: `--quick` and `--rounds N`.
+pub struct Options {
+    /// A smoke run: fewer models or calls, one round unless told.
+    pub quick: bool,
+    /// Rounds of measurements (3 by default, 1 with `--quick`).
+    pub rounds: usize,
+}
+
+/// Parses a suite's arguments: `-h`/`--help` (prints `usage`, returns `None`), `--quick`,
+/// `--rounds N`, and whatever `extra` accepts (it returns whether it took the argument).
+pub fn parse_options(
+    args: &[String],
+    usage: &str,
+    mut extra: impl FnMut(&str) -> bool,
+) -> Result<Option<Options>> {
+    let mut o = Options {
+        quick: false,
+        rounds: 0,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-h" | "--help" => {
+                println!("{usage}");
+                return Ok(None);
+            }
+            "--quick" => o.quick = true,
+            "--rounds" => {
+                o.rounds = it
+                    .next()
+                    .context("--rounds needs a value")?
+                    .parse()
+                    .context("--rounds")?;
+                ensure!(o.rounds > 0, "--rounds must be at least 1");
+            }
+            other if extra(other) => {}
+            _ => bail!("unknown argument {a:?}\n{usage}"),
+        }
+    }
+    if o.rounds == 0 {
+        o.rounds = if o.quick { 1 } else { 3 };
+    }
+    Ok(Some(o))
+}
 
 /// A suite: its name (the xtask command), the timer's mode, the Python side.
 pub struct Suite {
@@ -168,14 +214,28 @@ impl Run {
         Ok(all)
     }
 
-    /// The manifest `prepare` wrote.
-    pub fn manifest(&self) -> Result<Value> {
-        read_json(&self.out.join("manifest.json"))
+    /// The rounds ([`Run::rounds`]), then the manifest and the facts for the report;
+    /// `measured` are the paths (from the root) whose changes would make the commit not what
+    /// was measured.
+    pub fn measure(
+        &self,
+        args: &[String],
+        rounds: usize,
+        python_counts: &[(&str, usize)],
+        timer_counts: &[(&str, usize)],
+        measured: &[&str],
+    ) -> Result<Measured> {
+        let rounds = self.rounds(rounds, python_counts, timer_counts)?;
+        let manifest = read_json(&self.out.join("manifest.json"))?;
+        Ok(Measured {
+            env: self.environment(args, measured),
+            n_rows: manifest["n_rows"].as_f64().unwrap_or(1000.0),
+            manifest,
+            rounds,
+        })
     }
 
-    /// The facts at the head of the report, now that the rounds are done; `measured` are the
-    /// paths (from the root) whose changes would make the commit not what was measured.
-    pub fn environment(&self, args: &[String], measured: &[&str]) -> Environment {
+    fn environment(&self, args: &[String], measured: &[&str]) -> Environment {
         Environment {
             command: crate::table::command_line(self.suite.name, args),
             cpu: cpu_model().unwrap_or_else(|| "unknown".to_owned()),
@@ -193,6 +253,58 @@ impl Run {
     pub fn publish(&self, report: &str) -> Result<()> {
         let path = self.out.join(format!("{}.md", self.suite.name));
         crate::table::publish(self.suite.name, report, &path)
+    }
+}
+
+/// What a suite measured: what its report is made of.
+pub struct Measured {
+    /// The facts about the run.
+    pub env: Environment,
+    /// The manifest `prepare` wrote.
+    pub manifest: Value,
+    /// Both sides' rounds.
+    pub rounds: Rounds,
+    /// Rows per batch.
+    pub n_rows: f64,
+}
+
+impl Measured {
+    /// The manifest's models.
+    pub fn models(&self) -> Result<&Vec<Value>> {
+        self.manifest["models"]
+            .as_array()
+            .context("manifest: models")
+    }
+
+    /// A library's version, as the Python side recorded it; `missing` if it did not.
+    pub fn version(&self, library: &str, missing: &str) -> String {
+        self.manifest["versions"][library]
+            .as_str()
+            .unwrap_or(missing)
+            .to_owned()
+    }
+
+    /// `Name version, Name version, ...` of `(name, key)` pairs ([`Measured::version`]).
+    pub fn versions(&self, libraries: &[(&str, &str)], missing: &str) -> String {
+        libraries
+            .iter()
+            .map(|(name, key)| format!("{name} {}", self.version(key, missing)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The report's cells ([`Cells`]).
+    pub fn cells(&self, whole_from: f64, sep: char) -> Cells {
+        Cells {
+            whole_from,
+            sep,
+            n_rows: self.n_rows,
+        }
+    }
+
+    /// The data and timer-floor rows of the facts table.
+    pub fn write_data_and_floor(&self, w: &mut String) -> std::fmt::Result {
+        write_data_and_floor(w, &self.manifest, &self.rounds)
     }
 }
 
@@ -243,7 +355,7 @@ impl Environment {
 }
 
 /// The data row (from the manifest) and the timer-floor row of the facts table.
-pub fn write_data_and_floor(w: &mut String, manifest: &Value, rounds: &Rounds) -> std::fmt::Result {
+fn write_data_and_floor(w: &mut String, manifest: &Value, rounds: &Rounds) -> std::fmt::Result {
     writeln!(w, "| data | {} |", manifest["data"].as_str().unwrap_or(""))?;
     let floor = |rounds: &[Value]| {
         Stat::of(
@@ -277,6 +389,25 @@ impl Rounds {
         rounds
             .iter()
             .flat_map(|r| r["results"].as_array().into_iter().flatten())
+    }
+}
+
+/// A line of a suite's tables: model, engine, threads (empty where the side does not say).
+pub type Key = (String, String, String);
+
+impl Rounds {
+    /// The Python side's lines over the rounds; the harness adds the timer's.
+    pub fn python_series(&self) -> BTreeMap<Key, Series> {
+        let mut map: BTreeMap<Key, Series> = BTreeMap::new();
+        for r in Rounds::results(&self.python) {
+            let key = (
+                r["model"].as_str().unwrap_or("").to_owned(),
+                r["engine"].as_str().unwrap_or("").to_owned(),
+                r["threads"].as_str().unwrap_or("").to_owned(),
+            );
+            map.entry(key).or_default().add(r);
+        }
+        map
     }
 }
 
