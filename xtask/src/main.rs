@@ -29,33 +29,17 @@ benchmarks (run by bench/harness, package icebreak-bench):
 ";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let rest = args.get(1..).unwrap_or_default();
-    let result = match args.first().map(String::as_str) {
-        Some("example") => example(rest),
-        Some("demo") => demo::run(rest),
-        Some("e2e") => e2e::run(rest),
-        Some("test") => e2e::test_all(rest),
-        Some("package") => package::run(rest),
-        Some(cmd @ ("coldstart" | "loadbench" | "treebench" | "sklearnbench")) => {
-            forward(cmd, rest)
-        }
-        Some("-h" | "--help" | "help") => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        _ => {
-            eprint!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("xtask: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    icebreak_bench_support::cli::dispatch("xtask", USAGE, |command, args| {
+        Some(match command {
+            "example" => example(args),
+            "demo" => demo::run(args),
+            "e2e" => e2e::run(args),
+            "test" => e2e::test_all(args),
+            "package" => package::run(args),
+            "coldstart" | "loadbench" | "treebench" | "sklearnbench" => forward(command, args),
+            _ => return None,
+        })
+    })
 }
 
 /// `cargo run -p icebreak-bench -- <harness> <args>`: the benchmark harness, built with the

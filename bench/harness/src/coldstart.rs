@@ -502,6 +502,15 @@ impl Summary {
     }
 }
 
+/// The first lines of both reports: machine, command, source.
+fn head(command: &str) -> String {
+    format!(
+        "Machine: {}\nCommand: `{command}`\nSource: {}\n",
+        machine(),
+        source_version(&root())
+    )
+}
+
 fn report(
     opts: &Options,
     contenders: &[Contender],
@@ -509,10 +518,7 @@ fn report(
     command: &str,
     model_size: u64,
 ) -> String {
-    let mut s = String::new();
-    let _ = writeln!(s, "Machine: {}", machine());
-    let _ = writeln!(s, "Command: `{command}`");
-    let _ = writeln!(s, "Source: {}", source_version(&root()));
+    let mut s = head(command);
     let _ = writeln!(
         s,
         "Cold: {} runs per binary, in rounds (each binary once per round, random order, \
@@ -808,10 +814,7 @@ fn events_report(
     command: &str,
     size: u64,
 ) -> String {
-    let mut s = String::new();
-    let _ = writeln!(s, "Machine: {}", machine());
-    let _ = writeln!(s, "Command: `{command}`");
-    let _ = writeln!(s, "Source: {}", source_version(&root()));
+    let mut s = head(command);
     let _ = writeln!(
         s,
         "The icebreak bootstrap alone ({} linking, `{}`, {size} bytes), once per event shape. \

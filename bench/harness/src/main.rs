@@ -21,27 +21,13 @@ harnesses (`<harness> --help` for each one's options):
 ";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let rest = args.get(1..).unwrap_or_default();
-    let result = match args.first().map(String::as_str) {
-        Some("coldstart") => coldstart::run(rest),
-        Some("loadbench") => loadbench::run(rest),
-        Some("treebench") => treebench::run(rest),
-        Some("sklearnbench") => sklearnbench::run(rest),
-        Some("-h" | "--help" | "help") => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        _ => {
-            eprint!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("icebreak-bench: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    icebreak_bench_support::cli::dispatch("icebreak-bench", USAGE, |harness, args| {
+        Some(match harness {
+            "coldstart" => coldstart::run(args),
+            "loadbench" => loadbench::run(args),
+            "treebench" => treebench::run(args),
+            "sklearnbench" => sklearnbench::run(args),
+            _ => return None,
+        })
+    })
 }

@@ -1,5 +1,6 @@
 //! What the benchmark harness (`bench/harness`, package `icebreak-bench`) and `xtask`'s chores
-//! share, so that no harness borrows from another: building binaries ([`build`]), spawning and
+//! share, so that no harness borrows from another: the command line ([`cli`]), building
+//! binaries ([`build`]), spawning and
 //! stopping processes ([`process`]), the project's Python venv ([`python`]), facts about the
 //! machine and the source measured ([`machine`]), statistics ([`stats`]), report formatting
 //! ([`table`]), and the Python-against-timer suites of `treebench` and `sklearnbench`
@@ -10,6 +11,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 pub mod build;
+pub mod cli;
 pub mod machine;
 pub mod process;
 pub mod python;

@@ -142,15 +142,21 @@ impl Run {
             "bench-timer",
         )?);
         eprintln!("{name}: preparing models under {}", self.out.display());
-        let mut prep = Command::new(&self.python);
-        prep.arg(self.root.join(self.suite.script))
-            .arg("prepare")
-            .arg("--out")
-            .arg(&self.out)
-            .args(extra);
+        let mut prep = self.script();
+        prep.arg("prepare").arg("--out").arg(&self.out).args(extra);
         run_checked(&mut prep, &format!("{} prepare", self.script_name()))?;
         self.prepared = self.started.elapsed();
         Ok(())
+    }
+
+    /// `python SCRIPT` with the script's directory kept off `sys.path` (`PYTHONSAFEPATH`,
+    /// Python 3.11+): `scripts/bench/sklearn.py` would otherwise shadow the `sklearn`
+    /// package for `scripts/bench/trees.py`.
+    fn script(&self) -> Command {
+        let mut cmd = Command::new(&self.python);
+        cmd.env("PYTHONSAFEPATH", "1")
+            .arg(self.root.join(self.suite.script));
+        cmd
     }
 
     fn script_name(&self) -> &str {
@@ -182,9 +188,8 @@ impl Run {
         for round in 1..=rounds {
             let py_file = self.out.join(format!("python-round-{round}.json"));
             let rs_file = self.out.join(format!("rust-round-{round}.json"));
-            let mut py = Command::new(&self.python);
-            py.arg(self.root.join(self.suite.script))
-                .args(["time", "--out"])
+            let mut py = self.script();
+            py.args(["time", "--out"])
                 .arg(&self.out)
                 .args(["--round", &round.to_string()]);
             for (flag, n) in python_counts {
