@@ -21,7 +21,7 @@
 use anyhow::Result;
 use icebreak_bench_support::stats::Stat;
 use icebreak_bench_support::suite::{parse_options, sci, Key, Measured, Rounds, Series, Suite};
-use icebreak_bench_support::table::times as ratio;
+use icebreak_bench_support::table::{table_start, times as ratio};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -143,13 +143,7 @@ fn report(measured: &Measured, counts: [usize; 4]) -> Result<String> {
     measured.write_data_and_floor(w)?;
     writeln!(w)?;
 
-    writeln!(w, "Models (scikit-learn call timed; what the model holds; `.apr` size; largest difference from scikit-learn's outputs over the 1000 rows: probabilities, or k-means distances):")?;
-    writeln!(w)?;
-    writeln!(
-        w,
-        "| model | estimator | scikit-learn call | size | `.apr` (bytes) | icebreak diff | onnxruntime diff |"
-    )?;
-    writeln!(w, "|---|---|---|---|--:|--:|--:|")?;
+    table_start(w, "Models (scikit-learn call timed; what the model holds; `.apr` size; largest difference from scikit-learn's outputs over the 1000 rows: probabilities, or k-means distances):", "| model | estimator | scikit-learn call | size | `.apr` (bytes) | icebreak diff | onnxruntime diff |", "|---|---|---|---|--:|--:|--:|")?;
     for m in models {
         let name = m["name"].as_str().unwrap_or("");
         let r = rust_model(name);
@@ -182,10 +176,7 @@ fn report(measured: &Measured, counts: [usize; 4]) -> Result<String> {
         writeln!(w)?;
     }
 
-    writeln!(w, "Single row: median over the rounds of each round's median per-call time, µs (range of the round medians in brackets). Batch: 1000 rows per call, rows/s from the median call (range in brackets). \"ort / icebreak\": onnxruntime's time over icebreak's (above 1: icebreak is faster).")?;
-    writeln!(w)?;
-    writeln!(w, "| model | scikit-learn single (µs) | onnxruntime single (µs) | icebreak single (µs) | ort / icebreak single | scikit-learn batch (rows/s) | onnxruntime batch (rows/s) | icebreak batch (rows/s) | ort / icebreak batch |")?;
-    writeln!(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|")?;
+    table_start(w, "Single row: median over the rounds of each round's median per-call time, µs (range of the round medians in brackets). Batch: 1000 rows per call, rows/s from the median call (range in brackets). \"ort / icebreak\": onnxruntime's time over icebreak's (above 1: icebreak is faster).", "| model | scikit-learn single (µs) | onnxruntime single (µs) | icebreak single (µs) | ort / icebreak single | scikit-learn batch (rows/s) | onnxruntime batch (rows/s) | icebreak batch (rows/s) | ort / icebreak batch |", "|---|--:|--:|--:|--:|--:|--:|--:|--:|")?;
     let single_cell = |s: Option<Stat>| cells.single(s);
     let batch_cell = |b: Option<Stat>| cells.batch(b);
     for m in models {
@@ -219,10 +210,7 @@ fn report(measured: &Measured, counts: [usize; 4]) -> Result<String> {
     }
     writeln!(w)?;
 
-    writeln!(w, "Targets (issue 3), from the medians above: single-row latency at least {SINGLE_TARGET:.0} × below onnxruntime's; batch throughput at or above onnxruntime's (one thread).")?;
-    writeln!(w)?;
-    writeln!(w, "| model | single row: ort / icebreak | ≥ {SINGLE_TARGET:.0} ×? | batch: ort / icebreak | ≥ 1 ×? |")?;
-    writeln!(w, "|---|--:|---|--:|---|")?;
+    table_start(w, &format!("Targets (issue 3), from the medians above: single-row latency at least {SINGLE_TARGET:.0} × below onnxruntime's; batch throughput at or above onnxruntime's (one thread)."), &format!("| model | single row: ort / icebreak | ≥ {SINGLE_TARGET:.0} ×? | batch: ort / icebreak | ≥ 1 ×? |"), "|---|--:|---|--:|---|")?;
     let yes = |ok: bool| if ok { "**yes**" } else { "**no**" };
     for m in models {
         let name = m["name"].as_str().unwrap_or("");

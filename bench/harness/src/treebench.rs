@@ -26,7 +26,7 @@ use icebreak_bench_support::stats::Stat;
 use icebreak_bench_support::suite::{
     median_ns, parse_options, sci, Key, Measured, Options as SuiteOptions, Rounds, Series, Suite,
 };
-use icebreak_bench_support::table::times as ratio;
+use icebreak_bench_support::table::{table_start, times as ratio};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -331,10 +331,7 @@ fn report(measured: &Measured, lleaves: Option<String>, counts: [usize; 6]) -> R
     }
 
     // Targets on the 500-tree models.
-    writeln!(w, "Targets (issue 4), on the 500-tree models, from the medians above: single-row latency below every other engine's, at both thread settings; batch throughput above every single-threaded engine's.")?;
-    writeln!(w)?;
-    writeln!(w, "| model | target | against | icebreak | other | met? |")?;
-    writeln!(w, "|---|---|---|--:|--:|---|")?;
+    table_start(w, "Targets (issue 4), on the 500-tree models, from the medians above: single-row latency below every other engine's, at both thread settings; batch throughput above every single-threaded engine's.", "| model | target | against | icebreak | other | met? |", "|---|---|---|--:|--:|---|")?;
     for m in models.iter().filter(|m| m["trees"] == 500) {
         let name = m["name"].as_str().unwrap_or("");
         let ib = |batch| stat(&(name.into(), ICEBREAK.into(), "1".into()), batch);
@@ -394,10 +391,7 @@ fn report(measured: &Measured, lleaves: Option<String>, counts: [usize; 6]) -> R
         if picked.len() < 2 {
             continue;
         }
-        writeln!(w, "{title}: icebreak's medians (single row and batch), the splits a row passes through, and the source library and onnxruntime on one thread.")?;
-        writeln!(w)?;
-        writeln!(w, "| model | trees | depth | nodes | splits per tree per row | icebreak single (µs) | ns per tree | icebreak batch (rows/s) | ns per tree per row (batch) | library 1 thread single (µs) | onnxruntime 1 thread single (µs) |")?;
-        writeln!(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")?;
+        table_start(w, &format!("{title}: icebreak's medians (single row and batch), the splits a row passes through, and the source library and onnxruntime on one thread."), "| model | trees | depth | nodes | splits per tree per row | icebreak single (µs) | ns per tree | icebreak batch (rows/s) | ns per tree per row (batch) | library 1 thread single (µs) | onnxruntime 1 thread single (µs) |", "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")?;
         let mut sorted = picked;
         sorted.sort_by_key(|m| {
             (
@@ -434,10 +428,7 @@ fn report(measured: &Measured, lleaves: Option<String>, counts: [usize; 6]) -> R
     }
 
     // Creation and first inference.
-    writeln!(w, "Handler creation and first inference by model size. icebreak: `LambdaHandler::from_bytes` on the `.apr` bytes already in memory, then the first `handle` on the fresh handler (median over the rounds of each round's median; page faults and `exec` are not included, see the cold-start section). The libraries: loading the model file and predicting one row, as a fresh process would (median of each round's median).")?;
-    writeln!(w)?;
-    writeln!(w, "| model | source file (bytes) | `.apr` (bytes) | nodes | `from_bytes` (µs) | first `handle` (µs) | both (µs) | library load + predict (ms) | onnxruntime session + run (ms) | lleaves load + predict (ms) |")?;
-    writeln!(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")?;
+    table_start(w, "Handler creation and first inference by model size. icebreak: `LambdaHandler::from_bytes` on the `.apr` bytes already in memory, then the first `handle` on the fresh handler (median over the rounds of each round's median; page faults and `exec` are not included, see the cold-start section). The libraries: loading the model file and predicting one row, as a fresh process would (median of each round's median).", "| model | source file (bytes) | `.apr` (bytes) | nodes | `from_bytes` (µs) | first `handle` (µs) | both (µs) | library load + predict (ms) | onnxruntime session + run (ms) | lleaves load + predict (ms) |", "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")?;
     let create_stat = |name: &str, engine: &str| -> Option<Stat> {
         Stat::of(
             py_rounds
@@ -488,13 +479,7 @@ fn report(measured: &Measured, lleaves: Option<String>, counts: [usize; 6]) -> R
     writeln!(w)?;
 
     // Fidelity of what was timed.
-    writeln!(w, "Same predictions: largest difference from the source library's probability over the 1000 rows.")?;
-    writeln!(w)?;
-    writeln!(
-        w,
-        "| model | icebreak | onnxruntime (float32 inputs) | lleaves |"
-    )?;
-    writeln!(w, "|---|--:|--:|--:|")?;
+    table_start(w, "Same predictions: largest difference from the source library's probability over the 1000 rows.", "| model | icebreak | onnxruntime (float32 inputs) | lleaves |", "|---|--:|--:|--:|")?;
     for m in models {
         let name = m["name"].as_str().unwrap_or("");
         let e = sci;

@@ -1,7 +1,13 @@
 //! Formatting the reports: numbers in table cells, the command line, publishing.
 
 use anyhow::{Context, Result};
+use std::fmt::Write as _;
 use std::path::Path;
+
+/// A table's lead: a paragraph, a blank line, the header row and the alignment row.
+pub fn table_start(w: &mut String, intro: &str, header: &str, align: &str) -> std::fmt::Result {
+    writeln!(w, "{intro}\n\n{header}\n{align}")
+}
 
 /// Nanoseconds as microseconds: two decimals below 10 µs, one below `whole_from` µs, none
 /// from there on.
