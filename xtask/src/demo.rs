@@ -6,8 +6,9 @@
 //! passes the bootstrap's own output through (its cold-start breakdown line among it),
 //! prints each request and answer, and stops the bootstrap at the end.
 
-use crate::coldstart::{self, lambda_command, wait_answer, Linking, Running};
 use anyhow::{bail, ensure, Context, Result};
+use icebreak_bench_support::build::{build_linked, host_triple, Linking};
+use icebreak_bench_support::process::{lambda_command, wait_answer, Running, TIMEOUT};
 use icebreak_fake_runtime::{Answer, AnswerKind, FakeRuntime};
 use serde_json::Value;
 use std::process::Stdio;
@@ -70,17 +71,21 @@ pub fn run(args: &[String]) -> Result<()> {
         None => None,
         Some("--static") => Some(Linking::Static),
         Some("--dynamic") => Some(Linking::Dynamic),
+        Some("-h" | "--help") => {
+            println!("usage: cargo xtask demo [--static|--dynamic]\n\nBuilds the release bootstrap with the example model (static glibc by default on Linux/gnu),\nruns it against a local Runtime API and shows a cold and two warm invocations.");
+            return Ok(());
+        }
         Some(other) => {
             bail!("unknown argument {other:?}; usage: cargo xtask demo [--static|--dynamic]")
         }
     };
-    let triple = coldstart::host_triple()?;
+    let triple = host_triple()?;
     let mut linking = requested.unwrap_or_else(Linking::default_for_host);
     eprintln!(
         "demo: building the release bootstrap ({} linking)",
         linking.name()
     );
-    let bootstrap = match coldstart::build(linking, &triple, "icebreak-bootstrap", "bootstrap") {
+    let bootstrap = match build_linked(linking, &triple, "icebreak-bootstrap", "bootstrap") {
         Ok(path) => path,
         Err(e) if requested.is_none() && linking == Linking::Static => {
             eprintln!(
@@ -88,13 +93,13 @@ pub fn run(args: &[String]) -> Result<()> {
                  installed? Using dynamic linking instead."
             );
             linking = Linking::Dynamic;
-            coldstart::build(linking, &triple, "icebreak-bootstrap", "bootstrap")?
+            build_linked(linking, &triple, "icebreak-bootstrap", "bootstrap")?
         }
         Err(e) => return Err(e),
     };
     let size = std::fs::metadata(&bootstrap)?.len();
 
-    let root = crate::root();
+    let root = icebreak_bench_support::root();
     let events = STEPS
         .iter()
         .map(|s| {
@@ -134,7 +139,7 @@ pub fn run(args: &[String]) -> Result<()> {
         let elapsed = answer.at.saturating_duration_since(t0);
         // The bootstrap logs after answering (its cold-start line among it); once it is back
         // on `/next` its lines are out, so they print above the answer rather than into it.
-        if !rt.wait_next_calls(n + 2, coldstart::TIMEOUT) {
+        if !rt.wait_next_calls(n + 2, TIMEOUT) {
             bail!(
                 "{id}: the bootstrap did not come back to /next ({})",
                 running.stop()

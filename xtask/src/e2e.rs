@@ -28,9 +28,11 @@
 //! take more than [`BUDGET`].
 
 use anyhow::{bail, ensure, Context, Result};
+use icebreak_bench_support::process::{cargo, free_port};
+use icebreak_bench_support::python::{ensure_venv, pip_install};
 use serde_json::Value;
 use std::fs::File;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -54,10 +56,6 @@ Runtime API emulator and the bootstrap, invokes it with the examples/ events and
 crates/lambda/tests/events/ fixtures (HTTP-shaped events, an SQS batch) and checks the
 answers.";
 
-fn cargo() -> Command {
-    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-}
-
 /// `cargo xtask e2e`.
 pub fn run(args: &[String]) -> Result<()> {
     if let Some(a) = args.first() {
@@ -67,7 +65,7 @@ pub fn run(args: &[String]) -> Result<()> {
         }
         bail!("unknown argument {a:?}\n{USAGE}");
     }
-    let root = crate::root();
+    let root = icebreak_bench_support::root();
     let root = root.canonicalize().unwrap_or(root);
     let mut tally = Tally::default();
     let outcome = (|| {
@@ -94,9 +92,13 @@ pub fn run(args: &[String]) -> Result<()> {
 /// step runs even when an earlier one failed; the command fails if any did.
 pub fn test_all(args: &[String]) -> Result<()> {
     if let Some(a) = args.first() {
+        if a == "-h" || a == "--help" {
+            println!("usage: cargo xtask test\n\nThe unit and integration tests (cargo nextest when installed, else cargo test), the doc\ntests, then cargo xtask e2e; every step runs even when an earlier one failed.");
+            return Ok(());
+        }
         bail!("unknown argument {a:?}; usage: cargo xtask test");
     }
-    let root = crate::root();
+    let root = icebreak_bench_support::root();
     let mut failed: Vec<&str> = Vec::new();
 
     let nextest = cargo()
@@ -156,17 +158,7 @@ pub(crate) fn ensure_cargo_lambda(root: &Path) -> Result<PathBuf> {
     if installed_version(&exe).as_deref() == Some(CARGO_LAMBDA_VERSION) {
         return Ok(exe);
     }
-    let python = bin.join("python");
-    if !python.exists() {
-        eprintln!("e2e: creating .venv");
-        let status = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .stdin(Stdio::null())
-            .status()
-            .context("running python3 -m venv (is Python 3 installed?)")?;
-        ensure!(status.success(), "python3 -m venv .venv failed: {status}");
-    }
+    let python = ensure_venv(root, "e2e")?;
     eprintln!("e2e: installing cargo-lambda {CARGO_LAMBDA_VERSION} into .venv");
     pip_install(
         &python,
@@ -180,29 +172,6 @@ pub(crate) fn ensure_cargo_lambda(root: &Path) -> Result<PathBuf> {
         exe.display()
     );
     Ok(exe)
-}
-
-/// `python -m pip install --quiet SPEC` (with `--no-deps` when asked), failing loudly.
-pub(crate) fn pip_install(python: &Path, spec: &str, no_deps: bool) -> Result<()> {
-    let mut cmd = Command::new(python);
-    cmd.args([
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--no-input",
-    ]);
-    if no_deps {
-        cmd.arg("--no-deps");
-    }
-    let status = cmd
-        .arg(spec)
-        .stdin(Stdio::null())
-        .status()
-        .context("running pip")?;
-    ensure!(status.success(), "pip install {spec} failed: {status}");
-    Ok(())
 }
 
 /// `cargo-lambda lambda --version` prints `cargo-lambda 1.9.2 (<commit> <date>)`.
@@ -312,11 +281,6 @@ impl Drop for Child {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-fn free_port() -> Result<u16> {
-    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding a free port")?;
-    Ok(l.local_addr()?.port())
 }
 
 /// Removes ANSI escape sequences (the emulator's log may be coloured).

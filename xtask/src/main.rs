@@ -1,63 +1,72 @@
 //! `cargo xtask <command>`: the project's chores, in Rust rather than shell.
+//!
+//! The benchmark harnesses live in `bench/harness` (package `icebreak-bench`); their commands
+//! here only forward to it ([`forward`]).
 
-use anyhow::{bail, Context, Result};
-use std::path::{Path, PathBuf};
+use anyhow::{bail, ensure, Context, Result};
+use icebreak_bench_support::process::cargo;
+use icebreak_bench_support::root;
 use std::process::ExitCode;
 
-mod coldstart;
 mod demo;
 mod e2e;
-mod loadbench;
 mod package;
-mod sklearnbench;
-mod treebench;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-const USAGE: &str = "usage: cargo xtask <command>
+const USAGE: &str = "usage: cargo xtask <command> [args]   (`cargo xtask <command> --help` for details)
 
 commands:
   example     regenerate examples/model.apr from fixtures/linear/breast_cancer/params.json
-  demo        build the bootstrap, run it against a local Runtime API, show a cold and a warm invocation
-  coldstart   the end-to-end cold-start harness (bootstrap vs floor vs lambda_runtime)
+  demo        [--static|--dynamic]: build the bootstrap, run it against a local Runtime API, show a cold and a warm invocation
   e2e         the bootstrap against cargo-lambda's Runtime API emulator
   test        everything the README's test command runs
-  loadbench   [--duration S] [--rounds N] [--connections N] [--soak S]: icebreak serve under load vs a hello-world axum floor
   package     [MODEL.apr] --arch arm64|x86_64 [-o function.zip] [--smoke]: the Lambda zip
-  treebench   [--quick] [--rounds N] [--no-lleaves]: tree kernels vs xgboost, lightgbm, onnxruntime, lleaves
+
+benchmarks (run by bench/harness, package icebreak-bench):
+  coldstart   [--runs N] [--warm K] [--static|--dynamic|--both] [--candidate PATH] [--events]: the end-to-end cold-start harness (bootstrap vs floor vs lambda_runtime)
+  loadbench   [--duration S] [--rounds N] [--connections N] [--soak S]: icebreak serve under load vs a hello-world axum floor
+  treebench   [--quick] [--rounds N] [--no-lleaves] [--lleaves-all]: tree kernels vs xgboost, lightgbm, onnxruntime, lleaves
   sklearnbench [--quick] [--rounds N]: the scikit-learn families vs onnxruntime and scikit-learn
 ";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("example") => example(),
-        Some("demo") => demo::run(&args[1..]),
-        Some("coldstart") => coldstart::run(&args[1..]),
-        Some("e2e") => e2e::run(&args[1..]),
-        Some("test") => e2e::test_all(&args[1..]),
-        Some("package") => package::run(&args[1..]),
-        Some("loadbench") => loadbench::run(&args[1..]),
-        Some("treebench") => treebench::run(&args[1..]),
-        Some("sklearnbench") => sklearnbench::run(&args[1..]),
-        _ => {
-            eprint!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("xtask: {e:#}");
-            ExitCode::FAILURE
-        }
+    icebreak_bench_support::cli::dispatch("xtask", USAGE, |command, args| {
+        Some(match command {
+            "example" => example(args),
+            "demo" => demo::run(args),
+            "e2e" => e2e::run(args),
+            "test" => e2e::test_all(args),
+            "package" => package::run(args),
+            "coldstart" | "loadbench" | "treebench" | "sklearnbench" => forward(command, args),
+            _ => return None,
+        })
+    })
+}
+
+/// `cargo run -p icebreak-bench -- <harness> <args>`: the benchmark harness, built with the
+/// same profile and target directory as this command.
+fn forward(harness: &str, args: &[String]) -> Result<()> {
+    let mut cmd = cargo();
+    cmd.current_dir(root()).args(["run", "--quiet"]);
+    if !cfg!(debug_assertions) {
+        cmd.arg("--release");
     }
+    cmd.args(["-p", "icebreak-bench", "--", harness]).args(args);
+    let status = cmd
+        .status()
+        .with_context(|| format!("running cargo run -p icebreak-bench -- {harness}"))?;
+    ensure!(status.success(), "{harness} failed ({status})");
+    Ok(())
 }
 
 /// Converts the example's parameters into `examples/model.apr`.
-fn example() -> Result<()> {
+fn example(args: &[String]) -> Result<()> {
+    if let Some(a) = args.first() {
+        if a == "-h" || a == "--help" {
+            println!("usage: cargo xtask example\n\nRegenerates examples/model.apr from fixtures/linear/breast_cancer/params.json.");
+            return Ok(());
+        }
+        bail!("unknown argument {a:?}; usage: cargo xtask example");
+    }
     let root = root();
     let params = root.join("fixtures/linear/breast_cancer/params.json");
     let json = std::fs::read_to_string(&params).with_context(|| params.display().to_string())?;

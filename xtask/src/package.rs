@@ -66,7 +66,7 @@ fn parse_args(args: &[String], root: &Path) -> Result<Args> {
             "--arch" => arch = Arch::parse(it.next().context("--arch needs a value")?)?,
             "-o" | "--output" => out = Some(PathBuf::from(it.next().context("-o needs a path")?)),
             "--smoke" => smoke = true,
-            s if s.starts_with('-') => bail!("unknown option {s}"),
+            s if s.starts_with('-') => bail!("unknown option {s}\n{USAGE}"),
             path => model = Some(PathBuf::from(path)),
         }
     }
@@ -83,9 +83,21 @@ fn parse_args(args: &[String], root: &Path) -> Result<Args> {
     })
 }
 
+const USAGE: &str =
+    "usage: cargo xtask package [MODEL.apr] --arch arm64|x86_64 [-o function.zip] [--smoke]
+
+Builds the bootstrap with MODEL.apr embedded (default examples/model.apr) with `cargo lambda
+build` (cargo-lambda and zig pinned in .venv) and zips it as a Lambda deployment package
+(default target/lambda/function-<arch>.zip, default --arch arm64). --smoke runs the built
+bootstrap against a local Runtime API (arm64 under qemu-user).";
+
 /// Entry point.
 pub fn run(args: &[String]) -> Result<()> {
-    let root = crate::root().canonicalize()?;
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return Ok(());
+    }
+    let root = icebreak_bench_support::root().canonicalize()?;
     let a = parse_args(args, &root)?;
     let bootstrap = build(&root, &a.model, a.arch)?;
     if let Some(dir) = a.out.parent() {
@@ -174,7 +186,11 @@ fn ensure_zig(venv_bin: &Path) -> Result<()> {
         return Ok(());
     }
     println!("package: installing ziglang {ZIGLANG_VERSION} into .venv (the cross linker of cargo lambda build)");
-    crate::e2e::pip_install(&python, &format!("ziglang=={ZIGLANG_VERSION}"), false)
+    icebreak_bench_support::python::pip_install(
+        &python,
+        &format!("ziglang=={ZIGLANG_VERSION}"),
+        false,
+    )
 }
 
 fn write_zip(bootstrap: &Path, out: &Path) -> Result<()> {
@@ -262,7 +278,7 @@ fn smoke(bootstrap: &Path, arch: Arch) -> Result<()> {
         println!("\n!!! package: SKIPPED the {} smoke test: no way to run {} binaries on this machine (qemu-user could not be installed) !!!\n", arch.name(), arch.name());
         return Ok(());
     };
-    let root = crate::root();
+    let root = icebreak_bench_support::root();
     let event = std::fs::read(root.join("examples/event.json"))?;
     let bad = std::fs::read(root.join("examples/bad-event.json"))?;
     let fake = FakeRuntime::start()?;

@@ -1,4 +1,4 @@
-//! `cargo xtask loadbench`: `icebreak serve` under load, beside a floor, in one run.
+//! `loadbench` (`cargo xtask loadbench`): `icebreak serve` under load, beside a floor, in one run.
 //!
 //! Builds `icebreak` (package `icebreak-cli`) and the floor (`bench/server-floor`: a
 //! hello-world axum handler on the same tokio runtime) in one release build, so both get the
@@ -20,8 +20,13 @@
 //! with apt-get (Debian), `oha` with `cargo install --locked` into `target/tools`. The report
 //! is printed and written to `target/loadbench.md`.
 
-use crate::coldstart::{host_triple, target_root, Running};
 use anyhow::{bail, ensure, Context, Result};
+use icebreak_bench_support::build::host_triple;
+use icebreak_bench_support::machine::{machine, source_version};
+use icebreak_bench_support::process::{cargo, free_port, on_path, status_kb, Running};
+use icebreak_bench_support::stats::median;
+use icebreak_bench_support::table::{command_line, publish};
+use icebreak_bench_support::{root, target_root};
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -68,6 +73,10 @@ impl Options {
                 "--rounds" => o.rounds = value("--rounds")?.max(1) as usize,
                 "--connections" => o.connections = value("--connections")?.max(1) as usize,
                 "--soak" => o.soak = value("--soak")?.max(1),
+                "-h" | "--help" => {
+                    println!("{USAGE}");
+                    std::process::exit(0);
+                }
                 _ => bail!("unknown argument {a:?}\n{USAGE}"),
             }
         }
@@ -88,15 +97,6 @@ struct Stats {
     shed: u64,
     /// Other non-2xx answers and socket errors or timeouts.
     errors: u64,
-}
-
-/// A tool on `PATH`, or `None`.
-fn on_path(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(tool))
-            .find(|p| p.is_file())
-    })
 }
 
 /// `wrk`, installed from Debian's archive when missing.
@@ -132,7 +132,7 @@ fn ensure_oha() -> Result<PathBuf> {
         return Ok(bin);
     }
     println!("oha is missing: cargo install --locked oha (a few minutes, once)");
-    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    let status = cargo()
         .args(["install", "--locked", "oha", "--root"])
         .arg(&root)
         .env("CARGO_TARGET_DIR", target_root().join("tools-build"))
@@ -147,8 +147,8 @@ fn ensure_oha() -> Result<PathBuf> {
 fn build() -> Result<(PathBuf, PathBuf)> {
     let triple = host_triple()?;
     let dir = target_root().join("loadbench");
-    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .current_dir(crate::root())
+    let status = cargo()
+        .current_dir(root())
         .args(["build", "--release", "--target", &triple])
         .args(["-p", "icebreak-cli", "--bin", "icebreak"])
         .args(["-p", "icebreak-bench-server-floor", "--bin", "server-floor"])
@@ -161,12 +161,6 @@ fn build() -> Result<(PathBuf, PathBuf)> {
     ensure!(status.success(), "cargo build failed: {status}");
     let out = dir.join(&triple).join("release");
     Ok((out.join("icebreak"), out.join("server-floor")))
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 /// One HTTP/1.1 request with `Connection: close`: (status, body).
@@ -225,12 +219,7 @@ impl Server {
     }
 
     fn rss_kb(&self) -> Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.proc.id()))?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .context("no VmRSS line")
+        status_kb(self.proc.id(), "VmRSS")
     }
 }
 
@@ -358,56 +347,6 @@ fn oha(
     })
 }
 
-/// `uname -m`, the CPU model, the number of CPUs and the compiler.
-fn machine() -> String {
-    let run = |prog: &str, arg: &str| -> Option<String> {
-        let out = Command::new(prog).arg(arg).output().ok()?;
-        let s = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        (out.status.success() && !s.is_empty()).then_some(s)
-    };
-    let arch = run("uname", "-m").unwrap_or_else(|| std::env::consts::ARCH.to_owned());
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned());
-    let nproc = std::thread::available_parallelism().map_or(0, usize::from);
-    let rustc = run("rustc", "-V").unwrap_or_else(|| "rustc ?".to_owned());
-    format!("`{arch}`, {cpu}, nproc {nproc}, {rustc}")
-}
-
-/// The commit measured, and whether the tree had uncommitted changes.
-fn source_version() -> String {
-    let git = |args: &[&str]| {
-        Command::new("git")
-            .current_dir(crate::root())
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-    };
-    match git(&["rev-parse", "--short", "HEAD"]) {
-        Some(commit) => {
-            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
-                .is_some_and(|s| !s.is_empty());
-            format!(
-                "commit `{commit}`{}",
-                if dirty {
-                    " with uncommitted changes"
-                } else {
-                    ""
-                }
-            )
-        }
-        None => "not a git checkout".to_owned(),
-    }
-}
-
 /// p50, p99 and p99.9 (ms) of the answers with status 200 in an oha database, with the
 /// latency corrected for coordinated omission: oha's summary mixes 200s and 503s.
 fn admitted(db: &Path) -> Result<(f64, f64, f64)> {
@@ -429,15 +368,6 @@ print(json.dumps([p(50), p(99), p(99.9)]))";
     let v: Vec<f64> = serde_json::from_slice(&out.stdout)?;
     ensure!(v.len() == 3, "unexpected percentiles {v:?}");
     Ok((v[0], v[1], v[2]))
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
 }
 
 /// The run with the median throughput.
@@ -473,9 +403,9 @@ fn batch_body(event: &Value, n: usize) -> Result<Vec<u8>> {
 }
 
 /// `cargo xtask loadbench [--duration SECS] [--rounds N] [--connections N] [--soak SECS]`.
-pub fn run(args: &[String]) -> Result<()> {
+pub(crate) fn run(args: &[String]) -> Result<()> {
     let opts = Options::parse(args)?;
-    let root = crate::root();
+    let root = root();
     let wrk_bin = ensure_wrk()?;
     let oha_bin = ensure_oha()?;
     let (icebreak, floor) = build()?;
@@ -641,14 +571,16 @@ pub fn run(args: &[String]) -> Result<()> {
     drop(inline);
 
     let mut out = String::new();
-    let _ = writeln!(out, "Machine: {}. Source: {}.", machine(), source_version());
+    let _ = writeln!(
+        out,
+        "Machine: {}. Source: {}.",
+        machine(),
+        source_version(&root)
+    );
     let _ = writeln!(
         out,
         "Command: `{}`. Both servers from one `cargo build --release` (workspace release profile: fat LTO, one codegen unit, panic = abort), dynamic glibc, default tokio runtime (one worker per CPU), on 127.0.0.1 beside the load generator. Body: `examples/event.json` (30 features) to the example model.\n",
-        std::iter::once("cargo xtask loadbench".to_owned())
-            .chain(args.iter().cloned())
-            .collect::<Vec<_>>()
-            .join(" ")
+        command_line("loadbench", args)
     );
     let _ = writeln!(
         out,
@@ -690,11 +622,8 @@ pub fn run(args: &[String]) -> Result<()> {
     let _ = writeln!(out, "\n**Soak**: POST /predict at {rate:.0} req/s for {} s (oha, {c} connections): {:.0} req/s, p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, {} 2xx, {} errors. Server RSS: {} kB after the runs above, {} to {} kB over {} one-second samples, {} kB at the end.",
         opts.soak, soak.rps, soak.p50_ms, soak.p99_ms, soak.p999_ms, soak.ok, soak.errors + soak.shed,
         rss_start, lo, hi, samples.len(), rss_end);
-    println!("\n{out}");
-    let file = target_root().join("loadbench.md");
-    std::fs::write(&file, &out).with_context(|| file.display().to_string())?;
-    println!("written to {}", file.display());
-    Ok(())
+    println!();
+    publish("loadbench", &out, &target_root().join("loadbench.md"))
 }
 
 #[cfg(test)]
@@ -719,6 +648,5 @@ mod tests {
             ..Stats::default()
         };
         assert_eq!(median_run(&[s(3.0), s(1.0), s(2.0)]).rps, 2.0);
-        assert_eq!(median(vec![1.0, 4.0]), 2.5);
     }
 }

@@ -1,4 +1,4 @@
-//! `cargo xtask coldstart`: the end-to-end cold-start harness.
+//! `coldstart` (`cargo xtask coldstart`): the end-to-end cold-start harness.
 //!
 //! Three bootstraps, built the same way in one run (release profile, explicit `--target`,
 //! static or dynamic glibc): the icebreak `bootstrap`, the floor (`bench/floor`: the Runtime
@@ -28,15 +28,18 @@
 //! the report goes to `target/coldstart-events.md`.
 
 use anyhow::{bail, ensure, Context, Result};
+use icebreak_bench_support::build::{build_linked, elf_is_static, host_triple, Linking};
+use icebreak_bench_support::machine::{machine, source_version};
+use icebreak_bench_support::process::{
+    cargo, lambda_command, log_stderr, status_kb, wait_answer, Running, TIMEOUT,
+};
+use icebreak_bench_support::stats::{percentile, percentile_of, ratio, Shuffle};
+use icebreak_bench_support::table::command_line;
+use icebreak_bench_support::{root, target_root};
 use icebreak_fake_runtime::{Answer, AnswerKind, FakeRuntime};
-use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// How long a binary gets to answer (or to come back to `/next`) before the harness fails.
-pub(crate) const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Untimed invocations before the timed warm round trips.
 const WARM_UP: usize = 20;
@@ -47,288 +50,6 @@ const WARM_BLOCK: usize = 100;
 
 /// Pause after each cold run, so the previous process's teardown is not on the next clock.
 const SETTLE: Duration = Duration::from_millis(5);
-
-/// A random order of the contenders for each round (xorshift, seeded from the clock: the
-/// order only has to be unrelated to the list's order, not unpredictable).
-struct Shuffle {
-    order: Vec<usize>,
-    state: u64,
-}
-
-impl Shuffle {
-    fn new(n: usize) -> Shuffle {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0x9e37_79b9_7f4a_7c15, |d| d.as_nanos() as u64);
-        Shuffle {
-            order: (0..n).collect(),
-            state: seed | 1,
-        }
-    }
-
-    /// A new permutation (Fisher-Yates).
-    fn next_round(&mut self) -> &[usize] {
-        for i in (1..self.order.len()).rev() {
-            self.state ^= self.state << 13;
-            self.state ^= self.state >> 7;
-            self.state ^= self.state << 17;
-            let j = (self.state % (i as u64 + 1)) as usize;
-            self.order.swap(i, j);
-        }
-        &self.order
-    }
-}
-
-/// How a bootstrap is linked against the C library.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Linking {
-    /// `-C target-feature=+crt-static`: a static(-pie) executable, no dynamic loader.
-    Static,
-    /// The default: glibc through the dynamic loader.
-    Dynamic,
-}
-
-impl Linking {
-    /// What the harness and the demo build unless told otherwise: static glibc on Linux/gnu,
-    /// where it measured faster to start (docs/BENCHMARKS.md); dynamic elsewhere.
-    pub(crate) fn default_for_host() -> Linking {
-        if cfg!(all(target_os = "linux", target_env = "gnu")) {
-            Linking::Static
-        } else {
-            Linking::Dynamic
-        }
-    }
-
-    /// Lower-case name, also the build directory's name.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Linking::Static => "static",
-            Linking::Dynamic => "dynamic",
-        }
-    }
-
-    fn rustflags(self) -> Option<&'static str> {
-        match self {
-            Linking::Static => Some("-C target-feature=+crt-static"),
-            Linking::Dynamic => None,
-        }
-    }
-
-    /// The build command, as a user would type it.
-    pub(crate) fn build_command(self, triple: &str) -> String {
-        let flags = self
-            .rustflags()
-            .map(|f| format!("RUSTFLAGS=\"{f}\" "))
-            .unwrap_or_default();
-        format!("{flags}cargo build --release --target {triple} -p <package>")
-    }
-}
-
-/// The host's target triple, from `rustc -vV`.
-pub(crate) fn host_triple() -> Result<String> {
-    let out = Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
-        .arg("-vV")
-        .output()
-        .context("running rustc -vV")?;
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("host: "))
-        .map(str::to_owned)
-        .context("rustc -vV printed no host line")
-}
-
-/// The workspace's target directory (`CARGO_TARGET_DIR` if set).
-pub(crate) fn target_root() -> PathBuf {
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crate::root().join("target"));
-    dir.canonicalize().unwrap_or(dir)
-}
-
-/// Builds `bin` of `package` in release for the host triple with the given linking, in its
-/// own target directory (`target/harness/<linking>`) so switching linking never rebuilds.
-/// Each package is built by its own cargo invocation: building them together would unify
-/// features of shared dependencies across the contenders.
-pub(crate) fn build(linking: Linking, triple: &str, package: &str, bin: &str) -> Result<PathBuf> {
-    let dir = target_root().join("harness").join(linking.name());
-    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.current_dir(crate::root())
-        .args([
-            "build",
-            "--release",
-            "--target",
-            triple,
-            "-p",
-            package,
-            "--bin",
-            bin,
-        ])
-        .env("CARGO_TARGET_DIR", &dir)
-        // The default model, and no flags from the caller's environment.
-        .env_remove("ICEBREAK_MODEL")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_RUSTFLAGS");
-    match linking.rustflags() {
-        Some(flags) => cmd.env("RUSTFLAGS", flags),
-        None => cmd.env_remove("RUSTFLAGS"),
-    };
-    let status = cmd
-        .status()
-        .with_context(|| format!("running cargo build -p {package}"))?;
-    ensure!(
-        status.success(),
-        "cargo build -p {package} ({} linking) failed: {status}",
-        linking.name()
-    );
-    let path = dir.join(triple).join("release").join(bin);
-    ensure!(path.is_file(), "{} was not built", path.display());
-    if let Some(is_static) = elf_is_static(&path)? {
-        ensure!(
-            is_static == (linking == Linking::Static),
-            "{} is not {}ally linked",
-            path.display(),
-            linking.name()
-        );
-    }
-    Ok(path)
-}
-
-/// Whether an ELF executable has no program interpreter (no dynamic loader); `None` if the
-/// file is not a 64-bit little-endian ELF.
-fn elf_is_static(path: &Path) -> Result<Option<bool>> {
-    const PT_INTERP: u32 = 3;
-    let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
-    let u16_at = |o: usize| {
-        bytes
-            .get(o..o + 2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]))
-    };
-    let u32_at = |o: usize| {
-        bytes
-            .get(o..o + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    let u64_at = |o: usize| {
-        bytes.get(o..o + 8).map(|b| {
-            let mut a = [0; 8];
-            a.copy_from_slice(b);
-            u64::from_le_bytes(a)
-        })
-    };
-    if bytes.get(..6) != Some(b"\x7fELF\x02\x01".as_slice()) {
-        return Ok(None);
-    }
-    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38))
-    else {
-        return Ok(None);
-    };
-    let Ok(phoff) = usize::try_from(phoff) else {
-        return Ok(None);
-    };
-    let mut has_interp = false;
-    for i in 0..usize::from(phnum) {
-        match u32_at(phoff + i * usize::from(phentsize)) {
-            Some(PT_INTERP) => has_interp = true,
-            Some(_) => {}
-            None => return Ok(None),
-        }
-    }
-    Ok(Some(!has_interp))
-}
-
-/// A bootstrap process with the environment Lambda gives one (and nothing else: no
-/// inherited variables), pointed at `address`. Output is discarded; see [`Running::spawn`]
-/// for stderr.
-pub(crate) fn lambda_command(path: &Path, address: &str) -> Command {
-    let mut cmd = Command::new(path);
-    cmd.env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", address)
-        // lambda_runtime refuses to start without these; all contenders get the same ones.
-        .env("AWS_LAMBDA_FUNCTION_NAME", "icebreak")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/icebreak")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null());
-    cmd
-}
-
-/// Sends `cmd`'s stderr to a fresh `<program>.stderr` file beside the program (created now,
-/// so not on the clock of the spawn that follows) and returns its path.
-pub(crate) fn log_stderr(cmd: &mut Command) -> Result<PathBuf> {
-    let log = PathBuf::from(format!("{}.stderr", cmd.get_program().to_string_lossy()));
-    let file = std::fs::File::create(&log).with_context(|| log.display().to_string())?;
-    cmd.stderr(file);
-    Ok(log)
-}
-
-/// A child process that is killed and reaped whenever this is dropped, on every path.
-pub(crate) struct Running {
-    child: Option<Child>,
-    /// Where its stderr goes, if to a file: read back when it fails. A file, not a pipe, so
-    /// a chatty process can never block on a full pipe nobody reads.
-    stderr_log: Option<PathBuf>,
-}
-
-impl Running {
-    /// Spawns `cmd`; `stderr_log` is the file [`log_stderr`] pointed its stderr to, if any.
-    pub(crate) fn spawn(cmd: &mut Command, stderr_log: Option<PathBuf>) -> Result<Running> {
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("spawning {:?}", cmd.get_program()))?;
-        Ok(Running {
-            child: Some(child),
-            stderr_log,
-        })
-    }
-
-    /// The process id.
-    pub(crate) fn id(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
-    }
-
-    /// Kills the process; says how it ended and what it wrote to stderr (if logged).
-    pub(crate) fn stop(&mut self) -> String {
-        let Some(mut child) = self.child.take() else {
-            return String::new();
-        };
-        let exited = child.try_wait().ok().flatten();
-        let _ = child.kill();
-        let _ = child.wait();
-        let status = exited.map_or("running, killed".to_owned(), |s| s.to_string());
-        let stderr = self
-            .stderr_log
-            .as_ref()
-            .and_then(|log| std::fs::read(log).ok())
-            .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
-            .unwrap_or_default();
-        format!("process: {status}; stderr: {stderr:?}")
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// Waits for answer number `n` (1-based); fails, stopping the process, if it does not come.
-pub(crate) fn wait_answer(
-    rt: &FakeRuntime,
-    n: usize,
-    child: &mut Running,
-    what: &str,
-) -> Result<Answer> {
-    let answers = rt.wait_answers(n, TIMEOUT);
-    match answers.into_iter().nth(n - 1) {
-        Some(a) => Ok(a),
-        None => bail!("{what}: no answer within {TIMEOUT:?} ({})", child.stop()),
-    }
-}
 
 /// One contender of the comparison.
 struct Kind {
@@ -443,10 +164,10 @@ impl Options {
 }
 
 /// Environment variable set when the harness re-runs itself optimised.
-const OPTIMISED: &str = "ICEBREAK_XTASK_OPTIMISED";
+const OPTIMISED: &str = "ICEBREAK_BENCH_OPTIMISED";
 
 /// `cargo xtask coldstart [--runs N] [--warm K] [--static|--dynamic|--both]`.
-pub fn run(args: &[String]) -> Result<()> {
+pub(crate) fn run(args: &[String]) -> Result<()> {
     let opts = Options::parse(args)?;
     ensure!(
         cfg!(target_os = "linux"),
@@ -456,10 +177,17 @@ pub fn run(args: &[String]) -> Result<()> {
         // The fake Runtime API sits on the measured path; a debug build of it would add the
         // same overhead to every contender and flatten the ratios. Re-run optimised.
         eprintln!("coldstart: building the harness itself in release first");
-        let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-            .current_dir(crate::root())
-            .args(["run", "--quiet", "--release", "-p", "xtask", "--target-dir"])
-            .arg(target_root().join("harness").join("xtask"))
+        let status = cargo()
+            .current_dir(root())
+            .args([
+                "run",
+                "--quiet",
+                "--release",
+                "-p",
+                "icebreak-bench",
+                "--target-dir",
+            ])
+            .arg(target_root().join("harness").join("bench"))
             .args(["--", "coldstart"])
             .args(args)
             .env(OPTIMISED, "1")
@@ -484,7 +212,7 @@ pub fn run(args: &[String]) -> Result<()> {
                 kind.bin,
                 linking.name()
             );
-            let built = build(linking, &triple, kind.package, kind.bin)?;
+            let built = build_linked(linking, &triple, kind.package, kind.bin)?;
             let path = stage(&built, &format!("{}-{}", linking.name(), kind.bin))?;
             contenders.push(Contender {
                 kind,
@@ -531,7 +259,7 @@ pub fn run(args: &[String]) -> Result<()> {
             warm: Vec::with_capacity(opts.warm),
         });
     }
-    let root = crate::root();
+    let root = root();
     let event_path = root.join("examples/event.json");
     let event = std::fs::read(&event_path).with_context(|| event_path.display().to_string())?;
     let model_size = std::fs::metadata(root.join("examples/model.apr"))?.len();
@@ -575,7 +303,13 @@ pub fn run(args: &[String]) -> Result<()> {
         })?;
     }
 
-    let report = report(&opts, &contenders, &triple, &command_line(args), model_size);
+    let report = report(
+        &opts,
+        &contenders,
+        &triple,
+        &command_line("coldstart", args),
+        model_size,
+    );
     publish(&report, "coldstart.md")
 }
 
@@ -617,21 +351,9 @@ fn warm_rounds(
     Ok(())
 }
 
-/// The command line as the report quotes it.
-fn command_line(args: &[String]) -> String {
-    std::iter::once("cargo xtask coldstart".to_owned())
-        .chain(args.iter().cloned())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// Prints a report and writes it to `target/<file>`.
 fn publish(report: &str, file: &str) -> Result<()> {
-    println!("{report}");
-    let out = target_root().join(file);
-    std::fs::write(&out, report).with_context(|| out.display().to_string())?;
-    eprintln!("coldstart: wrote {}", out.display());
-    Ok(())
+    icebreak_bench_support::table::publish("coldstart", report, &target_root().join(file))
 }
 
 /// Copies a binary to a fresh file under `target/harness/run/`, the way a Lambda package is
@@ -668,21 +390,9 @@ fn cold_run(path: &Path, check: Check<'_>, event: &[u8]) -> Result<(Duration, u6
             child.stop()
         );
     }
-    let rss = peak_rss_kb(child.id())?;
+    let rss = status_kb(child.id(), "VmHWM")?;
     drop(child);
     Ok((cold, rss))
-}
-
-/// `VmHWM` of a live process, in KB.
-fn peak_rss_kb(pid: u32) -> Result<u64> {
-    let path = format!("/proc/{pid}/status");
-    let status = std::fs::read_to_string(&path).with_context(|| path.clone())?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().strip_suffix("kB"))
-        .and_then(|v| v.trim().parse().ok())
-        .with_context(|| format!("no VmHWM in {path}"))
 }
 
 /// A warm process: started once, invoked one request at a time.
@@ -757,15 +467,6 @@ fn check_answer(kind: &Kind, answer: &Answer, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Nearest-rank percentile (`p` in 0..=1) of sorted samples.
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = (p * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
@@ -801,53 +502,13 @@ impl Summary {
     }
 }
 
-/// The commit measured, and whether the working tree had changes on top of it.
-fn source_version() -> String {
-    let git = |args: &[&str]| {
-        Command::new("git")
-            .current_dir(crate::root())
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-    };
-    match git(&["rev-parse", "--short", "HEAD"]) {
-        Some(commit) => {
-            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
-                .is_some_and(|s| !s.is_empty());
-            let suffix = if dirty {
-                " with uncommitted changes"
-            } else {
-                ""
-            };
-            format!("commit `{commit}`{suffix}")
-        }
-        None => "not a git checkout".to_owned(),
-    }
-}
-
-/// `uname -m`, the CPU model, the number of CPUs and the compiler.
-fn machine() -> String {
-    let run = |prog: &str, arg: &str| -> Option<String> {
-        let out = Command::new(prog).arg(arg).output().ok()?;
-        let s = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        (out.status.success() && !s.is_empty()).then_some(s)
-    };
-    let arch = run("uname", "-m").unwrap_or_else(|| std::env::consts::ARCH.to_owned());
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name") || l.starts_with("Hardware"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned());
-    let nproc = std::thread::available_parallelism().map_or(0, usize::from);
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| OsString::from("rustc"));
-    let rustc = run(&rustc.to_string_lossy(), "-V").unwrap_or_else(|| "rustc ?".to_owned());
-    format!("`{arch}`, {cpu}, nproc {nproc}, {rustc}")
+/// The first lines of both reports: machine, command, source.
+fn head(command: &str) -> String {
+    format!(
+        "Machine: {}\nCommand: `{command}`\nSource: {}\n",
+        machine(),
+        source_version(&root())
+    )
 }
 
 fn report(
@@ -857,10 +518,7 @@ fn report(
     command: &str,
     model_size: u64,
 ) -> String {
-    let mut s = String::new();
-    let _ = writeln!(s, "Machine: {}", machine());
-    let _ = writeln!(s, "Command: `{command}`");
-    let _ = writeln!(s, "Source: {}", source_version());
+    let mut s = head(command);
     let _ = writeln!(
         s,
         "Cold: {} runs per binary, in rounds (each binary once per round, random order, \
@@ -889,13 +547,6 @@ fn report(
              | warm p50 / floor |"
         );
         let _ = writeln!(s, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
-        let ratio = |a: Duration, b: Duration| {
-            if b.is_zero() {
-                f64::NAN
-            } else {
-                a.as_secs_f64() / b.as_secs_f64()
-            }
-        };
         for (c, m) in group.iter().zip(&sums) {
             let _ = writeln!(
                 s,
@@ -1096,10 +747,10 @@ fn run_events(opts: &Options, args: &[String]) -> Result<()> {
         kind.bin,
         linking.name()
     );
-    let built = build(linking, &triple, kind.package, kind.bin)?;
+    let built = build_linked(linking, &triple, kind.package, kind.bin)?;
     let path = stage(&built, &format!("{}-{}", linking.name(), kind.bin))?;
     let size = std::fs::metadata(&path)?.len();
-    let mut cases = event_cases(&crate::root())?;
+    let mut cases = event_cases(&root())?;
 
     eprintln!(
         "coldstart: {} cold starts per event shape ({} shapes), in shuffled rounds",
@@ -1143,24 +794,15 @@ fn run_events(opts: &Options, args: &[String]) -> Result<()> {
         })?;
     }
 
-    let report = events_report(opts, &cases, linking, &triple, &command_line(args), size);
+    let report = events_report(
+        opts,
+        &cases,
+        linking,
+        &triple,
+        &command_line("coldstart", args),
+        size,
+    );
     publish(&report, "coldstart-events.md")
-}
-
-/// Nearest-rank percentile of unsorted samples.
-fn sorted_percentile(samples: &[Duration], p: f64) -> Duration {
-    let mut v = samples.to_vec();
-    v.sort();
-    percentile(&v, p)
-}
-
-/// `a / b`, NaN if `b` is zero.
-fn ratio(a: Duration, b: Duration) -> f64 {
-    if b.is_zero() {
-        f64::NAN
-    } else {
-        a.as_secs_f64() / b.as_secs_f64()
-    }
 }
 
 /// The `--events` report: one row per event shape, ratios against the direct event.
@@ -1172,10 +814,7 @@ fn events_report(
     command: &str,
     size: u64,
 ) -> String {
-    let mut s = String::new();
-    let _ = writeln!(s, "Machine: {}", machine());
-    let _ = writeln!(s, "Command: `{command}`");
-    let _ = writeln!(s, "Source: {}", source_version());
+    let mut s = head(command);
     let _ = writeln!(
         s,
         "The icebreak bootstrap alone ({} linking, `{}`, {size} bytes), once per event shape. \
@@ -1199,12 +838,12 @@ fn events_report(
          | warm p50 (µs) | warm p99 (µs) | warm p50 / direct |"
     );
     let _ = writeln!(s, "|---|--:|--:|--:|--:|--:|--:|--:|--:|");
-    let direct_cold = sorted_percentile(&cases[0].cold, 0.5);
-    let direct_warm = sorted_percentile(&cases[0].warm, 0.5);
+    let direct_cold = percentile_of(&cases[0].cold, 0.5);
+    let direct_warm = percentile_of(&cases[0].warm, 0.5);
     let mut worst_http = 0.0f64;
     for c in cases {
-        let cold_p50 = sorted_percentile(&c.cold, 0.5);
-        let warm_p50 = sorted_percentile(&c.warm, 0.5);
+        let cold_p50 = percentile_of(&c.cold, 0.5);
+        let warm_p50 = percentile_of(&c.warm, 0.5);
         let r = ratio(cold_p50, direct_cold);
         if c.shape == Shape::Http {
             worst_http = worst_http.max(r);
@@ -1216,10 +855,10 @@ fn events_report(
             c.event.len(),
             ms(c.cold.iter().copied().min().unwrap_or_default()),
             ms(cold_p50),
-            ms(sorted_percentile(&c.cold, 0.9)),
+            ms(percentile_of(&c.cold, 0.9)),
             r,
             us(warm_p50),
-            us(sorted_percentile(&c.warm, 0.99)),
+            us(percentile_of(&c.warm, 0.99)),
             ratio(warm_p50, direct_warm),
         );
     }
@@ -1235,16 +874,6 @@ fn events_report(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let v: Vec<Duration> = (1..=10).map(Duration::from_millis).collect();
-        assert_eq!(percentile(&v, 0.5), Duration::from_millis(5));
-        assert_eq!(percentile(&v, 0.9), Duration::from_millis(9));
-        assert_eq!(percentile(&v, 0.99), Duration::from_millis(10));
-        assert_eq!(percentile(&v, 0.0), Duration::from_millis(1));
-        assert_eq!(percentile(&[], 0.5), Duration::ZERO);
-    }
 
     #[test]
     fn options() {

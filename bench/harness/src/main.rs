@@ -1,0 +1,33 @@
+//! `icebreak-bench <harness> [args]`: the benchmark harnesses, one module each, on the shared
+//! `icebreak-bench-support` library. Run through `cargo xtask <harness>`, which forwards here.
+
+use std::process::ExitCode;
+
+mod coldstart;
+mod loadbench;
+mod sklearnbench;
+mod treebench;
+
+const USAGE: &str = "usage: icebreak-bench <harness> [args]   (or: cargo xtask <harness> [args])
+
+harnesses (`<harness> --help` for each one's options):
+  coldstart     [--runs N] [--warm K] [--static|--dynamic|--both] [--candidate PATH] [--events]:
+                the cold-start harness (bootstrap vs floor vs lambda_runtime)
+  loadbench     [--duration S] [--rounds N] [--connections N] [--soak S]: icebreak serve under
+                load vs a hello-world axum floor
+  treebench     [--quick] [--rounds N] [--no-lleaves] [--lleaves-all]: tree kernels vs xgboost,
+                lightgbm, onnxruntime, lleaves
+  sklearnbench  [--quick] [--rounds N]: the scikit-learn families vs onnxruntime and scikit-learn
+";
+
+fn main() -> ExitCode {
+    icebreak_bench_support::cli::dispatch("icebreak-bench", USAGE, |harness, args| {
+        Some(match harness {
+            "coldstart" => coldstart::run(args),
+            "loadbench" => loadbench::run(args),
+            "treebench" => treebench::run(args),
+            "sklearnbench" => sklearnbench::run(args),
+            _ => return None,
+        })
+    })
+}

@@ -1,0 +1,495 @@
+//! `treebench` (`cargo xtask treebench`): icebreak's tree kernels against xgboost, lightgbm, onnxruntime
+//! and lleaves, in one run, on the same model files and the same rows.
+//!
+//! 1. Installs the pinned Python toolchain (`scripts/bench/requirements-trees.txt`) into the
+//!    project's `.venv` (created if missing), then tries lleaves
+//!    (`scripts/bench/requirements-lleaves.txt`); when lleaves does not install, the run goes
+//!    on without it and the report says why.
+//! 2. Builds `bench/timer` in release (the product's profile: fat LTO, one codegen unit).
+//! 3. `scripts/bench/trees.py prepare`: trains the models (binary, 50 features; 500 trees of
+//!    depth 6, trees 10/100/1000 at depth 6, depths 4/8/10 at 100 trees; XGBoost and
+//!    LightGBM), converts them to ONNX, compiles LightGBM models with lleaves, records the
+//!    libraries' probabilities for the 1000 timed rows. Everything goes under
+//!    `<target>/treebench/` and is reused by later runs when its inputs are unchanged.
+//! 4. Rounds (`--rounds`, default 3): in each, the Python side times every engine on every
+//!    model, then the timer (`bench-timer trees`) times icebreak on every model (the order flips every round).
+//!    Each figure is the median of per-call times within a round; the report gives the
+//!    median of the round medians and their range.
+//! 5. Writes the report, printed and saved to `<target>/treebench/treebench.md`.
+//!
+//! The timer refuses to time a model whose probabilities differ from the library's, so every
+//! line compares the same predictions.
+
+use anyhow::Result;
+use icebreak_bench_support::python::pip_install_requirements;
+use icebreak_bench_support::stats::Stat;
+use icebreak_bench_support::suite::{
+    median_ns, parse_options, sci, Key, Measured, Options as SuiteOptions, Rounds, Series, Suite,
+};
+use icebreak_bench_support::table::{table_start, times as ratio};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+const USAGE: &str =
+    "usage: cargo xtask treebench [--quick] [--rounds N] [--no-lleaves] [--lleaves-all]
+
+Trains XGBoost and LightGBM models (500 trees of depth 6; trees 10/100/1000 at depth 6;
+depths 4/8/10 at 100 trees), converts them to ONNX, and times icebreak, xgboost
+(inplace_predict), lightgbm (predict), onnxruntime and lleaves on them in one run: single
+row (median of per-call times) and batches of 1000 rows, one thread and default threads;
+plus handler creation and first inference. Report: target/treebench/treebench.md.
+
+  --quick         the 500-tree and 10-tree models only, one round, fewer calls (a smoke run)
+  --rounds N      rounds of measurements (default 3; 1 with --quick)
+  --no-lleaves    do not try to install or run lleaves
+  --lleaves-all   compile every LightGBM model with lleaves (default: 500, 10 and 100 trees
+                  of depth 6; compiling takes minutes per few hundred trees, cached after)";
+
+/// `--quick`, `--rounds N`, and whether to try lleaves and on which models.
+struct Options {
+    suite: SuiteOptions,
+    lleaves: bool,
+    lleaves_all: bool,
+}
+
+fn parse(args: &[String]) -> Result<Option<Options>> {
+    let (mut lleaves, mut lleaves_all) = (true, false);
+    let suite = parse_options(args, USAGE, |a| match a {
+        "--no-lleaves" => {
+            lleaves = false;
+            true
+        }
+        "--lleaves-all" => {
+            lleaves_all = true;
+            true
+        }
+        _ => false,
+    })?;
+    Ok(suite.map(|suite| Options {
+        suite,
+        lleaves,
+        lleaves_all,
+    }))
+}
+
+/// Calls, batches and creations per measurement: (python calls, python batches, python
+/// creations, timer calls, timer batches, timer creations).
+fn counts(quick: bool) -> [usize; 6] {
+    if quick {
+        [300, 5, 1, 5_000, 10, 50]
+    } else {
+        [2_000, 15, 3, 20_000, 50, 200]
+    }
+}
+
+/// The suite's Python side and timer.
+static SUITE: Suite = Suite {
+    name: "treebench",
+    timer_mode: "trees",
+    script: "scripts/bench/trees.py",
+    requirements: "scripts/bench/requirements-trees.txt",
+};
+
+/// `cargo xtask treebench`.
+pub(crate) fn run(args: &[String]) -> Result<()> {
+    let Some(opts) = parse(args)? else {
+        return Ok(());
+    };
+    let mut run = SUITE.start()?;
+    let lleaves = if opts.lleaves {
+        eprintln!("treebench: trying lleaves (scripts/bench/requirements-lleaves.txt)");
+        match pip_install_requirements(
+            &run.python,
+            &run.root.join("scripts/bench/requirements-lleaves.txt"),
+        ) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(format!("{e:#}")),
+        }
+    } else {
+        Err("not tried (--no-lleaves)".to_owned())
+    };
+    if let Err(e) = &lleaves {
+        eprintln!("treebench: going on without lleaves: {e}");
+    }
+
+    let mut extra = Vec::new();
+    if opts.suite.quick {
+        extra.push("--quick");
+    }
+    if lleaves.is_ok() {
+        extra.push("--lleaves");
+    }
+    if opts.lleaves_all {
+        extra.push("--lleaves-all");
+    }
+    run.prepare(&extra)?;
+
+    let [py_calls, py_batches, py_creates, rs_calls, rs_batches, rs_creates] =
+        counts(opts.suite.quick);
+    let measured = run.measure(
+        args,
+        opts.suite.rounds,
+        &[
+            ("--calls", py_calls),
+            ("--batch-reps", py_batches),
+            ("--create-reps", py_creates),
+        ],
+        &[
+            ("--calls", rs_calls),
+            ("--batch-reps", rs_batches),
+            ("--create-reps", rs_creates),
+        ],
+        &[
+            "crates/engine",
+            "crates/format",
+            "crates/convert",
+            "crates/lambda",
+            "bench/timer",
+        ],
+    )?;
+    let report = report(&measured, lleaves.err(), counts(opts.suite.quick))?;
+    run.publish(&report)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report.
+
+fn collect(rounds: &Rounds) -> BTreeMap<Key, Series> {
+    let mut map = rounds.python_series();
+    let rs_rounds = &rounds.timer;
+    for round in rs_rounds {
+        for r in round["results"].as_array().into_iter().flatten() {
+            let model = r["model"].as_str().unwrap_or("").to_owned();
+            map.entry((model.clone(), ICEBREAK.to_owned(), "1".to_owned()))
+                .or_default()
+                .add(r);
+            let h = map
+                .entry((model.clone(), HANDLE.to_owned(), "1".to_owned()))
+                .or_default();
+            if let Some(v) = median_ns(&r["handle"]) {
+                h.single.push(v);
+            }
+            let l = map
+                .entry((model, ROW_LOOP.to_owned(), "1".to_owned()))
+                .or_default();
+            if let Some(v) = median_ns(&r["row_loop"]) {
+                l.batch.push(v);
+            }
+        }
+    }
+    map
+}
+
+const ICEBREAK: &str = "icebreak predict_row / predict_batch";
+const HANDLE: &str = "icebreak LambdaHandler::handle";
+const ROW_LOOP: &str = "icebreak predict_row × 1000 in a loop";
+
+fn is_icebreak(engine: &str) -> bool {
+    engine == ICEBREAK || engine == HANDLE || engine == ROW_LOOP
+}
+
+/// Engines in report order.
+const ENGINES: [&str; 7] = [
+    ICEBREAK,
+    HANDLE,
+    ROW_LOOP,
+    "xgboost",
+    "lightgbm",
+    "lleaves",
+    "onnxruntime",
+];
+
+fn threads_label(t: &str) -> &str {
+    if t == "1" {
+        "1"
+    } else {
+        "default"
+    }
+}
+
+fn report(measured: &Measured, lleaves: Option<String>, counts: [usize; 6]) -> Result<String> {
+    let (env, manifest, rounds, n_rows) = (
+        &measured.env,
+        &measured.manifest,
+        &measured.rounds,
+        measured.n_rows,
+    );
+    let (py_rounds, rs_rounds) = (&rounds.python, &rounds.timer);
+    let cells = measured.cells(1000.0, ' ');
+    let us = |ns: f64| cells.us(ns);
+    let int = |v: f64| cells.int(v);
+    let rows_per_s = |ns: f64, _rows: f64| cells.rows_per_s(ns);
+    let models = measured.models()?;
+    let series = collect(rounds);
+    let stat = |key: &Key, batch: bool| -> Option<Stat> { series.get(key)?.stat(batch) };
+    let rust_model = |name: &str| rounds.timer_model(name);
+    let mut md = String::new();
+    let w = &mut md;
+    env.write_head(w)?;
+    let libraries = [
+        "python",
+        "xgboost",
+        "lightgbm",
+        "onnxruntime",
+        "onnxmltools",
+        "onnx",
+        "numpy",
+        "scikit-learn",
+        "lleaves",
+    ]
+    .map(|k| (if k == "python" { "Python" } else { k }, k));
+    writeln!(
+        w,
+        "| Python libraries | {} (llvmlite {}) |",
+        measured.versions(&libraries, "not installed"),
+        measured.version("llvmlite", "not installed")
+    )?;
+    writeln!(
+        w,
+        "| load average (1, 5, 15 min) | {} at the start, {} at the end |",
+        env.load_start, env.load_end
+    )?;
+    env.write_time(w, py_rounds.len())?;
+    writeln!(
+        w,
+        "| calls per round | Python: {} single-row calls (fewer, at least 200, when a measurement passes 3 s), {} batches, {} creations; icebreak: {} single-row calls, {} batches, {} creations |",
+        counts[0], counts[1], counts[2], counts[3], counts[4], counts[5]
+    )?;
+    measured.write_data_and_floor(w)?;
+    match (&lleaves, manifest["lleaves_error"].as_str()) {
+        (Some(e), _) => writeln!(w, "| lleaves | not measured: {e} |")?,
+        (None, Some(e)) => writeln!(w, "| lleaves | {e} |")?,
+        (None, None) => {}
+    }
+    writeln!(w)?;
+
+    // Per model.
+    writeln!(
+        w,
+        "Single row: median over the rounds of each round's median per-call time (range of the round medians in brackets). Batch: 1000 rows per call, rows/s from the median call. \"icebreak ×\": how many times faster icebreak's `predict_row` (single) or `predict_batch` (batch) is than that line (above 1: icebreak is faster)."
+    )?;
+    writeln!(w)?;
+    for m in models {
+        let name = m["name"].as_str().unwrap_or("");
+        let ib_single = stat(&(name.into(), ICEBREAK.into(), "1".into()), false);
+        let ib_batch = stat(&(name.into(), ICEBREAK.into(), "1".into()), true);
+        let extra = rust_model(name)
+            .map(|r| {
+                format!(
+                    ", {} nodes, {} leaves, {:.2} splits per tree per row on average; `.apr` {} bytes",
+                    int(r["n_nodes"].as_f64().unwrap_or(0.0)),
+                    int(r["n_leaves"].as_f64().unwrap_or(0.0)),
+                    r["mean_visits_per_tree"].as_f64().unwrap_or(0.0),
+                    int(r["apr_bytes"].as_f64().unwrap_or(0.0)),
+                )
+            })
+            .unwrap_or_default();
+        writeln!(
+            w,
+            "**`{name}`** ({} trees, max depth {}{extra})",
+            m["trees"], m["depth"]
+        )?;
+        writeln!(w)?;
+        writeln!(
+            w,
+            "| engine | threads | single row (µs) | icebreak × | batch of 1000 (rows/s) | icebreak × |"
+        )?;
+        writeln!(w, "|---|---|--:|--:|--:|--:|")?;
+        for engine in ENGINES {
+            for threads in ["1", "default"] {
+                let key: Key = (name.into(), engine.into(), threads.into());
+                if !series.contains_key(&key) {
+                    continue;
+                }
+                let s = stat(&key, false);
+                let b = stat(&key, true);
+                let cell_s = cells.single(s);
+                let cell_b = cells.batch(b);
+                let is_ib = engine == ICEBREAK;
+                let r_s = match (s, ib_single) {
+                    (Some(s), Some(i)) if !is_ib => ratio(s.mid / i.mid),
+                    _ => String::new(),
+                };
+                let r_b = match (b, ib_batch) {
+                    (Some(b), Some(i)) if !is_ib => ratio(b.mid / i.mid),
+                    _ => String::new(),
+                };
+                let label = if is_icebreak(engine) {
+                    format!("**{engine}**")
+                } else {
+                    engine.to_owned()
+                };
+                writeln!(
+                    w,
+                    "| {label} | {} | {cell_s} | {r_s} | {cell_b} | {r_b} |",
+                    threads_label(threads)
+                )?;
+            }
+        }
+        writeln!(w)?;
+    }
+
+    // Targets on the 500-tree models.
+    table_start(w, "Targets (issue 4), on the 500-tree models, from the medians above: single-row latency below every other engine's, at both thread settings; batch throughput above every single-threaded engine's.", "| model | target | against | icebreak | other | met? |", "|---|---|---|--:|--:|---|")?;
+    for m in models.iter().filter(|m| m["trees"] == 500) {
+        let name = m["name"].as_str().unwrap_or("");
+        let ib = |batch| stat(&(name.into(), ICEBREAK.into(), "1".into()), batch);
+        for ((model, engine, threads), _) in series.range(
+            (name.to_owned(), String::new(), String::new())
+                ..(format!("{name}\u{0}"), String::new(), String::new()),
+        ) {
+            if model != name || is_icebreak(engine) {
+                continue;
+            }
+            let key: Key = (model.clone(), engine.clone(), threads.clone());
+            if let (Some(i), Some(o)) = (ib(false), stat(&key, false)) {
+                writeln!(
+                    w,
+                    "| `{name}` | single row | {engine} ({}) | {} µs | {} µs | {} |",
+                    if threads == "1" {
+                        "1 thread"
+                    } else {
+                        "default threads"
+                    },
+                    us(i.mid),
+                    us(o.mid),
+                    if i.mid < o.mid { "**yes**" } else { "**no**" }
+                )?;
+            }
+            if threads != "1" {
+                continue;
+            }
+            if let (Some(i), Some(o)) = (ib(true), stat(&key, true)) {
+                writeln!(
+                    w,
+                    "| `{name}` | batch of 1000 | {engine} (1 thread) | {} rows/s | {} rows/s | {} |",
+                    int(rows_per_s(i.mid, n_rows)),
+                    int(rows_per_s(o.mid, n_rows)),
+                    if i.mid < o.mid { "**yes**" } else { "**no**" }
+                )?;
+            }
+        }
+    }
+    writeln!(w)?;
+
+    // Growth with trees and depth.
+    for (title, vary_trees) in [
+        ("Cost against the number of trees (depth 6)", true),
+        ("Cost against depth (100 trees)", false),
+    ] {
+        let picked: Vec<&Value> = models
+            .iter()
+            .filter(|m| {
+                if vary_trees {
+                    m["depth"] == 6
+                } else {
+                    m["trees"] == 100
+                }
+            })
+            .collect();
+        if picked.len() < 2 {
+            continue;
+        }
+        table_start(w, &format!("{title}: icebreak's medians (single row and batch), the splits a row passes through, and the source library and onnxruntime on one thread."), "| model | trees | depth | nodes | splits per tree per row | icebreak single (µs) | ns per tree | icebreak batch (rows/s) | ns per tree per row (batch) | library 1 thread single (µs) | onnxruntime 1 thread single (µs) |", "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")?;
+        let mut sorted = picked;
+        sorted.sort_by_key(|m| {
+            (
+                m["library"].as_str().unwrap_or("").to_owned(),
+                m["trees"].as_u64().unwrap_or(0),
+                m["depth"].as_u64().unwrap_or(0),
+            )
+        });
+        for m in sorted {
+            let name = m["name"].as_str().unwrap_or("");
+            let lib = m["library"].as_str().unwrap_or("");
+            let trees = m["trees"].as_f64().unwrap_or(1.0);
+            let r = rust_model(name);
+            let s = stat(&(name.into(), ICEBREAK.into(), "1".into()), false);
+            let b = stat(&(name.into(), ICEBREAK.into(), "1".into()), true);
+            let l = stat(&(name.into(), lib.into(), "1".into()), false);
+            let o = stat(&(name.into(), "onnxruntime".into(), "1".into()), false);
+            writeln!(
+                w,
+                "| `{name}` | {} | {} | {} | {:.2} | {} | {} | {} | {} | {} | {} |",
+                m["trees"],
+                m["depth"],
+                r.map_or("".into(), |r| int(r["n_nodes"].as_f64().unwrap_or(0.0))),
+                r.map_or(0.0, |r| r["mean_visits_per_tree"].as_f64().unwrap_or(0.0)),
+                s.map_or("".into(), |s| us(s.mid)),
+                s.map_or("".into(), |s| format!("{:.1}", s.mid / trees)),
+                b.map_or("".into(), |b| int(rows_per_s(b.mid, n_rows))),
+                b.map_or("".into(), |b| format!("{:.1}", b.mid / n_rows / trees)),
+                l.map_or("".into(), |l| us(l.mid)),
+                o.map_or("".into(), |o| us(o.mid)),
+            )?;
+        }
+        writeln!(w)?;
+    }
+
+    // Creation and first inference.
+    table_start(w, "Handler creation and first inference by model size. icebreak: `LambdaHandler::from_bytes` on the `.apr` bytes already in memory, then the first `handle` on the fresh handler (median over the rounds of each round's median; page faults and `exec` are not included, see the cold-start section). The libraries: loading the model file and predicting one row, as a fresh process would (median of each round's median).", "| model | source file (bytes) | `.apr` (bytes) | nodes | `from_bytes` (µs) | first `handle` (µs) | both (µs) | library load + predict (ms) | onnxruntime session + run (ms) | lleaves load + predict (ms) |", "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")?;
+    let create_stat = |name: &str, engine: &str| -> Option<Stat> {
+        Stat::of(
+            py_rounds
+                .iter()
+                .flat_map(|r| r["creates"].as_array().into_iter().flatten())
+                .filter(|c| c["model"] == name && c["engine"] == engine)
+                .filter_map(|c| median_ns(&c["create"]))
+                .collect(),
+        )
+    };
+    let rs_stat = |name: &str, field: &str| -> Option<Stat> {
+        Stat::of(
+            Rounds::results(rs_rounds)
+                .filter(|c| c["model"] == name)
+                .filter_map(|c| median_ns(&c[field]))
+                .collect(),
+        )
+    };
+    let mut by_size: Vec<&Value> = models.iter().collect();
+    by_size.sort_by_key(|m| {
+        (
+            m["library"].as_str().unwrap_or("").to_owned(),
+            rust_model(m["name"].as_str().unwrap_or(""))
+                .and_then(|r| r["apr_bytes"].as_u64())
+                .unwrap_or(0),
+        )
+    });
+    let ms = |s: Option<Stat>| s.map_or("".into(), |s| format!("{:.1}", s.mid / 1e6));
+    let usc = |s: Option<Stat>| s.map_or("".into(), |s| us(s.mid));
+    for m in by_size {
+        let name = m["name"].as_str().unwrap_or("");
+        let lib = m["library"].as_str().unwrap_or("");
+        let r = rust_model(name);
+        writeln!(
+            w,
+            "| `{name}` | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            int(m["bytes"].as_f64().unwrap_or(0.0)),
+            r.map_or("".into(), |r| int(r["apr_bytes"].as_f64().unwrap_or(0.0))),
+            r.map_or("".into(), |r| int(r["n_nodes"].as_f64().unwrap_or(0.0))),
+            usc(rs_stat(name, "from_bytes")),
+            usc(rs_stat(name, "first_handle")),
+            usc(rs_stat(name, "from_bytes_and_first_handle")),
+            ms(create_stat(name, lib)),
+            ms(create_stat(name, "onnxruntime")),
+            ms(create_stat(name, "lleaves")),
+        )?;
+    }
+    writeln!(w)?;
+
+    // Fidelity of what was timed.
+    table_start(w, "Same predictions: largest difference from the source library's probability over the 1000 rows.", "| model | icebreak | onnxruntime (float32 inputs) | lleaves |", "|---|--:|--:|--:|")?;
+    for m in models {
+        let name = m["name"].as_str().unwrap_or("");
+        let e = sci;
+        writeln!(
+            w,
+            "| `{name}` | {} | {} | {} |",
+            rust_model(name).map_or(String::new(), |r| e(&r["max_abs_diff"])),
+            e(&m["onnx_max_abs_diff"]),
+            e(&m["lleaves_max_abs_diff"]),
+        )?;
+    }
+    Ok(md)
+}
