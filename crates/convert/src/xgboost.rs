@@ -10,7 +10,7 @@
 //!   objectives (`count:poisson`, `reg:gamma`, `reg:tweedie`), the value itself otherwise
 //!   (multi-class bases are margins already). It is computed in `f32`, as XGBoost does.
 //! - `objective.name`: decides the link, the post transform and the task (see the table in
-//!   [`objective`]'s documentation). An objective not in the table is refused.
+//!   `objective`'s documentation, a private function). An objective not in the table is refused.
 //! - `gradient_booster`: `gbtree`, or `dart` (each tree's leaves scaled by its `weight_drop`).
 //!   `gblinear` is refused. `tree_info[i]` names the output (class or target) tree `i` adds to;
 //!   trees are placed by their `id`.
