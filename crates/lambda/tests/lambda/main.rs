@@ -5,5 +5,9 @@
 // Test code unwraps freely: a broken fixture should fail loudly.
 #![allow(clippy::unwrap_used)]
 
+mod alloc;
 mod common;
 mod events;
+
+#[global_allocator]
+static ALLOC: alloc::Counting = alloc::Counting;
