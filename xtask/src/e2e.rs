@@ -763,7 +763,7 @@ fn scenario_in(
         })(),
     );
     // 5. The event shapes AWS documents (crates/lambda/tests/events/), checked as
-    // crates/lambda/tests/events.rs checks them.
+    // crates/lambda/tests/lambda/events.rs checks them.
     event_shapes(&mut s, expected, t)?;
     let status = bootstrap.exited();
     let log = bootstrap.output();
@@ -865,7 +865,7 @@ fn fixture_features(event: &Value) -> Option<Vec<f64>> {
 }
 
 /// Invokes the bootstrap with every fixture of crates/lambda/tests/events/ and checks the
-/// answers as crates/lambda/tests/events.rs does: HTTP status codes, JSON error bodies,
+/// answers as crates/lambda/tests/lambda/events.rs does: HTTP status codes, JSON error bodies,
 /// scikit-learn's label for reference row 0, the SQS batch's failed messages.
 fn event_shapes(s: &mut Session<'_>, expected: &Expected, t: &mut Tally) -> Result<()> {
     let n = expected.n_features();
