@@ -1,5 +1,8 @@
 //! Chooses the model to embed (`ICEBREAK_MODEL`, default: the example model) and checks it
-//! completely — structure and checksum — so a broken file fails the build, not the Lambda.
+//! completely — structure, every node and value rule, checksum — so a broken file fails the
+//! build, not the Lambda. The bytes it checked and what it found are written to `OUT_DIR`
+//! ([`icebreak_format::embed`]) and compiled in, so the bootstrap opens the model without
+//! reading it again.
 
 use std::path::{Path, PathBuf};
 
@@ -23,12 +26,10 @@ fn main() {
         .canonicalize()
         .unwrap_or_else(|e| fail(&model, &e.to_string()));
     println!("cargo:rerun-if-changed={}", model.display());
-    let bytes = std::fs::read(&model).unwrap_or_else(|e| fail(&model, &e.to_string()));
-    let buf = icebreak_format::AlignedBuf::copy_from(&bytes);
-    if let Err(e) = icebreak_format::Apr::parse_verified(&buf) {
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    if let Err(e) = icebreak_format::embed(&model, &out, "model") {
         fail(&model, &e.to_string());
     }
-    println!("cargo:rustc-env=ICEBREAK_MODEL_PATH={}", model.display());
 }
 
 fn fail(path: &Path, why: &str) -> ! {

@@ -1,8 +1,9 @@
-//! The Lambda `bootstrap`: the model named by `ICEBREAK_MODEL` at build time is compiled in
-//! (64-byte aligned, checked by the build script) and served through the Runtime API.
+//! The Lambda `bootstrap`: the model named by `ICEBREAK_MODEL` at build time is verified
+//! completely by the build script, compiled in (64-byte aligned) with what that verification
+//! found, and served through the Runtime API. Opening it reads its structure only.
 
-static MODEL: &[u8] = icebreak::include_model!(env!("ICEBREAK_MODEL_PATH"));
+static MODEL: icebreak::format::Embedded = icebreak::include_verified_model!("model");
 
 fn main() -> std::process::ExitCode {
-    icebreak::lambda::start(MODEL)
+    icebreak::lambda::start_embedded(MODEL)
 }

@@ -57,6 +57,7 @@ mod reader;
 mod strings;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod verified;
 mod writer;
 
 pub use family::trees;
@@ -71,6 +72,7 @@ pub use model::{
 pub use reader::{Apr, Section};
 pub use strings::{StrList, StringTable};
 pub use trees::{MissingRule, Split, TreeNode, Trees, TreesSpec};
+pub use verified::{embed, Attestation, EmbedError, Embedded};
 pub use writer::{write, write_to_vec};
 
 /// The four bytes every `.apr` file starts with.

@@ -162,6 +162,11 @@ pub(crate) struct Parser<'a> {
     referenced: Vec<bool>,
     strings: StringTable<'a>,
     has_strings: bool,
+    /// `Some` when a build-time verification vouches for the file: the node-test masks of its
+    /// trees stages, in order; the checks that read every node or weight are skipped.
+    attested: Option<&'static [u64]>,
+    /// Trees stages read so far.
+    trees_read: usize,
 }
 
 /// A cursor over the manifest's little-endian u32 words.
@@ -189,7 +194,37 @@ impl<'a> Parser<'a> {
             referenced: Vec::new(),
             strings: StringTable::default(),
             has_strings: false,
+            attested: None,
+            trees_read: 0,
         })
+    }
+
+    /// Parses a file a build-time verification vouches for ([`Apr::parse_attested`]): the
+    /// structure only. Fails (and the caller verifies fully) when the masks do not fit the
+    /// file's trees stages.
+    pub(crate) fn attested(
+        bytes: &'a [u8],
+        tree_masks: &'static [u64],
+    ) -> Result<Apr<'a>, FormatError> {
+        let mut p = Parser::new(bytes)?;
+        p.attested = Some(tree_masks);
+        p.run()
+    }
+
+    /// Whether the checks that read every node or weight run (not for an attested file).
+    pub(crate) fn deep(&self) -> bool {
+        self.attested.is_none()
+    }
+
+    /// The attested node-test mask of the next trees stage (`None` when not attested).
+    /// The error never reaches a caller: [`Apr::parse_attested`] then verifies fully.
+    pub(crate) fn next_tree_mask(&mut self, stage: u32) -> Result<Option<u64>, FormatError> {
+        let i = self.trees_read;
+        self.trees_read += 1;
+        match self.attested {
+            None => Ok(None),
+            Some(masks) => masks.get(i).copied().map(Some).ok_or(not_attested(stage)),
+        }
     }
 
     fn run(mut self) -> Result<Apr<'a>, FormatError> {
@@ -254,6 +289,12 @@ impl<'a> Parser<'a> {
         let provenance = self.read_provenance(&mut words)?;
         let stages = self.read_stages(&mut words)?;
         crate::pipeline::check(&input, &output, &stages)?;
+        if self
+            .attested
+            .is_some_and(|masks| masks.len() != self.trees_read)
+        {
+            return Err(not_attested(0));
+        }
         // R24
         for (i, s) in self.sections.iter().enumerate() {
             if s.kind == SectionKind::Tensor && !self.referenced[i] {
@@ -602,6 +643,16 @@ impl<'a> Parser<'a> {
         // Cannot fail: the buffer is 8-aligned (R28), sections start at multiples of 64
         // (R11) and the length is a multiple of 4 (R12). Still no panic if it did.
         bytemuck::try_cast_slice(bytes).map_err(|_| bad("not aligned"))
+    }
+}
+
+/// The attestation does not fit the file (seen only inside [`Apr::parse_attested`], which
+/// then verifies the file fully and reports what is really wrong with it).
+fn not_attested(stage: u32) -> FormatError {
+    FormatError::BadTrees {
+        stage,
+        index: 0,
+        reason: "the attestation does not describe this file's trees stages",
     }
 }
 

@@ -7,6 +7,8 @@
 // Helpers outside #[test] functions unwrap too: a panic is a test failure here.
 #![allow(clippy::unwrap_used)]
 
+#[path = "format/attested.rs"]
+mod attested;
 #[path = "format/common.rs"]
 mod common;
 #[path = "format/positive.rs"]

@@ -29,7 +29,7 @@
 
 pub use icebreak_engine as engine;
 pub use icebreak_format as format;
-pub use icebreak_format::include_model;
+pub use icebreak_format::{include_model, include_verified_model};
 
 /// The Lambda custom runtime (feature `lambda`).
 #[cfg(feature = "lambda")]

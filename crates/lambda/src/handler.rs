@@ -7,6 +7,7 @@ use crate::events::{self, Event};
 use crate::telemetry::clock;
 use crate::telemetry::log::{self, Level};
 use crate::telemetry::metrics::ColdStartMetrics;
+use icebreak_format::Embedded;
 use icebreak_protocol::http::{self as rules, DEFAULT_MAX_BODY};
 use icebreak_protocol::{
     parse_direct, BatchResponse, Direct, Error, ErrorKind, ModelInfo, Predictor, Request, Response,
@@ -103,9 +104,20 @@ impl LambdaHandler {
     /// not 8-byte aligned (plain `include_bytes!`) are copied once; use
     /// [`icebreak_format::include_model!`] to avoid that copy.
     pub fn from_bytes(bytes: &'static [u8]) -> Result<LambdaHandler, Error> {
+        Self::open(|| Predictor::from_bytes(bytes))
+    }
+
+    /// Opens a model verified by the build script and compiled in with
+    /// [`icebreak_format::include_verified_model!`]: reads its structure only, never a node or
+    /// a weight, so it costs the same whatever the model's size.
+    pub fn from_embedded(model: Embedded) -> Result<LambdaHandler, Error> {
+        Self::open(|| Predictor::from_embedded(model))
+    }
+
+    fn open(predictor: impl FnOnce() -> Result<Predictor, Error>) -> Result<LambdaHandler, Error> {
         let start = clock::process_start();
         let t0 = Instant::now();
-        let predictor = Predictor::from_bytes(bytes)?;
+        let predictor = predictor()?;
         let now = Instant::now();
         Ok(LambdaHandler {
             predictor,

@@ -103,6 +103,17 @@ pub fn start(model: &'static [u8]) -> ExitCode {
     }
 }
 
+/// [`start`] for a model verified at build time ([`icebreak_format::embed`] in the build
+/// script, [`icebreak_format::include_verified_model!`] in the code): the handler is created
+/// with [`LambdaHandler::from_embedded`], in time independent of the model's size.
+pub fn start_embedded(model: icebreak_format::Embedded) -> ExitCode {
+    mark_process_start();
+    match LambdaHandler::from_embedded(model) {
+        Ok(handler) => run(handler),
+        Err(e) => report_init_error(&e),
+    }
+}
+
 /// Parses `event` as the event parser of [`LambdaHandler::handle_event`] does, and drops the
 /// result. Not part of the API: an entry point for the fuzz target over events (`fuzz/`),
 /// which cannot reach the crate-private parser otherwise.

@@ -5,7 +5,7 @@ use crate::batch::Slots;
 use crate::error::{Error, ErrorKind};
 use crate::features::Request;
 use icebreak_engine::{BatchOutput, Model, Scratch};
-use icebreak_format::{aligned_static, Apr};
+use icebreak_format::{aligned_static, Apr, Embedded};
 use std::cell::RefCell;
 use std::fmt;
 use std::sync::OnceLock;
@@ -48,6 +48,17 @@ impl Predictor {
     /// [`icebreak_format::include_model!`] to avoid that copy.
     pub fn from_bytes(bytes: &'static [u8]) -> Result<Predictor, Error> {
         Ok(Predictor::new(Apr::parse(aligned_static(bytes))?))
+    }
+
+    /// Opens a model verified when it was compiled in
+    /// ([`icebreak_format::include_verified_model!`]): in time proportional to its structure
+    /// only, whatever its size ([`Apr::parse_attested`]).
+    pub fn from_embedded(model: Embedded) -> Result<Predictor, Error> {
+        let bytes = aligned_static(model.bytes);
+        Ok(Predictor::new(Apr::parse_attested(
+            bytes,
+            &model.attestation,
+        )?))
     }
 
     /// Serves an already parsed model.

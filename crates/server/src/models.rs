@@ -92,14 +92,12 @@ impl ServedModel {
         }
         let shown = || path.map_or_else(|| PathBuf::from(name), Path::to_path_buf);
         let aligned = icebreak_format::aligned_static(bytes);
-        Apr::parse_verified(aligned).map_err(|source| ServeError::InvalidModel {
+        // Read completely once (structure, every node, checksum), then served as parsed.
+        let apr = Apr::parse_verified(aligned).map_err(|source| ServeError::InvalidModel {
             path: shown(),
             source,
         })?;
-        let predictor = Predictor::from_bytes(bytes).map_err(|source| ServeError::Handler {
-            path: shown(),
-            source,
-        })?;
+        let predictor = Predictor::new(apr);
         predictor.warm();
         let info = predictor.describe();
         let load_time = t0.elapsed();

@@ -12,8 +12,13 @@
 //!   [`icebreak_format::TreeNode::decode`] and follows the documented semantics literally. Property tests hold
 //!   the fast paths to it bit for bit (both sum in the same order, in `f64`).
 //!
-//! Validation (rule R29) guarantees that every reference is in range and that children come
-//! after their parents, so every walk ends within the number of nodes.
+//! A full verification (rule R29) guarantees that every reference is in range and that
+//! children come after their parents, so every walk ends within the number of nodes. A model
+//! verified at build time is opened without that walk (`Apr::parse_attested`), so the walks do
+//! not rely on it: every node, feature and leaf index is checked, a reference outside the
+//! table ends the walk on [`STRAY`], a walk takes at most `n_nodes` steps per tree, and a
+//! stray or out-of-range leaf reads leaf 0. Broken bytes give a wrong answer, never a panic
+//! or an endless loop.
 
 use crate::kernels::narrow;
 use icebreak_format::trees::{info, info_bit, NodeRow, LEAF, ZERO_THRESHOLD};
@@ -48,13 +53,19 @@ enum Walk {
 
 const AS_ZERO_LE: u32 = info::LE | (1 << info::MISSING_SHIFT);
 
+/// Where a walk goes when a reference leaves the node table: a leaf reference no table can
+/// hold (leaf indices past the table read leaf 0).
+pub const STRAY: u32 = LEAF | (LEAF - 1);
+
 /// A tree ensemble ready to walk: the file's node table viewed as `Row64`s, and the walk
-/// its tests allow. Built in O(1) from the validated view.
+/// its tests allow. Built in O(1) from the view: no table proportional to the model.
 #[derive(Debug, Clone, Copy)]
 pub struct Prepared<'a> {
     trees: Trees<'a>,
     rows: &'a [Row64],
     walk: Walk,
+    /// Leaves in the leaf table (at least one for a parsed file).
+    n_leaves: usize,
 }
 
 impl<'a> Prepared<'a> {
@@ -83,7 +94,31 @@ impl<'a> Prepared<'a> {
                 &[]
             }
         };
-        Prepared { trees, rows, walk }
+        let n_leaves = trees.leaves.len() / (trees.leaf_width.max(1) as usize);
+        Prepared {
+            trees,
+            rows,
+            walk,
+            n_leaves,
+        }
+    }
+
+    /// The leaf a final reference names; leaf 0 for an index past the leaf table ([`STRAY`]).
+    #[inline(always)]
+    fn leaf(&self, r: u32) -> usize {
+        let leaf = (r & !LEAF) as usize;
+        if leaf < self.n_leaves {
+            leaf
+        } else {
+            0
+        }
+    }
+
+    /// Most steps a walk may take: one per node (children come after their parents in a
+    /// valid table, so no walk needs more).
+    #[inline(always)]
+    fn max_steps(&self) -> usize {
+        self.trees.nodes.len()
     }
 
     /// The validated view.
@@ -133,8 +168,11 @@ fn select(left: bool, a: u32, b: u32) -> u32 {
 /// walk mispredicts no branch per level.
 #[inline(always)]
 fn step<const W: u8>(rows: &[Row64], nodes: &[NodeRow], r: u32, x: &[f64]) -> u32 {
-    let [a, b, t] = rows[r as usize];
-    let v = x[a as u32 as usize];
+    let Some(&[a, b, t]) = rows.get(r as usize) else {
+        return STRAY;
+    };
+    // A feature outside the row (never, in a verified file) reads as missing.
+    let v = x.get(a as u32 as usize).copied().unwrap_or(f64::NAN);
     let t = f64::from_bits(t);
     let default_left = (b >> 32) as u32 & info::DEFAULT_LEFT != 0;
     let left = if W == Walk::Lt as u8 {
@@ -146,14 +184,19 @@ fn step<const W: u8>(rows: &[Row64], nodes: &[NodeRow], r: u32, x: &[f64]) -> u3
     };
     // The child is read at an index computed from the test (word 1 left, word 2 right): a
     // load, which the compiler cannot turn back into a branch as it does a select.
-    nodes[r as usize][2 - usize::from(left)]
+    nodes
+        .get(r as usize)
+        .map_or(STRAY, |n| n[2 - usize::from(left)])
 }
 
 /// One step of the general walk.
 #[inline(always)]
 fn step_general(nodes: &[NodeRow], categories: &[u32], r: u32, x: &[f64]) -> u32 {
-    let row = &nodes[r as usize];
-    let left = goes_left_general(row, x[row[0] as usize], categories);
+    let Some(row) = nodes.get(r as usize) else {
+        return STRAY;
+    };
+    let v = x.get(row[0] as usize).copied().unwrap_or(f64::NAN);
+    let left = goes_left_general(row, v, categories);
     select(left, row[1], row[2])
 }
 
@@ -172,7 +215,8 @@ pub fn in_set(v: f64, categories: &[u32], offset: u32, words: u32) -> bool {
 
 /// Walks [`LANES`] cursors to their leaves; `row_of(k)` is the row cursor `k` reads. The
 /// walks are independent, so the processor overlaps their memory accesses instead of
-/// waiting for one node after another. A cursor that has reached its leaf stays there.
+/// waiting for one node after another. A cursor that has reached its leaf stays there; one
+/// still inside the table after [`Prepared::max_steps`] rounds ends on [`STRAY`].
 #[inline(always)]
 fn walk_lanes<'x, const W: u8>(
     p: &Prepared<'_>,
@@ -182,7 +226,17 @@ fn walk_lanes<'x, const W: u8>(
     if p.rows.is_empty() && W != Walk::General as u8 {
         return;
     }
+    let mut rounds = 0usize;
     loop {
+        if rounds > p.max_steps() {
+            for r in cur.iter_mut() {
+                if *r & LEAF == 0 {
+                    *r = STRAY;
+                }
+            }
+            return;
+        }
+        rounds += 1;
         let mut pending = false;
         for (k, r) in cur.iter_mut().enumerate() {
             if *r & LEAF == 0 {
@@ -200,18 +254,24 @@ fn walk_lanes<'x, const W: u8>(
     }
 }
 
-/// Follows tree `root` for the row `x`; returns the leaf index.
+/// Follows tree `root` for the row `x`, at most [`Prepared::max_steps`] steps; returns the
+/// leaf index.
 #[inline(always)]
 fn leaf_of<const W: u8>(p: &Prepared<'_>, root: u32, x: &[f64]) -> usize {
     let mut r = root;
+    let mut steps = 0usize;
     while r & LEAF == 0 {
+        if steps == p.max_steps() {
+            return 0;
+        }
+        steps += 1;
         r = if W == Walk::General as u8 {
             step_general(p.trees.nodes, p.trees.categories, r, x)
         } else {
             step::<W>(p.rows, p.trees.nodes, r, x)
         };
     }
-    (r & !LEAF) as usize
+    p.leaf(r)
 }
 
 /// Adds tree `t`'s leaf `leaf` into `acc`.
@@ -265,7 +325,7 @@ fn row_walk<const W: u8>(p: &Prepared<'_>, x: &[f64], acc: &mut [f64]) {
         cur.copy_from_slice(group);
         walk_lanes::<W>(p, &mut cur, |_| x);
         for r in cur {
-            add_leaf(trees, t, (r & !LEAF) as usize, acc);
+            add_leaf(trees, t, p.leaf(r), acc);
             t += 1;
         }
     }
@@ -305,7 +365,7 @@ fn block_walk<const W: u8>(p: &Prepared<'_>, rows: &[f64], acc: &mut [f64]) {
             walk_lanes::<W>(p, &mut cur, |k| &block[k * nf..(k + 1) * nf]);
             for (k, r) in cur.iter().enumerate() {
                 let a = &mut acc[(start + k) * no..(start + k + 1) * no];
-                add_leaf(trees, t, (r & !LEAF) as usize, a);
+                add_leaf(trees, t, p.leaf(*r), a);
             }
             start += LANES;
         }

@@ -388,3 +388,169 @@ fn tree_models_refuse_bad_rows_with_the_documented_errors() {
         EngineError::NotFinite { index: 0 }
     );
 }
+
+/// Byte offset of the trees stage's node table in `file`, and the stage's node count.
+fn node_table(file: &[u8]) -> (usize, usize) {
+    let apr = Apr::parse(file).unwrap();
+    let Stage::Trees(t) = apr.stages()[0] else {
+        unreachable!()
+    };
+    if t.nodes.is_empty() {
+        return (0, 0);
+    }
+    let at = t.nodes.as_ptr() as usize - file.as_ptr() as usize;
+    (at, t.nodes.len())
+}
+
+/// Writes `word` at node word `i` of the table at `at` and stores the new checksum, so only
+/// the node walk (skipped for an attested file) could notice.
+fn patch_node_word(file: &mut AlignedBuf, at: usize, i: usize, word: u32) {
+    let b = file.as_mut_slice();
+    b[at + 4 * i..at + 4 * i + 4].copy_from_slice(&word.to_le_bytes());
+    b[12..16].fill(0);
+    let sum = checksum(b);
+    b[12..16].copy_from_slice(&sum.to_le_bytes());
+}
+
+/// An attestation for `file` as it is now (the build script would have refused a broken
+/// one; a test can claim anything, and the walks must stay safe).
+fn claim(file: &[u8], mask: u64) -> Attestation {
+    let sum = u32::from_le_bytes([file[12], file[13], file[14], file[15]]);
+    let masks: &'static [u64] = Vec::leak(vec![mask]);
+    Attestation::__from_build_script((file.len() as u64, sum, masks))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// An attested open skips the node walk but gives the same model: the same view, the
+    /// same node-test mask (so the same specialised walk), the same answers bit for bit.
+    #[test]
+    fn attested_open_answers_as_the_verified_one((trees, rows) in case()) {
+        let spec = model_spec(trees, None, Task::Regression);
+        let file = write(&spec).unwrap();
+        let attestation = Attestation::of(&file).unwrap();
+        let full = Apr::parse_verified(&file).unwrap();
+        let attested = Apr::parse_attested(&file, &attestation).unwrap();
+        let (Stage::Trees(a), Stage::Trees(b)) = (full.stages()[0], attested.stages()[0]) else {
+            unreachable!()
+        };
+        prop_assert_eq!(a.info_mask, b.info_mask);
+        let (m1, m2) = (Model::new(&full), Model::new(&attested));
+        let (mut s1, mut s2) = (m1.scratch(), m2.scratch());
+        for x in &rows {
+            let want = m1.predict_row(x, &mut s1).unwrap().scores.to_vec();
+            let got = m2.predict_row(x, &mut s2).unwrap();
+            prop_assert_eq!(got.scores, &want[..]);
+        }
+    }
+
+    /// Whatever the node table holds — references out of range, back to the parent or to
+    /// itself (cycles), features past the row, undefined codes — and whatever the attested
+    /// mask claims, a walk over an attested file ends and nothing panics.
+    #[test]
+    fn walks_over_broken_attested_nodes_end_without_panicking(
+        (trees, rows) in case(),
+        patches in prop::collection::vec((any::<usize>(), prop_oneof![
+            Just(0u32), Just(1), Just(u32::MAX), Just(LEAF), Just(LEAF | 0x7FFF_FFFE), any::<u32>(),
+        ]), 1..8),
+        mask in prop_oneof![Just(u64::MAX), Just(0u64), Just(1u64), Just(2u64), Just(1u64 << 17), any::<u64>()],
+    ) {
+        let spec = model_spec(trees, None, Task::Regression);
+        let mut file = write(&spec).unwrap();
+        let (at, n_nodes) = node_table(&file);
+        prop_assume!(n_nodes > 0);
+        for (i, word) in patches {
+            patch_node_word(&mut file, at, i % (n_nodes * 6), word);
+        }
+        let apr = Apr::parse_attested(&file, &claim(&file, mask)).unwrap();
+        let model = Model::new(&apr);
+        let mut scratch = model.scratch();
+        let flat: Vec<f64> = rows.iter().flatten().copied().collect();
+        let mut out = BatchOutput::default();
+        model.predict_batch(&flat, &mut out).unwrap();
+        for x in &rows {
+            model.predict_row(x, &mut scratch).unwrap();
+        }
+    }
+}
+
+/// A node pointing at itself is an endless loop for an unbounded walk; here every walk
+/// stops after `n_nodes` steps. And the full check still refuses the file.
+#[test]
+fn a_cycle_in_an_attested_file_ends_the_walk() {
+    let node = |left, right| TreeNode {
+        feature: 0,
+        split: Split::Le(0.5),
+        missing: MissingRule::Default,
+        default_left: true,
+        left,
+        right,
+    };
+    let trees = TreesSpec {
+        n_in: 1,
+        n_out: 1,
+        leaf_width: 1,
+        roots: vec![0; 9],
+        nodes: vec![node(1, LEAF), node(LEAF | 1, LEAF | 2)],
+        leaves: vec![1.0, 2.0, 3.0],
+        base: vec![0.0],
+        ..TreesSpec::default()
+    };
+    let mut file = write(&model_spec(trees, None, Task::Regression)).unwrap();
+    let (at, _) = node_table(&file);
+    // Node 1's left child becomes node 1 itself; node 0's right child node 0.
+    patch_node_word(&mut file, at, 6 + 1, 1);
+    patch_node_word(&mut file, at, 2, 0);
+    assert!(matches!(
+        Apr::parse_verified(&file),
+        Err(FormatError::BadTrees { .. })
+    ));
+    let apr = Apr::parse_attested(&file, &claim(&file, u64::MAX)).unwrap();
+    let model = Model::new(&apr);
+    let mut scratch = model.scratch();
+    for x in [0.0, 1.0, f64::NAN] {
+        // 9 trees (8 side by side, 1 alone), every walk cut short and read as leaf 0.
+        let got = model.predict_row(&[x], &mut scratch).unwrap().scores[0];
+        assert!(got.is_finite(), "{x}: {got}");
+    }
+    // x = 0 goes left at node 0 (to node 1), then left forever: leaf 0 for all nine trees.
+    assert_eq!(
+        model.predict_row(&[0.0], &mut scratch).unwrap().scores[0],
+        9.0
+    );
+}
+
+/// An attestation that does not match the bytes (another length or stored checksum, or
+/// another number of trees stages) is not trusted: the file is verified fully, and a broken
+/// one is refused with the rule it breaks.
+#[test]
+fn a_mismatched_attestation_falls_back_to_full_verification() {
+    let mut file = write(&model_spec(
+        random_ensemble(7, 3, 1),
+        None,
+        Task::Regression,
+    ))
+    .unwrap();
+    let (at, _) = node_table(&file);
+    patch_node_word(&mut file, at, 0, 99); // feature 99 of 3
+    let good = claim(&file, u64::MAX);
+    assert!(Apr::parse_attested(&file, &good).is_ok());
+    let sum = good.checksum();
+    for wrong in [
+        Attestation::__from_build_script((file.len() as u64 + 64, sum, &[u64::MAX])),
+        Attestation::__from_build_script((file.len() as u64, sum ^ 1, &[u64::MAX])),
+        Attestation::__from_build_script((file.len() as u64, sum, &[])),
+        Attestation::__from_build_script((file.len() as u64, sum, &[1, 2])),
+    ] {
+        assert_eq!(
+            Apr::parse_attested(&file, &wrong).unwrap_err(),
+            FormatError::BadTrees {
+                stage: 0,
+                index: 0,
+                reason: "feature index outside the input"
+            },
+            "{wrong:?}"
+        );
+    }
+}

@@ -352,6 +352,54 @@ pub(crate) fn read<'a>(
     } else {
         p.typed_tensor(stage, cats_ix, Dtype::U32, None)?
     };
+    // One word per tree (multi-output ensembles with one value per leaf only), checked even
+    // for an attested file: the engine adds each tree's leaf into output `targets[tree]`.
+    for (i, &t) in targets.iter().enumerate() {
+        if t >= n_out {
+            return Err(bad(i as u32, "tree target is not an output"));
+        }
+    }
+    let info_mask = match p.next_tree_mask(stage)? {
+        // Verified at build time: the walk below ran then; the engine's walks are bounded
+        // and checked whatever the bytes.
+        Some(mask) => mask,
+        None => check_nodes(
+            stage, nodes, roots, leaves, base, categories, n_in, n_leaves,
+        )?,
+    };
+    Ok(Trees {
+        n_in,
+        n_out,
+        flags,
+        leaf_width,
+        roots,
+        nodes,
+        leaves,
+        targets,
+        base,
+        categories,
+        info_mask,
+    })
+}
+
+/// R29's walk over every root, node, leaf and base value; returns the ensemble's
+/// [`Trees::info_mask`].
+#[allow(clippy::too_many_arguments)]
+fn check_nodes(
+    stage: u32,
+    nodes: &[NodeRow],
+    roots: &[u32],
+    leaves: &[f64],
+    base: &[f64],
+    categories: &[u32],
+    n_in: u32,
+    n_leaves: u64,
+) -> Result<u64, FormatError> {
+    let bad = |index: u32, reason: &'static str| FormatError::BadTrees {
+        stage,
+        index,
+        reason,
+    };
     let n_nodes = nodes.len() as u64;
     let check_ref = |r: u32, after: Option<u64>| -> bool {
         if r & LEAF != 0 {
@@ -364,11 +412,6 @@ pub(crate) fn read<'a>(
     for (i, &r) in roots.iter().enumerate() {
         if !check_ref(r, None) {
             return Err(bad(i as u32, "root reference out of range"));
-        }
-    }
-    for (i, &t) in targets.iter().enumerate() {
-        if t >= n_out {
-            return Err(bad(i as u32, "tree target is not an output"));
         }
     }
     let mut info_mask = 0u64;
@@ -410,19 +453,7 @@ pub(crate) fn read<'a>(
     if let Some(i) = base.iter().position(|v| !v.is_finite()) {
         return Err(bad(i as u32, "base value is not finite"));
     }
-    Ok(Trees {
-        n_in,
-        n_out,
-        flags,
-        leaf_width,
-        roots,
-        nodes,
-        leaves,
-        targets,
-        base,
-        categories,
-        info_mask,
-    })
+    Ok(info_mask)
 }
 
 /// The TREES record's payload after its kind word; queues its tensors.
