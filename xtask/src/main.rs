@@ -23,6 +23,7 @@ commands:
 
 benchmarks (run by bench/harness, package icebreak-bench):
   coldstart   [--runs N] [--warm K] [--static|--dynamic|--both] [--candidate PATH] [--events]: the end-to-end cold-start harness (bootstrap vs floor vs lambda_runtime)
+  coldsweep   [--runs N] [--static|--dynamic|--both]: cold start against model size (linear example, tree ensembles up to ~50 MB) vs the floor
   loadbench   [--duration S] [--rounds N] [--connections N] [--soak S]: icebreak serve under load vs a hello-world axum floor
   treebench   [--quick] [--rounds N] [--no-lleaves] [--lleaves-all]: tree kernels vs xgboost, lightgbm, onnxruntime, lleaves
   sklearnbench [--quick] [--rounds N]: the scikit-learn families vs onnxruntime and scikit-learn
@@ -36,7 +37,7 @@ fn main() -> ExitCode {
             "e2e" => e2e::run(args),
             "test" => e2e::test_all(args),
             "package" => package::run(args),
-            "coldstart" | "loadbench" | "treebench" | "sklearnbench" => forward(command, args),
+            "coldstart" | "coldsweep" | "loadbench" | "treebench" | "sklearnbench" => forward(command, args),
             _ => return None,
         })
     })

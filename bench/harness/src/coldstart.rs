@@ -31,7 +31,7 @@ use anyhow::{bail, ensure, Context, Result};
 use icebreak_bench_support::build::{build_linked, elf_is_static, host_triple, Linking};
 use icebreak_bench_support::machine::{machine, source_version};
 use icebreak_bench_support::process::{
-    cargo, lambda_command, log_stderr, status_kb, wait_answer, Running, TIMEOUT,
+    cargo, lambda_command, log_stderr, minor_faults, status_kb, wait_answer, Running, TIMEOUT,
 };
 use icebreak_bench_support::stats::{percentile, percentile_of, ratio, Shuffle};
 use icebreak_bench_support::table::command_line;
@@ -49,7 +49,7 @@ const WARM_UP: usize = 20;
 const WARM_BLOCK: usize = 100;
 
 /// Pause after each cold run, so the previous process's teardown is not on the next clock.
-const SETTLE: Duration = Duration::from_millis(5);
+pub(crate) const SETTLE: Duration = Duration::from_millis(5);
 
 /// One contender of the comparison.
 struct Kind {
@@ -166,17 +166,13 @@ impl Options {
 /// Environment variable set when the harness re-runs itself optimised.
 const OPTIMISED: &str = "ICEBREAK_BENCH_OPTIMISED";
 
-/// `cargo xtask coldstart [--runs N] [--warm K] [--static|--dynamic|--both]`.
-pub(crate) fn run(args: &[String]) -> Result<()> {
-    let opts = Options::parse(args)?;
-    ensure!(
-        cfg!(target_os = "linux"),
-        "the cold-start harness reads /proc and runs on Linux only"
-    );
+/// Re-runs `icebreak-bench <harness> <args>` built in release when this is a debug build;
+/// returns whether it did (and the caller is done).
+pub(crate) fn rerun_optimised(harness: &str, args: &[String]) -> Result<bool> {
     if cfg!(debug_assertions) && std::env::var_os(OPTIMISED).is_none() {
         // The fake Runtime API sits on the measured path; a debug build of it would add the
         // same overhead to every contender and flatten the ratios. Re-run optimised.
-        eprintln!("coldstart: building the harness itself in release first");
+        eprintln!("{harness}: building the harness itself in release first");
         let status = cargo()
             .current_dir(root())
             .args([
@@ -188,13 +184,26 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
                 "--target-dir",
             ])
             .arg(target_root().join("harness").join("bench"))
-            .args(["--", "coldstart"])
+            .args(["--", harness])
             .args(args)
             .env(OPTIMISED, "1")
             .env("CARGO_TARGET_DIR", target_root())
             .status()
             .context("re-running the harness in release")?;
-        ensure!(status.success(), "coldstart failed ({status})");
+        ensure!(status.success(), "{harness} failed ({status})");
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// `cargo xtask coldstart [--runs N] [--warm K] [--static|--dynamic|--both]`.
+pub(crate) fn run(args: &[String]) -> Result<()> {
+    let opts = Options::parse(args)?;
+    ensure!(
+        cfg!(target_os = "linux"),
+        "the cold-start harness reads /proc and runs on Linux only"
+    );
+    if rerun_optimised("coldstart", args)? {
         return Ok(());
     }
     if opts.events {
@@ -316,7 +325,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
 /// Cold runs in `runs` rounds, each item once per round in a fresh random order (so no item
 /// always runs right after another one), with a pause after each run to let the killed
 /// process and its fake Runtime API wind down off the clock.
-fn cold_rounds(
+pub(crate) fn cold_rounds(
     order: &mut Shuffle,
     runs: usize,
     mut run: impl FnMut(usize, usize) -> Result<()>,
@@ -352,7 +361,7 @@ fn warm_rounds(
 }
 
 /// Prints a report and writes it to `target/<file>`.
-fn publish(report: &str, file: &str) -> Result<()> {
+pub(crate) fn publish(report: &str, file: &str) -> Result<()> {
     icebreak_bench_support::table::publish("coldstart", report, &target_root().join(file))
 }
 
@@ -360,7 +369,7 @@ fn publish(report: &str, file: &str) -> Result<()> {
 /// unpacked: written once, front to back. Exec costs depend on how the file's pages sit in
 /// the page cache, and a file the linker wrote piecemeal measured slower to start (more
 /// page faults) than a plain copy of it; copying puts every contender on the same footing.
-fn stage(binary: &Path, name: &str) -> Result<PathBuf> {
+pub(crate) fn stage(binary: &Path, name: &str) -> Result<PathBuf> {
     let dir = target_root().join("harness").join("run");
     std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
     let staged = dir.join(name);
@@ -371,10 +380,20 @@ fn stage(binary: &Path, name: &str) -> Result<PathBuf> {
 }
 
 /// Checks one answer (the answer, the request id it must answer).
-type Check<'a> = &'a dyn Fn(&Answer, &str) -> Result<()>;
+pub(crate) type Check<'a> = &'a dyn Fn(&Answer, &str) -> Result<()>;
 
 /// One cold start of `path`: returns exec -> response and the peak RSS in KB.
 fn cold_run(path: &Path, check: Check<'_>, event: &[u8]) -> Result<(Duration, u64)> {
+    cold_run_faults(path, check, event).map(|(cold, rss, _)| (cold, rss))
+}
+
+/// One cold start of `path`: returns exec -> response, the peak RSS in KB and the minor page
+/// faults of the process until it waits for its second invocation (the first answer's).
+pub(crate) fn cold_run_faults(
+    path: &Path,
+    check: Check<'_>,
+    event: &[u8],
+) -> Result<(Duration, u64, u64)> {
     let rt = FakeRuntime::start().context("starting the fake Runtime API")?;
     rt.invoke("cold-1", event.to_vec());
     let mut cmd = lambda_command(path, &rt.address());
@@ -391,8 +410,9 @@ fn cold_run(path: &Path, check: Check<'_>, event: &[u8]) -> Result<(Duration, u6
         );
     }
     let rss = status_kb(child.id(), "VmHWM")?;
+    let faults = minor_faults(child.id())?;
     drop(child);
-    Ok((cold, rss))
+    Ok((cold, rss, faults))
 }
 
 /// A warm process: started once, invoked one request at a time.
@@ -503,7 +523,7 @@ impl Summary {
 }
 
 /// The first lines of both reports: machine, command, source.
-fn head(command: &str) -> String {
+pub(crate) fn head(command: &str) -> String {
     format!(
         "Machine: {}\nCommand: `{command}`\nSource: {}\n",
         machine(),

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 mod coldstart;
 mod loadbench;
 mod sklearnbench;
+mod sweep;
 mod treebench;
 
 const USAGE: &str = "usage: icebreak-bench <harness> [args]   (or: cargo xtask <harness> [args])
@@ -13,6 +14,8 @@ const USAGE: &str = "usage: icebreak-bench <harness> [args]   (or: cargo xtask <
 harnesses (`<harness> --help` for each one's options):
   coldstart     [--runs N] [--warm K] [--static|--dynamic|--both] [--candidate PATH] [--events]:
                 the cold-start harness (bootstrap vs floor vs lambda_runtime)
+  coldsweep     [--runs N] [--static|--dynamic|--both]: cold start against model size (the
+                example linear model and tree ensembles up to ~50 MB) vs the floor
   loadbench     [--duration S] [--rounds N] [--connections N] [--soak S]: icebreak serve under
                 load vs a hello-world axum floor
   treebench     [--quick] [--rounds N] [--no-lleaves] [--lleaves-all]: tree kernels vs xgboost,
@@ -24,6 +27,7 @@ fn main() -> ExitCode {
     icebreak_bench_support::cli::dispatch("icebreak-bench", USAGE, |harness, args| {
         Some(match harness {
             "coldstart" => coldstart::run(args),
+            "coldsweep" => sweep::run(args),
             "loadbench" => loadbench::run(args),
             "treebench" => treebench::run(args),
             "sklearnbench" => sklearnbench::run(args),

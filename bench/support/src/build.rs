@@ -68,6 +68,18 @@ pub fn host_triple() -> Result<String> {
 /// Each package is built by its own cargo invocation: building them together would unify
 /// features of shared dependencies across the contenders.
 pub fn build_linked(linking: Linking, triple: &str, package: &str, bin: &str) -> Result<PathBuf> {
+    build_linked_model(linking, triple, package, bin, None)
+}
+
+/// [`build_linked`] with `ICEBREAK_MODEL` set to `model` (the bootstrap embeds it), or
+/// unset (the default model) when `None`.
+pub fn build_linked_model(
+    linking: Linking,
+    triple: &str,
+    package: &str,
+    bin: &str,
+    model: Option<&Path>,
+) -> Result<PathBuf> {
     let dir = crate::target_root().join("harness").join(linking.name());
     let mut cmd = cargo();
     cmd.current_dir(crate::root())
@@ -82,10 +94,13 @@ pub fn build_linked(linking: Linking, triple: &str, package: &str, bin: &str) ->
             bin,
         ])
         .env("CARGO_TARGET_DIR", &dir)
-        // The default model, and no flags from the caller's environment.
-        .env_remove("ICEBREAK_MODEL")
+        // No flags from the caller's environment.
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_BUILD_RUSTFLAGS");
+    match model {
+        Some(m) => cmd.env("ICEBREAK_MODEL", m),
+        None => cmd.env_remove("ICEBREAK_MODEL"),
+    };
     match linking.rustflags() {
         Some(flags) => cmd.env("RUSTFLAGS", flags),
         None => cmd.env_remove("RUSTFLAGS"),

@@ -141,3 +141,15 @@ pub fn status_kb(pid: u32, field: &str) -> Result<u64> {
         .and_then(|v| v.trim().parse().ok())
         .with_context(|| format!("no {field} in {path}"))
 }
+
+/// Minor page faults of a live process so far (`minflt`, field 10 of `/proc/<pid>/stat`: the
+/// counter `getrusage` reports as `ru_minflt`).
+pub fn minor_faults(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| path.clone())?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(7))
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("no minflt in {path}"))
+}

@@ -340,3 +340,114 @@ pub mod strategy {
         prop_oneof![regression, binary, per_class]
     }
 }
+
+/// Deterministic synthetic tree ensembles of any size, for benchmarks: full binary trees of
+/// one depth, laid out depth first (a node's left child is the next row), random features and
+/// thresholds in `[-1, 1)`, one leaf value per leaf.
+pub mod synthetic {
+    use crate::testing::ModelSpecBuilder;
+    use crate::trees::LEAF;
+    use crate::{MissingRule, ModelSpec, Split, StageSpec, TreeNode, TreesSpec};
+
+    /// What to generate.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Forest {
+        /// Number of trees.
+        pub n_trees: u32,
+        /// Depth of every tree (`depth` levels of nodes: `2^depth - 1` nodes, `2^depth`
+        /// leaves per tree).
+        pub depth: u32,
+        /// Features.
+        pub n_in: u32,
+        /// A random forest (`x <= t`, averaged) rather than gradient boosting (`x < t`
+        /// summed, features rounded to `f32`, as XGBoost).
+        pub random_forest: bool,
+        /// Seed of the generator.
+        pub seed: u64,
+    }
+
+    impl Forest {
+        /// Nodes in the ensemble.
+        pub fn n_nodes(&self) -> u64 {
+            u64::from(self.n_trees) * ((1u64 << self.depth) - 1)
+        }
+    }
+
+    /// A xorshift64* generator.
+    #[derive(Debug, Clone)]
+    pub struct Rng(pub u64);
+
+    impl Rng {
+        /// The next 64 random bits.
+        pub fn next_u64(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+        /// A value in `[-1, 1)` with 24 random bits (exact in `f32`).
+        pub fn unit(&mut self) -> f64 {
+            (self.next_u64() >> 40) as f64 / f64::from(1u32 << 23) - 1.0
+        }
+    }
+
+    /// The ensemble of `f`.
+    pub fn trees(f: &Forest) -> TreesSpec {
+        let mut rng = Rng(f.seed | 1);
+        let mut t = TreesSpec {
+            n_in: f.n_in,
+            n_out: 1,
+            average: f.random_forest,
+            round_f32: !f.random_forest,
+            leaf_width: 1,
+            base: vec![0.0],
+            ..TreesSpec::default()
+        };
+        for _ in 0..f.n_trees {
+            let root = subtree(f, &mut rng, &mut t, f.depth);
+            t.roots.push(root);
+        }
+        t
+    }
+
+    /// Appends a full subtree of `depth` levels depth first; returns its reference.
+    fn subtree(f: &Forest, rng: &mut Rng, t: &mut TreesSpec, depth: u32) -> u32 {
+        if depth == 0 {
+            t.leaves.push(rng.unit());
+            return LEAF | (t.leaves.len() as u32 - 1);
+        }
+        let me = t.nodes.len();
+        let threshold = rng.unit();
+        t.nodes.push(TreeNode {
+            feature: (rng.next_u64() % u64::from(f.n_in)) as u32,
+            split: if f.random_forest {
+                Split::Le(threshold)
+            } else {
+                Split::Lt(threshold)
+            },
+            missing: MissingRule::Default,
+            default_left: rng.next_u64() & 1 == 0,
+            left: 0,
+            right: 0,
+        });
+        let left = subtree(f, rng, t, depth - 1);
+        let right = subtree(f, rng, t, depth - 1);
+        t.nodes[me].left = left;
+        t.nodes[me].right = right;
+        me as u32
+    }
+
+    /// A regression model of the ensemble of `f`.
+    pub fn model(f: &Forest) -> ModelSpec {
+        ModelSpecBuilder::new(f.n_in)
+            .version("synthetic")
+            .stage(StageSpec::Trees(trees(f)))
+            .build()
+    }
+
+    /// A row of `n` features in `[-1, 1)`.
+    pub fn row(n: u32, seed: u64) -> Vec<f64> {
+        let mut rng = Rng(seed | 1);
+        (0..n).map(|_| rng.unit()).collect()
+    }
+}
