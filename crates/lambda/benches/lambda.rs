@@ -2,7 +2,9 @@
 //! handler creation (`LambdaHandler::from_bytes`: checks the structure, copies nothing), the
 //! first inference on a fresh handler, warm `handle` by feature count, warm `handle_event`
 //! (JSON in, JSON out) on the example event, `handle_batch` by batch size, and how creation
-//! and first inference grow with the size of the model's weights.
+//! and first inference grow with the size of the model: a linear model's weights, and tree
+//! ensembles from ~1 KB to ~50 MB opened both ways (`from_bytes`, which walks every node, and
+//! `from_embedded`, attested at build time, which walks none).
 //!
 //! Run with `cargo bench -p icebreak-lambda`.
 
@@ -11,8 +13,9 @@
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_main, BatchSize, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
+use icebreak_format::testing::synthetic::{self, Forest};
 use icebreak_format::{
-    include_model, write, InputSpec, LabelsSpec, MissingValues, ModelSpec, OutputSpec,
+    include_model, write, Attestation, Embedded, InputSpec, LabelsSpec, MissingValues, ModelSpec, OutputSpec,
     PostTransform, ProvenanceSpec, StageSpec, Task,
 };
 use icebreak_lambda::{LambdaError, LambdaHandler, LambdaRequest};
@@ -257,6 +260,62 @@ fn bench_model_size(c: &mut Criterion) {
     g.finish();
 }
 
+/// Tree ensembles from ~1 KB to ~50 MB: creation from plain bytes (R29 walks every node)
+/// and from an attested embedding (no node is read), and creation plus the first answer. In
+/// process the file's pages are already resident, so this is the CPU side only; the page
+/// faults of a real cold start are measured by `cargo xtask coldsweep`.
+fn bench_tree_size(c: &mut Criterion) {
+    let forest = |n_trees, depth, random_forest| Forest {
+        n_trees,
+        depth,
+        n_in: 30,
+        random_forest,
+        seed: 7,
+    };
+    let cases = [
+        ("1KB_gbdt", forest(2, 4, false)),
+        ("1MB_gbdt", forest(1000, 5, false)),
+        ("100k_nodes_forest", forest(392, 8, true)),
+        ("50MB_gbdt", forest(200, 13, false)),
+    ];
+    let req = LambdaRequest {
+        features: synthetic::row(30, 42),
+    };
+    let mut g = tuned(c, "lambda/tree_size");
+    g.sample_size(20).measurement_time(Duration::from_secs(3));
+    for (label, f) in cases {
+        let bytes = leak(&synthetic::model(&f));
+        let model = Embedded {
+            bytes,
+            attestation: Attestation::of(bytes).expect("the bench model is valid"),
+        };
+        eprintln!(
+            "tree_size/{label}: {} nodes, file {} bytes",
+            f.n_nodes(),
+            bytes.len()
+        );
+        let embedded = |m: Embedded| LambdaHandler::from_embedded(m).expect("valid model");
+        g.bench_with_input(BenchmarkId::new("from_bytes", label), &bytes, |b, &bytes| {
+            b.iter_with_large_drop(|| handler(black_box(bytes)))
+        });
+        g.bench_with_input(BenchmarkId::new("from_embedded", label), &model, |b, &m| {
+            b.iter_with_large_drop(|| embedded(black_box(m)))
+        });
+        g.bench_with_input(
+            BenchmarkId::new("from_embedded_and_first_handle", label),
+            &model,
+            |b, &m| {
+                b.iter_with_large_drop(|| {
+                    let h = embedded(black_box(m));
+                    let r = h.handle(black_box(&req)).expect("valid request");
+                    (h, r)
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
 /// The bench group (written out rather than with `criterion_group!`, whose generated `pub fn`
 /// has no doc comment).
 fn benches() {
@@ -264,6 +323,7 @@ fn benches() {
     bench_example(&mut c);
     bench_features(&mut c);
     bench_model_size(&mut c);
+    bench_tree_size(&mut c);
 }
 
 criterion_main!(benches);
