@@ -1,11 +1,13 @@
 //! Fuzzes the `.apr` reader: whatever the bytes, `Apr::parse` and `Apr::parse_verified`
 //! return `Ok` or `Err` (no panic, no out-of-bounds read, no unbounded allocation), and a file
 //! they accept is one whose accessors all work, that the writer can write again, and that the
-//! engine runs.
+//! engine runs. The same bytes are also opened attested (`Apr::parse_attested`, as an embedded
+//! model is: no node walk, no value rule), under an attestation that claims whatever the input
+//! says, and the engine must run on whatever that accepts too.
 
 #![no_main]
 
-use icebreak_format::{write_to_vec, AlignedBuf, Apr, FormatError, Labels, Stage};
+use icebreak_format::{write_to_vec, AlignedBuf, Apr, Attestation, FormatError, Labels, Stage};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -34,6 +36,19 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(reread.output_width(), apr.output_width());
         }
         Err(e) => assert_eq!(Apr::parse_verified(&buf).err(), Some(e)),
+    }
+
+    // Attested: the length and stored checksum of the input and a claim about its trees
+    // stages picked by its last byte (any claim at all: every walk, any stage count), so walks
+    // run over node tables no R29 walk has checked.
+    const CLAIMS: [&[u64]; 6] = [&[], &[u64::MAX], &[1], &[2], &[0x12], &[1, u64::MAX]];
+    let masks = CLAIMS[data.last().map_or(0, |&b| b as usize) % CLAIMS.len()];
+    let sum = data
+        .get(12..16)
+        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let claim = Attestation::__from_build_script((data.len() as u64, sum, masks));
+    if let Ok(apr) = Apr::parse_attested(&buf, &claim) {
+        touch(&apr);
     }
 
     // The same bytes one byte off alignment are refused before anything is viewed.
