@@ -37,7 +37,9 @@ fn main() -> ExitCode {
             "e2e" => e2e::run(args),
             "test" => e2e::test_all(args),
             "package" => package::run(args),
-            "coldstart" | "coldsweep" | "loadbench" | "treebench" | "sklearnbench" => forward(command, args),
+            "coldstart" | "coldsweep" | "loadbench" | "treebench" | "sklearnbench" => {
+                forward(command, args)
+            }
             _ => return None,
         })
     })
