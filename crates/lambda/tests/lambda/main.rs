@@ -7,6 +7,7 @@
 
 mod alloc;
 mod common;
+mod embedded;
 mod events;
 
 #[global_allocator]
