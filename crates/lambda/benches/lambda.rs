@@ -261,7 +261,8 @@ fn bench_model_size(c: &mut Criterion) {
 }
 
 /// Tree ensembles from ~1 KB to ~50 MB: creation from plain bytes (R29 walks every node)
-/// and from an attested embedding (no node is read), and creation plus the first answer. In
+/// and from an attested embedding (no node is read), creation plus the first answer, and a
+/// warm answer. In
 /// process the file's pages are already resident, so this is the CPU side only; the page
 /// faults of a real cold start are measured by `cargo xtask coldsweep`.
 fn bench_tree_size(c: &mut Criterion) {
@@ -314,6 +315,11 @@ fn bench_tree_size(c: &mut Criterion) {
                 })
             },
         );
+        let h = embedded(model);
+        h.handle(&req).expect("valid request");
+        g.bench_with_input(BenchmarkId::new("warm_handle", label), &req, |b, req| {
+            b.iter(|| h.handle(black_box(req)).expect("valid request"))
+        });
     }
     g.finish();
 }
