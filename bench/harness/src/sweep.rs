@@ -287,7 +287,9 @@ fn report(
          once per round, random order); exec (instant before `spawn`) -> response received by \
          the fake Runtime API, the model's event queued before exec. Minor faults: `minflt` of \
          the process (as `getrusage`) once it waits for its second invocation, i.e. exec, start \
-         and the first answer; median over the runs. Peak RSS: largest `VmHWM`. Synthetic \
+         and the first answer; median over the runs. Peak RSS: largest `VmHWM`. Model bytes per node: \
+         the whole file over its nodes (24 bytes of node row, 8 of leaf value per leaf, and the \
+         rest of the file). Synthetic \
          models: full trees laid out depth first, {N_FEATURES} features, written by \
          `icebreak_format::testing::synthetic`; the bootstrap embeds each with \
          `ICEBREAK_MODEL` and opens it attested (no node walk at start-up)."
@@ -312,23 +314,27 @@ fn report(
         );
         let _ = writeln!(
             s,
-            "| binary | nodes | model (bytes) | binary (bytes) | cold p50 (ms) | p50 / floor \
-             | p50 − floor (ms) | minor faults | faults − floor | peak RSS (KB) |"
+            "| binary | nodes | model (bytes) | model bytes / node | binary (bytes) | cold p50 (ms) \
+             | p50 / floor | p50 − floor (ms) | minor faults | faults − floor | peak RSS (KB) |"
         );
-        let _ = writeln!(s, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+        let _ = writeln!(s, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
         let mut worst = 0.0f64;
         let mut big_extra = None;
         for c in &group {
-            let (label, nodes, bytes) = match c.model {
-                None => ("floor", String::from("–"), String::from("–")),
+            let dash = || String::from("–");
+            let (label, nodes, bytes, per_node) = match c.model {
+                None => ("floor", dash(), dash(), dash()),
+                Some(i) if facts[i].nodes == 0 => (
+                    MODELS[i].label,
+                    dash(),
+                    facts[i].file_bytes.to_string(),
+                    dash(),
+                ),
                 Some(i) => (
                     MODELS[i].label,
-                    if facts[i].nodes == 0 {
-                        String::from("–")
-                    } else {
-                        facts[i].nodes.to_string()
-                    },
+                    facts[i].nodes.to_string(),
                     facts[i].file_bytes.to_string(),
+                    format!("{:.1}", facts[i].file_bytes as f64 / facts[i].nodes as f64),
                 ),
             };
             let m = p50(c);
@@ -343,7 +349,7 @@ fn report(
             }
             let _ = writeln!(
                 s,
-                "| {label} | {nodes} | {bytes} | {} | {:.3} | {r:.3} | {extra:+.3} | {faults} | \
+                "| {label} | {nodes} | {bytes} | {per_node} | {} | {:.3} | {r:.3} | {extra:+.3} | {faults} | \
                  {:+} | {} |",
                 c.size,
                 ms(m),
