@@ -14,6 +14,11 @@
 //! }
 //! ```
 //!
+//! `from_bytes` checks every node of a tree ensemble at start-up. A model verified by the build
+//! script instead ([`format::embed`]) and compiled in with [`include_verified_model!`] opens in
+//! constant time, whatever its size, with `lambda::start_embedded` (or
+//! `LambdaHandler::from_embedded`); the prebuilt `bootstrap` does this.
+//!
 //! # Crate features
 //! - `lambda` (default): the Lambda custom runtime ([`lambda`]). It links no async runtime,
 //!   HTTP server or protobuf code.
