@@ -74,6 +74,7 @@
 mod arith;
 mod canon;
 mod dense;
+pub mod external;
 mod graph;
 mod kmeans;
 mod linear;
@@ -97,6 +98,7 @@ use graph::{invalid, Node};
 use icebreak_format::ModelSpec;
 use prost::Message;
 use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
 use walker::Walker;
 
 /// Options of a conversion.
@@ -107,6 +109,10 @@ pub struct Options {
     pub model_version: Option<String>,
     /// A human name for the model. Default: the graph's name, when it has one.
     pub model_name: Option<String>,
+    /// The folder ONNX external data is read from (the model file's folder; see
+    /// [`external`]). `None`: a model with external data is refused.
+    /// [`convert_path`] sets it.
+    pub external_data_dir: Option<PathBuf>,
 }
 
 /// Converts an ONNX model file into a model spec, with default [`Options`]. Write the result
@@ -115,14 +121,30 @@ pub fn convert(bytes: &[u8]) -> Result<ModelSpec, ConvertError> {
     convert_with(bytes, &Options::default())
 }
 
+/// Converts the ONNX model file at `path`, reading any external data from the file's own
+/// folder (see [`external`]).
+pub fn convert_path(path: &Path, options: &Options) -> Result<ModelSpec, ConvertError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
+    let mut options = options.clone();
+    if options.external_data_dir.is_none() {
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+        options.external_data_dir = Some(dir.unwrap_or(Path::new(".")).to_path_buf());
+    }
+    convert_with(&bytes, &options)
+}
+
 /// Converts an ONNX model file into a model spec.
 pub fn convert_with(bytes: &[u8], options: &Options) -> Result<ModelSpec, ConvertError> {
     let sha: String = Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let model = proto::ModelProto::decode(bytes)
+    let mut model = proto::ModelProto::decode(bytes)
         .map_err(|e| invalid(format!("malformed ONNX protobuf: {e}")))?;
+    if let Some(g) = model.graph.as_mut().filter(|g| external::has_external(g)) {
+        external::load(g, options.external_data_dir.as_deref())?;
+    }
     let graph = model
         .graph
         .as_ref()
