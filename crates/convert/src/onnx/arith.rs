@@ -96,6 +96,19 @@ impl Walker<'_> {
         if let Some(v) = post::div(&a, &b) {
             return self.set(&node, 0, v);
         }
+        match (&a, &b) {
+            // skl2onnx's StandardScaler (and MaxAbsScaler) in double: `Sub(mean)`, `Div(scale)`.
+            (Val::Pca(super::pca::Pca::Centered { at, mean }), Val::Const(scale)) => {
+                let v = self.standard_scale(&node, *at, mean.clone(), scale)?;
+                return self.set(&node, 0, v);
+            }
+            // skl2onnx's L2 Normalizer in double: `x / √(Σ x²)`.
+            (Val::Rows(at), Val::Km(kmeans::Km::RowNorm { at: at2 })) if at == at2 => {
+                let v = self.normalize_l2(&node, *at)?;
+                return self.set(&node, 0, v);
+            }
+            _ => {}
+        }
         if self.pca_whiten(&node, &a, &b)?.is_some() {
             return Ok(());
         }

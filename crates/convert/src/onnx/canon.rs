@@ -140,13 +140,75 @@ pub(crate) fn canonicalise(graph: &GraphProto) -> Result<Canon, ConvertError> {
                     types.insert(y, to);
                 }
             }
+            if let Some(x) = unit_factor(&n, &c.consts) {
+                if let Some(y) = single_output(&n) {
+                    if let Some(ty) = types.get(&x).copied() {
+                        types.insert(y.clone(), ty);
+                    }
+                    if outputs.contains(y.as_str()) {
+                        // The name must stay: the node becomes the Identity it is.
+                        n.op_type = "Identity".into();
+                        n.input = vec![x];
+                        c.nodes.push(n);
+                    } else {
+                        alias.insert(y, x);
+                    }
+                    continue;
+                }
+            }
             if REDUCE.contains(&n.op_type.as_str()) {
                 axes_to_attribute(&mut n, &c.consts);
             }
         }
+        propagate_type(&n, &mut types);
         c.nodes.push(n);
     }
     Ok(c)
+}
+
+/// The ops whose output has the element type of their first input.
+const SAME_TYPE: &[&str] = &[
+    "Abs", "Add", "Div", "Exp", "Gemm", "MatMul", "Mul", "Neg", "Relu", "Reshape", "Sigmoid",
+    "Softmax", "Sqrt", "Sub", "Tanh", "ReduceSum", "ReduceSumSquare", "ReduceLogSumExp",
+];
+
+/// Records the element type of a node's output where the op fixes it: the same as the first
+/// input for the arithmetic of [`SAME_TYPE`], `float` for `ai.onnx.ml`'s `Scaler` and
+/// `Normalizer` (their only output type).
+fn propagate_type(n: &NodeProto, types: &mut HashMap<String, i32>) {
+    let Some(y) = n.output.first().filter(|y| !y.is_empty()) else {
+        return;
+    };
+    let ty = match (n.domain.as_str(), n.op_type.as_str()) {
+        ("" | "ai.onnx", op) if SAME_TYPE.contains(&op) => {
+            n.input.first().and_then(|x| types.get(x)).copied()
+        }
+        ("ai.onnx.ml", "Scaler" | "Normalizer") => Some(dtype::FLOAT),
+        _ => None,
+    };
+    if let Some(ty) = ty {
+        types.insert(y.clone(), ty);
+    }
+}
+
+/// The input `x` of `Mul(x, 1)` or `Mul(1, x)` (onnxmltools writes one after its tree
+/// ensembles) or `Div(x, 1)`: a one-element constant of rank at most 1 equal to 1 changes
+/// neither the values nor the shape of a feature or score tensor.
+fn unit_factor(n: &NodeProto, consts: &HashMap<String, Tensor>) -> Option<String> {
+    if !n.attribute.is_empty() || single_output(n).is_none() {
+        return None;
+    }
+    let one = |c: &str| {
+        consts
+            .get(c)
+            .is_some_and(|t| t.dims.len() <= 1 && t.scalar() == Some(1.0))
+    };
+    match (n.op_type.as_str(), n.input.as_slice()) {
+        ("Mul", [a, b]) if one(b) && !consts.contains_key(a) => Some(a.clone()),
+        ("Mul", [a, b]) if one(a) && !consts.contains_key(b) => Some(b.clone()),
+        ("Div", [a, b]) if one(b) && !consts.contains_key(a) => Some(a.clone()),
+        _ => None,
+    }
 }
 
 fn single_output(n: &NodeProto) -> Option<String> {

@@ -136,6 +136,42 @@ impl Walker<'_> {
         }
     }
 
+    /// `(rows - mean) / scale` as skl2onnx writes a StandardScaler or MaxAbsScaler for a
+    /// double input (`Sub`, `Div` by constants): a standard scaler.
+    pub(super) fn standard_scale(
+        &mut self,
+        node: &Node<'_>,
+        at: usize,
+        mean: Vec<f64>,
+        scale: &Tensor,
+    ) -> Result<Val, ConvertError> {
+        self.check_fresh(node, at)?;
+        let width = self.rows(node, Val::Rows(at))?;
+        self.before_estimator(node, "a scaler")?;
+        let scale = bias(node, scale, width)?;
+        if let Some(s) = scale.iter().find(|s| **s == 0.0 || !s.is_finite()) {
+            return Err(node.err(format_args!("divides by {s}, which a scaler cannot")));
+        }
+        let what = || node.at();
+        self.stages.push(StageSpec::StandardScaler {
+            mean: f32_vec(&mean, &what)?,
+            scale: f32_vec(&scale, &what)?,
+        });
+        Ok(Val::Rows(self.stages.len()))
+    }
+
+    /// `rows / √(Σ rows²)`: skl2onnx's L2 normalizer for a double input.
+    pub(super) fn normalize_l2(&mut self, node: &Node<'_>, at: usize) -> Result<Val, ConvertError> {
+        self.check_fresh(node, at)?;
+        let width = self.rows(node, Val::Rows(at))?;
+        self.before_estimator(node, "a normalizer")?;
+        self.stages.push(StageSpec::Normalizer {
+            width: dim("the normalizer width", width)?,
+            norm: Norm::L2,
+        });
+        Ok(Val::Rows(self.stages.len()))
+    }
+
     /// skl2onnx's min-max scaler, first half: `rows * scale`.
     pub(super) fn scale_rows(
         &mut self,
