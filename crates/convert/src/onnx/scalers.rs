@@ -52,6 +52,8 @@ impl Walker<'_> {
             mean: f32_vec(&offset, &what)?,
             scale: f32_vec(&div, &what)?,
         });
+        self.onnx_scalers
+            .push((self.stages.len() - 1, offset, scale));
         self.set(&node, 0, Val::Rows(self.stages.len()))
     }
 
@@ -152,11 +154,17 @@ impl Walker<'_> {
         if let Some(s) = scale.iter().find(|s| **s == 0.0 || !s.is_finite()) {
             return Err(node.err(format_args!("divides by {s}, which a scaler cannot")));
         }
-        let what = || node.at();
-        self.stages.push(StageSpec::StandardScaler {
-            mean: f32_vec(&mean, &what)?,
-            scale: f32_vec(&scale, &what)?,
-        });
+        if self.input_f32 {
+            let what = || node.at();
+            self.stages.push(StageSpec::StandardScaler {
+                mean: f32_vec(&mean, &what)?,
+                scale: f32_vec(&scale, &what)?,
+            });
+        } else {
+            // A double graph: computed in f64 as scikit-learn computes it, rounded once.
+            self.stages
+                .push(StageSpec::StandardScalerF64 { mean, scale });
+        }
         Ok(Val::Rows(self.stages.len()))
     }
 

@@ -412,7 +412,7 @@ fn kmeans_pattern_is_checked() {
     assert_has(&invalid(&m), &["is not the squared norm"]);
 
     let mut m = model("kmeans");
-    set_floats(initializer(&mut m, "Mu_Mulcst"), &[1.0]);
+    set_floats(initializer(&mut m, "Mu_Mulcst"), &[2.0]);
     assert_has(&invalid(&m), &["Mul node", "not supported"]);
 }
 

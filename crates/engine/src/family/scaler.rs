@@ -18,6 +18,24 @@ pub fn standard_scale_into_f32(x: &[f32], mean: &[f32], scale: &[f32], out: &mut
     }
 }
 
+/// `out[i] = f32((x[i] - mean[i]) / scale[i])`, computed in f64 from the f64 row: one
+/// rounding, after the scaler (scikit-learn's StandardScaler, then a float32 cast).
+#[inline]
+pub fn standard_scale_f64_into(x: &[f64], mean: &[f64], scale: &[f64], out: &mut [f32]) {
+    for ((o, v), (m, s)) in out.iter_mut().zip(x).zip(mean.iter().zip(scale)) {
+        *o = ((*v - m) / s) as f32;
+    }
+}
+
+/// `(x - mean) / scale` in f64 over an `f32` row already rounded (a `standard_scaler_f64`
+/// after another preprocessor), rounded back to f32.
+#[inline]
+pub fn standard_scale_f64_f32(x: &mut [f32], mean: &[f64], scale: &[f64]) {
+    for ((v, m), s) in x.iter_mut().zip(mean).zip(scale) {
+        *v = ((f64::from(*v) - m) / s) as f32;
+    }
+}
+
 #[cfg(feature = "testing")]
 /// Reference scaler in f64.
 pub fn standard_scale_ref(x: &[f64], mean: &[f32], scale: &[f32]) -> Vec<f64> {
