@@ -234,3 +234,43 @@ fn check_matrix(dir: &Path) -> usize {
     assert!(failures.is_empty(), "{} cells fail:\n{}", failures.len(), failures.join("\n"));
     converted
 }
+
+/// ONNX external data is read only from the model's own folder: bytes alone are refused
+/// with the way out named, a truncated data file is refused, and the folder may be given
+/// explicitly.
+#[test]
+fn external_data_is_read_from_the_model_s_folder_only() {
+    let src = fixture_dir("onnx_matrix").join("external_data");
+    let bytes = std::fs::read(src.join("model.onnx")).unwrap();
+    let msg = icebreak_convert::onnx::convert(&bytes).unwrap_err().to_string();
+    assert!(
+        msg.contains("external file") && msg.contains("external_data=False"),
+        "{msg}"
+    );
+    let opts = icebreak_convert::onnx::Options {
+        external_data_dir: Some(src.clone()),
+        ..Default::default()
+    };
+    let from_dir = icebreak_convert::onnx::convert_with(&bytes, &opts).unwrap();
+    let from_path = icebreak_convert::onnx::convert_path(&src.join("model.onnx"), &Default::default())
+        .unwrap();
+    assert_eq!(from_dir, from_path);
+
+    // A copy whose data file lost its last bytes.
+    let tmp = std::env::temp_dir().join(format!("icebreak-extdata-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let data = std::fs::read(src.join("model.onnx.data")).unwrap();
+    std::fs::write(tmp.join("model.onnx"), &bytes).unwrap();
+    std::fs::write(tmp.join("model.onnx.data"), &data[..data.len() - 4]).unwrap();
+    let msg = icebreak_convert::onnx::convert_path(&tmp.join("model.onnx"), &Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("is outside \"model.onnx.data\""), "{msg}");
+    // No data file at all.
+    std::fs::remove_file(tmp.join("model.onnx.data")).unwrap();
+    let msg = icebreak_convert::onnx::convert_path(&tmp.join("model.onnx"), &Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("does not exist beside the model"), "{msg}");
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
