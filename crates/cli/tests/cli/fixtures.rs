@@ -209,10 +209,18 @@ fn convert_reads_onnx_external_data_beside_the_model() {
     let info = inspect_json(&dst);
     assert_eq!(info["task"], "regression");
     let out = icebreak(
-        &["convert", "-", "-o", dir.join("stdin.apr").to_str().unwrap()],
+        &[
+            "convert",
+            "-",
+            "-o",
+            dir.join("stdin.apr").to_str().unwrap(),
+        ],
         &std::fs::read(&src).unwrap(),
     );
     assert!(!out.status.success());
     let err = text(&out.stderr);
-    assert!(err.contains("external file") && err.contains("external_data=False"), "{err}");
+    assert!(
+        err.contains("external file") && err.contains("external_data=False"),
+        "{err}"
+    );
 }

@@ -33,6 +33,15 @@
 //!   `noop_with_empty_axes = 0` (the default) is dropped in every form, and reduce nodes
 //!   have their attributes sorted by name, so both opsets give the same node.
 //!
+//! - **Element types through the arithmetic.** The output of `Add`, `Sub`, `Mul`, `Div`,
+//!   `MatMul`, `Gemm`, `Relu`, `Sigmoid`, `Tanh`, `Softmax`, `Sqrt`, `Neg`, `Abs`, `Exp`,
+//!   `Reshape` and the reductions has its first input's element type; `ai.onnx.ml`'s
+//!   `Scaler` and `Normalizer` output `float`. A `Cast` of such an output to that same type is
+//!   removed as above (skl2onnx writes one between a PCA and an MLP).
+//! - **Multiplying by one.** `Mul(x, 1)`, `Mul(1, x)` and `Div(x, 1)`, with a one-element
+//!   constant 1 of rank at most 1, are removed like an `Identity` (turned into one when the
+//!   output is a graph output): onnxmltools writes `Mul(probabilities, one)`.
+//!
 //! Every output name must be produced once: a second producer is refused here.
 
 use super::graph::{attr_type, dtype, input_type, tensor, Data, Node, Tensor};
@@ -168,8 +177,24 @@ pub(crate) fn canonicalise(graph: &GraphProto) -> Result<Canon, ConvertError> {
 
 /// The ops whose output has the element type of their first input.
 const SAME_TYPE: &[&str] = &[
-    "Abs", "Add", "Div", "Exp", "Gemm", "MatMul", "Mul", "Neg", "Relu", "Reshape", "Sigmoid",
-    "Softmax", "Sqrt", "Sub", "Tanh", "ReduceSum", "ReduceSumSquare", "ReduceLogSumExp",
+    "Abs",
+    "Add",
+    "Div",
+    "Exp",
+    "Gemm",
+    "MatMul",
+    "Mul",
+    "Neg",
+    "Relu",
+    "Reshape",
+    "Sigmoid",
+    "Softmax",
+    "Sqrt",
+    "Sub",
+    "Tanh",
+    "ReduceSum",
+    "ReduceSumSquare",
+    "ReduceLogSumExp",
 ];
 
 /// Records the element type of a node's output where the op fixes it: the same as the first

@@ -25,7 +25,7 @@ pub const MAX_EXTERNAL_BYTES: u64 = 1 << 30;
 
 /// Whether any tensor of the graph keeps its data in an external file.
 pub(crate) fn has_external(graph: &GraphProto) -> bool {
-    tensors(graph).any(|t| is_external(t))
+    tensors(graph).any(is_external)
 }
 
 fn is_external(t: &TensorProto) -> bool {
@@ -93,18 +93,16 @@ fn read_one(t: &TensorProto, dir: &Path, budget: &mut u64) -> Result<Vec<u8>, Co
     let length = match length {
         Some(l) => l,
         None => size.checked_sub(offset).ok_or_else(|| {
-            err(format!("offset {offset} is past the end of {location:?} ({size} bytes)"))
+            err(format!(
+                "offset {offset} is past the end of {location:?} ({size} bytes)"
+            ))
         })?,
     };
-    let end = offset
-        .checked_add(length)
-        .filter(|&e| e <= size)
-        .ok_or_else(|| {
-            err(format!(
-                "range {offset}+{length} is outside {location:?} ({size} bytes)"
-            ))
-        })?;
-    let _ = end;
+    if offset.checked_add(length).is_none_or(|end| end > size) {
+        return Err(err(format!(
+            "range {offset}+{length} is outside {location:?} ({size} bytes)"
+        )));
+    }
     *budget = budget.checked_sub(length).ok_or_else(|| {
         err(format!(
             "would read more than {MAX_EXTERNAL_BYTES} bytes of external data in all"
@@ -122,7 +120,11 @@ fn read_one(t: &TensorProto, dir: &Path, budget: &mut u64) -> Result<Vec<u8>, Co
 /// after following symbolic links.
 fn inside(dir: &Path, location: &str) -> Result<PathBuf, &'static str> {
     let rel = Path::new(location);
-    if location.is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)) {
+    if location.is_empty()
+        || !rel
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    {
         return Err("is not a relative path inside the model's folder");
     }
     let root = dir

@@ -1,7 +1,9 @@
-//! ONNX models, as scikit-learn's `skl2onnx` and `torch.onnx.export` write them.
+//! ONNX models, as scikit-learn's `skl2onnx`, onnxmltools and `torch.onnx.export` write them.
 //!
 //! The file is decoded with prost (the generated code is committed in `proto.rs`, made by
 //! `scripts/onnx/regen.sh` from onnx 1.23.2's `onnx.proto3`; building needs no `protoc`).
+//! Tensors kept as ONNX external data are then read from the model's own folder
+//! ([`external`]; [`convert_path`], or [`Options::external_data_dir`]).
 //! The importer is not a general graph interpreter. The graph is first canonicalised
 //! (`canon.rs`: constants folded, value-preserving `Identity` and `Cast` removed, `Reduce*`
 //! axes in one form across opsets); then it walks the nodes in order and recognises the
@@ -22,7 +24,9 @@
 //!
 //! | ONNX | `.apr` |
 //! |---|---|
-//! | `Scaler` (`offset`, `scale`) | `standard_scaler` with `mean = offset`, `scale = 1 / scale` |
+//! | `Scaler` (`offset`, `scale`) | `standard_scaler` with `mean = offset`, `scale = 1 / scale`; before a tree ensemble, two `min_max_scaler` stages computing onnxruntime's `(x - offset) * scale` step for step |
+//! | `Sub(mean)` then `Div(scale)` by constants (skl2onnx's StandardScaler and MaxAbsScaler with a double input) | `standard_scaler_f64` (f64 parameters, computed in f64, rounded once) |
+//! | `ReduceSumSquare`, `Sqrt`, `Div` of the features (skl2onnx's L2 Normalizer with a double input) | `normalizer` (`L2`) |
 //! | `Mul` then `Add` by constants (skl2onnx's `MinMaxScaler`) | `min_max_scaler` |
 //! | `Normalizer` on the features (`L1`, `L2`, `MAX`) | `normalizer` |
 //! | `Imputer` (`imputed_value_floats`, `replaced_value_float`) | `imputer` |
@@ -124,8 +128,8 @@ pub fn convert(bytes: &[u8]) -> Result<ModelSpec, ConvertError> {
 /// Converts the ONNX model file at `path`, reading any external data from the file's own
 /// folder (see [`external`]).
 pub fn convert_path(path: &Path, options: &Options) -> Result<ModelSpec, ConvertError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
     let mut options = options.clone();
     if options.external_data_dir.is_none() {
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty());

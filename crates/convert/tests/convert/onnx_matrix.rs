@@ -26,7 +26,6 @@ use std::path::Path;
 /// Error allowed, relative to the row's magnitude.
 const TOL: f64 = 1e-5;
 
-
 /// The rows of a model, each number parsed from its text (correctly rounded, as the
 /// threshold rows need).
 fn inputs(model: &Value) -> Vec<Vec<f64>> {
@@ -136,13 +135,21 @@ fn check(file: &Path, model: &Value, info: &Value) -> Result<Worst, String> {
                 }
             }
             if got.len() != want.len() {
-                return Err(format!("row {i}: {what} width {} vs {}", got.len(), want.len()));
+                return Err(format!(
+                    "row {i}: {what} width {} vs {}",
+                    got.len(),
+                    want.len()
+                ));
             }
             for (g, w) in got.iter().zip(&want) {
                 let e = (g - w).abs();
-                worst.err = worst.err.max(e / if what == "probabilities" { 1.0 } else { m });
+                worst.err = worst
+                    .err
+                    .max(e / if what == "probabilities" { 1.0 } else { m });
                 if e > tol || e.is_nan() {
-                    return Err(format!("row {i}: {what} {g} vs {w} (error {e:.2e}, m {m:.1})"));
+                    return Err(format!(
+                        "row {i}: {what} {g} vs {w} (error {e:.2e}, m {m:.1})"
+                    ));
                 }
             }
             tie |= near_tie(&want, tol);
@@ -159,7 +166,10 @@ fn check(file: &Path, model: &Value, info: &Value) -> Result<Worst, String> {
                 }
             }
             let class = out.class.ok_or("no class")?;
-            let got = labels.get(class).cloned().unwrap_or_else(|| class.to_string());
+            let got = labels
+                .get(class)
+                .cloned()
+                .unwrap_or_else(|| class.to_string());
             if got != want && !tie {
                 return Err(format!("row {i}: label {got} vs {want}"));
             }
@@ -210,7 +220,10 @@ fn check_matrix(dir: &Path) -> usize {
             (Ok(w), None) => {
                 converted += 1;
                 let e = table
-                    .entry((name.to_string(), cell["dtype"].as_str().unwrap().to_string()))
+                    .entry((
+                        name.to_string(),
+                        cell["dtype"].as_str().unwrap().to_string(),
+                    ))
                     .or_default();
                 e.0 += 1;
                 e.1.err = e.1.err.max(w.err);
@@ -231,7 +244,12 @@ fn check_matrix(dir: &Path) -> usize {
         );
     }
     eprintln!("{}\n{report}{converted} cells converted", dir.display());
-    assert!(failures.is_empty(), "{} cells fail:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} cells fail:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     converted
 }
 
@@ -242,7 +260,9 @@ fn check_matrix(dir: &Path) -> usize {
 fn external_data_is_read_from_the_model_s_folder_only() {
     let src = fixture_dir("onnx_matrix").join("external_data");
     let bytes = std::fs::read(src.join("model.onnx")).unwrap();
-    let msg = icebreak_convert::onnx::convert(&bytes).unwrap_err().to_string();
+    let msg = icebreak_convert::onnx::convert(&bytes)
+        .unwrap_err()
+        .to_string();
     assert!(
         msg.contains("external file") && msg.contains("external_data=False"),
         "{msg}"
@@ -252,8 +272,8 @@ fn external_data_is_read_from_the_model_s_folder_only() {
         ..Default::default()
     };
     let from_dir = icebreak_convert::onnx::convert_with(&bytes, &opts).unwrap();
-    let from_path = icebreak_convert::onnx::convert_path(&src.join("model.onnx"), &Default::default())
-        .unwrap();
+    let from_path =
+        icebreak_convert::onnx::convert_path(&src.join("model.onnx"), &Default::default()).unwrap();
     assert_eq!(from_dir, from_path);
 
     // A copy whose data file lost its last bytes.

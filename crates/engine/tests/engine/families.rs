@@ -622,13 +622,20 @@ fn standard_scaler_f64_rounds_once() {
             for i in 0..3 {
                 let from = if first { x[i] } else { f64::from(x[i] as f32) };
                 let want = ((from - mean[i]) / scale[i]) as f32;
-                assert_eq!(out.values[i].to_bits(), want.to_bits(), "row {r} feature {i}");
+                assert_eq!(
+                    out.values[i].to_bits(),
+                    want.to_bits(),
+                    "row {r} feature {i}"
+                );
                 assert_eq!(batch.values[r * 3 + i].to_bits(), want.to_bits());
                 assert_eq!(refr.values[i], f64::from(want));
                 let in_f32 = ((x[i] as f32) - mean[i] as f32) / scale[i] as f32;
                 f32_differs += usize::from(in_f32 != want);
             }
         }
-        assert!(f32_differs > 0, "the rows do not tell f64 from f32 arithmetic");
+        assert!(
+            f32_differs > 0,
+            "the rows do not tell f64 from f32 arithmetic"
+        );
     }
 }

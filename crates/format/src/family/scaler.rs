@@ -5,8 +5,8 @@
 use crate::error::FormatError;
 use crate::family::Stage;
 use crate::reader::{dim, Parser, Words};
-use crate::Dtype;
 use crate::writer::Tensors;
+use crate::Dtype;
 
 /// Words of either record, its kind word included (R20).
 pub(crate) const RECORD_LEN: u32 = 4;
