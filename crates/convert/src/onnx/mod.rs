@@ -161,12 +161,48 @@ pub fn convert_with(bytes: &[u8], options: &Options) -> Result<ModelSpec, Conver
     }
     let canon = canon::canonicalise(graph)?;
     let mut w = Walker::new(&model, graph, &canon, ml_opset)?;
-    for (i, n) in canon.nodes.iter().enumerate() {
-        if w.skip.contains(&i) {
-            continue;
+    let walked = (|| {
+        for (i, n) in canon.nodes.iter().enumerate() {
+            if w.skip.contains(&i) {
+                continue;
+            }
+            w.pos = i;
+            registry::dispatch(&mut w, Node { p: n })?;
         }
-        w.pos = i;
-        registry::dispatch(&mut w, Node { p: n })?;
+        Ok(())
+    })();
+    match walked {
+        Ok(()) => w.finish(sha, options),
+        Err(ConvertError::Invalid(msg)) => Err(ConvertError::Invalid(format!(
+            "{msg}{}",
+            export_hint(&model)
+        ))),
+        Err(e) => Err(e),
     }
-    w.finish(sha, options)
+}
+
+/// The export call that writes a graph icebreak reads, for a refusal of a graph's node.
+fn export_hint(model: &proto::ModelProto) -> &'static str {
+    let double = model
+        .graph
+        .as_ref()
+        .and_then(|g| g.input.first())
+        .and_then(graph::input_type)
+        .is_some_and(|(elem, _)| elem == graph::dtype::DOUBLE);
+    match model.producer_name.as_str() {
+        "skl2onnx" if double => {
+            " (exported with float64 data; `to_onnx(model, X[:1].astype(numpy.float32))` \
+             writes the float graph of the same model, which icebreak also reads)"
+        }
+        "skl2onnx" => {
+            " (icebreak reads the graphs skl2onnx 1.19 and 1.20 write for the estimators \
+             listed in docs/FIDELITY.md, exported with `to_onnx(model, X[:1])`)"
+        }
+        "pytorch" => {
+            " (icebreak reads MLPs exported with `torch.onnx.export(net, (x,), path)`: \
+             Gemm or MatMul + Add layers with Relu, Tanh or Sigmoid, and a final Softmax or \
+             Sigmoid)"
+        }
+        _ => "",
+    }
 }
