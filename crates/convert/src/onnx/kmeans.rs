@@ -24,6 +24,11 @@ pub(super) enum Km {
     /// `√(Σ x_i²)` per row: the norm of skl2onnx's L2 `Normalizer` written in double
     /// (`ReduceSumSquare`, `Sqrt`, `Div`), which [`Walker::normalize_l2`] reads.
     RowNorm { at: usize },
+    /// `|x|` of the features, and `Σ |x_i|` per row: skl2onnx's L1 `Normalizer` written in
+    /// double (`Abs`, `ReduceSum`, `Div`).
+    RowAbs { at: usize },
+    /// See [`Km::RowAbs`].
+    RowL1 { at: usize },
     /// `0 · Σ x_i²` (skl2onnx's zero bias column for its Gemm).
     Zero { at: usize },
     /// `-2 x · Cᵀ`; `centers` is `k × n_in`.

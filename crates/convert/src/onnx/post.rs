@@ -210,6 +210,11 @@ impl Walker<'_> {
             // skl2onnx's double-input logistic normalisation takes `Abs` of sigmoid
             // probabilities, which are never negative.
             ("Abs", Val::Out(o)) if o.post == Some(PostTransform::Logistic) => Val::Out(o),
+            // skl2onnx's L1 normalizer in double: `x / Σ|x|`.
+            ("Abs", Val::Rows(at)) => {
+                self.rows(&node, Val::Rows(at))?;
+                Val::Km(super::kmeans::Km::RowAbs { at })
+            }
             (_, other) => return Err(unsupported(&node, "applied to {}", &[&other])),
         };
         self.set(&node, 0, out)

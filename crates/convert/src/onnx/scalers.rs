@@ -168,14 +168,20 @@ impl Walker<'_> {
         Ok(Val::Rows(self.stages.len()))
     }
 
-    /// `rows / √(Σ rows²)`: skl2onnx's L2 normalizer for a double input.
-    pub(super) fn normalize_l2(&mut self, node: &Node<'_>, at: usize) -> Result<Val, ConvertError> {
+    /// `rows / √(Σ rows²)` or `rows / Σ|rows|`: skl2onnx's L2 or L1 normalizer for a double
+    /// input.
+    pub(super) fn normalize_rows(
+        &mut self,
+        node: &Node<'_>,
+        at: usize,
+        norm: Norm,
+    ) -> Result<Val, ConvertError> {
         self.check_fresh(node, at)?;
         let width = self.rows(node, Val::Rows(at))?;
         self.before_estimator(node, "a normalizer")?;
         self.stages.push(StageSpec::Normalizer {
             width: dim("the normalizer width", width)?,
-            norm: Norm::L2,
+            norm,
         });
         Ok(Val::Rows(self.stages.len()))
     }
