@@ -51,6 +51,14 @@ pub fn predict(stages: &[Stage<'_>], task: Task, x: &[f64]) -> RefOutput {
                     .map(|(&f, (&m, &s))| f64::from(((f - m) / s) as f32))
                     .collect();
             }
+            Stage::MinMaxScalerF64 { scale, min } => {
+                let from = if i == 0 { x } else { &v[..] };
+                v = from
+                    .iter()
+                    .zip(scale.iter().zip(min))
+                    .map(|(&f, (&s, &m))| f64::from((f * s + m) as f32))
+                    .collect();
+            }
             Stage::MinMaxScaler { scale, min } => v = min_max_scale_ref(&v, scale, min),
             Stage::Normalizer { norm, .. } => v = normalize_ref(&v, norm),
             Stage::Imputer { missing, fill } => v = impute_ref(&v, missing, fill),

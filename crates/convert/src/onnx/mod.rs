@@ -27,7 +27,7 @@
 //! | `Scaler` (`offset`, `scale`) | `standard_scaler` with `mean = offset`, `scale = 1 / scale`; before a tree ensemble, two `min_max_scaler` stages computing onnxruntime's `(x - offset) * scale` step for step |
 //! | `Sub(mean)` then `Div(scale)` by constants (skl2onnx's StandardScaler and MaxAbsScaler with a double input) | `standard_scaler_f64` (f64 parameters, computed in f64, rounded once) |
 //! | `ReduceSumSquare`, `Sqrt`, `Div` (L2) or `Abs`, `ReduceSum`, `Div` (L1) of the features (skl2onnx's Normalizer with a double input) | `normalizer` |
-//! | `Mul` then `Add` by constants (skl2onnx's `MinMaxScaler`) | `min_max_scaler` |
+//! | `Mul` then `Add` by constants (skl2onnx's `MinMaxScaler`) | `min_max_scaler`; with a double input `min_max_scaler_f64` (f64 parameters, computed in f64, rounded once) |
 //! | `Normalizer` on the features (`L1`, `L2`, `MAX`) | `normalizer` |
 //! | `Imputer` (`imputed_value_floats`, `replaced_value_float`) | `imputer` |
 //! | `Sub(mean)`, `MatMul`, optional `Div(sqrt(explained_variance))` (skl2onnx's PCA) | `pca` (with `whiten`) |

@@ -213,11 +213,19 @@ impl Walker<'_> {
         self.check_fresh(node, at)?;
         self.before_estimator(node, "a scaler")?;
         let add = add.unwrap_or_else(|| vec![0.0; mul.len()]);
-        let what = || node.at();
-        self.stages.push(StageSpec::MinMaxScaler {
-            scale: f32_vec(&mul, &what)?,
-            min: f32_vec(&add, &what)?,
-        });
+        if self.input_f32 {
+            let what = || node.at();
+            self.stages.push(StageSpec::MinMaxScaler {
+                scale: f32_vec(&mul, &what)?,
+                min: f32_vec(&add, &what)?,
+            });
+        } else {
+            // A double graph: computed in f64 as scikit-learn computes it, rounded once.
+            self.stages.push(StageSpec::MinMaxScalerF64 {
+                scale: mul,
+                min: add,
+            });
+        }
         Ok(Val::Rows(self.stages.len()))
     }
 }

@@ -208,6 +208,7 @@ impl<'m> Walker<'m> {
                 s,
                 StageSpec::StandardScaler { .. }
                     | StageSpec::StandardScalerF64 { .. }
+                    | StageSpec::MinMaxScalerF64 { .. }
                     | StageSpec::MinMaxScaler { .. }
                     | StageSpec::Normalizer { .. }
                     | StageSpec::Imputer { .. }

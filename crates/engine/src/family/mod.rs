@@ -38,6 +38,10 @@ pub(crate) fn preprocess(s: &Stage<'_>, a: &mut [f32], b: &mut [f32], w: usize) 
             scaler::min_max_scale_f32(&mut a[..w], scale, min);
             w
         }
+        Stage::MinMaxScalerF64 { scale, min } => {
+            scaler::min_max_scale_f64_f32(&mut a[..w], scale, min);
+            w
+        }
         Stage::Normalizer { norm, .. } => {
             normalizer::normalize_f32(&mut a[..w], norm);
             w

@@ -36,6 +36,23 @@ pub fn standard_scale_f64_f32(x: &mut [f32], mean: &[f64], scale: &[f64]) {
     }
 }
 
+/// `out[i] = f32(x[i] * scale[i] + min[i])`, computed in f64 from the f64 row (scikit-learn's
+/// MinMaxScaler, same order), rounded once.
+#[inline]
+pub fn min_max_scale_f64_into(x: &[f64], scale: &[f64], min: &[f64], out: &mut [f32]) {
+    for ((o, v), (s, m)) in out.iter_mut().zip(x).zip(scale.iter().zip(min)) {
+        *o = (*v * s + m) as f32;
+    }
+}
+
+/// `x * scale + min` in f64 over an `f32` row already rounded, rounded back to f32.
+#[inline]
+pub fn min_max_scale_f64_f32(x: &mut [f32], scale: &[f64], min: &[f64]) {
+    for ((v, s), m) in x.iter_mut().zip(scale).zip(min) {
+        *v = (f64::from(*v) * s + m) as f32;
+    }
+}
+
 #[cfg(feature = "testing")]
 /// Reference scaler in f64.
 pub fn standard_scale_ref(x: &[f64], mean: &[f32], scale: &[f32]) -> Vec<f64> {

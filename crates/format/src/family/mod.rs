@@ -44,6 +44,7 @@ pub(crate) mod stage_kind {
     pub const KMEANS: u32 = 11;
     pub const GAUSSIAN_NB: u32 = 12;
     pub const STANDARD_SCALER_F64: u32 = 13;
+    pub const MIN_MAX_SCALER_F64: u32 = 14;
 }
 
 /// One pipeline stage, viewing its weights in place.
@@ -64,6 +65,15 @@ pub enum Stage<'a> {
         mean: &'a [f64],
         /// Per-feature scale (divisor).
         scale: &'a [f64],
+    },
+    /// `x * scale + min`, element-wise, in f64 with f64 parameters and one rounding to f32
+    /// afterwards, reading the caller's f64 row when first (preprocessor): scikit-learn's
+    /// MinMaxScaler as a double ONNX graph computes it.
+    MinMaxScalerF64 {
+        /// Per-feature factor.
+        scale: &'a [f64],
+        /// Per-feature offset.
+        min: &'a [f64],
     },
     /// `coef · x + intercept` for `n_out` outputs (estimator).
     Linear {
@@ -184,6 +194,7 @@ impl Stage<'_> {
             Stage::StandardScaler { .. }
             | Stage::StandardScalerF64 { .. }
             | Stage::MinMaxScaler { .. }
+            | Stage::MinMaxScalerF64 { .. }
             | Stage::Normalizer { .. }
             | Stage::Imputer { .. }
             | Stage::Pca { .. } => Role::Preprocessor,
@@ -203,6 +214,7 @@ impl Stage<'_> {
             Stage::StandardScaler { .. }
             | Stage::StandardScalerF64 { .. }
             | Stage::MinMaxScaler { .. }
+            | Stage::MinMaxScalerF64 { .. }
             | Stage::Normalizer { .. }
             | Stage::Imputer { .. } => input,
             Stage::Pca { n_out, .. } | Stage::Linear { n_out, .. } | Stage::Dense { n_out, .. } => {
@@ -222,6 +234,7 @@ impl Stage<'_> {
         match self {
             Stage::StandardScaler { .. } => "standard_scaler",
             Stage::StandardScalerF64 { .. } => "standard_scaler_f64",
+            Stage::MinMaxScalerF64 { .. } => "min_max_scaler_f64",
             Stage::Linear { .. } => "linear",
             Stage::Trees(_) => "trees",
             Stage::MinMaxScaler { .. } => "min_max_scaler",
@@ -246,6 +259,7 @@ impl Stage<'_> {
         match *self {
             Stage::StandardScaler { mean, .. } => Some(mean.len() as u32),
             Stage::StandardScalerF64 { mean, .. } => Some(mean.len() as u32),
+            Stage::MinMaxScalerF64 { scale, .. } => Some(scale.len() as u32),
             Stage::MinMaxScaler { scale, .. } => Some(scale.len() as u32),
             Stage::Imputer { fill, .. } => Some(fill.len() as u32),
             Stage::Normalizer { width, .. } => Some(width),
@@ -295,6 +309,13 @@ pub enum StageSpec {
         mean: Vec<f64>,
         /// Scale.
         scale: Vec<f64>,
+    },
+    /// See [`Stage::MinMaxScalerF64`].
+    MinMaxScalerF64 {
+        /// Per-feature factor.
+        scale: Vec<f64>,
+        /// Per-feature offset.
+        min: Vec<f64>,
     },
     /// See [`Stage::Linear`].
     Linear {
@@ -414,6 +435,10 @@ pub(crate) fn read_stage<'a>(
             need(scaler::RECORD_LEN)?;
             scaler::read_standard_f64(p, index, w)
         }
+        stage_kind::MIN_MAX_SCALER_F64 => {
+            need(scaler::RECORD_LEN)?;
+            scaler::read_min_max_f64(p, index, w)
+        }
         stage_kind::LINEAR => {
             need(linear::RECORD_LEN)?;
             linear::read(p, index, w)
@@ -474,6 +499,10 @@ pub(crate) fn payload(s: &StageSpec, t: &mut Tensors) -> Vec<u32> {
         StageSpec::StandardScalerF64 { mean, scale } => (
             stage_kind::STANDARD_SCALER_F64,
             scaler::payload_f64(mean, scale, t),
+        ),
+        StageSpec::MinMaxScalerF64 { scale, min } => (
+            stage_kind::MIN_MAX_SCALER_F64,
+            scaler::payload_f64(scale, min, t),
         ),
         StageSpec::Linear {
             n_in,
@@ -548,6 +577,10 @@ impl Stage<'_> {
             Stage::StandardScalerF64 { mean, scale } => StageSpec::StandardScalerF64 {
                 mean: mean.to_vec(),
                 scale: scale.to_vec(),
+            },
+            Stage::MinMaxScalerF64 { scale, min } => StageSpec::MinMaxScalerF64 {
+                scale: scale.to_vec(),
+                min: min.to_vec(),
             },
             Stage::Linear {
                 n_in,
