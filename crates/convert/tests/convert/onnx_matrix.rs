@@ -9,7 +9,8 @@
 //! and per file onnxruntime's outputs and whether the graph itself loses information (a
 //! float input, or a cast to float).
 //!
-//! Every cell converts. On every row, with `m` the row's term magnitude recorded by the
+//! Every cell converts (none is refused on purpose; refusals and their messages are tested in
+//! `onnx_errors.rs`). On every row, with `m` the row's term magnitude recorded by the
 //! generator: values and scores within [`TOL`] · max(1, m) of the library, probabilities
 //! within [`TOL`], labels equal (except at a tie within the tolerance). Where the graph
 //! loses information and onnxruntime differs from the library on a row, icebreak is held to
@@ -179,9 +180,6 @@ fn check(file: &Path, model: &Value, info: &Value) -> Result<Worst, String> {
     Ok(worst)
 }
 
-/// Cells refused on purpose: (model, substring of the message).
-const REFUSED: &[(&str, &str)] = &[];
-
 /// skl2onnx 1.20.0 (and onnxmltools 1.16.0, the external-data file): every cell converts.
 #[test]
 fn every_export_in_the_matrix_converts_and_matches_the_library() {
@@ -215,9 +213,8 @@ fn check_matrix(dir: &Path) -> usize {
             cell["dtype"], cell["opset"], cell["zipmap"]
         );
         let result = check(&dir.join(file), &models[name], &files[file]);
-        let refused = REFUSED.iter().find(|(m, _)| *m == name);
-        match (result, refused) {
-            (Ok(w), None) => {
+        match result {
+            Ok(w) => {
                 converted += 1;
                 let e = table
                     .entry((
@@ -230,9 +227,7 @@ fn check_matrix(dir: &Path) -> usize {
                 e.1.rows = w.rows;
                 e.1.held_to_ort = e.1.held_to_ort.max(w.held_to_ort);
             }
-            (Err(e), Some((_, msg))) if e.contains(msg) && e.contains("not supported") => {}
-            (Err(e), _) => failures.push(format!("{what} ({file}): {e}")),
-            (Ok(_), Some(_)) => failures.push(format!("{what}: converts, expected a refusal")),
+            Err(e) => failures.push(format!("{what} ({file}): {e}")),
         }
     }
     let mut report = String::new();
