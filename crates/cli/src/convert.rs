@@ -101,9 +101,18 @@ pub fn run(args: Args) -> Result<(), ConvertCmdError> {
     } else {
         std::fs::read(&args.source).map_err(|e| ConvertCmdError::Read(args.source.clone(), e))?
     };
+    // ONNX external data is read from beside the source file (never for standard input).
+    let external_data_dir = (args.source.as_os_str() != "-").then(|| {
+        args.source
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."))
+            .to_path_buf()
+    });
     let options = detect::Options {
         model_version: args.model_version,
         model_name: args.name,
+        external_data_dir,
     };
     let (format, spec) = detect::convert_any(&bytes, args.from.map(FromFormat::format), &options)
         .map_err(ConvertCmdError::Import)?;

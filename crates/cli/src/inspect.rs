@@ -282,6 +282,18 @@ fn stage_info(index: usize, stage: &Stage<'_>, n_in: u32) -> StageInfo {
                 t("scale", "f32", &[scale.len()]),
             ]
         }
+        Stage::StandardScalerF64 { mean, scale } => {
+            vec![
+                t("mean", "f64", &[mean.len()]),
+                t("scale", "f64", &[scale.len()]),
+            ]
+        }
+        Stage::MinMaxScalerF64 { scale, min } => {
+            vec![
+                t("scale", "f64", &[scale.len()]),
+                t("min", "f64", &[min.len()]),
+            ]
+        }
         Stage::MinMaxScaler { scale, min } => {
             vec![
                 t("scale", "f32", &[scale.len()]),

@@ -105,6 +105,9 @@ pub struct Options {
     pub model_version: Option<String>,
     /// A human name for the model; each importer has its own default (the objective).
     pub model_name: Option<String>,
+    /// The source file's folder, where ONNX external data is read from
+    /// ([`crate::onnx::external`]); `None` refuses external data.
+    pub external_data_dir: Option<std::path::PathBuf>,
 }
 
 /// Why [`convert_any`] produced no model.
@@ -195,6 +198,7 @@ pub fn convert_any(
             &onnx::Options {
                 model_version: options.model_version.clone(),
                 model_name: options.model_name.clone(),
+                external_data_dir: options.external_data_dir.clone(),
             },
         ),
         SourceFormat::Xgboost => xgboost::convert_with(

@@ -302,14 +302,25 @@ impl<'a> Model<'a> {
     }
 
     /// Converts `x` to `f32` and runs the preprocessors; the result is `a[..w]`, `w` the
-    /// Converts `x` to `f32` and runs the preprocessors; the result is `a[..w]`, `w` the
-    /// returned width. `b` is work space (a PCA writes there first).
+    /// returned width. `b` is work space (a PCA writes there first). A first
+    /// `standard_scaler_f64` or `min_max_scaler_f64` reads the caller's `f64` row itself and
+    /// rounds once, after it.
     fn preprocess_into(&self, x: &[f64], a: &mut [f32], b: &mut [f32]) -> usize {
         let mut w = x.len();
-        for (o, v) in a[..w].iter_mut().zip(x) {
-            *o = *v as f32;
+        let mut stages = &self.stages[..self.pre_end];
+        let first = stages.split_first();
+        if let Some((Stage::StandardScalerF64 { mean, scale }, rest)) = first {
+            crate::family::scaler::standard_scale_f64_into(x, mean, scale, &mut a[..w]);
+            stages = rest;
+        } else if let Some((Stage::MinMaxScalerF64 { scale, min }, rest)) = first {
+            crate::family::scaler::min_max_scale_f64_into(x, scale, min, &mut a[..w]);
+            stages = rest;
+        } else {
+            for (o, v) in a[..w].iter_mut().zip(x) {
+                *o = *v as f32;
+            }
         }
-        for s in &self.stages[..self.pre_end] {
+        for s in stages {
             w = crate::family::preprocess(s, a, b, w);
         }
         w

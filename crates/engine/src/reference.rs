@@ -39,9 +39,26 @@ pub fn predict(stages: &[Stage<'_>], task: Task, x: &[f64]) -> RefOutput {
     let mut post = None;
     let mut class = None;
     let mut probabilities = None;
-    for s in stages {
+    for (i, s) in stages.iter().enumerate() {
         match *s {
             Stage::StandardScaler { mean, scale } => v = standard_scale_ref(&v, mean, scale),
+            Stage::StandardScalerF64 { mean, scale } => {
+                // First: from the caller's row as given; later: from the f32 row so far.
+                let from = if i == 0 { x } else { &v[..] };
+                v = from
+                    .iter()
+                    .zip(mean.iter().zip(scale))
+                    .map(|(&f, (&m, &s))| f64::from(((f - m) / s) as f32))
+                    .collect();
+            }
+            Stage::MinMaxScalerF64 { scale, min } => {
+                let from = if i == 0 { x } else { &v[..] };
+                v = from
+                    .iter()
+                    .zip(scale.iter().zip(min))
+                    .map(|(&f, (&s, &m))| f64::from((f * s + m) as f32))
+                    .collect();
+            }
             Stage::MinMaxScaler { scale, min } => v = min_max_scale_ref(&v, scale, min),
             Stage::Normalizer { norm, .. } => v = normalize_ref(&v, norm),
             Stage::Imputer { missing, fill } => v = impute_ref(&v, missing, fill),

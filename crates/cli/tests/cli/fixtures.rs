@@ -197,3 +197,30 @@ fn onnx_fixtures_are_detected_and_answer_like_the_engine() {
 
 // --------------------------------------------------------------------------------------------
 // inspect
+
+/// A PyTorch-style export whose weights are ONNX external data (`model.onnx.data` beside
+/// the model, as `torch.onnx.export` writes by default) converts from its path; from
+/// standard input, where there is no folder, it is refused with the way out named.
+#[test]
+fn convert_reads_onnx_external_data_beside_the_model() {
+    let dir = scratch("external");
+    let src = root().join("fixtures/onnx_matrix/external_data/model.onnx");
+    let dst = convert("external", &src, &dir);
+    let info = inspect_json(&dst);
+    assert_eq!(info["task"], "regression");
+    let out = icebreak(
+        &[
+            "convert",
+            "-",
+            "-o",
+            dir.join("stdin.apr").to_str().unwrap(),
+        ],
+        &std::fs::read(&src).unwrap(),
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("external file") && err.contains("external_data=False"),
+        "{err}"
+    );
+}

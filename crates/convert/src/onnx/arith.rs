@@ -8,6 +8,7 @@ use super::registry::Op;
 use super::walker::{unsupported, Val, Walker};
 use super::{dense, kmeans, nb, post, scalers};
 use crate::ConvertError;
+use icebreak_format::Norm;
 
 /// The shared operators.
 pub(super) const OPS: &[Op] = &[
@@ -95,6 +96,24 @@ impl Walker<'_> {
         let (a, b) = self.pair(&node)?;
         if let Some(v) = post::div(&a, &b) {
             return self.set(&node, 0, v);
+        }
+        match (&a, &b) {
+            // skl2onnx's StandardScaler (and MaxAbsScaler) in double: `Sub(mean)`, `Div(scale)`.
+            (Val::Pca(super::pca::Pca::Centered { at, mean }), Val::Const(scale)) => {
+                let v = self.standard_scale(&node, *at, mean.clone(), scale)?;
+                return self.set(&node, 0, v);
+            }
+            // skl2onnx's L2 Normalizer in double: `x / √(Σ x²)`.
+            (Val::Rows(at), Val::Km(kmeans::Km::RowNorm { at: at2 })) if at == at2 => {
+                let v = self.normalize_rows(&node, *at, Norm::L2)?;
+                return self.set(&node, 0, v);
+            }
+            // ... and its L1 normalizer: `x / Σ|x|`.
+            (Val::Rows(at), Val::Km(kmeans::Km::RowL1 { at: at2 })) if at == at2 => {
+                let v = self.normalize_rows(&node, *at, Norm::L1)?;
+                return self.set(&node, 0, v);
+            }
+            _ => {}
         }
         if self.pca_whiten(&node, &a, &b)?.is_some() {
             return Ok(());
@@ -189,6 +208,9 @@ impl Walker<'_> {
                 post::reduce_sum(&node, o, &axes, keep)?
             }
             Val::Nb(n) => nb::reduce_sum(&node, n, &axes, keep)?,
+            Val::Km(kmeans::Km::RowAbs { at }) if axes == [1] && keep == 1 => {
+                Val::Km(kmeans::Km::RowL1 { at })
+            }
             other => return Err(unsupported(&node, "a sum of {}", &[&other])),
         };
         self.set(&node, 0, out)

@@ -33,6 +33,15 @@
 //!   `noop_with_empty_axes = 0` (the default) is dropped in every form, and reduce nodes
 //!   have their attributes sorted by name, so both opsets give the same node.
 //!
+//! - **Element types through the arithmetic.** The output of `Add`, `Sub`, `Mul`, `Div`,
+//!   `MatMul`, `Gemm`, `Relu`, `Sigmoid`, `Tanh`, `Softmax`, `Sqrt`, `Neg`, `Abs`, `Exp`,
+//!   `Reshape` and the reductions has its first input's element type; `ai.onnx.ml`'s
+//!   `Scaler` and `Normalizer` output `float`. A `Cast` of such an output to that same type is
+//!   removed as above (skl2onnx writes one between a PCA and an MLP).
+//! - **Multiplying by one.** `Mul(x, 1)`, `Mul(1, x)` and `Div(x, 1)`, with a one-element
+//!   constant 1 of rank at most 1, are removed like an `Identity` (turned into one when the
+//!   output is a graph output): onnxmltools writes `Mul(probabilities, one)`.
+//!
 //! Every output name must be produced once: a second producer is refused here.
 
 use super::graph::{attr_type, dtype, input_type, tensor, Data, Node, Tensor};
@@ -140,13 +149,91 @@ pub(crate) fn canonicalise(graph: &GraphProto) -> Result<Canon, ConvertError> {
                     types.insert(y, to);
                 }
             }
+            if let Some(x) = unit_factor(&n, &c.consts) {
+                if let Some(y) = single_output(&n) {
+                    if let Some(ty) = types.get(&x).copied() {
+                        types.insert(y.clone(), ty);
+                    }
+                    if outputs.contains(y.as_str()) {
+                        // The name must stay: the node becomes the Identity it is.
+                        n.op_type = "Identity".into();
+                        n.input = vec![x];
+                        c.nodes.push(n);
+                    } else {
+                        alias.insert(y, x);
+                    }
+                    continue;
+                }
+            }
             if REDUCE.contains(&n.op_type.as_str()) {
                 axes_to_attribute(&mut n, &c.consts);
             }
         }
+        propagate_type(&n, &mut types);
         c.nodes.push(n);
     }
     Ok(c)
+}
+
+/// The ops whose output has the element type of their first input.
+const SAME_TYPE: &[&str] = &[
+    "Abs",
+    "Add",
+    "Div",
+    "Exp",
+    "Gemm",
+    "MatMul",
+    "Mul",
+    "Neg",
+    "Relu",
+    "Reshape",
+    "Sigmoid",
+    "Softmax",
+    "Sqrt",
+    "Sub",
+    "Tanh",
+    "ReduceSum",
+    "ReduceSumSquare",
+    "ReduceLogSumExp",
+];
+
+/// Records the element type of a node's output where the op fixes it: the same as the first
+/// input for the arithmetic of [`SAME_TYPE`], `float` for `ai.onnx.ml`'s `Scaler` and
+/// `Normalizer` (their only output type).
+fn propagate_type(n: &NodeProto, types: &mut HashMap<String, i32>) {
+    let Some(y) = n.output.first().filter(|y| !y.is_empty()) else {
+        return;
+    };
+    let ty = match (n.domain.as_str(), n.op_type.as_str()) {
+        ("" | "ai.onnx", op) if SAME_TYPE.contains(&op) => {
+            n.input.first().and_then(|x| types.get(x)).copied()
+        }
+        ("ai.onnx.ml", "Scaler" | "Normalizer") => Some(dtype::FLOAT),
+        _ => None,
+    };
+    if let Some(ty) = ty {
+        types.insert(y.clone(), ty);
+    }
+}
+
+/// The input `x` of `Mul(x, 1)` or `Mul(1, x)` (onnxmltools writes one after its tree
+/// ensembles) or `Div(x, 1)`: a one-element constant of rank at most 1 equal to 1 changes
+/// neither the values nor the shape of a feature or score tensor.
+fn unit_factor(n: &NodeProto, consts: &HashMap<String, Tensor>) -> Option<String> {
+    if !n.attribute.is_empty() || single_output(n).is_none() {
+        return None;
+    }
+    let one = |c: &str| {
+        consts
+            .get(c)
+            .is_some_and(|t| t.dims.len() <= 1 && t.scalar() == Some(1.0))
+    };
+    match (n.op_type.as_str(), n.input.as_slice()) {
+        ("Mul", [a, b]) if one(b) && !consts.contains_key(a) => Some(a.clone()),
+        ("Mul", [a, b]) if one(a) && !consts.contains_key(b) => Some(b.clone()),
+        ("Div", [a, b]) if one(b) && !consts.contains_key(a) => Some(a.clone()),
+        _ => None,
+    }
 }
 
 fn single_output(n: &NodeProto) -> Option<String> {

@@ -374,3 +374,65 @@ fn reduce_axes_from_a_constant_node_and_empty_axes() {
     assert_eq!(c.nodes[2].input, ["x", "none"]);
     assert_eq!(c.nodes[3].input, ["x", "s"]);
 }
+
+#[test]
+fn element_types_follow_the_arithmetic_so_same_type_casts_go() {
+    // float input: Sub, MatMul keep float; Cast to float is removed, Cast to double kept.
+    let g = graph(
+        dtype::FLOAT,
+        vec![
+            node("Sub", &["x", "m"], &["s"], vec![]),
+            node("MatMul", &["s", "w"], &["p"], vec![]),
+            node("Cast", &["p"], &["c"], vec![int_attr("to", 1)]),
+            node("Relu", &["c"], &["r"], vec![]),
+            node("Cast", &["r"], &["d"], vec![int_attr("to", 11)]),
+            node("Relu", &["d"], &["y"], vec![]),
+        ],
+        vec![
+            floats_init("m", &[3], &[1.0, 2.0, 3.0]),
+            floats_init("w", &[3, 1], &[1.0, 2.0, 3.0]),
+        ],
+        &["y"],
+    );
+    let c = canon(&g);
+    assert_eq!(ops(&c), ["Sub", "MatMul", "Relu", "Cast", "Relu"]);
+    assert_eq!(c.nodes[2].input, ["p"]);
+    // An ai.onnx.ml Scaler outputs float whatever it reads: a Cast to float after it goes.
+    let mut scaler = node("Scaler", &["x"], &["s"], vec![]);
+    scaler.domain = "ai.onnx.ml".into();
+    let g = graph(
+        dtype::DOUBLE,
+        vec![
+            scaler,
+            node("Cast", &["s"], &["c"], vec![int_attr("to", 1)]),
+            node("Relu", &["c"], &["y"], vec![]),
+        ],
+        vec![],
+        &["y"],
+    );
+    assert_eq!(ops(&canon(&g)), ["Scaler", "Relu"]);
+}
+
+#[test]
+fn multiplying_by_one_is_removed_and_by_two_is_not() {
+    let g = graph(
+        dtype::FLOAT,
+        vec![
+            node("Relu", &["x"], &["r"], vec![]),
+            node("Mul", &["r", "one"], &["a"], vec![]),
+            node("Div", &["a", "one"], &["b"], vec![]),
+            node("Mul", &["b", "two"], &["c"], vec![]),
+            node("Mul", &["one", "c"], &["y"], vec![]),
+        ],
+        vec![
+            floats_init("one", &[], &[1.0]),
+            floats_init("two", &[1], &[2.0]),
+        ],
+        &["y"],
+    );
+    let c = canon(&g);
+    // The last Mul writes a graph output: it becomes the Identity it is.
+    assert_eq!(ops(&c), ["Relu", "Mul", "Identity"]);
+    assert_eq!(c.nodes[1].input, ["r", "two"]);
+    assert_eq!(c.nodes[2].input, ["c"]);
+}

@@ -21,6 +21,14 @@ pub(super) const OPS: &[Op] = &[
 pub(super) enum Km {
     /// `Σ x_i²` per row.
     RowSq { at: usize },
+    /// `√(Σ x_i²)` per row: the norm of skl2onnx's L2 `Normalizer` written in double
+    /// (`ReduceSumSquare`, `Sqrt`, `Div`), which [`Walker::normalize_l2`] reads.
+    RowNorm { at: usize },
+    /// `|x|` of the features, and `Σ |x_i|` per row: skl2onnx's L1 `Normalizer` written in
+    /// double (`Abs`, `ReduceSum`, `Div`).
+    RowAbs { at: usize },
+    /// See [`Km::RowAbs`].
+    RowL1 { at: usize },
     /// `0 · Σ x_i²` (skl2onnx's zero bias column for its Gemm).
     Zero { at: usize },
     /// `-2 x · Cᵀ`; `centers` is `k × n_in`.
@@ -180,6 +188,7 @@ impl Walker<'_> {
         node.only(&[])?;
         match self.input(&node, 0)?.clone() {
             Val::Km(Km::Squared(o)) => self.set(&node, 0, Val::Out(o)),
+            Val::Km(Km::RowSq { at }) => self.set(&node, 0, Val::Km(Km::RowNorm { at })),
             other => Err(unsupported(&node, "the square root of {}", &[&other])),
         }
     }

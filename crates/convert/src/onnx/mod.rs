@@ -1,7 +1,9 @@
-//! ONNX models, as scikit-learn's `skl2onnx` and `torch.onnx.export` write them.
+//! ONNX models, as scikit-learn's `skl2onnx`, onnxmltools and `torch.onnx.export` write them.
 //!
 //! The file is decoded with prost (the generated code is committed in `proto.rs`, made by
 //! `scripts/onnx/regen.sh` from onnx 1.23.2's `onnx.proto3`; building needs no `protoc`).
+//! Tensors kept as ONNX external data are then read from the model's own folder
+//! ([`external`]; [`convert_path`], or [`Options::external_data_dir`]).
 //! The importer is not a general graph interpreter. The graph is first canonicalised
 //! (`canon.rs`: constants folded, value-preserving `Identity` and `Cast` removed, `Reduce*`
 //! axes in one form across opsets); then it walks the nodes in order and recognises the
@@ -22,8 +24,10 @@
 //!
 //! | ONNX | `.apr` |
 //! |---|---|
-//! | `Scaler` (`offset`, `scale`) | `standard_scaler` with `mean = offset`, `scale = 1 / scale` |
-//! | `Mul` then `Add` by constants (skl2onnx's `MinMaxScaler`) | `min_max_scaler` |
+//! | `Scaler` (`offset`, `scale`) | `standard_scaler` with `mean = offset`, `scale = 1 / scale`; before a tree ensemble, two `min_max_scaler` stages computing onnxruntime's `(x - offset) * scale` step for step |
+//! | `Sub(mean)` then `Div(scale)` by constants (skl2onnx's StandardScaler and MaxAbsScaler with a double input) | `standard_scaler_f64` (f64 parameters, computed in f64, rounded once) |
+//! | `ReduceSumSquare`, `Sqrt`, `Div` (L2) or `Abs`, `ReduceSum`, `Div` (L1) of the features (skl2onnx's Normalizer with a double input) | `normalizer` |
+//! | `Mul` then `Add` by constants (skl2onnx's `MinMaxScaler`) | `min_max_scaler`; with a double input `min_max_scaler_f64` (f64 parameters, computed in f64, rounded once) |
 //! | `Normalizer` on the features (`L1`, `L2`, `MAX`) | `normalizer` |
 //! | `Imputer` (`imputed_value_floats`, `replaced_value_float`) | `imputer` |
 //! | `Sub(mean)`, `MatMul`, optional `Div(sqrt(explained_variance))` (skl2onnx's PCA) | `pca` (with `whiten`) |
@@ -74,6 +78,7 @@
 mod arith;
 mod canon;
 mod dense;
+pub mod external;
 mod graph;
 mod kmeans;
 mod linear;
@@ -97,6 +102,7 @@ use graph::{invalid, Node};
 use icebreak_format::ModelSpec;
 use prost::Message;
 use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
 use walker::Walker;
 
 /// Options of a conversion.
@@ -107,6 +113,10 @@ pub struct Options {
     pub model_version: Option<String>,
     /// A human name for the model. Default: the graph's name, when it has one.
     pub model_name: Option<String>,
+    /// The folder ONNX external data is read from (the model file's folder; see
+    /// [`external`]). `None`: a model with external data is refused.
+    /// [`convert_path`] sets it.
+    pub external_data_dir: Option<PathBuf>,
 }
 
 /// Converts an ONNX model file into a model spec, with default [`Options`]. Write the result
@@ -115,14 +125,30 @@ pub fn convert(bytes: &[u8]) -> Result<ModelSpec, ConvertError> {
     convert_with(bytes, &Options::default())
 }
 
+/// Converts the ONNX model file at `path`, reading any external data from the file's own
+/// folder (see [`external`]).
+pub fn convert_path(path: &Path, options: &Options) -> Result<ModelSpec, ConvertError> {
+    let bytes =
+        std::fs::read(path).map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
+    let mut options = options.clone();
+    if options.external_data_dir.is_none() {
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+        options.external_data_dir = Some(dir.unwrap_or(Path::new(".")).to_path_buf());
+    }
+    convert_with(&bytes, &options)
+}
+
 /// Converts an ONNX model file into a model spec.
 pub fn convert_with(bytes: &[u8], options: &Options) -> Result<ModelSpec, ConvertError> {
     let sha: String = Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let model = proto::ModelProto::decode(bytes)
+    let mut model = proto::ModelProto::decode(bytes)
         .map_err(|e| invalid(format!("malformed ONNX protobuf: {e}")))?;
+    if let Some(g) = model.graph.as_mut().filter(|g| external::has_external(g)) {
+        external::load(g, options.external_data_dir.as_deref())?;
+    }
     let graph = model
         .graph
         .as_ref()
@@ -135,12 +161,48 @@ pub fn convert_with(bytes: &[u8], options: &Options) -> Result<ModelSpec, Conver
     }
     let canon = canon::canonicalise(graph)?;
     let mut w = Walker::new(&model, graph, &canon, ml_opset)?;
-    for (i, n) in canon.nodes.iter().enumerate() {
-        if w.skip.contains(&i) {
-            continue;
+    let walked = (|| {
+        for (i, n) in canon.nodes.iter().enumerate() {
+            if w.skip.contains(&i) {
+                continue;
+            }
+            w.pos = i;
+            registry::dispatch(&mut w, Node { p: n })?;
         }
-        w.pos = i;
-        registry::dispatch(&mut w, Node { p: n })?;
+        Ok(())
+    })();
+    match walked {
+        Ok(()) => w.finish(sha, options),
+        Err(ConvertError::Invalid(msg)) => Err(ConvertError::Invalid(format!(
+            "{msg}{}",
+            export_hint(&model)
+        ))),
+        Err(e) => Err(e),
     }
-    w.finish(sha, options)
+}
+
+/// The export call that writes a graph icebreak reads, for a refusal of a graph's node.
+fn export_hint(model: &proto::ModelProto) -> &'static str {
+    let double = model
+        .graph
+        .as_ref()
+        .and_then(|g| g.input.first())
+        .and_then(graph::input_type)
+        .is_some_and(|(elem, _)| elem == graph::dtype::DOUBLE);
+    match model.producer_name.as_str() {
+        "skl2onnx" if double => {
+            " (exported with float64 data; `to_onnx(model, X[:1].astype(numpy.float32))` \
+             writes the float graph of the same model, which icebreak also reads)"
+        }
+        "skl2onnx" => {
+            " (icebreak reads the graphs skl2onnx 1.19 and 1.20 write for the estimators \
+             listed in docs/FIDELITY.md, exported with `to_onnx(model, X[:1])`)"
+        }
+        "pytorch" => {
+            " (icebreak reads MLPs exported with `torch.onnx.export(net, (x,), path)`: \
+             Gemm or MatMul + Add layers with Relu, Tanh or Sigmoid, and a final Softmax or \
+             Sigmoid)"
+        }
+        _ => "",
+    }
 }

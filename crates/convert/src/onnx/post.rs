@@ -17,6 +17,7 @@ pub(super) const OPS: &[Op] = &[
     Op::std("Softmax", |w, n| w.activation(n)),
     Op::std("Reciprocal", |w, n| w.unary_step(n)),
     Op::std("Not", |w, n| w.unary_step(n)),
+    Op::std("Abs", |w, n| w.unary_step(n)),
     Op::std("Concat", |w, n| w.concat(n)),
     Op::ml("ZipMap", |w, n| w.zipmap(n)),
     Op::std("ArgMax", |w, n| w.argmax(n)),
@@ -206,6 +207,14 @@ impl Walker<'_> {
                 ..o
             }),
             ("Not", Val::Step(Step::RowSumBool, o)) => Val::Step(Step::RowSumZero, o),
+            // skl2onnx's double-input logistic normalisation takes `Abs` of sigmoid
+            // probabilities, which are never negative.
+            ("Abs", Val::Out(o)) if o.post == Some(PostTransform::Logistic) => Val::Out(o),
+            // skl2onnx's L1 normalizer in double: `x / Σ|x|`.
+            ("Abs", Val::Rows(at)) => {
+                self.rows(&node, Val::Rows(at))?;
+                Val::Km(super::kmeans::Km::RowAbs { at })
+            }
             (_, other) => return Err(unsupported(&node, "applied to {}", &[&other])),
         };
         self.set(&node, 0, out)

@@ -52,6 +52,8 @@ impl Walker<'_> {
             mean: f32_vec(&offset, &what)?,
             scale: f32_vec(&div, &what)?,
         });
+        self.onnx_scalers
+            .push((self.stages.len() - 1, offset, scale));
         self.set(&node, 0, Val::Rows(self.stages.len()))
     }
 
@@ -136,6 +138,54 @@ impl Walker<'_> {
         }
     }
 
+    /// `(rows - mean) / scale` as skl2onnx writes a StandardScaler or MaxAbsScaler for a
+    /// double input (`Sub`, `Div` by constants): a standard scaler.
+    pub(super) fn standard_scale(
+        &mut self,
+        node: &Node<'_>,
+        at: usize,
+        mean: Vec<f64>,
+        scale: &Tensor,
+    ) -> Result<Val, ConvertError> {
+        self.check_fresh(node, at)?;
+        let width = self.rows(node, Val::Rows(at))?;
+        self.before_estimator(node, "a scaler")?;
+        let scale = bias(node, scale, width)?;
+        if let Some(s) = scale.iter().find(|s| **s == 0.0 || !s.is_finite()) {
+            return Err(node.err(format_args!("divides by {s}, which a scaler cannot")));
+        }
+        if self.input_f32 {
+            let what = || node.at();
+            self.stages.push(StageSpec::StandardScaler {
+                mean: f32_vec(&mean, &what)?,
+                scale: f32_vec(&scale, &what)?,
+            });
+        } else {
+            // A double graph: computed in f64 as scikit-learn computes it, rounded once.
+            self.stages
+                .push(StageSpec::StandardScalerF64 { mean, scale });
+        }
+        Ok(Val::Rows(self.stages.len()))
+    }
+
+    /// `rows / √(Σ rows²)` or `rows / Σ|rows|`: skl2onnx's L2 or L1 normalizer for a double
+    /// input.
+    pub(super) fn normalize_rows(
+        &mut self,
+        node: &Node<'_>,
+        at: usize,
+        norm: Norm,
+    ) -> Result<Val, ConvertError> {
+        self.check_fresh(node, at)?;
+        let width = self.rows(node, Val::Rows(at))?;
+        self.before_estimator(node, "a normalizer")?;
+        self.stages.push(StageSpec::Normalizer {
+            width: dim("the normalizer width", width)?,
+            norm,
+        });
+        Ok(Val::Rows(self.stages.len()))
+    }
+
     /// skl2onnx's min-max scaler, first half: `rows * scale`.
     pub(super) fn scale_rows(
         &mut self,
@@ -163,11 +213,19 @@ impl Walker<'_> {
         self.check_fresh(node, at)?;
         self.before_estimator(node, "a scaler")?;
         let add = add.unwrap_or_else(|| vec![0.0; mul.len()]);
-        let what = || node.at();
-        self.stages.push(StageSpec::MinMaxScaler {
-            scale: f32_vec(&mul, &what)?,
-            min: f32_vec(&add, &what)?,
-        });
+        if self.input_f32 {
+            let what = || node.at();
+            self.stages.push(StageSpec::MinMaxScaler {
+                scale: f32_vec(&mul, &what)?,
+                min: f32_vec(&add, &what)?,
+            });
+        } else {
+            // A double graph: computed in f64 as scikit-learn computes it, rounded once.
+            self.stages.push(StageSpec::MinMaxScalerF64 {
+                scale: mul,
+                min: add,
+            });
+        }
         Ok(Val::Rows(self.stages.len()))
     }
 }

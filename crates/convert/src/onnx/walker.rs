@@ -7,7 +7,7 @@ use super::canon::Canon;
 use super::graph::{dtype, invalid, Node, Tensor};
 use super::kmeans::Km;
 use super::nb::Nb;
-use super::params::{dim, labels_len};
+use super::params::{dim, f32_vec, labels_len};
 use super::pca::Pca;
 use super::post::Step;
 use super::{proto, Options};
@@ -128,6 +128,9 @@ pub(super) struct Walker<'m> {
     /// Whether the estimator was a tree ensemble (NaN is then routed, not refused).
     pub trees: bool,
     pub ml_opset: Option<i64>,
+    /// The `Scaler` nodes read so far: stage index, `offset`, `scale` (ONNX's
+    /// `(x - offset) * scale`, in f32). See [`Walker::exact_scalers`].
+    pub onnx_scalers: Vec<(usize, Vec<f64>, Vec<f64>)>,
 }
 
 impl<'m> Walker<'m> {
@@ -195,6 +198,7 @@ impl<'m> Walker<'m> {
             skip: HashSet::new(),
             trees: false,
             ml_opset,
+            onnx_scalers: Vec::new(),
         })
     }
 
@@ -203,6 +207,8 @@ impl<'m> Walker<'m> {
             !matches!(
                 s,
                 StageSpec::StandardScaler { .. }
+                    | StageSpec::StandardScalerF64 { .. }
+                    | StageSpec::MinMaxScalerF64 { .. }
                     | StageSpec::MinMaxScaler { .. }
                     | StageSpec::Normalizer { .. }
                     | StageSpec::Imputer { .. }
@@ -461,6 +467,9 @@ impl<'m> Walker<'m> {
                 (task, out.width, LabelsSpec::None)
             }
         };
+        if self.trees {
+            self.exact_scalers()?;
+        }
         let svm = self.stages.iter().any(|s| matches!(s, StageSpec::Svm(_)));
         match out.post {
             // An SVM computes its probabilities itself.
@@ -508,5 +517,30 @@ impl<'m> Walker<'m> {
             },
             stages: self.stages,
         })
+    }
+
+    /// Before a tree ensemble, each `Scaler` computes exactly what onnxruntime computes,
+    /// `f32(f32(x - offset) · scale)`, so that a feature at a split threshold chooses the
+    /// branch onnxruntime chooses: the stage becomes two min-max scalers, `x · 1 + (-offset)`
+    /// (exactly `x - offset` in f32) and `y · scale + 0`. A standard scaler dividing by
+    /// `1 / scale` can round the other way.
+    fn exact_scalers(&mut self) -> Result<(), ConvertError> {
+        for (at, offset, scale) in std::mem::take(&mut self.onnx_scalers).into_iter().rev() {
+            let what = || format!("Scaler {at}");
+            let n = offset.len();
+            let neg: Vec<f64> = offset.iter().map(|o| -o).collect();
+            let sub = StageSpec::MinMaxScaler {
+                scale: vec![1.0; n],
+                min: f32_vec(&neg, &what)?,
+            };
+            let mul = StageSpec::MinMaxScaler {
+                scale: f32_vec(&scale, &what)?,
+                min: vec![0.0; n],
+            };
+            if at < self.stages.len() {
+                self.stages.splice(at..=at, [sub, mul]);
+            }
+        }
+        Ok(())
     }
 }

@@ -353,6 +353,7 @@ fn schema_and_provenance() {
         &icebreak_convert::onnx::Options {
             model_version: Some("7".into()),
             model_name: Some("iris".into()),
+            external_data_dir: None,
         },
     )
     .unwrap();

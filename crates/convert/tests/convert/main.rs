@@ -12,6 +12,7 @@ mod fidelity_xgboost;
 mod lightgbm_errors;
 mod onnx_canon;
 mod onnx_errors;
+mod onnx_matrix;
 /// The ONNX protobuf messages, compiled from the importer's generated code (crate-private
 /// there) so the tests can build and edit models.
 #[allow(

@@ -412,7 +412,7 @@ fn kmeans_pattern_is_checked() {
     assert_has(&invalid(&m), &["is not the squared norm"]);
 
     let mut m = model("kmeans");
-    set_floats(initializer(&mut m, "Mu_Mulcst"), &[1.0]);
+    set_floats(initializer(&mut m, "Mu_Mulcst"), &[2.0]);
     assert_has(&invalid(&m), &["Mul node", "not supported"]);
 }
 
@@ -458,4 +458,24 @@ fn hidden_layer_outputs_are_refused() {
     extra.name = relu_out;
     g.output.push(extra);
     assert_has(&invalid(&m), &["read again after the next layer"]);
+}
+
+/// A refused node names the export call that works instead: for a double skl2onnx graph,
+/// the float export of the same model; for a float one, the exporter and estimators read.
+#[test]
+fn refusals_name_the_export_that_works() {
+    let mut m = model("decision_tree_regressor_double");
+    node(&mut m, "TreeEnsembleRegressor").op_type = "TreeEnsemble".into();
+    assert_has(
+        &invalid(&m),
+        &["TreeEnsemble node", "X[:1].astype(numpy.float32)"],
+    );
+    let mut m = model("decision_tree_regressor");
+    node(&mut m, "TreeEnsembleRegressor").op_type = "TreeEnsemble".into();
+    let msg = invalid(&m);
+    assert_has(&msg, &["TreeEnsemble node", "to_onnx(model, X[:1])"]);
+    assert!(!msg.contains("float64"), "{msg}");
+    let mut m = model("torch_gemm_softmax");
+    node(&mut m, "Relu").op_type = "Elu".into();
+    assert_has(&invalid(&m), &["Elu node", "torch.onnx.export"]);
 }

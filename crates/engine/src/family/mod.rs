@@ -30,8 +30,16 @@ pub(crate) fn preprocess(s: &Stage<'_>, a: &mut [f32], b: &mut [f32], w: usize) 
             scaler::standard_scale_f32(&mut a[..w], mean, scale);
             w
         }
+        Stage::StandardScalerF64 { mean, scale } => {
+            scaler::standard_scale_f64_f32(&mut a[..w], mean, scale);
+            w
+        }
         Stage::MinMaxScaler { scale, min } => {
             scaler::min_max_scale_f32(&mut a[..w], scale, min);
+            w
+        }
+        Stage::MinMaxScalerF64 { scale, min } => {
+            scaler::min_max_scale_f64_f32(&mut a[..w], scale, min);
             w
         }
         Stage::Normalizer { norm, .. } => {

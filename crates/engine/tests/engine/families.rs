@@ -576,3 +576,119 @@ fn rows_are_checked_against_the_schema() {
         })
     );
 }
+
+/// A `standard_scaler_f64` first computes `(x - mean) / scale` in f64 from the caller's row
+/// and rounds once (scikit-learn's StandardScaler, then a float32 cast); later in the
+/// pipeline it reads the f32 row so far. Row path, batch path and reference agree, and the
+/// rows are chosen so that f32 arithmetic would round otherwise on some of them.
+#[test]
+fn standard_scaler_f64_rounds_once() {
+    let mean = vec![0.3, -1.7e3, 0.1];
+    let scale = vec![0.7, 3.3, 1.1e-3];
+    let stages = |first: bool| {
+        let f64_scaler = StageSpec::StandardScalerF64 {
+            mean: mean.clone(),
+            scale: scale.clone(),
+        };
+        let other = StageSpec::MinMaxScaler {
+            scale: vec![1.0; 3],
+            min: vec![0.0; 3],
+        };
+        if first {
+            vec![f64_scaler, other]
+        } else {
+            vec![other, f64_scaler]
+        }
+    };
+    let rows: Vec<[f64; 3]> = (0..64)
+        .map(|i| {
+            let t = f64::from(i) * 0.137 + 0.01;
+            [t, -1700.0 + t * 11.0, 0.1 + t * 1e-4]
+        })
+        .collect();
+    for first in [true, false] {
+        let s = spec(3, MissingValues::Reject, stages(first), Task::Transform, 3);
+        let buf = write(&s).unwrap();
+        let apr = Apr::parse(&buf).unwrap();
+        let model = Model::new(&apr);
+        let mut scratch = model.scratch();
+        let mut f32_differs = 0;
+        let flat: Vec<f64> = rows.iter().flatten().copied().collect();
+        let mut batch = BatchOutput::default();
+        model.predict_batch(&flat, &mut batch).unwrap();
+        for (r, x) in rows.iter().enumerate() {
+            let out = model.predict_row(x, &mut scratch).unwrap();
+            let refr = reference::predict(apr.stages(), Task::Transform, x);
+            for i in 0..3 {
+                let from = if first { x[i] } else { f64::from(x[i] as f32) };
+                let want = ((from - mean[i]) / scale[i]) as f32;
+                assert_eq!(
+                    out.values[i].to_bits(),
+                    want.to_bits(),
+                    "row {r} feature {i}"
+                );
+                assert_eq!(batch.values[r * 3 + i].to_bits(), want.to_bits());
+                assert_eq!(refr.values[i], f64::from(want));
+                let in_f32 = ((x[i] as f32) - mean[i] as f32) / scale[i] as f32;
+                f32_differs += usize::from(in_f32 != want);
+            }
+        }
+        assert!(
+            f32_differs > 0,
+            "the rows do not tell f64 from f32 arithmetic"
+        );
+    }
+}
+
+/// A first `min_max_scaler_f64` computes `x * scale + min` in f64 from the caller's row and
+/// rounds once (scikit-learn's MinMaxScaler, then a float32 cast); row path, batch path and
+/// reference agree, and f32 arithmetic would differ on some rows.
+#[test]
+fn min_max_scaler_f64_rounds_once() {
+    let scale = vec![0.37, 3.3e-3, 7.1];
+    let min = vec![-0.2, 5.6, -1.0e-3];
+    let s = spec(
+        3,
+        MissingValues::Reject,
+        vec![StageSpec::MinMaxScalerF64 {
+            scale: scale.clone(),
+            min: min.clone(),
+        }],
+        Task::Transform,
+        3,
+    );
+    let buf = write(&s).unwrap();
+    let apr = Apr::parse(&buf).unwrap();
+    let model = Model::new(&apr);
+    let mut scratch = model.scratch();
+    let rows: Vec<[f64; 3]> = (0..64)
+        .map(|i| {
+            let t = f64::from(i) * 0.173 + 0.01;
+            [t, 1000.0 + t * 13.0, 0.1 + t * 1e-3]
+        })
+        .collect();
+    let flat: Vec<f64> = rows.iter().flatten().copied().collect();
+    let mut batch = BatchOutput::default();
+    model.predict_batch(&flat, &mut batch).unwrap();
+    let mut f32_differs = 0;
+    for (r, x) in rows.iter().enumerate() {
+        let out = model.predict_row(x, &mut scratch).unwrap();
+        let refr = reference::predict(apr.stages(), Task::Transform, x);
+        for i in 0..3 {
+            let want = (x[i] * scale[i] + min[i]) as f32;
+            assert_eq!(
+                out.values[i].to_bits(),
+                want.to_bits(),
+                "row {r} feature {i}"
+            );
+            assert_eq!(batch.values[r * 3 + i].to_bits(), want.to_bits());
+            assert_eq!(refr.values[i], f64::from(want));
+            let in_f32 = (x[i] as f32) * scale[i] as f32 + min[i] as f32;
+            f32_differs += usize::from(in_f32 != want);
+        }
+    }
+    assert!(
+        f32_differs > 0,
+        "the rows do not tell f64 from f32 arithmetic"
+    );
+}

@@ -43,6 +43,8 @@ pub(crate) mod stage_kind {
     pub const SVM: u32 = 10;
     pub const KMEANS: u32 = 11;
     pub const GAUSSIAN_NB: u32 = 12;
+    pub const STANDARD_SCALER_F64: u32 = 13;
+    pub const MIN_MAX_SCALER_F64: u32 = 14;
 }
 
 /// One pipeline stage, viewing its weights in place.
@@ -54,6 +56,24 @@ pub enum Stage<'a> {
         mean: &'a [f32],
         /// Per-feature scale (divisor).
         scale: &'a [f32],
+    },
+    /// `(x - mean) / scale`, element-wise, computed in f64 from the caller's f64 row with f64
+    /// parameters, then rounded once to f32 (preprocessor): scikit-learn's StandardScaler as
+    /// a double ONNX graph computes it, before a tree ensemble rounds it to float32.
+    StandardScalerF64 {
+        /// Per-feature mean.
+        mean: &'a [f64],
+        /// Per-feature scale (divisor).
+        scale: &'a [f64],
+    },
+    /// `x * scale + min`, element-wise, in f64 with f64 parameters and one rounding to f32
+    /// afterwards, reading the caller's f64 row when first (preprocessor): scikit-learn's
+    /// MinMaxScaler as a double ONNX graph computes it.
+    MinMaxScalerF64 {
+        /// Per-feature factor.
+        scale: &'a [f64],
+        /// Per-feature offset.
+        min: &'a [f64],
     },
     /// `coef · x + intercept` for `n_out` outputs (estimator).
     Linear {
@@ -172,7 +192,9 @@ impl Stage<'_> {
     pub fn role(&self) -> Role {
         match self {
             Stage::StandardScaler { .. }
+            | Stage::StandardScalerF64 { .. }
             | Stage::MinMaxScaler { .. }
+            | Stage::MinMaxScalerF64 { .. }
             | Stage::Normalizer { .. }
             | Stage::Imputer { .. }
             | Stage::Pca { .. } => Role::Preprocessor,
@@ -190,7 +212,9 @@ impl Stage<'_> {
     pub fn output_width(&self, input: u32) -> u32 {
         match *self {
             Stage::StandardScaler { .. }
+            | Stage::StandardScalerF64 { .. }
             | Stage::MinMaxScaler { .. }
+            | Stage::MinMaxScalerF64 { .. }
             | Stage::Normalizer { .. }
             | Stage::Imputer { .. } => input,
             Stage::Pca { n_out, .. } | Stage::Linear { n_out, .. } | Stage::Dense { n_out, .. } => {
@@ -209,6 +233,8 @@ impl Stage<'_> {
     pub fn name(&self) -> &'static str {
         match self {
             Stage::StandardScaler { .. } => "standard_scaler",
+            Stage::StandardScalerF64 { .. } => "standard_scaler_f64",
+            Stage::MinMaxScalerF64 { .. } => "min_max_scaler_f64",
             Stage::Linear { .. } => "linear",
             Stage::Trees(_) => "trees",
             Stage::MinMaxScaler { .. } => "min_max_scaler",
@@ -232,6 +258,8 @@ impl Stage<'_> {
     pub(crate) fn input_width(&self) -> Option<u32> {
         match *self {
             Stage::StandardScaler { mean, .. } => Some(mean.len() as u32),
+            Stage::StandardScalerF64 { mean, .. } => Some(mean.len() as u32),
+            Stage::MinMaxScalerF64 { scale, .. } => Some(scale.len() as u32),
             Stage::MinMaxScaler { scale, .. } => Some(scale.len() as u32),
             Stage::Imputer { fill, .. } => Some(fill.len() as u32),
             Stage::Normalizer { width, .. } => Some(width),
@@ -274,6 +302,20 @@ pub enum StageSpec {
         mean: Vec<f32>,
         /// Scale.
         scale: Vec<f32>,
+    },
+    /// See [`Stage::StandardScalerF64`].
+    StandardScalerF64 {
+        /// Mean.
+        mean: Vec<f64>,
+        /// Scale.
+        scale: Vec<f64>,
+    },
+    /// See [`Stage::MinMaxScalerF64`].
+    MinMaxScalerF64 {
+        /// Per-feature factor.
+        scale: Vec<f64>,
+        /// Per-feature offset.
+        min: Vec<f64>,
     },
     /// See [`Stage::Linear`].
     Linear {
@@ -389,6 +431,14 @@ pub(crate) fn read_stage<'a>(
             need(scaler::RECORD_LEN)?;
             scaler::read_standard(p, index, w)
         }
+        stage_kind::STANDARD_SCALER_F64 => {
+            need(scaler::RECORD_LEN)?;
+            scaler::read_standard_f64(p, index, w)
+        }
+        stage_kind::MIN_MAX_SCALER_F64 => {
+            need(scaler::RECORD_LEN)?;
+            scaler::read_min_max_f64(p, index, w)
+        }
         stage_kind::LINEAR => {
             need(linear::RECORD_LEN)?;
             linear::read(p, index, w)
@@ -446,6 +496,14 @@ pub(crate) fn payload(s: &StageSpec, t: &mut Tensors) -> Vec<u32> {
         StageSpec::StandardScaler { mean, scale } => {
             (stage_kind::STANDARD_SCALER, scaler::payload(mean, scale, t))
         }
+        StageSpec::StandardScalerF64 { mean, scale } => (
+            stage_kind::STANDARD_SCALER_F64,
+            scaler::payload_f64(mean, scale, t),
+        ),
+        StageSpec::MinMaxScalerF64 { scale, min } => (
+            stage_kind::MIN_MAX_SCALER_F64,
+            scaler::payload_f64(scale, min, t),
+        ),
         StageSpec::Linear {
             n_in,
             n_out,
@@ -515,6 +573,14 @@ impl Stage<'_> {
             Stage::StandardScaler { mean, scale } => StageSpec::StandardScaler {
                 mean: mean.to_vec(),
                 scale: scale.to_vec(),
+            },
+            Stage::StandardScalerF64 { mean, scale } => StageSpec::StandardScalerF64 {
+                mean: mean.to_vec(),
+                scale: scale.to_vec(),
+            },
+            Stage::MinMaxScalerF64 { scale, min } => StageSpec::MinMaxScalerF64 {
+                scale: scale.to_vec(),
+                min: min.to_vec(),
             },
             Stage::Linear {
                 n_in,

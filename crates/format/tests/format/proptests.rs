@@ -74,7 +74,7 @@ fn kernel() -> impl Strategy<Value = Kernel> {
 
 fn shape() -> impl Strategy<Value = Shape> {
     (
-        (1u32..6, any::<bool>(), vec((0u8..5, 0u8..6), 0..3), 0u8..5),
+        (1u32..6, any::<bool>(), vec((0u8..7, 0u8..6), 0..3), 0u8..5),
         (1u32..5, 1usize..4, any::<bool>(), kernel()),
         (0u8..4, 1u32..4, 1u32..4),
     )
@@ -126,6 +126,14 @@ fn build_family(
             2 => StageSpec::Normalizer {
                 width,
                 norm: [Norm::L1, Norm::L2, Norm::Max][usize::from(arg % 3)],
+            },
+            6 => StageSpec::MinMaxScalerF64 {
+                scale: d.take(w),
+                min: d.take(w),
+            },
+            5 => StageSpec::StandardScalerF64 {
+                mean: d.take(w),
+                scale: d.take(w),
             },
             3 => StageSpec::Imputer {
                 missing: if arg % 2 == 0 { f32::NAN } else { f.take(1)[0] },
@@ -316,6 +324,8 @@ fn tensors_of(s: &StageSpec) -> usize {
         StageSpec::Post(_) | StageSpec::Normalizer { .. } => 0,
         StageSpec::Imputer { .. } | StageSpec::KMeans { .. } => 1,
         StageSpec::StandardScaler { .. }
+        | StageSpec::StandardScalerF64 { .. }
+        | StageSpec::MinMaxScalerF64 { .. }
         | StageSpec::MinMaxScaler { .. }
         | StageSpec::Linear { .. }
         | StageSpec::Dense { .. } => 2,

@@ -98,8 +98,8 @@ fn r21_unknown_value() {
     assert_eq!(e, unknown("task", 4));
     let e = broken(&base(), |v| set_word(v, w::LABEL_KIND, 3));
     assert_eq!(e, unknown("label_kind", 3));
-    let e = broken(&base(), |v| set_word(v, w::SCALER_KIND, 13));
-    assert_eq!(e, unknown("stage_kind", 13));
+    let e = broken(&base(), |v| set_word(v, w::SCALER_KIND, 15));
+    assert_eq!(e, unknown("stage_kind", 15));
     let e = broken(&base(), |v| set_word(v, w::SCALER_KIND, 0));
     assert_eq!(e, unknown("stage_kind", 0));
     let e = broken(&base(), |v| set_word(v, w::POST_CODE, 7));
@@ -143,6 +143,11 @@ fn r23_bad_tensor_ref() {
     // Section 2 relabelled u32 (a valid dtype, not the f32 a scaler needs).
     let e = broken(&base(), |v| put_u32(v, entry(2) + 4, 2));
     assert_eq!(e, bad(0, 2, "dtype is not f32"));
+    // The same record read as a standard_scaler_f64 (kind 13), which needs f64 tensors.
+    let e = broken(&base(), |v| set_word(v, w::SCALER_KIND, 13));
+    assert_eq!(e, bad(0, 2, "wrong dtype"));
+    let e = broken(&base(), |v| set_word(v, w::SCALER_KIND, 14));
+    assert_eq!(e, bad(0, 2, "wrong dtype"));
     // The mean names the 9-element coef tensor, for a width of 3.
     let e = broken(&base(), |v| set_word(v, w::SCALER_MEAN, 4));
     assert_eq!(e, bad(0, 4, "element count does not match the shape"));
