@@ -670,6 +670,7 @@ fn build(model: &Model<'_>, sha: String, options: &Options) -> Result<ModelSpec,
             n_out,
             average,
             round_f32: false,
+            sum_f32: false,
             leaf_width: 1,
             base: vec![0.0; n_out as usize],
             ..TreesSpec::default()
@@ -734,6 +735,7 @@ fn build(model: &Model<'_>, sha: String, options: &Options) -> Result<ModelSpec,
             n_outputs,
             labels,
             output_names: None,
+            precision: icebreak_format::Precision::F32,
         },
         provenance: ProvenanceSpec {
             model_version: options

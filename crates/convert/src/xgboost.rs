@@ -545,6 +545,7 @@ fn build(file: ModelFile, sha: String, options: &Options) -> Result<ModelSpec, C
         n_out,
         average: false,
         round_f32: true,
+        sum_f32: true,
         leaf_width: 1,
         ..TreesSpec::default()
     };
@@ -599,6 +600,7 @@ fn build(file: ModelFile, sha: String, options: &Options) -> Result<ModelSpec, C
             n_outputs,
             labels,
             output_names: None,
+            precision: icebreak_format::Precision::F32,
         },
         provenance: ProvenanceSpec {
             model_version: options

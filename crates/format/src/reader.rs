@@ -4,6 +4,7 @@ use crate::error::FormatError;
 use crate::family::{self, Stage};
 use crate::model::{
     InputSchema, InputSpec, Labels, LabelsSpec, MissingValues, ModelSpec, OutputSchema, OutputSpec,
+    Precision,
     Provenance, ProvenanceSpec, Task,
 };
 use crate::strings::{StrList, StringTable};
@@ -143,6 +144,7 @@ impl<'a> Apr<'a> {
                 n_outputs: self.output.n_outputs,
                 labels,
                 output_names: self.output.output_names.map(|l| l.to_vec()),
+                precision: self.output.precision,
             },
             provenance: ProvenanceSpec {
                 model_version: self.provenance.model_version.to_owned(),
@@ -162,6 +164,8 @@ pub(crate) struct Parser<'a> {
     referenced: Vec<bool>,
     strings: StringTable<'a>,
     has_strings: bool,
+    /// The file's minor version (0 or 1).
+    pub(crate) minor: u16,
 }
 
 /// A cursor over the manifest's little-endian u32 words.
@@ -189,6 +193,7 @@ impl<'a> Parser<'a> {
             referenced: Vec::new(),
             strings: StringTable::default(),
             has_strings: false,
+            minor: 0,
         })
     }
 
@@ -212,9 +217,10 @@ impl<'a> Parser<'a> {
         // R3
         let major = u16::from_le_bytes([b[4], b[5]]);
         let minor = u16::from_le_bytes([b[6], b[7]]);
-        if major != VERSION_MAJOR || minor != VERSION_MINOR {
+        if major != VERSION_MAJOR || minor > VERSION_MINOR {
             return Err(FormatError::UnsupportedVersion { major, minor });
         }
+        self.minor = minor;
         // R4
         if le_u32(b, 8) != Some(0) {
             return Err(FormatError::ReservedNotZero { offset: 8 });
@@ -464,6 +470,9 @@ impl<'a> Parser<'a> {
             tag: tag::OUTPUT,
             found: len,
         };
+        // Version 1.1 ends the record with the precision word.
+        let extra = u32::from(self.minor >= 1);
+        let len = len.checked_sub(extra).ok_or(wrong_len.clone())?;
         let labels = match kind {
             label_kind::NONE => {
                 if len != 4 {
@@ -500,11 +509,21 @@ impl<'a> Parser<'a> {
                 })
             }
         };
+        let precision = if extra == 1 {
+            let code = w.next()?;
+            Precision::from_code(code).ok_or(FormatError::UnknownValue {
+                field: "precision",
+                value: code,
+            })?
+        } else {
+            Precision::F32
+        };
         Ok(OutputSchema {
             task,
             n_outputs,
             labels,
             output_names,
+            precision,
         })
     }
 

@@ -144,6 +144,7 @@ mod tests {
                 n_outputs: 1,
                 labels: LabelsSpec::None,
                 output_names: None,
+                precision: icebreak_format::Precision::F32,
             },
             provenance: ProvenanceSpec {
                 model_version: "t".into(),

@@ -495,6 +495,7 @@ impl<'m> Walker<'m> {
                 n_outputs: dim("n_outputs", n_outputs)?,
                 labels,
                 output_names: None,
+                precision: icebreak_format::Precision::F32,
             },
             provenance: ProvenanceSpec {
                 model_version: options

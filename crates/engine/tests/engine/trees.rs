@@ -110,6 +110,7 @@ fn random_ensemble(seed: u64, n_in: u32, n_out: u32) -> TreesSpec {
         n_out,
         average: rng.below(2) == 0,
         round_f32: rng.below(2) == 0,
+        sum_f32: false,
         leaf_width,
         categories: (0..cat_words).map(|_| rng.next() as u32).collect(),
         ..TreesSpec::default()
@@ -257,6 +258,7 @@ fn stump(split: Split, missing: MissingRule, default_left: bool, round_f32: bool
         n_out: 1,
         leaf_width: 1,
         round_f32,
+        sum_f32: false,
         roots: vec![0],
         nodes: vec![TreeNode {
             feature: 0,

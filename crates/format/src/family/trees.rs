@@ -39,6 +39,10 @@ pub const FLAG_AVERAGE: u32 = 1;
 /// Ensemble flag: a feature is rounded to `f32` before it is compared (XGBoost, and
 /// scikit-learn, whose trees see `float32` inputs).
 pub const FLAG_ROUND_F32: u32 = 2;
+/// Ensemble flag (version 1.1): the sum is taken in `f32`, starting from the base value,
+/// tree by tree in order, each addition rounded to `f32` (XGBoost's accumulation). Leaves
+/// and base values are then values an `f32` holds exactly (rule R29).
+pub const FLAG_SUM_F32: u32 = 4;
 
 /// How a node compares a feature value `x`; the node goes to `left` when the test holds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -213,7 +217,7 @@ pub struct Trees<'a> {
     pub n_in: u32,
     /// Width of the output.
     pub n_out: u32,
-    /// [`FLAG_AVERAGE`] | [`FLAG_ROUND_F32`].
+    /// [`FLAG_AVERAGE`] | [`FLAG_ROUND_F32`] | [`FLAG_SUM_F32`].
     pub flags: u32,
     /// Values per leaf: 1 or `n_out`.
     pub leaf_width: u32,
@@ -244,6 +248,10 @@ impl Trees<'_> {
     pub fn round_f32(&self) -> bool {
         self.flags & FLAG_ROUND_F32 != 0
     }
+    /// Whether the sum is taken in `f32` from the base value ([`FLAG_SUM_F32`]).
+    pub fn sum_f32(&self) -> bool {
+        self.flags & FLAG_SUM_F32 != 0
+    }
     /// Number of trees.
     pub fn n_trees(&self) -> usize {
         self.roots.len()
@@ -261,6 +269,8 @@ pub struct TreesSpec {
     pub average: bool,
     /// Round features to `f32` before comparing.
     pub round_f32: bool,
+    /// Sum in `f32` from the base value, tree by tree ([`FLAG_SUM_F32`]; version 1.1).
+    pub sum_f32: bool,
     /// Values per leaf: 1 or `n_out`.
     pub leaf_width: u32,
     /// Root reference of each tree.
@@ -286,7 +296,12 @@ pub(crate) fn read<'a>(
     let n_in = dim("n_in", w.next()?)?;
     let n_out = dim("n_out", w.next()?)?;
     let flags = w.next()?;
-    if flags & !(FLAG_AVERAGE | FLAG_ROUND_F32) != 0 {
+    let known = if p.minor >= 1 {
+        FLAG_AVERAGE | FLAG_ROUND_F32 | FLAG_SUM_F32
+    } else {
+        FLAG_AVERAGE | FLAG_ROUND_F32
+    };
+    if flags & !known != 0 {
         return Err(FormatError::UnknownValue {
             field: "trees.flags",
             value: flags,
@@ -410,6 +425,18 @@ pub(crate) fn read<'a>(
     if let Some(i) = base.iter().position(|v| !v.is_finite()) {
         return Err(bad(i as u32, "base value is not finite"));
     }
+    if flags & FLAG_SUM_F32 != 0 {
+        let not_f32 = |v: &f64| f64::from(*v as f32) != *v;
+        if flags & FLAG_AVERAGE != 0 {
+            return Err(bad(0, "an f32 sum cannot be averaged"));
+        }
+        if let Some(i) = leaves.iter().position(not_f32) {
+            return Err(bad(i as u32, "leaf value of an f32 sum is not an f32"));
+        }
+        if let Some(i) = base.iter().position(not_f32) {
+            return Err(bad(i as u32, "base value of an f32 sum is not an f32"));
+        }
+    }
     Ok(Trees {
         n_in,
         n_out,
@@ -434,8 +461,9 @@ pub(crate) fn payload(t: &TreesSpec, tensors: &mut Tensors) -> Vec<u32> {
     let targets = tensors.opt_u32(&t.targets);
     let base = tensors.f64(&t.base);
     let cats = tensors.opt_u32(&t.categories);
-    let flags =
-        if t.average { FLAG_AVERAGE } else { 0 } | if t.round_f32 { FLAG_ROUND_F32 } else { 0 };
+    let flags = if t.average { FLAG_AVERAGE } else { 0 }
+        | if t.round_f32 { FLAG_ROUND_F32 } else { 0 }
+        | if t.sum_f32 { FLAG_SUM_F32 } else { 0 };
     vec![
         t.n_in,
         t.n_out,
@@ -458,6 +486,7 @@ pub(crate) fn to_spec(t: &Trees<'_>) -> TreesSpec {
         n_out: t.n_out,
         average: t.average(),
         round_f32: t.round_f32(),
+        sum_f32: t.sum_f32(),
         leaf_width: t.leaf_width,
         roots: t.roots.to_vec(),
         // Validated rows always decode.

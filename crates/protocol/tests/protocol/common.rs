@@ -35,6 +35,7 @@ pub fn labelled() -> Predictor {
             n_outputs: 2,
             labels: LabelsSpec::Str(vec!["no".into(), "yes".into()]),
             output_names: None,
+            precision: icebreak_format::Precision::F32,
         },
         provenance: provenance(),
         stages: vec![
@@ -63,6 +64,7 @@ pub fn two_targets() -> Predictor {
             n_outputs: 2,
             labels: LabelsSpec::None,
             output_names: None,
+            precision: icebreak_format::Precision::F32,
         },
         provenance: provenance(),
         stages: vec![StageSpec::Linear {
