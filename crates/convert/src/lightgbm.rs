@@ -735,7 +735,7 @@ fn build(model: &Model<'_>, sha: String, options: &Options) -> Result<ModelSpec,
             n_outputs,
             labels,
             output_names: None,
-            precision: icebreak_format::Precision::F32,
+            precision: icebreak_format::Precision::F64,
         },
         provenance: ProvenanceSpec {
             model_version: options

@@ -405,7 +405,7 @@ fn a_transformer_answers_its_outputs_and_accepts_missing_values() {
     let model = Model::new(&apr);
     let mut sc = model.scratch();
     let out = model.predict_row(&[f64::NAN, f64::NAN], &mut sc).unwrap();
-    assert_eq!(out.values, [0.6, -0.8]);
+    assert_eq!(out.values, [f64::from(0.6f32), f64::from(-0.8f32)]);
     assert_eq!(out.scores, out.values);
     assert_eq!(out.class, None);
     assert_eq!(out.probabilities, None);
@@ -475,9 +475,9 @@ fn binary_svc_follows_scikit_learn_signs_and_libsvm_ties() {
     let mut sc = model.scratch();
     // libsvm: d = 2x > 0 votes class 0; scikit-learn's decision_function is -d.
     let out = model.predict_row(&[1.0], &mut sc).unwrap();
-    assert_eq!((out.scores, out.class), (&[-2.0f32][..], Some(0)));
+    assert_eq!((out.scores, out.class), (&[-2.0f64][..], Some(0)));
     let out = model.predict_row(&[-1.0], &mut sc).unwrap();
-    assert_eq!((out.scores, out.class), (&[2.0f32][..], Some(1)));
+    assert_eq!((out.scores, out.class), (&[2.0f64][..], Some(1)));
     // d = 0: libsvm votes for the second class.
     let out = model.predict_row(&[0.0], &mut sc).unwrap();
     assert_eq!(out.class, Some(1));
