@@ -46,7 +46,13 @@ fn several_values_are_an_array_and_null_is_missing() {
             Instant::now(),
         )
         .unwrap();
-    assert_eq!(r.prediction, Prediction::Values(vec![4.0, 2.0].into()));
+    assert_eq!(
+        r.prediction,
+        Prediction::Values(icebreak_protocol::Numbers::owned(
+            vec![4.0, 2.0],
+            icebreak_format::Precision::F32
+        ))
+    );
     assert!(r.probabilities.is_none());
     // `null` is accepted by a model that takes missing values.
     assert!(answer(&p, br#"{"features": [null, 1]}"#)["prediction"].is_array());
