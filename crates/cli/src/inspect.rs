@@ -210,6 +210,8 @@ struct TreeStats {
     round_f32: bool,
     /// The sum is taken in `f32` from the base value, tree by tree (XGBoost).
     sum_f32: bool,
+    /// The average divides by the trees per output (LightGBM's multi-class forests).
+    average_per_output: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -270,6 +272,7 @@ fn tree_stats(t: &Trees<'_>) -> TreeStats {
         average: t.average(),
         round_f32: t.round_f32(),
         sum_f32: t.sum_f32(),
+        average_per_output: t.flags & icebreak_format::trees::FLAG_AVERAGE_PER_OUTPUT != 0,
     }
 }
 
@@ -636,6 +639,9 @@ impl<'a> Summary<'a> {
                 }
                 if t.sum_f32 {
                     flags.push("sum_f32");
+                }
+                if t.average_per_output {
+                    flags.push("average_per_output");
                 }
                 let _ = writeln!(
                     out,

@@ -546,6 +546,7 @@ fn build(file: ModelFile, sha: String, options: &Options) -> Result<ModelSpec, C
         average: false,
         round_f32: true,
         sum_f32: true,
+        average_per_output: false,
         leaf_width: 1,
         ..TreesSpec::default()
     };

@@ -140,14 +140,14 @@ fn check_counts(spec: &ModelSpec) -> Result<(), FormatError> {
     Ok(())
 }
 
-/// Whether the model uses something version 1.1 introduced: an `f64` output precision, or
-/// tree sums taken in `f32`.
+/// Whether the model uses something version 1.1 introduced: an `f64` output precision, tree
+/// sums taken in `f32`, or averaging per output.
 fn needs_1_1(spec: &ModelSpec) -> bool {
     spec.output.precision != Precision::F32
         || spec
             .stages
             .iter()
-            .any(|s| matches!(s, StageSpec::Trees(t) if t.sum_f32))
+            .any(|s| matches!(s, StageSpec::Trees(t) if t.sum_f32 || t.average_per_output))
 }
 
 fn layout(spec: &ModelSpec) -> Result<Vec<u8>, FormatError> {

@@ -262,7 +262,7 @@ fn finish(trees: &Trees<'_>, acc: &mut [f64]) {
     if trees.sum_f32() {
         return;
     }
-    let n = trees.roots.len() as f64;
+    let n = trees.average_divisor();
     for (a, b) in acc.iter_mut().zip(trees.base) {
         if trees.average() {
             *a /= n;
@@ -435,7 +435,7 @@ pub fn trees_ref(trees: &Trees<'_>, x: &[f64]) -> Vec<f64> {
     }
     for (a, b) in acc.iter_mut().zip(trees.base) {
         if trees.average() {
-            *a /= trees.roots.len() as f64;
+            *a /= trees.average_divisor();
         }
         *a += b;
     }

@@ -113,6 +113,7 @@ fn random_ensemble(seed: u64, n_in: u32, n_out: u32) -> TreesSpec {
         round_f32: rng.below(2) == 0,
         // XGBoost's f32 accumulation (never averaged).
         sum_f32: !average && rng.below(2) == 0,
+        average_per_output: false,
         leaf_width,
         categories: (0..cat_words).map(|_| rng.next() as u32).collect(),
         ..TreesSpec::default()
@@ -271,6 +272,7 @@ fn stump(split: Split, missing: MissingRule, default_left: bool, round_f32: bool
         leaf_width: 1,
         round_f32,
         sum_f32: false,
+        average_per_output: false,
         roots: vec![0],
         nodes: vec![TreeNode {
             feature: 0,
