@@ -134,7 +134,19 @@ fidelity!(
     reg_multi_target,
     categorical,
     dart,
-    bench_500x50
+    bench_500x50,
+    exact_binary_1,
+    exact_binary_100,
+    exact_binary_500,
+    exact_multi_1,
+    exact_multi_100,
+    exact_multi_500,
+    exact_regression_1,
+    exact_regression_100,
+    exact_regression_500,
+    exact_poisson_1,
+    exact_poisson_100,
+    exact_poisson_500
 );
 
 /// The UBJSON copy of a model converts to the same `.apr` as its JSON (the provenance aside:
