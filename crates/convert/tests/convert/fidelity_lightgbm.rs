@@ -280,7 +280,19 @@ fidelity!(
     rf_binary,
     rf_multiclass,
     categorical,
-    bench_500x50
+    bench_500x50,
+    exact_binary_1,
+    exact_binary_100,
+    exact_binary_500,
+    exact_multi_1,
+    exact_multi_100,
+    exact_multi_500,
+    exact_regression_1,
+    exact_regression_100,
+    exact_regression_500,
+    exact_poisson_1,
+    exact_poisson_100,
+    exact_poisson_500
 );
 
 #[test]
@@ -294,13 +306,25 @@ fn every_fixture_directory_has_a_test() {
             "binary_nomissing",
             "binary_zero",
             "categorical",
+            "exact_binary_1",
+            "exact_binary_100",
+            "exact_binary_500",
+            "exact_multi_1",
+            "exact_multi_100",
+            "exact_multi_500",
+            "exact_poisson_1",
+            "exact_poisson_100",
+            "exact_poisson_500",
+            "exact_regression_1",
+            "exact_regression_100",
+            "exact_regression_500",
             "multiclass_iris",
             "multiclass_wine",
             "multiclassova_iris",
             "poisson",
             "regression",
             "rf_binary",
-            "rf_multiclass"
+            "rf_multiclass",
         ]
     );
 }
