@@ -8,8 +8,9 @@
 
 use icebreak_engine::{BatchOutput, EngineError, Model};
 use icebreak_format::{Apr, FormatError, Labels, Precision, Role, Stage, Task};
-use icebreak_protocol::{feature_order, label, value, Cell, Error, ErrorKind, Numbers, Prediction,
-    Slots};
+use icebreak_protocol::{
+    feature_order, label, value, Cell, Error, ErrorKind, Numbers, Prediction, Slots,
+};
 use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use std::fmt;

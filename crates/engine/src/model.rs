@@ -446,7 +446,14 @@ impl<'a> Model<'a> {
                 out.scores32.clear();
                 out.scores32.resize(n_rows * sw, 0.0);
                 self.preprocess_rows(rows, &mut out.work);
-                linear::batch(&out.work, self.est_in, coef, intercept, sw, &mut out.scores32);
+                linear::batch(
+                    &out.work,
+                    self.est_in,
+                    coef,
+                    intercept,
+                    sw,
+                    &mut out.scores32,
+                );
                 kernels::widen(&out.scores32, &mut out.scores);
             }
             _ => return self.batch_by_rows(rows, out),

@@ -4,8 +4,7 @@ use crate::error::FormatError;
 use crate::family::{self, Stage};
 use crate::model::{
     InputSchema, InputSpec, Labels, LabelsSpec, MissingValues, ModelSpec, OutputSchema, OutputSpec,
-    Precision,
-    Provenance, ProvenanceSpec, Task,
+    Precision, Provenance, ProvenanceSpec, Task,
 };
 use crate::strings::{StrList, StringTable};
 use crate::{

@@ -128,7 +128,11 @@ pub fn assert_bits(got: &[f64], want: &[f64], precision: Precision, what: &str) 
     }
     let back = through_json(got, precision);
     for (j, (b, g)) in back.iter().zip(got).enumerate() {
-        assert_eq!(b.to_bits(), g.to_bits(), "{what} [{j}]: JSON text reads back as {b:e}");
+        assert_eq!(
+            b.to_bits(),
+            g.to_bits(),
+            "{what} [{j}]: JSON text reads back as {b:e}"
+        );
     }
     worst
 }

@@ -15,7 +15,9 @@
 // Test helpers unwrap freely: a malformed fixture should fail the test loudly.
 #![allow(clippy::unwrap_used)]
 
-use crate::common::{assert_bits, batch_matches_rows, fixture_dir, fixture_names, floats, read_json};
+use crate::common::{
+    assert_bits, batch_matches_rows, fixture_dir, fixture_names, floats, read_json,
+};
 use icebreak_engine::Model;
 use icebreak_format::{Apr, Labels, Precision};
 use std::path::PathBuf;
@@ -66,7 +68,9 @@ fn check_case(name: &str) -> Report {
         let want_margin = floats(&reference["margin"][i]);
         assert_eq!(want_margin.len(), n_out, "{name} row {i}");
         let what = format!("{name} row {i} margin");
-        rep.ulps = rep.ulps.max(assert_bits(out.scores, &want_margin, f32s, &what));
+        rep.ulps = rep
+            .ulps
+            .max(assert_bits(out.scores, &want_margin, f32s, &what));
         if classifier {
             let want_p = floats(&reference["probabilities"][i]);
             let what = format!("{name} row {i} probabilities");

@@ -16,9 +16,9 @@
 //! after their parents, so every walk ends within the number of nodes.
 
 use icebreak_format::trees::{info, info_bit, NodeRow, LEAF, ZERO_THRESHOLD};
-use icebreak_format::{Precision, Trees};
 #[cfg(feature = "testing")]
 use icebreak_format::{MissingRule, Split, TreeNode};
+use icebreak_format::{Precision, Trees};
 
 /// Rows per block in [`trees_block_f64`].
 pub const BLOCK_ROWS: usize = 64;

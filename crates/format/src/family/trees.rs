@@ -444,14 +444,23 @@ pub(crate) fn read<'a>(
     }
     if flags & FLAG_AVERAGE_PER_OUTPUT != 0 {
         if flags & FLAG_AVERAGE == 0 || targets.is_empty() {
-            return Err(bad(0, "averaging per output needs averaging and per-tree targets"));
+            return Err(bad(
+                0,
+                "averaging per output needs averaging and per-tree targets",
+            ));
         }
         if n_trees % n_out != 0 {
-            return Err(bad(0, "averaging per output needs n_trees a multiple of n_out"));
+            return Err(bad(
+                0,
+                "averaging per output needs n_trees a multiple of n_out",
+            ));
         }
         if let Some(i) = (0..targets.len()).position(|i| targets[i] as usize != i % n_out as usize)
         {
-            return Err(bad(i as u32, "averaging per output needs tree i on output i mod n_out"));
+            return Err(bad(
+                i as u32,
+                "averaging per output needs tree i on output i mod n_out",
+            ));
         }
     }
     if flags & FLAG_SUM_F32 != 0 {

@@ -1,7 +1,6 @@
 //! The output precision (version 1.1): written only when it is f64, read back as written;
 //! a file without it (1.0) answers in f32.
 
-
 use icebreak_format::testing::ModelSpecBuilder;
 use icebreak_format::*;
 

@@ -196,8 +196,15 @@ fn r29_the_flags_of_version_1_1() {
         t
     };
     let file = write(&spec(f32_trees())).unwrap();
-    assert_eq!(u16::from_le_bytes([file[6], file[7]]), 1, "sum_f32 is written as 1.1");
-    assert_eq!(Apr::parse_verified(&file).unwrap().to_spec(), spec(f32_trees()));
+    assert_eq!(
+        u16::from_le_bytes([file[6], file[7]]),
+        1,
+        "sum_f32 is written as 1.1"
+    );
+    assert_eq!(
+        Apr::parse_verified(&file).unwrap().to_spec(),
+        spec(f32_trees())
+    );
 
     let mut t = f32_trees();
     t.leaves[2] = 0.1;
@@ -216,12 +223,18 @@ fn r29_the_flags_of_version_1_1() {
         t
     };
     let file = write(&spec(per_output())).unwrap();
-    assert_eq!(Apr::parse_verified(&file).unwrap().to_spec(), spec(per_output()));
+    assert_eq!(
+        Apr::parse_verified(&file).unwrap().to_spec(),
+        spec(per_output())
+    );
     let mut t = per_output();
     t.average = false;
     assert_eq!(
         refused(t),
-        bad(0, "averaging per output needs averaging and per-tree targets")
+        bad(
+            0,
+            "averaging per output needs averaging and per-tree targets"
+        )
     );
     let mut t = per_output();
     t.targets = vec![1, 0];
