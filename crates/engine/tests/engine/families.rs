@@ -330,14 +330,14 @@ proptest! {
             prop_assert_eq!(out.scores.len(), r.scores.len());
             prop_assert_eq!(out.values.len(), r.values.len());
             for (a, b) in out.scores.iter().zip(&r.scores) {
-                prop_assert!(close(f64::from(*a), *b, rel, abs), "scores {:?} vs {:?}", out.scores, r.scores);
+                prop_assert!(close(*a, *b, rel, abs), "scores {:?} vs {:?}", out.scores, r.scores);
             }
             for (a, b) in out.values.iter().zip(&r.values) {
-                prop_assert!(close(f64::from(*a), *b, rel, abs), "values {:?} vs {:?}", out.values, r.values);
+                prop_assert!(close(*a, *b, rel, abs), "values {:?} vs {:?}", out.values, r.values);
             }
             prop_assert_eq!(out.probabilities.is_some(), r.probabilities.is_some());
             if let Some(p) = out.probabilities {
-                let sum: f64 = p.iter().map(|&v| f64::from(v)).sum();
+                let sum: f64 = p.iter().copied().sum();
                 prop_assert!((sum - 1.0).abs() < 1e-3, "probabilities {:?}", p);
             }
             prop_assert_eq!(out.class.is_some(), r.class.is_some());
@@ -543,7 +543,7 @@ fn naive_bayes_probabilities_are_computed_in_f64() {
     let out = model.predict_row(&[0.0], &mut sc).unwrap();
     let p0 = 1.0 / (1.0 + (-0.5f64).exp());
     let p = out.probabilities.unwrap();
-    assert!((f64::from(p[0]) - p0).abs() < 1e-7, "{p:?}");
+    assert!((p[0] - p0).abs() < 1e-7, "{p:?}");
     assert_eq!(out.class, Some(0));
 }
 

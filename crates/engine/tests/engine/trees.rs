@@ -243,7 +243,7 @@ proptest! {
             let probs = got.probabilities.unwrap();
             let want_probs = want.probabilities.unwrap();
             for (g, w) in probs.iter().zip(&want_probs) {
-                prop_assert!((f64::from(*g) - w).abs() <= 1e-5, "{g} vs {w}");
+                prop_assert!(((*g) - w).abs() <= 1e-5, "{g} vs {w}");
             }
             // The engine reports f32 scores: the reference's, rounded. Its class is decided on
             // them (first maximum), so two f64 scores that round to the same f32 are a tie.
