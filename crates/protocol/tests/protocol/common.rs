@@ -75,3 +75,33 @@ pub fn two_targets() -> Predictor {
         }],
     })
 }
+
+/// One tree that is a single leaf, `-4.320310689291134` (a LightGBM raw score), over one
+/// feature: a regression answering that value at `precision`.
+pub fn leaf(precision: icebreak_format::Precision) -> Predictor {
+    let trees = icebreak_format::TreesSpec {
+        n_in: 1,
+        n_out: 1,
+        leaf_width: 1,
+        roots: vec![icebreak_format::trees::LEAF],
+        leaves: vec![-4.320310689291134],
+        base: vec![0.0],
+        ..icebreak_format::TreesSpec::default()
+    };
+    predictor(&ModelSpec {
+        input: InputSpec {
+            n_features: 1,
+            missing: MissingValues::Nan,
+            feature_names: None,
+        },
+        output: OutputSpec {
+            task: Task::Regression,
+            n_outputs: 1,
+            labels: LabelsSpec::None,
+            output_names: None,
+            precision,
+        },
+        provenance: provenance(),
+        stages: vec![StageSpec::Trees(trees)],
+    })
+}
