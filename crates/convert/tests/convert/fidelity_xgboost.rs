@@ -110,6 +110,9 @@ macro_rules! fidelity {
             fn $case() {
                 let rep = check_case(stringify!($case));
                 assert!(rep.rows > 0);
+                // docs/FIDELITY.md: labels identical on every fixture row.
+                assert_eq!(rep.boundary_rows, 0);
+                assert_eq!(rep.ulps, 0);
             }
         )*
 
