@@ -10,7 +10,8 @@
 //!   batch path).
 //! - `trees_ref` (feature `testing`) is the plain reference: it decodes every node with
 //!   [`icebreak_format::TreeNode::decode`] and follows the documented semantics literally. Property tests hold
-//!   the fast paths to it bit for bit (both sum in the same order, in `f64`).
+//!   the fast paths to it bit for bit (both sum in the same order, in `f64`, or in `f32` from
+//!   the base values for an ensemble with `sum_f32`, XGBoost's accumulation).
 //!
 //! Validation (rule R29) guarantees that every reference is in range and that children come
 //! after their parents, so every walk ends within the number of nodes.
