@@ -46,7 +46,7 @@ pub(crate) fn time_model(m: &Value, args: &Args, rows: &Rows) -> Result<Value> {
         .values
         .iter()
         .zip(&reference)
-        .map(|(g, want)| (f64::from(*g) - want).abs())
+        .map(|(g, want)| ((*g) - want).abs())
         .fold(0.0f64, f64::max);
     let mut scratch = model.scratch();
     rows_agree(name, &model, rows, &batch, &mut scratch)?;

@@ -71,7 +71,7 @@ pub(crate) fn time_model(
     let max_diff = proba
         .iter()
         .enumerate()
-        .map(|(i, want)| (f64::from(batch.probabilities[i * 2 + 1]) - want).abs())
+        .map(|(i, want)| (batch.probabilities[i * 2 + 1] - want).abs())
         .fold(0.0f64, f64::max);
     let mut scratch = model.scratch();
     rows_agree(name, &model, rows, &batch, &mut scratch)?;

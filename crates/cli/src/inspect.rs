@@ -150,6 +150,8 @@ struct Outputs<'a> {
     width: u32,
     classes: Option<Vec<serde_json::Value>>,
     output_names: Option<Vec<&'a str>>,
+    /// The precision of the answers: `f32` or `f64`.
+    precision: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -206,6 +208,10 @@ struct TreeStats {
     average: bool,
     /// Features are rounded to `f32` before comparisons.
     round_f32: bool,
+    /// The sum is taken in `f32` from the base value, tree by tree (XGBoost).
+    sum_f32: bool,
+    /// The average divides by the trees per output (LightGBM's multi-class forests).
+    average_per_output: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -265,6 +271,8 @@ fn tree_stats(t: &Trees<'_>) -> TreeStats {
         n_categorical_nodes: categorical,
         average: t.average(),
         round_f32: t.round_f32(),
+        sum_f32: t.sum_f32(),
+        average_per_output: t.flags & icebreak_format::trees::FLAG_AVERAGE_PER_OUTPUT != 0,
     }
 }
 
@@ -512,6 +520,7 @@ impl<'a> Summary<'a> {
                 width: apr.output_width(),
                 classes,
                 output_names: apr.output().output_names.map(|l| l.iter().collect()),
+                precision: apr.output().precision.name(),
             },
             stages,
             provenance: ProvenanceInfo {
@@ -611,14 +620,15 @@ impl<'a> Summary<'a> {
         kv(
             "outputs",
             format!(
-                "{} {}, final width {}",
+                "{} {}, final width {}, answers in {}",
                 self.outputs.n_outputs,
                 if self.task == "classification" {
                     "classes"
                 } else {
                     "values"
                 },
-                self.outputs.width
+                self.outputs.width,
+                self.outputs.precision
             ),
         );
         if let Some(names) = &self.outputs.output_names {
@@ -638,6 +648,12 @@ impl<'a> Summary<'a> {
                 }
                 if t.round_f32 {
                     flags.push("round_f32");
+                }
+                if t.sum_f32 {
+                    flags.push("sum_f32");
+                }
+                if t.average_per_output {
+                    flags.push("average_per_output");
                 }
                 let _ = writeln!(
                     out,

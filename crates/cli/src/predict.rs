@@ -7,8 +7,10 @@
 //! whatever the input's size.
 
 use icebreak_engine::{BatchOutput, EngineError, Model};
-use icebreak_format::{Apr, FormatError, Labels, Role, Stage, Task};
-use icebreak_protocol::{feature_order, label, value, Cell, Error, ErrorKind, Prediction, Slots};
+use icebreak_format::{Apr, FormatError, Labels, Precision, Role, Stage, Task};
+use icebreak_protocol::{
+    feature_order, label, value, Cell, Error, ErrorKind, Numbers, Prediction, Slots,
+};
 use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -420,19 +422,22 @@ struct Renderer<'a> {
     has_post: bool,
     /// The estimator is k-means: its raw outputs are distances, reported as `outputs`.
     distances: bool,
+    /// The precision numbers are written at.
+    precision: Precision,
 }
 
-/// One output line. `f32` values are written in their shortest round-trip form.
+/// One output line. Numbers are written in the shortest text that reads back to the same
+/// value of the model's precision.
 #[derive(Serialize)]
 struct Answer<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     prediction: Option<Prediction<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    probabilities: Option<&'a [f32]>,
+    probabilities: Option<Numbers<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    scores: Option<&'a [f32]>,
+    scores: Option<Numbers<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    outputs: Option<&'a [f32]>,
+    outputs: Option<Numbers<'a>>,
 }
 
 /// The line of a row that got no prediction.
@@ -453,34 +458,37 @@ impl<'a> Renderer<'a> {
                 .stages()
                 .iter()
                 .any(|s| matches!(s, Stage::KMeans { .. })),
+            precision: apr.output().precision,
         }
     }
 
     fn answer<'b>(
         &'b self,
-        scores: &'b [f32],
-        values: &'b [f32],
-        probabilities: Option<&'b [f32]>,
+        scores: &'b [f64],
+        values: &'b [f64],
+        probabilities: Option<&'b [f64]>,
         class: Option<usize>,
     ) -> Answer<'b> {
+        let p = self.precision;
+        let nums = |v: &'b [f64]| Numbers::borrowed(v, p);
         match (self.task, class) {
             (Task::Classification, Some(c)) => Answer {
                 prediction: Some(label(&self.labels, c)),
-                probabilities,
-                scores: (!self.distances).then_some(scores),
-                outputs: self.distances.then_some(scores),
+                probabilities: probabilities.map(nums),
+                scores: (!self.distances).then(|| nums(scores)),
+                outputs: self.distances.then(|| nums(scores)),
             },
             (Task::Transform, _) => Answer {
                 prediction: None,
                 probabilities: None,
                 scores: None,
-                outputs: Some(values),
+                outputs: Some(nums(values)),
             },
             (Task::Regression | Task::Classification, _) => Answer {
-                prediction: Some(value(values)),
+                prediction: Some(value(values, p)),
                 probabilities: None,
-                scores: (self.has_post && !self.distances).then_some(scores),
-                outputs: self.distances.then_some(scores),
+                scores: (self.has_post && !self.distances).then(|| nums(scores)),
+                outputs: self.distances.then(|| nums(scores)),
             },
         }
     }

@@ -14,6 +14,9 @@
 //! feature's value in a randomly chosen reference row): realistic values for every feature,
 //! rows never seen as such.
 //!
+//! `xgboost_fixture_500x50_f64_sum` is the XGBoost fixture with its leaves summed in f64
+//! (the base added last) rather than in XGBoost's f32 order: what exactness costs.
+//!
 //! Run with `cargo bench -p icebreak-convert --bench trees`.
 
 // Bench code unwraps freely: a broken fixture should fail loudly.
@@ -118,6 +121,23 @@ fn benches_to_run() -> Vec<Bench> {
                 .unwrap_or_else(|| resampled_rows(&reference, seed)),
         });
     }
+    // The XGBoost model summed in f64 (base added last) instead of XGBoost's f32 order: the
+    // cost of exactness, measured side by side in one run.
+    let xgb = root.join("fixtures/xgboost/bench_500x50/model.json");
+    let mut spec = icebreak_convert::xgboost::convert(&std::fs::read(&xgb).unwrap()).unwrap();
+    for s in &mut spec.stages {
+        if let icebreak_format::StageSpec::Trees(t) = s {
+            t.sum_f32 = false;
+        }
+    }
+    out.insert(
+        1,
+        Bench {
+            name: "xgboost_fixture_500x50_f64_sum".to_owned(),
+            bytes: icebreak_format::write(&spec).unwrap().leak(),
+            rows: out[0].rows.clone(),
+        },
+    );
     if let (Some(dir), Some(rows)) = (grid, grid_rows) {
         let text = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
         let manifest: Value = serde_json::from_str(&text).unwrap();

@@ -661,8 +661,9 @@ fn build(model: &Model<'_>, sha: String, options: &Options) -> Result<ModelSpec,
         }
     }
     let average = header_value(model, "average_output").is_some();
-    // LightGBM divides a forest by its iterations, the .apr ensemble by its trees.
-    let leaf_scale = if average { f64::from(ntpi) } else { 1.0 };
+    // LightGBM divides a forest by its iterations: with several trees per iteration, the
+    // .apr ensemble averages per output (tree i adds to output i mod num_tree_per_iteration).
+    let leaf_scale = 1.0;
     let mut ens = Ensemble {
         n_features,
         trees: TreesSpec {
@@ -670,6 +671,8 @@ fn build(model: &Model<'_>, sha: String, options: &Options) -> Result<ModelSpec,
             n_out,
             average,
             round_f32: false,
+            sum_f32: false,
+            average_per_output: average && n_out > 1,
             leaf_width: 1,
             base: vec![0.0; n_out as usize],
             ..TreesSpec::default()
@@ -734,6 +737,7 @@ fn build(model: &Model<'_>, sha: String, options: &Options) -> Result<ModelSpec,
             n_outputs,
             labels,
             output_names: None,
+            precision: icebreak_format::Precision::F64,
         },
         provenance: ProvenanceSpec {
             model_version: options

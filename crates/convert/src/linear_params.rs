@@ -163,6 +163,7 @@ pub fn from_json(json: &str) -> Result<ModelSpec, ConvertError> {
             n_outputs,
             labels,
             output_names: p.output_names,
+            precision: icebreak_format::Precision::F32,
         },
         provenance: ProvenanceSpec {
             model_version: p.provenance.model_version,

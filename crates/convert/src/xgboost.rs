@@ -545,6 +545,8 @@ fn build(file: ModelFile, sha: String, options: &Options) -> Result<ModelSpec, C
         n_out,
         average: false,
         round_f32: true,
+        sum_f32: true,
+        average_per_output: false,
         leaf_width: 1,
         ..TreesSpec::default()
     };
@@ -599,6 +601,7 @@ fn build(file: ModelFile, sha: String, options: &Options) -> Result<ModelSpec, C
             n_outputs,
             labels,
             output_names: None,
+            precision: icebreak_format::Precision::F32,
         },
         provenance: ProvenanceSpec {
             model_version: options
@@ -724,10 +727,11 @@ fn add_tree(
         let left = tree.left_children[i];
         let cond = tree.split_conditions.0[i];
         if left == -1 {
-            let value = match weight {
-                Some(w) => f64::from(cond) * f64::from(w),
-                None => f64::from(cond),
-            };
+            // DART: XGBoost multiplies the tree's f32 output by its f32 weight, in f32.
+            let value = f64::from(match weight {
+                Some(w) => cond * w,
+                None => cond,
+            });
             if !cond.is_finite() || !value.is_finite() {
                 return Err(invalid(format!(
                     "tree {t}: leaf {i} has a non-finite value ({cond})"

@@ -56,6 +56,7 @@ fn classifier(n_out: u32, post: PostTransform) -> AlignedBuf {
             n_outputs: n_classes,
             labels: LabelsSpec::Int((0..i64::from(n_classes)).collect()),
             output_names: None,
+            precision: icebreak_format::Precision::F32,
         },
         provenance: ProvenanceSpec {
             model_version: "bench".into(),

@@ -52,6 +52,7 @@ fn model(n: u32, stages: Vec<StageSpec>, task: Task, no: u32) -> AlignedBuf {
                 LabelsSpec::None
             },
             output_names: None,
+            precision: icebreak_format::Precision::F32,
         },
         provenance: ProvenanceSpec {
             model_version: "bench".into(),

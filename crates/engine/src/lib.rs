@@ -10,7 +10,7 @@
 //! # let spec = ModelSpec {
 //! #     input: InputSpec { n_features: 2, missing: MissingValues::Reject, feature_names: None },
 //! #     output: OutputSpec { task: Task::Classification, n_outputs: 2,
-//! #         labels: LabelsSpec::Int(vec![0, 1]), output_names: None },
+//! #         labels: LabelsSpec::Int(vec![0, 1]), output_names: None, precision: icebreak_format::Precision::F32 },
 //! #     provenance: ProvenanceSpec { model_version: "1".into(), model_name: None,
 //! #         source_format: None, converter: None, source_sha256: None },
 //! #     stages: vec![

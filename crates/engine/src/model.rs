@@ -4,7 +4,7 @@
 use crate::family::{self, linear, post, trees, Buffers, EstimatorBlock};
 use crate::kernels;
 use crate::EngineError;
-use icebreak_format::{Apr, MissingValues, PostTransform, Role, Stage, Task};
+use icebreak_format::{Apr, MissingValues, PostTransform, Precision, Role, Stage, Task};
 
 /// A pipeline ready to run, borrowing its weights from the file.
 #[derive(Debug, Clone)]
@@ -37,6 +37,11 @@ pub struct Model<'a> {
     post: Option<PostTransform>,
     /// `f64` work space of an SVM estimator.
     work_len: usize,
+    /// The precision of the answers (the output schema's).
+    precision: Precision,
+    /// The model is a tree ensemble summed in `f64` on the caller's row, with an `f64`
+    /// precision: scores and post transform stay in `f64` (LightGBM, double ONNX trees).
+    exact_f64: bool,
 }
 
 /// Reusable buffers for predictions; one per thread.
@@ -47,22 +52,25 @@ pub struct Scratch {
     x: Vec<f64>,
     acc: Vec<f64>,
     work: Vec<f64>,
+    scores: Vec<f64>,
+    values: Vec<f64>,
 }
 
-/// The result of one row, borrowing from the [`Scratch`].
+/// The result of one row, borrowing from the [`Scratch`]. Every number is a value of the
+/// model's [`Precision`]: with [`Precision::F32`] each is an `f32` held exactly in an `f64`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RowOutput<'s> {
     /// Raw estimator outputs: a regression's values before any link, a classifier's
     /// decision scores / margins (an SVM's `decision_function`, a naive Bayes model's joint
     /// log-likelihoods, k-means distances), a transformer's outputs.
-    pub scores: &'s [f32],
+    pub scores: &'s [f64],
     /// The pipeline's final outputs: the transformed values of a regression with a link
     /// (e.g. `exp` for Poisson), the probabilities of a classifier that has them, otherwise
     /// the scores (k-means: the distances to the centres).
-    pub values: &'s [f32],
+    pub values: &'s [f64],
     /// Class probabilities, for classifiers with a post transform or an SVM trained with
     /// probabilities.
-    pub probabilities: Option<&'s [f32]>,
+    pub probabilities: Option<&'s [f64]>,
     /// Index of the predicted class (classifiers; k-means: the nearest centre).
     pub class: Option<usize>,
 }
@@ -110,6 +118,7 @@ impl<'a> Model<'a> {
         });
         let reads_f64 = pre_end == 0 && stages.first().is_some_and(family::reads_f64);
         let exact_f64 = matches!(stages.first(), Some(Stage::Trees(t)) if !t.round_f32());
+        let precision = apr.output().precision;
         let prepared = match stages.get(pre_end) {
             Some(Stage::Trees(t)) => Some(trees::Prepared::new(*t)),
             _ => None,
@@ -135,6 +144,8 @@ impl<'a> Model<'a> {
             ovr: post == Some(PostTransform::OvrNormalize),
             post,
             work_len,
+            precision,
+            exact_f64: exact_f64 && precision == Precision::F64 && pre_end == 0,
         }
     }
 
@@ -169,6 +180,11 @@ impl<'a> Model<'a> {
         self.reads_f64
     }
 
+    /// The precision of the answers.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
     /// A scratch sized for this model.
     pub fn scratch(&self) -> Scratch {
         let mut s = Scratch::default();
@@ -193,6 +209,12 @@ impl<'a> Model<'a> {
         }
         if s.work.len() < self.work_len {
             s.work.resize(self.work_len, 0.0);
+        }
+        if s.scores.len() < w {
+            s.scores.resize(w, 0.0);
+        }
+        if s.values.len() < w {
+            s.values.resize(w, 0.0);
         }
     }
 
@@ -241,8 +263,32 @@ impl<'a> Model<'a> {
             x: xr,
             acc,
             work,
+            scores: s64,
+            values: v64,
         } = scratch;
         let sw = self.score_width;
+        let classifier = self.task == Task::Classification;
+        if self.exact_f64 {
+            // Scores and post transform in f64, as the library computes them.
+            if let Some(p) = &self.prepared {
+                trees::trees_row_f64(p, x, &mut s64[..sw]);
+            }
+            let scores: &'s [f64] = &s64[..sw];
+            let (values, probabilities): (&'s [f64], _) = match self.post {
+                Some(p) => {
+                    let w = post::apply_f64(p, scores, v64);
+                    let v: &'s [f64] = &v64[..w];
+                    (v, classifier.then_some(v))
+                }
+                None => (scores, None),
+            };
+            return Ok(RowOutput {
+                scores,
+                values,
+                probabilities,
+                class: classifier.then(|| self.class_of(scores)),
+            });
+        }
         let block = EstimatorBlock {
             stages: &self.stages[self.pre_end..self.est_end],
             prepared: self.prepared.as_ref(),
@@ -273,21 +319,19 @@ impl<'a> Model<'a> {
                 },
             )
         };
-        // Scores in `b[..sw]`; post-processing writes into `a`.
-        let scores: &'s [f32] = &b[..sw];
-        let classifier = self.task == Task::Classification;
-        let (values, probabilities): (&'s [f32], _) = if values_ready {
-            let v: &'s [f32] = &a[..self.output_width];
+        // Scores in `b[..sw]`; post-processing writes into `a`. Both are then widened.
+        kernels::widen(&b[..sw], &mut s64[..sw]);
+        let scores: &'s [f64] = &s64[..sw];
+        let (values, probabilities): (&'s [f64], _) = if values_ready || self.post.is_some() {
+            let w = match self.post {
+                Some(p) if !values_ready => post::apply(p, &b[..sw], a),
+                _ => self.output_width,
+            };
+            kernels::widen(&a[..w], &mut v64[..w]);
+            let v: &'s [f64] = &v64[..w];
             (v, classifier.then_some(v))
         } else {
-            match self.post {
-                Some(p) => {
-                    let w = post::apply(p, scores, a);
-                    let v: &'s [f32] = &a[..w];
-                    (v, classifier.then_some(v))
-                }
-                None => (scores, None),
-            }
+            (scores, None)
         };
         let class = match self.task {
             Task::Regression | Task::Transform => None,
@@ -326,16 +370,16 @@ impl<'a> Model<'a> {
         w
     }
 
-    fn class_of(&self, scores: &[f32]) -> usize {
+    fn class_of(&self, scores: &[f64]) -> usize {
         match scores {
             [z] => usize::from(*z > 0.0),
             _ if self.ovr => {
                 // scikit-learn's OneVsRestClassifier keeps the last of tied maxima.
-                let first = kernels::argmax_f32(scores);
+                let first = kernels::argmax_f64(scores);
                 let best = scores[first];
                 scores.iter().rposition(|&v| v == best).unwrap_or(first)
             }
-            _ => kernels::argmax_f32(scores),
+            _ => kernels::argmax_f64(scores),
         }
     }
 
@@ -399,25 +443,55 @@ impl<'a> Model<'a> {
                     }
                     &out.work64
                 };
-                trees::batch(p, src, &mut out.acc, &mut out.scores);
+                let precision = if self.exact_f64 {
+                    Precision::F64
+                } else {
+                    Precision::F32
+                };
+                trees::batch(p, src, precision, &mut out.scores);
             }
             Some(Stage::Linear {
                 coef, intercept, ..
             }) => {
                 out.scores.resize(n_rows * sw, 0.0);
+                out.scores32.clear();
+                out.scores32.resize(n_rows * sw, 0.0);
                 self.preprocess_rows(rows, &mut out.work);
-                linear::batch(&out.work, self.est_in, coef, intercept, sw, &mut out.scores);
+                linear::batch(
+                    &out.work,
+                    self.est_in,
+                    coef,
+                    intercept,
+                    sw,
+                    &mut out.scores32,
+                );
+                kernels::widen(&out.scores32, &mut out.scores);
             }
             _ => return self.batch_by_rows(rows, out),
         }
         match self.post {
-            Some(p) => {
-                let mut tmp = vec![0.0f32; self.output_width.max(sw)];
+            Some(p) if self.exact_f64 => {
+                let mut tmp = vec![0.0f64; self.output_width.max(sw)];
                 out.value_width = self.output_width;
                 out.values.reserve(n_rows * self.output_width);
                 for row in out.scores.chunks_exact(sw) {
-                    let w = post::apply(p, row, &mut tmp);
+                    let w = post::apply_f64(p, row, &mut tmp);
                     out.values.extend_from_slice(&tmp[..w]);
+                }
+            }
+            Some(p) => {
+                // The scores are f32 values: the f32 transform sees exactly the row path's.
+                let width = self.output_width.max(sw);
+                let mut row32 = vec![0.0f32; sw];
+                let mut tmp = vec![0.0f32; width];
+                out.value_width = self.output_width;
+                out.values.reserve(n_rows * self.output_width);
+                for row in out.scores.chunks_exact(sw) {
+                    for (d, s) in row32.iter_mut().zip(row) {
+                        *d = *s as f32;
+                    }
+                    let w = post::apply(p, &row32, &mut tmp);
+                    out.values.extend(tmp[..w].iter().map(|&v| f64::from(v)));
                 }
             }
             None => {
@@ -462,22 +536,22 @@ impl<'a> Model<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct BatchOutput {
     /// Row-major scores, `score_width` per row.
-    pub scores: Vec<f32>,
+    pub scores: Vec<f64>,
     /// Scores per row.
     pub score_width: usize,
     /// Row-major final values, `value_width` per row (see [`RowOutput::values`]).
-    pub values: Vec<f32>,
+    pub values: Vec<f64>,
     /// Values per row.
     pub value_width: usize,
     /// Row-major probabilities, `probability_width` per row (empty without a post transform).
-    pub probabilities: Vec<f32>,
+    pub probabilities: Vec<f64>,
     /// Probabilities per row.
     pub probability_width: usize,
     /// Predicted class index per row (classifiers).
     pub classes: Vec<usize>,
     work: Vec<f32>,
     work64: Vec<f64>,
-    acc: Vec<f64>,
+    scores32: Vec<f32>,
 }
 
 impl BatchOutput {

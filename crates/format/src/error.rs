@@ -254,7 +254,7 @@ impl fmt::Display for FormatError {
             TooShort { len } => write!(f, "file is {len} bytes, shorter than the 64-byte header"),
             BadMagic { found } => write!(f, "bad magic {found:02x?}: not an .apr file"),
             UnsupportedVersion { major, minor } => {
-                write!(f, "unsupported .apr version {major}.{minor} (this reader knows 1.0)")
+                write!(f, "unsupported .apr version {major}.{minor} (this reader knows 1.0 and 1.1)")
             }
             ReservedNotZero { offset } => write!(f, "reserved header bytes at offset {offset} are not zero"),
             LengthMismatch { declared, actual } => {

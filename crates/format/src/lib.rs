@@ -14,6 +14,7 @@
 //!     input: InputSpec { n_features: 2, missing: MissingValues::Reject, feature_names: None },
 //!     output: OutputSpec {
 //!         task: Task::Regression, n_outputs: 1, labels: LabelsSpec::None, output_names: None,
+//!         precision: Precision::F32,
 //!     },
 //!     provenance: ProvenanceSpec {
 //!         model_version: "1".into(), model_name: None, source_format: None,
@@ -67,7 +68,7 @@ pub use error::FormatError;
 pub use family::{Activation, Kernel, Norm, PostTransform, Role, Stage, StageSpec, Svm, SvmSpec};
 pub use model::{
     InputSchema, InputSpec, Labels, LabelsSpec, MissingValues, ModelSpec, OutputSchema, OutputSpec,
-    Provenance, ProvenanceSpec, Task,
+    Precision, Provenance, ProvenanceSpec, Task,
 };
 pub use reader::{Apr, Section};
 pub use strings::{StrList, StringTable};
@@ -79,8 +80,10 @@ pub use writer::{write, write_to_vec};
 pub const MAGIC: [u8; 4] = *b"APR\0";
 /// Major version written and read.
 pub const VERSION_MAJOR: u16 = 1;
-/// Minor version written and read.
-pub const VERSION_MINOR: u16 = 0;
+/// Newest minor version written and read. A reader of 1.1 also reads 1.0 files; the writer
+/// writes 1.0 unless the model needs 1.1 (an `f64` output precision, or trees summed in
+/// `f32`), so that 1.0 readers keep reading every model they could before.
+pub const VERSION_MINOR: u16 = 1;
 /// Length of the fixed header.
 pub const HEADER_LEN: usize = 64;
 /// Length of one section-table entry.

@@ -62,6 +62,50 @@ impl MissingValues {
     }
 }
 
+/// The precision of a model's answers: the floating-point type the source library computes
+/// them in. Answers are printed as the shortest text that reads back to the same value of
+/// this type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// `f32` (XGBoost, float ONNX graphs). Every answer is a value an `f32` holds exactly.
+    #[default]
+    F32,
+    /// `f64` (LightGBM, the exact `f64` tree ensembles of double ONNX graphs).
+    F64,
+}
+
+impl Precision {
+    pub(crate) fn code(self) -> u32 {
+        match self {
+            Precision::F32 => 0,
+            Precision::F64 => 1,
+        }
+    }
+    pub(crate) fn from_code(v: u32) -> Option<Self> {
+        match v {
+            0 => Some(Precision::F32),
+            1 => Some(Precision::F64),
+            _ => None,
+        }
+    }
+    /// `"f32"` or `"f64"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F64 => "f64",
+        }
+    }
+    /// `v` at this precision: rounded to the nearest `f32` for [`Precision::F32`], as is for
+    /// [`Precision::F64`].
+    #[inline]
+    pub fn round(self, v: f64) -> f64 {
+        match self {
+            Precision::F32 => f64::from(v as f32),
+            Precision::F64 => v,
+        }
+    }
+}
+
 /// The input schema, as read from a file.
 #[derive(Debug, Clone, Copy)]
 pub struct InputSchema<'a> {
@@ -95,6 +139,8 @@ pub struct OutputSchema<'a> {
     pub labels: Labels<'a>,
     /// Output names, if any (e.g. regression targets).
     pub output_names: Option<StrList<'a>>,
+    /// The precision of the answers (files of version 1.0: [`Precision::F32`]).
+    pub precision: Precision,
 }
 
 /// Where the model came from.
@@ -161,6 +207,8 @@ pub struct OutputSpec {
     pub labels: LabelsSpec,
     /// Optional output names (exactly `n_outputs` of them).
     pub output_names: Option<Vec<String>>,
+    /// The precision of the answers.
+    pub precision: Precision,
 }
 
 /// Owned provenance.

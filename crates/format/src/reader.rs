@@ -4,7 +4,7 @@ use crate::error::FormatError;
 use crate::family::{self, Stage};
 use crate::model::{
     InputSchema, InputSpec, Labels, LabelsSpec, MissingValues, ModelSpec, OutputSchema, OutputSpec,
-    Provenance, ProvenanceSpec, Task,
+    Precision, Provenance, ProvenanceSpec, Task,
 };
 use crate::strings::{StrList, StringTable};
 use crate::{
@@ -143,6 +143,7 @@ impl<'a> Apr<'a> {
                 n_outputs: self.output.n_outputs,
                 labels,
                 output_names: self.output.output_names.map(|l| l.to_vec()),
+                precision: self.output.precision,
             },
             provenance: ProvenanceSpec {
                 model_version: self.provenance.model_version.to_owned(),
@@ -167,6 +168,8 @@ pub(crate) struct Parser<'a> {
     attested: Option<&'static [u64]>,
     /// Trees stages read so far.
     trees_read: usize,
+    /// The file's minor version (0 or 1).
+    pub(crate) minor: u16,
 }
 
 /// A cursor over the manifest's little-endian u32 words.
@@ -196,6 +199,7 @@ impl<'a> Parser<'a> {
             has_strings: false,
             attested: None,
             trees_read: 0,
+            minor: 0,
         })
     }
 
@@ -247,9 +251,10 @@ impl<'a> Parser<'a> {
         // R3
         let major = u16::from_le_bytes([b[4], b[5]]);
         let minor = u16::from_le_bytes([b[6], b[7]]);
-        if major != VERSION_MAJOR || minor != VERSION_MINOR {
+        if major != VERSION_MAJOR || minor > VERSION_MINOR {
             return Err(FormatError::UnsupportedVersion { major, minor });
         }
+        self.minor = minor;
         // R4
         if le_u32(b, 8) != Some(0) {
             return Err(FormatError::ReservedNotZero { offset: 8 });
@@ -505,6 +510,9 @@ impl<'a> Parser<'a> {
             tag: tag::OUTPUT,
             found: len,
         };
+        // Version 1.1 ends the record with the precision word.
+        let extra = u32::from(self.minor >= 1);
+        let len = len.checked_sub(extra).ok_or(wrong_len.clone())?;
         let labels = match kind {
             label_kind::NONE => {
                 if len != 4 {
@@ -541,11 +549,21 @@ impl<'a> Parser<'a> {
                 })
             }
         };
+        let precision = if extra == 1 {
+            let code = w.next()?;
+            Precision::from_code(code).ok_or(FormatError::UnknownValue {
+                field: "precision",
+                value: code,
+            })?
+        } else {
+            Precision::F32
+        };
         Ok(OutputSchema {
             task,
             n_outputs,
             labels,
             output_names,
+            precision,
         })
     }
 

@@ -65,6 +65,7 @@ impl ModelSpecBuilder {
                     n_outputs: 1,
                     labels: LabelsSpec::None,
                     output_names: None,
+                    precision: crate::Precision::F32,
                 },
                 provenance: provenance("1"),
                 stages: Vec::new(),

@@ -4,11 +4,11 @@
 use crate::aligned::AlignedBuf;
 use crate::error::FormatError;
 use crate::family;
-use crate::model::{LabelsSpec, ModelSpec};
+use crate::family::StageSpec;
+use crate::model::{LabelsSpec, ModelSpec, Precision};
 use crate::reader::{label_kind, tag, Apr};
 use crate::{
     align64, Dtype, SectionKind, HEADER_LEN, MAGIC, NONE, SECTION_ENTRY_LEN, VERSION_MAJOR,
-    VERSION_MINOR,
 };
 
 struct Strings {
@@ -140,6 +140,17 @@ fn check_counts(spec: &ModelSpec) -> Result<(), FormatError> {
     Ok(())
 }
 
+/// Whether the model uses something version 1.1 introduced: an `f64` output precision, tree
+/// sums taken in `f32`, or averaging per output.
+fn needs_1_1(spec: &ModelSpec) -> bool {
+    spec.output.precision != Precision::F32
+        || spec.stages.iter().any(|s| match s {
+            StageSpec::Trees(t) => t.sum_f32 || t.average_per_output,
+            StageSpec::StandardScalerF64 { .. } | StageSpec::MinMaxScalerF64 { .. } => true,
+            _ => false,
+        })
+}
+
 fn layout(spec: &ModelSpec) -> Result<Vec<u8>, FormatError> {
     check_counts(spec)?;
     let mut strings = Strings {
@@ -173,6 +184,11 @@ fn layout(spec: &ModelSpec) -> Result<Vec<u8>, FormatError> {
             let first = strings.push_all(v);
             payload.extend([label_kind::STR, out_names, first]);
         }
+    }
+    // 1.1 only when the model needs it, so that 1.0 readers keep reading the rest.
+    let minor: u16 = if needs_1_1(spec) { 1 } else { 0 };
+    if minor == 1 {
+        payload.push(out.precision.code());
     }
     record(&mut words, tag::OUTPUT, &payload);
 
@@ -215,7 +231,7 @@ fn layout(spec: &ModelSpec) -> Result<Vec<u8>, FormatError> {
     let mut out = vec![0u8; file_len as usize];
     out[0..4].copy_from_slice(&MAGIC);
     out[4..6].copy_from_slice(&VERSION_MAJOR.to_le_bytes());
-    out[6..8].copy_from_slice(&VERSION_MINOR.to_le_bytes());
+    out[6..8].copy_from_slice(&minor.to_le_bytes());
     out[16..24].copy_from_slice(&file_len.to_le_bytes());
     out[24..28].copy_from_slice(&(count as u32).to_le_bytes());
     out[28..32].copy_from_slice(&0u32.to_le_bytes());

@@ -13,6 +13,8 @@ mod attested;
 mod common;
 #[path = "format/positive.rs"]
 mod positive;
+#[path = "format/precision.rs"]
+mod precision;
 #[path = "format/proptests.rs"]
 mod proptests;
 #[path = "format/rule_r29.rs"]

@@ -75,6 +75,7 @@ fn logistic(n_features: u32) -> &'static [u8] {
             n_outputs: 2,
             labels: LabelsSpec::Int(vec![0, 1]),
             output_names: None,
+            precision: icebreak_format::Precision::F32,
         },
         provenance: provenance(),
         stages: vec![
@@ -106,6 +107,7 @@ fn linear_of_size(n_out: u32) -> &'static [u8] {
             n_outputs: n_out,
             labels: LabelsSpec::None,
             output_names: None,
+            precision: icebreak_format::Precision::F32,
         },
         provenance: provenance(),
         stages: vec![StageSpec::Linear {

@@ -359,7 +359,10 @@ mod tests {
         let r = LambdaResponse {
             response: Response {
                 prediction: Prediction::StrLabel("malignant"),
-                probabilities: Some(vec![0.25, 0.75]),
+                probabilities: Some(icebreak_protocol::Numbers::owned(
+                    vec![0.25, 0.75],
+                    icebreak_format::Precision::F32,
+                )),
                 latency_ms: 0.5,
                 model_version: "v1",
             },

@@ -2,10 +2,65 @@
 //! model's description.
 
 use crate::error::Error;
-use icebreak_format::{Apr, Labels, MissingValues, Task};
-use serde::ser::Serializer;
+use icebreak_format::{Apr, Labels, MissingValues, Precision, Task};
+use serde::ser::{SerializeSeq, Serializer};
 use serde::Serialize;
 use std::borrow::Cow;
+
+/// Writes `v` as the shortest text that reads back to the same value of `precision`: an
+/// `f32` model's `-4.3203106`, an `f64` model's `-4.320310689291134`.
+fn serialize_number<S: Serializer>(v: f64, precision: Precision, s: S) -> Result<S::Ok, S::Error> {
+    match precision {
+        Precision::F32 => s.serialize_f32(v as f32),
+        Precision::F64 => s.serialize_f64(v),
+    }
+}
+
+/// Numbers of an answer (values, probabilities, scores) at the model's precision: written
+/// as a JSON array, each as the shortest round-trip text of that precision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Numbers<'a> {
+    /// The numbers (values of `precision`, held in `f64`).
+    pub values: Cow<'a, [f64]>,
+    /// Their precision.
+    pub precision: Precision,
+}
+
+impl<'a> Numbers<'a> {
+    /// Owned numbers.
+    pub fn owned(values: Vec<f64>, precision: Precision) -> Numbers<'static> {
+        Numbers {
+            values: Cow::Owned(values),
+            precision,
+        }
+    }
+    /// Borrowed numbers.
+    pub fn borrowed(values: &'a [f64], precision: Precision) -> Numbers<'a> {
+        Numbers {
+            values: Cow::Borrowed(values),
+            precision,
+        }
+    }
+}
+
+impl Serialize for Numbers<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.values.len()))?;
+        for &v in self.values.iter() {
+            seq.serialize_element(&Number(v, self.precision))?;
+        }
+        seq.end()
+    }
+}
+
+/// One number at a precision.
+struct Number(f64, Precision);
+
+impl Serialize for Number {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serialize_number(self.0, self.1, s)
+    }
+}
 
 /// A class label as the source model has it, or the predicted value(s).
 #[derive(Debug, Clone, PartialEq)]
@@ -14,10 +69,10 @@ pub enum Prediction<'a> {
     IntLabel(i64),
     /// A string class label.
     StrLabel(&'a str),
-    /// One value.
-    Value(f32),
+    /// One value, at the model's precision.
+    Value(f64, Precision),
     /// Several values.
-    Values(Cow<'a, [f32]>),
+    Values(Numbers<'a>),
 }
 
 impl Serialize for Prediction<'_> {
@@ -25,7 +80,7 @@ impl Serialize for Prediction<'_> {
         match self {
             Prediction::IntLabel(v) => s.serialize_i64(*v),
             Prediction::StrLabel(v) => s.serialize_str(v),
-            Prediction::Value(v) => s.serialize_f32(*v),
+            Prediction::Value(v, p) => serialize_number(*v, *p, s),
             Prediction::Values(v) => v.serialize(s),
         }
     }
@@ -42,10 +97,10 @@ pub fn label<'a>(labels: &Labels<'a>, class: usize) -> Prediction<'a> {
 }
 
 /// A regression's prediction: one value as a number, several as an array.
-pub fn value(values: &[f32]) -> Prediction<'_> {
+pub fn value(values: &[f64], precision: Precision) -> Prediction<'_> {
     match values {
-        [v] => Prediction::Value(*v),
-        v => Prediction::Values(Cow::Borrowed(v)),
+        [v] => Prediction::Value(*v, precision),
+        v => Prediction::Values(Numbers::borrowed(v, precision)),
     }
 }
 
@@ -54,18 +109,22 @@ pub fn value(values: &[f32]) -> Prediction<'_> {
 /// outputs.
 pub(crate) fn predicted(
     apr: &Apr<'static>,
-    values: &[f32],
-    probabilities: Option<&[f32]>,
+    values: &[f64],
+    probabilities: Option<&[f64]>,
     class: Option<usize>,
-) -> (Prediction<'static>, Option<Vec<f32>>) {
+) -> (Prediction<'static>, Option<Numbers<'static>>) {
+    let precision = apr.output().precision;
     match (apr.output().task, class) {
         (Task::Classification, Some(c)) => (
             label(&apr.output().labels, c),
-            probabilities.map(<[f32]>::to_vec),
+            probabilities.map(|p| Numbers::owned(p.to_vec(), precision)),
         ),
-        _ => match value(values) {
-            Prediction::Value(v) => (Prediction::Value(v), None),
-            _ => (Prediction::Values(Cow::Owned(values.to_vec())), None),
+        _ => match values {
+            [v] => (Prediction::Value(*v, precision), None),
+            _ => (
+                Prediction::Values(Numbers::owned(values.to_vec(), precision)),
+                None,
+            ),
         },
     }
 }
@@ -77,7 +136,7 @@ pub struct Response {
     pub prediction: Prediction<'static>,
     /// Class probabilities in class order, for classifiers that have them.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub probabilities: Option<Vec<f32>>,
+    pub probabilities: Option<Numbers<'static>>,
     /// Time spent answering, in milliseconds.
     pub latency_ms: f64,
     /// The model's version.
@@ -94,7 +153,7 @@ pub enum BatchItem {
         prediction: Prediction<'static>,
         /// Probabilities, for classifiers.
         #[serde(skip_serializing_if = "Option::is_none")]
-        probabilities: Option<Vec<f32>>,
+        probabilities: Option<Numbers<'static>>,
     },
     /// Why this instance got no prediction.
     Err {
@@ -216,9 +275,12 @@ mod tests {
 
     #[test]
     fn values_render_as_a_number_or_an_array() {
-        assert_eq!(value(&[1.5]), Prediction::Value(1.5));
-        assert_eq!(json(&value(&[1.5])), "1.5");
-        assert_eq!(json(&value(&[1.0, 2.5])), "[1.0,2.5]");
+        assert_eq!(
+            value(&[1.5], Precision::F32),
+            Prediction::Value(1.5, Precision::F32)
+        );
+        assert_eq!(json(&value(&[1.5], Precision::F32)), "1.5");
+        assert_eq!(json(&value(&[1.0, 2.5], Precision::F64)), "[1.0,2.5]");
         assert_eq!(json(&Prediction::StrLabel("cat")), "\"cat\"");
     }
 
@@ -228,13 +290,13 @@ mod tests {
             predictions: vec![
                 BatchItem::Ok {
                     prediction: Prediction::IntLabel(1),
-                    probabilities: Some(vec![0.25, 0.75]),
+                    probabilities: Some(Numbers::owned(vec![0.25, 0.75], Precision::F32)),
                 },
                 BatchItem::Err {
                     error: Error::new(crate::ErrorKind::InvalidInput, "bad"),
                 },
                 BatchItem::Ok {
-                    prediction: Prediction::Value(2.0),
+                    prediction: Prediction::Value(2.0, Precision::F64),
                     probabilities: None,
                 },
             ],
@@ -255,7 +317,7 @@ mod tests {
             })
         );
         let one = Response {
-            prediction: Prediction::Value(1.0),
+            prediction: Prediction::Value(1.0, Precision::F32),
             probabilities: None,
             latency_ms: 0.0,
             model_version: "v",
@@ -264,5 +326,31 @@ mod tests {
             json(&one),
             r#"{"prediction":1.0,"latency_ms":0.0,"model_version":"v"}"#
         );
+    }
+
+    #[test]
+    fn numbers_print_the_shortest_text_of_their_precision() {
+        // LightGBM's raw score of the issue, and its f32 rounding.
+        let x = -4.320310689291134f64;
+        let x32 = f64::from(x as f32);
+        assert_eq!(
+            json(&Prediction::Value(x, Precision::F64)),
+            "-4.320310689291134"
+        );
+        assert_eq!(json(&Prediction::Value(x32, Precision::F32)), "-4.3203106");
+        // An f32 value printed at f64 needs all its digits; at f32, the short text reads
+        // back (as an f32) to the same bits.
+        assert_eq!(
+            json(&Prediction::Value(x32, Precision::F64)),
+            "-4.320310592651367"
+        );
+        let text = json(&Numbers::owned(vec![x32, 0.1f32.into()], Precision::F32));
+        assert_eq!(text, "[-4.3203106,0.1]");
+        let back: Vec<f32> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back[0].to_bits(), (x as f32).to_bits());
+        let text = json(&Numbers::owned(vec![x, 0.1], Precision::F64));
+        let back: Vec<f64> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back[0].to_bits(), x.to_bits());
+        assert_eq!(back[1].to_bits(), 0.1f64.to_bits());
     }
 }

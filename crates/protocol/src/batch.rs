@@ -27,11 +27,11 @@ impl<E> Default for Slots<E> {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SlotRow<'b> {
     /// Raw scores.
-    pub scores: &'b [f32],
+    pub scores: &'b [f64],
     /// Final values.
-    pub values: &'b [f32],
+    pub values: &'b [f64],
     /// Probabilities, for classifiers with a post transform.
-    pub probabilities: Option<&'b [f32]>,
+    pub probabilities: Option<&'b [f64]>,
     /// The predicted class, for classifiers.
     pub class: Option<usize>,
 }
@@ -144,6 +144,7 @@ mod tests {
                 n_outputs: 1,
                 labels: LabelsSpec::None,
                 output_names: None,
+                precision: icebreak_format::Precision::F32,
             },
             provenance: ProvenanceSpec {
                 model_version: "t".into(),

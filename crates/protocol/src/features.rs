@@ -359,6 +359,7 @@ mod tests {
                 n_outputs: 1,
                 labels: icebreak_format::LabelsSpec::None,
                 output_names: None,
+                precision: icebreak_format::Precision::F32,
             },
             provenance: icebreak_format::ProvenanceSpec {
                 model_version: "t".into(),

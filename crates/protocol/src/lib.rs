@@ -42,7 +42,9 @@ mod features;
 pub mod http;
 mod predictor;
 
-pub use answer::{label, value, BatchItem, BatchResponse, ModelInfo, Prediction, Response};
+pub use answer::{
+    label, value, BatchItem, BatchResponse, ModelInfo, Numbers, Prediction, Response,
+};
 pub use batch::{SlotRow, Slots};
 pub use error::{error_body, Error, ErrorKind};
 pub use features::{

@@ -157,7 +157,13 @@ pub fn inspect_json(model: &Path) -> Value {
 }
 
 /// What the engine itself answers for each row: (scores, values, probabilities, class).
+/// The engine's answer, rounded to `f32` (the test models are `f32` models, whose numbers
+/// the CLI writes as `f32` text).
 pub type EngineRow = (Vec<f32>, Vec<f32>, Option<Vec<f32>>, Option<usize>);
+
+fn f32_vec(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|&x| x as f32).collect()
+}
 
 pub fn engine_answers(model: &Path, rows: &[Value]) -> Vec<Result<EngineRow, String>> {
     let bytes = std::fs::read(model).unwrap();
@@ -171,9 +177,9 @@ pub fn engine_answers(model: &Path, rows: &[Value]) -> Vec<Result<EngineRow, Str
                 .predict_row(&floats(r), &mut scratch)
                 .map(|o| {
                     (
-                        o.scores.to_vec(),
-                        o.values.to_vec(),
-                        o.probabilities.map(<[f32]>::to_vec),
+                        f32_vec(o.scores),
+                        f32_vec(o.values),
+                        o.probabilities.map(f32_vec),
                         o.class,
                     )
                 })

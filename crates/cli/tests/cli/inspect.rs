@@ -15,7 +15,8 @@ fn inspect_text_and_json() {
     let t = text(&out.stdout);
     let len = std::fs::metadata(&model).unwrap().len();
     for want in [
-        format!("  file        .apr 1.0, {len} bytes, "),
+        format!("  file        .apr 1.1, {len} bytes, "),
+        "final width 3, answers in f64\n".to_string(),
         "  task        classification (3 classes)\n".to_string(),
         "  classes     0, 1, 2\n".to_string(),
         "  inputs      4 features, missing values accepted".to_string(),
@@ -32,7 +33,7 @@ fn inspect_text_and_json() {
     let info = inspect_json(&model);
     assert_eq!(info["schema"], 1);
     assert_eq!(info["file"]["bytes"], len);
-    assert_eq!(info["file"]["format_version"], "1.0");
+    assert_eq!(info["file"]["format_version"], "1.1");
     assert_eq!(info["file"]["checksum"]["verified"], true);
     assert!(info["file"]["checksum"].get("computed").is_none());
     assert_eq!(info["task"], "classification");
@@ -42,7 +43,7 @@ fn inspect_text_and_json() {
     );
     assert_eq!(
         info["outputs"],
-        json!({"n_outputs": 3, "width": 3, "classes": [0, 1, 2], "output_names": null})
+        json!({"n_outputs": 3, "width": 3, "classes": [0, 1, 2], "output_names": null, "precision": "f64"})
     );
     let trees = &info["stages"][0];
     assert_eq!(trees["name"], "trees");

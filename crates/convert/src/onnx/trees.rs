@@ -320,6 +320,8 @@ pub(crate) fn build(node: &Node<'_>, n_in: usize, round_f32: bool) -> Result<Bui
         n_out: u32::try_from(n_out).map_err(|_| node.err("too many outputs"))?,
         average,
         round_f32,
+        sum_f32: false,
+        average_per_output: false,
         leaf_width: u32::try_from(n_out).map_err(|_| node.err("too many outputs"))?,
         ..TreesSpec::default()
     };

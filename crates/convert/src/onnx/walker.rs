@@ -489,6 +489,12 @@ impl<'m> Walker<'m> {
                 .to_string()
         });
         let graph_name = (!graph.name.is_empty()).then(|| graph.name.clone());
+        // Trees of a double graph compare and sum in f64 (no f32 rounding): their answers are
+        // f64. Everything else computes in f32.
+        let precision = match self.stages.first() {
+            Some(StageSpec::Trees(t)) if !t.round_f32 => icebreak_format::Precision::F64,
+            _ => icebreak_format::Precision::F32,
+        };
         Ok(ModelSpec {
             input: InputSpec {
                 n_features: dim("n_features", self.n_features)?,
@@ -504,6 +510,7 @@ impl<'m> Walker<'m> {
                 n_outputs: dim("n_outputs", n_outputs)?,
                 labels,
                 output_names: None,
+                precision,
             },
             provenance: ProvenanceSpec {
                 model_version: options

@@ -6,30 +6,26 @@
 //! split plus edge rows (NaN, values at LightGBM's zero threshold, rows exactly at split
 //! thresholds and one float64 step either side, huge magnitudes, odd categories).
 //!
-//! icebreak walks the trees in `f64` and sums the leaves in `f64` in LightGBM's order, then
-//! reports `f32`; the post transforms run in `f32`. Tolerances (also in docs/FIDELITY.md),
-//! for every row and every output of every fixture:
-//! - scores (margins): |icebreak - LightGBM| <= 1.2e-7 · max(|LightGBM|, 1e-3) (about one
-//!   `f32` ulp: the `f64` sum is the same, only its rounding to `f32` differs). For random
-//!   forests (`average_output`) the reference margin is `raw_score / iterations`: LightGBM's
+//! icebreak walks the trees in `f64`, sums the leaves in `f64` in LightGBM's order and
+//! transforms the sums with LightGBM's `f64` formulas: its answers are `f64`. For every row
+//! and every output of every fixture:
+//! - scores (margins) are LightGBM's bit for bit (0 ulp). For random forests
+//!   (`average_output`) the reference margin is `raw_score / iterations`: LightGBM's
 //!   `raw_score=True` is the undivided sum, its outputs are transformed from the average.
-//! - probabilities and transformed values: |icebreak - LightGBM| <= 1e-6 · max(1, |LightGBM|).
-//! - predicted class: identical, except where LightGBM's two best probabilities are within
-//!   1e-6 of each other (none are, in these fixtures).
+//! - probabilities and transformed values are LightGBM's bit for bit (0 ulp);
+//! - the protocol's JSON text of every score and value reads back to the same `f64` bits;
+//! - predicted class: identical.
 //! - every row is compared, including values in (1e-35, 1e-35f] at missing-type-Zero nodes:
 //!   the format's `ZERO_THRESHOLD` is LightGBM's f32 `1e-35f` (checked below).
 
 // Test helpers unwrap freely: a malformed fixture should fail the test loudly.
 #![allow(clippy::unwrap_used)]
 
-use crate::common::{batch_matches_rows, fixture_dir, fixture_names, floats};
+use crate::common::{batch_matches_rows, fixture_dir, fixture_names, floats, through_json, ulps};
 use icebreak_engine::Model;
-use icebreak_format::{Apr, MissingRule, ModelSpec, Split, StageSpec, Task};
+use icebreak_format::{Apr, MissingRule, ModelSpec, Precision, Split, StageSpec, Task};
 use serde_json::Value;
 use std::path::PathBuf;
-
-const SCORE_TOL: f64 = 1.2e-7;
-const VALUE_TOL: f64 = 1e-6;
 
 fn fixtures() -> PathBuf {
     fixture_dir("lightgbm")
@@ -123,21 +119,33 @@ fn the_zero_threshold_is_lightgbms() {
 struct Report {
     rows: usize,
     compared: usize,
-    max_score: f64,
-    max_value: f64,
+    /// Largest distance from LightGBM, in f64 ulps, of a score.
+    max_score: u64,
+    /// Largest distance from LightGBM, in f64 ulps, of a value or probability.
+    max_value: u64,
     mismatches: Vec<String>,
 }
 
 impl Report {
-    fn check(&mut self, what: String, got: f64, want: f64, tol: f64) -> f64 {
+    /// Compares bits: anything but LightGBM's own `f64` is a mismatch.
+    fn check(&mut self, what: String, got: f64, want: f64) -> u64 {
         self.compared += 1;
-        let err = (got - want).abs();
-        // NaN in either side is a mismatch.
-        if err.is_nan() || err > tol {
-            self.mismatches
-                .push(format!("{what}: icebreak {got:e} vs LightGBM {want:e}"));
+        let d = ulps(got, want, Precision::F64);
+        if got.to_bits() != want.to_bits() {
+            self.mismatches.push(format!(
+                "{what}: icebreak {got:e} vs LightGBM {want:e} ({d} ulp apart)"
+            ));
         }
-        err
+        d
+    }
+    /// The protocol's JSON text of `got` reads back to the same bits.
+    fn check_json(&mut self, what: &str, got: &[f64]) {
+        for (g, b) in got.iter().zip(through_json(got, Precision::F64)) {
+            if g.to_bits() != b.to_bits() {
+                self.mismatches
+                    .push(format!("{what}: {g:e} reads back from JSON as {b:e}"));
+            }
+        }
     }
 }
 
@@ -147,6 +155,7 @@ fn compare(case: &Case, spec: &ModelSpec) -> Report {
     let r = &case.reference;
     let file = icebreak_format::write(spec).unwrap();
     let apr = Apr::parse_verified(&file).unwrap();
+    assert_eq!(apr.output().precision, Precision::F64, "{name}");
     let model = Model::new(&apr);
     let mut scratch = model.scratch();
     let inputs = &case.inputs;
@@ -183,14 +192,10 @@ fn compare(case: &Case, spec: &ModelSpec) -> Report {
         );
         for (j, (&g, &w)) in out.scores.iter().zip(&raw[i]).enumerate() {
             let w = if average { w / iterations } else { w };
-            let e = rep.check(
-                format!("{name} row {i} score {j}"),
-                f64::from(g),
-                w,
-                SCORE_TOL * w.abs().max(1e-3),
-            );
-            rep.max_score = rep.max_score.max(e / w.abs().max(1e-3));
+            let e = rep.check(format!("{name} row {i} score {j}"), g, w);
+            rep.max_score = rep.max_score.max(e);
         }
+        rep.check_json(&format!("{name} row {i} scores"), out.scores);
         // The transformed outputs: probabilities for classifiers, values for regressions.
         let want: Vec<f64> = match (&proba, model.task()) {
             (Some(p), Task::Classification) => p[i].clone(),
@@ -198,14 +203,10 @@ fn compare(case: &Case, spec: &ModelSpec) -> Report {
         };
         assert_eq!(out.values.len(), want.len(), "{name} row {i}: value width");
         for (j, (&g, &w)) in out.values.iter().zip(&want).enumerate() {
-            let e = rep.check(
-                format!("{name} row {i} value {j}"),
-                f64::from(g),
-                w,
-                VALUE_TOL * w.abs().max(1.0),
-            );
-            rep.max_value = rep.max_value.max(e / w.abs().max(1.0));
+            let e = rep.check(format!("{name} row {i} value {j}"), g, w);
+            rep.max_value = rep.max_value.max(e);
         }
+        rep.check_json(&format!("{name} row {i} values"), out.values);
         if let Some(p) = &proba {
             // Binary LightGBM `predict` is P(class 1); multi-class `predict` is the row of
             // probabilities: both must agree with `predict_proba`.
@@ -219,12 +220,8 @@ fn compare(case: &Case, spec: &ModelSpec) -> Report {
         }
         if let Some(c) = &class {
             let got = out.class.unwrap();
-            let p = &proba.as_ref().unwrap()[i];
-            let mut sorted = p.clone();
-            sorted.sort_by(|a, b| b.partial_cmp(a).unwrap());
-            let tie = sorted[0] - sorted[1] <= VALUE_TOL;
             rep.compared += 1;
-            if got as i64 != c[i] && !tie {
+            if got as i64 != c[i] {
                 rep.mismatches
                     .push(format!("{name} row {i}: class {got} vs LightGBM {}", c[i]));
             }
@@ -239,7 +236,7 @@ fn check_case(name: &str) -> Report {
     let spec = icebreak_convert::lightgbm::convert(&case.text).unwrap();
     let rep = compare(&case, &spec);
     eprintln!(
-        "{name}: {} rows, {} outputs compared, max rel score err {:.2e}, max value err {:.2e}",
+        "{name}: {} rows, {} outputs compared, largest distance: scores {} ulp, values {} ulp",
         rep.rows, rep.compared, rep.max_score, rep.max_value,
     );
     assert!(
@@ -283,7 +280,19 @@ fidelity!(
     rf_binary,
     rf_multiclass,
     categorical,
-    bench_500x50
+    bench_500x50,
+    exact_binary_1,
+    exact_binary_100,
+    exact_binary_500,
+    exact_multi_1,
+    exact_multi_100,
+    exact_multi_500,
+    exact_regression_1,
+    exact_regression_100,
+    exact_regression_500,
+    exact_poisson_1,
+    exact_poisson_100,
+    exact_poisson_500
 );
 
 #[test]
@@ -297,13 +306,25 @@ fn every_fixture_directory_has_a_test() {
             "binary_nomissing",
             "binary_zero",
             "categorical",
+            "exact_binary_1",
+            "exact_binary_100",
+            "exact_binary_500",
+            "exact_multi_1",
+            "exact_multi_100",
+            "exact_multi_500",
+            "exact_poisson_1",
+            "exact_poisson_100",
+            "exact_poisson_500",
+            "exact_regression_1",
+            "exact_regression_100",
+            "exact_regression_500",
             "multiclass_iris",
             "multiclass_wine",
             "multiclassova_iris",
             "poisson",
             "regression",
             "rf_binary",
-            "rf_multiclass"
+            "rf_multiclass",
         ]
     );
 }

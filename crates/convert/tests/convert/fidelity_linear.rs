@@ -110,7 +110,7 @@ fn check_case(name: &str) -> Report {
                 let want = floats(want_pred);
                 assert_eq!(want.len(), out.scores.len(), "{name} row {i}");
                 for ((g, w), m) in out.scores.iter().zip(&want).zip(&mags) {
-                    let e = score_err(*g as f64, *w, *m);
+                    let e = score_err(*g, *w, *m);
                     rep.max_score = rep.max_score.max(e);
                     assert!(e <= SCORE_TOL, "{name} row {i}: value {g} vs sklearn {w}");
                 }
@@ -118,7 +118,7 @@ fn check_case(name: &str) -> Report {
             labels => {
                 let want_dec = floats(&reference["decision_function"][i]);
                 for ((g, w), m) in out.scores.iter().zip(&want_dec).zip(&mags) {
-                    let e = score_err(*g as f64, *w, *m);
+                    let e = score_err(*g, *w, *m);
                     rep.max_score = rep.max_score.max(e);
                     assert!(e <= SCORE_TOL, "{name} row {i}: score {g} vs sklearn {w}");
                 }
@@ -134,7 +134,7 @@ fn check_case(name: &str) -> Report {
                 let got_proba = out.probabilities.unwrap();
                 assert_eq!(got_proba.len(), want_proba.len());
                 for (g, w) in got_proba.iter().zip(&want_proba) {
-                    let e = (*g as f64 - w).abs();
+                    let e = (*g - w).abs();
                     rep.max_proba = rep.max_proba.max(e);
                     assert!(e <= PROBA_TOL, "{name} row {i}: proba {g} vs sklearn {w}");
                 }
@@ -163,7 +163,7 @@ fn check_case(name: &str) -> Report {
         let w = batch.score_width;
         for (a, b) in out.scores.iter().zip(&batch.scores[i * w..(i + 1) * w]) {
             assert!(
-                rel_err(*a as f64, *b as f64) <= 1e-6,
+                rel_err(*a, *b) <= 1e-6,
                 "{name} row {i}: batch {b} vs row {a}"
             );
         }

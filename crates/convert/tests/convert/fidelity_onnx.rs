@@ -175,7 +175,7 @@ fn check_case(name: &str) -> Report {
                     assert_eq!(got.len(), want.len(), "{name} row {i}: probability width");
                     let tol = TOL * m / 4.0 + TOL;
                     for (g, w) in got.iter().zip(&want) {
-                        let e = (f64::from(*g) - w).abs();
+                        let e = ((*g) - w).abs();
                         rep.proba = rep.proba.max(e);
                         assert!(
                             e <= tol,
@@ -193,7 +193,7 @@ fn check_case(name: &str) -> Report {
                     };
                     assert_eq!(got.len(), want.len(), "{name} row {i}: {what} width");
                     for (g, w) in got.iter().zip(&want) {
-                        let e = (f64::from(*g) - w).abs() / m;
+                        let e = ((*g) - w).abs() / m;
                         if what == "scores" {
                             rep.score = rep.score.max(e);
                         } else {

@@ -92,7 +92,7 @@ fn margin(spec: &icebreak_format::ModelSpec, x: &[f64]) -> f32 {
     let apr = Apr::parse_verified(&file).unwrap();
     let model = Model::new(&apr);
     let mut scratch = model.scratch();
-    model.predict_row(x, &mut scratch).unwrap().scores[0]
+    model.predict_row(x, &mut scratch).unwrap().scores[0] as f32
 }
 
 #[test]

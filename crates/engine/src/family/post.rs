@@ -1,22 +1,44 @@
 //! Post transforms (`Stage::Post`): sigmoid, softmax, one-vs-rest normalisation, `exp`.
+//!
+//! An `f32` model's transforms are XGBoost's `float` ones (`common::Sigmoid`,
+//! `common::Softmax`, `expf`), an `f64` model's LightGBM's `double` ones
+//! (`ConvertOutput` of its objectives, `Common::Softmax`): the same operations in the same
+//! order, so that an answer is the library's bit for bit.
 
-use crate::kernels::sigmoid_f32;
 #[cfg(feature = "testing")]
 use crate::kernels::sigmoid_ref;
+use crate::kernels::softmax_f64;
 use icebreak_format::PostTransform;
 
-/// Softmax in place, max-subtracted.
+/// Softmax in place, max-subtracted, as XGBoost's `common::Softmax`: `expf(x - max)` in
+/// `f32`, their sum in `f64` (in order), each divided by the sum rounded to `f32`.
 #[inline]
 pub fn softmax_f32(x: &mut [f32]) {
     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0f32;
+    let mut sum = 0.0f64;
     for v in x.iter_mut() {
         *v = (*v - max).exp();
-        sum += *v;
+        sum += f64::from(*v);
     }
+    let sum = sum as f32;
     for v in x.iter_mut() {
         *v /= sum;
     }
+}
+
+/// XGBoost's `common::Sigmoid(float)`: `1 / (expf(min(-z, 88.7)) + 1)` in `f32` (its
+/// `+ 1e-16f` never changes a sum that is at least 1).
+#[inline]
+pub fn sigmoid_post_f32(z: f32) -> f32 {
+    let m = -z;
+    let m = if 88.7f32 < m { 88.7f32 } else { m };
+    1.0 / (m.exp() + 1.0)
+}
+
+/// LightGBM's sigmoid (`sigmoid` parameter 1): `1 / (1 + exp(-z))` in `f64`.
+#[inline]
+pub fn sigmoid_post_f64(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
 }
 
 #[cfg(feature = "testing")]
@@ -61,18 +83,18 @@ pub fn ovr_normalize_ref(x: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// Applies a post transform from `scores` into `out`; returns the output width.
+/// Applies a post transform from `scores` into `out`, in `f32`; returns the output width.
 pub(crate) fn apply(p: PostTransform, scores: &[f32], out: &mut [f32]) -> usize {
     match p {
         PostTransform::BinaryLogistic => {
-            let s = sigmoid_f32(scores[0]);
+            let s = sigmoid_post_f32(scores[0]);
             out[0] = 1.0 - s;
             out[1] = s;
             2
         }
         PostTransform::Logistic => {
             for (o, &z) in out.iter_mut().zip(scores) {
-                *o = sigmoid_f32(z);
+                *o = sigmoid_post_f32(z);
             }
             scores.len()
         }
@@ -95,6 +117,54 @@ pub(crate) fn apply(p: PostTransform, scores: &[f32], out: &mut [f32]) -> usize 
         PostTransform::Probabilities => {
             out[..scores.len()].copy_from_slice(scores);
             scores.len()
+        }
+    }
+}
+
+/// Applies a post transform from `scores` into `out`, in `f64`; returns the output width.
+pub(crate) fn apply_f64(p: PostTransform, scores: &[f64], out: &mut [f64]) -> usize {
+    let n = scores.len();
+    match p {
+        PostTransform::BinaryLogistic => {
+            // LightGBM's `predict_proba`: `[1 - p, p]`.
+            let s = sigmoid_post_f64(scores[0]);
+            out[0] = 1.0 - s;
+            out[1] = s;
+            2
+        }
+        PostTransform::Logistic => {
+            for (o, &z) in out.iter_mut().zip(scores) {
+                *o = sigmoid_post_f64(z);
+            }
+            n
+        }
+        PostTransform::Softmax => {
+            out[..n].copy_from_slice(scores);
+            softmax_f64(&mut out[..n]);
+            n
+        }
+        PostTransform::OvrNormalize => {
+            let mut sum = 0.0;
+            for (o, &z) in out.iter_mut().zip(scores) {
+                *o = sigmoid_post_f64(z);
+                sum += *o;
+            }
+            if sum > 0.0 {
+                for o in &mut out[..n] {
+                    *o /= sum;
+                }
+            }
+            n
+        }
+        PostTransform::Exp => {
+            for (o, &z) in out.iter_mut().zip(scores) {
+                *o = z.exp();
+            }
+            n
+        }
+        PostTransform::Probabilities => {
+            out[..n].copy_from_slice(scores);
+            n
         }
     }
 }

@@ -10,7 +10,8 @@
 //!   batch path).
 //! - `trees_ref` (feature `testing`) is the plain reference: it decodes every node with
 //!   [`icebreak_format::TreeNode::decode`] and follows the documented semantics literally. Property tests hold
-//!   the fast paths to it bit for bit (both sum in the same order, in `f64`).
+//!   the fast paths to it bit for bit (both sum in the same order, in `f64`, or in `f32` from
+//!   the base values for an ensemble with `sum_f32`, XGBoost's accumulation).
 //!
 //! A full verification (rule R29) guarantees that every reference is in range and that
 //! children come after their parents, so every walk ends within the number of nodes. A model
@@ -20,11 +21,10 @@
 //! stray or out-of-range leaf reads leaf 0. Broken bytes give a wrong answer, never a panic
 //! or an endless loop.
 
-use crate::kernels::narrow;
 use icebreak_format::trees::{info, info_bit, NodeRow, LEAF, ZERO_THRESHOLD};
-use icebreak_format::Trees;
 #[cfg(feature = "testing")]
 use icebreak_format::{MissingRule, Split, TreeNode};
+use icebreak_format::{Precision, Trees};
 
 /// Rows per block in [`trees_block_f64`].
 pub const BLOCK_ROWS: usize = 64;
@@ -274,24 +274,56 @@ fn leaf_of<const W: u8>(p: &Prepared<'_>, root: u32, x: &[f64]) -> usize {
     p.leaf(r)
 }
 
+/// `a + v`, in `f64`, or rounded to `f32` when the ensemble sums in `f32`. Both operands
+/// of an `f32` sum are `f32` values (rule R29), and an `f64` sum of two `f32`s rounded to
+/// `f32` is their `f32` sum exactly (53 ≥ 2·24 + 2 bits, so the double rounding is
+/// harmless): XGBoost's `float` accumulation, bit for bit.
+#[inline(always)]
+fn add(sum_f32: bool, a: f64, v: f64) -> f64 {
+    let s = a + v;
+    if sum_f32 {
+        f64::from(s as f32)
+    } else {
+        s
+    }
+}
+
 /// Adds tree `t`'s leaf `leaf` into `acc`.
 #[inline(always)]
 fn add_leaf(trees: &Trees<'_>, t: usize, leaf: usize, acc: &mut [f64]) {
     let w = trees.leaf_width as usize;
+    let f = trees.sum_f32();
     if w == 1 {
         let j = trees.targets.get(t).map_or(0, |&j| j as usize);
-        acc[j] += trees.leaves[leaf];
+        acc[j] = add(f, acc[j], trees.leaves[leaf]);
     } else {
         for (a, v) in acc.iter_mut().zip(&trees.leaves[leaf * w..(leaf + 1) * w]) {
-            *a += v;
+            *a = add(f, *a, *v);
         }
     }
 }
 
-/// Finishes the sums: the average (if the ensemble averages) plus the base values.
+/// Starts the sums: at the base values when the ensemble sums in `f32` (XGBoost starts from
+/// the base margin), else at zero.
+#[inline]
+fn start(trees: &Trees<'_>, acc: &mut [f64]) {
+    if trees.sum_f32() {
+        for (a, b) in acc.iter_mut().zip(trees.base) {
+            *a = *b;
+        }
+    } else {
+        acc.fill(0.0);
+    }
+}
+
+/// Finishes the sums: the average (if the ensemble averages) plus the base values (unless
+/// the sum started from them).
 #[inline]
 fn finish(trees: &Trees<'_>, acc: &mut [f64]) {
-    let n = trees.roots.len() as f64;
+    if trees.sum_f32() {
+        return;
+    }
+    let n = trees.average_divisor();
     for (a, b) in acc.iter_mut().zip(trees.base) {
         if trees.average() {
             *a /= n;
@@ -317,7 +349,7 @@ pub fn trees_row_f64(p: &Prepared<'_>, x: &[f64], acc: &mut [f64]) {
 #[inline(always)]
 fn row_walk<const W: u8>(p: &Prepared<'_>, x: &[f64], acc: &mut [f64]) {
     let trees = &p.trees;
-    acc.fill(0.0);
+    start(trees, acc);
     let mut groups = trees.roots.chunks_exact(LANES);
     let mut t = 0;
     for group in &mut groups {
@@ -355,7 +387,9 @@ fn block_walk<const W: u8>(p: &Prepared<'_>, rows: &[f64], acc: &mut [f64]) {
     let trees = &p.trees;
     let nf = trees.n_in as usize;
     let no = trees.n_out as usize;
-    acc.fill(0.0);
+    for a in acc.chunks_exact_mut(no) {
+        start(trees, a);
+    }
     let n_rows = rows.len() / nf;
     for (t, &root) in trees.roots.iter().enumerate() {
         let mut start = 0;
@@ -391,7 +425,19 @@ pub fn round_row_f32(x: &mut [f64]) {
 /// The reference: decodes every node and applies the documented rules literally.
 pub fn trees_ref(trees: &Trees<'_>, x: &[f64]) -> Vec<f64> {
     let n_out = trees.n_out as usize;
-    let mut acc = vec![0.0f64; n_out];
+    let mut acc = if trees.sum_f32() {
+        trees.base.to_vec()
+    } else {
+        vec![0.0f64; n_out]
+    };
+    // An f32 sum rounds every partial sum to f32.
+    let sum = |a: f64, v: f64| {
+        if trees.sum_f32() {
+            f64::from(a as f32 + v as f32)
+        } else {
+            a + v
+        }
+    };
     for (t, &root) in trees.roots.iter().enumerate() {
         let mut r = root;
         let mut steps = 0;
@@ -438,34 +484,41 @@ pub fn trees_ref(trees: &Trees<'_>, x: &[f64]) -> Vec<f64> {
             } else {
                 trees.targets[t] as usize
             };
-            acc[j] += trees.leaves[leaf];
+            acc[j] = sum(acc[j], trees.leaves[leaf]);
         } else {
             for (j, a) in acc.iter_mut().enumerate().take(w) {
-                *a += trees.leaves[leaf * w + j];
+                *a = sum(*a, trees.leaves[leaf * w + j]);
             }
         }
     }
+    if trees.sum_f32() {
+        return acc;
+    }
     for (a, b) in acc.iter_mut().zip(trees.base) {
         if trees.average() {
-            *a /= trees.roots.len() as f64;
+            *a /= trees.average_divisor();
         }
         *a += b;
     }
     acc
 }
 
-/// Trees over a batch, [`BLOCK_ROWS`] rows at a time.
-pub(crate) fn batch(p: &Prepared<'_>, rows: &[f64], acc: &mut Vec<f64>, scores: &mut [f32]) {
+/// Trees over a batch, [`BLOCK_ROWS`] rows at a time, into `scores` (`n_out` per row),
+/// each rounded to `precision` (as the row path rounds them).
+pub(crate) fn batch(p: &Prepared<'_>, rows: &[f64], precision: Precision, scores: &mut [f64]) {
     let t = p.trees();
     let nf = t.n_in as usize;
     let no = t.n_out as usize;
-    acc.resize(BLOCK_ROWS * no, 0.0);
     for (block, out) in rows
         .chunks(BLOCK_ROWS * nf)
         .zip(scores.chunks_mut(BLOCK_ROWS * no))
     {
         let n = block.len() / nf;
-        trees_block_f64(p, block, &mut acc[..n * no]);
-        narrow(&acc[..n * no], out);
+        trees_block_f64(p, block, &mut out[..n * no]);
+        if precision == Precision::F32 {
+            for v in &mut out[..n * no] {
+                *v = precision.round(*v);
+            }
+        }
     }
 }

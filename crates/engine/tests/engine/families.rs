@@ -330,14 +330,14 @@ proptest! {
             prop_assert_eq!(out.scores.len(), r.scores.len());
             prop_assert_eq!(out.values.len(), r.values.len());
             for (a, b) in out.scores.iter().zip(&r.scores) {
-                prop_assert!(close(f64::from(*a), *b, rel, abs), "scores {:?} vs {:?}", out.scores, r.scores);
+                prop_assert!(close(*a, *b, rel, abs), "scores {:?} vs {:?}", out.scores, r.scores);
             }
             for (a, b) in out.values.iter().zip(&r.values) {
-                prop_assert!(close(f64::from(*a), *b, rel, abs), "values {:?} vs {:?}", out.values, r.values);
+                prop_assert!(close(*a, *b, rel, abs), "values {:?} vs {:?}", out.values, r.values);
             }
             prop_assert_eq!(out.probabilities.is_some(), r.probabilities.is_some());
             if let Some(p) = out.probabilities {
-                let sum: f64 = p.iter().map(|&v| f64::from(v)).sum();
+                let sum: f64 = p.iter().copied().sum();
                 prop_assert!((sum - 1.0).abs() < 1e-3, "probabilities {:?}", p);
             }
             prop_assert_eq!(out.class.is_some(), r.class.is_some());
@@ -405,7 +405,7 @@ fn a_transformer_answers_its_outputs_and_accepts_missing_values() {
     let model = Model::new(&apr);
     let mut sc = model.scratch();
     let out = model.predict_row(&[f64::NAN, f64::NAN], &mut sc).unwrap();
-    assert_eq!(out.values, [0.6, -0.8]);
+    assert_eq!(out.values, [f64::from(0.6f32), f64::from(-0.8f32)]);
     assert_eq!(out.scores, out.values);
     assert_eq!(out.class, None);
     assert_eq!(out.probabilities, None);
@@ -475,9 +475,9 @@ fn binary_svc_follows_scikit_learn_signs_and_libsvm_ties() {
     let mut sc = model.scratch();
     // libsvm: d = 2x > 0 votes class 0; scikit-learn's decision_function is -d.
     let out = model.predict_row(&[1.0], &mut sc).unwrap();
-    assert_eq!((out.scores, out.class), (&[-2.0f32][..], Some(0)));
+    assert_eq!((out.scores, out.class), (&[-2.0f64][..], Some(0)));
     let out = model.predict_row(&[-1.0], &mut sc).unwrap();
-    assert_eq!((out.scores, out.class), (&[2.0f32][..], Some(1)));
+    assert_eq!((out.scores, out.class), (&[2.0f64][..], Some(1)));
     // d = 0: libsvm votes for the second class.
     let out = model.predict_row(&[0.0], &mut sc).unwrap();
     assert_eq!(out.class, Some(1));
@@ -543,7 +543,7 @@ fn naive_bayes_probabilities_are_computed_in_f64() {
     let out = model.predict_row(&[0.0], &mut sc).unwrap();
     let p0 = 1.0 / (1.0 + (-0.5f64).exp());
     let p = out.probabilities.unwrap();
-    assert!((f64::from(p[0]) - p0).abs() < 1e-7, "{p:?}");
+    assert!((p[0] - p0).abs() < 1e-7, "{p:?}");
     assert_eq!(out.class, Some(0));
 }
 
@@ -624,10 +624,10 @@ fn standard_scaler_f64_rounds_once() {
                 let want = ((from - mean[i]) / scale[i]) as f32;
                 assert_eq!(
                     out.values[i].to_bits(),
-                    want.to_bits(),
+                    f64::from(want).to_bits(),
                     "row {r} feature {i}"
                 );
-                assert_eq!(batch.values[r * 3 + i].to_bits(), want.to_bits());
+                assert_eq!(batch.values[r * 3 + i].to_bits(), f64::from(want).to_bits());
                 assert_eq!(refr.values[i], f64::from(want));
                 let in_f32 = ((x[i] as f32) - mean[i] as f32) / scale[i] as f32;
                 f32_differs += usize::from(in_f32 != want);
@@ -678,10 +678,10 @@ fn min_max_scaler_f64_rounds_once() {
             let want = (x[i] * scale[i] + min[i]) as f32;
             assert_eq!(
                 out.values[i].to_bits(),
-                want.to_bits(),
+                f64::from(want).to_bits(),
                 "row {r} feature {i}"
             );
-            assert_eq!(batch.values[r * 3 + i].to_bits(), want.to_bits());
+            assert_eq!(batch.values[r * 3 + i].to_bits(), f64::from(want).to_bits());
             assert_eq!(refr.values[i], f64::from(want));
             let in_f32 = (x[i] as f32) * scale[i] as f32 + min[i] as f32;
             f32_differs += usize::from(in_f32 != want);

@@ -437,7 +437,7 @@ proptest! {
             // Scores, within the rounding of their terms.
             prop_assert_eq!(got.scores.len(), want.scores.len());
             for (j, (&g, &w)) in got.scores.iter().zip(&want.scores).enumerate() {
-                prop_assert!((g as f64 - w).abs() <= tols[j],
+                prop_assert!((g - w).abs() <= tols[j],
                     "score {j}: fast={g} ref={w} tol={}", tols[j]);
             }
 
@@ -454,7 +454,7 @@ proptest! {
             if let (Some(p), probs, want_probs) = (post, got.values, &want.values) {
                 prop_assert_eq!(probs.len(), model.output_width());
                 prop_assert_eq!(want_probs.len(), probs.len());
-                let fast_scores: Vec<f64> = got.scores.iter().map(|&z| z as f64).collect();
+                let fast_scores: Vec<f64> = got.scores.to_vec();
                 let comparable = p != PostTransform::OvrNormalize
                     || (ovr_comparable(&fast_scores) && ovr_comparable(&want.scores));
                 for (i, &q) in probs.iter().enumerate() {
@@ -464,9 +464,9 @@ proptest! {
                     let same_scores = post_ref(p, &fast_scores);
                     let carried = 2.0 * tols.iter().copied().fold(0.0, f64::max);
                     for (i, &q) in probs.iter().enumerate() {
-                        prop_assert!((q as f64 - same_scores[i]).abs() <= 1e-5,
+                        prop_assert!((q - same_scores[i]).abs() <= 1e-5,
                             "p[{i}]: fast={q} ref(same scores)={}", same_scores[i]);
-                        prop_assert!((q as f64 - want_probs[i]).abs() <= 1e-5 + carried,
+                        prop_assert!((q - want_probs[i]).abs() <= 1e-5 + carried,
                             "p[{i}]: fast={q} ref={} allowance={carried}", want_probs[i]);
                     }
                 }

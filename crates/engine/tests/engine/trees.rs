@@ -105,11 +105,15 @@ fn random_ensemble(seed: u64, n_in: u32, n_out: u32) -> TreesSpec {
     let mut rng = Rng(seed | 1);
     let leaf_width = if rng.below(2) == 0 { 1 } else { n_out };
     let cat_words = 2;
+    let average = rng.below(2) == 0;
     let mut spec = TreesSpec {
         n_in,
         n_out,
-        average: rng.below(2) == 0,
+        average,
         round_f32: rng.below(2) == 0,
+        // XGBoost's f32 accumulation (never averaged).
+        sum_f32: !average && rng.below(2) == 0,
+        average_per_output: false,
         leaf_width,
         categories: (0..cat_words).map(|_| rng.next() as u32).collect(),
         ..TreesSpec::default()
@@ -123,8 +127,16 @@ fn random_ensemble(seed: u64, n_in: u32, n_out: u32) -> TreesSpec {
             spec.targets.push(rng.below(u64::from(n_out)) as u32);
         }
     }
+    let sum_f32 = spec.sum_f32;
     spec.leaves = (0..n_leaves * leaf_width)
-        .map(|_| (rng.below(2001) as f64 - 1000.0) / 64.0)
+        .map(|_| {
+            if sum_f32 {
+                // f32 leaves whose f32 sums round.
+                f64::from(((rng.below(2_000_001) as f64 - 1e6) / 7e3) as f32)
+            } else {
+                (rng.below(2001) as f64 - 1000.0) / 64.0
+            }
+        })
         .collect();
     spec.base = (0..n_out).map(|j| j as f64 * 0.25 - 0.5).collect();
     spec
@@ -198,12 +210,13 @@ proptest! {
         model.predict_batch(&flat, &mut out).unwrap();
         let w = t.n_out as usize;
         for (r, x) in rows.iter().enumerate() {
-            let want: Vec<f32> = trees_ref(&t, x).iter().map(|&v| v as f32).collect();
+            let want: Vec<f64> = trees_ref(&t, x).iter().map(|&v| f64::from(v as f32)).collect();
             let got = model.predict_row(x, &mut scratch).unwrap();
             prop_assert_eq!(got.scores, &want[..], "row {}: {:?}", r, x);
             prop_assert_eq!(&out.scores[r * w..(r + 1) * w], &want[..], "batch row {}", r);
             let via_pipeline = reference::predict(apr.stages(), Task::Regression, x);
-            let pipeline: Vec<f32> = via_pipeline.values.iter().map(|&v| v as f32).collect();
+            let pipeline: Vec<f64> =
+                via_pipeline.values.iter().map(|&v| f64::from(v as f32)).collect();
             prop_assert_eq!(got.values, &pipeline[..]);
         }
     }
@@ -230,12 +243,13 @@ proptest! {
             let probs = got.probabilities.unwrap();
             let want_probs = want.probabilities.unwrap();
             for (g, w) in probs.iter().zip(&want_probs) {
-                prop_assert!((f64::from(*g) - w).abs() <= 1e-5, "{g} vs {w}");
+                prop_assert!(((*g) - w).abs() <= 1e-5, "{g} vs {w}");
             }
             // The engine reports f32 scores: the reference's, rounded. Its class is decided on
             // them (first maximum), so two f64 scores that round to the same f32 are a tie.
             let narrowed: Vec<f32> = want.scores.iter().map(|&v| v as f32).collect();
-            prop_assert_eq!(got.scores, &narrowed[..]);
+            let got32: Vec<f32> = got.scores.iter().map(|&v| v as f32).collect();
+            prop_assert_eq!(&got32[..], &narrowed[..]);
             let want_class = match narrowed.as_slice() {
                 [z] => usize::from(*z > 0.0),
                 s => (0..s.len()).fold(0, |best, i| if s[i] > s[best] { i } else { best }),
@@ -257,6 +271,8 @@ fn stump(split: Split, missing: MissingRule, default_left: bool, round_f32: bool
         n_out: 1,
         leaf_width: 1,
         round_f32,
+        sum_f32: false,
+        average_per_output: false,
         roots: vec![0],
         nodes: vec![TreeNode {
             feature: 0,
@@ -279,7 +295,7 @@ fn run(spec: &ModelSpec, x: f64) -> f32 {
     let apr = Apr::parse(&file).unwrap();
     let model = Model::new(&apr);
     let mut s = model.scratch();
-    model.predict_row(&[x], &mut s).unwrap().scores[0]
+    model.predict_row(&[x], &mut s).unwrap().scores[0] as f32
 }
 
 const LEFT: f32 = -1.0;
@@ -377,7 +393,7 @@ fn tree_models_refuse_bad_rows_with_the_documented_errors() {
     // An f64 ensemble takes values beyond the f32 range; an f32 pipeline refuses them.
     assert_eq!(
         model.predict_row(&[1e300], &mut s).unwrap().scores,
-        &[RIGHT]
+        &[f64::from(RIGHT)]
     );
     let f32_spec = stump(Split::Le(1.0), MissingRule::Default, false, true);
     let file = write(&f32_spec).unwrap();

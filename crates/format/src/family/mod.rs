@@ -426,6 +426,18 @@ pub(crate) fn read_stage<'a>(
             })
         }
     };
+    if p.minor == 0
+        && matches!(
+            kind,
+            stage_kind::STANDARD_SCALER_F64 | stage_kind::MIN_MAX_SCALER_F64
+        )
+    {
+        // Stage kinds of version 1.1.
+        return Err(FormatError::UnknownValue {
+            field: "stage_kind",
+            value: kind,
+        });
+    }
     match kind {
         stage_kind::STANDARD_SCALER => {
             need(scaler::RECORD_LEN)?;

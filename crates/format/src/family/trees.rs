@@ -39,6 +39,15 @@ pub const FLAG_AVERAGE: u32 = 1;
 /// Ensemble flag: a feature is rounded to `f32` before it is compared (XGBoost, and
 /// scikit-learn, whose trees see `float32` inputs).
 pub const FLAG_ROUND_F32: u32 = 2;
+/// Ensemble flag (version 1.1): the sum is taken in `f32`, starting from the base value,
+/// tree by tree in order, each addition rounded to `f32` (XGBoost's accumulation). Leaves
+/// and base values are then values an `f32` holds exactly (rule R29).
+pub const FLAG_SUM_F32: u32 = 4;
+/// Ensemble flag (version 1.1), with [`FLAG_AVERAGE`] and per-tree targets: each output's
+/// sum is divided by the number of trees per output, `n_trees / n_out`, instead of
+/// `n_trees` (LightGBM's multi-class random forests divide by their iterations). Tree `i`
+/// must then add to output `i mod n_out` (rule R29).
+pub const FLAG_AVERAGE_PER_OUTPUT: u32 = 8;
 
 /// How a node compares a feature value `x`; the node goes to `left` when the test holds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -213,7 +222,7 @@ pub struct Trees<'a> {
     pub n_in: u32,
     /// Width of the output.
     pub n_out: u32,
-    /// [`FLAG_AVERAGE`] | [`FLAG_ROUND_F32`].
+    /// [`FLAG_AVERAGE`] | [`FLAG_ROUND_F32`] | [`FLAG_SUM_F32`] | [`FLAG_AVERAGE_PER_OUTPUT`].
     pub flags: u32,
     /// Values per leaf: 1 or `n_out`.
     pub leaf_width: u32,
@@ -244,6 +253,20 @@ impl Trees<'_> {
     pub fn round_f32(&self) -> bool {
         self.flags & FLAG_ROUND_F32 != 0
     }
+    /// The divisor of an averaging ensemble: the trees per output with
+    /// [`FLAG_AVERAGE_PER_OUTPUT`], else all the trees.
+    pub fn average_divisor(&self) -> f64 {
+        let n = self.roots.len();
+        if self.flags & FLAG_AVERAGE_PER_OUTPUT != 0 {
+            (n / self.n_out.max(1) as usize) as f64
+        } else {
+            n as f64
+        }
+    }
+    /// Whether the sum is taken in `f32` from the base value ([`FLAG_SUM_F32`]).
+    pub fn sum_f32(&self) -> bool {
+        self.flags & FLAG_SUM_F32 != 0
+    }
     /// Number of trees.
     pub fn n_trees(&self) -> usize {
         self.roots.len()
@@ -261,6 +284,10 @@ pub struct TreesSpec {
     pub average: bool,
     /// Round features to `f32` before comparing.
     pub round_f32: bool,
+    /// Sum in `f32` from the base value, tree by tree ([`FLAG_SUM_F32`]; version 1.1).
+    pub sum_f32: bool,
+    /// Average over the trees per output ([`FLAG_AVERAGE_PER_OUTPUT`]; version 1.1).
+    pub average_per_output: bool,
     /// Values per leaf: 1 or `n_out`.
     pub leaf_width: u32,
     /// Root reference of each tree.
@@ -286,7 +313,12 @@ pub(crate) fn read<'a>(
     let n_in = dim("n_in", w.next()?)?;
     let n_out = dim("n_out", w.next()?)?;
     let flags = w.next()?;
-    if flags & !(FLAG_AVERAGE | FLAG_ROUND_F32) != 0 {
+    let known = if p.minor >= 1 {
+        FLAG_AVERAGE | FLAG_ROUND_F32 | FLAG_SUM_F32 | FLAG_AVERAGE_PER_OUTPUT
+    } else {
+        FLAG_AVERAGE | FLAG_ROUND_F32
+    };
+    if flags & !known != 0 {
         return Err(FormatError::UnknownValue {
             field: "trees.flags",
             value: flags,
@@ -363,9 +395,13 @@ pub(crate) fn read<'a>(
         // Verified at build time: the walk below ran then; the engine's walks are bounded
         // and checked whatever the bytes.
         Some(mask) => mask,
-        None => check_nodes(
-            stage, nodes, roots, leaves, base, categories, n_in, n_leaves,
-        )?,
+        None => {
+            let mask = check_nodes(
+                stage, nodes, roots, leaves, base, categories, n_in, n_leaves,
+            )?;
+            check_flags(stage, flags, n_trees, n_out, leaves, base, targets)?;
+            mask
+        }
     };
     Ok(Trees {
         n_in,
@@ -380,6 +416,58 @@ pub(crate) fn read<'a>(
         categories,
         info_mask,
     })
+}
+
+/// R29's rules for the `average_per_output` and `sum_f32` flags (part of the full check: the
+/// engine's walks stay safe whatever they hold, only the answers depend on them).
+fn check_flags(
+    stage: u32,
+    flags: u32,
+    n_trees: u32,
+    n_out: u32,
+    leaves: &[f64],
+    base: &[f64],
+    targets: &[u32],
+) -> Result<(), FormatError> {
+    let bad = |index: u32, reason: &'static str| FormatError::BadTrees {
+        stage,
+        index,
+        reason,
+    };
+    if flags & FLAG_AVERAGE_PER_OUTPUT != 0 {
+        if flags & FLAG_AVERAGE == 0 || targets.is_empty() {
+            return Err(bad(
+                0,
+                "averaging per output needs averaging and per-tree targets",
+            ));
+        }
+        if n_trees % n_out != 0 {
+            return Err(bad(
+                0,
+                "averaging per output needs n_trees a multiple of n_out",
+            ));
+        }
+        if let Some(i) = (0..targets.len()).position(|i| targets[i] as usize != i % n_out as usize)
+        {
+            return Err(bad(
+                i as u32,
+                "averaging per output needs tree i on output i mod n_out",
+            ));
+        }
+    }
+    if flags & FLAG_SUM_F32 != 0 {
+        let not_f32 = |v: &f64| f64::from(*v as f32) != *v;
+        if flags & FLAG_AVERAGE != 0 {
+            return Err(bad(0, "an f32 sum cannot be averaged"));
+        }
+        if let Some(i) = leaves.iter().position(not_f32) {
+            return Err(bad(i as u32, "leaf value of an f32 sum is not an f32"));
+        }
+        if let Some(i) = base.iter().position(not_f32) {
+            return Err(bad(i as u32, "base value of an f32 sum is not an f32"));
+        }
+    }
+    Ok(())
 }
 
 /// R29's walk over every root, node, leaf and base value; returns the ensemble's
@@ -465,8 +553,14 @@ pub(crate) fn payload(t: &TreesSpec, tensors: &mut Tensors) -> Vec<u32> {
     let targets = tensors.opt_u32(&t.targets);
     let base = tensors.f64(&t.base);
     let cats = tensors.opt_u32(&t.categories);
-    let flags =
-        if t.average { FLAG_AVERAGE } else { 0 } | if t.round_f32 { FLAG_ROUND_F32 } else { 0 };
+    let flags = if t.average { FLAG_AVERAGE } else { 0 }
+        | if t.round_f32 { FLAG_ROUND_F32 } else { 0 }
+        | if t.sum_f32 { FLAG_SUM_F32 } else { 0 }
+        | if t.average_per_output {
+            FLAG_AVERAGE_PER_OUTPUT
+        } else {
+            0
+        };
     vec![
         t.n_in,
         t.n_out,
@@ -489,6 +583,8 @@ pub(crate) fn to_spec(t: &Trees<'_>) -> TreesSpec {
         n_out: t.n_out,
         average: t.average(),
         round_f32: t.round_f32(),
+        sum_f32: t.sum_f32(),
+        average_per_output: t.flags & FLAG_AVERAGE_PER_OUTPUT != 0,
         leaf_width: t.leaf_width,
         roots: t.roots.to_vec(),
         // Validated rows always decode.

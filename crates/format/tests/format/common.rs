@@ -199,7 +199,7 @@ impl Parts {
         let mut v = vec![0u8; HEADER_LEN + count * SECTION_ENTRY_LEN];
         v[0..4].copy_from_slice(&MAGIC);
         v[4..6].copy_from_slice(&VERSION_MAJOR.to_le_bytes());
-        v[6..8].copy_from_slice(&VERSION_MINOR.to_le_bytes());
+        v[6..8].copy_from_slice(&0u16.to_le_bytes());
         put_u32(&mut v, 24, count as u32);
         put_u32(&mut v, 28, self.manifest);
         put_u32(&mut v, 32, self.strings);

@@ -184,3 +184,81 @@ fn r29_undefined_node_code_in_the_bytes() {
     assert_eq!(NODE_WORDS, 6);
     v.clear();
 }
+
+/// Version 1.1's trees flags: `sum_f32` needs f32 leaves and base values and no averaging;
+/// `average_per_output` needs averaging, targets `i mod n_out` and whole iterations.
+#[test]
+fn r29_the_flags_of_version_1_1() {
+    let f32_trees = || {
+        let mut t = trees();
+        t.sum_f32 = true;
+        t.leaves = vec![0.5, 0.25, -1.5, 2.0, 0.125];
+        t
+    };
+    let file = write(&spec(f32_trees())).unwrap();
+    assert_eq!(
+        u16::from_le_bytes([file[6], file[7]]),
+        1,
+        "sum_f32 is written as 1.1"
+    );
+    assert_eq!(
+        Apr::parse_verified(&file).unwrap().to_spec(),
+        spec(f32_trees())
+    );
+
+    let mut t = f32_trees();
+    t.leaves[2] = 0.1;
+    assert_eq!(refused(t), bad(2, "leaf value of an f32 sum is not an f32"));
+    let mut t = f32_trees();
+    t.base[1] = 1.0 + f64::EPSILON;
+    assert_eq!(refused(t), bad(1, "base value of an f32 sum is not an f32"));
+    let mut t = f32_trees();
+    t.average = true;
+    assert_eq!(refused(t), bad(0, "an f32 sum cannot be averaged"));
+
+    let per_output = || {
+        let mut t = trees();
+        t.average = true;
+        t.average_per_output = true;
+        t
+    };
+    let file = write(&spec(per_output())).unwrap();
+    assert_eq!(
+        Apr::parse_verified(&file).unwrap().to_spec(),
+        spec(per_output())
+    );
+    let mut t = per_output();
+    t.average = false;
+    assert_eq!(
+        refused(t),
+        bad(
+            0,
+            "averaging per output needs averaging and per-tree targets"
+        )
+    );
+    let mut t = per_output();
+    t.targets = vec![1, 0];
+    assert_eq!(
+        refused(t),
+        bad(0, "averaging per output needs tree i on output i mod n_out")
+    );
+    let mut t = per_output();
+    t.roots = vec![0, 2, LEAF];
+    t.targets = vec![0, 1, 0];
+    assert_eq!(
+        refused(t),
+        bad(0, "averaging per output needs n_trees a multiple of n_out")
+    );
+}
+
+/// A 1.1 file relabelled 1.0 is refused: 1.0 has no precision word and no such flags.
+#[test]
+fn a_1_1_file_is_not_a_1_0_file() {
+    let mut t = trees();
+    t.sum_f32 = true;
+    t.leaves = vec![0.5, 0.25, -1.5, 2.0, 0.125];
+    let mut file = write(&spec(t)).unwrap().to_vec();
+    file[6] = 0;
+    let buf = ModelBytes::new(&file);
+    assert!(Apr::parse(buf.as_slice()).is_err());
+}

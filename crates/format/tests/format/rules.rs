@@ -64,8 +64,8 @@ fn r2_bad_magic() {
 
 #[test]
 fn r3_unsupported_version() {
-    let e = broken(&base(), |v| v[6] = 1);
-    assert_eq!(e, FormatError::UnsupportedVersion { major: 1, minor: 1 });
+    let e = broken(&base(), |v| v[6] = 2);
+    assert_eq!(e, FormatError::UnsupportedVersion { major: 1, minor: 2 });
     let e = broken(&base(), |v| v[4] = 2);
     assert_eq!(e, FormatError::UnsupportedVersion { major: 2, minor: 0 });
     let e = broken(&base(), |v| v[4] = 0);

@@ -35,6 +35,7 @@ pub fn labelled() -> Predictor {
             n_outputs: 2,
             labels: LabelsSpec::Str(vec!["no".into(), "yes".into()]),
             output_names: None,
+            precision: icebreak_format::Precision::F32,
         },
         provenance: provenance(),
         stages: vec![
@@ -63,6 +64,7 @@ pub fn two_targets() -> Predictor {
             n_outputs: 2,
             labels: LabelsSpec::None,
             output_names: None,
+            precision: icebreak_format::Precision::F32,
         },
         provenance: provenance(),
         stages: vec![StageSpec::Linear {
@@ -71,5 +73,35 @@ pub fn two_targets() -> Predictor {
             coef: vec![1.0, 1.0, 1.0, -1.0],
             intercept: vec![0.0, 0.0],
         }],
+    })
+}
+
+/// One tree that is a single leaf, `-4.320310689291134` (a LightGBM raw score), over one
+/// feature: a regression answering that value at `precision`.
+pub fn leaf(precision: icebreak_format::Precision) -> Predictor {
+    let trees = icebreak_format::TreesSpec {
+        n_in: 1,
+        n_out: 1,
+        leaf_width: 1,
+        roots: vec![icebreak_format::trees::LEAF],
+        leaves: vec![-4.320310689291134],
+        base: vec![0.0],
+        ..icebreak_format::TreesSpec::default()
+    };
+    predictor(&ModelSpec {
+        input: InputSpec {
+            n_features: 1,
+            missing: MissingValues::Nan,
+            feature_names: None,
+        },
+        output: OutputSpec {
+            task: Task::Regression,
+            n_outputs: 1,
+            labels: LabelsSpec::None,
+            output_names: None,
+            precision,
+        },
+        provenance: provenance(),
+        stages: vec![StageSpec::Trees(trees)],
     })
 }

@@ -46,7 +46,13 @@ fn several_values_are_an_array_and_null_is_missing() {
             Instant::now(),
         )
         .unwrap();
-    assert_eq!(r.prediction, Prediction::Values(vec![4.0, 2.0].into()));
+    assert_eq!(
+        r.prediction,
+        Prediction::Values(icebreak_protocol::Numbers::owned(
+            vec![4.0, 2.0],
+            icebreak_format::Precision::F32
+        ))
+    );
     assert!(r.probabilities.is_none());
     // `null` is accepted by a model that takes missing values.
     assert!(answer(&p, br#"{"features": [null, 1]}"#)["prediction"].is_array());
@@ -105,4 +111,41 @@ fn the_description_names_features_and_classes() {
     assert_eq!(info["task"], "regression");
     assert_eq!(info["missing_values"], "null or NaN");
     assert!(info.get("classes").is_none());
+}
+
+/// Answers are written at the model's precision, single and batch: the shortest text of an
+/// f64 for an f64 model, of an f32 for an f32 model (the text Lambda and the server send).
+#[test]
+fn answers_are_written_at_the_models_precision() {
+    use icebreak_format::Precision;
+    for (precision, text) in [
+        (Precision::F64, "-4.320310689291134"),
+        (Precision::F32, "-4.3203106"),
+    ] {
+        let p = crate::common::leaf(precision);
+        let t0 = Instant::now();
+        let one = p
+            .predict(
+                &Request {
+                    features: vec![0.5],
+                },
+                t0,
+            )
+            .unwrap();
+        let json = serde_json::to_string(&one).unwrap();
+        assert!(json.contains(&format!("\"prediction\":{text},")), "{json}");
+        let Direct::Batch(items) = parse_direct(
+            br#"{"instances": [{"features": [1]}, {"features": [null]}]}"#,
+            1,
+        )
+        .unwrap() else {
+            panic!("not a batch")
+        };
+        let json = serde_json::to_string(&p.predict_batch(&items, t0).unwrap()).unwrap();
+        assert_eq!(
+            json.matches(&format!("{{\"prediction\":{text}}}")).count(),
+            2,
+            "{json}"
+        );
+    }
 }
