@@ -7,16 +7,16 @@
 //! whatever the input's size.
 
 use icebreak_engine::{BatchOutput, EngineError, Model};
-use icebreak_format::{Apr, FormatError, Labels, Role, Stage, Task};
+use icebreak_format::{limits, Apr, FormatError, Labels, Role, Stage, Task};
 use icebreak_protocol::{feature_order, label, value, Cell, Error, ErrorKind, Prediction, Slots};
 use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::io::{self, BufRead, BufWriter, IsTerminal, Write};
+use std::io::{self, BufRead, BufWriter, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Rows per batch.
+/// Most rows per batch.
 pub const CHUNK: usize = 1024;
 
 /// Inputs at least this large (bytes) get a progress bar when standard error is a terminal.
@@ -131,6 +131,8 @@ pub fn run(args: Args) -> Result<ExitCode, PredictError> {
             progress.wrap_read(file),
         ))
     };
+    // A UTF-8 byte-order mark is skipped whatever the format.
+    strip_bom(&mut input).map_err(in_err)?;
     let format = match args.input_format {
         Some(f) => f,
         None => sniff(&mut input).map_err(in_err)?,
@@ -175,6 +177,39 @@ pub fn run(args: Args) -> Result<ExitCode, PredictError> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// At most 80 characters of `s`, for messages.
+fn excerpt(s: &str) -> String {
+    match s.char_indices().nth(80) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+/// Skips a UTF-8 byte-order mark at the start of the input.
+fn strip_bom(input: &mut dyn BufRead) -> io::Result<()> {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let mut seen = 0;
+    while seen < BOM.len() {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            break;
+        }
+        let n = (BOM.len() - seen).min(buf.len());
+        if buf[..n] != BOM[seen..seen + n] {
+            break;
+        }
+        if seen + n < BOM.len() && n == buf.len() {
+            // A mark split across reads: consume what matched and look at the rest.
+            input.consume(n);
+            seen += n;
+            continue;
+        }
+        input.consume(n);
+        seen += n;
+    }
+    Ok(())
 }
 
 /// Looks at the first non-blank byte (skipping a UTF-8 byte-order mark): `{` is JSON Lines,
@@ -234,79 +269,250 @@ fn parse_cell(cell: &[u8]) -> Option<f64> {
     std::str::from_utf8(cell).ok()?.parse::<f64>().ok()
 }
 
-struct CsvRows<R: io::Read> {
-    reader: csv::Reader<R>,
-    record: csv::ByteRecord,
-    /// The first record, when it was data rather than a header.
+/// Reads the input line by line, each line bounded by the record length limit
+/// ([`limits::MAX_LINE_BYTES`], or `ICEBREAK_MAX_LINE_BYTES`): memory never grows with the
+/// longest line, and a longer one stops the run with an error naming its line. Lines of
+/// blanks only are skipped.
+struct Lines<R> {
+    input: R,
+    line: Vec<u8>,
+    max: usize,
+    /// 1-based number of the last line read.
+    number: u64,
+}
+
+impl<R: BufRead> Lines<R> {
+    fn new(input: R) -> Self {
+        Lines {
+            input,
+            line: Vec::new(),
+            max: max_line_bytes(),
+            number: 0,
+        }
+    }
+
+    /// The next line that is not blank, without its line ending; `None` at the end.
+    fn next(&mut self) -> io::Result<Option<&[u8]>> {
+        loop {
+            self.line.clear();
+            let n = self
+                .input
+                .by_ref()
+                .take(self.max as u64 + 2)
+                .read_until(b'\n', &mut self.line)?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.number += 1;
+            let mut end = self.line.len();
+            if self.line[..end].ends_with(b"\n") {
+                end -= 1;
+            }
+            if self.line[..end].ends_with(b"\r") {
+                end -= 1;
+            }
+            let complete = self.line.ends_with(b"\n") || n < self.max + 2;
+            if end > self.max || !complete {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "line {} is longer than {} bytes, the limit of a record (raise it with \
+                         the environment variable {MAX_LINE_ENV})",
+                        self.number, self.max
+                    ),
+                ));
+            }
+            if !self.line[..end].iter().all(u8::is_ascii_whitespace) {
+                return Ok(Some(&self.line[..end]));
+            }
+        }
+    }
+}
+
+/// The environment variable that raises [`limits::MAX_LINE_BYTES`].
+const MAX_LINE_ENV: &str = "ICEBREAK_MAX_LINE_BYTES";
+
+fn max_line_bytes() -> usize {
+    limits::from_env(MAX_LINE_ENV, limits::MAX_LINE_BYTES)
+}
+
+/// Splits one CSV line into fields (quotes removed, blanks around fields trimmed), with
+/// `csv-core`. A record is one line: a quote left open at the end of the line is an error
+/// of that row, and the rows after it are read as usual.
+struct CsvLine {
+    reader: csv_core::Reader,
+    out: Vec<u8>,
+    ends: Vec<usize>,
+    n_fields: usize,
+}
+
+impl CsvLine {
+    fn new() -> Self {
+        CsvLine {
+            reader: csv_core::Reader::new(),
+            out: Vec::new(),
+            ends: Vec::new(),
+            n_fields: 0,
+        }
+    }
+
+    /// Parses `line`; `Err` names the column of a quote that is never closed.
+    fn split(&mut self, line: &[u8]) -> Result<(), String> {
+        if let Some(col) = unterminated_quote(line) {
+            return Err(format!(
+                "unterminated quote: the field at column {col} has no closing '\"' on its line"
+            ));
+        }
+        self.reader.reset();
+        // Unquoting only shrinks a field; a line of n bytes has at most n + 1 fields.
+        self.out.clear();
+        self.out.resize(line.len(), 0);
+        self.ends.clear();
+        self.ends.resize(line.len() + 1, 0);
+        let (mut input, mut nout, mut nend) = (line, 0, 0);
+        loop {
+            // `InputEmpty` means every byte of `input` was read.
+            let (res, _, o, e) =
+                self.reader
+                    .read_record(input, &mut self.out[nout..], &mut self.ends[nend..]);
+            // Field ends count from the start of the record, across calls.
+            nout += o;
+            nend += e;
+            match res {
+                csv_core::ReadRecordResult::InputEmpty => input = &[],
+                csv_core::ReadRecordResult::Record | csv_core::ReadRecordResult::End => break,
+                csv_core::ReadRecordResult::OutputFull
+                | csv_core::ReadRecordResult::OutputEndsFull => {
+                    return Err("a CSV record the reader cannot split".into())
+                }
+            }
+        }
+        self.n_fields = nend;
+        Ok(())
+    }
+
+    /// The fields of the last line split.
+    fn fields(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.n_fields).map(move |i| {
+            let start = if i == 0 { 0 } else { self.ends[i - 1] };
+            self.out[start..self.ends[i]].trim_ascii()
+        })
+    }
+}
+
+/// The 1-based column of a quote that opens a field and is not closed on the line, as
+/// `csv-core` reads quotes (only at the start of a field; `""` inside is one quote).
+fn unterminated_quote(line: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    loop {
+        if line.get(i) == Some(&b'"') {
+            let open = i;
+            i += 1;
+            loop {
+                match line.get(i) {
+                    None => return Some(open + 1),
+                    Some(b'"') if line.get(i + 1) == Some(&b'"') => i += 2,
+                    Some(b'"') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(_) => i += 1,
+                }
+            }
+        }
+        match line[i.min(line.len())..].iter().position(|&b| b == b',') {
+            Some(p) => i += p + 1,
+            None => return None,
+        }
+    }
+}
+
+struct CsvRows<R> {
+    lines: Lines<R>,
+    csv: CsvLine,
+    /// The first line, when it was data rather than a header.
     pending: bool,
+    /// The first line could not be split: the error of its row.
+    pending_error: Option<String>,
     /// `order[i]` is the feature that column `i` holds, when the header names the model's
     /// features in another order.
     order: Option<Vec<usize>>,
     n_features: usize,
 }
 
-impl<R: io::Read> CsvRows<R> {
+impl<R: BufRead> CsvRows<R> {
     fn new(input: R, apr: &Apr<'_>, quiet: bool) -> io::Result<Self> {
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .trim(csv::Trim::All)
-            .from_reader(input);
-        let mut record = csv::ByteRecord::new();
-        let got = reader.read_byte_record(&mut record).map_err(csv_io)?;
-        let header = got
-            && record.iter().all(|c| {
-                // A header cell is a name: not empty and not a number (NaN and inf are numbers).
-                !c.is_empty() && parse_cell(c).is_none()
-            });
+        let mut lines = Lines::new(input);
+        let mut csv = CsvLine::new();
         let n_features = apr.input().n_features as usize;
         let mut order = None;
+        let (header, pending_error) = match lines.next()? {
+            None => (false, None),
+            Some(line) => match csv.split(line) {
+                Err(e) => (false, Some(e)),
+                // A header is names (not empty, not numbers; NaN and inf are numbers), one
+                // per feature. A first line of names of another count is a bad row, reported.
+                Ok(()) => (
+                    csv.n_fields == n_features
+                        && csv.fields().all(|c| !c.is_empty() && parse_cell(c).is_none()),
+                    None,
+                ),
+            },
+        };
         if header {
-            let names: Vec<String> = record
-                .iter()
+            let names: Vec<String> = csv
+                .fields()
                 .map(|c| String::from_utf8_lossy(c).into_owned())
                 .collect();
             order = feature_order(&names, apr.input().feature_names);
-            if order.is_none() && !quiet {
-                if let Some(model_names) = apr.input().feature_names {
-                    if !names.iter().map(String::as_str).eq(model_names.iter()) {
-                        eprintln!(
-                            "icebreak: the CSV header does not name the model's features; \
-                             columns are taken in order"
-                        );
-                    }
+            let named = apr
+                .input()
+                .feature_names
+                .is_some_and(|m| order.is_some() || names.iter().map(String::as_str).eq(m.iter()));
+            if !named && !quiet {
+                if apr.input().feature_names.is_some() {
+                    eprintln!(
+                        "icebreak: the CSV header does not name the model's features; \
+                         columns are taken in order"
+                    );
+                } else {
+                    // Nothing is dropped silently: say which line was taken as names.
+                    eprintln!(
+                        "icebreak: the first line was read as a header ({}); the model has \
+                         no feature names, so columns are taken in order",
+                        excerpt(&names.join(","))
+                    );
                 }
             }
         }
+        let pending = lines.number > 0 && !header;
         Ok(CsvRows {
-            reader,
-            record,
-            pending: got && !header,
+            lines,
+            csv,
+            pending,
+            pending_error,
             order,
             n_features,
         })
     }
 }
 
-fn csv_io(e: csv::Error) -> io::Error {
-    match e.into_kind() {
-        csv::ErrorKind::Io(e) => e,
-        other => io::Error::new(io::ErrorKind::InvalidData, format!("{other:?}")),
-    }
-}
-
-impl<R: io::Read> RowSource for CsvRows<R> {
+impl<R: BufRead> RowSource for CsvRows<R> {
     fn next(&mut self, row: &mut Vec<f64>) -> io::Result<Row> {
         row.clear();
-        if !std::mem::take(&mut self.pending)
-            && !self
-                .reader
-                .read_byte_record(&mut self.record)
-                .map_err(csv_io)?
-        {
-            return Ok(Row::End);
+        if let Some(e) = self.pending_error.take() {
+            self.pending = false;
+            return Ok(Row::Bad(e));
         }
-        let n = self.record.len();
+        if !std::mem::take(&mut self.pending) {
+            let Some(line) = self.lines.next()? else {
+                return Ok(Row::End);
+            };
+            if let Err(e) = self.csv.split(line) {
+                return Ok(Row::Bad(e));
+            }
+        }
+        let n = self.csv.n_fields;
         if self.order.is_some() && n != self.n_features {
             return Ok(Row::Bad(
                 EngineError::FeatureCount {
@@ -317,7 +523,7 @@ impl<R: io::Read> RowSource for CsvRows<R> {
             ));
         }
         row.resize(n, f64::NAN);
-        for (i, cell) in self.record.iter().enumerate() {
+        for (i, cell) in self.csv.fields().enumerate() {
             let Some(v) = parse_cell(cell) else {
                 return Ok(Row::Bad(format!(
                     "feature {i} is not a number: {:?}",
@@ -332,15 +538,13 @@ impl<R: io::Read> RowSource for CsvRows<R> {
 }
 
 struct JsonRows<R> {
-    input: R,
-    line: Vec<u8>,
+    lines: Lines<R>,
 }
 
 impl<R: BufRead> JsonRows<R> {
     fn new(input: R) -> Self {
         JsonRows {
-            input,
-            line: Vec::new(),
+            lines: Lines::new(input),
         }
     }
 }
@@ -387,17 +591,9 @@ fn json_message(e: &serde_json::Error) -> String {
 impl<R: BufRead> RowSource for JsonRows<R> {
     fn next(&mut self, row: &mut Vec<f64>) -> io::Result<Row> {
         row.clear();
-        loop {
-            self.line.clear();
-            if self.input.read_until(b'\n', &mut self.line)? == 0 {
-                return Ok(Row::End);
-            }
-            if !self.line.iter().all(u8::is_ascii_whitespace) {
-                break;
-            }
-        }
-        let line = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(line) = self.lines.next()? else {
+            return Ok(Row::End);
+        };
         let record: Record = match serde_json::from_slice(line) {
             Ok(r) => r,
             Err(e) => return Ok(Row::Bad(json_message(&e))),
@@ -506,10 +702,13 @@ fn predict_stream(
     out: &mut dyn Write,
 ) -> Result<Stats, Failure> {
     let nf = model.n_features();
+    // Rows per batch: fewer for wide models, so a batch holds about a million features
+    // whatever the model declares (nothing is reserved from the declared width alone).
+    let chunk = ((1usize << 20) / nf.max(1)).clamp(1, CHUNK);
     let mut stats = Stats::default();
-    let mut row = Vec::with_capacity(nf);
+    let mut row = Vec::new();
     // Rows are answered one by one: a bad row gets its error line and does not fail the others.
-    let mut slots: Slots<Error> = Slots::with_capacity(CHUNK, nf);
+    let mut slots: Slots<Error> = Slots::with_capacity(chunk, nf);
     let mut batch = BatchOutput::default();
     let mut line = Vec::with_capacity(256);
     loop {
@@ -524,7 +723,7 @@ fn predict_stream(
                 false
             }
         };
-        if slots.len() == CHUNK || (done && !slots.is_empty()) {
+        if slots.len() == chunk || (done && !slots.is_empty()) {
             // Every row passed `check_row`, so the batch cannot refuse one.
             if let Err(e) = slots.predict(model, &mut batch) {
                 let e = Error::from(e);
