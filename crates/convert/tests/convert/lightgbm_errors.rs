@@ -264,7 +264,7 @@ fn header_counts() {
     );
     assert_eq!(
         err_edit("max_feature_idx=1", "max_feature_idx=-1"),
-        "LightGBM model: max_feature_idx=-1 is out of range"
+        "LightGBM model: max_feature_idx=-1 is out of range (0..1048576)"
     );
     assert_eq!(
         err_edit("feature_infos=[0:1] [0:2]", "feature_infos=[0:1]"),
