@@ -160,7 +160,11 @@ pub fn run(args: Args) -> Result<ExitCode, PredictError> {
             return Ok(ExitCode::SUCCESS)
         }
         Err(Failure::Output(e)) => return Err(out_err(e)),
-        Err(Failure::Input(e)) => return Err(in_err(e)),
+        Err(Failure::Input(e)) => {
+            // The rows answered before the input failed are kept.
+            let _ = out.flush();
+            return Err(in_err(e));
+        }
     };
     match out.flush() {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
@@ -712,13 +716,19 @@ fn predict_stream(
     let mut batch = BatchOutput::default();
     let mut line = Vec::with_capacity(256);
     loop {
-        let done = match rows.next(&mut row).map_err(Failure::Input)? {
-            Row::End => true,
-            Row::Bad(msg) => {
+        // A read error ends the run after the rows before it are answered.
+        let mut failed = None;
+        let done = match rows.next(&mut row) {
+            Err(e) => {
+                failed = Some(e);
+                true
+            }
+            Ok(Row::End) => true,
+            Ok(Row::Bad(msg)) => {
                 slots.push(model, Err(Error::new(ErrorKind::InvalidInput, msg)));
                 false
             }
-            Row::Values => {
+            Ok(Row::Values) => {
                 slots.push(model, Ok(&row));
                 false
             }
@@ -752,6 +762,9 @@ fn predict_stream(
                 line.push(b'\n');
                 out.write_all(&line).map_err(Failure::Output)?;
             }
+        }
+        if let Some(e) = failed {
+            return Err(Failure::Input(e));
         }
         if done {
             return Ok(stats);
