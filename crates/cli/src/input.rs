@@ -30,7 +30,6 @@ pub(crate) fn strip_bom(input: &mut dyn BufRead) -> io::Result<()> {
     Ok(())
 }
 
-
 /// Parses one CSV cell or JSON-free text value: empty means missing (NaN).
 pub(crate) fn parse_cell(cell: &[u8]) -> Option<f64> {
     if cell.is_empty() {
@@ -197,7 +196,6 @@ pub(crate) fn unterminated_quote(line: &[u8]) -> Option<usize> {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,7 +211,10 @@ mod tests {
     #[test]
     fn csv_lines_split_like_csv() {
         assert_eq!(split(b"1, 2 ,3").unwrap(), ["1", "2", "3"]);
-        assert_eq!(split(b"\"1\",\"a,b\",\"x\"\"y\"").unwrap(), ["1", "a,b", "x\"y"]);
+        assert_eq!(
+            split(b"\"1\",\"a,b\",\"x\"\"y\"").unwrap(),
+            ["1", "a,b", "x\"y"]
+        );
         assert!(split(b"").unwrap().is_empty());
         assert_eq!(split(b",,").unwrap(), ["", "", ""]);
         assert_eq!(split(b"a\"b,c").unwrap(), ["a\"b", "c"]);
@@ -241,7 +242,10 @@ mod tests {
         l.max = 4;
         assert_eq!(l.next().unwrap(), Some(&b"1234"[..]));
         let e = l.next().unwrap_err();
-        assert!(e.to_string().contains("line 2 is longer than 4 bytes"), "{e}");
+        assert!(
+            e.to_string().contains("line 2 is longer than 4 bytes"),
+            "{e}"
+        );
         // Exactly at the limit with CRLF, and without a final newline.
         let mut l = Lines::new(&b"1234\r\n1234"[..]);
         l.max = 4;

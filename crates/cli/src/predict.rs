@@ -6,8 +6,8 @@
 //! error) are written in input order before the next chunk is read. Memory stays bounded
 //! whatever the input's size.
 
-use icebreak_engine::{BatchOutput, EngineError, Model};
 use crate::input::{parse_cell, strip_bom, CsvLine, Lines};
+use icebreak_engine::{BatchOutput, EngineError, Model};
 use icebreak_format::{Apr, FormatError, Labels, Role, Stage, Task};
 use icebreak_protocol::{feature_order, label, value, Cell, Error, ErrorKind, Prediction, Slots};
 use serde::de::{Deserializer, SeqAccess, Visitor};
@@ -268,7 +268,9 @@ impl<R: BufRead> CsvRows<R> {
                 // per feature. A first line of names of another count is a bad row, reported.
                 Ok(()) => (
                     csv.n_fields == n_features
-                        && csv.fields().all(|c| !c.is_empty() && parse_cell(c).is_none()),
+                        && csv
+                            .fields()
+                            .all(|c| !c.is_empty() && parse_cell(c).is_none()),
                     None,
                 ),
             },

@@ -77,8 +77,8 @@
 //! [`ConvertError::Invalid`] naming the line, tree and node; nothing panics.
 
 use crate::{ConvertError, CONVERTER};
-use icebreak_format::trees::LEAF;
 use icebreak_format::limits;
+use icebreak_format::trees::LEAF;
 use icebreak_format::{
     InputSpec, LabelsSpec, MissingRule, MissingValues, ModelSpec, OutputSpec, PostTransform,
     ProvenanceSpec, Split, StageSpec, Task, TreeNode, TreesSpec, MAX_DIM,

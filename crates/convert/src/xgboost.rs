@@ -380,7 +380,16 @@ fn dim(what: &'static str, v: u64, max: usize) -> Result<u32, ConvertError> {
         .ok()
         .and_then(|v| u32::try_from(v).ok())
         .filter(|&d| d <= MAX_DIM)
-        .ok_or_else(|| invalid(limits::LimitError { what, value: v, max }.to_string()))
+        .ok_or_else(|| {
+            invalid(
+                limits::LimitError {
+                    what,
+                    value: v,
+                    max,
+                }
+                .to_string(),
+            )
+        })
 }
 
 fn build(file: ModelFile, sha: String, options: &Options) -> Result<ModelSpec, ConvertError> {

@@ -22,10 +22,8 @@ pub const MAX_CLASSES: usize = 1 << 16;
 /// Most outputs (regression targets, scores per row) of a model a converter writes.
 pub const MAX_OUTPUTS: usize = 1 << 16;
 
-/// Most trees of an ensemble a converter reads.
-pub const MAX_TREES: usize = 1 << 20;
-
-/// Most nodes of all the trees of an ensemble together.
+/// Most nodes of one tree whose size is declared before its arrays are read (LightGBM's
+/// `num_leaves`). Trees whose nodes are all in the file are bounded by the file itself.
 pub const MAX_NODES: usize = 1 << 26;
 
 /// Most leaf values of an ensemble (leaves × outputs per leaf): the dense leaf table a

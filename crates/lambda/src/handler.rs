@@ -7,13 +7,13 @@ use crate::events::{self, Event};
 use crate::telemetry::clock;
 use crate::telemetry::log::{self, Level};
 use crate::telemetry::metrics::ColdStartMetrics;
+use icebreak_format::limits::MAX_ANSWER_BYTES;
 use icebreak_protocol::http::{self as rules, DEFAULT_MAX_BODY};
 use icebreak_protocol::{
     parse_direct, BatchResponse, Direct, Error, ErrorKind, ModelInfo, Predictor, Request, Response,
 };
 use serde::ser::{SerializeStruct, Serializer};
 use serde::Serialize;
-use icebreak_format::limits::MAX_ANSWER_BYTES;
 use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -228,9 +228,8 @@ impl LambdaHandler {
                     // The envelope escapes the body: it is sized again, and an answer that
                     // does not fit is replaced by a small HTTP-shaped error.
                     let resp = self.http(&req, cold, t0);
-                    encode_within(&resp, MAX_ANSWER_BYTES).or_else(|e| {
-                        encode(&HttpResponse::error(req.source, &http_error(&e)))
-                    })
+                    encode_within(&resp, MAX_ANSWER_BYTES)
+                        .or_else(|e| encode(&HttpResponse::error(req.source, &http_error(&e))))
                 }
                 Event::Sqs(records) => encode(&self.sqs(&records, cold, t0)),
             },
@@ -307,7 +306,10 @@ impl LambdaHandler {
             cold_start: cold,
         })?;
         let tail = rest.strip_prefix(PREFIX).ok_or_else(|| {
-            Error::new(ErrorKind::InvalidModel, "internal: unexpected batch answer layout")
+            Error::new(
+                ErrorKind::InvalidModel,
+                "internal: unexpected batch answer layout",
+            )
         })?;
         write_all(&mut out, tail)?;
         Ok((out.buf, all_ok))

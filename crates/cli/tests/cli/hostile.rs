@@ -79,7 +79,12 @@ fn a_model_declaring_millions_of_features_does_not_allocate_up_front() {
     let m = m.to_str().unwrap();
     ok(&["inspect", m], b"");
     let out = capped(512, &["predict", m, "-i", "-"], b"1,2,3\n");
-    assert!(out.status.success(), "{:?}: {}", out.status, text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        text(&out.stderr)
+    );
     assert_eq!(
         lines(&out.stdout),
         [json!({"row": 1, "error": "expected 16777216 features, got 3"})]
@@ -99,13 +104,21 @@ fn convert_refuses_huge_declared_counts_with_a_message() {
     let out_path = dir.join("bad.apr");
     let out = capped(
         512,
-        &["convert", bad.to_str().unwrap(), "-o", out_path.to_str().unwrap()],
+        &[
+            "convert",
+            bad.to_str().unwrap(),
+            "-o",
+            out_path.to_str().unwrap(),
+        ],
         b"",
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(err.starts_with("icebreak: "), "{err}");
-    assert!(err.contains("num_class is 16777216, more than the limit"), "{err}");
+    assert!(
+        err.contains("num_class is 16777216, more than the limit"),
+        "{err}"
+    );
     assert!(!out_path.exists());
 }
 
@@ -127,7 +140,10 @@ fn convert_output_follows_links_and_refuses_special_files() {
         .file_type()
         .is_symlink());
     let written = std::fs::read(&target).unwrap();
-    assert!(written.starts_with(b"APR\0"), "the link's target was not replaced");
+    assert!(
+        written.starts_with(b"APR\0"),
+        "the link's target was not replaced"
+    );
     ok(&["inspect", link.to_str().unwrap()], b"");
 
     // A dangling link: the file it names is created.
@@ -139,15 +155,27 @@ fn convert_output_follows_links_and_refuses_special_files() {
     let fifo = dir.join("fifo");
     let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
     assert!(made.success());
-    for (path, what) in [(fifo.as_path(), "a FIFO"), (Path::new("/dev/null"), "a character device")] {
+    for (path, what) in [
+        (fifo.as_path(), "a FIFO"),
+        (Path::new("/dev/null"), "a character device"),
+    ] {
         let out = icebreak(&["convert", src, "-o", path.to_str().unwrap()], b"");
         assert_eq!(out.status.code(), Some(1));
         let err = text(&out.stderr);
-        assert!(err.contains(&format!("is {what}, not a regular file")), "{err}");
+        assert!(
+            err.contains(&format!("is {what}, not a regular file")),
+            "{err}"
+        );
     }
     use std::os::unix::fs::FileTypeExt;
-    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
-    assert!(std::fs::symlink_metadata("/dev/null").unwrap().file_type().is_char_device());
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert!(std::fs::symlink_metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_char_device());
 }
 
 /// Case 9: a first row that is neither numbers nor one name per feature is a bad row,
@@ -184,7 +212,10 @@ fn whitespace_only_lines_are_skipped() {
         .collect::<Vec<_>>()
         .join(",");
     let input = format!("{good}\n   \n\t\r\n{good}\n \nnope\n");
-    let out = icebreak(&["predict", m.to_str().unwrap(), "-i", "-"], input.as_bytes());
+    let out = icebreak(
+        &["predict", m.to_str().unwrap(), "-i", "-"],
+        input.as_bytes(),
+    );
     let got = lines(&out.stdout);
     assert_eq!(got.len(), 3, "{}", text(&out.stdout));
     assert!(got[0]["prediction"].is_string() && got[1]["prediction"].is_string());

@@ -37,12 +37,20 @@ pub(super) fn dim(what: &str, v: usize) -> Result<u32, ConvertError> {
 /// [`limits::MAX_LABEL_BYTES`].
 fn check_labels(node: &Node<'_>, l: &LabelsSpec) -> Result<(), ConvertError> {
     let limit = |e: limits::LimitError| node.err(format_args!("{e}"));
-    limits::check("the number of class labels", labels_len(l), limits::MAX_CLASSES)
-        .map_err(limit)?;
+    limits::check(
+        "the number of class labels",
+        labels_len(l),
+        limits::MAX_CLASSES,
+    )
+    .map_err(limit)?;
     if let LabelsSpec::Str(v) = l {
         let bytes = v.iter().fold(0usize, |a, s| a.saturating_add(s.len()));
-        limits::check("the bytes of the class labels", bytes, limits::MAX_LABEL_BYTES)
-            .map_err(limit)?;
+        limits::check(
+            "the bytes of the class labels",
+            bytes,
+            limits::MAX_LABEL_BYTES,
+        )
+        .map_err(limit)?;
     }
     Ok(())
 }

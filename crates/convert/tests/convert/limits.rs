@@ -95,7 +95,11 @@ fn lightgbm_counts_over_the_limits_are_refused() {
     let text = std::fs::read_to_string(path).unwrap();
     for (key, value, limit) in [
         ("num_class", limits::MAX_CLASSES + 1, limits::MAX_CLASSES),
-        ("max_feature_idx", limits::MAX_FEATURES, limits::MAX_FEATURES),
+        (
+            "max_feature_idx",
+            limits::MAX_FEATURES,
+            limits::MAX_FEATURES,
+        ),
     ] {
         let line = text
             .lines()
@@ -104,7 +108,8 @@ fn lightgbm_counts_over_the_limits_are_refused() {
         let bad = text.replacen(line, &format!("{key}={value}"), 1);
         let msg = invalid(icebreak_convert::lightgbm::convert(bad.as_bytes()));
         assert!(
-            msg.contains(&format!("{key}={value} is out of range")) && msg.contains(&limit.to_string()),
+            msg.contains(&format!("{key}={value} is out of range"))
+                && msg.contains(&limit.to_string()),
             "{msg}"
         );
     }

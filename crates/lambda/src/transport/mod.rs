@@ -316,8 +316,8 @@ impl Client {
 
     /// Sends a request and reads the response.
     ///
-    /// A kept-alive connection that the peer closed while idle is noticed before writing and
-    /// reopened. After that, a failed exchange is retried once on a new connection only when
+    /// A kept-alive connection that the peer closed while idle is noticed before writing a
+    /// `POST` and reopened. After that, a failed exchange is retried once on a new connection only when
     /// it cannot have been received: a `GET` (which changes nothing) whose response had not
     /// begun, or any request of which not one byte was written. A `POST` that was written and
     /// got no response may have been received, so it is never sent twice (the Runtime API
@@ -334,7 +334,10 @@ impl Client {
             &headers,
             req.body.as_deref(),
         );
-        self.drop_if_closed();
+        if req.method != "GET" {
+            // A GET is retried below if its connection turns out closed; a POST is not.
+            self.drop_if_closed();
+        }
         let reused = self.conn.is_some();
         let result = match self.try_send() {
             Err(f) if reused && !f.answered && (req.method == "GET" || !f.written) => {

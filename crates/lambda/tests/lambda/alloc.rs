@@ -157,8 +157,7 @@ fn wide_model() -> &'static [u8] {
 #[test]
 fn a_model_declaring_millions_of_features_allocates_nothing_in_proportion() {
     let bytes = wide_model();
-    let predictor =
-        icebreak_protocol::Predictor::new(icebreak_format::Apr::parse(bytes).unwrap());
+    let predictor = icebreak_protocol::Predictor::new(icebreak_format::Apr::parse(bytes).unwrap());
     let (_, warm) = allocated(|| predictor.warm());
     assert!(warm < 1 << 20, "warming allocated {warm} bytes");
 
