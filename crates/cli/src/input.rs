@@ -133,12 +133,17 @@ impl CsvLine {
             ));
         }
         self.reader.reset();
-        // Unquoting only shrinks a field; a line of n bytes has at most n + 1 fields.
-        self.out.clear();
-        self.out.resize(line.len(), 0);
-        self.ends.clear();
-        self.ends.resize(line.len() + 1, 0);
-        let (mut input, mut nout, mut nend) = (line, 0, 0);
+        // Unquoting only shrinks a field, and a line has at most one field more than commas:
+        // the buffers are grown (never shrunk) to those sizes, so a warm line allocates
+        // nothing.
+        let max_fields = line.iter().filter(|&&b| b == b',').count() + 1;
+        if self.out.len() < line.len() {
+            self.out.resize(line.len(), 0);
+        }
+        if self.ends.len() < max_fields {
+            self.ends.resize(max_fields, 0);
+        }
+        let (mut input, mut nout, mut nend) = (line, 0usize, 0usize);
         loop {
             // `InputEmpty` means every byte of `input` was read.
             let (res, _, o, e) =
