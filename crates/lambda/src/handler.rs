@@ -490,6 +490,40 @@ mod tests {
     use super::*;
     use icebreak_protocol::{BatchItem, Prediction};
 
+    static MODEL: &[u8] = icebreak_format::include_model!("../../../examples/model.apr");
+
+    /// `"latency_ms":<number>` replaced by `"latency_ms":0`, to compare two answers.
+    fn without_latency(json: &[u8]) -> String {
+        let s = String::from_utf8(json.to_vec()).unwrap();
+        let (head, rest) = s.split_once("\"latency_ms\":").unwrap();
+        let end = rest.find([',', '}']).unwrap();
+        format!("{head}\"latency_ms\":0{}", &rest[end..])
+    }
+
+    #[test]
+    fn a_batch_rendered_item_by_item_is_the_whole_answer_byte_for_byte() {
+        let h = LambdaHandler::from_bytes(MODEL).unwrap();
+        let row = vec!["1.5"; 30].join(",");
+        let mut instances = vec![format!("{{\"features\":[{row}]}}"); 2500];
+        instances[7] = r#"{"features":[1]}"#.into();
+        instances[2000] = r#"{"nope":1}"#.into();
+        let event = format!("{{\"instances\":[{}]}}", instances.join(","));
+        let Direct::Batch(items) = parse_direct(event.as_bytes(), 30).unwrap() else {
+            panic!("not a batch")
+        };
+        let t0 = Instant::now();
+        let (streamed, all_ok) = h.render_batch(&items, false, t0, MAX_ANSWER_BYTES).unwrap();
+        let whole = encode(&h.handle_many(&items, false, t0).unwrap()).unwrap();
+        assert!(!all_ok);
+        assert_eq!(without_latency(&streamed), without_latency(&whole));
+
+        // Room for half of the answer: one ResponseTooLarge error.
+        let e = h
+            .render_batch(&items, false, t0, streamed.len() / 2)
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ResponseTooLarge);
+    }
+
     #[test]
     fn lambda_answers_put_cold_start_before_model_version() {
         let r = LambdaResponse {
