@@ -369,8 +369,12 @@ impl Client {
             return;
         }
         let s = conn.get_ref();
+        // End of stream or a reset: closed. Nothing to read yet (`WouldBlock`): alive.
         let closed = s.set_nonblocking(true).is_err()
-            || matches!(s.peek(&mut [0u8; 1]), Ok(0))
+            || match s.peek(&mut [0u8; 1]) {
+                Ok(n) => n == 0,
+                Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+            }
             || s.set_nonblocking(false).is_err();
         if closed {
             self.conn = None;
