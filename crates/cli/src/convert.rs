@@ -141,9 +141,78 @@ pub fn run(args: Args) -> Result<(), ConvertCmdError> {
     Ok(())
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it over `path`, so
-/// `path` is either the old file or the complete new one.
+/// Where `-o PATH` really writes: `PATH` itself, or the file a symbolic link at `PATH`
+/// points to (followed to the end, dangling or not), so the link is kept and its target is
+/// replaced. Anything there that is not a regular file (a FIFO, a device, a socket, a
+/// directory) is refused with an error that names it: the atomic write replaces a file, and
+/// replacing a device node or a pipe would be wrong.
+fn output_target(path: &Path) -> std::io::Result<std::path::PathBuf> {
+    let mut target = path.to_path_buf();
+    // A bounded number of links, as the kernel does.
+    for _ in 0..40 {
+        let meta = match std::fs::symlink_metadata(&target) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(target),
+            Err(e) => return Err(e),
+        };
+        let kind = meta.file_type();
+        if kind.is_symlink() {
+            let link = std::fs::read_link(&target)?;
+            target = match target.parent() {
+                Some(dir) if link.is_relative() => dir.join(link),
+                _ => link,
+            };
+            continue;
+        }
+        if kind.is_file() {
+            return Ok(target);
+        }
+        let what = special_kind(&kind);
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "{} is {what}, not a regular file; -o writes a new .apr file (write it \
+                 elsewhere and copy it if you mean to)",
+                target.display()
+            ),
+        ));
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("{}: too many levels of symbolic links", path.display()),
+    ))
+}
+
+/// What a file that is not regular is, in messages.
+fn special_kind(kind: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO";
+        }
+        if kind.is_char_device() {
+            return "a character device";
+        }
+        if kind.is_block_device() {
+            return "a block device";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    if kind.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Writes `bytes` to a new temporary file beside the target of `path` (see
+/// [`output_target`]), syncs it and renames it over the target, so the target is either the
+/// old file or the complete new one, and a symbolic link at `path` still points to it.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let path = &output_target(path)?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -154,7 +223,10 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod convert;
+mod input;
 mod inspect;
 mod predict;
 #[cfg(feature = "server")]

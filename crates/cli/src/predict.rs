@@ -6,6 +6,7 @@
 //! error) are written in input order before the next chunk is read. Memory stays bounded
 //! whatever the input's size.
 
+use crate::input::{parse_cell, strip_bom, CsvLine, Lines};
 use icebreak_engine::{BatchOutput, EngineError, Model};
 use icebreak_format::{Apr, FormatError, Labels, Precision, Role, Stage, Task};
 use icebreak_protocol::{
@@ -18,7 +19,7 @@ use std::io::{self, BufRead, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Rows per batch.
+/// Most rows per batch.
 pub const CHUNK: usize = 1024;
 
 /// Inputs at least this large (bytes) get a progress bar when standard error is a terminal.
@@ -133,6 +134,8 @@ pub fn run(args: Args) -> Result<ExitCode, PredictError> {
             progress.wrap_read(file),
         ))
     };
+    // A UTF-8 byte-order mark is skipped whatever the format.
+    strip_bom(&mut input).map_err(in_err)?;
     let format = match args.input_format {
         Some(f) => f,
         None => sniff(&mut input).map_err(in_err)?,
@@ -160,7 +163,11 @@ pub fn run(args: Args) -> Result<ExitCode, PredictError> {
             return Ok(ExitCode::SUCCESS)
         }
         Err(Failure::Output(e)) => return Err(out_err(e)),
-        Err(Failure::Input(e)) => return Err(in_err(e)),
+        Err(Failure::Input(e)) => {
+            // The rows answered before the input failed are kept.
+            let _ = out.flush();
+            return Err(in_err(e));
+        }
     };
     match out.flush() {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
@@ -177,6 +184,14 @@ pub fn run(args: Args) -> Result<ExitCode, PredictError> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// At most 80 characters of `s`, for messages.
+fn excerpt(s: &str) -> String {
+    match s.char_indices().nth(80) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_owned(),
+    }
 }
 
 /// Looks at the first non-blank byte (skipping a UTF-8 byte-order mark): `{` is JSON Lines,
@@ -228,87 +243,94 @@ trait RowSource {
     fn next(&mut self, row: &mut Vec<f64>) -> io::Result<Row>;
 }
 
-/// Parses one CSV cell or JSON-free text value: empty means missing (NaN).
-fn parse_cell(cell: &[u8]) -> Option<f64> {
-    if cell.is_empty() {
-        return Some(f64::NAN);
-    }
-    std::str::from_utf8(cell).ok()?.parse::<f64>().ok()
-}
-
-struct CsvRows<R: io::Read> {
-    reader: csv::Reader<R>,
-    record: csv::ByteRecord,
-    /// The first record, when it was data rather than a header.
+struct CsvRows<R> {
+    lines: Lines<R>,
+    csv: CsvLine,
+    /// The first line, when it was data rather than a header.
     pending: bool,
+    /// The first line could not be split: the error of its row.
+    pending_error: Option<String>,
     /// `order[i]` is the feature that column `i` holds, when the header names the model's
     /// features in another order.
     order: Option<Vec<usize>>,
     n_features: usize,
 }
 
-impl<R: io::Read> CsvRows<R> {
+impl<R: BufRead> CsvRows<R> {
     fn new(input: R, apr: &Apr<'_>, quiet: bool) -> io::Result<Self> {
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .trim(csv::Trim::All)
-            .from_reader(input);
-        let mut record = csv::ByteRecord::new();
-        let got = reader.read_byte_record(&mut record).map_err(csv_io)?;
-        let header = got
-            && record.iter().all(|c| {
-                // A header cell is a name: not empty and not a number (NaN and inf are numbers).
-                !c.is_empty() && parse_cell(c).is_none()
-            });
+        let mut lines = Lines::new(input);
+        let mut csv = CsvLine::new();
         let n_features = apr.input().n_features as usize;
         let mut order = None;
+        let (header, pending_error) = match lines.next()? {
+            None => (false, None),
+            Some(line) => match csv.split(line) {
+                Err(e) => (false, Some(e)),
+                // A header is names (not empty, not numbers; NaN and inf are numbers), one
+                // per feature. A first line of names of another count is a bad row, reported.
+                Ok(()) => (
+                    csv.n_fields == n_features
+                        && csv
+                            .fields()
+                            .all(|c| !c.is_empty() && parse_cell(c).is_none()),
+                    None,
+                ),
+            },
+        };
         if header {
-            let names: Vec<String> = record
-                .iter()
+            let names: Vec<String> = csv
+                .fields()
                 .map(|c| String::from_utf8_lossy(c).into_owned())
                 .collect();
             order = feature_order(&names, apr.input().feature_names);
-            if order.is_none() && !quiet {
-                if let Some(model_names) = apr.input().feature_names {
-                    if !names.iter().map(String::as_str).eq(model_names.iter()) {
-                        eprintln!(
-                            "icebreak: the CSV header does not name the model's features; \
-                             columns are taken in order"
-                        );
-                    }
+            let named = apr
+                .input()
+                .feature_names
+                .is_some_and(|m| order.is_some() || names.iter().map(String::as_str).eq(m.iter()));
+            if !named && !quiet {
+                if apr.input().feature_names.is_some() {
+                    eprintln!(
+                        "icebreak: the CSV header does not name the model's features; \
+                         columns are taken in order"
+                    );
+                } else {
+                    // Nothing is dropped silently: say which line was taken as names.
+                    eprintln!(
+                        "icebreak: the first line was read as a header ({}); the model has \
+                         no feature names, so columns are taken in order",
+                        excerpt(&names.join(","))
+                    );
                 }
             }
         }
+        let pending = lines.number > 0 && !header;
         Ok(CsvRows {
-            reader,
-            record,
-            pending: got && !header,
+            lines,
+            csv,
+            pending,
+            pending_error,
             order,
             n_features,
         })
     }
 }
 
-fn csv_io(e: csv::Error) -> io::Error {
-    match e.into_kind() {
-        csv::ErrorKind::Io(e) => e,
-        other => io::Error::new(io::ErrorKind::InvalidData, format!("{other:?}")),
-    }
-}
-
-impl<R: io::Read> RowSource for CsvRows<R> {
+impl<R: BufRead> RowSource for CsvRows<R> {
     fn next(&mut self, row: &mut Vec<f64>) -> io::Result<Row> {
         row.clear();
-        if !std::mem::take(&mut self.pending)
-            && !self
-                .reader
-                .read_byte_record(&mut self.record)
-                .map_err(csv_io)?
-        {
-            return Ok(Row::End);
+        if let Some(e) = self.pending_error.take() {
+            self.pending = false;
+            return Ok(Row::Bad(e));
         }
-        let n = self.record.len();
+        if !std::mem::take(&mut self.pending) {
+            let Some(line) = self.lines.next()? else {
+                return Ok(Row::End);
+            };
+            if let Err(e) = self.csv.split(line) {
+                return Ok(Row::Bad(e));
+            }
+        }
+        let n = self.csv.n_fields;
         if self.order.is_some() && n != self.n_features {
             return Ok(Row::Bad(
                 EngineError::FeatureCount {
@@ -319,7 +341,7 @@ impl<R: io::Read> RowSource for CsvRows<R> {
             ));
         }
         row.resize(n, f64::NAN);
-        for (i, cell) in self.record.iter().enumerate() {
+        for (i, cell) in self.csv.fields().enumerate() {
             let Some(v) = parse_cell(cell) else {
                 return Ok(Row::Bad(format!(
                     "feature {i} is not a number: {:?}",
@@ -334,15 +356,13 @@ impl<R: io::Read> RowSource for CsvRows<R> {
 }
 
 struct JsonRows<R> {
-    input: R,
-    line: Vec<u8>,
+    lines: Lines<R>,
 }
 
 impl<R: BufRead> JsonRows<R> {
     fn new(input: R) -> Self {
         JsonRows {
-            input,
-            line: Vec::new(),
+            lines: Lines::new(input),
         }
     }
 }
@@ -389,17 +409,9 @@ fn json_message(e: &serde_json::Error) -> String {
 impl<R: BufRead> RowSource for JsonRows<R> {
     fn next(&mut self, row: &mut Vec<f64>) -> io::Result<Row> {
         row.clear();
-        loop {
-            self.line.clear();
-            if self.input.read_until(b'\n', &mut self.line)? == 0 {
-                return Ok(Row::End);
-            }
-            if !self.line.iter().all(u8::is_ascii_whitespace) {
-                break;
-            }
-        }
-        let line = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(line) = self.lines.next()? else {
+            return Ok(Row::End);
+        };
         let record: Record = match serde_json::from_slice(line) {
             Ok(r) => r,
             Err(e) => return Ok(Row::Bad(json_message(&e))),
@@ -514,25 +526,34 @@ fn predict_stream(
     out: &mut dyn Write,
 ) -> Result<Stats, Failure> {
     let nf = model.n_features();
+    // Rows per batch: fewer for wide models, so a batch holds about a million features
+    // whatever the model declares (nothing is reserved from the declared width alone).
+    let chunk = ((1usize << 20) / nf.max(1)).clamp(1, CHUNK);
     let mut stats = Stats::default();
-    let mut row = Vec::with_capacity(nf);
+    let mut row = Vec::new();
     // Rows are answered one by one: a bad row gets its error line and does not fail the others.
-    let mut slots: Slots<Error> = Slots::with_capacity(CHUNK, nf);
+    let mut slots: Slots<Error> = Slots::with_capacity(chunk, nf);
     let mut batch = BatchOutput::default();
     let mut line = Vec::with_capacity(256);
     loop {
-        let done = match rows.next(&mut row).map_err(Failure::Input)? {
-            Row::End => true,
-            Row::Bad(msg) => {
+        // A read error ends the run after the rows before it are answered.
+        let mut failed = None;
+        let done = match rows.next(&mut row) {
+            Err(e) => {
+                failed = Some(e);
+                true
+            }
+            Ok(Row::End) => true,
+            Ok(Row::Bad(msg)) => {
                 slots.push(model, Err(Error::new(ErrorKind::InvalidInput, msg)));
                 false
             }
-            Row::Values => {
+            Ok(Row::Values) => {
                 slots.push(model, Ok(&row));
                 false
             }
         };
-        if slots.len() == CHUNK || (done && !slots.is_empty()) {
+        if slots.len() == chunk || (done && !slots.is_empty()) {
             // Every row passed `check_row`, so the batch cannot refuse one.
             if let Err(e) = slots.predict(model, &mut batch) {
                 let e = Error::from(e);
@@ -561,6 +582,9 @@ fn predict_stream(
                 line.push(b'\n');
                 out.write_all(&line).map_err(Failure::Output)?;
             }
+        }
+        if let Some(e) = failed {
+            return Err(Failure::Input(e));
         }
         if done {
             return Ok(stats);

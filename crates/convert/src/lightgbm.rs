@@ -77,6 +77,7 @@
 //! [`ConvertError::Invalid`] naming the line, tree and node; nothing panics.
 
 use crate::{ConvertError, CONVERTER};
+use icebreak_format::limits;
 use icebreak_format::trees::LEAF;
 use icebreak_format::{
     InputSpec, LabelsSpec, MissingRule, MissingValues, ModelSpec, OutputSpec, PostTransform,
@@ -568,21 +569,26 @@ struct Ensemble {
 fn build(model: &Model<'_>, sha: String, options: &Options) -> Result<ModelSpec, ConvertError> {
     let version = header_value(model, "version").map(|(_, v)| v.trim().to_string());
     let num_class = required_int(model, "num_class")?;
-    if !(1..=i64::from(MAX_DIM)).contains(&num_class) {
-        return Err(invalid(format!("num_class={num_class} is out of range")));
+    if !(1..=i64::from(MAX_DIM).min(limits::MAX_CLASSES as i64)).contains(&num_class) {
+        return Err(invalid(format!(
+            "num_class={num_class} is out of range (1..={})",
+            limits::MAX_CLASSES
+        )));
     }
     let num_class = num_class as u32;
     let ntpi = header_int(model, "num_tree_per_iteration")?.unwrap_or(i64::from(num_class));
-    if !(1..=i64::from(MAX_DIM)).contains(&ntpi) {
+    if !(1..=i64::from(MAX_DIM).min(limits::MAX_OUTPUTS as i64)).contains(&ntpi) {
         return Err(invalid(format!(
-            "num_tree_per_iteration={ntpi} is out of range"
+            "num_tree_per_iteration={ntpi} is out of range (1..={})",
+            limits::MAX_OUTPUTS
         )));
     }
     let ntpi = ntpi as u32;
     let max_feature_idx = required_int(model, "max_feature_idx")?;
-    if !(0..i64::from(MAX_DIM)).contains(&max_feature_idx) {
+    if !(0..i64::from(MAX_DIM).min(limits::MAX_FEATURES as i64)).contains(&max_feature_idx) {
         return Err(invalid(format!(
-            "max_feature_idx={max_feature_idx} is out of range"
+            "max_feature_idx={max_feature_idx} is out of range (0..{})",
+            limits::MAX_FEATURES
         )));
     }
     let n_features = max_feature_idx as u32 + 1;
@@ -779,8 +785,11 @@ fn add_tree(
     let num_cat = tree
         .int(t, "num_cat")?
         .ok_or_else(|| at("no `num_cat` line".into()))?;
-    if num_leaves < 1 || num_leaves > i64::from(MAX_DIM) {
-        return Err(at(format!("num_leaves={num_leaves} is out of range")));
+    if num_leaves < 1 || num_leaves > i64::from(MAX_DIM).min(limits::MAX_NODES as i64) {
+        return Err(at(format!(
+            "num_leaves={num_leaves} is out of range (1..={})",
+            limits::MAX_NODES
+        )));
     }
     if num_cat < 0 || num_cat >= num_leaves.max(1) {
         return Err(at(format!(

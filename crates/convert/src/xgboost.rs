@@ -38,6 +38,7 @@
 //! [`ConvertError::Invalid`] naming the tree and node.
 
 use crate::{ConvertError, CONVERTER};
+use icebreak_format::limits;
 use icebreak_format::trees::LEAF;
 use icebreak_format::{
     InputSpec, LabelsSpec, MissingRule, MissingValues, ModelSpec, OutputSpec, PostTransform,
@@ -371,15 +372,23 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A count that must fit the format's dimensions.
-fn dim(what: &str, v: u64) -> Result<u32, ConvertError> {
-    u32::try_from(v)
+/// A count that must fit the format's dimensions and stay within `max` (one of
+/// [`icebreak_format::limits`]), checked before anything is sized from it.
+fn dim(what: &'static str, v: u64, max: usize) -> Result<u32, ConvertError> {
+    let v = usize::try_from(v).unwrap_or(usize::MAX);
+    limits::check(what, v, max)
         .ok()
+        .and_then(|v| u32::try_from(v).ok())
         .filter(|&d| d <= MAX_DIM)
         .ok_or_else(|| {
-            invalid(format!(
-                "{what} is {v}, more than icebreak supports ({MAX_DIM})"
-            ))
+            invalid(
+                limits::LimitError {
+                    what,
+                    value: v,
+                    max,
+                }
+                .to_string(),
+            )
         })
 }
 
@@ -396,7 +405,7 @@ fn build(file: ModelFile, sha: String, options: &Options) -> Result<ModelSpec, C
     })?;
 
     let param = &learner.learner_model_param;
-    let n_features = dim("num_feature", param.num_feature.0)?;
+    let n_features = dim("num_feature", param.num_feature.0, limits::MAX_FEATURES)?;
     if n_features == 0 {
         return Err(invalid("num_feature is 0"));
     }
@@ -414,7 +423,7 @@ fn build(file: ModelFile, sha: String, options: &Options) -> Result<ModelSpec, C
                     "objective {obj_name} needs num_class >= 2, the model has {num_class}"
                 )));
             }
-            dim("num_class", num_class)?
+            dim("num_class", num_class, limits::MAX_CLASSES)?
         }
         Kind::Binary | Kind::Regression => {
             if num_class > 1 {
@@ -428,7 +437,7 @@ fn build(file: ModelFile, sha: String, options: &Options) -> Result<ModelSpec, C
                     "objective {obj_name} with num_target {num_target} (multi-label) is not supported"
                 )));
             }
-            dim("num_target", num_target)?
+            dim("num_target", num_target, limits::MAX_OUTPUTS)?
         }
     };
 

@@ -90,6 +90,9 @@ impl Answer {
     }
 }
 
+/// The answer "status" that means: close the connection without a response.
+const CLOSE: u16 = 0;
+
 #[derive(Default)]
 struct State {
     queue: VecDeque<Next>,
@@ -160,6 +163,12 @@ impl FakeRuntime {
     /// The status the next answer POST gets (instead of 202).
     pub fn answer_next_with(&self, status: u16) {
         self.shared.lock().answer_status.push_back(status);
+    }
+
+    /// The next answer POST is recorded, then its connection is closed without a response
+    /// (as a Runtime API that drops a kept-alive connection after reading the request).
+    pub fn close_after_next_answer(&self) {
+        self.shared.lock().answer_status.push_back(CLOSE);
     }
 
     /// How many times `/next` was called.
@@ -377,6 +386,9 @@ fn serve_conn(conn: TcpStream, shared: Arc<Shared>) {
                         shared.cond.notify_all();
                         st.answer_status.pop_front().unwrap_or(202)
                     };
+                    if status == CLOSE {
+                        return;
+                    }
                     reply(&mut w, status, &[], br#"{"status":"OK"}"#)
                 }
                 None => reply(&mut w, 404, &[], b""),

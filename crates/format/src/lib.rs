@@ -52,6 +52,7 @@ compile_error!(
 mod aligned;
 mod error;
 mod family;
+pub mod limits;
 mod model;
 mod pipeline;
 mod reader;

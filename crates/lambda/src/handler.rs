@@ -7,6 +7,7 @@ use crate::events::{self, Event};
 use crate::telemetry::clock;
 use crate::telemetry::log::{self, Level};
 use crate::telemetry::metrics::ColdStartMetrics;
+use icebreak_format::limits::MAX_ANSWER_BYTES;
 use icebreak_format::Embedded;
 use icebreak_protocol::http::{self as rules, DEFAULT_MAX_BODY};
 use icebreak_protocol::{
@@ -15,6 +16,7 @@ use icebreak_protocol::{
 use serde::ser::{SerializeStruct, Serializer};
 use serde::Serialize;
 use std::fmt;
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -228,9 +230,19 @@ impl LambdaHandler {
     pub fn handle_event(&self, event: &[u8]) -> Result<Vec<u8>, Error> {
         self.invocation(
             |cold, t0| match events::parse(event, self.predictor.n_features())? {
-                Event::Direct(Direct::Single(req)) => encode(&self.handle_one(&req, cold, t0)?),
-                Event::Direct(Direct::Batch(items)) => encode(&self.handle_many(&items, cold, t0)?),
-                Event::Http(req) => encode(&self.http(&req, cold, t0)),
+                Event::Direct(Direct::Single(req)) => {
+                    encode_within(&self.handle_one(&req, cold, t0)?, MAX_ANSWER_BYTES)
+                }
+                Event::Direct(Direct::Batch(items)) => self
+                    .render_batch(&items, cold, t0, MAX_ANSWER_BYTES)
+                    .map(|(json, _)| json),
+                Event::Http(req) => {
+                    // The envelope escapes the body: it is sized again, and an answer that
+                    // does not fit is replaced by a small HTTP-shaped error.
+                    let resp = self.http(&req, cold, t0);
+                    encode_within(&resp, MAX_ANSWER_BYTES)
+                        .or_else(|e| encode(&HttpResponse::error(req.source, &http_error(&e))))
+                }
                 Event::Sqs(records) => encode(&self.sqs(&records, cold, t0)),
             },
         )
@@ -245,13 +257,74 @@ impl LambdaHandler {
         t0: Instant,
     ) -> Result<(Vec<u8>, bool), Error> {
         match parse_direct(body, self.predictor.n_features())? {
-            Direct::Single(req) => Ok((encode(&self.handle_one(&req, cold, t0)?)?, true)),
-            Direct::Batch(items) => {
-                let resp = self.handle_many(&items, cold, t0)?;
-                let all_ok = resp.response.all_ok();
-                Ok((encode(&resp)?, all_ok))
+            Direct::Single(req) => Ok((
+                encode_within(&self.handle_one(&req, cold, t0)?, MAX_ANSWER_BYTES)?,
+                true,
+            )),
+            Direct::Batch(items) => self.render_batch(&items, cold, t0, MAX_ANSWER_BYTES),
+        }
+    }
+
+    /// Answers a batch into at most `limit` bytes of JSON, item by item: the instances go
+    /// through the engine in chunks sized so a chunk's scores stay small whatever the model's
+    /// width, and each item is rendered as soon as it is predicted. When the next item would
+    /// pass `limit` the batch stops with one `ResponseTooLarge` error, so memory never holds
+    /// more than `limit` bytes of answer. The bytes are exactly those of the
+    /// [`LambdaBatchResponse`]; also returns whether every instance got a prediction.
+    fn render_batch(
+        &self,
+        items: &[Result<Request, Error>],
+        cold: bool,
+        t0: Instant,
+        limit: usize,
+    ) -> Result<(Vec<u8>, bool), Error> {
+        const PREFIX: &[u8] = b"{\"predictions\":[";
+        if items.is_empty() {
+            // The protocol's own error for an empty batch.
+            self.handle_many(items, cold, t0)?;
+        }
+        let info = self.predictor.describe();
+        let width = [
+            info.n_features as usize,
+            info.n_outputs as usize,
+            info.classes.as_ref().map_or(0, Vec::len),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(1)
+        .max(1);
+        let rows = ((1usize << 16) / width).clamp(1, 1024);
+        let mut out = Bounded::new(limit);
+        let mut all_ok = true;
+        write_all(&mut out, PREFIX)?;
+        let mut first = true;
+        for chunk in items.chunks(rows) {
+            let resp = self.predictor.predict_batch(chunk, t0)?;
+            all_ok &= resp.all_ok();
+            for item in &resp.predictions {
+                if !std::mem::take(&mut first) {
+                    write_all(&mut out, b",")?;
+                }
+                serde_json::to_writer(&mut out, item).map_err(|e| encode_error(&out, &e))?;
             }
         }
+        // The fields after the items, as the whole answer's serialisation writes them.
+        let rest = encode(&LambdaBatchResponse {
+            response: BatchResponse {
+                predictions: Vec::new(),
+                latency_ms: ms(t0.elapsed()),
+                model_version: self.predictor.model_version(),
+            },
+            cold_start: cold,
+        })?;
+        let tail = rest.strip_prefix(PREFIX).ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidModel,
+                "internal: unexpected batch answer layout",
+            )
+        })?;
+        write_all(&mut out, tail)?;
+        Ok((out.buf, all_ok))
     }
 
     /// Routes an HTTP request: `POST /` or `POST /predict` predicts; `GET /` or `GET /model`
@@ -265,7 +338,7 @@ impl LambdaHandler {
             ),
             Ok(Route::Predict(body)) => match self.answer_direct(body, cold, t0) {
                 Ok((json, _)) => HttpResponse::json(req.source, 200, json),
-                Err(e) => HttpResponse::error(req.source, &rules::from_error(&e)),
+                Err(e) => HttpResponse::error(req.source, &http_error(&e)),
             },
             Err(e) => HttpResponse::error(req.source, &e),
         }
@@ -339,6 +412,81 @@ enum Route<'r> {
     Describe,
 }
 
+/// A JSON buffer that refuses to grow past `limit` bytes, and reports a failed allocation as
+/// an error rather than aborting.
+struct Bounded {
+    buf: Vec<u8>,
+    limit: usize,
+    /// Set when a write was refused for the limit.
+    over: bool,
+}
+
+impl Bounded {
+    fn new(limit: usize) -> Bounded {
+        Bounded {
+            buf: Vec::new(),
+            limit,
+            over: false,
+        }
+    }
+}
+
+impl io::Write for Bounded {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        if self.buf.len().saturating_add(b.len()) > self.limit {
+            self.over = true;
+            return Err(io::Error::other("answer over the limit"));
+        }
+        self.buf
+            .try_reserve(b.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::OutOfMemory, "out of memory"))?;
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The error of a refused write to `out`.
+fn encode_error(out: &Bounded, e: &dyn fmt::Display) -> Error {
+    if out.over {
+        Error::new(
+            ErrorKind::ResponseTooLarge,
+            format!(
+                "the answer would exceed the {}-byte response limit; send fewer instances",
+                out.limit
+            ),
+        )
+    } else {
+        Error::new(
+            ErrorKind::InvalidInput,
+            format!("cannot encode the answer: {e}"),
+        )
+    }
+}
+
+fn write_all(out: &mut Bounded, b: &[u8]) -> Result<(), Error> {
+    io::Write::write_all(out, b).map_err(|e| encode_error(out, &e))
+}
+
+/// Encodes `v` into at most `limit` bytes.
+fn encode_within<T: Serialize>(v: &T, limit: usize) -> Result<Vec<u8>, Error> {
+    let mut out = Bounded::new(limit);
+    serde_json::to_writer(&mut out, v).map_err(|e| encode_error(&out, &e))?;
+    Ok(out.buf)
+}
+
+/// The HTTP answer to an error: an answer too large is 413 (the request asked for too
+/// much), the others follow the protocol's status rules.
+fn http_error(e: &Error) -> rules::HttpError {
+    if e.kind() == ErrorKind::ResponseTooLarge {
+        rules::HttpError::new(413, e.kind().as_str(), e.message())
+    } else {
+        rules::from_error(e)
+    }
+}
+
 fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, Error> {
     serde_json::to_vec(v).map_err(|e| {
         Error::new(
@@ -353,6 +501,40 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use icebreak_protocol::{BatchItem, Prediction};
+
+    static MODEL: &[u8] = icebreak_format::include_model!("../../../examples/model.apr");
+
+    /// `"latency_ms":<number>` replaced by `"latency_ms":0`, to compare two answers.
+    fn without_latency(json: &[u8]) -> String {
+        let s = String::from_utf8(json.to_vec()).unwrap();
+        let (head, rest) = s.split_once("\"latency_ms\":").unwrap();
+        let end = rest.find([',', '}']).unwrap();
+        format!("{head}\"latency_ms\":0{}", &rest[end..])
+    }
+
+    #[test]
+    fn a_batch_rendered_item_by_item_is_the_whole_answer_byte_for_byte() {
+        let h = LambdaHandler::from_bytes(MODEL).unwrap();
+        let row = vec!["1.5"; 30].join(",");
+        let mut instances = vec![format!("{{\"features\":[{row}]}}"); 2500];
+        instances[7] = r#"{"features":[1]}"#.into();
+        instances[2000] = r#"{"nope":1}"#.into();
+        let event = format!("{{\"instances\":[{}]}}", instances.join(","));
+        let Direct::Batch(items) = parse_direct(event.as_bytes(), 30).unwrap() else {
+            panic!("not a batch")
+        };
+        let t0 = Instant::now();
+        let (streamed, all_ok) = h.render_batch(&items, false, t0, MAX_ANSWER_BYTES).unwrap();
+        let whole = encode(&h.handle_many(&items, false, t0).unwrap()).unwrap();
+        assert!(!all_ok);
+        assert_eq!(without_latency(&streamed), without_latency(&whole));
+
+        // Room for half of the answer: one ResponseTooLarge error.
+        let e = h
+            .render_batch(&items, false, t0, streamed.len() / 2)
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ResponseTooLarge);
+    }
 
     #[test]
     fn lambda_answers_put_cold_start_before_model_version() {

@@ -37,11 +37,16 @@ pub struct SlotRow<'b> {
 }
 
 impl<E> Slots<E> {
-    /// Room for `rows` rows of `n_features` features.
+    /// Most values (or rows) reserved up front; more grow as rows are pushed.
+    pub const MAX_RESERVE: usize = 1 << 16;
+
+    /// Room for `rows` rows of `n_features` features, up to [`Slots::MAX_RESERVE`] values:
+    /// a model declaring millions of features reserves nothing in proportion until rows of
+    /// that width arrive.
     pub fn with_capacity(rows: usize, n_features: usize) -> Self {
         Slots {
-            flat: Vec::with_capacity(rows * n_features),
-            slots: Vec::with_capacity(rows),
+            flat: Vec::with_capacity(rows.saturating_mul(n_features).min(Self::MAX_RESERVE)),
+            slots: Vec::with_capacity(rows.min(Self::MAX_RESERVE)),
         }
     }
 

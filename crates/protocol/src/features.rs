@@ -2,7 +2,7 @@
 //! matched to the model's features by name.
 
 use crate::error::{Error, ErrorKind};
-use icebreak_format::StrList;
+use icebreak_format::{limits, StrList};
 use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Unexpected, Visitor};
 use serde::Deserialize;
 use std::fmt;
@@ -168,11 +168,51 @@ pub fn parse_direct(event: &[u8], n_features: usize) -> Result<Direct, Error> {
     struct Body {
         #[serde(default)]
         features: Option<Features>,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "instances")]
         instances: Option<Vec<serde_json::Value>>,
     }
     let b: Body = serde_json::from_slice(event).map_err(|e| json_error(e, event))?;
     direct(b.features, b.instances, n_features)
+}
+
+/// Reads an `instances` array, refusing more than [`limits::MAX_INSTANCES`] items while it is
+/// read (before the items beyond the limit are parsed or stored). For
+/// `#[serde(default, deserialize_with = "icebreak_protocol::instances")]` on an
+/// `Option<Vec<serde_json::Value>>` field.
+pub fn instances<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<serde_json::Value>>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<Vec<serde_json::Value>>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array of instances")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_seq(self)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let max = limits::MAX_INSTANCES;
+            let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+            while let Some(item) = seq.next_element()? {
+                if v.len() == max {
+                    return Err(de::Error::custom(format_args!(
+                        "\"instances\" has more than {max} items (the limit per batch); \
+                         send several batches"
+                    )));
+                }
+                v.push(item);
+            }
+            Ok(Some(v))
+        }
+    }
+    d.deserialize_option(V)
 }
 
 /// A direct event from its two fields, already read (by [`parse_direct`], or by a parser of

@@ -48,6 +48,7 @@ pub use answer::{
 pub use batch::{SlotRow, Slots};
 pub use error::{error_body, Error, ErrorKind};
 pub use features::{
-    direct, feature_order, json_error, parse_direct, Cell, Direct, Feature, Features, Request,
+    direct, feature_order, instances, json_error, parse_direct, Cell, Direct, Feature, Features,
+    Request,
 };
 pub use predictor::Predictor;

@@ -128,8 +128,18 @@ impl Predictor {
         out
     }
 
-    /// Creates the runnable model and predicts one row of zeros; its answer does not matter.
+    /// Widest model [`Predictor::warm`] predicts a row for; a wider one is only made runnable
+    /// (its buffers are sized by the first real row, not at start-up).
+    pub const MAX_WARM_FEATURES: usize = 1 << 16;
+
+    /// Creates the runnable model and, unless it takes more than
+    /// [`Predictor::MAX_WARM_FEATURES`] features, predicts one row of zeros; its answer does
+    /// not matter.
     pub fn warm(&self) {
+        if self.n_features() > Self::MAX_WARM_FEATURES {
+            let _ = self.model();
+            return;
+        }
         let _ = self.predict(
             &Request {
                 features: vec![0.0; self.n_features()],

@@ -10,5 +10,6 @@
 
 mod common;
 mod fixtures;
+mod hostile;
 mod inspect;
 mod predict;

@@ -4,7 +4,7 @@
 
 use super::graph::{invalid, Node, Tensor};
 use crate::ConvertError;
-use icebreak_format::{LabelsSpec, PostTransform, MAX_DIM};
+use icebreak_format::{limits, LabelsSpec, PostTransform, MAX_DIM};
 
 /// Narrows `v` to f32, refusing a value that does not fit.
 pub(super) fn f32_vec(v: &[f64], what: &dyn Fn() -> String) -> Result<Vec<f32>, ConvertError> {
@@ -23,12 +23,36 @@ pub(super) fn f32_vec(v: &[f64], what: &dyn Fn() -> String) -> Result<Vec<f32>, 
         .collect()
 }
 
-/// A dimension of a stage, in `1..=MAX_DIM`.
+/// A dimension of a stage, in `1..=MAX_DIM` and at most [`limits::MAX_FEATURES`] (checked
+/// before anything is sized from it).
 pub(super) fn dim(what: &str, v: usize) -> Result<u32, ConvertError> {
+    let max = limits::MAX_FEATURES.min(MAX_DIM as usize);
     u32::try_from(v)
         .ok()
-        .filter(|&d| (1..=MAX_DIM).contains(&d))
-        .ok_or_else(|| invalid(format!("{what} is {v}, outside 1..={MAX_DIM}")))
+        .filter(|&d| d >= 1 && d as usize <= max)
+        .ok_or_else(|| invalid(format!("{what} is {v}, outside 1..={max}")))
+}
+
+/// Refuses more labels than [`limits::MAX_CLASSES`] or more label bytes than
+/// [`limits::MAX_LABEL_BYTES`].
+fn check_labels(node: &Node<'_>, l: &LabelsSpec) -> Result<(), ConvertError> {
+    let limit = |e: limits::LimitError| node.err(format_args!("{e}"));
+    limits::check(
+        "the number of class labels",
+        labels_len(l),
+        limits::MAX_CLASSES,
+    )
+    .map_err(limit)?;
+    if let LabelsSpec::Str(v) = l {
+        let bytes = v.iter().fold(0usize, |a, s| a.saturating_add(s.len()));
+        limits::check(
+            "the bytes of the class labels",
+            bytes,
+            limits::MAX_LABEL_BYTES,
+        )
+        .map_err(limit)?;
+    }
+    Ok(())
 }
 
 pub(crate) fn labels_len(l: &LabelsSpec) -> usize {
@@ -45,14 +69,18 @@ pub(crate) fn class_labels(
     ints: &str,
     strings: &str,
 ) -> Result<LabelsSpec, ConvertError> {
-    match (node.ints(ints)?, node.strings(strings)?) {
-        (Some(i), None) => Ok(LabelsSpec::Int(i.to_vec())),
-        (None, Some(s)) => Ok(LabelsSpec::Str(s)),
+    let labels = match (node.ints(ints)?, node.strings(strings)?) {
+        (Some(i), None) => LabelsSpec::Int(i.to_vec()),
+        (None, Some(s)) => LabelsSpec::Str(s),
         (Some(_), Some(_)) => {
-            Err(node.err(format_args!("both {ints:?} and {strings:?} are given")))
+            return Err(node.err(format_args!("both {ints:?} and {strings:?} are given")))
         }
-        (None, None) => Err(node.err(format_args!("neither {ints:?} nor {strings:?} is given"))),
-    }
+        (None, None) => {
+            return Err(node.err(format_args!("neither {ints:?} nor {strings:?} is given")))
+        }
+    };
+    check_labels(node, &labels)?;
+    Ok(labels)
 }
 
 /// Refuses a non-finite value in attribute `name`.

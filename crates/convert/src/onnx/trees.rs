@@ -253,8 +253,13 @@ pub(crate) fn build(node: &Node<'_>, n_in: usize, round_f32: bool) -> Result<Bui
         let t = node.int("n_targets")?.unwrap_or(1);
         let t = usize::try_from(t)
             .ok()
-            .filter(|&t| (1..=1 << 20).contains(&t))
-            .ok_or_else(|| node.err(format_args!("n_targets is {t}")))?;
+            .filter(|&t| (1..=icebreak_format::limits::MAX_OUTPUTS).contains(&t))
+            .ok_or_else(|| {
+                node.err(format_args!(
+                    "n_targets is {t}, outside 1..={}",
+                    icebreak_format::limits::MAX_OUTPUTS
+                ))
+            })?;
         for (j, &c) in w_id.iter().enumerate() {
             if c < 0 || c as u64 >= t as u64 {
                 return Err(node.err(format_args!(
@@ -282,6 +287,15 @@ pub(crate) fn build(node: &Node<'_>, n_in: usize, round_f32: bool) -> Result<Bui
     if binary_pair && n_out != 1 {
         return Err(node.err("internal: binary ensemble with more than one output"));
     }
+
+    // The dense leaf table (leaves × outputs) is bounded before it is built.
+    let n_leaves = modes.iter().filter(|&&m| m == Mode::Leaf).count();
+    icebreak_format::limits::check(
+        "the leaf values (leaves × outputs)",
+        n_leaves.saturating_mul(n_out),
+        icebreak_format::limits::MAX_LEAF_VALUES,
+    )
+    .map_err(|e| node.err(format_args!("{e}")))?;
 
     // Leaf vectors by attribute index.
     let mut leaf_values: HashMap<usize, Vec<f64>> = HashMap::new();

@@ -264,7 +264,7 @@ fn header_counts() {
     );
     assert_eq!(
         err_edit("max_feature_idx=1", "max_feature_idx=-1"),
-        "LightGBM model: max_feature_idx=-1 is out of range"
+        "LightGBM model: max_feature_idx=-1 is out of range (0..1048576)"
     );
     assert_eq!(
         err_edit("feature_infos=[0:1] [0:2]", "feature_infos=[0:1]"),
@@ -325,7 +325,7 @@ fn array_lengths_against_num_leaves() {
     );
     assert_eq!(
         err_edit("num_leaves=3", "num_leaves=0"),
-        "LightGBM model: line 11: tree 0: num_leaves=0 is out of range"
+        "LightGBM model: line 11: tree 0: num_leaves=0 is out of range (1..=67108864)"
     );
     assert_eq!(
         err_edit("threshold=0.5 1.5", "threshold=0.5 abc"),

@@ -10,6 +10,7 @@ mod fidelity_linear;
 mod fidelity_onnx;
 mod fidelity_xgboost;
 mod lightgbm_errors;
+mod limits;
 mod onnx_canon;
 mod onnx_errors;
 mod onnx_matrix;

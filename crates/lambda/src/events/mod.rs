@@ -36,7 +36,7 @@ pub(crate) enum Event {
 struct Envelope {
     #[serde(default)]
     features: Option<Features>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "icebreak_protocol::instances")]
     instances: Option<Vec<serde_json::Value>>,
     // HTTP (v1 and ALB: httpMethod + path; v2: requestContext.http + rawPath)
     #[serde(default)]

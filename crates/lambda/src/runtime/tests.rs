@@ -425,3 +425,62 @@ fn an_idle_connection_closed_by_the_peer_is_reopened() {
         .collect();
     assert_eq!(ids, ["a", "b"]);
 }
+
+/// Regression: a Runtime API that closes the kept-alive connection after reading a POST may
+/// have received it; the client must not post the answer twice, and exits with an
+/// explanation instead.
+#[test]
+fn an_answer_whose_connection_closes_after_the_post_is_not_sent_twice() {
+    for event in [example("event.json"), example("bad-event.json")] {
+        let (fake, handler, mut client) = setup();
+        fake.invoke("warm", example("event.json"));
+        serve_one(&handler, &mut client).unwrap();
+        fake.close_after_next_answer();
+        fake.invoke("once", event);
+        let err = serve_one(&handler, &mut client).unwrap_err();
+        assert!(matches!(err, RuntimeError::Unconfirmed { .. }), "{err}");
+        assert!(err.to_string().contains("not sent twice"), "{err}");
+        // Give a second POST the time to arrive, if one were sent.
+        let answers = fake.wait_answers(3, Duration::from_millis(300));
+        let ids: Vec<&str> = answers.iter().map(|a| a.request_id.as_str()).collect();
+        assert_eq!(ids, ["warm", "once"], "the answer was posted {ids:?}");
+    }
+}
+
+/// A batch whose answer cannot fit the 6 MB response limit gets one `ResponseTooLarge`
+/// error; HTTP-shaped, it gets an HTTP-shaped 413, never a function error.
+#[test]
+fn a_batch_whose_answer_is_too_large_gets_exactly_one_small_answer() {
+    let (fake, handler, mut client) = setup();
+    // 90,000 instances of one feature (the model takes 30): each gets an error item of ~90
+    // bytes, over 6 MB in all, from a 1.5 MB event.
+    let batch = format!(
+        "{{\"instances\":[{}]}}",
+        vec![r#"{"features":[1]}"#; 90_000].join(",")
+    );
+    let http = serde_json::json!({
+        "version": "2.0", "rawPath": "/predict",
+        "requestContext": {"http": {"method": "POST", "path": "/predict"}},
+        "headers": {"content-type": "application/json"},
+        "body": batch, "isBase64Encoded": false,
+    })
+    .to_string();
+    std::env::set_var("ICEBREAK_MAX_BODY_BYTES", "100000000");
+    let handler_http = LambdaHandler::from_bytes(MODEL).unwrap();
+    fake.invoke("direct", batch.clone().into_bytes());
+    serve_one(&handler, &mut client).unwrap();
+    fake.invoke("http", http.into_bytes());
+    serve_one(&handler_http, &mut client).unwrap();
+    let answers = fake.wait_answers(2, WAIT);
+    assert_eq!(answers.len(), 2);
+    assert_eq!(
+        answers[0].kind,
+        AnswerKind::Error(Some("ResponseTooLarge".into()))
+    );
+    assert!(answers[0].body.len() < 1024);
+    assert_eq!(answers[1].kind, AnswerKind::Response);
+    let r = json(&answers[1].body);
+    assert_eq!(r["statusCode"], 413, "{r}");
+    let body = json(r["body"].as_str().unwrap().as_bytes());
+    assert_eq!(body["errorType"], "ResponseTooLarge");
+}

@@ -42,6 +42,14 @@ pub(crate) enum RuntimeError {
     MissingRequestId,
     /// The embedded model is broken; reported to `/init/error`.
     Init(LambdaError),
+    /// A `POST` was written but its response never came: the Runtime API may have received
+    /// it, so it is not sent again (an invocation gets one answer) and the runtime exits.
+    Unconfirmed {
+        /// The path posted to.
+        path: String,
+        /// What happened to the connection.
+        source: HttpError,
+    },
 }
 
 impl fmt::Display for RuntimeError {
@@ -60,6 +68,12 @@ impl fmt::Display for RuntimeError {
                 )
             }
             RuntimeError::Init(e) => write!(f, "init failed: {e}"),
+            RuntimeError::Unconfirmed { path, source } => write!(
+                f,
+                "Runtime API: POST {path} was sent but no response came ({source}); it may \
+                 have been received, so it is not sent twice; exiting so Lambda restarts the \
+                 runtime"
+            ),
         }
     }
 }
@@ -264,6 +278,15 @@ impl Invocation {
     }
 }
 
+/// A failed exchange: whether any byte of the request was written and whether a response
+/// had begun.
+#[derive(Debug)]
+struct Failure {
+    written: bool,
+    answered: bool,
+    error: HttpError,
+}
+
 /// A blocking client over one kept-alive connection.
 #[derive(Debug)]
 pub(crate) struct Client {
@@ -291,9 +314,16 @@ impl Client {
         self.conn.as_mut().ok_or(HttpError::Closed)
     }
 
-    /// Sends a request and reads the response. A kept-alive connection that the peer closed
-    /// while idle is reopened once, and only if no byte of a response had arrived.
-    pub(crate) fn send(&mut self, req: &ApiRequest) -> Result<Response, HttpError> {
+    /// Sends a request and reads the response.
+    ///
+    /// A kept-alive connection that the peer closed while idle is noticed before writing a
+    /// `POST` and reopened. After that, a failed exchange is retried once on a new connection only when
+    /// it cannot have been received: a `GET` (which changes nothing) whose response had not
+    /// begun, or any request of which not one byte was written. A `POST` that was written and
+    /// got no response may have been received, so it is never sent twice (the Runtime API
+    /// would then see two answers to one invocation): it fails with
+    /// [`RuntimeError::Unconfirmed`] and the runtime exits.
+    pub(crate) fn send(&mut self, req: &ApiRequest) -> Result<Response, RuntimeError> {
         let headers: Vec<(&str, &str)> =
             req.headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
         http::write_request(
@@ -304,37 +334,83 @@ impl Client {
             &headers,
             req.body.as_deref(),
         );
+        if req.method != "GET" {
+            // A GET is retried below if its connection turns out closed; a POST is not.
+            self.drop_if_closed();
+        }
         let reused = self.conn.is_some();
-        match self.try_send() {
-            // A kept-alive connection the peer closed while idle: nothing of a response
-            // arrived, so the request was not taken; send it once more on a new connection.
-            Err((false, HttpError::Closed | HttpError::Io(_))) if reused => {
+        let result = match self.try_send() {
+            Err(f) if reused && !f.answered && (req.method == "GET" || !f.written) => {
                 self.conn = None;
                 self.try_send()
             }
             other => other,
-        }
-        .map_err(|(_, e)| {
+        };
+        result.map_err(|f| {
             self.conn = None;
-            e
+            if f.written && req.method != "GET" && !f.answered {
+                RuntimeError::Unconfirmed {
+                    path: req.path.clone(),
+                    source: f.error,
+                }
+            } else {
+                RuntimeError::Http(f.error)
+            }
         })
     }
 
-    /// Sends the rendered request; on failure, says whether any byte of a response arrived.
-    fn try_send(&mut self) -> Result<Response, (bool, HttpError)> {
+    /// Drops the kept-alive connection when the peer has closed it (a read would see the end
+    /// of the stream now, without waiting).
+    fn drop_if_closed(&mut self) {
+        let Some(conn) = self.conn.as_ref() else {
+            return;
+        };
+        if !conn.buffer().is_empty() {
+            return;
+        }
+        let s = conn.get_ref();
+        // End of stream or a reset: closed. Nothing to read yet (`WouldBlock`): alive.
+        let closed = s.set_nonblocking(true).is_err()
+            || match s.peek(&mut [0u8; 1]) {
+                Ok(n) => n == 0,
+                Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+            }
+            || s.set_nonblocking(false).is_err();
+        if closed {
+            self.conn = None;
+        }
+    }
+
+    /// Sends the rendered request once.
+    fn try_send(&mut self) -> Result<Response, Failure> {
         use std::io::BufRead;
         let buf = std::mem::take(&mut self.buf);
+        let mut written = false;
         let result = (|| {
-            let conn = self.connect().map_err(|e| (false, e))?;
-            conn.get_mut()
-                .write_all(&buf)
-                .map_err(|e| (false, e.into()))?;
-            match conn.fill_buf() {
-                Ok([]) => return Err((false, HttpError::Closed)),
-                Ok(_) => {}
-                Err(e) => return Err((false, e.into())),
+            let fail = |written, answered, e: HttpError| Failure {
+                written,
+                answered,
+                error: e,
+            };
+            let conn = self.connect().map_err(|e| fail(false, false, e))?;
+            let mut rest = &buf[..];
+            while !rest.is_empty() {
+                match conn.get_mut().write(rest) {
+                    Ok(0) => return Err(fail(written, false, HttpError::Closed)),
+                    Ok(n) => {
+                        written = true;
+                        rest = &rest[n..];
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(fail(written, false, e.into())),
+                }
             }
-            http::read_response(conn).map_err(|e| (true, e))
+            match conn.fill_buf() {
+                Ok([]) => return Err(fail(true, false, HttpError::Closed)),
+                Ok(_) => {}
+                Err(e) => return Err(fail(true, false, e.into())),
+            }
+            http::read_response(conn).map_err(|e| fail(true, true, e))
         })();
         self.buf = buf;
         let resp = result?;
