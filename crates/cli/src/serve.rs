@@ -44,6 +44,10 @@ pub struct Args {
     /// `/predict` bodies larger than this many bytes are parsed on the blocking pool.
     #[arg(long, env = "ICEBREAK_BLOCKING_BODY_BYTES", default_value_t = Config::default().blocking_body_bytes)]
     blocking_body_bytes: usize,
+    /// Requests parsed and predicted on the blocking pool at once (batches, large bodies);
+    /// default: one less than the CPUs, at least 1.
+    #[arg(long, env = "ICEBREAK_MAX_BLOCKING")]
+    max_blocking: Option<usize>,
     /// Connections open at once; more are closed on arrival. Keep it below `ulimit -n`.
     #[arg(long, env = "ICEBREAK_MAX_CONNECTIONS", default_value_t = Config::default().max_connections)]
     max_connections: usize,
@@ -91,7 +95,11 @@ pub fn run(args: Args) -> Result<(), ServeError> {
         .map(|m| ModelSpec::parse(m))
         .collect::<Result<Vec<_>, _>>()?;
     let models = Models::load(&specs)?;
-    let config = Config::default()
+    let mut config = Config::default();
+    if let Some(n) = args.max_blocking {
+        config = config.max_blocking(n);
+    }
+    let config = config
         .max_body_bytes(args.max_body_bytes)
         .request_timeout(Duration::from_millis(args.request_timeout_ms))
         .max_concurrency(args.max_concurrency)
@@ -124,6 +132,7 @@ pub fn run(args: Args) -> Result<(), ServeError> {
             memory_budget_bytes = config.memory_budget_bytes,
             max_answer_bytes = config.max_answer_bytes,
             max_connections = config.max_connections,
+            max_blocking = config.max_blocking,
             header_read_timeout_ms = args.header_read_timeout_ms,
             idle_timeout_ms = args.idle_timeout_ms,
             "listening"

@@ -94,6 +94,11 @@ pub struct Config {
     pub max_answer_bytes: usize,
     /// `/predict` bodies larger than this are parsed and predicted on the blocking pool.
     pub blocking_body_bytes: usize,
+    /// Requests parsed and predicted on the blocking pool at once (batches and large bodies);
+    /// the others wait for a turn, within [`Config::request_timeout`]. The default, one less
+    /// than the CPUs (at least 1), leaves a CPU to the async workers that answer everything
+    /// else.
+    pub max_blocking: usize,
     /// Connections open at once; more are closed as soon as they are accepted.
     pub max_connections: usize,
     /// Time a client has to send a request's head (request line and headers) from its first
@@ -117,6 +122,9 @@ impl Default for Config {
             memory_budget_bytes: 256 * 1024 * 1024,
             max_answer_bytes: 16 * 1024 * 1024,
             blocking_body_bytes: 16 * 1024,
+            max_blocking: std::thread::available_parallelism()
+                .map_or(1, |n| n.get().saturating_sub(1))
+                .max(1),
             max_connections: 1024,
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(65),
@@ -170,6 +178,11 @@ impl Config {
         self.blocking_body_bytes = v;
         self
     }
+    /// Sets [`Config::max_blocking`] (at least 1).
+    pub fn max_blocking(mut self, v: usize) -> Self {
+        self.max_blocking = v.clamp(1, Semaphore::MAX_PERMITS);
+        self
+    }
     /// Sets [`Config::max_connections`] (at least 1).
     pub fn max_connections(mut self, v: usize) -> Self {
         self.max_connections = v.clamp(1, u32::MAX as usize);
@@ -194,6 +207,8 @@ pub(crate) struct State {
     pub(crate) metrics: metrics::Metrics,
     pub(crate) permits: Arc<Semaphore>,
     pub(crate) budget: budget::Budget,
+    /// Turns on the blocking pool ([`Config::max_blocking`]).
+    pub(crate) blocking: Semaphore,
     /// Per model, the largest JSON of one successful batch item.
     pub(crate) item_json: Vec<usize>,
     pub(crate) draining: AtomicBool,
@@ -241,6 +256,7 @@ impl Server {
                 item_json,
                 permits: Arc::new(Semaphore::new(config.max_concurrency)),
                 budget: budget::Budget::new(config.memory_budget_bytes),
+                blocking: Semaphore::new(config.max_blocking),
                 models,
                 config,
                 metrics,

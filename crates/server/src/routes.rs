@@ -310,6 +310,16 @@ async fn predict(s: Shared, req: Request, shape: Shape) -> Response {
         || s.config.spawn_blocking
         || bytes.len() > s.config.blocking_body_bytes;
     let handled = if blocking {
+        // Waits for a turn (the request's timeout still runs): the CPU-heavy work never
+        // takes every CPU from the async workers.
+        let Ok(_turn) = s.blocking.acquire().await else {
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "the blocking pool is closed",
+            )
+            .into_response();
+        };
         let state = s.clone();
         match tokio::task::spawn_blocking(move || handle(&state, &bytes, shape, hold)).await {
             Ok(r) => r,
