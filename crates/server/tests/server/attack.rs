@@ -371,3 +371,13 @@ fn shutdown_with_only_a_half_open_connection_is_immediate() {
         t0.elapsed()
     );
 }
+
+#[test]
+fn a_head_over_64_kib_is_431() {
+    let t = TestServer::cancer(Config::default());
+    let big = format!("x-big: {}\r\n", "a".repeat(70 * 1024));
+    let r = send(t.addr, "GET", "/health", &big, b"");
+    assert_eq!(r.status, 431);
+    let small = format!("x-big: {}\r\n", "a".repeat(40 * 1024));
+    assert_eq!(send(t.addr, "GET", "/health", &small, b"").status, 200);
+}
