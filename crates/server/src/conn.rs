@@ -343,6 +343,7 @@ async fn connection(
     let conn = http1::Builder::new()
         .keep_alive(true)
         .max_buf_size(MAX_BUF)
+        .max_header_size(MAX_BUF)
         .serve_connection(io, svc);
     tokio::pin!(conn);
     let header_timeout = state.config.header_read_timeout;
