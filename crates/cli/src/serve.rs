@@ -51,7 +51,8 @@ pub struct Args {
     /// Connections open at once; more are closed on arrival. Keep it below `ulimit -n`.
     #[arg(long, env = "ICEBREAK_MAX_CONNECTIONS", default_value_t = Config::default().max_connections)]
     max_connections: usize,
-    /// Time a client has to send a request's headers from their first byte, in milliseconds.
+    /// Time a client has to send a request's headers from their first byte (from connecting,
+    /// for the first request), in milliseconds.
     #[arg(
         long,
         env = "ICEBREAK_HEADER_READ_TIMEOUT_MS",

@@ -5,11 +5,13 @@
 //! - **handling**: a request has been read and its handler runs or its answer is being
 //!   written. No connection deadline applies (the predict routes have their own timeout);
 //!   an answer that makes no progress towards the client is bounded by the idle timeout.
-//! - **reading a head**: bytes of a request have arrived but not its whole head. The head
-//!   must be complete within the header-read timeout of its first byte (slow clients that
-//!   trickle headers are closed at that deadline).
-//! - **idle**: nothing in progress. The connection is closed once nothing has been read or
-//!   written for the idle timeout.
+//! - **reading a head**: bytes of a request have arrived but not its whole head, or the
+//!   connection is new and has sent no request yet. The head must be complete within the
+//!   header-read timeout of its first byte (of the connection's acceptance, for the first
+//!   request): slow clients that trickle headers, and clients that connect and send
+//!   nothing, are closed at that deadline.
+//! - **idle**: a kept-alive connection after its answer, nothing in progress. It is closed
+//!   once nothing has been read or written for the idle timeout.
 //!
 //! On shutdown, a connection that is not handling a request is closed at once; one that is
 //! finishes its request, answered with `Connection: close`.
@@ -42,7 +44,9 @@ struct Track {
     epoch: Instant,
     /// Requests read and not yet fully handed to the connection.
     handling: AtomicUsize,
-    /// When the first byte of a request head arrived (0: none pending).
+    /// When the first byte of a request head arrived (0: none pending). A new connection
+    /// starts with its first head pending from its acceptance: a client opens a connection
+    /// to send a request.
     head_since: AtomicU64,
     /// Last time a byte was read or written.
     last_io: AtomicU64,
@@ -57,7 +61,7 @@ impl Track {
         Track {
             epoch: Instant::now(),
             handling: AtomicUsize::new(0),
-            head_since: AtomicU64::new(0),
+            head_since: AtomicU64::new(1),
             last_io: AtomicU64::new(0),
             answering: AtomicUsize::new(0),
             changed: Notify::new(),
@@ -105,20 +109,48 @@ impl Track {
         }
     }
 
-    /// When the connection must be closed if nothing changes: `None` while a handler runs;
-    /// while answers are written, when they stop making progress.
-    fn deadline(&self, header_timeout: Duration, idle_timeout: Duration) -> Option<Instant> {
+    /// When the connection must be closed if nothing changes, and which deadline that is:
+    /// `None` while a handler runs; while answers are written, when they stop making
+    /// progress.
+    fn deadline(
+        &self,
+        header_timeout: Duration,
+        idle_timeout: Duration,
+    ) -> Option<(Instant, Timeout)> {
         let handling = self.handling.load(Ordering::SeqCst);
         if handling > self.answering.load(Ordering::SeqCst) {
             return None;
         }
         let idle = self.at(self.last_io.load(Ordering::Relaxed)) + idle_timeout;
         if handling > 0 {
-            return Some(idle);
+            return Some((idle, Timeout::Idle));
         }
         match self.head_since.load(Ordering::SeqCst) {
-            0 => Some(idle),
-            since => Some((self.at(since) + header_timeout).min(idle)),
+            0 => Some((idle, Timeout::Idle)),
+            since => {
+                let head = self.at(since) + header_timeout;
+                Some(if head <= idle {
+                    (head, Timeout::HeaderRead)
+                } else {
+                    (idle, Timeout::Idle)
+                })
+            }
+        }
+    }
+}
+
+/// The deadline that closes a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timeout {
+    HeaderRead,
+    Idle,
+}
+
+impl Timeout {
+    fn label(self) -> &'static str {
+        match self {
+            Timeout::HeaderRead => "header_read",
+            Timeout::Idle => "idle",
         }
     }
 }
@@ -357,7 +389,7 @@ async fn connection(
             // Nothing in flight: no answer is owed, nothing to wait for.
             return;
         }
-        let deadline = track.deadline(header_timeout, idle_timeout);
+        let deadline = track.deadline(header_timeout, idle_timeout).map(|(d, _)| d);
         tokio::select! {
             r = conn.as_mut() => {
                 if let Err(e) = r {
@@ -367,15 +399,13 @@ async fn connection(
             }
             () = track.changed.notified() => {}
             () = sleep_until(deadline) => {
-                if track.deadline(header_timeout, idle_timeout).is_some_and(|d| d <= Instant::now()) {
-                    let timeout = if track.head_since.load(Ordering::SeqCst) != 0 {
-                        "header_read"
-                    } else {
-                        "idle"
-                    };
-                    state.metrics.connection_timed_out(timeout);
-                    tracing::debug!(timeout, "closing connection");
-                    return;
+                if let Some((d, which)) = track.deadline(header_timeout, idle_timeout) {
+                    if d <= Instant::now() {
+                        let timeout = which.label();
+                        state.metrics.connection_timed_out(timeout);
+                        tracing::debug!(timeout, "closing connection");
+                        return;
+                    }
                 }
             }
             r = draining.changed(), if !shutting_down => {

@@ -102,7 +102,8 @@ pub struct Config {
     /// Connections open at once; more are closed as soon as they are accepted.
     pub max_connections: usize,
     /// Time a client has to send a request's head (request line and headers) from its first
-    /// byte; then the connection is closed.
+    /// byte (from the connection's acceptance, for its first request); then the connection
+    /// is closed.
     pub header_read_timeout: Duration,
     /// Time a connection may stay without a byte read or written while no request is being
     /// handled (kept-alive and waiting, or an answer the client does not read); then it is
@@ -266,7 +267,9 @@ impl Server {
         }
     }
 
-    /// The axum router, for embedding in another application.
+    /// The axum router, for embedding in another application. The connection cap and
+    /// deadlines belong to [`Server::serve`]; the router keeps the per-request limits (body
+    /// size, timeout, concurrency, memory budget).
     pub fn router(&self) -> axum::Router {
         routes::router(self.state.clone())
     }

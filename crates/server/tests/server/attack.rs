@@ -116,6 +116,41 @@ fn idle_connections_are_closed_at_the_idle_timeout() {
 }
 
 #[test]
+fn a_new_connection_owes_its_first_head_within_the_header_deadline() {
+    let t = TestServer::cancer(
+        Config::default()
+            .header_read_timeout(Duration::from_millis(300))
+            .idle_timeout(Duration::from_secs(30)),
+    );
+    let silent = connect(t.addr);
+    let mut kept = connect(t.addr);
+    kept.write_all(b"GET /health HTTP/1.1\r\nhost: t\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = kept.read(&mut buf).unwrap();
+    assert_eq!(parse_response(&buf[..n]).status, 200);
+    let took = closed_within(silent, Duration::from_secs(5));
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    // After its answer, a kept-alive connection waits under the idle timeout, not the
+    // header deadline.
+    std::thread::sleep(Duration::from_millis(600));
+    kept.write_all(b"GET /health HTTP/1.1\r\nhost: t\r\n\r\n")
+        .unwrap();
+    let n = kept.read(&mut buf).unwrap();
+    assert_eq!(parse_response(&buf[..n]).status, 200);
+    assert_eq!(
+        metric(
+            &t,
+            r#"icebreak_http_connections_timed_out_total{timeout="header_read"}"#
+        ),
+        1.0
+    );
+}
+
+#[test]
 fn a_busy_kept_alive_connection_is_not_idle() {
     let t = TestServer::cancer(Config::default().idle_timeout(Duration::from_millis(300)));
     let mut s = connect(t.addr);
