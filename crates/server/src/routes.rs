@@ -321,7 +321,11 @@ async fn predict(s: Shared, req: Request, shape: Shape) -> Response {
             .into_response();
         };
         let state = s.clone();
-        match tokio::task::spawn_blocking(move || handle(&state, &bytes, shape, hold)).await {
+        let heavy = move || {
+            background_priority();
+            handle(&state, &bytes, shape, hold)
+        };
+        match tokio::task::spawn_blocking(heavy).await {
             Ok(r) => r,
             Err(e) => Handled {
                 model: None,
@@ -349,6 +353,29 @@ async fn predict(s: Shared, req: Request, shape: Shape) -> Response {
         resp.extensions_mut().insert(ModelIndex(model));
     }
     resp
+}
+
+/// Lowers the calling thread's priority once (to nice 10, Linux): a blocking-pool thread that
+/// parses and predicts a large request yields the CPU to the async workers whenever they
+/// have something to answer. Raising one's own nice value needs no privilege; a failure
+/// leaves the priority as it was.
+fn background_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        thread_local! {
+            static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+        }
+        LOWERED.with(|done| {
+            if !done.get() {
+                done.set(true);
+                // `None`: the calling thread (Linux keeps a nice value per thread). Never
+                // raised: a process already started nicer stays as nice.
+                if rustix::process::getpriority_process(None).is_ok_and(|now| now < 10) {
+                    let _ = rustix::process::setpriority_process(None, 10);
+                }
+            }
+        });
+    }
 }
 
 /// An answer, and the model that gave it (none when refused before a model was chosen).
@@ -543,5 +570,25 @@ fn answer(s: &State, model: usize, body: &[u8], shape: Shape) -> Result<Vec<u8>,
             format!("cannot encode the answer: {e}"),
         )),
         Err(e) => Err(ApiError::from_protocol(&e)),
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn background_priority_lowers_the_calling_thread_only() {
+        let mine = rustix::process::getpriority_process(None).unwrap();
+        let theirs = std::thread::spawn(|| {
+            background_priority();
+            background_priority();
+            rustix::process::getpriority_process(None).unwrap()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(theirs, mine.max(10));
+        assert_eq!(rustix::process::getpriority_process(None).unwrap(), mine);
     }
 }
