@@ -380,15 +380,18 @@ async fn connection(
     tokio::pin!(conn);
     let header_timeout = state.config.header_read_timeout;
     let idle_timeout = state.config.idle_timeout;
+    // On shutdown, a connection with no request in flight is closed at once: no answer is
+    // owed on it. One with a request finishes it: keep-alive is off, so hyper closes the
+    // connection once the answer is flushed (waiting for that, not for the handler alone,
+    // so the tail of a large answer is not cut off).
     let mut shutting_down = *draining.borrow();
     if shutting_down {
         conn.as_mut().graceful_shutdown();
-    }
-    loop {
-        if shutting_down && track.handling.load(Ordering::SeqCst) == 0 {
-            // Nothing in flight: no answer is owed, nothing to wait for.
+        if track.handling.load(Ordering::SeqCst) == 0 {
             return;
         }
+    }
+    loop {
         let deadline = track.deadline(header_timeout, idle_timeout).map(|(d, _)| d);
         tokio::select! {
             r = conn.as_mut() => {
@@ -413,6 +416,9 @@ async fn connection(
                 if r.is_err() || *draining.borrow() {
                     shutting_down = true;
                     conn.as_mut().graceful_shutdown();
+                    if track.handling.load(Ordering::SeqCst) == 0 {
+                        return;
+                    }
                 }
             }
         }

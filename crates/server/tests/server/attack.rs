@@ -416,3 +416,38 @@ fn a_head_over_64_kib_is_431() {
     let small = format!("x-big: {}\r\n", "a".repeat(40 * 1024));
     assert_eq!(send(t.addr, "GET", "/health", &small, b"").status, 200);
 }
+
+#[test]
+fn shutdown_finishes_writing_a_large_answer() {
+    // An answer of tens of megabytes, more than the sockets buffer: the client reads it only
+    // after shutdown has begun, and must get all of it.
+    let n = 300_000;
+    let mut t = TestServer::cancer(
+        Config::default()
+            .max_answer_bytes(1 << 30)
+            .memory_budget_bytes(2 << 30)
+            .request_timeout(Duration::from_secs(60))
+            .shutdown_timeout(Duration::from_secs(60)),
+    );
+    let mut body = b"{\"instances\":[1".to_vec();
+    for _ in 1..n {
+        body.extend_from_slice(b",1");
+    }
+    body.extend_from_slice(b"]}");
+    let (mut s, rest) = start_slow(t.addr, "/predict/batch", &body);
+    t.wait_until("the request to be in flight", |s| s.in_flight() == 1);
+    let _ = t.stop.take().unwrap().send(());
+    t.wait_until("shutdown to begin", Server::is_draining);
+    s.write_all(&rest).unwrap();
+    // Let the server answer and fill the socket buffers before reading.
+    t.wait_until("the answer to be handed over", |s| s.in_flight() == 0);
+    std::thread::sleep(Duration::from_millis(200));
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let r = parse_response(&raw);
+    assert_eq!(r.status, 200);
+    assert!(r.body.len() > 10_000_000, "{}", r.body.len());
+    assert_eq!(r.json()["predictions"].as_array().unwrap().len(), n);
+    t.thread.take().unwrap().join().unwrap().unwrap();
+}
