@@ -27,6 +27,7 @@ benchmarks (run by bench/harness, package icebreak-bench):
   loadbench   [--duration S] [--rounds N] [--connections N] [--soak S]: icebreak serve under load vs a hello-world axum floor
   treebench   [--quick] [--rounds N] [--no-lleaves] [--lleaves-all]: tree kernels vs xgboost, lightgbm, onnxruntime, lleaves
   sklearnbench [--quick] [--rounds N]: the scikit-learn families vs onnxruntime and scikit-learn
+  attack      [--duration S] [--slow N] [--idle N] [--greedy N] [--settle S]: icebreak serve under slow clients and large bodies at once
 ";
 
 fn main() -> ExitCode {
@@ -37,7 +38,7 @@ fn main() -> ExitCode {
             "e2e" => e2e::run(args),
             "test" => e2e::test_all(args),
             "package" => package::run(args),
-            "coldstart" | "coldsweep" | "loadbench" | "treebench" | "sklearnbench" => {
+            "coldstart" | "coldsweep" | "loadbench" | "treebench" | "sklearnbench" | "attack" => {
                 forward(command, args)
             }
             _ => return None,

@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+mod attack;
 mod coldstart;
 mod loadbench;
 mod sklearnbench;
@@ -21,6 +22,8 @@ harnesses (`<harness> --help` for each one's options):
   treebench     [--quick] [--rounds N] [--no-lleaves] [--lleaves-all]: tree kernels vs xgboost,
                 lightgbm, onnxruntime, lleaves
   sklearnbench  [--quick] [--rounds N]: the scikit-learn families vs onnxruntime and scikit-learn
+  attack        [--duration S] [--slow N] [--idle N] [--greedy N] [--settle S]: icebreak serve
+                under slow clients and large bodies at once; /health latency and RSS
 ";
 
 fn main() -> ExitCode {
@@ -31,6 +34,7 @@ fn main() -> ExitCode {
             "loadbench" => loadbench::run(args),
             "treebench" => treebench::run(args),
             "sklearnbench" => sklearnbench::run(args),
+            "attack" => attack::run(args),
             _ => return None,
         })
     })

@@ -34,6 +34,35 @@ pub struct Args {
     /// for small models; batches always use the pool).
     #[arg(long, env = "ICEBREAK_SPAWN_BLOCKING")]
     spawn_blocking: bool,
+    /// Memory that predict requests in progress may reserve together, in bytes: each reserves
+    /// the worst case of its parse and answer first (no room: 503 and Retry-After).
+    #[arg(long, env = "ICEBREAK_MEMORY_BUDGET_BYTES", default_value_t = Config::default().memory_budget_bytes)]
+    memory_budget_bytes: usize,
+    /// Largest answer a request may produce, in bytes, judged before any work (larger: 413).
+    #[arg(long, env = "ICEBREAK_MAX_ANSWER_BYTES", default_value_t = Config::default().max_answer_bytes)]
+    max_answer_bytes: usize,
+    /// `/predict` bodies larger than this many bytes are parsed on the blocking pool.
+    #[arg(long, env = "ICEBREAK_BLOCKING_BODY_BYTES", default_value_t = Config::default().blocking_body_bytes)]
+    blocking_body_bytes: usize,
+    /// Requests parsed and predicted on the blocking pool at once (batches, large bodies);
+    /// default: one less than the CPUs, at least 1.
+    #[arg(long, env = "ICEBREAK_MAX_BLOCKING")]
+    max_blocking: Option<usize>,
+    /// Connections open at once; more are closed on arrival. Keep it below `ulimit -n`.
+    #[arg(long, env = "ICEBREAK_MAX_CONNECTIONS", default_value_t = Config::default().max_connections)]
+    max_connections: usize,
+    /// Time a client has to send a request's headers from their first byte (from connecting,
+    /// for the first request), in milliseconds.
+    #[arg(
+        long,
+        env = "ICEBREAK_HEADER_READ_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    header_read_timeout_ms: u64,
+    /// Time a connection may stay without traffic while no request is handled, in
+    /// milliseconds (above the load balancer's idle timeout: 60 s on an AWS ALB).
+    #[arg(long, env = "ICEBREAK_IDLE_TIMEOUT_MS", default_value_t = 65_000)]
+    idle_timeout_ms: u64,
     /// Tokio worker threads (default: one per CPU).
     #[arg(long, env = "ICEBREAK_WORKERS")]
     workers: Option<usize>,
@@ -67,13 +96,23 @@ pub fn run(args: Args) -> Result<(), ServeError> {
         .map(|m| ModelSpec::parse(m))
         .collect::<Result<Vec<_>, _>>()?;
     let models = Models::load(&specs)?;
-    let config = Config::default()
+    let mut config = Config::default();
+    if let Some(n) = args.max_blocking {
+        config = config.max_blocking(n);
+    }
+    let config = config
         .max_body_bytes(args.max_body_bytes)
         .request_timeout(Duration::from_millis(args.request_timeout_ms))
         .max_concurrency(args.max_concurrency)
         .retry_after_secs(args.retry_after_secs)
         .shutdown_timeout(Duration::from_millis(args.shutdown_timeout_ms))
-        .spawn_blocking(args.spawn_blocking);
+        .spawn_blocking(args.spawn_blocking)
+        .memory_budget_bytes(args.memory_budget_bytes)
+        .max_answer_bytes(args.max_answer_bytes)
+        .blocking_body_bytes(args.blocking_body_bytes)
+        .max_connections(args.max_connections)
+        .header_read_timeout(Duration::from_millis(args.header_read_timeout_ms))
+        .idle_timeout(Duration::from_millis(args.idle_timeout_ms));
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.workers {
         rt.worker_threads(n.max(1));
@@ -91,6 +130,12 @@ pub fn run(args: Args) -> Result<(), ServeError> {
             max_body_bytes = config.max_body_bytes,
             request_timeout_ms = args.request_timeout_ms,
             max_concurrency = config.max_concurrency,
+            memory_budget_bytes = config.memory_budget_bytes,
+            max_answer_bytes = config.max_answer_bytes,
+            max_connections = config.max_connections,
+            max_blocking = config.max_blocking,
+            header_read_timeout_ms = args.header_read_timeout_ms,
+            idle_timeout_ms = args.idle_timeout_ms,
             "listening"
         );
         server

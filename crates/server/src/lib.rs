@@ -33,19 +33,26 @@
 //! docs/SERVER.md in the repository lists the status codes, limits and metric names.
 //!
 //! # Limits
-//! [`Config`] holds them: a body size limit (413), a per-request timeout (408), and a
+//! [`Config`] holds them: a body size limit (413), a per-request timeout (408), a
 //! concurrency limit on the predict routes beyond which requests are shed at once with 503 and
-//! `Retry-After`. [`Server::serve`] drains in-flight requests on shutdown and refuses new ones.
+//! `Retry-After`, an admission budget in bytes (a request reserves the worst case of its
+//! parsing and answer before spending it; 503 when the budget is spent), a limit on the size
+//! of an answer (413 before any work), a connection cap, a header-read deadline and an idle
+//! timeout. [`Server::serve`] drains in-flight requests on shutdown, closes the connections
+//! that have none, and refuses new ones.
 //!
 //! # Inference on the async workers
 //! A single prediction runs inline on the tokio worker: it takes microseconds, less than a
 //! hand-off to the blocking pool costs (docs/BENCHMARKS.md has the measurement). A batch can
 //! be as large as the body limit allows, so it is parsed and predicted on the blocking pool,
-//! where it cannot stall the other connections of its worker.
+//! where it cannot stall the other connections of its worker; so is a single prediction whose
+//! body is over [`Config::blocking_body_bytes`].
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod budget;
+mod conn;
 mod error;
 mod metrics;
 mod models;
@@ -59,7 +66,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 
 /// Limits and behaviour of a [`Server`].
 #[derive(Debug, Clone)]
@@ -78,6 +85,30 @@ pub struct Config {
     /// Run single predictions on tokio's blocking pool instead of inline (slower for small
     /// models; there for measurement and for unusually heavy models).
     pub spawn_blocking: bool,
+    /// Bytes of memory that requests in progress may reserve together: each predict request
+    /// reserves the worst case of parsing its body and building its answer, and is refused
+    /// with 503 when the budget has no room.
+    pub memory_budget_bytes: usize,
+    /// Largest answer a request may produce, judged from its instance count before any work
+    /// (larger: 413).
+    pub max_answer_bytes: usize,
+    /// `/predict` bodies larger than this are parsed and predicted on the blocking pool.
+    pub blocking_body_bytes: usize,
+    /// Requests parsed and predicted on the blocking pool at once (batches and large bodies);
+    /// the others wait for a turn, within [`Config::request_timeout`]. The default, one less
+    /// than the CPUs (at least 1), leaves a CPU to the async workers that answer everything
+    /// else.
+    pub max_blocking: usize,
+    /// Connections open at once; more are closed as soon as they are accepted.
+    pub max_connections: usize,
+    /// Time a client has to send a request's head (request line and headers) from its first
+    /// byte (from the connection's acceptance, for its first request); then the connection
+    /// is closed.
+    pub header_read_timeout: Duration,
+    /// Time a connection may stay without a byte read or written while no request is being
+    /// handled (kept-alive and waiting, or an answer the client does not read); then it is
+    /// closed.
+    pub idle_timeout: Duration,
 }
 
 impl Default for Config {
@@ -89,6 +120,15 @@ impl Default for Config {
             retry_after_secs: 1,
             shutdown_timeout: Duration::from_secs(25),
             spawn_blocking: false,
+            memory_budget_bytes: 256 * 1024 * 1024,
+            max_answer_bytes: 16 * 1024 * 1024,
+            blocking_body_bytes: 16 * 1024,
+            max_blocking: std::thread::available_parallelism()
+                .map_or(1, |n| n.get().saturating_sub(1))
+                .max(1),
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(65),
         }
     }
 }
@@ -124,6 +164,41 @@ impl Config {
         self.spawn_blocking = v;
         self
     }
+    /// Sets [`Config::memory_budget_bytes`].
+    pub fn memory_budget_bytes(mut self, v: usize) -> Self {
+        self.memory_budget_bytes = v;
+        self
+    }
+    /// Sets [`Config::max_answer_bytes`].
+    pub fn max_answer_bytes(mut self, v: usize) -> Self {
+        self.max_answer_bytes = v;
+        self
+    }
+    /// Sets [`Config::blocking_body_bytes`].
+    pub fn blocking_body_bytes(mut self, v: usize) -> Self {
+        self.blocking_body_bytes = v;
+        self
+    }
+    /// Sets [`Config::max_blocking`] (at least 1).
+    pub fn max_blocking(mut self, v: usize) -> Self {
+        self.max_blocking = v.clamp(1, Semaphore::MAX_PERMITS);
+        self
+    }
+    /// Sets [`Config::max_connections`] (at least 1).
+    pub fn max_connections(mut self, v: usize) -> Self {
+        self.max_connections = v.clamp(1, u32::MAX as usize);
+        self
+    }
+    /// Sets [`Config::header_read_timeout`].
+    pub fn header_read_timeout(mut self, v: Duration) -> Self {
+        self.header_read_timeout = v;
+        self
+    }
+    /// Sets [`Config::idle_timeout`].
+    pub fn idle_timeout(mut self, v: Duration) -> Self {
+        self.idle_timeout = v;
+        self
+    }
 }
 
 /// Everything a request handler sees.
@@ -132,6 +207,11 @@ pub(crate) struct State {
     pub(crate) config: Config,
     pub(crate) metrics: metrics::Metrics,
     pub(crate) permits: Arc<Semaphore>,
+    pub(crate) budget: budget::Budget,
+    /// Turns on the blocking pool ([`Config::max_blocking`]).
+    pub(crate) blocking: Semaphore,
+    /// Per model, the largest JSON of one successful batch item.
+    pub(crate) item_json: Vec<usize>,
     pub(crate) draining: AtomicBool,
     pub(crate) in_flight: AtomicUsize,
 }
@@ -159,9 +239,25 @@ impl Server {
         for m in models.iter() {
             metrics.model_loaded(m.name(), m.load_time());
         }
+        let item_json = models
+            .iter()
+            .map(|m| {
+                let info = m.info();
+                let label = info.classes.as_ref().map_or(0, |c| {
+                    c.iter()
+                        .map(|l| serde_json::to_string(l).map_or(0, |s| s.len()))
+                        .max()
+                        .unwrap_or(0)
+                });
+                budget::ok_item_json(info.n_outputs as usize, label)
+            })
+            .collect();
         Server {
             state: Arc::new(State {
+                item_json,
                 permits: Arc::new(Semaphore::new(config.max_concurrency)),
+                budget: budget::Budget::new(config.memory_budget_bytes),
+                blocking: Semaphore::new(config.max_blocking),
                 models,
                 config,
                 metrics,
@@ -171,7 +267,9 @@ impl Server {
         }
     }
 
-    /// The axum router, for embedding in another application.
+    /// The axum router, for embedding in another application. The connection cap and
+    /// deadlines belong to [`Server::serve`]; the router keeps the per-request limits (body
+    /// size, timeout, concurrency, memory budget).
     pub fn router(&self) -> axum::Router {
         routes::router(self.state.clone())
     }
@@ -191,27 +289,24 @@ impl Server {
         self.state.metrics.render()
     }
 
+    /// Bytes of the memory budget reserved by requests right now.
+    pub fn reserved_bytes(&self) -> usize {
+        let b = &self.state.budget;
+        b.total() - b.available()
+    }
+
     /// Serves on `listener` until `shutdown` completes, then stops accepting connections,
-    /// lets in-flight requests finish (up to [`Config::shutdown_timeout`]) and returns.
+    /// closes those with no request in flight, lets in-flight requests finish (up to
+    /// [`Config::shutdown_timeout`]) and returns.
+    ///
+    /// Each connection is served by hyper's HTTP/1.1 server on a task of its own, within
+    /// [`Config::max_connections`], [`Config::header_read_timeout`] and
+    /// [`Config::idle_timeout`].
     pub async fn serve<F>(self, listener: TcpListener, shutdown: F) -> Result<(), ServeError>
     where
         F: Future<Output = ()> + Send + 'static,
     {
         let state = self.state.clone();
-        let drained = Arc::new(Notify::new());
-        let signalled = {
-            let state = state.clone();
-            let drained = drained.clone();
-            async move {
-                shutdown.await;
-                state.draining.store(true, Ordering::SeqCst);
-                tracing::info!(
-                    in_flight = state.in_flight.load(Ordering::SeqCst),
-                    "shutting down: refusing new connections, draining in-flight requests"
-                );
-                drained.notify_one();
-            }
-        };
         // Histograms keep their samples until upkeep folds them into buckets: without this
         // a long-running server's memory grows with its request count.
         let upkeep = {
@@ -224,20 +319,9 @@ impl Server {
                 }
             })
         };
-        let app = self.router();
-        let serving = axum::serve(listener, app).with_graceful_shutdown(signalled);
-        let grace = state.config.shutdown_timeout;
-        let result = tokio::select! {
-            r = serving => r.map_err(ServeError::Io),
-            () = async { drained.notified().await; tokio::time::sleep(grace).await } => {
-                tracing::warn!(
-                    in_flight = state.in_flight.load(Ordering::SeqCst),
-                    timeout_ms = grace.as_millis() as u64,
-                    "shutdown timeout: abandoning in-flight requests"
-                );
-                Ok(())
-            }
-        };
+        let result = conn::serve(state, self.router(), listener, shutdown)
+            .await
+            .map_err(ServeError::Io);
         upkeep.abort();
         if result.is_ok() {
             tracing::info!("stopped");

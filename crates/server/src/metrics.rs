@@ -20,6 +20,14 @@ pub(crate) const IN_FLIGHT: &str = "icebreak_http_requests_in_flight";
 pub(crate) const SHED: &str = "icebreak_http_requests_shed_total";
 /// Time to read, check and warm each model.
 pub(crate) const LOAD: &str = "icebreak_model_load_seconds";
+/// Open connections.
+pub(crate) const CONNECTIONS: &str = "icebreak_http_connections";
+/// Connections closed at once because the connection cap was reached.
+pub(crate) const REFUSED: &str = "icebreak_http_connections_refused_total";
+/// Connections closed by a deadline, by `timeout` (`header_read` or `idle`).
+pub(crate) const TIMED_OUT: &str = "icebreak_http_connections_timed_out_total";
+/// Bytes of the admission budget reserved by requests in progress.
+pub(crate) const RESERVED: &str = "icebreak_memory_budget_reserved_bytes";
 
 /// Latency buckets, in seconds: 25 µs to 10 s.
 const BUCKETS: [f64; 18] = [
@@ -55,6 +63,10 @@ pub(crate) struct Metrics {
     models: Vec<String>,
     in_flight: Gauge,
     shed: Counter,
+    connections: Gauge,
+    refused: Counter,
+    timed_out: [Counter; 2],
+    reserved: Gauge,
     /// Registered handles by (route, model, status), so the hot path neither allocates
     /// label strings nor looks the key up in the recorder's registry.
     cache: RwLock<HashMap<(u8, u16, u16), Handles>>,
@@ -95,7 +107,17 @@ impl Metrics {
             describe(
                 SHED,
                 None,
-                "Predict requests refused with 503 at the concurrency limit.",
+                "Predict requests refused with 503 at the concurrency limit or for want of memory budget.",
+            ),
+            describe(
+                REFUSED,
+                None,
+                "Connections closed on arrival at the connection cap.",
+            ),
+            describe(
+                TIMED_OUT,
+                None,
+                "Connections closed by the header-read or the idle timeout.",
             ),
         ] {
             recorder.describe_counter(name.into(), unit, help);
@@ -111,6 +133,16 @@ impl Metrics {
             SharedString::const_str("HTTP requests being handled."),
         );
         recorder.describe_gauge(
+            CONNECTIONS.into(),
+            None,
+            SharedString::const_str("Open HTTP connections."),
+        );
+        recorder.describe_gauge(
+            RESERVED.into(),
+            Some(Unit::Bytes),
+            SharedString::const_str("Bytes of the admission budget reserved by requests."),
+        );
+        recorder.describe_gauge(
             LOAD.into(),
             Some(Unit::Seconds),
             SharedString::const_str("Time to read, validate and warm each model at start-up."),
@@ -120,12 +152,27 @@ impl Metrics {
         in_flight.set(0.0);
         let shed = recorder.register_counter(&key(SHED, &[]), &META);
         shed.absolute(0);
+        let connections = recorder.register_gauge(&key(CONNECTIONS, &[]), &META);
+        connections.set(0.0);
+        let refused = recorder.register_counter(&key(REFUSED, &[]), &META);
+        refused.absolute(0);
+        let timed_out = ["header_read", "idle"].map(|t| {
+            let c = recorder.register_counter(&key(TIMED_OUT, &[("timeout", t)]), &META);
+            c.absolute(0);
+            c
+        });
+        let reserved = recorder.register_gauge(&key(RESERVED, &[]), &META);
+        reserved.set(0.0);
         Metrics {
             recorder,
             handle,
             models,
             in_flight,
             shed,
+            connections,
+            refused,
+            timed_out,
+            reserved,
             cache: RwLock::new(HashMap::new()),
         }
     }
@@ -146,6 +193,27 @@ impl Metrics {
 
     pub(crate) fn shed(&self) {
         self.shed.increment(1);
+    }
+
+    pub(crate) fn connections(&self, delta: f64) {
+        if delta >= 0.0 {
+            self.connections.increment(delta);
+        } else {
+            self.connections.decrement(-delta);
+        }
+    }
+
+    pub(crate) fn connection_refused(&self) {
+        self.refused.increment(1);
+    }
+
+    /// A connection closed by a deadline: `header_read` or `idle`.
+    pub(crate) fn connection_timed_out(&self, timeout: &str) {
+        self.timed_out[usize::from(timeout != "header_read")].increment(1);
+    }
+
+    pub(crate) fn reserved(&self, bytes: usize) {
+        self.reserved.set(bytes as f64);
     }
 
     /// The label of model `index`, `none` for no model.

@@ -8,5 +8,6 @@
 // Test code unwraps freely: a broken fixture should fail loudly.
 #![allow(clippy::unwrap_used)]
 
+mod attack;
 mod common;
 mod http;
