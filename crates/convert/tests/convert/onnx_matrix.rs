@@ -111,16 +111,9 @@ fn check(file: &Path, model: &Value, info: &Value) -> Result<Worst, String> {
             let sk = &model["sklearn"][key.as_str().unwrap()][i];
             let (got, tol): (Vec<f64>, f64) = match what.as_str() {
                 "label" => continue,
-                "probabilities" => (
-                    out.probabilities
-                        .ok_or("no probabilities")?
-                        .iter()
-                        .map(|&p| f64::from(p))
-                        .collect(),
-                    TOL,
-                ),
-                "scores" => (out.scores.iter().map(|&p| f64::from(p)).collect(), TOL * m),
-                "values" => (out.values.iter().map(|&p| f64::from(p)).collect(), TOL * m),
+                "probabilities" => (out.probabilities.ok_or("no probabilities")?.to_vec(), TOL),
+                "scores" => (out.scores.to_vec(), TOL * m),
+                "values" => (out.values.to_vec(), TOL * m),
                 other => return Err(format!("unknown comparison {other}")),
             };
             let mut want = floats(sk);
