@@ -15,8 +15,8 @@ use criterion::measurement::WallTime;
 use criterion::{criterion_main, BatchSize, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use icebreak_format::testing::synthetic::{self, Forest};
 use icebreak_format::{
-    include_model, write, Attestation, Embedded, InputSpec, LabelsSpec, MissingValues, ModelSpec, OutputSpec,
-    PostTransform, ProvenanceSpec, StageSpec, Task,
+    include_model, write, Attestation, Embedded, InputSpec, LabelsSpec, MissingValues, ModelSpec,
+    OutputSpec, PostTransform, ProvenanceSpec, StageSpec, Task,
 };
 use icebreak_lambda::{LambdaError, LambdaHandler, LambdaRequest};
 use std::hint::black_box;
@@ -295,9 +295,11 @@ fn bench_tree_size(c: &mut Criterion) {
             bytes.len()
         );
         let embedded = |m: Embedded| LambdaHandler::from_embedded(m).expect("valid model");
-        g.bench_with_input(BenchmarkId::new("from_bytes", label), &bytes, |b, &bytes| {
-            b.iter_with_large_drop(|| handler(black_box(bytes)))
-        });
+        g.bench_with_input(
+            BenchmarkId::new("from_bytes", label),
+            &bytes,
+            |b, &bytes| b.iter_with_large_drop(|| handler(black_box(bytes))),
+        );
         g.bench_with_input(BenchmarkId::new("from_embedded", label), &model, |b, &m| {
             b.iter_with_large_drop(|| embedded(black_box(m)))
         });

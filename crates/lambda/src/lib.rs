@@ -40,10 +40,12 @@
 //! to `/init/error` and the process exits. A 500 from the Runtime API ends the process at once.
 
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+// `unsafe` is denied everywhere but in `mapped`, which maps the model file (memmap2).
+#![deny(unsafe_code)]
 
 mod events;
 mod handler;
+pub mod mapped;
 mod runtime;
 mod telemetry;
 mod transport;
@@ -109,6 +111,18 @@ pub fn start(model: &'static [u8]) -> ExitCode {
 pub fn start_embedded(model: icebreak_format::Embedded) -> ExitCode {
     mark_process_start();
     match LambdaHandler::from_embedded(model) {
+        Ok(handler) => run(handler),
+        Err(e) => report_init_error(&e),
+    }
+}
+
+/// The mapped bootstrap: mark the process start, find the model file ([`mapped::locate`]:
+/// `ICEBREAK_MODEL_PATH`, else `$LAMBDA_TASK_ROOT/model.apr`, else `/opt/model.apr`), map it
+/// read-only, verify it completely and serve it; a missing or broken file is reported to
+/// `/init/error`.
+pub fn start_mapped() -> ExitCode {
+    mark_process_start();
+    match mapped::locate().and_then(|p| LambdaHandler::from_mapped(&p)) {
         Ok(handler) => run(handler),
         Err(e) => report_init_error(&e),
     }

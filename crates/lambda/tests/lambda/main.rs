@@ -8,6 +8,7 @@
 mod alloc;
 mod common;
 mod events;
+mod mapped;
 
 #[global_allocator]
 static ALLOC: alloc::Counting = alloc::Counting;
