@@ -30,15 +30,30 @@ fn main() {
 
     let workspace = read(&root.join("Cargo.toml"));
     let unpacked = unpacked_crates(&workspace);
-    files.push(("Cargo.toml".into(), workspace_manifest(&workspace).into_bytes()));
-    files.push(("Cargo.lock".into(), read(&root.join("Cargo.lock")).into_bytes()));
-    println!("cargo:rerun-if-changed={}", root.join("Cargo.toml").display());
-    println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
+    files.push((
+        "Cargo.toml".into(),
+        workspace_manifest(&workspace).into_bytes(),
+    ));
+    files.push((
+        "Cargo.lock".into(),
+        read(&root.join("Cargo.lock")).into_bytes(),
+    ));
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("Cargo.toml").display()
+    );
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("Cargo.lock").display()
+    );
     for krate in CRATES {
         let dir = root.join(krate);
         let toml = dir.join("Cargo.toml");
         println!("cargo:rerun-if-changed={}", toml.display());
-        files.push((format!("{krate}/Cargo.toml"), crate_manifest(&read(&toml), &unpacked).into_bytes()));
+        files.push((
+            format!("{krate}/Cargo.toml"),
+            crate_manifest(&read(&toml), &unpacked).into_bytes(),
+        ));
         let build = dir.join("build.rs");
         if build.exists() {
             println!("cargo:rerun-if-changed={}", build.display());
@@ -61,16 +76,26 @@ fn main() {
     );
 
     let mut code = String::new();
-    let _ = writeln!(code, "/// Names the cache directory: CLI version and CRC-32 of the packed sources.");
+    let _ = writeln!(
+        code,
+        "/// Names the cache directory: CLI version and CRC-32 of the packed sources."
+    );
     let _ = writeln!(code, "pub const KEY: &str = {key:?};");
-    let _ = writeln!(code, "/// The packed files: path relative to the workspace root, contents.");
+    let _ = writeln!(
+        code,
+        "/// The packed files: path relative to the workspace root, contents."
+    );
     let _ = writeln!(code, "pub static FILES: &[(&str, &[u8])] = &[");
     let blobs = out.join("runtime-sources");
     for (i, (path, data)) in files.iter().enumerate() {
         std::fs::create_dir_all(&blobs).expect("creating OUT_DIR/runtime-sources");
         let blob = blobs.join(i.to_string());
         std::fs::write(&blob, data).expect("writing a packed source");
-        let _ = writeln!(code, "    ({path:?}, include_bytes!({:?})),", blob.display().to_string());
+        let _ = writeln!(
+            code,
+            "    ({path:?}, include_bytes!({:?})),",
+            blob.display().to_string()
+        );
     }
     let _ = writeln!(code, "];");
     std::fs::write(out.join("runtime_sources.rs"), code).expect("writing runtime_sources.rs");
@@ -92,7 +117,11 @@ fn walk(dir: &Path, rel: &str, files: &mut Vec<(String, Vec<u8>)>) {
         .collect();
     entries.sort();
     for p in entries {
-        let name = p.file_name().expect("a file name").to_string_lossy().into_owned();
+        let name = p
+            .file_name()
+            .expect("a file name")
+            .to_string_lossy()
+            .into_owned();
         let rel = format!("{rel}/{name}");
         if p.is_dir() {
             walk(&p, &rel, files);
@@ -106,7 +135,8 @@ fn walk(dir: &Path, rel: &str, files: &mut Vec<(String, Vec<u8>)>) {
 /// A section header: `[name]` or `[[name]]`, trimmed.
 fn header(line: &str) -> Option<&str> {
     let t = line.trim();
-    t.starts_with('[').then(|| t.trim_matches(|c| c == '[' || c == ']'))
+    t.starts_with('[')
+        .then(|| t.trim_matches(|c| c == '[' || c == ']'))
 }
 
 /// The names of the workspace's path dependencies that are not packed.

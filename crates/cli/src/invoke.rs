@@ -44,7 +44,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
             AnswerKind::Response => {}
             AnswerKind::Error(t) => {
                 failed = true;
-                eprintln!("invoke: {} answered with a function error {t:?}", a.request_id);
+                eprintln!(
+                    "invoke: {} answered with a function error {t:?}",
+                    a.request_id
+                );
             }
             AnswerKind::InitError(t) => {
                 out.flush()?;

@@ -38,7 +38,10 @@ fn runner(machine: Machine, bootstrap: &Path) -> Result<Command> {
             .into_iter()
             .find(|q| on_path(q));
         if let Some(q) = qemu {
-            if Path::new(ARM64_SYSROOT).join("lib/ld-linux-aarch64.so.1").exists() {
+            if Path::new(ARM64_SYSROOT)
+                .join("lib/ld-linux-aarch64.so.1")
+                .exists()
+            {
                 let mut c = Command::new(q);
                 c.arg("-L").arg(ARM64_SYSROOT).arg(bootstrap);
                 return Ok(c);

@@ -50,7 +50,8 @@ pub enum Machine {
 /// little-endian ELF file for x86_64 or arm64; at most `model.apr` beside it.
 pub fn check(path: &Path) -> Result<Contents> {
     let file = std::fs::File::open(path).with_context(|| path.display().to_string())?;
-    let mut z = zip::ZipArchive::new(file).with_context(|| format!("{} is not a zip", path.display()))?;
+    let mut z =
+        zip::ZipArchive::new(file).with_context(|| format!("{} is not a zip", path.display()))?;
     let mut has_model = false;
     let mut machine = None;
     for i in 0..z.len() {
@@ -59,22 +60,34 @@ pub fn check(path: &Path) -> Result<Contents> {
             BOOTSTRAP => {
                 let mode = f.unix_mode().unwrap_or(0);
                 if mode & 0o111 == 0 {
-                    bail!("bootstrap is not executable in {} (mode {mode:o})", path.display());
+                    bail!(
+                        "bootstrap is not executable in {} (mode {mode:o})",
+                        path.display()
+                    );
                 }
                 let mut head = [0u8; 20];
                 f.read_exact(&mut head)
                     .with_context(|| format!("bootstrap in {} is too short", path.display()))?;
                 if &head[..4] != b"\x7fELF" || head[4] != 2 || head[5] != 1 {
-                    bail!("bootstrap in {} is not a 64-bit little-endian ELF binary", path.display());
+                    bail!(
+                        "bootstrap in {} is not a 64-bit little-endian ELF binary",
+                        path.display()
+                    );
                 }
                 machine = Some(match u16::from_le_bytes([head[18], head[19]]) {
                     0x3e => Machine::X86_64,
                     0xb7 => Machine::Aarch64,
-                    m => bail!("bootstrap in {} is for ELF machine {m:#x}, not x86_64 or arm64", path.display()),
+                    m => bail!(
+                        "bootstrap in {} is for ELF machine {m:#x}, not x86_64 or arm64",
+                        path.display()
+                    ),
                 });
             }
             MODEL => has_model = true,
-            other => bail!("{} holds {other:?}; a package holds only bootstrap and model.apr", path.display()),
+            other => bail!(
+                "{} holds {other:?}; a package holds only bootstrap and model.apr",
+                path.display()
+            ),
         }
     }
     let Some(machine) = machine else {

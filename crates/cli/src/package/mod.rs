@@ -113,8 +113,7 @@ fn verify(model: &Path) -> Result<Schema> {
 
 /// `{"features": [0.0, ...]}` with `n` zeros.
 pub fn zeros_event(n: usize) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({ "features": vec![0.0f64; n] }))
-        .unwrap_or_default()
+    serde_json::to_vec(&serde_json::json!({ "features": vec![0.0f64; n] })).unwrap_or_default()
 }
 
 /// Runs `icebreak package`.
@@ -140,7 +139,11 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(parent) = args.output.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
-    archive::write(&args.output, bootstrap, args.mapped.then_some(model.as_path()))?;
+    archive::write(
+        &args.output,
+        bootstrap,
+        args.mapped.then_some(model.as_path()),
+    )?;
     let contents = archive::check(&args.output)?;
     println!(
         "package: {} ({} bytes; {} bootstrap, {}; model {}, {} features)",
@@ -164,7 +167,10 @@ pub fn run(args: Args) -> Result<()> {
 /// The mapped runtime of this CLI version for `arch`: from the cache, or built once and
 /// cached (`<dir>/runtime/<arch>/bootstrap`).
 fn mapped_runtime(dir: &Path, target_dir: &Path, arch: Arch) -> Result<PathBuf> {
-    let cached = dir.join("runtime").join(arch.name()).join(archive::BOOTSTRAP);
+    let cached = dir
+        .join("runtime")
+        .join(arch.name())
+        .join(archive::BOOTSTRAP);
     if cached.exists() {
         eprintln!(
             "package: using the cached mapped runtime {} (no build needed)",
@@ -217,7 +223,10 @@ fn smoke(package: &Path, schema: &Schema, event: Option<&Path>) -> Result<()> {
         let v: serde_json::Value = serde_json::from_slice(&first.body)
             .with_context(|| format!("smoke test: the answer is not JSON: {}", first.text()))?;
         if v.get("prediction").is_none() {
-            bail!("smoke test: the answer holds no prediction: {}", first.text());
+            bail!(
+                "smoke test: the answer holds no prediction: {}",
+                first.text()
+            );
         }
     }
     let second = answers.get(1).context("smoke test: no second answer")?;

@@ -80,7 +80,9 @@ mod tests {
         assert!(lambda.contains("memmap2"), "{lambda}");
         assert!(!lambda.contains("dev-dependencies"), "{lambda}");
         assert!(!lambda.contains("[[bench]]"), "{lambda}");
-        assert!(FILES.iter().any(|(p, _)| *p == "crates/bootstrap/src/main.rs"));
+        assert!(FILES
+            .iter()
+            .any(|(p, _)| *p == "crates/bootstrap/src/main.rs"));
         assert!(FILES.iter().all(|(p, _)| !p.contains("/tests/")));
     }
 

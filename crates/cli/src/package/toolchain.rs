@@ -118,7 +118,10 @@ pub fn build(src: &Path, target_dir: &Path, arch: Arch, kind: Kind<'_>) -> Resul
     );
     let status = cmd.status().context("running cargo")?;
     if !status.success() {
-        bail!("building the bootstrap for {} failed ({status})", arch.name());
+        bail!(
+            "building the bootstrap for {} failed ({status})",
+            arch.name()
+        );
     }
     let built = target_dir.join(target).join("release/bootstrap");
     if !built.exists() {
