@@ -69,7 +69,7 @@ fn check(arch: Arch) -> Result<Builder> {
     bail!(
         "building for {} on this {} machine needs cargo-lambda (its zig is the cross linker). \
          Install it with one of:\n  \
-         pip3 install cargo-lambda          # bundles zig\n  \
+         pip3 install cargo-lambda ziglang   # cargo-lambda and the zig linker\n  \
          cargo install --locked cargo-lambda && pip3 install ziglang\n\
          (and `rustup target add {}`)",
         arch.name(),
