@@ -79,7 +79,7 @@ fn check(arch: Arch) -> Result<Builder> {
 }
 
 /// Builds the bootstrap in the unpacked workspace `src` with `target_dir`; returns the path
-/// of the built binary (inside `target_dir`).
+/// of the built binary (inside `target_dir`, overwritten by the next build: copy it).
 pub fn build(src: &Path, target_dir: &Path, arch: Arch, kind: Kind<'_>) -> Result<PathBuf> {
     let builder = check(arch)?;
     let target = arch.rust_target();
@@ -123,7 +123,11 @@ pub fn build(src: &Path, target_dir: &Path, arch: Arch, kind: Kind<'_>) -> Resul
             arch.name()
         );
     }
-    let built = target_dir.join(target).join("release/bootstrap");
+    // cargo lambda copies the binary to `lambda/<bin>/`; plain cargo leaves it under the triple.
+    let built = match builder {
+        Builder::CargoLambda => target_dir.join("lambda/bootstrap/bootstrap"),
+        Builder::Cargo => target_dir.join(target).join("release/bootstrap"),
+    };
     if !built.exists() {
         bail!("the build succeeded but {} is missing", built.display());
     }
