@@ -155,3 +155,60 @@ fn deploy_from_an_empty_directory_convert_package_smoke_invoke() {
         assert_eq!(answer["cold_start"], Value::Bool(true));
     }
 }
+
+#[test]
+fn package_refuses_a_broken_model_before_building_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read(root().join("examples/model.apr")).unwrap();
+    let i = bytes.len() - 9;
+    bytes[i] ^= 0x5a;
+    std::fs::write(dir.path().join("broken.apr"), bytes).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_icebreak"))
+        .args(["package", "broken.apr", "--arch", "x86_64", "--mapped"])
+        .current_dir(dir.path())
+        .env("ICEBREAK_CACHE_DIR", cache.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("broken.apr is not a valid .apr model"),
+        "{err}"
+    );
+    assert!(!dir.path().join("function.zip").exists());
+    assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn invoke_refuses_a_zip_without_a_bootstrap() {
+    let dir = tempfile::tempdir().unwrap();
+    let zip_path = dir.path().join("function.zip");
+    let mut z = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+    z.start_file("model.apr", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    std::io::Write::write_all(&mut z, b"x").unwrap();
+    z.finish().unwrap();
+    std::fs::write(dir.path().join("event.json"), b"{}").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_icebreak"))
+        .args(["invoke", "function.zip", "--event", "event.json"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("has no `bootstrap` at its root"), "{err}");
+}
+
+#[test]
+fn package_and_invoke_have_help() {
+    for cmd in ["package", "invoke"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_icebreak"))
+            .args([cmd, "--help"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("--event"), "{cmd}: {text}");
+    }
+}
