@@ -52,6 +52,7 @@ mod transport;
 
 pub use handler::{LambdaBatchResponse, LambdaHandler, LambdaResponse};
 pub use icebreak_protocol::ErrorKind;
+pub use runtime::trace_id;
 pub use telemetry::clock::mark_process_start;
 pub use telemetry::metrics::ColdStartMetrics;
 
@@ -66,6 +67,9 @@ use telemetry::log::{self, Level};
 use transport::{Client, Endpoint, RuntimeError};
 
 /// Runs the invocation loop until the Runtime API fails, then returns a failure exit code.
+///
+/// When `AWS_LAMBDA_MAX_CONCURRENCY` is a number above 1 (Lambda Managed Instances), that many
+/// loops run at once, one per thread, each on its own connection; the model is shared.
 pub fn run(handler: LambdaHandler) -> ExitCode {
     let ep = match Endpoint::from_env() {
         Ok(ep) => ep,
@@ -74,8 +78,15 @@ pub fn run(handler: LambdaHandler) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut client = Client::new(ep);
-    let err = runtime::serve(&handler, &mut client);
+    let n = runtime::concurrency(std::env::var("AWS_LAMBDA_MAX_CONCURRENCY").ok().as_deref());
+    let err = if n > 1 {
+        // The handler lives as long as the process; the loops share it read-only.
+        let handler: &'static LambdaHandler = Box::leak(Box::new(handler));
+        runtime::serve_concurrently(handler, &ep, n)
+    } else {
+        let mut client = Client::new(ep);
+        runtime::serve(&handler, &mut client)
+    };
     log::log(Level::Fatal, None, format_args!("{err}"));
     ExitCode::FAILURE
 }
