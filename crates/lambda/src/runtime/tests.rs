@@ -499,3 +499,31 @@ fn concurrent_loops_answer_each_invocation_exactly_once() {
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(fake.wait_answers(41, Duration::ZERO).len(), 40);
 }
+
+/// Throughput of 1, 2, 4 and 8 concurrent loops against the local Runtime API (which costs
+/// as much as the runtime: one thread per connection, one lock). Ignored: a measurement, run
+/// with `cargo nextest run --release -p icebreak-lambda --run-ignored ignored-only
+/// --no-capture throughput` (docs/BENCHMARKS.md).
+#[test]
+#[ignore = "a measurement, not a check"]
+fn throughput_by_concurrency() {
+    const N: usize = 20_000;
+    let handler: &'static LambdaHandler =
+        Box::leak(Box::new(LambdaHandler::from_bytes(MODEL).unwrap()));
+    let event = example("event.json");
+    println!("| loops | invocations | seconds | invocations/s |");
+    println!("|--:|--:|--:|--:|");
+    for n in [1, 2, 4, 8] {
+        let fake = FakeRuntime::start().unwrap();
+        for i in 0..N {
+            fake.invoke(&format!("t{i}"), event.clone());
+        }
+        let ep = Endpoint::parse(&fake.address()).unwrap();
+        let t0 = std::time::Instant::now();
+        std::thread::spawn(move || super::serve_concurrently(handler, &ep, n));
+        let answers = fake.wait_answers(N, Duration::from_secs(300));
+        let secs = t0.elapsed().as_secs_f64();
+        assert_eq!(answers.len(), N);
+        println!("| {n} | {N} | {secs:.3} | {:.0} |", N as f64 / secs);
+    }
+}
