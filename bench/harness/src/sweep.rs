@@ -181,11 +181,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             )?;
             let event = match &m.forest {
                 None => example_event.clone(),
-                Some(f) => {
-                    serde_json::to_vec(&serde_json::json!({
-                        "features": synthetic::row(f.n_in, 42)
-                    }))?
-                }
+                Some(f) => serde_json::to_vec(&serde_json::json!({
+                    "features": synthetic::row(f.n_in, 42)
+                }))?,
             };
             contenders.push(contender(
                 Some(i),
