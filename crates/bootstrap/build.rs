@@ -3,10 +3,16 @@
 //! build, not the Lambda. The bytes it checked and what it found are written to `OUT_DIR`
 //! ([`icebreak_format::embed`]) and compiled in, so the bootstrap opens the model without
 //! reading it again.
+//!
+//! With the `mapped` feature it does nothing: that bootstrap embeds no model and maps one at
+//! start-up.
 
 use std::path::{Path, PathBuf};
 
 fn main() {
+    if std::env::var_os("CARGO_FEATURE_MAPPED").is_some() {
+        return;
+    }
     println!("cargo:rerun-if-env-changed=ICEBREAK_MODEL");
     let manifest =
         PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));

@@ -93,7 +93,7 @@ pub fn run(args: &[String]) -> Result<()> {
 pub fn test_all(args: &[String]) -> Result<()> {
     if let Some(a) = args.first() {
         if a == "-h" || a == "--help" {
-            println!("usage: cargo xtask test\n\nThe unit and integration tests (cargo nextest when installed, else cargo test), the doc\ntests, then cargo xtask e2e; every step runs even when an earlier one failed.");
+            println!("usage: cargo xtask test\n\nThe unit and integration tests (cargo nextest when installed, else cargo test), the doc\ntests, the deploy test of the CLI (convert, package both ways, smoke, invoke from an empty\ndirectory), then cargo xtask e2e; every step runs even when an earlier one failed.");
             return Ok(());
         }
         bail!("unknown argument {a:?}; usage: cargo xtask test");
@@ -117,12 +117,43 @@ pub fn test_all(args: &[String]) -> Result<()> {
         eprintln!("test: cargo-nextest is not installed; using cargo test");
         ("cargo test --workspace", &["test", "--workspace"])
     };
+    // The deploy test (ignored by default: it builds two release bootstraps) from an empty
+    // directory with only the icebreak binary: convert, package both ways, smoke, invoke.
+    let deploy: (&str, &[&str]) = if nextest {
+        (
+            "cargo nextest run -p icebreak-cli --run-ignored ignored-only deploy",
+            &[
+                "nextest",
+                "run",
+                "-p",
+                "icebreak-cli",
+                "--run-ignored",
+                "ignored-only",
+                "deploy",
+            ],
+        )
+    } else {
+        (
+            "cargo test -p icebreak-cli --test cli -- --ignored deploy",
+            &[
+                "test",
+                "-p",
+                "icebreak-cli",
+                "--test",
+                "cli",
+                "--",
+                "--ignored",
+                "deploy",
+            ],
+        )
+    };
     for (name, args) in [
         (name, tests),
         (
             "cargo test --workspace --doc",
             &["test", "--workspace", "--doc"][..],
         ),
+        deploy,
     ] {
         eprintln!("test: {name}");
         let ok = cargo()

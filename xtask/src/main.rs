@@ -19,7 +19,7 @@ commands:
   demo        [--static|--dynamic]: build the bootstrap, run it against a local Runtime API, show a cold and a warm invocation
   e2e         the bootstrap against cargo-lambda's Runtime API emulator
   test        everything the README's test command runs
-  package     [MODEL.apr] --arch arm64|x86_64 [-o function.zip] [--smoke]: the Lambda zip
+  package     [MODEL.apr] --arch arm64|x86_64 [-o function.zip] [--mapped] [--smoke] [--event FILE]: `icebreak package` with the pinned cargo-lambda
 
 benchmarks (run by bench/harness, package icebreak-bench):
   coldstart   [--runs N] [--warm K] [--static|--dynamic|--both] [--candidate PATH] [--events]: the end-to-end cold-start harness (bootstrap vs floor vs lambda_runtime)

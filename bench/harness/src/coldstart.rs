@@ -115,7 +115,8 @@ const USAGE: &str = "usage: cargo xtask coldstart [--runs N] [--warm K] [--stati
   --both       measure both linkings in one run, interleaved (one table per linking)
   --candidate PATH
                also measure this prebuilt bootstrap (e.g. a change to crates/lambda built
-               elsewhere) in the same rounds; repeatable
+               elsewhere, or a mapped bootstrap, which finds the example model as
+               $LAMBDA_TASK_ROOT/model.apr) in the same rounds; repeatable
   --events     only the icebreak bootstrap, once per event shape (direct, Function URL v2,
                REST API v1, ALB, SQS with one record), in the same shuffled rounds; report
                in target/coldstart-events.md";
@@ -269,6 +270,13 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         });
     }
     let root = root();
+    if !opts.candidates.is_empty() {
+        // A mapped bootstrap among the candidates maps `$LAMBDA_TASK_ROOT/model.apr`: the
+        // example model, beside the staged binaries (the others ignore it).
+        let beside = target_root().join("harness/run/model.apr");
+        std::fs::copy(root.join("examples/model.apr"), &beside)
+            .with_context(|| beside.display().to_string())?;
+    }
     let event_path = root.join("examples/event.json");
     let event = std::fs::read(&event_path).with_context(|| event_path.display().to_string())?;
     let model_size = std::fs::metadata(root.join("examples/model.apr"))?.len();

@@ -54,6 +54,9 @@ pub fn lambda_command(path: &Path, address: &str) -> Command {
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/icebreak")
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+        // Lambda's directory of the function's package: where a mapped bootstrap finds
+        // model.apr (the harness stages one beside the binaries).
+        .env("LAMBDA_TASK_ROOT", path.parent().unwrap_or(Path::new(".")))
         .stdin(Stdio::null())
         .stdout(Stdio::null());
     cmd

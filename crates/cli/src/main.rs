@@ -6,6 +6,9 @@ use std::process::ExitCode;
 mod convert;
 mod input;
 mod inspect;
+mod invoke;
+mod local;
+mod package;
 mod predict;
 #[cfg(feature = "server")]
 mod serve;
@@ -26,6 +29,10 @@ enum Command {
     Inspect(inspect::Args),
     /// Predict rows from CSV or JSON Lines; one JSON answer per row.
     Predict(predict::Args),
+    /// Build a Lambda deployment package (function.zip) for a model: compiled in or mapped.
+    Package(package::Args),
+    /// Run a deployment package here against a local Runtime API and print its answers.
+    Invoke(invoke::Args),
     /// Serve one or more models over HTTP (containers, ECS, Kubernetes).
     #[cfg(feature = "server")]
     Serve(serve::Args),
@@ -39,6 +46,8 @@ fn main() -> ExitCode {
             .map_err(anyhow::Error::from),
         Command::Inspect(args) => inspect::run(args).map_err(anyhow::Error::from),
         Command::Predict(args) => predict::run(args).map_err(anyhow::Error::from),
+        Command::Package(args) => package::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Invoke(args) => invoke::run(args),
         #[cfg(feature = "server")]
         Command::Serve(args) => serve::run(args)
             .map(|()| ExitCode::SUCCESS)

@@ -116,6 +116,13 @@ impl LambdaHandler {
         Self::open(|| Predictor::from_embedded(model))
     }
 
+    /// Maps the model file at `path` read-only and verifies it completely (checksum, every
+    /// node and value rule): the mapped mode ([`crate::mapped`]). The mapping lives as long as
+    /// the process.
+    pub fn from_mapped(path: &std::path::Path) -> Result<LambdaHandler, Error> {
+        Self::open(|| crate::mapped::open(path))
+    }
+
     fn open(predictor: impl FnOnce() -> Result<Predictor, Error>) -> Result<LambdaHandler, Error> {
         let start = clock::process_start();
         let t0 = Instant::now();

@@ -40,16 +40,19 @@
 //! to `/init/error` and the process exits. A 500 from the Runtime API ends the process at once.
 
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+// `unsafe` is denied everywhere but in `mapped`, which maps the model file (memmap2).
+#![deny(unsafe_code)]
 
 mod events;
 mod handler;
+pub mod mapped;
 mod runtime;
 mod telemetry;
 mod transport;
 
 pub use handler::{LambdaBatchResponse, LambdaHandler, LambdaResponse};
 pub use icebreak_protocol::ErrorKind;
+pub use runtime::trace_id;
 pub use telemetry::clock::mark_process_start;
 pub use telemetry::metrics::ColdStartMetrics;
 
@@ -64,6 +67,9 @@ use telemetry::log::{self, Level};
 use transport::{Client, Endpoint, RuntimeError};
 
 /// Runs the invocation loop until the Runtime API fails, then returns a failure exit code.
+///
+/// When `AWS_LAMBDA_MAX_CONCURRENCY` is a number above 1 (Lambda Managed Instances), that many
+/// loops run at once, one per thread, each on its own connection; the model is shared.
 pub fn run(handler: LambdaHandler) -> ExitCode {
     let ep = match Endpoint::from_env() {
         Ok(ep) => ep,
@@ -72,8 +78,15 @@ pub fn run(handler: LambdaHandler) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut client = Client::new(ep);
-    let err = runtime::serve(&handler, &mut client);
+    let n = runtime::concurrency(std::env::var("AWS_LAMBDA_MAX_CONCURRENCY").ok().as_deref());
+    let err = if n > 1 {
+        // The handler lives as long as the process; the loops share it read-only.
+        let handler: &'static LambdaHandler = Box::leak(Box::new(handler));
+        runtime::serve_concurrently(handler, &ep, n)
+    } else {
+        let mut client = Client::new(ep);
+        runtime::serve(&handler, &mut client)
+    };
     log::log(Level::Fatal, None, format_args!("{err}"));
     ExitCode::FAILURE
 }
@@ -109,6 +122,18 @@ pub fn start(model: &'static [u8]) -> ExitCode {
 pub fn start_embedded(model: icebreak_format::Embedded) -> ExitCode {
     mark_process_start();
     match LambdaHandler::from_embedded(model) {
+        Ok(handler) => run(handler),
+        Err(e) => report_init_error(&e),
+    }
+}
+
+/// The mapped bootstrap: mark the process start, find the model file ([`mapped::locate`]:
+/// `ICEBREAK_MODEL_PATH`, else `$LAMBDA_TASK_ROOT/model.apr`, else `/opt/model.apr`), map it
+/// read-only, verify it completely and serve it; a missing or broken file is reported to
+/// `/init/error`.
+pub fn start_mapped() -> ExitCode {
+    mark_process_start();
+    match mapped::locate().and_then(|p| LambdaHandler::from_mapped(&p)) {
         Ok(handler) => run(handler),
         Err(e) => report_init_error(&e),
     }

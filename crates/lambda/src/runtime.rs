@@ -1,9 +1,78 @@
 //! The invocation loop: fetch an event, answer it exactly once, then log and emit metrics.
+//!
+//! With `AWS_LAMBDA_MAX_CONCURRENCY` above 1 (Lambda Managed Instances), that many loops run at
+//! once, one per thread, each on its own connection to the Runtime API, sharing the handler
+//! read-only ([`serve_concurrently`]). Per-invocation state (request id, trace id) is
+//! thread-local, so each loop's logs and metrics carry its own invocation's.
 
 use crate::handler::LambdaHandler;
 use crate::telemetry::log::{self, Level};
 use crate::telemetry::metrics;
-use crate::transport::{Client, RuntimeError};
+use crate::transport::{Client, Endpoint, RuntimeError};
+use std::cell::RefCell;
+
+thread_local! {
+    /// The trace id (`Lambda-Runtime-Trace-Id`) of the invocation this thread is serving.
+    /// Reused from one invocation to the next: no allocation once its capacity suffices.
+    static TRACE_ID: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// The X-Ray trace id of the invocation the calling thread is serving (`None` outside an
+/// invocation, or when the Runtime API sent none).
+///
+/// The runtime does not export it as the `_X_AMZN_TRACE_ID` environment variable: the
+/// environment is process-wide, so it would be wrong as soon as two invocations run at once,
+/// and glibc's `setenv` leaks the previous string on every change.
+pub fn trace_id() -> Option<String> {
+    TRACE_ID.with(|t| {
+        let t = t.borrow();
+        (!t.is_empty()).then(|| t.clone())
+    })
+}
+
+fn set_trace_id(id: Option<&str>) {
+    TRACE_ID.with(|t| {
+        let mut t = t.borrow_mut();
+        t.clear();
+        t.push_str(id.unwrap_or(""));
+    });
+}
+
+/// The number of invocation loops to run: `AWS_LAMBDA_MAX_CONCURRENCY` when it is a number
+/// above 1, else 1 (capped at 1024, far above what one instance is given).
+pub(crate) fn concurrency(value: Option<&str>) -> usize {
+    value
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n >= 1)
+        .map_or(1, |n| n.min(1024))
+}
+
+/// Runs `n` invocation loops, each on its own thread and connection; returns the first
+/// error that ends one of them (the process should then exit: the other loops are left
+/// blocked in `/next`).
+pub(crate) fn serve_concurrently(
+    handler: &'static LambdaHandler,
+    ep: &Endpoint,
+    n: usize,
+) -> RuntimeError {
+    let (tx, rx) = std::sync::mpsc::channel();
+    for i in 0..n {
+        let tx = tx.clone();
+        let ep = ep.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("invocations-{i}"))
+            .spawn(move || {
+                let mut client = Client::new(ep);
+                let _ = tx.send(serve(handler, &mut client));
+            });
+        if let Err(e) = spawned {
+            return RuntimeError::Loops(format!("cannot start thread {i} of {n}: {e}"));
+        }
+    }
+    drop(tx);
+    rx.recv()
+        .unwrap_or_else(|_| RuntimeError::Loops("every loop ended without an error".into()))
+}
 
 /// Serves invocations until the Runtime API fails; returns why it stopped.
 pub(crate) fn serve(handler: &LambdaHandler, client: &mut Client) -> RuntimeError {
@@ -18,10 +87,7 @@ pub(crate) fn serve(handler: &LambdaHandler, client: &mut Client) -> RuntimeErro
 pub(crate) fn serve_one(handler: &LambdaHandler, client: &mut Client) -> Result<(), RuntimeError> {
     let inv = client.next_invocation()?;
     log::set_request_id(&inv.request_id);
-    match &inv.trace_id {
-        Some(t) => std::env::set_var("_X_AMZN_TRACE_ID", t),
-        None => std::env::remove_var("_X_AMZN_TRACE_ID"),
-    }
+    set_trace_id(inv.trace_id.as_deref());
     if inv.remaining().is_some_and(|r| r.is_zero()) {
         log::log(
             Level::Warn,

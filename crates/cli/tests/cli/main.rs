@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod deploy;
 mod fixtures;
 mod hostile;
 mod inspect;

@@ -155,7 +155,7 @@ fn nan_inf_and_wrong_types_are_function_errors() {
 }
 
 #[test]
-fn trace_id_is_exported_and_odd_deadlines_are_tolerated() {
+fn trace_id_is_kept_per_thread_and_odd_deadlines_are_tolerated() {
     let (fake, handler, mut client) = setup();
     fake.push(Next::Invoke(Invocation {
         request_id: Some("t1".into()),
@@ -165,10 +165,22 @@ fn trace_id_is_exported_and_odd_deadlines_are_tolerated() {
     }));
     serve_one(&handler, &mut client).unwrap();
     assert_eq!(
-        std::env::var("_X_AMZN_TRACE_ID").unwrap(),
-        "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1"
+        super::trace_id().as_deref(),
+        Some("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")
     );
+    // Not exported to the process-wide environment, and not visible on another thread.
+    assert!(std::env::var_os("_X_AMZN_TRACE_ID").is_none());
+    assert_eq!(std::thread::spawn(super::trace_id).join().unwrap(), None);
     assert_eq!(fake.wait_answers(1, WAIT)[0].kind, AnswerKind::Response);
+    // The next invocation's (absent) trace id replaces it.
+    fake.push(Next::Invoke(Invocation {
+        request_id: Some("t2".into()),
+        body: example("event.json"),
+        deadline_ms: None,
+        trace_id: None,
+    }));
+    serve_one(&handler, &mut client).unwrap();
+    assert_eq!(super::trace_id(), None);
 }
 
 #[test]
@@ -483,4 +495,94 @@ fn a_batch_whose_answer_is_too_large_gets_exactly_one_small_answer() {
     assert_eq!(r["statusCode"], 413, "{r}");
     let body = json(r["body"].as_str().unwrap().as_bytes());
     assert_eq!(body["errorType"], "ResponseTooLarge");
+}
+
+#[test]
+fn concurrency_comes_from_the_environment_value() {
+    use super::concurrency;
+    assert_eq!(concurrency(None), 1);
+    assert_eq!(concurrency(Some("")), 1);
+    assert_eq!(concurrency(Some("0")), 1);
+    assert_eq!(concurrency(Some("x")), 1);
+    assert_eq!(concurrency(Some("8")), 8);
+    assert_eq!(concurrency(Some(" 4 ")), 4);
+    assert_eq!(concurrency(Some("1000000")), 1024);
+}
+
+/// Lambda Managed Instances: 4 loops hold 4 connections blocked in `/next` at once, and 40
+/// invocations handed out to them concurrently get exactly one answer each, the right one.
+#[test]
+fn concurrent_loops_answer_each_invocation_exactly_once() {
+    let fake = FakeRuntime::start().unwrap();
+    let handler: &'static LambdaHandler =
+        Box::leak(Box::new(LambdaHandler::from_bytes(MODEL).unwrap()));
+    let ep = Endpoint::parse(&fake.address()).unwrap();
+    std::thread::spawn(move || super::serve_concurrently(handler, &ep, 4));
+    // Four loops, each waiting on its own connection before any invocation exists.
+    assert!(
+        fake.wait_next_calls(4, WAIT),
+        "{} /next calls",
+        fake.next_calls()
+    );
+    let event = example("event.json");
+    let bad = example("bad-event.json");
+    for i in 0..40 {
+        let body = if i % 5 == 4 {
+            bad.clone()
+        } else {
+            event.clone()
+        };
+        fake.invoke(&format!("c{i}"), body);
+    }
+    let answers = fake.wait_answers(40, WAIT);
+    assert_eq!(answers.len(), 40);
+    let mut ids: Vec<&str> = answers.iter().map(|a| a.request_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 40, "an invocation was answered twice");
+    for a in &answers {
+        let i: usize = a.request_id[1..].parse().unwrap();
+        if i % 5 == 4 {
+            assert_eq!(
+                a.kind,
+                AnswerKind::Error(Some("InvalidInput".into())),
+                "{}",
+                a.text()
+            );
+        } else {
+            assert_eq!(a.kind, AnswerKind::Response, "{}", a.text());
+            assert_eq!(json(&a.body)["prediction"], expected_first_label());
+        }
+    }
+    // No more answers than invocations.
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(fake.wait_answers(41, Duration::ZERO).len(), 40);
+}
+
+/// Throughput of 1, 2, 4 and 8 concurrent loops against the local Runtime API (which costs
+/// as much as the runtime: one thread per connection, one lock). Ignored: a measurement, run
+/// with `cargo nextest run --release -p icebreak-lambda --run-ignored ignored-only
+/// --no-capture throughput` (docs/BENCHMARKS.md).
+#[test]
+#[ignore = "a measurement, not a check"]
+fn throughput_by_concurrency() {
+    const N: usize = 20_000;
+    let handler: &'static LambdaHandler =
+        Box::leak(Box::new(LambdaHandler::from_bytes(MODEL).unwrap()));
+    let event = example("event.json");
+    println!("| loops | invocations | seconds | invocations/s |");
+    println!("|--:|--:|--:|--:|");
+    for n in [1, 2, 4, 8] {
+        let fake = FakeRuntime::start().unwrap();
+        for i in 0..N {
+            fake.invoke(&format!("t{i}"), event.clone());
+        }
+        let ep = Endpoint::parse(&fake.address()).unwrap();
+        let t0 = std::time::Instant::now();
+        std::thread::spawn(move || super::serve_concurrently(handler, &ep, n));
+        let answers = fake.wait_answers(N, Duration::from_secs(300));
+        let secs = t0.elapsed().as_secs_f64();
+        assert_eq!(answers.len(), N);
+        println!("| {n} | {N} | {secs:.3} | {:.0} |", N as f64 / secs);
+    }
 }

@@ -50,12 +50,15 @@ pub(crate) enum RuntimeError {
         /// What happened to the connection.
         source: HttpError,
     },
+    /// The concurrent invocation loops could not be started, or all ended.
+    Loops(String),
 }
 
 impl fmt::Display for RuntimeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RuntimeError::MissingEnv(v) => write!(f, "environment variable {v} is not set"),
+            RuntimeError::Loops(msg) => write!(f, "invocation loops: {msg}"),
             RuntimeError::BadEndpoint(msg) => write!(f, "bad AWS_LAMBDA_RUNTIME_API: {msg}"),
             RuntimeError::Http(e) => write!(f, "Runtime API: {e}"),
             RuntimeError::Status { endpoint, status } => {

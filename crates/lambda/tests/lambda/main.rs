@@ -9,6 +9,7 @@ mod alloc;
 mod common;
 mod embedded;
 mod events;
+mod mapped;
 
 #[global_allocator]
 static ALLOC: alloc::Counting = alloc::Counting;
