@@ -18,6 +18,8 @@ pub(crate) const DURATION: &str = "icebreak_http_request_duration_seconds";
 pub(crate) const IN_FLIGHT: &str = "icebreak_http_requests_in_flight";
 /// Predict requests refused because the concurrency limit was reached.
 pub(crate) const SHED: &str = "icebreak_http_requests_shed_total";
+/// Predict requests parsed and answered on the blocking pool, off the async workers.
+pub(crate) const OFFLOADED: &str = "icebreak_http_requests_offloaded_total";
 /// Time to read, check and warm each model.
 pub(crate) const LOAD: &str = "icebreak_model_load_seconds";
 /// Open connections.
@@ -63,6 +65,7 @@ pub(crate) struct Metrics {
     models: Vec<String>,
     in_flight: Gauge,
     shed: Counter,
+    offloaded: Counter,
     connections: Gauge,
     refused: Counter,
     timed_out: [Counter; 2],
@@ -108,6 +111,11 @@ impl Metrics {
                 SHED,
                 None,
                 "Predict requests refused with 503 at the concurrency limit or for want of memory budget.",
+            ),
+            describe(
+                OFFLOADED,
+                None,
+                "Predict requests parsed and answered on the blocking pool (batches, bodies over the blocking threshold).",
             ),
             describe(
                 REFUSED,
@@ -156,6 +164,8 @@ impl Metrics {
         connections.set(0.0);
         let refused = recorder.register_counter(&key(REFUSED, &[]), &META);
         refused.absolute(0);
+        let offloaded = recorder.register_counter(&key(OFFLOADED, &[]), &META);
+        offloaded.absolute(0);
         let timed_out = ["header_read", "idle"].map(|t| {
             let c = recorder.register_counter(&key(TIMED_OUT, &[("timeout", t)]), &META);
             c.absolute(0);
@@ -169,6 +179,7 @@ impl Metrics {
             models,
             in_flight,
             shed,
+            offloaded,
             connections,
             refused,
             timed_out,
@@ -193,6 +204,10 @@ impl Metrics {
 
     pub(crate) fn shed(&self) {
         self.shed.increment(1);
+    }
+
+    pub(crate) fn offloaded(&self) {
+        self.offloaded.increment(1);
     }
 
     pub(crate) fn connections(&self, delta: f64) {

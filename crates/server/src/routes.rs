@@ -320,6 +320,7 @@ async fn predict(s: Shared, req: Request, shape: Shape) -> Response {
             )
             .into_response();
         };
+        s.metrics.offloaded();
         let state = s.clone();
         let heavy = move || {
             background_priority();

@@ -342,10 +342,22 @@ fn an_escaped_model_id_key_is_the_same_key() {
     assert_eq!(post(t.addr, "/predict/batch", batch.as_bytes()).status, 404);
 }
 
+/// Regression: a large body sent to `/predict` was parsed on an async worker, stalling every
+/// other connection of that worker (`/health` p50 398 ms with four such clients). Over the
+/// blocking threshold it is parsed and answered on the blocking pool (counted by
+/// `icebreak_http_requests_offloaded_total`), with the same answer; under it, inline.
 #[test]
 fn large_predict_bodies_are_answered_like_small_ones() {
-    // Over the blocking threshold (padding in an ignored field), the same answer.
+    let offloaded = "icebreak_http_requests_offloaded_total";
     let t = TestServer::cancer(Config::default().blocking_body_bytes(1024));
+    let small = post(t.addr, "/predict", &event());
+    assert_eq!(small.status, 200, "{}", small.text());
+    assert_eq!(
+        metric(&t, offloaded),
+        0.0,
+        "a small body went off the workers"
+    );
+    // Over the blocking threshold (padding in an ignored field), the same answer.
     let mut v: Value = serde_json::from_slice(&event()).unwrap();
     v["note"] = json!(" ".repeat(100_000));
     let r = post(t.addr, "/predict", &serde_json::to_vec(&v).unwrap());
@@ -353,6 +365,11 @@ fn large_predict_bodies_are_answered_like_small_ones() {
     assert_eq!(
         stable(r.json()),
         stable(reference_answer(&cancer_path(), &event()))
+    );
+    assert_eq!(
+        metric(&t, offloaded),
+        1.0,
+        "the large body was parsed inline"
     );
 }
 
