@@ -1,0 +1,403 @@
+//! The native half of the `icebreak` Python package.
+//!
+//! Everything that touches a model happens here, in Rust: detecting and importing ONNX,
+//! XGBoost and LightGBM sources ([`icebreak_convert::convert_any`]), importing scikit-learn
+//! linear models from their fitted attributes ([`icebreak_convert::linear_params`]), writing
+//! and verifying `.apr` bytes, and scoring numpy batches through the engine's batch path
+//! ([`icebreak_engine::Model::predict_batch`]) with the GIL released. The pure-Python half
+//! (`python/icebreak/__init__.py`) only reads fitted attributes off Python objects and picks
+//! the entry point.
+//!
+//! Every failure is raised as `icebreak.IcebreakError` (a `ValueError`) carrying icebreak's
+//! own message; nothing here panics on input.
+
+use icebreak_convert::detect::{convert_any, Options, SourceFormat};
+use icebreak_engine::{BatchOutput, Model as Engine};
+use icebreak_format::{AlignedBuf, Apr, Labels, ModelSpec, Task};
+use numpy::ndarray::Array2;
+use numpy::{IntoPyArray, PyArray2, PyArrayMethods, PyUntypedArrayMethods};
+use pyo3::create_exception;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+
+create_exception!(
+    _icebreak,
+    IcebreakError,
+    PyValueError,
+    "A model icebreak cannot convert, load or run, or an input it cannot score."
+);
+
+fn err(msg: impl std::fmt::Display) -> PyErr {
+    IcebreakError::new_err(msg.to_string())
+}
+
+/// Rows to give each thread at least, so that small batches stay on one thread.
+const MIN_ROWS_PER_THREAD: usize = 256;
+
+/// A converted model: verified `.apr` bytes, ready to score.
+#[pyclass(frozen, module = "icebreak")]
+pub struct Model {
+    buf: AlignedBuf,
+}
+
+impl Model {
+    /// Checks `bytes` fully (structure and checksum) and keeps an aligned copy.
+    fn from_apr_bytes(bytes: &[u8]) -> PyResult<Self> {
+        let buf = AlignedBuf::copy_from(bytes);
+        Apr::parse_verified(&buf).map_err(|e| err(format!("not a valid .apr model: {e}")))?;
+        Ok(Model { buf })
+    }
+
+    fn from_spec(mut spec: ModelSpec, feature_names: Option<Vec<String>>) -> PyResult<Self> {
+        if let Some(names) = feature_names {
+            let n = spec.input.n_features as usize;
+            if names.len() != n {
+                return Err(err(format!(
+                    "feature_names has {} names, the model takes {n} features",
+                    names.len()
+                )));
+            }
+            spec.input.feature_names = Some(names);
+        }
+        let buf = icebreak_format::write(&spec).map_err(|e| err(format!("cannot write .apr: {e}")))?;
+        Ok(Model { buf })
+    }
+
+    /// The file's view. The bytes were verified when the model was made.
+    fn apr(&self) -> PyResult<Apr<'_>> {
+        Apr::parse(&self.buf).map_err(|e| err(format!("not a valid .apr model: {e}")))
+    }
+
+    /// Runs the batch in `x` through the engine, the GIL released.
+    fn run(&self, py: Python<'_>, x: &Bound<'_, PyAny>, n_threads: usize) -> PyResult<BatchOutput> {
+        let apr = self.apr()?;
+        let engine = Engine::new(&apr);
+        let nf = engine.n_features();
+        let rows = rows_of(x, nf)?;
+        let threads = n_threads.max(1);
+        py.detach(|| predict_threads(&engine, &rows, nf, threads))
+            .map_err(err)
+    }
+}
+
+/// Copies a 2-D float32 or float64 numpy array (any order, any strides) into row-major
+/// `f64` rows, checking the width.
+fn rows_of(x: &Bound<'_, PyAny>, n_features: usize) -> PyResult<Vec<f64>> {
+    let (shape, rows): (Vec<usize>, Vec<f64>) = if let Ok(a) = x.cast::<PyArray2<f64>>() {
+        let r = a.readonly();
+        let v = r.as_array();
+        (a.shape().to_vec(), v.iter().copied().collect())
+    } else if let Ok(a) = x.cast::<PyArray2<f32>>() {
+        let r = a.readonly();
+        let v = r.as_array();
+        (a.shape().to_vec(), v.iter().map(|&f| f64::from(f)).collect())
+    } else {
+        let what = match x.getattr("ndim").and_then(|d| d.extract::<usize>().map_err(PyErr::from)) {
+            Ok(d) if d != 2 => format!("a {d}-D array"),
+            _ => x
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| "an object".to_owned()),
+        };
+        return Err(err(format!(
+            "X must be a 2-D numpy array of float32 or float64 (rows × {n_features} features), got {what}"
+        )));
+    };
+    if shape[1] != n_features {
+        return Err(err(format!(
+            "X has {} features per row, the model takes {n_features}",
+            shape[1]
+        )));
+    }
+    Ok(rows)
+}
+
+/// Splits the rows over `threads` scoped threads (each a contiguous block) and joins the
+/// outputs in order; one thread runs on the caller's.
+fn predict_threads(
+    engine: &Engine<'_>,
+    rows: &[f64],
+    nf: usize,
+    threads: usize,
+) -> Result<BatchOutput, String> {
+    let n_rows = if nf == 0 { 0 } else { rows.len() / nf };
+    let threads = threads.min(n_rows / MIN_ROWS_PER_THREAD).max(1);
+    let mut out = BatchOutput::default();
+    if threads == 1 || nf == 0 {
+        engine
+            .predict_batch(rows, &mut out)
+            .map_err(|e| e.to_string())?;
+        return Ok(out);
+    }
+    let per = n_rows.div_ceil(threads);
+    let parts: Vec<Result<BatchOutput, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = rows
+            .chunks(per * nf)
+            .map(|chunk| {
+                s.spawn(move || {
+                    let mut o = BatchOutput::default();
+                    engine
+                        .predict_batch(chunk, &mut o)
+                        .map(|()| o)
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("a scoring thread failed".to_owned()))
+            })
+            .collect()
+    });
+    for (i, part) in parts.into_iter().enumerate() {
+        let p = part.map_err(|e| format!("{e} (in rows from {})", i * per))?;
+        out.scores.extend_from_slice(&p.scores);
+        out.values.extend_from_slice(&p.values);
+        out.probabilities.extend_from_slice(&p.probabilities);
+        out.classes.extend_from_slice(&p.classes);
+        out.score_width = p.score_width;
+        out.value_width = p.value_width;
+        out.probability_width = p.probability_width;
+    }
+    Ok(out)
+}
+
+/// A row-major `f32` block as an `n × width` float64 numpy array, or 1-D when `flat` and
+/// the width is 1 (as scikit-learn returns a single output).
+fn to_numpy<'py>(
+    py: Python<'py>,
+    data: &[f32],
+    width: usize,
+    flat: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let v: Vec<f64> = data.iter().map(|&f| f64::from(f)).collect();
+    let n = if width == 0 { 0 } else { v.len() / width };
+    if flat && width == 1 {
+        return Ok(v.into_pyarray(py).into_any());
+    }
+    let a = Array2::from_shape_vec((n, width), v).map_err(err)?;
+    Ok(a.into_pyarray(py).into_any())
+}
+
+fn labels_list<'py>(py: Python<'py>, labels: &Labels<'_>) -> PyResult<Option<Bound<'py, PyList>>> {
+    Ok(match labels {
+        Labels::None => None,
+        Labels::Int(v) => Some(PyList::new(py, v)?),
+        Labels::Str(s) => Some(PyList::new(py, s.iter())?),
+    })
+}
+
+#[pymethods]
+impl Model {
+    /// Reads and fully verifies a `.apr` file.
+    #[staticmethod]
+    fn load(path: std::path::PathBuf) -> PyResult<Self> {
+        let bytes = std::fs::read(&path)
+            .map_err(|e| err(format!("cannot read {}: {e}", path.display())))?;
+        Self::from_apr_bytes(&bytes)
+    }
+
+    /// A model from `.apr` bytes, fully verified.
+    #[staticmethod]
+    fn from_bytes(data: &[u8]) -> PyResult<Self> {
+        Self::from_apr_bytes(data)
+    }
+
+    /// Writes the `.apr` file.
+    fn save(&self, path: std::path::PathBuf) -> PyResult<()> {
+        std::fs::write(&path, self.buf.as_slice())
+            .map_err(|e| err(format!("cannot write {}: {e}", path.display())))
+    }
+
+    /// The `.apr` bytes.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.buf.as_slice())
+    }
+
+    /// Features per row.
+    #[getter]
+    fn n_features_in_(&self) -> PyResult<usize> {
+        Ok(self.apr()?.input().n_features as usize)
+    }
+
+    /// Feature names, or `None` when the source model had none.
+    #[getter]
+    fn feature_names_in_(&self) -> PyResult<Option<Vec<String>>> {
+        Ok(self
+            .apr()?
+            .input()
+            .feature_names
+            .as_ref()
+            .map(|names| names.iter().map(str::to_owned).collect()))
+    }
+
+    /// `"classification"` or `"regression"`.
+    #[getter]
+    fn task(&self) -> PyResult<&'static str> {
+        Ok(match self.apr()?.output().task {
+            Task::Classification => "classification",
+            _ => "regression",
+        })
+    }
+
+    /// Class labels in class order (a classifier's `classes_`), or `None`.
+    #[getter]
+    fn classes_<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
+        labels_list(py, &self.apr()?.output().labels)
+    }
+
+    /// The input schema: feature count, names, and how missing values are taken.
+    #[getter]
+    fn input_schema(&self) -> PyResult<(usize, Option<Vec<String>>, String)> {
+        let apr = self.apr()?;
+        let i = apr.input();
+        Ok((
+            i.n_features as usize,
+            i.feature_names
+                .as_ref()
+                .map(|names| names.iter().map(str::to_owned).collect()),
+            format!("{:?}", i.missing),
+        ))
+    }
+
+    /// The model version recorded in the file.
+    #[getter]
+    fn model_version(&self) -> PyResult<String> {
+        Ok(self.apr()?.provenance().model_version.to_owned())
+    }
+
+    /// Predictions: class labels for a classifier, values for a regression (1-D when the
+    /// model has one output).
+    #[pyo3(signature = (x, n_threads = 1))]
+    fn predict<'py>(
+        &self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        n_threads: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let out = self.run(py, x, n_threads)?;
+        let apr = self.apr()?;
+        if apr.output().task != Task::Classification {
+            return to_numpy(py, &out.values, out.value_width, true);
+        }
+        let numpy = py.import("numpy")?;
+        match &apr.output().labels {
+            Labels::Int(v) => {
+                let labels = out
+                    .classes
+                    .iter()
+                    .map(|&c| v.get(c).copied().ok_or_else(|| err("class index out of range")))
+                    .collect::<PyResult<Vec<i64>>>()?;
+                Ok(labels.into_pyarray(py).into_any())
+            }
+            Labels::Str(s) => {
+                let labels = out
+                    .classes
+                    .iter()
+                    .map(|&c| s.get(c).ok_or_else(|| err("class index out of range")))
+                    .collect::<PyResult<Vec<&str>>>()?;
+                numpy.call_method1("array", (PyList::new(py, labels)?,))
+            }
+            Labels::None => {
+                let idx: Vec<i64> = out.classes.iter().map(|&c| c as i64).collect();
+                Ok(idx.into_pyarray(py).into_any())
+            }
+        }
+    }
+
+    /// Class probabilities, `n_rows × n_classes`.
+    #[pyo3(signature = (x, n_threads = 1))]
+    fn predict_proba<'py>(
+        &self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        n_threads: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let out = self.run(py, x, n_threads)?;
+        if out.probability_width == 0 {
+            return Err(err("this model has no probabilities (it is not a classifier with a probability output)"));
+        }
+        to_numpy(py, &out.probabilities, out.probability_width, false)
+    }
+
+    /// Raw scores: a classifier's decision values (1-D for a binary model with one score),
+    /// a regression's values before any link.
+    #[pyo3(signature = (x, n_threads = 1))]
+    fn decision_function<'py>(
+        &self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        n_threads: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let out = self.run(py, x, n_threads)?;
+        to_numpy(py, &out.scores, out.score_width, true)
+    }
+
+    fn __repr__(&self) -> PyResult<String> {
+        let apr = self.apr()?;
+        Ok(format!(
+            "icebreak.Model({}, {} features, {} bytes, version {:?})",
+            match apr.output().task {
+                Task::Classification => "classification",
+                _ => "regression",
+            },
+            apr.input().n_features,
+            self.buf.len(),
+            apr.provenance().model_version
+        ))
+    }
+}
+
+/// Converts the bytes of an ONNX, XGBoost (JSON or UBJSON) or LightGBM (text) model; the
+/// format is detected from the content unless `source_format` names it.
+#[pyfunction]
+#[pyo3(signature = (data, source_format = None, feature_names = None, model_name = None, model_version = None))]
+fn convert_bytes(
+    py: Python<'_>,
+    data: &[u8],
+    source_format: Option<&str>,
+    feature_names: Option<Vec<String>>,
+    model_name: Option<String>,
+    model_version: Option<String>,
+) -> PyResult<Model> {
+    let from = match source_format {
+        None => None,
+        Some(name) => Some(SourceFormat::from_name(name).ok_or_else(|| {
+            err(format!(
+                "unknown source format {name:?}; the formats are onnx, xgboost, lightgbm"
+            ))
+        })?),
+    };
+    let options = Options {
+        model_version,
+        model_name,
+    };
+    let (_, spec) = py
+        .detach(|| convert_any(data, from, &options))
+        .map_err(err)?;
+    Model::from_spec(spec, feature_names)
+}
+
+/// Converts a linear-model parameter dump (the JSON `icebreak_convert::linear_params`
+/// reads) that the Python side builds from a scikit-learn estimator's fitted attributes.
+#[pyfunction]
+#[pyo3(signature = (params_json, feature_names = None))]
+fn convert_linear_params(params_json: &str, feature_names: Option<Vec<String>>) -> PyResult<Model> {
+    let spec = icebreak_convert::linear_params::from_json(params_json).map_err(err)?;
+    Model::from_spec(spec, feature_names)
+}
+
+/// The native module, imported as `icebreak._icebreak`.
+#[pymodule]
+fn _icebreak(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Model>()?;
+    m.add_function(wrap_pyfunction!(convert_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(convert_linear_params, m)?)?;
+    m.add("IcebreakError", m.py().get_type::<IcebreakError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
