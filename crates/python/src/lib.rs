@@ -13,9 +13,16 @@
 
 use icebreak_convert::detect::{convert_any, Options, SourceFormat};
 use icebreak_engine::{BatchOutput, Model as Engine};
-use icebreak_format::{AlignedBuf, Apr, Labels, ModelSpec, Task};
+use icebreak_format::trees::LEAF;
+use icebreak_format::{
+    AlignedBuf, Apr, InputSpec, Labels, LabelsSpec, MissingRule, MissingValues, ModelSpec,
+    OutputSpec, PostTransform, ProvenanceSpec, Split, StageSpec, Task, TreeNode, TreesSpec,
+};
 use numpy::ndarray::Array2;
-use numpy::{IntoPyArray, PyArray2, PyArrayMethods, PyUntypedArrayMethods};
+use numpy::{
+    IntoPyArray, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
+    PyUntypedArrayMethods,
+};
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -391,12 +398,193 @@ fn convert_linear_params(params_json: &str, feature_names: Option<Vec<String>>) 
     Model::from_spec(spec, feature_names)
 }
 
+/// One scikit-learn tree as the Python side hands it over: `tree_.children_left`,
+/// `children_right`, `feature`, `threshold`, and `value` reshaped to `n_nodes × width`.
+type SkTree<'py> = (
+    PyReadonlyArray1<'py, i64>,
+    PyReadonlyArray1<'py, i64>,
+    PyReadonlyArray1<'py, i64>,
+    PyReadonlyArray1<'py, f64>,
+    PyReadonlyArray2<'py, f64>,
+);
+
+/// Builds the `TREES` stage of scikit-learn decision trees (one tree, or a forest's trees,
+/// averaged): `x <= threshold` on the feature rounded to `f32` (scikit-learn predicts on
+/// `float32` inputs), `f64` thresholds and leaves as scikit-learn stores them. A classifier's
+/// leaves are its class fractions, normalised as `predict_proba` does; the stage's outputs are
+/// the probabilities.
+fn sklearn_trees_spec(
+    trees: &[SkTree<'_>],
+    n_features: u32,
+    classifier: bool,
+) -> Result<TreesSpec, String> {
+    let mut spec = TreesSpec {
+        n_in: n_features,
+        average: true,
+        round_f32: true,
+        ..TreesSpec::default()
+    };
+    let mut width = None;
+    for (t, (left, right, feature, threshold, value)) in trees.iter().enumerate() {
+        let (left, right, feature, threshold) = (
+            left.as_slice().map_err(|e| e.to_string())?,
+            right.as_slice().map_err(|e| e.to_string())?,
+            feature.as_slice().map_err(|e| e.to_string())?,
+            threshold.as_slice().map_err(|e| e.to_string())?,
+        );
+        let value = value.as_array();
+        let n = left.len();
+        let w = value.ncols();
+        if n == 0
+            || right.len() != n
+            || feature.len() != n
+            || threshold.len() != n
+            || value.nrows() != n
+        {
+            return Err(format!("tree {t}: its node arrays have different lengths"));
+        }
+        if w == 0 || width.is_some_and(|v| v != w) {
+            return Err(format!("tree {t}: {w} values per node, other trees have {width:?}"));
+        }
+        width = Some(w);
+        // Internal nodes keep their order (scikit-learn numbers children after parents);
+        // leaves are numbered in node order.
+        let node_base = spec.nodes.len();
+        let mut reference = vec![0u32; n];
+        let (mut internal, mut leaves) = (0usize, spec.leaves.len() / w);
+        for i in 0..n {
+            let is_leaf = left[i] < 0;
+            let index = if is_leaf {
+                leaves += 1;
+                leaves - 1
+            } else {
+                internal += 1;
+                node_base + internal - 1
+            };
+            let index = u32::try_from(index)
+                .ok()
+                .filter(|&r| r < LEAF)
+                .ok_or_else(|| format!("tree {t}: too many nodes"))?;
+            reference[i] = if is_leaf { LEAF | index } else { index };
+        }
+        let child = |c: i64, parent: usize| -> Result<u32, String> {
+            usize::try_from(c)
+                .ok()
+                .filter(|&c| c > parent && c < n)
+                .map(|c| reference[c])
+                .ok_or_else(|| format!("tree {t}: node {parent} has child {c}"))
+        };
+        for i in 0..n {
+            if left[i] < 0 {
+                let row = value.row(i);
+                if classifier {
+                    let sum: f64 = row.iter().sum();
+                    let norm = if sum == 0.0 { 1.0 } else { sum };
+                    spec.leaves.extend(row.iter().map(|v| v / norm));
+                } else {
+                    spec.leaves.extend(row.iter());
+                }
+                continue;
+            }
+            let f = u32::try_from(feature[i])
+                .ok()
+                .filter(|&f| f < n_features)
+                .ok_or_else(|| format!("tree {t}: node {i} reads feature {}", feature[i]))?;
+            spec.nodes.push(TreeNode {
+                feature: f,
+                split: Split::Le(threshold[i]),
+                missing: MissingRule::Default,
+                default_left: false,
+                left: child(left[i], i)?,
+                right: child(right[i], i)?,
+            });
+        }
+        spec.roots.push(reference[0]);
+    }
+    let w = width.ok_or("the ensemble has no trees")?;
+    spec.n_out = w as u32;
+    spec.leaf_width = w as u32;
+    spec.base = vec![0.0; w];
+    Ok(spec)
+}
+
+/// Converts scikit-learn decision trees, random forests and extra-trees from their fitted
+/// `tree_` arrays (see `sklearn_trees_spec`). `class_ints` or `class_strs` holds a
+/// classifier's `classes_`; neither for a regressor.
+#[pyfunction]
+#[pyo3(signature = (trees, n_features, name, class_ints = None, class_strs = None, feature_names = None, source_library = None))]
+#[allow(clippy::too_many_arguments)]
+fn convert_sklearn_trees(
+    trees: Vec<SkTree<'_>>,
+    n_features: u32,
+    name: String,
+    class_ints: Option<Vec<i64>>,
+    class_strs: Option<Vec<String>>,
+    feature_names: Option<Vec<String>>,
+    source_library: Option<String>,
+) -> PyResult<Model> {
+    let labels = match (class_ints, class_strs) {
+        (Some(v), None) => LabelsSpec::Int(v),
+        (None, Some(v)) => LabelsSpec::Str(v),
+        (None, None) => LabelsSpec::None,
+        (Some(_), Some(_)) => return Err(err("class labels mix integers and strings")),
+    };
+    let classifier = !matches!(labels, LabelsSpec::None);
+    let trees_spec = sklearn_trees_spec(&trees, n_features, classifier)
+        .map_err(|e| err(format!("unsupported or inconsistent model: {e}")))?;
+    let n_out = trees_spec.n_out;
+    let n_labels = match &labels {
+        LabelsSpec::Int(v) => v.len(),
+        LabelsSpec::Str(v) => v.len(),
+        LabelsSpec::None => 1,
+    };
+    if classifier && n_labels != n_out as usize {
+        return Err(err(format!(
+            "{n_labels} classes, but the trees hold {n_out} values per leaf"
+        )));
+    }
+    if !classifier && n_out != 1 {
+        return Err(err("multi-output tree regressors are not supported yet"));
+    }
+    let mut stages = vec![StageSpec::Trees(trees_spec)];
+    if classifier {
+        stages.push(StageSpec::Post(PostTransform::Probabilities));
+    }
+    let spec = ModelSpec {
+        input: InputSpec {
+            n_features,
+            missing: MissingValues::Reject,
+            feature_names: None,
+        },
+        output: OutputSpec {
+            task: if classifier {
+                Task::Classification
+            } else {
+                Task::Regression
+            },
+            n_outputs: n_out,
+            labels,
+            output_names: None,
+        },
+        provenance: ProvenanceSpec {
+            model_version: format!("sklearn-{name}"),
+            model_name: Some(name),
+            source_format: source_library,
+            converter: Some(format!("icebreak-python {}", env!("CARGO_PKG_VERSION"))),
+            source_sha256: None,
+        },
+        stages,
+    };
+    Model::from_spec(spec, feature_names)
+}
+
 /// The native module, imported as `icebreak._icebreak`.
 #[pymodule]
 fn _icebreak(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Model>()?;
     m.add_function(wrap_pyfunction!(convert_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(convert_linear_params, m)?)?;
+    m.add_function(wrap_pyfunction!(convert_sklearn_trees, m)?)?;
     m.add("IcebreakError", m.py().get_type::<IcebreakError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -152,11 +152,11 @@ def test_string_labels(iris, rng):
 
 
 def test_unsupported_sklearn_is_a_clear_error(iris):
-    from sklearn.tree import DecisionTreeClassifier
+    from sklearn.neighbors import KNeighborsClassifier
 
     X, y = iris
-    with pytest.raises(icebreak.IcebreakError, match="DecisionTreeClassifier is not supported"):
-        icebreak.convert(DecisionTreeClassifier().fit(X, y))
+    with pytest.raises(icebreak.IcebreakError, match="KNeighborsClassifier is not supported"):
+        icebreak.convert(KNeighborsClassifier().fit(X, y))
     with pytest.raises(icebreak.IcebreakError, match="not fitted"):
         icebreak.convert(LogisticRegression())
 
@@ -320,3 +320,56 @@ def test_lightgbm_regressor_with_missing_values(diabetes, rng):
     m = icebreak.convert(obj)
     ref = obj.predict(X)
     assert np.all(np.abs(m.predict(X) - ref) <= 1.2e-7 * np.maximum(np.abs(ref), 1e-3))
+
+
+# --- scikit-learn trees and forests -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["DecisionTreeClassifier", "RandomForestClassifier", "ExtraTreesClassifier"],
+)
+@pytest.mark.parametrize("multiclass", [False, True], ids=["binary", "multiclass"])
+def test_tree_classifiers(kind, multiclass, cancer, iris, rng):
+    import sklearn.ensemble
+    import sklearn.tree
+
+    cls = getattr(sklearn.tree, kind, None) or getattr(sklearn.ensemble, kind)
+    X, y = iris if multiclass else cancer
+    kw = {} if kind.startswith("Decision") else {"n_estimators": 25}
+    obj = cls(random_state=0, max_depth=8, **kw).fit(X, y)
+    Xt = with_edges(X, rng)
+    m = icebreak.convert(obj)
+    ref = obj.predict_proba(Xt)
+    got = m.predict_proba(Xt)
+    # Leaves and sums in f64 as scikit-learn; only the f32 output rounding differs.
+    assert np.all(np.abs(got - ref) <= 6e-8 * np.maximum(ref, 1e-30))
+    top2 = np.sort(ref, axis=1)[:, -2:]
+    tie = (top2[:, 1] - top2[:, 0]) <= 1.2e-7
+    assert np.all((m.predict(Xt) == obj.predict(Xt)) | tie)
+
+
+@pytest.mark.parametrize("kind", ["DecisionTreeRegressor", "RandomForestRegressor", "ExtraTreesRegressor"])
+def test_tree_regressors(kind, diabetes, rng):
+    import sklearn.ensemble
+    import sklearn.tree
+
+    cls = getattr(sklearn.tree, kind, None) or getattr(sklearn.ensemble, kind)
+    X, y = diabetes
+    kw = {} if kind.startswith("Decision") else {"n_estimators": 25}
+    obj = cls(random_state=0, **kw).fit(X, y)
+    Xt = with_edges(X, rng)
+    ref = obj.predict(Xt)
+    got = icebreak.convert(obj).predict(Xt)
+    assert np.all(np.abs(got - ref) <= 6e-8 * np.abs(ref))
+
+
+def test_tree_string_labels_and_names(iris):
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y = iris
+    labels = np.array(["a", "b", "c"])[y]
+    obj = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, labels)
+    m = icebreak.convert(obj, feature_names=["sl", "sw", "pl", "pw"])
+    assert m.classes_ == ["a", "b", "c"] and m.feature_names_in_ == ["sl", "sw", "pl", "pw"]
+    np.testing.assert_array_equal(m.predict(X), obj.predict(X))

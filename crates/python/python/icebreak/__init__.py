@@ -10,7 +10,9 @@
   ``ElasticNet``, ``SGDRegressor``, ``LinearSVR``, ``LogisticRegression``,
   ``SGDClassifier``, ``LinearSVC``, ``RidgeClassifier``), alone or after a
   ``StandardScaler`` in a ``Pipeline``; read from its public fitted attributes, never
-  pickled.
+  pickled;
+* a fitted scikit-learn ``DecisionTree*``, ``ExtraTree*``, ``RandomForest*`` or
+  ``ExtraTrees*`` classifier or regressor (single output), from its ``tree_`` arrays.
 
 The conversion and all scoring run in Rust (the ``icebreak._icebreak`` extension);
 this module only reads attributes off Python objects.
@@ -23,7 +25,14 @@ import os
 
 import numpy as np
 
-from ._icebreak import IcebreakError, Model, __version__, convert_bytes, convert_linear_params
+from ._icebreak import (
+    IcebreakError,
+    Model,
+    __version__,
+    convert_bytes,
+    convert_linear_params,
+    convert_sklearn_trees,
+)
 
 __all__ = ["IcebreakError", "Model", "convert", "load", "verify", "__version__"]
 
@@ -153,13 +162,57 @@ def _post(est, n_classes):
     return "none"
 
 
+_TREES = {"DecisionTreeClassifier", "DecisionTreeRegressor", "ExtraTreeClassifier", "ExtraTreeRegressor",
+          "RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor"}
+
+
+def _from_sklearn_trees(est, names):
+    kind = type(est).__name__
+    if getattr(est, "n_outputs_", 1) != 1:
+        raise IcebreakError(f"multi-output {kind} is not supported yet")
+    forest = kind.startswith(("RandomForest", "ExtraTrees"))
+    members = _fitted(est, "estimators_") if forest else [est]
+    trees = []
+    for member in members:
+        t = _fitted(member, "tree_")
+        value = np.ascontiguousarray(t.value, dtype=np.float64).reshape(t.node_count, -1)
+        trees.append((
+            np.ascontiguousarray(t.children_left, dtype=np.int64),
+            np.ascontiguousarray(t.children_right, dtype=np.int64),
+            np.ascontiguousarray(t.feature, dtype=np.int64),
+            np.ascontiguousarray(t.threshold, dtype=np.float64),
+            value,
+        ))
+    if names is None:
+        fn = getattr(est, "feature_names_in_", None)
+        if fn is not None:
+            names = [str(n) for n in fn]
+    ints = strs = None
+    if hasattr(est, "classes_"):
+        labels = _labels(est.classes_)
+        if all(isinstance(c, int) for c in labels):
+            ints = labels
+        elif all(isinstance(c, str) for c in labels):
+            strs = labels
+        else:
+            raise IcebreakError("class labels mix integers and strings")
+    return convert_sklearn_trees(
+        trees, int(_fitted(est, "n_features_in_")), kind, class_ints=ints, class_strs=strs,
+        feature_names=names, source_library=f"scikit-learn {_sklearn_version()}",
+    )
+
+
 def _from_sklearn(obj, names):
     scaler, est, first = _split_pipeline(obj)
     kind = type(est).__name__
+    if kind in _TREES:
+        if scaler is not None:
+            raise IcebreakError(f"a StandardScaler before {kind} is not supported yet; trees need no scaling")
+        return _from_sklearn_trees(est, names)
     if kind not in _REGRESSORS and kind not in _CLASSIFIERS:
         raise IcebreakError(
             f"scikit-learn {kind} is not supported by icebreak.convert yet; supported: "
-            + ", ".join(sorted(_REGRESSORS | _CLASSIFIERS))
+            + ", ".join(sorted(_REGRESSORS | _CLASSIFIERS | _TREES))
             + " (alone or after a StandardScaler); other families convert through ONNX files"
         )
     coef = np.atleast_2d(np.asarray(_fitted(est, "coef_"), dtype=np.float64))
