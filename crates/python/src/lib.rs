@@ -67,7 +67,8 @@ impl Model {
             }
             spec.input.feature_names = Some(names);
         }
-        let buf = icebreak_format::write(&spec).map_err(|e| err(format!("cannot write .apr: {e}")))?;
+        let buf =
+            icebreak_format::write(&spec).map_err(|e| err(format!("cannot write .apr: {e}")))?;
         Ok(Model { buf })
     }
 
@@ -98,9 +99,12 @@ fn rows_of(x: &Bound<'_, PyAny>, n_features: usize) -> PyResult<Vec<f64>> {
     } else if let Ok(a) = x.cast::<PyArray2<f32>>() {
         let r = a.readonly();
         let v = r.as_array();
-        (a.shape().to_vec(), v.iter().map(|&f| f64::from(f)).collect())
+        (
+            a.shape().to_vec(),
+            v.iter().map(|&f| f64::from(f)).collect(),
+        )
     } else {
-        let what = match x.getattr("ndim").and_then(|d| d.extract::<usize>().map_err(PyErr::from)) {
+        let what = match x.getattr("ndim").and_then(|d| d.extract::<usize>()) {
             Ok(d) if d != 2 => format!("a {d}-D array"),
             _ => x
                 .get_type()
@@ -129,7 +133,7 @@ fn predict_threads(
     nf: usize,
     threads: usize,
 ) -> Result<BatchOutput, String> {
-    let n_rows = if nf == 0 { 0 } else { rows.len() / nf };
+    let n_rows = rows.len().checked_div(nf).unwrap_or(0);
     let threads = threads.min(n_rows / MIN_ROWS_PER_THREAD).max(1);
     let mut out = BatchOutput::default();
     if threads == 1 || nf == 0 {
@@ -182,7 +186,7 @@ fn to_numpy<'py>(
     flat: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let v: Vec<f64> = data.iter().map(|&f| f64::from(f)).collect();
-    let n = if width == 0 { 0 } else { v.len() / width };
+    let n = v.len().checked_div(width).unwrap_or(0);
     if flat && width == 1 {
         return Ok(v.into_pyarray(py).into_any());
     }
@@ -297,7 +301,11 @@ impl Model {
                 let labels = out
                     .classes
                     .iter()
-                    .map(|&c| v.get(c).copied().ok_or_else(|| err("class index out of range")))
+                    .map(|&c| {
+                        v.get(c)
+                            .copied()
+                            .ok_or_else(|| err("class index out of range"))
+                    })
                     .collect::<PyResult<Vec<i64>>>()?;
                 Ok(labels.into_pyarray(py).into_any())
             }
@@ -426,11 +434,12 @@ fn sklearn_trees_spec(
     };
     let mut width = None;
     for (t, (left, right, feature, threshold, value)) in trees.iter().enumerate() {
-        let (left, right, feature, threshold) = (
-            left.as_slice().map_err(|e| e.to_string())?,
-            right.as_slice().map_err(|e| e.to_string())?,
-            feature.as_slice().map_err(|e| e.to_string())?,
-            threshold.as_slice().map_err(|e| e.to_string())?,
+        // Any strides: scikit-learn's `tree_` arrays are views into its node records.
+        let (left, right, feature, threshold): (Vec<i64>, Vec<i64>, Vec<i64>, Vec<f64>) = (
+            left.as_array().iter().copied().collect(),
+            right.as_array().iter().copied().collect(),
+            feature.as_array().iter().copied().collect(),
+            threshold.as_array().iter().copied().collect(),
         );
         let value = value.as_array();
         let n = left.len();
@@ -444,7 +453,9 @@ fn sklearn_trees_spec(
             return Err(format!("tree {t}: its node arrays have different lengths"));
         }
         if w == 0 || width.is_some_and(|v| v != w) {
-            return Err(format!("tree {t}: {w} values per node, other trees have {width:?}"));
+            return Err(format!(
+                "tree {t}: {w} values per node, other trees have {width:?}"
+            ));
         }
         width = Some(w);
         // Internal nodes keep their order (scikit-learn numbers children after parents);

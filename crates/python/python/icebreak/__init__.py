@@ -175,12 +175,12 @@ def _from_sklearn_trees(est, names):
     trees = []
     for member in members:
         t = _fitted(member, "tree_")
-        value = np.ascontiguousarray(t.value, dtype=np.float64).reshape(t.node_count, -1)
+        value = np.asarray(t.value, dtype=np.float64).reshape(t.node_count, -1)
         trees.append((
-            np.ascontiguousarray(t.children_left, dtype=np.int64),
-            np.ascontiguousarray(t.children_right, dtype=np.int64),
-            np.ascontiguousarray(t.feature, dtype=np.int64),
-            np.ascontiguousarray(t.threshold, dtype=np.float64),
+            np.asarray(t.children_left, dtype=np.int64),
+            np.asarray(t.children_right, dtype=np.int64),
+            np.asarray(t.feature, dtype=np.int64),
+            np.asarray(t.threshold, dtype=np.float64),
             value,
         ))
     if names is None:
