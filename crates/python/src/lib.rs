@@ -42,18 +42,44 @@ fn err(msg: impl std::fmt::Display) -> PyErr {
 /// Rows to give each thread at least, so that small batches stay on one thread.
 const MIN_ROWS_PER_THREAD: usize = 256;
 
+/// The file's view and the engine's pipeline, borrowing the bytes they were read from.
+struct Loaded<'a> {
+    apr: Apr<'a>,
+    engine: Engine<'a>,
+}
+
+self_cell::self_cell!(
+    /// Verified `.apr` bytes with their view and pipeline, built once per model: a tree
+    /// ensemble's walk preparation is not redone on every call.
+    struct Cell {
+        owner: AlignedBuf,
+        #[covariant]
+        dependent: Loaded,
+    }
+);
+
 /// A converted model: verified `.apr` bytes, ready to score.
 #[pyclass(frozen, module = "icebreak")]
 pub struct Model {
-    buf: AlignedBuf,
+    cell: Cell,
 }
 
 impl Model {
     /// Checks `bytes` fully (structure and checksum) and keeps an aligned copy.
     fn from_apr_bytes(bytes: &[u8]) -> PyResult<Self> {
-        let buf = AlignedBuf::copy_from(bytes);
-        Apr::parse_verified(&buf).map_err(|e| err(format!("not a valid .apr model: {e}")))?;
-        Ok(Model { buf })
+        Self::from_buf(AlignedBuf::copy_from(bytes))
+    }
+
+    /// Verifies the bytes fully (structure and checksum) and builds the pipeline.
+    fn from_buf(buf: AlignedBuf) -> PyResult<Self> {
+        let cell = Cell::try_new(buf, |b| {
+            Apr::parse_verified(b).map(|apr| {
+                let engine = Engine::new(&apr);
+                Loaded { apr, engine }
+            })
+        })
+        .map_err(|e| err(format!("not a valid .apr model: {e}")))?;
+        Ok(Model { cell })
     }
 
     fn from_spec(mut spec: ModelSpec, feature_names: Option<Vec<String>>) -> PyResult<Self> {
@@ -69,22 +95,25 @@ impl Model {
         }
         let buf =
             icebreak_format::write(&spec).map_err(|e| err(format!("cannot write .apr: {e}")))?;
-        Ok(Model { buf })
+        Self::from_buf(buf)
     }
 
     /// The file's view. The bytes were verified when the model was made.
-    fn apr(&self) -> PyResult<Apr<'_>> {
-        Apr::parse(&self.buf).map_err(|e| err(format!("not a valid .apr model: {e}")))
+    fn apr(&self) -> PyResult<&Apr<'_>> {
+        Ok(&self.cell.borrow_dependent().apr)
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.cell.borrow_owner().as_slice()
     }
 
     /// Runs the batch in `x` through the engine, the GIL released.
     fn run(&self, py: Python<'_>, x: &Bound<'_, PyAny>, n_threads: usize) -> PyResult<BatchOutput> {
-        let apr = self.apr()?;
-        let engine = Engine::new(&apr);
+        let engine = &self.cell.borrow_dependent().engine;
         let nf = engine.n_features();
         let rows = rows_of(x, nf)?;
         let threads = n_threads.max(1);
-        py.detach(|| predict_threads(&engine, &rows, nf, threads))
+        py.detach(|| predict_threads(engine, &rows, nf, threads))
             .map_err(err)
     }
 }
@@ -220,13 +249,13 @@ impl Model {
 
     /// Writes the `.apr` file.
     fn save(&self, path: std::path::PathBuf) -> PyResult<()> {
-        std::fs::write(&path, self.buf.as_slice())
+        std::fs::write(&path, self.bytes())
             .map_err(|e| err(format!("cannot write {}: {e}", path.display())))
     }
 
     /// The `.apr` bytes.
     fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, self.buf.as_slice())
+        PyBytes::new(py, self.bytes())
     }
 
     /// Features per row.
@@ -361,7 +390,7 @@ impl Model {
                 _ => "regression",
             },
             apr.input().n_features,
-            self.buf.len(),
+            self.bytes().len(),
             apr.provenance().model_version
         ))
     }
