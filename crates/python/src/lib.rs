@@ -436,18 +436,21 @@ fn convert_linear_params(params_json: &str, feature_names: Option<Vec<String>>) 
 }
 
 /// One scikit-learn tree as the Python side hands it over: `tree_.children_left`,
-/// `children_right`, `feature`, `threshold`, and `value` reshaped to `n_nodes × width`.
+/// `children_right`, `feature`, `threshold`, `value` reshaped to `n_nodes × width`, and
+/// `missing_go_to_left`.
 type SkTree<'py> = (
     PyReadonlyArray1<'py, i64>,
     PyReadonlyArray1<'py, i64>,
     PyReadonlyArray1<'py, i64>,
     PyReadonlyArray1<'py, f64>,
     PyReadonlyArray2<'py, f64>,
+    PyReadonlyArray1<'py, u8>,
 );
 
 /// Builds the `TREES` stage of scikit-learn decision trees (one tree, or a forest's trees,
 /// averaged): `x <= threshold` on the feature rounded to `f32` (scikit-learn predicts on
-/// `float32` inputs), `f64` thresholds and leaves as scikit-learn stores them. A classifier's
+/// `float32` inputs), `f64` thresholds and leaves as scikit-learn stores them; a NaN goes
+/// left where `missing_go_to_left` says so and right elsewhere, as in `tree_.apply`. A classifier's
 /// leaves are its class fractions, normalised as `predict_proba` does; the stage's outputs are
 /// the probabilities.
 fn sklearn_trees_spec(
@@ -462,7 +465,7 @@ fn sklearn_trees_spec(
         ..TreesSpec::default()
     };
     let mut width = None;
-    for (t, (left, right, feature, threshold, value)) in trees.iter().enumerate() {
+    for (t, (left, right, feature, threshold, value, nan_left)) in trees.iter().enumerate() {
         // Any strides: scikit-learn's `tree_` arrays are views into its node records.
         let (left, right, feature, threshold): (Vec<i64>, Vec<i64>, Vec<i64>, Vec<f64>) = (
             left.as_array().iter().copied().collect(),
@@ -470,6 +473,7 @@ fn sklearn_trees_spec(
             feature.as_array().iter().copied().collect(),
             threshold.as_array().iter().copied().collect(),
         );
+        let nan_left: Vec<u8> = nan_left.as_array().iter().copied().collect();
         let value = value.as_array();
         let n = left.len();
         let w = value.ncols();
@@ -478,6 +482,7 @@ fn sklearn_trees_spec(
             || feature.len() != n
             || threshold.len() != n
             || value.nrows() != n
+            || nan_left.len() != n
         {
             return Err(format!("tree {t}: its node arrays have different lengths"));
         }
@@ -534,7 +539,7 @@ fn sklearn_trees_spec(
                 feature: f,
                 split: Split::Le(threshold[i]),
                 missing: MissingRule::Default,
-                default_left: false,
+                default_left: nan_left[i] != 0,
                 left: child(left[i], i)?,
                 right: child(right[i], i)?,
             });
@@ -593,7 +598,7 @@ fn convert_sklearn_trees(
     let spec = ModelSpec {
         input: InputSpec {
             n_features,
-            missing: MissingValues::Reject,
+            missing: MissingValues::Nan,
             feature_names: None,
         },
         output: OutputSpec {

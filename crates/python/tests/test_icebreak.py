@@ -373,3 +373,31 @@ def test_tree_string_labels_and_names(iris):
     m = icebreak.convert(obj, feature_names=["sl", "sw", "pl", "pw"])
     assert m.classes_ == ["a", "b", "c"] and m.feature_names_in_ == ["sl", "sw", "pl", "pw"]
     np.testing.assert_array_equal(m.predict(X), obj.predict(X))
+
+
+@pytest.mark.parametrize("kind", ["DecisionTreeClassifier", "RandomForestClassifier", "RandomForestRegressor"])
+def test_trees_route_missing_values_like_sklearn(kind, cancer, rng):
+    import sklearn.ensemble
+    import sklearn.tree
+
+    cls = getattr(sklearn.tree, kind, None) or getattr(sklearn.ensemble, kind)
+    X, y = cancer
+    X = X.copy()
+    X[rng.random(X.shape) < 0.15] = np.nan
+    kw = {} if kind.startswith("Decision") else {"n_estimators": 15}
+    obj = cls(random_state=0, max_depth=6, **kw).fit(X, y)
+    assert any(np.any(e.tree_.missing_go_to_left) for e in getattr(obj, "estimators_", [obj]))
+    m = icebreak.convert(obj)
+    if kind.endswith("Classifier"):
+        ref, got = obj.predict_proba(X), m.predict_proba(X)
+    else:
+        ref, got = obj.predict(X), m.predict(X)
+    assert np.all(np.abs(got - ref) <= 6e-8 * np.maximum(np.abs(ref), 1e-30))
+
+
+def test_empty_batch_and_threads(logreg, cancer):
+    X, _ = cancer
+    m = icebreak.convert(logreg)
+    assert m.predict_proba(X[:0]).shape == (0, 2)
+    assert m.predict(X[:0]).shape == (0,)
+    np.testing.assert_array_equal(m.predict_proba(X, n_threads=0), m.predict_proba(X))

@@ -182,6 +182,8 @@ def _from_sklearn_trees(est, names):
             np.asarray(t.feature, dtype=np.int64),
             np.asarray(t.threshold, dtype=np.float64),
             value,
+            # scikit-learn < 1.3 has no missing-value routing: a NaN went right.
+            np.asarray(getattr(t, "missing_go_to_left", np.zeros(t.node_count)), dtype=np.uint8),
         ))
     if names is None:
         fn = getattr(est, "feature_names_in_", None)
