@@ -401,3 +401,18 @@ def test_empty_batch_and_threads(logreg, cancer):
     assert m.predict_proba(X[:0]).shape == (0, 2)
     assert m.predict(X[:0]).shape == (0,)
     np.testing.assert_array_equal(m.predict_proba(X, n_threads=0), m.predict_proba(X))
+
+
+@pytest.mark.parametrize("kind", ["DecisionTreeClassifier", "RandomForestClassifier", "ExtraTreesClassifier"])
+def test_trees_trained_without_nan_route_it_like_sklearn(kind, cancer, rng):
+    import sklearn.ensemble
+    import sklearn.tree
+
+    cls = getattr(sklearn.tree, kind, None) or getattr(sklearn.ensemble, kind)
+    X, y = cancer
+    kw = {} if kind.startswith("Decision") else {"n_estimators": 15}
+    obj = cls(random_state=0, max_depth=6, **kw).fit(X, y)
+    Xn = X.copy()
+    Xn[rng.random(X.shape) < 0.15] = np.nan
+    ref = obj.predict_proba(Xn)
+    assert np.all(np.abs(icebreak.convert(obj).predict_proba(Xn) - ref) <= 6e-8 * np.maximum(ref, 1e-30))
