@@ -2,7 +2,8 @@
 //!
 //! Everything that touches a model happens here, in Rust: detecting and importing ONNX,
 //! XGBoost and LightGBM sources ([`icebreak_convert::convert_any`]), importing scikit-learn
-//! linear models from their fitted attributes ([`icebreak_convert::linear_params`]), writing
+//! linear models from their fitted attributes ([`icebreak_convert::linear_params`]) and
+//! scikit-learn trees and forests from their `tree_` arrays, writing
 //! and verifying `.apr` bytes, and scoring numpy batches through the engine's batch path
 //! ([`icebreak_engine::Model::predict_batch`]) with the GIL released. The pure-Python half
 //! (`python/icebreak/__init__.py`) only reads fitted attributes off Python objects and picks
