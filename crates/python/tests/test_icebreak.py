@@ -71,7 +71,10 @@ def check_linear(obj, X):
         ref = obj.predict_proba(X)
         got = m.predict_proba(X)
         assert got.shape == ref.shape
-        assert np.max(np.abs(got - ref)) <= 2e-6
+        # FIDELITY.md: 2e-6 · max(1, m) / 4 + 2e-6, m the row's term magnitude (the rows
+        # scaled by 100 have large m; on the unscaled fixtures of FIDELITY.md, 2e-6 holds).
+        bound = 2e-6 * np.maximum(1.0, M.max(axis=1, keepdims=True)) / 4 + 2e-6
+        assert np.all(np.abs(got - ref) <= bound), np.max(np.abs(got - ref) / bound)
     return m
 
 
@@ -416,3 +419,32 @@ def test_trees_trained_without_nan_route_it_like_sklearn(kind, cancer, rng):
     Xn[rng.random(X.shape) < 0.15] = np.nan
     ref = obj.predict_proba(Xn)
     assert np.all(np.abs(icebreak.convert(obj).predict_proba(Xn) - ref) <= 6e-8 * np.maximum(ref, 1e-30))
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["RidgeCV", "LassoCV", "ElasticNetCV", "SGDRegressor", "Lars", "LassoLars", "OrthogonalMatchingPursuit",
+     "BayesianRidge", "ARDRegression", "HuberRegressor"],
+)
+def test_every_listed_linear_regressor(name, diabetes, rng):
+    import sklearn.linear_model
+
+    X, y = diabetes
+    est = getattr(sklearn.linear_model, name)()
+    obj = Pipeline([("s", StandardScaler()), ("r", est)]).fit(X, y)
+    check_linear(obj, with_edges(X, rng))
+
+
+@pytest.mark.parametrize(
+    "name", ["LogisticRegressionCV", "RidgeClassifierCV", "Perceptron", "PassiveAggressiveClassifier", "SGDClassifier"]
+)
+@pytest.mark.parametrize("multiclass", [False, True], ids=["binary", "multiclass"])
+def test_every_listed_linear_classifier(name, multiclass, cancer, iris, rng):
+    import sklearn.linear_model
+
+    X, y = iris if multiclass else cancer
+    est = getattr(sklearn.linear_model, name)()
+    if hasattr(est, "random_state"):
+        est.set_params(random_state=0)
+    obj = Pipeline([("s", StandardScaler()), ("c", est)]).fit(X, y)
+    check_linear(obj, with_edges(X, rng))
