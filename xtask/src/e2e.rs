@@ -93,7 +93,7 @@ pub fn run(args: &[String]) -> Result<()> {
 pub fn test_all(args: &[String]) -> Result<()> {
     if let Some(a) = args.first() {
         if a == "-h" || a == "--help" {
-            println!("usage: cargo xtask test\n\nThe unit and integration tests (cargo nextest when installed, else cargo test), the doc\ntests, the deploy test of the CLI (convert, package both ways, smoke, invoke from an empty\ndirectory), then cargo xtask e2e; every step runs even when an earlier one failed.");
+            println!("usage: cargo xtask test\n\nThe unit and integration tests (cargo nextest when installed, else cargo test), the doc\ntests, the deploy test of the CLI (convert, package both ways, smoke, invoke from an empty\ndirectory), cargo xtask e2e, then the Python package's pytest suite\n(scripts/python-tests.sh); every step runs even when an earlier one failed.");
             return Ok(());
         }
         bail!("unknown argument {a:?}; usage: cargo xtask test");
@@ -173,6 +173,18 @@ pub fn test_all(args: &[String]) -> Result<()> {
     if let Err(e) = run(&[]) {
         eprintln!("xtask: {e:#}");
         failed.push("cargo xtask e2e");
+    }
+    eprintln!("test: scripts/python-tests.sh");
+    let ok = Command::new("bash")
+        .arg(root.join("scripts").join("python-tests.sh"))
+        .current_dir(&root)
+        .stdin(Stdio::null())
+        .status()
+        .context("running scripts/python-tests.sh")?
+        .success();
+    if !ok {
+        eprintln!("test: scripts/python-tests.sh FAILED");
+        failed.push("scripts/python-tests.sh");
     }
     ensure!(failed.is_empty(), "failed: {}", failed.join(", "));
     Ok(())

@@ -1,0 +1,324 @@
+"""icebreak: convert fitted models to ``.apr`` and score them with the icebreak engine.
+
+``icebreak.convert(obj)`` accepts
+
+* a path (``str`` or ``os.PathLike``) or ``bytes`` of an ONNX, XGBoost (JSON or UBJSON) or
+  LightGBM (text) model, or of an ``.apr`` file;
+* an ``xgboost.Booster`` or one of its scikit-learn wrappers (``XGBClassifier``, ...);
+* a ``lightgbm.Booster`` or one of its scikit-learn wrappers (``LGBMClassifier``, ...);
+* a fitted scikit-learn linear model (``LinearRegression``, ``Ridge``, ``Lasso``,
+  ``ElasticNet``, ``SGDRegressor``, ``LinearSVR``, ``LogisticRegression``,
+  ``SGDClassifier``, ``LinearSVC``, ``RidgeClassifier``), alone or after a
+  ``StandardScaler`` in a ``Pipeline``; read from its public fitted attributes, never
+  pickled;
+* a fitted scikit-learn ``DecisionTree*``, ``ExtraTree*``, ``RandomForest*`` or
+  ``ExtraTrees*`` classifier or regressor (single output), from its ``tree_`` arrays.
+
+The conversion and all scoring run in Rust (the ``icebreak._icebreak`` extension);
+this module only reads attributes off Python objects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from ._icebreak import (
+    IcebreakError,
+    Model,
+    __version__,
+    convert_bytes,
+    convert_linear_params,
+    convert_sklearn_trees,
+)
+
+__all__ = ["IcebreakError", "Model", "convert", "load", "verify", "__version__"]
+
+_APR_MAGIC = b"APR\x00"
+
+
+def load(path) -> Model:
+    """Reads and fully verifies an ``.apr`` file."""
+    return Model.load(os.fspath(path))
+
+
+def convert(obj, feature_names=None) -> Model:
+    """Converts ``obj`` (see the module docstring) into an :class:`icebreak.Model`.
+
+    ``feature_names`` overrides the names recorded in the model; by default they come from
+    the estimator's ``feature_names_in_`` or the booster's feature names.
+    """
+    names = None if feature_names is None else [str(n) for n in feature_names]
+    if isinstance(obj, (str, os.PathLike)):
+        with open(os.fspath(obj), "rb") as f:
+            return _from_bytes(f.read(), names)
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return _from_bytes(bytes(obj), names)
+    module = type(obj).__module__ or ""
+    if module.startswith("xgboost"):
+        return _from_xgboost(obj, names)
+    if module.startswith("lightgbm"):
+        return _from_lightgbm(obj, names)
+    if module.startswith("sklearn"):
+        return _from_sklearn(obj, names)
+    raise IcebreakError(
+        f"cannot convert a {type(obj).__module__}.{type(obj).__name__}: icebreak.convert takes a "
+        "path or bytes of an ONNX, XGBoost, LightGBM or .apr model, an xgboost or lightgbm "
+        "booster or scikit-learn wrapper, or a fitted scikit-learn linear model"
+    )
+
+
+def _from_bytes(data: bytes, names):
+    if data[:4] == _APR_MAGIC:
+        model = Model.from_bytes(data)
+        if names is not None:
+            raise IcebreakError("feature_names cannot be changed on an .apr file; convert the source model")
+        return model
+    return convert_bytes(data, feature_names=names)
+
+
+def _from_xgboost(obj, names):
+    booster = obj.get_booster() if hasattr(obj, "get_booster") else obj
+    if not hasattr(booster, "save_raw"):
+        raise IcebreakError(f"{type(obj).__name__} is not an xgboost Booster or scikit-learn wrapper")
+    raw = bytes(booster.save_raw(raw_format="json"))
+    if names is None and getattr(booster, "feature_names", None):
+        names = [str(n) for n in booster.feature_names]
+    return convert_bytes(raw, source_format="xgboost", feature_names=names)
+
+
+def _from_lightgbm(obj, names):
+    booster = obj.booster_ if hasattr(obj, "booster_") else obj
+    if not hasattr(booster, "model_to_string"):
+        raise IcebreakError(f"{type(obj).__name__} is not a lightgbm Booster or scikit-learn wrapper")
+    text = booster.model_to_string().encode("utf-8")
+    return convert_bytes(text, source_format="lightgbm", feature_names=names)
+
+
+# --- scikit-learn -------------------------------------------------------------------------
+
+_REGRESSORS = {"LinearRegression", "Ridge", "RidgeCV", "Lasso", "LassoCV", "ElasticNet",
+               "ElasticNetCV", "SGDRegressor", "LinearSVR", "Lars", "LassoLars",
+               "OrthogonalMatchingPursuit", "BayesianRidge", "ARDRegression", "HuberRegressor"}
+_CLASSIFIERS = {"LogisticRegression", "LogisticRegressionCV", "SGDClassifier", "LinearSVC",
+                "RidgeClassifier", "RidgeClassifierCV", "Perceptron", "PassiveAggressiveClassifier"}
+
+
+def _fitted(est, attr):
+    value = getattr(est, attr, None)
+    if value is None:
+        raise IcebreakError(f"{type(est).__name__} is not fitted (it has no {attr})")
+    return value
+
+
+def _floats(a):
+    return [float(v) for v in np.asarray(a, dtype=np.float64).ravel()]
+
+
+def _labels(classes):
+    out = []
+    for c in classes:
+        if isinstance(c, (bool, np.bool_)):
+            raise IcebreakError("boolean class labels are not supported; use integers or strings")
+        if isinstance(c, (int, np.integer)):
+            out.append(int(c))
+        elif isinstance(c, str):
+            out.append(c)
+        else:
+            raise IcebreakError(f"class label {c!r} ({type(c).__name__}) is neither an integer nor a string")
+    return out
+
+
+def _split_pipeline(obj):
+    """(scaler or None, final estimator, first step) of an estimator or a Pipeline."""
+    if type(obj).__name__ != "Pipeline":
+        return None, obj, obj
+    steps = [s for _, s in obj.steps if s is not None and not (isinstance(s, str) and s == "passthrough")]
+    if not steps:
+        raise IcebreakError("the Pipeline has no estimator")
+    *pre, final = steps
+    if len(pre) > 1 or (pre and type(pre[0]).__name__ != "StandardScaler"):
+        kinds = ", ".join(type(p).__name__ for p in pre)
+        raise IcebreakError(
+            f"Pipelines of [{kinds}] before the estimator are not supported yet; "
+            "a single StandardScaler is"
+        )
+    return (pre[0] if pre else None), final, steps[0]
+
+
+def _post(est, n_classes):
+    name = type(est).__name__
+    if name in ("LogisticRegression", "LogisticRegressionCV"):
+        if n_classes == 2:
+            return "binary_logistic"
+        ovr = getattr(est, "multi_class", "auto") == "ovr" or getattr(est, "solver", "") == "liblinear"
+        return "ovr" if ovr else "softmax"
+    if name == "SGDClassifier" and getattr(est, "loss", "") == "log_loss":
+        return "binary_logistic" if n_classes == 2 else "ovr"
+    if name == "SGDClassifier" and getattr(est, "loss", "") == "modified_huber":
+        raise IcebreakError("SGDClassifier(loss='modified_huber') probabilities are not supported yet")
+    return "none"
+
+
+_TREES = {"DecisionTreeClassifier", "DecisionTreeRegressor", "ExtraTreeClassifier", "ExtraTreeRegressor",
+          "RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor"}
+
+
+def _from_sklearn_trees(est, names):
+    kind = type(est).__name__
+    if getattr(est, "n_outputs_", 1) != 1:
+        raise IcebreakError(f"multi-output {kind} is not supported yet")
+    forest = kind.startswith(("RandomForest", "ExtraTrees"))
+    members = _fitted(est, "estimators_") if forest else [est]
+    trees = []
+    for member in members:
+        t = _fitted(member, "tree_")
+        value = np.asarray(t.value, dtype=np.float64).reshape(t.node_count, -1)
+        trees.append((
+            np.asarray(t.children_left, dtype=np.int64),
+            np.asarray(t.children_right, dtype=np.int64),
+            np.asarray(t.feature, dtype=np.int64),
+            np.asarray(t.threshold, dtype=np.float64),
+            value,
+            # scikit-learn < 1.3 has no missing-value routing: a NaN went right.
+            np.asarray(getattr(t, "missing_go_to_left", np.zeros(t.node_count)), dtype=np.uint8),
+        ))
+    if names is None:
+        fn = getattr(est, "feature_names_in_", None)
+        if fn is not None:
+            names = [str(n) for n in fn]
+    ints = strs = None
+    if hasattr(est, "classes_"):
+        labels = _labels(est.classes_)
+        if all(isinstance(c, int) for c in labels):
+            ints = labels
+        elif all(isinstance(c, str) for c in labels):
+            strs = labels
+        else:
+            raise IcebreakError("class labels mix integers and strings")
+    return convert_sklearn_trees(
+        trees, int(_fitted(est, "n_features_in_")), kind, class_ints=ints, class_strs=strs,
+        feature_names=names, source_library=f"scikit-learn {_sklearn_version()}",
+    )
+
+
+def _from_sklearn(obj, names):
+    scaler, est, first = _split_pipeline(obj)
+    kind = type(est).__name__
+    if kind in _TREES:
+        if scaler is not None:
+            raise IcebreakError(f"a StandardScaler before {kind} is not supported yet; trees need no scaling")
+        return _from_sklearn_trees(est, names)
+    if kind not in _REGRESSORS and kind not in _CLASSIFIERS:
+        raise IcebreakError(
+            f"scikit-learn {kind} is not supported by icebreak.convert yet; supported: "
+            + ", ".join(sorted(_REGRESSORS | _CLASSIFIERS | _TREES))
+            + " (alone or after a StandardScaler); other families convert through ONNX files"
+        )
+    coef = np.atleast_2d(np.asarray(_fitted(est, "coef_"), dtype=np.float64))
+    n_features = coef.shape[1]
+    intercept = np.atleast_1d(np.asarray(getattr(est, "intercept_", 0.0), dtype=np.float64))
+    if intercept.shape == (1,) and coef.shape[0] > 1:
+        intercept = np.full(coef.shape[0], intercept[0])
+    if names is None:
+        fn = getattr(first, "feature_names_in_", None)
+        if fn is not None:
+            names = [str(n) for n in fn]
+    params = {
+        "name": kind,
+        "task": "regression",
+        "estimator": "Pipeline" if first is not est else None,
+        "n_features": int(n_features),
+        "feature_names": names,
+        "classes": None,
+        "output_names": None,
+        "scaler": None,
+        "linear": {"coef": [_floats(r) for r in coef], "intercept": _floats(intercept)},
+        "post": "none",
+        "provenance": {
+            "source_library": f"scikit-learn {_sklearn_version()}",
+            "source_sha256": None,
+            "model_version": f"sklearn-{kind}",
+        },
+    }
+    if scaler is not None:
+        with_mean = getattr(scaler, "with_mean", True)
+        with_std = getattr(scaler, "with_std", True)
+        mean = _fitted(scaler, "mean_") if with_mean else np.zeros(n_features)
+        scale = _fitted(scaler, "scale_") if with_std else np.ones(n_features)
+        params["scaler"] = {"mean": _floats(mean), "scale": _floats(scale)}
+    if kind in _CLASSIFIERS:
+        classes = _labels(_fitted(est, "classes_"))
+        params["task"] = "classification"
+        params["classes"] = classes
+        params["post"] = _post(est, len(classes))
+    return convert_linear_params(json.dumps(params), feature_names=names)
+
+
+def _sklearn_version():
+    try:
+        import sklearn
+
+        return sklearn.__version__
+    except ImportError:  # pragma: no cover - an estimator came from somewhere
+        return "unknown"
+
+
+# --- verification -------------------------------------------------------------------------
+
+
+def verify(obj, X, model=None, tolerance=2e-6, raise_on_failure=True, quiet=False):
+    """Converts ``obj`` (unless ``model`` is given), predicts ``X`` with both, and compares.
+
+    Returns a dict: ``rows``, ``labels_differ`` (row indices, classifiers), and per output
+    kind (``predict``, ``predict_proba``, ``decision_function`` where the source has it)
+    the largest absolute error and the largest error relative to ``max(1, |source|)``.
+    Raises :class:`IcebreakError` when a label differs or a relative error exceeds
+    ``tolerance`` (the float32 tolerance of docs/FIDELITY.md is stated relative to the
+    magnitude of the summed terms, which is at least ``|source|``, so this check is at
+    least as strict).
+    """
+    if model is None:
+        model = convert(obj)
+    X = np.asarray(X)
+    report = {"rows": int(X.shape[0]), "labels_differ": [], "outputs": {}}
+    classifier = model.task == "classification"
+    ours = model.predict(X)
+    theirs = np.asarray(obj.predict(X))
+    if classifier:
+        report["labels_differ"] = [int(i) for i in np.flatnonzero(ours != theirs.reshape(ours.shape))]
+    kinds = ["predict_proba", "decision_function"] if classifier else ["predict"]
+    for kind in kinds:
+        if not hasattr(obj, kind):
+            continue
+        try:
+            ref = np.asarray(getattr(obj, kind)(X), dtype=np.float64)
+            got = np.asarray(getattr(model, kind)(X), dtype=np.float64)
+        except (AttributeError, IcebreakError):
+            continue
+        if got.shape != ref.shape:
+            got = got.reshape(ref.shape)
+        diff = np.abs(got - ref)
+        rel = diff / np.maximum(1.0, np.abs(ref))
+        report["outputs"][kind] = {
+            "max_abs_error": float(diff.max(initial=0.0)),
+            "max_rel_error": float(rel.max(initial=0.0)),
+        }
+    failed = bool(report["labels_differ"]) or any(
+        o["max_rel_error"] > tolerance for o in report["outputs"].values()
+    )
+    report["ok"] = not failed
+    if not quiet:
+        print(_format_report(report))
+    if failed and raise_on_failure:
+        raise IcebreakError("parity check failed:\n" + _format_report(report))
+    return report
+
+
+def _format_report(report):
+    lines = [f"icebreak verify: {report['rows']} rows, labels differing: {len(report['labels_differ'])}"]
+    for kind, o in report["outputs"].items():
+        lines.append(f"  {kind}: max abs error {o['max_abs_error']:.3g}, max rel error {o['max_rel_error']:.3g}")
+    return "\n".join(lines)

@@ -1,0 +1,637 @@
+//! The native half of the `icebreak` Python package.
+//!
+//! Everything that touches a model happens here, in Rust: detecting and importing ONNX,
+//! XGBoost and LightGBM sources ([`icebreak_convert::convert_any`]), importing scikit-learn
+//! linear models from their fitted attributes ([`icebreak_convert::linear_params`]) and
+//! scikit-learn trees and forests from their `tree_` arrays, writing
+//! and verifying `.apr` bytes, and scoring numpy batches through the engine's batch path
+//! ([`icebreak_engine::Model::predict_batch`]) with the GIL released. The pure-Python half
+//! (`python/icebreak/__init__.py`) only reads fitted attributes off Python objects and picks
+//! the entry point.
+//!
+//! Every failure is raised as `icebreak.IcebreakError` (a `ValueError`) carrying icebreak's
+//! own message; nothing here panics on input.
+
+use icebreak_convert::detect::{convert_any, Options, SourceFormat};
+use icebreak_engine::{BatchOutput, Model as Engine};
+use icebreak_format::trees::LEAF;
+use icebreak_format::{
+    AlignedBuf, Apr, InputSpec, Labels, LabelsSpec, MissingRule, MissingValues, ModelSpec,
+    OutputSpec, PostTransform, ProvenanceSpec, Split, StageSpec, Task, TreeNode, TreesSpec,
+};
+use numpy::ndarray::Array2;
+use numpy::{
+    IntoPyArray, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
+    PyUntypedArrayMethods,
+};
+use pyo3::create_exception;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+
+create_exception!(
+    _icebreak,
+    IcebreakError,
+    PyValueError,
+    "A model icebreak cannot convert, load or run, or an input it cannot score."
+);
+
+fn err(msg: impl std::fmt::Display) -> PyErr {
+    IcebreakError::new_err(msg.to_string())
+}
+
+/// Rows to give each thread at least, so that small batches stay on one thread.
+const MIN_ROWS_PER_THREAD: usize = 256;
+
+/// The file's view and the engine's pipeline, borrowing the bytes they were read from.
+struct Loaded<'a> {
+    apr: Apr<'a>,
+    engine: Engine<'a>,
+}
+
+self_cell::self_cell!(
+    /// Verified `.apr` bytes with their view and pipeline, built once per model: a tree
+    /// ensemble's walk preparation is not redone on every call.
+    struct Cell {
+        owner: AlignedBuf,
+        #[covariant]
+        dependent: Loaded,
+    }
+);
+
+/// A converted model: verified `.apr` bytes, ready to score.
+#[pyclass(frozen, module = "icebreak")]
+pub struct Model {
+    cell: Cell,
+}
+
+impl Model {
+    /// Checks `bytes` fully (structure and checksum) and keeps an aligned copy.
+    fn from_apr_bytes(bytes: &[u8]) -> PyResult<Self> {
+        Self::from_buf(AlignedBuf::copy_from(bytes))
+    }
+
+    /// Verifies the bytes fully (structure and checksum) and builds the pipeline.
+    fn from_buf(buf: AlignedBuf) -> PyResult<Self> {
+        let cell = Cell::try_new(buf, |b| {
+            Apr::parse_verified(b).map(|apr| {
+                let engine = Engine::new(&apr);
+                Loaded { apr, engine }
+            })
+        })
+        .map_err(|e| err(format!("not a valid .apr model: {e}")))?;
+        Ok(Model { cell })
+    }
+
+    fn from_spec(mut spec: ModelSpec, feature_names: Option<Vec<String>>) -> PyResult<Self> {
+        if let Some(names) = feature_names {
+            let n = spec.input.n_features as usize;
+            if names.len() != n {
+                return Err(err(format!(
+                    "feature_names has {} names, the model takes {n} features",
+                    names.len()
+                )));
+            }
+            spec.input.feature_names = Some(names);
+        }
+        let buf =
+            icebreak_format::write(&spec).map_err(|e| err(format!("cannot write .apr: {e}")))?;
+        Self::from_buf(buf)
+    }
+
+    /// The file's view. The bytes were verified when the model was made.
+    fn apr(&self) -> PyResult<&Apr<'_>> {
+        Ok(&self.cell.borrow_dependent().apr)
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.cell.borrow_owner().as_slice()
+    }
+
+    /// Runs the batch in `x` through the engine, the GIL released.
+    fn run(&self, py: Python<'_>, x: &Bound<'_, PyAny>, n_threads: usize) -> PyResult<BatchOutput> {
+        let engine = &self.cell.borrow_dependent().engine;
+        let nf = engine.n_features();
+        let rows = rows_of(x, nf)?;
+        let threads = n_threads.max(1);
+        py.detach(|| predict_threads(engine, &rows, nf, threads))
+            .map_err(err)
+    }
+}
+
+/// Copies a 2-D float32 or float64 numpy array (any order, any strides) into row-major
+/// `f64` rows, checking the width.
+fn rows_of(x: &Bound<'_, PyAny>, n_features: usize) -> PyResult<Vec<f64>> {
+    let (shape, rows): (Vec<usize>, Vec<f64>) = if let Ok(a) = x.cast::<PyArray2<f64>>() {
+        let r = a.readonly();
+        let v = r.as_array();
+        (a.shape().to_vec(), v.iter().copied().collect())
+    } else if let Ok(a) = x.cast::<PyArray2<f32>>() {
+        let r = a.readonly();
+        let v = r.as_array();
+        (
+            a.shape().to_vec(),
+            v.iter().map(|&f| f64::from(f)).collect(),
+        )
+    } else {
+        let what = match x.getattr("ndim").and_then(|d| d.extract::<usize>()) {
+            Ok(d) if d != 2 => format!("a {d}-D array"),
+            _ => x
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| "an object".to_owned()),
+        };
+        return Err(err(format!(
+            "X must be a 2-D numpy array of float32 or float64 (rows × {n_features} features), got {what}"
+        )));
+    };
+    if shape[1] != n_features {
+        return Err(err(format!(
+            "X has {} features per row, the model takes {n_features}",
+            shape[1]
+        )));
+    }
+    Ok(rows)
+}
+
+/// Splits the rows over `threads` scoped threads (each a contiguous block) and joins the
+/// outputs in order; one thread runs on the caller's.
+fn predict_threads(
+    engine: &Engine<'_>,
+    rows: &[f64],
+    nf: usize,
+    threads: usize,
+) -> Result<BatchOutput, String> {
+    let n_rows = rows.len().checked_div(nf).unwrap_or(0);
+    let threads = threads.min(n_rows / MIN_ROWS_PER_THREAD).max(1);
+    let mut out = BatchOutput::default();
+    if threads == 1 || nf == 0 {
+        engine
+            .predict_batch(rows, &mut out)
+            .map_err(|e| e.to_string())?;
+        return Ok(out);
+    }
+    let per = n_rows.div_ceil(threads);
+    let parts: Vec<Result<BatchOutput, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = rows
+            .chunks(per * nf)
+            .map(|chunk| {
+                s.spawn(move || {
+                    let mut o = BatchOutput::default();
+                    engine
+                        .predict_batch(chunk, &mut o)
+                        .map(|()| o)
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("a scoring thread failed".to_owned()))
+            })
+            .collect()
+    });
+    for (i, part) in parts.into_iter().enumerate() {
+        let p = part.map_err(|e| format!("{e} (in rows from {})", i * per))?;
+        out.scores.extend_from_slice(&p.scores);
+        out.values.extend_from_slice(&p.values);
+        out.probabilities.extend_from_slice(&p.probabilities);
+        out.classes.extend_from_slice(&p.classes);
+        out.score_width = p.score_width;
+        out.value_width = p.value_width;
+        out.probability_width = p.probability_width;
+    }
+    Ok(out)
+}
+
+/// A row-major `f32` block as an `n × width` float64 numpy array, or 1-D when `flat` and
+/// the width is 1 (as scikit-learn returns a single output).
+fn to_numpy<'py>(
+    py: Python<'py>,
+    data: &[f32],
+    width: usize,
+    flat: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let v: Vec<f64> = data.iter().map(|&f| f64::from(f)).collect();
+    let n = v.len().checked_div(width).unwrap_or(0);
+    if flat && width == 1 {
+        return Ok(v.into_pyarray(py).into_any());
+    }
+    let a = Array2::from_shape_vec((n, width), v).map_err(err)?;
+    Ok(a.into_pyarray(py).into_any())
+}
+
+fn labels_list<'py>(py: Python<'py>, labels: &Labels<'_>) -> PyResult<Option<Bound<'py, PyList>>> {
+    Ok(match labels {
+        Labels::None => None,
+        Labels::Int(v) => Some(PyList::new(py, v)?),
+        Labels::Str(s) => Some(PyList::new(py, s.iter())?),
+    })
+}
+
+#[pymethods]
+impl Model {
+    /// Reads and fully verifies a `.apr` file.
+    #[staticmethod]
+    fn load(path: std::path::PathBuf) -> PyResult<Self> {
+        let bytes = std::fs::read(&path)
+            .map_err(|e| err(format!("cannot read {}: {e}", path.display())))?;
+        Self::from_apr_bytes(&bytes)
+    }
+
+    /// A model from `.apr` bytes, fully verified.
+    #[staticmethod]
+    fn from_bytes(data: &[u8]) -> PyResult<Self> {
+        Self::from_apr_bytes(data)
+    }
+
+    /// Writes the `.apr` file.
+    fn save(&self, path: std::path::PathBuf) -> PyResult<()> {
+        std::fs::write(&path, self.bytes())
+            .map_err(|e| err(format!("cannot write {}: {e}", path.display())))
+    }
+
+    /// The `.apr` bytes.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.bytes())
+    }
+
+    /// Features per row.
+    #[getter]
+    fn n_features_in_(&self) -> PyResult<usize> {
+        Ok(self.apr()?.input().n_features as usize)
+    }
+
+    /// Feature names, or `None` when the source model had none.
+    #[getter]
+    fn feature_names_in_(&self) -> PyResult<Option<Vec<String>>> {
+        Ok(self
+            .apr()?
+            .input()
+            .feature_names
+            .as_ref()
+            .map(|names| names.iter().map(str::to_owned).collect()))
+    }
+
+    /// `"classification"` or `"regression"`.
+    #[getter]
+    fn task(&self) -> PyResult<&'static str> {
+        Ok(match self.apr()?.output().task {
+            Task::Classification => "classification",
+            _ => "regression",
+        })
+    }
+
+    /// Class labels in class order (a classifier's `classes_`), or `None`.
+    #[getter]
+    fn classes_<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
+        labels_list(py, &self.apr()?.output().labels)
+    }
+
+    /// The input schema: feature count, names, and how missing values are taken.
+    #[getter]
+    fn input_schema(&self) -> PyResult<(usize, Option<Vec<String>>, String)> {
+        let apr = self.apr()?;
+        let i = apr.input();
+        Ok((
+            i.n_features as usize,
+            i.feature_names
+                .as_ref()
+                .map(|names| names.iter().map(str::to_owned).collect()),
+            format!("{:?}", i.missing),
+        ))
+    }
+
+    /// The model version recorded in the file.
+    #[getter]
+    fn model_version(&self) -> PyResult<String> {
+        Ok(self.apr()?.provenance().model_version.to_owned())
+    }
+
+    /// Predictions: class labels for a classifier, values for a regression (1-D when the
+    /// model has one output).
+    #[pyo3(signature = (x, n_threads = 1))]
+    fn predict<'py>(
+        &self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        n_threads: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let out = self.run(py, x, n_threads)?;
+        let apr = self.apr()?;
+        if apr.output().task != Task::Classification {
+            return to_numpy(py, &out.values, out.value_width, true);
+        }
+        let numpy = py.import("numpy")?;
+        match &apr.output().labels {
+            Labels::Int(v) => {
+                let labels = out
+                    .classes
+                    .iter()
+                    .map(|&c| {
+                        v.get(c)
+                            .copied()
+                            .ok_or_else(|| err("class index out of range"))
+                    })
+                    .collect::<PyResult<Vec<i64>>>()?;
+                Ok(labels.into_pyarray(py).into_any())
+            }
+            Labels::Str(s) => {
+                let labels = out
+                    .classes
+                    .iter()
+                    .map(|&c| s.get(c).ok_or_else(|| err("class index out of range")))
+                    .collect::<PyResult<Vec<&str>>>()?;
+                numpy.call_method1("array", (PyList::new(py, labels)?,))
+            }
+            Labels::None => {
+                let idx: Vec<i64> = out.classes.iter().map(|&c| c as i64).collect();
+                Ok(idx.into_pyarray(py).into_any())
+            }
+        }
+    }
+
+    /// Class probabilities, `n_rows × n_classes`.
+    #[pyo3(signature = (x, n_threads = 1))]
+    fn predict_proba<'py>(
+        &self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        n_threads: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let out = self.run(py, x, n_threads)?;
+        if out.probability_width == 0 {
+            return Err(err("this model has no probabilities (it is not a classifier with a probability output)"));
+        }
+        to_numpy(py, &out.probabilities, out.probability_width, false)
+    }
+
+    /// Raw scores: a classifier's decision values (1-D for a binary model with one score),
+    /// a regression's values before any link.
+    #[pyo3(signature = (x, n_threads = 1))]
+    fn decision_function<'py>(
+        &self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        n_threads: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let out = self.run(py, x, n_threads)?;
+        to_numpy(py, &out.scores, out.score_width, true)
+    }
+
+    fn __repr__(&self) -> PyResult<String> {
+        let apr = self.apr()?;
+        Ok(format!(
+            "icebreak.Model({}, {} features, {} bytes, version {:?})",
+            match apr.output().task {
+                Task::Classification => "classification",
+                _ => "regression",
+            },
+            apr.input().n_features,
+            self.bytes().len(),
+            apr.provenance().model_version
+        ))
+    }
+}
+
+/// Converts the bytes of an ONNX, XGBoost (JSON or UBJSON) or LightGBM (text) model; the
+/// format is detected from the content unless `source_format` names it.
+#[pyfunction]
+#[pyo3(signature = (data, source_format = None, feature_names = None, model_name = None, model_version = None))]
+fn convert_bytes(
+    py: Python<'_>,
+    data: &[u8],
+    source_format: Option<&str>,
+    feature_names: Option<Vec<String>>,
+    model_name: Option<String>,
+    model_version: Option<String>,
+) -> PyResult<Model> {
+    let from = match source_format {
+        None => None,
+        Some(name) => Some(SourceFormat::from_name(name).ok_or_else(|| {
+            err(format!(
+                "unknown source format {name:?}; the formats are onnx, xgboost, lightgbm"
+            ))
+        })?),
+    };
+    let options = Options {
+        model_version,
+        model_name,
+    };
+    let (_, spec) = py
+        .detach(|| convert_any(data, from, &options))
+        .map_err(err)?;
+    Model::from_spec(spec, feature_names)
+}
+
+/// Converts a linear-model parameter dump (the JSON `icebreak_convert::linear_params`
+/// reads) that the Python side builds from a scikit-learn estimator's fitted attributes.
+#[pyfunction]
+#[pyo3(signature = (params_json, feature_names = None))]
+fn convert_linear_params(params_json: &str, feature_names: Option<Vec<String>>) -> PyResult<Model> {
+    let spec = icebreak_convert::linear_params::from_json(params_json).map_err(err)?;
+    Model::from_spec(spec, feature_names)
+}
+
+/// One scikit-learn tree as the Python side hands it over: `tree_.children_left`,
+/// `children_right`, `feature`, `threshold`, `value` reshaped to `n_nodes × width`, and
+/// `missing_go_to_left`.
+type SkTree<'py> = (
+    PyReadonlyArray1<'py, i64>,
+    PyReadonlyArray1<'py, i64>,
+    PyReadonlyArray1<'py, i64>,
+    PyReadonlyArray1<'py, f64>,
+    PyReadonlyArray2<'py, f64>,
+    PyReadonlyArray1<'py, u8>,
+);
+
+/// Builds the `TREES` stage of scikit-learn decision trees (one tree, or a forest's trees,
+/// averaged): `x <= threshold` on the feature rounded to `f32` (scikit-learn predicts on
+/// `float32` inputs), `f64` thresholds and leaves as scikit-learn stores them; a NaN goes
+/// left where `missing_go_to_left` says so and right elsewhere, as in `tree_.apply`. A classifier's
+/// leaves are its class fractions, normalised as `predict_proba` does; the stage's outputs are
+/// the probabilities.
+fn sklearn_trees_spec(
+    trees: &[SkTree<'_>],
+    n_features: u32,
+    classifier: bool,
+) -> Result<TreesSpec, String> {
+    let mut spec = TreesSpec {
+        n_in: n_features,
+        average: true,
+        round_f32: true,
+        ..TreesSpec::default()
+    };
+    let mut width = None;
+    for (t, (left, right, feature, threshold, value, nan_left)) in trees.iter().enumerate() {
+        // Any strides: scikit-learn's `tree_` arrays are views into its node records.
+        let (left, right, feature, threshold): (Vec<i64>, Vec<i64>, Vec<i64>, Vec<f64>) = (
+            left.as_array().iter().copied().collect(),
+            right.as_array().iter().copied().collect(),
+            feature.as_array().iter().copied().collect(),
+            threshold.as_array().iter().copied().collect(),
+        );
+        let nan_left: Vec<u8> = nan_left.as_array().iter().copied().collect();
+        let value = value.as_array();
+        let n = left.len();
+        let w = value.ncols();
+        if n == 0
+            || right.len() != n
+            || feature.len() != n
+            || threshold.len() != n
+            || value.nrows() != n
+            || nan_left.len() != n
+        {
+            return Err(format!("tree {t}: its node arrays have different lengths"));
+        }
+        if w == 0 || width.is_some_and(|v| v != w) {
+            return Err(format!(
+                "tree {t}: {w} values per node, other trees have {width:?}"
+            ));
+        }
+        width = Some(w);
+        // Internal nodes keep their order (scikit-learn numbers children after parents);
+        // leaves are numbered in node order.
+        let node_base = spec.nodes.len();
+        let mut reference = vec![0u32; n];
+        let (mut internal, mut leaves) = (0usize, spec.leaves.len() / w);
+        for i in 0..n {
+            let is_leaf = left[i] < 0;
+            let index = if is_leaf {
+                leaves += 1;
+                leaves - 1
+            } else {
+                internal += 1;
+                node_base + internal - 1
+            };
+            let index = u32::try_from(index)
+                .ok()
+                .filter(|&r| r < LEAF)
+                .ok_or_else(|| format!("tree {t}: too many nodes"))?;
+            reference[i] = if is_leaf { LEAF | index } else { index };
+        }
+        let child = |c: i64, parent: usize| -> Result<u32, String> {
+            usize::try_from(c)
+                .ok()
+                .filter(|&c| c > parent && c < n)
+                .map(|c| reference[c])
+                .ok_or_else(|| format!("tree {t}: node {parent} has child {c}"))
+        };
+        for i in 0..n {
+            if left[i] < 0 {
+                let row = value.row(i);
+                if classifier {
+                    let sum: f64 = row.iter().sum();
+                    let norm = if sum == 0.0 { 1.0 } else { sum };
+                    spec.leaves.extend(row.iter().map(|v| v / norm));
+                } else {
+                    spec.leaves.extend(row.iter());
+                }
+                continue;
+            }
+            let f = u32::try_from(feature[i])
+                .ok()
+                .filter(|&f| f < n_features)
+                .ok_or_else(|| format!("tree {t}: node {i} reads feature {}", feature[i]))?;
+            spec.nodes.push(TreeNode {
+                feature: f,
+                split: Split::Le(threshold[i]),
+                missing: MissingRule::Default,
+                default_left: nan_left[i] != 0,
+                left: child(left[i], i)?,
+                right: child(right[i], i)?,
+            });
+        }
+        spec.roots.push(reference[0]);
+    }
+    let w = width.ok_or("the ensemble has no trees")?;
+    spec.n_out = w as u32;
+    spec.leaf_width = w as u32;
+    spec.base = vec![0.0; w];
+    Ok(spec)
+}
+
+/// Converts scikit-learn decision trees, random forests and extra-trees from their fitted
+/// `tree_` arrays (see `sklearn_trees_spec`). `class_ints` or `class_strs` holds a
+/// classifier's `classes_`; neither for a regressor.
+#[pyfunction]
+#[pyo3(signature = (trees, n_features, name, class_ints = None, class_strs = None, feature_names = None, source_library = None))]
+#[allow(clippy::too_many_arguments)]
+fn convert_sklearn_trees(
+    trees: Vec<SkTree<'_>>,
+    n_features: u32,
+    name: String,
+    class_ints: Option<Vec<i64>>,
+    class_strs: Option<Vec<String>>,
+    feature_names: Option<Vec<String>>,
+    source_library: Option<String>,
+) -> PyResult<Model> {
+    let labels = match (class_ints, class_strs) {
+        (Some(v), None) => LabelsSpec::Int(v),
+        (None, Some(v)) => LabelsSpec::Str(v),
+        (None, None) => LabelsSpec::None,
+        (Some(_), Some(_)) => return Err(err("class labels mix integers and strings")),
+    };
+    let classifier = !matches!(labels, LabelsSpec::None);
+    let trees_spec = sklearn_trees_spec(&trees, n_features, classifier)
+        .map_err(|e| err(format!("unsupported or inconsistent model: {e}")))?;
+    let n_out = trees_spec.n_out;
+    let n_labels = match &labels {
+        LabelsSpec::Int(v) => v.len(),
+        LabelsSpec::Str(v) => v.len(),
+        LabelsSpec::None => 1,
+    };
+    if classifier && n_labels != n_out as usize {
+        return Err(err(format!(
+            "{n_labels} classes, but the trees hold {n_out} values per leaf"
+        )));
+    }
+    if !classifier && n_out != 1 {
+        return Err(err("multi-output tree regressors are not supported yet"));
+    }
+    let mut stages = vec![StageSpec::Trees(trees_spec)];
+    if classifier {
+        stages.push(StageSpec::Post(PostTransform::Probabilities));
+    }
+    let spec = ModelSpec {
+        input: InputSpec {
+            n_features,
+            missing: MissingValues::Nan,
+            feature_names: None,
+        },
+        output: OutputSpec {
+            task: if classifier {
+                Task::Classification
+            } else {
+                Task::Regression
+            },
+            n_outputs: n_out,
+            labels,
+            output_names: None,
+        },
+        provenance: ProvenanceSpec {
+            model_version: format!("sklearn-{name}"),
+            model_name: Some(name),
+            source_format: source_library,
+            converter: Some(format!("icebreak-python {}", env!("CARGO_PKG_VERSION"))),
+            source_sha256: None,
+        },
+        stages,
+    };
+    Model::from_spec(spec, feature_names)
+}
+
+/// The native module, imported as `icebreak._icebreak`.
+#[pymodule]
+fn _icebreak(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Model>()?;
+    m.add_function(wrap_pyfunction!(convert_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(convert_linear_params, m)?)?;
+    m.add_function(wrap_pyfunction!(convert_sklearn_trees, m)?)?;
+    m.add("IcebreakError", m.py().get_type::<IcebreakError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
