@@ -17,7 +17,8 @@ use icebreak_engine::{BatchOutput, Model as Engine};
 use icebreak_format::trees::LEAF;
 use icebreak_format::{
     AlignedBuf, Apr, InputSpec, Labels, LabelsSpec, MissingRule, MissingValues, ModelSpec,
-    OutputSpec, PostTransform, ProvenanceSpec, Split, StageSpec, Task, TreeNode, TreesSpec,
+    OutputSpec, PostTransform, Precision, ProvenanceSpec, Split, StageSpec, Task, TreeNode,
+    TreesSpec,
 };
 use numpy::ndarray::Array2;
 use numpy::{
@@ -211,11 +212,11 @@ fn predict_threads(
 /// the width is 1 (as scikit-learn returns a single output).
 fn to_numpy<'py>(
     py: Python<'py>,
-    data: &[f32],
+    data: &[f64],
     width: usize,
     flat: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let v: Vec<f64> = data.iter().map(|&f| f64::from(f)).collect();
+    let v: Vec<f64> = data.to_vec();
     let n = v.len().checked_div(width).unwrap_or(0);
     if flat && width == 1 {
         return Ok(v.into_pyarray(py).into_any());
@@ -420,6 +421,7 @@ fn convert_bytes(
     let options = Options {
         model_version,
         model_name,
+        external_data_dir: None,
     };
     let (_, spec) = py
         .detach(|| convert_any(data, from, &options))
@@ -611,6 +613,9 @@ fn convert_sklearn_trees(
             n_outputs: n_out,
             labels,
             output_names: None,
+            // scikit-learn averages its f64 leaves in f64 (the inputs are rounded to f32
+            // before the splits, as its trees do).
+            precision: Precision::F64,
         },
         provenance: ProvenanceSpec {
             model_version: format!("sklearn-{name}"),
