@@ -22,8 +22,14 @@ pub fn scratch(name: &str) -> PathBuf {
 
 /// Runs `icebreak ARGS` with `stdin` as standard input.
 pub fn icebreak(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_icebreak"))
-        .args(args)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_icebreak"));
+    cmd.args(args);
+    run_with_stdin(cmd, stdin)
+}
+
+/// Runs `cmd` with `stdin` as standard input; its output.
+pub fn run_with_stdin(mut cmd: Command, stdin: &[u8]) -> Output {
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -15,26 +15,14 @@ use std::process::{Command, Output, Stdio};
 
 /// Runs `icebreak ARGS` with its address space capped at `mib` MiB.
 fn capped(mib: u64, args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new("sh")
-        .arg("-c")
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
         .arg("ulimit -v \"$1\" && shift && exec \"$@\"")
         .arg("sh")
         .arg((mib * 1024).to_string())
         .arg(env!("CARGO_BIN_EXE_icebreak"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out
+        .args(args);
+    run_with_stdin(cmd, stdin)
 }
 
 /// A valid `.apr` of a few hundred bytes: an L2 normalizer over `width` features.
