@@ -350,6 +350,15 @@ fn stage_info(index: usize, stage: &Stage<'_>, n_in: u32) -> StageInfo {
             t("coef", "f32", &[n_out as usize, li as usize]),
             t("intercept", "f32", &[intercept.len()]),
         ],
+        Stage::LinearF64 {
+            n_in: li,
+            n_out,
+            intercept,
+            ..
+        } => vec![
+            t("coef", "f64", &[n_out as usize, li as usize]),
+            t("intercept", "f64", &[intercept.len()]),
+        ],
         Stage::Dense {
             n_in: di,
             n_out,

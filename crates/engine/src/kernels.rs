@@ -8,7 +8,7 @@
 pub use crate::family::dense::{activate_f32, dense_f32, dot_rows4_f32};
 pub use crate::family::imputer::impute_f32;
 pub use crate::family::kmeans::{kmeans_f32, sq_dist_f32_8acc};
-pub use crate::family::linear::linear_f32;
+pub use crate::family::linear::{linear_f32, linear_f64};
 pub use crate::family::naive_bayes::gaussian_nb_f64;
 pub use crate::family::normalizer::{norm_f32, normalize_f32};
 pub use crate::family::pca::pca_f32;
@@ -19,7 +19,7 @@ pub use crate::family::{
     dense::{activate_ref, dense_ref},
     imputer::impute_ref,
     kmeans::kmeans_ref,
-    linear::linear_ref,
+    linear::{linear_f64_ref, linear_ref},
     naive_bayes::gaussian_nb_ref,
     normalizer::normalize_ref,
     pca::pca_ref,

@@ -56,7 +56,19 @@ impl Walker<'_> {
             dim("the linear input width", n_in)?,
             dim("the linear output width", n_out)?,
         );
-        let (w, b) = (f32_vec(&w, &what)?, f32_vec(&b, &what)?);
+        let (w32, b32) = (f32_vec(&w, &what)?, f32_vec(&b, &what)?);
+        if !chained && !self.input_f32 {
+            // A double graph: f64 parameters, computed in f64 (made f32 again when the
+            // pipeline has a stage that computes in f32, or when a layer follows).
+            self.stages.push(StageSpec::LinearF64 {
+                n_in,
+                n_out,
+                coef: w,
+                intercept: b,
+            });
+            return Ok(Val::Out(Out::raw(width)));
+        }
+        let (w, b) = (w32, b32);
         self.stages.push(if chained {
             StageSpec::Dense {
                 n_in,
@@ -88,6 +100,15 @@ impl Walker<'_> {
                 coef,
                 intercept,
             }) => (n_in, n_out, coef, intercept),
+            Some(StageSpec::LinearF64 {
+                n_in,
+                n_out,
+                coef,
+                intercept,
+            }) => {
+                let what = || node.at();
+                (n_in, n_out, f32_vec(&coef, &what)?, f32_vec(&intercept, &what)?)
+            }
             Some(StageSpec::Dense {
                 n_in,
                 n_out,

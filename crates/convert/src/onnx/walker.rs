@@ -224,6 +224,7 @@ impl<'m> Walker<'m> {
         for s in &self.stages[..at] {
             match s {
                 StageSpec::Linear { n_out, .. }
+                | StageSpec::LinearF64 { n_out, .. }
                 | StageSpec::Dense { n_out, .. }
                 | StageSpec::Pca { n_out, .. } => w = *n_out as usize,
                 StageSpec::KMeans { k, .. } => w = *k as usize,
@@ -489,9 +490,25 @@ impl<'m> Walker<'m> {
                 .to_string()
         });
         let graph_name = (!graph.name.is_empty()).then(|| graph.name.clone());
-        // Trees of a double graph compare and sum in f64 (no f32 rounding): their answers are
-        // f64. Everything else computes in f32.
+        // A double graph whose every stage computes in f64 (f64 scalers, an f64 linear
+        // model, a post transform) answers in f64; so do trees of a double graph, which compare
+        // and sum in f64 (no f32 rounding). Everything else computes in f32: an f64 linear
+        // model after an f32 stage is made f32 again.
+        let all_f64 = !self.input_f32
+            && self.stages.iter().all(|s| {
+                matches!(
+                    s,
+                    StageSpec::StandardScalerF64 { .. }
+                        | StageSpec::MinMaxScalerF64 { .. }
+                        | StageSpec::LinearF64 { .. }
+                        | StageSpec::Post(_)
+                )
+            });
+        if !all_f64 {
+            self.linear_to_f32()?;
+        }
         let precision = match self.stages.first() {
+            _ if all_f64 => icebreak_format::Precision::F64,
             Some(StageSpec::Trees(t)) if !t.round_f32 => icebreak_format::Precision::F64,
             _ => icebreak_format::Precision::F32,
         };
@@ -524,6 +541,29 @@ impl<'m> Walker<'m> {
             },
             stages: self.stages,
         })
+    }
+
+    /// Makes every `linear_f64` stage a `linear` one (f32 parameters), for a pipeline that
+    /// computes in f32 anyway.
+    fn linear_to_f32(&mut self) -> Result<(), ConvertError> {
+        for s in &mut self.stages {
+            if let StageSpec::LinearF64 {
+                n_in,
+                n_out,
+                coef,
+                intercept,
+            } = s
+            {
+                let what = || "the linear map".to_string();
+                *s = StageSpec::Linear {
+                    n_in: *n_in,
+                    n_out: *n_out,
+                    coef: f32_vec(coef, &what)?,
+                    intercept: f32_vec(intercept, &what)?,
+                };
+            }
+        }
+        Ok(())
     }
 
     /// Before a tree ensemble, each `Scaler` computes exactly what onnxruntime computes,

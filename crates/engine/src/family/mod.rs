@@ -66,6 +66,49 @@ pub(crate) fn preprocess(s: &Stage<'_>, a: &mut [f32], b: &mut [f32], w: usize) 
     }
 }
 
+/// Whether a stage can compute in `f64` from an `f64` row, handing on `f64` values unrounded:
+/// the f64 scalers, the f64 linear model and the post transforms. A pipeline of these alone,
+/// whose output precision is `f64`, is computed in `f64` throughout.
+pub(crate) fn computes_f64(s: &Stage<'_>) -> bool {
+    matches!(
+        s,
+        Stage::StandardScalerF64 { .. }
+            | Stage::MinMaxScalerF64 { .. }
+            | Stage::LinearF64 { .. }
+            | Stage::Post(_)
+    )
+}
+
+/// Runs a pipeline of [`computes_f64`] stages over `v` (the caller's row, copied) in `f64`:
+/// the preprocessors in place, then the estimator into `scores`. Returns the score width
+/// (a transformer's scores are its outputs).
+pub(crate) fn run_all_f64(stages: &[Stage<'_>], v: &mut [f64], scores: &mut [f64]) -> usize {
+    let w = v.len();
+    for s in stages {
+        match *s {
+            Stage::StandardScalerF64 { mean, scale } => {
+                scaler::standard_scale_f64(&mut v[..w], mean, scale);
+            }
+            Stage::MinMaxScalerF64 { scale, min } => {
+                scaler::min_max_scale_f64(&mut v[..w], scale, min);
+            }
+            Stage::LinearF64 {
+                coef,
+                intercept,
+                n_out,
+                ..
+            } => {
+                let no = n_out as usize;
+                linear::linear_f64(&v[..w], coef, intercept, &mut scores[..no]);
+                return no;
+            }
+            _ => {}
+        }
+    }
+    scores[..w].copy_from_slice(&v[..w]);
+    w
+}
+
 /// Whether an estimator that is the pipeline's first stage reads the caller's `f64` row as
 /// given (tree ensembles, SVMs, naive Bayes), rather than the row rounded to `f32`.
 pub(crate) fn reads_f64(s: &Stage<'_>) -> bool {
@@ -171,6 +214,15 @@ impl EstimatorBlock<'_, '_> {
                 coef, intercept, ..
             }) => {
                 linear::linear_f32(&a[..w], coef, intercept, &mut b[..sw]);
+                (None, false)
+            }
+            Some(Stage::LinearF64 {
+                coef, intercept, ..
+            }) => {
+                // After an f32 stage: the f32 row widened, the scores rounded once.
+                widen(&a[..w], &mut xr[..w]);
+                linear::linear_f64(&xr[..w], coef, intercept, &mut acc[..sw]);
+                narrow(&acc[..sw], &mut b[..sw]);
                 (None, false)
             }
             Some(Stage::Dense { .. }) => {

@@ -45,6 +45,7 @@ pub(crate) mod stage_kind {
     pub const GAUSSIAN_NB: u32 = 12;
     pub const STANDARD_SCALER_F64: u32 = 13;
     pub const MIN_MAX_SCALER_F64: u32 = 14;
+    pub const LINEAR_F64: u32 = 15;
 }
 
 /// One pipeline stage, viewing its weights in place.
@@ -85,6 +86,18 @@ pub enum Stage<'a> {
         coef: &'a [f32],
         /// `n_out` intercepts.
         intercept: &'a [f32],
+    },
+    /// `coef · x + intercept` for `n_out` outputs with f64 parameters, computed in f64
+    /// (estimator): a linear model reached through a double ONNX graph.
+    LinearF64 {
+        /// Input width.
+        n_in: u32,
+        /// Output width.
+        n_out: u32,
+        /// Row-major `n_out × n_in` coefficients.
+        coef: &'a [f64],
+        /// `n_out` intercepts.
+        intercept: &'a [f64],
     },
     /// A tree ensemble (decision tree, random forest, gradient boosting), estimator.
     Trees(Trees<'a>),
@@ -199,6 +212,7 @@ impl Stage<'_> {
             | Stage::Imputer { .. }
             | Stage::Pca { .. } => Role::Preprocessor,
             Stage::Linear { .. }
+            | Stage::LinearF64 { .. }
             | Stage::Trees(_)
             | Stage::Dense { .. }
             | Stage::Svm(_)
@@ -217,9 +231,10 @@ impl Stage<'_> {
             | Stage::MinMaxScalerF64 { .. }
             | Stage::Normalizer { .. }
             | Stage::Imputer { .. } => input,
-            Stage::Pca { n_out, .. } | Stage::Linear { n_out, .. } | Stage::Dense { n_out, .. } => {
-                n_out
-            }
+            Stage::Pca { n_out, .. }
+            | Stage::Linear { n_out, .. }
+            | Stage::LinearF64 { n_out, .. }
+            | Stage::Dense { n_out, .. } => n_out,
             Stage::Trees(t) => t.n_out,
             Stage::Svm(s) => s.output_width(),
             Stage::KMeans { k, .. } => k,
@@ -236,6 +251,7 @@ impl Stage<'_> {
             Stage::StandardScalerF64 { .. } => "standard_scaler_f64",
             Stage::MinMaxScalerF64 { .. } => "min_max_scaler_f64",
             Stage::Linear { .. } => "linear",
+            Stage::LinearF64 { .. } => "linear_f64",
             Stage::Trees(_) => "trees",
             Stage::MinMaxScaler { .. } => "min_max_scaler",
             Stage::Normalizer { .. } => "normalizer",
@@ -264,6 +280,7 @@ impl Stage<'_> {
             Stage::Imputer { fill, .. } => Some(fill.len() as u32),
             Stage::Normalizer { width, .. } => Some(width),
             Stage::Linear { n_in, .. }
+            | Stage::LinearF64 { n_in, .. }
             | Stage::Pca { n_in, .. }
             | Stage::Dense { n_in, .. }
             | Stage::KMeans { n_in, .. }
@@ -327,6 +344,17 @@ pub enum StageSpec {
         coef: Vec<f32>,
         /// Intercepts.
         intercept: Vec<f32>,
+    },
+    /// See [`Stage::LinearF64`].
+    LinearF64 {
+        /// Input width.
+        n_in: u32,
+        /// Output width.
+        n_out: u32,
+        /// Row-major coefficients.
+        coef: Vec<f64>,
+        /// Intercepts.
+        intercept: Vec<f64>,
     },
     /// See [`Stage::Trees`].
     Trees(TreesSpec),
@@ -429,7 +457,9 @@ pub(crate) fn read_stage<'a>(
     if p.minor == 0
         && matches!(
             kind,
-            stage_kind::STANDARD_SCALER_F64 | stage_kind::MIN_MAX_SCALER_F64
+            stage_kind::STANDARD_SCALER_F64
+                | stage_kind::MIN_MAX_SCALER_F64
+                | stage_kind::LINEAR_F64
         )
     {
         // Stage kinds of version 1.1.
@@ -454,6 +484,10 @@ pub(crate) fn read_stage<'a>(
         stage_kind::LINEAR => {
             need(linear::RECORD_LEN)?;
             linear::read(p, index, w)
+        }
+        stage_kind::LINEAR_F64 => {
+            need(linear::RECORD_LEN)?;
+            linear::read_f64(p, index, w)
         }
         stage_kind::TREES => {
             need(trees::RECORD_LEN)?;
@@ -524,6 +558,15 @@ pub(crate) fn payload(s: &StageSpec, t: &mut Tensors) -> Vec<u32> {
         } => (
             stage_kind::LINEAR,
             linear::payload(*n_in, *n_out, coef, intercept, t),
+        ),
+        StageSpec::LinearF64 {
+            n_in,
+            n_out,
+            coef,
+            intercept,
+        } => (
+            stage_kind::LINEAR_F64,
+            linear::payload_f64(*n_in, *n_out, coef, intercept, t),
         ),
         StageSpec::Trees(tr) => (stage_kind::TREES, trees::payload(tr, t)),
         StageSpec::Post(p) => (stage_kind::POST, vec![p.code()]),
@@ -600,6 +643,17 @@ impl Stage<'_> {
                 coef,
                 intercept,
             } => StageSpec::Linear {
+                n_in,
+                n_out,
+                coef: coef.to_vec(),
+                intercept: intercept.to_vec(),
+            },
+            Stage::LinearF64 {
+                n_in,
+                n_out,
+                coef,
+                intercept,
+            } => StageSpec::LinearF64 {
                 n_in,
                 n_out,
                 coef: coef.to_vec(),
