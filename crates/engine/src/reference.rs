@@ -2,8 +2,9 @@
 //! [`crate::Model`] are property-tested against it.
 
 use crate::kernels::{
-    dense_ref, gaussian_nb_ref, impute_ref, kmeans_ref, linear_f64_ref, linear_ref, min_max_scale_ref,
-    normalize_ref, ovr_normalize_ref, pca_ref, sigmoid_ref, softmax_ref, standard_scale_ref,
+    dense_ref, gaussian_nb_ref, impute_ref, kmeans_ref, linear_f64_ref, linear_ref,
+    min_max_scale_ref, normalize_ref, ovr_normalize_ref, pca_ref, sigmoid_ref, softmax_ref,
+    standard_scale_ref,
 };
 use crate::svm::svm_ref;
 use icebreak_format::{PostTransform, Stage, Task};
@@ -39,9 +40,9 @@ pub fn predict_all_f64(stages: &[Stage<'_>], task: Task, x: &[f64]) -> RefOutput
 fn run(stages: &[Stage<'_>], task: Task, x: &[f64], all_f64: bool) -> RefOutput {
     let reads_f64 = all_f64
         || matches!(
-        stages.first(),
-        Some(Stage::Trees(_) | Stage::Svm(_) | Stage::GaussianNb { .. })
-    );
+            stages.first(),
+            Some(Stage::Trees(_) | Stage::Svm(_) | Stage::GaussianNb { .. })
+        );
     let mut v: Vec<f64> = if reads_f64 {
         x.to_vec()
     } else {

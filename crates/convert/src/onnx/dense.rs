@@ -107,7 +107,12 @@ impl Walker<'_> {
                 intercept,
             }) => {
                 let what = || node.at();
-                (n_in, n_out, f32_vec(&coef, &what)?, f32_vec(&intercept, &what)?)
+                (
+                    n_in,
+                    n_out,
+                    f32_vec(&coef, &what)?,
+                    f32_vec(&intercept, &what)?,
+                )
             }
             Some(StageSpec::Dense {
                 n_in,

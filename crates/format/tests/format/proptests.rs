@@ -74,7 +74,7 @@ fn kernel() -> impl Strategy<Value = Kernel> {
 
 fn shape() -> impl Strategy<Value = Shape> {
     (
-        (1u32..6, any::<bool>(), vec((0u8..7, 0u8..6), 0..3), 0u8..5),
+        (1u32..6, any::<bool>(), vec((0u8..7, 0u8..6), 0..3), 0u8..6),
         (1u32..5, 1usize..4, any::<bool>(), kernel()),
         (0u8..4, 1u32..4, 1u32..4),
     )
@@ -102,7 +102,7 @@ fn shape() -> impl Strategy<Value = Shape> {
 }
 
 /// Builds the stages of a family spec: preprocessors, then a transformer (no estimator), an
-/// MLP, an SVM, k-means or naive Bayes. Returns the stages, the task and `n_outputs`.
+/// MLP, an SVM, k-means, naive Bayes or an f64 linear model. Returns the stages, the task and `n_outputs`.
 fn build_family(
     sh: &Shape,
     f: &mut Pool<f32>,
@@ -250,6 +250,26 @@ fn build_family(
             });
             (stages, Task::Classification, k)
         }
+        5 => {
+            let o = sh.n_out;
+            stages.push(StageSpec::LinearF64 {
+                n_in: width,
+                n_out: o,
+                coef: d.take(w * o as usize),
+                intercept: d.take(o as usize),
+            });
+            match (sh.probs, o) {
+                (true, 1) => {
+                    stages.push(StageSpec::Post(PostTransform::BinaryLogistic));
+                    (stages, Task::Classification, 2)
+                }
+                (true, n) => {
+                    stages.push(StageSpec::Post(PostTransform::Softmax));
+                    (stages, Task::Classification, n)
+                }
+                (false, n) => (stages, Task::Regression, n),
+            }
+        }
         _ => {
             let k = k.max(2);
             let c = k as usize * w;
@@ -328,6 +348,7 @@ fn tensors_of(s: &StageSpec) -> usize {
         | StageSpec::MinMaxScalerF64 { .. }
         | StageSpec::MinMaxScaler { .. }
         | StageSpec::Linear { .. }
+        | StageSpec::LinearF64 { .. }
         | StageSpec::Dense { .. } => 2,
         StageSpec::Pca { whiten, .. } => 2 + usize::from(whiten.is_some()),
         StageSpec::GaussianNb { .. } => 4,
