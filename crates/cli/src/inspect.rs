@@ -380,6 +380,27 @@ fn stage_info(index: usize, stage: &Stage<'_>, n_in: u32) -> StageInfo {
                 t("bias", "f32", &[bias.len()]),
             ]
         }
+        Stage::DenseF64 {
+            n_in: di,
+            n_out,
+            activation,
+            bias,
+            ..
+        } => {
+            param(
+                "activation",
+                json!(match activation {
+                    Activation::Identity => "identity",
+                    Activation::Relu => "relu",
+                    Activation::Tanh => "tanh",
+                    Activation::Logistic => "logistic",
+                }),
+            );
+            vec![
+                t("weights", "f64", &[n_out as usize, di as usize]),
+                t("bias", "f64", &[bias.len()]),
+            ]
+        }
         Stage::Svm(svm) => {
             let (kernel, gamma, coef0, degree) = match svm.kernel {
                 Kernel::Linear => ("linear", None, None, None),

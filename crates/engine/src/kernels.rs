@@ -5,7 +5,7 @@
 //! The primitives several families share are defined here; each family's own kernels live
 //! in its module and are re-exported here, so `kernels::X` names every kernel.
 
-pub use crate::family::dense::{activate_f32, dense_f32, dot_rows4_f32};
+pub use crate::family::dense::{activate_f32, activate_f64, dense_f32, dense_f64, dot_rows4_f32};
 pub use crate::family::imputer::impute_f32;
 pub use crate::family::kmeans::{kmeans_f32, sq_dist_f32_8acc};
 pub use crate::family::linear::{linear_f32, linear_f64};

@@ -301,7 +301,7 @@ impl<'a> Model<'a> {
             // Preprocessors, estimator and post transform in f64, never rounded.
             let nf = self.n_features;
             xr[..nf].copy_from_slice(x);
-            let sw = family::run_all_f64(&self.stages[..self.est_end], &mut xr[..nf], s64);
+            let sw = family::run_all_f64(&self.stages[..self.est_end], xr, nf, s64);
             let scores: &'s [f64] = &s64[..sw];
             let (values, probabilities): (&'s [f64], _) = match self.post {
                 Some(p) => {

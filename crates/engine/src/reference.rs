@@ -96,6 +96,15 @@ fn run(stages: &[Stage<'_>], task: Task, x: &[f64], all_f64: bool) -> RefOutput 
                 v = linear_f64_ref(&v, coef, intercept);
                 scores = Some(v.clone());
             }
+            Stage::DenseF64 {
+                weights,
+                bias,
+                activation,
+                ..
+            } => {
+                v = crate::family::dense::dense_f64_ref(&v, weights, bias, activation);
+                scores = Some(v.clone());
+            }
             Stage::Dense {
                 weights,
                 bias,

@@ -148,7 +148,8 @@ fn needs_1_1(spec: &ModelSpec) -> bool {
             StageSpec::Trees(t) => t.sum_f32 || t.average_per_output,
             StageSpec::StandardScalerF64 { .. }
             | StageSpec::MinMaxScalerF64 { .. }
-            | StageSpec::LinearF64 { .. } => true,
+            | StageSpec::LinearF64 { .. }
+            | StageSpec::DenseF64 { .. } => true,
             _ => false,
         })
 }

@@ -226,6 +226,7 @@ impl<'m> Walker<'m> {
                 StageSpec::Linear { n_out, .. }
                 | StageSpec::LinearF64 { n_out, .. }
                 | StageSpec::Dense { n_out, .. }
+                | StageSpec::DenseF64 { n_out, .. }
                 | StageSpec::Pca { n_out, .. } => w = *n_out as usize,
                 StageSpec::KMeans { k, .. } => w = *k as usize,
                 StageSpec::GaussianNb { n_classes, .. } => w = *n_classes as usize,
@@ -501,6 +502,7 @@ impl<'m> Walker<'m> {
                     StageSpec::StandardScalerF64 { .. }
                         | StageSpec::MinMaxScalerF64 { .. }
                         | StageSpec::LinearF64 { .. }
+                        | StageSpec::DenseF64 { .. }
                         | StageSpec::Post(_)
                 )
             });
@@ -543,10 +545,27 @@ impl<'m> Walker<'m> {
         })
     }
 
-    /// Makes every `linear_f64` stage a `linear` one (f32 parameters), for a pipeline that
-    /// computes in f32 anyway.
+    /// Makes every `linear_f64` stage a `linear` one and every `dense_f64` a `dense` one (f32
+    /// parameters), for a pipeline that computes in f32 anyway.
     fn linear_to_f32(&mut self) -> Result<(), ConvertError> {
         for s in &mut self.stages {
+            if let StageSpec::DenseF64 {
+                n_in,
+                n_out,
+                activation,
+                weights,
+                bias,
+            } = s
+            {
+                let what = || "the dense layer".to_string();
+                *s = StageSpec::Dense {
+                    n_in: *n_in,
+                    n_out: *n_out,
+                    activation: *activation,
+                    weights: f32_vec(weights, &what)?,
+                    bias: f32_vec(bias, &what)?,
+                };
+            }
             if let StageSpec::LinearF64 {
                 n_in,
                 n_out,

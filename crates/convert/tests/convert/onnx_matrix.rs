@@ -38,6 +38,7 @@ const F64_MODELS: &[&str] = &[
     "minmax_ridge",
     "maxabs_linear",
     "standard_scaler",
+    "scaler_mlp_regressor",
 ];
 
 /// The rows of a model, each number parsed from its text (correctly rounded, as the

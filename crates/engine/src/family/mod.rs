@@ -75,16 +75,22 @@ pub(crate) fn computes_f64(s: &Stage<'_>) -> bool {
         Stage::StandardScalerF64 { .. }
             | Stage::MinMaxScalerF64 { .. }
             | Stage::LinearF64 { .. }
+            | Stage::DenseF64 { .. }
             | Stage::Post(_)
     )
 }
 
-/// Runs a pipeline of [`computes_f64`] stages over `v` (the caller's row, copied) in `f64`:
-/// the preprocessors in place, then the estimator into `scores`. Returns the score width
-/// (a transformer's scores are its outputs).
-pub(crate) fn run_all_f64(stages: &[Stage<'_>], v: &mut [f64], scores: &mut [f64]) -> usize {
-    let w = v.len();
-    for s in stages {
+/// Runs a pipeline of [`computes_f64`] stages over `v[..w]` (the caller's row, copied) in
+/// `f64`: the preprocessors in place, then the estimator into `scores` (`v` is work space
+/// for an MLP's hidden layers). Returns the score width (a transformer's scores are its
+/// outputs).
+pub(crate) fn run_all_f64(
+    stages: &[Stage<'_>],
+    v: &mut [f64],
+    w: usize,
+    scores: &mut [f64],
+) -> usize {
+    for (i, s) in stages.iter().enumerate() {
         match *s {
             Stage::StandardScalerF64 { mean, scale } => {
                 scaler::standard_scale_f64(&mut v[..w], mean, scale);
@@ -102,6 +108,7 @@ pub(crate) fn run_all_f64(stages: &[Stage<'_>], v: &mut [f64], scores: &mut [f64
                 linear::linear_f64(&v[..w], coef, intercept, &mut scores[..no]);
                 return no;
             }
+            Stage::DenseF64 { .. } => return dense::chain_f64(&stages[i..], v, scores, w),
             _ => {}
         }
     }
@@ -227,6 +234,13 @@ impl EstimatorBlock<'_, '_> {
             }
             Some(Stage::Dense { .. }) => {
                 dense::chain(self.stages, a, b, w);
+                (None, false)
+            }
+            Some(Stage::DenseF64 { .. }) => {
+                // After an f32 stage: the f32 row widened, the scores rounded once.
+                widen(&a[..w], &mut xr[..w]);
+                let no = dense::chain_f64(self.stages, xr, acc, w);
+                narrow(&acc[..no], &mut b[..no]);
                 (None, false)
             }
             Some(Stage::KMeans { centers, .. }) => (

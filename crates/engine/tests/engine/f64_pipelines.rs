@@ -1,5 +1,5 @@
-//! Pipelines computed in f64 throughout: f64 scalers, an f64 linear model and its post
-//! transform, with an f64 output precision (scikit-learn reached through a double ONNX
+//! Pipelines computed in f64 throughout: f64 scalers, an f64 linear model or MLP and its
+//! post transform, with an f64 output precision (scikit-learn reached through a double ONNX
 //! graph). The row path, the batch path and the reference agree bit for bit, and no value is
 //! rounded to f32 on the way.
 
@@ -18,6 +18,20 @@ fn is_f32(v: f64) -> bool {
 /// 1 a classifier with a post transform (binary_logistic for one score, softmax otherwise),
 /// 2 a classifier by the scores' sign or argmax, 3 logistic per output (regression).
 fn pipeline(n: u32, n_out: u32, pre: u8, head: u8, p: &[f64], precision: Precision) -> ModelSpec {
+    mlp(n, n_out, pre, head, &[], p, precision)
+}
+
+/// [`pipeline`] with an MLP (`dense_f64` layers) when `hidden` (width, activation code per
+/// hidden layer) is not empty.
+fn mlp(
+    n: u32,
+    n_out: u32,
+    pre: u8,
+    head: u8,
+    hidden: &[(u32, u8)],
+    p: &[f64],
+    precision: Precision,
+) -> ModelSpec {
     let nf = n as usize;
     let mut at = 0;
     let mut take = |k: usize| {
@@ -39,12 +53,31 @@ fn pipeline(n: u32, n_out: u32, pre: u8, head: u8, p: &[f64], precision: Precisi
         });
     }
     let no = n_out as usize;
-    stages.push(StageSpec::LinearF64 {
-        n_in: n,
-        n_out,
-        coef: take(nf * no),
-        intercept: take(no),
-    });
+    if hidden.is_empty() {
+        stages.push(StageSpec::LinearF64 {
+            n_in: n,
+            n_out,
+            coef: take(nf * no),
+            intercept: take(no),
+        });
+    } else {
+        let mut width = n;
+        for &(h, act) in hidden.iter().chain([&(n_out, 0)]) {
+            stages.push(StageSpec::DenseF64 {
+                n_in: width,
+                n_out: h,
+                activation: [
+                    Activation::Identity,
+                    Activation::Relu,
+                    Activation::Tanh,
+                    Activation::Logistic,
+                ][usize::from(act % 4)],
+                weights: take((width * h) as usize),
+                bias: take(h as usize),
+            });
+            width = h;
+        }
+    }
     let (task, n_outputs) = match head {
         1 => {
             stages.push(StageSpec::Post(if no == 1 {
@@ -80,10 +113,11 @@ proptest! {
         n_out in 1u32..4,
         pre in 0u8..4,
         head in 0u8..4,
+        hidden in vec((1u32..7, 0u8..4), 0..3),
         p in vec(-3.0f64..3.0, 64),
         rows in vec(-1e3f64..1e3, 48),
     ) {
-        let spec = pipeline(n, n_out, pre, head, &p, Precision::F64);
+        let spec = mlp(n, n_out, pre, head, &hidden, &p, Precision::F64);
         let buf = written(&spec);
         let apr = Apr::parse_verified(&buf).unwrap();
         let model = Model::new(&apr);
@@ -170,7 +204,18 @@ fn f64_stages_in_an_f32_pipeline_answer_f32_values() {
             norm: Norm::L2,
         },
     );
-    for spec in [f32_answers, behind_f32] {
+    let mlp_behind_f32 = {
+        let mut s = mlp(3, 2, 1, 1, &[(4, 1)], &p, Precision::F64);
+        s.stages.insert(
+            0,
+            StageSpec::Normalizer {
+                width: 3,
+                norm: Norm::L1,
+            },
+        );
+        s
+    };
+    for spec in [f32_answers, behind_f32, mlp_behind_f32] {
         let buf = written(&spec);
         let apr = Apr::parse_verified(&buf).unwrap();
         let model = Model::new(&apr);

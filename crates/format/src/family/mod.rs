@@ -46,6 +46,7 @@ pub(crate) mod stage_kind {
     pub const STANDARD_SCALER_F64: u32 = 13;
     pub const MIN_MAX_SCALER_F64: u32 = 14;
     pub const LINEAR_F64: u32 = 15;
+    pub const DENSE_F64: u32 = 16;
 }
 
 /// One pipeline stage, viewing its weights in place.
@@ -156,6 +157,21 @@ pub enum Stage<'a> {
         /// `n_out` biases.
         bias: &'a [f32],
     },
+    /// A fully connected layer like [`Stage::Dense`] with f64 weights, computed in f64
+    /// (estimator): an MLP reached through a double ONNX graph. Consecutive `dense_f64`
+    /// stages form the estimator block.
+    DenseF64 {
+        /// Input width.
+        n_in: u32,
+        /// Output width.
+        n_out: u32,
+        /// Activation applied to each output.
+        activation: Activation,
+        /// Row-major `n_out × n_in` weights.
+        weights: &'a [f64],
+        /// `n_out` biases.
+        bias: &'a [f64],
+    },
     /// A support vector machine (classifier or regressor), estimator. See [`Svm`].
     Svm(Svm<'a>),
     /// k-means: `y_c = sqrt(Σ_i (x_i - centers[c · n_in + i])²)`, the Euclidean distance to
@@ -215,6 +231,7 @@ impl Stage<'_> {
             | Stage::LinearF64 { .. }
             | Stage::Trees(_)
             | Stage::Dense { .. }
+            | Stage::DenseF64 { .. }
             | Stage::Svm(_)
             | Stage::KMeans { .. }
             | Stage::GaussianNb { .. } => Role::Estimator,
@@ -234,7 +251,8 @@ impl Stage<'_> {
             Stage::Pca { n_out, .. }
             | Stage::Linear { n_out, .. }
             | Stage::LinearF64 { n_out, .. }
-            | Stage::Dense { n_out, .. } => n_out,
+            | Stage::Dense { n_out, .. }
+            | Stage::DenseF64 { n_out, .. } => n_out,
             Stage::Trees(t) => t.n_out,
             Stage::Svm(s) => s.output_width(),
             Stage::KMeans { k, .. } => k,
@@ -258,6 +276,7 @@ impl Stage<'_> {
             Stage::Imputer { .. } => "imputer",
             Stage::Pca { .. } => "pca",
             Stage::Dense { .. } => "dense",
+            Stage::DenseF64 { .. } => "dense_f64",
             Stage::Svm(_) => "svm",
             Stage::KMeans { .. } => "kmeans",
             Stage::GaussianNb { .. } => "gaussian_nb",
@@ -283,6 +302,7 @@ impl Stage<'_> {
             | Stage::LinearF64 { n_in, .. }
             | Stage::Pca { n_in, .. }
             | Stage::Dense { n_in, .. }
+            | Stage::DenseF64 { n_in, .. }
             | Stage::KMeans { n_in, .. }
             | Stage::GaussianNb { n_in, .. } => Some(n_in),
             Stage::Svm(m) => Some(m.n_in),
@@ -292,9 +312,13 @@ impl Stage<'_> {
     }
 
     /// Whether this estimator may follow `previous` in one estimator block (R25): dense
-    /// layers chain into an MLP.
+    /// layers chain into an MLP (f32 layers after f32 layers, f64 after f64).
     pub(crate) fn chains_after(&self, previous: Option<&Stage<'_>>) -> bool {
-        matches!(self, Stage::Dense { .. }) && matches!(previous, None | Some(Stage::Dense { .. }))
+        match self {
+            Stage::Dense { .. } => matches!(previous, None | Some(Stage::Dense { .. })),
+            Stage::DenseF64 { .. } => matches!(previous, None | Some(Stage::DenseF64 { .. })),
+            _ => false,
+        }
     }
 
     /// Whether a post transform may follow this estimator (R25): an svm or k-means
@@ -407,6 +431,19 @@ pub enum StageSpec {
         /// Biases.
         bias: Vec<f32>,
     },
+    /// See [`Stage::DenseF64`].
+    DenseF64 {
+        /// Input width.
+        n_in: u32,
+        /// Output width.
+        n_out: u32,
+        /// Activation.
+        activation: Activation,
+        /// Row-major `n_out × n_in` weights.
+        weights: Vec<f64>,
+        /// Biases.
+        bias: Vec<f64>,
+    },
     /// See [`Stage::Svm`].
     Svm(SvmSpec),
     /// See [`Stage::KMeans`]: distances to the centres.
@@ -460,6 +497,7 @@ pub(crate) fn read_stage<'a>(
             stage_kind::STANDARD_SCALER_F64
                 | stage_kind::MIN_MAX_SCALER_F64
                 | stage_kind::LINEAR_F64
+                | stage_kind::DENSE_F64
         )
     {
         // Stage kinds of version 1.1.
@@ -516,6 +554,10 @@ pub(crate) fn read_stage<'a>(
         stage_kind::DENSE => {
             need(dense::RECORD_LEN)?;
             dense::read(p, index, w)
+        }
+        stage_kind::DENSE_F64 => {
+            need(dense::RECORD_LEN)?;
+            dense::read_f64(p, index, w)
         }
         stage_kind::SVM => {
             need(svm::RECORD_LEN)?;
@@ -598,6 +640,16 @@ pub(crate) fn payload(s: &StageSpec, t: &mut Tensors) -> Vec<u32> {
         } => (
             stage_kind::DENSE,
             dense::payload(*n_in, *n_out, *activation, weights, bias, t),
+        ),
+        StageSpec::DenseF64 {
+            n_in,
+            n_out,
+            activation,
+            weights,
+            bias,
+        } => (
+            stage_kind::DENSE_F64,
+            dense::payload_f64(*n_in, *n_out, *activation, weights, bias, t),
         ),
         StageSpec::Svm(m) => (stage_kind::SVM, svm::payload(m, t)),
         StageSpec::KMeans { n_in, k, centers } => {
@@ -690,6 +742,19 @@ impl Stage<'_> {
                 weights,
                 bias,
             } => StageSpec::Dense {
+                n_in,
+                n_out,
+                activation,
+                weights: weights.to_vec(),
+                bias: bias.to_vec(),
+            },
+            Stage::DenseF64 {
+                n_in,
+                n_out,
+                activation,
+                weights,
+                bias,
+            } => StageSpec::DenseF64 {
                 n_in,
                 n_out,
                 activation,

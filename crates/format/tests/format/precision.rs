@@ -103,21 +103,23 @@ fn linear_f64_rules() {
     use crate::common::{broken, set_word, write_vec};
     let spec = linear_f64();
     let k = linear_kind_word(&write_vec(&spec));
-    // A 1.0 file (an f32 linear model) whose kind word says linear_f64.
+    // A 1.0 file (an f32 linear model) whose kind word says linear_f64 or dense_f64.
     let one_0 = linear(Precision::F32);
     let k10 = crate::common::Parts::of(&write_vec(&one_0))
         .manifest_words()
         .windows(3)
         .position(|w| w == [2, 2, 1])
         .unwrap();
-    let e = broken(&one_0, |v| set_word(v, k10, 15));
-    assert_eq!(
-        e,
-        FormatError::UnknownValue {
-            field: "stage_kind",
-            value: 15
-        }
-    );
+    for kind in [15, 16] {
+        let e = broken(&one_0, |v| set_word(v, k10, kind));
+        assert_eq!(
+            e,
+            FormatError::UnknownValue {
+                field: "stage_kind",
+                value: kind
+            }
+        );
+    }
     // A linear (f32) model whose kind word says linear_f64: its tensors are f32.
     let mut f32_linear = linear(Precision::F64);
     f32_linear.stages[0] = StageSpec::Linear {
@@ -154,6 +156,73 @@ fn linear_f64_rules() {
     let e = broken(&spec, |v| set_word(v, k - 1, 4));
     assert!(
         matches!(e, FormatError::RecordLength { found: 4, .. }),
+        "{e:?}"
+    );
+}
+
+fn dense_f64_layer(n_in: u32, n_out: u32, activation: Activation) -> StageSpec {
+    StageSpec::DenseF64 {
+        n_in,
+        n_out,
+        activation,
+        weights: (0..n_in * n_out)
+            .map(|i| f64::from(i) / 7.0 - 1.0)
+            .collect(),
+        bias: (0..n_out).map(|i| f64::from(i) * 0.1).collect(),
+    }
+}
+
+fn mlp_f64(second: StageSpec) -> ModelSpec {
+    let mut s = ModelSpecBuilder::new(3)
+        .regression(2)
+        .stage(dense_f64_layer(3, 4, Activation::Tanh))
+        .stage(second)
+        .build();
+    s.output.precision = Precision::F64;
+    s
+}
+
+/// dense_f64 layers (kind 16, version 1.1) chain into one estimator and round-trip exactly;
+/// an f32 dense layer does not chain after an f64 one (R25), and a dense_f64 record needs f64
+/// tensors (R23).
+#[test]
+fn dense_f64_chains_and_round_trips() {
+    use crate::common::{broken, set_word, write_vec};
+    let spec = mlp_f64(dense_f64_layer(4, 2, Activation::Identity));
+    let file = write(&spec).unwrap();
+    assert_eq!(minor(&file), 1);
+    let apr = Apr::parse_verified(&file).unwrap();
+    assert_eq!(apr.to_spec(), spec);
+    assert_eq!(apr.stages()[0].name(), "dense_f64");
+
+    let mixed = mlp_f64(StageSpec::Dense {
+        n_in: 4,
+        n_out: 2,
+        activation: Activation::Identity,
+        weights: vec![0.5; 8],
+        bias: vec![0.0; 2],
+    });
+    assert!(
+        matches!(
+            write(&mixed),
+            Err(FormatError::BadPipeline {
+                stage: 1,
+                reason: "more than one estimator"
+            })
+        ),
+        "{:?}",
+        write(&mixed).map(|_| ())
+    );
+
+    // The second layer's kind word (16, n_in 4, n_out 2) made dense (9): f64 tensors.
+    let k = crate::common::Parts::of(&write_vec(&spec))
+        .manifest_words()
+        .windows(3)
+        .position(|w| w == [16, 4, 2])
+        .unwrap();
+    let e = broken(&spec, |v| set_word(v, k, 9));
+    assert!(
+        matches!(e, FormatError::BadTensorRef { stage: 1, reason, .. } if reason.contains("f32")),
         "{e:?}"
     );
 }

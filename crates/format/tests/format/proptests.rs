@@ -74,7 +74,7 @@ fn kernel() -> impl Strategy<Value = Kernel> {
 
 fn shape() -> impl Strategy<Value = Shape> {
     (
-        (1u32..6, any::<bool>(), vec((0u8..7, 0u8..6), 0..3), 0u8..6),
+        (1u32..6, any::<bool>(), vec((0u8..7, 0u8..6), 0..3), 0u8..7),
         (1u32..5, 1usize..4, any::<bool>(), kernel()),
         (0u8..4, 1u32..4, 1u32..4),
     )
@@ -102,7 +102,7 @@ fn shape() -> impl Strategy<Value = Shape> {
 }
 
 /// Builds the stages of a family spec: preprocessors, then a transformer (no estimator), an
-/// MLP, an SVM, k-means, naive Bayes or an f64 linear model. Returns the stages, the task and `n_outputs`.
+/// MLP, an SVM, k-means, naive Bayes, an f64 linear model or an f64 MLP. Returns the stages, the task and `n_outputs`.
 fn build_family(
     sh: &Shape,
     f: &mut Pool<f32>,
@@ -250,6 +250,30 @@ fn build_family(
             });
             (stages, Task::Classification, k)
         }
+        6 => {
+            let (h, o) = (sh.hidden, sh.n_out);
+            let activation = [
+                Activation::Identity,
+                Activation::Relu,
+                Activation::Tanh,
+                Activation::Logistic,
+            ][usize::from(sh.act)];
+            stages.push(StageSpec::DenseF64 {
+                n_in: width,
+                n_out: h,
+                activation,
+                weights: d.take(w * h as usize),
+                bias: d.take(h as usize),
+            });
+            stages.push(StageSpec::DenseF64 {
+                n_in: h,
+                n_out: o,
+                activation: Activation::Identity,
+                weights: d.take((h * o) as usize),
+                bias: d.take(o as usize),
+            });
+            (stages, Task::Regression, o)
+        }
         5 => {
             let o = sh.n_out;
             stages.push(StageSpec::LinearF64 {
@@ -349,7 +373,8 @@ fn tensors_of(s: &StageSpec) -> usize {
         | StageSpec::MinMaxScaler { .. }
         | StageSpec::Linear { .. }
         | StageSpec::LinearF64 { .. }
-        | StageSpec::Dense { .. } => 2,
+        | StageSpec::Dense { .. }
+        | StageSpec::DenseF64 { .. } => 2,
         StageSpec::Pca { whiten, .. } => 2 + usize::from(whiten.is_some()),
         StageSpec::GaussianNb { .. } => 4,
         StageSpec::Svm(m) => {
