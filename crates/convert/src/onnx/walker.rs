@@ -491,8 +491,8 @@ impl<'m> Walker<'m> {
                 .to_string()
         });
         let graph_name = (!graph.name.is_empty()).then(|| graph.name.clone());
-        // A double graph whose every stage computes in f64 (f64 scalers, an f64 linear
-        // model, a post transform) answers in f64; so do trees of a double graph, which compare
+        // A double graph whose every stage computes in f64 (f64 scalers, a normalizer, an
+        // f64 linear model or MLP, a post transform) answers in f64; so do trees of a double graph, which compare
         // and sum in f64 (no f32 rounding). Everything else computes in f32: an f64 linear
         // model after an f32 stage is made f32 again.
         let all_f64 = !self.input_f32
@@ -501,6 +501,7 @@ impl<'m> Walker<'m> {
                     s,
                     StageSpec::StandardScalerF64 { .. }
                         | StageSpec::MinMaxScalerF64 { .. }
+                        | StageSpec::Normalizer { .. }
                         | StageSpec::LinearF64 { .. }
                         | StageSpec::DenseF64 { .. }
                         | StageSpec::Post(_)

@@ -39,6 +39,8 @@ const F64_MODELS: &[&str] = &[
     "maxabs_linear",
     "standard_scaler",
     "scaler_mlp_regressor",
+    "normalizer_logreg",
+    "normalizer_l1_logreg",
 ];
 
 /// The rows of a model, each number parsed from its text (correctly rounded, as the

@@ -67,13 +67,15 @@ pub(crate) fn preprocess(s: &Stage<'_>, a: &mut [f32], b: &mut [f32], w: usize) 
 }
 
 /// Whether a stage can compute in `f64` from an `f64` row, handing on `f64` values unrounded:
-/// the f64 scalers, the f64 linear model and the post transforms. A pipeline of these alone,
+/// the f64 scalers, the normalizer (it has no parameters), the f64 linear model and MLP, and
+/// the post transforms. A pipeline of these alone,
 /// whose output precision is `f64`, is computed in `f64` throughout.
 pub(crate) fn computes_f64(s: &Stage<'_>) -> bool {
     matches!(
         s,
         Stage::StandardScalerF64 { .. }
             | Stage::MinMaxScalerF64 { .. }
+            | Stage::Normalizer { .. }
             | Stage::LinearF64 { .. }
             | Stage::DenseF64 { .. }
             | Stage::Post(_)
@@ -98,6 +100,7 @@ pub(crate) fn run_all_f64(
             Stage::MinMaxScalerF64 { scale, min } => {
                 scaler::min_max_scale_f64(&mut v[..w], scale, min);
             }
+            Stage::Normalizer { norm, .. } => normalizer::normalize_f64(&mut v[..w], norm),
             Stage::LinearF64 {
                 coef,
                 intercept,

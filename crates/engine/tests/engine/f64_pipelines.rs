@@ -114,10 +114,18 @@ proptest! {
         pre in 0u8..4,
         head in 0u8..4,
         hidden in vec((1u32..7, 0u8..4), 0..3),
+        norm in 0u8..4,
         p in vec(-3.0f64..3.0, 64),
         rows in vec(-1e3f64..1e3, 48),
     ) {
-        let spec = mlp(n, n_out, pre, head, &hidden, &p, Precision::F64);
+        let mut spec = mlp(n, n_out, pre, head, &hidden, &p, Precision::F64);
+        if norm > 0 {
+            // A normalizer first (it has no parameters: computed in f64 here).
+            spec.stages.insert(0, StageSpec::Normalizer {
+                width: n,
+                norm: [Norm::L1, Norm::L2, Norm::Max][usize::from(norm - 1)],
+            });
+        }
         let buf = written(&spec);
         let apr = Apr::parse_verified(&buf).unwrap();
         let model = Model::new(&apr);
@@ -188,8 +196,8 @@ fn nothing_is_rounded_to_f32() {
     }
 }
 
-/// The same stages with an f32 output precision, or behind a stage that computes in f32 (a
-/// normalizer), are computed as before: every answer is an f32 value.
+/// The same stages with an f32 output precision, or behind a stage that computes in f32 (an
+/// f32 scaler), are computed as before: every answer is an f32 value.
 #[test]
 fn f64_stages_in_an_f32_pipeline_answer_f32_values() {
     let p: Vec<f64> = (0..40)
@@ -199,18 +207,18 @@ fn f64_stages_in_an_f32_pipeline_answer_f32_values() {
     let mut behind_f32 = pipeline(3, 2, 3, 1, &p, Precision::F64);
     behind_f32.stages.insert(
         0,
-        StageSpec::Normalizer {
-            width: 3,
-            norm: Norm::L2,
+        StageSpec::MinMaxScaler {
+            scale: vec![0.5, 2.0, 0.1],
+            min: vec![0.0, -1.0, 0.3],
         },
     );
     let mlp_behind_f32 = {
         let mut s = mlp(3, 2, 1, 1, &[(4, 1)], &p, Precision::F64);
         s.stages.insert(
             0,
-            StageSpec::Normalizer {
-                width: 3,
-                norm: Norm::L1,
+            StageSpec::StandardScaler {
+                mean: vec![0.5, 2.0, 0.1],
+                scale: vec![1.5, 0.25, 3.0],
             },
         );
         s
