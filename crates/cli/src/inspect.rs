@@ -341,6 +341,23 @@ fn stage_info(index: usize, stage: &Stage<'_>, n_in: u32) -> StageInfo {
             }
             v
         }
+        Stage::PcaF64 {
+            n_in: pi,
+            n_out,
+            mean,
+            whiten,
+            ..
+        } => {
+            param("whiten", json!(whiten.is_some()));
+            let mut v = vec![
+                t("mean", "f64", &[mean.len()]),
+                t("components", "f64", &[n_out as usize, pi as usize]),
+            ];
+            if let Some(w) = whiten {
+                v.push(t("whiten", "f64", &[w.len()]));
+            }
+            v
+        }
         Stage::Linear {
             n_in: li,
             n_out,

@@ -83,6 +83,12 @@ fn run(stages: &[Stage<'_>], task: Task, x: &[f64], all_f64: bool) -> RefOutput 
                 whiten,
                 ..
             } => v = pca_ref(&v, mean, components, whiten),
+            Stage::PcaF64 {
+                mean,
+                components,
+                whiten,
+                ..
+            } => v = crate::family::pca::pca_f64_ref(&v, mean, components, whiten),
             Stage::Linear {
                 coef, intercept, ..
             } => {

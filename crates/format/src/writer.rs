@@ -149,7 +149,8 @@ fn needs_1_1(spec: &ModelSpec) -> bool {
             StageSpec::StandardScalerF64 { .. }
             | StageSpec::MinMaxScalerF64 { .. }
             | StageSpec::LinearF64 { .. }
-            | StageSpec::DenseF64 { .. } => true,
+            | StageSpec::DenseF64 { .. }
+            | StageSpec::PcaF64 { .. } => true,
             _ => false,
         })
 }

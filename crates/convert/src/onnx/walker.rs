@@ -213,6 +213,7 @@ impl<'m> Walker<'m> {
                     | StageSpec::Normalizer { .. }
                     | StageSpec::Imputer { .. }
                     | StageSpec::Pca { .. }
+                    | StageSpec::PcaF64 { .. }
                     | StageSpec::Post(_)
             )
         })
@@ -227,7 +228,8 @@ impl<'m> Walker<'m> {
                 | StageSpec::LinearF64 { n_out, .. }
                 | StageSpec::Dense { n_out, .. }
                 | StageSpec::DenseF64 { n_out, .. }
-                | StageSpec::Pca { n_out, .. } => w = *n_out as usize,
+                | StageSpec::Pca { n_out, .. }
+                | StageSpec::PcaF64 { n_out, .. } => w = *n_out as usize,
                 StageSpec::KMeans { k, .. } => w = *k as usize,
                 StageSpec::GaussianNb { n_classes, .. } => w = *n_classes as usize,
                 _ => {}
@@ -491,8 +493,8 @@ impl<'m> Walker<'m> {
                 .to_string()
         });
         let graph_name = (!graph.name.is_empty()).then(|| graph.name.clone());
-        // A double graph whose every stage computes in f64 (f64 scalers, a normalizer, an
-        // f64 linear model or MLP, a post transform) answers in f64; so do trees of a double graph, which compare
+        // A double graph whose every stage computes in f64 (f64 scalers, a normalizer, a PCA,
+        // an f64 linear model or MLP, a post transform) answers in f64; so do trees of a double graph, which compare
         // and sum in f64 (no f32 rounding). Everything else computes in f32: an f64 linear
         // model after an f32 stage is made f32 again.
         let all_f64 = !self.input_f32
@@ -502,6 +504,7 @@ impl<'m> Walker<'m> {
                     StageSpec::StandardScalerF64 { .. }
                         | StageSpec::MinMaxScalerF64 { .. }
                         | StageSpec::Normalizer { .. }
+                        | StageSpec::PcaF64 { .. }
                         | StageSpec::LinearF64 { .. }
                         | StageSpec::DenseF64 { .. }
                         | StageSpec::Post(_)
@@ -546,10 +549,28 @@ impl<'m> Walker<'m> {
         })
     }
 
-    /// Makes every `linear_f64` stage a `linear` one and every `dense_f64` a `dense` one (f32
-    /// parameters), for a pipeline that computes in f32 anyway.
+    /// Makes every `linear_f64` stage a `linear` one, every `dense_f64` a `dense` one and
+    /// every `pca_f64` a `pca` one (f32 parameters), for a pipeline that computes in f32
+    /// anyway.
     fn linear_to_f32(&mut self) -> Result<(), ConvertError> {
         for s in &mut self.stages {
+            if let StageSpec::PcaF64 {
+                n_in,
+                n_out,
+                mean,
+                components,
+                whiten,
+            } = s
+            {
+                let what = || "the PCA".to_string();
+                *s = StageSpec::Pca {
+                    n_in: *n_in,
+                    n_out: *n_out,
+                    mean: f32_vec(mean, &what)?,
+                    components: f32_vec(components, &what)?,
+                    whiten: whiten.as_deref().map(|w| f32_vec(w, &what)).transpose()?,
+                };
+            }
             if let StageSpec::DenseF64 {
                 n_in,
                 n_out,

@@ -41,6 +41,9 @@ const F64_MODELS: &[&str] = &[
     "scaler_mlp_regressor",
     "normalizer_logreg",
     "normalizer_l1_logreg",
+    "pca_logreg",
+    "pca_whiten",
+    "scaler_pca_mlp",
 ];
 
 /// The rows of a model, each number parsed from its text (correctly rounded, as the

@@ -62,12 +62,25 @@ pub(crate) fn preprocess(s: &Stage<'_>, a: &mut [f32], b: &mut [f32], w: usize) 
             a[..no].copy_from_slice(&b[..no]);
             no
         }
+        Stage::PcaF64 {
+            n_out,
+            mean,
+            components,
+            whiten,
+            ..
+        } => {
+            let no = n_out as usize;
+            pca::pca_f64_f32(&a[..w], mean, components, whiten, &mut b[..no]);
+            a[..no].copy_from_slice(&b[..no]);
+            no
+        }
         _ => w,
     }
 }
 
 /// Whether a stage can compute in `f64` from an `f64` row, handing on `f64` values unrounded:
-/// the f64 scalers, the normalizer (it has no parameters), the f64 linear model and MLP, and
+/// the f64 scalers, the normalizer (it has no parameters), the f64 PCA, the f64 linear model and
+/// MLP, and
 /// the post transforms. A pipeline of these alone,
 /// whose output precision is `f64`, is computed in `f64` throughout.
 pub(crate) fn computes_f64(s: &Stage<'_>) -> bool {
@@ -76,6 +89,7 @@ pub(crate) fn computes_f64(s: &Stage<'_>) -> bool {
         Stage::StandardScalerF64 { .. }
             | Stage::MinMaxScalerF64 { .. }
             | Stage::Normalizer { .. }
+            | Stage::PcaF64 { .. }
             | Stage::LinearF64 { .. }
             | Stage::DenseF64 { .. }
             | Stage::Post(_)
@@ -92,6 +106,7 @@ pub(crate) fn run_all_f64(
     w: usize,
     scores: &mut [f64],
 ) -> usize {
+    let mut w = w;
     for (i, s) in stages.iter().enumerate() {
         match *s {
             Stage::StandardScalerF64 { mean, scale } => {
@@ -101,6 +116,18 @@ pub(crate) fn run_all_f64(
                 scaler::min_max_scale_f64(&mut v[..w], scale, min);
             }
             Stage::Normalizer { norm, .. } => normalizer::normalize_f64(&mut v[..w], norm),
+            Stage::PcaF64 {
+                n_out,
+                mean,
+                components,
+                whiten,
+                ..
+            } => {
+                let no = n_out as usize;
+                pca::pca_f64(&mut v[..w], mean, components, whiten, &mut scores[..no]);
+                v[..no].copy_from_slice(&scores[..no]);
+                w = no;
+            }
             Stage::LinearF64 {
                 coef,
                 intercept,

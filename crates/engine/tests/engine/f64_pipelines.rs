@@ -1,5 +1,5 @@
-//! Pipelines computed in f64 throughout: f64 scalers, an f64 linear model or MLP and its
-//! post transform, with an f64 output precision (scikit-learn reached through a double ONNX
+//! Pipelines computed in f64 throughout: f64 scalers, a normalizer, an f64 PCA, an f64 linear
+//! model or MLP and its post transform, with an f64 output precision (scikit-learn reached through a double ONNX
 //! graph). The row path, the batch path and the reference agree bit for bit, and no value is
 //! rounded to f32 on the way.
 
@@ -18,17 +18,20 @@ fn is_f32(v: f64) -> bool {
 /// 1 a classifier with a post transform (binary_logistic for one score, softmax otherwise),
 /// 2 a classifier by the scores' sign or argmax, 3 logistic per output (regression).
 fn pipeline(n: u32, n_out: u32, pre: u8, head: u8, p: &[f64], precision: Precision) -> ModelSpec {
-    mlp(n, n_out, pre, head, &[], p, precision)
+    mlp(n, n_out, pre, head, &[], 0, p, precision)
 }
 
 /// [`pipeline`] with an MLP (`dense_f64` layers) when `hidden` (width, activation code per
-/// hidden layer) is not empty.
+/// hidden layer) is not empty, and a `pca_f64` after the scalers when `pca` is 1 (or 2:
+/// whitened).
+#[allow(clippy::too_many_arguments)]
 fn mlp(
     n: u32,
     n_out: u32,
     pre: u8,
     head: u8,
     hidden: &[(u32, u8)],
+    pca: u8,
     p: &[f64],
     precision: Precision,
 ) -> ModelSpec {
@@ -52,6 +55,20 @@ fn mlp(
             min: take(nf),
         });
     }
+    let n_features = n;
+    let (n, nf) = if pca > 0 {
+        let k = 1 + n / 2;
+        stages.push(StageSpec::PcaF64 {
+            n_in: n,
+            n_out: k,
+            mean: take(nf),
+            components: take(nf * k as usize),
+            whiten: (pca == 2).then(|| take(k as usize).iter().map(|w| w.abs() + 0.5).collect()),
+        });
+        (k, k as usize)
+    } else {
+        (n, nf)
+    };
     let no = n_out as usize;
     if hidden.is_empty() {
         stages.push(StageSpec::LinearF64 {
@@ -94,7 +111,7 @@ fn mlp(
         }
         _ => (Task::Regression, n_out),
     };
-    let mut s = ModelSpecBuilder::new(n)
+    let mut s = ModelSpecBuilder::new(n_features)
         .task_with_labels(task, n_outputs)
         .stages(stages)
         .build();
@@ -115,10 +132,11 @@ proptest! {
         head in 0u8..4,
         hidden in vec((1u32..7, 0u8..4), 0..3),
         norm in 0u8..4,
+        pca in 0u8..3,
         p in vec(-3.0f64..3.0, 64),
         rows in vec(-1e3f64..1e3, 48),
     ) {
-        let mut spec = mlp(n, n_out, pre, head, &hidden, &p, Precision::F64);
+        let mut spec = mlp(n, n_out, pre, head, &hidden, pca, &p, Precision::F64);
         if norm > 0 {
             // A normalizer first (it has no parameters: computed in f64 here).
             spec.stages.insert(0, StageSpec::Normalizer {
@@ -213,7 +231,7 @@ fn f64_stages_in_an_f32_pipeline_answer_f32_values() {
         },
     );
     let mlp_behind_f32 = {
-        let mut s = mlp(3, 2, 1, 1, &[(4, 1)], &p, Precision::F64);
+        let mut s = mlp(3, 2, 1, 1, &[(4, 1)], 1, &p, Precision::F64);
         s.stages.insert(
             0,
             StageSpec::StandardScaler {

@@ -47,6 +47,7 @@ pub(crate) mod stage_kind {
     pub const MIN_MAX_SCALER_F64: u32 = 14;
     pub const LINEAR_F64: u32 = 15;
     pub const DENSE_F64: u32 = 16;
+    pub const PCA_F64: u32 = 17;
 }
 
 /// One pipeline stage, viewing its weights in place.
@@ -143,6 +144,21 @@ pub enum Stage<'a> {
         /// `sqrt(explained_variance_)` per component when the PCA whitens, else `None`.
         whiten: Option<&'a [f32]>,
     },
+    /// [`Stage::Pca`] with f64 parameters, computed in f64 (preprocessor): a PCA reached
+    /// through a double ONNX graph. In a pipeline that is not computed in f64 throughout, its
+    /// outputs are rounded once to f32.
+    PcaF64 {
+        /// Input width.
+        n_in: u32,
+        /// Number of components (output width).
+        n_out: u32,
+        /// Per-feature mean, subtracted first.
+        mean: &'a [f64],
+        /// Row-major `n_out × n_in` components.
+        components: &'a [f64],
+        /// `sqrt(explained_variance_)` per component when the PCA whitens, else `None`.
+        whiten: Option<&'a [f64]>,
+    },
     /// A fully connected layer `y_j = a(bias_j + Σ_i weights[j · n_in + i] · x_i)`, estimator.
     /// One or more consecutive dense stages form the estimator block (an MLP).
     Dense {
@@ -226,7 +242,8 @@ impl Stage<'_> {
             | Stage::MinMaxScalerF64 { .. }
             | Stage::Normalizer { .. }
             | Stage::Imputer { .. }
-            | Stage::Pca { .. } => Role::Preprocessor,
+            | Stage::Pca { .. }
+            | Stage::PcaF64 { .. } => Role::Preprocessor,
             Stage::Linear { .. }
             | Stage::LinearF64 { .. }
             | Stage::Trees(_)
@@ -249,6 +266,7 @@ impl Stage<'_> {
             | Stage::Normalizer { .. }
             | Stage::Imputer { .. } => input,
             Stage::Pca { n_out, .. }
+            | Stage::PcaF64 { n_out, .. }
             | Stage::Linear { n_out, .. }
             | Stage::LinearF64 { n_out, .. }
             | Stage::Dense { n_out, .. }
@@ -275,6 +293,7 @@ impl Stage<'_> {
             Stage::Normalizer { .. } => "normalizer",
             Stage::Imputer { .. } => "imputer",
             Stage::Pca { .. } => "pca",
+            Stage::PcaF64 { .. } => "pca_f64",
             Stage::Dense { .. } => "dense",
             Stage::DenseF64 { .. } => "dense_f64",
             Stage::Svm(_) => "svm",
@@ -301,6 +320,7 @@ impl Stage<'_> {
             Stage::Linear { n_in, .. }
             | Stage::LinearF64 { n_in, .. }
             | Stage::Pca { n_in, .. }
+            | Stage::PcaF64 { n_in, .. }
             | Stage::Dense { n_in, .. }
             | Stage::DenseF64 { n_in, .. }
             | Stage::KMeans { n_in, .. }
@@ -418,6 +438,19 @@ pub enum StageSpec {
         /// `sqrt(explained_variance_)` per component, when whitening.
         whiten: Option<Vec<f32>>,
     },
+    /// See [`Stage::PcaF64`].
+    PcaF64 {
+        /// Input width.
+        n_in: u32,
+        /// Components.
+        n_out: u32,
+        /// Per-feature mean.
+        mean: Vec<f64>,
+        /// Row-major `n_out × n_in` components.
+        components: Vec<f64>,
+        /// `sqrt(explained_variance_)` per component, when whitening.
+        whiten: Option<Vec<f64>>,
+    },
     /// See [`Stage::Dense`]: `a(weights · x + bias)`.
     Dense {
         /// Input width.
@@ -498,6 +531,7 @@ pub(crate) fn read_stage<'a>(
                 | stage_kind::MIN_MAX_SCALER_F64
                 | stage_kind::LINEAR_F64
                 | stage_kind::DENSE_F64
+                | stage_kind::PCA_F64
         )
     {
         // Stage kinds of version 1.1.
@@ -550,6 +584,10 @@ pub(crate) fn read_stage<'a>(
         stage_kind::PCA => {
             need(pca::RECORD_LEN)?;
             pca::read(p, index, w)
+        }
+        stage_kind::PCA_F64 => {
+            need(pca::RECORD_LEN)?;
+            pca::read_f64(p, index, w)
         }
         stage_kind::DENSE => {
             need(dense::RECORD_LEN)?;
@@ -630,6 +668,16 @@ pub(crate) fn payload(s: &StageSpec, t: &mut Tensors) -> Vec<u32> {
         } => (
             stage_kind::PCA,
             pca::payload(*n_in, *n_out, mean, components, whiten.as_deref(), t),
+        ),
+        StageSpec::PcaF64 {
+            n_in,
+            n_out,
+            mean,
+            components,
+            whiten,
+        } => (
+            stage_kind::PCA_F64,
+            pca::payload_f64(*n_in, *n_out, mean, components, whiten.as_deref(), t),
         ),
         StageSpec::Dense {
             n_in,
@@ -734,6 +782,19 @@ impl Stage<'_> {
                 mean: mean.to_vec(),
                 components: components.to_vec(),
                 whiten: whiten.map(<[f32]>::to_vec),
+            },
+            Stage::PcaF64 {
+                n_in,
+                n_out,
+                mean,
+                components,
+                whiten,
+            } => StageSpec::PcaF64 {
+                n_in,
+                n_out,
+                mean: mean.to_vec(),
+                components: components.to_vec(),
+                whiten: whiten.map(<[f64]>::to_vec),
             },
             Stage::Dense {
                 n_in,

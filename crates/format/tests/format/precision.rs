@@ -103,14 +103,14 @@ fn linear_f64_rules() {
     use crate::common::{broken, set_word, write_vec};
     let spec = linear_f64();
     let k = linear_kind_word(&write_vec(&spec));
-    // A 1.0 file (an f32 linear model) whose kind word says linear_f64 or dense_f64.
+    // A 1.0 file (an f32 linear model) whose kind word says linear_f64, dense_f64 or pca_f64.
     let one_0 = linear(Precision::F32);
     let k10 = crate::common::Parts::of(&write_vec(&one_0))
         .manifest_words()
         .windows(3)
         .position(|w| w == [2, 2, 1])
         .unwrap();
-    for kind in [15, 16] {
+    for kind in [15, 16, 17] {
         let e = broken(&one_0, |v| set_word(v, k10, kind));
         assert_eq!(
             e,
@@ -223,6 +223,64 @@ fn dense_f64_chains_and_round_trips() {
     let e = broken(&spec, |v| set_word(v, k, 9));
     assert!(
         matches!(e, FormatError::BadTensorRef { stage: 1, reason, .. } if reason.contains("f32")),
+        "{e:?}"
+    );
+}
+
+fn pca_f64(whiten: Option<Vec<f64>>) -> ModelSpec {
+    let mut s = ModelSpecBuilder::new(3)
+        .regression(1)
+        .stage(StageSpec::PcaF64 {
+            n_in: 3,
+            n_out: 2,
+            mean: vec![0.5, -1.0, 1e-310],
+            components: vec![0.1, 0.2, 0.3, -0.4, 0.5, -0.6],
+            whiten,
+        })
+        .stage(StageSpec::LinearF64 {
+            n_in: 2,
+            n_out: 1,
+            coef: vec![1.0, -1.0],
+            intercept: vec![0.25],
+        })
+        .build();
+    s.output.precision = Precision::F64;
+    s
+}
+
+/// pca_f64 (kind 17, version 1.1) round-trips its f64 tensors exactly; its whitening
+/// divisors must be finite and positive (R31), and its tensors f64 (R23).
+#[test]
+fn pca_f64_round_trips_and_checks_its_whitening() {
+    use crate::common::{broken, set_word, write_vec};
+    for whiten in [None, Some(vec![2.0, 0.5])] {
+        let spec = pca_f64(whiten);
+        let file = write(&spec).unwrap();
+        assert_eq!(minor(&file), 1);
+        let apr = Apr::parse_verified(&file).unwrap();
+        assert_eq!(apr.to_spec(), spec);
+        assert_eq!(apr.stages()[0].name(), "pca_f64");
+    }
+    for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let spec = pca_f64(Some(vec![1.0, bad]));
+        assert!(
+            matches!(
+                write(&spec),
+                Err(FormatError::BadPca { stage: 0, index: 1 })
+            ),
+            "{bad}"
+        );
+    }
+    // The PCA's kind word (17, n_in 3, n_out 2) made pca (8): its tensors are f64.
+    let spec = pca_f64(None);
+    let k = crate::common::Parts::of(&write_vec(&spec))
+        .manifest_words()
+        .windows(3)
+        .position(|w| w == [17, 3, 2])
+        .unwrap();
+    let e = broken(&spec, |v| set_word(v, k, 8));
+    assert!(
+        matches!(e, FormatError::BadTensorRef { stage: 0, reason, .. } if reason.contains("f32")),
         "{e:?}"
     );
 }

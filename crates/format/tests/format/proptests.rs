@@ -74,7 +74,7 @@ fn kernel() -> impl Strategy<Value = Kernel> {
 
 fn shape() -> impl Strategy<Value = Shape> {
     (
-        (1u32..6, any::<bool>(), vec((0u8..7, 0u8..6), 0..3), 0u8..7),
+        (1u32..6, any::<bool>(), vec((0u8..8, 0u8..6), 0..3), 0u8..7),
         (1u32..5, 1usize..4, any::<bool>(), kernel()),
         (0u8..4, 1u32..4, 1u32..4),
     )
@@ -127,6 +127,19 @@ fn build_family(
                 width,
                 norm: [Norm::L1, Norm::L2, Norm::Max][usize::from(arg % 3)],
             },
+            7 => {
+                let n_out = 1 + u32::from(arg) % width;
+                let whiten = (arg % 2 == 0).then(|| pos64.take(n_out as usize));
+                let s = StageSpec::PcaF64 {
+                    n_in: width,
+                    n_out,
+                    mean: d.take(w),
+                    components: d.take(w * n_out as usize),
+                    whiten,
+                };
+                width = n_out;
+                s
+            }
             6 => StageSpec::MinMaxScalerF64 {
                 scale: d.take(w),
                 min: d.take(w),
@@ -376,6 +389,7 @@ fn tensors_of(s: &StageSpec) -> usize {
         | StageSpec::Dense { .. }
         | StageSpec::DenseF64 { .. } => 2,
         StageSpec::Pca { whiten, .. } => 2 + usize::from(whiten.is_some()),
+        StageSpec::PcaF64 { whiten, .. } => 2 + usize::from(whiten.is_some()),
         StageSpec::GaussianNb { .. } => 4,
         StageSpec::Svm(m) => {
             3 + usize::from(!m.n_support.is_empty()) + 2 * usize::from(!m.prob_a.is_empty())
