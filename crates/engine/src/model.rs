@@ -311,11 +311,19 @@ impl<'a> Model<'a> {
                 }
                 None => (scores, None),
             };
+            // Naive Bayes likelihoods pick the class by their argmax, even alone.
+            let nb = matches!(self.estimator(), Some(Stage::GaussianNb { .. }));
             return Ok(RowOutput {
                 scores,
                 values,
                 probabilities,
-                class: classifier.then(|| self.class_of(scores)),
+                class: classifier.then(|| {
+                    if nb {
+                        kernels::argmax_f64(scores)
+                    } else {
+                        self.class_of(scores)
+                    }
+                }),
             });
         }
         let block = EstimatorBlock {

@@ -149,7 +149,13 @@ fn run(stages: &[Stage<'_>], task: Task, x: &[f64], all_f64: bool) -> RefOutput 
                 log_norm,
                 ..
             } => {
-                v = gaussian_nb_ref(&v, theta, var, log_prior, log_norm);
+                v = if all_f64 {
+                    crate::family::naive_bayes::gaussian_nb_f64_ref(
+                        &v, theta, var, log_prior, log_norm,
+                    )
+                } else {
+                    gaussian_nb_ref(&v, theta, var, log_prior, log_norm)
+                };
                 let mut best = 0;
                 for (i, &z) in v.iter().enumerate() {
                     if z > v[best] {

@@ -494,7 +494,7 @@ impl<'m> Walker<'m> {
         });
         let graph_name = (!graph.name.is_empty()).then(|| graph.name.clone());
         // A double graph whose every stage computes in f64 (f64 scalers, a normalizer, a PCA,
-        // an f64 linear model or MLP, a post transform) answers in f64; so do trees of a double graph, which compare
+        // an f64 linear model or MLP, Gaussian naive Bayes, a post transform) answers in f64; so do trees of a double graph, which compare
         // and sum in f64 (no f32 rounding). Everything else computes in f32: an f64 linear
         // model after an f32 stage is made f32 again.
         let all_f64 = !self.input_f32
@@ -507,6 +507,7 @@ impl<'m> Walker<'m> {
                         | StageSpec::PcaF64 { .. }
                         | StageSpec::LinearF64 { .. }
                         | StageSpec::DenseF64 { .. }
+                        | StageSpec::GaussianNb { .. }
                         | StageSpec::Post(_)
                 )
             });

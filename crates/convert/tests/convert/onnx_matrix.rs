@@ -44,6 +44,7 @@ const F64_MODELS: &[&str] = &[
     "pca_logreg",
     "pca_whiten",
     "scaler_pca_mlp",
+    "gaussian_nb",
 ];
 
 /// The rows of a model, each number parsed from its text (correctly rounded, as the

@@ -80,7 +80,7 @@ pub(crate) fn preprocess(s: &Stage<'_>, a: &mut [f32], b: &mut [f32], w: usize) 
 
 /// Whether a stage can compute in `f64` from an `f64` row, handing on `f64` values unrounded:
 /// the f64 scalers, the normalizer (it has no parameters), the f64 PCA, the f64 linear model and
-/// MLP, and
+/// MLP, Gaussian naive Bayes (its parameters are f64), and
 /// the post transforms. A pipeline of these alone,
 /// whose output precision is `f64`, is computed in `f64` throughout.
 pub(crate) fn computes_f64(s: &Stage<'_>) -> bool {
@@ -92,6 +92,7 @@ pub(crate) fn computes_f64(s: &Stage<'_>) -> bool {
             | Stage::PcaF64 { .. }
             | Stage::LinearF64 { .. }
             | Stage::DenseF64 { .. }
+            | Stage::GaussianNb { .. }
             | Stage::Post(_)
     )
 }
@@ -139,6 +140,25 @@ pub(crate) fn run_all_f64(
                 return no;
             }
             Stage::DenseF64 { .. } => return dense::chain_f64(&stages[i..], v, scores, w),
+            Stage::GaussianNb {
+                n_classes,
+                theta,
+                var,
+                log_prior,
+                log_norm,
+                ..
+            } => {
+                let k = n_classes as usize;
+                naive_bayes::gaussian_nb_f64(
+                    &v[..w],
+                    theta,
+                    var,
+                    log_prior,
+                    log_norm,
+                    &mut scores[..k],
+                );
+                return k;
+            }
             _ => {}
         }
     }

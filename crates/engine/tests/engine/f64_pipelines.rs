@@ -258,3 +258,58 @@ fn f64_stages_in_an_f32_pipeline_answer_f32_values() {
         }
     }
 }
+
+proptest! {
+    /// Gaussian naive Bayes (f64 parameters) behind an f64 scaler, with or without its
+    /// softmax: computed in f64 throughout, row path, batch path and reference bit for bit.
+    #[test]
+    fn naive_bayes_in_f64_agrees_bit_for_bit(
+        n in 1u32..11,
+        k in 2u32..5,
+        scaler in any::<bool>(),
+        softmax in any::<bool>(),
+        p in vec(-3.0f64..3.0, 128),
+        rows in vec(-50.0f64..50.0, 40),
+    ) {
+        let (nf, kc) = (n as usize, k as usize);
+        let mut stages = Vec::new();
+        if scaler {
+            stages.push(StageSpec::StandardScalerF64 {
+                mean: p[..nf].to_vec(),
+                scale: p[nf..2 * nf].iter().map(|s| s.abs() + 0.1).collect(),
+            });
+        }
+        stages.push(StageSpec::GaussianNb {
+            n_in: n,
+            n_classes: k,
+            theta: (0..nf * kc).map(|i| p[(3 * i + 1) % p.len()]).collect(),
+            var: (0..nf * kc).map(|i| p[(5 * i + 2) % p.len()].abs() + 0.05).collect(),
+            log_prior: (0..kc).map(|c| -(c as f64) - 0.5).collect(),
+            log_norm: (0..kc).map(|c| p[c] - 1.0).collect(),
+        });
+        if softmax {
+            stages.push(StageSpec::Post(PostTransform::Softmax));
+        }
+        let mut spec = ModelSpecBuilder::new(n)
+            .task_with_labels(Task::Classification, k)
+            .stages(stages)
+            .build();
+        spec.output.precision = Precision::F64;
+        let buf = written(&spec);
+        let apr = Apr::parse_verified(&buf).unwrap();
+        let model = Model::new(&apr);
+        let rows = &rows[..rows.len() / nf * nf];
+        let mut scratch = model.scratch();
+        let mut batch = BatchOutput::default();
+        model.predict_batch(rows, &mut batch).unwrap();
+        for (r, x) in rows.chunks_exact(nf).enumerate() {
+            let out = model.predict_row(x, &mut scratch).unwrap();
+            let want = reference::predict_all_f64(apr.stages(), Task::Classification, x);
+            prop_assert_eq!(bits(out.scores), bits(&want.scores));
+            prop_assert_eq!(bits(out.values), bits(&want.values));
+            prop_assert_eq!(out.class, want.class);
+            prop_assert_eq!(bits(&batch.scores[r * kc..(r + 1) * kc]), bits(out.scores));
+            prop_assert_eq!(batch.classes[r], out.class.unwrap());
+        }
+    }
+}
