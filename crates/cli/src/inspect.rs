@@ -459,6 +459,10 @@ fn stage_info(index: usize, stage: &Stage<'_>, n_in: u32) -> StageInfo {
             param("k", json!(k));
             vec![t("centers", "f32", &[k as usize, ki as usize])]
         }
+        Stage::KMeansF64 { n_in: ki, k, .. } => {
+            param("k", json!(k));
+            vec![t("centers", "f64", &[k as usize, ki as usize])]
+        }
         Stage::GaussianNb {
             n_in: gi,
             n_classes,

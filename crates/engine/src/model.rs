@@ -301,7 +301,7 @@ impl<'a> Model<'a> {
             // Preprocessors, estimator and post transform in f64, never rounded.
             let nf = self.n_features;
             xr[..nf].copy_from_slice(x);
-            let sw = family::run_all_f64(&self.stages[..self.est_end], xr, nf, s64);
+            let (sw, decided) = family::run_all_f64(&self.stages[..self.est_end], xr, nf, s64);
             let scores: &'s [f64] = &s64[..sw];
             let (values, probabilities): (&'s [f64], _) = match self.post {
                 Some(p) => {
@@ -317,12 +317,10 @@ impl<'a> Model<'a> {
                 scores,
                 values,
                 probabilities,
-                class: classifier.then(|| {
-                    if nb {
-                        kernels::argmax_f64(scores)
-                    } else {
-                        self.class_of(scores)
-                    }
+                class: classifier.then(|| match decided {
+                    Some(c) => c,
+                    None if nb => kernels::argmax_f64(scores),
+                    None => self.class_of(scores),
                 }),
             });
         }

@@ -136,6 +136,12 @@ fn run(stages: &[Stage<'_>], task: Task, x: &[f64], all_f64: bool) -> RefOutput 
                     None => r.scores,
                 };
             }
+            Stage::KMeansF64 { centers, .. } => {
+                let (d, nearest) = crate::family::kmeans::kmeans_f64_ref(&v, centers);
+                class = Some(nearest);
+                v = d;
+                scores = Some(v.clone());
+            }
             Stage::KMeans { centers, .. } => {
                 let (d, nearest) = kmeans_ref(&v, centers);
                 class = Some(nearest);

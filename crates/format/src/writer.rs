@@ -150,7 +150,8 @@ fn needs_1_1(spec: &ModelSpec) -> bool {
             | StageSpec::MinMaxScalerF64 { .. }
             | StageSpec::LinearF64 { .. }
             | StageSpec::DenseF64 { .. }
-            | StageSpec::PcaF64 { .. } => true,
+            | StageSpec::PcaF64 { .. }
+            | StageSpec::KMeansF64 { .. } => true,
             _ => false,
         })
 }

@@ -230,7 +230,7 @@ impl<'m> Walker<'m> {
                 | StageSpec::DenseF64 { n_out, .. }
                 | StageSpec::Pca { n_out, .. }
                 | StageSpec::PcaF64 { n_out, .. } => w = *n_out as usize,
-                StageSpec::KMeans { k, .. } => w = *k as usize,
+                StageSpec::KMeans { k, .. } | StageSpec::KMeansF64 { k, .. } => w = *k as usize,
                 StageSpec::GaussianNb { n_classes, .. } => w = *n_classes as usize,
                 _ => {}
             }
@@ -494,7 +494,8 @@ impl<'m> Walker<'m> {
         });
         let graph_name = (!graph.name.is_empty()).then(|| graph.name.clone());
         // A double graph whose every stage computes in f64 (f64 scalers, a normalizer, a PCA,
-        // an f64 linear model or MLP, Gaussian naive Bayes, a post transform) answers in f64; so do trees of a double graph, which compare
+        // an f64 linear model or MLP, Gaussian naive Bayes, an f64 k-means, a post transform)
+        // answers in f64; so do trees of a double graph, which compare
         // and sum in f64 (no f32 rounding). Everything else computes in f32: an f64 linear
         // model after an f32 stage is made f32 again.
         let all_f64 = !self.input_f32
@@ -508,6 +509,7 @@ impl<'m> Walker<'m> {
                         | StageSpec::LinearF64 { .. }
                         | StageSpec::DenseF64 { .. }
                         | StageSpec::GaussianNb { .. }
+                        | StageSpec::KMeansF64 { .. }
                         | StageSpec::Post(_)
                 )
             });
@@ -550,11 +552,19 @@ impl<'m> Walker<'m> {
         })
     }
 
-    /// Makes every `linear_f64` stage a `linear` one, every `dense_f64` a `dense` one and
-    /// every `pca_f64` a `pca` one (f32 parameters), for a pipeline that computes in f32
-    /// anyway.
+    /// Makes every `linear_f64` stage a `linear` one, every `dense_f64` a `dense` one, every
+    /// `pca_f64` a `pca` one and every `kmeans_f64` a `kmeans` one (f32 parameters), for a
+    /// pipeline that computes in f32 anyway.
     fn linear_to_f32(&mut self) -> Result<(), ConvertError> {
         for s in &mut self.stages {
+            if let StageSpec::KMeansF64 { n_in, k, centers } = s {
+                let what = || "the KMeans".to_string();
+                *s = StageSpec::KMeans {
+                    n_in: *n_in,
+                    k: *k,
+                    centers: f32_vec(centers, &what)?,
+                };
+            }
             if let StageSpec::PcaF64 {
                 n_in,
                 n_out,

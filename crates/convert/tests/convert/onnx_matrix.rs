@@ -45,6 +45,7 @@ const F64_MODELS: &[&str] = &[
     "pca_whiten",
     "scaler_pca_mlp",
     "gaussian_nb",
+    "kmeans",
 ];
 
 /// The rows of a model, each number parsed from its text (correctly rounded, as the

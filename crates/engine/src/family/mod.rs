@@ -80,7 +80,7 @@ pub(crate) fn preprocess(s: &Stage<'_>, a: &mut [f32], b: &mut [f32], w: usize) 
 
 /// Whether a stage can compute in `f64` from an `f64` row, handing on `f64` values unrounded:
 /// the f64 scalers, the normalizer (it has no parameters), the f64 PCA, the f64 linear model and
-/// MLP, Gaussian naive Bayes (its parameters are f64), and
+/// MLP, Gaussian naive Bayes (its parameters are f64), the f64 k-means, and
 /// the post transforms. A pipeline of these alone,
 /// whose output precision is `f64`, is computed in `f64` throughout.
 pub(crate) fn computes_f64(s: &Stage<'_>) -> bool {
@@ -93,6 +93,7 @@ pub(crate) fn computes_f64(s: &Stage<'_>) -> bool {
             | Stage::LinearF64 { .. }
             | Stage::DenseF64 { .. }
             | Stage::GaussianNb { .. }
+            | Stage::KMeansF64 { .. }
             | Stage::Post(_)
     )
 }
@@ -100,13 +101,13 @@ pub(crate) fn computes_f64(s: &Stage<'_>) -> bool {
 /// Runs a pipeline of [`computes_f64`] stages over `v[..w]` (the caller's row, copied) in
 /// `f64`: the preprocessors in place, then the estimator into `scores` (`v` is work space
 /// for an MLP's hidden layers). Returns the score width (a transformer's scores are its
-/// outputs).
+/// outputs) and the class when the estimator decides it itself (k-means).
 pub(crate) fn run_all_f64(
     stages: &[Stage<'_>],
     v: &mut [f64],
     w: usize,
     scores: &mut [f64],
-) -> usize {
+) -> (usize, Option<usize>) {
     let mut w = w;
     for (i, s) in stages.iter().enumerate() {
         match *s {
@@ -137,9 +138,14 @@ pub(crate) fn run_all_f64(
             } => {
                 let no = n_out as usize;
                 linear::linear_f64(&v[..w], coef, intercept, &mut scores[..no]);
-                return no;
+                return (no, None);
             }
-            Stage::DenseF64 { .. } => return dense::chain_f64(&stages[i..], v, scores, w),
+            Stage::DenseF64 { .. } => return (dense::chain_f64(&stages[i..], v, scores, w), None),
+            Stage::KMeansF64 { k, centers, .. } => {
+                let k = k as usize;
+                let nearest = kmeans::kmeans_f64(&v[..w], centers, &mut scores[..k]);
+                return (k, Some(nearest));
+            }
             Stage::GaussianNb {
                 n_classes,
                 theta,
@@ -157,13 +163,13 @@ pub(crate) fn run_all_f64(
                     log_norm,
                     &mut scores[..k],
                 );
-                return k;
+                return (k, None);
             }
             _ => {}
         }
     }
     scores[..w].copy_from_slice(&v[..w]);
-    w
+    (w, None)
 }
 
 /// Whether an estimator that is the pipeline's first stage reads the caller's `f64` row as
@@ -297,6 +303,13 @@ impl EstimatorBlock<'_, '_> {
                 Some(kmeans::kmeans_f32(&a[..w], centers, &mut b[..sw])),
                 false,
             ),
+            Some(Stage::KMeansF64 { centers, .. }) => {
+                // After an f32 stage: the f32 row widened, the distances rounded once.
+                widen(&a[..w], &mut xr[..w]);
+                let nearest = kmeans::kmeans_f64(&xr[..w], centers, &mut acc[..sw]);
+                narrow(&acc[..sw], &mut b[..sw]);
+                (Some(nearest), false)
+            }
             Some(Stage::Trees(_)) => {
                 widen(&a[..w], &mut xr[..w]);
                 if let Some(p) = self.prepared {

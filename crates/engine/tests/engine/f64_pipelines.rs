@@ -313,3 +313,53 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// k-means with f64 centres behind an f64 scaler: distances as scikit-learn's
+    /// `euclidean_distances` computes them, the nearest centre, row path, batch path and
+    /// reference bit for bit; a row at a centre is at distance 0 from it.
+    #[test]
+    fn kmeans_in_f64_agrees_bit_for_bit(
+        n in 1u32..9,
+        k in 2u32..6,
+        scaler in any::<bool>(),
+        p in vec(-3.0f64..3.0, 64),
+        rows in vec(-10.0f64..10.0, 40),
+    ) {
+        let (nf, kc) = (n as usize, k as usize);
+        let centers: Vec<f64> = (0..nf * kc).map(|i| p[(3 * i + 1) % p.len()]).collect();
+        let mut stages = Vec::new();
+        if scaler {
+            stages.push(StageSpec::MinMaxScalerF64 {
+                scale: p[..nf].iter().map(|s| s.abs() + 0.1).collect(),
+                min: p[nf..2 * nf].to_vec(),
+            });
+        }
+        stages.push(StageSpec::KMeansF64 { n_in: n, k, centers: centers.clone() });
+        let mut spec = ModelSpecBuilder::new(n)
+            .task_with_labels(Task::Classification, k)
+            .stages(stages)
+            .build();
+        spec.output.precision = Precision::F64;
+        let buf = written(&spec);
+        let apr = Apr::parse_verified(&buf).unwrap();
+        let model = Model::new(&apr);
+        let rows = &rows[..rows.len() / nf * nf];
+        let mut scratch = model.scratch();
+        let mut batch = BatchOutput::default();
+        model.predict_batch(rows, &mut batch).unwrap();
+        for (r, x) in rows.chunks_exact(nf).enumerate() {
+            let out = model.predict_row(x, &mut scratch).unwrap();
+            let want = reference::predict_all_f64(apr.stages(), Task::Classification, x);
+            prop_assert_eq!(bits(out.scores), bits(&want.scores));
+            prop_assert_eq!(out.class, want.class);
+            prop_assert_eq!(bits(&batch.scores[r * kc..(r + 1) * kc]), bits(out.scores));
+            prop_assert_eq!(batch.classes[r], out.class.unwrap());
+        }
+        if !scaler {
+            let c = &centers[nf..2 * nf];
+            let out = model.predict_row(c, &mut scratch).unwrap();
+            prop_assert!(out.scores[1] <= 1e-7 * c.iter().map(|v| v * v).sum::<f64>().sqrt());
+        }
+    }
+}

@@ -48,6 +48,7 @@ pub(crate) mod stage_kind {
     pub const LINEAR_F64: u32 = 15;
     pub const DENSE_F64: u32 = 16;
     pub const PCA_F64: u32 = 17;
+    pub const KMEANS_F64: u32 = 18;
 }
 
 /// One pipeline stage, viewing its weights in place.
@@ -190,6 +191,18 @@ pub enum Stage<'a> {
     },
     /// A support vector machine (classifier or regressor), estimator. See [`Svm`].
     Svm(Svm<'a>),
+    /// k-means with f64 centres, computed in f64 as scikit-learn's `euclidean_distances`
+    /// computes it: `y_c = sqrt(max((-2 x · c + ‖x‖²) + ‖c‖², 0))`, the class the smallest
+    /// squared distance, ties to the first (estimator): a k-means reached through a double
+    /// ONNX graph.
+    KMeansF64 {
+        /// Input width.
+        n_in: u32,
+        /// Number of clusters (output width).
+        k: u32,
+        /// Row-major `k × n_in` centres.
+        centers: &'a [f64],
+    },
     /// k-means: `y_c = sqrt(Σ_i (x_i - centers[c · n_in + i])²)`, the Euclidean distance to
     /// each centre (scikit-learn's `KMeans.transform`), estimator. A classifier's class is
     /// the nearest centre, ties to the first (`KMeans.predict`).
@@ -251,6 +264,7 @@ impl Stage<'_> {
             | Stage::DenseF64 { .. }
             | Stage::Svm(_)
             | Stage::KMeans { .. }
+            | Stage::KMeansF64 { .. }
             | Stage::GaussianNb { .. } => Role::Estimator,
             Stage::Post(_) => Role::Postprocessor,
         }
@@ -273,7 +287,7 @@ impl Stage<'_> {
             | Stage::DenseF64 { n_out, .. } => n_out,
             Stage::Trees(t) => t.n_out,
             Stage::Svm(s) => s.output_width(),
-            Stage::KMeans { k, .. } => k,
+            Stage::KMeans { k, .. } | Stage::KMeansF64 { k, .. } => k,
             Stage::GaussianNb { n_classes, .. } => n_classes,
             Stage::Post(PostTransform::BinaryLogistic) => 2,
             Stage::Post(_) => input,
@@ -298,6 +312,7 @@ impl Stage<'_> {
             Stage::DenseF64 { .. } => "dense_f64",
             Stage::Svm(_) => "svm",
             Stage::KMeans { .. } => "kmeans",
+            Stage::KMeansF64 { .. } => "kmeans_f64",
             Stage::GaussianNb { .. } => "gaussian_nb",
             Stage::Post(PostTransform::Logistic) => "logistic",
             Stage::Post(PostTransform::BinaryLogistic) => "binary_logistic",
@@ -324,6 +339,7 @@ impl Stage<'_> {
             | Stage::Dense { n_in, .. }
             | Stage::DenseF64 { n_in, .. }
             | Stage::KMeans { n_in, .. }
+            | Stage::KMeansF64 { n_in, .. }
             | Stage::GaussianNb { n_in, .. } => Some(n_in),
             Stage::Svm(m) => Some(m.n_in),
             Stage::Trees(t) => Some(t.n_in),
@@ -344,13 +360,19 @@ impl Stage<'_> {
     /// Whether a post transform may follow this estimator (R25): an svm or k-means
     /// estimator takes none.
     pub(crate) fn takes_post(&self) -> bool {
-        !matches!(self, Stage::Svm(_) | Stage::KMeans { .. })
+        !matches!(
+            self,
+            Stage::Svm(_) | Stage::KMeans { .. } | Stage::KMeansF64 { .. }
+        )
     }
 
     /// Whether a single output of this estimator is a signed score that picks one of two
     /// classes by its sign (R27); k-means distances and naive Bayes likelihoods are not.
     pub(crate) fn signed_scores(&self) -> bool {
-        !matches!(self, Stage::KMeans { .. } | Stage::GaussianNb { .. })
+        !matches!(
+            self,
+            Stage::KMeans { .. } | Stage::KMeansF64 { .. } | Stage::GaussianNb { .. }
+        )
     }
 }
 
@@ -488,6 +510,15 @@ pub enum StageSpec {
         /// Row-major `k × n_in` centres.
         centers: Vec<f32>,
     },
+    /// See [`Stage::KMeansF64`].
+    KMeansF64 {
+        /// Input width.
+        n_in: u32,
+        /// Clusters.
+        k: u32,
+        /// Row-major `k × n_in` centres.
+        centers: Vec<f64>,
+    },
     /// See [`Stage::GaussianNb`]: joint log-likelihood per class.
     GaussianNb {
         /// Input width.
@@ -532,6 +563,7 @@ pub(crate) fn read_stage<'a>(
                 | stage_kind::LINEAR_F64
                 | stage_kind::DENSE_F64
                 | stage_kind::PCA_F64
+                | stage_kind::KMEANS_F64
         )
     {
         // Stage kinds of version 1.1.
@@ -604,6 +636,10 @@ pub(crate) fn read_stage<'a>(
         stage_kind::KMEANS => {
             need(kmeans::RECORD_LEN)?;
             kmeans::read(p, index, w)
+        }
+        stage_kind::KMEANS_F64 => {
+            need(kmeans::RECORD_LEN)?;
+            kmeans::read_f64(p, index, w)
         }
         stage_kind::GAUSSIAN_NB => {
             need(naive_bayes::RECORD_LEN)?;
@@ -703,6 +739,10 @@ pub(crate) fn payload(s: &StageSpec, t: &mut Tensors) -> Vec<u32> {
         StageSpec::KMeans { n_in, k, centers } => {
             (stage_kind::KMEANS, kmeans::payload(*n_in, *k, centers, t))
         }
+        StageSpec::KMeansF64 { n_in, k, centers } => (
+            stage_kind::KMEANS_F64,
+            kmeans::payload_f64(*n_in, *k, centers, t),
+        ),
         StageSpec::GaussianNb {
             n_in,
             n_classes,
@@ -824,6 +864,11 @@ impl Stage<'_> {
             },
             Stage::Svm(m) => StageSpec::Svm(svm::to_spec(&m)),
             Stage::KMeans { n_in, k, centers } => StageSpec::KMeans {
+                n_in,
+                k,
+                centers: centers.to_vec(),
+            },
+            Stage::KMeansF64 { n_in, k, centers } => StageSpec::KMeansF64 {
                 n_in,
                 k,
                 centers: centers.to_vec(),

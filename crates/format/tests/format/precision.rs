@@ -103,14 +103,15 @@ fn linear_f64_rules() {
     use crate::common::{broken, set_word, write_vec};
     let spec = linear_f64();
     let k = linear_kind_word(&write_vec(&spec));
-    // A 1.0 file (an f32 linear model) whose kind word says linear_f64, dense_f64 or pca_f64.
+    // A 1.0 file (an f32 linear model) whose kind word says linear_f64, dense_f64, pca_f64 or
+    // kmeans_f64.
     let one_0 = linear(Precision::F32);
     let k10 = crate::common::Parts::of(&write_vec(&one_0))
         .manifest_words()
         .windows(3)
         .position(|w| w == [2, 2, 1])
         .unwrap();
-    for kind in [15, 16, 17] {
+    for kind in [15, 16, 17, 18] {
         let e = broken(&one_0, |v| set_word(v, k10, kind));
         assert_eq!(
             e,
@@ -283,4 +284,29 @@ fn pca_f64_round_trips_and_checks_its_whitening() {
         matches!(e, FormatError::BadTensorRef { stage: 0, reason, .. } if reason.contains("f32")),
         "{e:?}"
     );
+}
+
+/// kmeans_f64 (kind 18, version 1.1) round-trips its f64 centres and takes no post transform
+/// (R25).
+#[test]
+fn kmeans_f64_round_trips_and_takes_no_post_transform() {
+    let mut spec = ModelSpecBuilder::new(2)
+        .task_with_labels(Task::Classification, 3)
+        .stage(StageSpec::KMeansF64 {
+            n_in: 2,
+            k: 3,
+            centers: vec![0.1, 0.2, -1.0 / 3.0, 5.0, 1e-300, -7.5],
+        })
+        .build();
+    spec.output.precision = Precision::F64;
+    let file = write(&spec).unwrap();
+    assert_eq!(minor(&file), 1);
+    let apr = Apr::parse_verified(&file).unwrap();
+    assert_eq!(apr.to_spec(), spec);
+    assert_eq!(apr.stages()[0].name(), "kmeans_f64");
+    spec.stages.push(StageSpec::Post(PostTransform::Softmax));
+    assert!(matches!(
+        write(&spec),
+        Err(FormatError::BadPipeline { stage: 1, .. })
+    ));
 }

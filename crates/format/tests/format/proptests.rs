@@ -256,10 +256,18 @@ fn build_family(
         }
         3 => {
             let k = k.max(2);
-            stages.push(StageSpec::KMeans {
-                n_in: width,
-                k,
-                centers: f.take(k as usize * w),
+            stages.push(if sh.per_class % 2 == 0 {
+                StageSpec::KMeansF64 {
+                    n_in: width,
+                    k,
+                    centers: d.take(k as usize * w),
+                }
+            } else {
+                StageSpec::KMeans {
+                    n_in: width,
+                    k,
+                    centers: f.take(k as usize * w),
+                }
             });
             (stages, Task::Classification, k)
         }
@@ -379,7 +387,7 @@ fn family_spec() -> impl Strategy<Value = ModelSpec> {
 fn tensors_of(s: &StageSpec) -> usize {
     match s {
         StageSpec::Post(_) | StageSpec::Normalizer { .. } => 0,
-        StageSpec::Imputer { .. } | StageSpec::KMeans { .. } => 1,
+        StageSpec::Imputer { .. } | StageSpec::KMeans { .. } | StageSpec::KMeansF64 { .. } => 1,
         StageSpec::StandardScaler { .. }
         | StageSpec::StandardScalerF64 { .. }
         | StageSpec::MinMaxScalerF64 { .. }
