@@ -140,6 +140,15 @@ fn linear_f64_rules() {
         matches!(e, FormatError::BadTensorRef { stage: 0, reason, .. } if reason.contains("dtype")),
         "{e:?}"
     );
+    // A kind no version defines, in a 1.1 file.
+    let e = broken(&spec, |v| set_word(v, k, 19));
+    assert_eq!(
+        e,
+        FormatError::UnknownValue {
+            field: "stage_kind",
+            value: 19
+        }
+    );
     // n_out 1: the 4 coefficients are not 1 × 2, and the intercept has 2 elements.
     let e = broken(&spec, |v| set_word(v, k + 2, 1));
     assert!(

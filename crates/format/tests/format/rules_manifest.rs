@@ -98,8 +98,8 @@ fn r21_unknown_value() {
     assert_eq!(e, unknown("task", 4));
     let e = broken(&base(), |v| set_word(v, w::LABEL_KIND, 3));
     assert_eq!(e, unknown("label_kind", 3));
-    let e = broken(&base(), |v| set_word(v, w::SCALER_KIND, 16));
-    assert_eq!(e, unknown("stage_kind", 16));
+    let e = broken(&base(), |v| set_word(v, w::SCALER_KIND, 19));
+    assert_eq!(e, unknown("stage_kind", 19));
     let e = broken(&base(), |v| set_word(v, w::SCALER_KIND, 0));
     assert_eq!(e, unknown("stage_kind", 0));
     let e = broken(&base(), |v| set_word(v, w::POST_CODE, 7));
