@@ -183,9 +183,10 @@ impl<'a> Model<'a> {
     }
 
     /// Whether inputs are computed in `f64` as given (tree ensembles, SVMs and naive Bayes
-    /// models without preprocessors), rather than rounded to `f32` first.
+    /// models without preprocessors, pipelines computed in `f64` throughout), rather than
+    /// rounded to `f32` first.
     pub fn reads_f64(&self) -> bool {
-        self.reads_f64
+        self.reads_f64 || self.all_f64
     }
 
     /// The precision of the answers.

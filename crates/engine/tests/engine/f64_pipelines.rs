@@ -147,6 +147,7 @@ proptest! {
         let buf = written(&spec);
         let apr = Apr::parse_verified(&buf).unwrap();
         let model = Model::new(&apr);
+        prop_assert!(model.reads_f64());
         let nf = n as usize;
         let rows = &rows[..rows.len() / nf * nf];
         let mut scratch = model.scratch();
@@ -245,6 +246,7 @@ fn f64_stages_in_an_f32_pipeline_answer_f32_values() {
         let buf = written(&spec);
         let apr = Apr::parse_verified(&buf).unwrap();
         let model = Model::new(&apr);
+        assert!(!model.reads_f64());
         let mut scratch = model.scratch();
         for i in 0..10 {
             let x = [f64::from(i) * 0.3 - 1.0, 0.25, 1.0 + f64::from(i)];
