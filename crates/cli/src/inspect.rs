@@ -341,6 +341,23 @@ fn stage_info(index: usize, stage: &Stage<'_>, n_in: u32) -> StageInfo {
             }
             v
         }
+        Stage::PcaF64 {
+            n_in: pi,
+            n_out,
+            mean,
+            whiten,
+            ..
+        } => {
+            param("whiten", json!(whiten.is_some()));
+            let mut v = vec![
+                t("mean", "f64", &[mean.len()]),
+                t("components", "f64", &[n_out as usize, pi as usize]),
+            ];
+            if let Some(w) = whiten {
+                v.push(t("whiten", "f64", &[w.len()]));
+            }
+            v
+        }
         Stage::Linear {
             n_in: li,
             n_out,
@@ -349,6 +366,15 @@ fn stage_info(index: usize, stage: &Stage<'_>, n_in: u32) -> StageInfo {
         } => vec![
             t("coef", "f32", &[n_out as usize, li as usize]),
             t("intercept", "f32", &[intercept.len()]),
+        ],
+        Stage::LinearF64 {
+            n_in: li,
+            n_out,
+            intercept,
+            ..
+        } => vec![
+            t("coef", "f64", &[n_out as usize, li as usize]),
+            t("intercept", "f64", &[intercept.len()]),
         ],
         Stage::Dense {
             n_in: di,
@@ -369,6 +395,27 @@ fn stage_info(index: usize, stage: &Stage<'_>, n_in: u32) -> StageInfo {
             vec![
                 t("weights", "f32", &[n_out as usize, di as usize]),
                 t("bias", "f32", &[bias.len()]),
+            ]
+        }
+        Stage::DenseF64 {
+            n_in: di,
+            n_out,
+            activation,
+            bias,
+            ..
+        } => {
+            param(
+                "activation",
+                json!(match activation {
+                    Activation::Identity => "identity",
+                    Activation::Relu => "relu",
+                    Activation::Tanh => "tanh",
+                    Activation::Logistic => "logistic",
+                }),
+            );
+            vec![
+                t("weights", "f64", &[n_out as usize, di as usize]),
+                t("bias", "f64", &[bias.len()]),
             ]
         }
         Stage::Svm(svm) => {
@@ -411,6 +458,10 @@ fn stage_info(index: usize, stage: &Stage<'_>, n_in: u32) -> StageInfo {
         Stage::KMeans { n_in: ki, k, .. } => {
             param("k", json!(k));
             vec![t("centers", "f32", &[k as usize, ki as usize])]
+        }
+        Stage::KMeansF64 { n_in: ki, k, .. } => {
+            param("k", json!(k));
+            vec![t("centers", "f64", &[k as usize, ki as usize])]
         }
         Stage::GaussianNb {
             n_in: gi,

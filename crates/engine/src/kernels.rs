@@ -5,13 +5,13 @@
 //! The primitives several families share are defined here; each family's own kernels live
 //! in its module and are re-exported here, so `kernels::X` names every kernel.
 
-pub use crate::family::dense::{activate_f32, dense_f32, dot_rows4_f32};
+pub use crate::family::dense::{activate_f32, activate_f64, dense_f32, dense_f64, dot_rows4_f32};
 pub use crate::family::imputer::impute_f32;
-pub use crate::family::kmeans::{kmeans_f32, sq_dist_f32_8acc};
-pub use crate::family::linear::linear_f32;
+pub use crate::family::kmeans::{kmeans_f32, kmeans_f64, sq_dist_f32_8acc};
+pub use crate::family::linear::{linear_f32, linear_f64};
 pub use crate::family::naive_bayes::gaussian_nb_f64;
 pub use crate::family::normalizer::{norm_f32, normalize_f32};
-pub use crate::family::pca::pca_f32;
+pub use crate::family::pca::{pca_f32, pca_f64};
 pub use crate::family::post::{ovr_normalize_f32, softmax_f32};
 pub use crate::family::scaler::{min_max_scale_f32, standard_scale_f32, standard_scale_into_f32};
 #[cfg(feature = "testing")]
@@ -19,7 +19,7 @@ pub use crate::family::{
     dense::{activate_ref, dense_ref},
     imputer::impute_ref,
     kmeans::kmeans_ref,
-    linear::linear_ref,
+    linear::{linear_f64_ref, linear_ref},
     naive_bayes::gaussian_nb_ref,
     normalizer::normalize_ref,
     pca::pca_ref,

@@ -31,6 +31,9 @@
 //! Numerics: rows come in as `f64`, exactly as the caller gave them. Linear pipelines compute
 //! in `f32` (their weights are stored as `f32`); tree ensembles compare in `f64` (rounding
 //! the feature to `f32` first when the source library does) and sum their leaves in `f64`.
+//! A pipeline whose every stage has an `f64` form (the `*_f64` stages, a normalizer, Gaussian
+//! naive Bayes, a post transform) and whose output precision is `f64` is computed in `f64`
+//! throughout, never rounded to `f32` (a double ONNX graph of scikit-learn).
 //! The reference versions (feature `testing`: the `*_ref` kernels and the `reference`
 //! pipeline) compute in `f64`, and property tests hold the fast paths to them.
 //! Per-family tolerances against the source library are stated in `docs/FIDELITY.md`.

@@ -42,6 +42,10 @@ pub struct Model<'a> {
     /// The model is a tree ensemble summed in `f64` on the caller's row, with an `f64`
     /// precision: scores and post transform stay in `f64` (LightGBM, double ONNX trees).
     exact_f64: bool,
+    /// Every stage computes in `f64` (f64 scalers, an f64 linear model, post transforms) and
+    /// the precision is `f64`: the row is computed in `f64` throughout, never rounded
+    /// (scikit-learn pipelines reached through double ONNX graphs).
+    all_f64: bool,
 }
 
 /// Reusable buffers for predictions; one per thread.
@@ -119,6 +123,9 @@ impl<'a> Model<'a> {
         let reads_f64 = pre_end == 0 && stages.first().is_some_and(family::reads_f64);
         let exact_f64 = matches!(stages.first(), Some(Stage::Trees(t)) if !t.round_f32());
         let precision = apr.output().precision;
+        let all_f64 = precision == Precision::F64
+            && !stages.is_empty()
+            && stages.iter().all(family::computes_f64);
         let prepared = match stages.get(pre_end) {
             Some(Stage::Trees(t)) => Some(trees::Prepared::new(*t)),
             _ => None,
@@ -136,7 +143,7 @@ impl<'a> Model<'a> {
             output_width: width,
             reads_f64,
             prepared,
-            limit: if exact_f64 {
+            limit: if exact_f64 || all_f64 {
                 f64::MAX
             } else {
                 f64::from(f32::MAX)
@@ -146,6 +153,7 @@ impl<'a> Model<'a> {
             work_len,
             precision,
             exact_f64: exact_f64 && precision == Precision::F64 && pre_end == 0,
+            all_f64,
         }
     }
 
@@ -175,9 +183,10 @@ impl<'a> Model<'a> {
     }
 
     /// Whether inputs are computed in `f64` as given (tree ensembles, SVMs and naive Bayes
-    /// models without preprocessors), rather than rounded to `f32` first.
+    /// models without preprocessors, pipelines computed in `f64` throughout), rather than
+    /// rounded to `f32` first.
     pub fn reads_f64(&self) -> bool {
-        self.reads_f64
+        self.reads_f64 || self.all_f64
     }
 
     /// The precision of the answers.
@@ -287,6 +296,33 @@ impl<'a> Model<'a> {
                 values,
                 probabilities,
                 class: classifier.then(|| self.class_of(scores)),
+            });
+        }
+        if self.all_f64 {
+            // Preprocessors, estimator and post transform in f64, never rounded.
+            let nf = self.n_features;
+            xr[..nf].copy_from_slice(x);
+            let (sw, decided) = family::run_all_f64(&self.stages[..self.est_end], xr, nf, s64);
+            let scores: &'s [f64] = &s64[..sw];
+            let (values, probabilities): (&'s [f64], _) = match self.post {
+                Some(p) => {
+                    let w = post::apply_f64(p, scores, v64);
+                    let v: &'s [f64] = &v64[..w];
+                    (v, classifier.then_some(v))
+                }
+                None => (scores, None),
+            };
+            // Naive Bayes likelihoods pick the class by their argmax, even alone.
+            let nb = matches!(self.estimator(), Some(Stage::GaussianNb { .. }));
+            return Ok(RowOutput {
+                scores,
+                values,
+                probabilities,
+                class: classifier.then(|| match decided {
+                    Some(c) => c,
+                    None if nb => kernels::argmax_f64(scores),
+                    None => self.class_of(scores),
+                }),
             });
         }
         let block = EstimatorBlock {

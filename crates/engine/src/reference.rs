@@ -2,8 +2,9 @@
 //! [`crate::Model`] are property-tested against it.
 
 use crate::kernels::{
-    dense_ref, gaussian_nb_ref, impute_ref, kmeans_ref, linear_ref, min_max_scale_ref,
-    normalize_ref, ovr_normalize_ref, pca_ref, sigmoid_ref, softmax_ref, standard_scale_ref,
+    dense_ref, gaussian_nb_ref, impute_ref, kmeans_ref, linear_f64_ref, linear_ref,
+    min_max_scale_ref, normalize_ref, ovr_normalize_ref, pca_ref, sigmoid_ref, softmax_ref,
+    standard_scale_ref,
 };
 use crate::svm::svm_ref;
 use icebreak_format::{PostTransform, Stage, Task};
@@ -26,10 +27,22 @@ pub struct RefOutput {
 /// stage sees the row as given. After that every stage computes in `f64` from the previous
 /// stage's exact output (the engine rounds between stages to `f32`).
 pub fn predict(stages: &[Stage<'_>], task: Task, x: &[f64]) -> RefOutput {
-    let reads_f64 = matches!(
-        stages.first(),
-        Some(Stage::Trees(_) | Stage::Svm(_) | Stage::GaussianNb { .. })
-    );
+    run(stages, task, x, false)
+}
+
+/// Runs a pipeline computed in `f64` throughout (every stage an f64 scaler, an f64 linear
+/// model or a post transform, with an `f64` output precision) over `x` as given: no value is
+/// ever rounded to `f32`.
+pub fn predict_all_f64(stages: &[Stage<'_>], task: Task, x: &[f64]) -> RefOutput {
+    run(stages, task, x, true)
+}
+
+fn run(stages: &[Stage<'_>], task: Task, x: &[f64], all_f64: bool) -> RefOutput {
+    let reads_f64 = all_f64
+        || matches!(
+            stages.first(),
+            Some(Stage::Trees(_) | Stage::Svm(_) | Stage::GaussianNb { .. })
+        );
     let mut v: Vec<f64> = if reads_f64 {
         x.to_vec()
     } else {
@@ -48,7 +61,8 @@ pub fn predict(stages: &[Stage<'_>], task: Task, x: &[f64]) -> RefOutput {
                 v = from
                     .iter()
                     .zip(mean.iter().zip(scale))
-                    .map(|(&f, (&m, &s))| f64::from(((f - m) / s) as f32))
+                    .map(|(&f, (&m, &s))| (f - m) / s)
+                    .map(|y| if all_f64 { y } else { f64::from(y as f32) })
                     .collect();
             }
             Stage::MinMaxScalerF64 { scale, min } => {
@@ -56,7 +70,8 @@ pub fn predict(stages: &[Stage<'_>], task: Task, x: &[f64]) -> RefOutput {
                 v = from
                     .iter()
                     .zip(scale.iter().zip(min))
-                    .map(|(&f, (&s, &m))| f64::from((f * s + m) as f32))
+                    .map(|(&f, (&s, &m))| f * s + m)
+                    .map(|y| if all_f64 { y } else { f64::from(y as f32) })
                     .collect();
             }
             Stage::MinMaxScaler { scale, min } => v = min_max_scale_ref(&v, scale, min),
@@ -68,11 +83,32 @@ pub fn predict(stages: &[Stage<'_>], task: Task, x: &[f64]) -> RefOutput {
                 whiten,
                 ..
             } => v = pca_ref(&v, mean, components, whiten),
+            Stage::PcaF64 {
+                mean,
+                components,
+                whiten,
+                ..
+            } => v = crate::family::pca::pca_f64_ref(&v, mean, components, whiten),
             Stage::Linear {
                 coef, intercept, ..
             } => {
                 let xf: Vec<f32> = v.iter().map(|&f| f as f32).collect();
                 v = linear_ref(&xf, coef, intercept);
+                scores = Some(v.clone());
+            }
+            Stage::LinearF64 {
+                coef, intercept, ..
+            } => {
+                v = linear_f64_ref(&v, coef, intercept);
+                scores = Some(v.clone());
+            }
+            Stage::DenseF64 {
+                weights,
+                bias,
+                activation,
+                ..
+            } => {
+                v = crate::family::dense::dense_f64_ref(&v, weights, bias, activation);
                 scores = Some(v.clone());
             }
             Stage::Dense {
@@ -100,6 +136,12 @@ pub fn predict(stages: &[Stage<'_>], task: Task, x: &[f64]) -> RefOutput {
                     None => r.scores,
                 };
             }
+            Stage::KMeansF64 { centers, .. } => {
+                let (d, nearest) = crate::family::kmeans::kmeans_f64_ref(&v, centers);
+                class = Some(nearest);
+                v = d;
+                scores = Some(v.clone());
+            }
             Stage::KMeans { centers, .. } => {
                 let (d, nearest) = kmeans_ref(&v, centers);
                 class = Some(nearest);
@@ -113,7 +155,13 @@ pub fn predict(stages: &[Stage<'_>], task: Task, x: &[f64]) -> RefOutput {
                 log_norm,
                 ..
             } => {
-                v = gaussian_nb_ref(&v, theta, var, log_prior, log_norm);
+                v = if all_f64 {
+                    crate::family::naive_bayes::gaussian_nb_f64_ref(
+                        &v, theta, var, log_prior, log_norm,
+                    )
+                } else {
+                    gaussian_nb_ref(&v, theta, var, log_prior, log_norm)
+                };
                 let mut best = 0;
                 for (i, &z) in v.iter().enumerate() {
                     if z > v[best] {

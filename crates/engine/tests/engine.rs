@@ -9,6 +9,8 @@
 
 #[path = "engine/common.rs"]
 mod common;
+#[path = "engine/f64_pipelines.rs"]
+mod f64_pipelines;
 #[path = "engine/families.rs"]
 mod families;
 #[path = "engine/proptests.rs"]

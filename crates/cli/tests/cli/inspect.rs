@@ -122,3 +122,61 @@ fn missing_files_and_usage_errors_have_distinct_exit_codes() {
     let out = icebreak(&["convert", "x", "-o", "y", "--from", "sklearn"], b"");
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A double ONNX graph of StandardScaler + PCA + MLPClassifier converts to f64 stages and
+/// answers in f64 (`inspect`); a double MinMaxScaler + Ridge graph's `predict` prints the
+/// shortest f64 text of a value within 1e-12 of scikit-learn's.
+#[test]
+fn double_graphs_convert_to_f64_stages_and_answer_in_f64() {
+    let dir = scratch("inspect-f64");
+    let matrix = root().join("fixtures/onnx_matrix");
+    let mlp = convert(
+        "mlp",
+        &matrix.join("scaler_pca_mlp/6de24f78f864.onnx"),
+        &dir,
+    );
+    let info = inspect_json(&mlp);
+    assert_eq!(info["outputs"]["precision"], "f64");
+    let names: Vec<&str> = info["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "standard_scaler_f64",
+            "pca_f64",
+            "dense_f64",
+            "dense_f64",
+            "softmax"
+        ]
+    );
+    for s in info["stages"].as_array().unwrap() {
+        for t in s["tensors"].as_array().into_iter().flatten() {
+            assert_eq!(t["dtype"], "f64", "{s}");
+        }
+    }
+    let t = text(&ok(&["inspect", mlp.to_str().unwrap()], b"").stdout);
+    assert!(t.contains("answers in f64"), "{t}");
+
+    let ridge = convert(
+        "ridge",
+        &matrix.join("minmax_ridge/cf6c85e5474b.onnx"),
+        &dir,
+    );
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(matrix.join("manifest.json")).unwrap()).unwrap();
+    let model = &manifest["models"]["minmax_ridge"];
+    let row = &model["inputs"][0];
+    let want = model["sklearn"]["predict"][0].as_f64().unwrap();
+    let out = ok(
+        &["predict", ridge.to_str().unwrap(), "--input", "-"],
+        &jsonl(std::slice::from_ref(row)),
+    );
+    let line: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let got = line["prediction"].as_f64().unwrap();
+    assert!((got - want).abs() <= 1e-12 * want.abs(), "{got} vs {want}");
+    assert_ne!(f64::from(got as f32), got, "{got} is an f32 value");
+}

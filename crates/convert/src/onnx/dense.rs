@@ -45,7 +45,10 @@ impl Walker<'_> {
         b: Vec<f64>,
     ) -> Result<Val, ConvertError> {
         self.check_fresh(node, at)?;
-        let chained = matches!(self.stages.last(), Some(StageSpec::Dense { .. }));
+        let chained = matches!(
+            self.stages.last(),
+            Some(StageSpec::Dense { .. } | StageSpec::DenseF64 { .. })
+        );
         if self.has_estimator() && !chained {
             return Err(node.err("a linear map after the estimator is not supported"));
         }
@@ -56,7 +59,30 @@ impl Walker<'_> {
             dim("the linear input width", n_in)?,
             dim("the linear output width", n_out)?,
         );
-        let (w, b) = (f32_vec(&w, &what)?, f32_vec(&b, &what)?);
+        let (w32, b32) = (f32_vec(&w, &what)?, f32_vec(&b, &what)?);
+        let after_f32 = matches!(self.stages.last(), Some(StageSpec::Dense { .. }));
+        if !self.input_f32 && !after_f32 {
+            // A double graph: f64 parameters, computed in f64 (made f32 again when the
+            // pipeline has a stage that computes in f32).
+            self.stages.push(if chained {
+                StageSpec::DenseF64 {
+                    n_in,
+                    n_out,
+                    activation: Activation::Identity,
+                    weights: w,
+                    bias: b,
+                }
+            } else {
+                StageSpec::LinearF64 {
+                    n_in,
+                    n_out,
+                    coef: w,
+                    intercept: b,
+                }
+            });
+            return Ok(Val::Out(Out::raw(width)));
+        }
+        let (w, b) = (w32, b32);
         self.stages.push(if chained {
             StageSpec::Dense {
                 n_in,
@@ -80,6 +106,40 @@ impl Walker<'_> {
     /// with `act` (an MLP's hidden layer, recognised when its activation or the next layer
     /// is read).
     fn make_dense(&mut self, node: &Node<'_>, act: Activation) -> Result<(), ConvertError> {
+        let last = self.stages.pop();
+        let f64_layer = match last {
+            Some(StageSpec::LinearF64 {
+                n_in,
+                n_out,
+                coef,
+                intercept,
+            }) => Some((n_in, n_out, coef, intercept)),
+            Some(StageSpec::DenseF64 {
+                n_in,
+                n_out,
+                activation: Activation::Identity,
+                weights,
+                bias,
+            }) => Some((n_in, n_out, weights, bias)),
+            other => {
+                if let Some(o) = other {
+                    self.stages.push(o);
+                }
+                None
+            }
+        };
+        if let Some((n_in, n_out, weights, bias)) = f64_layer {
+            self.stages.push(StageSpec::DenseF64 {
+                n_in,
+                n_out,
+                activation: act,
+                weights,
+                bias,
+            });
+            self.settled = None;
+            self.stale_outputs();
+            return Ok(());
+        }
         let last = self.stages.pop();
         let (n_in, n_out, weights, bias) = match last {
             Some(StageSpec::Linear {
@@ -125,7 +185,11 @@ impl Walker<'_> {
             Val::Out(o) if !o.binary_pair && self.labels.is_none() => {
                 let act = match o.post {
                     // The previous layer keeps the activation it has (if any).
-                    None if matches!(self.stages.last(), Some(StageSpec::Dense { .. })) => {
+                    None if matches!(
+                        self.stages.last(),
+                        Some(StageSpec::Dense { .. } | StageSpec::DenseF64 { .. })
+                    ) =>
+                    {
                         self.stale_outputs();
                         return Ok(o.width);
                     }

@@ -146,10 +146,21 @@ impl Walker<'_> {
             }
         }
         let what = || node.at();
-        self.stages.push(StageSpec::KMeans {
-            n_in: dim("the KMeans input width", n_in)?,
-            k: dim("the KMeans clusters", k)?,
-            centers: f32_vec(&centers, &what)?,
+        let c32 = f32_vec(&centers, &what)?;
+        self.stages.push(if self.input_f32 {
+            StageSpec::KMeans {
+                n_in: dim("the KMeans input width", n_in)?,
+                k: dim("the KMeans clusters", k)?,
+                centers: c32,
+            }
+        } else {
+            // A double graph: f64 centres, computed in f64 (made f32 again when the pipeline
+            // has a stage that computes in f32).
+            StageSpec::KMeansF64 {
+                n_in: dim("the KMeans input width", n_in)?,
+                k: dim("the KMeans clusters", k)?,
+                centers,
+            }
         });
         self.set_labels(node, LabelsSpec::Int((0..k as i64).collect()))?;
         Ok(Val::Km(Km::Squared(Out::raw(k))))

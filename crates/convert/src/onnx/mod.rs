@@ -46,6 +46,14 @@
 //! A graph whose only output is the transformed features (a scaler, a PCA, a pipeline of
 //! them) becomes a `transform` model.
 //!
+//! A double graph (a double input, no cast of the rows to float) keeps its float64
+//! parameters: its PCA becomes `pca_f64`, its linear map `linear_f64`, its MLP layers
+//! `dense_f64`, its KMeans `kmeans_f64`. When every stage of the pipeline computes in f64
+//! (those, the two f64 scalers, a normalizer, GaussianNB, a post transform) the output is
+//! marked `precision: f64` and the engine computes the row in f64 throughout; otherwise (an
+//! SVM, an imputer, trees) those stages are written as their f32 kinds and the answers are
+//! f32, as for a float graph.
+//!
 //! Glue that does not change the answer is followed and checked: `Cast` to a float type,
 //! `Identity`, `ZipMap`, `ArgMax` to a label, `ArrayFeatureExtractor` of the class list by a
 //! label (the labels recorded are that list) or of the positive column of a binary score,

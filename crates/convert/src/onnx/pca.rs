@@ -98,6 +98,23 @@ impl Walker<'_> {
         };
         let n_in = self.width_at(at);
         let what = || node.at();
+        if !self.input_f32 {
+            // A double graph: f64 parameters, computed in f64 (made f32 again when the
+            // pipeline has a stage that computes in f32). The f32 conversion is checked now.
+            f32_vec(&mean, &what)?;
+            f32_vec(&comps, &what)?;
+            if let Some(w) = &whiten {
+                f32_vec(w, &what)?;
+            }
+            self.stages.push(StageSpec::PcaF64 {
+                n_in: dim("the PCA input width", n_in)?,
+                n_out: dim("the PCA components", n_out)?,
+                mean,
+                components: comps,
+                whiten,
+            });
+            return Ok(Val::Rows(self.stages.len()));
+        }
         self.stages.push(StageSpec::Pca {
             n_in: dim("the PCA input width", n_in)?,
             n_out: dim("the PCA components", n_out)?,

@@ -213,6 +213,7 @@ impl<'m> Walker<'m> {
                     | StageSpec::Normalizer { .. }
                     | StageSpec::Imputer { .. }
                     | StageSpec::Pca { .. }
+                    | StageSpec::PcaF64 { .. }
                     | StageSpec::Post(_)
             )
         })
@@ -224,9 +225,12 @@ impl<'m> Walker<'m> {
         for s in &self.stages[..at] {
             match s {
                 StageSpec::Linear { n_out, .. }
+                | StageSpec::LinearF64 { n_out, .. }
                 | StageSpec::Dense { n_out, .. }
-                | StageSpec::Pca { n_out, .. } => w = *n_out as usize,
-                StageSpec::KMeans { k, .. } => w = *k as usize,
+                | StageSpec::DenseF64 { n_out, .. }
+                | StageSpec::Pca { n_out, .. }
+                | StageSpec::PcaF64 { n_out, .. } => w = *n_out as usize,
+                StageSpec::KMeans { k, .. } | StageSpec::KMeansF64 { k, .. } => w = *k as usize,
                 StageSpec::GaussianNb { n_classes, .. } => w = *n_classes as usize,
                 _ => {}
             }
@@ -489,9 +493,31 @@ impl<'m> Walker<'m> {
                 .to_string()
         });
         let graph_name = (!graph.name.is_empty()).then(|| graph.name.clone());
-        // Trees of a double graph compare and sum in f64 (no f32 rounding): their answers are
-        // f64. Everything else computes in f32.
+        // A double graph whose every stage computes in f64 (f64 scalers, a normalizer, a PCA,
+        // an f64 linear model or MLP, Gaussian naive Bayes, an f64 k-means, a post transform)
+        // answers in f64; so do trees of a double graph, which compare
+        // and sum in f64 (no f32 rounding). Everything else computes in f32: an f64 linear
+        // model after an f32 stage is made f32 again.
+        let all_f64 = !self.input_f32
+            && self.stages.iter().all(|s| {
+                matches!(
+                    s,
+                    StageSpec::StandardScalerF64 { .. }
+                        | StageSpec::MinMaxScalerF64 { .. }
+                        | StageSpec::Normalizer { .. }
+                        | StageSpec::PcaF64 { .. }
+                        | StageSpec::LinearF64 { .. }
+                        | StageSpec::DenseF64 { .. }
+                        | StageSpec::GaussianNb { .. }
+                        | StageSpec::KMeansF64 { .. }
+                        | StageSpec::Post(_)
+                )
+            });
+        if !all_f64 {
+            self.linear_to_f32()?;
+        }
         let precision = match self.stages.first() {
+            _ if all_f64 => icebreak_format::Precision::F64,
             Some(StageSpec::Trees(t)) if !t.round_f32 => icebreak_format::Precision::F64,
             _ => icebreak_format::Precision::F32,
         };
@@ -524,6 +550,72 @@ impl<'m> Walker<'m> {
             },
             stages: self.stages,
         })
+    }
+
+    /// Makes every `linear_f64` stage a `linear` one, every `dense_f64` a `dense` one, every
+    /// `pca_f64` a `pca` one and every `kmeans_f64` a `kmeans` one (f32 parameters), for a
+    /// pipeline that computes in f32 anyway.
+    fn linear_to_f32(&mut self) -> Result<(), ConvertError> {
+        for s in &mut self.stages {
+            if let StageSpec::KMeansF64 { n_in, k, centers } = s {
+                let what = || "the KMeans".to_string();
+                *s = StageSpec::KMeans {
+                    n_in: *n_in,
+                    k: *k,
+                    centers: f32_vec(centers, &what)?,
+                };
+            }
+            if let StageSpec::PcaF64 {
+                n_in,
+                n_out,
+                mean,
+                components,
+                whiten,
+            } = s
+            {
+                let what = || "the PCA".to_string();
+                *s = StageSpec::Pca {
+                    n_in: *n_in,
+                    n_out: *n_out,
+                    mean: f32_vec(mean, &what)?,
+                    components: f32_vec(components, &what)?,
+                    whiten: whiten.as_deref().map(|w| f32_vec(w, &what)).transpose()?,
+                };
+            }
+            if let StageSpec::DenseF64 {
+                n_in,
+                n_out,
+                activation,
+                weights,
+                bias,
+            } = s
+            {
+                let what = || "the dense layer".to_string();
+                *s = StageSpec::Dense {
+                    n_in: *n_in,
+                    n_out: *n_out,
+                    activation: *activation,
+                    weights: f32_vec(weights, &what)?,
+                    bias: f32_vec(bias, &what)?,
+                };
+            }
+            if let StageSpec::LinearF64 {
+                n_in,
+                n_out,
+                coef,
+                intercept,
+            } = s
+            {
+                let what = || "the linear map".to_string();
+                *s = StageSpec::Linear {
+                    n_in: *n_in,
+                    n_out: *n_out,
+                    coef: f32_vec(coef, &what)?,
+                    intercept: f32_vec(intercept, &what)?,
+                };
+            }
+        }
+        Ok(())
     }
 
     /// Before a tree ensemble, each `Scaler` computes exactly what onnxruntime computes,

@@ -18,7 +18,7 @@
 
 use crate::common::{fixture_dir, floats, read_json};
 use icebreak_engine::Model;
-use icebreak_format::{Apr, Labels};
+use icebreak_format::{Apr, Labels, Precision};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -26,6 +26,27 @@ use std::path::Path;
 
 /// Error allowed, relative to the row's magnitude.
 const TOL: f64 = 1e-5;
+
+/// Error allowed where the model computes in f64 throughout and answers in f64.
+const TOL_F64: f64 = 1e-12;
+
+/// The models whose double graphs are computed in f64 throughout: their `.apr` answers in
+/// f64, and every other cell in f32.
+const F64_MODELS: &[&str] = &[
+    "scaler_logreg",
+    "scaler_logreg_binary",
+    "minmax_ridge",
+    "maxabs_linear",
+    "standard_scaler",
+    "scaler_mlp_regressor",
+    "normalizer_logreg",
+    "normalizer_l1_logreg",
+    "pca_logreg",
+    "pca_whiten",
+    "scaler_pca_mlp",
+    "gaussian_nb",
+    "kmeans",
+];
 
 /// The rows of a model, each number parsed from its text (correctly rounded, as the
 /// threshold rows need).
@@ -77,6 +98,8 @@ fn near_tie(values: &[f64], slack: f64) -> bool {
 #[derive(Default, Clone, Copy)]
 struct Worst {
     err: f64,
+    /// The `.apr` answers in f64.
+    f64_answers: bool,
     rows: usize,
     held_to_ort: usize,
 }
@@ -89,6 +112,8 @@ fn check(file: &Path, model: &Value, info: &Value) -> Result<Worst, String> {
     let apr = Apr::parse_verified(&bytes).map_err(|e| e.to_string())?;
     let engine = Model::new(&apr);
     let mut scratch = engine.scratch();
+    let f64_answers = apr.output().precision == Precision::F64;
+    let tol_rel = if f64_answers { TOL_F64 } else { TOL };
     let labels: Vec<String> = match apr.output().labels {
         Labels::None => Vec::new(),
         Labels::Int(ref l) => l.iter().map(i64::to_string).collect(),
@@ -98,7 +123,10 @@ fn check(file: &Path, model: &Value, info: &Value) -> Result<Worst, String> {
     let ort = &info["onnxruntime"];
     let ort = (ort.get("error").is_none()).then_some(ort);
     let compare = model["compare"].as_object().unwrap();
-    let mut worst = Worst::default();
+    let mut worst = Worst {
+        f64_answers,
+        ..Worst::default()
+    };
     for (i, x) in inputs(model).iter().enumerate() {
         worst.rows += 1;
         let out = engine
@@ -111,9 +139,12 @@ fn check(file: &Path, model: &Value, info: &Value) -> Result<Worst, String> {
             let sk = &model["sklearn"][key.as_str().unwrap()][i];
             let (got, tol): (Vec<f64>, f64) = match what.as_str() {
                 "label" => continue,
-                "probabilities" => (out.probabilities.ok_or("no probabilities")?.to_vec(), TOL),
-                "scores" => (out.scores.to_vec(), TOL * m),
-                "values" => (out.values.to_vec(), TOL * m),
+                "probabilities" => (
+                    out.probabilities.ok_or("no probabilities")?.to_vec(),
+                    tol_rel,
+                ),
+                "scores" => (out.scores.to_vec(), tol_rel * m),
+                "values" => (out.values.to_vec(), tol_rel * m),
                 other => return Err(format!("unknown comparison {other}")),
             };
             let mut want = floats(sk);
@@ -206,7 +237,14 @@ fn check_matrix(dir: &Path) -> usize {
             cell["dtype"], cell["opset"], cell["zipmap"]
         );
         let result = check(&dir.join(file), &models[name], &files[file]);
+        let dtype = cell["dtype"].as_str().unwrap();
+        let f64_expected = dtype == "double" && F64_MODELS.contains(&name);
         match result {
+            Ok(w) if w.f64_answers != f64_expected => failures.push(format!(
+                "{what} ({file}): answers in {}, expected {}",
+                if w.f64_answers { "f64" } else { "f32" },
+                if f64_expected { "f64" } else { "f32" }
+            )),
             Ok(w) => {
                 converted += 1;
                 let e = table
@@ -219,6 +257,7 @@ fn check_matrix(dir: &Path) -> usize {
                 e.1.err = e.1.err.max(w.err);
                 e.1.rows = w.rows;
                 e.1.held_to_ort = e.1.held_to_ort.max(w.held_to_ort);
+                e.1.f64_answers = w.f64_answers;
             }
             Err(e) => failures.push(format!("{what} ({file}): {e}")),
         }
@@ -227,8 +266,11 @@ fn check_matrix(dir: &Path) -> usize {
     for ((m, dt), (cells, w)) in &table {
         let _ = writeln!(
             report,
-            "{m:28} {dt:6} cells {cells:2} rows {:2} worst {:.1e} held to onnxruntime {}",
-            w.rows, w.err, w.held_to_ort
+            "{m:28} {dt:6} cells {cells:2} rows {:2} worst {:.1e} held to onnxruntime {} {}",
+            w.rows,
+            w.err,
+            w.held_to_ort,
+            if w.f64_answers { "f64" } else { "f32" }
         );
     }
     eprintln!("{}\n{report}{converted} cells converted", dir.display());

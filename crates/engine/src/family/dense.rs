@@ -1,4 +1,5 @@
-//! Dense layers (`Stage::Dense`): one or more of them form an MLP estimator.
+//! Dense layers (`Stage::Dense` in `f32`, `Stage::DenseF64` in `f64`): one or more of them
+//! form an MLP estimator.
 
 #[cfg(feature = "testing")]
 use crate::kernels::sigmoid_ref;
@@ -26,6 +27,82 @@ pub fn activate_f32(x: &mut [f32], a: Activation) {
             }
         }
     }
+}
+
+/// Applies an activation in place, in `f64` (the logistic is `1 / (1 + e^-z)`).
+#[inline]
+pub fn activate_f64(x: &mut [f64], a: Activation) {
+    match a {
+        Activation::Identity => {}
+        Activation::Relu => {
+            for v in x.iter_mut() {
+                *v = v.max(0.0);
+            }
+        }
+        Activation::Tanh => {
+            for v in x.iter_mut() {
+                *v = v.tanh();
+            }
+        }
+        Activation::Logistic => {
+            for v in x.iter_mut() {
+                *v = 1.0 / (1.0 + (-*v).exp());
+            }
+        }
+    }
+}
+
+/// One f64 dense layer: `out[j] = a(bias[j] + Σ_i weights[j · n_in + i] · x[i])`, the sum
+/// taken in feature order from 0 (`Stage::DenseF64`).
+#[inline]
+pub fn dense_f64(x: &[f64], weights: &[f64], bias: &[f64], a: Activation, out: &mut [f64]) {
+    let n_in = x.len();
+    for (j, o) in out.iter_mut().enumerate() {
+        let w = &weights[j * n_in..(j + 1) * n_in];
+        let mut acc = 0.0f64;
+        for (v, c) in x.iter().zip(w) {
+            acc += v * c;
+        }
+        *o = bias[j] + acc;
+    }
+    activate_f64(out, a);
+}
+
+#[cfg(feature = "testing")]
+/// Reference f64 dense layer: the obvious loop, in the order [`dense_f64`] promises.
+pub fn dense_f64_ref(x: &[f64], weights: &[f64], bias: &[f64], a: Activation) -> Vec<f64> {
+    let n_in = x.len();
+    bias.iter()
+        .enumerate()
+        .map(|(j, &b)| {
+            let row = &weights[j * n_in..(j + 1) * n_in];
+            activate_ref(b + (0..n_in).fold(0.0, |s, i| s + x[i] * row[i]), a)
+        })
+        .collect()
+}
+
+/// The f64 dense layers of an MLP from `v[..w]`; the last layer's output ends in
+/// `out[..n]`, `n` returned. `v` is overwritten between layers.
+pub(crate) fn chain_f64(layers: &[Stage<'_>], v: &mut [f64], out: &mut [f64], w: usize) -> usize {
+    let mut w = w;
+    for (i, s) in layers.iter().enumerate() {
+        if let Stage::DenseF64 {
+            n_out,
+            activation,
+            weights,
+            bias,
+            ..
+        } = *s
+        {
+            let no = n_out as usize;
+            dense_f64(&v[..w], weights, bias, activation, &mut out[..no]);
+            if i + 1 < layers.len() {
+                v[..no].copy_from_slice(&out[..no]);
+            }
+            w = no;
+        }
+    }
+    w
 }
 
 #[cfg(feature = "testing")]

@@ -1,4 +1,5 @@
-//! k-means (`Stage::KMeans`): Euclidean distances to the centres and the nearest one.
+//! k-means (`Stage::KMeans` in `f32`, `Stage::KMeansF64` in `f64`): Euclidean distances to
+//! the centres and the nearest one.
 
 /// Squared Euclidean distance with eight accumulators.
 #[inline]
@@ -38,6 +39,57 @@ pub fn kmeans_f32(x: &[f32], centers: &[f32], out: &mut [f32]) -> usize {
         *o = d.sqrt();
     }
     best
+}
+
+/// Distances from `x` to each of the `out.len()` f64 centres, in `f64` as scikit-learn's
+/// `euclidean_distances` computes them: `sqrt(max((-2 x · c + ‖x‖²) + ‖c‖², 0))`, each sum
+/// taken in feature order from 0. Returns the index of the smallest squared distance (ties
+/// to the first).
+#[inline]
+pub fn kmeans_f64(x: &[f64], centers: &[f64], out: &mut [f64]) -> usize {
+    let n_in = x.len();
+    let xx = x.iter().fold(0.0f64, |s, v| s + v * v);
+    let mut best = 0;
+    let mut best_d = f64::INFINITY;
+    for (c, o) in out.iter_mut().enumerate() {
+        let row = &centers[c * n_in..(c + 1) * n_in];
+        let mut dot = 0.0f64;
+        let mut yy = 0.0f64;
+        for (v, m) in x.iter().zip(row) {
+            dot += v * m;
+            yy += m * m;
+        }
+        let d = (-2.0 * dot + xx + yy).max(0.0);
+        if d < best_d {
+            best_d = d;
+            best = c;
+        }
+        *o = d.sqrt();
+    }
+    best
+}
+
+#[cfg(feature = "testing")]
+/// Reference f64 k-means in the order [`kmeans_f64`] promises: the distances and the
+/// nearest centre (ties to the first).
+pub fn kmeans_f64_ref(x: &[f64], centers: &[f64]) -> (Vec<f64>, usize) {
+    let n_in = x.len();
+    let xx = (0..n_in).fold(0.0, |s, i| s + x[i] * x[i]);
+    let sq: Vec<f64> = centers
+        .chunks_exact(n_in.max(1))
+        .map(|c| {
+            let dot = (0..n_in).fold(0.0, |s, i| s + x[i] * c[i]);
+            let yy = (0..n_in).fold(0.0, |s, i| s + c[i] * c[i]);
+            f64::max(((-2.0 * dot) + xx) + yy, 0.0)
+        })
+        .collect();
+    let mut best = 0;
+    for (i, &d) in sq.iter().enumerate() {
+        if d < sq[best] {
+            best = i;
+        }
+    }
+    (sq.iter().map(|d| d.sqrt()).collect(), best)
 }
 
 #[cfg(feature = "testing")]

@@ -62,8 +62,114 @@ pub(crate) fn preprocess(s: &Stage<'_>, a: &mut [f32], b: &mut [f32], w: usize) 
             a[..no].copy_from_slice(&b[..no]);
             no
         }
+        Stage::PcaF64 {
+            n_out,
+            mean,
+            components,
+            whiten,
+            ..
+        } => {
+            let no = n_out as usize;
+            pca::pca_f64_f32(&a[..w], mean, components, whiten, &mut b[..no]);
+            a[..no].copy_from_slice(&b[..no]);
+            no
+        }
         _ => w,
     }
+}
+
+/// Whether a stage can compute in `f64` from an `f64` row, handing on `f64` values unrounded:
+/// the f64 scalers, the normalizer (it has no parameters), the f64 PCA, the f64 linear model and
+/// MLP, Gaussian naive Bayes (its parameters are f64), the f64 k-means, and
+/// the post transforms. A pipeline of these alone,
+/// whose output precision is `f64`, is computed in `f64` throughout.
+pub(crate) fn computes_f64(s: &Stage<'_>) -> bool {
+    matches!(
+        s,
+        Stage::StandardScalerF64 { .. }
+            | Stage::MinMaxScalerF64 { .. }
+            | Stage::Normalizer { .. }
+            | Stage::PcaF64 { .. }
+            | Stage::LinearF64 { .. }
+            | Stage::DenseF64 { .. }
+            | Stage::GaussianNb { .. }
+            | Stage::KMeansF64 { .. }
+            | Stage::Post(_)
+    )
+}
+
+/// Runs a pipeline of [`computes_f64`] stages over `v[..w]` (the caller's row, copied) in
+/// `f64`: the preprocessors in place, then the estimator into `scores` (`v` is work space
+/// for an MLP's hidden layers). Returns the score width (a transformer's scores are its
+/// outputs) and the class when the estimator decides it itself (k-means).
+pub(crate) fn run_all_f64(
+    stages: &[Stage<'_>],
+    v: &mut [f64],
+    w: usize,
+    scores: &mut [f64],
+) -> (usize, Option<usize>) {
+    let mut w = w;
+    for (i, s) in stages.iter().enumerate() {
+        match *s {
+            Stage::StandardScalerF64 { mean, scale } => {
+                scaler::standard_scale_f64(&mut v[..w], mean, scale);
+            }
+            Stage::MinMaxScalerF64 { scale, min } => {
+                scaler::min_max_scale_f64(&mut v[..w], scale, min);
+            }
+            Stage::Normalizer { norm, .. } => normalizer::normalize_f64(&mut v[..w], norm),
+            Stage::PcaF64 {
+                n_out,
+                mean,
+                components,
+                whiten,
+                ..
+            } => {
+                let no = n_out as usize;
+                pca::pca_f64(&mut v[..w], mean, components, whiten, &mut scores[..no]);
+                v[..no].copy_from_slice(&scores[..no]);
+                w = no;
+            }
+            Stage::LinearF64 {
+                coef,
+                intercept,
+                n_out,
+                ..
+            } => {
+                let no = n_out as usize;
+                linear::linear_f64(&v[..w], coef, intercept, &mut scores[..no]);
+                return (no, None);
+            }
+            Stage::DenseF64 { .. } => return (dense::chain_f64(&stages[i..], v, scores, w), None),
+            Stage::KMeansF64 { k, centers, .. } => {
+                let k = k as usize;
+                let nearest = kmeans::kmeans_f64(&v[..w], centers, &mut scores[..k]);
+                return (k, Some(nearest));
+            }
+            Stage::GaussianNb {
+                n_classes,
+                theta,
+                var,
+                log_prior,
+                log_norm,
+                ..
+            } => {
+                let k = n_classes as usize;
+                naive_bayes::gaussian_nb_f64(
+                    &v[..w],
+                    theta,
+                    var,
+                    log_prior,
+                    log_norm,
+                    &mut scores[..k],
+                );
+                return (k, None);
+            }
+            _ => {}
+        }
+    }
+    scores[..w].copy_from_slice(&v[..w]);
+    (w, None)
 }
 
 /// Whether an estimator that is the pipeline's first stage reads the caller's `f64` row as
@@ -173,14 +279,37 @@ impl EstimatorBlock<'_, '_> {
                 linear::linear_f32(&a[..w], coef, intercept, &mut b[..sw]);
                 (None, false)
             }
+            Some(Stage::LinearF64 {
+                coef, intercept, ..
+            }) => {
+                // After an f32 stage: the f32 row widened, the scores rounded once.
+                widen(&a[..w], &mut xr[..w]);
+                linear::linear_f64(&xr[..w], coef, intercept, &mut acc[..sw]);
+                narrow(&acc[..sw], &mut b[..sw]);
+                (None, false)
+            }
             Some(Stage::Dense { .. }) => {
                 dense::chain(self.stages, a, b, w);
+                (None, false)
+            }
+            Some(Stage::DenseF64 { .. }) => {
+                // After an f32 stage: the f32 row widened, the scores rounded once.
+                widen(&a[..w], &mut xr[..w]);
+                let no = dense::chain_f64(self.stages, xr, acc, w);
+                narrow(&acc[..no], &mut b[..no]);
                 (None, false)
             }
             Some(Stage::KMeans { centers, .. }) => (
                 Some(kmeans::kmeans_f32(&a[..w], centers, &mut b[..sw])),
                 false,
             ),
+            Some(Stage::KMeansF64 { centers, .. }) => {
+                // After an f32 stage: the f32 row widened, the distances rounded once.
+                widen(&a[..w], &mut xr[..w]);
+                let nearest = kmeans::kmeans_f64(&xr[..w], centers, &mut acc[..sw]);
+                narrow(&acc[..sw], &mut b[..sw]);
+                (Some(nearest), false)
+            }
             Some(Stage::Trees(_)) => {
                 widen(&a[..w], &mut xr[..w]);
                 if let Some(p) = self.prepared {

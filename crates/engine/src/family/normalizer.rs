@@ -39,6 +39,22 @@ pub fn normalize_f32(x: &mut [f32], norm: Norm) {
     }
 }
 
+/// Divides the row by its norm in `f64`, in place (a pipeline computed in `f64` throughout);
+/// the sums are taken in feature order, a row of norm 0 is left as it is.
+#[inline]
+pub fn normalize_f64(x: &mut [f64], norm: Norm) {
+    let n = match norm {
+        Norm::L1 => x.iter().map(|v| v.abs()).sum::<f64>(),
+        Norm::L2 => x.iter().map(|v| v * v).sum::<f64>().sqrt(),
+        Norm::Max => x.iter().fold(0.0f64, |m, v| m.max(v.abs())),
+    };
+    if n != 0.0 {
+        for v in x.iter_mut() {
+            *v /= n;
+        }
+    }
+}
+
 #[cfg(feature = "testing")]
 /// Reference normalizer in f64.
 pub fn normalize_ref(x: &[f64], norm: Norm) -> Vec<f64> {

@@ -1,4 +1,5 @@
-//! PCA (`Stage::Pca`): centre, project onto the components, optionally whiten.
+//! PCA (`Stage::Pca` in `f32`, `Stage::PcaF64` in `f64`): centre, project onto the
+//! components, optionally whiten.
 
 use crate::kernels::dot_f32_8acc;
 
@@ -23,6 +24,77 @@ pub fn pca_f32(
             *o /= d;
         }
     }
+}
+
+/// f64 PCA: `out_j = ((x - mean) · components_j) / whiten_j`, the sums taken in feature order
+/// from 0. `x` is centred in place first.
+#[inline]
+pub fn pca_f64(
+    x: &mut [f64],
+    mean: &[f64],
+    components: &[f64],
+    whiten: Option<&[f64]>,
+    out: &mut [f64],
+) {
+    for (v, m) in x.iter_mut().zip(mean) {
+        *v -= m;
+    }
+    let n_in = x.len();
+    for (j, o) in out.iter_mut().enumerate() {
+        let mut acc = 0.0f64;
+        for (v, c) in x.iter().zip(&components[j * n_in..(j + 1) * n_in]) {
+            acc += v * c;
+        }
+        *o = match whiten {
+            Some(w) => acc / w[j],
+            None => acc,
+        };
+    }
+}
+
+/// [`pca_f64`] over an `f32` row (after an f32 stage), the outputs rounded once to `f32`.
+#[inline]
+pub fn pca_f64_f32(
+    x: &[f32],
+    mean: &[f64],
+    components: &[f64],
+    whiten: Option<&[f64]>,
+    out: &mut [f32],
+) {
+    let n_in = x.len();
+    for (j, o) in out.iter_mut().enumerate() {
+        let mut acc = 0.0f64;
+        for ((v, m), c) in x
+            .iter()
+            .zip(mean)
+            .zip(&components[j * n_in..(j + 1) * n_in])
+        {
+            acc += (f64::from(*v) - m) * c;
+        }
+        *o = match whiten {
+            Some(w) => acc / w[j],
+            None => acc,
+        } as f32;
+    }
+}
+
+#[cfg(feature = "testing")]
+/// Reference f64 PCA: the obvious loop, in the order [`pca_f64`] promises.
+pub fn pca_f64_ref(
+    x: &[f64],
+    mean: &[f64],
+    components: &[f64],
+    whiten: Option<&[f64]>,
+) -> Vec<f64> {
+    let n_in = x.len();
+    let c: Vec<f64> = x.iter().zip(mean).map(|(v, m)| v - m).collect();
+    (0..components.len() / n_in.max(1))
+        .map(|j| {
+            let row = &components[j * n_in..(j + 1) * n_in];
+            let d = (0..n_in).fold(0.0, |s, i| s + c[i] * row[i]);
+            whiten.map_or(d, |w| d / w[j])
+        })
+        .collect()
 }
 
 #[cfg(feature = "testing")]

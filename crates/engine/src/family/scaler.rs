@@ -36,6 +36,22 @@ pub fn standard_scale_f64_f32(x: &mut [f32], mean: &[f64], scale: &[f64]) {
     }
 }
 
+/// `(x - mean) / scale` in f64, in place, unrounded (a pipeline computed in f64 throughout).
+#[inline]
+pub fn standard_scale_f64(x: &mut [f64], mean: &[f64], scale: &[f64]) {
+    for ((v, m), s) in x.iter_mut().zip(mean).zip(scale) {
+        *v = (*v - m) / s;
+    }
+}
+
+/// `x * scale + min` in f64, in place, unrounded (a pipeline computed in f64 throughout).
+#[inline]
+pub fn min_max_scale_f64(x: &mut [f64], scale: &[f64], min: &[f64]) {
+    for ((v, s), m) in x.iter_mut().zip(scale).zip(min) {
+        *v = *v * s + m;
+    }
+}
+
 /// `out[i] = f32(x[i] * scale[i] + min[i])`, computed in f64 from the f64 row (scikit-learn's
 /// MinMaxScaler, same order), rounded once.
 #[inline]

@@ -45,6 +45,10 @@ pub(crate) mod stage_kind {
     pub const GAUSSIAN_NB: u32 = 12;
     pub const STANDARD_SCALER_F64: u32 = 13;
     pub const MIN_MAX_SCALER_F64: u32 = 14;
+    pub const LINEAR_F64: u32 = 15;
+    pub const DENSE_F64: u32 = 16;
+    pub const PCA_F64: u32 = 17;
+    pub const KMEANS_F64: u32 = 18;
 }
 
 /// One pipeline stage, viewing its weights in place.
@@ -85,6 +89,18 @@ pub enum Stage<'a> {
         coef: &'a [f32],
         /// `n_out` intercepts.
         intercept: &'a [f32],
+    },
+    /// `coef · x + intercept` for `n_out` outputs with f64 parameters, computed in f64
+    /// (estimator): a linear model reached through a double ONNX graph.
+    LinearF64 {
+        /// Input width.
+        n_in: u32,
+        /// Output width.
+        n_out: u32,
+        /// Row-major `n_out × n_in` coefficients.
+        coef: &'a [f64],
+        /// `n_out` intercepts.
+        intercept: &'a [f64],
     },
     /// A tree ensemble (decision tree, random forest, gradient boosting), estimator.
     Trees(Trees<'a>),
@@ -129,6 +145,21 @@ pub enum Stage<'a> {
         /// `sqrt(explained_variance_)` per component when the PCA whitens, else `None`.
         whiten: Option<&'a [f32]>,
     },
+    /// [`Stage::Pca`] with f64 parameters, computed in f64 (preprocessor): a PCA reached
+    /// through a double ONNX graph. In a pipeline that is not computed in f64 throughout, its
+    /// outputs are rounded once to f32.
+    PcaF64 {
+        /// Input width.
+        n_in: u32,
+        /// Number of components (output width).
+        n_out: u32,
+        /// Per-feature mean, subtracted first.
+        mean: &'a [f64],
+        /// Row-major `n_out × n_in` components.
+        components: &'a [f64],
+        /// `sqrt(explained_variance_)` per component when the PCA whitens, else `None`.
+        whiten: Option<&'a [f64]>,
+    },
     /// A fully connected layer `y_j = a(bias_j + Σ_i weights[j · n_in + i] · x_i)`, estimator.
     /// One or more consecutive dense stages form the estimator block (an MLP).
     Dense {
@@ -143,8 +174,35 @@ pub enum Stage<'a> {
         /// `n_out` biases.
         bias: &'a [f32],
     },
+    /// A fully connected layer like [`Stage::Dense`] with f64 weights, computed in f64
+    /// (estimator): an MLP reached through a double ONNX graph. Consecutive `dense_f64`
+    /// stages form the estimator block.
+    DenseF64 {
+        /// Input width.
+        n_in: u32,
+        /// Output width.
+        n_out: u32,
+        /// Activation applied to each output.
+        activation: Activation,
+        /// Row-major `n_out × n_in` weights.
+        weights: &'a [f64],
+        /// `n_out` biases.
+        bias: &'a [f64],
+    },
     /// A support vector machine (classifier or regressor), estimator. See [`Svm`].
     Svm(Svm<'a>),
+    /// k-means with f64 centres, computed in f64 as scikit-learn's `euclidean_distances`
+    /// computes it: `y_c = sqrt(max((-2 x · c + ‖x‖²) + ‖c‖², 0))`, the class the smallest
+    /// squared distance, ties to the first (estimator): a k-means reached through a double
+    /// ONNX graph.
+    KMeansF64 {
+        /// Input width.
+        n_in: u32,
+        /// Number of clusters (output width).
+        k: u32,
+        /// Row-major `k × n_in` centres.
+        centers: &'a [f64],
+    },
     /// k-means: `y_c = sqrt(Σ_i (x_i - centers[c · n_in + i])²)`, the Euclidean distance to
     /// each centre (scikit-learn's `KMeans.transform`), estimator. A classifier's class is
     /// the nearest centre, ties to the first (`KMeans.predict`).
@@ -197,12 +255,16 @@ impl Stage<'_> {
             | Stage::MinMaxScalerF64 { .. }
             | Stage::Normalizer { .. }
             | Stage::Imputer { .. }
-            | Stage::Pca { .. } => Role::Preprocessor,
+            | Stage::Pca { .. }
+            | Stage::PcaF64 { .. } => Role::Preprocessor,
             Stage::Linear { .. }
+            | Stage::LinearF64 { .. }
             | Stage::Trees(_)
             | Stage::Dense { .. }
+            | Stage::DenseF64 { .. }
             | Stage::Svm(_)
             | Stage::KMeans { .. }
+            | Stage::KMeansF64 { .. }
             | Stage::GaussianNb { .. } => Role::Estimator,
             Stage::Post(_) => Role::Postprocessor,
         }
@@ -217,12 +279,15 @@ impl Stage<'_> {
             | Stage::MinMaxScalerF64 { .. }
             | Stage::Normalizer { .. }
             | Stage::Imputer { .. } => input,
-            Stage::Pca { n_out, .. } | Stage::Linear { n_out, .. } | Stage::Dense { n_out, .. } => {
-                n_out
-            }
+            Stage::Pca { n_out, .. }
+            | Stage::PcaF64 { n_out, .. }
+            | Stage::Linear { n_out, .. }
+            | Stage::LinearF64 { n_out, .. }
+            | Stage::Dense { n_out, .. }
+            | Stage::DenseF64 { n_out, .. } => n_out,
             Stage::Trees(t) => t.n_out,
             Stage::Svm(s) => s.output_width(),
-            Stage::KMeans { k, .. } => k,
+            Stage::KMeans { k, .. } | Stage::KMeansF64 { k, .. } => k,
             Stage::GaussianNb { n_classes, .. } => n_classes,
             Stage::Post(PostTransform::BinaryLogistic) => 2,
             Stage::Post(_) => input,
@@ -236,14 +301,18 @@ impl Stage<'_> {
             Stage::StandardScalerF64 { .. } => "standard_scaler_f64",
             Stage::MinMaxScalerF64 { .. } => "min_max_scaler_f64",
             Stage::Linear { .. } => "linear",
+            Stage::LinearF64 { .. } => "linear_f64",
             Stage::Trees(_) => "trees",
             Stage::MinMaxScaler { .. } => "min_max_scaler",
             Stage::Normalizer { .. } => "normalizer",
             Stage::Imputer { .. } => "imputer",
             Stage::Pca { .. } => "pca",
+            Stage::PcaF64 { .. } => "pca_f64",
             Stage::Dense { .. } => "dense",
+            Stage::DenseF64 { .. } => "dense_f64",
             Stage::Svm(_) => "svm",
             Stage::KMeans { .. } => "kmeans",
+            Stage::KMeansF64 { .. } => "kmeans_f64",
             Stage::GaussianNb { .. } => "gaussian_nb",
             Stage::Post(PostTransform::Logistic) => "logistic",
             Stage::Post(PostTransform::BinaryLogistic) => "binary_logistic",
@@ -264,9 +333,13 @@ impl Stage<'_> {
             Stage::Imputer { fill, .. } => Some(fill.len() as u32),
             Stage::Normalizer { width, .. } => Some(width),
             Stage::Linear { n_in, .. }
+            | Stage::LinearF64 { n_in, .. }
             | Stage::Pca { n_in, .. }
+            | Stage::PcaF64 { n_in, .. }
             | Stage::Dense { n_in, .. }
+            | Stage::DenseF64 { n_in, .. }
             | Stage::KMeans { n_in, .. }
+            | Stage::KMeansF64 { n_in, .. }
             | Stage::GaussianNb { n_in, .. } => Some(n_in),
             Stage::Svm(m) => Some(m.n_in),
             Stage::Trees(t) => Some(t.n_in),
@@ -275,21 +348,31 @@ impl Stage<'_> {
     }
 
     /// Whether this estimator may follow `previous` in one estimator block (R25): dense
-    /// layers chain into an MLP.
+    /// layers chain into an MLP (f32 layers after f32 layers, f64 after f64).
     pub(crate) fn chains_after(&self, previous: Option<&Stage<'_>>) -> bool {
-        matches!(self, Stage::Dense { .. }) && matches!(previous, None | Some(Stage::Dense { .. }))
+        match self {
+            Stage::Dense { .. } => matches!(previous, None | Some(Stage::Dense { .. })),
+            Stage::DenseF64 { .. } => matches!(previous, None | Some(Stage::DenseF64 { .. })),
+            _ => false,
+        }
     }
 
     /// Whether a post transform may follow this estimator (R25): an svm or k-means
     /// estimator takes none.
     pub(crate) fn takes_post(&self) -> bool {
-        !matches!(self, Stage::Svm(_) | Stage::KMeans { .. })
+        !matches!(
+            self,
+            Stage::Svm(_) | Stage::KMeans { .. } | Stage::KMeansF64 { .. }
+        )
     }
 
     /// Whether a single output of this estimator is a signed score that picks one of two
     /// classes by its sign (R27); k-means distances and naive Bayes likelihoods are not.
     pub(crate) fn signed_scores(&self) -> bool {
-        !matches!(self, Stage::KMeans { .. } | Stage::GaussianNb { .. })
+        !matches!(
+            self,
+            Stage::KMeans { .. } | Stage::KMeansF64 { .. } | Stage::GaussianNb { .. }
+        )
     }
 }
 
@@ -327,6 +410,17 @@ pub enum StageSpec {
         coef: Vec<f32>,
         /// Intercepts.
         intercept: Vec<f32>,
+    },
+    /// See [`Stage::LinearF64`].
+    LinearF64 {
+        /// Input width.
+        n_in: u32,
+        /// Output width.
+        n_out: u32,
+        /// Row-major coefficients.
+        coef: Vec<f64>,
+        /// Intercepts.
+        intercept: Vec<f64>,
     },
     /// See [`Stage::Trees`].
     Trees(TreesSpec),
@@ -366,6 +460,19 @@ pub enum StageSpec {
         /// `sqrt(explained_variance_)` per component, when whitening.
         whiten: Option<Vec<f32>>,
     },
+    /// See [`Stage::PcaF64`].
+    PcaF64 {
+        /// Input width.
+        n_in: u32,
+        /// Components.
+        n_out: u32,
+        /// Per-feature mean.
+        mean: Vec<f64>,
+        /// Row-major `n_out × n_in` components.
+        components: Vec<f64>,
+        /// `sqrt(explained_variance_)` per component, when whitening.
+        whiten: Option<Vec<f64>>,
+    },
     /// See [`Stage::Dense`]: `a(weights · x + bias)`.
     Dense {
         /// Input width.
@@ -379,6 +486,19 @@ pub enum StageSpec {
         /// Biases.
         bias: Vec<f32>,
     },
+    /// See [`Stage::DenseF64`].
+    DenseF64 {
+        /// Input width.
+        n_in: u32,
+        /// Output width.
+        n_out: u32,
+        /// Activation.
+        activation: Activation,
+        /// Row-major `n_out × n_in` weights.
+        weights: Vec<f64>,
+        /// Biases.
+        bias: Vec<f64>,
+    },
     /// See [`Stage::Svm`].
     Svm(SvmSpec),
     /// See [`Stage::KMeans`]: distances to the centres.
@@ -389,6 +509,15 @@ pub enum StageSpec {
         k: u32,
         /// Row-major `k × n_in` centres.
         centers: Vec<f32>,
+    },
+    /// See [`Stage::KMeansF64`].
+    KMeansF64 {
+        /// Input width.
+        n_in: u32,
+        /// Clusters.
+        k: u32,
+        /// Row-major `k × n_in` centres.
+        centers: Vec<f64>,
     },
     /// See [`Stage::GaussianNb`]: joint log-likelihood per class.
     GaussianNb {
@@ -429,7 +558,12 @@ pub(crate) fn read_stage<'a>(
     if p.minor == 0
         && matches!(
             kind,
-            stage_kind::STANDARD_SCALER_F64 | stage_kind::MIN_MAX_SCALER_F64
+            stage_kind::STANDARD_SCALER_F64
+                | stage_kind::MIN_MAX_SCALER_F64
+                | stage_kind::LINEAR_F64
+                | stage_kind::DENSE_F64
+                | stage_kind::PCA_F64
+                | stage_kind::KMEANS_F64
         )
     {
         // Stage kinds of version 1.1.
@@ -455,6 +589,10 @@ pub(crate) fn read_stage<'a>(
             need(linear::RECORD_LEN)?;
             linear::read(p, index, w)
         }
+        stage_kind::LINEAR_F64 => {
+            need(linear::RECORD_LEN)?;
+            linear::read_f64(p, index, w)
+        }
         stage_kind::TREES => {
             need(trees::RECORD_LEN)?;
             Ok(Stage::Trees(trees::read(p, index, w)?))
@@ -479,9 +617,17 @@ pub(crate) fn read_stage<'a>(
             need(pca::RECORD_LEN)?;
             pca::read(p, index, w)
         }
+        stage_kind::PCA_F64 => {
+            need(pca::RECORD_LEN)?;
+            pca::read_f64(p, index, w)
+        }
         stage_kind::DENSE => {
             need(dense::RECORD_LEN)?;
             dense::read(p, index, w)
+        }
+        stage_kind::DENSE_F64 => {
+            need(dense::RECORD_LEN)?;
+            dense::read_f64(p, index, w)
         }
         stage_kind::SVM => {
             need(svm::RECORD_LEN)?;
@@ -490,6 +636,10 @@ pub(crate) fn read_stage<'a>(
         stage_kind::KMEANS => {
             need(kmeans::RECORD_LEN)?;
             kmeans::read(p, index, w)
+        }
+        stage_kind::KMEANS_F64 => {
+            need(kmeans::RECORD_LEN)?;
+            kmeans::read_f64(p, index, w)
         }
         stage_kind::GAUSSIAN_NB => {
             need(naive_bayes::RECORD_LEN)?;
@@ -525,6 +675,15 @@ pub(crate) fn payload(s: &StageSpec, t: &mut Tensors) -> Vec<u32> {
             stage_kind::LINEAR,
             linear::payload(*n_in, *n_out, coef, intercept, t),
         ),
+        StageSpec::LinearF64 {
+            n_in,
+            n_out,
+            coef,
+            intercept,
+        } => (
+            stage_kind::LINEAR_F64,
+            linear::payload_f64(*n_in, *n_out, coef, intercept, t),
+        ),
         StageSpec::Trees(tr) => (stage_kind::TREES, trees::payload(tr, t)),
         StageSpec::Post(p) => (stage_kind::POST, vec![p.code()]),
         StageSpec::MinMaxScaler { scale, min } => {
@@ -546,6 +705,16 @@ pub(crate) fn payload(s: &StageSpec, t: &mut Tensors) -> Vec<u32> {
             stage_kind::PCA,
             pca::payload(*n_in, *n_out, mean, components, whiten.as_deref(), t),
         ),
+        StageSpec::PcaF64 {
+            n_in,
+            n_out,
+            mean,
+            components,
+            whiten,
+        } => (
+            stage_kind::PCA_F64,
+            pca::payload_f64(*n_in, *n_out, mean, components, whiten.as_deref(), t),
+        ),
         StageSpec::Dense {
             n_in,
             n_out,
@@ -556,10 +725,24 @@ pub(crate) fn payload(s: &StageSpec, t: &mut Tensors) -> Vec<u32> {
             stage_kind::DENSE,
             dense::payload(*n_in, *n_out, *activation, weights, bias, t),
         ),
+        StageSpec::DenseF64 {
+            n_in,
+            n_out,
+            activation,
+            weights,
+            bias,
+        } => (
+            stage_kind::DENSE_F64,
+            dense::payload_f64(*n_in, *n_out, *activation, weights, bias, t),
+        ),
         StageSpec::Svm(m) => (stage_kind::SVM, svm::payload(m, t)),
         StageSpec::KMeans { n_in, k, centers } => {
             (stage_kind::KMEANS, kmeans::payload(*n_in, *k, centers, t))
         }
+        StageSpec::KMeansF64 { n_in, k, centers } => (
+            stage_kind::KMEANS_F64,
+            kmeans::payload_f64(*n_in, *k, centers, t),
+        ),
         StageSpec::GaussianNb {
             n_in,
             n_classes,
@@ -605,6 +788,17 @@ impl Stage<'_> {
                 coef: coef.to_vec(),
                 intercept: intercept.to_vec(),
             },
+            Stage::LinearF64 {
+                n_in,
+                n_out,
+                coef,
+                intercept,
+            } => StageSpec::LinearF64 {
+                n_in,
+                n_out,
+                coef: coef.to_vec(),
+                intercept: intercept.to_vec(),
+            },
             Stage::Trees(t) => StageSpec::Trees(trees::to_spec(&t)),
             Stage::Post(p) => StageSpec::Post(p),
             Stage::MinMaxScaler { scale, min } => StageSpec::MinMaxScaler {
@@ -629,6 +823,19 @@ impl Stage<'_> {
                 components: components.to_vec(),
                 whiten: whiten.map(<[f32]>::to_vec),
             },
+            Stage::PcaF64 {
+                n_in,
+                n_out,
+                mean,
+                components,
+                whiten,
+            } => StageSpec::PcaF64 {
+                n_in,
+                n_out,
+                mean: mean.to_vec(),
+                components: components.to_vec(),
+                whiten: whiten.map(<[f64]>::to_vec),
+            },
             Stage::Dense {
                 n_in,
                 n_out,
@@ -642,8 +849,26 @@ impl Stage<'_> {
                 weights: weights.to_vec(),
                 bias: bias.to_vec(),
             },
+            Stage::DenseF64 {
+                n_in,
+                n_out,
+                activation,
+                weights,
+                bias,
+            } => StageSpec::DenseF64 {
+                n_in,
+                n_out,
+                activation,
+                weights: weights.to_vec(),
+                bias: bias.to_vec(),
+            },
             Stage::Svm(m) => StageSpec::Svm(svm::to_spec(&m)),
             Stage::KMeans { n_in, k, centers } => StageSpec::KMeans {
+                n_in,
+                k,
+                centers: centers.to_vec(),
+            },
+            Stage::KMeansF64 { n_in, k, centers } => StageSpec::KMeansF64 {
                 n_in,
                 k,
                 centers: centers.to_vec(),

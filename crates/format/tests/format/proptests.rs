@@ -74,7 +74,7 @@ fn kernel() -> impl Strategy<Value = Kernel> {
 
 fn shape() -> impl Strategy<Value = Shape> {
     (
-        (1u32..6, any::<bool>(), vec((0u8..7, 0u8..6), 0..3), 0u8..5),
+        (1u32..6, any::<bool>(), vec((0u8..8, 0u8..6), 0..3), 0u8..7),
         (1u32..5, 1usize..4, any::<bool>(), kernel()),
         (0u8..4, 1u32..4, 1u32..4),
     )
@@ -102,7 +102,7 @@ fn shape() -> impl Strategy<Value = Shape> {
 }
 
 /// Builds the stages of a family spec: preprocessors, then a transformer (no estimator), an
-/// MLP, an SVM, k-means or naive Bayes. Returns the stages, the task and `n_outputs`.
+/// MLP, an SVM, k-means, naive Bayes, an f64 linear model or an f64 MLP. Returns the stages, the task and `n_outputs`.
 fn build_family(
     sh: &Shape,
     f: &mut Pool<f32>,
@@ -127,6 +127,19 @@ fn build_family(
                 width,
                 norm: [Norm::L1, Norm::L2, Norm::Max][usize::from(arg % 3)],
             },
+            7 => {
+                let n_out = 1 + u32::from(arg) % width;
+                let whiten = (arg % 2 == 0).then(|| pos64.take(n_out as usize));
+                let s = StageSpec::PcaF64 {
+                    n_in: width,
+                    n_out,
+                    mean: d.take(w),
+                    components: d.take(w * n_out as usize),
+                    whiten,
+                };
+                width = n_out;
+                s
+            }
             6 => StageSpec::MinMaxScalerF64 {
                 scale: d.take(w),
                 min: d.take(w),
@@ -243,12 +256,64 @@ fn build_family(
         }
         3 => {
             let k = k.max(2);
-            stages.push(StageSpec::KMeans {
-                n_in: width,
-                k,
-                centers: f.take(k as usize * w),
+            stages.push(if sh.per_class % 2 == 0 {
+                StageSpec::KMeansF64 {
+                    n_in: width,
+                    k,
+                    centers: d.take(k as usize * w),
+                }
+            } else {
+                StageSpec::KMeans {
+                    n_in: width,
+                    k,
+                    centers: f.take(k as usize * w),
+                }
             });
             (stages, Task::Classification, k)
+        }
+        6 => {
+            let (h, o) = (sh.hidden, sh.n_out);
+            let activation = [
+                Activation::Identity,
+                Activation::Relu,
+                Activation::Tanh,
+                Activation::Logistic,
+            ][usize::from(sh.act)];
+            stages.push(StageSpec::DenseF64 {
+                n_in: width,
+                n_out: h,
+                activation,
+                weights: d.take(w * h as usize),
+                bias: d.take(h as usize),
+            });
+            stages.push(StageSpec::DenseF64 {
+                n_in: h,
+                n_out: o,
+                activation: Activation::Identity,
+                weights: d.take((h * o) as usize),
+                bias: d.take(o as usize),
+            });
+            (stages, Task::Regression, o)
+        }
+        5 => {
+            let o = sh.n_out;
+            stages.push(StageSpec::LinearF64 {
+                n_in: width,
+                n_out: o,
+                coef: d.take(w * o as usize),
+                intercept: d.take(o as usize),
+            });
+            match (sh.probs, o) {
+                (true, 1) => {
+                    stages.push(StageSpec::Post(PostTransform::BinaryLogistic));
+                    (stages, Task::Classification, 2)
+                }
+                (true, n) => {
+                    stages.push(StageSpec::Post(PostTransform::Softmax));
+                    (stages, Task::Classification, n)
+                }
+                (false, n) => (stages, Task::Regression, n),
+            }
         }
         _ => {
             let k = k.max(2);
@@ -322,14 +387,17 @@ fn family_spec() -> impl Strategy<Value = ModelSpec> {
 fn tensors_of(s: &StageSpec) -> usize {
     match s {
         StageSpec::Post(_) | StageSpec::Normalizer { .. } => 0,
-        StageSpec::Imputer { .. } | StageSpec::KMeans { .. } => 1,
+        StageSpec::Imputer { .. } | StageSpec::KMeans { .. } | StageSpec::KMeansF64 { .. } => 1,
         StageSpec::StandardScaler { .. }
         | StageSpec::StandardScalerF64 { .. }
         | StageSpec::MinMaxScalerF64 { .. }
         | StageSpec::MinMaxScaler { .. }
         | StageSpec::Linear { .. }
-        | StageSpec::Dense { .. } => 2,
+        | StageSpec::LinearF64 { .. }
+        | StageSpec::Dense { .. }
+        | StageSpec::DenseF64 { .. } => 2,
         StageSpec::Pca { whiten, .. } => 2 + usize::from(whiten.is_some()),
+        StageSpec::PcaF64 { whiten, .. } => 2 + usize::from(whiten.is_some()),
         StageSpec::GaussianNb { .. } => 4,
         StageSpec::Svm(m) => {
             3 + usize::from(!m.n_support.is_empty()) + 2 * usize::from(!m.prob_a.is_empty())

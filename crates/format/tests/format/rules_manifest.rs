@@ -98,8 +98,8 @@ fn r21_unknown_value() {
     assert_eq!(e, unknown("task", 4));
     let e = broken(&base(), |v| set_word(v, w::LABEL_KIND, 3));
     assert_eq!(e, unknown("label_kind", 3));
-    let e = broken(&base(), |v| set_word(v, w::SCALER_KIND, 15));
-    assert_eq!(e, unknown("stage_kind", 15));
+    let e = broken(&base(), |v| set_word(v, w::SCALER_KIND, 19));
+    assert_eq!(e, unknown("stage_kind", 19));
     let e = broken(&base(), |v| set_word(v, w::SCALER_KIND, 0));
     assert_eq!(e, unknown("stage_kind", 0));
     let e = broken(&base(), |v| set_word(v, w::POST_CODE, 7));
@@ -143,8 +143,9 @@ fn r23_bad_tensor_ref() {
     // Section 2 relabelled u32 (a valid dtype, not the f32 a scaler needs).
     let e = broken(&base(), |v| put_u32(v, entry(2) + 4, 2));
     assert_eq!(e, bad(0, 2, "dtype is not f32"));
-    // Kinds 13 and 14 (the f64 scalers) are version 1.1's: unknown in this 1.0 file (R21).
-    for kind in [13, 14] {
+    // Kinds 13, 14 and 15 (the f64 scalers, the f64 linear model) are version 1.1's: unknown
+    // in this 1.0 file (R21).
+    for kind in [13, 14, 15] {
         let e = broken(&base(), |v| set_word(v, w::SCALER_KIND, kind));
         assert_eq!(
             e,
