@@ -681,6 +681,7 @@ fn build(model: &Model<'_>, sha: String, options: &Options) -> Result<ModelSpec,
             average_per_output: average && n_out > 1,
             leaf_width: 1,
             base: vec![0.0; n_out as usize],
+            compact: true,
             ..TreesSpec::default()
         },
     };

@@ -557,6 +557,7 @@ fn build(file: ModelFile, sha: String, options: &Options) -> Result<ModelSpec, C
         sum_f32: true,
         average_per_output: false,
         leaf_width: 1,
+        compact: true,
         ..TreesSpec::default()
     };
     let mut targets = Vec::with_capacity(n_trees);

@@ -337,6 +337,7 @@ pub(crate) fn build(node: &Node<'_>, n_in: usize, round_f32: bool) -> Result<Bui
         sum_f32: false,
         average_per_output: false,
         leaf_width: u32::try_from(n_out).map_err(|_| node.err("too many outputs"))?,
+        compact: true,
         ..TreesSpec::default()
     };
     let child = |tree: i64, id: i64, from: usize, side: &str| -> Result<usize, ConvertError> {
