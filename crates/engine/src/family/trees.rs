@@ -215,17 +215,24 @@ fn step_general(
 }
 
 /// One step of a walk over the compact layout: the row the inner node at `r` sends `x` to
-/// (the next row when the test holds, else its right row), or `r | LEAF` when `r` is a
-/// leaf row. A row index is below 2^31 (the reader refuses larger tables), so `r + 1`
-/// does not carry into [`LEAF`].
+/// (the next row when the test holds, else its right row), or a final reference
+/// `LEAF | r << 1 | side` when `r` is a leaf row (side 0) or the child is a leaf held in
+/// row `r` (side 0 left, 1 right). A row index is below 2^29 (the reader refuses larger
+/// tables), so neither `r + 1` nor `r << 1` carries into [`LEAF`].
 #[inline(always)]
 fn step_compact<const W: u8>(rows: &[CompactRow], categories: &[u32], r: u32, x: &[f64]) -> u32 {
     let Some(&[w0, right, lo, hi]) = rows.get(r as usize) else {
         return STRAY;
     };
     if w0 & compact::LEAF_ROW != 0 {
-        return r | LEAF;
+        return LEAF | (r << 1);
     }
+    let (lo, hi) = if w0 & compact::NARROW != 0 {
+        let bits = f64::from(f32::from_bits(lo)).to_bits();
+        (bits as u32, (bits >> 32) as u32)
+    } else {
+        (lo, hi)
+    };
     let v = x
         .get((w0 & compact::FEATURE_MASK) as usize)
         .copied()
@@ -244,6 +251,10 @@ fn step_compact<const W: u8>(rows: &[CompactRow], categories: &[u32], r: u32, x:
             (if v.is_nan() { 0.0 } else { v }) <= t
         }
     };
+    let inline = w0 & select(left, compact::LEFT_INLINE, compact::RIGHT_INLINE);
+    if inline != 0 {
+        return LEAF | (r << 1) | u32::from(!left);
+    }
     select(left, r.wrapping_add(1), right)
 }
 
@@ -334,14 +345,18 @@ fn add_final<const C: bool>(p: &Prepared<'_>, t: usize, r: u32, acc: &mut [f64])
         return add_leaf(&p.trees, t, p.leaf(r), acc);
     }
     let trees = &p.trees;
-    let row = trees
-        .compact
-        .get((r & !LEAF) as usize)
-        .filter(|row| row[0] == compact::LEAF_ROW);
+    let at = trees.compact.get(((r & !LEAF) >> 1) as usize);
+    let side = r & 1;
+    let row = at.filter(|row| row[0] == compact::LEAF_ROW && side == 0);
     if trees.leaf_width == 1 {
-        let v = row.map_or(0.0, |row| {
-            f64::from_bits(u64::from(row[2]) | (u64::from(row[3]) << 32))
-        });
+        let v = match (row, at) {
+            (Some(row), _) => f64::from_bits(u64::from(row[2]) | (u64::from(row[3]) << 32)),
+            (None, Some(inner)) => {
+                let (l, r) = icebreak_format::trees::inline_leaves(inner);
+                if side == 0 { l } else { r }.unwrap_or(0.0)
+            }
+            (None, None) => 0.0,
+        };
         let j = trees.targets.get(t).map_or(0, |&j| j as usize);
         if let Some(a) = acc.get_mut(j) {
             *a = add(trees.sum_f32(), *a, v);

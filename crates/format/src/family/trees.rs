@@ -58,9 +58,16 @@ pub const FLAG_COMPACT: u32 = 16;
 /// rows that follow one another on every left turn and finds its leaf value in the row it
 /// ends on.
 ///
-/// - An inner node: `[feature | info << INFO_SHIFT, right, threshold_lo, threshold_hi]`.
-///   Its left child is the next row; `right` is the row of its right child (the row after
-///   the left subtree). `info` and the threshold words are those of a [`NodeRow`].
+/// - An inner node: `[feature | flags | info << INFO_SHIFT, right, threshold_lo,
+///   threshold_hi]`. Its left child is the next row; `right` is the row of its right child
+///   (the row after the left subtree). `info` and the threshold words are those of a
+///   [`NodeRow`].
+/// - With [`NARROW`](compact::NARROW) (ensembles with [`FLAG_ROUND_F32`] only, comparison
+///   nodes only) the threshold is the `f32` in word 2, and the node may hold its leaf
+///   children itself (one value per leaf only, values an `f32` holds): with
+///   [`LEFT_INLINE`](compact::LEFT_INLINE) the left child is the leaf whose value is the
+///   `f32` in word 3 (else word 3 is 0), with [`RIGHT_INLINE`](compact::RIGHT_INLINE) the
+///   right child is the leaf whose value is the `f32` in word 1. An inline leaf has no row.
 /// - A leaf: `[LEAF_ROW, index, value_lo, value_hi]`: with `leaf_width == 1` the value is
 ///   the `f64` in words 2–3 and `index` is 0 (there is no leaf table); otherwise `index` is
 ///   the leaf's place in the leaf table and words 2–3 are 0.
@@ -72,11 +79,22 @@ pub mod compact {
     /// Word 0 of a leaf row.
     pub const LEAF_ROW: u32 = 0x8000_0000;
     /// Mask of the feature in word 0 of an inner node.
-    pub const FEATURE_MASK: u32 = 0x00FF_FFFF;
+    pub const FEATURE_MASK: u32 = 0x000F_FFFF;
+    /// Inner-node flag: the threshold is the `f32` in word 2.
+    pub const NARROW: u32 = 1 << 20;
+    /// Inner-node flag: the left child is a leaf, its value the `f32` in word 3.
+    pub const LEFT_INLINE: u32 = 1 << 21;
+    /// Inner-node flag: the right child is a leaf, its value the `f32` in word 1.
+    pub const RIGHT_INLINE: u32 = 1 << 22;
+    /// Every flag bit a valid inner node may have.
+    pub const FLAGS: u32 = NARROW | LEFT_INLINE | RIGHT_INLINE;
     /// Shift of the `info` word in word 0 of an inner node.
     pub const INFO_SHIFT: u32 = 24;
     /// Mask of the `info` bits after shifting (bit 30 must be zero in a valid row).
     pub const INFO_MASK: u32 = 0x7F;
+    /// Most rows a compact table may have (row indices are doubled in a walk's final
+    /// reference).
+    pub const MAX_ROWS: usize = (1 << 29) - 1;
 }
 
 /// One row of the compact layout; see [`compact`].
@@ -402,8 +420,8 @@ pub(crate) fn read<'a>(
                 reason: "compact node table is not a whole, non-zero number of 4-word rows",
             });
         }
-        if words.len() / compact::ROW_WORDS >= LEAF as usize {
-            return Err(bad(0, "compact node table has 2^31 rows or more"));
+        if words.len() / compact::ROW_WORDS > compact::MAX_ROWS {
+            return Err(bad(0, "compact node table has 2^29 rows or more"));
         }
         bytemuck::try_cast_slice(words).map_err(|_| FormatError::BadTensorRef {
             stage,
@@ -484,7 +502,7 @@ pub(crate) fn read<'a>(
                     compact_rows,
                     roots,
                     leaf_width,
-                    flags & FLAG_SUM_F32 != 0,
+                    flags,
                     categories,
                     n_in,
                     n_leaves,
@@ -515,22 +533,47 @@ pub(crate) fn read<'a>(
 }
 
 /// The node a compact inner row describes, its children as row indices (`None` for a leaf
-/// row or an undefined code).
+/// row or an undefined code). An inline leaf child's reference is [`LEAF`]; its value is
+/// [`inline_leaves`]'s.
 pub fn decode_compact(row: &CompactRow, at: u32) -> Option<TreeNode> {
     let w0 = row[0];
     if w0 & compact::LEAF_ROW != 0 {
         return None;
     }
     let info = (w0 >> compact::INFO_SHIFT) & compact::INFO_MASK;
-    let classic = [
-        w0 & compact::FEATURE_MASK,
-        at.checked_add(1)?,
-        row[1],
-        info,
-        row[2],
-        row[3],
-    ];
-    TreeNode::decode(&classic)
+    let (lo, hi) = if w0 & compact::NARROW != 0 {
+        let bits = f64::from(f32::from_bits(row[2])).to_bits();
+        (bits as u32, (bits >> 32) as u32)
+    } else {
+        (row[2], row[3])
+    };
+    let left = if w0 & compact::LEFT_INLINE != 0 {
+        LEAF
+    } else {
+        at.checked_add(1)?
+    };
+    let right = if w0 & compact::RIGHT_INLINE != 0 {
+        LEAF
+    } else {
+        row[1]
+    };
+    let node = TreeNode::decode(&[w0 & compact::FEATURE_MASK, left, right, info, lo, hi])?;
+    if w0 & compact::NARROW != 0 && matches!(node.split, Split::InSet { .. }) {
+        return None;
+    }
+    Some(node)
+}
+
+/// The values of a compact inner row's inline leaf children (left, right).
+pub fn inline_leaves(row: &CompactRow) -> (Option<f64>, Option<f64>) {
+    let value = |flag: u32, word: u32| {
+        (row[0] & compact::LEAF_ROW == 0 && row[0] & flag != 0)
+            .then(|| f64::from(f32::from_bits(word)))
+    };
+    (
+        value(compact::LEFT_INLINE, row[3]),
+        value(compact::RIGHT_INLINE, row[1]),
+    )
 }
 
 /// R29 for the compact layout: the rows form the trees in order, each in preorder, every
@@ -541,11 +584,13 @@ fn check_compact(
     rows: &[CompactRow],
     roots: &[u32],
     leaf_width: u32,
-    sum_f32: bool,
+    flags: u32,
     categories: &[u32],
     n_in: u32,
     n_leaves: u64,
 ) -> Result<u64, FormatError> {
+    let sum_f32 = flags & FLAG_SUM_F32 != 0;
+    let round_f32 = flags & FLAG_ROUND_F32 != 0;
     let bad = |index: usize, reason: &'static str| FormatError::BadTrees {
         stage,
         index: index as u32,
@@ -583,26 +628,58 @@ fn check_compact(
                     return Err(bad(pos, "leaf row index out of range"));
                 }
                 pos += 1;
-                match pending.pop() {
-                    Some(right) if right as usize == pos => {}
-                    Some(_) => {
-                        return Err(bad(
-                            pos,
-                            "right child is not the row after the left subtree",
-                        ))
-                    }
-                    None => break,
-                }
             } else {
+                let w0 = row[0];
                 let node =
                     decode_compact(row, pos as u32).ok_or(bad(pos, "undefined node code"))?;
-                info_mask |= info_bit((row[0] >> compact::INFO_SHIFT) & compact::INFO_MASK);
+                if w0 & (1 << 23) != 0 {
+                    return Err(bad(pos, "undefined node code"));
+                }
+                info_mask |= info_bit((w0 >> compact::INFO_SHIFT) & compact::INFO_MASK);
                 if node.feature >= n_in {
                     return Err(bad(pos, "feature index outside the input"));
                 }
                 check_split(&node.split, categories).map_err(|r| bad(pos, r))?;
-                pending.push(row[1]);
+                let narrow = w0 & compact::NARROW != 0;
+                let inline = w0 & (compact::LEFT_INLINE | compact::RIGHT_INLINE);
+                if narrow && !round_f32 {
+                    return Err(bad(
+                        pos,
+                        "f32 threshold in an ensemble that compares in f64",
+                    ));
+                }
+                if inline != 0 && (!narrow || leaf_width != 1) {
+                    return Err(bad(
+                        pos,
+                        "inline leaves need an f32 threshold and one value per leaf",
+                    ));
+                }
+                if narrow && w0 & compact::LEFT_INLINE == 0 && row[3] != 0 {
+                    return Err(bad(pos, "stray bits after an f32 threshold"));
+                }
+                let (l, r) = inline_leaves(row);
+                if l.into_iter().chain(r).any(|v| !v.is_finite()) {
+                    return Err(bad(pos, "leaf value is not finite"));
+                }
                 pos += 1;
+                if w0 & compact::RIGHT_INLINE == 0 {
+                    pending.push(row[1]);
+                }
+                if w0 & compact::LEFT_INLINE == 0 {
+                    // The left subtree follows.
+                    continue;
+                }
+            }
+            // A subtree is complete: the next row starts the innermost right child due.
+            match pending.pop() {
+                Some(right) if right as usize == pos => {}
+                Some(_) => {
+                    return Err(bad(
+                        pos,
+                        "right child is not the row after the left subtree",
+                    ))
+                }
+                None => break,
             }
         }
         next = pos;
@@ -796,6 +873,15 @@ fn to_compact(t: &TreesSpec) -> Option<(Vec<CompactRow>, Vec<u32>)> {
     if t.n_in > compact::FEATURE_MASK + 1 || t.leaf_width == 0 {
         return None;
     }
+    let f32_exact = |v: f64| f64::from(v as f32) == v;
+    // The value of leaf reference `r` when it can sit in its parent's row.
+    let inline_value = |r: u32| -> Option<u32> {
+        if r & LEAF == 0 || t.leaf_width != 1 {
+            return None;
+        }
+        let v = *t.leaves.get((r & !LEAF) as usize)?;
+        f32_exact(v).then(|| (v as f32).to_bits())
+    };
     let w = t.leaf_width as usize;
     let n_leaves = t.leaves.len() / w;
     // Every node and leaf is written at most once per tree that reaches it; a valid
@@ -832,9 +918,39 @@ fn to_compact(t: &TreesSpec) -> Option<(Vec<CompactRow>, Vec<u32>)> {
                 if feature > compact::FEATURE_MASK {
                     return None;
                 }
-                rows.push([feature | (info << compact::INFO_SHIFT), 0, lo, hi]);
-                stack.push((node.right, Some(pos)));
-                stack.push((node.left, None));
+                let narrow = match node.split {
+                    Split::InSet { .. } => None,
+                    Split::Lt(v)
+                    | Split::Le(v)
+                    | Split::Gt(v)
+                    | Split::Ge(v)
+                    | Split::Eq(v)
+                    | Split::Ne(v) => {
+                        (t.round_f32 && !v.is_nan() && f32_exact(v)).then(|| (v as f32).to_bits())
+                    }
+                };
+                let w0 = feature | (info << compact::INFO_SHIFT);
+                let Some(t32) = narrow else {
+                    rows.push([w0, 0, lo, hi]);
+                    stack.push((node.right, Some(pos)));
+                    stack.push((node.left, None));
+                    continue;
+                };
+                let (l, r) = (inline_value(node.left), inline_value(node.right));
+                let mut row = [w0 | compact::NARROW, 0, t32, 0];
+                if let Some(v) = r {
+                    row[0] |= compact::RIGHT_INLINE;
+                    row[1] = v;
+                } else {
+                    stack.push((node.right, Some(pos)));
+                }
+                if let Some(v) = l {
+                    row[0] |= compact::LEFT_INLINE;
+                    row[3] = v;
+                } else {
+                    stack.push((node.left, None));
+                }
+                rows.push(row);
             }
         }
     }
@@ -846,9 +962,21 @@ fn to_compact(t: &TreesSpec) -> Option<(Vec<CompactRow>, Vec<u32>)> {
 fn from_compact(t: &Trees<'_>) -> (Vec<TreeNode>, Vec<u32>, Vec<f64>) {
     let inline = t.leaf_width == 1;
     let mut refs = Vec::with_capacity(t.compact.len());
+    // Leaf references of each row's inline children.
+    let mut inline_refs = Vec::with_capacity(t.compact.len());
     let (mut n_nodes, mut n_leaves) = (0u32, 0u32);
     let mut leaves = Vec::new();
     for row in t.compact {
+        let (l, r) = inline_leaves(row);
+        let mut push = |v: Option<f64>| {
+            v.map(|v| {
+                leaves.push(v);
+                n_leaves += 1;
+                LEAF | (n_leaves - 1)
+            })
+        };
+        let (l, r) = (push(l), push(r));
+        inline_refs.push((l, r));
         if row[0] & compact::LEAF_ROW != 0 {
             if inline {
                 refs.push(LEAF | n_leaves);
@@ -871,8 +999,9 @@ fn from_compact(t: &Trees<'_>) -> (Vec<TreeNode>, Vec<u32>, Vec<f64>) {
         .enumerate()
         .filter_map(|(i, row)| {
             let mut n = decode_compact(row, i as u32)?;
-            n.left = at(n.left);
-            n.right = at(n.right);
+            let (l, r) = inline_refs.get(i).copied().unwrap_or_default();
+            n.left = l.unwrap_or_else(|| at(n.left));
+            n.right = r.unwrap_or_else(|| at(n.right));
             Some(n)
         })
         .collect();
