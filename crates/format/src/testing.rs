@@ -402,6 +402,8 @@ pub mod synthetic {
             round_f32: !f.random_forest,
             leaf_width: 1,
             base: vec![0.0],
+            // As the converters write them.
+            compact: true,
             ..TreesSpec::default()
         };
         for _ in 0..f.n_trees {
