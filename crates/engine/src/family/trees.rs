@@ -87,17 +87,20 @@ impl<'a> Prepared<'a> {
         };
         // Sections start at multiples of 64 in an 8-aligned buffer (R11, R28), so the view
         // cannot fail; if it somehow did, the general walk reads the same rows word by word.
-        let mut rows: &'a [Row64] = match bytemuck::try_cast_slice(trees.nodes) {
-            Ok(r) => r,
-            Err(_) => {
-                walk = Walk::General;
-                &[]
+        // The compact walk reads its own rows (its empty classic table is not viewed: an
+        // empty slice's dangling pointer need not be 8-aligned, and a failed view would
+        // demote the walk to the general one).
+        let rows: &'a [Row64] = if trees.is_compact() {
+            &[]
+        } else {
+            match bytemuck::try_cast_slice(trees.nodes) {
+                Ok(r) => r,
+                Err(_) => {
+                    walk = Walk::General;
+                    &[]
+                }
             }
         };
-        if trees.is_compact() {
-            // The compact walk reads its rows word by word.
-            rows = &[];
-        }
         let n_leaves = trees.leaves.len() / (trees.leaf_width.max(1) as usize);
         Prepared {
             trees,
