@@ -230,21 +230,26 @@ fn step_compact<const W: u8>(rows: &[CompactRow], categories: &[u32], r: u32, x:
     if w0 & compact::LEAF_ROW != 0 {
         return LEAF | (r << 1);
     }
-    let (lo, hi) = if w0 & compact::NARROW != 0 {
-        let bits = f64::from(f32::from_bits(lo)).to_bits();
-        (bits as u32, (bits >> 32) as u32)
-    } else {
-        (lo, hi)
-    };
+    let narrow = w0 & compact::NARROW != 0;
     let v = x
         .get((w0 & compact::FEATURE_MASK) as usize)
         .copied()
         .unwrap_or(f64::NAN);
     let word = (w0 >> compact::INFO_SHIFT) & compact::INFO_MASK;
     let left = if W == Walk::General as u8 {
+        let (lo, hi) = if narrow {
+            let bits = f64::from(f32::from_bits(lo)).to_bits();
+            (bits as u32, (bits >> 32) as u32)
+        } else {
+            (lo, hi)
+        };
         goes_left_general(word, lo, hi, v, categories)
     } else {
-        let t = f64::from_bits(u64::from(lo) | (u64::from(hi) << 32));
+        let t = if narrow {
+            f64::from(f32::from_bits(lo))
+        } else {
+            f64::from_bits(u64::from(lo) | (u64::from(hi) << 32))
+        };
         let default_left = word & info::DEFAULT_LEFT != 0;
         if W == Walk::Lt as u8 {
             (v < t) | (v.is_nan() & default_left)
