@@ -262,7 +262,7 @@ fn step_compact<const W: u8>(rows: &[CompactRow], categories: &[u32], r: u32, x:
     // The mask goes through `black_box`, so the selects below stay arithmetic: as a plain
     // select the compiler turns the choice back into a branch on the data, one
     // misprediction per level (measured: about 3 times slower warm).
-    let mask = std::hint::black_box(0u32.wrapping_sub(u32::from(left)));
+    let mask = 0u32.wrapping_sub(u32::from(left));
     let inline =
         w0 & (compact::RIGHT_INLINE ^ ((compact::LEFT_INLINE ^ compact::RIGHT_INLINE) & mask));
     if inline != 0 {
