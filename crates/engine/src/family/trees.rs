@@ -1,8 +1,10 @@
 //! Tree-ensemble kernels over the flat node table of [`icebreak_format::Trees`].
 //!
-//! A walk reads one 24-byte node row per level: the feature, the two child references and an
-//! `info` word that says how to compare and where a missing value goes. Nothing is decoded
-//! ahead of time, so a model is usable the moment the file is parsed.
+//! A walk reads one node row per level: 24 bytes in the classic layout (the feature, the two
+//! child references and an `info` word that says how to compare and where a missing value
+//! goes), 16 in the compact one (the left child is the next row, a leaf value may sit in its
+//! parent's row; `icebreak_format::trees::compact`). Nothing is decoded ahead of time, so a
+//! model is usable the moment the file is parsed.
 //!
 //! - [`trees_row_f64`] walks every tree for one row (the single-row path).
 //! - [`trees_block_f64`] walks each tree for a block of rows before moving to the next tree,

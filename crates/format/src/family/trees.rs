@@ -8,6 +8,10 @@
 //! where a missing value goes, categorical sets, how leaves add up — is spelled out per node
 //! or per ensemble. `docs/FORMAT.md` ("TREES stage") is the normative description.
 //!
+//! Version 1.1 adds a compact layout ([`FLAG_COMPACT`], [`compact`]): 16-byte rows, each
+//! tree's nodes and leaves in preorder, leaf values in their rows or their parents'. The
+//! writer produces it from the same [`TreesSpec`] (`compact: true`) and the reader reads both.
+//!
 //! This module holds the family whole: the view ([`Trees`]), the owned spec
 //! ([`TreesSpec`]), the node encoding, the reader's R29 checks and the writer's record.
 
