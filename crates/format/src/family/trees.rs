@@ -888,9 +888,10 @@ fn to_compact(t: &TreesSpec) -> Option<(Vec<CompactRow>, Vec<u32>)> {
     };
     let w = t.leaf_width as usize;
     let n_leaves = t.leaves.len() / w;
-    // Every node and leaf is written at most once per tree that reaches it; a valid
-    // ensemble reaches each once in all.
-    let budget = t.nodes.len() + n_leaves + t.roots.len();
+    // A valid ensemble's trees have one row per node and at most one per leaf reference
+    // (a node has two children, a tree one root); a node reached twice (a shared subtree)
+    // could exceed any bound, so the rows are capped.
+    let budget = (2 * t.nodes.len() + t.roots.len()).min(compact::MAX_ROWS);
     let mut rows: Vec<CompactRow> = Vec::new();
     let mut roots = Vec::with_capacity(t.roots.len());
     let mut stack: Vec<(u32, Option<usize>)> = Vec::new();

@@ -361,3 +361,27 @@ fn r29_compact_rows() {
         bad(8, "tree runs past the node table")
     );
 }
+
+/// Leaves shared between children (a converter may reuse a leaf value) still lay out
+/// compactly: each reference gets its own row.
+#[test]
+fn shared_leaves_are_laid_out_compactly() {
+    let t = TreesSpec {
+        n_in: 2,
+        n_out: 1,
+        leaf_width: 1,
+        roots: vec![0, 1],
+        nodes: vec![node(0, 0.5, LEAF, LEAF), node(1, 1.5, LEAF, LEAF)],
+        leaves: vec![0.25],
+        base: vec![0.0],
+        compact: true,
+        ..TreesSpec::default()
+    };
+    let file = write(&spec(t)).unwrap();
+    let apr = Apr::parse_verified(&file).unwrap();
+    let Stage::Trees(t) = apr.stages()[0] else {
+        panic!("not a trees stage")
+    };
+    assert!(t.is_compact());
+    assert_eq!(t.compact.len(), 6);
+}
