@@ -288,9 +288,11 @@ fn report(
          the fake Runtime API, the model's event queued before exec. Minor faults: `minflt` of \
          the process (as `getrusage`) once it waits for its second invocation, i.e. exec, start \
          and the first answer; median over the runs. Peak RSS: largest `VmHWM`. Model bytes per node: \
-         the whole file over its nodes (24 bytes of node row, 8 of leaf value per leaf, and the \
-         rest of the file). Synthetic \
-         models: full trees laid out depth first, {N_FEATURES} features, written by \
+         the whole file over its inner nodes, in the layout the converters choose \
+         (`--tree-layout auto`: the compact 16-byte rows, leaves held in their parent's row, \
+         for ensembles of 131 072 nodes or more that compare in f32; else 24-byte node rows \
+         and 8 bytes a leaf value; plus the rest of the file). Synthetic \
+         models: full trees, {N_FEATURES} features, written by \
          `icebreak_format::testing::synthetic`; the bootstrap embeds each with \
          `ICEBREAK_MODEL` and opens it attested (no node walk at start-up)."
     );

@@ -1,6 +1,7 @@
 //! `icebreak convert SRC -o DST.apr`: a trained model in, a verified `.apr` file out.
 
 use icebreak_convert::detect::{self, ImportError, SourceFormat};
+use icebreak_format::trees::TreeLayout;
 use icebreak_format::{Apr, FormatError};
 use std::fmt;
 use std::io::Write;
@@ -25,6 +26,19 @@ pub struct Args {
     /// A human name for the model (default: the source's objective, e.g. `lightgbm binary`).
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
+    /// Node layout of tree ensembles: `auto` writes the compact 16-byte layout for ensembles
+    /// of 131 072 nodes or more that compare in f32 (fewer page faults on a cold start, a
+    /// slower warm walk), the classic layout otherwise.
+    #[arg(long, value_enum, value_name = "LAYOUT", default_value = "auto")]
+    tree_layout: Layout,
+}
+
+/// `--tree-layout`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Layout {
+    Auto,
+    Classic,
+    Compact,
 }
 
 /// `--from`: the formats [`SourceFormat`] knows, as clap lists them.
@@ -113,6 +127,11 @@ pub fn run(args: Args) -> Result<(), ConvertCmdError> {
         model_version: args.model_version,
         model_name: args.name,
         external_data_dir,
+        tree_layout: match args.tree_layout {
+            Layout::Auto => TreeLayout::Auto,
+            Layout::Classic => TreeLayout::Classic,
+            Layout::Compact => TreeLayout::Compact,
+        },
     };
     let (format, spec) = detect::convert_any(&bytes, args.from.map(FromFormat::format), &options)
         .map_err(ConvertCmdError::Import)?;

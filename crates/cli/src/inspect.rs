@@ -212,6 +212,8 @@ struct TreeStats {
     sum_f32: bool,
     /// The average divides by the trees per output (LightGBM's multi-class forests).
     average_per_output: bool,
+    /// The nodes are in the compact 16-byte layout (FORMAT.md, "Compact layout").
+    compact: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -240,6 +242,23 @@ fn role_name(role: Role) -> &'static str {
 }
 
 fn tree_stats(t: &Trees<'_>) -> TreeStats {
+    if t.is_compact() {
+        // The compact rows read back in the classic form: the same trees.
+        let spec = icebreak_format::trees::to_spec(t);
+        let rows: Vec<_> = spec.nodes.iter().map(TreeNode::encode).collect();
+        let stats = tree_stats(&Trees {
+            flags: t.flags & !icebreak_format::trees::FLAG_COMPACT,
+            roots: &spec.roots,
+            nodes: &rows,
+            compact: &[],
+            leaves: &spec.leaves,
+            ..*t
+        });
+        return TreeStats {
+            compact: true,
+            ..stats
+        };
+    }
     // A child's index is greater than its parent's (rule R29), so one pass in index order
     // sees every parent before its children.
     let mut depth = vec![0u32; t.nodes.len()];
@@ -273,6 +292,7 @@ fn tree_stats(t: &Trees<'_>) -> TreeStats {
         round_f32: t.round_f32(),
         sum_f32: t.sum_f32(),
         average_per_output: t.flags & icebreak_format::trees::FLAG_AVERAGE_PER_OUTPUT != 0,
+        compact: false,
     }
 }
 
@@ -480,12 +500,27 @@ fn stage_info(index: usize, stage: &Stage<'_>, n_in: u32) -> StageInfo {
             let stats = tree_stats(&tr);
             let mut v = vec![
                 t("roots", "u32", &[tr.roots.len()]),
+                if tr.is_compact() {
+                    t(
+                        "nodes (compact rows)",
+                        "u32",
+                        &[tr.compact.len(), icebreak_format::trees::compact::ROW_WORDS],
+                    )
+                } else {
+                    t(
+                        "nodes",
+                        "u32",
+                        &[tr.nodes.len(), icebreak_format::trees::NODE_WORDS],
+                    )
+                },
                 t(
-                    "nodes",
-                    "u32",
-                    &[tr.nodes.len(), icebreak_format::trees::NODE_WORDS],
+                    "leaves",
+                    "f64",
+                    &[
+                        tr.leaves.len() / (tr.leaf_width.max(1) as usize),
+                        tr.leaf_width as usize,
+                    ],
                 ),
-                t("leaves", "f64", &[stats.n_leaves, tr.leaf_width as usize]),
                 t("base", "f64", &[tr.base.len()]),
             ];
             if !tr.targets.is_empty() {
@@ -705,6 +740,9 @@ impl<'a> Summary<'a> {
                 }
                 if t.average_per_output {
                     flags.push("average_per_output");
+                }
+                if t.compact {
+                    flags.push("compact");
                 }
                 let _ = writeln!(
                     out,

@@ -26,6 +26,7 @@
 //! ```
 
 use crate::{lightgbm, onnx, xgboost, ConvertError};
+use icebreak_format::trees::TreeLayout;
 use icebreak_format::ModelSpec;
 use std::fmt;
 
@@ -108,6 +109,9 @@ pub struct Options {
     /// The source file's folder, where ONNX external data is read from
     /// ([`crate::onnx::external`]); `None` refuses external data.
     pub external_data_dir: Option<std::path::PathBuf>,
+    /// The node layout of tree ensembles; every importer writes [`TreeLayout::Auto`] unless
+    /// told otherwise.
+    pub tree_layout: TreeLayout,
 }
 
 /// Why [`convert_any`] produced no model.
@@ -217,7 +221,10 @@ pub fn convert_any(
         ),
     };
     result
-        .map(|spec| (format, spec))
+        .map(|mut spec| {
+            options.tree_layout.apply(&mut spec);
+            (format, spec)
+        })
         .map_err(|error| ImportError::Convert {
             format,
             detected: detected.filter(|&d| d != format),

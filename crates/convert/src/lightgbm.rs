@@ -109,7 +109,9 @@ pub fn convert(text: &[u8]) -> Result<ModelSpec, ConvertError> {
 pub fn convert_with(text: &[u8], options: &Options) -> Result<ModelSpec, ConvertError> {
     let sha = hex(&Sha256::digest(text));
     let model = parse(text)?;
-    build(&model, sha, options)
+    let mut spec = build(&model, sha, options)?;
+    icebreak_format::trees::TreeLayout::Auto.apply(&mut spec);
+    Ok(spec)
 }
 
 fn invalid(msg: impl Into<String>) -> ConvertError {

@@ -78,7 +78,9 @@ pub fn convert_with(bytes: &[u8], options: &Options) -> Result<ModelSpec, Conver
     } else {
         serde_json::from_slice(bytes).map_err(ConvertError::Json)?
     };
-    build(file, sha, options)
+    let mut spec = build(file, sha, options)?;
+    icebreak_format::trees::TreeLayout::Auto.apply(&mut spec);
+    Ok(spec)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -408,6 +408,8 @@ pub mod synthetic {
             let root = subtree(f, &mut rng, &mut t, f.depth);
             t.roots.push(root);
         }
+        // In the layout the converters would choose.
+        t.compact = crate::trees::TreeLayout::Auto.wants_compact(&t);
         t
     }
 

@@ -145,7 +145,7 @@ fn check_counts(spec: &ModelSpec) -> Result<(), FormatError> {
 fn needs_1_1(spec: &ModelSpec) -> bool {
     spec.output.precision != Precision::F32
         || spec.stages.iter().any(|s| match s {
-            StageSpec::Trees(t) => t.sum_f32 || t.average_per_output,
+            StageSpec::Trees(t) => t.sum_f32 || t.average_per_output || t.compact,
             StageSpec::StandardScalerF64 { .. }
             | StageSpec::MinMaxScalerF64 { .. }
             | StageSpec::LinearF64 { .. }

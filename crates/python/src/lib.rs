@@ -422,6 +422,7 @@ fn convert_bytes(
         model_version,
         model_name,
         external_data_dir: None,
+        ..Options::default()
     };
     let (_, spec) = py
         .detach(|| convert_any(data, from, &options))

@@ -53,6 +53,56 @@ fn lightgbm_fixtures_convert_inspect_and_predict_like_lightgbm() {
     }
 }
 
+/// `--tree-layout`: converted XGBoost and LightGBM fixtures answer the same in either layout,
+/// `auto` keeps these small ensembles classic, and XGBoost's f32 trees take fewer bytes.
+#[test]
+fn both_tree_layouts_answer_alike() {
+    let dir = scratch("layouts");
+    for (library, file) in [("xgboost", "model.json"), ("lightgbm", "model.txt")] {
+        for (name, case) in cases(library, file) {
+            let src = case.join(file);
+            let auto = convert(&format!("{name}-auto"), &src, &dir);
+            let mut written = Vec::new();
+            let mut compact = false;
+            for layout in ["classic", "compact"] {
+                let dst = dir.join(format!("{name}-{layout}.apr"));
+                let (s, d) = (src.to_str().unwrap(), dst.to_str().unwrap());
+                ok(&["convert", s, "-o", d, "--tree-layout", layout], b"");
+                let trees = &inspect_json(&dst)["stages"][0]["trees"];
+                // The writer keeps the classic layout where the compact one cannot hold the
+                // trees; every numeric-split fixture fits it.
+                if layout == "classic" || trees["n_categorical_nodes"] == 0 {
+                    assert_eq!(trees["compact"], layout == "compact", "{name} {layout}");
+                }
+                compact |= trees["compact"] == true;
+                written.push(dst);
+            }
+            assert_eq!(
+                std::fs::read(&auto).unwrap(),
+                std::fs::read(&written[0]).unwrap(),
+                "{name}: auto writes a small ensemble in the classic layout"
+            );
+            let rows = read_json(&case.join("reference.json"))["inputs"].clone();
+            let input = jsonl(rows.as_array().unwrap());
+            let answers: Vec<String> = written
+                .iter()
+                .map(|m| text(&ok(&["predict", m.to_str().unwrap(), "-i", "-"], &input).stdout))
+                .collect();
+            assert_eq!(
+                answers[0], answers[1],
+                "{name}: classic and compact answers"
+            );
+            let sizes: Vec<u64> = written
+                .iter()
+                .map(|m| std::fs::metadata(m).unwrap().len())
+                .collect();
+            if library == "xgboost" && compact {
+                assert!(sizes[1] < sizes[0], "{name}: sizes {sizes:?}");
+            }
+        }
+    }
+}
+
 // --------------------------------------------------------------------------------------------
 // convert
 

@@ -180,7 +180,10 @@ pub fn convert_with(bytes: &[u8], options: &Options) -> Result<ModelSpec, Conver
         Ok(())
     })();
     match walked {
-        Ok(()) => w.finish(sha, options),
+        Ok(()) => w.finish(sha, options).map(|mut spec| {
+            icebreak_format::trees::TreeLayout::Auto.apply(&mut spec);
+            spec
+        }),
         Err(ConvertError::Invalid(msg)) => Err(ConvertError::Invalid(format!(
             "{msg}{}",
             export_hint(&model)

@@ -1,8 +1,10 @@
 //! Tree-ensemble kernels over the flat node table of [`icebreak_format::Trees`].
 //!
-//! A walk reads one 24-byte node row per level: the feature, the two child references and an
-//! `info` word that says how to compare and where a missing value goes. Nothing is decoded
-//! ahead of time, so a model is usable the moment the file is parsed.
+//! A walk reads one node row per level: 24 bytes in the classic layout (the feature, the two
+//! child references and an `info` word that says how to compare and where a missing value
+//! goes), 16 in the compact one (the left child is the next row, a leaf value may sit in its
+//! parent's row; `icebreak_format::trees::compact`). Nothing is decoded ahead of time, so a
+//! model is usable the moment the file is parsed.
 //!
 //! - [`trees_row_f64`] walks every tree for one row (the single-row path).
 //! - [`trees_block_f64`] walks each tree for a block of rows before moving to the next tree,
@@ -21,7 +23,7 @@
 //! stray or out-of-range leaf reads leaf 0. Broken bytes give a wrong answer, never a panic
 //! or an endless loop.
 
-use icebreak_format::trees::{info, info_bit, NodeRow, LEAF, ZERO_THRESHOLD};
+use icebreak_format::trees::{compact, info, info_bit, CompactRow, LEAF, ZERO_THRESHOLD};
 #[cfg(feature = "testing")]
 use icebreak_format::{MissingRule, Split, TreeNode};
 use icebreak_format::{Precision, Trees};
@@ -87,11 +89,18 @@ impl<'a> Prepared<'a> {
         };
         // Sections start at multiples of 64 in an 8-aligned buffer (R11, R28), so the view
         // cannot fail; if it somehow did, the general walk reads the same rows word by word.
-        let rows: &'a [Row64] = match bytemuck::try_cast_slice(trees.nodes) {
-            Ok(r) => r,
-            Err(_) => {
-                walk = Walk::General;
-                &[]
+        // The compact walk reads its own rows (its empty classic table is not viewed: an
+        // empty slice's dangling pointer need not be 8-aligned, and a failed view would
+        // demote the walk to the general one).
+        let rows: &'a [Row64] = if trees.is_compact() {
+            &[]
+        } else {
+            match bytemuck::try_cast_slice(trees.nodes) {
+                Ok(r) => r,
+                Err(_) => {
+                    walk = Walk::General;
+                    &[]
+                }
             }
         };
         let n_leaves = trees.leaves.len() / (trees.leaf_width.max(1) as usize);
@@ -114,11 +123,12 @@ impl<'a> Prepared<'a> {
         }
     }
 
-    /// Most steps a walk may take: one per node (children come after their parents in a
-    /// valid table, so no walk needs more).
+    /// Most steps a walk may take: one per node or row (children come after their parents
+    /// in a valid table, so no walk needs more; a compact walk takes one more step to see
+    /// its leaf row).
     #[inline(always)]
     fn max_steps(&self) -> usize {
-        self.trees.nodes.len()
+        self.trees.nodes.len() + self.trees.compact.len()
     }
 
     /// The validated view.
@@ -130,8 +140,7 @@ impl<'a> Prepared<'a> {
 /// Whether the node sends `v` to its left child: the general rule, every test and missing
 /// rule.
 #[inline(never)]
-fn goes_left_general(row: &NodeRow, v: f64, categories: &[u32]) -> bool {
-    let word = row[3];
+fn goes_left_general(word: u32, lo: u32, hi: u32, v: f64, categories: &[u32]) -> bool {
     let mut v = v;
     let missing = (word >> info::MISSING_SHIFT) & info::MISSING_MASK;
     if v.is_nan() {
@@ -143,7 +152,7 @@ fn goes_left_general(row: &NodeRow, v: f64, categories: &[u32]) -> bool {
     } else if missing == 2 && v.abs() <= ZERO_THRESHOLD {
         return word & info::DEFAULT_LEFT != 0;
     }
-    let t = f64::from_bits(u64::from(row[4]) | (u64::from(row[5]) << 32));
+    let t = f64::from_bits(u64::from(lo) | (u64::from(hi) << 32));
     match word & info::OP_MASK {
         info::LT => v < t,
         info::LE => v <= t,
@@ -151,7 +160,7 @@ fn goes_left_general(row: &NodeRow, v: f64, categories: &[u32]) -> bool {
         info::GE => v >= t,
         info::EQ => v == t,
         info::NE => v != t,
-        _ => in_set(v, categories, row[4], row[5]),
+        _ => in_set(v, categories, lo, hi),
     }
 }
 
@@ -167,7 +176,12 @@ fn select(left: bool, a: u32, b: u32) -> u32 {
 /// no branch on the data, and the child is read at an index computed from the test, so a
 /// walk mispredicts no branch per level.
 #[inline(always)]
-fn step<const W: u8>(rows: &[Row64], nodes: &[NodeRow], r: u32, x: &[f64]) -> u32 {
+fn step<const W: u8>(
+    rows: &[Row64],
+    nodes: &[icebreak_format::trees::NodeRow],
+    r: u32,
+    x: &[f64],
+) -> u32 {
     let Some(&[a, b, t]) = rows.get(r as usize) else {
         return STRAY;
     };
@@ -191,13 +205,84 @@ fn step<const W: u8>(rows: &[Row64], nodes: &[NodeRow], r: u32, x: &[f64]) -> u3
 
 /// One step of the general walk.
 #[inline(always)]
-fn step_general(nodes: &[NodeRow], categories: &[u32], r: u32, x: &[f64]) -> u32 {
+fn step_general(
+    nodes: &[icebreak_format::trees::NodeRow],
+    categories: &[u32],
+    r: u32,
+    x: &[f64],
+) -> u32 {
     let Some(row) = nodes.get(r as usize) else {
         return STRAY;
     };
     let v = x.get(row[0] as usize).copied().unwrap_or(f64::NAN);
-    let left = goes_left_general(row, v, categories);
+    let left = goes_left_general(row[3], row[4], row[5], v, categories);
     select(left, row[1], row[2])
+}
+
+/// One step of a walk over the compact layout: the row the inner node at `r` sends `x` to
+/// (the next row when the test holds, else its right row), or a final reference
+/// `LEAF | r << 1 | side` when `r` is a leaf row (side 0) or the child is a leaf held in
+/// row `r` (side 0 left, 1 right). A row index is below 2^29 (the reader refuses larger
+/// tables), so neither `r + 1` nor `r << 1` carries into [`LEAF`].
+#[inline(always)]
+fn step_compact<const W: u8>(rows: &[CompactRow], categories: &[u32], r: u32, x: &[f64]) -> u32 {
+    let Some(&[w0, right, lo, hi]) = rows.get(r as usize) else {
+        return STRAY;
+    };
+    if w0 & compact::LEAF_ROW != 0 {
+        return LEAF | (r << 1);
+    }
+    let narrow = w0 & compact::NARROW != 0;
+    let v = x
+        .get((w0 & compact::FEATURE_MASK) as usize)
+        .copied()
+        .unwrap_or(f64::NAN);
+    let word = (w0 >> compact::INFO_SHIFT) & compact::INFO_MASK;
+    let left = if W == Walk::General as u8 {
+        let (lo, hi) = if narrow {
+            let bits = f64::from(f32::from_bits(lo)).to_bits();
+            (bits as u32, (bits >> 32) as u32)
+        } else {
+            (lo, hi)
+        };
+        goes_left_general(word, lo, hi, v, categories)
+    } else {
+        let t = if narrow {
+            f64::from(f32::from_bits(lo))
+        } else {
+            f64::from_bits(u64::from(lo) | (u64::from(hi) << 32))
+        };
+        let default_left = word & info::DEFAULT_LEFT != 0;
+        if W == Walk::Lt as u8 {
+            (v < t) | (v.is_nan() & default_left)
+        } else if W == Walk::Le as u8 {
+            (v <= t) | (v.is_nan() & default_left)
+        } else {
+            (if v.is_nan() { 0.0 } else { v }) <= t
+        }
+    };
+    // The child as a select on the test's mask (forcing the mask through `black_box`, or
+    // making the leaf checks branch-free too, measured no faster).
+    let mask = 0u32.wrapping_sub(u32::from(left));
+    let inline =
+        w0 & (compact::RIGHT_INLINE ^ ((compact::LEFT_INLINE ^ compact::RIGHT_INLINE) & mask));
+    if inline != 0 {
+        return LEAF | (r << 1) | u32::from(!left);
+    }
+    let next = r.wrapping_add(1);
+    right ^ ((next ^ right) & mask)
+}
+
+/// One step of walk `W` over the classic (`C == false`) or compact table.
+#[inline(always)]
+fn step_any<const W: u8, const C: bool>(p: &Prepared<'_>, r: u32, x: &[f64]) -> u32 {
+    if C {
+        step_compact::<W>(p.trees.compact, p.trees.categories, r, x)
+    } else if W == Walk::General as u8 {
+        step_general(p.trees.nodes, p.trees.categories, r, x)
+    } else {
+        step::<W>(p.rows, p.trees.nodes, r, x)
+    }
 }
 
 /// Whether the category `trunc(v)` is in the bitset of `words` words at `offset`.
@@ -218,12 +303,12 @@ pub fn in_set(v: f64, categories: &[u32], offset: u32, words: u32) -> bool {
 /// waiting for one node after another. A cursor that has reached its leaf stays there; one
 /// still inside the table after [`Prepared::max_steps`] rounds ends on [`STRAY`].
 #[inline(always)]
-fn walk_lanes<'x, const W: u8>(
+fn walk_lanes<'x, const W: u8, const C: bool>(
     p: &Prepared<'_>,
     cur: &mut [u32; LANES],
     row_of: impl Fn(usize) -> &'x [f64],
 ) {
-    if p.rows.is_empty() && W != Walk::General as u8 {
+    if !C && p.rows.is_empty() && W != Walk::General as u8 {
         return;
     }
     let mut rounds = 0usize;
@@ -240,11 +325,7 @@ fn walk_lanes<'x, const W: u8>(
         let mut pending = false;
         for (k, r) in cur.iter_mut().enumerate() {
             if *r & LEAF == 0 {
-                *r = if W == Walk::General as u8 {
-                    step_general(p.trees.nodes, p.trees.categories, *r, row_of(k))
-                } else {
-                    step::<W>(p.rows, p.trees.nodes, *r, row_of(k))
-                };
+                *r = step_any::<W, C>(p, *r, row_of(k));
                 pending = true;
             }
         }
@@ -255,23 +336,50 @@ fn walk_lanes<'x, const W: u8>(
 }
 
 /// Follows tree `root` for the row `x`, at most [`Prepared::max_steps`] steps; returns the
-/// leaf index.
+/// final reference ([`STRAY`] when the steps run out).
 #[inline(always)]
-fn leaf_of<const W: u8>(p: &Prepared<'_>, root: u32, x: &[f64]) -> usize {
+fn final_of<const W: u8, const C: bool>(p: &Prepared<'_>, root: u32, x: &[f64]) -> u32 {
     let mut r = root;
     let mut steps = 0usize;
     while r & LEAF == 0 {
-        if steps == p.max_steps() {
-            return 0;
+        if steps > p.max_steps() {
+            return STRAY;
         }
         steps += 1;
-        r = if W == Walk::General as u8 {
-            step_general(p.trees.nodes, p.trees.categories, r, x)
-        } else {
-            step::<W>(p.rows, p.trees.nodes, r, x)
-        };
+        r = step_any::<W, C>(p, r, x);
     }
-    p.leaf(r)
+    r
+}
+
+/// Adds the leaf a walk of tree `t` ended on (final reference `r`) into `acc`. Over the
+/// compact layout `r` names a row: a leaf row's value (or its leaf in the table); a stray
+/// or a row that is not a leaf adds `0.0` (one value per leaf) or leaf 0.
+#[inline(always)]
+fn add_final<const C: bool>(p: &Prepared<'_>, t: usize, r: u32, acc: &mut [f64]) {
+    if !C {
+        return add_leaf(&p.trees, t, p.leaf(r), acc);
+    }
+    let trees = &p.trees;
+    let at = trees.compact.get(((r & !LEAF) >> 1) as usize);
+    let side = r & 1;
+    let row = at.filter(|row| row[0] == compact::LEAF_ROW && side == 0);
+    if trees.leaf_width == 1 {
+        let v = match (row, at) {
+            (Some(row), _) => f64::from_bits(u64::from(row[2]) | (u64::from(row[3]) << 32)),
+            (None, Some(inner)) => {
+                let (l, r) = icebreak_format::trees::inline_leaves(inner);
+                if side == 0 { l } else { r }.unwrap_or(0.0)
+            }
+            (None, None) => 0.0,
+        };
+        let j = trees.targets.get(t).map_or(0, |&j| j as usize);
+        if let Some(a) = acc.get_mut(j) {
+            *a = add(trees.sum_f32(), *a, v);
+        }
+    } else {
+        let leaf = row.map_or(STRAY, |row| LEAF | row[1]);
+        add_leaf(trees, t, p.leaf(leaf), acc);
+    }
 }
 
 /// `a + v`, in `f64`, or rounded to `f32` when the ensemble sums in `f32`. Both operands
@@ -338,16 +446,20 @@ fn finish(trees: &Trees<'_>, acc: &mut [f64]) {
 /// Trees are walked [`LANES`] at a time, side by side; their leaves are then added in tree
 /// order, so the sum is the one `trees_ref` computes, bit for bit.
 pub fn trees_row_f64(p: &Prepared<'_>, x: &[f64], acc: &mut [f64]) {
-    match p.walk {
-        Walk::Lt => row_walk::<0>(p, x, acc),
-        Walk::Le => row_walk::<1>(p, x, acc),
-        Walk::LeAsZero => row_walk::<2>(p, x, acc),
-        Walk::General => row_walk::<3>(p, x, acc),
+    match (p.walk, p.trees.is_compact()) {
+        (Walk::Lt, false) => row_walk::<0, false>(p, x, acc),
+        (Walk::Le, false) => row_walk::<1, false>(p, x, acc),
+        (Walk::LeAsZero, false) => row_walk::<2, false>(p, x, acc),
+        (Walk::General, false) => row_walk::<3, false>(p, x, acc),
+        (Walk::Lt, true) => row_walk::<0, true>(p, x, acc),
+        (Walk::Le, true) => row_walk::<1, true>(p, x, acc),
+        (Walk::LeAsZero, true) => row_walk::<2, true>(p, x, acc),
+        (Walk::General, true) => row_walk::<3, true>(p, x, acc),
     }
 }
 
 #[inline(always)]
-fn row_walk<const W: u8>(p: &Prepared<'_>, x: &[f64], acc: &mut [f64]) {
+fn row_walk<const W: u8, const C: bool>(p: &Prepared<'_>, x: &[f64], acc: &mut [f64]) {
     let trees = &p.trees;
     start(trees, acc);
     let mut groups = trees.roots.chunks_exact(LANES);
@@ -355,15 +467,15 @@ fn row_walk<const W: u8>(p: &Prepared<'_>, x: &[f64], acc: &mut [f64]) {
     for group in &mut groups {
         let mut cur = [0u32; LANES];
         cur.copy_from_slice(group);
-        walk_lanes::<W>(p, &mut cur, |_| x);
+        walk_lanes::<W, C>(p, &mut cur, |_| x);
         for r in cur {
-            add_leaf(trees, t, p.leaf(r), acc);
+            add_final::<C>(p, t, r, acc);
             t += 1;
         }
     }
     for &root in groups.remainder() {
-        let leaf = leaf_of::<W>(p, root, x);
-        add_leaf(trees, t, leaf, acc);
+        let r = final_of::<W, C>(p, root, x);
+        add_final::<C>(p, t, r, acc);
         t += 1;
     }
     finish(trees, acc);
@@ -374,16 +486,20 @@ fn row_walk<const W: u8>(p: &Prepared<'_>, x: &[f64], acc: &mut [f64]) {
 /// next tree, [`LANES`] rows side by side. `acc` receives `n_out` outputs per row. Sums in
 /// the same order as [`trees_row_f64`], so the results are identical.
 pub fn trees_block_f64(p: &Prepared<'_>, rows: &[f64], acc: &mut [f64]) {
-    match p.walk {
-        Walk::Lt => block_walk::<0>(p, rows, acc),
-        Walk::Le => block_walk::<1>(p, rows, acc),
-        Walk::LeAsZero => block_walk::<2>(p, rows, acc),
-        Walk::General => block_walk::<3>(p, rows, acc),
+    match (p.walk, p.trees.is_compact()) {
+        (Walk::Lt, false) => block_walk::<0, false>(p, rows, acc),
+        (Walk::Le, false) => block_walk::<1, false>(p, rows, acc),
+        (Walk::LeAsZero, false) => block_walk::<2, false>(p, rows, acc),
+        (Walk::General, false) => block_walk::<3, false>(p, rows, acc),
+        (Walk::Lt, true) => block_walk::<0, true>(p, rows, acc),
+        (Walk::Le, true) => block_walk::<1, true>(p, rows, acc),
+        (Walk::LeAsZero, true) => block_walk::<2, true>(p, rows, acc),
+        (Walk::General, true) => block_walk::<3, true>(p, rows, acc),
     }
 }
 
 #[inline(always)]
-fn block_walk<const W: u8>(p: &Prepared<'_>, rows: &[f64], acc: &mut [f64]) {
+fn block_walk<const W: u8, const C: bool>(p: &Prepared<'_>, rows: &[f64], acc: &mut [f64]) {
     let trees = &p.trees;
     let nf = trees.n_in as usize;
     let no = trees.n_out as usize;
@@ -396,16 +512,16 @@ fn block_walk<const W: u8>(p: &Prepared<'_>, rows: &[f64], acc: &mut [f64]) {
         while start + LANES <= n_rows {
             let mut cur = [root; LANES];
             let block = &rows[start * nf..(start + LANES) * nf];
-            walk_lanes::<W>(p, &mut cur, |k| &block[k * nf..(k + 1) * nf]);
+            walk_lanes::<W, C>(p, &mut cur, |k| &block[k * nf..(k + 1) * nf]);
             for (k, r) in cur.iter().enumerate() {
                 let a = &mut acc[(start + k) * no..(start + k + 1) * no];
-                add_leaf(trees, t, p.leaf(*r), a);
+                add_final::<C>(p, t, *r, a);
             }
             start += LANES;
         }
         for i in start..n_rows {
-            let leaf = leaf_of::<W>(p, root, &rows[i * nf..(i + 1) * nf]);
-            add_leaf(trees, t, leaf, &mut acc[i * no..(i + 1) * no]);
+            let r = final_of::<W, C>(p, root, &rows[i * nf..(i + 1) * nf]);
+            add_final::<C>(p, t, r, &mut acc[i * no..(i + 1) * no]);
         }
     }
     for a in acc.chunks_exact_mut(no) {
@@ -424,6 +540,20 @@ pub fn round_row_f32(x: &mut [f64]) {
 #[cfg(feature = "testing")]
 /// The reference: decodes every node and applies the documented rules literally.
 pub fn trees_ref(trees: &Trees<'_>, x: &[f64]) -> Vec<f64> {
+    if trees.is_compact() {
+        // The compact rows read back in the classic form, walked by the classic rules.
+        let spec = icebreak_format::trees::to_spec(trees);
+        let rows: Vec<_> = spec.nodes.iter().map(TreeNode::encode).collect();
+        let classic = Trees {
+            flags: trees.flags & !icebreak_format::trees::FLAG_COMPACT,
+            roots: &spec.roots,
+            nodes: &rows,
+            compact: &[],
+            leaves: &spec.leaves,
+            ..*trees
+        };
+        return trees_ref(&classic, x);
+    }
     let n_out = trees.n_out as usize;
     let mut acc = if trees.sum_f32() {
         trees.base.to_vec()

@@ -116,6 +116,8 @@ fn random_ensemble(seed: u64, n_in: u32, n_out: u32) -> TreesSpec {
         average_per_output: false,
         leaf_width,
         categories: (0..cat_words).map(|_| rng.next() as u32).collect(),
+        // Half the ensembles in the compact layout, half in the classic one.
+        compact: seed % 2 == 0,
         ..TreesSpec::default()
     };
     let n_trees = 1 + rng.below(8);
@@ -196,6 +198,59 @@ fn case() -> impl Strategy<Value = (TreesSpec, Vec<Vec<f64>>)> {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The same ensemble written in the compact layout and in the classic one: the compact
+    /// file's rows are 16 bytes, every tree contiguous, and both answer alike, bit for bit,
+    /// row by row and in batches.
+    #[test]
+    fn compact_and_classic_layouts_answer_alike((trees, rows) in case()) {
+        let files: Vec<AlignedBuf> = [false, true]
+            .iter()
+            .map(|&compact| {
+                let t = TreesSpec { compact, ..trees.clone() };
+                write(&model_spec(t, None, Task::Regression)).unwrap()
+            })
+            .collect();
+        let aprs: Vec<Apr> = files.iter().map(|f| Apr::parse_verified(f).unwrap()).collect();
+        let (Stage::Trees(classic), Stage::Trees(compact)) = (aprs[0].stages()[0], aprs[1].stages()[0]) else {
+            unreachable!()
+        };
+        prop_assert!(!classic.is_compact() && compact.is_compact());
+        prop_assert!(compact.nodes.is_empty());
+        // One row per node and per leaf reached.
+        // A row per node, and one per leaf its parent does not hold.
+        let leaf_rows = compact.compact.iter().filter(|r| r[0] == trees::compact::LEAF_ROW).count();
+        let held: usize = compact
+            .compact
+            .iter()
+            .map(|r| {
+                let (l, r) = trees::inline_leaves(r);
+                usize::from(l.is_some()) + usize::from(r.is_some())
+            })
+            .sum();
+        prop_assert_eq!(compact.compact.len() - leaf_rows, trees.nodes.len());
+        prop_assert_eq!(leaf_rows + held, trees.nodes.len() + trees.roots.len());
+        // Held leaves only where comparisons are in f32.
+        prop_assert!(held == 0 || trees.round_f32);
+        prop_assert_eq!(classic.info_mask, compact.info_mask);
+        // Read back and written again, the compact file is the same file.
+        let again = write(&aprs[1].to_spec()).unwrap();
+        prop_assert_eq!(again.as_slice(), files[1].as_slice());
+        let models: Vec<Model> = aprs.iter().map(Model::new).collect();
+        let flat: Vec<f64> = rows.iter().flatten().copied().collect();
+        let mut outs = [BatchOutput::default(), BatchOutput::default()];
+        for (m, out) in models.iter().zip(&mut outs) {
+            m.predict_batch(&flat, out).unwrap();
+        }
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        prop_assert_eq!(bits(&outs[0].scores), bits(&outs[1].scores));
+        let (mut s0, mut s1) = (models[0].scratch(), models[1].scratch());
+        for x in &rows {
+            let a = models[0].predict_row(x, &mut s0).unwrap().scores.to_vec();
+            let b = models[1].predict_row(x, &mut s1).unwrap().scores.to_vec();
+            prop_assert_eq!(bits(&a), bits(&b));
+        }
+    }
 
     #[test]
     fn row_and_batch_walks_equal_the_reference((trees, rows) in case()) {
@@ -405,17 +460,22 @@ fn tree_models_refuse_bad_rows_with_the_documented_errors() {
     );
 }
 
-/// Byte offset of the trees stage's node table in `file`, and the stage's node count.
+/// Byte offset of the trees stage's node table (classic or compact) in `file`, and its
+/// number of `u32` words.
 fn node_table(file: &[u8]) -> (usize, usize) {
     let apr = Apr::parse(file).unwrap();
     let Stage::Trees(t) = apr.stages()[0] else {
         unreachable!()
     };
+    if !t.compact.is_empty() {
+        let at = t.compact.as_ptr() as usize - file.as_ptr() as usize;
+        return (at, t.compact.len() * 4);
+    }
     if t.nodes.is_empty() {
         return (0, 0);
     }
     let at = t.nodes.as_ptr() as usize - file.as_ptr() as usize;
-    (at, t.nodes.len())
+    (at, t.nodes.len() * 6)
 }
 
 /// Writes `word` at node word `i` of the table at `at` and stores the new checksum, so only
@@ -474,10 +534,10 @@ proptest! {
     ) {
         let spec = model_spec(trees, None, Task::Regression);
         let mut file = write(&spec).unwrap();
-        let (at, n_nodes) = node_table(&file);
-        prop_assume!(n_nodes > 0);
+        let (at, n_words) = node_table(&file);
+        prop_assume!(n_words > 0);
         for (i, word) in patches {
-            patch_node_word(&mut file, at, i % (n_nodes * 6), word);
+            patch_node_word(&mut file, at, i % n_words, word);
         }
         let apr = Apr::parse_attested(&file, &claim(&file, mask)).unwrap();
         let model = Model::new(&apr);

@@ -8,6 +8,10 @@
 //! where a missing value goes, categorical sets, how leaves add up — is spelled out per node
 //! or per ensemble. `docs/FORMAT.md` ("TREES stage") is the normative description.
 //!
+//! Version 1.1 adds a compact layout ([`FLAG_COMPACT`], [`compact`]): 16-byte rows, each
+//! tree's nodes and leaves in preorder, leaf values in their rows or their parents'. The
+//! writer produces it from the same [`TreesSpec`] (`compact: true`) and the reader reads both.
+//!
 //! This module holds the family whole: the view ([`Trees`]), the owned spec
 //! ([`TreesSpec`]), the node encoding, the reader's R29 checks and the writer's record.
 
@@ -48,6 +52,57 @@ pub const FLAG_SUM_F32: u32 = 4;
 /// `n_trees` (LightGBM's multi-class random forests divide by their iterations). Tree `i`
 /// must then add to output `i mod n_out` (rule R29).
 pub const FLAG_AVERAGE_PER_OUTPUT: u32 = 8;
+/// Ensemble flag (version 1.1): the node table holds [`CompactRow`]s, each tree's rows in
+/// preorder (a node, its left subtree, its right subtree), leaves included (see
+/// [`compact`]).
+pub const FLAG_COMPACT: u32 = 16;
+
+/// The compact layout ([`FLAG_COMPACT`]): four `u32` words (16 bytes) per row, nodes and
+/// leaves alike, each tree's rows contiguous and in preorder, so a root-to-leaf path reads
+/// rows that follow one another on every left turn and finds its leaf value in the row it
+/// ends on.
+///
+/// - An inner node: `[feature | flags | info << INFO_SHIFT, right, threshold_lo,
+///   threshold_hi]`. Its left child is the next row; `right` is the row of its right child
+///   (the row after the left subtree). `info` and the threshold words are those of a
+///   [`NodeRow`].
+/// - With [`NARROW`](compact::NARROW) (ensembles with [`FLAG_ROUND_F32`] only, comparison
+///   nodes only) the threshold is the `f32` in word 2, and the node may hold its leaf
+///   children itself (one value per leaf only, values an `f32` holds): with
+///   [`LEFT_INLINE`](compact::LEFT_INLINE) the left child is the leaf whose value is the
+///   `f32` in word 3 (else word 3 is 0), with [`RIGHT_INLINE`](compact::RIGHT_INLINE) the
+///   right child is the leaf whose value is the `f32` in word 1. An inline leaf has no row.
+/// - A leaf: `[LEAF_ROW, index, value_lo, value_hi]`: with `leaf_width == 1` the value is
+///   the `f64` in words 2–3 and `index` is 0 (there is no leaf table); otherwise `index` is
+///   the leaf's place in the leaf table and words 2–3 are 0.
+///
+/// A tree's root is the row it starts at; tree `i + 1` starts where tree `i` ends.
+pub mod compact {
+    /// Words per row.
+    pub const ROW_WORDS: usize = 4;
+    /// Word 0 of a leaf row.
+    pub const LEAF_ROW: u32 = 0x8000_0000;
+    /// Mask of the feature in word 0 of an inner node.
+    pub const FEATURE_MASK: u32 = 0x000F_FFFF;
+    /// Inner-node flag: the threshold is the `f32` in word 2.
+    pub const NARROW: u32 = 1 << 20;
+    /// Inner-node flag: the left child is a leaf, its value the `f32` in word 3.
+    pub const LEFT_INLINE: u32 = 1 << 21;
+    /// Inner-node flag: the right child is a leaf, its value the `f32` in word 1.
+    pub const RIGHT_INLINE: u32 = 1 << 22;
+    /// Every flag bit a valid inner node may have.
+    pub const FLAGS: u32 = NARROW | LEFT_INLINE | RIGHT_INLINE;
+    /// Shift of the `info` word in word 0 of an inner node.
+    pub const INFO_SHIFT: u32 = 24;
+    /// Mask of the `info` bits after shifting (bit 30 must be zero in a valid row).
+    pub const INFO_MASK: u32 = 0x7F;
+    /// Most rows a compact table may have (row indices are doubled in a walk's final
+    /// reference).
+    pub const MAX_ROWS: usize = (1 << 29) - 1;
+}
+
+/// One row of the compact layout; see [`compact`].
+pub type CompactRow = [u32; compact::ROW_WORDS];
 
 /// How a node compares a feature value `x`; the node goes to `left` when the test holds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -228,9 +283,12 @@ pub struct Trees<'a> {
     pub leaf_width: u32,
     /// Root reference of each tree (a tree may be a single leaf).
     pub roots: &'a [u32],
-    /// The node table.
+    /// The node table (empty with [`FLAG_COMPACT`]).
     pub nodes: &'a [NodeRow],
-    /// Leaf values, `leaf_width` per leaf.
+    /// The compact node table, nodes and leaves (with [`FLAG_COMPACT`]; else empty).
+    pub compact: &'a [CompactRow],
+    /// Leaf values, `leaf_width` per leaf (empty with [`FLAG_COMPACT`] and `leaf_width == 1`:
+    /// the values are in the leaf rows).
     pub leaves: &'a [f64],
     /// Output each tree adds to (`leaf_width == 1` and `n_out > 1` only; else empty).
     pub targets: &'a [u32],
@@ -271,6 +329,16 @@ impl Trees<'_> {
     pub fn n_trees(&self) -> usize {
         self.roots.len()
     }
+    /// Whether the node table has the compact layout ([`FLAG_COMPACT`]).
+    pub fn is_compact(&self) -> bool {
+        self.flags & FLAG_COMPACT != 0
+    }
+    /// Bytes of the node and leaf tables.
+    pub fn table_bytes(&self) -> usize {
+        std::mem::size_of_val(self.nodes)
+            + std::mem::size_of_val(self.compact)
+            + std::mem::size_of_val(self.leaves)
+    }
 }
 
 /// An owned tree ensemble, for the writer. See [`Trees`].
@@ -302,6 +370,52 @@ pub struct TreesSpec {
     pub base: Vec<f64>,
     /// Category bitset words.
     pub categories: Vec<u32>,
+    /// Write the compact layout ([`FLAG_COMPACT`]; version 1.1) when the ensemble allows it
+    /// (every reference in range, every tree a tree, `n_in` under 2^24); the `nodes`,
+    /// `roots` and `leaves` above are then rearranged by the writer.
+    pub compact: bool,
+}
+
+/// Which node layout a converter asks the writer for ([`TreesSpec::compact`]).
+///
+/// The compact layout halves the bytes of an ensemble that compares in `f32` (16 bytes a
+/// node against 32), which saves page faults on the first answer of a large model, but its
+/// walk is slower warm (docs/BENCHMARKS.md, "The compact node layout"). [`TreeLayout::Auto`]
+/// therefore writes it only where the cold-start saving is large: ensembles that compare in
+/// `f32` with at least [`COMPACT_AUTO_MIN_NODES`] nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TreeLayout {
+    /// Compact for large ensembles that compare in `f32`, classic otherwise.
+    #[default]
+    Auto,
+    /// Always the classic layout (24-byte nodes, a leaf table).
+    Classic,
+    /// The compact layout wherever the ensemble allows it.
+    Compact,
+}
+
+/// Nodes from which [`TreeLayout::Auto`] writes an `f32` ensemble compactly: 131 072, a
+/// classic node table of 4 MiB.
+pub const COMPACT_AUTO_MIN_NODES: usize = 1 << 17;
+
+impl TreeLayout {
+    /// Whether an ensemble gets the compact layout under this choice.
+    pub fn wants_compact(self, t: &TreesSpec) -> bool {
+        match self {
+            TreeLayout::Auto => t.round_f32 && t.nodes.len() >= COMPACT_AUTO_MIN_NODES,
+            TreeLayout::Classic => false,
+            TreeLayout::Compact => true,
+        }
+    }
+
+    /// Sets [`TreesSpec::compact`] on every tree stage of `spec` under this choice.
+    pub fn apply(self, spec: &mut crate::ModelSpec) {
+        for stage in &mut spec.stages {
+            if let crate::StageSpec::Trees(t) = stage {
+                t.compact = self.wants_compact(t);
+            }
+        }
+    }
 }
 
 /// The TREES record after its kind word; R29 in full.
@@ -314,7 +428,7 @@ pub(crate) fn read<'a>(
     let n_out = dim("n_out", w.next()?)?;
     let flags = w.next()?;
     let known = if p.minor >= 1 {
-        FLAG_AVERAGE | FLAG_ROUND_F32 | FLAG_SUM_F32 | FLAG_AVERAGE_PER_OUTPUT
+        FLAG_AVERAGE | FLAG_ROUND_F32 | FLAG_SUM_F32 | FLAG_AVERAGE_PER_OUTPUT | FLAG_COMPACT
     } else {
         FLAG_AVERAGE | FLAG_ROUND_F32
     };
@@ -342,7 +456,28 @@ pub(crate) fn read<'a>(
     if leaf_width != 1 && leaf_width != n_out {
         return Err(bad(0, "leaf_width is neither 1 nor n_out"));
     }
-    let nodes: &'a [NodeRow] = if nodes_ix == NONE {
+    let is_compact = flags & FLAG_COMPACT != 0;
+    let compact_rows: &'a [CompactRow] = if is_compact {
+        let words: &'a [u32] = p.typed_tensor(stage, nodes_ix, Dtype::U32, None)?;
+        if words.is_empty() || words.len() % compact::ROW_WORDS != 0 {
+            return Err(FormatError::BadTensorRef {
+                stage,
+                section: nodes_ix,
+                reason: "compact node table is not a whole, non-zero number of 4-word rows",
+            });
+        }
+        if words.len() / compact::ROW_WORDS > compact::MAX_ROWS {
+            return Err(bad(0, "compact node table has 2^29 rows or more"));
+        }
+        bytemuck::try_cast_slice(words).map_err(|_| FormatError::BadTensorRef {
+            stage,
+            section: nodes_ix,
+            reason: "not aligned",
+        })?
+    } else {
+        &[]
+    };
+    let nodes: &'a [NodeRow] = if nodes_ix == NONE || is_compact {
         &[]
     } else {
         let words: &'a [u32] = p.typed_tensor(stage, nodes_ix, Dtype::U32, None)?;
@@ -360,8 +495,19 @@ pub(crate) fn read<'a>(
         })?
     };
     let roots: &'a [u32] = p.typed_tensor(stage, roots_ix, Dtype::U32, Some(u64::from(n_trees)))?;
-    let leaves: &'a [f64] = p.typed_tensor(stage, leaves_ix, Dtype::F64, None)?;
-    if leaves.is_empty() || leaves.len() % leaf_width as usize != 0 {
+    let inline_leaves = is_compact && leaf_width == 1;
+    let leaves: &'a [f64] = if inline_leaves {
+        if leaves_ix != NONE {
+            return Err(bad(
+                0,
+                "a compact ensemble with one value per leaf has no leaf table",
+            ));
+        }
+        &[]
+    } else {
+        p.typed_tensor(stage, leaves_ix, Dtype::F64, None)?
+    };
+    if !inline_leaves && (leaves.is_empty() || leaves.len() % leaf_width as usize != 0) {
         return Err(bad(
             0,
             "leaf table is not a whole, non-zero number of leaves",
@@ -396,9 +542,22 @@ pub(crate) fn read<'a>(
         // and checked whatever the bytes.
         Some(mask) => mask,
         None => {
-            let mask = check_nodes(
-                stage, nodes, roots, leaves, base, categories, n_in, n_leaves,
-            )?;
+            let mask = if is_compact {
+                check_compact(
+                    stage,
+                    compact_rows,
+                    roots,
+                    leaf_width,
+                    flags,
+                    categories,
+                    n_in,
+                    n_leaves,
+                )?
+            } else {
+                check_nodes(
+                    stage, nodes, roots, leaves, base, categories, n_in, n_leaves,
+                )?
+            };
             check_flags(stage, flags, n_trees, n_out, leaves, base, targets)?;
             mask
         }
@@ -410,12 +569,189 @@ pub(crate) fn read<'a>(
         leaf_width,
         roots,
         nodes,
+        compact: compact_rows,
         leaves,
         targets,
         base,
         categories,
         info_mask,
     })
+}
+
+/// The node a compact inner row describes, its children as row indices (`None` for a leaf
+/// row or an undefined code). An inline leaf child's reference is [`LEAF`]; its value is
+/// [`inline_leaves`]'s.
+pub fn decode_compact(row: &CompactRow, at: u32) -> Option<TreeNode> {
+    let w0 = row[0];
+    if w0 & compact::LEAF_ROW != 0 {
+        return None;
+    }
+    let info = (w0 >> compact::INFO_SHIFT) & compact::INFO_MASK;
+    let (lo, hi) = if w0 & compact::NARROW != 0 {
+        let bits = f64::from(f32::from_bits(row[2])).to_bits();
+        (bits as u32, (bits >> 32) as u32)
+    } else {
+        (row[2], row[3])
+    };
+    let left = if w0 & compact::LEFT_INLINE != 0 {
+        LEAF
+    } else {
+        at.checked_add(1)?
+    };
+    let right = if w0 & compact::RIGHT_INLINE != 0 {
+        LEAF
+    } else {
+        row[1]
+    };
+    let node = TreeNode::decode(&[w0 & compact::FEATURE_MASK, left, right, info, lo, hi])?;
+    if w0 & compact::NARROW != 0 && matches!(node.split, Split::InSet { .. }) {
+        return None;
+    }
+    Some(node)
+}
+
+/// The values of a compact inner row's inline leaf children (left, right).
+pub fn inline_leaves(row: &CompactRow) -> (Option<f64>, Option<f64>) {
+    let value = |flag: u32, word: u32| {
+        (row[0] & compact::LEAF_ROW == 0 && row[0] & flag != 0)
+            .then(|| f64::from(f32::from_bits(word)))
+    };
+    (
+        value(compact::LEFT_INLINE, row[3]),
+        value(compact::RIGHT_INLINE, row[1]),
+    )
+}
+
+/// R29 for the compact layout: the rows form the trees in order, each in preorder, every
+/// node valid, every leaf row well formed; returns the ensemble's [`Trees::info_mask`].
+#[allow(clippy::too_many_arguments)]
+fn check_compact(
+    stage: u32,
+    rows: &[CompactRow],
+    roots: &[u32],
+    leaf_width: u32,
+    flags: u32,
+    categories: &[u32],
+    n_in: u32,
+    n_leaves: u64,
+) -> Result<u64, FormatError> {
+    let sum_f32 = flags & FLAG_SUM_F32 != 0;
+    let round_f32 = flags & FLAG_ROUND_F32 != 0;
+    let bad = |index: usize, reason: &'static str| FormatError::BadTrees {
+        stage,
+        index: index as u32,
+        reason,
+    };
+    let mut info_mask = 0u64;
+    let mut next = 0usize;
+    // Right children still to come, innermost last.
+    let mut pending: Vec<u32> = Vec::new();
+    for (t, &root) in roots.iter().enumerate() {
+        if root as usize != next {
+            return Err(bad(t, "tree does not start where the previous one ends"));
+        }
+        let mut pos = next;
+        loop {
+            let row = rows
+                .get(pos)
+                .ok_or(bad(pos, "tree runs past the node table"))?;
+            if row[0] & compact::LEAF_ROW != 0 {
+                if row[0] != compact::LEAF_ROW {
+                    return Err(bad(pos, "leaf row with stray bits"));
+                }
+                if leaf_width == 1 {
+                    let v = f64::from_bits(u64::from(row[2]) | (u64::from(row[3]) << 32));
+                    if row[1] != 0 {
+                        return Err(bad(pos, "inline leaf row with a leaf index"));
+                    }
+                    if !v.is_finite() {
+                        return Err(bad(pos, "leaf value is not finite"));
+                    }
+                    if sum_f32 && f64::from(v as f32) != v {
+                        return Err(bad(pos, "leaf value of an f32 sum is not an f32"));
+                    }
+                } else if u64::from(row[1]) >= n_leaves || row[2] != 0 || row[3] != 0 {
+                    return Err(bad(pos, "leaf row index out of range"));
+                }
+                pos += 1;
+            } else {
+                let w0 = row[0];
+                let node =
+                    decode_compact(row, pos as u32).ok_or(bad(pos, "undefined node code"))?;
+                if w0 & (1 << 23) != 0 {
+                    return Err(bad(pos, "undefined node code"));
+                }
+                info_mask |= info_bit((w0 >> compact::INFO_SHIFT) & compact::INFO_MASK);
+                if node.feature >= n_in {
+                    return Err(bad(pos, "feature index outside the input"));
+                }
+                check_split(&node.split, categories).map_err(|r| bad(pos, r))?;
+                let narrow = w0 & compact::NARROW != 0;
+                let inline = w0 & (compact::LEFT_INLINE | compact::RIGHT_INLINE);
+                if narrow && !round_f32 {
+                    return Err(bad(
+                        pos,
+                        "f32 threshold in an ensemble that compares in f64",
+                    ));
+                }
+                if inline != 0 && (!narrow || leaf_width != 1) {
+                    return Err(bad(
+                        pos,
+                        "inline leaves need an f32 threshold and one value per leaf",
+                    ));
+                }
+                if narrow && w0 & compact::LEFT_INLINE == 0 && row[3] != 0 {
+                    return Err(bad(pos, "stray bits after an f32 threshold"));
+                }
+                let (l, r) = inline_leaves(row);
+                if l.into_iter().chain(r).any(|v| !v.is_finite()) {
+                    return Err(bad(pos, "leaf value is not finite"));
+                }
+                pos += 1;
+                if w0 & compact::RIGHT_INLINE == 0 {
+                    pending.push(row[1]);
+                }
+                if w0 & compact::LEFT_INLINE == 0 {
+                    // The left subtree follows.
+                    continue;
+                }
+            }
+            // A subtree is complete: the next row starts the innermost right child due.
+            match pending.pop() {
+                Some(right) if right as usize == pos => {}
+                Some(_) => {
+                    return Err(bad(
+                        pos,
+                        "right child is not the row after the left subtree",
+                    ))
+                }
+                None => break,
+            }
+        }
+        next = pos;
+    }
+    if next != rows.len() {
+        return Err(bad(next, "rows after the last tree"));
+    }
+    Ok(info_mask)
+}
+
+/// A split's own rule: a threshold is not NaN, a category set lies in the table.
+fn check_split(split: &Split, categories: &[u32]) -> Result<(), &'static str> {
+    match *split {
+        Split::InSet { offset, words } => {
+            let end = u64::from(offset) + u64::from(words);
+            if words == 0 || end > categories.len() as u64 {
+                return Err("category set outside the category table");
+            }
+        }
+        Split::Lt(t) | Split::Le(t) | Split::Gt(t) | Split::Ge(t) | Split::Eq(t) | Split::Ne(t) => {
+            if t.is_nan() {
+                return Err("threshold is NaN");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// R29's rules for the `average_per_output` and `sum_f32` flags (part of the full check: the
@@ -516,24 +852,7 @@ fn check_nodes(
                 "child reference out of range or not after its parent",
             ));
         }
-        match node.split {
-            Split::InSet { offset, words } => {
-                let end = u64::from(offset) + u64::from(words);
-                if words == 0 || end > categories.len() as u64 {
-                    return Err(bad(ix, "category set outside the category table"));
-                }
-            }
-            Split::Lt(t)
-            | Split::Le(t)
-            | Split::Gt(t)
-            | Split::Ge(t)
-            | Split::Eq(t)
-            | Split::Ne(t) => {
-                if t.is_nan() {
-                    return Err(bad(ix, "threshold is NaN"));
-                }
-            }
-        }
+        check_split(&node.split, categories).map_err(|r| bad(ix, r))?;
     }
     if let Some(i) = leaves.iter().position(|v| !v.is_finite()) {
         return Err(bad(i as u32, "leaf value is not finite"));
@@ -546,10 +865,26 @@ fn check_nodes(
 
 /// The TREES record's payload after its kind word; queues its tensors.
 pub(crate) fn payload(t: &TreesSpec, tensors: &mut Tensors) -> Vec<u32> {
-    let rows: Vec<u32> = t.nodes.iter().flat_map(|n| n.encode()).collect();
-    let nodes = tensors.opt_u32(&rows);
-    let roots = tensors.u32(&t.roots);
-    let leaves = tensors.f64(&t.leaves);
+    let laid = if t.compact { to_compact(t) } else { None };
+    let (nodes, roots, leaves) = match &laid {
+        Some((rows, roots)) => {
+            let words: Vec<u32> = rows.iter().flatten().copied().collect();
+            let leaves = if t.leaf_width == 1 {
+                NONE
+            } else {
+                tensors.f64(&t.leaves)
+            };
+            (tensors.opt_u32(&words), tensors.u32(roots), leaves)
+        }
+        None => {
+            let rows: Vec<u32> = t.nodes.iter().flat_map(|n| n.encode()).collect();
+            (
+                tensors.opt_u32(&rows),
+                tensors.u32(&t.roots),
+                tensors.f64(&t.leaves),
+            )
+        }
+    };
     let targets = tensors.opt_u32(&t.targets);
     let base = tensors.f64(&t.base);
     let cats = tensors.opt_u32(&t.categories);
@@ -560,7 +895,8 @@ pub(crate) fn payload(t: &TreesSpec, tensors: &mut Tensors) -> Vec<u32> {
             FLAG_AVERAGE_PER_OUTPUT
         } else {
             0
-        };
+        }
+        | if laid.is_some() { FLAG_COMPACT } else { 0 };
     vec![
         t.n_in,
         t.n_out,
@@ -576,9 +912,172 @@ pub(crate) fn payload(t: &TreesSpec, tensors: &mut Tensors) -> Vec<u32> {
     ]
 }
 
-/// Copies the view out into an owned spec.
-pub(crate) fn to_spec(t: &Trees<'_>) -> TreesSpec {
+/// Lays `t` out compactly: the rows and each tree's first row. `None` when the ensemble
+/// cannot be (a reference out of range, a node reached twice, `n_in` of 2^24 or more, a
+/// leaf-width-1 leaf past the table): the writer then keeps the classic layout.
+fn to_compact(t: &TreesSpec) -> Option<(Vec<CompactRow>, Vec<u32>)> {
+    if t.n_in > compact::FEATURE_MASK + 1 || t.leaf_width == 0 {
+        return None;
+    }
+    let f32_exact = |v: f64| f64::from(v as f32) == v;
+    // The value of leaf reference `r` when it can sit in its parent's row.
+    let inline_value = |r: u32| -> Option<u32> {
+        if r & LEAF == 0 || t.leaf_width != 1 {
+            return None;
+        }
+        let v = *t.leaves.get((r & !LEAF) as usize)?;
+        f32_exact(v).then(|| (v as f32).to_bits())
+    };
+    let w = t.leaf_width as usize;
+    let n_leaves = t.leaves.len() / w;
+    // A valid ensemble's trees have one row per node and at most one per leaf reference
+    // (a node has two children, a tree one root); a node reached twice (a shared subtree)
+    // could exceed any bound, so the rows are capped.
+    let budget = (2 * t.nodes.len() + t.roots.len()).min(compact::MAX_ROWS);
+    let mut rows: Vec<CompactRow> = Vec::new();
+    let mut roots = Vec::with_capacity(t.roots.len());
+    let mut stack: Vec<(u32, Option<usize>)> = Vec::new();
+    for &root in &t.roots {
+        roots.push(u32::try_from(rows.len()).ok()?);
+        stack.push((root, None));
+        while let Some((r, parent)) = stack.pop() {
+            if rows.len() >= budget {
+                return None;
+            }
+            let pos = rows.len();
+            if let Some(parent) = parent {
+                rows[parent][1] = u32::try_from(pos).ok()?;
+            }
+            if r & LEAF != 0 {
+                let leaf = (r & !LEAF) as usize;
+                if leaf >= n_leaves {
+                    return None;
+                }
+                if w == 1 {
+                    let bits = t.leaves[leaf].to_bits();
+                    rows.push([compact::LEAF_ROW, 0, bits as u32, (bits >> 32) as u32]);
+                } else {
+                    rows.push([compact::LEAF_ROW, leaf as u32, 0, 0]);
+                }
+            } else {
+                let node = t.nodes.get(r as usize)?;
+                let [feature, _, _, info, lo, hi] = node.encode();
+                if feature > compact::FEATURE_MASK {
+                    return None;
+                }
+                let narrow = match node.split {
+                    Split::InSet { .. } => None,
+                    Split::Lt(v)
+                    | Split::Le(v)
+                    | Split::Gt(v)
+                    | Split::Ge(v)
+                    | Split::Eq(v)
+                    | Split::Ne(v) => {
+                        (t.round_f32 && !v.is_nan() && f32_exact(v)).then(|| (v as f32).to_bits())
+                    }
+                };
+                let w0 = feature | (info << compact::INFO_SHIFT);
+                let Some(t32) = narrow else {
+                    rows.push([w0, 0, lo, hi]);
+                    stack.push((node.right, Some(pos)));
+                    stack.push((node.left, None));
+                    continue;
+                };
+                let (l, r) = (inline_value(node.left), inline_value(node.right));
+                let mut row = [w0 | compact::NARROW, 0, t32, 0];
+                if let Some(v) = r {
+                    row[0] |= compact::RIGHT_INLINE;
+                    row[1] = v;
+                } else {
+                    stack.push((node.right, Some(pos)));
+                }
+                if let Some(v) = l {
+                    row[0] |= compact::LEFT_INLINE;
+                    row[3] = v;
+                } else {
+                    stack.push((node.left, None));
+                }
+                rows.push(row);
+            }
+        }
+    }
+    Some((rows, roots))
+}
+
+/// The compact rows of `t` back in the classic form: inner rows become nodes and leaf rows
+/// leaves, both in row order.
+fn from_compact(t: &Trees<'_>) -> (Vec<TreeNode>, Vec<u32>, Vec<f64>) {
+    let inline = t.leaf_width == 1;
+    let mut refs = Vec::with_capacity(t.compact.len());
+    // Leaf references of each row's inline children.
+    let mut inline_refs = Vec::with_capacity(t.compact.len());
+    let (mut n_nodes, mut n_leaves) = (0u32, 0u32);
+    let mut leaves = Vec::new();
+    for row in t.compact {
+        let (l, r) = inline_leaves(row);
+        let mut push = |v: Option<f64>| {
+            v.map(|v| {
+                leaves.push(v);
+                n_leaves += 1;
+                LEAF | (n_leaves - 1)
+            })
+        };
+        let (l, r) = (push(l), push(r));
+        inline_refs.push((l, r));
+        if row[0] & compact::LEAF_ROW != 0 {
+            if inline {
+                refs.push(LEAF | n_leaves);
+                n_leaves += 1;
+                leaves.push(f64::from_bits(
+                    u64::from(row[2]) | (u64::from(row[3]) << 32),
+                ));
+            } else {
+                refs.push(LEAF | row[1]);
+            }
+        } else {
+            refs.push(n_nodes);
+            n_nodes += 1;
+        }
+    }
+    let at = |r: u32| refs.get(r as usize).copied().unwrap_or(LEAF);
+    let nodes = t
+        .compact
+        .iter()
+        .enumerate()
+        .filter_map(|(i, row)| {
+            let mut n = decode_compact(row, i as u32)?;
+            let (l, r) = inline_refs.get(i).copied().unwrap_or_default();
+            n.left = l.unwrap_or_else(|| at(n.left));
+            n.right = r.unwrap_or_else(|| at(n.right));
+            Some(n)
+        })
+        .collect();
+    let roots = t.roots.iter().map(|&r| at(r)).collect();
+    if !inline {
+        leaves = t.leaves.to_vec();
+    }
+    (nodes, roots, leaves)
+}
+
+/// Copies the view out into an owned spec (the classic form, with `compact` set when the
+/// file had the compact layout).
+pub fn to_spec(t: &Trees<'_>) -> TreesSpec {
+    if t.is_compact() {
+        let (nodes, roots, leaves) = from_compact(t);
+        return TreesSpec {
+            nodes,
+            roots,
+            leaves,
+            compact: true,
+            ..to_spec(&Trees {
+                flags: t.flags & !FLAG_COMPACT,
+                compact: &[],
+                ..*t
+            })
+        };
+    }
     TreesSpec {
+        compact: false,
         n_in: t.n_in,
         n_out: t.n_out,
         average: t.average(),

@@ -262,3 +262,126 @@ fn a_1_1_file_is_not_a_1_0_file() {
     let buf = ModelBytes::new(&file);
     assert!(Apr::parse(buf.as_slice()).is_err());
 }
+
+/// The base ensemble in the compact layout, and the byte offset of its row table.
+fn compact_file() -> (AlignedBuf, usize) {
+    let file = write(&spec(TreesSpec {
+        compact: true,
+        ..trees()
+    }))
+    .unwrap();
+    let apr = Apr::parse_verified(&file).unwrap();
+    let Stage::Trees(t) = apr.stages()[0] else {
+        panic!("not a trees stage")
+    };
+    let at = t.compact.as_ptr() as usize - file.as_ptr() as usize;
+    (file, at)
+}
+
+/// Writes `word` at word `i` of the row table and stores the new checksum, so that only R29
+/// can notice.
+fn patched(mut file: AlignedBuf, at: usize, i: usize, word: u32) -> AlignedBuf {
+    let b = file.as_mut_slice();
+    b[at + 4 * i..at + 4 * i + 4].copy_from_slice(&word.to_le_bytes());
+    b[12..16].fill(0);
+    let sum = checksum(b);
+    b[12..16].copy_from_slice(&sum.to_le_bytes());
+    file
+}
+
+#[test]
+fn the_compact_layout_is_each_tree_in_preorder_and_round_trips() {
+    let (file, _) = compact_file();
+    let apr = Apr::parse_verified(&file).unwrap();
+    let Stage::Trees(t) = apr.stages()[0] else {
+        panic!("not a trees stage")
+    };
+    // Tree 0: node 0, node 1, its two leaves, node 0's right leaf; tree 1: node 2, two leaves.
+    assert!(t.is_compact() && t.nodes.is_empty() && t.leaves.is_empty());
+    assert_eq!(t.roots, [0, 5]);
+    let words: Vec<[u32; 2]> = t.compact.iter().map(|r| [r[0], r[1]]).collect();
+    let leaf = trees::compact::LEAF_ROW;
+    let info = 1 << 24 | 0x8 << 24; // x <= t, default left
+    assert_eq!(
+        words,
+        [
+            [info, 4],
+            [info | 1, 3],
+            [leaf, 0],
+            [leaf, 0],
+            [leaf, 0],
+            [info | 1, 7],
+            [leaf, 0],
+            [leaf, 0]
+        ]
+    );
+    assert_eq!(apr.to_spec().stages.len(), 1);
+    assert_eq!(write(&apr.to_spec()).unwrap().as_slice(), file.as_slice());
+    // A 1.0 reader's view: the compact flag is a 1.1 feature.
+    assert_eq!(u16::from_le_bytes([file[6], file[7]]), 1);
+}
+
+#[test]
+fn r29_compact_rows() {
+    let (file, at) = compact_file();
+    let cases: [(usize, u32, u32, &str); 8] = [
+        // Node 0's right child moved to the middle of its left subtree, or to itself.
+        (1, 3, 4, "right child is not the row after the left subtree"),
+        (1, 0, 4, "right child is not the row after the left subtree"),
+        (0, 2 | 1 << 24, 0, "feature index outside the input"),
+        (0, 1 << 23 | 1 << 24, 0, "undefined node code"),
+        (0, 7 << 24, 0, "undefined node code"),
+        (
+            8,
+            trees::compact::LEAF_ROW | 1,
+            2,
+            "leaf row with stray bits",
+        ),
+        (4 * 6 + 3, 0x7FF8_0000, 6, "leaf value is not finite"),
+        // An f32 threshold where the trees compare in f64.
+        (
+            4,
+            trees::compact::NARROW | 1 | 9 << 24,
+            1,
+            "f32 threshold in an ensemble that compares in f64",
+        ),
+    ];
+    for (word, value, index, reason) in cases {
+        let broken = patched(file.clone(), at, word, value);
+        assert_eq!(
+            Apr::parse_verified(&broken).unwrap_err(),
+            bad(index, reason),
+            "word {word} = {value:#x}"
+        );
+    }
+    // The last leaf turned into a node: the table ends inside the tree.
+    let broken = patched(file.clone(), at, 4 * 7, 1 | 9 << 24);
+    assert_eq!(
+        Apr::parse_verified(&broken).unwrap_err(),
+        bad(8, "tree runs past the node table")
+    );
+}
+
+/// Leaves shared between children (a converter may reuse a leaf value) still lay out
+/// compactly: each reference gets its own row.
+#[test]
+fn shared_leaves_are_laid_out_compactly() {
+    let t = TreesSpec {
+        n_in: 2,
+        n_out: 1,
+        leaf_width: 1,
+        roots: vec![0, 1],
+        nodes: vec![node(0, 0.5, LEAF, LEAF), node(1, 1.5, LEAF, LEAF)],
+        leaves: vec![0.25],
+        base: vec![0.0],
+        compact: true,
+        ..TreesSpec::default()
+    };
+    let file = write(&spec(t)).unwrap();
+    let apr = Apr::parse_verified(&file).unwrap();
+    let Stage::Trees(t) = apr.stages()[0] else {
+        panic!("not a trees stage")
+    };
+    assert!(t.is_compact());
+    assert_eq!(t.compact.len(), 6);
+}

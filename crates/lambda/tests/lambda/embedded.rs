@@ -34,10 +34,18 @@ fn broken_model() -> &'static [u8] {
         let Stage::Trees(t) = apr.stages()[0] else {
             unreachable!()
         };
-        t.nodes.as_ptr() as usize - file.as_ptr() as usize
+        // The compact layout's first row (word 0: feature in the low 20 bits, then flags
+        // and test), or the classic table's first node (word 0: the feature).
+        if t.is_compact() {
+            t.compact.as_ptr() as usize - file.as_ptr() as usize
+        } else {
+            t.nodes.as_ptr() as usize - file.as_ptr() as usize
+        }
     };
     let b = file.as_mut_slice();
-    b[at..at + 4].copy_from_slice(&99u32.to_le_bytes());
+    let word = u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+    let broken = (word & !icebreak_format::trees::compact::FEATURE_MASK) | 99;
+    b[at..at + 4].copy_from_slice(&broken.to_le_bytes());
     b[12..16].fill(0);
     let sum = checksum(b);
     b[12..16].copy_from_slice(&sum.to_le_bytes());
