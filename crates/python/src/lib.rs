@@ -12,6 +12,8 @@
 //! Every failure is raised as `icebreak.IcebreakError` (a `ValueError`) carrying icebreak's
 //! own message; nothing here panics on input.
 
+mod boosting;
+
 use icebreak_convert::detect::{convert_any, Options, SourceFormat};
 use icebreak_engine::{BatchOutput, Model as Engine};
 use icebreak_format::trees::LEAF;
@@ -39,6 +41,21 @@ create_exception!(
 
 fn err(msg: impl std::fmt::Display) -> PyErr {
     IcebreakError::new_err(msg.to_string())
+}
+
+/// Refuses an array whose data is not aligned for its element type (a field of a packed
+/// record array): reading it as a slice would be undefined behaviour.
+pub(crate) fn check_aligned(a: &Bound<'_, PyAny>) -> Result<(), String> {
+    let aligned = a
+        .getattr("flags")
+        .and_then(|f| f.getattr("aligned"))
+        .and_then(|v| v.extract::<bool>())
+        .map_err(|e| format!("not a numpy array: {e}"))?;
+    if aligned {
+        Ok(())
+    } else {
+        Err("an array's data is not aligned (copy it with numpy.array(a))".to_owned())
+    }
 }
 
 /// Rows to give each thread at least, so that small batches stay on one thread.
@@ -123,6 +140,15 @@ impl Model {
 /// Copies a 2-D float32 or float64 numpy array (any order, any strides) into row-major
 /// `f64` rows, checking the width.
 fn rows_of(x: &Bound<'_, PyAny>, n_features: usize) -> PyResult<Vec<f64>> {
+    // An unaligned array (a field of a packed record array) is copied first: its data
+    // cannot be read in place.
+    let copied;
+    let x = if x.cast::<numpy::PyUntypedArray>().is_ok() && check_aligned(x).is_err() {
+        copied = x.py().import("numpy")?.call_method1("array", (x,))?;
+        &copied
+    } else {
+        x
+    };
     let (shape, rows): (Vec<usize>, Vec<f64>) = if let Ok(a) = x.cast::<PyArray2<f64>>() {
         let r = a.readonly();
         let v = r.as_array();
@@ -470,6 +496,12 @@ fn sklearn_trees_spec(
     };
     let mut width = None;
     for (t, (left, right, feature, threshold, value, nan_left)) in trees.iter().enumerate() {
+        for a in [left.as_any(), right.as_any(), feature.as_any()] {
+            check_aligned(a)?;
+        }
+        check_aligned(threshold.as_any())?;
+        check_aligned(value.as_any())?;
+        check_aligned(nan_left.as_any())?;
         // Any strides: scikit-learn's `tree_` arrays are views into its node records.
         let (left, right, feature, threshold): (Vec<i64>, Vec<i64>, Vec<i64>, Vec<f64>) = (
             left.as_array().iter().copied().collect(),
@@ -637,6 +669,7 @@ fn _icebreak(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(convert_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(convert_linear_params, m)?)?;
     m.add_function(wrap_pyfunction!(convert_sklearn_trees, m)?)?;
+    m.add_function(wrap_pyfunction!(boosting::convert_sklearn_boosting, m)?)?;
     m.add("IcebreakError", m.py().get_type::<IcebreakError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

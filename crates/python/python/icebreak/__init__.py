@@ -31,6 +31,7 @@ from ._icebreak import (
     __version__,
     convert_bytes,
     convert_linear_params,
+    convert_sklearn_boosting,
     convert_sklearn_trees,
 )
 
@@ -204,9 +205,146 @@ def _from_sklearn_trees(est, names):
     )
 
 
+_HGB = {"HistGradientBoostingClassifier", "HistGradientBoostingRegressor"}
+_GB = {"GradientBoostingClassifier", "GradientBoostingRegressor"}
+
+
+def _class_labels(est):
+    """(integer labels, string labels) of a classifier's ``classes_``; (None, None) else."""
+    if not hasattr(est, "classes_"):
+        return None, None
+    labels = _labels(est.classes_)
+    if all(isinstance(c, int) for c in labels):
+        return labels, None
+    if all(isinstance(c, str) for c in labels):
+        return None, labels
+    raise IcebreakError("class labels mix integers and strings")
+
+
+def _names_of(est, names):
+    if names is None:
+        fn = getattr(est, "feature_names_in_", None)
+        if fn is not None:
+            names = [str(n) for n in fn]
+    return names
+
+
+def _boost_link(est, kind, n_classes):
+    if n_classes:
+        return "binary_logistic" if n_classes == 2 else "softmax"
+    loss = getattr(est, "loss", "squared_error")
+    if loss in ("poisson", "gamma"):
+        return "exp"
+    if loss in ("squared_error", "absolute_error", "huber", "quantile"):
+        return "none"
+    raise IcebreakError(f"{kind}(loss={loss!r}) is not supported")
+
+
+_NO_CATEGORIES = np.zeros((0, 8), dtype=np.uint32)
+
+
+def _from_sklearn_hgb(est, names):
+    """HistGradientBoosting from its predictors (``_predictors``, ``_baseline_prediction``,
+    ``_bin_mapper``, ``is_categorical_``: scikit-learn keeps its fitted trees in these
+    attributes; nothing is unpickled)."""
+    kind = type(est).__name__
+    predictors = _fitted(est, "_predictors")
+    n_features = int(_fitted(est, "n_features_in_"))
+    baseline = np.asarray(_fitted(est, "_baseline_prediction"), dtype=np.float64).ravel()
+    column_map = list(range(n_features))
+    categories = [None] * n_features
+    pre = getattr(est, "_preprocessor", None)
+    if pre is not None:
+        # Categorical columns are ordinal-encoded and moved first (see boosting.rs).
+        is_cat = np.asarray(est.is_categorical_, dtype=bool)
+        column_map = [int(i) for i in np.flatnonzero(is_cat)] + [int(i) for i in np.flatnonzero(~is_cat)]
+        encoder = pre.named_transformers_["encoder"]
+        for j, cats in enumerate(encoder.categories_):
+            cats = np.asarray(cats)
+            if cats.dtype.kind not in "fiub":
+                raise IcebreakError(
+                    f"{kind}: categorical feature {column_map[j]} has {cats.dtype} categories; "
+                    "icebreak takes numeric rows, so fit on integer- or float-coded categories"
+                )
+            cats = cats.astype(np.float64)
+            if cats.size and np.isnan(cats[-1]):
+                cats = cats[:-1]
+            categories[j] = [float(v) for v in cats]
+    trees, targets = [], []
+    for iteration in predictors:
+        for k, p in enumerate(iteration):
+            n = p.nodes
+            trees.append((
+                np.array(n["left"], dtype=np.int64),
+                np.array(n["right"], dtype=np.int64),
+                np.array(n["feature_idx"], dtype=np.int64),
+                np.array(n["num_threshold"], dtype=np.float64),
+                np.array(n["value"], dtype=np.float64),
+                np.array(n["missing_go_to_left"], dtype=np.uint8),
+                np.array(n["is_leaf"], dtype=np.uint8),
+                np.array(n["is_categorical"], dtype=np.uint8),
+                np.array(n["bitset_idx"], dtype=np.int64),
+                np.ascontiguousarray(np.asarray(p.raw_left_cat_bitsets, dtype=np.uint32).reshape(-1, 8)),
+            ))
+            targets.append(k)
+    ints, strs = _class_labels(est)
+    n_classes = len(ints or strs or [])
+    return convert_sklearn_boosting(
+        trees, targets, [float(b) for b in baseline], n_features, False, column_map, categories,
+        _boost_link(est, kind, n_classes), kind, class_ints=ints, class_strs=strs,
+        feature_names=_names_of(est, names), source_library=f"scikit-learn {_sklearn_version()}",
+    )
+
+
+def _from_sklearn_gb(est, names):
+    """GradientBoosting from ``estimators_`` (each a regression tree's ``tree_`` arrays),
+    ``learning_rate`` and the constant raw prediction of its initial estimator."""
+    kind = type(est).__name__
+    estimators = _fitted(est, "estimators_")
+    n_features = int(_fitted(est, "n_features_in_"))
+    init = getattr(est, "init_", None)
+    if not (isinstance(init, str) and init == "zero") and type(init).__name__ not in ("DummyClassifier", "DummyRegressor"):
+        raise IcebreakError(f"{kind} with init={type(init).__name__} is not supported; the default init or 'zero' is")
+    # The initial estimator is a constant (a prior or a mean): its raw prediction of any row.
+    baseline = np.asarray(est._raw_predict_init(np.zeros((1, n_features), dtype=np.float32)), dtype=np.float64).ravel()
+    lr = float(est.learning_rate)
+    trees, targets = [], []
+    for stage in estimators:
+        for k, member in enumerate(stage):
+            t = member.tree_
+            left = np.asarray(t.children_left, dtype=np.int64)
+            trees.append((
+                left,
+                np.asarray(t.children_right, dtype=np.int64),
+                np.asarray(t.feature, dtype=np.int64),
+                np.asarray(t.threshold, dtype=np.float64),
+                # scikit-learn adds learning_rate * value, rounded once, tree by tree.
+                lr * np.asarray(t.value, dtype=np.float64).reshape(t.node_count),
+                # Its boosting walk compares `x <= t` only: a NaN goes right.
+                np.zeros(t.node_count, dtype=np.uint8),
+                (left < 0).astype(np.uint8),
+                np.zeros(t.node_count, dtype=np.uint8),
+                np.zeros(t.node_count, dtype=np.int64),
+                _NO_CATEGORIES,
+            ))
+            targets.append(k)
+    ints, strs = _class_labels(est)
+    n_classes = len(ints or strs or [])
+    return convert_sklearn_boosting(
+        trees, targets, [float(b) for b in baseline], n_features, True, list(range(n_features)),
+        [None] * n_features, _boost_link(est, kind, n_classes), kind,
+        class_ints=ints, class_strs=strs, feature_names=_names_of(est, names),
+        source_library=f"scikit-learn {_sklearn_version()}",
+    )
+
+
 def _from_sklearn(obj, names):
     scaler, est, first = _split_pipeline(obj)
     kind = type(est).__name__
+    if kind in _HGB or kind in _GB:
+        if scaler is not None:
+            raise IcebreakError(f"a StandardScaler before {kind} is not supported yet; trees need no scaling")
+        return _from_sklearn_hgb(est, names) if kind in _HGB else _from_sklearn_gb(est, names)
     if kind in _TREES:
         if scaler is not None:
             raise IcebreakError(f"a StandardScaler before {kind} is not supported yet; trees need no scaling")
@@ -214,7 +352,7 @@ def _from_sklearn(obj, names):
     if kind not in _REGRESSORS and kind not in _CLASSIFIERS:
         raise IcebreakError(
             f"scikit-learn {kind} is not supported by icebreak.convert yet; supported: "
-            + ", ".join(sorted(_REGRESSORS | _CLASSIFIERS | _TREES))
+            + ", ".join(sorted(_REGRESSORS | _CLASSIFIERS | _TREES | _HGB | _GB))
             + " (alone or after a StandardScaler); other families convert through ONNX files"
         )
     coef = np.atleast_2d(np.asarray(_fitted(est, "coef_"), dtype=np.float64))
