@@ -126,6 +126,9 @@ impl<'a> Model<'a> {
         // (scikit-learn's trees and gradient boosting compare `float32` inputs and add
         // `float64` leaves); the precision of the answers decides whether they are rounded.
         let exact_f64 = matches!(stages.first(), Some(Stage::Trees(_)));
+        // An ensemble that rounds its rows to `f32` refuses values beyond the `f32` range,
+        // as the libraries that cast to `float32` do.
+        let rounds_f32 = matches!(stages.first(), Some(Stage::Trees(t)) if t.round_f32());
         let precision = apr.output().precision;
         let all_f64 = precision == Precision::F64
             && !stages.is_empty()
@@ -147,7 +150,7 @@ impl<'a> Model<'a> {
             output_width: width,
             reads_f64,
             prepared,
-            limit: if exact_f64 || all_f64 {
+            limit: if (exact_f64 && !rounds_f32) || all_f64 {
                 f64::MAX
             } else {
                 f64::from(f32::MAX)

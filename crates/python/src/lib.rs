@@ -13,13 +13,14 @@
 //! own message; nothing here panics on input.
 
 mod boosting;
+mod stages;
 
 use icebreak_convert::detect::{convert_any, Options, SourceFormat};
 use icebreak_engine::{BatchOutput, Model as Engine};
 use icebreak_format::trees::LEAF;
 use icebreak_format::{
     AlignedBuf, Apr, InputSpec, Labels, LabelsSpec, MissingRule, MissingValues, ModelSpec,
-    OutputSpec, PostTransform, Precision, ProvenanceSpec, Split, StageSpec, Task, TreeNode,
+    OutputSpec, PostTransform, Precision, ProvenanceSpec, Split, Stage, StageSpec, Task, TreeNode,
     TreesSpec,
 };
 use numpy::ndarray::Array2;
@@ -389,11 +390,19 @@ impl Model {
         x: &Bound<'py, PyAny>,
         n_threads: usize,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let out = self.run(py, x, n_threads)?;
-        if out.probability_width == 0 {
+        let apr = self.apr()?;
+        let has_proba = apr.output().task == Task::Classification
+            && apr.stages().iter().any(|s| matches!(s, Stage::Post(_)));
+        if !has_proba {
             return Err(err("this model has no probabilities (it is not a classifier with a probability output)"));
         }
-        to_numpy(py, &out.probabilities, out.probability_width, false)
+        let out = self.run(py, x, n_threads)?;
+        // An empty batch has the model's width too.
+        let width = match out.probability_width {
+            0 => apr.output().n_outputs as usize,
+            w => w,
+        };
+        to_numpy(py, &out.probabilities, width, false)
     }
 
     /// Raw scores: a classifier's decision values (1-D for a binary model with one score),
@@ -407,6 +416,33 @@ impl Model {
     ) -> PyResult<Bound<'py, PyAny>> {
         let out = self.run(py, x, n_threads)?;
         to_numpy(py, &out.scores, out.score_width, true)
+    }
+
+    /// A transformer's output rows (a scaler, a PCA, a pipeline of them), or k-means
+    /// distances to each centre, `n_rows × width`.
+    #[pyo3(signature = (x, n_threads = 1))]
+    fn transform<'py>(
+        &self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        n_threads: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let apr = self.apr()?;
+        let kmeans = apr
+            .stages()
+            .iter()
+            .any(|s| matches!(s, Stage::KMeans { .. } | Stage::KMeansF64 { .. }));
+        if apr.output().task != Task::Transform && !kmeans {
+            return Err(err(
+                "this model has no transform (it is neither a transformer nor k-means); use predict",
+            ));
+        }
+        let out = self.run(py, x, n_threads)?;
+        if kmeans {
+            to_numpy(py, &out.scores, out.score_width, false)
+        } else {
+            to_numpy(py, &out.values, out.value_width, false)
+        }
     }
 
     fn __repr__(&self) -> PyResult<String> {
@@ -670,6 +706,7 @@ fn _icebreak(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(convert_linear_params, m)?)?;
     m.add_function(wrap_pyfunction!(convert_sklearn_trees, m)?)?;
     m.add_function(wrap_pyfunction!(boosting::convert_sklearn_boosting, m)?)?;
+    m.add_function(wrap_pyfunction!(stages::convert_stages, m)?)?;
     m.add("IcebreakError", m.py().get_type::<IcebreakError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

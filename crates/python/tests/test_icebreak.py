@@ -580,3 +580,90 @@ def test_gradient_boosting(kind, diabetes, cancer, iris, rng):
     ref = obj.predict_proba(Xt)
     assert np.all(np.abs(m.predict_proba(Xt) - ref) <= 4 * np.spacing(np.maximum(ref, 1e-300)) + 1e-300)
     np.testing.assert_array_equal(m.predict(Xt), obj.predict(Xt))
+
+
+# --- f64 pipelines: scalers, PCA, linear models, MLPs, GaussianNB, KMeans ---------------------
+
+
+def _pipelines():
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler, Normalizer
+
+    return {
+        "scaler_logreg_multi": ("iris", lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))),
+        "minmax_pca_whiten_logreg": ("cancer", lambda: make_pipeline(
+            MinMaxScaler(), PCA(n_components=5, whiten=True), LogisticRegression(max_iter=2000))),
+        "normalizer_ridge": ("diabetes", lambda: make_pipeline(Normalizer(norm="l1"), Ridge())),
+        "scaler_mlp_relu_multi": ("iris", lambda: make_pipeline(
+            StandardScaler(), MLPClassifier(hidden_layer_sizes=(20, 10), max_iter=400, random_state=0))),
+        "scaler_mlp_tanh_binary": ("cancer", lambda: make_pipeline(
+            StandardScaler(), MLPClassifier(hidden_layer_sizes=(15,), activation="tanh", max_iter=400, random_state=0))),
+        "scaler_mlp_logistic_regressor": ("diabetes", lambda: make_pipeline(
+            StandardScaler(), MLPRegressor(hidden_layer_sizes=(15,), activation="logistic", max_iter=400, random_state=0))),
+        "gaussian_nb_multi": ("iris", lambda: GaussianNB()),
+        "gaussian_nb_binary": ("cancer", lambda: GaussianNB()),
+        "kmeans": ("iris", lambda: KMeans(n_clusters=4, n_init=3, random_state=0)),
+        "scaler_pca": ("cancer", lambda: make_pipeline(StandardScaler(), PCA(n_components=4))),
+        "minmax": ("diabetes", lambda: MinMaxScaler()),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_pipelines()))
+def test_f64_pipelines(case, iris, cancer, diabetes, rng):
+    import warnings
+
+    data, make = _pipelines()[case]
+    X, y = {"iris": iris, "cancer": cancer, "diabetes": diabetes}[data]
+    obj = make()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        obj.fit(X, y)
+    m = icebreak.convert(obj)
+    Xt = np.vstack([X, X + rng.normal(scale=X.std(axis=0) * 0.1, size=X.shape)])
+
+    def close(got, ref):
+        # FIDELITY.md: pipelines computed in f64 throughout, within 1e-12 · max(1, |ref|)
+        # (scikit-learn's BLAS sums in its own order; measured ≤ 1e-13).
+        ref = np.asarray(ref, dtype=np.float64)
+        assert got.shape == ref.shape
+        err = np.abs(got - ref) / np.maximum(1.0, np.abs(ref))
+        assert err.max(initial=0.0) <= 1e-12, err.max()
+
+    if hasattr(obj, "predict"):
+        ref = obj.predict(Xt)
+        if m.task == "classification":
+            np.testing.assert_array_equal(m.predict(Xt), ref)
+        else:
+            close(m.predict(Xt), ref)
+    if hasattr(obj, "predict_proba"):
+        close(m.predict_proba(Xt), obj.predict_proba(Xt))
+    if hasattr(obj, "transform"):
+        close(m.transform(Xt), obj.transform(Xt))
+    if hasattr(obj, "decision_function") and m.task == "classification":
+        close(m.decision_function(Xt), obj.decision_function(Xt))
+
+
+def test_f64_pipeline_answers_are_not_f32(diabetes):
+    """The linear models answer in f64: an f32 model would be off by ~1e-7 relative."""
+    X, y = diabetes
+    obj = Pipeline([("s", StandardScaler()), ("r", Ridge(alpha=1e-3))]).fit(X, y)
+    got, ref = icebreak.convert(obj).predict(X), obj.predict(X)
+    assert np.max(np.abs(got - ref) / np.abs(ref)) < 1e-14
+
+
+def test_unsupported_pipeline_steps_are_clear_errors(iris):
+    from sklearn.feature_selection import SelectKBest
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = iris
+    with pytest.raises(icebreak.IcebreakError, match="SelectKBest in a Pipeline is not supported"):
+        icebreak.convert(Pipeline([("k", SelectKBest(k=2)), ("m", LogisticRegression())]).fit(X, y))
+    with pytest.raises(icebreak.IcebreakError, match="preprocessing before DecisionTreeClassifier"):
+        icebreak.convert(Pipeline([("s", StandardScaler()), ("m", DecisionTreeClassifier())]).fit(X, y))
+    with pytest.raises(icebreak.IcebreakError, match="no transform"):
+        icebreak.convert(LogisticRegression().fit(X, y)).transform(X)

@@ -30,9 +30,9 @@ from ._icebreak import (
     Model,
     __version__,
     convert_bytes,
-    convert_linear_params,
     convert_sklearn_boosting,
     convert_sklearn_trees,
+    convert_stages,
 )
 
 __all__ = ["IcebreakError", "Model", "convert", "load", "verify", "__version__"]
@@ -132,21 +132,149 @@ def _labels(classes):
     return out
 
 
-def _split_pipeline(obj):
-    """(scaler or None, final estimator, first step) of an estimator or a Pipeline."""
+def _pipeline_steps(obj):
+    """The steps of a Pipeline (``None`` and ``'passthrough'`` skipped), or ``[obj]``."""
     if type(obj).__name__ != "Pipeline":
-        return None, obj, obj
+        return [obj]
     steps = [s for _, s in obj.steps if s is not None and not (isinstance(s, str) and s == "passthrough")]
     if not steps:
         raise IcebreakError("the Pipeline has no estimator")
+    return steps
+
+
+_PREPROCESSORS = {"StandardScaler", "MinMaxScaler", "Normalizer", "PCA"}
+
+
+def _preprocessor_stage(step, width):
+    """The stage description of a fitted preprocessor reading ``width`` features."""
+    kind = type(step).__name__
+    if kind == "StandardScaler":
+        mean = step.mean_ if getattr(step, "with_mean", True) and step.mean_ is not None else np.zeros(width)
+        scale = step.scale_ if getattr(step, "with_std", True) and step.scale_ is not None else np.ones(width)
+        return {"kind": "standard_scaler", "mean": _floats(mean), "scale": _floats(scale)}
+    if kind == "MinMaxScaler":
+        if getattr(step, "clip", False):
+            raise IcebreakError("MinMaxScaler(clip=True) is not supported")
+        return {"kind": "min_max_scaler", "scale": _floats(_fitted(step, "scale_")), "min": _floats(step.min_)}
+    if kind == "Normalizer":
+        return {"kind": "normalizer", "norm": step.norm}
+    if kind == "PCA":
+        comps = np.asarray(_fitted(step, "components_"), dtype=np.float64)
+        whiten = _floats(np.sqrt(step.explained_variance_)) if step.whiten else None
+        return {"kind": "pca", "mean": _floats(step.mean_), "components": [_floats(r) for r in comps],
+                "whiten": whiten}
+    raise IcebreakError(f"{kind} is not a supported preprocessor")
+
+
+def _linear_stages(est):
+    kind = type(est).__name__
+    coef = np.atleast_2d(np.asarray(_fitted(est, "coef_"), dtype=np.float64))
+    intercept = np.atleast_1d(np.asarray(getattr(est, "intercept_", 0.0), dtype=np.float64))
+    if intercept.shape == (1,) and coef.shape[0] > 1:
+        intercept = np.full(coef.shape[0], intercept[0])
+    stages = [{"kind": "linear", "coef": [_floats(r) for r in coef], "intercept": _floats(intercept)}]
+    classes = None
+    if kind in _CLASSIFIERS:
+        classes = _labels(_fitted(est, "classes_"))
+        post = _post(est, len(classes))
+        if post != "none":
+            stages.append({"kind": "post", "post": post})
+    return stages, classes
+
+
+def _mlp_stages(est):
+    kind = type(est).__name__
+    act = est.activation
+    coefs, biases = _fitted(est, "coefs_"), est.intercepts_
+    stages = []
+    for i, (w, b) in enumerate(zip(coefs, biases)):
+        last = i == len(coefs) - 1
+        w = np.asarray(w, dtype=np.float64).T
+        stages.append({"kind": "dense", "weights": [_floats(r) for r in w], "bias": _floats(b),
+                       "activation": "identity" if last else act})
+    classes = None
+    if kind == "MLPClassifier":
+        out = est.out_activation_
+        classes = _labels(_fitted(est, "classes_"))
+        if out == "logistic" and len(classes) == 2:
+            stages.append({"kind": "post", "post": "binary_logistic"})
+        elif out == "softmax":
+            stages.append({"kind": "post", "post": "softmax"})
+        else:
+            raise IcebreakError(f"MLPClassifier with output {out!r} (multi-label) is not supported")
+    return stages, classes
+
+
+def _nb_stages(est):
+    theta = np.asarray(_fitted(est, "theta_"), dtype=np.float64)
+    var = np.asarray(est.var_, dtype=np.float64)
+    log_prior = np.log(est.class_prior_)
+    # scikit-learn's _joint_log_likelihood: -0.5 * sum(log(2 pi var)) per class.
+    log_norm = [float(-0.5 * np.sum(np.log(2.0 * np.pi * var[i, :]))) for i in range(len(theta))]
+    stages = [{"kind": "gaussian_nb", "theta": [_floats(r) for r in theta], "var": [_floats(r) for r in var],
+               "log_prior": _floats(log_prior), "log_norm": log_norm},
+              {"kind": "post", "post": "softmax"}]
+    return stages, _labels(_fitted(est, "classes_"))
+
+
+def _kmeans_stages(est):
+    centers = np.asarray(_fitted(est, "cluster_centers_"), dtype=np.float64)
+    return [{"kind": "kmeans", "centers": [_floats(r) for r in centers]}], list(range(len(centers)))
+
+
+_STAGE_ESTIMATORS = {"MLPClassifier", "MLPRegressor", "GaussianNB", "KMeans"}
+
+
+def _from_sklearn_stages(obj, names):
+    """A linear model, MLP, GaussianNB or KMeans, or preprocessors, alone or in a Pipeline:
+    one f64 stage each (stages.rs)."""
+    steps = _pipeline_steps(obj)
     *pre, final = steps
-    if len(pre) > 1 or (pre and type(pre[0]).__name__ != "StandardScaler"):
-        kinds = ", ".join(type(p).__name__ for p in pre)
-        raise IcebreakError(
-            f"Pipelines of [{kinds}] before the estimator are not supported yet; "
-            "a single StandardScaler is"
-        )
-    return (pre[0] if pre else None), final, steps[0]
+    first = steps[0]
+    kind = type(final).__name__
+    if kind in _PREPROCESSORS:
+        pre, final = steps, None
+    width = int(_fitted(first, "n_features_in_"))
+    stages = []
+    w = width
+    for p in pre:
+        pk = type(p).__name__
+        if pk not in _PREPROCESSORS:
+            raise IcebreakError(
+                f"{pk} in a Pipeline is not supported; supported preprocessors: " + ", ".join(sorted(_PREPROCESSORS))
+            )
+        stages.append(_preprocessor_stage(p, w))
+        if pk == "PCA":
+            w = int(p.components_.shape[0])
+    task, classes = "transform", None
+    if final is not None:
+        if kind in _REGRESSORS or kind in _CLASSIFIERS:
+            more, classes = _linear_stages(final)
+        elif kind in ("MLPClassifier", "MLPRegressor"):
+            more, classes = _mlp_stages(final)
+        elif kind == "GaussianNB":
+            more, classes = _nb_stages(final)
+        elif kind == "KMeans":
+            more, classes = _kmeans_stages(final)
+        else:  # pragma: no cover - filtered by the caller
+            raise IcebreakError(f"{kind} is not supported")
+        stages += more
+        task = "classification" if classes is not None else "regression"
+    description = {
+        "name": kind if type(obj).__name__ != "Pipeline" else f"Pipeline({', '.join(type(s).__name__ for s in steps)})",
+        "n_features": width,
+        "task": task,
+        "classes": classes,
+        "stages": stages,
+        "source_library": f"scikit-learn {_sklearn_version()}",
+    }
+    return convert_stages(json.dumps(description), feature_names=_names_of(first, names))
+
+
+def _split_pipeline(obj):
+    """(preprocessors, final estimator) of an estimator or a Pipeline."""
+    *pre, final = _pipeline_steps(obj)
+    return pre, final
 
 
 def _post(est, n_classes):
@@ -339,60 +467,26 @@ def _from_sklearn_gb(est, names):
 
 
 def _from_sklearn(obj, names):
-    scaler, est, first = _split_pipeline(obj)
+    pre, est = _split_pipeline(obj)
     kind = type(est).__name__
-    if kind in _HGB or kind in _GB:
-        if scaler is not None:
-            raise IcebreakError(f"a StandardScaler before {kind} is not supported yet; trees need no scaling")
-        return _from_sklearn_hgb(est, names) if kind in _HGB else _from_sklearn_gb(est, names)
-    if kind in _TREES:
-        if scaler is not None:
-            raise IcebreakError(f"a StandardScaler before {kind} is not supported yet; trees need no scaling")
+    if kind in _HGB or kind in _GB or kind in _TREES:
+        if pre:
+            raise IcebreakError(
+                f"preprocessing before {kind} is not supported; trees need no scaling, convert the estimator itself"
+            )
+        if kind in _HGB:
+            return _from_sklearn_hgb(est, names)
+        if kind in _GB:
+            return _from_sklearn_gb(est, names)
         return _from_sklearn_trees(est, names)
-    if kind not in _REGRESSORS and kind not in _CLASSIFIERS:
-        raise IcebreakError(
-            f"scikit-learn {kind} is not supported by icebreak.convert yet; supported: "
-            + ", ".join(sorted(_REGRESSORS | _CLASSIFIERS | _TREES | _HGB | _GB))
-            + " (alone or after a StandardScaler); other families convert through ONNX files"
-        )
-    coef = np.atleast_2d(np.asarray(_fitted(est, "coef_"), dtype=np.float64))
-    n_features = coef.shape[1]
-    intercept = np.atleast_1d(np.asarray(getattr(est, "intercept_", 0.0), dtype=np.float64))
-    if intercept.shape == (1,) and coef.shape[0] > 1:
-        intercept = np.full(coef.shape[0], intercept[0])
-    if names is None:
-        fn = getattr(first, "feature_names_in_", None)
-        if fn is not None:
-            names = [str(n) for n in fn]
-    params = {
-        "name": kind,
-        "task": "regression",
-        "estimator": "Pipeline" if first is not est else None,
-        "n_features": int(n_features),
-        "feature_names": names,
-        "classes": None,
-        "output_names": None,
-        "scaler": None,
-        "linear": {"coef": [_floats(r) for r in coef], "intercept": _floats(intercept)},
-        "post": "none",
-        "provenance": {
-            "source_library": f"scikit-learn {_sklearn_version()}",
-            "source_sha256": None,
-            "model_version": f"sklearn-{kind}",
-        },
-    }
-    if scaler is not None:
-        with_mean = getattr(scaler, "with_mean", True)
-        with_std = getattr(scaler, "with_std", True)
-        mean = _fitted(scaler, "mean_") if with_mean else np.zeros(n_features)
-        scale = _fitted(scaler, "scale_") if with_std else np.ones(n_features)
-        params["scaler"] = {"mean": _floats(mean), "scale": _floats(scale)}
-    if kind in _CLASSIFIERS:
-        classes = _labels(_fitted(est, "classes_"))
-        params["task"] = "classification"
-        params["classes"] = classes
-        params["post"] = _post(est, len(classes))
-    return convert_linear_params(json.dumps(params), feature_names=names)
+    if kind in _REGRESSORS or kind in _CLASSIFIERS or kind in _STAGE_ESTIMATORS or kind in _PREPROCESSORS:
+        return _from_sklearn_stages(obj, names)
+    raise IcebreakError(
+        f"scikit-learn {kind} is not supported by icebreak.convert yet; supported: "
+        + ", ".join(sorted(_REGRESSORS | _CLASSIFIERS | _TREES | _HGB | _GB | _STAGE_ESTIMATORS | _PREPROCESSORS))
+        + " (the linear models, MLPs, GaussianNB and KMeans alone or after "
+        + ", ".join(sorted(_PREPROCESSORS)) + " in a Pipeline); other families convert through ONNX files"
+    )
 
 
 def _sklearn_version():
