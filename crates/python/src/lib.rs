@@ -131,6 +131,19 @@ impl Model {
     fn run(&self, py: Python<'_>, x: &Bound<'_, PyAny>, n_threads: usize) -> PyResult<BatchOutput> {
         let engine = &self.cell.borrow_dependent().engine;
         let nf = engine.n_features();
+        // A pandas DataFrame: its columns are picked by the model's feature names
+        // (`icebreak._frame_rows`), then read as any array.
+        let frame;
+        let x = if x.cast::<numpy::PyUntypedArray>().is_err() && x.hasattr("columns")? {
+            frame = py.import("icebreak")?.getattr("_frame_rows")?.call1((
+                x,
+                self.feature_names_in_()?,
+                nf,
+            ))?;
+            &frame
+        } else {
+            x
+        };
         let rows = rows_of(x, nf)?;
         let threads = n_threads.max(1);
         py.detach(|| predict_threads(engine, &rows, nf, threads))

@@ -667,3 +667,56 @@ def test_unsupported_pipeline_steps_are_clear_errors(iris):
         icebreak.convert(Pipeline([("s", StandardScaler()), ("m", DecisionTreeClassifier())]).fit(X, y))
     with pytest.raises(icebreak.IcebreakError, match="no transform"):
         icebreak.convert(LogisticRegression().fit(X, y)).transform(X)
+
+
+# --- pandas -------------------------------------------------------------------------------
+
+
+def test_dataframes_columns_by_name(rng):
+    pd = pytest.importorskip("pandas")
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    X = X.copy()
+    X["grp"] = (np.abs(X["bmi"].to_numpy() * 100).astype(int) % 5).astype(float)
+    obj = HistGradientBoostingRegressor(max_iter=20, categorical_features=["grp"], random_state=0).fit(X, y)
+    m = icebreak.convert(obj)
+    assert m.feature_names_in_ == list(X.columns)
+    ref = obj.predict(X)
+    # Same frame, reordered columns, extra columns, nullable dtypes with pd.NA: same answers.
+    np.testing.assert_array_equal(m.predict(X), ref)
+    np.testing.assert_array_equal(m.predict(X[X.columns[::-1]]), ref)
+    np.testing.assert_array_equal(m.predict(X.assign(extra=1.0)), ref)
+    Xn = X.astype(pd.Float64Dtype())
+    Xn.iloc[:20, 2] = pd.NA
+    np.testing.assert_array_equal(m.predict(Xn), obj.predict(Xn.astype(float)))
+    # float32 frames are widened exactly, as float32 arrays.
+    np.testing.assert_array_equal(m.predict(X.astype(np.float32)), m.predict(X.to_numpy(dtype=np.float32)))
+    with pytest.raises(icebreak.IcebreakError, match="missing 2 column.*'bmi', 's1'"):
+        m.predict(X.drop(columns=["bmi", "s1"]))
+    with pytest.raises(icebreak.IcebreakError, match="non-numeric columns: 'sex'"):
+        m.predict(X.assign(sex=X["sex"].astype(str)))
+    # A model without names takes a frame of exactly its width, in order.
+    plain = icebreak.convert(obj, feature_names=None)
+    lin = LinearRegression().fit(X.to_numpy(), y)
+    np.testing.assert_allclose(icebreak.convert(lin).predict(X), lin.predict(X.to_numpy()), rtol=1e-12)
+    with pytest.raises(icebreak.IcebreakError, match="has 10 columns, the model takes 11"):
+        icebreak.convert(LinearRegression().fit(X.to_numpy(), y)).predict(X.iloc[:, :10])
+    assert plain.feature_names_in_ == list(X.columns)
+
+
+def test_wrong_shapes_and_dtypes_are_clear_errors(logreg, cancer):
+    X, _ = cancer
+    m = icebreak.convert(logreg)
+    with pytest.raises(icebreak.IcebreakError, match="X has 29 features per row, the model takes 30"):
+        m.predict(X[:, :29])
+    with pytest.raises(icebreak.IcebreakError, match="got a 1-D array"):
+        m.predict(X[0])
+    with pytest.raises(icebreak.IcebreakError, match="float32 or float64"):
+        m.predict(X.astype(np.int64))
+    with pytest.raises(icebreak.IcebreakError, match="float32 or float64"):
+        m.predict(X.tolist())
+    # A field of a packed record array is unaligned: copied, not read in place.
+    rec = np.zeros(4, dtype=[("a", np.uint8), ("x", np.float64, (30,))])
+    rec["x"] = X[:4]
+    np.testing.assert_array_equal(m.predict_proba(rec["x"]), m.predict_proba(X[:4]))

@@ -40,6 +40,39 @@ __all__ = ["IcebreakError", "Model", "convert", "load", "verify", "__version__"]
 _APR_MAGIC = b"APR\x00"
 
 
+def _numeric_dtype(t):
+    """Whether a pandas column dtype holds numbers or booleans (numpy or nullable)."""
+    kind = getattr(t, "kind", None)
+    return kind in ("b", "i", "u", "f") and not isinstance(t, str)
+
+
+def _frame_rows(frame, names, n_features):
+    """The rows of a pandas DataFrame as a float64 array, columns in the model's order.
+
+    With feature names, columns are picked by name (any order; extra columns are ignored);
+    a missing column is an error. Without, the frame must have exactly ``n_features``
+    columns, taken in order. Missing values (``NaN``, ``None``, ``pd.NA``) become NaN.
+    """
+    cols = [str(c) for c in frame.columns]
+    if names is not None:
+        absent = [n for n in names if n not in set(cols)]
+        if absent:
+            shown = ", ".join(repr(a) for a in absent[:10]) + (" ..." if len(absent) > 10 else "")
+            raise IcebreakError(f"X is missing {len(absent)} column(s) the model needs: {shown}")
+        if len(set(cols)) != len(cols):
+            dup = sorted({c for c in cols if cols.count(c) > 1})
+            raise IcebreakError(f"X has duplicate column names: {dup}")
+        frame = frame.iloc[:, [cols.index(n) for n in names]]
+    elif len(cols) != n_features:
+        raise IcebreakError(
+            f"X has {len(cols)} columns, the model takes {n_features} (it has no feature names to pick them by)"
+        )
+    bad = [f"{c!r} ({t})" for c, t in zip(frame.columns, frame.dtypes) if not _numeric_dtype(t)]
+    if bad:
+        raise IcebreakError("X has non-numeric columns: " + ", ".join(bad[:10]))
+    return np.ascontiguousarray(frame.to_numpy(dtype=np.float64, na_value=np.nan))
+
+
 def load(path) -> Model:
     """Reads and fully verifies an ``.apr`` file."""
     return Model.load(os.fspath(path))
