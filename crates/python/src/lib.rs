@@ -458,6 +458,13 @@ impl Model {
         }
     }
 
+    /// What `icebreak inspect --json` prints for this model (without the file's `path`),
+    /// as a dict.
+    fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let text = icebreak_cli::inspect_json(self.bytes()).map_err(err)?;
+        py.import("json")?.call_method1("loads", (text,))
+    }
+
     fn __repr__(&self) -> PyResult<String> {
         let apr = self.apr()?;
         Ok(format!(
@@ -711,6 +718,16 @@ fn convert_sklearn_trees(
     Model::from_spec(spec, feature_names)
 }
 
+/// Runs the `icebreak` command line `args` (the program name first) with the GIL released;
+/// returns its exit status.
+#[pyfunction]
+fn cli_main(py: Python<'_>, args: Vec<String>) -> u8 {
+    let code = py.detach(|| icebreak_cli::main(args));
+    (0..=u8::MAX)
+        .find(|&c| std::process::ExitCode::from(c) == code)
+        .unwrap_or(1)
+}
+
 /// The native module, imported as `icebreak._icebreak`.
 #[pymodule]
 fn _icebreak(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -720,6 +737,7 @@ fn _icebreak(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(convert_sklearn_trees, m)?)?;
     m.add_function(wrap_pyfunction!(boosting::convert_sklearn_boosting, m)?)?;
     m.add_function(wrap_pyfunction!(stages::convert_stages, m)?)?;
+    m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     m.add("IcebreakError", m.py().get_type::<IcebreakError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -720,3 +720,60 @@ def test_wrong_shapes_and_dtypes_are_clear_errors(logreg, cancer):
     rec = np.zeros(4, dtype=[("a", np.uint8), ("x", np.float64, (30,))])
     rec["x"] = X[:4]
     np.testing.assert_array_equal(m.predict_proba(rec["x"]), m.predict_proba(X[:4]))
+
+
+# --- describe, the icebreak command, package ------------------------------------------------
+
+
+def _cli():
+    import os
+    import sys
+
+    return os.path.join(os.path.dirname(sys.executable), "icebreak")
+
+
+def test_describe_equals_inspect_json(iris, tmp_path):
+    import subprocess
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    X, y = iris
+    m = icebreak.convert(HistGradientBoostingClassifier(max_iter=5, random_state=0).fit(X, y))
+    path = tmp_path / "m.apr"
+    m.save(path)
+    out = subprocess.run([_cli(), "inspect", "--json", str(path)], capture_output=True, text=True, check=True)
+    expected = json.loads(out.stdout)
+    assert expected.pop("path") == str(path)
+    d = m.describe()
+    assert d == expected
+    assert d["task"] == "classification" and d["outputs"]["precision"] == "f64"
+
+
+def test_the_wheel_installs_the_icebreak_command(diabetes, tmp_path):
+    import subprocess
+
+    X, y = diabetes
+    version = subprocess.run([_cli(), "--version"], capture_output=True, text=True, check=True).stdout
+    assert version.strip() == f"icebreak {icebreak.__version__}"
+    # icebreak predict on a model converted in Python answers as Model.predict.
+    obj = LinearRegression().fit(X, y)
+    m = icebreak.convert(obj)
+    m.save(tmp_path / "lin.apr")
+    np.savetxt(tmp_path / "rows.csv", X[:5], delimiter=",", fmt="%.17g")
+    out = subprocess.run(
+        [_cli(), "predict", str(tmp_path / "lin.apr"), "--input", str(tmp_path / "rows.csv"), "-q"],
+        capture_output=True, text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    got = [json.loads(line)["prediction"] for line in out.stdout.splitlines()]
+    np.testing.assert_array_equal(np.asarray(got, dtype=np.float64).ravel(), m.predict(X[:5]))
+    bad = subprocess.run([_cli(), "no-such-command"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unrecognized subcommand" in bad.stderr
+
+
+def test_package_reports_the_command_failing(logreg, tmp_path):
+    m = icebreak.convert(logreg)
+    with pytest.raises(icebreak.IcebreakError, match="exit status 2"):
+        icebreak.package(m, arch="sparc", path=tmp_path / "f.zip")
+    with pytest.raises(icebreak.IcebreakError, match="exit status 1"):
+        icebreak.package(tmp_path / "absent.apr", arch="x86_64", path=tmp_path / "f.zip")
+    assert not (tmp_path / "f.zip").exists()

@@ -27,6 +27,7 @@ import numpy as np
 
 from ._icebreak import (
     IcebreakError,
+    cli_main,
     Model,
     __version__,
     convert_bytes,
@@ -35,7 +36,7 @@ from ._icebreak import (
     convert_stages,
 )
 
-__all__ = ["IcebreakError", "Model", "convert", "load", "verify", "__version__"]
+__all__ = ["IcebreakError", "Model", "convert", "load", "package", "verify", "__version__"]
 
 _APR_MAGIC = b"APR\x00"
 
@@ -71,6 +72,38 @@ def _frame_rows(frame, names, n_features):
     if bad:
         raise IcebreakError("X has non-numeric columns: " + ", ".join(bad[:10]))
     return np.ascontiguousarray(frame.to_numpy(dtype=np.float64, na_value=np.nan))
+
+
+def package(model, arch="arm64", path="function.zip", mapped=False, smoke=False):
+    """Builds a Lambda deployment package for ``model`` (an :class:`icebreak.Model` or the
+    path of an ``.apr`` file): ``icebreak package MODEL.apr --arch ARCH -o PATH``.
+
+    Compiled in (the default) needs a Rust toolchain (and ``cargo lambda`` for another
+    architecture than this machine's); ``mapped=True`` ships the prebuilt mapped runtime with
+    ``model.apr`` beside it (built once per version and architecture, then cached).
+    ``smoke=True`` runs the package against a local Runtime API before returning.
+    Returns ``path``; raises :class:`IcebreakError` when the command fails (its message is
+    printed on stderr).
+    """
+    import tempfile
+
+    arch = str(arch)
+    out = os.fspath(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        if isinstance(model, Model):
+            apr = os.path.join(tmp, "model.apr")
+            model.save(apr)
+        else:
+            apr = os.fspath(model)
+        args = ["icebreak", "package", apr, "--arch", arch, "-o", out]
+        if mapped:
+            args.append("--mapped")
+        if smoke:
+            args.append("--smoke")
+        status = cli_main(args)
+    if status != 0:
+        raise IcebreakError(f"icebreak package failed (exit status {status}); see the message above")
+    return out
 
 
 def load(path) -> Model:
