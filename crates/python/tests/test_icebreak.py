@@ -235,9 +235,11 @@ def test_bad_inputs_raise(logreg, cancer, tmp_path):
 def test_verify_reports_and_fails(logreg, cancer, capsys):
     X, _ = cancer
     report = icebreak.verify(logreg, X)
-    assert report["ok"] and report["labels_differ"] == []
-    assert report["outputs"]["predict_proba"]["max_abs_error"] <= 2e-6
-    assert "icebreak verify" in capsys.readouterr().out
+    assert report["ok"] and report["labels_differ"] == [] and report["precision"] == "f64"
+    assert report["outputs"]["predict_proba"]["max_rel_error"] <= 1e-12
+    assert report["outputs"]["predict_proba"]["max_ulps"] < 1e4
+    printed = capsys.readouterr().out
+    assert "icebreak verify" in printed and "ulp (f64)" in printed
     # A model of another estimator must fail the check.
     other = icebreak.convert(Pipeline([("s", StandardScaler()), ("c", LogisticRegression(C=1e-3))]).fit(X, logreg.predict(X) ^ 1))
     with pytest.raises(icebreak.IcebreakError, match="parity check failed"):
@@ -777,3 +779,21 @@ def test_package_reports_the_command_failing(logreg, tmp_path):
     with pytest.raises(icebreak.IcebreakError, match="exit status 1"):
         icebreak.package(tmp_path / "absent.apr", arch="x86_64", path=tmp_path / "f.zip")
     assert not (tmp_path / "f.zip").exists()
+
+
+def test_verify_in_ulps_bit_exact_and_failing(cancer, rng):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    X, y = cancer
+    obj = HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(X, y)
+    report = icebreak.verify(obj, X, quiet=True)
+    assert report["ok"] and report["outputs"]["decision_function"]["max_ulps"] == 0.0
+    # An f32 model (XGBoost) is measured in f32 ulps.
+    xgb = pytest.importorskip("xgboost")
+    bst = xgb.XGBClassifier(n_estimators=20, max_depth=3).fit(X, y)
+    r = icebreak.verify(bst, X, quiet=True)
+    assert r["precision"] == "f32" and r["ok"] and r["outputs"]["predict_proba"]["max_ulps"] <= 1
+    # Scores a little off fail the check and name the labels that differ.
+    perturbed = HistGradientBoostingClassifier(max_iter=21, random_state=0).fit(X, y)
+    with pytest.raises(icebreak.IcebreakError, match="parity check failed"):
+        icebreak.verify(obj, X, model=icebreak.convert(perturbed), quiet=True)

@@ -567,27 +567,52 @@ def _sklearn_version():
 # --- verification -------------------------------------------------------------------------
 
 
-def verify(obj, X, model=None, tolerance=2e-6, raise_on_failure=True, quiet=False):
+# docs/FIDELITY.md's bounds, relative to max(1, |source|): f64 models (scikit-learn,
+# LightGBM) within 1e-12 (bit-exact families are far inside it), f32 models (XGBoost, float
+# ONNX graphs) within 2e-6.
+_TOLERANCE = {"f64": 1e-12, "f32": 2e-6}
+
+
+def _ulps(got, ref, precision):
+    """|got - ref| in units in the last place of ``ref`` at the source's precision."""
+    if precision == "f32":
+        ref32 = np.abs(ref).astype(np.float32)
+        spacing = np.spacing(ref32).astype(np.float64)
+    else:
+        spacing = np.spacing(np.abs(ref))
+    return np.abs(got - ref) / spacing
+
+
+def verify(obj, X, model=None, tolerance=None, raise_on_failure=True, quiet=False):
     """Converts ``obj`` (unless ``model`` is given), predicts ``X`` with both, and compares.
 
-    Returns a dict: ``rows``, ``labels_differ`` (row indices, classifiers), and per output
-    kind (``predict``, ``predict_proba``, ``decision_function`` where the source has it)
-    the largest absolute error and the largest error relative to ``max(1, |source|)``.
-    Raises :class:`IcebreakError` when a label differs or a relative error exceeds
-    ``tolerance`` (the float32 tolerance of docs/FIDELITY.md is stated relative to the
-    magnitude of the summed terms, which is at least ``|source|``, so this check is at
-    least as strict).
+    Returns a dict: ``rows``, ``precision`` (the model's: ``f64`` or ``f32``), ``tolerance``,
+    ``labels_differ`` (row indices, classifiers), and per output kind (``predict``,
+    ``predict_proba``, ``decision_function``, ``transform`` where the source has it) the
+    largest error in ulps of the source's precision (``max_ulps``), the largest absolute error
+    and the largest error relative to ``max(1, |source|)``. Raises :class:`IcebreakError`
+    when a label differs or a relative error exceeds ``tolerance`` (by default the bound of
+    docs/FIDELITY.md for the model's precision: 1e-12 for f64 models, 2e-6 for f32 ones).
     """
     if model is None:
         model = convert(obj)
-    X = np.asarray(X)
-    report = {"rows": int(X.shape[0]), "labels_differ": [], "outputs": {}}
+    precision = model.describe()["outputs"]["precision"]
+    if tolerance is None:
+        tolerance = _TOLERANCE.get(precision, 2e-6)
+    report = {"rows": int(len(X)), "precision": precision, "tolerance": float(tolerance),
+              "labels_differ": [], "outputs": {}}
     classifier = model.task == "classification"
-    ours = model.predict(X)
-    theirs = np.asarray(obj.predict(X))
-    if classifier:
-        report["labels_differ"] = [int(i) for i in np.flatnonzero(ours != theirs.reshape(ours.shape))]
-    kinds = ["predict_proba", "decision_function"] if classifier else ["predict"]
+    if model.task != "transform" and hasattr(obj, "predict"):
+        ours = model.predict(X)
+        theirs = np.asarray(obj.predict(X))
+        if classifier:
+            report["labels_differ"] = [int(i) for i in np.flatnonzero(ours != theirs.reshape(ours.shape))]
+    if model.task == "transform":
+        kinds = ["transform"]
+    elif classifier:
+        kinds = ["predict_proba", "decision_function", "transform"]
+    else:
+        kinds = ["predict"]
     for kind in kinds:
         if not hasattr(obj, kind):
             continue
@@ -596,16 +621,18 @@ def verify(obj, X, model=None, tolerance=2e-6, raise_on_failure=True, quiet=Fals
             got = np.asarray(getattr(model, kind)(X), dtype=np.float64)
         except (AttributeError, IcebreakError):
             continue
-        if got.shape != ref.shape:
-            got = got.reshape(ref.shape)
+        if got.size != ref.size:
+            continue
+        got = got.reshape(ref.shape)
         diff = np.abs(got - ref)
         rel = diff / np.maximum(1.0, np.abs(ref))
         report["outputs"][kind] = {
+            "max_ulps": float(_ulps(got, ref, precision).max(initial=0.0)),
             "max_abs_error": float(diff.max(initial=0.0)),
             "max_rel_error": float(rel.max(initial=0.0)),
         }
     failed = bool(report["labels_differ"]) or any(
-        o["max_rel_error"] > tolerance for o in report["outputs"].values()
+        not (o["max_rel_error"] <= tolerance) for o in report["outputs"].values()
     )
     report["ok"] = not failed
     if not quiet:
@@ -616,7 +643,16 @@ def verify(obj, X, model=None, tolerance=2e-6, raise_on_failure=True, quiet=Fals
 
 
 def _format_report(report):
-    lines = [f"icebreak verify: {report['rows']} rows, labels differing: {len(report['labels_differ'])}"]
+    lines = [
+        f"icebreak verify: {report['rows']} rows, {report['precision']} model, "
+        f"labels differing: {len(report['labels_differ'])}"
+        + (f" (rows {report['labels_differ'][:10]}{' ...' if len(report['labels_differ']) > 10 else ''})"
+           if report["labels_differ"] else "")
+    ]
     for kind, o in report["outputs"].items():
-        lines.append(f"  {kind}: max abs error {o['max_abs_error']:.3g}, max rel error {o['max_rel_error']:.3g}")
+        lines.append(
+            f"  {kind}: max {o['max_ulps']:.3g} ulp ({report['precision']}), max abs error "
+            f"{o['max_abs_error']:.3g}, max rel error {o['max_rel_error']:.3g} (tolerance {report['tolerance']:.3g})"
+        )
+    lines.append("  ok" if report["ok"] else "  FAILED")
     return "\n".join(lines)
