@@ -797,3 +797,24 @@ def test_verify_in_ulps_bit_exact_and_failing(cancer, rng):
     perturbed = HistGradientBoostingClassifier(max_iter=21, random_state=0).fit(X, y)
     with pytest.raises(icebreak.IcebreakError, match="parity check failed"):
         icebreak.verify(obj, X, model=icebreak.convert(perturbed), quiet=True)
+
+
+# --- Dask -----------------------------------------------------------------------------------
+
+
+def test_dask_example(tmp_path):
+    pytest.importorskip("dask.dataframe")
+    import importlib.util
+    import pathlib
+    import sys
+
+    path = pathlib.Path(__file__).resolve().parents[3] / "examples" / "python" / "dask_score.py"
+    spec = importlib.util.spec_from_file_location("dask_score", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["dask_score"] = mod  # importable by name, as a worker would import it
+    spec.loader.exec_module(mod)
+    mod.load_model.cache_clear()
+    assert mod.main(tmp_dir=str(tmp_path), npartitions=5) == 442
+    # Five partitions, one process: the .apr was read once.
+    info = mod.load_model.cache_info()
+    assert info.misses == 1 and info.hits == 4
