@@ -83,7 +83,8 @@ where
 /// field, which names the file), or why the bytes are not a model.
 pub fn inspect_json(bytes: &[u8]) -> Result<String, String> {
     let buf = icebreak_format::AlignedBuf::copy_from(bytes);
-    let apr = icebreak_format::Apr::parse(&buf).map_err(|e| format!("not a valid .apr model: {e}"))?;
+    let apr =
+        icebreak_format::Apr::parse(&buf).map_err(|e| format!("not a valid .apr model: {e}"))?;
     let summary = inspect::Summary::of(&apr, &buf);
     let mut s = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
     s.push('\n');

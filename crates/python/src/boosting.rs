@@ -117,8 +117,7 @@ fn add_tree(
     tree: &BoostTree<'_>,
     cols: &Columns,
 ) -> Result<u32, String> {
-    let (left, right, feature, threshold, value, nan_left, is_leaf, is_cat, bitset_idx, raw) =
-        tree;
+    let (left, right, feature, threshold, value, nan_left, is_leaf, is_cat, bitset_idx, raw) = tree;
     let (left, right, feature, threshold, value) = (
         vec1(left)?,
         vec1(right)?,
@@ -191,7 +190,9 @@ fn add_tree(
         count += search_nodes(vals.len());
         sides[i] = Some(vals);
     }
-    if spec.nodes.len() + count > limits::MAX_NODES || spec.leaves.len() + n > limits::MAX_LEAF_VALUES {
+    if spec.nodes.len() + count > limits::MAX_NODES
+        || spec.leaves.len() + n > limits::MAX_LEAF_VALUES
+    {
         return Err(format!(
             "the ensemble exceeds {} nodes or {} leaves",
             limits::MAX_NODES,
@@ -295,7 +296,9 @@ pub(crate) fn convert_sklearn_boosting(
         return Err(bad(format!("baseline {baseline:?}")));
     }
     if targets.len() != trees.len() || targets.iter().any(|&k| k as usize >= n_out) {
-        return Err(bad("the trees' outputs do not match the baseline".to_owned()));
+        return Err(bad(
+            "the trees' outputs do not match the baseline".to_owned()
+        ));
     }
     if column_map.len() != n_features as usize || categories.len() != n_features as usize {
         return Err(bad(format!(

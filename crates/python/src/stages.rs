@@ -248,7 +248,10 @@ fn build(d: &Description) -> Result<(Vec<StageSpec>, usize), String> {
 /// Converts a scikit-learn estimator or pipeline described as JSON (see [`Description`]).
 #[pyfunction]
 #[pyo3(signature = (description, feature_names = None))]
-pub(crate) fn convert_stages(description: &str, feature_names: Option<Vec<String>>) -> PyResult<Model> {
+pub(crate) fn convert_stages(
+    description: &str,
+    feature_names: Option<Vec<String>>,
+) -> PyResult<Model> {
     let d: Description = serde_json::from_str(description)
         .map_err(|e| err(format!("invalid model description: {e}")))?;
     let (stages, w) =
