@@ -818,3 +818,12 @@ def test_dask_example(tmp_path):
     # Five partitions, one process: the .apr was read once.
     info = mod.load_model.cache_info()
     assert info.misses == 1 and info.hits == 4
+
+
+def test_gradient_boosting_exponential_loss_is_a_clear_error(cancer):
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    X, y = cancer
+    obj = GradientBoostingClassifier(loss="exponential", n_estimators=5).fit(X, y)
+    with pytest.raises(icebreak.IcebreakError, match="loss='exponential'"):
+        icebreak.convert(obj)

@@ -424,6 +424,10 @@ def _names_of(est, names):
 
 
 def _boost_link(est, kind, n_classes):
+    if n_classes and getattr(est, "loss", "log_loss") != "log_loss":
+        # GradientBoostingClassifier(loss="exponential") takes its probabilities as
+        # expit(2 · raw), a link the format has no post transform for.
+        raise IcebreakError(f"{kind}(loss={est.loss!r}) is not supported; loss='log_loss' is")
     if n_classes:
         return "binary_logistic" if n_classes == 2 else "softmax"
     loss = getattr(est, "loss", "squared_error")
