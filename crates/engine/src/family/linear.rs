@@ -54,12 +54,17 @@ pub(crate) fn dots_f64(x: &[f64], rows: &[f64], out: &mut [f64]) {
         out[j..j + 4].copy_from_slice(&acc);
         j += 4;
     }
-    for (w, o) in blocks.remainder().chunks_exact(n_in).zip(&mut out[j..]) {
-        let mut acc = 0.0f64;
-        for (a, b) in x.iter().zip(w) {
-            acc += a * b;
+    // The last one to three outputs, side by side as well.
+    let rest = blocks.remainder();
+    let r = rest.len() / n_in;
+    let mut acc = [0.0f64; 4];
+    for (i, &v) in x.iter().enumerate() {
+        for (k, a) in acc.iter_mut().enumerate().take(r) {
+            *a += v * rest[k * n_in + i];
         }
-        *o = acc;
+    }
+    for (o, a) in out[j..].iter_mut().zip(&acc[..r]) {
+        *o = *a;
     }
 }
 
