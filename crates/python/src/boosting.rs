@@ -16,9 +16,9 @@
 //! right, and NaN its missing way. On the raw value that is: equal to a category whose code
 //! is in the left set, left; equal to another known category, right; anything else, the
 //! missing way. Each such node is written as a small search tree over the category values
-//! of the side that is not the missing way (`x < v` nodes down to `x == v` tests, NaN going
-//! the missing way at each): a value found goes to that side, every other value to the
-//! missing side. The `x < v` / `x == v` comparisons are exact on `f64`, so the answers are
+//! of the side that is not the missing way (`x < v` nodes down to `x == v` tests; NaN follows
+//! the left branches down to an equality test, which sends it the missing way): a value
+//! found goes to that side, every other value to the missing side. The `x < v` / `x == v` comparisons are exact on `f64`, so the answers are
 //! scikit-learn's for every input, not only for integer categories. The search tree's leaves
 //! share the node's two children (the classic layout allows a child several parents).
 
