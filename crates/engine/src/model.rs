@@ -40,7 +40,8 @@ pub struct Model<'a> {
     /// The precision of the answers (the output schema's).
     precision: Precision,
     /// The model is a tree ensemble summed in `f64` on the caller's row, with an `f64`
-    /// precision: scores and post transform stay in `f64` (LightGBM, double ONNX trees).
+    /// precision: scores and post transform stay in `f64` (LightGBM, double ONNX trees,
+    /// scikit-learn trees and gradient boosting, which round their inputs to `f32`).
     exact_f64: bool,
     /// Every stage computes in `f64` (f64 scalers, an f64 linear model, post transforms) and
     /// the precision is `f64`: the row is computed in `f64` throughout, never rounded
@@ -121,7 +122,13 @@ impl<'a> Model<'a> {
             _ => None,
         });
         let reads_f64 = pre_end == 0 && stages.first().is_some_and(family::reads_f64);
-        let exact_f64 = matches!(stages.first(), Some(Stage::Trees(t)) if !t.round_f32());
+        // A tree ensemble sums in `f64` whether or not it rounds its inputs to `f32` first
+        // (scikit-learn's trees and gradient boosting compare `float32` inputs and add
+        // `float64` leaves); the precision of the answers decides whether they are rounded.
+        let exact_f64 = matches!(stages.first(), Some(Stage::Trees(_)));
+        // An ensemble that rounds its rows to `f32` refuses values beyond the `f32` range,
+        // as the libraries that cast to `float32` do.
+        let rounds_f32 = matches!(stages.first(), Some(Stage::Trees(t)) if t.round_f32());
         let precision = apr.output().precision;
         let all_f64 = precision == Precision::F64
             && !stages.is_empty()
@@ -143,7 +150,7 @@ impl<'a> Model<'a> {
             output_width: width,
             reads_f64,
             prepared,
-            limit: if exact_f64 || all_f64 {
+            limit: if (exact_f64 && !rounds_f32) || all_f64 {
                 f64::MAX
             } else {
                 f64::from(f32::MAX)

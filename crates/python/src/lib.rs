@@ -12,12 +12,15 @@
 //! Every failure is raised as `icebreak.IcebreakError` (a `ValueError`) carrying icebreak's
 //! own message; nothing here panics on input.
 
+mod boosting;
+mod stages;
+
 use icebreak_convert::detect::{convert_any, Options, SourceFormat};
 use icebreak_engine::{BatchOutput, Model as Engine};
 use icebreak_format::trees::LEAF;
 use icebreak_format::{
     AlignedBuf, Apr, InputSpec, Labels, LabelsSpec, MissingRule, MissingValues, ModelSpec,
-    OutputSpec, PostTransform, Precision, ProvenanceSpec, Split, StageSpec, Task, TreeNode,
+    OutputSpec, PostTransform, Precision, ProvenanceSpec, Split, Stage, StageSpec, Task, TreeNode,
     TreesSpec,
 };
 use numpy::ndarray::Array2;
@@ -39,6 +42,21 @@ create_exception!(
 
 fn err(msg: impl std::fmt::Display) -> PyErr {
     IcebreakError::new_err(msg.to_string())
+}
+
+/// Refuses an array whose data is not aligned for its element type (a field of a packed
+/// record array): reading it as a slice would be undefined behaviour.
+pub(crate) fn check_aligned(a: &Bound<'_, PyAny>) -> Result<(), String> {
+    let aligned = a
+        .getattr("flags")
+        .and_then(|f| f.getattr("aligned"))
+        .and_then(|v| v.extract::<bool>())
+        .map_err(|e| format!("not a numpy array: {e}"))?;
+    if aligned {
+        Ok(())
+    } else {
+        Err("an array's data is not aligned (copy it with numpy.array(a))".to_owned())
+    }
 }
 
 /// Rows to give each thread at least, so that small batches stay on one thread.
@@ -113,6 +131,19 @@ impl Model {
     fn run(&self, py: Python<'_>, x: &Bound<'_, PyAny>, n_threads: usize) -> PyResult<BatchOutput> {
         let engine = &self.cell.borrow_dependent().engine;
         let nf = engine.n_features();
+        // A pandas DataFrame: its columns are picked by the model's feature names
+        // (`icebreak._frame_rows`), then read as any array.
+        let frame;
+        let x = if x.cast::<numpy::PyUntypedArray>().is_err() && x.hasattr("columns")? {
+            frame = py.import("icebreak")?.getattr("_frame_rows")?.call1((
+                x,
+                self.feature_names_in_()?,
+                nf,
+            ))?;
+            &frame
+        } else {
+            x
+        };
         let rows = rows_of(x, nf)?;
         let threads = n_threads.max(1);
         py.detach(|| predict_threads(engine, &rows, nf, threads))
@@ -123,6 +154,15 @@ impl Model {
 /// Copies a 2-D float32 or float64 numpy array (any order, any strides) into row-major
 /// `f64` rows, checking the width.
 fn rows_of(x: &Bound<'_, PyAny>, n_features: usize) -> PyResult<Vec<f64>> {
+    // An unaligned array (a field of a packed record array) is copied first: its data
+    // cannot be read in place.
+    let copied;
+    let x = if x.cast::<numpy::PyUntypedArray>().is_ok() && check_aligned(x).is_err() {
+        copied = x.py().import("numpy")?.call_method1("array", (x,))?;
+        &copied
+    } else {
+        x
+    };
     let (shape, rows): (Vec<usize>, Vec<f64>) = if let Ok(a) = x.cast::<PyArray2<f64>>() {
         let r = a.readonly();
         let v = r.as_array();
@@ -363,11 +403,19 @@ impl Model {
         x: &Bound<'py, PyAny>,
         n_threads: usize,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let out = self.run(py, x, n_threads)?;
-        if out.probability_width == 0 {
+        let apr = self.apr()?;
+        let has_proba = apr.output().task == Task::Classification
+            && apr.stages().iter().any(|s| matches!(s, Stage::Post(_)));
+        if !has_proba {
             return Err(err("this model has no probabilities (it is not a classifier with a probability output)"));
         }
-        to_numpy(py, &out.probabilities, out.probability_width, false)
+        let out = self.run(py, x, n_threads)?;
+        // An empty batch has the model's width too.
+        let width = match out.probability_width {
+            0 => apr.output().n_outputs as usize,
+            w => w,
+        };
+        to_numpy(py, &out.probabilities, width, false)
     }
 
     /// Raw scores: a classifier's decision values (1-D for a binary model with one score),
@@ -381,6 +429,40 @@ impl Model {
     ) -> PyResult<Bound<'py, PyAny>> {
         let out = self.run(py, x, n_threads)?;
         to_numpy(py, &out.scores, out.score_width, true)
+    }
+
+    /// A transformer's output rows (a scaler, a PCA, a pipeline of them), or k-means
+    /// distances to each centre, `n_rows × width`.
+    #[pyo3(signature = (x, n_threads = 1))]
+    fn transform<'py>(
+        &self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        n_threads: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let apr = self.apr()?;
+        let kmeans = apr
+            .stages()
+            .iter()
+            .any(|s| matches!(s, Stage::KMeans { .. } | Stage::KMeansF64 { .. }));
+        if apr.output().task != Task::Transform && !kmeans {
+            return Err(err(
+                "this model has no transform (it is neither a transformer nor k-means); use predict",
+            ));
+        }
+        let out = self.run(py, x, n_threads)?;
+        if kmeans {
+            to_numpy(py, &out.scores, out.score_width, false)
+        } else {
+            to_numpy(py, &out.values, out.value_width, false)
+        }
+    }
+
+    /// What `icebreak inspect --json` prints for this model (without the file's `path`),
+    /// as a dict.
+    fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let text = icebreak_cli::inspect_json(self.bytes()).map_err(err)?;
+        py.import("json")?.call_method1("loads", (text,))
     }
 
     fn __repr__(&self) -> PyResult<String> {
@@ -470,6 +552,12 @@ fn sklearn_trees_spec(
     };
     let mut width = None;
     for (t, (left, right, feature, threshold, value, nan_left)) in trees.iter().enumerate() {
+        for a in [left.as_any(), right.as_any(), feature.as_any()] {
+            check_aligned(a)?;
+        }
+        check_aligned(threshold.as_any())?;
+        check_aligned(value.as_any())?;
+        check_aligned(nan_left.as_any())?;
         // Any strides: scikit-learn's `tree_` arrays are views into its node records.
         let (left, right, feature, threshold): (Vec<i64>, Vec<i64>, Vec<i64>, Vec<f64>) = (
             left.as_array().iter().copied().collect(),
@@ -630,6 +718,16 @@ fn convert_sklearn_trees(
     Model::from_spec(spec, feature_names)
 }
 
+/// Runs the `icebreak` command line `args` (the program name first) with the GIL released;
+/// returns its exit status.
+#[pyfunction]
+fn cli_main(py: Python<'_>, args: Vec<String>) -> u8 {
+    let code = py.detach(|| icebreak_cli::main(args));
+    (0..=u8::MAX)
+        .find(|&c| std::process::ExitCode::from(c) == code)
+        .unwrap_or(1)
+}
+
 /// The native module, imported as `icebreak._icebreak`.
 #[pymodule]
 fn _icebreak(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -637,6 +735,9 @@ fn _icebreak(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(convert_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(convert_linear_params, m)?)?;
     m.add_function(wrap_pyfunction!(convert_sklearn_trees, m)?)?;
+    m.add_function(wrap_pyfunction!(boosting::convert_sklearn_boosting, m)?)?;
+    m.add_function(wrap_pyfunction!(stages::convert_stages, m)?)?;
+    m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     m.add("IcebreakError", m.py().get_type::<IcebreakError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

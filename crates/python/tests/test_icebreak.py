@@ -235,9 +235,11 @@ def test_bad_inputs_raise(logreg, cancer, tmp_path):
 def test_verify_reports_and_fails(logreg, cancer, capsys):
     X, _ = cancer
     report = icebreak.verify(logreg, X)
-    assert report["ok"] and report["labels_differ"] == []
-    assert report["outputs"]["predict_proba"]["max_abs_error"] <= 2e-6
-    assert "icebreak verify" in capsys.readouterr().out
+    assert report["ok"] and report["labels_differ"] == [] and report["precision"] == "f64"
+    assert report["outputs"]["predict_proba"]["max_rel_error"] <= 1e-12
+    assert report["outputs"]["predict_proba"]["max_ulps"] < 1e4
+    printed = capsys.readouterr().out
+    assert "icebreak verify" in printed and "ulp (f64)" in printed
     # A model of another estimator must fail the check.
     other = icebreak.convert(Pipeline([("s", StandardScaler()), ("c", LogisticRegression(C=1e-3))]).fit(X, logreg.predict(X) ^ 1))
     with pytest.raises(icebreak.IcebreakError, match="parity check failed"):
@@ -345,11 +347,9 @@ def test_tree_classifiers(kind, multiclass, cancer, iris, rng):
     m = icebreak.convert(obj)
     ref = obj.predict_proba(Xt)
     got = m.predict_proba(Xt)
-    # Leaves and sums in f64 as scikit-learn; only the f32 output rounding differs.
-    assert np.all(np.abs(got - ref) <= 6e-8 * np.maximum(ref, 1e-30))
-    top2 = np.sort(ref, axis=1)[:, -2:]
-    tie = (top2[:, 1] - top2[:, 0]) <= 1.2e-7
-    assert np.all((m.predict(Xt) == obj.predict(Xt)) | tie)
+    # Rows rounded to f32, leaves and sums in f64 as scikit-learn: bit for bit.
+    np.testing.assert_array_equal(got, ref)
+    np.testing.assert_array_equal(m.predict(Xt), obj.predict(Xt))
 
 
 @pytest.mark.parametrize("kind", ["DecisionTreeRegressor", "RandomForestRegressor", "ExtraTreesRegressor"])
@@ -364,7 +364,7 @@ def test_tree_regressors(kind, diabetes, rng):
     Xt = with_edges(X, rng)
     ref = obj.predict(Xt)
     got = icebreak.convert(obj).predict(Xt)
-    assert np.all(np.abs(got - ref) <= 6e-8 * np.abs(ref))
+    np.testing.assert_array_equal(got, ref)
 
 
 def test_tree_string_labels_and_names(iris):
@@ -395,7 +395,7 @@ def test_trees_route_missing_values_like_sklearn(kind, cancer, rng):
         ref, got = obj.predict_proba(X), m.predict_proba(X)
     else:
         ref, got = obj.predict(X), m.predict(X)
-    assert np.all(np.abs(got - ref) <= 6e-8 * np.maximum(np.abs(ref), 1e-30))
+    np.testing.assert_array_equal(got, ref)
 
 
 def test_empty_batch_and_threads(logreg, cancer):
@@ -418,7 +418,7 @@ def test_trees_trained_without_nan_route_it_like_sklearn(kind, cancer, rng):
     Xn = X.copy()
     Xn[rng.random(X.shape) < 0.15] = np.nan
     ref = obj.predict_proba(Xn)
-    assert np.all(np.abs(icebreak.convert(obj).predict_proba(Xn) - ref) <= 6e-8 * np.maximum(ref, 1e-30))
+    np.testing.assert_array_equal(icebreak.convert(obj).predict_proba(Xn), ref)
 
 
 @pytest.mark.parametrize(
@@ -448,3 +448,382 @@ def test_every_listed_linear_classifier(name, multiclass, cancer, iris, rng):
         est.set_params(random_state=0)
     obj = Pipeline([("s", StandardScaler()), ("c", est)]).fit(X, y)
     check_linear(obj, with_edges(X, rng))
+
+
+# --- gradient boosting --------------------------------------------------------------------
+
+
+def with_edges_nan(X, rng):
+    """with_edges for data with NaN (the noise scale ignores them)."""
+    noise = X + rng.normal(scale=np.nanstd(X, axis=0) * 0.1 + 1e-3, size=X.shape)
+    return np.vstack([X, noise, X[:5] * 100.0, -X[:5] * 10.0])
+
+
+def with_categories(X, rng, n_codes=12, missing=0.1):
+    """X plus two categorical columns: the quantile bin of column 0 under scrambled
+    non-contiguous codes (so a split must learn a set), and a low-cardinality one; NaN in a
+    share of every column."""
+    bins = np.digitize(X[:, 0], np.quantile(X[:, 0], np.linspace(0, 1, n_codes + 1)[1:-1]))
+    codes = rng.permutation(np.arange(n_codes) * 3 + 1)[bins].astype(np.float64)
+    low = (np.abs(X[:, 1] * 7).astype(int) % 4).astype(np.float64)
+    X = np.column_stack([codes, X, low])
+    X[rng.random(X.shape) < missing] = np.nan
+    return X
+
+
+def categorical_edges(X, rng):
+    """Rows whose categorical values scikit-learn must treat as missing: unseen codes,
+    values between codes, negative values, huge values; plus the rows themselves."""
+    Xs = [X]
+    for bad in (2.0, 3.5, 4.0000001, -0.5, -1.0, 1000.0, 1e300):
+        Z = X[:40].copy()
+        Z[:, 0] = bad
+        Z[:, -1] = bad if bad != 2.0 else 7.0
+        Xs.append(Z)
+    return np.vstack(Xs)
+
+
+@pytest.mark.parametrize("loss", ["squared_error", "poisson", "absolute_error"])
+def test_hist_gradient_boosting_regressor_categorical(loss, diabetes, rng):
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    X, y = diabetes
+    X = with_categories(X, rng)
+    if loss == "poisson":
+        y = y / 100.0
+    obj = HistGradientBoostingRegressor(
+        loss=loss, max_iter=60, categorical_features=[0, X.shape[1] - 1], random_state=0
+    ).fit(X, y)
+    # The categorical columns are used and split into sets.
+    assert any(n["is_categorical"].any() for it in obj._predictors for p in it for n in [p.nodes])
+    Xt = categorical_edges(with_edges_nan(X, rng), rng)
+    ref, got = obj.predict(Xt), icebreak.convert(obj).predict(Xt)
+    if loss == "poisson":
+        # The raw sums are bit-equal (below); exp may differ from numpy's by an ulp.
+        assert np.all(np.abs(got - ref) <= 2 * np.spacing(np.abs(ref)))
+    else:
+        np.testing.assert_array_equal(got, ref)
+
+
+@pytest.mark.parametrize("multiclass", [False, True], ids=["binary", "multiclass"])
+def test_hist_gradient_boosting_classifier_categorical(multiclass, cancer, iris, rng):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    X, y = iris if multiclass else cancer
+    labels = np.array(["setosa", "versicolor", "virginica"])[y] if multiclass else y
+    X = with_categories(X, rng, n_codes=8)
+    obj = HistGradientBoostingClassifier(
+        max_iter=40, categorical_features=[0, X.shape[1] - 1], random_state=0
+    ).fit(X, labels)
+    Xt = categorical_edges(with_edges_nan(X, rng), rng)
+    m = icebreak.convert(obj)
+    # Raw scores bit for bit; probabilities to the ulps of exp; labels identical.
+    np.testing.assert_array_equal(m.decision_function(Xt), obj.decision_function(Xt))
+    ref = obj.predict_proba(Xt)
+    assert np.all(np.abs(m.predict_proba(Xt) - ref) <= 4 * np.spacing(np.maximum(ref, 1e-300)) + 1e-300)
+    np.testing.assert_array_equal(m.predict(Xt), obj.predict(Xt))
+
+
+def test_hist_gradient_boosting_numeric_with_missing_values(cancer, rng):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    X, y = cancer
+    X = X.copy()
+    X[rng.random(X.shape) < 0.2] = np.nan
+    obj = HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(X, y)
+    assert obj._preprocessor is None
+    Xt = with_edges_nan(X, rng)
+    np.testing.assert_array_equal(icebreak.convert(obj).decision_function(Xt), obj.decision_function(Xt))
+
+
+def test_hist_gradient_boosting_categorical_swapped_sets_fail(diabetes, rng):
+    """The test can fail: moving one category of one categorical split to the other side
+    changes answers."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    X, y = diabetes
+    X = with_categories(X, rng, missing=0.0)
+    obj = HistGradientBoostingRegressor(max_iter=5, categorical_features=[0], random_state=0).fit(X, y)
+    p = next(p for it in obj._predictors for p in it if p.nodes["is_categorical"].any())
+    bits = p.raw_left_cat_bitsets
+    word = bits[0, 0]
+    bits[0, 0] = word ^ (word & -word)  # drop the lowest category of the left set
+    got = icebreak.convert(obj).predict(X)
+    bits[0, 0] = word
+    assert not np.array_equal(got, obj.predict(X))
+
+
+def test_hist_gradient_boosting_string_categories_are_a_clear_error(rng):
+    pd = pytest.importorskip("pandas")
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    df = pd.DataFrame({"c": pd.Categorical(rng.choice(["a", "b", "c"], 200)), "x": rng.normal(size=200)})
+    obj = HistGradientBoostingRegressor(max_iter=3).fit(df, rng.normal(size=200))
+    with pytest.raises(icebreak.IcebreakError, match="categories"):
+        icebreak.convert(obj)
+
+
+@pytest.mark.parametrize("kind", ["regressor", "binary", "multiclass"])
+def test_gradient_boosting(kind, diabetes, cancer, iris, rng):
+    from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor
+
+    if kind == "regressor":
+        X, y = diabetes
+        obj = GradientBoostingRegressor(n_estimators=40, max_depth=3, random_state=0).fit(X, y)
+    else:
+        X, y = cancer if kind == "binary" else iris
+        obj = GradientBoostingClassifier(n_estimators=30, max_depth=3, random_state=0).fit(X, y)
+    Xt = with_edges(X, rng)
+    m = icebreak.convert(obj)
+    if kind == "regressor":
+        np.testing.assert_array_equal(m.predict(Xt), obj.predict(Xt))
+        return
+    np.testing.assert_array_equal(m.decision_function(Xt), obj.decision_function(Xt))
+    ref = obj.predict_proba(Xt)
+    assert np.all(np.abs(m.predict_proba(Xt) - ref) <= 4 * np.spacing(np.maximum(ref, 1e-300)) + 1e-300)
+    np.testing.assert_array_equal(m.predict(Xt), obj.predict(Xt))
+
+
+# --- f64 pipelines: scalers, PCA, linear models, MLPs, GaussianNB, KMeans ---------------------
+
+
+def _pipelines():
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler, Normalizer
+
+    return {
+        "scaler_logreg_multi": ("iris", lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))),
+        "minmax_pca_whiten_logreg": ("cancer", lambda: make_pipeline(
+            MinMaxScaler(), PCA(n_components=5, whiten=True), LogisticRegression(max_iter=2000))),
+        "normalizer_ridge": ("diabetes", lambda: make_pipeline(Normalizer(norm="l1"), Ridge())),
+        "scaler_mlp_relu_multi": ("iris", lambda: make_pipeline(
+            StandardScaler(), MLPClassifier(hidden_layer_sizes=(20, 10), max_iter=400, random_state=0))),
+        "scaler_mlp_tanh_binary": ("cancer", lambda: make_pipeline(
+            StandardScaler(), MLPClassifier(hidden_layer_sizes=(15,), activation="tanh", max_iter=400, random_state=0))),
+        "scaler_mlp_logistic_regressor": ("diabetes", lambda: make_pipeline(
+            StandardScaler(), MLPRegressor(hidden_layer_sizes=(15,), activation="logistic", max_iter=400, random_state=0))),
+        "gaussian_nb_multi": ("iris", lambda: GaussianNB()),
+        "gaussian_nb_binary": ("cancer", lambda: GaussianNB()),
+        "kmeans": ("iris", lambda: KMeans(n_clusters=4, n_init=3, random_state=0)),
+        "scaler_pca": ("cancer", lambda: make_pipeline(StandardScaler(), PCA(n_components=4))),
+        "minmax": ("diabetes", lambda: MinMaxScaler()),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_pipelines()))
+def test_f64_pipelines(case, iris, cancer, diabetes, rng):
+    import warnings
+
+    data, make = _pipelines()[case]
+    X, y = {"iris": iris, "cancer": cancer, "diabetes": diabetes}[data]
+    obj = make()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        obj.fit(X, y)
+    m = icebreak.convert(obj)
+    Xt = np.vstack([X, X + rng.normal(scale=X.std(axis=0) * 0.1, size=X.shape)])
+
+    def close(got, ref):
+        # FIDELITY.md: pipelines computed in f64 throughout, within 1e-12 · max(1, |ref|)
+        # (scikit-learn's BLAS sums in its own order; measured ≤ 1e-13).
+        ref = np.asarray(ref, dtype=np.float64)
+        assert got.shape == ref.shape
+        err = np.abs(got - ref) / np.maximum(1.0, np.abs(ref))
+        assert err.max(initial=0.0) <= 1e-12, err.max()
+
+    if hasattr(obj, "predict"):
+        ref = obj.predict(Xt)
+        if m.task == "classification":
+            np.testing.assert_array_equal(m.predict(Xt), ref)
+        else:
+            close(m.predict(Xt), ref)
+    if hasattr(obj, "predict_proba"):
+        close(m.predict_proba(Xt), obj.predict_proba(Xt))
+    if hasattr(obj, "transform"):
+        close(m.transform(Xt), obj.transform(Xt))
+    if hasattr(obj, "decision_function") and m.task == "classification":
+        close(m.decision_function(Xt), obj.decision_function(Xt))
+
+
+def test_f64_pipeline_answers_are_not_f32(diabetes):
+    """The linear models answer in f64: an f32 model would be off by ~1e-7 relative."""
+    X, y = diabetes
+    obj = Pipeline([("s", StandardScaler()), ("r", Ridge(alpha=1e-3))]).fit(X, y)
+    got, ref = icebreak.convert(obj).predict(X), obj.predict(X)
+    assert np.max(np.abs(got - ref) / np.abs(ref)) < 1e-14
+
+
+def test_unsupported_pipeline_steps_are_clear_errors(iris):
+    from sklearn.feature_selection import SelectKBest
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = iris
+    with pytest.raises(icebreak.IcebreakError, match="SelectKBest in a Pipeline is not supported"):
+        icebreak.convert(Pipeline([("k", SelectKBest(k=2)), ("m", LogisticRegression())]).fit(X, y))
+    with pytest.raises(icebreak.IcebreakError, match="preprocessing before DecisionTreeClassifier"):
+        icebreak.convert(Pipeline([("s", StandardScaler()), ("m", DecisionTreeClassifier())]).fit(X, y))
+    with pytest.raises(icebreak.IcebreakError, match="no transform"):
+        icebreak.convert(LogisticRegression().fit(X, y)).transform(X)
+
+
+# --- pandas -------------------------------------------------------------------------------
+
+
+def test_dataframes_columns_by_name(rng):
+    pd = pytest.importorskip("pandas")
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    X = X.copy()
+    X["grp"] = (np.abs(X["bmi"].to_numpy() * 100).astype(int) % 5).astype(float)
+    obj = HistGradientBoostingRegressor(max_iter=20, categorical_features=["grp"], random_state=0).fit(X, y)
+    m = icebreak.convert(obj)
+    assert m.feature_names_in_ == list(X.columns)
+    ref = obj.predict(X)
+    # Same frame, reordered columns, extra columns, nullable dtypes with pd.NA: same answers.
+    np.testing.assert_array_equal(m.predict(X), ref)
+    np.testing.assert_array_equal(m.predict(X[X.columns[::-1]]), ref)
+    np.testing.assert_array_equal(m.predict(X.assign(extra=1.0)), ref)
+    Xn = X.astype(pd.Float64Dtype())
+    Xn.iloc[:20, 2] = pd.NA
+    np.testing.assert_array_equal(m.predict(Xn), obj.predict(Xn.astype(float)))
+    # float32 frames are widened exactly, as float32 arrays.
+    np.testing.assert_array_equal(m.predict(X.astype(np.float32)), m.predict(X.to_numpy(dtype=np.float32)))
+    with pytest.raises(icebreak.IcebreakError, match="missing 2 column.*'bmi', 's1'"):
+        m.predict(X.drop(columns=["bmi", "s1"]))
+    with pytest.raises(icebreak.IcebreakError, match="non-numeric columns: 'sex'"):
+        m.predict(X.assign(sex=X["sex"].astype(str)))
+    # A model without names takes a frame of exactly its width, in order.
+    plain = icebreak.convert(obj, feature_names=None)
+    lin = LinearRegression().fit(X.to_numpy(), y)
+    np.testing.assert_allclose(icebreak.convert(lin).predict(X), lin.predict(X.to_numpy()), rtol=1e-12)
+    with pytest.raises(icebreak.IcebreakError, match="has 10 columns, the model takes 11"):
+        icebreak.convert(LinearRegression().fit(X.to_numpy(), y)).predict(X.iloc[:, :10])
+    assert plain.feature_names_in_ == list(X.columns)
+
+
+def test_wrong_shapes_and_dtypes_are_clear_errors(logreg, cancer):
+    X, _ = cancer
+    m = icebreak.convert(logreg)
+    with pytest.raises(icebreak.IcebreakError, match="X has 29 features per row, the model takes 30"):
+        m.predict(X[:, :29])
+    with pytest.raises(icebreak.IcebreakError, match="got a 1-D array"):
+        m.predict(X[0])
+    with pytest.raises(icebreak.IcebreakError, match="float32 or float64"):
+        m.predict(X.astype(np.int64))
+    with pytest.raises(icebreak.IcebreakError, match="float32 or float64"):
+        m.predict(X.tolist())
+    # A field of a packed record array is unaligned: copied, not read in place.
+    rec = np.zeros(4, dtype=[("a", np.uint8), ("x", np.float64, (30,))])
+    rec["x"] = X[:4]
+    np.testing.assert_array_equal(m.predict_proba(rec["x"]), m.predict_proba(X[:4]))
+
+
+# --- describe, the icebreak command, package ------------------------------------------------
+
+
+def _cli():
+    import os
+    import sys
+
+    return os.path.join(os.path.dirname(sys.executable), "icebreak")
+
+
+def test_describe_equals_inspect_json(iris, tmp_path):
+    import subprocess
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    X, y = iris
+    m = icebreak.convert(HistGradientBoostingClassifier(max_iter=5, random_state=0).fit(X, y))
+    path = tmp_path / "m.apr"
+    m.save(path)
+    out = subprocess.run([_cli(), "inspect", "--json", str(path)], capture_output=True, text=True, check=True)
+    expected = json.loads(out.stdout)
+    assert expected.pop("path") == str(path)
+    d = m.describe()
+    assert d == expected
+    assert d["task"] == "classification" and d["outputs"]["precision"] == "f64"
+
+
+def test_the_wheel_installs_the_icebreak_command(diabetes, tmp_path):
+    import subprocess
+
+    X, y = diabetes
+    version = subprocess.run([_cli(), "--version"], capture_output=True, text=True, check=True).stdout
+    assert version.strip() == f"icebreak {icebreak.__version__}"
+    # icebreak predict on a model converted in Python answers as Model.predict.
+    obj = LinearRegression().fit(X, y)
+    m = icebreak.convert(obj)
+    m.save(tmp_path / "lin.apr")
+    np.savetxt(tmp_path / "rows.csv", X[:5], delimiter=",", fmt="%.17g")
+    out = subprocess.run(
+        [_cli(), "predict", str(tmp_path / "lin.apr"), "--input", str(tmp_path / "rows.csv"), "-q"],
+        capture_output=True, text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    got = [json.loads(line)["prediction"] for line in out.stdout.splitlines()]
+    np.testing.assert_array_equal(np.asarray(got, dtype=np.float64).ravel(), m.predict(X[:5]))
+    bad = subprocess.run([_cli(), "no-such-command"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unrecognized subcommand" in bad.stderr
+
+
+def test_package_reports_the_command_failing(logreg, tmp_path):
+    m = icebreak.convert(logreg)
+    with pytest.raises(icebreak.IcebreakError, match="exit status 2"):
+        icebreak.package(m, arch="sparc", path=tmp_path / "f.zip")
+    with pytest.raises(icebreak.IcebreakError, match="exit status 1"):
+        icebreak.package(tmp_path / "absent.apr", arch="x86_64", path=tmp_path / "f.zip")
+    assert not (tmp_path / "f.zip").exists()
+
+
+def test_verify_in_ulps_bit_exact_and_failing(cancer, rng):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    X, y = cancer
+    obj = HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(X, y)
+    report = icebreak.verify(obj, X, quiet=True)
+    assert report["ok"] and report["outputs"]["decision_function"]["max_ulps"] == 0.0
+    # An f32 model (XGBoost) is measured in f32 ulps.
+    xgb = pytest.importorskip("xgboost")
+    bst = xgb.XGBClassifier(n_estimators=20, max_depth=3).fit(X, y)
+    r = icebreak.verify(bst, X, quiet=True)
+    assert r["precision"] == "f32" and r["ok"] and r["outputs"]["predict_proba"]["max_ulps"] <= 1
+    # Scores a little off fail the check and name the labels that differ.
+    perturbed = HistGradientBoostingClassifier(max_iter=21, random_state=0).fit(X, y)
+    with pytest.raises(icebreak.IcebreakError, match="parity check failed"):
+        icebreak.verify(obj, X, model=icebreak.convert(perturbed), quiet=True)
+
+
+# --- Dask -----------------------------------------------------------------------------------
+
+
+def test_dask_example(tmp_path):
+    pytest.importorskip("dask.dataframe")
+    import importlib.util
+    import pathlib
+    import sys
+
+    path = pathlib.Path(__file__).resolve().parents[3] / "examples" / "python" / "dask_score.py"
+    spec = importlib.util.spec_from_file_location("dask_score", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["dask_score"] = mod  # importable by name, as a worker would import it
+    spec.loader.exec_module(mod)
+    mod.load_model.cache_clear()
+    assert mod.main(tmp_dir=str(tmp_path), npartitions=5) == 442
+    # Five partitions, one process: the .apr was read once.
+    info = mod.load_model.cache_info()
+    assert info.misses == 1 and info.hits == 4
+
+
+def test_gradient_boosting_exponential_loss_is_a_clear_error(cancer):
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    X, y = cancer
+    obj = GradientBoostingClassifier(loss="exponential", n_estimators=5).fit(X, y)
+    with pytest.raises(icebreak.IcebreakError, match="loss='exponential'"):
+        icebreak.convert(obj)

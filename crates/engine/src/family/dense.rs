@@ -56,14 +56,9 @@ pub fn activate_f64(x: &mut [f64], a: Activation) {
 /// taken in feature order from 0 (`Stage::DenseF64`).
 #[inline]
 pub fn dense_f64(x: &[f64], weights: &[f64], bias: &[f64], a: Activation, out: &mut [f64]) {
-    let n_in = x.len();
-    for (j, o) in out.iter_mut().enumerate() {
-        let w = &weights[j * n_in..(j + 1) * n_in];
-        let mut acc = 0.0f64;
-        for (v, c) in x.iter().zip(w) {
-            acc += v * c;
-        }
-        *o = bias[j] + acc;
+    crate::family::linear::dots_f64(x, weights, out);
+    for (o, b) in out.iter_mut().zip(bias) {
+        *o += *b;
     }
     activate_f64(out, a);
 }

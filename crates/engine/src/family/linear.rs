@@ -19,14 +19,52 @@ pub fn linear_f32(x: &[f32], coef: &[f32], intercept: &[f32], out: &mut [f32]) {
 /// feature order from 0 (`Stage::LinearF64`).
 #[inline]
 pub fn linear_f64(x: &[f64], coef: &[f64], intercept: &[f64], out: &mut [f64]) {
+    dots_f64(x, coef, out);
+    for (o, b) in out.iter_mut().zip(intercept) {
+        *o += *b;
+    }
+}
+
+/// `out[j] = Σ_i x_i · rows[j · n_in + i]`, each sum taken in feature order from 0 (the
+/// order FORMAT.md promises for the f64 stages; `intercept + Σ` is then the same value as
+/// `Σ + intercept`). Four outputs are summed side by side: four independent chains of
+/// additions instead of one, each still in feature order, so the result is bit for bit that
+/// of the plain loop and the additions' latency overlaps.
+pub(crate) fn dots_f64(x: &[f64], rows: &[f64], out: &mut [f64]) {
     let n_in = x.len();
-    for (j, o) in out.iter_mut().enumerate() {
-        let w = &coef[j * n_in..(j + 1) * n_in];
-        let mut acc = 0.0f64;
-        for (a, b) in x.iter().zip(w) {
-            acc += a * b;
+    if n_in == 0 {
+        out.fill(0.0);
+        return;
+    }
+    let rows = &rows[..(out.len() * n_in).min(rows.len())];
+    let mut blocks = rows.chunks_exact(4 * n_in);
+    let mut j = 0;
+    for block in &mut blocks {
+        let (w0, rest) = block.split_at(n_in);
+        let (w1, rest) = rest.split_at(n_in);
+        let (w2, w3) = rest.split_at(n_in);
+        let mut acc = [0.0f64; 4];
+        for i in 0..n_in {
+            let v = x[i];
+            acc[0] += v * w0[i];
+            acc[1] += v * w1[i];
+            acc[2] += v * w2[i];
+            acc[3] += v * w3[i];
         }
-        *o = intercept[j] + acc;
+        out[j..j + 4].copy_from_slice(&acc);
+        j += 4;
+    }
+    // The last one to three outputs, side by side as well.
+    let rest = blocks.remainder();
+    let r = rest.len() / n_in;
+    let mut acc = [0.0f64; 4];
+    for (i, &v) in x.iter().enumerate() {
+        for (k, a) in acc.iter_mut().enumerate().take(r) {
+            *a += v * rest[k * n_in + i];
+        }
+    }
+    for (o, a) in out[j..].iter_mut().zip(&acc[..r]) {
+        *o = *a;
     }
 }
 
@@ -89,5 +127,50 @@ pub(crate) fn batch(
             &mut scores[r * n_out..(r + 1) * n_out],
         );
         r += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dots_f64;
+
+    /// The plain loop `dots_f64` must equal bit for bit: one sum per output, feature order.
+    fn plain(x: &[f64], rows: &[f64], n_out: usize) -> Vec<f64> {
+        (0..n_out)
+            .map(|j| {
+                let mut acc = 0.0f64;
+                for (i, v) in x.iter().enumerate() {
+                    acc += v * rows[j * x.len() + i];
+                }
+                acc
+            })
+            .collect()
+    }
+
+    #[test]
+    fn four_outputs_side_by_side_sum_like_the_plain_loop() {
+        // Values of mixed magnitude and sign, so that the order of the additions shows.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let m = (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+            m * 10f64.powi((state % 17) as i32 - 8)
+        };
+        for n_in in 0..9 {
+            for n_out in 1..11 {
+                let x: Vec<f64> = (0..n_in).map(|_| next()).collect();
+                let rows: Vec<f64> = (0..n_in * n_out).map(|_| next()).collect();
+                let mut out = vec![f64::NAN; n_out];
+                dots_f64(&x, &rows, &mut out);
+                let want = plain(&x, &rows, n_out);
+                assert_eq!(
+                    out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    "n_in {n_in}, n_out {n_out}"
+                );
+            }
+        }
     }
 }

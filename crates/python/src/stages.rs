@@ -1,0 +1,313 @@
+//! scikit-learn estimators and pipelines that map stage for stage onto the format's `f64`
+//! families: `StandardScaler`, `MinMaxScaler`, `Normalizer`, `PCA` (preprocessors) and a
+//! linear model, an MLP, `GaussianNB` or `KMeans` (estimators), each with its link.
+//!
+//! The Python side reads the fitted attributes and describes the pipeline as JSON (the
+//! [`Description`] below); this module checks every size against the format's limits and
+//! builds the model spec. Every stage kind here computes in `f64`, so the engine runs the
+//! whole row in `f64`, as scikit-learn does.
+
+use crate::{err, Model};
+use icebreak_format::{
+    limits, Activation, InputSpec, LabelsSpec, MissingValues, ModelSpec, Norm, OutputSpec,
+    PostTransform, Precision, ProvenanceSpec, StageSpec, Task,
+};
+use pyo3::prelude::*;
+use serde::Deserialize;
+
+/// A class label: an integer or a string.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Label {
+    Int(i64),
+    Str(String),
+}
+
+/// One stage as the Python side describes it. Matrices are row-major, one row per output.
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum StageDesc {
+    StandardScaler {
+        mean: Vec<f64>,
+        scale: Vec<f64>,
+    },
+    MinMaxScaler {
+        scale: Vec<f64>,
+        min: Vec<f64>,
+    },
+    Normalizer {
+        norm: String,
+    },
+    Pca {
+        mean: Vec<f64>,
+        components: Vec<Vec<f64>>,
+        whiten: Option<Vec<f64>>,
+    },
+    Linear {
+        coef: Vec<Vec<f64>>,
+        intercept: Vec<f64>,
+    },
+    Dense {
+        weights: Vec<Vec<f64>>,
+        bias: Vec<f64>,
+        activation: String,
+    },
+    GaussianNb {
+        theta: Vec<Vec<f64>>,
+        var: Vec<Vec<f64>>,
+        log_prior: Vec<f64>,
+        log_norm: Vec<f64>,
+    },
+    Kmeans {
+        centers: Vec<Vec<f64>>,
+    },
+    Post {
+        post: String,
+    },
+}
+
+/// A pipeline as the Python side describes it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Description {
+    name: String,
+    n_features: u32,
+    /// `regression`, `classification` or `transform`.
+    task: String,
+    classes: Option<Vec<Label>>,
+    stages: Vec<StageDesc>,
+    source_library: Option<String>,
+}
+
+fn width(what: &str, v: &[f64], want: usize) -> Result<(), String> {
+    if v.len() != want {
+        return Err(format!("{what} has {} values, expected {want}", v.len()));
+    }
+    if v.iter().any(|x| !x.is_finite()) {
+        return Err(format!("{what} holds a value that is not finite"));
+    }
+    Ok(())
+}
+
+/// Flattens a row-major matrix of `rows` rows of `cols` values each, all finite.
+fn matrix(what: &str, m: &[Vec<f64>], cols: usize) -> Result<Vec<f64>, String> {
+    if m.is_empty() || m.len() > limits::MAX_OUTPUTS {
+        return Err(format!("{what} has {} rows", m.len()));
+    }
+    let mut out = Vec::with_capacity(m.len() * cols);
+    for (i, r) in m.iter().enumerate() {
+        width(&format!("{what} row {i}"), r, cols)?;
+        out.extend_from_slice(r);
+    }
+    Ok(out)
+}
+
+fn post_of(name: &str) -> Result<PostTransform, String> {
+    Ok(match name {
+        "binary_logistic" => PostTransform::BinaryLogistic,
+        "softmax" => PostTransform::Softmax,
+        "ovr" => PostTransform::OvrNormalize,
+        "logistic" => PostTransform::Logistic,
+        "exp" => PostTransform::Exp,
+        other => return Err(format!("unknown link {other:?}")),
+    })
+}
+
+/// Builds the stages, checking that each reads the width the previous one writes.
+fn build(d: &Description) -> Result<(Vec<StageSpec>, usize), String> {
+    let mut w = d.n_features as usize;
+    if w == 0 || w > limits::MAX_FEATURES {
+        return Err(format!("{w} features"));
+    }
+    let mut stages = Vec::with_capacity(d.stages.len());
+    for s in &d.stages {
+        let stage = match s {
+            StageDesc::StandardScaler { mean, scale } => {
+                width("scaler mean", mean, w)?;
+                width("scaler scale", scale, w)?;
+                StageSpec::StandardScalerF64 {
+                    mean: mean.clone(),
+                    scale: scale.clone(),
+                }
+            }
+            StageDesc::MinMaxScaler { scale, min } => {
+                width("min-max scale", scale, w)?;
+                width("min-max min", min, w)?;
+                StageSpec::MinMaxScalerF64 {
+                    scale: scale.clone(),
+                    min: min.clone(),
+                }
+            }
+            StageDesc::Normalizer { norm } => StageSpec::Normalizer {
+                width: w as u32,
+                norm: match norm.as_str() {
+                    "l1" => Norm::L1,
+                    "l2" => Norm::L2,
+                    "max" => Norm::Max,
+                    other => return Err(format!("unknown norm {other:?}")),
+                },
+            },
+            StageDesc::Pca {
+                mean,
+                components,
+                whiten,
+            } => {
+                width("PCA mean", mean, w)?;
+                let c = matrix("PCA components", components, w)?;
+                let n_out = components.len();
+                if let Some(v) = whiten {
+                    width("PCA whitening", v, n_out)?;
+                }
+                let s = StageSpec::PcaF64 {
+                    n_in: w as u32,
+                    n_out: n_out as u32,
+                    mean: mean.clone(),
+                    components: c,
+                    whiten: whiten.clone(),
+                };
+                w = n_out;
+                s
+            }
+            StageDesc::Linear { coef, intercept } => {
+                let c = matrix("coefficients", coef, w)?;
+                width("intercepts", intercept, coef.len())?;
+                let s = StageSpec::LinearF64 {
+                    n_in: w as u32,
+                    n_out: coef.len() as u32,
+                    coef: c,
+                    intercept: intercept.clone(),
+                };
+                w = coef.len();
+                s
+            }
+            StageDesc::Dense {
+                weights,
+                bias,
+                activation,
+            } => {
+                let c = matrix("layer weights", weights, w)?;
+                width("layer biases", bias, weights.len())?;
+                let s = StageSpec::DenseF64 {
+                    n_in: w as u32,
+                    n_out: weights.len() as u32,
+                    activation: match activation.as_str() {
+                        "identity" => Activation::Identity,
+                        "relu" => Activation::Relu,
+                        "tanh" => Activation::Tanh,
+                        "logistic" => Activation::Logistic,
+                        other => return Err(format!("unsupported activation {other:?}")),
+                    },
+                    weights: c,
+                    bias: bias.clone(),
+                };
+                w = weights.len();
+                s
+            }
+            StageDesc::GaussianNb {
+                theta,
+                var,
+                log_prior,
+                log_norm,
+            } => {
+                let k = theta.len();
+                let t = matrix("class means", theta, w)?;
+                let v = matrix("class variances", var, w)?;
+                if var.len() != k || v.iter().any(|&x| x <= 0.0) {
+                    return Err("class variances must be positive, one row per class".to_owned());
+                }
+                width("class log priors", log_prior, k)?;
+                width("class log norms", log_norm, k)?;
+                let s = StageSpec::GaussianNb {
+                    n_in: w as u32,
+                    n_classes: k as u32,
+                    theta: t,
+                    var: v,
+                    log_prior: log_prior.clone(),
+                    log_norm: log_norm.clone(),
+                };
+                w = k;
+                s
+            }
+            StageDesc::Kmeans { centers } => {
+                let c = matrix("cluster centres", centers, w)?;
+                let s = StageSpec::KMeansF64 {
+                    n_in: w as u32,
+                    k: centers.len() as u32,
+                    centers: c,
+                };
+                w = centers.len();
+                s
+            }
+            StageDesc::Post { post } => StageSpec::Post(post_of(post)?),
+        };
+        stages.push(stage);
+    }
+    Ok((stages, w))
+}
+
+/// Converts a scikit-learn estimator or pipeline described as JSON (see [`Description`]).
+#[pyfunction]
+#[pyo3(signature = (description, feature_names = None))]
+pub(crate) fn convert_stages(
+    description: &str,
+    feature_names: Option<Vec<String>>,
+) -> PyResult<Model> {
+    let d: Description = serde_json::from_str(description)
+        .map_err(|e| err(format!("invalid model description: {e}")))?;
+    let (stages, w) =
+        build(&d).map_err(|e| err(format!("unsupported or inconsistent model: {e}")))?;
+    let labels = match &d.classes {
+        None => LabelsSpec::None,
+        Some(c) if c.iter().all(|l| matches!(l, Label::Int(_))) => LabelsSpec::Int(
+            c.iter()
+                .filter_map(|l| match l {
+                    Label::Int(i) => Some(*i),
+                    Label::Str(_) => None,
+                })
+                .collect(),
+        ),
+        Some(c) if c.iter().all(|l| matches!(l, Label::Str(_))) => LabelsSpec::Str(
+            c.iter()
+                .filter_map(|l| match l {
+                    Label::Str(s) => Some(s.clone()),
+                    Label::Int(_) => None,
+                })
+                .collect(),
+        ),
+        Some(_) => return Err(err("class labels mix integers and strings")),
+    };
+    let (task, n_outputs) = match d.task.as_str() {
+        "regression" => (Task::Regression, w),
+        "transform" => (Task::Transform, w),
+        "classification" => match &d.classes {
+            Some(c) if c.len() >= 2 && c.len() <= limits::MAX_CLASSES => {
+                (Task::Classification, c.len())
+            }
+            _ => return Err(err("a classifier needs at least two classes")),
+        },
+        other => return Err(err(format!("unknown task {other:?}"))),
+    };
+    let spec = ModelSpec {
+        input: InputSpec {
+            n_features: d.n_features,
+            missing: MissingValues::Reject,
+            feature_names: None,
+        },
+        output: OutputSpec {
+            task,
+            n_outputs: n_outputs as u32,
+            labels,
+            output_names: None,
+            precision: Precision::F64,
+        },
+        provenance: ProvenanceSpec {
+            model_version: format!("sklearn-{}", d.name),
+            model_name: Some(d.name),
+            source_format: d.source_library,
+            converter: Some(format!("icebreak-python {}", env!("CARGO_PKG_VERSION"))),
+            source_sha256: None,
+        },
+        stages,
+    };
+    Model::from_spec(spec, feature_names)
+}
