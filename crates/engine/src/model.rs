@@ -1,9 +1,9 @@
 //! The generic pipeline driver: [`Model`] runs preprocessors, the estimator block and the
 //! post transform over caller-owned buffers, calling into each family's module.
 
-use crate::family::{self, linear, post, trees, Buffers, EstimatorBlock};
-use crate::kernels;
+use crate::family::{self, dense, post, trees, Buffers, EstimatorBlock};
 use crate::EngineError;
+use crate::{kernels, simd};
 use icebreak_format::{Apr, MissingValues, PostTransform, Precision, Role, Stage, Task};
 
 /// A pipeline ready to run, borrowing its weights from the file.
@@ -419,18 +419,70 @@ impl<'a> Model<'a> {
         }
     }
 
-    /// Runs every row through the preprocessors into `work` (`est_in` values per row).
-    fn preprocess_rows(&self, rows: &[f64], work: &mut Vec<f32>) {
+    /// Runs every row through the preprocessors into `work` (`est_in` values per row),
+    /// stage by stage over the whole batch: a PCA as one blocked product
+    /// ([`simd::pca_rows_f32`]), the other stages row by row, each row's arithmetic exactly
+    /// [`Model::predict_row`]'s. `tmp` is work space.
+    fn preprocess_rows(&self, rows: &[f64], work: &mut Vec<f32>, tmp: &mut Vec<f32>) {
         let nf = self.n_features;
-        let w = self.est_in;
-        let n_rows = rows.len() / nf.max(1);
+        let n_rows = if nf == 0 { 0 } else { rows.len() / nf };
         work.clear();
-        work.resize(n_rows * w, 0.0);
+        work.resize(n_rows * nf, 0.0);
+        if n_rows == 0 {
+            return;
+        }
+        let mut stages = &self.stages[..self.pre_end];
+        match stages.split_first() {
+            Some((Stage::StandardScalerF64 { mean, scale }, rest)) => {
+                for (x, o) in rows.chunks_exact(nf).zip(work.chunks_exact_mut(nf)) {
+                    crate::family::scaler::standard_scale_f64_into(x, mean, scale, o);
+                }
+                stages = rest;
+            }
+            Some((Stage::MinMaxScalerF64 { scale, min }, rest)) => {
+                for (x, o) in rows.chunks_exact(nf).zip(work.chunks_exact_mut(nf)) {
+                    crate::family::scaler::min_max_scale_f64_into(x, scale, min, o);
+                }
+                stages = rest;
+            }
+            _ => kernels::narrow(rows, work),
+        }
+        let mut w = nf;
         let mut a = vec![0.0f32; self.max_width];
         let mut b = vec![0.0f32; self.max_width];
-        for (x, o) in rows.chunks_exact(nf).zip(work.chunks_exact_mut(w)) {
-            let got = self.preprocess_into(x, &mut a, &mut b);
-            o.copy_from_slice(&a[..got]);
+        for s in stages {
+            let no = s.output_width(w as u32) as usize;
+            match *s {
+                Stage::Pca {
+                    mean,
+                    components,
+                    whiten,
+                    ..
+                } => {
+                    tmp.clear();
+                    tmp.resize(n_rows * no, 0.0);
+                    simd::pca_rows_f32(work, w, mean, components, whiten, no, tmp);
+                    std::mem::swap(work, tmp);
+                }
+                _ if no == w => {
+                    for x in work.chunks_exact_mut(w) {
+                        a[..w].copy_from_slice(x);
+                        let got = crate::family::preprocess(s, &mut a, &mut b, w);
+                        x.copy_from_slice(&a[..got]);
+                    }
+                }
+                _ => {
+                    tmp.clear();
+                    tmp.resize(n_rows * no, 0.0);
+                    for (x, o) in work.chunks_exact(w).zip(tmp.chunks_exact_mut(no)) {
+                        a[..w].copy_from_slice(x);
+                        let got = crate::family::preprocess(s, &mut a, &mut b, w);
+                        o.copy_from_slice(&a[..got]);
+                    }
+                    std::mem::swap(work, tmp);
+                }
+            }
+            w = no;
         }
     }
 
@@ -460,6 +512,8 @@ impl<'a> Model<'a> {
         out.clear();
         let sw = self.score_width;
         out.score_width = sw;
+        // k-means names each row's centre itself.
+        let mut nearest = false;
         match self.estimator() {
             Some(Stage::Trees(t)) => {
                 let Some(p) = &self.prepared else {
@@ -474,7 +528,7 @@ impl<'a> Model<'a> {
                         out.work64.extend_from_slice(rows);
                         trees::round_row_f32(&mut out.work64);
                     } else {
-                        self.preprocess_rows(rows, &mut out.work);
+                        self.preprocess_rows(rows, &mut out.work, &mut out.tmp);
                         out.work64.extend(out.work.iter().map(|&v| f64::from(v)));
                     }
                     &out.work64
@@ -489,11 +543,10 @@ impl<'a> Model<'a> {
             Some(Stage::Linear {
                 coef, intercept, ..
             }) => {
-                out.scores.resize(n_rows * sw, 0.0);
                 out.scores32.clear();
                 out.scores32.resize(n_rows * sw, 0.0);
-                self.preprocess_rows(rows, &mut out.work);
-                linear::batch(
+                self.preprocess_rows(rows, &mut out.work, &mut out.tmp);
+                simd::linear_rows_f32(
                     &out.work,
                     self.est_in,
                     coef,
@@ -501,7 +554,45 @@ impl<'a> Model<'a> {
                     sw,
                     &mut out.scores32,
                 );
+                out.scores.resize(n_rows * sw, 0.0);
                 kernels::widen(&out.scores32, &mut out.scores);
+            }
+            Some(Stage::Dense { .. }) => {
+                self.preprocess_rows(rows, &mut out.work, &mut out.tmp);
+                let layers = &self.stages[self.pre_end..self.est_end];
+                dense::chain_rows(
+                    layers,
+                    &out.work,
+                    self.est_in,
+                    &mut out.tmp,
+                    &mut out.scores32,
+                );
+                out.scores.resize(n_rows * sw, 0.0);
+                kernels::widen(&out.scores32, &mut out.scores);
+            }
+            Some(Stage::KMeans { centers, .. }) => {
+                self.preprocess_rows(rows, &mut out.work, &mut out.tmp);
+                out.scores32.clear();
+                out.scores32.resize(n_rows * sw, 0.0);
+                out.nearest.clear();
+                out.nearest.resize(n_rows, 0);
+                simd::kmeans_rows_f32(
+                    &out.work,
+                    self.est_in,
+                    centers,
+                    sw,
+                    &mut out.scores32,
+                    &mut out.nearest,
+                );
+                out.scores.resize(n_rows * sw, 0.0);
+                kernels::widen(&out.scores32, &mut out.scores);
+                nearest = true;
+            }
+            None if !self.all_f64 && self.pre_end > 0 => {
+                // A transformer (a PCA, scalers): its scores are its preprocessed rows.
+                self.preprocess_rows(rows, &mut out.work, &mut out.tmp);
+                out.scores.resize(n_rows * sw, 0.0);
+                kernels::widen(&out.work, &mut out.scores);
             }
             _ => return self.batch_by_rows(rows, out),
         }
@@ -540,8 +631,12 @@ impl<'a> Model<'a> {
                 out.probabilities.extend_from_slice(&out.values);
                 out.probability_width = out.value_width;
             }
-            out.classes
-                .extend(out.scores.chunks_exact(sw).map(|s| self.class_of(s)));
+            if nearest {
+                out.classes.extend_from_slice(&out.nearest);
+            } else {
+                out.classes
+                    .extend(out.scores.chunks_exact(sw).map(|s| self.class_of(s)));
+            }
         }
         Ok(())
     }
@@ -588,6 +683,8 @@ pub struct BatchOutput {
     work: Vec<f32>,
     work64: Vec<f64>,
     scores32: Vec<f32>,
+    tmp: Vec<f32>,
+    nearest: Vec<usize>,
 }
 
 impl BatchOutput {

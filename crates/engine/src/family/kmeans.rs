@@ -1,6 +1,8 @@
 //! k-means (`Stage::KMeans` in `f32`, `Stage::KMeansF64` in `f64`): Euclidean distances to
 //! the centres and the nearest one.
 
+use crate::blocked::{self, SqDist};
+
 /// Squared Euclidean distance with eight accumulators.
 #[inline]
 pub fn sq_dist_f32_8acc(a: &[f32], b: &[f32]) -> f32 {
@@ -24,14 +26,22 @@ pub fn sq_dist_f32_8acc(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Distances from `x` to each of the `out.len()` centres; returns the index of the nearest
-/// (smallest squared distance, ties to the first).
-#[inline]
-pub fn kmeans_f32(x: &[f32], centers: &[f32], out: &mut [f32]) -> usize {
-    let n_in = x.len();
+/// (smallest squared distance, ties to the first). The body of [`crate::simd::kmeans_f32`]:
+/// four centres at a time, each sum in the order of [`sq_dist_f32_8acc`].
+#[inline(always)]
+pub(crate) fn kmeans_f32_body(x: &[f32], centers: &[f32], out: &mut [f32]) -> usize {
+    blocked::row_all::<SqDist>(x, &centers[..out.len() * x.len()], out);
+    nearest_and_sqrt(out)
+}
+
+/// The index of the smallest squared distance (ties to the first); the squared distances
+/// become distances.
+#[inline(always)]
+fn nearest_and_sqrt(out: &mut [f32]) -> usize {
     let mut best = 0;
     let mut best_d = f32::INFINITY;
     for (c, o) in out.iter_mut().enumerate() {
-        let d = sq_dist_f32_8acc(x, &centers[c * n_in..(c + 1) * n_in]);
+        let d = *o;
         if d < best_d {
             best_d = d;
             best = c;
@@ -39,6 +49,27 @@ pub fn kmeans_f32(x: &[f32], centers: &[f32], out: &mut [f32]) -> usize {
         *o = d.sqrt();
     }
     best
+}
+
+/// k-means over a batch (the body of [`crate::simd::kmeans_rows_f32`]): `x` holds rows of
+/// `n_in` values; `out` gets the `k` distances of each row and `nearest` its nearest centre,
+/// bit for bit the single-row path's.
+#[inline(always)]
+pub(crate) fn kmeans_rows_body(
+    x: &[f32],
+    n_in: usize,
+    centers: &[f32],
+    k: usize,
+    out: &mut [f32],
+    nearest: &mut [usize],
+) {
+    blocked::rows_all::<SqDist>(x, n_in, centers, k, out);
+    if k == 0 {
+        return;
+    }
+    for (row, n) in out.chunks_exact_mut(k).zip(nearest.iter_mut()) {
+        *n = nearest_and_sqrt(row);
+    }
 }
 
 /// Distances from `x` to each of the `out.len()` f64 centres, in `f64` as scikit-learn's

@@ -13,6 +13,8 @@
 use crate::kernels::narrow;
 use icebreak_format::{Kernel, Svm};
 
+pub use crate::simd::svm_kernel_values_f64 as kernel_values_f64;
+
 /// libsvm's smallest pairwise probability (`min_prob` in `svm_predict_probability`).
 pub const MIN_PROB: f64 = 1e-7;
 
@@ -45,7 +47,7 @@ pub fn powi(base: f64, times: u32) -> f64 {
     ret
 }
 
-#[inline]
+#[inline(always)]
 fn dot_f64(x: &[f64], sv: &[f32]) -> f64 {
     let mut acc = [0.0f64; 4];
     let mut cx = x.chunks_exact(4);
@@ -62,7 +64,7 @@ fn dot_f64(x: &[f64], sv: &[f32]) -> f64 {
     s
 }
 
-#[inline]
+#[inline(always)]
 fn sq_dist_f64(x: &[f64], sv: &[f32]) -> f64 {
     let mut acc = [0.0f64; 4];
     let mut cx = x.chunks_exact(4);
@@ -81,9 +83,10 @@ fn sq_dist_f64(x: &[f64], sv: &[f32]) -> f64 {
     s
 }
 
-/// `K(x, sv_s)` for every support vector.
-#[inline]
-pub fn kernel_values_f64(m: &Svm<'_>, x: &[f64], out: &mut [f64]) {
+/// `K(x, sv_s)` for every support vector (the body of
+/// [`crate::simd::svm_kernel_values_f64`]).
+#[inline(always)]
+pub(crate) fn kernel_values_body(m: &Svm<'_>, x: &[f64], out: &mut [f64]) {
     let n = m.n_in as usize;
     let svs = m.support_vectors.chunks_exact(n);
     match m.kernel {
@@ -221,7 +224,7 @@ pub fn svm_row_f64(
     let (kv, rest) = work.split_at_mut(n_sv);
     let (dec, rest) = rest.split_at_mut(n_pairs);
     let (votes, rest) = rest.split_at_mut(k);
-    kernel_values_f64(m, x, kv);
+    crate::simd::svm_kernel_values_f64(m, x, kv);
     if !m.is_classifier() {
         let s: f64 = m.coef.iter().zip(kv.iter()).map(|(c, v)| c * v).sum();
         scores[0] = s + m.intercept[0];

@@ -1,0 +1,171 @@
+//! Blocked products of a block of rows against a block of weight rows, for the batch paths of
+//! the dense families (linear models, MLP layers, PCA, k-means distances).
+//!
+//! Every `(row, weight row)` pair is summed in exactly the order of
+//! [`dot_f32_8acc`](crate::kernels::dot_f32_8acc) (lane `k` of eight accumulates the terms
+//! `i ≡ k (mod 8)`; the lanes are added as `((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7))`;
+//! the remainder is summed from its first term and added last). Blocking only changes which
+//! products are in flight together, so the batch answers are bit for bit the single-row
+//! answers. The micro-kernel takes four rows against two weight rows: eight accumulators
+//! of eight lanes, six loads per eight terms, which fits the sixteen vector registers of
+//! x86_64 and leaves room on aarch64.
+//!
+//! These bodies are `#[inline(always)]`: [`crate::simd`] compiles each into its dispatched
+//! entry points, once for the baseline target and once per wider instruction set.
+
+/// The term a pair accumulates: a product (`x · w`) or a squared difference (`(x − w)²`).
+pub(crate) trait Term {
+    /// One term.
+    fn term(x: f32, w: f32) -> f32;
+}
+
+/// `x · w`: dot products.
+pub(crate) struct Dot;
+/// `(x − w)²`: squared Euclidean distances.
+pub(crate) struct SqDist;
+
+impl Term for Dot {
+    #[inline(always)]
+    fn term(x: f32, w: f32) -> f32 {
+        x * w
+    }
+}
+
+impl Term for SqDist {
+    #[inline(always)]
+    fn term(x: f32, w: f32) -> f32 {
+        let d = x - w;
+        d * d
+    }
+}
+
+/// Adds eight lanes in the fixed order every f32 kernel uses.
+#[inline(always)]
+pub(crate) fn lanes8(a: &[f32; 8]) -> f32 {
+    ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))
+}
+
+/// `R` rows against `C` weight rows, each `n` long: `out[r][c]`, each pair in the order of
+/// the module docs.
+#[inline(always)]
+fn micro<T: Term, const R: usize, const C: usize>(
+    rows: [&[f32]; R],
+    ws: [&[f32]; C],
+    n: usize,
+) -> [[f32; C]; R] {
+    let mut acc = [[[0.0f32; 8]; C]; R];
+    let chunks = n / 8;
+    for ch in 0..chunks {
+        let o = ch * 8;
+        let mut xs = [[0.0f32; 8]; R];
+        for r in 0..R {
+            xs[r].copy_from_slice(&rows[r][o..o + 8]);
+        }
+        for c in 0..C {
+            let mut w = [0.0f32; 8];
+            w.copy_from_slice(&ws[c][o..o + 8]);
+            for r in 0..R {
+                for k in 0..8 {
+                    acc[r][c][k] += T::term(xs[r][k], w[k]);
+                }
+            }
+        }
+    }
+    let mut out = [[0.0f32; C]; R];
+    for r in 0..R {
+        for c in 0..C {
+            let mut tail = 0.0f32;
+            for i in chunks * 8..n {
+                tail += T::term(rows[r][i], ws[c][i]);
+            }
+            out[r][c] = lanes8(&acc[r][c]) + tail;
+        }
+    }
+    out
+}
+
+/// One pair (the remainder of both blocks), in the same order.
+#[inline(always)]
+pub(crate) fn pair<T: Term>(x: &[f32], w: &[f32]) -> f32 {
+    let n = x.len().min(w.len());
+    micro::<T, 1, 1>([&x[..n]], [&w[..n]], n)[0][0]
+}
+
+/// One row against four weight rows (`4 · x.len()` values of `w`), sharing the loads of `x`:
+/// the single-row shape.
+#[inline(always)]
+pub(crate) fn row_x4<T: Term>(x: &[f32], w: &[f32]) -> [f32; 4] {
+    let n = x.len();
+    let r = micro::<T, 1, 4>(
+        [x],
+        [&w[..n], &w[n..2 * n], &w[2 * n..3 * n], &w[3 * n..4 * n]],
+        n,
+    );
+    r[0]
+}
+
+/// One row against every weight row of `w` (`out.len()` rows of `x.len()` values):
+/// `out[j] = term-sum(x, w_j)`, four weight rows at a time.
+#[inline(always)]
+pub(crate) fn row_all<T: Term>(x: &[f32], w: &[f32], out: &mut [f32]) {
+    let n = x.len();
+    if n == 0 {
+        out.fill(0.0);
+        return;
+    }
+    let mut blocks = w.chunks_exact(4 * n);
+    let mut j = 0;
+    for (block, o) in (&mut blocks).zip(out.chunks_exact_mut(4)) {
+        o.copy_from_slice(&row_x4::<T>(x, block));
+        j += 4;
+    }
+    for (wj, o) in blocks.remainder().chunks_exact(n).zip(&mut out[j..]) {
+        *o = pair::<T>(x, wj);
+    }
+}
+
+/// Rows against weight rows: `x` holds rows of `n` values, `w` holds `n_out` rows of `n`
+/// values; `out[r · n_out + j]` is the term-sum of row `r` and weight row `j`.
+#[inline(always)]
+pub(crate) fn rows_all<T: Term>(x: &[f32], n: usize, w: &[f32], n_out: usize, out: &mut [f32]) {
+    if n == 0 {
+        out.fill(0.0);
+        return;
+    }
+    let n_rows = x.len() / n;
+    let w = &w[..n_out * n];
+    let mut r = 0;
+    while r + 4 <= n_rows {
+        let xs = [
+            &x[r * n..(r + 1) * n],
+            &x[(r + 1) * n..(r + 2) * n],
+            &x[(r + 2) * n..(r + 3) * n],
+            &x[(r + 3) * n..(r + 4) * n],
+        ];
+        let mut j = 0;
+        while j + 2 <= n_out {
+            let ws = [&w[j * n..(j + 1) * n], &w[(j + 1) * n..(j + 2) * n]];
+            let d = micro::<T, 4, 2>(xs, ws, n);
+            for (k, dk) in d.iter().enumerate() {
+                out[(r + k) * n_out + j] = dk[0];
+                out[(r + k) * n_out + j + 1] = dk[1];
+            }
+            j += 2;
+        }
+        if j < n_out {
+            let d = micro::<T, 4, 1>(xs, [&w[j * n..(j + 1) * n]], n);
+            for (k, dk) in d.iter().enumerate() {
+                out[(r + k) * n_out + j] = dk[0];
+            }
+        }
+        r += 4;
+    }
+    while r < n_rows {
+        row_all::<T>(
+            &x[r * n..(r + 1) * n],
+            w,
+            &mut out[r * n_out..(r + 1) * n_out],
+        );
+        r += 1;
+    }
+}
