@@ -10,11 +10,15 @@
 //! of eight lanes, six loads per eight terms, which fits the sixteen vector registers of
 //! x86_64 and leaves room on aarch64.
 //!
-//! These bodies are `#[inline(always)]`: [`crate::simd`] compiles each into its dispatched
-//! entry points, once for the baseline target and once per wider instruction set.
+//! The drivers are generic over the micro-kernel ([`Micro`]): [`Portable`] is plain Rust the
+//! compiler vectorises for the baseline target; [`crate::simd`] passes its AVX2 kernel
+//! (explicit 256-bit vectors, one register per pair's eight lanes) on CPUs that have AVX2.
 
 /// The term a pair accumulates: a product (`x · w`) or a squared difference (`(x − w)²`).
 pub(crate) trait Term {
+    /// Whether the term is a squared difference (else a product); the vector kernels of
+    /// [`crate::simd`] read it.
+    const SQUARED: bool;
     /// One term.
     fn term(x: f32, w: f32) -> f32;
 }
@@ -25,6 +29,7 @@ pub(crate) struct Dot;
 pub(crate) struct SqDist;
 
 impl Term for Dot {
+    const SQUARED: bool = false;
     #[inline(always)]
     fn term(x: f32, w: f32) -> f32 {
         x * w
@@ -32,6 +37,7 @@ impl Term for Dot {
 }
 
 impl Term for SqDist {
+    const SQUARED: bool = true;
     #[inline(always)]
     fn term(x: f32, w: f32) -> f32 {
         let d = x - w;
@@ -45,6 +51,106 @@ pub(crate) fn lanes8(a: &[f32; 8]) -> f32 {
     ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))
 }
 
+/// A micro-kernel: `R` rows against `C` weight rows, each pair summed in the order of the
+/// module docs. [`Portable`] is the plain Rust one; `crate::simd` has an AVX2 one.
+pub(crate) trait Micro: Copy {
+    /// `out[r][c]`, the term-sum of `rows[r][..n]` and `ws[c][..n]`.
+    fn micro<T: Term, const R: usize, const C: usize>(
+        self,
+        rows: [&[f32]; R],
+        ws: [&[f32]; C],
+        n: usize,
+    ) -> [[f32; C]; R];
+}
+
+/// The plain Rust micro-kernel, vectorised by the compiler for the baseline target.
+#[derive(Clone, Copy)]
+pub(crate) struct Portable;
+
+impl Micro for Portable {
+    #[inline(always)]
+    fn micro<T: Term, const R: usize, const C: usize>(
+        self,
+        rows: [&[f32]; R],
+        ws: [&[f32]; C],
+        n: usize,
+    ) -> [[f32; C]; R] {
+        // The shapes the single-row path uses most get kernels written with zipped chunk
+        // iterators, which the compiler vectorises reliably (`R` and `C` are constants, so
+        // the choice costs nothing at run time).
+        let mut out = [[0.0f32; C]; R];
+        if R == 1 && C == 1 {
+            out[0][0] = pair_zip::<T>(&rows[0][..n], &ws[0][..n]);
+            out
+        } else if R == 1 && C == 4 {
+            let d = row_x4_zip::<T>(
+                &rows[0][..n],
+                [&ws[0][..n], &ws[1][..n], &ws[2][..n], &ws[3][..n]],
+            );
+            out[0].copy_from_slice(&d[..C]);
+            out
+        } else {
+            micro::<T, R, C>(rows, ws, n)
+        }
+    }
+}
+
+/// One pair, eight lanes, over zipped chunks.
+#[inline(always)]
+fn pair_zip<T: Term>(x: &[f32], w: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let mut cx = x.chunks_exact(8);
+    let mut cw = w.chunks_exact(8);
+    for (a, b) in (&mut cx).zip(&mut cw) {
+        for k in 0..8 {
+            acc[k] += T::term(a[k], b[k]);
+        }
+    }
+    let mut tail = 0.0f32;
+    for (a, b) in cx.remainder().iter().zip(cw.remainder()) {
+        tail += T::term(*a, *b);
+    }
+    lanes8(&acc) + tail
+}
+
+/// One row against four weight rows, eight lanes each, over zipped chunks.
+#[inline(always)]
+fn row_x4_zip<T: Term>(x: &[f32], w: [&[f32]; 4]) -> [f32; 4] {
+    let n = x.len();
+    let mut acc = [[0.0f32; 8]; 4];
+    let chunks = x
+        .chunks_exact(8)
+        .zip(w[0].chunks_exact(8))
+        .zip(w[1].chunks_exact(8))
+        .zip(w[2].chunks_exact(8))
+        .zip(w[3].chunks_exact(8));
+    for ((((xc, c0), c1), c2), c3) in chunks {
+        for k in 0..8 {
+            acc[0][k] += T::term(xc[k], c0[k]);
+            acc[1][k] += T::term(xc[k], c1[k]);
+            acc[2][k] += T::term(xc[k], c2[k]);
+            acc[3][k] += T::term(xc[k], c3[k]);
+        }
+    }
+    let start = n - n % 8;
+    let mut out = [0.0f32; 4];
+    for (c, wc) in w.iter().enumerate() {
+        let mut tail = 0.0f32;
+        for (a, b) in x[start..].iter().zip(&wc[start..n]) {
+            tail += T::term(*a, *b);
+        }
+        out[c] = lanes8(&acc[c]) + tail;
+    }
+    out
+}
+
+/// The first `chunks` groups of eight values of `v`, as arrays: indexing them needs no
+/// bounds check the compiler cannot remove, so the lane loops below vectorise.
+#[inline(always)]
+fn eights(v: &[f32], chunks: usize) -> &[[f32; 8]] {
+    v[..chunks * 8].as_chunks::<8>().0
+}
+
 /// `R` rows against `C` weight rows, each `n` long: `out[r][c]`, each pair in the order of
 /// the module docs.
 #[inline(always)]
@@ -53,20 +159,17 @@ fn micro<T: Term, const R: usize, const C: usize>(
     ws: [&[f32]; C],
     n: usize,
 ) -> [[f32; C]; R] {
-    let mut acc = [[[0.0f32; 8]; C]; R];
     let chunks = n / 8;
+    let xs: [&[[f32; 8]]; R] = rows.map(|r| eights(r, chunks));
+    let wv: [&[[f32; 8]]; C] = ws.map(|w| eights(w, chunks));
+    let mut acc = [[[0.0f32; 8]; C]; R];
     for ch in 0..chunks {
-        let o = ch * 8;
-        let mut xs = [[0.0f32; 8]; R];
-        for r in 0..R {
-            xs[r].copy_from_slice(&rows[r][o..o + 8]);
-        }
         for c in 0..C {
-            let mut w = [0.0f32; 8];
-            w.copy_from_slice(&ws[c][o..o + 8]);
+            let w = wv[c][ch];
             for r in 0..R {
+                let x = xs[r][ch];
                 for k in 0..8 {
-                    acc[r][c][k] += T::term(xs[r][k], w[k]);
+                    acc[r][c][k] += T::term(x[k], w[k]);
                 }
             }
         }
@@ -75,8 +178,8 @@ fn micro<T: Term, const R: usize, const C: usize>(
     for r in 0..R {
         for c in 0..C {
             let mut tail = 0.0f32;
-            for i in chunks * 8..n {
-                tail += T::term(rows[r][i], ws[c][i]);
+            for (x, w) in rows[r][chunks * 8..n].iter().zip(&ws[c][chunks * 8..n]) {
+                tail += T::term(*x, *w);
             }
             out[r][c] = lanes8(&acc[r][c]) + tail;
         }
@@ -86,17 +189,17 @@ fn micro<T: Term, const R: usize, const C: usize>(
 
 /// One pair (the remainder of both blocks), in the same order.
 #[inline(always)]
-pub(crate) fn pair<T: Term>(x: &[f32], w: &[f32]) -> f32 {
+pub(crate) fn pair<T: Term, M: Micro>(m: M, x: &[f32], w: &[f32]) -> f32 {
     let n = x.len().min(w.len());
-    micro::<T, 1, 1>([&x[..n]], [&w[..n]], n)[0][0]
+    m.micro::<T, 1, 1>([&x[..n]], [&w[..n]], n)[0][0]
 }
 
 /// One row against four weight rows (`4 · x.len()` values of `w`), sharing the loads of `x`:
 /// the single-row shape.
 #[inline(always)]
-pub(crate) fn row_x4<T: Term>(x: &[f32], w: &[f32]) -> [f32; 4] {
+pub(crate) fn row_x4<T: Term, M: Micro>(m: M, x: &[f32], w: &[f32]) -> [f32; 4] {
     let n = x.len();
-    let r = micro::<T, 1, 4>(
+    let r = m.micro::<T, 1, 4>(
         [x],
         [&w[..n], &w[n..2 * n], &w[2 * n..3 * n], &w[3 * n..4 * n]],
         n,
@@ -107,7 +210,7 @@ pub(crate) fn row_x4<T: Term>(x: &[f32], w: &[f32]) -> [f32; 4] {
 /// One row against every weight row of `w` (`out.len()` rows of `x.len()` values):
 /// `out[j] = term-sum(x, w_j)`, four weight rows at a time.
 #[inline(always)]
-pub(crate) fn row_all<T: Term>(x: &[f32], w: &[f32], out: &mut [f32]) {
+pub(crate) fn row_all<T: Term, M: Micro>(m: M, x: &[f32], w: &[f32], out: &mut [f32]) {
     let n = x.len();
     if n == 0 {
         out.fill(0.0);
@@ -116,18 +219,25 @@ pub(crate) fn row_all<T: Term>(x: &[f32], w: &[f32], out: &mut [f32]) {
     let mut blocks = w.chunks_exact(4 * n);
     let mut j = 0;
     for (block, o) in (&mut blocks).zip(out.chunks_exact_mut(4)) {
-        o.copy_from_slice(&row_x4::<T>(x, block));
+        o.copy_from_slice(&row_x4::<T, M>(m, x, block));
         j += 4;
     }
     for (wj, o) in blocks.remainder().chunks_exact(n).zip(&mut out[j..]) {
-        *o = pair::<T>(x, wj);
+        *o = pair::<T, M>(m, x, wj);
     }
 }
 
 /// Rows against weight rows: `x` holds rows of `n` values, `w` holds `n_out` rows of `n`
 /// values; `out[r · n_out + j]` is the term-sum of row `r` and weight row `j`.
 #[inline(always)]
-pub(crate) fn rows_all<T: Term>(x: &[f32], n: usize, w: &[f32], n_out: usize, out: &mut [f32]) {
+pub(crate) fn rows_all<T: Term, M: Micro>(
+    m: M,
+    x: &[f32],
+    n: usize,
+    w: &[f32],
+    n_out: usize,
+    out: &mut [f32],
+) {
     if n == 0 {
         out.fill(0.0);
         return;
@@ -145,7 +255,7 @@ pub(crate) fn rows_all<T: Term>(x: &[f32], n: usize, w: &[f32], n_out: usize, ou
         let mut j = 0;
         while j + 2 <= n_out {
             let ws = [&w[j * n..(j + 1) * n], &w[(j + 1) * n..(j + 2) * n]];
-            let d = micro::<T, 4, 2>(xs, ws, n);
+            let d = m.micro::<T, 4, 2>(xs, ws, n);
             for (k, dk) in d.iter().enumerate() {
                 out[(r + k) * n_out + j] = dk[0];
                 out[(r + k) * n_out + j + 1] = dk[1];
@@ -153,7 +263,7 @@ pub(crate) fn rows_all<T: Term>(x: &[f32], n: usize, w: &[f32], n_out: usize, ou
             j += 2;
         }
         if j < n_out {
-            let d = micro::<T, 4, 1>(xs, [&w[j * n..(j + 1) * n]], n);
+            let d = m.micro::<T, 4, 1>(xs, [&w[j * n..(j + 1) * n]], n);
             for (k, dk) in d.iter().enumerate() {
                 out[(r + k) * n_out + j] = dk[0];
             }
@@ -161,7 +271,8 @@ pub(crate) fn rows_all<T: Term>(x: &[f32], n: usize, w: &[f32], n_out: usize, ou
         r += 4;
     }
     while r < n_rows {
-        row_all::<T>(
+        row_all::<T, M>(
+            m,
             &x[r * n..(r + 1) * n],
             w,
             &mut out[r * n_out..(r + 1) * n_out],

@@ -23,7 +23,7 @@
 
 #![allow(unsafe_code)]
 
-use crate::blocked::{self, Dot, SqDist};
+use crate::blocked::{self, Dot, Portable, SqDist};
 use icebreak_format::{Activation, Svm};
 
 /// Whether the AVX2 copies can run on this CPU (cached by the standard library).
@@ -77,10 +77,21 @@ pub fn kernel_isa() -> &'static str {
     }
 }
 
-/// Defines a dispatched entry point `$name` over the `#[inline(always)]` body `$body`.
+/// Defines a dispatched entry point `$name` over the `#[inline(always)]` body `$body`. With
+/// `micro`, the body's first argument is the micro-kernel: [`Portable`] in the baseline copy,
+/// [`x86::Avx2`] in the AVX2 copy.
 macro_rules! dispatch {
+    ($(#[$doc:meta])* pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = micro $body:path;) => {
+        dispatch!(@def [$(#[$doc])*] $name [$($arg: $ty),*] [$($ret)?] $body
+            // SAFETY (of the token): it is made inside `avx2`, which runs only on CPUs
+            // with AVX2.
+            [unsafe { x86::Avx2::new_unchecked() },] [Portable,]);
+    };
     ($(#[$doc:meta])* pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $body:path;) => {
-        $(#[$doc])*
+        dispatch!(@def [$(#[$doc])*] $name [$($arg: $ty),*] [$($ret)?] $body [] []);
+    };
+    (@def [$($doc:tt)*] $name:ident [$($arg:ident: $ty:ty),*] [$($ret:ty)?] $body:path [$($wide:tt)*] [$($base:tt)*]) => {
+        $($doc)*
         #[inline]
         pub fn $name($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
@@ -91,7 +102,7 @@ macro_rules! dispatch {
                 /// The CPU must support AVX2.
                 #[target_feature(enable = "avx2")]
                 unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
-                    $body($($arg),*)
+                    $body($($wide)* $($arg),*)
                 }
                 if has_avx2() {
                     // SAFETY: `has_avx2` has just confirmed that this CPU supports AVX2,
@@ -99,7 +110,7 @@ macro_rules! dispatch {
                     return unsafe { avx2($($arg),*) };
                 }
             }
-            $body($($arg),*)
+            $body($($base)* $($arg),*)
         }
     };
 }
@@ -108,55 +119,55 @@ dispatch! {
     /// `out[j] = intercept[j] + coef_j · x` for every output `j` (`coef` row-major,
     /// `out.len()` rows of `x.len()`): a linear model's single row.
     pub fn linear_f32(x: &[f32], coef: &[f32], intercept: &[f32], out: &mut [f32])
-        = crate::family::linear::linear_f32_body;
+        = micro crate::family::linear::linear_f32_body;
 }
 
 dispatch! {
     /// A linear model over a batch: `x` holds rows of `nf` values, `scores` gets `n_out`
     /// per row, bit for bit [`linear_f32`] of each row.
     pub fn linear_rows_f32(x: &[f32], nf: usize, coef: &[f32], intercept: &[f32], n_out: usize, scores: &mut [f32])
-        = crate::family::linear::linear_rows_body;
+        = micro crate::family::linear::linear_rows_body;
 }
 
 dispatch! {
     /// One dense layer: `out = a(weights · x + bias)` (`weights` row-major, one row per
     /// output).
     pub fn dense_f32(x: &[f32], weights: &[f32], bias: &[f32], a: Activation, out: &mut [f32])
-        = crate::family::dense::dense_f32_body;
+        = micro crate::family::dense::dense_f32_body;
 }
 
 dispatch! {
     /// One dense layer over a batch: `x` holds rows of `n_in` values, `out` gets
     /// `bias.len()` per row, bit for bit [`dense_f32`] of each row.
     pub fn dense_rows_f32(x: &[f32], n_in: usize, weights: &[f32], bias: &[f32], a: Activation, out: &mut [f32])
-        = crate::family::dense::dense_rows_body;
+        = micro crate::family::dense::dense_rows_body;
 }
 
 dispatch! {
     /// Distances from `x` to each of the `out.len()` centres; returns the index of the
     /// nearest (ties to the first).
     pub fn kmeans_f32(x: &[f32], centers: &[f32], out: &mut [f32]) -> usize
-        = crate::family::kmeans::kmeans_f32_body;
+        = micro crate::family::kmeans::kmeans_f32_body;
 }
 
 dispatch! {
     /// k-means over a batch: `x` holds rows of `n_in` values; `out` gets the `k` distances
     /// per row and `nearest` the nearest centre of each row, bit for bit [`kmeans_f32`].
     pub fn kmeans_rows_f32(x: &[f32], n_in: usize, centers: &[f32], k: usize, out: &mut [f32], nearest: &mut [usize])
-        = crate::family::kmeans::kmeans_rows_body;
+        = micro crate::family::kmeans::kmeans_rows_body;
 }
 
 dispatch! {
     /// PCA: `out_j = ((x - mean) · components_j) / whiten_j`; `x` is centred in place.
     pub fn pca_f32(x: &mut [f32], mean: &[f32], components: &[f32], whiten: Option<&[f32]>, out: &mut [f32])
-        = crate::family::pca::pca_f32_body;
+        = micro crate::family::pca::pca_f32_body;
 }
 
 dispatch! {
     /// PCA over a batch: `x` holds rows of `n_in` values (centred in place), `out` gets
     /// `n_out` per row, bit for bit [`pca_f32`] of each row.
     pub fn pca_rows_f32(x: &mut [f32], n_in: usize, mean: &[f32], components: &[f32], whiten: Option<&[f32]>, n_out: usize, out: &mut [f32])
-        = crate::family::pca::pca_rows_body;
+        = micro crate::family::pca::pca_rows_body;
 }
 
 dispatch! {
@@ -169,12 +180,111 @@ dispatch! {
     /// Rows against weight rows: `out[r · n_out + j] = x_r · w_j`, each in the order of
     /// [`crate::kernels::dot_f32_8acc`].
     pub fn rows_dot_f32(x: &[f32], n: usize, w: &[f32], n_out: usize, out: &mut [f32])
-        = blocked::rows_all::<Dot>;
+        = micro blocked::rows_all::<Dot, _>;
 }
 
 dispatch! {
     /// Rows against centres: `out[r · n_out + j] = ‖x_r − w_j‖²`, each in the order of
     /// [`crate::kernels::sq_dist_f32_8acc`].
     pub fn rows_sq_dist_f32(x: &[f32], n: usize, w: &[f32], n_out: usize, out: &mut [f32])
-        = blocked::rows_all::<SqDist>;
+        = micro blocked::rows_all::<SqDist, _>;
+}
+
+/// The AVX2 micro-kernel (x86_64).
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod x86 {
+    use crate::blocked::{lanes8, Micro, Term};
+    use std::arch::x86_64::{
+        __m256, _mm256_add_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_setzero_ps, _mm256_storeu_ps,
+        _mm256_sub_ps,
+    };
+
+    /// Proof that the CPU has AVX2: made only inside the AVX2 copies of the entry points,
+    /// which run only after the check.
+    #[derive(Clone, Copy)]
+    pub(crate) struct Avx2(());
+
+    impl Avx2 {
+        /// # Safety
+        /// The CPU must support AVX2.
+        #[inline(always)]
+        pub(crate) unsafe fn new_unchecked() -> Self {
+            Avx2(())
+        }
+    }
+
+    impl Micro for Avx2 {
+        #[inline(always)]
+        fn micro<T: Term, const R: usize, const C: usize>(
+            self,
+            rows: [&[f32]; R],
+            ws: [&[f32]; C],
+            n: usize,
+        ) -> [[f32; C]; R] {
+            // SAFETY: an `Avx2` exists only on a CPU with AVX2 (see `new_unchecked`).
+            unsafe { micro_avx2::<T, R, C>(rows, ws, n) }
+        }
+    }
+
+    /// One vector of eight terms.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn term<T: Term>(x: __m256, w: __m256) -> __m256 {
+        if T::SQUARED {
+            let d = _mm256_sub_ps(x, w);
+            _mm256_mul_ps(d, d)
+        } else {
+            _mm256_mul_ps(x, w)
+        }
+    }
+
+    /// `R` rows against `C` weight rows with one 256-bit accumulator per pair: lane `k`
+    /// sums the terms `i ≡ k (mod 8)` in order, exactly as the portable kernel's lane `k`
+    /// (a product is rounded, then added: no FMA); the lanes and the remainder are added
+    /// by the same scalar code.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn micro_avx2<T: Term, const R: usize, const C: usize>(
+        rows: [&[f32]; R],
+        ws: [&[f32]; C],
+        n: usize,
+    ) -> [[f32; C]; R] {
+        // The loads below read `[o, o + 8)` with `o + 8 <= chunks · 8 <= n`: in bounds of
+        // every slice, which this checks once.
+        assert!(rows.iter().all(|r| r.len() >= n) && ws.iter().all(|w| w.len() >= n));
+        let chunks = n / 8;
+        let mut acc = [[_mm256_setzero_ps(); C]; R];
+        for ch in 0..chunks {
+            let o = ch * 8;
+            let mut xv = [_mm256_setzero_ps(); R];
+            for r in 0..R {
+                // SAFETY: `o + 8 <= n <= rows[r].len()` (asserted above).
+                xv[r] = unsafe { _mm256_loadu_ps(rows[r].as_ptr().add(o)) };
+            }
+            for c in 0..C {
+                // SAFETY: `o + 8 <= n <= ws[c].len()` (asserted above).
+                let wv = unsafe { _mm256_loadu_ps(ws[c].as_ptr().add(o)) };
+                for r in 0..R {
+                    acc[r][c] = _mm256_add_ps(acc[r][c], term::<T>(xv[r], wv));
+                }
+            }
+        }
+        let mut out = [[0.0f32; C]; R];
+        for r in 0..R {
+            for c in 0..C {
+                let mut lanes = [0.0f32; 8];
+                // SAFETY: `lanes` holds the eight values the store writes.
+                unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc[r][c]) };
+                let mut tail = 0.0f32;
+                for (x, w) in rows[r][chunks * 8..n].iter().zip(&ws[c][chunks * 8..n]) {
+                    tail += T::term(*x, *w);
+                }
+                out[r][c] = lanes8(&lanes) + tail;
+            }
+        }
+        out
+    }
 }

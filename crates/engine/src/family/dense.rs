@@ -1,7 +1,7 @@
 //! Dense layers (`Stage::Dense` in `f32`, `Stage::DenseF64` in `f64`): one or more of them
 //! form an MLP estimator.
 
-use crate::blocked::{self, Dot};
+use crate::blocked::{self, Dot, Micro};
 use crate::kernels::sigmoid_f32;
 #[cfg(feature = "testing")]
 use crate::kernels::sigmoid_ref;
@@ -121,14 +121,15 @@ pub fn activate_ref(z: f64, a: Activation) -> f64 {
 /// four weight rows at a time, sharing the loads of `x`, each sum in the order of
 /// [`crate::kernels::dot_f32_8acc`].
 #[inline(always)]
-pub(crate) fn dense_f32_body(
+pub(crate) fn dense_f32_body<M: Micro>(
+    m: M,
     x: &[f32],
     weights: &[f32],
     bias: &[f32],
     a: Activation,
     out: &mut [f32],
 ) {
-    blocked::row_all::<Dot>(x, &weights[..out.len() * x.len()], out);
+    blocked::row_all::<Dot, M>(m, x, &weights[..out.len() * x.len()], out);
     for (o, b) in out.iter_mut().zip(bias) {
         *o = *b + *o;
     }
@@ -139,7 +140,8 @@ pub(crate) fn dense_f32_body(
 /// rows of `n_in` values; `out` gets `bias.len()` values per row, each bit for bit the
 /// single-row layer's.
 #[inline(always)]
-pub(crate) fn dense_rows_body(
+pub(crate) fn dense_rows_body<M: Micro>(
+    m: M,
     x: &[f32],
     n_in: usize,
     weights: &[f32],
@@ -148,7 +150,7 @@ pub(crate) fn dense_rows_body(
     out: &mut [f32],
 ) {
     let n_out = bias.len();
-    blocked::rows_all::<Dot>(x, n_in, weights, n_out, out);
+    blocked::rows_all::<Dot, M>(m, x, n_in, weights, n_out, out);
     if n_out == 0 {
         return;
     }

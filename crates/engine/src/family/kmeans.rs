@@ -1,7 +1,7 @@
 //! k-means (`Stage::KMeans` in `f32`, `Stage::KMeansF64` in `f64`): Euclidean distances to
 //! the centres and the nearest one.
 
-use crate::blocked::{self, SqDist};
+use crate::blocked::{self, Micro, SqDist};
 
 /// Squared Euclidean distance with eight accumulators.
 #[inline]
@@ -29,8 +29,13 @@ pub fn sq_dist_f32_8acc(a: &[f32], b: &[f32]) -> f32 {
 /// (smallest squared distance, ties to the first). The body of [`crate::simd::kmeans_f32`]:
 /// four centres at a time, each sum in the order of [`sq_dist_f32_8acc`].
 #[inline(always)]
-pub(crate) fn kmeans_f32_body(x: &[f32], centers: &[f32], out: &mut [f32]) -> usize {
-    blocked::row_all::<SqDist>(x, &centers[..out.len() * x.len()], out);
+pub(crate) fn kmeans_f32_body<M: Micro>(
+    m: M,
+    x: &[f32],
+    centers: &[f32],
+    out: &mut [f32],
+) -> usize {
+    blocked::row_all::<SqDist, M>(m, x, &centers[..out.len() * x.len()], out);
     nearest_and_sqrt(out)
 }
 
@@ -55,7 +60,8 @@ fn nearest_and_sqrt(out: &mut [f32]) -> usize {
 /// `n_in` values; `out` gets the `k` distances of each row and `nearest` its nearest centre,
 /// bit for bit the single-row path's.
 #[inline(always)]
-pub(crate) fn kmeans_rows_body(
+pub(crate) fn kmeans_rows_body<M: Micro>(
+    m: M,
     x: &[f32],
     n_in: usize,
     centers: &[f32],
@@ -63,7 +69,7 @@ pub(crate) fn kmeans_rows_body(
     out: &mut [f32],
     nearest: &mut [usize],
 ) {
-    blocked::rows_all::<SqDist>(x, n_in, centers, k, out);
+    blocked::rows_all::<SqDist, M>(m, x, n_in, centers, k, out);
     if k == 0 {
         return;
     }

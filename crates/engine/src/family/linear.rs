@@ -2,7 +2,7 @@
 //! the blocked product of a whole batch ([`crate::blocked`]); `Stage::LinearF64` in `f64`,
 //! one row at a time.
 
-use crate::blocked::{self, Dot};
+use crate::blocked::{self, Dot, Micro};
 #[cfg(feature = "testing")]
 use crate::kernels::dot_ref;
 
@@ -10,8 +10,14 @@ use crate::kernels::dot_ref;
 /// body of [`crate::simd::linear_f32`]): four weight rows at a time, sharing the loads of
 /// `x`, each sum in the order of [`crate::kernels::dot_f32_8acc`].
 #[inline(always)]
-pub(crate) fn linear_f32_body(x: &[f32], coef: &[f32], intercept: &[f32], out: &mut [f32]) {
-    blocked::row_all::<Dot>(x, &coef[..out.len() * x.len()], out);
+pub(crate) fn linear_f32_body<M: Micro>(
+    m: M,
+    x: &[f32],
+    coef: &[f32],
+    intercept: &[f32],
+    out: &mut [f32],
+) {
+    blocked::row_all::<Dot, M>(m, x, &coef[..out.len() * x.len()], out);
     for (o, b) in out.iter_mut().zip(intercept) {
         *o = *b + *o;
     }
@@ -61,7 +67,8 @@ pub fn linear_ref(x: &[f32], coef: &[f32], intercept: &[f32]) -> Vec<f64> {
 /// blocked product of the rows and the weight rows ([`crate::blocked`]), then the
 /// intercepts, in the single-row path's order.
 #[inline(always)]
-pub(crate) fn linear_rows_body(
+pub(crate) fn linear_rows_body<M: Micro>(
+    m: M,
     x: &[f32],
     nf: usize,
     coef: &[f32],
@@ -69,7 +76,7 @@ pub(crate) fn linear_rows_body(
     n_out: usize,
     scores: &mut [f32],
 ) {
-    blocked::rows_all::<Dot>(x, nf, coef, n_out, scores);
+    blocked::rows_all::<Dot, M>(m, x, nf, coef, n_out, scores);
     if n_out == 0 {
         return;
     }

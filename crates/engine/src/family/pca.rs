@@ -1,13 +1,14 @@
 //! PCA (`Stage::Pca` in `f32`, `Stage::PcaF64` in `f64`): centre, project onto the
 //! components, optionally whiten.
 
-use crate::blocked::{self, Dot};
+use crate::blocked::{self, Dot, Micro};
 
 /// PCA: `out_j = ((x - mean) · components_j) / whiten_j`. `x` is centred in place first.
 /// The body of [`crate::simd::pca_f32`]: four components at a time, each sum in the order of
 /// [`crate::kernels::dot_f32_8acc`].
 #[inline(always)]
-pub(crate) fn pca_f32_body(
+pub(crate) fn pca_f32_body<M: Micro>(
+    m: M,
     x: &mut [f32],
     mean: &[f32],
     components: &[f32],
@@ -17,7 +18,7 @@ pub(crate) fn pca_f32_body(
     for (v, m) in x.iter_mut().zip(mean) {
         *v -= m;
     }
-    blocked::row_all::<Dot>(x, &components[..out.len() * x.len()], out);
+    blocked::row_all::<Dot, M>(m, x, &components[..out.len() * x.len()], out);
     if let Some(w) = whiten {
         for (o, d) in out.iter_mut().zip(w) {
             *o /= d;
@@ -29,7 +30,8 @@ pub(crate) fn pca_f32_body(
 /// values, centred in place; `out` gets `n_out` values per row, bit for bit the single-row
 /// path's.
 #[inline(always)]
-pub(crate) fn pca_rows_body(
+pub(crate) fn pca_rows_body<M: Micro>(
+    m: M,
     x: &mut [f32],
     n_in: usize,
     mean: &[f32],
@@ -47,7 +49,7 @@ pub(crate) fn pca_rows_body(
             *v -= m;
         }
     }
-    blocked::rows_all::<Dot>(x, n_in, components, n_out, out);
+    blocked::rows_all::<Dot, M>(m, x, n_in, components, n_out, out);
     if let Some(w) = whiten {
         for row in out.chunks_exact_mut(n_out) {
             for (o, d) in row.iter_mut().zip(w) {
