@@ -6,7 +6,7 @@
 //! 2. Builds `bench/timer` in release (the product's profile).
 //! 3. `scripts/bench/sklearn.py prepare`: trains LogisticRegression, RandomForestClassifier
 //!    (100 trees, depth 8), GradientBoostingClassifier (500 trees, binary), MLPClassifier
-//!    (784-128-64-10), SVC (rbf, probabilities) and KMeans (10 centres) on digits upscaled to
+//!    (784-128-64-10), SVC (rbf, probabilities), KMeans (10 centres) and PCA (784 -> 50) on digits upscaled to
 //!    784 features, exports them with skl2onnx, records scikit-learn's outputs on the 1000
 //!    timed rows. Everything goes under `<target>/sklearnbench/`, reused when unchanged.
 //! 4. Rounds (`--rounds`, default 3): in each, the Python side times scikit-learn and
@@ -28,7 +28,7 @@ use std::fmt::Write as _;
 const USAGE: &str = "usage: cargo xtask sklearnbench [--quick] [--rounds N]
 
 Trains one model per scikit-learn family (LogisticRegression, RandomForestClassifier,
-GradientBoostingClassifier, MLPClassifier, SVC with probabilities, KMeans) on 784 features,
+GradientBoostingClassifier, MLPClassifier, SVC with probabilities, KMeans, PCA) on 784 features,
 exports them to ONNX with skl2onnx, and times scikit-learn, onnxruntime (one thread) and
 icebreak on them in one run: single row (median of per-call times) and batches of 1000 rows.
 Report: target/sklearnbench/sklearnbench.md.

@@ -65,7 +65,7 @@ pub mod reference;
 pub mod simd;
 
 pub use family::{svm, trees};
-pub use model::{BatchOutput, Model, RowOutput, Scratch};
+pub use model::{BatchOutput, Model, RowOutput, Scratch, MIN_ROWS_PER_THREAD};
 
 use std::fmt;
 

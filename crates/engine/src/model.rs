@@ -48,6 +48,10 @@ pub struct Model<'a> {
     all_f64: bool,
 }
 
+/// Fewest rows [`Model::predict_batch_threads`] gives a thread: below this, starting a
+/// thread costs more than the rows.
+pub const MIN_ROWS_PER_THREAD: usize = 64;
+
 /// Reusable buffers for predictions; one per thread.
 #[derive(Debug, Clone, Default)]
 pub struct Scratch {
@@ -423,29 +427,43 @@ impl<'a> Model<'a> {
     /// stage by stage over the whole batch: a PCA as one blocked product
     /// ([`simd::pca_rows_f32`]), the other stages row by row, each row's arithmetic exactly
     /// [`Model::predict_row`]'s. `tmp` is work space.
-    fn preprocess_rows(&self, rows: &[f64], work: &mut Vec<f32>, tmp: &mut Vec<f32>) {
+    ///
+    /// With `check`, each row is checked ([`Model::check_row`]) just before it is converted,
+    /// while it is in cache (one pass over the caller's rows instead of two); the first bad
+    /// row fails the call, as in [`Model::predict_batch`].
+    fn preprocess_rows(
+        &self,
+        rows: &[f64],
+        work: &mut Vec<f32>,
+        tmp: &mut Vec<f32>,
+        check: bool,
+    ) -> Result<(), EngineError> {
         let nf = self.n_features;
         let n_rows = if nf == 0 { 0 } else { rows.len() / nf };
         work.clear();
         work.resize(n_rows * nf, 0.0);
         if n_rows == 0 {
-            return;
+            return Ok(());
         }
         let mut stages = &self.stages[..self.pre_end];
-        match stages.split_first() {
-            Some((Stage::StandardScalerF64 { mean, scale }, rest)) => {
-                for (x, o) in rows.chunks_exact(nf).zip(work.chunks_exact_mut(nf)) {
+        let first = stages.split_first();
+        for (x, o) in rows.chunks_exact(nf).zip(work.chunks_exact_mut(nf)) {
+            if check {
+                self.check_row(x)?;
+            }
+            match first {
+                Some((Stage::StandardScalerF64 { mean, scale }, _)) => {
                     crate::family::scaler::standard_scale_f64_into(x, mean, scale, o);
                 }
-                stages = rest;
-            }
-            Some((Stage::MinMaxScalerF64 { scale, min }, rest)) => {
-                for (x, o) in rows.chunks_exact(nf).zip(work.chunks_exact_mut(nf)) {
+                Some((Stage::MinMaxScalerF64 { scale, min }, _)) => {
                     crate::family::scaler::min_max_scale_f64_into(x, scale, min, o);
                 }
-                stages = rest;
+                _ => kernels::narrow(x, o),
             }
-            _ => kernels::narrow(rows, work),
+        }
+        if let Some((Stage::StandardScalerF64 { .. } | Stage::MinMaxScalerF64 { .. }, rest)) = first
+        {
+            stages = rest;
         }
         let mut w = nf;
         let mut a = vec![0.0f32; self.max_width];
@@ -484,14 +502,17 @@ impl<'a> Model<'a> {
             }
             w = no;
         }
+        Ok(())
     }
 
     /// Predicts a row-major batch (`rows.len() / n_features` rows) through the batch path:
-    /// for linear models and tree ensembles each stage runs over every row before the next
-    /// stage; the linear layer takes rows four at a time so each weight is loaded once per
-    /// four rows, and a tree ensemble walks each tree for a block of rows before the next
-    /// tree. The other families run row by row on one scratch (same arithmetic as
-    /// [`Model::predict_row`]).
+    /// for the f32 linear models, MLPs, k-means, PCA (and the other preprocessors) and tree
+    /// ensembles each stage runs over every row before the next stage. The dense stages are
+    /// blocked products of four rows against two weight rows at a time, so each weight is
+    /// loaded once per four rows (`blocked`, dispatched by [`crate::simd`]); a tree ensemble
+    /// walks each tree for a block of rows before the next tree. The other families (SVMs,
+    /// naive Bayes, pipelines computed in `f64` throughout) run row by row on one scratch.
+    /// Either way each row's answer has exactly [`Model::predict_row`]'s bits.
     ///
     /// Writes scores (`n_rows × score_width`) into `out.scores`, the final values
     /// (`n_rows × value_width`) into `out.values`, probabilities into `out.probabilities`
@@ -505,8 +526,17 @@ impl<'a> Model<'a> {
                 n_features: nf,
             });
         }
-        for row in rows.chunks_exact(nf) {
-            self.check_row(row)?;
+        // The dense f32 families check each row as they convert it (`preprocess_rows`).
+        let checked_in_pass = !self.all_f64
+            && match self.estimator() {
+                Some(Stage::Linear { .. } | Stage::Dense { .. } | Stage::KMeans { .. }) => true,
+                None => self.pre_end > 0,
+                Some(_) => false,
+            };
+        if !checked_in_pass {
+            for row in rows.chunks_exact(nf) {
+                self.check_row(row)?;
+            }
         }
         let n_rows = rows.len() / nf;
         out.clear();
@@ -528,7 +558,7 @@ impl<'a> Model<'a> {
                         out.work64.extend_from_slice(rows);
                         trees::round_row_f32(&mut out.work64);
                     } else {
-                        self.preprocess_rows(rows, &mut out.work, &mut out.tmp);
+                        self.preprocess_rows(rows, &mut out.work, &mut out.tmp, false)?;
                         out.work64.extend(out.work.iter().map(|&v| f64::from(v)));
                     }
                     &out.work64
@@ -545,7 +575,7 @@ impl<'a> Model<'a> {
             }) => {
                 out.scores32.clear();
                 out.scores32.resize(n_rows * sw, 0.0);
-                self.preprocess_rows(rows, &mut out.work, &mut out.tmp);
+                self.preprocess_rows(rows, &mut out.work, &mut out.tmp, true)?;
                 simd::linear_rows_f32(
                     &out.work,
                     self.est_in,
@@ -558,7 +588,7 @@ impl<'a> Model<'a> {
                 kernels::widen(&out.scores32, &mut out.scores);
             }
             Some(Stage::Dense { .. }) => {
-                self.preprocess_rows(rows, &mut out.work, &mut out.tmp);
+                self.preprocess_rows(rows, &mut out.work, &mut out.tmp, true)?;
                 let layers = &self.stages[self.pre_end..self.est_end];
                 dense::chain_rows(
                     layers,
@@ -571,7 +601,7 @@ impl<'a> Model<'a> {
                 kernels::widen(&out.scores32, &mut out.scores);
             }
             Some(Stage::KMeans { centers, .. }) => {
-                self.preprocess_rows(rows, &mut out.work, &mut out.tmp);
+                self.preprocess_rows(rows, &mut out.work, &mut out.tmp, true)?;
                 out.scores32.clear();
                 out.scores32.resize(n_rows * sw, 0.0);
                 out.nearest.clear();
@@ -590,7 +620,7 @@ impl<'a> Model<'a> {
             }
             None if !self.all_f64 && self.pre_end > 0 => {
                 // A transformer (a PCA, scalers): its scores are its preprocessed rows.
-                self.preprocess_rows(rows, &mut out.work, &mut out.tmp);
+                self.preprocess_rows(rows, &mut out.work, &mut out.tmp, true)?;
                 out.scores.resize(n_rows * sw, 0.0);
                 kernels::widen(&out.work, &mut out.scores);
             }
@@ -637,6 +667,58 @@ impl<'a> Model<'a> {
                 out.classes
                     .extend(out.scores.chunks_exact(sw).map(|s| self.class_of(s)));
             }
+        }
+        Ok(())
+    }
+
+    /// [`Model::predict_batch`] on up to `n_threads` threads: the rows are cut into one
+    /// contiguous part per thread (at least [`MIN_ROWS_PER_THREAD`] rows each, so a small
+    /// batch stays on the calling thread), each part runs the batch path on its own scoped
+    /// thread, and the parts are joined in order. Every row's answer is computed exactly as
+    /// on one thread, so the outputs are bit for bit [`Model::predict_batch`]'s, and so is
+    /// the error (that of the first bad row). `n_threads` of 0 or 1 runs on the calling
+    /// thread.
+    pub fn predict_batch_threads(
+        &self,
+        rows: &[f64],
+        out: &mut BatchOutput,
+        n_threads: usize,
+    ) -> Result<(), EngineError> {
+        let nf = self.n_features;
+        if nf == 0 || rows.len() % nf != 0 {
+            return self.predict_batch(rows, out);
+        }
+        let n_rows = rows.len() / nf;
+        let threads = n_threads.min(n_rows / MIN_ROWS_PER_THREAD).max(1);
+        if threads == 1 {
+            return self.predict_batch(rows, out);
+        }
+        let per = n_rows.div_ceil(threads);
+        let parts: Vec<Result<BatchOutput, EngineError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = rows
+                .chunks(per * nf)
+                .map(|part| {
+                    s.spawn(move || {
+                        let mut o = BatchOutput::default();
+                        self.predict_batch(part, &mut o).map(|()| o)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        out.clear();
+        for part in parts {
+            let part = part?;
+            out.score_width = part.score_width;
+            out.value_width = part.value_width;
+            out.probability_width = part.probability_width;
+            out.scores.extend_from_slice(&part.scores);
+            out.values.extend_from_slice(&part.values);
+            out.probabilities.extend_from_slice(&part.probabilities);
+            out.classes.extend_from_slice(&part.classes);
         }
         Ok(())
     }
