@@ -411,6 +411,37 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Every family (the SVM's f64 kernel values included) answers with the same bits from
+    /// the AVX2 copies of the kernels as from the baseline ones.
+    #[test]
+    fn both_instruction_sets_answer_alike((s, rows) in model_and_rows()) {
+        let buf = write(&s).unwrap();
+        let apr = Apr::parse(&buf).unwrap();
+        let model = Model::new(&apr);
+        let flat: Vec<f64> = rows.concat();
+        let run = |portable: bool| {
+            icebreak_engine::simd::force_portable(portable);
+            let mut out = BatchOutput::default();
+            model.predict_batch(&flat, &mut out).unwrap();
+            let mut scratch = model.scratch();
+            let row: Vec<u64> = rows
+                .iter()
+                .flat_map(|x| {
+                    let o = model.predict_row(x, &mut scratch).unwrap();
+                    o.scores.iter().chain(o.values).map(|v| v.to_bits()).collect::<Vec<_>>()
+                })
+                .collect();
+            icebreak_engine::simd::force_portable(false);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            (bits(&out.scores), bits(&out.values), bits(&out.probabilities), out.classes, row)
+        };
+        prop_assert_eq!(run(false), run(true));
+    }
+}
+
 #[test]
 fn a_threaded_batch_fails_on_the_first_bad_row_like_one_thread() {
     let s = spec(
