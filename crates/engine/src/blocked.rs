@@ -148,7 +148,7 @@ fn row_x4_zip<T: Term>(x: &[f32], w: [&[f32]; 4]) -> [f32; 4] {
 /// bounds check the compiler cannot remove, so the lane loops below vectorise.
 #[inline(always)]
 fn eights(v: &[f32], chunks: usize) -> &[[f32; 8]] {
-    v[..chunks * 8].as_chunks::<8>().0
+    bytemuck::cast_slice(&v[..chunks * 8])
 }
 
 /// `R` rows against `C` weight rows, each `n` long: `out[r][c]`, each pair in the order of

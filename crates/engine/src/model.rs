@@ -439,7 +439,7 @@ impl<'a> Model<'a> {
         check: bool,
     ) -> Result<(), EngineError> {
         let nf = self.n_features;
-        let n_rows = if nf == 0 { 0 } else { rows.len() / nf };
+        let n_rows = rows.len().checked_div(nf).unwrap_or(0);
         work.clear();
         work.resize(n_rows * nf, 0.0);
         if n_rows == 0 {

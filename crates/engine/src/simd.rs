@@ -1,7 +1,7 @@
 //! Runtime CPU dispatch of the dense kernels: the only module of the engine with `unsafe`.
 //!
 //! Each entry point below is one `#[inline(always)]` body from its family module (or
-//! [`crate::blocked`]) compiled twice: for the baseline target (SSE2 on x86_64, NEON on
+//! `blocked`) compiled twice: for the baseline target (SSE2 on x86_64, NEON on
 //! aarch64, where NEON is always present), and on x86_64 once more with AVX2 enabled, chosen
 //! at run time when the CPU has AVX2. The bodies are plain Rust written so that the compiler
 //! vectorises them (eight-lane accumulators); with AVX2 each accumulator is one 256-bit
@@ -78,8 +78,8 @@ pub fn kernel_isa() -> &'static str {
 }
 
 /// Defines a dispatched entry point `$name` over the `#[inline(always)]` body `$body`. With
-/// `micro`, the body's first argument is the micro-kernel: [`Portable`] in the baseline copy,
-/// [`x86::Avx2`] in the AVX2 copy.
+/// `micro`, the body's first argument is the micro-kernel: `Portable` in the baseline copy,
+/// `x86::Avx2` in the AVX2 copy.
 macro_rules! dispatch {
     ($(#[$doc:meta])* pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = micro $body:path;) => {
         dispatch!(@def [$(#[$doc])*] $name [$($arg: $ty),*] [$($ret)?] $body

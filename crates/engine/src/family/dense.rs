@@ -131,7 +131,7 @@ pub(crate) fn dense_f32_body<M: Micro>(
 ) {
     blocked::row_all::<Dot, M>(m, x, &weights[..out.len() * x.len()], out);
     for (o, b) in out.iter_mut().zip(bias) {
-        *o = *b + *o;
+        *o += *b;
     }
     activate_f32(out, a);
 }
@@ -156,7 +156,7 @@ pub(crate) fn dense_rows_body<M: Micro>(
     }
     for row in out.chunks_exact_mut(n_out) {
         for (o, b) in row.iter_mut().zip(bias) {
-            *o = *b + *o;
+            *o += *b;
         }
         activate_f32(row, a);
     }
@@ -171,7 +171,7 @@ pub(crate) fn chain_rows(
     tmp: &mut Vec<f32>,
     out: &mut Vec<f32>,
 ) -> usize {
-    let n_rows = if w == 0 { 0 } else { x.len() / w };
+    let n_rows = x.len().checked_div(w).unwrap_or(0);
     let mut w = w;
     let mut first = true;
     for s in layers {

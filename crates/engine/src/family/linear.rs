@@ -19,7 +19,7 @@ pub(crate) fn linear_f32_body<M: Micro>(
 ) {
     blocked::row_all::<Dot, M>(m, x, &coef[..out.len() * x.len()], out);
     for (o, b) in out.iter_mut().zip(intercept) {
-        *o = *b + *o;
+        *o += *b;
     }
 }
 
@@ -82,7 +82,7 @@ pub(crate) fn linear_rows_body<M: Micro>(
     }
     for row in scores.chunks_exact_mut(n_out) {
         for (o, b) in row.iter_mut().zip(intercept) {
-            *o = *b + *o;
+            *o += *b;
         }
     }
 }

@@ -30,6 +30,7 @@ pub(crate) fn pca_f32_body<M: Micro>(
 /// values, centred in place; `out` gets `n_out` values per row, bit for bit the single-row
 /// path's.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)] // the batch shape and the stage's three tensors
 pub(crate) fn pca_rows_body<M: Micro>(
     m: M,
     x: &mut [f32],
