@@ -7,7 +7,7 @@
 
 pub use crate::family::dense::{activate_f32, activate_f64, dense_f64, dot_rows4_f32};
 pub use crate::family::imputer::impute_f32;
-pub use crate::family::kmeans::{kmeans_f64, sq_dist_f32_8acc};
+pub use crate::family::kmeans::{center_norms_f32, kmeans_f64, sq_dist_f32_8acc};
 pub use crate::family::linear::linear_f64;
 pub use crate::family::naive_bayes::gaussian_nb_f64;
 pub use crate::family::normalizer::{norm_f32, normalize_f32};

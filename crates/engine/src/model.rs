@@ -46,6 +46,9 @@ pub struct Model<'a> {
     /// the precision is `f64`: the row is computed in `f64` throughout, never rounded
     /// (scikit-learn pipelines reached through double ONNX graphs).
     all_f64: bool,
+    /// An f32 k-means estimator's `‖c‖²`, computed on the first prediction (k values, read
+    /// from the centres once), never at creation: creating a model stays O(stages).
+    kmeans_norms: std::sync::OnceLock<Vec<f32>>,
 }
 
 /// Fewest rows [`Model::predict_batch_threads`] gives a thread: below this, starting a
@@ -158,6 +161,7 @@ impl<'a> Model<'a> {
             precision,
             exact_f64: exact_f64 && precision == Precision::F64 && pre_end == 0,
             all_f64,
+            kmeans_norms: std::sync::OnceLock::new(),
         }
     }
 
@@ -257,6 +261,16 @@ impl<'a> Model<'a> {
         Ok(())
     }
 
+    /// The `‖c‖²` of an f32 k-means estimator (computed on first use); empty otherwise.
+    fn kmeans_norms(&self) -> &[f32] {
+        match self.estimator() {
+            Some(Stage::KMeans { n_in, k, centers }) => self.kmeans_norms.get_or_init(|| {
+                family::kmeans::center_norms_f32(centers, *n_in as usize, *k as usize)
+            }),
+            _ => &[],
+        }
+    }
+
     /// The estimator block's first stage, if the model has one.
     fn estimator(&self) -> Option<&Stage<'a>> {
         self.stages[..self.est_end].get(self.pre_end)
@@ -334,6 +348,7 @@ impl<'a> Model<'a> {
             prepared: self.prepared.as_ref(),
             post: self.post,
             score_width: sw,
+            kmeans_norms: self.kmeans_norms(),
         };
         let (class_hint, values_ready) = if self.reads_f64 {
             block.run_f64(
@@ -610,6 +625,7 @@ impl<'a> Model<'a> {
                     &out.work,
                     self.est_in,
                     centers,
+                    self.kmeans_norms(),
                     sw,
                     &mut out.scores32,
                     &mut out.nearest,

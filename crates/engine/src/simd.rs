@@ -144,16 +144,18 @@ dispatch! {
 }
 
 dispatch! {
-    /// Distances from `x` to each of the `out.len()` centres; returns the index of the
+    /// Distances from `x` to each of the `out.len()` centres, `sqrt(max((-2 x · c + ‖x‖²)
+    /// + ‖c‖², 0))` with `norms` the centres' `‖c‖²`
+    /// ([`center_norms_f32`](crate::kernels::center_norms_f32)); returns the index of the
     /// nearest (ties to the first).
-    pub fn kmeans_f32(x: &[f32], centers: &[f32], out: &mut [f32]) -> usize
+    pub fn kmeans_f32(x: &[f32], centers: &[f32], norms: &[f32], out: &mut [f32]) -> usize
         = micro crate::family::kmeans::kmeans_f32_body;
 }
 
 dispatch! {
     /// k-means over a batch: `x` holds rows of `n_in` values; `out` gets the `k` distances
     /// per row and `nearest` the nearest centre of each row, bit for bit [`kmeans_f32`].
-    pub fn kmeans_rows_f32(x: &[f32], n_in: usize, centers: &[f32], k: usize, out: &mut [f32], nearest: &mut [usize])
+    pub fn kmeans_rows_f32(x: &[f32], n_in: usize, centers: &[f32], norms: &[f32], k: usize, out: &mut [f32], nearest: &mut [usize])
         = micro crate::family::kmeans::kmeans_rows_body;
 }
 

@@ -208,6 +208,8 @@ pub(crate) struct EstimatorBlock<'m, 'a> {
     pub post: Option<PostTransform>,
     /// Width of the estimator's scores.
     pub score_width: usize,
+    /// A k-means estimator's `‖c‖²` (empty for the other families).
+    pub kmeans_norms: &'m [f32],
 }
 
 /// The scratch buffers an estimator computes in (those of [`crate::Scratch`]). Scores end in
@@ -300,7 +302,12 @@ impl EstimatorBlock<'_, '_> {
                 (None, false)
             }
             Some(Stage::KMeans { centers, .. }) => (
-                Some(crate::simd::kmeans_f32(&a[..w], centers, &mut b[..sw])),
+                Some(crate::simd::kmeans_f32(
+                    &a[..w],
+                    centers,
+                    self.kmeans_norms,
+                    &mut b[..sw],
+                )),
                 false,
             ),
             Some(Stage::KMeansF64 { centers, .. }) => {

@@ -1,11 +1,13 @@
 //! The dispatched dense kernels (`icebreak_engine::simd`) against their baseline copies and
 //! against the single-pair kernels, bit for bit: the blocked batch products must sum every
-//! pair in the order of `dot_f32_8acc` / `sq_dist_f32_8acc`, and the AVX2 copies (when the
-//! CPU has AVX2) must answer exactly like the baseline ones.
+//! pair in the order of `dot_f32_8acc` / `sq_dist_f32_8acc`, k-means must be the product
+//! form written out, and the AVX2 copies (when the CPU has AVX2) must answer exactly like
+//! the baseline ones.
 
 use icebreak_engine::kernels::{
-    activate_f32, dense_f32, dense_rows_f32, dot_f32_8acc, kmeans_f32, kmeans_rows_f32, linear_f32,
-    linear_rows_f32, pca_f32, pca_rows_f32, rows_dot_f32, rows_sq_dist_f32, sq_dist_f32_8acc,
+    activate_f32, center_norms_f32, dense_f32, dense_rows_f32, dot_f32_8acc, kmeans_f32,
+    kmeans_rows_f32, linear_f32, linear_rows_f32, pca_f32, pca_rows_f32, rows_dot_f32,
+    rows_sq_dist_f32, sq_dist_f32_8acc,
 };
 use icebreak_engine::simd;
 use icebreak_format::Activation;
@@ -131,10 +133,15 @@ proptest! {
 
     #[test]
     fn kmeans_and_pca_batches_equal_their_rows((n, r, o, x, w, b) in problem(), whiten in any::<bool>()) {
+        let norms = center_norms_f32(&w, n, o);
+        for (j, cc) in norms.iter().enumerate() {
+            let c = &w[j * n..(j + 1) * n];
+            prop_assert_eq!(cc.to_bits(), dot_f32_8acc(c, c).to_bits());
+        }
         let (km, km_base) = both(|| {
             let mut out = vec![0.0f32; r * o];
             let mut near = vec![0usize; r];
-            kmeans_rows_f32(&x, n, &w, o, &mut out, &mut near);
+            kmeans_rows_f32(&x, n, &w, &norms, o, &mut out, &mut near);
             (out, near)
         });
         prop_assert_eq!(bits(&km.0), bits(&km_base.0));
@@ -153,9 +160,18 @@ proptest! {
             let xi = &x[i * n..(i + 1) * n];
             let ((d, c), (d_base, c_base)) = both(|| {
                 let mut out = vec![0.0f32; o];
-                let c = kmeans_f32(xi, &w, &mut out);
+                let c = kmeans_f32(xi, &w, &norms, &mut out);
                 (out, c)
             });
+            // The product form, written out.
+            let xx = dot_f32_8acc(xi, xi);
+            let want: Vec<f32> = (0..o)
+                .map(|j| {
+                    let dot = dot_f32_8acc(xi, &w[j * n..(j + 1) * n]);
+                    ((-2.0 * dot + xx) + norms[j]).max(0.0).sqrt()
+                })
+                .collect();
+            prop_assert_eq!(bits(&d), bits(&want));
             prop_assert_eq!(bits(&d), bits(&d_base));
             prop_assert_eq!(c, c_base);
             prop_assert_eq!(bits(&d), bits(&km.0[i * o..(i + 1) * o]));
