@@ -18,6 +18,7 @@
 pub(crate) trait Term {
     /// Whether the term is a squared difference (else a product); the vector kernels of
     /// [`crate::simd`] read it.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // only the AVX2 kernel reads it
     const SQUARED: bool;
     /// One term.
     fn term(x: f32, w: f32) -> f32;

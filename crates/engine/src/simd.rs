@@ -45,7 +45,7 @@ pub fn force_portable(on: bool) {
     FORCE_PORTABLE.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
-#[cfg(feature = "testing")]
+#[cfg(all(target_arch = "x86_64", feature = "testing"))]
 #[inline]
 fn portable_forced() -> bool {
     FORCE_PORTABLE.load(std::sync::atomic::Ordering::Relaxed)
