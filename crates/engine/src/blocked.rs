@@ -62,6 +62,10 @@ pub(crate) trait Micro: Copy {
         ws: [&[f32]; C],
         n: usize,
     ) -> [[f32; C]; R];
+
+    /// An SVM's `x · sv_j` (or `‖x − sv_j‖²` with `SQ`) in `f64` for `N` support vectors,
+    /// each in the order of `family::svm::dot_f64` / `sq_dist_f64`.
+    fn sv_f64<const SQ: bool, const N: usize>(self, x: &[f64], svs: [&[f32]; N]) -> [f64; N];
 }
 
 /// The plain Rust micro-kernel, vectorised by the compiler for the baseline target.
@@ -93,6 +97,18 @@ impl Micro for Portable {
         } else {
             micro::<T, R, C>(rows, ws, n)
         }
+    }
+
+    #[inline(always)]
+    fn sv_f64<const SQ: bool, const N: usize>(self, x: &[f64], svs: [&[f32]; N]) -> [f64; N] {
+        use crate::family::svm::{dot_f64, sq_dist_f64};
+        svs.map(|sv| {
+            if SQ {
+                sq_dist_f64(x, sv)
+            } else {
+                dot_f64(x, sv)
+            }
+        })
     }
 }
 

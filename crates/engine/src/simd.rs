@@ -175,7 +175,7 @@ dispatch! {
 dispatch! {
     /// `K(x, sv_s)` in `f64` for every support vector of an SVM.
     pub fn svm_kernel_values_f64(m: &Svm<'_>, x: &[f64], out: &mut [f64])
-        = crate::family::svm::kernel_values_body;
+        = micro crate::family::svm::kernel_values_body;
 }
 
 dispatch! {
@@ -226,6 +226,73 @@ pub(crate) mod x86 {
             // SAFETY: an `Avx2` exists only on a CPU with AVX2 (see `new_unchecked`).
             unsafe { micro_avx2::<T, R, C>(rows, ws, n) }
         }
+
+        #[inline(always)]
+        fn sv_f64<const SQ: bool, const N: usize>(self, x: &[f64], svs: [&[f32]; N]) -> [f64; N] {
+            self.sv(x, svs, SQ)
+        }
+    }
+
+    impl Avx2 {
+        #[inline(always)]
+        pub(crate) fn sv<const N: usize>(
+            self,
+            x: &[f64],
+            svs: [&[f32]; N],
+            squared: bool,
+        ) -> [f64; N] {
+            // SAFETY: an `Avx2` exists only on a CPU with AVX2 (see `new_unchecked`).
+            unsafe { sv_avx2(x, svs, squared) }
+        }
+    }
+
+    /// `N` support vectors against one `f64` row, one 256-bit register of four `f64` lanes
+    /// per support vector (`N` independent chains): lane `k` sums the terms
+    /// `i ≡ k (mod 4)` in order, the product rounded before the add, exactly as
+    /// `family::svm::dot_f64` / `sq_dist_f64` (`(l0 + l2) + (l1 + l3)`, then the remaining
+    /// terms one by one, in scalar code).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn sv_avx2<const N: usize>(x: &[f64], svs: [&[f32]; N], squared: bool) -> [f64; N] {
+        use std::arch::x86_64::{
+            _mm256_add_pd, _mm256_cvtps_pd, _mm256_loadu_pd, _mm256_mul_pd, _mm256_setzero_pd,
+            _mm256_storeu_pd, _mm256_sub_pd, _mm_loadu_ps,
+        };
+        let n = svs.iter().fold(x.len(), |n, s| n.min(s.len()));
+        let chunks = n / 4;
+        let mut acc = [_mm256_setzero_pd(); N];
+        for ch in 0..chunks {
+            let o = ch * 4;
+            // SAFETY: `o + 4 <= n <= x.len()`.
+            let xv = unsafe { _mm256_loadu_pd(x.as_ptr().add(o)) };
+            for j in 0..N {
+                // SAFETY: `o + 4 <= n <= svs[j].len()`; four `f32` are read.
+                let sv = _mm256_cvtps_pd(unsafe { _mm_loadu_ps(svs[j].as_ptr().add(o)) });
+                let t = if squared {
+                    let d = _mm256_sub_pd(xv, sv);
+                    _mm256_mul_pd(d, d)
+                } else {
+                    _mm256_mul_pd(xv, sv)
+                };
+                acc[j] = _mm256_add_pd(acc[j], t);
+            }
+        }
+        let mut out = [0.0f64; N];
+        for j in 0..N {
+            let mut l = [0.0f64; 4];
+            // SAFETY: `l` holds the four values the store writes.
+            unsafe { _mm256_storeu_pd(l.as_mut_ptr(), acc[j]) };
+            let mut s = (l[0] + l[2]) + (l[1] + l[3]);
+            for (a, b) in x[chunks * 4..n].iter().zip(&svs[j][chunks * 4..n]) {
+                let b = f64::from(*b);
+                s += if squared { (a - b) * (a - b) } else { a * b };
+            }
+            out[j] = s;
+        }
+        out
     }
 
     /// One vector of eight terms.
