@@ -3,7 +3,10 @@
 //! is property-tested against its reference.
 //!
 //! The primitives several families share are defined here; each family's own kernels live
-//! in its module and are re-exported here, so `kernels::X` names every kernel.
+//! in its module and are re-exported here, so `kernels::X` names every kernel. The dense
+//! kernels (`linear_f32`, `dense_f32`, `kmeans_f32`, `pca_f32`, their `*_rows_f32` batch
+//! forms, `rows_dot_f32`, `svm_kernel_values_f64`) are the run-time dispatched entry points
+//! of [`crate::simd`]: the same bits on every CPU.
 
 pub use crate::family::dense::{activate_f32, activate_f64, dense_f64, dot_rows4_f32};
 pub use crate::family::imputer::impute_f32;
