@@ -74,7 +74,7 @@ def data():
 
 def models():
     """(name, family, description, estimator factory, binary target?)."""
-    from sklearn import cluster, ensemble, linear_model, neural_network, svm
+    from sklearn import cluster, decomposition, ensemble, linear_model, neural_network, svm
 
     return [
         ("logreg", "LogisticRegression",
@@ -102,6 +102,9 @@ def models():
         ("kmeans", "KMeans",
          "KMeans(n_clusters=10, n_init=1), 784 features",
          lambda: cluster.KMeans(n_clusters=10, n_init=1, random_state=SEED), False),
+        ("pca", "PCA",
+         "PCA(n_components=50), 784 -> 50",
+         lambda: decomposition.PCA(n_components=50, random_state=SEED), False),
     ]
 
 
@@ -137,7 +140,7 @@ def write_stamp(stamp_path, stamp):
 
 def reference(model, X):
     """scikit-learn's outputs, as icebreak's `values` hold them: probabilities for the
-    classifiers, the distances to the centres for k-means."""
+    classifiers, the distances to the centres for k-means, the projection for PCA."""
     if hasattr(model, "predict_proba"):
         return np.asarray(model.predict_proba(X), dtype=np.float64)
     return np.asarray(model.transform(X), dtype=np.float64)
@@ -155,6 +158,7 @@ def ort_session(path):
 
 def describe(model):
     from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
     from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
     from sklearn.neural_network import MLPClassifier
     from sklearn.svm import SVC
@@ -171,6 +175,8 @@ def describe(model):
         return f"{model.n_iter_} training epochs"
     if isinstance(model, KMeans):
         return f"{model.n_clusters} centres"
+    if isinstance(model, PCA):
+        return f"{model.n_components_} components"
     return f"{len(model.classes_)} classes"
 
 
@@ -217,12 +223,13 @@ def prepare(args):
         ref.astype("<f8").tofile(ref_path)
         sess = ort_session(onnx_path)
         got = np.asarray(sess.run(None, {sess.get_inputs()[0].name:
-                                         rows.astype(np.float32)})[1], dtype=np.float64)
+                                         rows.astype(np.float32)})[-1], dtype=np.float64)
         entries.append({
             "name": name, "family": family, "description": desc, "detail": describe(model),
             "pickle": pkl, "onnx": onnx_path, "onnx_bytes": os.path.getsize(onnx_path),
             "reference": ref_path, "reference_width": int(ref.shape[1]),
-            "sklearn_call": "predict_proba" if hasattr(model, "predict_proba") else "predict",
+            "sklearn_call": ("predict_proba" if hasattr(model, "predict_proba")
+                             else "predict" if hasattr(model, "predict") else "transform"),
             "onnx_max_abs_diff": float(np.max(np.abs(got - ref))),
         })
     manifest = {

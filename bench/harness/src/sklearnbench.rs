@@ -6,14 +6,15 @@
 //! 2. Builds `bench/timer` in release (the product's profile).
 //! 3. `scripts/bench/sklearn.py prepare`: trains LogisticRegression, RandomForestClassifier
 //!    (100 trees, depth 8), GradientBoostingClassifier (500 trees, binary), MLPClassifier
-//!    (784-128-64-10), SVC (rbf, probabilities) and KMeans (10 centres) on digits upscaled to
+//!    (784-128-64-10), SVC (rbf, probabilities), KMeans (10 centres) and PCA (784 -> 50) on digits upscaled to
 //!    784 features, exports them with skl2onnx, records scikit-learn's outputs on the 1000
 //!    timed rows. Everything goes under `<target>/sklearnbench/`, reused when unchanged.
 //! 4. Rounds (`--rounds`, default 3): in each, the Python side times scikit-learn and
 //!    onnxruntime (one thread) on every model, and the timer (`bench-timer sklearn`) times icebreak (the order flips
 //!    every round). Each figure is the median of per-call times within a round; the report
 //!    gives the median of the round medians and their range.
-//! 5. Writes the report, printed and saved to `<target>/sklearnbench/sklearnbench.md`.
+//! 5. Writes the report, printed and saved to `<target>/sklearnbench/sklearnbench.md`, and a
+//!    bar chart of the speed-ups against onnxruntime, `<target>/sklearnbench/sklearnbench.svg`.
 //!
 //! The timer refuses to time a model whose outputs differ from scikit-learn's, so every line
 //! compares the same predictions.
@@ -28,10 +29,11 @@ use std::fmt::Write as _;
 const USAGE: &str = "usage: cargo xtask sklearnbench [--quick] [--rounds N]
 
 Trains one model per scikit-learn family (LogisticRegression, RandomForestClassifier,
-GradientBoostingClassifier, MLPClassifier, SVC with probabilities, KMeans) on 784 features,
+GradientBoostingClassifier, MLPClassifier, SVC with probabilities, KMeans, PCA) on 784 features,
 exports them to ONNX with skl2onnx, and times scikit-learn, onnxruntime (one thread) and
 icebreak on them in one run: single row (median of per-call times) and batches of 1000 rows.
-Report: target/sklearnbench/sklearnbench.md.
+Report: target/sklearnbench/sklearnbench.md; plot of the speed-ups:
+target/sklearnbench/sklearnbench.svg.
 
   --quick         one round, fewer calls (a smoke run)
   --rounds N      rounds of measurements (default 3; 1 with --quick)";
@@ -80,7 +82,95 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         ],
     )?;
     let report = report(&measured, counts(opts.quick))?;
+    let svg_path = icebreak_bench_support::target_root().join("sklearnbench/sklearnbench.svg");
+    std::fs::write(&svg_path, plot(&measured)?)?;
+    eprintln!("sklearnbench: plot written to {}", svg_path.display());
     run.publish(&report)
+}
+
+/// The speed-ups as an SVG bar chart: per model, onnxruntime's time over icebreak's for a
+/// single row and for a batch (log scale, 0.1 × to 30 ×), with lines at 1 × (parity) and at
+/// the single-row target.
+fn plot(measured: &Measured) -> Result<String> {
+    let models = measured.models()?;
+    let series = collect(&measured.rounds);
+    let get = |model: &str, engine: &str, batch: bool| -> Option<Stat> {
+        series
+            .get(&(model.to_owned(), engine.to_owned(), String::new()))?
+            .stat(batch)
+    };
+    let (left, width, bar, gap, top) = (150.0, 520.0, 12.0, 10.0, 40.0);
+    let (lo, hi) = (0.1f64.log10(), 30.0f64.log10());
+    let x = |r: f64| left + width * ((r.clamp(0.1, 30.0).log10() - lo) / (hi - lo));
+    let height = top + models.len() as f64 * (2.0 * bar + gap) + 40.0;
+    let mut svg = String::new();
+    let w = &mut svg;
+    writeln!(
+        w,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{:.0}" height="{height:.0}" font-family="sans-serif" font-size="12">"#,
+        left + width + 60.0
+    )?;
+    writeln!(
+        w,
+        r#"<text x="{left}" y="16">onnxruntime time / icebreak time, one thread (above 1: icebreak faster)</text>"#
+    )?;
+    writeln!(
+        w,
+        r##"<rect x="{left}" y="24" width="10" height="10" fill="#4878a8"/><text x="{:.0}" y="33">single row</text><rect x="{:.0}" y="24" width="10" height="10" fill="#e0a030"/><text x="{:.0}" y="33">batch of 1000</text>"##,
+        left + 14.0,
+        left + 100.0,
+        left + 114.0
+    )?;
+    let bottom = height - 30.0;
+    for (r, label) in [
+        (0.1, "0.1"),
+        (1.0, "1"),
+        (SINGLE_TARGET, "5"),
+        (10.0, "10"),
+        (30.0, "30"),
+    ] {
+        let dash = if r == 1.0 {
+            ""
+        } else {
+            r#" stroke-dasharray="3,3""#
+        };
+        writeln!(
+            w,
+            r##"<line x1="{0:.1}" y1="{top}" x2="{0:.1}" y2="{bottom:.0}" stroke="#888"{dash}/><text x="{0:.1}" y="{1:.0}" text-anchor="middle">{label} ×</text>"##,
+            x(r),
+            bottom + 14.0
+        )?;
+    }
+    for (i, m) in models.iter().enumerate() {
+        let name = m["name"].as_str().unwrap_or("");
+        let y = top + i as f64 * (2.0 * bar + gap);
+        writeln!(
+            w,
+            r#"<text x="{:.0}" y="{:.1}" text-anchor="end">{name}</text>"#,
+            left - 6.0,
+            y + bar + 4.0
+        )?;
+        for (k, (batch, colour)) in [(false, "#4878a8"), (true, "#e0a030")]
+            .into_iter()
+            .enumerate()
+        {
+            let Some((o, ib)) = get(name, ORT, batch).zip(get(name, ICEBREAK, batch)) else {
+                continue;
+            };
+            let ratio = o.mid / ib.mid;
+            let yy = y + k as f64 * bar;
+            writeln!(
+                w,
+                r#"<rect x="{left}" y="{yy:.1}" width="{:.1}" height="{:.0}" fill="{colour}"/><text x="{:.1}" y="{:.1}">{ratio:.2}</text>"#,
+                (x(ratio) - left).max(1.0),
+                bar - 2.0,
+                x(ratio) + 4.0,
+                yy + bar - 3.0
+            )?;
+        }
+    }
+    writeln!(w, "</svg>")?;
+    Ok(svg)
 }
 
 // ---------------------------------------------------------------------------------------------

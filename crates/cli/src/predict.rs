@@ -52,6 +52,11 @@ pub struct Args {
     /// No progress bar and no summary of row errors on standard error.
     #[arg(short, long)]
     quiet: bool,
+    /// Threads each batch of rows is predicted on (1 to 256). Answers are the same bits
+    /// whatever the count; a batch below 64 rows a thread uses fewer threads.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    threads: u32,
 }
 
 /// The format of `--input`.
@@ -154,7 +159,13 @@ pub fn run(args: Args) -> Result<ExitCode, PredictError> {
         InputFormat::Csv => Box::new(CsvRows::new(input, &apr, args.quiet).map_err(in_err)?),
         InputFormat::Jsonl => Box::new(JsonRows::new(input)),
     };
-    let result = predict_stream(&model, &renderer, rows.as_mut(), &mut out);
+    let result = predict_stream(
+        &model,
+        &renderer,
+        rows.as_mut(),
+        &mut out,
+        args.threads as usize,
+    );
     progress.finish_and_clear();
     let stats = match result {
         Ok(stats) => stats,
@@ -524,6 +535,7 @@ fn predict_stream(
     renderer: &Renderer<'_>,
     rows: &mut dyn RowSource,
     out: &mut dyn Write,
+    threads: usize,
 ) -> Result<Stats, Failure> {
     let nf = model.n_features();
     // Rows per batch: fewer for wide models, so a batch holds about a million features
@@ -555,7 +567,7 @@ fn predict_stream(
         };
         if slots.len() == chunk || (done && !slots.is_empty()) {
             // Every row passed `check_row`, so the batch cannot refuse one.
-            if let Err(e) = slots.predict(model, &mut batch) {
+            if let Err(e) = slots.predict_threads(model, &mut batch, threads) {
                 let e = Error::from(e);
                 slots.fail_good(|| e.clone());
             }

@@ -48,6 +48,11 @@ pub struct Args {
     /// default: one less than the CPUs, at least 1.
     #[arg(long, env = "ICEBREAK_MAX_BLOCKING")]
     max_blocking: Option<usize>,
+    /// Threads one `/predict/batch` request is predicted on (1 to 256; same answers whatever
+    /// the count).
+    #[arg(long, env = "ICEBREAK_BATCH_THREADS", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    batch_threads: u32,
     /// Connections open at once; more are closed on arrival. Keep it below `ulimit -n`.
     #[arg(long, env = "ICEBREAK_MAX_CONNECTIONS", default_value_t = Config::default().max_connections)]
     max_connections: usize,
@@ -101,6 +106,7 @@ pub fn run(args: Args) -> Result<(), ServeError> {
         config = config.max_blocking(n);
     }
     let config = config
+        .batch_threads(args.batch_threads as usize)
         .max_body_bytes(args.max_body_bytes)
         .request_timeout(Duration::from_millis(args.request_timeout_ms))
         .max_concurrency(args.max_concurrency)
@@ -134,6 +140,7 @@ pub fn run(args: Args) -> Result<(), ServeError> {
             max_answer_bytes = config.max_answer_bytes,
             max_connections = config.max_connections,
             max_blocking = config.max_blocking,
+            batch_threads = config.batch_threads,
             header_read_timeout_ms = args.header_read_timeout_ms,
             idle_timeout_ms = args.idle_timeout_ms,
             "listening"

@@ -3,15 +3,18 @@
 //! is property-tested against its reference.
 //!
 //! The primitives several families share are defined here; each family's own kernels live
-//! in its module and are re-exported here, so `kernels::X` names every kernel.
+//! in its module and are re-exported here, so `kernels::X` names every kernel. The dense
+//! kernels (`linear_f32`, `dense_f32`, `kmeans_f32`, `pca_f32`, their `*_rows_f32` batch
+//! forms, `rows_dot_f32`, `svm_kernel_values_f64`) are the run-time dispatched entry points
+//! of [`crate::simd`]: the same bits on every CPU.
 
-pub use crate::family::dense::{activate_f32, activate_f64, dense_f32, dense_f64, dot_rows4_f32};
+pub use crate::family::dense::{activate_f32, activate_f64, dense_f64, dot_rows4_f32};
 pub use crate::family::imputer::impute_f32;
-pub use crate::family::kmeans::{kmeans_f32, kmeans_f64, sq_dist_f32_8acc};
-pub use crate::family::linear::{linear_f32, linear_f64};
+pub use crate::family::kmeans::{center_norms_f32, kmeans_f64, sq_dist_f32_8acc};
+pub use crate::family::linear::linear_f64;
 pub use crate::family::naive_bayes::gaussian_nb_f64;
 pub use crate::family::normalizer::{norm_f32, normalize_f32};
-pub use crate::family::pca::{pca_f32, pca_f64};
+pub use crate::family::pca::pca_f64;
 pub use crate::family::post::{ovr_normalize_f32, softmax_f32};
 pub use crate::family::scaler::{min_max_scale_f32, standard_scale_f32, standard_scale_into_f32};
 #[cfg(feature = "testing")]
@@ -25,6 +28,10 @@ pub use crate::family::{
     pca::pca_ref,
     post::{ovr_normalize_ref, softmax_ref},
     scaler::{min_max_scale_ref, standard_scale_ref},
+};
+pub use crate::simd::{
+    dense_f32, dense_rows_f32, kmeans_f32, kmeans_rows_f32, linear_f32, linear_rows_f32, pca_f32,
+    pca_rows_f32, rows_dot_f32, rows_sq_dist_f32, svm_kernel_values_f64,
 };
 
 /// Dot product with eight independent accumulators, so the loop vectorises and pipelines.

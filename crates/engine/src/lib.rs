@@ -42,7 +42,9 @@
 //!
 //! One module per model family (its kernels, its reference kernels, its part of the
 //! pipeline), re-exported through [`kernels`], [`svm`] and [`trees`]; the generic pipeline
-//! driver is [`Model`].
+//! driver is [`Model`]. The batch paths of the dense families run blocked products
+//! (`blocked`), and the dense kernels are dispatched at run time to the widest instruction
+//! set the CPU has ([`simd`], the only module with `unsafe`), without changing a bit.
 //!
 //! # Crate features
 //!
@@ -50,16 +52,20 @@
 //!   benchmarks. Not part of the default API.
 
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+// `unsafe` is denied everywhere but in `simd`, which calls the AVX2 copies of the dense
+// kernels after checking that the CPU has AVX2.
+#![deny(unsafe_code)]
 
+mod blocked;
 mod family;
 pub mod kernels;
 mod model;
 #[cfg(feature = "testing")]
 pub mod reference;
+pub mod simd;
 
 pub use family::{svm, trees};
-pub use model::{BatchOutput, Model, RowOutput, Scratch};
+pub use model::{BatchOutput, Model, RowOutput, Scratch, MIN_ROWS_PER_THREAD};
 
 use std::fmt;
 

@@ -1,9 +1,9 @@
 //! The generic pipeline driver: [`Model`] runs preprocessors, the estimator block and the
 //! post transform over caller-owned buffers, calling into each family's module.
 
-use crate::family::{self, linear, post, trees, Buffers, EstimatorBlock};
-use crate::kernels;
+use crate::family::{self, dense, post, trees, Buffers, EstimatorBlock};
 use crate::EngineError;
+use crate::{kernels, simd};
 use icebreak_format::{Apr, MissingValues, PostTransform, Precision, Role, Stage, Task};
 
 /// A pipeline ready to run, borrowing its weights from the file.
@@ -47,7 +47,14 @@ pub struct Model<'a> {
     /// the precision is `f64`: the row is computed in `f64` throughout, never rounded
     /// (scikit-learn pipelines reached through double ONNX graphs).
     all_f64: bool,
+    /// An f32 k-means estimator's `‖c‖²`, computed on the first prediction (k values, read
+    /// from the centres once), never at creation: creating a model stays O(stages).
+    kmeans_norms: std::sync::OnceLock<Vec<f32>>,
 }
+
+/// Fewest rows [`Model::predict_batch_threads`] gives a thread: below this, starting a
+/// thread costs more than the rows.
+pub const MIN_ROWS_PER_THREAD: usize = 64;
 
 /// Reusable buffers for predictions; one per thread.
 #[derive(Debug, Clone, Default)]
@@ -161,6 +168,7 @@ impl<'a> Model<'a> {
             precision,
             exact_f64: exact_f64 && precision == Precision::F64 && pre_end == 0,
             all_f64,
+            kmeans_norms: std::sync::OnceLock::new(),
         }
     }
 
@@ -260,6 +268,16 @@ impl<'a> Model<'a> {
         Ok(())
     }
 
+    /// The `‖c‖²` of an f32 k-means estimator (computed on first use); empty otherwise.
+    fn kmeans_norms(&self) -> &[f32] {
+        match self.estimator() {
+            Some(Stage::KMeans { n_in, k, centers }) => self.kmeans_norms.get_or_init(|| {
+                family::kmeans::center_norms_f32(centers, *n_in as usize, *k as usize)
+            }),
+            _ => &[],
+        }
+    }
+
     /// The estimator block's first stage, if the model has one.
     fn estimator(&self) -> Option<&Stage<'a>> {
         self.stages[..self.est_end].get(self.pre_end)
@@ -337,6 +355,7 @@ impl<'a> Model<'a> {
             prepared: self.prepared.as_ref(),
             post: self.post,
             score_width: sw,
+            kmeans_norms: self.kmeans_norms(),
         };
         let (class_hint, values_ready) = if self.reads_f64 {
             block.run_f64(
@@ -426,27 +445,96 @@ impl<'a> Model<'a> {
         }
     }
 
-    /// Runs every row through the preprocessors into `work` (`est_in` values per row).
-    fn preprocess_rows(&self, rows: &[f64], work: &mut Vec<f32>) {
+    /// Runs every row through the preprocessors into `work` (`est_in` values per row),
+    /// stage by stage over the whole batch: a PCA as one blocked product
+    /// ([`simd::pca_rows_f32`]), the other stages row by row, each row's arithmetic exactly
+    /// [`Model::predict_row`]'s. `tmp` is work space.
+    ///
+    /// With `check`, each row is checked ([`Model::check_row`]) just before it is converted,
+    /// while it is in cache (one pass over the caller's rows instead of two); the first bad
+    /// row fails the call, as in [`Model::predict_batch`].
+    fn preprocess_rows(
+        &self,
+        rows: &[f64],
+        work: &mut Vec<f32>,
+        tmp: &mut Vec<f32>,
+        check: bool,
+    ) -> Result<(), EngineError> {
         let nf = self.n_features;
-        let w = self.est_in;
-        let n_rows = rows.len() / nf.max(1);
+        let n_rows = rows.len().checked_div(nf).unwrap_or(0);
         work.clear();
-        work.resize(n_rows * w, 0.0);
+        work.resize(n_rows * nf, 0.0);
+        if n_rows == 0 {
+            return Ok(());
+        }
+        let mut stages = &self.stages[..self.pre_end];
+        let first = stages.split_first();
+        for (x, o) in rows.chunks_exact(nf).zip(work.chunks_exact_mut(nf)) {
+            if check {
+                self.check_row(x)?;
+            }
+            match first {
+                Some((Stage::StandardScalerF64 { mean, scale }, _)) => {
+                    crate::family::scaler::standard_scale_f64_into(x, mean, scale, o);
+                }
+                Some((Stage::MinMaxScalerF64 { scale, min }, _)) => {
+                    crate::family::scaler::min_max_scale_f64_into(x, scale, min, o);
+                }
+                _ => kernels::narrow(x, o),
+            }
+        }
+        if let Some((Stage::StandardScalerF64 { .. } | Stage::MinMaxScalerF64 { .. }, rest)) = first
+        {
+            stages = rest;
+        }
+        let mut w = nf;
         let mut a = vec![0.0f32; self.max_width];
         let mut b = vec![0.0f32; self.max_width];
-        for (x, o) in rows.chunks_exact(nf).zip(work.chunks_exact_mut(w)) {
-            let got = self.preprocess_into(x, &mut a, &mut b);
-            o.copy_from_slice(&a[..got]);
+        for s in stages {
+            let no = s.output_width(w as u32) as usize;
+            match *s {
+                Stage::Pca {
+                    mean,
+                    components,
+                    whiten,
+                    ..
+                } => {
+                    tmp.clear();
+                    tmp.resize(n_rows * no, 0.0);
+                    simd::pca_rows_f32(work, w, mean, components, whiten, no, tmp);
+                    std::mem::swap(work, tmp);
+                }
+                _ if no == w => {
+                    for x in work.chunks_exact_mut(w) {
+                        a[..w].copy_from_slice(x);
+                        let got = crate::family::preprocess(s, &mut a, &mut b, w);
+                        x.copy_from_slice(&a[..got]);
+                    }
+                }
+                _ => {
+                    tmp.clear();
+                    tmp.resize(n_rows * no, 0.0);
+                    for (x, o) in work.chunks_exact(w).zip(tmp.chunks_exact_mut(no)) {
+                        a[..w].copy_from_slice(x);
+                        let got = crate::family::preprocess(s, &mut a, &mut b, w);
+                        o.copy_from_slice(&a[..got]);
+                    }
+                    std::mem::swap(work, tmp);
+                }
+            }
+            w = no;
         }
+        Ok(())
     }
 
     /// Predicts a row-major batch (`rows.len() / n_features` rows) through the batch path:
-    /// for linear models and tree ensembles each stage runs over every row before the next
-    /// stage; the linear layer takes rows four at a time so each weight is loaded once per
-    /// four rows, and a tree ensemble walks each tree for a block of rows before the next
-    /// tree. The other families run row by row on one scratch (same arithmetic as
-    /// [`Model::predict_row`]).
+    /// for the f32 linear models, MLPs, k-means, PCA (and the other preprocessors) and tree
+    /// ensembles each stage runs over every row before the next stage. The dense stages are
+    /// blocked products of four rows against two weight rows at a time, so each weight is
+    /// loaded once per four rows (`blocked`, dispatched by [`crate::simd`]); a tree ensemble
+    /// walks each tree for a block of rows before the next tree. The other families (SVMs,
+    /// naive Bayes, pipelines computed in `f64` throughout) run row by row on one scratch.
+    /// Either way each row's answer has exactly [`Model::predict_row`]'s bits.
     ///
     /// Writes scores (`n_rows × score_width`) into `out.scores`, the final values
     /// (`n_rows × value_width`) into `out.values`, probabilities into `out.probabilities`
@@ -460,13 +548,24 @@ impl<'a> Model<'a> {
                 n_features: nf,
             });
         }
-        for row in rows.chunks_exact(nf) {
-            self.check_row(row)?;
+        // The dense f32 families check each row as they convert it (`preprocess_rows`).
+        let checked_in_pass = !self.all_f64
+            && match self.estimator() {
+                Some(Stage::Linear { .. } | Stage::Dense { .. } | Stage::KMeans { .. }) => true,
+                None => self.pre_end > 0,
+                Some(_) => false,
+            };
+        if !checked_in_pass {
+            for row in rows.chunks_exact(nf) {
+                self.check_row(row)?;
+            }
         }
         let n_rows = rows.len() / nf;
         out.clear();
         let sw = self.score_width;
         out.score_width = sw;
+        // k-means names each row's centre itself.
+        let mut nearest = false;
         match self.estimator() {
             Some(Stage::Trees(t)) => {
                 let Some(p) = &self.prepared else {
@@ -481,7 +580,7 @@ impl<'a> Model<'a> {
                         out.work64.extend_from_slice(rows);
                         trees::round_row_f32(&mut out.work64);
                     } else {
-                        self.preprocess_rows(rows, &mut out.work);
+                        self.preprocess_rows(rows, &mut out.work, &mut out.tmp, false)?;
                         out.work64.extend(out.work.iter().map(|&v| f64::from(v)));
                     }
                     &out.work64
@@ -496,11 +595,10 @@ impl<'a> Model<'a> {
             Some(Stage::Linear {
                 coef, intercept, ..
             }) => {
-                out.scores.resize(n_rows * sw, 0.0);
                 out.scores32.clear();
                 out.scores32.resize(n_rows * sw, 0.0);
-                self.preprocess_rows(rows, &mut out.work);
-                linear::batch(
+                self.preprocess_rows(rows, &mut out.work, &mut out.tmp, true)?;
+                simd::linear_rows_f32(
                     &out.work,
                     self.est_in,
                     coef,
@@ -508,7 +606,46 @@ impl<'a> Model<'a> {
                     sw,
                     &mut out.scores32,
                 );
+                out.scores.resize(n_rows * sw, 0.0);
                 kernels::widen(&out.scores32, &mut out.scores);
+            }
+            Some(Stage::Dense { .. }) => {
+                self.preprocess_rows(rows, &mut out.work, &mut out.tmp, true)?;
+                let layers = &self.stages[self.pre_end..self.est_end];
+                dense::chain_rows(
+                    layers,
+                    &out.work,
+                    self.est_in,
+                    &mut out.tmp,
+                    &mut out.scores32,
+                );
+                out.scores.resize(n_rows * sw, 0.0);
+                kernels::widen(&out.scores32, &mut out.scores);
+            }
+            Some(Stage::KMeans { centers, .. }) => {
+                self.preprocess_rows(rows, &mut out.work, &mut out.tmp, true)?;
+                out.scores32.clear();
+                out.scores32.resize(n_rows * sw, 0.0);
+                out.nearest.clear();
+                out.nearest.resize(n_rows, 0);
+                simd::kmeans_rows_f32(
+                    &out.work,
+                    self.est_in,
+                    centers,
+                    self.kmeans_norms(),
+                    sw,
+                    &mut out.scores32,
+                    &mut out.nearest,
+                );
+                out.scores.resize(n_rows * sw, 0.0);
+                kernels::widen(&out.scores32, &mut out.scores);
+                nearest = true;
+            }
+            None if !self.all_f64 && self.pre_end > 0 => {
+                // A transformer (a PCA, scalers): its scores are its preprocessed rows.
+                self.preprocess_rows(rows, &mut out.work, &mut out.tmp, true)?;
+                out.scores.resize(n_rows * sw, 0.0);
+                kernels::widen(&out.work, &mut out.scores);
             }
             _ => return self.batch_by_rows(rows, out),
         }
@@ -547,8 +684,64 @@ impl<'a> Model<'a> {
                 out.probabilities.extend_from_slice(&out.values);
                 out.probability_width = out.value_width;
             }
-            out.classes
-                .extend(out.scores.chunks_exact(sw).map(|s| self.class_of(s)));
+            if nearest {
+                out.classes.extend_from_slice(&out.nearest);
+            } else {
+                out.classes
+                    .extend(out.scores.chunks_exact(sw).map(|s| self.class_of(s)));
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Model::predict_batch`] on up to `n_threads` threads: the rows are cut into one
+    /// contiguous part per thread (at least [`MIN_ROWS_PER_THREAD`] rows each, so a small
+    /// batch stays on the calling thread), each part runs the batch path on its own scoped
+    /// thread, and the parts are joined in order. Every row's answer is computed exactly as
+    /// on one thread, so the outputs are bit for bit [`Model::predict_batch`]'s, and so is
+    /// the error (that of the first bad row). `n_threads` of 0 or 1 runs on the calling
+    /// thread.
+    pub fn predict_batch_threads(
+        &self,
+        rows: &[f64],
+        out: &mut BatchOutput,
+        n_threads: usize,
+    ) -> Result<(), EngineError> {
+        let nf = self.n_features;
+        if nf == 0 || rows.len() % nf != 0 {
+            return self.predict_batch(rows, out);
+        }
+        let n_rows = rows.len() / nf;
+        let threads = n_threads.min(n_rows / MIN_ROWS_PER_THREAD).max(1);
+        if threads == 1 {
+            return self.predict_batch(rows, out);
+        }
+        let per = n_rows.div_ceil(threads);
+        let parts: Vec<Result<BatchOutput, EngineError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = rows
+                .chunks(per * nf)
+                .map(|part| {
+                    s.spawn(move || {
+                        let mut o = BatchOutput::default();
+                        self.predict_batch(part, &mut o).map(|()| o)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        out.clear();
+        for part in parts {
+            let part = part?;
+            out.score_width = part.score_width;
+            out.value_width = part.value_width;
+            out.probability_width = part.probability_width;
+            out.scores.extend_from_slice(&part.scores);
+            out.values.extend_from_slice(&part.values);
+            out.probabilities.extend_from_slice(&part.probabilities);
+            out.classes.extend_from_slice(&part.classes);
         }
         Ok(())
     }
@@ -595,6 +788,8 @@ pub struct BatchOutput {
     work: Vec<f32>,
     work64: Vec<f64>,
     scores32: Vec<f32>,
+    tmp: Vec<f32>,
+    nearest: Vec<usize>,
 }
 
 impl BatchOutput {

@@ -15,5 +15,7 @@ mod f64_pipelines;
 mod families;
 #[path = "engine/proptests.rs"]
 mod proptests;
+#[path = "engine/simd.rs"]
+mod simd;
 #[path = "engine/trees.rs"]
 mod trees;

@@ -91,6 +91,20 @@ impl<E> Slots<E> {
         model.predict_batch(&self.flat, out)
     }
 
+    /// [`Slots::predict`] on up to `n_threads` threads
+    /// ([`Model::predict_batch_threads`]: the same bits as one thread).
+    pub fn predict_threads(
+        &self,
+        model: &Model<'_>,
+        out: &mut BatchOutput,
+        n_threads: usize,
+    ) -> Result<(), EngineError> {
+        if self.flat.is_empty() {
+            return Ok(());
+        }
+        model.predict_batch_threads(&self.flat, out, n_threads)
+    }
+
     /// Answers every good row with an error (when [`Slots::predict`] failed).
     pub fn fail_good(&mut self, mut error: impl FnMut() -> E) {
         for s in &mut self.slots {

@@ -179,6 +179,17 @@ impl Predictor {
         instances: &[Result<Request, Error>],
         t0: Instant,
     ) -> Result<BatchResponse, Error> {
+        self.predict_batch_threads(instances, t0, 1)
+    }
+
+    /// [`Predictor::predict_batch`] with the good instances predicted on up to `n_threads`
+    /// threads (`Model::predict_batch_threads`: the same answers, bit for bit).
+    pub fn predict_batch_threads(
+        &self,
+        instances: &[Result<Request, Error>],
+        t0: Instant,
+        n_threads: usize,
+    ) -> Result<BatchResponse, Error> {
         if instances.is_empty() {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
@@ -199,7 +210,7 @@ impl Predictor {
                             .map_err(Clone::clone),
                     );
                 }
-                slots.predict(model, batch)?;
+                slots.predict_threads(model, batch, n_threads)?;
                 Ok::<_, Error>(
                     slots
                         .drain(batch)

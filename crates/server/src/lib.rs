@@ -109,6 +109,12 @@ pub struct Config {
     /// handled (kept-alive and waiting, or an answer the client does not read); then it is
     /// closed.
     pub idle_timeout: Duration,
+    /// Threads one `/predict/batch` request is predicted on (1, the default, to 256): the
+    /// engine cuts a batch into one part per thread (at least 64 rows each), and the answers
+    /// are the same bits whatever the count. Each request still takes one blocking-pool
+    /// turn ([`Config::max_blocking`]), so a server answers at most `max_blocking ×
+    /// batch_threads` rows at once.
+    pub batch_threads: usize,
 }
 
 impl Default for Config {
@@ -129,11 +135,17 @@ impl Default for Config {
             max_connections: 1024,
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(65),
+            batch_threads: 1,
         }
     }
 }
 
 impl Config {
+    /// Sets [`Config::batch_threads`] (1 to 256).
+    pub fn batch_threads(mut self, v: usize) -> Self {
+        self.batch_threads = v.clamp(1, 256);
+        self
+    }
     /// Sets [`Config::max_body_bytes`].
     pub fn max_body_bytes(mut self, v: usize) -> Self {
         self.max_body_bytes = v;

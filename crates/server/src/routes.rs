@@ -546,7 +546,7 @@ fn answer(s: &State, model: usize, body: &[u8], shape: Shape) -> Result<Vec<u8>,
             .predict(&req, Instant::now())
             .map(|r| serde_json::to_vec(&r)),
         (Ok(Direct::Batch(items)), Shape::Batch) => predictor
-            .predict_batch(&items, Instant::now())
+            .predict_batch_threads(&items, Instant::now(), s.config.batch_threads)
             .map(|r| serde_json::to_vec(&r)),
         (Ok(Direct::Batch(_)), Shape::One) => {
             return Err(ApiError::new(

@@ -1,5 +1,5 @@
 //! `icebreak predict`: labels, missing values, bad rows, CSV headers, regressions, large
-//! inputs, closed pipes.
+//! inputs, closed pipes, `--threads`.
 
 use crate::common::*;
 use serde_json::{json, Value};
@@ -319,4 +319,53 @@ fn a_closed_output_pipe_ends_quietly() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn threads_give_the_same_answers_as_one_thread() {
+    let dir = scratch("threads");
+    for case in [
+        "mlp_classifier_relu",
+        "kmeans",
+        "pca_whiten",
+        "logreg_multinomial",
+    ] {
+        let fixture = root().join("fixtures/sklearn").join(case);
+        let model = convert(case, &fixture.join("model.onnx"), &dir);
+        let reference = read_json(&fixture.join("reference.json"));
+        let rows = reference["inputs"].as_array().unwrap();
+        // 1500 rows (two batches: 1024 and 476), a bad row in each.
+        let mut input = String::new();
+        for i in 0..1500 {
+            if i == 700 || i == 1400 {
+                input.push_str("1,2\n");
+            } else {
+                let r = i % rows.len();
+                input.push_str(&text(&csv(&rows[r..=r], None)));
+            }
+        }
+        let m = model.to_str().unwrap();
+        let one = ok(&["predict", m, "-i", "-", "-q"], input.as_bytes());
+        for n in ["2", "3", "8"] {
+            let many = ok(
+                &["predict", m, "-i", "-", "-q", "--threads", n],
+                input.as_bytes(),
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&many.stdout),
+                String::from_utf8_lossy(&one.stdout),
+                "{case}, --threads {n}"
+            );
+        }
+        assert_eq!(lines(&one.stdout).len(), 1500);
+    }
+    for bad in ["0", "257", "x"] {
+        let out = icebreak(&["predict", "-i", "-", "--threads", bad, "m.apr"], b"");
+        assert_eq!(out.status.code(), Some(2), "--threads {bad}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--threads"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

@@ -1,9 +1,10 @@
 //! Dense layers (`Stage::Dense` in `f32`, `Stage::DenseF64` in `f64`): one or more of them
 //! form an MLP estimator.
 
+use crate::blocked::{self, Dot, Micro};
+use crate::kernels::sigmoid_f32;
 #[cfg(feature = "testing")]
 use crate::kernels::sigmoid_ref;
-use crate::kernels::{dot_f32_8acc, sigmoid_f32};
 use icebreak_format::{Activation, Stage};
 
 /// Applies an activation in place.
@@ -111,29 +112,90 @@ pub fn activate_ref(z: f64, a: Activation) -> f64 {
     }
 }
 
-/// One dense layer: `out = a(weights · x + bias)`.
-#[inline]
-pub fn dense_f32(x: &[f32], weights: &[f32], bias: &[f32], a: Activation, out: &mut [f32]) {
-    let n_in = x.len();
-    let mut rows = weights.chunks_exact(4 * n_in);
-    let mut j = 0;
-    for block in &mut rows {
-        let d = dot_rows4_f32(x, block);
-        for (k, v) in d.iter().enumerate() {
-            out[j + k] = bias[j + k] + v;
-        }
-        j += 4;
-    }
-    for (w, o) in rows.remainder().chunks_exact(n_in).zip(&mut out[j..]) {
-        *o = bias[j] + dot_f32_8acc(x, w);
-        j += 1;
+/// One dense layer: `out = a(weights · x + bias)` (the body of [`crate::simd::dense_f32`]):
+/// four weight rows at a time, sharing the loads of `x`, each sum in the order of
+/// [`crate::kernels::dot_f32_8acc`].
+#[inline(always)]
+pub(crate) fn dense_f32_body<M: Micro>(
+    m: M,
+    x: &[f32],
+    weights: &[f32],
+    bias: &[f32],
+    a: Activation,
+    out: &mut [f32],
+) {
+    blocked::row_all::<Dot, M>(m, x, &weights[..out.len() * x.len()], out);
+    for (o, b) in out.iter_mut().zip(bias) {
+        *o += *b;
     }
     activate_f32(out, a);
 }
 
+/// One dense layer over a batch (the body of [`crate::simd::dense_rows_f32`]): `x` holds
+/// rows of `n_in` values; `out` gets `bias.len()` values per row, each bit for bit the
+/// single-row layer's.
+#[inline(always)]
+pub(crate) fn dense_rows_body<M: Micro>(
+    m: M,
+    x: &[f32],
+    n_in: usize,
+    weights: &[f32],
+    bias: &[f32],
+    a: Activation,
+    out: &mut [f32],
+) {
+    let n_out = bias.len();
+    blocked::rows_all::<Dot, M>(m, x, n_in, weights, n_out, out);
+    if n_out == 0 {
+        return;
+    }
+    for row in out.chunks_exact_mut(n_out) {
+        for (o, b) in row.iter_mut().zip(bias) {
+            *o += *b;
+        }
+        activate_f32(row, a);
+    }
+}
+
+/// The dense layers of an MLP over a batch: `x` holds rows of `w` values; the last layer's
+/// outputs end in `out` (`n_rows ×` its width; returned). `tmp` is work space.
+pub(crate) fn chain_rows(
+    layers: &[Stage<'_>],
+    x: &[f32],
+    w: usize,
+    tmp: &mut Vec<f32>,
+    out: &mut Vec<f32>,
+) -> usize {
+    let n_rows = x.len().checked_div(w).unwrap_or(0);
+    let mut w = w;
+    let mut first = true;
+    for s in layers {
+        if let Stage::Dense {
+            n_out,
+            activation,
+            weights,
+            bias,
+            ..
+        } = *s
+        {
+            let no = n_out as usize;
+            if !first {
+                std::mem::swap(tmp, out);
+            }
+            out.clear();
+            out.resize(n_rows * no, 0.0);
+            let src: &[f32] = if first { x } else { tmp };
+            crate::simd::dense_rows_f32(src, w, weights, bias, activation, out);
+            first = false;
+            w = no;
+        }
+    }
+    w
+}
+
 /// Four dot products of one row `x` against four consecutive weight rows `w` (`4 · x.len()`
 /// values), sharing the loads of `x`. Each product sums in the same order as
-/// [`dot_f32_8acc`], so the result is bit-identical to four calls of it.
+/// [`crate::kernels::dot_f32_8acc`], so the result is bit-identical to four calls of it.
 #[inline]
 pub fn dot_rows4_f32(x: &[f32], w: &[f32]) -> [f32; 4] {
     let n = x.len();
@@ -200,7 +262,7 @@ pub(crate) fn chain(layers: &[Stage<'_>], a: &mut [f32], b: &mut [f32], w: usize
         } = *s
         {
             let no = n_out as usize;
-            dense_f32(&a[..w], weights, bias, activation, &mut b[..no]);
+            crate::simd::dense_f32(&a[..w], weights, bias, activation, &mut b[..no]);
             if i + 1 < layers.len() {
                 a[..no].copy_from_slice(&b[..no]);
             }

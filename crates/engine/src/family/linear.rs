@@ -1,17 +1,25 @@
 //! Linear models (`Stage::Linear`): `coef · x + intercept` in `f32`, one row at a time or
-//! four rows at a time in the batch path; `Stage::LinearF64` in `f64`, one row at a time.
+//! the blocked product of a whole batch ([`crate::blocked`]); `Stage::LinearF64` in `f64`,
+//! one row at a time.
 
+use crate::blocked::{self, Dot, Micro};
 #[cfg(feature = "testing")]
 use crate::kernels::dot_ref;
-use crate::kernels::{dot4_f32, dot_f32_8acc};
 
-/// `out[j] = intercept[j] + coef[j] · x` for every output row `j` (single-row path).
-#[inline]
-pub fn linear_f32(x: &[f32], coef: &[f32], intercept: &[f32], out: &mut [f32]) {
-    let n_in = x.len();
-    for (j, o) in out.iter_mut().enumerate() {
-        let w = &coef[j * n_in..(j + 1) * n_in];
-        *o = intercept[j] + dot_f32_8acc(x, w);
+/// `out[j] = intercept[j] + coef[j] · x` for every output row `j` (single-row path; the
+/// body of [`crate::simd::linear_f32`]): four weight rows at a time, sharing the loads of
+/// `x`, each sum in the order of [`crate::kernels::dot_f32_8acc`].
+#[inline(always)]
+pub(crate) fn linear_f32_body<M: Micro>(
+    m: M,
+    x: &[f32],
+    coef: &[f32],
+    intercept: &[f32],
+    out: &mut [f32],
+) {
+    blocked::row_all::<Dot, M>(m, x, &coef[..out.len() * x.len()], out);
+    for (o, b) in out.iter_mut().zip(intercept) {
+        *o += *b;
     }
 }
 
@@ -93,8 +101,12 @@ pub fn linear_ref(x: &[f32], coef: &[f32], intercept: &[f32]) -> Vec<f64> {
         .collect()
 }
 
-/// The linear layer over a batch, four rows at a time.
-pub(crate) fn batch(
+/// The linear layer over a batch (the body of [`crate::simd::linear_rows_f32`]): the
+/// blocked product of the rows and the weight rows ([`crate::blocked`]), then the
+/// intercepts, in the single-row path's order.
+#[inline(always)]
+pub(crate) fn linear_rows_body<M: Micro>(
+    m: M,
     x: &[f32],
     nf: usize,
     coef: &[f32],
@@ -102,31 +114,14 @@ pub(crate) fn batch(
     n_out: usize,
     scores: &mut [f32],
 ) {
-    let mut blocks = x.chunks_exact(4 * nf);
-    let mut r = 0;
-    for block in &mut blocks {
-        let rws = [
-            &block[..nf],
-            &block[nf..2 * nf],
-            &block[2 * nf..3 * nf],
-            &block[3 * nf..],
-        ];
-        for j in 0..n_out {
-            let d = dot4_f32(rws, &coef[j * nf..(j + 1) * nf]);
-            for (k, v) in d.iter().enumerate() {
-                scores[(r + k) * n_out + j] = intercept[j] + v;
-            }
-        }
-        r += 4;
+    blocked::rows_all::<Dot, M>(m, x, nf, coef, n_out, scores);
+    if n_out == 0 {
+        return;
     }
-    for row in blocks.remainder().chunks_exact(nf) {
-        linear_f32(
-            row,
-            coef,
-            intercept,
-            &mut scores[r * n_out..(r + 1) * n_out],
-        );
-        r += 1;
+    for row in scores.chunks_exact_mut(n_out) {
+        for (o, b) in row.iter_mut().zip(intercept) {
+            *o += *b;
+        }
     }
 }
 

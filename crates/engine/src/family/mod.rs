@@ -58,7 +58,7 @@ pub(crate) fn preprocess(s: &Stage<'_>, a: &mut [f32], b: &mut [f32], w: usize) 
             ..
         } => {
             let no = n_out as usize;
-            pca::pca_f32(&mut a[..w], mean, components, whiten, &mut b[..no]);
+            crate::simd::pca_f32(&mut a[..w], mean, components, whiten, &mut b[..no]);
             a[..no].copy_from_slice(&b[..no]);
             no
         }
@@ -208,6 +208,8 @@ pub(crate) struct EstimatorBlock<'m, 'a> {
     pub post: Option<PostTransform>,
     /// Width of the estimator's scores.
     pub score_width: usize,
+    /// A k-means estimator's `‖c‖²` (empty for the other families).
+    pub kmeans_norms: &'m [f32],
 }
 
 /// The scratch buffers an estimator computes in (those of [`crate::Scratch`]). Scores end in
@@ -276,7 +278,7 @@ impl EstimatorBlock<'_, '_> {
             Some(Stage::Linear {
                 coef, intercept, ..
             }) => {
-                linear::linear_f32(&a[..w], coef, intercept, &mut b[..sw]);
+                crate::simd::linear_f32(&a[..w], coef, intercept, &mut b[..sw]);
                 (None, false)
             }
             Some(Stage::LinearF64 {
@@ -300,7 +302,12 @@ impl EstimatorBlock<'_, '_> {
                 (None, false)
             }
             Some(Stage::KMeans { centers, .. }) => (
-                Some(kmeans::kmeans_f32(&a[..w], centers, &mut b[..sw])),
+                Some(crate::simd::kmeans_f32(
+                    &a[..w],
+                    centers,
+                    self.kmeans_norms,
+                    &mut b[..sw],
+                )),
                 false,
             ),
             Some(Stage::KMeansF64 { centers, .. }) => {

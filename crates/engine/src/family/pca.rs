@@ -1,11 +1,14 @@
 //! PCA (`Stage::Pca` in `f32`, `Stage::PcaF64` in `f64`): centre, project onto the
 //! components, optionally whiten.
 
-use crate::kernels::dot_f32_8acc;
+use crate::blocked::{self, Dot, Micro};
 
 /// PCA: `out_j = ((x - mean) · components_j) / whiten_j`. `x` is centred in place first.
-#[inline]
-pub fn pca_f32(
+/// The body of [`crate::simd::pca_f32`]: four components at a time, each sum in the order of
+/// [`crate::kernels::dot_f32_8acc`].
+#[inline(always)]
+pub(crate) fn pca_f32_body<M: Micro>(
+    m: M,
     x: &mut [f32],
     mean: &[f32],
     components: &[f32],
@@ -15,13 +18,44 @@ pub fn pca_f32(
     for (v, m) in x.iter_mut().zip(mean) {
         *v -= m;
     }
-    let n_in = x.len();
-    for (j, o) in out.iter_mut().enumerate() {
-        *o = dot_f32_8acc(x, &components[j * n_in..(j + 1) * n_in]);
-    }
+    blocked::row_all::<Dot, M>(m, x, &components[..out.len() * x.len()], out);
     if let Some(w) = whiten {
         for (o, d) in out.iter_mut().zip(w) {
             *o /= d;
+        }
+    }
+}
+
+/// PCA over a batch (the body of [`crate::simd::pca_rows_f32`]): `x` holds rows of `n_in`
+/// values, centred in place; `out` gets `n_out` values per row, bit for bit the single-row
+/// path's.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)] // the batch shape and the stage's three tensors
+pub(crate) fn pca_rows_body<M: Micro>(
+    m: M,
+    x: &mut [f32],
+    n_in: usize,
+    mean: &[f32],
+    components: &[f32],
+    whiten: Option<&[f32]>,
+    n_out: usize,
+    out: &mut [f32],
+) {
+    if n_in == 0 || n_out == 0 {
+        out.fill(0.0);
+        return;
+    }
+    for row in x.chunks_exact_mut(n_in) {
+        for (v, m) in row.iter_mut().zip(mean) {
+            *v -= m;
+        }
+    }
+    blocked::rows_all::<Dot, M>(m, x, n_in, components, n_out, out);
+    if let Some(w) = whiten {
+        for row in out.chunks_exact_mut(n_out) {
+            for (o, d) in row.iter_mut().zip(w) {
+                *o /= d;
+            }
         }
     }
 }

@@ -382,6 +382,95 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn threaded_batches_equal_the_one_thread_batch((s, rows) in model_and_rows(), threads in 2usize..5) {
+        let buf = write(&s).unwrap();
+        let apr = Apr::parse(&buf).unwrap();
+        let model = Model::new(&apr);
+        // Enough rows for every thread to get a part (the rows repeated, then cut short so
+        // the last part is smaller).
+        let n = threads * icebreak_engine::MIN_ROWS_PER_THREAD + 7;
+        let flat: Vec<f64> = rows.iter().cycle().take(n).flatten().copied().collect();
+        let mut one = BatchOutput::default();
+        model.predict_batch(&flat, &mut one).unwrap();
+        let mut many = BatchOutput::default();
+        model.predict_batch_threads(&flat, &mut many, threads).unwrap();
+        let b = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        prop_assert_eq!(b(&many.scores), b(&one.scores));
+        prop_assert_eq!(b(&many.values), b(&one.values));
+        prop_assert_eq!(b(&many.probabilities), b(&one.probabilities));
+        prop_assert_eq!(&many.classes, &one.classes);
+        prop_assert_eq!(
+            (many.score_width, many.value_width, many.probability_width),
+            (one.score_width, one.value_width, one.probability_width)
+        );
+        prop_assert_eq!(many.classes.len(), if one.classes.is_empty() { 0 } else { n });
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Every family (the SVM's f64 kernel values included) answers with the same bits from
+    /// the AVX2 copies of the kernels as from the baseline ones.
+    #[test]
+    fn both_instruction_sets_answer_alike((s, rows) in model_and_rows()) {
+        let buf = write(&s).unwrap();
+        let apr = Apr::parse(&buf).unwrap();
+        let model = Model::new(&apr);
+        let flat: Vec<f64> = rows.concat();
+        let run = |portable: bool| {
+            icebreak_engine::simd::force_portable(portable);
+            let mut out = BatchOutput::default();
+            model.predict_batch(&flat, &mut out).unwrap();
+            let mut scratch = model.scratch();
+            let row: Vec<u64> = rows
+                .iter()
+                .flat_map(|x| {
+                    let o = model.predict_row(x, &mut scratch).unwrap();
+                    o.scores.iter().chain(o.values).map(|v| v.to_bits()).collect::<Vec<_>>()
+                })
+                .collect();
+            icebreak_engine::simd::force_portable(false);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            (bits(&out.scores), bits(&out.values), bits(&out.probabilities), out.classes, row)
+        };
+        prop_assert_eq!(run(false), run(true));
+    }
+}
+
+#[test]
+fn a_threaded_batch_fails_on_the_first_bad_row_like_one_thread() {
+    let s = spec(
+        2,
+        MissingValues::Reject,
+        vec![StageSpec::KMeans {
+            n_in: 2,
+            k: 2,
+            centers: vec![0.0, 0.0, 1.0, 1.0],
+        }],
+        Task::Classification,
+        2,
+    );
+    let buf = write(&s).unwrap();
+    let apr = Apr::parse(&buf).unwrap();
+    let model = Model::new(&apr);
+    let mut flat = vec![0.5f64; 2 * 400];
+    flat[2 * 250 + 1] = f64::NAN;
+    flat[2 * 390] = f64::INFINITY;
+    let mut one = BatchOutput::default();
+    let e1 = model.predict_batch(&flat, &mut one).unwrap_err();
+    let mut many = BatchOutput::default();
+    let e4 = model
+        .predict_batch_threads(&flat, &mut many, 4)
+        .unwrap_err();
+    assert_eq!(e4, e1);
+    assert_eq!(e1, icebreak_engine::EngineError::Missing { index: 1 });
+}
+
 #[test]
 fn a_transformer_answers_its_outputs_and_accepts_missing_values() {
     let s = spec(

@@ -98,6 +98,29 @@ fn batch_answers_item_by_item_as_the_protocol_does() {
 }
 
 #[test]
+fn batch_threads_answer_as_one_thread() {
+    // 400 instances (enough for several threads of 64 rows), two of them bad.
+    let one: Value =
+        serde_json::from_slice(&std::fs::read(root().join("examples/batch-event.json")).unwrap())
+            .unwrap();
+    let src = one["instances"].as_array().unwrap();
+    let mut items: Vec<Value> = (0..400).map(|i| src[i % src.len()].clone()).collect();
+    items[130] = json!({"features": [1, 2]});
+    items[333] = json!({"features": [1, 2]});
+    let body = serde_json::to_vec(&json!({ "instances": items })).unwrap();
+    let want = stable(reference_answer(&cancer_path(), &body));
+    for threads in [1, 3, 8] {
+        let t = TestServer::cancer(Config::default().batch_threads(threads));
+        let r = post(t.addr, "/predict/batch", &body);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(stable(r.json()), want, "batch_threads {threads}");
+    }
+    assert_eq!(Config::default().batch_threads, 1);
+    assert_eq!(Config::default().batch_threads(0).batch_threads, 1);
+    assert_eq!(Config::default().batch_threads(1000).batch_threads, 256);
+}
+
+#[test]
 fn several_models_are_chosen_by_model_id() {
     let t = TestServer::two(Config::default());
     let tiny = br#"{"features": [0.5, -1.25]}"#;

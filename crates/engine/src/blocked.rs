@@ -1,0 +1,299 @@
+//! Blocked products of a block of rows against a block of weight rows, for the batch paths of
+//! the dense families (linear models, MLP layers, PCA, k-means distances).
+//!
+//! Every `(row, weight row)` pair is summed in exactly the order of
+//! [`dot_f32_8acc`](crate::kernels::dot_f32_8acc) (lane `k` of eight accumulates the terms
+//! `i ≡ k (mod 8)`; the lanes are added as `((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7))`;
+//! the remainder is summed from its first term and added last). Blocking only changes which
+//! products are in flight together, so the batch answers are bit for bit the single-row
+//! answers. The micro-kernel takes four rows against two weight rows: eight accumulators
+//! of eight lanes, six loads per eight terms, which fits the sixteen vector registers of
+//! x86_64 and leaves room on aarch64.
+//!
+//! The drivers are generic over the micro-kernel ([`Micro`]): [`Portable`] is plain Rust the
+//! compiler vectorises for the baseline target; [`crate::simd`] passes its AVX2 kernel
+//! (explicit 256-bit vectors, one register per pair's eight lanes) on CPUs that have AVX2.
+
+/// The term a pair accumulates: a product (`x · w`) or a squared difference (`(x − w)²`).
+pub(crate) trait Term {
+    /// Whether the term is a squared difference (else a product); the vector kernels of
+    /// [`crate::simd`] read it.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // only the AVX2 kernel reads it
+    const SQUARED: bool;
+    /// One term.
+    fn term(x: f32, w: f32) -> f32;
+}
+
+/// `x · w`: dot products.
+pub(crate) struct Dot;
+/// `(x − w)²`: squared Euclidean distances.
+pub(crate) struct SqDist;
+
+impl Term for Dot {
+    const SQUARED: bool = false;
+    #[inline(always)]
+    fn term(x: f32, w: f32) -> f32 {
+        x * w
+    }
+}
+
+impl Term for SqDist {
+    const SQUARED: bool = true;
+    #[inline(always)]
+    fn term(x: f32, w: f32) -> f32 {
+        let d = x - w;
+        d * d
+    }
+}
+
+/// Adds eight lanes in the fixed order every f32 kernel uses.
+#[inline(always)]
+pub(crate) fn lanes8(a: &[f32; 8]) -> f32 {
+    ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))
+}
+
+/// A micro-kernel: `R` rows against `C` weight rows, each pair summed in the order of the
+/// module docs. [`Portable`] is the plain Rust one; `crate::simd` has an AVX2 one.
+pub(crate) trait Micro: Copy {
+    /// `out[r][c]`, the term-sum of `rows[r][..n]` and `ws[c][..n]`.
+    fn micro<T: Term, const R: usize, const C: usize>(
+        self,
+        rows: [&[f32]; R],
+        ws: [&[f32]; C],
+        n: usize,
+    ) -> [[f32; C]; R];
+
+    /// An SVM's `x · sv_j` (or `‖x − sv_j‖²` with `SQ`) in `f64` for `N` support vectors,
+    /// each in the order of `family::svm::dot_f64` / `sq_dist_f64`.
+    fn sv_f64<const SQ: bool, const N: usize>(self, x: &[f64], svs: [&[f32]; N]) -> [f64; N];
+}
+
+/// The plain Rust micro-kernel, vectorised by the compiler for the baseline target.
+#[derive(Clone, Copy)]
+pub(crate) struct Portable;
+
+impl Micro for Portable {
+    #[inline(always)]
+    fn micro<T: Term, const R: usize, const C: usize>(
+        self,
+        rows: [&[f32]; R],
+        ws: [&[f32]; C],
+        n: usize,
+    ) -> [[f32; C]; R] {
+        // The shapes the single-row path uses most get kernels written with zipped chunk
+        // iterators, which the compiler vectorises reliably (`R` and `C` are constants, so
+        // the choice costs nothing at run time).
+        let mut out = [[0.0f32; C]; R];
+        if R == 1 && C == 1 {
+            out[0][0] = pair_zip::<T>(&rows[0][..n], &ws[0][..n]);
+            out
+        } else if R == 1 && C == 4 {
+            let d = row_x4_zip::<T>(
+                &rows[0][..n],
+                [&ws[0][..n], &ws[1][..n], &ws[2][..n], &ws[3][..n]],
+            );
+            out[0].copy_from_slice(&d[..C]);
+            out
+        } else {
+            micro::<T, R, C>(rows, ws, n)
+        }
+    }
+
+    #[inline(always)]
+    fn sv_f64<const SQ: bool, const N: usize>(self, x: &[f64], svs: [&[f32]; N]) -> [f64; N] {
+        use crate::family::svm::{dot_f64, sq_dist_f64};
+        svs.map(|sv| {
+            if SQ {
+                sq_dist_f64(x, sv)
+            } else {
+                dot_f64(x, sv)
+            }
+        })
+    }
+}
+
+/// One pair, eight lanes, over zipped chunks.
+#[inline(always)]
+fn pair_zip<T: Term>(x: &[f32], w: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let mut cx = x.chunks_exact(8);
+    let mut cw = w.chunks_exact(8);
+    for (a, b) in (&mut cx).zip(&mut cw) {
+        for k in 0..8 {
+            acc[k] += T::term(a[k], b[k]);
+        }
+    }
+    let mut tail = 0.0f32;
+    for (a, b) in cx.remainder().iter().zip(cw.remainder()) {
+        tail += T::term(*a, *b);
+    }
+    lanes8(&acc) + tail
+}
+
+/// One row against four weight rows, eight lanes each, over zipped chunks.
+#[inline(always)]
+fn row_x4_zip<T: Term>(x: &[f32], w: [&[f32]; 4]) -> [f32; 4] {
+    let n = x.len();
+    let mut acc = [[0.0f32; 8]; 4];
+    let chunks = x
+        .chunks_exact(8)
+        .zip(w[0].chunks_exact(8))
+        .zip(w[1].chunks_exact(8))
+        .zip(w[2].chunks_exact(8))
+        .zip(w[3].chunks_exact(8));
+    for ((((xc, c0), c1), c2), c3) in chunks {
+        for k in 0..8 {
+            acc[0][k] += T::term(xc[k], c0[k]);
+            acc[1][k] += T::term(xc[k], c1[k]);
+            acc[2][k] += T::term(xc[k], c2[k]);
+            acc[3][k] += T::term(xc[k], c3[k]);
+        }
+    }
+    let start = n - n % 8;
+    let mut out = [0.0f32; 4];
+    for (c, wc) in w.iter().enumerate() {
+        let mut tail = 0.0f32;
+        for (a, b) in x[start..].iter().zip(&wc[start..n]) {
+            tail += T::term(*a, *b);
+        }
+        out[c] = lanes8(&acc[c]) + tail;
+    }
+    out
+}
+
+/// The first `chunks` groups of eight values of `v`, as arrays: indexing them needs no
+/// bounds check the compiler cannot remove, so the lane loops below vectorise.
+#[inline(always)]
+fn eights(v: &[f32], chunks: usize) -> &[[f32; 8]] {
+    bytemuck::cast_slice(&v[..chunks * 8])
+}
+
+/// `R` rows against `C` weight rows, each `n` long: `out[r][c]`, each pair in the order of
+/// the module docs.
+#[inline(always)]
+fn micro<T: Term, const R: usize, const C: usize>(
+    rows: [&[f32]; R],
+    ws: [&[f32]; C],
+    n: usize,
+) -> [[f32; C]; R] {
+    let chunks = n / 8;
+    let xs: [&[[f32; 8]]; R] = rows.map(|r| eights(r, chunks));
+    let wv: [&[[f32; 8]]; C] = ws.map(|w| eights(w, chunks));
+    let mut acc = [[[0.0f32; 8]; C]; R];
+    for ch in 0..chunks {
+        for c in 0..C {
+            let w = wv[c][ch];
+            for r in 0..R {
+                let x = xs[r][ch];
+                for k in 0..8 {
+                    acc[r][c][k] += T::term(x[k], w[k]);
+                }
+            }
+        }
+    }
+    let mut out = [[0.0f32; C]; R];
+    for r in 0..R {
+        for c in 0..C {
+            let mut tail = 0.0f32;
+            for (x, w) in rows[r][chunks * 8..n].iter().zip(&ws[c][chunks * 8..n]) {
+                tail += T::term(*x, *w);
+            }
+            out[r][c] = lanes8(&acc[r][c]) + tail;
+        }
+    }
+    out
+}
+
+/// One pair (the remainder of both blocks), in the same order.
+#[inline(always)]
+pub(crate) fn pair<T: Term, M: Micro>(m: M, x: &[f32], w: &[f32]) -> f32 {
+    let n = x.len().min(w.len());
+    m.micro::<T, 1, 1>([&x[..n]], [&w[..n]], n)[0][0]
+}
+
+/// One row against four weight rows (`4 · x.len()` values of `w`), sharing the loads of `x`:
+/// the single-row shape.
+#[inline(always)]
+pub(crate) fn row_x4<T: Term, M: Micro>(m: M, x: &[f32], w: &[f32]) -> [f32; 4] {
+    let n = x.len();
+    let r = m.micro::<T, 1, 4>(
+        [x],
+        [&w[..n], &w[n..2 * n], &w[2 * n..3 * n], &w[3 * n..4 * n]],
+        n,
+    );
+    r[0]
+}
+
+/// One row against every weight row of `w` (`out.len()` rows of `x.len()` values):
+/// `out[j] = term-sum(x, w_j)`, four weight rows at a time.
+#[inline(always)]
+pub(crate) fn row_all<T: Term, M: Micro>(m: M, x: &[f32], w: &[f32], out: &mut [f32]) {
+    let n = x.len();
+    if n == 0 {
+        out.fill(0.0);
+        return;
+    }
+    let mut blocks = w.chunks_exact(4 * n);
+    let mut j = 0;
+    for (block, o) in (&mut blocks).zip(out.chunks_exact_mut(4)) {
+        o.copy_from_slice(&row_x4::<T, M>(m, x, block));
+        j += 4;
+    }
+    for (wj, o) in blocks.remainder().chunks_exact(n).zip(&mut out[j..]) {
+        *o = pair::<T, M>(m, x, wj);
+    }
+}
+
+/// Rows against weight rows: `x` holds rows of `n` values, `w` holds `n_out` rows of `n`
+/// values; `out[r · n_out + j]` is the term-sum of row `r` and weight row `j`.
+#[inline(always)]
+pub(crate) fn rows_all<T: Term, M: Micro>(
+    m: M,
+    x: &[f32],
+    n: usize,
+    w: &[f32],
+    n_out: usize,
+    out: &mut [f32],
+) {
+    if n == 0 {
+        out.fill(0.0);
+        return;
+    }
+    let n_rows = x.len() / n;
+    let w = &w[..n_out * n];
+    let mut r = 0;
+    while r + 4 <= n_rows {
+        let xs = [
+            &x[r * n..(r + 1) * n],
+            &x[(r + 1) * n..(r + 2) * n],
+            &x[(r + 2) * n..(r + 3) * n],
+            &x[(r + 3) * n..(r + 4) * n],
+        ];
+        let mut j = 0;
+        while j + 2 <= n_out {
+            let ws = [&w[j * n..(j + 1) * n], &w[(j + 1) * n..(j + 2) * n]];
+            let d = m.micro::<T, 4, 2>(xs, ws, n);
+            for (k, dk) in d.iter().enumerate() {
+                out[(r + k) * n_out + j] = dk[0];
+                out[(r + k) * n_out + j + 1] = dk[1];
+            }
+            j += 2;
+        }
+        if j < n_out {
+            let d = m.micro::<T, 4, 1>(xs, [&w[j * n..(j + 1) * n]], n);
+            for (k, dk) in d.iter().enumerate() {
+                out[(r + k) * n_out + j] = dk[0];
+            }
+        }
+        r += 4;
+    }
+    while r < n_rows {
+        row_all::<T, M>(
+            m,
+            &x[r * n..(r + 1) * n],
+            w,
+            &mut out[r * n_out..(r + 1) * n_out],
+        );
+        r += 1;
+    }
+}

@@ -1,0 +1,359 @@
+//! Runtime CPU dispatch of the dense kernels: the only module of the engine with `unsafe`.
+//!
+//! Each entry point below is one `#[inline(always)]` body from its family module (or
+//! `blocked`) compiled twice: for the baseline target (SSE2 on x86_64, NEON on
+//! aarch64, where NEON is always present), and on x86_64 once more with AVX2 enabled, chosen
+//! at run time when the CPU has AVX2. The bodies are plain Rust written so that the compiler
+//! vectorises them (eight-lane accumulators); with AVX2 each accumulator is one 256-bit
+//! register instead of two 128-bit ones.
+//!
+//! **The dispatch never changes an answer's bits.** The AVX2 copy performs the same
+//! operations in the same order as the baseline copy: Rust never contracts `a * b + c` into
+//! a fused multiply-add unless asked, and FMA is deliberately *not* enabled, so a product is
+//! rounded before it is added exactly as in the baseline code and the reference order
+//! (docs/FIDELITY.md). A model answers with the same bits on every x86_64 CPU, with or
+//! without AVX2, and on aarch64; the batch path equals the single-row path. Tests hold every
+//! entry point to its portable body bit for bit (`crates/engine/tests/engine/simd.rs`).
+//!
+//! The detection is `std::arch::is_x86_feature_detected!`, which caches the CPUID result in
+//! a static after the first call: per call it costs one relaxed load and a branch, no setup.
+//!
+//! Safety: an `unsafe fn` with `#[target_feature(enable = "avx2")]` may only run on a CPU
+//! with AVX2. Each is private to its entry point and called only after the check.
+
+#![allow(unsafe_code)]
+
+use crate::blocked::{self, Dot, Portable, SqDist};
+use icebreak_format::{Activation, Svm};
+
+/// Whether the AVX2 copies can run on this CPU (cached by the standard library).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub fn has_avx2() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && !portable_forced()
+}
+
+#[cfg(feature = "testing")]
+static FORCE_PORTABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Feature `testing`: makes every entry point run its baseline copy (`true`) or the widest
+/// one the CPU has (`false`, the default), so that tests can hold the two to the same bits.
+/// The switch is process-wide; since both copies answer alike, flipping it cannot change
+/// what a concurrent caller gets.
+#[cfg(feature = "testing")]
+pub fn force_portable(on: bool) {
+    FORCE_PORTABLE.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[cfg(all(target_arch = "x86_64", feature = "testing"))]
+#[inline]
+fn portable_forced() -> bool {
+    FORCE_PORTABLE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+#[cfg(all(target_arch = "x86_64", not(feature = "testing")))]
+#[inline(always)]
+fn portable_forced() -> bool {
+    false
+}
+
+/// Whether the AVX2 copies can run on this CPU: never, on this architecture.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+pub fn has_avx2() -> bool {
+    false
+}
+
+/// The instruction set the dense kernels run with on this machine, for reports.
+pub fn kernel_isa() -> &'static str {
+    if has_avx2() {
+        "avx2"
+    } else if cfg!(target_arch = "aarch64") {
+        "neon"
+    } else if cfg!(target_arch = "x86_64") {
+        "sse2"
+    } else {
+        "portable"
+    }
+}
+
+/// Defines a dispatched entry point `$name` over the `#[inline(always)]` body `$body`. With
+/// `micro`, the body's first argument is the micro-kernel: `Portable` in the baseline copy,
+/// `x86::Avx2` in the AVX2 copy.
+macro_rules! dispatch {
+    ($(#[$doc:meta])* pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = micro $body:path;) => {
+        dispatch!(@def [$(#[$doc])*] $name [$($arg: $ty),*] [$($ret)?] $body
+            // SAFETY (of the token): it is made inside `avx2`, which runs only on CPUs
+            // with AVX2.
+            [unsafe { x86::Avx2::new_unchecked() },] [Portable,]);
+    };
+    ($(#[$doc:meta])* pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $body:path;) => {
+        dispatch!(@def [$(#[$doc])*] $name [$($arg: $ty),*] [$($ret)?] $body [] []);
+    };
+    (@def [$($doc:tt)*] $name:ident [$($arg:ident: $ty:ty),*] [$($ret:ty)?] $body:path [$($wide:tt)*] [$($base:tt)*]) => {
+        $($doc)*
+        #[inline]
+        pub fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                /// The body compiled with AVX2 (no FMA: the bits stay the baseline's).
+                ///
+                /// # Safety
+                /// The CPU must support AVX2.
+                #[target_feature(enable = "avx2")]
+                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
+                    $body($($wide)* $($arg),*)
+                }
+                if has_avx2() {
+                    // SAFETY: `has_avx2` has just confirmed that this CPU supports AVX2,
+                    // the only requirement of `avx2`.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $body($($base)* $($arg),*)
+        }
+    };
+}
+
+dispatch! {
+    /// `out[j] = intercept[j] + coef_j · x` for every output `j` (`coef` row-major,
+    /// `out.len()` rows of `x.len()`): a linear model's single row.
+    pub fn linear_f32(x: &[f32], coef: &[f32], intercept: &[f32], out: &mut [f32])
+        = micro crate::family::linear::linear_f32_body;
+}
+
+dispatch! {
+    /// A linear model over a batch: `x` holds rows of `nf` values, `scores` gets `n_out`
+    /// per row, bit for bit [`linear_f32`] of each row.
+    pub fn linear_rows_f32(x: &[f32], nf: usize, coef: &[f32], intercept: &[f32], n_out: usize, scores: &mut [f32])
+        = micro crate::family::linear::linear_rows_body;
+}
+
+dispatch! {
+    /// One dense layer: `out = a(weights · x + bias)` (`weights` row-major, one row per
+    /// output).
+    pub fn dense_f32(x: &[f32], weights: &[f32], bias: &[f32], a: Activation, out: &mut [f32])
+        = micro crate::family::dense::dense_f32_body;
+}
+
+dispatch! {
+    /// One dense layer over a batch: `x` holds rows of `n_in` values, `out` gets
+    /// `bias.len()` per row, bit for bit [`dense_f32`] of each row.
+    pub fn dense_rows_f32(x: &[f32], n_in: usize, weights: &[f32], bias: &[f32], a: Activation, out: &mut [f32])
+        = micro crate::family::dense::dense_rows_body;
+}
+
+dispatch! {
+    /// Distances from `x` to each of the `out.len()` centres, `sqrt(max((-2 x · c + ‖x‖²)
+    /// + ‖c‖², 0))` with `norms` the centres' `‖c‖²`
+    /// ([`center_norms_f32`](crate::kernels::center_norms_f32)); returns the index of the
+    /// nearest (ties to the first).
+    pub fn kmeans_f32(x: &[f32], centers: &[f32], norms: &[f32], out: &mut [f32]) -> usize
+        = micro crate::family::kmeans::kmeans_f32_body;
+}
+
+dispatch! {
+    /// k-means over a batch: `x` holds rows of `n_in` values; `out` gets the `k` distances
+    /// per row and `nearest` the nearest centre of each row, bit for bit [`kmeans_f32`].
+    pub fn kmeans_rows_f32(x: &[f32], n_in: usize, centers: &[f32], norms: &[f32], k: usize, out: &mut [f32], nearest: &mut [usize])
+        = micro crate::family::kmeans::kmeans_rows_body;
+}
+
+dispatch! {
+    /// PCA: `out_j = ((x - mean) · components_j) / whiten_j`; `x` is centred in place.
+    pub fn pca_f32(x: &mut [f32], mean: &[f32], components: &[f32], whiten: Option<&[f32]>, out: &mut [f32])
+        = micro crate::family::pca::pca_f32_body;
+}
+
+dispatch! {
+    /// PCA over a batch: `x` holds rows of `n_in` values (centred in place), `out` gets
+    /// `n_out` per row, bit for bit [`pca_f32`] of each row.
+    pub fn pca_rows_f32(x: &mut [f32], n_in: usize, mean: &[f32], components: &[f32], whiten: Option<&[f32]>, n_out: usize, out: &mut [f32])
+        = micro crate::family::pca::pca_rows_body;
+}
+
+dispatch! {
+    /// `K(x, sv_s)` in `f64` for every support vector of an SVM.
+    pub fn svm_kernel_values_f64(m: &Svm<'_>, x: &[f64], out: &mut [f64])
+        = micro crate::family::svm::kernel_values_body;
+}
+
+dispatch! {
+    /// Rows against weight rows: `out[r · n_out + j] = x_r · w_j`, each in the order of
+    /// [`crate::kernels::dot_f32_8acc`].
+    pub fn rows_dot_f32(x: &[f32], n: usize, w: &[f32], n_out: usize, out: &mut [f32])
+        = micro blocked::rows_all::<Dot, _>;
+}
+
+dispatch! {
+    /// Rows against centres: `out[r · n_out + j] = ‖x_r − w_j‖²`, each in the order of
+    /// [`crate::kernels::sq_dist_f32_8acc`].
+    pub fn rows_sq_dist_f32(x: &[f32], n: usize, w: &[f32], n_out: usize, out: &mut [f32])
+        = micro blocked::rows_all::<SqDist, _>;
+}
+
+/// The AVX2 micro-kernel (x86_64).
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod x86 {
+    use crate::blocked::{lanes8, Micro, Term};
+    use std::arch::x86_64::{
+        __m256, _mm256_add_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_setzero_ps, _mm256_storeu_ps,
+        _mm256_sub_ps,
+    };
+
+    /// Proof that the CPU has AVX2: made only inside the AVX2 copies of the entry points,
+    /// which run only after the check.
+    #[derive(Clone, Copy)]
+    pub(crate) struct Avx2(());
+
+    impl Avx2 {
+        /// # Safety
+        /// The CPU must support AVX2.
+        #[inline(always)]
+        pub(crate) unsafe fn new_unchecked() -> Self {
+            Avx2(())
+        }
+    }
+
+    impl Micro for Avx2 {
+        #[inline(always)]
+        fn micro<T: Term, const R: usize, const C: usize>(
+            self,
+            rows: [&[f32]; R],
+            ws: [&[f32]; C],
+            n: usize,
+        ) -> [[f32; C]; R] {
+            // SAFETY: an `Avx2` exists only on a CPU with AVX2 (see `new_unchecked`).
+            unsafe { micro_avx2::<T, R, C>(rows, ws, n) }
+        }
+
+        #[inline(always)]
+        fn sv_f64<const SQ: bool, const N: usize>(self, x: &[f64], svs: [&[f32]; N]) -> [f64; N] {
+            self.sv(x, svs, SQ)
+        }
+    }
+
+    impl Avx2 {
+        #[inline(always)]
+        pub(crate) fn sv<const N: usize>(
+            self,
+            x: &[f64],
+            svs: [&[f32]; N],
+            squared: bool,
+        ) -> [f64; N] {
+            // SAFETY: an `Avx2` exists only on a CPU with AVX2 (see `new_unchecked`).
+            unsafe { sv_avx2(x, svs, squared) }
+        }
+    }
+
+    /// `N` support vectors against one `f64` row, one 256-bit register of four `f64` lanes
+    /// per support vector (`N` independent chains): lane `k` sums the terms
+    /// `i ≡ k (mod 4)` in order, the product rounded before the add, exactly as
+    /// `family::svm::dot_f64` / `sq_dist_f64` (`(l0 + l2) + (l1 + l3)`, then the remaining
+    /// terms one by one, in scalar code).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn sv_avx2<const N: usize>(x: &[f64], svs: [&[f32]; N], squared: bool) -> [f64; N] {
+        use std::arch::x86_64::{
+            _mm256_add_pd, _mm256_cvtps_pd, _mm256_loadu_pd, _mm256_mul_pd, _mm256_setzero_pd,
+            _mm256_storeu_pd, _mm256_sub_pd, _mm_loadu_ps,
+        };
+        let n = svs.iter().fold(x.len(), |n, s| n.min(s.len()));
+        let chunks = n / 4;
+        let mut acc = [_mm256_setzero_pd(); N];
+        for ch in 0..chunks {
+            let o = ch * 4;
+            // SAFETY: `o + 4 <= n <= x.len()`.
+            let xv = unsafe { _mm256_loadu_pd(x.as_ptr().add(o)) };
+            for j in 0..N {
+                // SAFETY: `o + 4 <= n <= svs[j].len()`; four `f32` are read.
+                let sv = _mm256_cvtps_pd(unsafe { _mm_loadu_ps(svs[j].as_ptr().add(o)) });
+                let t = if squared {
+                    let d = _mm256_sub_pd(xv, sv);
+                    _mm256_mul_pd(d, d)
+                } else {
+                    _mm256_mul_pd(xv, sv)
+                };
+                acc[j] = _mm256_add_pd(acc[j], t);
+            }
+        }
+        let mut out = [0.0f64; N];
+        for j in 0..N {
+            let mut l = [0.0f64; 4];
+            // SAFETY: `l` holds the four values the store writes.
+            unsafe { _mm256_storeu_pd(l.as_mut_ptr(), acc[j]) };
+            let mut s = (l[0] + l[2]) + (l[1] + l[3]);
+            for (a, b) in x[chunks * 4..n].iter().zip(&svs[j][chunks * 4..n]) {
+                let b = f64::from(*b);
+                s += if squared { (a - b) * (a - b) } else { a * b };
+            }
+            out[j] = s;
+        }
+        out
+    }
+
+    /// One vector of eight terms.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn term<T: Term>(x: __m256, w: __m256) -> __m256 {
+        if T::SQUARED {
+            let d = _mm256_sub_ps(x, w);
+            _mm256_mul_ps(d, d)
+        } else {
+            _mm256_mul_ps(x, w)
+        }
+    }
+
+    /// `R` rows against `C` weight rows with one 256-bit accumulator per pair: lane `k`
+    /// sums the terms `i ≡ k (mod 8)` in order, exactly as the portable kernel's lane `k`
+    /// (a product is rounded, then added: no FMA); the lanes and the remainder are added
+    /// by the same scalar code.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn micro_avx2<T: Term, const R: usize, const C: usize>(
+        rows: [&[f32]; R],
+        ws: [&[f32]; C],
+        n: usize,
+    ) -> [[f32; C]; R] {
+        // The loads below read `[o, o + 8)` with `o + 8 <= chunks · 8 <= n`: in bounds of
+        // every slice, which this checks once.
+        assert!(rows.iter().all(|r| r.len() >= n) && ws.iter().all(|w| w.len() >= n));
+        let chunks = n / 8;
+        let mut acc = [[_mm256_setzero_ps(); C]; R];
+        for ch in 0..chunks {
+            let o = ch * 8;
+            let mut xv = [_mm256_setzero_ps(); R];
+            for r in 0..R {
+                // SAFETY: `o + 8 <= n <= rows[r].len()` (asserted above).
+                xv[r] = unsafe { _mm256_loadu_ps(rows[r].as_ptr().add(o)) };
+            }
+            for c in 0..C {
+                // SAFETY: `o + 8 <= n <= ws[c].len()` (asserted above).
+                let wv = unsafe { _mm256_loadu_ps(ws[c].as_ptr().add(o)) };
+                for r in 0..R {
+                    acc[r][c] = _mm256_add_ps(acc[r][c], term::<T>(xv[r], wv));
+                }
+            }
+        }
+        let mut out = [[0.0f32; C]; R];
+        for r in 0..R {
+            for c in 0..C {
+                let mut lanes = [0.0f32; 8];
+                // SAFETY: `lanes` holds the eight values the store writes.
+                unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc[r][c]) };
+                let mut tail = 0.0f32;
+                for (x, w) in rows[r][chunks * 8..n].iter().zip(&ws[c][chunks * 8..n]) {
+                    tail += T::term(*x, *w);
+                }
+                out[r][c] = lanes8(&lanes) + tail;
+            }
+        }
+        out
+    }
+}

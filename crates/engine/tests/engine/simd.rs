@@ -1,0 +1,201 @@
+//! The dispatched dense kernels (`icebreak_engine::simd`) against their baseline copies and
+//! against the single-pair kernels, bit for bit: the blocked batch products must sum every
+//! pair in the order of `dot_f32_8acc` / `sq_dist_f32_8acc`, k-means must be the product
+//! form written out, and the AVX2 copies (when the CPU has AVX2) must answer exactly like
+//! the baseline ones.
+
+use icebreak_engine::kernels::{
+    activate_f32, center_norms_f32, dense_f32, dense_rows_f32, dot_f32_8acc, kmeans_f32,
+    kmeans_rows_f32, linear_f32, linear_rows_f32, pca_f32, pca_rows_f32, rows_dot_f32,
+    rows_sq_dist_f32, sq_dist_f32_8acc,
+};
+use icebreak_engine::simd;
+use icebreak_format::Activation;
+use proptest::collection::vec;
+use proptest::prelude::*;
+
+/// Values over many magnitudes (cancellation, tiny and huge terms), and exact zeros.
+fn value() -> impl Strategy<Value = f32> {
+    prop_oneof![
+        6 => -2.0f32..2.0,
+        1 => Just(0.0f32),
+        1 => -1e18f32..1e18,
+        1 => -1e-18f32..1e-18,
+    ]
+}
+
+/// `(n, n_rows, n_out, rows, weights, bias)`: `n_rows` rows of `n` values against `n_out`
+/// weight rows; sizes cross the 8-lane chunks, the 4-row and 2-output blocks and their
+/// remainders.
+fn problem() -> impl Strategy<Value = (usize, usize, usize, Vec<f32>, Vec<f32>, Vec<f32>)> {
+    (0usize..40, 0usize..11, 0usize..11).prop_flat_map(|(n, r, o)| {
+        (
+            Just(n),
+            Just(r),
+            Just(o),
+            vec(value(), n * r),
+            vec(value(), n * o),
+            vec(value(), o),
+        )
+    })
+}
+
+fn activation() -> impl Strategy<Value = Activation> {
+    prop_oneof![
+        Just(Activation::Identity),
+        Just(Activation::Relu),
+        Just(Activation::Tanh),
+        Just(Activation::Logistic),
+    ]
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// Runs `f` with the widest copies, then with the baseline ones; both results.
+fn both<T>(mut f: impl FnMut() -> T) -> (T, T) {
+    simd::force_portable(false);
+    let wide = f();
+    simd::force_portable(true);
+    let base = f();
+    simd::force_portable(false);
+    (wide, base)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn blocked_products_sum_each_pair_like_the_pair_kernels((n, r, o, x, w, _b) in problem()) {
+        let (dot, dot_base) = both(|| {
+            let mut out = vec![0.0f32; r * o];
+            rows_dot_f32(&x, n, &w, o, &mut out);
+            out
+        });
+        let (sq, sq_base) = both(|| {
+            let mut out = vec![0.0f32; r * o];
+            rows_sq_dist_f32(&x, n, &w, o, &mut out);
+            out
+        });
+        prop_assert_eq!(bits(&dot), bits(&dot_base));
+        prop_assert_eq!(bits(&sq), bits(&sq_base));
+        for i in 0..r {
+            for j in 0..o {
+                let (xi, wj) = (&x[i * n..(i + 1) * n], &w[j * n..(j + 1) * n]);
+                prop_assert_eq!(dot[i * o + j].to_bits(), dot_f32_8acc(xi, wj).to_bits());
+                prop_assert_eq!(sq[i * o + j].to_bits(), sq_dist_f32_8acc(xi, wj).to_bits());
+            }
+        }
+    }
+
+    #[test]
+    fn linear_and_dense_batches_equal_their_rows(
+        (n, r, o, x, w, b) in problem(),
+        a in activation(),
+    ) {
+        let (lin, lin_base) = both(|| {
+            let mut out = vec![0.0f32; r * o];
+            linear_rows_f32(&x, n, &w, &b, o, &mut out);
+            out
+        });
+        let (den, den_base) = both(|| {
+            let mut out = vec![0.0f32; r * o];
+            dense_rows_f32(&x, n, &w, &b, a, &mut out);
+            out
+        });
+        prop_assert_eq!(bits(&lin), bits(&lin_base));
+        prop_assert_eq!(bits(&den), bits(&den_base));
+        for i in 0..r {
+            let xi = &x[i * n..(i + 1) * n];
+            let (row, row_base) = both(|| {
+                let mut out = vec![0.0f32; o];
+                linear_f32(xi, &w, &b, &mut out);
+                out
+            });
+            prop_assert_eq!(bits(&row), bits(&row_base));
+            prop_assert_eq!(bits(&row), bits(&lin[i * o..(i + 1) * o]));
+            // The single-pair order, written out.
+            let pairs: Vec<f32> = (0..o).map(|j| b[j] + dot_f32_8acc(xi, &w[j * n..(j + 1) * n])).collect();
+            prop_assert_eq!(bits(&row), bits(&pairs));
+            let (layer, layer_base) = both(|| {
+                let mut out = vec![0.0f32; o];
+                dense_f32(xi, &w, &b, a, &mut out);
+                out
+            });
+            prop_assert_eq!(bits(&layer), bits(&layer_base));
+            prop_assert_eq!(bits(&layer), bits(&den[i * o..(i + 1) * o]));
+            let mut act = pairs.clone();
+            activate_f32(&mut act, a);
+            prop_assert_eq!(bits(&layer), bits(&act));
+        }
+    }
+
+    #[test]
+    fn kmeans_and_pca_batches_equal_their_rows((n, r, o, x, w, b) in problem(), whiten in any::<bool>()) {
+        let norms = center_norms_f32(&w, n, o);
+        for (j, cc) in norms.iter().enumerate() {
+            let c = &w[j * n..(j + 1) * n];
+            prop_assert_eq!(cc.to_bits(), dot_f32_8acc(c, c).to_bits());
+        }
+        let (km, km_base) = both(|| {
+            let mut out = vec![0.0f32; r * o];
+            let mut near = vec![0usize; r];
+            kmeans_rows_f32(&x, n, &w, &norms, o, &mut out, &mut near);
+            (out, near)
+        });
+        prop_assert_eq!(bits(&km.0), bits(&km_base.0));
+        prop_assert_eq!(&km.1, &km_base.1);
+        let mean: Vec<f32> = (0..n).map(|i| (i as f32) * 0.25 - 1.0).collect();
+        let wh: Vec<f32> = b.iter().map(|v| v.abs() + 0.5).collect();
+        let wo = whiten.then_some(&wh[..]);
+        let (pc, pc_base) = both(|| {
+            let mut xs = x.clone();
+            let mut out = vec![0.0f32; r * o];
+            pca_rows_f32(&mut xs, n, &mean, &w, wo, o, &mut out);
+            out
+        });
+        prop_assert_eq!(bits(&pc), bits(&pc_base));
+        for i in 0..r {
+            let xi = &x[i * n..(i + 1) * n];
+            let ((d, c), (d_base, c_base)) = both(|| {
+                let mut out = vec![0.0f32; o];
+                let c = kmeans_f32(xi, &w, &norms, &mut out);
+                (out, c)
+            });
+            // The product form, written out.
+            let xx = dot_f32_8acc(xi, xi);
+            let want: Vec<f32> = (0..o)
+                .map(|j| {
+                    let dot = dot_f32_8acc(xi, &w[j * n..(j + 1) * n]);
+                    ((-2.0 * dot + xx) + norms[j]).max(0.0).sqrt()
+                })
+                .collect();
+            prop_assert_eq!(bits(&d), bits(&want));
+            prop_assert_eq!(bits(&d), bits(&d_base));
+            prop_assert_eq!(c, c_base);
+            prop_assert_eq!(bits(&d), bits(&km.0[i * o..(i + 1) * o]));
+            if o > 0 {
+                prop_assert_eq!(c, km.1[i]);
+            }
+            let (p, p_base) = both(|| {
+                let mut xs = xi.to_vec();
+                let mut out = vec![0.0f32; o];
+                pca_f32(&mut xs, &mean, &w, wo, &mut out);
+                out
+            });
+            prop_assert_eq!(bits(&p), bits(&p_base));
+            prop_assert_eq!(bits(&p), bits(&pc[i * o..(i + 1) * o]));
+        }
+    }
+}
+
+#[test]
+fn the_dispatch_names_an_instruction_set() {
+    let isa = simd::kernel_isa();
+    assert!(["avx2", "neon", "sse2", "portable"].contains(&isa), "{isa}");
+    simd::force_portable(true);
+    assert_ne!(simd::kernel_isa(), "avx2");
+    simd::force_portable(false);
+    assert_eq!(simd::kernel_isa() == "avx2", simd::has_avx2());
+}
