@@ -413,23 +413,28 @@ pub enum TreeLayout {
 pub const COMPACT_AUTO_MIN_NODES: usize = 1 << 17;
 
 impl TreeLayout {
-    /// Whether an ensemble gets the compact layout under this choice (never one with node
-    /// covers: rule R35 keeps covers in the classic layout).
+    /// Whether an ensemble gets the compact layout under this choice. [`TreeLayout::Auto`]
+    /// keeps an ensemble with node covers classic (covers exist only there, rule R35).
     pub fn wants_compact(self, t: &TreesSpec) -> bool {
         match self {
             TreeLayout::Auto => {
                 t.covers.is_empty() && t.round_f32 && t.nodes.len() >= COMPACT_AUTO_MIN_NODES
             }
             TreeLayout::Classic => false,
-            TreeLayout::Compact => t.covers.is_empty(),
+            TreeLayout::Compact => true,
         }
     }
 
-    /// Sets [`TreesSpec::compact`] on every tree stage of `spec` under this choice.
+    /// Sets [`TreesSpec::compact`] on every tree stage of `spec` under this choice. An
+    /// ensemble made compact loses its node covers (the layout has none): asking for
+    /// [`TreeLayout::Compact`] trades explanations for the smaller table.
     pub fn apply(self, spec: &mut crate::ModelSpec) {
         for stage in &mut spec.stages {
             if let crate::StageSpec::Trees(t) = stage {
                 t.compact = self.wants_compact(t);
+                if t.compact {
+                    t.covers.clear();
+                }
             }
         }
     }

@@ -85,13 +85,25 @@ fn a_stage_without_covers_has_none_and_stays_1_0() {
 fn covers_keep_the_classic_layout() {
     let mut t = trees();
     t.compact = true;
-    assert!(!trees::TreeLayout::Compact.wants_compact(&t));
+    assert!(!trees::TreeLayout::Auto.wants_compact(&t));
+    // The writer keeps a spec with covers classic even when it asks for compact.
     let file = write(&spec(t)).unwrap();
     let apr = Apr::parse_verified(&file).unwrap();
     let t = trees_of(&apr);
     assert!(!t.is_compact());
     assert_eq!(t.nodes.len(), 2);
     assert_eq!(t.covers.len(), 5);
+}
+
+#[test]
+fn asking_for_the_compact_layout_drops_the_covers() {
+    let mut s = spec(trees());
+    trees::TreeLayout::Compact.apply(&mut s);
+    let file = write(&s).unwrap();
+    let apr = Apr::parse_verified(&file).unwrap();
+    let t = trees_of(&apr);
+    assert!(t.is_compact());
+    assert!(!t.has_covers());
 }
 
 #[test]

@@ -1,0 +1,648 @@
+//! Explanations: per-feature contributions to a row's raw scores (margins).
+//!
+//! - Tree ensembles: exact path-dependent Tree SHAP (Lundberg et al. 2018, Algorithm 2), the
+//!   quantity XGBoost's `pred_contribs=True`, LightGBM's `pred_contrib=True` and
+//!   `shap.TreeExplainer(feature_perturbation="tree_path_dependent")` compute. A child's
+//!   share of its parent's data is `cover(child) / cover(node)` from the file's node covers
+//!   (FORMAT.md, "Node covers"); the row takes the branch the prediction takes (the same
+//!   test, missing rule, default direction and category set), and a node on a feature
+//!   already on the path undoes that feature's earlier split first. The bias of output `j`
+//!   is `base_j` plus each tree's expected value, `mean(node) = (mean(left) · cover(left) +
+//!   mean(right) · cover(right)) / cover(node)` from the leaves up. Averaging ensembles
+//!   (random forests) divide every tree's part by the divisor the prediction uses.
+//! - Linear models (`linear`, `linear_f64`, no preprocessor): `coef_ji · x_i`, from zero,
+//!   the intercept as the bias (the `.apr` holds no training means).
+//!
+//! Contributions are computed in `f64`. They sum to the model's raw scores up to rounding:
+//! exactly the quantity the library computes, not the library's float arithmetic (XGBoost
+//! computes Tree SHAP in `f32`, LightGBM in `f64`; docs/FIDELITY.md gives the tolerances).
+//!
+//! Nothing here runs unless asked: [`Explainer::new`] prepares its tables (one pass over the
+//! nodes) on the first explanation, and a model that is never asked to explain never builds
+//! one.
+
+use crate::family::trees::goes_left_row;
+use crate::{EngineError, Model};
+use icebreak_format::trees::{NodeRow, LEAF};
+use icebreak_format::{limits, Stage, Trees};
+
+/// Deepest tree (in nodes from the root to a leaf) an explanation walks: Tree SHAP keeps a
+/// path table of `(d + 1)(d + 2) / 2` entries for a tree of depth `d`.
+pub const MAX_EXPLAIN_DEPTH: usize = limits::MAX_EXPLAIN_DEPTH;
+
+/// Contributions of one row: for each raw output (class margin, regression target) one
+/// value per feature, then the bias, `n_features + 1` values per output, output after
+/// output (the layout of XGBoost's and LightGBM's contribution matrices). The values of an
+/// output sum to its raw score.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Contributions {
+    /// Features per row.
+    pub n_features: usize,
+    /// Raw outputs explained.
+    pub n_outputs: usize,
+    /// `n_outputs × (n_features + 1)` values.
+    pub values: Vec<f64>,
+}
+
+impl Contributions {
+    /// The contributions to output `j`: one per feature, then the bias.
+    pub fn output(&self, j: usize) -> &[f64] {
+        let w = self.n_features + 1;
+        &self.values[j * w..(j + 1) * w]
+    }
+}
+
+/// One node of an explained tree, decoded once.
+#[derive(Debug, Clone, Copy)]
+struct XNode {
+    /// The node's row (its test), and the row of a merged second test (or `u32::MAX`).
+    first: u32,
+    second: u32,
+    feature: u32,
+    /// Children (references) of the split, and their shares of the node's cover.
+    left: u32,
+    right: u32,
+    left_share: f64,
+    right_share: f64,
+}
+
+/// A tree ensemble with covers, ready to explain.
+#[derive(Debug, Clone)]
+struct TreeTables<'a> {
+    trees: Trees<'a>,
+    /// Explained nodes, indexed like the node table (merged second rows are unused).
+    nodes: Vec<XNode>,
+    /// Bias of each output: base value plus the scaled expected value of each tree.
+    bias: Vec<f64>,
+    /// What each tree's leaves are multiplied by (1, or 1 / divisor when averaging).
+    scale: f64,
+    /// Deepest tree, in nodes.
+    depth: usize,
+}
+
+#[derive(Debug, Clone)]
+enum Kind<'a> {
+    Trees(TreeTables<'a>),
+    Linear {
+        n_in: usize,
+        n_out: usize,
+        coef: Coef<'a>,
+        intercept: Coef<'a>,
+        /// The pipeline rounds the row to `f32` before the linear stage.
+        round_f32: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Coef<'a> {
+    F32(&'a [f32]),
+    F64(&'a [f64]),
+}
+
+impl Coef<'_> {
+    fn get(&self, i: usize) -> f64 {
+        match self {
+            Coef::F32(v) => v.get(i).map_or(0.0, |&c| f64::from(c)),
+            Coef::F64(v) => v.get(i).copied().unwrap_or(0.0),
+        }
+    }
+}
+
+/// Explains rows of one model. Built once ([`Explainer::new`], or [`Model::explainer`]),
+/// shared by every row; each call needs an [`ExplainScratch`].
+#[derive(Debug, Clone)]
+pub struct Explainer<'a> {
+    kind: Kind<'a>,
+    n_features: usize,
+    n_outputs: usize,
+}
+
+/// Reusable buffers for [`Explainer::explain_row`]; one per thread.
+#[derive(Debug, Clone, Default)]
+pub struct ExplainScratch {
+    path: Vec<PathElement>,
+    x: Vec<f64>,
+}
+
+/// Why a model cannot be explained.
+fn unexplainable(reason: &'static str) -> EngineError {
+    EngineError::Unexplainable { reason }
+}
+
+impl<'a> Explainer<'a> {
+    /// Prepares `model` for explanations: one pass over a tree ensemble's nodes (their
+    /// covers, depths and expected values). Fails, saying why, for a model it cannot
+    /// explain: a tree ensemble without node covers, trees deeper than
+    /// [`MAX_EXPLAIN_DEPTH`], or a pipeline other than a tree ensemble or a linear model
+    /// read directly from the row (optionally followed by a post transform).
+    pub fn new(model: &Model<'a>) -> Result<Explainer<'a>, EngineError> {
+        let stages = model.stages();
+        let est = match stages {
+            [s] | [s, Stage::Post(_)] => s,
+            _ => {
+                return Err(unexplainable(
+                    "explanations cover a tree ensemble or a linear model that reads the row \
+                     directly; this model's pipeline has other stages",
+                ))
+            }
+        };
+        let n_features = model.n_features();
+        let kind = match *est {
+            Stage::Trees(t) => Kind::Trees(TreeTables::new(t)?),
+            Stage::Linear {
+                n_in,
+                n_out,
+                coef,
+                intercept,
+            } => Kind::Linear {
+                n_in: n_in as usize,
+                n_out: n_out as usize,
+                coef: Coef::F32(coef),
+                intercept: Coef::F32(intercept),
+                round_f32: true,
+            },
+            Stage::LinearF64 {
+                n_in,
+                n_out,
+                coef,
+                intercept,
+            } => Kind::Linear {
+                n_in: n_in as usize,
+                n_out: n_out as usize,
+                coef: Coef::F64(coef),
+                intercept: Coef::F64(intercept),
+                round_f32: !model.reads_f64(),
+            },
+            _ => {
+                return Err(unexplainable(
+                    "explanations cover tree ensembles and linear models; this model's \
+                     estimator is neither",
+                ))
+            }
+        };
+        let n_outputs = match &kind {
+            Kind::Trees(t) => t.trees.n_out as usize,
+            Kind::Linear { n_out, .. } => *n_out,
+        };
+        Ok(Explainer {
+            kind,
+            n_features,
+            n_outputs,
+        })
+    }
+
+    /// Features per row.
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    /// Raw outputs explained (classes of a multi-class model, 1 for a binary classifier or a
+    /// regression).
+    pub fn n_outputs(&self) -> usize {
+        self.n_outputs
+    }
+
+    /// A scratch sized for this explainer.
+    pub fn scratch(&self) -> ExplainScratch {
+        let mut s = ExplainScratch::default();
+        self.size(&mut s);
+        s
+    }
+
+    fn size(&self, s: &mut ExplainScratch) {
+        if let Kind::Trees(t) = &self.kind {
+            let d = t.depth + 2;
+            let need = d * (d + 1) / 2;
+            if s.path.len() < need {
+                s.path.resize(need, PathElement::default());
+            }
+        }
+        if s.x.len() < self.n_features {
+            s.x.resize(self.n_features, 0.0);
+        }
+    }
+
+    /// Explains one row, already checked against the model ([`Model::check_row`]): fills
+    /// `out` with `n_outputs × (n_features + 1)` values. Allocates nothing once `scratch`
+    /// and `out` have grown to the model's size.
+    pub fn explain_row(
+        &self,
+        x: &[f64],
+        scratch: &mut ExplainScratch,
+        out: &mut Contributions,
+    ) -> Result<(), EngineError> {
+        if x.len() != self.n_features {
+            return Err(EngineError::FeatureCount {
+                expected: self.n_features,
+                found: x.len(),
+            });
+        }
+        self.size(scratch);
+        let w = self.n_features + 1;
+        out.n_features = self.n_features;
+        out.n_outputs = self.n_outputs;
+        out.values.clear();
+        out.values.resize(self.n_outputs * w, 0.0);
+        match &self.kind {
+            Kind::Trees(t) => {
+                let xr = &mut scratch.x[..self.n_features];
+                xr.copy_from_slice(x);
+                if t.trees.round_f32() {
+                    crate::family::trees::round_row_f32(xr);
+                }
+                t.explain(xr, &mut scratch.path, &mut out.values, self.n_features);
+            }
+            Kind::Linear {
+                n_in,
+                n_out,
+                coef,
+                intercept,
+                round_f32,
+            } => {
+                for j in 0..*n_out {
+                    let row = &mut out.values[j * w..(j + 1) * w];
+                    for (i, &v) in x.iter().enumerate().take(*n_in) {
+                        let v = if *round_f32 { f64::from(v as f32) } else { v };
+                        row[i] = coef.get(j * n_in + i) * v;
+                    }
+                    row[self.n_features] = intercept.get(j);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<'a> Model<'a> {
+    /// Prepares this model for explanations ([`Explainer::new`]).
+    pub fn explainer(&self) -> Result<Explainer<'a>, EngineError> {
+        Explainer::new(self)
+    }
+}
+
+/// A path entry of Tree SHAP: the feature, the fractions of the "feature absent" (zero) and
+/// "feature present" (one) weight flowing down, and the permutation weight.
+#[derive(Debug, Clone, Copy, Default)]
+struct PathElement {
+    feature: u32,
+    zero: f64,
+    one: f64,
+    pweight: f64,
+}
+
+/// No feature (the path's root entry).
+const NO_FEATURE: u32 = u32::MAX;
+
+/// Adds a split to the path (Algorithm 2's EXTEND).
+#[inline]
+fn extend(path: &mut [PathElement], depth: usize, zero: f64, one: f64, feature: u32) {
+    path[depth] = PathElement {
+        feature,
+        zero,
+        one,
+        pweight: if depth == 0 { 1.0 } else { 0.0 },
+    };
+    let d1 = (depth + 1) as f64;
+    for i in (0..depth).rev() {
+        path[i + 1].pweight += one * path[i].pweight * (i + 1) as f64 / d1;
+        path[i].pweight = zero * path[i].pweight * (depth - i) as f64 / d1;
+    }
+}
+
+/// Removes entry `at` from the path (Algorithm 2's UNWIND).
+#[inline]
+fn unwind(path: &mut [PathElement], depth: usize, at: usize) {
+    let PathElement { one, zero, .. } = path[at];
+    let d1 = (depth + 1) as f64;
+    let mut next = path[depth].pweight;
+    for i in (0..depth).rev() {
+        if one != 0.0 {
+            let tmp = path[i].pweight;
+            path[i].pweight = next * d1 / ((i + 1) as f64 * one);
+            next = tmp - path[i].pweight * zero * (depth - i) as f64 / d1;
+        } else {
+            path[i].pweight = (path[i].pweight * d1) / (zero * (depth - i) as f64);
+        }
+    }
+    for i in at..depth {
+        let e = path[i + 1];
+        path[i].feature = e.feature;
+        path[i].zero = e.zero;
+        path[i].one = e.one;
+    }
+}
+
+/// The total permutation weight if entry `at` were unwound (Algorithm 2's UNWOUNDSUM).
+#[inline]
+fn unwound_sum(path: &[PathElement], depth: usize, at: usize) -> f64 {
+    let PathElement { one, zero, .. } = path[at];
+    let d1 = (depth + 1) as f64;
+    let mut next = path[depth].pweight;
+    let mut total = 0.0;
+    for i in (0..depth).rev() {
+        if one != 0.0 {
+            let tmp = next * d1 / ((i + 1) as f64 * one);
+            total += tmp;
+            next = path[i].pweight - tmp * zero * ((depth - i) as f64 / d1);
+        } else if zero != 0.0 {
+            total += (path[i].pweight / zero) / ((depth - i) as f64 / d1);
+        }
+    }
+    total
+}
+
+impl<'a> TreeTables<'a> {
+    fn new(trees: Trees<'a>) -> Result<Self, EngineError> {
+        if !trees.has_covers() {
+            return Err(unexplainable(
+                "this model carries no node covers, which explanations need: convert it again \
+                 from an XGBoost or LightGBM model file (ONNX tree ensembles carry none)",
+            ));
+        }
+        if trees.is_compact() {
+            return Err(unexplainable(
+                "this model's trees are in the compact layout, which carries no node covers",
+            ));
+        }
+        let n_nodes = trees.nodes.len();
+        let covers = trees.covers;
+        let cover = |r: u32| -> f64 {
+            let i = if r & LEAF != 0 {
+                n_nodes.saturating_add((r & !LEAF) as usize)
+            } else {
+                r as usize
+            };
+            covers.get(i).copied().unwrap_or(0.0)
+        };
+        let row = |r: u32| -> Option<&NodeRow> { trees.nodes.get(r as usize) };
+        let mut nodes = Vec::with_capacity(n_nodes);
+        for (i, r) in trees.nodes.iter().enumerate() {
+            let [feature, left, right, ..] = *r;
+            let i32_ = i as u32;
+            // A merged split (FORMAT.md, "Node covers"): this node's right child is the next
+            // node, on the same feature, whose right child is this node's left child.
+            let merged = right == i32_.wrapping_add(1)
+                && row(right).is_some_and(|n| n[0] == feature && n[2] == left);
+            let (second, l, rr) = if merged {
+                let n = row(right).map_or([0; 6], |n| *n);
+                (right, left, n[1])
+            } else {
+                (u32::MAX, left, right)
+            };
+            let c = cover(i32_);
+            let share = |child: u32| {
+                let s = cover(child) / c;
+                if s.is_finite() {
+                    s
+                } else {
+                    0.0
+                }
+            };
+            nodes.push(XNode {
+                first: i32_,
+                second,
+                feature,
+                left: l,
+                right: rr,
+                left_share: share(l),
+                right_share: share(rr),
+            });
+        }
+        let n_out = trees.n_out as usize;
+        let scale = if trees.average() {
+            1.0 / trees.average_divisor()
+        } else {
+            1.0
+        };
+        let mut tables = TreeTables {
+            trees,
+            nodes,
+            bias: trees.base.to_vec(),
+            scale,
+            depth: 0,
+        };
+        tables.bias.resize(n_out, 0.0);
+        let w = trees.leaf_width as usize;
+        let mut mean = vec![0.0; w];
+        for (t, &root) in trees.roots.iter().enumerate() {
+            let depth = tables.depth_of(root)?;
+            tables.depth = tables.depth.max(depth);
+            tables.mean(root, &mut mean);
+            if w == 1 {
+                let j = tables.target(t);
+                if let Some(b) = tables.bias.get_mut(j) {
+                    *b += scale * mean[0];
+                }
+            } else {
+                for (b, m) in tables.bias.iter_mut().zip(&mean) {
+                    *b += scale * m;
+                }
+            }
+        }
+        Ok(tables)
+    }
+
+    /// Output tree `t` adds to (one value per leaf).
+    fn target(&self, t: usize) -> usize {
+        self.trees.targets.get(t).map_or(0, |&j| j as usize)
+    }
+
+    /// The leaf values of a leaf reference (leaf 0 for one outside the table).
+    fn leaf(&self, r: u32) -> &[f64] {
+        let w = self.trees.leaf_width as usize;
+        let i = (r & !LEAF) as usize;
+        self.trees
+            .leaves
+            .get(i * w..(i + 1) * w)
+            .or_else(|| self.trees.leaves.get(..w))
+            .unwrap_or(&[])
+    }
+
+    /// Depth of the tree at `root`, in nodes; refuses trees deeper than
+    /// [`MAX_EXPLAIN_DEPTH`] or whose references do not lead down the table (a file that
+    /// breaks R29 and was opened attested).
+    fn depth_of(&self, root: u32) -> Result<usize, EngineError> {
+        let too_deep =
+            || unexplainable("a tree is deeper than explanations walk (limits::MAX_EXPLAIN_DEPTH)");
+        let mut max = 0;
+        let mut stack = vec![(root, 0usize, None::<u32>)];
+        while let Some((r, d, parent)) = stack.pop() {
+            if r & LEAF != 0 {
+                max = max.max(d);
+                continue;
+            }
+            if d >= MAX_EXPLAIN_DEPTH {
+                return Err(too_deep());
+            }
+            let Some(n) = self.nodes.get(r as usize) else {
+                return Err(unexplainable("a tree reference is outside the node table"));
+            };
+            if parent.is_some_and(|p| r <= p) {
+                return Err(unexplainable(
+                    "a tree's children do not follow their parent",
+                ));
+            }
+            let last = if n.second == u32::MAX { r } else { n.second };
+            stack.push((n.left, d + 1, Some(last)));
+            stack.push((n.right, d + 1, Some(last)));
+        }
+        Ok(max)
+    }
+
+    /// The cover-weighted mean leaf value below `r`, per leaf value (`out`).
+    fn mean(&self, r: u32, out: &mut [f64]) {
+        if r & LEAF != 0 {
+            let v = self.leaf(r);
+            for (o, v) in out.iter_mut().zip(v) {
+                *o = *v;
+            }
+            return;
+        }
+        let Some(n) = self.nodes.get(r as usize).copied() else {
+            out.fill(0.0);
+            return;
+        };
+        let mut l = vec![0.0; out.len()];
+        self.mean(n.left, &mut l);
+        self.mean(n.right, out);
+        for (o, l) in out.iter_mut().zip(&l) {
+            // mean = (mean_l · cover_l + mean_r · cover_r) / cover, as shares of the cover.
+            *o = *l * n.left_share + *o * n.right_share;
+        }
+    }
+
+    /// Whether the row goes to the node's left child.
+    #[inline]
+    fn goes_left(&self, n: &XNode, x: &[f64]) -> bool {
+        let rows = self.trees.nodes;
+        let cats = self.trees.categories;
+        let Some(first) = rows.get(n.first as usize) else {
+            return true;
+        };
+        if goes_left_row(first, x, cats) {
+            return true;
+        }
+        match rows.get(n.second as usize) {
+            // The merged second test sends the row to its left child, the split's right.
+            Some(second) => !goes_left_row(second, x, cats),
+            None => false,
+        }
+    }
+
+    fn explain(&self, x: &[f64], path: &mut [PathElement], out: &mut [f64], n_features: usize) {
+        let w = n_features + 1;
+        for (j, b) in self.bias.iter().enumerate() {
+            if let Some(v) = out.get_mut(j * w + n_features) {
+                *v += b;
+            }
+        }
+        let leaf_width = self.trees.leaf_width as usize;
+        for (t, &root) in self.trees.roots.iter().enumerate() {
+            if root & LEAF != 0 {
+                continue;
+            }
+            let target = if leaf_width == 1 { self.target(t) } else { 0 };
+            let mut walk = Walk {
+                tables: self,
+                x,
+                out,
+                w,
+                target,
+            };
+            walk.recurse(root, 0, path, 0, 1.0, 1.0, NO_FEATURE);
+        }
+    }
+}
+
+/// One tree's Tree SHAP walk for one row.
+struct Walk<'t, 'a, 'x> {
+    tables: &'t TreeTables<'a>,
+    x: &'x [f64],
+    out: &'x mut [f64],
+    /// Values per output in `out`.
+    w: usize,
+    /// The output a one-value leaf adds to.
+    target: usize,
+}
+
+impl Walk<'_, '_, '_> {
+    /// Algorithm 2's RECURSE at reference `r`: the parent's path is
+    /// `path[start..start + depth]`, this node's is built right after it.
+    #[allow(clippy::too_many_arguments)]
+    fn recurse(
+        &mut self,
+        r: u32,
+        depth: usize,
+        path: &mut [PathElement],
+        start: usize,
+        zero: f64,
+        one: f64,
+        feature: u32,
+    ) {
+        let here = start + depth;
+        if path.len() < here + depth + 1 {
+            // Deeper than the table sized for this model (never, for a tree whose depth was
+            // measured): the walk stops rather than reading past it.
+            return;
+        }
+        path.copy_within(start..here, here);
+        let (_, mine) = path.split_at_mut(here);
+        let mut depth = depth;
+        extend(mine, depth, zero, one, feature);
+        let t = self.tables;
+        if r & LEAF != 0 {
+            let values = t.leaf(r);
+            for i in 1..=depth {
+                let e = mine[i];
+                let weight = unwound_sum(mine, depth, i) * (e.one - e.zero) * t.scale;
+                let f = e.feature as usize;
+                if values.len() == 1 {
+                    if let Some(o) = self.out.get_mut(self.target * self.w + f) {
+                        *o += weight * values[0];
+                    }
+                } else {
+                    for (j, v) in values.iter().enumerate() {
+                        if let Some(o) = self.out.get_mut(j * self.w + f) {
+                            *o += weight * v;
+                        }
+                    }
+                }
+            }
+            return;
+        }
+        let Some(n) = t.nodes.get(r as usize).copied() else {
+            return;
+        };
+        let left = t.goes_left(&n, self.x);
+        let (hot, cold, hot_share, cold_share) = if left {
+            (n.left, n.right, n.left_share, n.right_share)
+        } else {
+            (n.right, n.left, n.right_share, n.left_share)
+        };
+        let (mut in_zero, mut in_one) = (1.0, 1.0);
+        if let Some(k) = (0..=depth).find(|&k| mine[k].feature == n.feature) {
+            in_zero = mine[k].zero;
+            in_one = mine[k].one;
+            unwind(mine, depth, k);
+            depth -= 1;
+        }
+        self.recurse(
+            hot,
+            depth + 1,
+            path,
+            here,
+            hot_share * in_zero,
+            in_one,
+            n.feature,
+        );
+        self.recurse(
+            cold,
+            depth + 1,
+            path,
+            here,
+            cold_share * in_zero,
+            0.0,
+            n.feature,
+        );
+    }
+}
