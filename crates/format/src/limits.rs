@@ -54,6 +54,10 @@ pub const MAX_EXPLAIN_DEPTH: usize = 256;
 /// more is refused. (The answer lists at most one reason per feature and output.)
 pub const MAX_EXPLAIN_TOP: usize = 1000;
 
+/// Most values (outputs × (features + 1)) one explained answer holds; a model whose
+/// explanations would hold more refuses to explain.
+pub const MAX_EXPLAIN_VALUES: usize = 1 << 20;
+
 /// Checks `value` (a size read from an input) against `max`; the error names `what`.
 ///
 /// ```
