@@ -10,8 +10,11 @@
 //!   is `base_j` plus each tree's expected value, `mean(node) = (mean(left) · cover(left) +
 //!   mean(right) · cover(right)) / cover(node)` from the leaves up. Averaging ensembles
 //!   (random forests) divide every tree's part by the divisor the prediction uses.
-//! - Linear models (`linear`, `linear_f64`, no preprocessor): `coef_ji · x_i`, from zero,
-//!   the intercept as the bias (the `.apr` holds no training means).
+//! - Linear models (`linear`, `linear_f64`): `coef_ji · x_i`, measured from zero, the
+//!   intercept as the bias, when the model reads the row directly (the `.apr` holds no
+//!   training means). Behind a standard scaler (scikit-learn's `StandardScaler` then a
+//!   linear model), `coef_ji · (x_i - mean_i) / scale_i`: measured from the training mean
+//!   the scaler holds, the intercept being the margin of the mean row.
 //!
 //! Contributions are computed in `f64`. They sum to the model's raw scores up to rounding:
 //! exactly the quantity the library computes, not the library's float arithmetic (XGBoost
@@ -90,7 +93,18 @@ enum Kind<'a> {
         intercept: Coef<'a>,
         /// The pipeline rounds the row to `f32` before the linear stage.
         round_f32: bool,
+        /// A standard scaler in front: the training mean and scale.
+        center: Option<Center<'a>>,
     },
+}
+
+/// A standard scaler before a linear stage.
+#[derive(Debug, Clone, Copy)]
+struct Center<'a> {
+    mean: Coef<'a>,
+    scale: Coef<'a>,
+    /// The scaler is the `f32` one: it computes in `f32` from the row rounded to `f32`.
+    f32_scaler: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -137,14 +151,34 @@ impl<'a> Explainer<'a> {
     /// read directly from the row (optionally followed by a post transform).
     pub fn new(model: &Model<'a>) -> Result<Explainer<'a>, EngineError> {
         let stages = model.stages();
-        let est = match stages {
-            [s] | [s, Stage::Post(_)] => s,
+        let (pre, est) = match stages {
+            [s] | [s, Stage::Post(_)] => (None, s),
+            [p @ (Stage::StandardScaler { .. } | Stage::StandardScalerF64 { .. }), s]
+            | [p @ (Stage::StandardScaler { .. } | Stage::StandardScalerF64 { .. }), s, Stage::Post(_)]
+                if matches!(s, Stage::Linear { .. } | Stage::LinearF64 { .. }) =>
+            {
+                (Some(p), s)
+            }
             _ => {
                 return Err(unexplainable(
                     "explanations cover a tree ensemble or a linear model that reads the row \
-                     directly; this model's pipeline has other stages",
+                     (directly or through a standard scaler); this model's pipeline has other \
+                     stages",
                 ))
             }
+        };
+        let center = match pre {
+            Some(Stage::StandardScaler { mean, scale }) => Some(Center {
+                mean: Coef::F32(mean),
+                scale: Coef::F32(scale),
+                f32_scaler: true,
+            }),
+            Some(Stage::StandardScalerF64 { mean, scale }) => Some(Center {
+                mean: Coef::F64(mean),
+                scale: Coef::F64(scale),
+                f32_scaler: false,
+            }),
+            _ => None,
         };
         let n_features = model.n_features();
         let kind = match *est {
@@ -160,6 +194,7 @@ impl<'a> Explainer<'a> {
                 coef: Coef::F32(coef),
                 intercept: Coef::F32(intercept),
                 round_f32: true,
+                center,
             },
             Stage::LinearF64 {
                 n_in,
@@ -172,6 +207,7 @@ impl<'a> Explainer<'a> {
                 coef: Coef::F64(coef),
                 intercept: Coef::F64(intercept),
                 round_f32: !model.reads_f64(),
+                center,
             },
             _ => {
                 return Err(unexplainable(
@@ -258,11 +294,26 @@ impl<'a> Explainer<'a> {
                 coef,
                 intercept,
                 round_f32,
+                center,
             } => {
+                // The row as the linear stage sees it (scaled, rounded as the pipeline does).
+                let z = &mut scratch.x[..self.n_features];
+                for (i, (z, &v)) in z.iter_mut().zip(x).enumerate() {
+                    *z = match center {
+                        Some(c) if c.f32_scaler => {
+                            let (m, s) = (c.mean.get(i) as f32, c.scale.get(i) as f32);
+                            f64::from(((v as f32) - m) / s)
+                        }
+                        Some(c) => (v - c.mean.get(i)) / c.scale.get(i),
+                        None => v,
+                    };
+                    if *round_f32 {
+                        *z = f64::from(*z as f32);
+                    }
+                }
                 for j in 0..*n_out {
                     let row = &mut out.values[j * w..(j + 1) * w];
-                    for (i, &v) in x.iter().enumerate().take(*n_in) {
-                        let v = if *round_f32 { f64::from(v as f32) } else { v };
+                    for (i, &v) in z.iter().enumerate().take(*n_in) {
                         row[i] = coef.get(j * n_in + i) * v;
                     }
                     row[self.n_features] = intercept.get(j);

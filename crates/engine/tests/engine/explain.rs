@@ -229,3 +229,33 @@ fn trees_without_covers_refuse_to_explain() {
         .to_string()
         .starts_with("this model carries no node covers"));
 }
+
+#[test]
+fn a_standardised_linear_model_explains_from_the_training_mean() {
+    let spec = ModelSpecBuilder::new(2)
+        .stage(StageSpec::StandardScaler {
+            mean: vec![1.0, 10.0],
+            scale: vec![2.0, 4.0],
+        })
+        .stage(StageSpec::Linear {
+            n_in: 2,
+            n_out: 1,
+            coef: vec![3.0, -1.0],
+            intercept: vec![0.5],
+        })
+        .build();
+    let file = write(&spec).unwrap();
+    let apr = Apr::parse_verified(&file).unwrap();
+    let model = Model::new(&apr);
+    let e = model.explainer().unwrap();
+    let mut out = Contributions::default();
+    // At the training mean every contribution is zero and the bias is the margin.
+    e.explain_row(&[1.0, 10.0], &mut e.scratch(), &mut out)
+        .unwrap();
+    assert_eq!(out.values, vec![0.0, -0.0, 0.5]);
+    let x = [5.0, 2.0];
+    e.explain_row(&x, &mut e.scratch(), &mut out).unwrap();
+    assert_eq!(out.values, vec![3.0 * 2.0, -1.0 * -2.0, 0.5]);
+    let s = model.predict_row(&x, &mut model.scratch()).unwrap().scores[0];
+    assert_eq!(out.values.iter().sum::<f64>(), s);
+}
