@@ -344,6 +344,24 @@ struct PathElement {
 /// No feature (the path's root entry).
 const NO_FEATURE: u32 = u32::MAX;
 
+/// `1 / k` for every `k` a path of [`MAX_EXPLAIN_DEPTH`] needs: the walk multiplies
+/// instead of dividing (a division's latency would sit on every step's dependency chain).
+const INV: [f64; MAX_EXPLAIN_DEPTH + 4] = {
+    let mut a = [0.0; MAX_EXPLAIN_DEPTH + 4];
+    let mut k = 1;
+    while k < a.len() {
+        a[k] = 1.0 / k as f64;
+        k += 1;
+    }
+    a
+};
+
+/// `1 / k`, or 0 past the table (never, for a path of measured depth).
+#[inline(always)]
+fn inv(k: usize) -> f64 {
+    INV.get(k).copied().unwrap_or(0.0)
+}
+
 /// Adds a split to the path (Algorithm 2's EXTEND).
 #[inline]
 fn extend(path: &mut [PathElement], depth: usize, zero: f64, one: f64, feature: u32) {
@@ -353,11 +371,19 @@ fn extend(path: &mut [PathElement], depth: usize, zero: f64, one: f64, feature: 
         one,
         pweight: if depth == 0 { 1.0 } else { 0.0 },
     };
-    let d1 = (depth + 1) as f64;
-    for i in (0..depth).rev() {
-        path[i + 1].pweight += one * path[i].pweight * (i + 1) as f64 / d1;
-        path[i].pweight = zero * path[i].pweight * (depth - i) as f64 / d1;
+    if depth == 0 {
+        return;
     }
+    // Each new weight from the old ones only (`new_j = (zero · old_j · (depth - j) + one ·
+    // old_{j-1} · j) / (depth + 1)`), top down: no step waits on the one before.
+    let r = inv(depth + 1);
+    let mut above = 0.0;
+    for j in (1..=depth).rev() {
+        let below = path[j - 1].pweight;
+        path[j].pweight = (zero * above * (depth - j) as f64 + one * below * j as f64) * r;
+        above = below;
+    }
+    path[0].pweight = zero * above * depth as f64 * r;
 }
 
 /// Removes entry `at` from the path (Algorithm 2's UNWIND).
@@ -365,14 +391,19 @@ fn extend(path: &mut [PathElement], depth: usize, zero: f64, one: f64, feature: 
 fn unwind(path: &mut [PathElement], depth: usize, at: usize) {
     let PathElement { one, zero, .. } = path[at];
     let d1 = (depth + 1) as f64;
+    let r = inv(depth + 1);
     let mut next = path[depth].pweight;
-    for i in (0..depth).rev() {
-        if one != 0.0 {
+    if one != 0.0 {
+        let d1_one = d1 / one;
+        for i in (0..depth).rev() {
             let tmp = path[i].pweight;
-            path[i].pweight = next * d1 / ((i + 1) as f64 * one);
-            next = tmp - path[i].pweight * zero * (depth - i) as f64 / d1;
-        } else {
-            path[i].pweight = (path[i].pweight * d1) / (zero * (depth - i) as f64);
+            path[i].pweight = next * d1_one * inv(i + 1);
+            next = tmp - path[i].pweight * zero * (depth - i) as f64 * r;
+        }
+    } else {
+        let d1_zero = d1 / zero;
+        for i in (0..depth).rev() {
+            path[i].pweight *= d1_zero * inv(depth - i);
         }
     }
     for i in at..depth {
@@ -383,23 +414,56 @@ fn unwind(path: &mut [PathElement], depth: usize, at: usize) {
     }
 }
 
-/// The total permutation weight if entry `at` were unwound (Algorithm 2's UNWOUNDSUM).
+/// The total permutation weight if entry `at`, one the row follows (`one != 0`), were
+/// unwound (Algorithm 2's UNWOUNDSUM).
 #[inline]
-fn unwound_sum(path: &[PathElement], depth: usize, at: usize) -> f64 {
+fn unwound_sum_hot(path: &[PathElement], depth: usize, at: usize) -> f64 {
     let PathElement { one, zero, .. } = path[at];
-    let d1 = (depth + 1) as f64;
+    let d1_one = (depth + 1) as f64 / one;
+    let zr = zero * inv(depth + 1);
     let mut next = path[depth].pweight;
     let mut total = 0.0;
     for i in (0..depth).rev() {
-        if one != 0.0 {
-            let tmp = next * d1 / ((i + 1) as f64 * one);
-            total += tmp;
-            next = path[i].pweight - tmp * zero * ((depth - i) as f64 / d1);
-        } else if zero != 0.0 {
-            total += (path[i].pweight / zero) / ((depth - i) as f64 / d1);
+        let tmp = next * d1_one * inv(i + 1);
+        total += tmp;
+        next = path[i].pweight - tmp * zr * (depth - i) as f64;
+    }
+    total
+}
+
+/// Entries whose unwound sums [`hot_sums`] computes side by side.
+const SUM_LANES: usize = 8;
+
+/// [`unwound_sum_hot`] of entries `i0 .. i0 + n` (`n <= SUM_LANES`) as if each had
+/// `one == 1` (the walk's hot entries do), side by side; lanes past `n` hold garbage.
+#[inline]
+fn hot_sums(path: &[PathElement], depth: usize, i0: usize, n: usize) -> [f64; SUM_LANES] {
+    let zr = inv(depth + 1);
+    let d1 = (depth + 1) as f64;
+    let mut zs = [0.0; SUM_LANES];
+    for (k, z) in zs.iter_mut().enumerate().take(n) {
+        *z = path.get(i0 + k).map_or(0.0, |e| e.zero) * zr;
+    }
+    let mut next = [path[depth].pweight; SUM_LANES];
+    let mut total = [0.0; SUM_LANES];
+    for i in (0..depth).rev() {
+        let a = d1 * inv(i + 1);
+        let b = (depth - i) as f64;
+        let pw = path[i].pweight;
+        for k in 0..SUM_LANES {
+            let tmp = next[k] * a;
+            total[k] += tmp;
+            next[k] = pw - tmp * zs[k] * b;
         }
     }
     total
+}
+
+/// The part of UNWOUNDSUM every entry the row does not follow (`one == 0`) shares:
+/// `Σ_i pweight_i / (depth - i)`; such an entry's sum is this times `(depth + 1) / zero`.
+#[inline]
+fn cold_sum(path: &[PathElement], depth: usize) -> f64 {
+    (0..depth).map(|i| path[i].pweight * inv(depth - i)).sum()
 }
 
 impl<'a> TreeTables<'a> {
@@ -643,21 +707,40 @@ impl Walk<'_, '_, '_> {
         let t = self.tables;
         if r & LEAF != 0 {
             let values = t.leaf(r);
-            for i in 1..=depth {
-                let e = mine[i];
-                let weight = unwound_sum(mine, depth, i) * (e.one - e.zero) * t.scale;
-                let f = e.feature as usize;
-                if values.len() == 1 {
-                    if let Some(o) = self.out.get_mut(self.target * self.w + f) {
-                        *o += weight * values[0];
-                    }
-                } else {
-                    for (j, v) in values.iter().enumerate() {
-                        if let Some(o) = self.out.get_mut(j * self.w + f) {
-                            *o += weight * v;
+            let cold = cold_sum(mine, depth) * (depth + 1) as f64;
+            // The entries' unwound sums, [`SUM_LANES`] entries at a time in lockstep (their
+            // chains are independent: they pipeline, where one entry's chain would wait on
+            // each step). Entries the row does not follow take the shared cold sum instead.
+            let mut i0 = 1;
+            while i0 <= depth {
+                let n = (depth + 1 - i0).min(SUM_LANES);
+                let lanes = hot_sums(mine, depth, i0, n);
+                for (k, &hot) in lanes.iter().enumerate().take(n) {
+                    let e = mine[i0 + k];
+                    let sum = if e.one == 1.0 {
+                        hot
+                    } else if e.one != 0.0 {
+                        unwound_sum_hot(mine, depth, i0 + k)
+                    } else if e.zero != 0.0 {
+                        cold / e.zero
+                    } else {
+                        0.0
+                    };
+                    let weight = sum * (e.one - e.zero) * t.scale;
+                    let f = e.feature as usize;
+                    if values.len() == 1 {
+                        if let Some(o) = self.out.get_mut(self.target * self.w + f) {
+                            *o += weight * values[0];
+                        }
+                    } else {
+                        for (j, v) in values.iter().enumerate() {
+                            if let Some(o) = self.out.get_mut(j * self.w + f) {
+                                *o += weight * v;
+                            }
                         }
                     }
                 }
+                i0 += n;
             }
             return;
         }
