@@ -155,6 +155,12 @@ impl Predictor {
             .map_err(Clone::clone)
     }
 
+    /// Whether explanations have been prepared (by a request that asked for one, or
+    /// [`Predictor::can_explain`]).
+    pub fn is_explainer_loaded(&self) -> bool {
+        self.explaining.get().is_some()
+    }
+
     /// Whether the model can explain its answers, and if not, why ([`Error`]). Prepares the
     /// explanations (one pass over a tree ensemble's nodes) the first time.
     pub fn can_explain(&self) -> Result<(), Error> {

@@ -153,6 +153,13 @@ fn requests_that_do_not_ask_get_no_explanation() {
         let v = answer(&p, body).unwrap();
         assert!(v.get("contributions").is_none() && v.get("reasons").is_none());
     }
+    let batch = br#"{"instances": [{"features": [30, 1, 2]}, {"features": [1, 1, 1]}]}"#;
+    assert!(answer(&p, batch).is_ok());
+    // Nothing was prepared for explanations.
+    assert!(p.is_model_loaded());
+    assert!(!p.is_explainer_loaded());
+    assert!(answer(&p, br#"{"features": [30, 1, 2], "explain": true}"#).is_ok());
+    assert!(p.is_explainer_loaded());
 }
 
 #[test]
