@@ -1,8 +1,13 @@
 //! Explanations: per-feature contributions to a row's raw scores (margins).
 //!
-//! - Tree ensembles: exact path-dependent Tree SHAP (Lundberg et al. 2018, Algorithm 2), the
-//!   quantity XGBoost's `pred_contribs=True`, LightGBM's `pred_contrib=True` and
-//!   `shap.TreeExplainer(feature_perturbation="tree_path_dependent")` compute. A child's
+//! - Tree ensembles: exact path-dependent Tree SHAP (Lundberg et al. 2018), the quantity
+//!   XGBoost's `pred_contribs=True`, LightGBM's `pred_contrib=True` and
+//!   `shap.TreeExplainer(feature_perturbation="tree_path_dependent")` compute. Trees of up
+//!   to 16 levels are walked by quadrature (`Walk::quad`: each path entry's Shapley weight
+//!   sum is a Beta integral of a polynomial of degree below the depth, which 8-point
+//!   Gauss–Legendre quadrature computes exactly up to rounding), deeper ones by Algorithm 2
+//!   (`Walk::recurse`); a test holds the two to each other and another to the Shapley
+//!   values by brute force. A child's
 //!   share of its parent's data is `cover(child) / cover(node)` from the file's node covers
 //!   (FORMAT.md, "Node covers"); the row takes the branch the prediction takes (the same
 //!   test, missing rule, default direction and category set), and a node on a feature
@@ -691,7 +696,7 @@ impl<'a> TreeTables<'a> {
     }
 }
 
-/// Points of the quadrature walk ([`Walk::quad`]).
+/// Points of the quadrature walk (`Walk::quad`).
 const QN: usize = 8;
 
 /// Deepest tree the quadrature walk takes: its integrands are polynomials of degree below
@@ -772,7 +777,7 @@ struct Walk<'t, 'a, 'x> {
 
 impl Walk<'_, '_, '_> {
     /// Tree SHAP by quadrature, for trees of at most [`QUAD_MAX_DEPTH`] levels: the same
-    /// values as Algorithm 2's walk ([`Walk::recurse`]), computed from Shapley weights as
+    /// values as Algorithm 2's walk (`Walk::recurse`), computed from Shapley weights as
     /// integrals. An entry's unwound sum is `∫₀¹ Π_{j≠e} (z_j (1-s) + o_j s) ds` (the
     /// Beta integral of the permutation weights), a polynomial of degree below the path's
     /// length, which the Gauss–Legendre points integrate exactly: the walk carries the
