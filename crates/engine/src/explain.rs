@@ -708,7 +708,7 @@ const QUAD_MAX_DEPTH: usize = 2 * QN;
 const GL_S: [f64; QN] = {
     const X: [f64; 4] = [
         0.183_434_642_495_649_8,
-        0.525_532_409_916_329_0,
+        0.525_532_409_916_329,
         0.796_666_477_413_626_7,
         0.960_289_856_497_536_3,
     ];
@@ -725,7 +725,7 @@ const GL_S: [f64; QN] = {
 /// Their weights on [0, 1] (half the classic ones).
 const GL_W: [f64; QN] = {
     const W: [f64; 4] = [
-        0.362_683_783_378_362_0,
+        0.362_683_783_378_362,
         0.313_706_645_877_887_3,
         0.222_381_034_453_374_5,
         0.101_228_536_290_376_3,
@@ -789,18 +789,12 @@ impl Walk<'_, '_, '_> {
         let t = self.tables;
         if r & LEAF != 0 {
             let values = t.leaf(r);
-            let mut wg = [0.0; QN];
-            for p in 0..QN {
-                wg[p] = GL_W[p] * g[p];
-            }
+            let wg: [f64; QN] = std::array::from_fn(|p| GL_W[p] * g[p]);
             for e in elems.iter().take(n) {
                 if !e.active {
                     continue;
                 }
-                let mut u = 0.0;
-                for p in 0..QN {
-                    u += wg[p] * e.inv[p];
-                }
+                let u: f64 = wg.iter().zip(&e.inv).map(|(a, b)| a * b).sum();
                 let weight = u * (e.one - e.zero) * t.scale;
                 let f = e.feature as usize;
                 if values.len() == 1 {
@@ -836,8 +830,8 @@ impl Walk<'_, '_, '_> {
         let (in_zero, in_one) = match prev {
             Some(k) => {
                 let e = elems[k];
-                for p in 0..QN {
-                    base[p] *= e.inv[p];
+                for (b, i) in base.iter_mut().zip(&e.inv) {
+                    *b *= i;
                 }
                 elems[k].active = false;
                 (e.zero, e.one)
@@ -858,10 +852,10 @@ impl Walk<'_, '_, '_> {
                 inv: [0.0; QN],
             };
             let mut gc = base;
-            for p in 0..QN {
-                let f = zero * (1.0 - GL_S[p]) + one * GL_S[p];
-                e.inv[p] = 1.0 / f;
-                gc[p] *= f;
+            for ((inv, g), s) in e.inv.iter_mut().zip(gc.iter_mut()).zip(GL_S) {
+                let f = zero * (1.0 - s) + one * s;
+                *inv = 1.0 / f;
+                *g *= f;
             }
             elems[n] = e;
             self.quad(child, gc, elems, n + 1);

@@ -41,7 +41,7 @@ fn forest(n_classes: u32, covers: bool) -> Predictor {
         t.nodes.push(node(0, 40.0, n0 + 1, LEAF | (l0 + 2)));
         t.nodes.push(node(2, 1.0, LEAF | l0, LEAF | (l0 + 1)));
         let s = f64::from(c) + 1.0;
-        t.leaves.extend([-1.0 * s, 2.0 * s, 0.5 * s]);
+        t.leaves.extend([-s, 2.0 * s, 0.5 * s]);
         t.covers.extend([10.0, 6.0]);
         leaf_covers.extend([4.0, 2.0, 4.0]);
         if n_classes > 1 {
