@@ -486,8 +486,9 @@ impl<'a> TreeTables<'a> {
     fn new(trees: Trees<'a>) -> Result<Self, EngineError> {
         if !trees.has_covers() {
             return Err(unexplainable(
-                "this model carries no node covers, which explanations need: convert it again \
-                 from an XGBoost or LightGBM model file (ONNX tree ensembles carry none)",
+                "this model carries no node covers, which explanations need: convert it from \
+                 its XGBoost or LightGBM model file, without --no-covers or --tree-layout \
+                 compact (ONNX tree ensembles carry none)",
             ));
         }
         if trees.is_compact() {

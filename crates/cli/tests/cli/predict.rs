@@ -392,6 +392,25 @@ fn explain_adds_contributions_and_reasons() {
         "{}",
         text(&out.stderr)
     );
+    // --no-covers: the same answers, no explanations.
+    let src = root().join("fixtures/xgboost/binary_logistic/model.json");
+    let dst = dir.join("xgb-no-covers.apr");
+    ok(
+        &[
+            "convert",
+            src.to_str().unwrap(),
+            "-o",
+            dst.to_str().unwrap(),
+            "--no-covers",
+        ],
+        b"",
+    );
+    let out = icebreak(
+        &["predict", dst.to_str().unwrap(), "-i", "-", "--explain"],
+        b"",
+    );
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("no node covers"));
     // --top needs --explain, and is bounded.
     let m = model.to_str().unwrap();
     assert!(!icebreak(&["predict", m, "-i", "-", "--top", "2"], b"")
