@@ -28,7 +28,7 @@ pub struct Args {
     name: Option<String>,
     /// Node layout of tree ensembles: `auto` writes the compact 16-byte layout for ensembles
     /// of 131 072 nodes or more that compare in f32 (fewer page faults on a cold start, a
-    /// slower warm walk), the classic layout otherwise.
+    /// slower warm walk, no node covers, so no explanations), the classic layout otherwise.
     #[arg(long, value_enum, value_name = "LAYOUT", default_value = "auto")]
     tree_layout: Layout,
     /// Leave out the node covers of tree ensembles (XGBoost `sum_hessian`, LightGBM counts):
@@ -146,8 +146,6 @@ pub fn run(args: Args) -> Result<(), ConvertCmdError> {
                 t.covers.clear();
             }
         }
-        // Without covers, `auto` may now choose the compact layout.
-        options.tree_layout.apply(&mut spec);
     }
     let file = icebreak_format::write(&spec).map_err(ConvertCmdError::Encode)?;
     write_atomically(&args.output, &file)

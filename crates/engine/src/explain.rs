@@ -487,8 +487,8 @@ impl<'a> TreeTables<'a> {
         if !trees.has_covers() {
             return Err(unexplainable(
                 "this model carries no node covers, which explanations need: convert it from \
-                 its XGBoost or LightGBM model file, without --no-covers or --tree-layout \
-                 compact (ONNX tree ensembles carry none)",
+                 its XGBoost or LightGBM model file with --tree-layout classic and without \
+                 --no-covers (ONNX tree ensembles carry none)",
             ));
         }
         if trees.is_compact() {

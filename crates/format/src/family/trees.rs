@@ -381,12 +381,12 @@ pub struct TreesSpec {
     /// Category bitset words.
     pub categories: Vec<u32>,
     /// Node covers ([`Trees::covers`]): one per node, then one per leaf; empty for none.
-    /// An ensemble with covers is written in the classic layout, whatever [`Self::compact`]
-    /// says, and needs version 1.1.
+    /// Written only in the classic layout: with [`Self::compact`] (where the compact layout
+    /// holds the trees) the writer leaves them out. They need version 1.1.
     pub covers: Vec<f64>,
     /// Write the compact layout ([`FLAG_COMPACT`]; version 1.1) when the ensemble allows it
     /// (every reference in range, every tree a tree, `n_in` under 2^24); the `nodes`,
-    /// `roots` and `leaves` above are then rearranged by the writer.
+    /// `roots` and `leaves` above are then rearranged by the writer, and `covers` left out.
     pub compact: bool,
 }
 
@@ -413,28 +413,24 @@ pub enum TreeLayout {
 pub const COMPACT_AUTO_MIN_NODES: usize = 1 << 17;
 
 impl TreeLayout {
-    /// Whether an ensemble gets the compact layout under this choice. [`TreeLayout::Auto`]
-    /// keeps an ensemble with node covers classic (covers exist only there, rule R35).
+    /// Whether an ensemble gets the compact layout under this choice.
     pub fn wants_compact(self, t: &TreesSpec) -> bool {
         match self {
-            TreeLayout::Auto => {
-                t.covers.is_empty() && t.round_f32 && t.nodes.len() >= COMPACT_AUTO_MIN_NODES
-            }
+            TreeLayout::Auto => t.round_f32 && t.nodes.len() >= COMPACT_AUTO_MIN_NODES,
             TreeLayout::Classic => false,
             TreeLayout::Compact => true,
         }
     }
 
     /// Sets [`TreesSpec::compact`] on every tree stage of `spec` under this choice. An
-    /// ensemble made compact loses its node covers (the layout has none): asking for
-    /// [`TreeLayout::Compact`] trades explanations for the smaller table.
+    /// ensemble written compact is written without its node covers (the layout has none,
+    /// rule R35): the compact layout, asked for or chosen by [`TreeLayout::Auto`] for a large
+    /// `f32` ensemble, trades explanations for the smaller table and the faster cold start;
+    /// [`TreeLayout::Classic`] keeps them.
     pub fn apply(self, spec: &mut crate::ModelSpec) {
         for stage in &mut spec.stages {
             if let crate::StageSpec::Trees(t) = stage {
                 t.compact = self.wants_compact(t);
-                if t.compact {
-                    t.covers.clear();
-                }
             }
         }
     }
@@ -930,11 +926,7 @@ fn check_nodes(
 
 /// The TREES record's payload after its kind word; queues its tensors.
 pub(crate) fn payload(t: &TreesSpec, tensors: &mut Tensors) -> Vec<u32> {
-    let laid = if t.compact && t.covers.is_empty() {
-        to_compact(t)
-    } else {
-        None
-    };
+    let laid = if t.compact { to_compact(t) } else { None };
     let (nodes, roots, leaves) = match &laid {
         Some((rows, roots)) => {
             let words: Vec<u32> = rows.iter().flatten().copied().collect();
@@ -957,7 +949,8 @@ pub(crate) fn payload(t: &TreesSpec, tensors: &mut Tensors) -> Vec<u32> {
     let targets = tensors.opt_u32(&t.targets);
     let base = tensors.f64(&t.base);
     let cats = tensors.opt_u32(&t.categories);
-    let covers = (!t.covers.is_empty()).then(|| tensors.f64(&t.covers));
+    // Covers exist only in the classic layout (R35): a compact ensemble is written without.
+    let covers = (!t.covers.is_empty() && laid.is_none()).then(|| tensors.f64(&t.covers));
     let flags = if t.average { FLAG_AVERAGE } else { 0 }
         | if t.round_f32 { FLAG_ROUND_F32 } else { 0 }
         | if t.sum_f32 { FLAG_SUM_F32 } else { 0 }

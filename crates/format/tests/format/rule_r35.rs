@@ -82,17 +82,24 @@ fn a_stage_without_covers_has_none_and_stays_1_0() {
 }
 
 #[test]
-fn covers_keep_the_classic_layout() {
+fn the_compact_layout_is_written_without_covers() {
     let mut t = trees();
     t.compact = true;
-    assert!(!trees::TreeLayout::Auto.wants_compact(&t));
-    // The writer keeps a spec with covers classic even when it asks for compact.
+    assert!(
+        !trees::TreeLayout::Auto.wants_compact(&t),
+        "a small ensemble"
+    );
     let file = write(&spec(t)).unwrap();
     let apr = Apr::parse_verified(&file).unwrap();
     let t = trees_of(&apr);
-    assert!(!t.is_compact());
-    assert_eq!(t.nodes.len(), 2);
-    assert_eq!(t.covers.len(), 5);
+    assert!(t.is_compact());
+    assert!(!t.has_covers());
+    // Classic keeps them.
+    let mut s = spec(trees());
+    trees::TreeLayout::Classic.apply(&mut s);
+    let apr_bytes = write(&s).unwrap();
+    let apr = Apr::parse_verified(&apr_bytes).unwrap();
+    assert_eq!(trees_of(&apr).covers.len(), 5);
 }
 
 #[test]
