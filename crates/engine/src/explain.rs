@@ -556,8 +556,10 @@ impl<'a> TreeTables<'a> {
         tables.bias.resize(n_out, 0.0);
         let w = trees.leaf_width as usize;
         let mut mean = vec![0.0; w];
+        // Each node once, over all the trees (see `depth_of`).
+        let mut budget = n_nodes;
         for (t, &root) in trees.roots.iter().enumerate() {
-            let depth = tables.depth_of(root)?;
+            let depth = tables.depth_of(root, &mut budget)?;
             tables.depth = tables.depth.max(depth);
             tables.mean(root, &mut mean);
             if w == 1 {
@@ -591,9 +593,12 @@ impl<'a> TreeTables<'a> {
     }
 
     /// Depth of the tree at `root`, in nodes; refuses trees deeper than
-    /// [`MAX_EXPLAIN_DEPTH`] or whose references do not lead down the table (a file that
-    /// breaks R29 and was opened attested).
-    fn depth_of(&self, root: u32) -> Result<usize, EngineError> {
+    /// [`MAX_EXPLAIN_DEPTH`], whose references do not lead down the table (a file that
+    /// breaks R29 and was opened attested), or that reach nodes more often than the table
+    /// has them: R29 lets children be shared, and a walk that takes both branches of every
+    /// node (as Tree SHAP does) would take exponential time over shared subtrees. `budget`
+    /// is what every tree so far has left of the node table's size.
+    fn depth_of(&self, root: u32, budget: &mut usize) -> Result<usize, EngineError> {
         let too_deep =
             || unexplainable("a tree is deeper than explanations walk (limits::MAX_EXPLAIN_DEPTH)");
         let mut max = 0;
@@ -606,6 +611,9 @@ impl<'a> TreeTables<'a> {
             if d >= MAX_EXPLAIN_DEPTH {
                 return Err(too_deep());
             }
+            *budget = budget.checked_sub(1).ok_or_else(|| {
+                unexplainable("the trees share nodes: they are not trees, and cannot be explained")
+            })?;
             let Some(n) = self.nodes.get(r as usize) else {
                 return Err(unexplainable("a tree reference is outside the node table"));
             };

@@ -259,3 +259,51 @@ fn a_standardised_linear_model_explains_from_the_training_mean() {
     let s = model.predict_row(&x, &mut model.scratch()).unwrap().scores[0];
     assert_eq!(out.values.iter().sum::<f64>(), s);
 }
+
+/// R29 lets children be shared: a "tree" whose every node sends both branches to the next
+/// node predicts in 40 steps but has 2^40 paths. Explanations refuse it at once rather than
+/// walk them.
+#[test]
+fn shared_subtrees_are_refused_not_walked() {
+    let n = 40u32;
+    let nodes: Vec<TreeNode> = (0..n)
+        .map(|i| {
+            let next = if i + 1 == n { LEAF } else { i + 1 };
+            TreeNode {
+                feature: 0,
+                split: Split::Le(0.5),
+                missing: MissingRule::Default,
+                default_left: true,
+                left: next,
+                right: next,
+            }
+        })
+        .collect();
+    let mut covers = vec![1.0; n as usize];
+    covers.push(1.0);
+    let t = TreesSpec {
+        n_in: 1,
+        n_out: 1,
+        leaf_width: 1,
+        roots: vec![0],
+        nodes,
+        leaves: vec![1.0],
+        base: vec![0.0],
+        covers,
+        ..TreesSpec::default()
+    };
+    let spec = ModelSpecBuilder::new(1)
+        .missing(MissingValues::Nan)
+        .stage(StageSpec::Trees(t))
+        .build();
+    let file = write(&spec).unwrap();
+    let apr = Apr::parse_verified(&file).unwrap();
+    let model = Model::new(&apr);
+    let mut scratch = model.scratch();
+    assert_eq!(
+        model.predict_row(&[0.0], &mut scratch).unwrap().scores,
+        &[1.0]
+    );
+    let err = model.explainer().unwrap_err();
+    assert!(err.to_string().contains("share nodes"), "{err}");
+}
