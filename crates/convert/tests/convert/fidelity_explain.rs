@@ -118,16 +118,18 @@ fn check(family: &str, case: &str, spec: &ModelSpec, tol: f64) -> Outcome {
     }
 }
 
-const XGBOOST: [&str; 6] = [
+const XGBOOST: [&str; 8] = [
     "binary_logistic",
     "multi_softprob",
     "reg_squarederror",
     "categorical",
     "dart",
     "exact_multi_100",
+    "reg_multi_target",
+    "count_poisson",
 ];
 
-const LIGHTGBM: [&str; 9] = [
+const LIGHTGBM: [&str; 10] = [
     "binary_nan",
     "binary_zero",
     "binary_nomissing",
@@ -137,6 +139,7 @@ const LIGHTGBM: [&str; 9] = [
     "rf_binary",
     "rf_multiclass",
     "multiclassova_iris",
+    "poisson",
 ];
 
 #[test]
