@@ -28,6 +28,23 @@
 //! Nothing here runs unless asked: [`Explainer::new`] prepares its tables (one pass over the
 //! nodes) on the first explanation, and a model that is never asked to explain never builds
 //! one.
+//!
+//! ```
+//! use icebreak_engine::{Contributions, Model};
+//!
+//! // A standardised logistic regression over 30 features.
+//! static MODEL: &[u8] = icebreak_format::include_model!("../../../examples/model.apr");
+//! let apr = icebreak_format::Apr::parse(MODEL).unwrap();
+//! let model = Model::new(&apr);
+//! let explainer = model.explainer().unwrap();
+//! let (mut scratch, mut out) = (explainer.scratch(), Contributions::default());
+//! let x = vec![1.0; model.n_features()];
+//! explainer.explain_row(&x, &mut scratch, &mut out).unwrap();
+//! // One value per feature and the bias, adding up to the margin.
+//! let margin = model.predict_row(&x, &mut model.scratch()).unwrap().scores[0];
+//! let sum: f64 = out.output(0).iter().sum();
+//! assert!((sum - margin).abs() < 1e-4 * (1.0 + margin.abs()));
+//! ```
 
 use crate::family::trees::goes_left_row;
 use crate::{EngineError, Model};
@@ -53,10 +70,11 @@ pub struct Contributions {
 }
 
 impl Contributions {
-    /// The contributions to output `j`: one per feature, then the bias.
+    /// The contributions to output `j`: one per feature, then the bias (empty past the last
+    /// output).
     pub fn output(&self, j: usize) -> &[f64] {
         let w = self.n_features + 1;
-        &self.values[j * w..(j + 1) * w]
+        self.values.get(j * w..(j + 1) * w).unwrap_or(&[])
     }
 }
 
