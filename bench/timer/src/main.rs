@@ -3,7 +3,9 @@
 //! - `trees` (`cargo xtask treebench`, module [`trees`]): the XGBoost and LightGBM models
 //!   `scripts/bench/trees.py prepare` trained, converted the way a user would;
 //! - `sklearn` (`cargo xtask sklearnbench`, module [`sklearn`]): the ONNX files
-//!   `scripts/bench/sklearn.py prepare` exported.
+//!   `scripts/bench/sklearn.py prepare` exported;
+//! - `explain` (`scripts/bench/explain.py run`, module [`explain`]): Tree SHAP
+//!   contributions of the XGBoost and LightGBM models that script trained.
 //!
 //! Both read the suite's manifest (model files, the timed rows, the library's outputs for
 //! them), convert each model, check that icebreak's outputs match the library's (the
@@ -14,6 +16,8 @@
 //! bench-timer trees   --manifest DIR/manifest.json --round R --out FILE
 //!                     [--calls N] [--batch-reps N] [--create-reps N]
 //! bench-timer sklearn --manifest DIR/manifest.json --round R --out FILE
+//!                     [--calls N] [--batch-reps N]
+//! bench-timer explain --manifest DIR/manifest.json --round R --out FILE
 //!                     [--calls N] [--batch-reps N]
 //! ```
 //!
@@ -28,6 +32,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+mod explain;
 mod sklearn;
 mod trees;
 
@@ -41,6 +46,7 @@ const WARM_BATCHES: usize = 3;
 enum Mode {
     Trees,
     Sklearn,
+    Explain,
 }
 
 impl Mode {
@@ -48,6 +54,7 @@ impl Mode {
         match self {
             Mode::Trees => "trees",
             Mode::Sklearn => "sklearn",
+            Mode::Explain => "explain",
         }
     }
 }
@@ -64,13 +71,15 @@ struct Args {
 }
 
 const USAGE: &str = "usage: bench-timer trees   --manifest FILE --round R --out FILE [--calls N] [--batch-reps N] [--create-reps N]
-       bench-timer sklearn --manifest FILE --round R --out FILE [--calls N] [--batch-reps N]";
+       bench-timer sklearn --manifest FILE --round R --out FILE [--calls N] [--batch-reps N]
+       bench-timer explain --manifest FILE --round R --out FILE [--calls N] [--batch-reps N]";
 
 fn parse_args() -> Result<Args> {
     let mut it = std::env::args().skip(1);
     let mode = match it.next().as_deref() {
         Some("trees") => Mode::Trees,
         Some("sklearn") => Mode::Sklearn,
+        Some("explain") => Mode::Explain,
         _ => bail!("{USAGE}"),
     };
     let mut manifest = None;
@@ -151,7 +160,7 @@ fn run() -> Result<()> {
     };
     let requests = match args.mode {
         Mode::Trees => trees::requests(&rows),
-        Mode::Sklearn => Vec::new(),
+        Mode::Sklearn | Mode::Explain => Vec::new(),
     };
     let models = manifest["models"].as_array().context("manifest: models")?;
     let mode = args.mode.name();
@@ -162,6 +171,7 @@ fn run() -> Result<()> {
         let timed = match args.mode {
             Mode::Trees => trees::time_model(m, &args, &rows, &requests),
             Mode::Sklearn => sklearn::time_model(m, &args, &rows),
+            Mode::Explain => explain::time_model(m, &args, &rows),
         };
         match timed {
             Ok(r) => {

@@ -26,9 +26,7 @@ use std::time::Instant;
 pub(crate) fn requests(rows: &Rows) -> Vec<LambdaRequest> {
     rows.data
         .chunks_exact(rows.nf)
-        .map(|r| LambdaRequest {
-            features: r.to_vec(),
-        })
+        .map(|r| LambdaRequest::new(r.to_vec()))
         .collect()
 }
 

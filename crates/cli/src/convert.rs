@@ -28,9 +28,13 @@ pub struct Args {
     name: Option<String>,
     /// Node layout of tree ensembles: `auto` writes the compact 16-byte layout for ensembles
     /// of 131 072 nodes or more that compare in f32 (fewer page faults on a cold start, a
-    /// slower warm walk), the classic layout otherwise.
+    /// slower warm walk, no node covers, so no explanations), the classic layout otherwise.
     #[arg(long, value_enum, value_name = "LAYOUT", default_value = "auto")]
     tree_layout: Layout,
+    /// Leave out the node covers of tree ensembles (XGBoost `sum_hessian`, LightGBM counts):
+    /// a smaller file that predicts the same and cannot explain its answers.
+    #[arg(long)]
+    no_covers: bool,
 }
 
 /// `--tree-layout`.
@@ -133,8 +137,16 @@ pub fn run(args: Args) -> Result<(), ConvertCmdError> {
             Layout::Compact => TreeLayout::Compact,
         },
     };
-    let (format, spec) = detect::convert_any(&bytes, args.from.map(FromFormat::format), &options)
-        .map_err(ConvertCmdError::Import)?;
+    let (format, mut spec) =
+        detect::convert_any(&bytes, args.from.map(FromFormat::format), &options)
+            .map_err(ConvertCmdError::Import)?;
+    if args.no_covers {
+        for stage in &mut spec.stages {
+            if let icebreak_format::StageSpec::Trees(t) = stage {
+                t.covers.clear();
+            }
+        }
+    }
     let file = icebreak_format::write(&spec).map_err(ConvertCmdError::Encode)?;
     write_atomically(&args.output, &file)
         .map_err(|e| ConvertCmdError::Write(args.output.clone(), e))?;

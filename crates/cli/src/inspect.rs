@@ -529,6 +529,9 @@ fn stage_info(index: usize, stage: &Stage<'_>, n_in: u32) -> StageInfo {
             if !tr.categories.is_empty() {
                 v.push(t("categories", "u32", &[tr.categories.len()]));
             }
+            if tr.has_covers() {
+                v.push(t("covers", "f64", &[tr.covers.len()]));
+            }
             trees = Some(stats);
             v
         }

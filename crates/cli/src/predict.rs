@@ -10,7 +10,8 @@ use crate::input::{parse_cell, strip_bom, CsvLine, Lines};
 use icebreak_engine::{BatchOutput, EngineError, Model};
 use icebreak_format::{Apr, FormatError, Labels, Precision, Role, Stage, Task};
 use icebreak_protocol::{
-    feature_order, label, value, Cell, Error, ErrorKind, Numbers, Prediction, Slots,
+    feature_order, label, value, Cell, Error, ErrorKind, Explain, FeatureContributions, Numbers,
+    Prediction, Predictor, Reasons, Slots,
 };
 use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -57,6 +58,16 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=256))]
     threads: u32,
+    /// Explain each prediction: every feature's contribution to the raw score
+    /// (`contributions`, with the bias) and the largest ones (`reasons`). Tree ensembles
+    /// converted from XGBoost or LightGBM, and linear models.
+    #[arg(long)]
+    explain: bool,
+    /// Reasons per answer with `--explain` (1 to 1000).
+    #[arg(long, value_name = "K", requires = "explain", default_value_t = Explain::DEFAULT_TOP,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
+              .range(1..=icebreak_format::limits::MAX_EXPLAIN_TOP as u64))]
+    top: usize,
 }
 
 /// The format of `--input`.
@@ -79,6 +90,8 @@ pub enum PredictError {
     Input(PathBuf, io::Error),
     /// The output could not be created or written.
     Output(PathBuf, io::Error),
+    /// `--explain` was given for a model that cannot explain.
+    CannotExplain(PathBuf, Error),
 }
 
 impl fmt::Display for PredictError {
@@ -90,6 +103,9 @@ impl fmt::Display for PredictError {
             }
             PredictError::Input(p, _) => write!(f, "cannot read input {}", p.display()),
             PredictError::Output(p, _) => write!(f, "cannot write output {}", p.display()),
+            PredictError::CannotExplain(p, e) => {
+                write!(f, "cannot explain {}: {}", p.display(), e.message())
+            }
         }
     }
 }
@@ -100,6 +116,7 @@ impl std::error::Error for PredictError {
             PredictError::ReadModel(_, e) | PredictError::Input(_, e) => Some(e),
             PredictError::Output(_, e) => Some(e),
             PredictError::InvalidModel(_, e) => Some(e),
+            PredictError::CannotExplain(..) => None,
         }
     }
 }
@@ -113,9 +130,25 @@ fn is_std(p: &std::path::Path) -> bool {
 pub fn run(args: Args) -> Result<ExitCode, PredictError> {
     let bytes = crate::inspect::read_model(&args.model)
         .map_err(|e| PredictError::ReadModel(args.model.clone(), e))?;
-    let apr = Apr::parse_verified(&bytes)
+    // The model lives as long as the command: its explanations borrow it for `'static`.
+    let bytes: &'static [u8] = bytes.leak();
+    let apr = Apr::parse_verified(bytes)
         .map_err(|e| PredictError::InvalidModel(args.model.clone(), e))?;
     let model = Model::new(&apr);
+    // Made before any row is read, so a model that cannot explain fails at once.
+    let explainer = if args.explain {
+        let p = Predictor::new(apr.clone());
+        p.can_explain()
+            .map_err(|e| PredictError::CannotExplain(args.model.clone(), e))?;
+        Some((
+            p,
+            Explain {
+                top: args.top.clamp(1, icebreak_format::limits::MAX_EXPLAIN_TOP),
+            },
+        ))
+    } else {
+        None
+    };
 
     let in_err = |e| PredictError::Input(args.input.clone(), e);
     let progress = indicatif::ProgressBar::hidden();
@@ -162,6 +195,7 @@ pub fn run(args: Args) -> Result<ExitCode, PredictError> {
     let result = predict_stream(
         &model,
         &renderer,
+        explainer.as_ref(),
         rows.as_mut(),
         &mut out,
         args.threads as usize,
@@ -461,6 +495,10 @@ struct Answer<'a> {
     scores: Option<Numbers<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     outputs: Option<Numbers<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contributions: Option<FeatureContributions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasons: Option<Reasons>,
 }
 
 /// The line of a row that got no prediction.
@@ -500,18 +538,24 @@ impl<'a> Renderer<'a> {
                 probabilities: probabilities.map(nums),
                 scores: (!self.distances).then(|| nums(scores)),
                 outputs: self.distances.then(|| nums(scores)),
+                contributions: None,
+                reasons: None,
             },
             (Task::Transform, _) => Answer {
                 prediction: None,
                 probabilities: None,
                 scores: None,
                 outputs: Some(nums(values)),
+                contributions: None,
+                reasons: None,
             },
             (Task::Regression | Task::Classification, _) => Answer {
                 prediction: Some(value(values, p)),
                 probabilities: None,
                 scores: (self.has_post && !self.distances).then(|| nums(scores)),
                 outputs: self.distances.then(|| nums(scores)),
+                contributions: None,
+                reasons: None,
             },
         }
     }
@@ -533,6 +577,7 @@ enum Failure {
 fn predict_stream(
     model: &Model<'_>,
     renderer: &Renderer<'_>,
+    explainer: Option<&(Predictor, Explain)>,
     rows: &mut dyn RowSource,
     out: &mut dyn Write,
     threads: usize,
@@ -547,6 +592,8 @@ fn predict_stream(
     let mut slots: Slots<Error> = Slots::with_capacity(chunk, nf);
     let mut batch = BatchOutput::default();
     let mut line = Vec::with_capacity(256);
+    // With --explain, the chunk's rows (the good ones, in order) are kept to explain them.
+    let mut kept: Vec<Vec<f64>> = Vec::new();
     loop {
         // A read error ends the run after the rows before it are answered.
         let mut failed = None;
@@ -562,6 +609,9 @@ fn predict_stream(
             }
             Ok(Row::Values) => {
                 slots.push(model, Ok(&row));
+                if explainer.is_some() {
+                    kept.push(row.clone());
+                }
                 false
             }
         };
@@ -571,14 +621,31 @@ fn predict_stream(
                 let e = Error::from(e);
                 slots.fail_good(|| e.clone());
             }
+            let mut kept_rows = kept.drain(..);
             for answer in slots.drain(&batch) {
                 stats.rows += 1;
                 line.clear();
+                // Rows that passed the checks come out as answers, in the order kept.
+                let explained = match (&answer, explainer) {
+                    (Ok(_), Some((p, e))) => kept_rows
+                        .next()
+                        .map(|x| p.explain(&x, *e).map_err(|e| (x, e))),
+                    _ => None,
+                };
+                let answer = match (answer, explained) {
+                    (Ok(_), Some(Err((_, e)))) => Err(e),
+                    (Ok(r), ex) => Ok((r, ex.and_then(Result::ok))),
+                    (Err(e), _) => Err(e),
+                };
                 let written = match answer {
-                    Ok(r) => serde_json::to_writer(
-                        &mut line,
-                        &renderer.answer(r.scores, r.values, r.probabilities, r.class),
-                    ),
+                    Ok((r, ex)) => {
+                        let mut a = renderer.answer(r.scores, r.values, r.probabilities, r.class);
+                        if let Some((c, reasons)) = ex {
+                            a.contributions = Some(c);
+                            a.reasons = Some(reasons);
+                        }
+                        serde_json::to_writer(&mut line, &a)
+                    }
                     Err(e) => {
                         stats.errors += 1;
                         serde_json::to_writer(

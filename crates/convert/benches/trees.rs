@@ -192,9 +192,7 @@ fn trees(c: &mut Criterion) {
         });
         g.finish();
 
-        let req = LambdaRequest {
-            features: b.rows[..nf].to_vec(),
-        };
+        let req = LambdaRequest::new(b.rows[..nf].to_vec());
         let mut g = c.benchmark_group("trees/from_bytes_and_first_handle");
         g.bench_function(&id, |bench| {
             bench.iter(|| {

@@ -686,14 +686,23 @@ fn build(model: &Model<'_>, sha: String, options: &Options) -> Result<ModelSpec,
             ..TreesSpec::default()
         },
     };
+    // Node covers, as LightGBM's `pred_contrib` reads them: `internal_count` per node and
+    // `leaf_count` per leaf; dropped for the whole model when a tree lacks them.
+    let mut covers = Some((Vec::new(), Vec::new()));
     for (t, tree) in model.trees.iter().enumerate() {
-        add_tree(&mut ens, t, tree, leaf_scale)?;
+        add_tree(&mut ens, t, tree, leaf_scale, &mut covers)?;
         if n_out > 1 {
             ens.trees.targets.push((t % ntpi as usize) as u32);
         }
     }
     to_u32(ens.trees.nodes.len(), "nodes")?;
     to_u32(ens.trees.leaves.len(), "leaves")?;
+    if let Some((mut nodes, mut leaves)) = covers {
+        if nodes.len() == ens.trees.nodes.len() && leaves.len() == ens.trees.leaves.len() {
+            nodes.append(&mut leaves);
+            ens.trees.covers = nodes;
+        }
+    }
 
     let labels = |k: u32| LabelsSpec::Int((0..i64::from(k)).collect());
     let (task, n_outputs, labels, post) = match obj {
@@ -769,11 +778,16 @@ fn build(model: &Model<'_>, sha: String, options: &Options) -> Result<ModelSpec,
     })
 }
 
+/// Node covers collected so far: nodes (preorder, as added) and leaves; `None` once a tree
+/// has none that Tree SHAP can use.
+type Counts = Option<(Vec<f64>, Vec<f64>)>;
+
 fn add_tree(
     ens: &mut Ensemble,
     t: usize,
     tree: &RawTree<'_>,
     leaf_scale: f64,
+    covers: &mut Counts,
 ) -> Result<(), ConvertError> {
     let at = |msg: String| invalid(format!("line {}: tree {t}: {msg}", tree.line));
     if tree.int(t, "is_linear")?.unwrap_or(0) != 0 {
@@ -811,11 +825,33 @@ fn add_tree(
     let leaf_ref = |leaf: usize| -> Result<u32, ConvertError> {
         Ok(LEAF | to_u32(leaf_base + leaf, "leaves")?)
     };
+    let n_nodes = n_leaves - 1;
+    // Counts are integers; a malformed list drops the covers, never the model.
+    let leaf_count: Option<Vec<f64>> = tree.list(t, "leaf_count", n_leaves).ok().flatten();
+    let internal: Option<Vec<f64>> = if n_nodes == 0 {
+        Some(Vec::new())
+    } else {
+        tree.list(t, "internal_count", n_nodes).ok().flatten()
+    };
+    let tree_counts = match (leaf_count, internal) {
+        (Some(l), Some(i))
+            if l.iter().all(|c| c.is_finite() && *c >= 0.0)
+                && i.iter().all(|c| c.is_finite() && *c > 0.0) =>
+        {
+            Some((i, l))
+        }
+        _ => None,
+    };
+    if tree_counts.is_none() {
+        *covers = None;
+    }
+    if let (Some((_, all_leaves)), Some((_, l))) = (covers.as_mut(), tree_counts.as_ref()) {
+        all_leaves.extend_from_slice(l);
+    }
     if n_leaves == 1 {
         ens.trees.roots.push(leaf_ref(0)?);
         return Ok(());
     }
-    let n_nodes = n_leaves - 1;
     let features: Vec<i64> = tree.required_list(t, "split_feature", n_nodes)?;
     let thresholds: Vec<f64> = tree.required_list(t, "threshold", n_nodes)?;
     let decision: Vec<i64> = tree
@@ -905,6 +941,9 @@ fn add_tree(
         }
     };
     ens.trees.roots.push(to_u32(node_base, "nodes")?);
+    if let (Some((all_nodes, _)), Some((i, _))) = (covers.as_mut(), tree_counts.as_ref()) {
+        all_nodes.extend(order.iter().map(|&node| i[node]));
+    }
     for &node in &order {
         let f = features[node];
         if f < 0 || f >= i64::from(ens.n_features) {

@@ -164,6 +164,10 @@ struct Tree {
     categories_segments: Vec<i64>,
     #[serde(default)]
     categories_sizes: Vec<i64>,
+    /// Each node's cover, the hessian sum of the training rows that reached it: what
+    /// XGBoost's `pred_contribs` weighs paths by. Absent from hand-made files.
+    #[serde(default)]
+    sum_hessian: Option<F32s>,
 }
 
 #[derive(Deserialize)]
@@ -562,6 +566,7 @@ fn build(file: ModelFile, sha: String, options: &Options) -> Result<ModelSpec, C
         ..TreesSpec::default()
     };
     let mut targets = Vec::with_capacity(n_trees);
+    let mut covers = Some(Covers::default());
     for (id, pos) in order.iter().enumerate() {
         let pos = pos.ok_or_else(|| invalid(format!("no tree has id {id}")))?;
         let target = model.tree_info[id];
@@ -572,14 +577,26 @@ fn build(file: ModelFile, sha: String, options: &Options) -> Result<ModelSpec, C
         }
         targets.push(target as u32);
         let weight = weights.as_ref().map(|w| w[id]);
-        add_tree(id, &model.trees[pos], n_features, weight, &mut out)?;
+        add_tree(
+            id,
+            &model.trees[pos],
+            n_features,
+            weight,
+            &mut out,
+            &mut covers,
+        )?;
     }
     if n_trees == 0 {
         // A model of no trees predicts its base score: one leaf of 0 keeps the stage valid.
         out.roots.push(LEAF);
         out.leaves.push(0.0);
         targets.push(0);
+        covers = None;
     }
+    out.covers = covers
+        .filter(|c| c.nodes.len() == out.nodes.len() && c.leaves.len() == out.leaves.len())
+        .map(Covers::finish)
+        .unwrap_or_default();
     if n_out > 1 {
         out.targets = targets;
     }
@@ -633,14 +650,34 @@ fn build(file: ModelFile, sha: String, options: &Options) -> Result<ModelSpec, C
     })
 }
 
+/// The node covers of the trees converted so far (`sum_hessian`), nodes and leaves apart
+/// until the end (the format stores every node's, then every leaf's).
+#[derive(Default)]
+struct Covers {
+    nodes: Vec<f64>,
+    leaves: Vec<f64>,
+}
+
+impl Covers {
+    /// The covers section: every node's cover, then every leaf's.
+    fn finish(mut self) -> Vec<f64> {
+        self.nodes.append(&mut self.leaves);
+        self.nodes
+    }
+}
+
 /// Appends one tree (numbered `t` in messages) to `out`, nodes in depth-first preorder so
-/// every child comes after its parent.
+/// every child comes after its parent, and its covers to `covers`. Covers are dropped for
+/// the whole model (set to `None`) when a tree has none, or one that Tree SHAP cannot divide
+/// by (an inner node's not positive, any not finite): the model then predicts as before and
+/// says it cannot explain.
 fn add_tree(
     t: usize,
     tree: &Tree,
     n_features: u32,
     weight: Option<f32>,
     out: &mut TreesSpec,
+    covers: &mut Option<Covers>,
 ) -> Result<(), ConvertError> {
     let n64 = tree.tree_param.num_nodes.0;
     if n64 == 0 {
@@ -733,6 +770,36 @@ fn add_tree(
     }
 
     let reference = |i: usize| new_ref[i].unwrap_or(u32::MAX);
+    let hess = tree
+        .sum_hessian
+        .as_ref()
+        .filter(|h| h.0.len() == n)
+        .map(|h| &h.0);
+    let usable = hess.is_some_and(|h| {
+        order.iter().all(|&i| {
+            let c = h[i];
+            c.is_finite() && (c > 0.0 || (c == 0.0 && tree.left_children[i] == -1))
+        })
+    });
+    match (covers.as_mut(), hess) {
+        (Some(c), Some(h)) if usable => {
+            for &i in &order {
+                let v = f64::from(h[i]);
+                if tree.left_children[i] == -1 {
+                    c.leaves.push(v);
+                } else {
+                    // A guarded categorical node's two rows carry the node's cover.
+                    let rows = if needs_guard(cats[i].as_deref()) && is_categorical(tree, i) {
+                        2
+                    } else {
+                        1
+                    };
+                    c.nodes.extend(std::iter::repeat_n(v, rows));
+                }
+            }
+        }
+        _ => *covers = None,
+    }
     out.roots.push(reference(0));
     for &i in &order {
         let left = tree.left_children[i];
@@ -819,6 +886,11 @@ fn add_tree(
         }
     }
     Ok(())
+}
+
+/// Whether node `i` of `tree` is a categorical split.
+fn is_categorical(tree: &Tree, i: usize) -> bool {
+    tree.split_type.get(i).copied().unwrap_or(0) == 1
 }
 
 /// Whether a category set needs a guard node for values in `(-1, 0)`: only when category 0

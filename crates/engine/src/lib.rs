@@ -64,6 +64,9 @@ mod model;
 pub mod reference;
 pub mod simd;
 
+pub mod explain;
+
+pub use explain::{Contributions, ExplainScratch, Explainer};
 pub use family::{svm, trees};
 pub use model::{BatchOutput, Model, RowOutput, Scratch, MIN_ROWS_PER_THREAD};
 
@@ -90,6 +93,11 @@ pub enum EngineError {
         /// Index of the feature.
         index: usize,
     },
+    /// The model cannot be explained ([`explain::Explainer::new`]); the reason says why.
+    Unexplainable {
+        /// Why, in a sentence.
+        reason: &'static str,
+    },
     /// A batch's length is not a whole number of rows.
     BatchShape {
         /// Length of the flat batch.
@@ -112,6 +120,7 @@ impl fmt::Display for EngineError {
             EngineError::NotFinite { index } => {
                 write!(f, "feature {index} is infinite or outside the range this model computes in (f32)")
             }
+            EngineError::Unexplainable { reason } => f.write_str(reason),
             EngineError::BatchShape { len, n_features } => {
                 write!(f, "batch of {len} values is not a whole number of {n_features}-feature rows")
             }

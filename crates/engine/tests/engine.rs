@@ -9,6 +9,8 @@
 
 #[path = "engine/common.rs"]
 mod common;
+#[path = "engine/explain.rs"]
+mod explain;
 #[path = "engine/f64_pipelines.rs"]
 mod f64_pipelines;
 #[path = "engine/families.rs"]

@@ -189,6 +189,17 @@ pub enum FormatError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// R35: a trees stage's node covers are malformed: in the compact layout, a record of 13
+    /// words without a section, a cover that is not finite or negative, or an inner node's
+    /// cover that is not positive.
+    BadCovers {
+        /// Stage index.
+        stage: u32,
+        /// Cover index concerned (nodes first, then leaves).
+        index: u32,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// R30: an imputer's fill value is not finite (it would put a NaN or an infinity in the
     /// row it was meant to repair).
     BadImputer {
@@ -291,6 +302,9 @@ impl fmt::Display for FormatError {
             }
             BadOutput { reason } => write!(f, "output schema: {reason}"),
             BadTrees { stage, index, reason } => write!(f, "stage {stage}: trees: {reason} (at index {index})"),
+            BadCovers { stage, index, reason } => {
+                write!(f, "stage {stage}: trees: node covers: {reason} (at index {index})")
+            }
             BadImputer { stage, index } => {
                 write!(f, "stage {stage}: imputer fill value for feature {index} is not finite")
             }

@@ -44,6 +44,20 @@ pub const MAX_LINE_BYTES: usize = 16 << 20;
 /// would exceed it is refused with one error before its items are rendered.
 pub const MAX_ANSWER_BYTES: usize = 6 * 1024 * 1024;
 
+/// Deepest tree an explanation walks (nodes from the root to a leaf): Tree SHAP keeps a
+/// path table of `(d + 1)(d + 2) / 2` entries per row, 530 KB at this depth. XGBoost's
+/// `max_depth` defaults to 6 and LightGBM's `num_leaves` to 31; a model with a deeper tree
+/// predicts as usual and refuses to explain.
+pub const MAX_EXPLAIN_DEPTH: usize = 256;
+
+/// Most reasons (`"explain": {"top": k}`) one explained answer lists; a request asking for
+/// more is refused. (The answer lists at most one reason per feature and output.)
+pub const MAX_EXPLAIN_TOP: usize = 1000;
+
+/// Most values (outputs × (features + 1)) one explained answer holds; a model whose
+/// explanations would hold more refuses to explain.
+pub const MAX_EXPLAIN_VALUES: usize = 1 << 20;
+
 /// Checks `value` (a size read from an input) against `max`; the error names `what`.
 ///
 /// ```

@@ -141,11 +141,14 @@ fn check_counts(spec: &ModelSpec) -> Result<(), FormatError> {
 }
 
 /// Whether the model uses something version 1.1 introduced: an `f64` output precision, tree
-/// sums taken in `f32`, averaging per output, or an f64 stage kind.
+/// sums taken in `f32`, averaging per output, the compact layout, node covers, or an f64
+/// stage kind.
 fn needs_1_1(spec: &ModelSpec) -> bool {
     spec.output.precision != Precision::F32
         || spec.stages.iter().any(|s| match s {
-            StageSpec::Trees(t) => t.sum_f32 || t.average_per_output || t.compact,
+            StageSpec::Trees(t) => {
+                t.sum_f32 || t.average_per_output || t.compact || !t.covers.is_empty()
+            }
             StageSpec::StandardScalerF64 { .. }
             | StageSpec::MinMaxScalerF64 { .. }
             | StageSpec::LinearF64 { .. }

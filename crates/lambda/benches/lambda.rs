@@ -124,9 +124,7 @@ fn handler(bytes: &'static [u8]) -> LambdaHandler {
 }
 
 fn request(n_features: usize, seed: u64) -> LambdaRequest {
-    LambdaRequest {
-        features: Rng(seed).vec64(n_features),
-    }
+    LambdaRequest::new(Rng(seed).vec64(n_features))
 }
 
 fn example_request() -> LambdaRequest {
@@ -137,7 +135,7 @@ fn example_request() -> LambdaRequest {
         .iter()
         .map(|f| f.as_f64().expect("a number"))
         .collect();
-    LambdaRequest { features }
+    LambdaRequest::new(features)
 }
 
 fn tuned<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
@@ -281,9 +279,7 @@ fn bench_tree_size(c: &mut Criterion) {
         ("100k_nodes_forest", forest(392, 8, true)),
         ("50MB_gbdt", forest(200, 13, false)),
     ];
-    let req = LambdaRequest {
-        features: synthetic::row(30, 42),
-    };
+    let req = LambdaRequest::new(synthetic::row(30, 42));
     let mut g = tuned(c, "lambda/tree_size");
     g.sample_size(20).measurement_time(Duration::from_secs(3));
     for (label, f) in cases {

@@ -36,11 +36,19 @@ pub struct LambdaResponse {
 impl Serialize for LambdaResponse {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let r = &self.response;
-        let mut m = s.serialize_struct("LambdaResponse", 5)?;
+        let mut m = s.serialize_struct("LambdaResponse", 7)?;
         m.serialize_field("prediction", &r.prediction)?;
         match &r.probabilities {
             Some(p) => m.serialize_field("probabilities", p)?,
             None => m.skip_field("probabilities")?,
+        }
+        match &r.contributions {
+            Some(c) => m.serialize_field("contributions", c)?,
+            None => m.skip_field("contributions")?,
+        }
+        match &r.reasons {
+            Some(c) => m.serialize_field("reasons", c)?,
+            None => m.skip_field("reasons")?,
         }
         m.serialize_field("latency_ms", &r.latency_ms)?;
         m.serialize_field("cold_start", &self.cold_start)?;
@@ -300,6 +308,14 @@ impl LambdaHandler {
         .max()
         .unwrap_or(1)
         .max(1);
+        // Explained items hold every feature's contribution: chunks shrink to match.
+        let explained = items
+            .iter()
+            .any(|i| i.as_ref().is_ok_and(|r| r.explain.is_some()));
+        let width = match explained.then(|| self.predictor.explanation_values()) {
+            Some(Some(values)) => width.max(values),
+            _ => width,
+        };
         let rows = ((1usize << 16) / width).clamp(1, 1024);
         let mut out = Bounded::new(limit);
         let mut all_ok = true;
@@ -552,6 +568,8 @@ mod tests {
                     vec![0.25, 0.75],
                     icebreak_format::Precision::F32,
                 )),
+                contributions: None,
+                reasons: None,
                 latency_ms: 0.5,
                 model_version: "v1",
             },
@@ -577,6 +595,8 @@ mod tests {
                 predictions: vec![BatchItem::Ok {
                     prediction: Prediction::IntLabel(1),
                     probabilities: None,
+                    contributions: None,
+                    reasons: None,
                 }],
                 latency_ms: 0.5,
                 model_version: "v1",

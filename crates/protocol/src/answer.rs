@@ -2,6 +2,7 @@
 //! model's description.
 
 use crate::error::Error;
+use crate::explain::{FeatureContributions, Reasons};
 use icebreak_format::{Apr, Labels, MissingValues, Precision, Task};
 use serde::ser::{SerializeSeq, Serializer};
 use serde::Serialize;
@@ -137,6 +138,12 @@ pub struct Response {
     /// Class probabilities in class order, for classifiers that have them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub probabilities: Option<Numbers<'static>>,
+    /// Each feature's contribution to the raw score, and the bias (explained requests).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contributions: Option<FeatureContributions>,
+    /// The features of largest absolute contribution (explained requests).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasons: Option<Reasons>,
     /// Time spent answering, in milliseconds.
     pub latency_ms: f64,
     /// The model's version.
@@ -154,6 +161,12 @@ pub enum BatchItem {
         /// Probabilities, for classifiers.
         #[serde(skip_serializing_if = "Option::is_none")]
         probabilities: Option<Numbers<'static>>,
+        /// Contributions (explained instances).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        contributions: Option<FeatureContributions>,
+        /// Reasons (explained instances).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reasons: Option<Reasons>,
     },
     /// Why this instance got no prediction.
     Err {
@@ -291,6 +304,8 @@ mod tests {
                 BatchItem::Ok {
                     prediction: Prediction::IntLabel(1),
                     probabilities: Some(Numbers::owned(vec![0.25, 0.75], Precision::F32)),
+                    contributions: None,
+                    reasons: None,
                 },
                 BatchItem::Err {
                     error: Error::new(crate::ErrorKind::InvalidInput, "bad"),
@@ -298,6 +313,8 @@ mod tests {
                 BatchItem::Ok {
                     prediction: Prediction::Value(2.0, Precision::F64),
                     probabilities: None,
+                    contributions: None,
+                    reasons: None,
                 },
             ],
             latency_ms: 0.5,
@@ -319,6 +336,8 @@ mod tests {
         let one = Response {
             prediction: Prediction::Value(1.0, Precision::F32),
             probabilities: None,
+            contributions: None,
+            reasons: None,
             latency_ms: 0.0,
             model_version: "v",
         };

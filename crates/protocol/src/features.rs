@@ -2,6 +2,7 @@
 //! matched to the model's features by name.
 
 use crate::error::{Error, ErrorKind};
+use crate::explain::{Explain, ExplainField};
 use icebreak_format::{limits, StrList};
 use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Unexpected, Visitor};
 use serde::Deserialize;
@@ -12,6 +13,18 @@ use std::fmt;
 pub struct Request {
     /// Feature values, in the model's order.
     pub features: Vec<f64>,
+    /// What to explain (`"explain"`), if anything.
+    pub explain: Option<Explain>,
+}
+
+impl Request {
+    /// A request for `features`, without explanation.
+    pub fn new(features: Vec<f64>) -> Request {
+        Request {
+            features,
+            explain: None,
+        }
+    }
 }
 
 /// What a feature must be, in messages.
@@ -132,12 +145,13 @@ pub enum Direct {
 const SHAPE: &str =
     r#"expected {"features": [numbers]} or {"instances": [{"features": [numbers]}, ...]}"#;
 
-fn request(features: Features) -> Result<Request, Error> {
+fn request(features: Features, explain: Option<Explain>) -> Result<Request, Error> {
     if features.is_empty() {
         return Err(Error::new(ErrorKind::InvalidInput, "\"features\" is empty"));
     }
     Ok(Request {
         features: features.into_iter().map(|f| f.0).collect(),
+        explain,
     })
 }
 
@@ -162,7 +176,8 @@ fn looks_like_object(event: &[u8]) -> bool {
 }
 
 /// Parses a direct event: `{"features": [...]}` or `{"instances": [{"features": [...]},
-/// ...]}`. Unknown fields are ignored. `n_features` is used only in messages.
+/// ...]}`, each optionally with `"explain"` (a batch's applies to every instance that has
+/// none of its own). Unknown fields are ignored. `n_features` is used only in messages.
 pub fn parse_direct(event: &[u8], n_features: usize) -> Result<Direct, Error> {
     #[derive(Deserialize)]
     struct Body {
@@ -170,9 +185,11 @@ pub fn parse_direct(event: &[u8], n_features: usize) -> Result<Direct, Error> {
         features: Option<Features>,
         #[serde(default, deserialize_with = "instances")]
         instances: Option<Vec<serde_json::Value>>,
+        #[serde(default)]
+        explain: ExplainField,
     }
     let b: Body = serde_json::from_slice(event).map_err(|e| json_error(e, event))?;
-    direct(b.features, b.instances, n_features)
+    direct(b.features, b.instances, b.explain.0, n_features)
 }
 
 /// Reads an `instances` array, refusing more than [`limits::MAX_INSTANCES`] items while it is
@@ -215,20 +232,24 @@ pub fn instances<'de, D: Deserializer<'de>>(
     d.deserialize_option(V)
 }
 
-/// A direct event from its two fields, already read (by [`parse_direct`], or by a parser of
+/// A direct event from its fields, already read (by [`parse_direct`], or by a parser of
 /// an envelope that may also carry them). Each instance is parsed on its own: a bad one is an
-/// `Err` item, not a failed event.
+/// `Err` item, not a failed event. `explain` is the event's own `"explain"`; an instance's
+/// overrides it.
 pub fn direct(
     features: Option<Features>,
     instances: Option<Vec<serde_json::Value>>,
+    explain: Option<Explain>,
     n_features: usize,
 ) -> Result<Direct, Error> {
     #[derive(Deserialize)]
     struct Instance {
         features: Features,
+        #[serde(default)]
+        explain: Option<ExplainField>,
     }
     match (features, instances) {
-        (Some(features), None) => request(features).map(Direct::Single),
+        (Some(features), None) => request(features, explain).map(Direct::Single),
         (None, Some(instances)) => {
             if instances.is_empty() {
                 return Err(Error::new(
@@ -244,7 +265,7 @@ pub fn direct(
                         let inst: Instance = serde_json::from_value(v).map_err(|e| {
                             Error::new(ErrorKind::InvalidInput, format!("instance {i}: {e}"))
                         })?;
-                        request(inst.features)
+                        request(inst.features, inst.explain.map_or(explain, |f| f.0))
                     })
                     .collect(),
             ))

@@ -8,6 +8,8 @@
 //!   name ([`feature_order`]).
 //! - Answers: [`Response`], [`BatchResponse`] (one [`BatchItem`] per instance, in order),
 //!   [`ModelInfo`]; class labels as the source model had them ([`label`]).
+//! - Explanations: `"explain": true` or `{"top": k}` ([`Explain`]) adds `contributions`
+//!   ([`FeatureContributions`]) and `reasons` ([`Reasons`]) to an instance's answer.
 //! - Batches are answered item by item: a bad row gets its own error and does not fail the
 //!   others ([`Slots`]).
 //! - Errors: [`Error`] with an [`ErrorKind`], rendered as `{"errorMessage", "errorType"}`
@@ -38,6 +40,7 @@
 mod answer;
 mod batch;
 mod error;
+mod explain;
 mod features;
 pub mod http;
 mod predictor;
@@ -47,6 +50,7 @@ pub use answer::{
 };
 pub use batch::{SlotRow, Slots};
 pub use error::{error_body, Error, ErrorKind};
+pub use explain::{Explain, ExplainField, FeatureContributions, Reason, Reasons, BIAS_KEY};
 pub use features::{
     direct, feature_order, instances, json_error, parse_direct, Cell, Direct, Feature, Features,
     Request,

@@ -3,6 +3,7 @@
 use crate::answer::{predicted, BatchItem, BatchResponse, ModelInfo, Response};
 use crate::batch::Slots;
 use crate::error::{Error, ErrorKind};
+use crate::explain::{Explain, Explaining, FeatureContributions, Reasons};
 use crate::features::Request;
 use icebreak_engine::{BatchOutput, Model, Scratch};
 use icebreak_format::{aligned_static, Apr, Embedded};
@@ -27,6 +28,8 @@ fn ms(d: Duration) -> f64 {
 pub struct Predictor {
     apr: Apr<'static>,
     model: OnceLock<Model<'static>>,
+    /// Made on the first request that asks for an explanation, never before.
+    explaining: OnceLock<Result<Explaining, Error>>,
     model_ms: OnceLock<f64>,
     first_inference_ms: OnceLock<f64>,
 }
@@ -66,6 +69,7 @@ impl Predictor {
         Predictor {
             apr,
             model: OnceLock::new(),
+            explaining: OnceLock::new(),
             model_ms: OnceLock::new(),
             first_inference_ms: OnceLock::new(),
         }
@@ -140,12 +144,45 @@ impl Predictor {
             let _ = self.model();
             return;
         }
-        let _ = self.predict(
-            &Request {
-                features: vec![0.0; self.n_features()],
-            },
-            Instant::now(),
-        );
+        let _ = self.predict(&Request::new(vec![0.0; self.n_features()]), Instant::now());
+    }
+
+    /// The model made ready to explain, on first use; the error says why it cannot be.
+    fn explaining(&self) -> Result<&Explaining, Error> {
+        self.explaining
+            .get_or_init(|| Explaining::new(&self.apr, self.model()))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Whether explanations have been prepared (by a request that asked for one, or
+    /// [`Predictor::can_explain`]).
+    pub fn is_explainer_loaded(&self) -> bool {
+        self.explaining.get().is_some()
+    }
+
+    /// Whether the model can explain its answers, and if not, why ([`Error`]). Prepares the
+    /// explanations (one pass over a tree ensemble's nodes) the first time.
+    pub fn can_explain(&self) -> Result<(), Error> {
+        self.explaining().map(|_| ())
+    }
+
+    /// Values one explained answer holds (`n_outputs × (n_features + 1)`), when the model
+    /// can explain.
+    pub fn explanation_values(&self) -> Option<usize> {
+        self.explaining().ok().map(Explaining::values)
+    }
+
+    /// Explains one row (checked against the model first): the contributions and the top
+    /// `explain.top` reasons.
+    pub fn explain(
+        &self,
+        features: &[f64],
+        explain: Explain,
+    ) -> Result<(FeatureContributions, Reasons), Error> {
+        let explaining = self.explaining()?;
+        self.model().check_row(features)?;
+        explaining.explain(features, explain)
     }
 
     /// Answers one instance. `t0`: when handling the request began (its `latency_ms` counts
@@ -164,12 +201,31 @@ impl Predictor {
                 ))
             })
         })?;
+        let (contributions, reasons) = match req.explain {
+            None => (None, None),
+            Some(e) => {
+                let (c, r) = self.explaining()?.explain(&req.features, e)?;
+                (Some(c), Some(r))
+            }
+        };
         Ok(Response {
             prediction,
             probabilities,
+            contributions,
+            reasons,
             latency_ms: ms(t0.elapsed()),
             model_version: self.model_version(),
         })
+    }
+
+    /// Explains an instance the batch path has predicted (so checked).
+    fn explain_checked(
+        &self,
+        inst: &Result<Request, Error>,
+        e: Explain,
+    ) -> Result<(FeatureContributions, Reasons), Error> {
+        let req = inst.as_ref().map_err(Clone::clone)?;
+        self.explaining()?.explain(&req.features, e)
     }
 
     /// Answers each instance on its own: a bad instance gets an error item and does not fail
@@ -214,13 +270,26 @@ impl Predictor {
                 Ok::<_, Error>(
                     slots
                         .drain(batch)
-                        .map(|slot| match slot {
+                        .zip(instances)
+                        .map(|(slot, inst)| match slot {
                             Ok(row) => {
                                 let (prediction, probabilities) =
                                     predicted(&self.apr, row.values, row.probabilities, row.class);
-                                BatchItem::Ok {
-                                    prediction,
-                                    probabilities,
+                                let explain = inst.as_ref().ok().and_then(|r| r.explain);
+                                match explain.map(|e| self.explain_checked(inst, e)) {
+                                    Some(Err(error)) => BatchItem::Err { error },
+                                    Some(Ok((c, r))) => BatchItem::Ok {
+                                        prediction,
+                                        probabilities,
+                                        contributions: Some(c),
+                                        reasons: Some(r),
+                                    },
+                                    None => BatchItem::Ok {
+                                        prediction,
+                                        probabilities,
+                                        contributions: None,
+                                        reasons: None,
+                                    },
                                 }
                             }
                             Err(error) => BatchItem::Err { error },

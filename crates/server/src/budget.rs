@@ -85,6 +85,38 @@ pub(crate) fn ok_item_json(n_outputs: usize, label_json: usize) -> usize {
         .saturating_add(n_outputs.saturating_mul(NUMBER_JSON))
 }
 
+/// The largest JSON of one explained answer item (`"explain"`): [`ok_item_json`] plus the
+/// contributions (every feature and the bias, per output) and the reasons (at most one per
+/// feature and output), for a model of `n_features` features whose longest feature name is
+/// `name_json` bytes as JSON (`f<i>` names when it has none).
+pub(crate) fn explained_item_json(
+    n_outputs: usize,
+    n_features: usize,
+    name_json: usize,
+    label_json: usize,
+) -> usize {
+    let name = name_json.max(10);
+    let outputs = n_outputs.max(1);
+    // "name":number, per feature and the bias; one object per output, keyed by its label.
+    let contributions = outputs.saturating_mul(
+        n_features
+            .saturating_add(1)
+            .saturating_mul(name.saturating_add(NUMBER_JSON + 2))
+            .saturating_add(label_json.max(NUMBER_JSON) + 4),
+    );
+    // {"feature":name,"value":number,"contribution":number}, per reason.
+    let reasons = outputs.saturating_mul(
+        n_features
+            .min(icebreak_format::limits::MAX_EXPLAIN_TOP)
+            .saturating_mul(name.saturating_add(2 * NUMBER_JSON + 40))
+            .saturating_add(label_json.max(NUMBER_JSON) + 4),
+    );
+    ok_item_json(n_outputs, label_json)
+        .saturating_add(contributions)
+        .saturating_add(reasons)
+        .saturating_add(64)
+}
+
 /// The global budget, in [`UNIT`]s.
 #[derive(Debug)]
 pub(crate) struct Budget {

@@ -224,6 +224,8 @@ pub(crate) struct State {
     pub(crate) blocking: Semaphore,
     /// Per model, the largest JSON of one successful batch item.
     pub(crate) item_json: Vec<usize>,
+    /// Per model, the largest JSON of one explained item (`"explain"`).
+    pub(crate) explained_item_json: Vec<usize>,
     pub(crate) draining: AtomicBool,
     pub(crate) in_flight: AtomicUsize,
 }
@@ -264,9 +266,34 @@ impl Server {
                 budget::ok_item_json(info.n_outputs as usize, label)
             })
             .collect();
+        let explained_item_json = models
+            .iter()
+            .map(|m| {
+                let info = m.info();
+                let json_len = |v: &str| serde_json::to_string(v).map_or(0, |s| s.len());
+                let label = info.classes.as_ref().map_or(0, |c| {
+                    c.iter()
+                        .map(|l| serde_json::to_string(l).map_or(0, |s| s.len()))
+                        .max()
+                        .unwrap_or(0)
+                });
+                let name = info
+                    .feature_names
+                    .as_ref()
+                    .and_then(|n| n.iter().map(|s| json_len(s)).max())
+                    .unwrap_or(0);
+                budget::explained_item_json(
+                    info.n_outputs as usize,
+                    info.n_features as usize,
+                    name,
+                    label,
+                )
+            })
+            .collect();
         Server {
             state: Arc::new(State {
                 item_json,
+                explained_item_json,
                 permits: Arc::new(Semaphore::new(config.max_concurrency)),
                 budget: budget::Budget::new(config.memory_budget_bytes),
                 blocking: Semaphore::new(config.max_blocking),

@@ -469,7 +469,15 @@ fn handle(s: &State, body: &[u8], shape: Shape, mut hold: Hold) -> Handled {
         model: Some(model),
         response,
     };
-    let cost = Cost::of(instances, body.len(), s.item_json[model]);
+    // An explained answer is larger: any mention of "explain" (or an escape that could spell
+    // it) sizes the answer as explained.
+    let explained = body.contains(&b'\\') || body.windows(7).any(|w| w == b"explain");
+    let item = if explained {
+        s.explained_item_json[model]
+    } else {
+        s.item_json[model]
+    };
+    let cost = Cost::of(instances, body.len(), item);
     if cost.answer > s.config.max_answer_bytes {
         return answered(
             ApiError::new(

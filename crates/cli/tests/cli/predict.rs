@@ -369,3 +369,111 @@ fn threads_give_the_same_answers_as_one_thread() {
         );
     }
 }
+
+// --------------------------------------------------------------------------------------------
+// --explain
+
+/// `--explain [--top K]`: every answer of a converted XGBoost and LightGBM model carries
+/// contributions that add up to its raw score and at most K reasons, largest first; a model
+/// without covers (or converted compact) is refused before any row is read.
+#[test]
+fn explain_adds_contributions_and_reasons() {
+    let dir = scratch("explain");
+    for (lib, case, file) in [
+        ("xgboost", "multi_softprob", "model.json"),
+        ("lightgbm", "binary_nan", "model.txt"),
+    ] {
+        let src = root().join("fixtures").join(lib).join(case);
+        let model = convert(&format!("{lib}-{case}"), &src.join(file), &dir);
+        let rows = read_json(&src.join("reference.json"))["inputs"].clone();
+        let input = jsonl(&rows.as_array().unwrap()[..20]);
+        let m = model.to_str().unwrap();
+        let out = ok(
+            &["predict", m, "-i", "-", "--explain", "--top", "3"],
+            &input,
+        );
+        let answers = lines(&out.stdout);
+        assert_eq!(answers.len(), 20);
+        for a in &answers {
+            let scores = floats(&a["scores"]);
+            let c = a["contributions"].as_object().unwrap();
+            // One raw output: a flat object; several: one per class.
+            let per: Vec<&serde_json::Map<String, serde_json::Value>> = if scores.len() == 1 {
+                vec![c]
+            } else {
+                c.values().map(|v| v.as_object().unwrap()).collect()
+            };
+            assert_eq!(per.len(), scores.len(), "{case}");
+            for (p, s) in per.iter().zip(&scores) {
+                assert!(p.contains_key("bias"));
+                let sum: f64 = p.values().map(|v| v.as_f64().unwrap()).sum();
+                assert!(
+                    (sum - s).abs() <= 1e-5 * (1.0 + s.abs()),
+                    "{case}: {sum} vs {s}"
+                );
+            }
+            let reasons: Vec<&serde_json::Value> = match &a["reasons"] {
+                serde_json::Value::Array(v) => v.iter().collect(),
+                serde_json::Value::Object(m) => {
+                    m.values().flat_map(|v| v.as_array().unwrap()).collect()
+                }
+                other => panic!("reasons: {other}"),
+            };
+            assert!(!reasons.is_empty());
+            for r in reasons {
+                assert!(r["feature"].is_string() && r["contribution"].is_number());
+            }
+        }
+        // Without --explain: no explanation fields.
+        let plain = lines(&ok(&["predict", m, "-i", "-"], &input).stdout);
+        assert!(plain[0].get("contributions").is_none());
+    }
+    // A LightGBM model saved without its per-node counts has no covers.
+    let src = root().join("fixtures/lightgbm/exact_binary_100/model.txt");
+    let model = convert("no-covers", &src, &dir);
+    let out = icebreak(
+        &["predict", model.to_str().unwrap(), "-i", "-", "--explain"],
+        b"",
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("this model carries no node covers"),
+        "{}",
+        text(&out.stderr)
+    );
+    // --no-covers: the same answers, no explanations.
+    let src = root().join("fixtures/xgboost/binary_logistic/model.json");
+    let dst = dir.join("xgb-no-covers.apr");
+    ok(
+        &[
+            "convert",
+            src.to_str().unwrap(),
+            "-o",
+            dst.to_str().unwrap(),
+            "--no-covers",
+        ],
+        b"",
+    );
+    let out = icebreak(
+        &["predict", dst.to_str().unwrap(), "-i", "-", "--explain"],
+        b"",
+    );
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("no node covers"));
+    // --top needs --explain, and is bounded.
+    let m = model.to_str().unwrap();
+    assert!(!icebreak(&["predict", m, "-i", "-", "--top", "2"], b"")
+        .status
+        .success());
+    assert!(
+        !icebreak(&["predict", m, "-i", "-", "--explain", "--top", "0"], b"")
+            .status
+            .success()
+    );
+    assert!(!icebreak(
+        &["predict", m, "-i", "-", "--explain", "--top", "1001"],
+        b""
+    )
+    .status
+    .success());
+}

@@ -164,6 +164,18 @@ fn goes_left_general(word: u32, lo: u32, hi: u32, v: f64, categories: &[u32]) ->
     }
 }
 
+/// Whether the node `row` sends the row `x` to its left child (a feature outside the row
+/// reads as missing): the prediction's own test, for explanations.
+#[inline]
+pub(crate) fn goes_left_row(
+    row: &icebreak_format::trees::NodeRow,
+    x: &[f64],
+    categories: &[u32],
+) -> bool {
+    let v = x.get(row[0] as usize).copied().unwrap_or(f64::NAN);
+    goes_left_general(row[3], row[4], row[5], v, categories)
+}
+
 /// `a` when `left`, else `b`, as a select rather than a branch.
 #[inline(always)]
 fn select(left: bool, a: u32, b: u32) -> u32 {

@@ -594,8 +594,11 @@ pub(crate) fn read_stage<'a>(
             linear::read_f64(p, index, w)
         }
         stage_kind::TREES => {
-            need(trees::RECORD_LEN)?;
-            Ok(Stage::Trees(trees::read(p, index, w)?))
+            // Version 1.1 may add word 12, the node covers (R35).
+            if !(len == trees::RECORD_LEN || (p.minor >= 1 && len == trees::RECORD_LEN_COVERS)) {
+                need(trees::RECORD_LEN)?;
+            }
+            Ok(Stage::Trees(trees::read(p, index, len, w)?))
         }
         stage_kind::POST => {
             need(post::RECORD_LEN)?;

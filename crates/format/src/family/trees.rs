@@ -22,6 +22,8 @@ use crate::{Dtype, NONE};
 
 /// Words of the record, its kind word included (R20).
 pub(crate) const RECORD_LEN: u32 = 12;
+/// Words of a version-1.1 record that carries node covers (word 12, rule R35).
+pub(crate) const RECORD_LEN_COVERS: u32 = 13;
 
 /// Set in a child reference when it names a leaf (the low 31 bits are the leaf index).
 pub const LEAF: u32 = 0x8000_0000;
@@ -296,6 +298,10 @@ pub struct Trees<'a> {
     pub base: &'a [f64],
     /// Category bitsets for [`Split::InSet`] nodes (may be empty).
     pub categories: &'a [u32],
+    /// Node covers (version 1.1, rule R35; empty when the file has none): the weight of
+    /// training data that reached each node of the node table, then each leaf of the leaf
+    /// table, in table order (`nodes.len() + n_leaves` values). Tree SHAP needs them.
+    pub covers: &'a [f64],
     /// Bit `i` is set when some node's `info` word equals `i` (every defined `info` word is
     /// below 64): which tests and missing rules the ensemble uses, found while validating,
     /// so that an engine can pick a walk specialised for them without another pass.
@@ -332,6 +338,10 @@ impl Trees<'_> {
     /// Whether the node table has the compact layout ([`FLAG_COMPACT`]).
     pub fn is_compact(&self) -> bool {
         self.flags & FLAG_COMPACT != 0
+    }
+    /// Whether the stage carries node covers (R35).
+    pub fn has_covers(&self) -> bool {
+        !self.covers.is_empty()
     }
     /// Bytes of the node and leaf tables.
     pub fn table_bytes(&self) -> usize {
@@ -370,9 +380,13 @@ pub struct TreesSpec {
     pub base: Vec<f64>,
     /// Category bitset words.
     pub categories: Vec<u32>,
+    /// Node covers ([`Trees::covers`]): one per node, then one per leaf; empty for none.
+    /// Written only in the classic layout: with [`Self::compact`] (where the compact layout
+    /// holds the trees) the writer leaves them out. They need version 1.1.
+    pub covers: Vec<f64>,
     /// Write the compact layout ([`FLAG_COMPACT`]; version 1.1) when the ensemble allows it
     /// (every reference in range, every tree a tree, `n_in` under 2^24); the `nodes`,
-    /// `roots` and `leaves` above are then rearranged by the writer.
+    /// `roots` and `leaves` above are then rearranged by the writer, and `covers` left out.
     pub compact: bool,
 }
 
@@ -408,7 +422,11 @@ impl TreeLayout {
         }
     }
 
-    /// Sets [`TreesSpec::compact`] on every tree stage of `spec` under this choice.
+    /// Sets [`TreesSpec::compact`] on every tree stage of `spec` under this choice. An
+    /// ensemble written compact is written without its node covers (the layout has none,
+    /// rule R35): the compact layout, asked for or chosen by [`TreeLayout::Auto`] for a large
+    /// `f32` ensemble, trades explanations for the smaller table and the faster cold start;
+    /// [`TreeLayout::Classic`] keeps them.
     pub fn apply(self, spec: &mut crate::ModelSpec) {
         for stage in &mut spec.stages {
             if let crate::StageSpec::Trees(t) = stage {
@@ -422,6 +440,7 @@ impl TreeLayout {
 pub(crate) fn read<'a>(
     p: &mut Parser<'a>,
     stage: u32,
+    len: u32,
     w: &mut Words<'_>,
 ) -> Result<Trees<'a>, FormatError> {
     let n_in = dim("n_in", w.next()?)?;
@@ -448,6 +467,11 @@ pub(crate) fn read<'a>(
         w.next()?,
         w.next()?,
     );
+    let covers_ix = if len == RECORD_LEN_COVERS {
+        Some(w.next()?)
+    } else {
+        None
+    };
     let bad = |index: u32, reason: &'static str| FormatError::BadTrees {
         stage,
         index,
@@ -537,6 +561,24 @@ pub(crate) fn read<'a>(
             return Err(bad(i as u32, "tree target is not an output"));
         }
     }
+    let covers: &'a [f64] = match covers_ix {
+        None => &[],
+        Some(ix) => {
+            let bad = |index: u32, reason: &'static str| FormatError::BadCovers {
+                stage,
+                index,
+                reason,
+            };
+            if is_compact {
+                return Err(bad(0, "covers in the compact layout"));
+            }
+            if ix == NONE {
+                return Err(bad(0, "a record of 13 words names no covers section"));
+            }
+            let n = nodes.len() as u64 + n_leaves;
+            p.typed_tensor(stage, ix, Dtype::F64, Some(n))?
+        }
+    };
     let info_mask = match p.next_tree_mask(stage)? {
         // Verified at build time: the walk below ran then; the engine's walks are bounded
         // and checked whatever the bytes.
@@ -559,6 +601,7 @@ pub(crate) fn read<'a>(
                 )?
             };
             check_flags(stage, flags, n_trees, n_out, leaves, base, targets)?;
+            check_covers(stage, covers, nodes.len())?;
             mask
         }
     };
@@ -574,8 +617,26 @@ pub(crate) fn read<'a>(
         targets,
         base,
         categories,
+        covers,
         info_mask,
     })
+}
+
+/// R35's value rule: every cover finite and not negative, every inner node's positive (a
+/// Tree SHAP walk divides by it).
+fn check_covers(stage: u32, covers: &[f64], n_nodes: usize) -> Result<(), FormatError> {
+    let bad = |index: usize, reason: &'static str| FormatError::BadCovers {
+        stage,
+        index: index as u32,
+        reason,
+    };
+    if let Some(i) = covers.iter().position(|c| !c.is_finite() || *c < 0.0) {
+        return Err(bad(i, "cover is not finite and non-negative"));
+    }
+    if let Some(i) = covers.iter().take(n_nodes).position(|c| *c <= 0.0) {
+        return Err(bad(i, "inner node cover is not positive"));
+    }
+    Ok(())
 }
 
 /// The node a compact inner row describes, its children as row indices (`None` for a leaf
@@ -888,6 +949,8 @@ pub(crate) fn payload(t: &TreesSpec, tensors: &mut Tensors) -> Vec<u32> {
     let targets = tensors.opt_u32(&t.targets);
     let base = tensors.f64(&t.base);
     let cats = tensors.opt_u32(&t.categories);
+    // Covers exist only in the classic layout (R35): a compact ensemble is written without.
+    let covers = (!t.covers.is_empty() && laid.is_none()).then(|| tensors.f64(&t.covers));
     let flags = if t.average { FLAG_AVERAGE } else { 0 }
         | if t.round_f32 { FLAG_ROUND_F32 } else { 0 }
         | if t.sum_f32 { FLAG_SUM_F32 } else { 0 }
@@ -897,7 +960,7 @@ pub(crate) fn payload(t: &TreesSpec, tensors: &mut Tensors) -> Vec<u32> {
             0
         }
         | if laid.is_some() { FLAG_COMPACT } else { 0 };
-    vec![
+    let mut words = vec![
         t.n_in,
         t.n_out,
         flags,
@@ -909,7 +972,9 @@ pub(crate) fn payload(t: &TreesSpec, tensors: &mut Tensors) -> Vec<u32> {
         targets,
         base,
         cats,
-    ]
+    ];
+    words.extend(covers);
+    words
 }
 
 /// Lays `t` out compactly: the rows and each tree's first row. `None` when the ensemble
@@ -1092,5 +1157,6 @@ pub fn to_spec(t: &Trees<'_>) -> TreesSpec {
         targets: t.targets.to_vec(),
         base: t.base.to_vec(),
         categories: t.categories.to_vec(),
+        covers: t.covers.to_vec(),
     }
 }

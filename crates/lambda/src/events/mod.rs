@@ -15,7 +15,7 @@ pub(crate) mod http;
 pub(crate) mod sqs;
 
 use http::{ContentType, HttpRequest, RequestContext};
-use icebreak_protocol::{direct, json_error, Direct, Error, Features};
+use icebreak_protocol::{direct, json_error, Direct, Error, ExplainField, Features};
 use serde::Deserialize;
 use sqs::{RawRecord, SqsRecord};
 
@@ -38,6 +38,8 @@ struct Envelope {
     features: Option<Features>,
     #[serde(default, deserialize_with = "icebreak_protocol::instances")]
     instances: Option<Vec<serde_json::Value>>,
+    #[serde(default)]
+    explain: ExplainField,
     // HTTP (v1 and ALB: httpMethod + path; v2: requestContext.http + rawPath)
     #[serde(default)]
     http_method: Option<String>,
@@ -79,7 +81,7 @@ pub(crate) fn parse(event: &[u8], n_features: usize) -> Result<Event, Error> {
             return sqs::records(records).map(Event::Sqs);
         }
     }
-    direct(env.features, env.instances, n_features).map(Event::Direct)
+    direct(env.features, env.instances, env.explain.0, n_features).map(Event::Direct)
 }
 
 #[cfg(test)]

@@ -319,7 +319,7 @@ fn handler_creation_builds_no_model_and_unaligned_bytes_work() {
         .iter()
         .map(|v| v.as_f64().unwrap())
         .collect();
-    let req = LambdaRequest { features: row };
+    let req = LambdaRequest::new(row);
     assert_eq!(
         handler.handle(&req).unwrap().response.prediction,
         h2.handle(&req).unwrap().response.prediction

@@ -86,7 +86,7 @@ fn example_row() -> LambdaRequest {
         .iter()
         .map(|v| v.as_f64().unwrap())
         .collect();
-    LambdaRequest { features }
+    LambdaRequest::new(features)
 }
 
 #[test]

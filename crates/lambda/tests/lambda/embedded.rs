@@ -21,9 +21,7 @@ fn leaked_model() -> &'static [u8] {
 }
 
 fn request(seed: u64) -> LambdaRequest {
-    LambdaRequest {
-        features: synthetic::row(5, seed),
-    }
+    LambdaRequest::new(synthetic::row(5, seed))
 }
 
 /// The model with the feature of its first node set to 99 (of 5), the checksum redone.

@@ -175,3 +175,62 @@ fn direct_answers_are_the_protocols_plus_cold_start() {
         .is_some());
     assert_eq!(lambda, protocol);
 }
+
+/// `"explain"` in every event shape: direct (one instance and a batch), HTTP-shaped (the
+/// body), SQS (each message): the answers carry contributions that add up to the margin
+/// and the requested reasons.
+#[test]
+fn explained_answers_in_every_event_shape() {
+    let event: Value = serde_json::from_slice(
+        &std::fs::read(format!(
+            "{}/../../examples/event.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let features = event["features"].clone();
+    let one = serde_json::json!({"features": features, "explain": {"top": 2}});
+    let check = |a: &Value| {
+        assert_eq!(a["reasons"].as_array().unwrap().len(), 2, "{a}");
+        let c = a["contributions"].as_object().unwrap();
+        assert_eq!(c.len(), 31);
+        let sum: f64 = c.values().map(|v| v.as_f64().unwrap()).sum();
+        // The probability of "malignant" is the logistic of the margin.
+        let p = a["probabilities"][1].as_f64().unwrap();
+        assert!((1.0 / (1.0 + (-sum).exp()) - p).abs() < 1e-5, "{sum} {p}");
+    };
+    let h = handler();
+    let direct: Value =
+        serde_json::from_slice(&h.handle_event(&serde_json::to_vec(&one).unwrap()).unwrap())
+            .unwrap();
+    check(&direct);
+    let batch = serde_json::json!({"explain": {"top": 2}, "instances": [{"features": features}]});
+    let b: Value = serde_json::from_slice(
+        &h.handle_event(&serde_json::to_vec(&batch).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    check(&b["predictions"][0]);
+    let mut url: Value = serde_json::from_slice(&fixture("function-url-post.json")).unwrap();
+    url["body"] = Value::String(one.to_string());
+    let out: Value =
+        serde_json::from_slice(&h.handle_event(&serde_json::to_vec(&url).unwrap()).unwrap())
+            .unwrap();
+    assert_eq!(out["statusCode"], 200);
+    check(&serde_json::from_str(out["body"].as_str().unwrap()).unwrap());
+    // A bad "explain" is the caller's fault: 400.
+    url["body"] =
+        Value::String(serde_json::json!({"features": features, "explain": {"top": 0}}).to_string());
+    let out: Value =
+        serde_json::from_slice(&h.handle_event(&serde_json::to_vec(&url).unwrap()).unwrap())
+            .unwrap();
+    assert_eq!(out["statusCode"], 400);
+    let mut sqs: Value = serde_json::from_slice(&fixture("sqs.json")).unwrap();
+    sqs["Records"].as_array_mut().unwrap().truncate(1);
+    sqs["Records"][0]["body"] = Value::String(one.to_string());
+    let out: Value =
+        serde_json::from_slice(&h.handle_event(&serde_json::to_vec(&sqs).unwrap()).unwrap())
+            .unwrap();
+    assert_eq!(out, serde_json::json!({"batchItemFailures": []}));
+}

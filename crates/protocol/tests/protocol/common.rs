@@ -6,7 +6,7 @@ use icebreak_format::{
 };
 use icebreak_protocol::Predictor;
 
-fn provenance() -> ProvenanceSpec {
+pub fn provenance() -> ProvenanceSpec {
     ProvenanceSpec {
         model_version: "test-1".into(),
         model_name: Some("test".into()),

@@ -7,4 +7,5 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod explain;
 mod predictor;

@@ -39,12 +39,7 @@ fn string_labels_and_probabilities() {
 fn several_values_are_an_array_and_null_is_missing() {
     let p = two_targets();
     let r = p
-        .predict(
-            &Request {
-                features: vec![3.0, 1.0],
-            },
-            Instant::now(),
-        )
+        .predict(&Request::new(vec![3.0, 1.0]), Instant::now())
         .unwrap();
     assert_eq!(
         r.prediction,
@@ -83,12 +78,7 @@ fn batches_are_answered_item_by_item() {
 fn a_single_bad_request_is_an_error_with_its_http_status() {
     let p = labelled();
     let e = p
-        .predict(
-            &Request {
-                features: vec![1.0, 2.0, 3.0],
-            },
-            Instant::now(),
-        )
+        .predict(&Request::new(vec![1.0, 2.0, 3.0]), Instant::now())
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     let h = from_error(&e);
@@ -124,14 +114,7 @@ fn answers_are_written_at_the_models_precision() {
     ] {
         let p = crate::common::leaf(precision);
         let t0 = Instant::now();
-        let one = p
-            .predict(
-                &Request {
-                    features: vec![0.5],
-                },
-                t0,
-            )
-            .unwrap();
+        let one = p.predict(&Request::new(vec![0.5]), t0).unwrap();
         let json = serde_json::to_string(&one).unwrap();
         assert!(json.contains(&format!("\"prediction\":{text},")), "{json}");
         let Direct::Batch(items) = parse_direct(
