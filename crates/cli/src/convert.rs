@@ -47,6 +47,7 @@ enum FromFormat {
     Onnx,
     Xgboost,
     Lightgbm,
+    Catboost,
 }
 
 impl FromFormat {
@@ -55,6 +56,7 @@ impl FromFormat {
             FromFormat::Onnx => SourceFormat::Onnx,
             FromFormat::Xgboost => SourceFormat::Xgboost,
             FromFormat::Lightgbm => SourceFormat::Lightgbm,
+            FromFormat::Catboost => SourceFormat::Catboost,
         }
     }
 }

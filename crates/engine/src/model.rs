@@ -1,7 +1,7 @@
 //! The generic pipeline driver: [`Model`] runs preprocessors, the estimator block and the
 //! post transform over caller-owned buffers, calling into each family's module.
 
-use crate::family::{self, linear, post, trees, Buffers, EstimatorBlock};
+use crate::family::{self, linear, oblivious, post, trees, Buffers, EstimatorBlock};
 use crate::kernels;
 use crate::EngineError;
 use icebreak_format::{Apr, MissingValues, PostTransform, Precision, Role, Stage, Task};
@@ -46,6 +46,9 @@ pub struct Model<'a> {
     /// the precision is `f64`: the row is computed in `f64` throughout, never rounded
     /// (scikit-learn pipelines reached through double ONNX graphs).
     all_f64: bool,
+    /// The estimator is an oblivious ensemble reading the caller's row, the precision `f64`:
+    /// the row is binarised once into the scratch's bits, the leaves summed in `f64`.
+    oblivious: bool,
 }
 
 /// Reusable buffers for predictions; one per thread.
@@ -58,6 +61,7 @@ pub struct Scratch {
     work: Vec<f64>,
     scores: Vec<f64>,
     values: Vec<f64>,
+    bins: Vec<u8>,
 }
 
 /// The result of one row, borrowing from the [`Scratch`]. Every number is a value of the
@@ -126,6 +130,8 @@ impl<'a> Model<'a> {
         let all_f64 = precision == Precision::F64
             && !stages.is_empty()
             && stages.iter().all(family::computes_f64);
+        let oblivious =
+            all_f64 && pre_end == 0 && matches!(stages.first(), Some(Stage::Oblivious(_)));
         let prepared = match stages.get(pre_end) {
             Some(Stage::Trees(t)) => Some(trees::Prepared::new(*t)),
             _ => None,
@@ -153,6 +159,7 @@ impl<'a> Model<'a> {
             work_len,
             precision,
             exact_f64: exact_f64 && precision == Precision::F64 && pre_end == 0,
+            oblivious,
             all_f64,
         }
     }
@@ -219,6 +226,11 @@ impl<'a> Model<'a> {
         if s.work.len() < self.work_len {
             s.work.resize(self.work_len, 0.0);
         }
+        if let Some(Stage::Oblivious(o)) = self.stages.first() {
+            if s.bins.len() < o.n_splits() {
+                s.bins.resize(o.n_splits(), 0);
+            }
+        }
         if s.scores.len() < w {
             s.scores.resize(w, 0.0);
         }
@@ -274,9 +286,30 @@ impl<'a> Model<'a> {
             work,
             scores: s64,
             values: v64,
+            bins,
         } = scratch;
         let sw = self.score_width;
         let classifier = self.task == Task::Classification;
+        if self.oblivious {
+            if let Some(Stage::Oblivious(o)) = self.stages.first() {
+                oblivious::oblivious_row_f64(o, x, bins, &mut s64[..sw]);
+            }
+            let scores: &'s [f64] = &s64[..sw];
+            let (values, probabilities): (&'s [f64], _) = match self.post {
+                Some(p) => {
+                    let w = post::apply_f64(p, scores, v64);
+                    let v: &'s [f64] = &v64[..w];
+                    (v, classifier.then_some(v))
+                }
+                None => (scores, None),
+            };
+            return Ok(RowOutput {
+                scores,
+                values,
+                probabilities,
+                class: classifier.then(|| self.class_of(scores)),
+            });
+        }
         if self.exact_f64 {
             // Scores and post transform in f64, as the library computes them.
             if let Some(p) = &self.prepared {
@@ -486,6 +519,10 @@ impl<'a> Model<'a> {
                 };
                 trees::batch(p, src, precision, &mut out.scores);
             }
+            Some(Stage::Oblivious(o)) if self.oblivious => {
+                out.scores.resize(n_rows * sw, 0.0);
+                oblivious::batch_f64(o, rows, &mut out.scores);
+            }
             Some(Stage::Linear {
                 coef, intercept, ..
             }) => {
@@ -506,7 +543,7 @@ impl<'a> Model<'a> {
             _ => return self.batch_by_rows(rows, out),
         }
         match self.post {
-            Some(p) if self.exact_f64 => {
+            Some(p) if self.exact_f64 || self.oblivious => {
                 let mut tmp = vec![0.0f64; self.output_width.max(sw)];
                 out.value_width = self.output_width;
                 out.values.reserve(n_rows * self.output_width);

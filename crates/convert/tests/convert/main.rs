@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod fidelity_catboost;
 mod fidelity_lightgbm;
 mod fidelity_linear;
 mod fidelity_onnx;

@@ -1,0 +1,201 @@
+//! Oblivious tree ensembles (`Stage::Oblivious`, CatBoost): the row is binarised once
+//! against the split table, then each tree's leaf index is assembled from the bits of its
+//! levels — no pointer chasing, one leaf read per tree. Computed in `f64`, as CatBoost
+//! computes: the float tests compare the feature rounded to `f32` with an `f32` border
+//! (`f32(x) > border`), the leaves are summed in `f64` in tree order from zero, then
+//! `scale · sum + bias`.
+
+use icebreak_format::oblivious::{FEATURE_MASK, NAN_TRUE, ONE_HOT, SPLIT_WORDS};
+use icebreak_format::Oblivious;
+
+/// Rows per block of the batch kernel: the block's bits (`ROWS × n_splits` bytes) stay in
+/// cache while every tree is read for every row of the block.
+const ROWS: usize = 64;
+
+/// The outcome of split `s` (its two words) for the row `x`.
+#[inline(always)]
+fn test(s: &[u32], x: &[f64]) -> u8 {
+    let w0 = s[0];
+    let v = x[(w0 & FEATURE_MASK) as usize];
+    if w0 & ONE_HOT != 0 {
+        // A category's hash, held as an integer; NaN is never equal.
+        u8::from(v == f64::from(s[1]))
+    } else {
+        let v = v as f32;
+        if v.is_nan() {
+            u8::from(w0 & NAN_TRUE != 0)
+        } else {
+            u8::from(v > f32::from_bits(s[1]))
+        }
+    }
+}
+
+/// Binarises `x` against every split of `o` into `bins` (`n_splits` bytes, 0 or 1).
+#[inline]
+pub fn binarize(o: &Oblivious<'_>, x: &[f64], bins: &mut [u8]) {
+    for (b, s) in bins.iter_mut().zip(o.splits.chunks_exact(SPLIT_WORDS)) {
+        *b = test(s, x);
+    }
+}
+
+/// Adds each tree's leaf, selected by the bits `bins`, into `out` (`n_out` values, set to
+/// zero first), then applies `scale · sum + bias`.
+#[inline]
+pub fn sum_trees_f64(o: &Oblivious<'_>, bins: &[u8], out: &mut [f64]) {
+    let n_out = o.n_out as usize;
+    let out = &mut out[..n_out];
+    out.fill(0.0);
+    let mut leaf_at = 0usize;
+    let mut split_at = 0usize;
+    for &d in o.depths {
+        let d = d as usize;
+        let mut index = 0usize;
+        for (level, &s) in o.tree_splits[split_at..split_at + d].iter().enumerate() {
+            index |= usize::from(bins[s as usize]) << level;
+        }
+        let leaf = &o.leaves[leaf_at + index * n_out..][..n_out];
+        for (a, l) in out.iter_mut().zip(leaf) {
+            *a += l;
+        }
+        leaf_at += n_out << d;
+        split_at += d;
+    }
+    finish(o, out);
+}
+
+/// `out = scale · out + bias`.
+#[inline]
+fn finish(o: &Oblivious<'_>, out: &mut [f64]) {
+    let scale = o.scale_bias[0];
+    for (a, b) in out.iter_mut().zip(&o.scale_bias[1..]) {
+        *a = scale * *a + b;
+    }
+}
+
+/// One row: binarise into `bins` (at least `n_splits` bytes), then sum the trees into
+/// `out` (`n_out` values).
+#[inline]
+pub fn oblivious_row_f64(o: &Oblivious<'_>, x: &[f64], bins: &mut [u8], out: &mut [f64]) {
+    let bins = &mut bins[..o.n_splits()];
+    binarize(o, x, bins);
+    sum_trees_f64(o, bins, out);
+}
+
+/// One row without a bits buffer: each tree evaluates its own tests (the same tests, the
+/// same answer). Used where a pipeline places the ensemble after preprocessors.
+pub fn oblivious_row_direct_f64(o: &Oblivious<'_>, x: &[f64], out: &mut [f64]) {
+    let n_out = o.n_out as usize;
+    let out = &mut out[..n_out];
+    out.fill(0.0);
+    let mut leaf_at = 0usize;
+    let mut split_at = 0usize;
+    for &d in o.depths {
+        let d = d as usize;
+        let mut index = 0usize;
+        for (level, &s) in o.tree_splits[split_at..split_at + d].iter().enumerate() {
+            let s = s as usize * SPLIT_WORDS;
+            index |= usize::from(test(&o.splits[s..s + SPLIT_WORDS], x)) << level;
+        }
+        let leaf = &o.leaves[leaf_at + index * n_out..][..n_out];
+        for (a, l) in out.iter_mut().zip(leaf) {
+            *a += l;
+        }
+        leaf_at += n_out << d;
+        split_at += d;
+    }
+    finish(o, out);
+}
+
+/// A row-major batch (`n_in` values per row) into `out` (`n_out` scores per row): blocks
+/// of [`ROWS`] rows are binarised, then each tree is read for every row of the block (tree
+/// by tree, so each row's sum is taken in tree order, as in the single-row kernel).
+pub fn batch_f64(o: &Oblivious<'_>, rows: &[f64], out: &mut [f64]) {
+    let n_in = o.n_in as usize;
+    let n_out = o.n_out as usize;
+    let ns = o.n_splits();
+    let mut bins = vec![0u8; ROWS * ns.max(1)];
+    let mut index = [0usize; ROWS];
+    for (block, out_block) in rows.chunks(ROWS * n_in).zip(out.chunks_mut(ROWS * n_out)) {
+        let n = block.len() / n_in;
+        for (x, b) in block
+            .chunks_exact(n_in)
+            .zip(bins.chunks_exact_mut(ns.max(1)))
+        {
+            binarize(o, x, &mut b[..ns]);
+        }
+        out_block.fill(0.0);
+        let mut leaf_at = 0usize;
+        let mut split_at = 0usize;
+        for &d in o.depths {
+            let d = d as usize;
+            let levels = &o.tree_splits[split_at..split_at + d];
+            index[..n].fill(0);
+            for (level, &s) in levels.iter().enumerate() {
+                let s = s as usize;
+                for (r, i) in index[..n].iter_mut().enumerate() {
+                    *i |= usize::from(bins[r * ns + s]) << level;
+                }
+            }
+            let tree = &o.leaves[leaf_at..leaf_at + (n_out << d)];
+            for (r, &i) in index[..n].iter().enumerate() {
+                let leaf = &tree[i * n_out..(i + 1) * n_out];
+                for (a, l) in out_block[r * n_out..(r + 1) * n_out].iter_mut().zip(leaf) {
+                    *a += l;
+                }
+            }
+            leaf_at += n_out << d;
+            split_at += d;
+        }
+        for row in out_block.chunks_exact_mut(n_out) {
+            finish(o, row);
+        }
+    }
+}
+
+#[cfg(feature = "testing")]
+/// Reference: CatBoost's evaluation written plainly, tree by tree and level by level, each
+/// test decoded from the split table as the format describes it.
+pub fn oblivious_ref(o: &Oblivious<'_>, x: &[f64]) -> Vec<f64> {
+    use icebreak_format::ObliviousSplit;
+    let n_out = o.n_out as usize;
+    let mut sum = vec![0.0f64; n_out];
+    let mut leaf_at = 0usize;
+    let mut split_at = 0usize;
+    for &d in o.depths {
+        let mut index = 0usize;
+        for level in 0..d as usize {
+            let s = o
+                .split(o.tree_splits[split_at + level] as usize)
+                .expect("split");
+            let bit = match s {
+                ObliviousSplit::Float {
+                    feature,
+                    border,
+                    nan_true,
+                } => {
+                    let v = x[feature as usize] as f32;
+                    if v.is_nan() {
+                        nan_true
+                    } else {
+                        v > border
+                    }
+                }
+                ObliviousSplit::OneHot { feature, value } => {
+                    x[feature as usize] == f64::from(value)
+                }
+            };
+            if bit {
+                index += 1 << level;
+            }
+        }
+        for k in 0..n_out {
+            sum[k] += o.leaves[leaf_at + index * n_out + k];
+        }
+        leaf_at += n_out << d;
+        split_at += d as usize;
+    }
+    sum.iter()
+        .zip(&o.scale_bias[1..])
+        .map(|(s, b)| o.scale_bias[0] * s + b)
+        .collect()
+}
