@@ -13,6 +13,8 @@ mod common;
 mod f64_pipelines;
 #[path = "engine/families.rs"]
 mod families;
+#[path = "engine/oblivious.rs"]
+mod oblivious;
 #[path = "engine/proptests.rs"]
 mod proptests;
 #[path = "engine/trees.rs"]
