@@ -247,8 +247,18 @@ fn labels(info: Option<&ClassParams>, k: u32) -> Result<LabelsSpec, ConvertError
             _ => None,
         })
         .collect();
+    let distinct = |n: usize| {
+        if n == names.len() {
+            Ok(())
+        } else {
+            Err(invalid("class names are not distinct"))
+        }
+    };
     match ints {
-        Some(ints) if !strings => Ok(LabelsSpec::Int(ints)),
+        Some(ints) if !strings => {
+            distinct(ints.iter().collect::<std::collections::BTreeSet<_>>().len())?;
+            Ok(LabelsSpec::Int(ints))
+        }
         _ => {
             let mut total = 0usize;
             let mut out = Vec::with_capacity(names.len());
@@ -262,6 +272,7 @@ fn labels(info: Option<&ClassParams>, k: u32) -> Result<LabelsSpec, ConvertError
                     .map_err(|e| invalid(e.to_string()))?;
                 out.push(s);
             }
+            distinct(out.iter().collect::<std::collections::BTreeSet<_>>().len())?;
             Ok(LabelsSpec::Str(out))
         }
     }

@@ -4,6 +4,7 @@
 // Test helpers unwrap freely: a broken test model should fail the test loudly.
 #![allow(clippy::unwrap_used)]
 
+mod catboost_errors;
 mod common;
 mod fidelity_catboost;
 mod fidelity_lightgbm;

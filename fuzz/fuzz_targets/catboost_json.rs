@@ -1,0 +1,36 @@
+//! Fuzzes the CatBoost JSON importer: whatever the bytes, `catboost::convert` returns `Ok` or
+//! `Err` (no panic, no unbounded allocation: depths, features, outputs and leaf counts are
+//! checked against their limits before any table is built), and a model it accepts is one the
+//! `.apr` writer writes, the reader verifies (R35), and the engine runs, row and batch.
+
+#![no_main]
+
+use icebreak_convert::catboost;
+use icebreak_engine::{BatchOutput, Model};
+use icebreak_format::{write, Apr};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(spec) = catboost::convert(data) else {
+        return;
+    };
+    // The converter checks the source itself: what it accepts, the format accepts too.
+    let buf = write(&spec).expect("the writer takes every converted model");
+    let apr = Apr::parse_verified(&buf).expect("a converted model reads back");
+    let model = Model::new(&apr);
+    let mut scratch = model.scratch();
+    let n = model.n_features();
+    let mut rows = Vec::new();
+    for fill in [0.0, f64::NAN, -1.0, 1e300] {
+        let row = vec![fill; n];
+        let out = model
+            .predict_row(&row, &mut scratch)
+            .expect("a row of the right width predicts");
+        std::hint::black_box((out.scores, out.values, out.class));
+        rows.extend_from_slice(&row);
+    }
+    let mut batch = BatchOutput::default();
+    model
+        .predict_batch(&rows, &mut batch)
+        .expect("rows of the right width predict");
+});
