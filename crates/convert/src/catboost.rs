@@ -431,8 +431,9 @@ fn build(m: &Model, sha: &str, options: &Options) -> Result<ModelSpec, ConvertEr
                     "tree {t} level {d}: float feature {fi} is not described in features_info"
                 )));
             };
-            let b = border as f32;
-            if !border.is_finite() || f64::from(b) != border {
+            // -0 and +0 are one border (R35 orders them as one value).
+            let b = border as f32 + 0.0;
+            if !border.is_finite() || f64::from(b) != border + 0.0 {
                 return Err(invalid(format!(
                     "tree {t} level {d}: border {border} is not a finite float32 value"
                 )));

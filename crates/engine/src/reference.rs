@@ -125,7 +125,7 @@ fn run(stages: &[Stage<'_>], task: Task, x: &[f64], all_f64: bool) -> RefOutput 
                 scores = Some(v.clone());
             }
             Stage::Oblivious(o) => {
-                v = crate::family::oblivious::oblivious_ref(&o, &v);
+                v = crate::oblivious::oblivious_ref(&o, &v);
                 scores = Some(v.clone());
             }
             Stage::Svm(m) => {

@@ -190,7 +190,8 @@ pub enum FormatError {
         reason: &'static str,
     },
     /// R35: an oblivious tree ensemble is inconsistent: a split with an undefined flag, a
-    /// feature not below `n_in` or a NaN border, a tree deeper than
+    /// feature not below `n_in` or a NaN border, a split table out of its canonical order, a
+    /// tree deeper than
     /// [`crate::family::oblivious::MAX_DEPTH`], a tree naming a split that does not exist,
     /// tensors whose sizes do not follow from the depths, or a scale or bias that is not
     /// finite.

@@ -31,6 +31,16 @@ fn ensemble(n: u32, n_out: u32, p: &[f64], shape: &[u32], n_trees: usize) -> Obl
             });
         }
     }
+    // R35's order: float splits by feature then border, then one-hot splits; no repeats.
+    let key = |s: &ObliviousSplit| match *s {
+        ObliviousSplit::Float {
+            feature, border, ..
+        } => (0u8, feature, f64::from(border)),
+        ObliviousSplit::OneHot { feature, value } => (1u8, feature, f64::from(value)),
+    };
+    splits.sort_by(|a, b| key(a).partial_cmp(&key(b)).unwrap());
+    splits.dedup_by(|a, b| key(a) == key(b));
+    let n_splits = splits.len();
     let mut trees = Vec::new();
     let mut leaves = Vec::new();
     for t in 0..n_trees {

@@ -150,6 +150,26 @@ fn bad(stage: u32, index: u32, reason: &'static str) -> FormatError {
     }
 }
 
+/// A split's place in the table's order (R35): float splits first, by feature, then border;
+/// then one-hot splits by feature, then value.
+fn order_key(s: &[u32]) -> (bool, u32, u64) {
+    let one_hot = s[0] & ONE_HOT != 0;
+    let second = if one_hot {
+        u64::from(s[1])
+    } else {
+        // Finite or infinite f32 (R35 refuses NaN), mapped so that unsigned order is
+        // numeric order; -0 and +0 are one value.
+        let v = f32::from_bits(s[1]) + 0.0;
+        let b = v.to_bits();
+        u64::from(if b & 0x8000_0000 != 0 {
+            !b
+        } else {
+            b | 0x8000_0000
+        })
+    };
+    (one_hot, s[0] & FEATURE_MASK, second)
+}
+
 /// The OBLIVIOUS record after its kind word, with the R35 checks.
 pub(crate) fn read<'a>(
     p: &mut Parser<'a>,
@@ -194,6 +214,17 @@ pub(crate) fn read<'a>(
         }
         if flags & ONE_HOT == 0 && f32::from_bits(s[1]).is_nan() {
             return Err(bad(stage, i, "a float split's border is NaN"));
+        }
+    }
+    // Order: float splits first, by feature, then border strictly increasing; then one-hot
+    // splits by feature, then value strictly increasing.
+    for (i, pair) in splits
+        .windows(2 * SPLIT_WORDS)
+        .step_by(SPLIT_WORDS)
+        .enumerate()
+    {
+        if order_key(&pair[..SPLIT_WORDS]) >= order_key(&pair[SPLIT_WORDS..]) {
+            return Err(bad(stage, i as u32 + 1, "the split table is not in order"));
         }
     }
 

@@ -167,3 +167,38 @@ fn r35_depth_zero_trees_have_no_split_indices() {
         spec.stages
     );
 }
+
+#[test]
+fn r35_split_table_order() {
+    // Two borders of one feature, decreasing.
+    let mut o = oblivious();
+    o.splits.insert(
+        1,
+        ObliviousSplit::Float {
+            feature: 0,
+            border: 0.25,
+            nan_true: false,
+        },
+    );
+    assert_eq!(write_err(o), bad(1, "the split table is not in order"));
+    // A float split after a one-hot split.
+    let mut o = oblivious();
+    o.splits.swap(1, 2);
+    assert_eq!(write_err(o), bad(2, "the split table is not in order"));
+    // The same border twice (-0 and +0 are one value).
+    let mut o = oblivious();
+    o.splits[0] = ObliviousSplit::Float {
+        feature: 0,
+        border: -0.0,
+        nan_true: false,
+    };
+    o.splits.insert(
+        1,
+        ObliviousSplit::Float {
+            feature: 0,
+            border: 0.0,
+            nan_true: false,
+        },
+    );
+    assert_eq!(write_err(o), bad(1, "the split table is not in order"));
+}
