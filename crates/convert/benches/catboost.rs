@@ -67,9 +67,7 @@ fn fixture(case: &str) -> Bench {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut rows = Vec::with_capacity(N_ROWS * nf);
     for _ in 0..N_ROWS {
-        for f in 0..nf {
-            rows.push(number(&inputs[rng.below(inputs.len())][f]));
-        }
+        rows.extend((0..nf).map(|f| number(&inputs[rng.below(inputs.len())][f])));
     }
     Bench {
         name: format!("catboost_{case}"),

@@ -175,8 +175,9 @@ fn unknown_content_is_refused_with_the_formats_listed() {
     assert_eq!(
         text(&out.stderr),
         "icebreak: not a model icebreak can import; the formats it reads are ONNX (protobuf \
-         ModelProto), XGBoost (JSON or UBJSON from save_model), LightGBM (text from save_model); \
-         name the format with --from if it is one of them\n"
+         ModelProto), XGBoost (JSON or UBJSON from save_model), LightGBM (text from save_model), \
+         CatBoost (JSON from save_model(format=\"json\")); name the format with --from if it is \
+         one of them\n"
     );
     assert!(!dst.exists());
 }
@@ -272,5 +273,54 @@ fn convert_reads_onnx_external_data_beside_the_model() {
     assert!(
         err.contains("external file") && err.contains("external_data=False"),
         "{err}"
+    );
+}
+
+#[test]
+fn catboost_json_is_detected_converted_and_predicted() {
+    let dir = scratch("catboost");
+    let case = root().join("fixtures/catboost/multiclass");
+    let dst = dir.join("m.apr");
+    ok(
+        &[
+            "convert",
+            case.join("model.json").to_str().unwrap(),
+            "-o",
+            dst.to_str().unwrap(),
+        ],
+        b"",
+    );
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(case.join("reference.json")).unwrap())
+            .unwrap();
+    let mut input = String::new();
+    for row in reference["inputs"].as_array().unwrap().iter().take(5) {
+        input.push_str(&serde_json::json!({ "features": row }).to_string());
+        input.push('\n');
+    }
+    let out = ok(
+        &["predict", dst.to_str().unwrap(), "--input", "-"],
+        input.as_bytes(),
+    );
+    for (i, line) in text(&out.stdout).lines().enumerate() {
+        let got: serde_json::Value = serde_json::from_str(line).unwrap();
+        // Raw scores: CatBoost's bits, through the JSON text.
+        assert_eq!(got["scores"], reference["raw"][i], "row {i}");
+    }
+    // The binary container is recognised, and refused with the way out.
+    let out = icebreak(
+        &[
+            "convert",
+            case.join("model.cbm").to_str().unwrap(),
+            "-o",
+            dst.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("format=\"json\""),
+        "{}",
+        text(&out.stderr)
     );
 }

@@ -39,7 +39,8 @@ fn base_converts() {
 
 #[test]
 fn refusals_name_the_problem() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Patch = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Patch)> = vec![
         (
             "depth 17, more than 16",
             Box::new(|v| {

@@ -113,7 +113,7 @@ pub fn oblivious_row_direct_f64(o: &Oblivious<'_>, x: &[f64], out: &mut [f64]) {
 }
 
 /// A row-major batch (`n_in` values per row) into `out` (`n_out` scores per row): blocks
-/// of [`ROWS`] rows are binarised into a split-major table (the block's bits of one split
+/// of 64 rows are binarised into a split-major table (the block's bits of one split
 /// are contiguous, so a tree's level reads one cache line for the whole block), then each
 /// tree is read for every row of the block (tree by tree, so each row's sum is taken in tree
 /// order, as in the single-row kernel).
@@ -213,8 +213,8 @@ pub fn oblivious_ref(o: &Oblivious<'_>, x: &[f64]) -> Vec<f64> {
                 index += 1 << level;
             }
         }
-        for k in 0..n_out {
-            sum[k] += o.leaves[leaf_at + index * n_out + k];
+        for (k, s) in sum.iter_mut().enumerate() {
+            *s += o.leaves[leaf_at + index * n_out + k];
         }
         leaf_at += n_out << d;
         split_at += d as usize;
