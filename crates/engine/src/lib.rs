@@ -58,7 +58,7 @@ mod model;
 #[cfg(feature = "testing")]
 pub mod reference;
 
-pub use family::{oblivious, svm, trees};
+pub use family::{cat_hash, oblivious, svm, trees};
 pub use model::{BatchOutput, Model, RowOutput, Scratch};
 
 use std::fmt;

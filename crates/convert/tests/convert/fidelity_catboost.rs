@@ -146,3 +146,29 @@ fn cbm_container_is_refused_with_the_way_out() {
     };
     assert_eq!(format, icebreak_convert::SourceFormat::Catboost);
 }
+
+#[test]
+fn category_hashes_are_catboosts() {
+    let v = read_json(&fixture_dir("catboost").join("hashes.json"));
+    let hashes = v["hashes"].as_object().unwrap();
+    assert!(hashes.len() >= 30);
+    let mut lengths = std::collections::BTreeSet::new();
+    for (s, h) in hashes {
+        assert_eq!(
+            u64::from(icebreak_engine::cat_hash::cat_feature_hash(s.as_bytes())),
+            h.as_u64().unwrap(),
+            "{s:?} ({} bytes)",
+            s.len()
+        );
+        lengths.insert(s.len());
+    }
+    // Every length class of CityHash64 (0, 1-3, 4-8, 9-16, 17-32, 33-64, 65+), and several
+    // 64-byte blocks.
+    for want in [0, 1, 4, 9, 17, 33, 65, 129, 1000] {
+        assert!(
+            lengths.contains(&want) || lengths.iter().any(|&l| l > want && want > 0),
+            "no string of {want}+ bytes"
+        );
+    }
+    assert!(lengths.contains(&0));
+}

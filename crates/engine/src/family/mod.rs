@@ -7,6 +7,7 @@
 //! batch path has blocked kernels for linear models and tree ensembles (every other family
 //! runs row by row there).
 
+pub mod cat_hash;
 pub mod dense;
 pub mod imputer;
 pub mod kmeans;
