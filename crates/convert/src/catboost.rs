@@ -15,10 +15,14 @@
 //!   `Tweedie` (`exp`, CatBoost's `Exponent` prediction); any other objective answers its raw
 //!   values (`RawFormulaVal`) as a regression.
 //!
-//! What is refused, each with a message naming it: categorical features (one-hot and CTR:
-//! their values arrive as strings that must be hashed, which the prediction inputs cannot
-//! carry yet), text and embedding features, non-symmetric trees (`grow_policy` `Depthwise`
-//! or `Lossguide`), and CatBoost's binary `.cbm` container (see `docs/FIDELITY.md`).
+//! - **one-hot categorical features**: a split `hash(category) == value`, the hash being
+//!   CatBoost's `CalcCatFeatureHash` (`icebreak_engine::cat_hash`); the stage declares
+//!   every categorical feature, so front ends know which inputs are categories.
+//!
+//! What is refused, each with a message naming it: CTR features (target statistics of
+//! categorical features; the JSON carries their tables, which are not mapped yet), text and
+//! embedding features, non-symmetric trees (`grow_policy` `Depthwise` or `Lossguide`), and
+//! CatBoost's binary `.cbm` container (see `docs/FIDELITY.md`).
 //!
 //! Every size read from the file is checked against [`icebreak_format::limits`] (features,
 //! outputs, leaf values) or the format's own bounds (tree depth) before a table is built.
@@ -144,6 +148,7 @@ struct FloatFeature {
 
 #[derive(Deserialize)]
 struct CatFeature {
+    feature_index: u64,
     flat_feature_index: u64,
     #[serde(default)]
     feature_id: Option<String>,
@@ -163,6 +168,10 @@ struct Split {
     float_feature_index: Option<u64>,
     #[serde(default)]
     border: Option<f64>,
+    #[serde(default)]
+    cat_feature_index: Option<u64>,
+    #[serde(default)]
+    value: Option<i64>,
 }
 
 /// How the model's scores become answers.
@@ -280,22 +289,6 @@ fn labels(info: Option<&ClassParams>, k: u32) -> Result<LabelsSpec, ConvertError
 
 fn build(m: &Model, sha: &str, options: &Options) -> Result<ModelSpec, ConvertError> {
     let fi = &m.features_info;
-    if let Some(cats) = fi.categorical_features.as_ref().filter(|c| !c.is_empty()) {
-        let names: Vec<String> = cats
-            .iter()
-            .take(8)
-            .map(|c| match &c.feature_id {
-                Some(n) if !n.is_empty() => format!("`{n}`"),
-                _ => format!("#{}", c.flat_feature_index),
-            })
-            .collect();
-        return Err(invalid(format!(
-            "categorical features ({}{}) are not supported yet: icebreak's inputs carry numbers, \
-             and CatBoost's one-hot and CTR features need each category's string hashed",
-            names.join(", "),
-            if cats.len() > 8 { ", ..." } else { "" }
-        )));
-    }
     if fi.text_features.as_ref().is_some_and(|t| !t.is_empty()) {
         return Err(invalid("text features are not supported"));
     }
@@ -367,8 +360,46 @@ fn build(m: &Model, sha: &str, options: &Options) -> Result<ModelSpec, ConvertEr
             names.insert(f.flat_feature_index, id.clone());
         }
     }
+    // Categorical features: index (CatBoost's cat_feature_index) -> flat column.
+    let cats = fi.categorical_features.as_deref().unwrap_or_default();
+    let mut cat_of: BTreeMap<u64, u32> = BTreeMap::new();
+    let mut cat_names: BTreeMap<u64, String> = BTreeMap::new();
+    for c in cats {
+        limits::check(
+            "feature index",
+            usize::try_from(c.flat_feature_index).unwrap_or(usize::MAX),
+            limits::MAX_FEATURES - 1,
+        )
+        .map_err(|e| invalid(e.to_string()))?;
+        if cat_of
+            .insert(c.feature_index, c.flat_feature_index as u32)
+            .is_some()
+        {
+            return Err(invalid(format!(
+                "categorical feature {} is described twice",
+                c.feature_index
+            )));
+        }
+        n_features = n_features.max(c.flat_feature_index + 1);
+        let name = match &c.feature_id {
+            Some(id) if !id.is_empty() => {
+                names.insert(c.flat_feature_index, id.clone());
+                format!("`{id}`")
+            }
+            _ => format!("#{}", c.flat_feature_index),
+        };
+        cat_names.insert(c.feature_index, name);
+    }
+    {
+        let mut columns: Vec<u32> = float_of.values().map(|v| v.0).collect();
+        columns.extend(cat_of.values());
+        columns.sort_unstable();
+        if columns.windows(2).any(|w| w[0] == w[1]) {
+            return Err(invalid("two features share one flat_feature_index"));
+        }
+    }
     if n_features == 0 {
-        return Err(invalid("no float features"));
+        return Err(invalid("no features"));
     }
 
     let scale_bias = m
@@ -392,9 +423,10 @@ fn build(m: &Model, sha: &str, options: &Options) -> Result<ModelSpec, ConvertEr
         scale_bias.1.clone()
     };
 
-    // The split table: distinct (column, border) pairs, sorted.
-    let mut table: BTreeMap<(u32, u32), u32> = BTreeMap::new();
-    let mut tree_keys: Vec<Vec<(u32, u32)>> = Vec::with_capacity(trees.len());
+    // The split table in R35's order: float splits (kind 0) by column, then border; one-hot
+    // splits (kind 1) by column, then hash.
+    let mut table: BTreeMap<(u8, u32, u32), u32> = BTreeMap::new();
+    let mut tree_keys: Vec<Vec<(u8, u32, u32)>> = Vec::with_capacity(trees.len());
     let mut n_values: usize = 0;
     for (t, tree) in trees.iter().enumerate() {
         let depth = tree.splits.len();
@@ -415,9 +447,41 @@ fn build(m: &Model, sha: &str, options: &Options) -> Result<ModelSpec, ConvertEr
             .map_err(|e| invalid(e.to_string()))?;
         let mut keys = Vec::with_capacity(depth);
         for (d, s) in tree.splits.iter().enumerate() {
+            if s.split_type == "OneHotFeature" {
+                let (Some(ci), Some(value)) = (s.cat_feature_index, s.value) else {
+                    return Err(invalid(format!(
+                        "tree {t} level {d}: a one-hot split without cat_feature_index or value"
+                    )));
+                };
+                let Some(&col) = cat_of.get(&ci) else {
+                    return Err(invalid(format!(
+                        "tree {t} level {d}: categorical feature {ci} is not described in \
+                         features_info"
+                    )));
+                };
+                // CatBoost writes the 32-bit hash as a signed integer.
+                let Ok(hash) = i32::try_from(value) else {
+                    return Err(invalid(format!(
+                        "tree {t} level {d}: one-hot value {value} is not a 32-bit hash"
+                    )));
+                };
+                let key = (1, col, hash as u32);
+                table.insert(key, 0);
+                keys.push(key);
+                continue;
+            }
+            if s.split_type == "OnlineCtr" {
+                let what: Vec<&str> = cat_names.values().map(String::as_str).collect();
+                return Err(invalid(format!(
+                    "tree {t} level {d}: CTR features (target statistics of the categorical \
+                     features {}) are not supported yet; train with one_hot_max_size above \
+                     the number of categories to get one-hot splits only",
+                    what.join(", ")
+                )));
+            }
             if s.split_type != "FloatFeature" {
                 return Err(invalid(format!(
-                    "tree {t} level {d}: split type `{}` is not supported (float features only)",
+                    "tree {t} level {d}: split type `{}` is not supported",
                     s.split_type
                 )));
             }
@@ -439,7 +503,7 @@ fn build(m: &Model, sha: &str, options: &Options) -> Result<ModelSpec, ConvertEr
                 )));
             }
             // Order borders numerically: the bits of a float in a sortable form.
-            let key = (col, sortable(b));
+            let key = (0, col, sortable(b));
             table.insert(key, 0);
             keys.push(key);
         }
@@ -447,12 +511,19 @@ fn build(m: &Model, sha: &str, options: &Options) -> Result<ModelSpec, ConvertEr
     }
     let nan_of: BTreeMap<u32, bool> = float_of.values().copied().collect();
     let mut splits = Vec::with_capacity(table.len());
-    for (i, (&(col, key), slot)) in table.iter_mut().enumerate() {
+    for (i, (&(kind, col, key), slot)) in table.iter_mut().enumerate() {
         *slot = i as u32;
-        splits.push(ObliviousSplit::Float {
-            feature: col,
-            border: unsortable(key),
-            nan_true: nan_of.get(&col).copied().unwrap_or(false),
+        splits.push(if kind == 0 {
+            ObliviousSplit::Float {
+                feature: col,
+                border: unsortable(key),
+                nan_true: nan_of.get(&col).copied().unwrap_or(false),
+            }
+        } else {
+            ObliviousSplit::OneHot {
+                feature: col,
+                value: key,
+            }
         });
     }
     let tree_splits: Vec<Vec<u32>> = tree_keys
@@ -488,6 +559,12 @@ fn build(m: &Model, sha: &str, options: &Options) -> Result<ModelSpec, ConvertEr
         leaves,
         scale: scale_bias.0,
         bias,
+        categorical: cat_of
+            .values()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect(),
     })];
     if let Some(p) = obj.post {
         stages.push(StageSpec::Post(p));

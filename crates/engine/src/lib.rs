@@ -84,6 +84,11 @@ pub enum EngineError {
         /// Index of the feature.
         index: usize,
     },
+    /// A categorical feature holds neither a category (text) nor an integer.
+    Category {
+        /// Index of the feature.
+        index: usize,
+    },
     /// A batch's length is not a whole number of rows.
     BatchShape {
         /// Length of the flat batch.
@@ -106,6 +111,10 @@ impl fmt::Display for EngineError {
             EngineError::NotFinite { index } => {
                 write!(f, "feature {index} is infinite or outside the range this model computes in (f32)")
             }
+            EngineError::Category { index } => write!(
+                f,
+                "feature {index} is categorical: give a category as a string or an integer"
+            ),
             EngineError::BatchShape { len, n_features } => {
                 write!(f, "batch of {len} values is not a whole number of {n_features}-feature rows")
             }

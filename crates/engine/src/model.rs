@@ -248,6 +248,14 @@ impl<'a> Model<'a> {
                 found: x.len(),
             });
         }
+        if let Some(Stage::Oblivious(o)) = self.stages.first() {
+            for &f in o.categorical {
+                let index = f as usize;
+                if crate::cat_hash::category_hash(x[index]).is_none() {
+                    return Err(EngineError::Category { index });
+                }
+            }
+        }
         // Vectorised test first; the slow scan only runs to name the bad index.
         let limit = self.limit;
         if !kernels::any_beyond_f64(x, limit) {
@@ -255,7 +263,9 @@ impl<'a> Model<'a> {
         }
         for (index, v) in x.iter().enumerate() {
             if v.is_nan() {
-                if self.missing == MissingValues::Reject {
+                // A category given as text is a tagged NaN, not a missing value.
+                let category = v.to_bits() & 0xFFFF_FFFF_0000_0000 == crate::cat_hash::CATEGORY_TAG;
+                if self.missing == MissingValues::Reject && !category {
                     return Err(EngineError::Missing { index });
                 }
             } else if v.abs() > limit {

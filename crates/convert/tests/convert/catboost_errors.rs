@@ -62,9 +62,9 @@ fn refusals_name_the_problem() {
             }),
         ),
         (
-            "split type `OnlineCtr` is not supported",
+            "split type `EstimatedFeature` is not supported",
             Box::new(|v| {
-                v["oblivious_trees"][0]["splits"][0]["split_type"] = json!("OnlineCtr");
+                v["oblivious_trees"][0]["splits"][0]["split_type"] = json!("EstimatedFeature");
             }),
         ),
         (
@@ -95,10 +95,35 @@ fn refusals_name_the_problem() {
         ),
         ("no trees", Box::new(|v| v["oblivious_trees"] = json!([]))),
         (
-            "categorical features (`colour`)",
+            "CTR features (target statistics of the categorical features `colour`)",
             Box::new(|v| {
                 v["features_info"]["categorical_features"] =
                     json!([{"feature_index": 0, "flat_feature_index": 2, "feature_id": "colour"}]);
+                v["oblivious_trees"][0]["splits"][0] = json!({"border": 0.5,
+                    "ctr_target_border_idx": 0, "split_index": 0, "split_type": "OnlineCtr"});
+            }),
+        ),
+        (
+            "two features share one flat_feature_index",
+            Box::new(|v| {
+                v["features_info"]["categorical_features"] =
+                    json!([{"feature_index": 0, "flat_feature_index": 1, "feature_id": "colour"}]);
+            }),
+        ),
+        (
+            "one-hot value 4294967296 is not a 32-bit hash",
+            Box::new(|v| {
+                v["features_info"]["categorical_features"] =
+                    json!([{"feature_index": 0, "flat_feature_index": 2, "feature_id": "colour"}]);
+                v["oblivious_trees"][0]["splits"][0] = json!({"cat_feature_index": 0,
+                    "value": 4294967296u64, "split_index": 0, "split_type": "OneHotFeature"});
+            }),
+        ),
+        (
+            "categorical feature 3 is not described",
+            Box::new(|v| {
+                v["oblivious_trees"][0]["splits"][0] = json!({"cat_feature_index": 3,
+                    "value": -5, "split_index": 0, "split_type": "OneHotFeature"});
             }),
         ),
         (

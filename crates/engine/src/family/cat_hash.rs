@@ -8,6 +8,54 @@
 //! strings of 0 to 1000 bytes, UTF-8 included) by
 //! `fidelity_catboost::category_hashes_are_catboosts` in the converter's tests.
 
+/// The bits of a row value that carries a category given as text (front ends that read
+/// text, such as `icebreak predict`, write one with [`category_value`]): a quiet NaN whose
+/// payload's bit 50 is set and whose low 32 bits are the category's hash. A plain NaN (a
+/// missing value) has none of these payload bits, so the two never meet.
+pub const CATEGORY_TAG: u64 = 0x7FFC_0000_0000_0000;
+
+/// The row value for a category given as text: [`CATEGORY_TAG`] with its hash.
+pub fn category_value(text: &[u8]) -> f64 {
+    f64::from_bits(CATEGORY_TAG | u64::from(cat_feature_hash(text)))
+}
+
+/// The hash of the category a row value holds at a categorical feature: the tagged hash of
+/// a category given as text ([`category_value`]), or, for an integer (a number with no
+/// fraction, below 2^63 in magnitude), the hash of its decimal text, as CatBoost hashes an
+/// integer category. `None` for anything else: a missing value, a fraction, an infinity.
+pub fn category_hash(v: f64) -> Option<u32> {
+    let bits = v.to_bits();
+    if bits & 0xFFFF_FFFF_0000_0000 == CATEGORY_TAG {
+        return Some(bits as u32);
+    }
+    if v.is_finite() && v.fract() == 0.0 && v.abs() < 9.223_372_036_854_775_807e18 {
+        // An i64 has at most 20 characters.
+        let mut buf = [0u8; 24];
+        let text = format_i64(v as i64, &mut buf);
+        return Some(cat_feature_hash(text));
+    }
+    None
+}
+
+/// `n` in decimal, into the end of `buf`.
+fn format_i64(n: i64, buf: &mut [u8; 24]) -> &[u8] {
+    let mut at = buf.len();
+    let mut m = n.unsigned_abs();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (m % 10) as u8;
+        m /= 10;
+        if m == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        at -= 1;
+        buf[at] = b'-';
+    }
+    &buf[at..]
+}
+
 const K0: u64 = 0xc3a5_c85c_97cb_3127;
 const K1: u64 = 0xb492_b66f_be98_f273;
 const K2: u64 = 0x9ae1_6a3b_2f90_404f;

@@ -5,6 +5,7 @@
 //! (`f32(x) > border`), the leaves are summed in `f64` in tree order from zero, then
 //! `scale · sum + bias`.
 
+use super::cat_hash::category_hash;
 use icebreak_format::oblivious::{FEATURE_MASK, NAN_TRUE, ONE_HOT, SPLIT_WORDS};
 use icebreak_format::Oblivious;
 
@@ -18,8 +19,8 @@ fn test(s: &[u32], x: &[f64]) -> u8 {
     let w0 = s[0];
     let v = x[(w0 & FEATURE_MASK) as usize];
     if w0 & ONE_HOT != 0 {
-        // A category's hash, held as an integer; NaN is never equal.
-        u8::from(v == f64::from(s[1]))
+        // The category's hash (from its text, or from an integer's decimal text).
+        u8::from(category_hash(v) == Some(s[1]))
     } else {
         let v = v as f32;
         if v.is_nan() {
@@ -37,10 +38,27 @@ fn test(s: &[u32], x: &[f64]) -> u8 {
 /// loop 2.2–2.6 µs a row; a binary search per feature over its sorted borders, filling each
 /// feature's run of bits, 4.4 µs; a branch-free float loop after a scan for the one-hot
 /// splits, 3.8 µs. The simple loop stays.
+///
+/// A categorical feature's hash is computed once for its run of one-hot splits (R35 keeps
+/// them together).
 #[inline]
 pub fn binarize(o: &Oblivious<'_>, x: &[f64], bins: &mut [u8]) {
+    let mut last: Option<(u32, Option<u32>)> = None;
     for (b, s) in bins.iter_mut().zip(o.splits.chunks_exact(SPLIT_WORDS)) {
-        *b = test(s, x);
+        if s[0] & ONE_HOT == 0 {
+            *b = test(s, x);
+            continue;
+        }
+        let f = s[0] & FEATURE_MASK;
+        let h = match last {
+            Some((g, h)) if g == f => h,
+            _ => {
+                let h = category_hash(x[f as usize]);
+                last = Some((f, h));
+                h
+            }
+        };
+        *b = u8::from(h == Some(s[1]));
     }
 }
 
@@ -206,7 +224,7 @@ pub fn oblivious_ref(o: &Oblivious<'_>, x: &[f64]) -> Vec<f64> {
                     }
                 }
                 ObliviousSplit::OneHot { feature, value } => {
-                    x[feature as usize] == f64::from(value)
+                    crate::cat_hash::category_hash(x[feature as usize]) == Some(value)
                 }
             };
             if bit {

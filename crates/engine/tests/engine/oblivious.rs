@@ -4,7 +4,7 @@
 //! values included.
 
 use crate::common::written;
-use icebreak_engine::{reference, BatchOutput, Model};
+use icebreak_engine::{cat_hash, reference, BatchOutput, Model};
 use icebreak_format::testing::ModelSpecBuilder;
 use icebreak_format::*;
 use proptest::collection::vec;
@@ -18,10 +18,11 @@ fn ensemble(n: u32, n_out: u32, p: &[f64], shape: &[u32], n_trees: usize) -> Obl
     for i in 0..n_splits {
         let s = shape[(i + 1) % shape.len()];
         let feature = s % n;
-        if s % 5 == 0 {
+        if categorical(feature) {
+            // Categories "0" to "3", given as integers or as text.
             splits.push(ObliviousSplit::OneHot {
                 feature,
-                value: s % 4,
+                value: cat_hash::cat_feature_hash((s % 4).to_string().as_bytes()),
             });
         } else {
             splits.push(ObliviousSplit::Float {
@@ -62,6 +63,27 @@ fn ensemble(n: u32, n_out: u32, p: &[f64], shape: &[u32], n_trees: usize) -> Obl
         leaves,
         scale: 0.5 + p[0].abs(),
         bias: (0..n_out).map(|k| p[k as usize % p.len()]).collect(),
+        categorical: (0..n).filter(|&f| categorical(f)).collect(),
+    }
+}
+
+/// Which features of the generated ensembles are categorical.
+fn categorical(feature: u32) -> bool {
+    feature % 3 == 2
+}
+
+/// A row value at a categorical feature, from any drawn value: an integer category 0 to 4,
+/// or the same category given as text.
+fn category(v: f64, i: usize) -> f64 {
+    let c = if v.is_nan() {
+        4
+    } else {
+        (v.abs() * 10.0) as i64 % 5
+    };
+    if i % 2 == 0 {
+        c as f64
+    } else {
+        cat_hash::category_value(c.to_string().as_bytes())
     }
 }
 
@@ -118,7 +140,11 @@ proptest! {
         let apr = Apr::parse_verified(&buf).unwrap();
         let m = Model::new(&apr);
         let nf = n as usize;
-        let flat: Vec<f64> = rows[..rows.len() / nf * nf].to_vec();
+        let flat: Vec<f64> = rows[..rows.len() / nf * nf]
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| if categorical((i % nf) as u32) { category(v, i) } else { v })
+            .collect();
         prop_assume!(!flat.is_empty());
         let mut scratch = m.scratch();
         let mut batch = BatchOutput::default();
@@ -159,6 +185,7 @@ fn leaf_index_bits_follow_the_levels() {
         leaves: vec![0.0, 1.0, 2.0, 3.0],
         scale: 1.0,
         bias: vec![0.0],
+        categorical: vec![],
     };
     let spec = model(o, false);
     let buf = written(&spec);
@@ -176,5 +203,61 @@ fn leaf_index_bits_follow_the_levels() {
         ([1e-50, 0.0], 0.0),
     ] {
         assert_eq!(m.predict_row(&x, &mut s).unwrap().scores, &[want], "{x:?}");
+    }
+}
+
+#[test]
+fn categories_as_integers_and_as_text_are_one_category() {
+    // Feature 1 is categorical: leaf 1 when it is "red", else leaf 0.
+    let red = cat_hash::cat_feature_hash(b"red");
+    let seven = cat_hash::cat_feature_hash(b"7");
+    let o = ObliviousSpec {
+        n_in: 2,
+        n_out: 1,
+        splits: vec![
+            ObliviousSplit::Float {
+                feature: 0,
+                border: 0.0,
+                nan_true: false,
+            },
+            ObliviousSplit::OneHot {
+                feature: 1,
+                value: red.min(seven),
+            },
+            ObliviousSplit::OneHot {
+                feature: 1,
+                value: red.max(seven),
+            },
+        ],
+        trees: vec![
+            vec![if red < seven { 1 } else { 2 }],
+            vec![if red < seven { 2 } else { 1 }],
+        ],
+        leaves: vec![0.0, 1.0, 0.0, 10.0],
+        scale: 1.0,
+        bias: vec![0.0],
+        categorical: vec![1],
+    };
+    let spec = model(o, false);
+    let buf = written(&spec);
+    let apr = Apr::parse_verified(&buf).unwrap();
+    let m = Model::new(&apr);
+    let mut s = m.scratch();
+    let red_v = cat_hash::category_value(b"red");
+    assert_eq!(m.predict_row(&[0.0, red_v], &mut s).unwrap().scores, &[1.0]);
+    assert_eq!(m.predict_row(&[0.0, 7.0], &mut s).unwrap().scores, &[10.0]);
+    assert_eq!(
+        m.predict_row(&[0.0, cat_hash::category_value(b"7")], &mut s)
+            .unwrap()
+            .scores,
+        &[10.0]
+    );
+    assert_eq!(m.predict_row(&[0.0, 8.0], &mut s).unwrap().scores, &[0.0]);
+    for bad in [f64::NAN, 0.5, f64::INFINITY] {
+        assert_eq!(
+            m.predict_row(&[0.0, bad], &mut s).unwrap_err(),
+            icebreak_engine::EngineError::Category { index: 1 },
+            "{bad}"
+        );
     }
 }

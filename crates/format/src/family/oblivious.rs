@@ -14,7 +14,7 @@ use crate::writer::Tensors;
 use crate::Dtype;
 
 /// Words of the record, its kind word included (R20).
-pub(crate) const RECORD_LEN: u32 = 10;
+pub(crate) const RECORD_LEN: u32 = 11;
 
 /// Deepest tree the format accepts (CatBoost's own limit is 16).
 pub const MAX_DEPTH: u32 = 16;
@@ -106,6 +106,10 @@ pub struct Oblivious<'a> {
     pub leaves: &'a [f64],
     /// `[scale, bias_0, …, bias_{n_out-1}]`: the output is `scale · sum + bias`.
     pub scale_bias: &'a [f64],
+    /// The categorical features, increasing: their values are categories (see
+    /// [`crate::oblivious`] and docs/FORMAT.md), every one-hot split tests one of them and no
+    /// float split does. Empty for a model of numeric features.
+    pub categorical: &'a [u32],
 }
 
 impl Oblivious<'_> {
@@ -140,6 +144,8 @@ pub struct ObliviousSpec {
     pub scale: f64,
     /// Added to each output after scaling.
     pub bias: Vec<f64>,
+    /// The categorical features, increasing.
+    pub categorical: Vec<u32>,
 }
 
 fn bad(stage: u32, index: u32, reason: &'static str) -> FormatError {
@@ -185,6 +191,7 @@ pub(crate) fn read<'a>(
     let tree_splits_ref = w.next()?;
     let leaves_ref = w.next()?;
     let scale_bias_ref = w.next()?;
+    let categorical_ref = w.next()?;
 
     let splits: &[u32] = if n_splits == 0 {
         if splits_ref != crate::NONE {
@@ -269,6 +276,35 @@ pub(crate) fn read<'a>(
     if let Some(i) = scale_bias.iter().position(|v| !v.is_finite()) {
         return Err(bad(stage, i as u32, "scale or bias is not finite"));
     }
+    let categorical: &[u32] = if categorical_ref == crate::NONE {
+        &[]
+    } else {
+        p.typed_tensor(stage, categorical_ref, Dtype::U32, None)?
+    };
+    if let Some(i) = categorical.iter().position(|&f| f >= n_in) {
+        return Err(bad(
+            stage,
+            i as u32,
+            "a categorical feature is not below n_in",
+        ));
+    }
+    if let Some(i) = categorical.windows(2).position(|w| w[0] >= w[1]) {
+        return Err(bad(
+            stage,
+            i as u32 + 1,
+            "the categorical features are not increasing",
+        ));
+    }
+    for (i, s) in splits.chunks_exact(SPLIT_WORDS).enumerate() {
+        let one_hot = s[0] & ONE_HOT != 0;
+        if categorical.binary_search(&(s[0] & FEATURE_MASK)).is_ok() != one_hot {
+            return Err(bad(
+                stage,
+                i as u32,
+                "a one-hot split on a feature not declared categorical, or a float split on one",
+            ));
+        }
+    }
     Ok(Oblivious {
         n_in,
         n_out,
@@ -277,6 +313,7 @@ pub(crate) fn read<'a>(
         tree_splits,
         leaves,
         scale_bias,
+        categorical,
     })
 }
 
@@ -301,6 +338,11 @@ pub(crate) fn payload(s: &ObliviousSpec, tensors: &mut Tensors) -> Vec<u32> {
     sb.push(s.scale);
     sb.extend_from_slice(&s.bias);
     let scale_bias = tensors.f64(&sb);
+    let categorical = if s.categorical.is_empty() {
+        crate::NONE
+    } else {
+        tensors.u32(&s.categorical)
+    };
     vec![
         s.n_in,
         s.n_out,
@@ -311,6 +353,7 @@ pub(crate) fn payload(s: &ObliviousSpec, tensors: &mut Tensors) -> Vec<u32> {
         tree_splits,
         leaves,
         scale_bias,
+        categorical,
     ]
 }
 
@@ -331,5 +374,6 @@ pub(crate) fn to_spec(o: &Oblivious<'_>) -> ObliviousSpec {
         leaves: o.leaves.to_vec(),
         scale: o.scale_bias.first().copied().unwrap_or(1.0),
         bias: o.scale_bias.get(1..).unwrap_or(&[]).to_vec(),
+        categorical: o.categorical.to_vec(),
     }
 }

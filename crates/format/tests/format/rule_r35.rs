@@ -4,11 +4,11 @@ use crate::common::*;
 use icebreak_format::testing::ModelSpecBuilder;
 use icebreak_format::*;
 
-/// Two features, two float splits and a one-hot split, two trees (depth 2 and 1), one output,
-/// a binary classifier.
+/// Three features (the third categorical), two float splits and a one-hot split, two trees
+/// (depth 2 and 1), one output, a binary classifier.
 fn oblivious() -> ObliviousSpec {
     ObliviousSpec {
-        n_in: 2,
+        n_in: 3,
         n_out: 1,
         splits: vec![
             ObliviousSplit::Float {
@@ -22,7 +22,7 @@ fn oblivious() -> ObliviousSpec {
                 nan_true: true,
             },
             ObliviousSplit::OneHot {
-                feature: 1,
+                feature: 2,
                 value: 0xDEAD_BEEF,
             },
         ],
@@ -30,6 +30,7 @@ fn oblivious() -> ObliviousSpec {
         leaves: vec![0.1, 0.2, 0.3, 0.4, -1.0, 1.0],
         scale: 1.0,
         bias: vec![0.25],
+        categorical: vec![2],
     }
 }
 
@@ -99,7 +100,7 @@ fn r35_one_hot_with_nan_rule() {
 fn r35_feature_not_below_n_in() {
     let mut o = oblivious();
     o.splits[2] = ObliviousSplit::OneHot {
-        feature: 2,
+        feature: 3,
         value: 7,
     };
     assert_eq!(write_err(o), bad(2, "a split's feature is not below n_in"));
@@ -201,4 +202,53 @@ fn r35_split_table_order() {
         },
     );
     assert_eq!(write_err(o), bad(1, "the split table is not in order"));
+}
+
+#[test]
+fn r35_categorical_features() {
+    let mut o = oblivious();
+    o.categorical = vec![3];
+    assert_eq!(
+        write_err(o),
+        bad(0, "a categorical feature is not below n_in")
+    );
+    let mut o = oblivious();
+    o.categorical = vec![2, 2];
+    assert_eq!(
+        write_err(o),
+        bad(1, "the categorical features are not increasing")
+    );
+    // A one-hot split on a feature not declared categorical.
+    let mut o = oblivious();
+    o.categorical = vec![];
+    assert_eq!(
+        write_err(o),
+        bad(
+            2,
+            "a one-hot split on a feature not declared categorical, or a float split on one"
+        )
+    );
+    // A float split on a categorical feature.
+    let mut o = oblivious();
+    o.categorical = vec![0, 2];
+    assert_eq!(
+        write_err(o),
+        bad(
+            0,
+            "a one-hot split on a feature not declared categorical, or a float split on one"
+        )
+    );
+    // A categorical feature no split tests is fine (its values are still categories).
+    let mut o = oblivious();
+    o.categorical = vec![1, 2];
+    o.splits.remove(1);
+    o.trees = vec![vec![0, 1], vec![1]];
+    let spec = model(o);
+    assert_eq!(
+        Apr::parse_verified(&write(&spec).unwrap())
+            .unwrap()
+            .to_spec()
+            .stages,
+        spec.stages
+    );
 }
