@@ -324,3 +324,73 @@ fn catboost_json_is_detected_converted_and_predicted() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn catboost_categories_as_text_in_csv_and_json_lines() {
+    let dir = scratch("catboost_onehot");
+    let case = root().join("fixtures/catboost/onehot");
+    let dst = dir.join("m.apr");
+    ok(
+        &[
+            "convert",
+            case.join("model.json").to_str().unwrap(),
+            "-o",
+            dst.to_str().unwrap(),
+        ],
+        b"",
+    );
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(case.join("reference.json")).unwrap())
+            .unwrap();
+    let inputs = reference["inputs"].as_array().unwrap();
+    let names: Vec<&str> = reference["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    // CSV with a header; every row of the reference (unseen and empty categories included).
+    let mut csv = names.join(",") + "\n";
+    let mut jsonl = String::new();
+    for row in inputs {
+        let cells: Vec<String> = row
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => String::new(),
+                other => other.to_string(),
+            })
+            .collect();
+        csv.push_str(&cells.join(","));
+        csv.push('\n');
+        jsonl.push_str(&serde_json::json!({ "features": row }).to_string());
+        jsonl.push('\n');
+    }
+    for input in [csv, jsonl] {
+        let out = ok(
+            &["predict", dst.to_str().unwrap(), "--input", "-"],
+            input.as_bytes(),
+        );
+        let stdout = text(&out.stdout);
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(lines.len(), inputs.len());
+        for (i, line) in lines.iter().enumerate() {
+            let got: serde_json::Value = serde_json::from_str(line).unwrap();
+            // A regression: the prediction is CatBoost's raw value, bit for bit.
+            assert_eq!(got["prediction"], reference["raw"][i][0], "row {i}: {line}");
+        }
+    }
+    // A fraction where a category belongs is a row error naming the feature.
+    let bad = "{\"features\": [0.01, 1.5, 0.02, \"bp1\", 0.0, \"s5_2\", 0.0]}\n";
+    let out = ok(
+        &["predict", dst.to_str().unwrap(), "--input", "-"],
+        bad.as_bytes(),
+    );
+    assert!(
+        text(&out.stdout).contains("feature 1 is categorical"),
+        "{}",
+        text(&out.stdout)
+    );
+}
