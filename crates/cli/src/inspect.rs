@@ -555,6 +555,9 @@ fn stage_info(index: usize, stage: &Stage<'_>, n_in: u32) -> StageInfo {
                 &[o.leaves.len() / (o.n_out.max(1) as usize), o.n_out as usize],
             ));
             v.push(t("scale_bias", "f64", &[o.scale_bias.len()]));
+            if !o.categorical.is_empty() {
+                v.push(t("categorical", "u32", &[o.categorical.len()]));
+            }
             v
         }
         Stage::Post(_) => Vec::new(),
