@@ -89,6 +89,12 @@ pub enum EngineError {
         /// Index of the feature.
         index: usize,
     },
+    /// A category given as text ([`cat_hash::category_value`]) where the model takes a
+    /// number.
+    Text {
+        /// Index of the feature.
+        index: usize,
+    },
     /// A batch's length is not a whole number of rows.
     BatchShape {
         /// Length of the flat batch.
@@ -114,6 +120,10 @@ impl fmt::Display for EngineError {
             EngineError::Category { index } => write!(
                 f,
                 "feature {index} is categorical: give a category as a string or an integer"
+            ),
+            EngineError::Text { index } => write!(
+                f,
+                "feature {index} is a string; this model's feature {index} is a number (or null)"
             ),
             EngineError::BatchShape { len, n_features } => {
                 write!(f, "batch of {len} values is not a whole number of {n_features}-feature rows")

@@ -261,10 +261,18 @@ impl<'a> Model<'a> {
         if !kernels::any_beyond_f64(x, limit) {
             return Ok(());
         }
+        let categorical: &[u32] = match self.stages.first() {
+            Some(Stage::Oblivious(o)) => o.categorical,
+            _ => &[],
+        };
         for (index, v) in x.iter().enumerate() {
             if v.is_nan() {
-                // A category given as text is a tagged NaN, not a missing value.
+                // A category given as text is a tagged NaN, not a missing value; only a
+                // categorical feature takes one.
                 let category = v.to_bits() & 0xFFFF_FFFF_0000_0000 == crate::cat_hash::CATEGORY_TAG;
+                if category && categorical.binary_search(&(index as u32)).is_err() {
+                    return Err(EngineError::Text { index });
+                }
                 if self.missing == MissingValues::Reject && !category {
                     return Err(EngineError::Missing { index });
                 }

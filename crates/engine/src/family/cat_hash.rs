@@ -28,7 +28,7 @@ pub fn category_hash(v: f64) -> Option<u32> {
     if bits & 0xFFFF_FFFF_0000_0000 == CATEGORY_TAG {
         return Some(bits as u32);
     }
-    if v.is_finite() && v.fract() == 0.0 && v.abs() < 9.223_372_036_854_775_807e18 {
+    if v.is_finite() && v.fract() == 0.0 && v.abs() < 9_223_372_036_854_775_808.0 {
         // An i64 has at most 20 characters.
         let mut buf = [0u8; 24];
         let text = format_i64(v as i64, &mut buf);

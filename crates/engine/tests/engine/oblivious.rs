@@ -12,7 +12,16 @@ use proptest::prelude::*;
 
 /// An ensemble over `n` features with `n_out` outputs, its splits and trees drawn from `p`
 /// (a pool of numbers) and `shape` (a pool of small integers).
-fn ensemble(n: u32, n_out: u32, p: &[f64], shape: &[u32], n_trees: usize) -> ObliviousSpec {
+/// With `cats`, the features [`categorical`] picks are categorical.
+fn ensemble(
+    n: u32,
+    n_out: u32,
+    p: &[f64],
+    shape: &[u32],
+    n_trees: usize,
+    cats: bool,
+) -> ObliviousSpec {
+    let categorical = |f: u32| cats && categorical(f);
     let n_splits = 1 + shape[0] as usize % 12;
     let mut splits = Vec::new();
     for i in 0..n_splits {
@@ -135,7 +144,8 @@ proptest! {
         rows in vec(value(), 1..400),
         scaler in any::<bool>(),
     ) {
-        let spec = model(ensemble(n, n_out, &p, &shape, n_trees), scaler);
+        // A scaler would change the categories: R25 puts a categorical ensemble first.
+        let spec = model(ensemble(n, n_out, &p, &shape, n_trees, !scaler), scaler);
         let buf = written(&spec);
         let apr = Apr::parse_verified(&buf).unwrap();
         let m = Model::new(&apr);
@@ -143,7 +153,13 @@ proptest! {
         let flat: Vec<f64> = rows[..rows.len() / nf * nf]
             .iter()
             .enumerate()
-            .map(|(i, &v)| if categorical((i % nf) as u32) { category(v, i) } else { v })
+            .map(|(i, &v)| {
+            if !scaler && categorical((i % nf) as u32) {
+                category(v, i)
+            } else {
+                v
+            }
+        })
             .collect();
         prop_assume!(!flat.is_empty());
         let mut scratch = m.scratch();
@@ -253,6 +269,12 @@ fn categories_as_integers_and_as_text_are_one_category() {
         &[10.0]
     );
     assert_eq!(m.predict_row(&[0.0, 8.0], &mut s).unwrap().scores, &[0.0]);
+    // A category given as text where the model takes a number.
+    assert_eq!(
+        m.predict_row(&[cat_hash::category_value(b"red"), red_v], &mut s)
+            .unwrap_err(),
+        icebreak_engine::EngineError::Text { index: 0 }
+    );
     for bad in [f64::NAN, 0.5, f64::INFINITY] {
         assert_eq!(
             m.predict_row(&[0.0, bad], &mut s).unwrap_err(),

@@ -252,3 +252,36 @@ fn r35_categorical_features() {
         spec.stages
     );
 }
+
+#[test]
+fn r25_categorical_ensemble_comes_first() {
+    let mut spec = model(oblivious());
+    spec.stages.insert(
+        0,
+        StageSpec::StandardScalerF64 {
+            mean: vec![0.0; 3],
+            scale: vec![1.0; 3],
+        },
+    );
+    assert_eq!(
+        write(&spec).unwrap_err(),
+        FormatError::BadPipeline {
+            stage: 1,
+            reason: "an oblivious stage with categorical features is not the first stage",
+        }
+    );
+    // Without categorical features a preprocessor may come first.
+    let mut o = oblivious();
+    o.splits.pop();
+    o.trees[1] = vec![1];
+    o.categorical.clear();
+    let mut spec = model(o);
+    spec.stages.insert(
+        0,
+        StageSpec::StandardScalerF64 {
+            mean: vec![0.0; 3],
+            scale: vec![1.0; 3],
+        },
+    );
+    assert!(write(&spec).is_ok());
+}
