@@ -6,8 +6,8 @@
 #![no_main]
 
 use icebreak_convert::catboost;
-use icebreak_engine::{BatchOutput, Model};
-use icebreak_format::{write, Apr};
+use icebreak_engine::{cat_hash, BatchOutput, Model};
+use icebreak_format::{write, Apr, Stage};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -20,9 +20,21 @@ fuzz_target!(|data: &[u8]| {
     let model = Model::new(&apr);
     let mut scratch = model.scratch();
     let n = model.n_features();
+    let categorical: Vec<u32> = match apr.stages().first() {
+        Some(Stage::Oblivious(o)) => o.categorical.to_vec(),
+        _ => Vec::new(),
+    };
     let mut rows = Vec::new();
-    for fill in [0.0, f64::NAN, -1.0, 1e300] {
-        let row = vec![fill; n];
+    for (k, fill) in [0.0, f64::NAN, -1.0, 1e300].into_iter().enumerate() {
+        let mut row = vec![fill; n];
+        // Categories as integers and as text, alternately.
+        for &f in &categorical {
+            row[f as usize] = if k % 2 == 0 {
+                k as f64
+            } else {
+                cat_hash::category_value(b"red")
+            };
+        }
         let out = model
             .predict_row(&row, &mut scratch)
             .expect("a row of the right width predicts");
