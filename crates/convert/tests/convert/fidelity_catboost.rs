@@ -216,3 +216,35 @@ fn category_hashes_are_catboosts() {
     }
     assert!(lengths.contains(&0));
 }
+
+#[test]
+fn categories_as_strings_in_events() {
+    // A direct event (Lambda, the server) with the categories as strings, as a client sends
+    // them: parsed by the protocol, answered like CatBoost.
+    let bytes = std::fs::read(fixture_dir("catboost").join("onehot").join("model.json")).unwrap();
+    let spec = icebreak_convert::catboost::convert(&bytes).unwrap();
+    let buf =
+        icebreak_format::AlignedBuf::copy_from(&icebreak_format::write_to_vec(&spec).unwrap());
+    let apr = Apr::parse(&buf).unwrap();
+    let model = Model::new(&apr);
+    let mut scratch = model.scratch();
+    let r = read_json(
+        &fixture_dir("catboost")
+            .join("onehot")
+            .join("reference.json"),
+    );
+    for (i, row) in r["inputs"].as_array().unwrap().iter().enumerate() {
+        let event = serde_json::json!({ "features": row }).to_string();
+        let icebreak_protocol::Direct::Single(req) =
+            icebreak_protocol::parse_direct(event.as_bytes(), model.n_features()).unwrap()
+        else {
+            panic!("not single")
+        };
+        let out = model.predict_row(&req.features, &mut scratch).unwrap();
+        assert_eq!(
+            out.scores[0].to_bits(),
+            floats(&r["raw"][i])[0].to_bits(),
+            "row {i}"
+        );
+    }
+}
