@@ -31,7 +31,7 @@ use icebreak_format::{Apr, Precision, StageSpec, Task};
 /// ulps. docs/FIDELITY.md states the same number.
 const TRANSFORM_ULPS: u64 = 8;
 
-const CASES: [&str; 7] = [
+const CASES: [&str; 8] = [
     "binary_nan_max",
     "binary_nan_min",
     "crossentropy",
@@ -39,6 +39,7 @@ const CASES: [&str; 7] = [
     "onehot",
     "poisson",
     "regression",
+    "tweedie",
 ];
 
 /// A reference row: numbers, `null` as NaN, and categories (strings) as the row value a
