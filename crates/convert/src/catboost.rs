@@ -423,7 +423,7 @@ fn build(m: &Model, sha: &str, options: &Options) -> Result<ModelSpec, ConvertEr
         scale_bias.1.clone()
     };
 
-    // The split table in R35's order: float splits (kind 0) by column, then border; one-hot
+    // The split table in R36's order: float splits (kind 0) by column, then border; one-hot
     // splits (kind 1) by column, then hash.
     let mut table: BTreeMap<(u8, u32, u32), u32> = BTreeMap::new();
     let mut tree_keys: Vec<Vec<(u8, u32, u32)>> = Vec::with_capacity(trees.len());
@@ -495,7 +495,7 @@ fn build(m: &Model, sha: &str, options: &Options) -> Result<ModelSpec, ConvertEr
                     "tree {t} level {d}: float feature {fi} is not described in features_info"
                 )));
             };
-            // -0 and +0 are one border (R35 orders them as one value).
+            // -0 and +0 are one border (R36 orders them as one value).
             let b = border as f32 + 0.0;
             if !border.is_finite() || f64::from(b) != border + 0.0 {
                 return Err(invalid(format!(

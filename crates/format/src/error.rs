@@ -189,7 +189,7 @@ pub enum FormatError {
         /// What is wrong.
         reason: &'static str,
     },
-    /// R35: an oblivious tree ensemble is inconsistent: a split with an undefined flag, a
+    /// R36: an oblivious tree ensemble is inconsistent: a split with an undefined flag, a
     /// feature not below `n_in` or a NaN border, a split table out of its canonical order, a
     /// tree deeper than
     /// [`crate::family::oblivious::MAX_DEPTH`], a tree naming a split that does not exist,

@@ -19,8 +19,8 @@ mod precision;
 mod proptests;
 #[path = "format/rule_r29.rs"]
 mod rule_r29;
-#[path = "format/rule_r35.rs"]
-mod rule_r35;
+#[path = "format/rule_r36.rs"]
+mod rule_r36;
 #[path = "format/rules.rs"]
 mod rules;
 #[path = "format/rules_families.rs"]

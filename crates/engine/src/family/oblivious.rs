@@ -39,7 +39,7 @@ fn test(s: &[u32], x: &[f64]) -> u8 {
 /// feature's run of bits, 4.4 µs; a branch-free float loop after a scan for the one-hot
 /// splits, 3.8 µs. The simple loop stays.
 ///
-/// A categorical feature's hash is computed once for its run of one-hot splits (R35 keeps
+/// A categorical feature's hash is computed once for its run of one-hot splits (R36 keeps
 /// them together).
 #[inline]
 pub fn binarize(o: &Oblivious<'_>, x: &[f64], bins: &mut [u8]) {

@@ -41,7 +41,7 @@ fn ensemble(
             });
         }
     }
-    // R35's order: float splits by feature then border, then one-hot splits; no repeats.
+    // R36's order: float splits by feature then border, then one-hot splits; no repeats.
     let key = |s: &ObliviousSplit| match *s {
         ObliviousSplit::Float {
             feature, border, ..

@@ -6,7 +6,7 @@
 //! description.
 //!
 //! This module holds the view ([`Oblivious`]), the owned spec ([`ObliviousSpec`]), the split
-//! encoding, the reader's R35 checks and the writer's record.
+//! encoding, the reader's R36 checks and the writer's record.
 
 use crate::error::FormatError;
 use crate::reader::{dim, Parser, Words};
@@ -70,7 +70,7 @@ impl ObliviousSplit {
         }
     }
 
-    /// Decodes two words (already checked by R35).
+    /// Decodes two words (already checked by R36).
     pub fn decode(words: [u32; SPLIT_WORDS]) -> Self {
         let feature = words[0] & FEATURE_MASK;
         if words[0] & ONE_HOT != 0 {
@@ -156,14 +156,14 @@ fn bad(stage: u32, index: u32, reason: &'static str) -> FormatError {
     }
 }
 
-/// A split's place in the table's order (R35): float splits first, by feature, then border;
+/// A split's place in the table's order (R36): float splits first, by feature, then border;
 /// then one-hot splits by feature, then value.
 fn order_key(s: &[u32]) -> (bool, u32, u64) {
     let one_hot = s[0] & ONE_HOT != 0;
     let second = if one_hot {
         u64::from(s[1])
     } else {
-        // Finite or infinite f32 (R35 refuses NaN), mapped so that unsigned order is
+        // Finite or infinite f32 (R36 refuses NaN), mapped so that unsigned order is
         // numeric order; -0 and +0 are one value.
         let v = f32::from_bits(s[1]) + 0.0;
         let b = v.to_bits();
@@ -176,7 +176,7 @@ fn order_key(s: &[u32]) -> (bool, u32, u64) {
     (one_hot, s[0] & FEATURE_MASK, second)
 }
 
-/// The OBLIVIOUS record after its kind word, with the R35 checks.
+/// The OBLIVIOUS record after its kind word, with the R36 checks.
 pub(crate) fn read<'a>(
     p: &mut Parser<'a>,
     stage: u32,

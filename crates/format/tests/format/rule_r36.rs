@@ -1,4 +1,4 @@
-//! R35: oblivious tree ensembles (stage kind 19, version 1.1), each reason with its test.
+//! R36: oblivious tree ensembles (stage kind 19, version 1.1), each reason with its test.
 
 use crate::common::*;
 use icebreak_format::testing::ModelSpecBuilder;
