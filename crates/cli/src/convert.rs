@@ -51,6 +51,7 @@ enum FromFormat {
     Onnx,
     Xgboost,
     Lightgbm,
+    Catboost,
 }
 
 impl FromFormat {
@@ -59,6 +60,7 @@ impl FromFormat {
             FromFormat::Onnx => SourceFormat::Onnx,
             FromFormat::Xgboost => SourceFormat::Xgboost,
             FromFormat::Lightgbm => SourceFormat::Lightgbm,
+            FromFormat::Catboost => SourceFormat::Catboost,
         }
     }
 }

@@ -535,6 +535,34 @@ fn stage_info(index: usize, stage: &Stage<'_>, n_in: u32) -> StageInfo {
             trees = Some(stats);
             v
         }
+        Stage::Oblivious(o) => {
+            param("n_trees", json!(o.depths.len()));
+            param("n_splits", json!(o.n_splits()));
+            param(
+                "max_depth",
+                json!(o.depths.iter().max().copied().unwrap_or(0)),
+            );
+            let mut v = vec![t(
+                "splits",
+                "u32",
+                &[o.n_splits(), icebreak_format::oblivious::SPLIT_WORDS],
+            )];
+            v.retain(|_| o.n_splits() > 0);
+            v.push(t("depths", "u32", &[o.depths.len()]));
+            if !o.tree_splits.is_empty() {
+                v.push(t("tree_splits", "u32", &[o.tree_splits.len()]));
+            }
+            v.push(t(
+                "leaves",
+                "f64",
+                &[o.leaves.len() / (o.n_out.max(1) as usize), o.n_out as usize],
+            ));
+            v.push(t("scale_bias", "f64", &[o.scale_bias.len()]));
+            if !o.categorical.is_empty() {
+                v.push(t("categorical", "u32", &[o.categorical.len()]));
+            }
+            v
+        }
         Stage::Post(_) => Vec::new(),
     };
     StageInfo {

@@ -190,7 +190,7 @@ pub fn run(args: Args) -> Result<ExitCode, PredictError> {
     let renderer = Renderer::new(&apr);
     let mut rows: Box<dyn RowSource> = match format {
         InputFormat::Csv => Box::new(CsvRows::new(input, &apr, args.quiet).map_err(in_err)?),
-        InputFormat::Jsonl => Box::new(JsonRows::new(input)),
+        InputFormat::Jsonl => Box::new(JsonRows::new(input, categorical(&apr))),
     };
     let result = predict_stream(
         &model,
@@ -229,6 +229,23 @@ pub fn run(args: Args) -> Result<ExitCode, PredictError> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Which features take categories (CatBoost's categorical features): `flags[i]` for feature
+/// `i`; empty for a model without any.
+fn categorical(apr: &Apr<'_>) -> Vec<bool> {
+    match apr.stages().first() {
+        Some(icebreak_format::Stage::Oblivious(o)) if !o.categorical.is_empty() => {
+            let mut flags = vec![false; apr.input().n_features as usize];
+            for &f in o.categorical {
+                if let Some(x) = flags.get_mut(f as usize) {
+                    *x = true;
+                }
+            }
+            flags
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// At most 80 characters of `s`, for messages.
@@ -299,6 +316,9 @@ struct CsvRows<R> {
     /// features in another order.
     order: Option<Vec<usize>>,
     n_features: usize,
+    /// Categorical features (empty when the model has none): their cells are categories,
+    /// taken as text.
+    categorical: Vec<bool>,
 }
 
 impl<R: BufRead> CsvRows<R> {
@@ -356,6 +376,7 @@ impl<R: BufRead> CsvRows<R> {
             pending_error,
             order,
             n_features,
+            categorical: categorical(apr),
         })
     }
 }
@@ -387,13 +408,19 @@ impl<R: BufRead> RowSource for CsvRows<R> {
         }
         row.resize(n, f64::NAN);
         for (i, cell) in self.csv.fields().enumerate() {
+            let j = self.order.as_ref().map_or(i, |o| o[i]);
+            if self.categorical.get(j) == Some(&true) {
+                // A category is its text, as CatBoost reads it (an empty cell is the empty
+                // category).
+                row[j] = icebreak_engine::cat_hash::category_value(cell);
+                continue;
+            }
             let Some(v) = parse_cell(cell) else {
                 return Ok(Row::Bad(format!(
                     "feature {i} is not a number: {:?}",
                     String::from_utf8_lossy(cell)
                 )));
             };
-            let j = self.order.as_ref().map_or(i, |o| o[i]);
             row[j] = v;
         }
         Ok(Row::Values)
@@ -402,14 +429,24 @@ impl<R: BufRead> RowSource for CsvRows<R> {
 
 struct JsonRows<R> {
     lines: Lines<R>,
+    /// Categorical features (empty when the model has none): a string there is a category.
+    categorical: Vec<bool>,
 }
 
 impl<R: BufRead> JsonRows<R> {
-    fn new(input: R) -> Self {
+    fn new(input: R, categorical: Vec<bool>) -> Self {
         JsonRows {
             lines: Lines::new(input),
+            categorical,
         }
     }
+}
+
+/// One JSON Lines record of a model with categorical features: any values, read as they
+/// are, so that strings can be categories.
+#[derive(Deserialize)]
+struct AnyRecord {
+    features: Vec<serde_json::Value>,
 }
 
 /// One JSON Lines record. Other keys are ignored.
@@ -457,6 +494,38 @@ impl<R: BufRead> RowSource for JsonRows<R> {
         let Some(line) = self.lines.next()? else {
             return Ok(Row::End);
         };
+        if !self.categorical.is_empty() {
+            let record: AnyRecord = match serde_json::from_slice(line) {
+                Ok(r) => r,
+                Err(e) => return Ok(Row::Bad(json_message(&e))),
+            };
+            for (i, v) in record.features.iter().enumerate() {
+                let categorical = self.categorical.get(i) == Some(&true);
+                row.push(match v {
+                    serde_json::Value::String(s) if categorical => {
+                        icebreak_engine::cat_hash::category_value(s.as_bytes())
+                    }
+                    // Integers are categories too (the engine hashes their decimal text).
+                    serde_json::Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
+                    serde_json::Value::Null => f64::NAN,
+                    other => {
+                        let kind = match other {
+                            serde_json::Value::String(_) => "a string",
+                            serde_json::Value::Bool(_) => "a boolean",
+                            serde_json::Value::Array(_) => "an array",
+                            _ => "an object",
+                        };
+                        let want = if categorical {
+                            "a category (a string or an integer)"
+                        } else {
+                            "a number or null"
+                        };
+                        return Ok(Row::Bad(format!("feature {i} is {kind}, not {want}")));
+                    }
+                });
+            }
+            return Ok(Row::Values);
+        }
         let record: Record = match serde_json::from_slice(line) {
             Ok(r) => r,
             Err(e) => return Ok(Row::Bad(json_message(&e))),

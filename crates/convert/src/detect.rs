@@ -8,10 +8,11 @@
 //! | ONNX | a protobuf `ModelProto`: the first byte is `0x08` (field 1, `ir_version`, a varint), every top-level field is well formed with a field number up to 32 and ends exactly at the end of the file, and field 7 (`graph`) is present |
 //! | XGBoost | UBJSON: starts with `{L` (an object whose first key has an `int64` length) and holds the key `learner`; or JSON: the first non-blank character is `{` and the text holds the key `"learner"` |
 //! | LightGBM | text whose first line (after blanks and an optional UTF-8 byte-order mark) is `tree` |
+//! | CatBoost | JSON: the first non-blank character is `{`, the text holds the key `"features_info"` and one of `"oblivious_trees"`, `"trees"`, and not the key `"learner"`; or the `.cbm` container's magic `CBM1`, which the importer refuses with a message saying how to save the model as JSON |
 //!
 //! The checks are cheap (one pass over the top-level protobuf fields, one substring search) and
 //! never decide on a prefix alone that a later importer would contradict: a file that passes
-//! one of them fails the other two. [`convert_any`] runs the importer of the detected (or
+//! one of them fails the others. [`convert_any`] runs the importer of the detected (or
 //! forced) format; when a forced format's importer refuses the file and detection says it is
 //! something else, the error says so.
 //!
@@ -25,7 +26,7 @@
 //! assert!(err.to_string().starts_with("not a model icebreak can import"));
 //! ```
 
-use crate::{lightgbm, onnx, xgboost, ConvertError};
+use crate::{catboost, lightgbm, onnx, xgboost, ConvertError};
 use icebreak_format::trees::TreeLayout;
 use icebreak_format::ModelSpec;
 use std::fmt;
@@ -39,22 +40,27 @@ pub enum SourceFormat {
     Xgboost,
     /// LightGBM `Booster.save_model` text.
     Lightgbm,
+    /// CatBoost `save_model(..., format="json")` output.
+    Catboost,
 }
 
 impl SourceFormat {
     /// Every format, in the order errors list them.
-    pub const ALL: [SourceFormat; 3] = [
+    pub const ALL: [SourceFormat; 4] = [
         SourceFormat::Onnx,
         SourceFormat::Xgboost,
         SourceFormat::Lightgbm,
+        SourceFormat::Catboost,
     ];
 
-    /// The lower-case name used on the command line (`onnx`, `xgboost`, `lightgbm`).
+    /// The lower-case name used on the command line (`onnx`, `xgboost`, `lightgbm`,
+    /// `catboost`).
     pub fn name(self) -> &'static str {
         match self {
             SourceFormat::Onnx => "onnx",
             SourceFormat::Xgboost => "xgboost",
             SourceFormat::Lightgbm => "lightgbm",
+            SourceFormat::Catboost => "catboost",
         }
     }
 
@@ -71,6 +77,7 @@ impl SourceFormat {
             SourceFormat::Onnx => "ONNX (protobuf ModelProto)",
             SourceFormat::Xgboost => "XGBoost (JSON or UBJSON from save_model)",
             SourceFormat::Lightgbm => "LightGBM (text from save_model)",
+            SourceFormat::Catboost => "CatBoost (JSON from save_model(format=\"json\"))",
         }
     }
 
@@ -78,6 +85,8 @@ impl SourceFormat {
     pub fn detect(bytes: &[u8]) -> Option<SourceFormat> {
         if is_onnx(bytes) {
             Some(SourceFormat::Onnx)
+        } else if is_catboost(bytes) {
+            Some(SourceFormat::Catboost)
         } else if is_xgboost(bytes) {
             Some(SourceFormat::Xgboost)
         } else if is_lightgbm(bytes) {
@@ -94,6 +103,7 @@ impl fmt::Display for SourceFormat {
             SourceFormat::Onnx => "ONNX",
             SourceFormat::Xgboost => "XGBoost",
             SourceFormat::Lightgbm => "LightGBM",
+            SourceFormat::Catboost => "CatBoost",
         })
     }
 }
@@ -219,6 +229,13 @@ pub fn convert_any(
                 model_name: options.model_name.clone(),
             },
         ),
+        SourceFormat::Catboost => catboost::convert_with(
+            bytes,
+            &catboost::Options {
+                model_version: options.model_version.clone(),
+                model_name: options.model_name.clone(),
+            },
+        ),
     };
     result
         .map(|mut spec| {
@@ -252,6 +269,16 @@ fn is_xgboost(bytes: &[u8]) -> bool {
         return contains(bytes, b"learner");
     }
     trim_start(bytes).starts_with(b"{") && contains(bytes, b"\"learner\"")
+}
+
+fn is_catboost(bytes: &[u8]) -> bool {
+    if bytes.starts_with(catboost::CBM_MAGIC) {
+        return true;
+    }
+    trim_start(bytes).starts_with(b"{")
+        && contains(bytes, b"\"features_info\"")
+        && (contains(bytes, b"\"oblivious_trees\"") || contains(bytes, b"\"trees\""))
+        && !contains(bytes, b"\"learner\"")
 }
 
 fn is_lightgbm(bytes: &[u8]) -> bool {
@@ -324,7 +351,7 @@ fn looks_like(bytes: &[u8]) -> Option<&'static str> {
     } else if text.is_empty() {
         Some("a blank file")
     } else if text.starts_with(b"{") {
-        Some("JSON without a \"learner\" object, which XGBoost models have")
+        Some("JSON without a \"learner\" object, which XGBoost models have, or the \"features_info\" and \"oblivious_trees\" of a CatBoost model")
     } else if bytes.first() == Some(&0x08) {
         Some("protobuf, but not an ONNX ModelProto with a graph")
     } else {
@@ -396,6 +423,26 @@ mod tests {
     }
 
     #[test]
+    fn catboost_json_and_cbm() {
+        assert_eq!(
+            SourceFormat::detect(b" {\"features_info\": {}, \"oblivious_trees\": []}"),
+            Some(SourceFormat::Catboost)
+        );
+        assert_eq!(
+            SourceFormat::detect(b"CBM1\x98\x3a\x00\x00"),
+            Some(SourceFormat::Catboost)
+        );
+        // XGBoost's key wins over a feature that happens to be named like CatBoost's keys.
+        assert_eq!(
+            SourceFormat::detect(b"{\"learner\": {\"features_info\": 1, \"trees\": []}}"),
+            Some(SourceFormat::Xgboost)
+        );
+        assert_eq!(SourceFormat::detect(b"{\"features_info\": {}}"), None);
+        let err = convert_any(b"CBM1\x00\x00", None, &Options::default()).unwrap_err();
+        assert!(err.to_string().contains("format=\"json\""), "{err}");
+    }
+
+    #[test]
     fn lightgbm_first_line() {
         assert_eq!(
             SourceFormat::detect(b"tree\r\nversion=v4\r\n"),
@@ -417,7 +464,7 @@ mod tests {
             (b"APR\0rest", Some("an .apr model already")),
             (
                 b"{\"a\": 1}",
-                Some("JSON without a \"learner\" object, which XGBoost models have"),
+                Some("JSON without a \"learner\" object, which XGBoost models have, or the \"features_info\" and \"oblivious_trees\" of a CatBoost model"),
             ),
             (b"1,2,3\n", None),
         ];

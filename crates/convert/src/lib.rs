@@ -4,11 +4,12 @@
 //! [`linear_params`] reads the JSON parameter dump that
 //! `scripts/fixtures/generate_linear.py` writes for scikit-learn linear models and their
 //! `StandardScaler`; [`xgboost`] reads XGBoost models saved as JSON or UBJSON; [`lightgbm`]
-//! reads LightGBM text models.
+//! reads LightGBM text models; [`catboost`] reads CatBoost JSON models.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod catboost;
 pub mod detect;
 pub mod lightgbm;
 pub mod linear_params;

@@ -67,7 +67,7 @@ pub mod simd;
 pub mod explain;
 
 pub use explain::{Contributions, ExplainScratch, Explainer};
-pub use family::{svm, trees};
+pub use family::{cat_hash, oblivious, svm, trees};
 pub use model::{BatchOutput, Model, RowOutput, Scratch, MIN_ROWS_PER_THREAD};
 
 use std::fmt;
@@ -98,6 +98,17 @@ pub enum EngineError {
         /// Why, in a sentence.
         reason: &'static str,
     },
+    /// A categorical feature holds neither a category (text) nor an integer.
+    Category {
+        /// Index of the feature.
+        index: usize,
+    },
+    /// A category given as text ([`cat_hash::category_value`]) where the model takes a
+    /// number.
+    Text {
+        /// Index of the feature.
+        index: usize,
+    },
     /// A batch's length is not a whole number of rows.
     BatchShape {
         /// Length of the flat batch.
@@ -121,6 +132,14 @@ impl fmt::Display for EngineError {
                 write!(f, "feature {index} is infinite or outside the range this model computes in (f32)")
             }
             EngineError::Unexplainable { reason } => f.write_str(reason),
+            EngineError::Category { index } => write!(
+                f,
+                "feature {index} is categorical: give a category as a string or an integer"
+            ),
+            EngineError::Text { index } => write!(
+                f,
+                "feature {index} is a string; this model's feature {index} is a number (or null)"
+            ),
             EngineError::BatchShape { len, n_features } => {
                 write!(f, "batch of {len} values is not a whole number of {n_features}-feature rows")
             }

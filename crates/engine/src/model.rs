@@ -1,7 +1,7 @@
 //! The generic pipeline driver: [`Model`] runs preprocessors, the estimator block and the
 //! post transform over caller-owned buffers, calling into each family's module.
 
-use crate::family::{self, dense, post, trees, Buffers, EstimatorBlock};
+use crate::family::{self, dense, oblivious, post, trees, Buffers, EstimatorBlock};
 use crate::EngineError;
 use crate::{kernels, simd};
 use icebreak_format::{Apr, MissingValues, PostTransform, Precision, Role, Stage, Task};
@@ -50,6 +50,9 @@ pub struct Model<'a> {
     /// An f32 k-means estimator's `‖c‖²`, computed on the first prediction (k values, read
     /// from the centres once), never at creation: creating a model stays O(stages).
     kmeans_norms: std::sync::OnceLock<Vec<f32>>,
+    /// The estimator is an oblivious ensemble reading the caller's row, the precision `f64`:
+    /// the row is binarised once into the scratch's bits, the leaves summed in `f64`.
+    oblivious: bool,
 }
 
 /// Fewest rows [`Model::predict_batch_threads`] gives a thread: below this, starting a
@@ -66,6 +69,7 @@ pub struct Scratch {
     work: Vec<f64>,
     scores: Vec<f64>,
     values: Vec<f64>,
+    bins: Vec<u8>,
 }
 
 /// The result of one row, borrowing from the [`Scratch`]. Every number is a value of the
@@ -140,6 +144,8 @@ impl<'a> Model<'a> {
         let all_f64 = precision == Precision::F64
             && !stages.is_empty()
             && stages.iter().all(family::computes_f64);
+        let oblivious =
+            all_f64 && pre_end == 0 && matches!(stages.first(), Some(Stage::Oblivious(_)));
         let prepared = match stages.get(pre_end) {
             Some(Stage::Trees(t)) => Some(trees::Prepared::new(*t)),
             _ => None,
@@ -167,6 +173,7 @@ impl<'a> Model<'a> {
             work_len,
             precision,
             exact_f64: exact_f64 && precision == Precision::F64 && pre_end == 0,
+            oblivious,
             all_f64,
             kmeans_norms: std::sync::OnceLock::new(),
         }
@@ -234,6 +241,11 @@ impl<'a> Model<'a> {
         if s.work.len() < self.work_len {
             s.work.resize(self.work_len, 0.0);
         }
+        if let Some(Stage::Oblivious(o)) = self.stages.first() {
+            if s.bins.len() < o.n_splits() {
+                s.bins.resize(o.n_splits(), 0);
+            }
+        }
         if s.scores.len() < w {
             s.scores.resize(w, 0.0);
         }
@@ -251,14 +263,32 @@ impl<'a> Model<'a> {
                 found: x.len(),
             });
         }
+        if let Some(Stage::Oblivious(o)) = self.stages.first() {
+            for &f in o.categorical {
+                let index = f as usize;
+                if crate::cat_hash::category_hash(x[index]).is_none() {
+                    return Err(EngineError::Category { index });
+                }
+            }
+        }
         // Vectorised test first; the slow scan only runs to name the bad index.
         let limit = self.limit;
         if !kernels::any_beyond_f64(x, limit) {
             return Ok(());
         }
+        let categorical: &[u32] = match self.stages.first() {
+            Some(Stage::Oblivious(o)) => o.categorical,
+            _ => &[],
+        };
         for (index, v) in x.iter().enumerate() {
             if v.is_nan() {
-                if self.missing == MissingValues::Reject {
+                // A category given as text is a tagged NaN, not a missing value; only a
+                // categorical feature takes one.
+                let category = v.to_bits() & 0xFFFF_FFFF_0000_0000 == crate::cat_hash::CATEGORY_TAG;
+                if category && categorical.binary_search(&(index as u32)).is_err() {
+                    return Err(EngineError::Text { index });
+                }
+                if self.missing == MissingValues::Reject && !category {
                     return Err(EngineError::Missing { index });
                 }
             } else if v.abs() > limit {
@@ -299,9 +329,30 @@ impl<'a> Model<'a> {
             work,
             scores: s64,
             values: v64,
+            bins,
         } = scratch;
         let sw = self.score_width;
         let classifier = self.task == Task::Classification;
+        if self.oblivious {
+            if let Some(Stage::Oblivious(o)) = self.stages.first() {
+                oblivious::oblivious_row_f64(o, x, bins, &mut s64[..sw]);
+            }
+            let scores: &'s [f64] = &s64[..sw];
+            let (values, probabilities): (&'s [f64], _) = match self.post {
+                Some(p) => {
+                    let w = post::apply_f64(p, scores, v64);
+                    let v: &'s [f64] = &v64[..w];
+                    (v, classifier.then_some(v))
+                }
+                None => (scores, None),
+            };
+            return Ok(RowOutput {
+                scores,
+                values,
+                probabilities,
+                class: classifier.then(|| self.class_of(scores)),
+            });
+        }
         if self.exact_f64 {
             // Scores and post transform in f64, as the library computes them.
             if let Some(p) = &self.prepared {
@@ -592,6 +643,10 @@ impl<'a> Model<'a> {
                 };
                 trees::batch(p, src, precision, &mut out.scores);
             }
+            Some(Stage::Oblivious(o)) if self.oblivious => {
+                out.scores.resize(n_rows * sw, 0.0);
+                oblivious::batch_f64(o, rows, &mut out.scores);
+            }
             Some(Stage::Linear {
                 coef, intercept, ..
             }) => {
@@ -650,7 +705,7 @@ impl<'a> Model<'a> {
             _ => return self.batch_by_rows(rows, out),
         }
         match self.post {
-            Some(p) if self.exact_f64 => {
+            Some(p) if self.exact_f64 || self.oblivious => {
                 let mut tmp = vec![0.0f64; self.output_width.max(sw)];
                 out.value_width = self.output_width;
                 out.values.reserve(n_rows * self.output_width);

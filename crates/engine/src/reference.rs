@@ -41,7 +41,7 @@ fn run(stages: &[Stage<'_>], task: Task, x: &[f64], all_f64: bool) -> RefOutput 
     let reads_f64 = all_f64
         || matches!(
             stages.first(),
-            Some(Stage::Trees(_) | Stage::Svm(_) | Stage::GaussianNb { .. })
+            Some(Stage::Trees(_) | Stage::Oblivious(_) | Stage::Svm(_) | Stage::GaussianNb { .. })
         );
     let mut v: Vec<f64> = if reads_f64 {
         x.to_vec()
@@ -122,6 +122,10 @@ fn run(stages: &[Stage<'_>], task: Task, x: &[f64], all_f64: bool) -> RefOutput 
             }
             Stage::Trees(t) => {
                 v = crate::trees::trees_ref(&t, &v);
+                scores = Some(v.clone());
+            }
+            Stage::Oblivious(o) => {
+                v = crate::oblivious::oblivious_ref(&o, &v);
                 scores = Some(v.clone());
             }
             Stage::Svm(m) => {

@@ -15,6 +15,8 @@ mod explain;
 mod f64_pipelines;
 #[path = "engine/families.rs"]
 mod families;
+#[path = "engine/oblivious.rs"]
+mod oblivious;
 #[path = "engine/proptests.rs"]
 mod proptests;
 #[path = "engine/simd.rs"]

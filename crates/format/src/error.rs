@@ -200,6 +200,20 @@ pub enum FormatError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// R36: an oblivious tree ensemble is inconsistent: a split with an undefined flag, a
+    /// feature not below `n_in` or a NaN border, a split table out of its canonical order, a
+    /// tree deeper than
+    /// [`crate::family::oblivious::MAX_DEPTH`], a tree naming a split that does not exist,
+    /// tensors whose sizes do not follow from the depths, or a scale or bias that is not
+    /// finite.
+    BadOblivious {
+        /// Stage index.
+        stage: u32,
+        /// Split, tree or value concerned, where there is one.
+        index: u32,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// R30: an imputer's fill value is not finite (it would put a NaN or an infinity in the
     /// row it was meant to repair).
     BadImputer {
@@ -304,6 +318,9 @@ impl fmt::Display for FormatError {
             BadTrees { stage, index, reason } => write!(f, "stage {stage}: trees: {reason} (at index {index})"),
             BadCovers { stage, index, reason } => {
                 write!(f, "stage {stage}: trees: node covers: {reason} (at index {index})")
+            }
+            BadOblivious { stage, index, reason } => {
+                write!(f, "stage {stage}: oblivious: {reason} (at index {index})")
             }
             BadImputer { stage, index } => {
                 write!(f, "stage {stage}: imputer fill value for feature {index} is not finite")

@@ -62,6 +62,7 @@ pub mod testing;
 mod verified;
 mod writer;
 
+pub use family::oblivious;
 pub use family::trees;
 
 pub use aligned::{aligned_static, is_aligned, AlignedBuf, ModelBytes};
@@ -71,6 +72,7 @@ pub use model::{
     InputSchema, InputSpec, Labels, LabelsSpec, MissingValues, ModelSpec, OutputSchema, OutputSpec,
     Precision, Provenance, ProvenanceSpec, Task,
 };
+pub use oblivious::{Oblivious, ObliviousSpec, ObliviousSplit};
 pub use reader::{Apr, Section};
 pub use strings::{StrList, StringTable};
 pub use trees::{MissingRule, Split, TreeNode, Trees, TreesSpec};

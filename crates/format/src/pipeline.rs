@@ -26,6 +26,15 @@ pub(crate) fn check(
                 reason: "stage comes after a later role",
             });
         }
+        if let Stage::Oblivious(o) = s {
+            if stage > 0 && !o.categorical.is_empty() {
+                // Categories are read from the caller's row as given: nothing may change them.
+                return Err(FormatError::BadPipeline {
+                    stage,
+                    reason: "an oblivious stage with categorical features is not the first stage",
+                });
+            }
+        }
         if role == Role::Estimator {
             estimators += 1;
             let chain = s.chains_after(estimator);

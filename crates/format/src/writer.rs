@@ -154,7 +154,8 @@ fn needs_1_1(spec: &ModelSpec) -> bool {
             | StageSpec::LinearF64 { .. }
             | StageSpec::DenseF64 { .. }
             | StageSpec::PcaF64 { .. }
-            | StageSpec::KMeansF64 { .. } => true,
+            | StageSpec::KMeansF64 { .. }
+            | StageSpec::Oblivious(_) => true,
             _ => false,
         })
 }

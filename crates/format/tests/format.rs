@@ -21,6 +21,8 @@ mod proptests;
 mod rule_r29;
 #[path = "format/rule_r35.rs"]
 mod rule_r35;
+#[path = "format/rule_r36.rs"]
+mod rule_r36;
 #[path = "format/rules.rs"]
 mod rules;
 #[path = "format/rules_families.rs"]

@@ -70,7 +70,15 @@ impl<'de> Visitor<'de> for FeatureVisitor {
         self.other(Unexpected::Bool(v), "a boolean")
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Cell, E> {
-        self.other(Unexpected::Str(v), "a string")
+        if self.strict {
+            // A category given as text (CatBoost models): the row carries its hash, tagged;
+            // the engine refuses it at a feature that is not categorical.
+            Ok(Cell::Number(icebreak_engine::cat_hash::category_value(
+                v.as_bytes(),
+            )))
+        } else {
+            self.other(Unexpected::Str(v), "a string")
+        }
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Cell, A::Error> {
         if self.strict {
@@ -88,8 +96,11 @@ impl<'de> Visitor<'de> for FeatureVisitor {
     }
 }
 
-/// One feature value, strictly: a number, or `null` for missing (NaN). Anything else fails
-/// to deserialise with "invalid type: ..., expected a number or null".
+/// One feature value, strictly: a number, `null` for missing (NaN), or a string, a category
+/// of a model with categorical features (its tagged hash,
+/// [`icebreak_engine::cat_hash::category_value`]; the engine refuses it at any other
+/// feature). Anything else fails to deserialise with "invalid type: ..., expected a number
+/// or null".
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Feature(pub f64);
 
@@ -334,7 +345,15 @@ mod tests {
 
     #[test]
     fn strict_features_refuse_other_values() {
-        let e = parse_direct(br#"{"features": [1, "two"]}"#, 2).unwrap_err();
+        // A string is a category (tagged hash), refused later by a model that takes a number.
+        let Direct::Single(req) = parse_direct(br#"{"features": [1, "two"]}"#, 2).unwrap() else {
+            panic!("not single")
+        };
+        assert_eq!(
+            req.features[1].to_bits(),
+            icebreak_engine::cat_hash::category_value(b"two").to_bits()
+        );
+        let e = parse_direct(br#"{"features": [1, true]}"#, 2).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput);
         assert!(e.message().contains("a number or null"), "{}", e.message());
         for bad in [
@@ -389,7 +408,7 @@ mod tests {
     #[test]
     fn batch_instances_fail_alone() {
         let Direct::Batch(items) = parse_direct(
-            br#"{"instances": [{"features": [1]}, {"features": ["a"]}, {"nope": 1}, {"features": []}]}"#,
+            br#"{"instances": [{"features": [1]}, {"features": [true]}, {"nope": 1}, {"features": []}]}"#,
             1,
         )
         .unwrap() else {

@@ -175,8 +175,9 @@ fn unknown_content_is_refused_with_the_formats_listed() {
     assert_eq!(
         text(&out.stderr),
         "icebreak: not a model icebreak can import; the formats it reads are ONNX (protobuf \
-         ModelProto), XGBoost (JSON or UBJSON from save_model), LightGBM (text from save_model); \
-         name the format with --from if it is one of them\n"
+         ModelProto), XGBoost (JSON or UBJSON from save_model), LightGBM (text from save_model), \
+         CatBoost (JSON from save_model(format=\"json\")); name the format with --from if it is \
+         one of them\n"
     );
     assert!(!dst.exists());
 }
@@ -272,5 +273,124 @@ fn convert_reads_onnx_external_data_beside_the_model() {
     assert!(
         err.contains("external file") && err.contains("external_data=False"),
         "{err}"
+    );
+}
+
+#[test]
+fn catboost_json_is_detected_converted_and_predicted() {
+    let dir = scratch("catboost");
+    let case = root().join("fixtures/catboost/multiclass");
+    let dst = dir.join("m.apr");
+    ok(
+        &[
+            "convert",
+            case.join("model.json").to_str().unwrap(),
+            "-o",
+            dst.to_str().unwrap(),
+        ],
+        b"",
+    );
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(case.join("reference.json")).unwrap())
+            .unwrap();
+    let mut input = String::new();
+    for row in reference["inputs"].as_array().unwrap().iter().take(5) {
+        input.push_str(&serde_json::json!({ "features": row }).to_string());
+        input.push('\n');
+    }
+    let out = ok(
+        &["predict", dst.to_str().unwrap(), "--input", "-"],
+        input.as_bytes(),
+    );
+    for (i, line) in text(&out.stdout).lines().enumerate() {
+        let got: serde_json::Value = serde_json::from_str(line).unwrap();
+        // Raw scores: CatBoost's bits, through the JSON text.
+        assert_eq!(got["scores"], reference["raw"][i], "row {i}");
+    }
+    // The binary container is recognised, and refused with the way out.
+    let out = icebreak(
+        &[
+            "convert",
+            case.join("model.cbm").to_str().unwrap(),
+            "-o",
+            dst.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("format=\"json\""),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn catboost_categories_as_text_in_csv_and_json_lines() {
+    let dir = scratch("catboost_onehot");
+    let case = root().join("fixtures/catboost/onehot");
+    let dst = dir.join("m.apr");
+    ok(
+        &[
+            "convert",
+            case.join("model.json").to_str().unwrap(),
+            "-o",
+            dst.to_str().unwrap(),
+        ],
+        b"",
+    );
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(case.join("reference.json")).unwrap())
+            .unwrap();
+    let inputs = reference["inputs"].as_array().unwrap();
+    let names: Vec<&str> = reference["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    // CSV with a header; every row of the reference (unseen and empty categories included).
+    let mut csv = names.join(",") + "\n";
+    let mut jsonl = String::new();
+    for row in inputs {
+        let cells: Vec<String> = row
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => String::new(),
+                other => other.to_string(),
+            })
+            .collect();
+        csv.push_str(&cells.join(","));
+        csv.push('\n');
+        jsonl.push_str(&serde_json::json!({ "features": row }).to_string());
+        jsonl.push('\n');
+    }
+    for input in [csv, jsonl] {
+        let out = ok(
+            &["predict", dst.to_str().unwrap(), "--input", "-"],
+            input.as_bytes(),
+        );
+        let stdout = text(&out.stdout);
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(lines.len(), inputs.len());
+        for (i, line) in lines.iter().enumerate() {
+            let got: serde_json::Value = serde_json::from_str(line).unwrap();
+            // A regression: the prediction is CatBoost's raw value, bit for bit.
+            assert_eq!(got["prediction"], reference["raw"][i][0], "row {i}: {line}");
+        }
+    }
+    // A fraction where a category belongs is a row error naming the feature.
+    let bad = "{\"features\": [0.01, 1.5, 0.02, \"bp1\", 0.0, \"s5_2\", 0.0]}\n";
+    let out = ok(
+        &["predict", dst.to_str().unwrap(), "--input", "-"],
+        bad.as_bytes(),
+    );
+    assert!(
+        text(&out.stdout).contains("feature 1 is categorical"),
+        "{}",
+        text(&out.stdout)
     );
 }

@@ -4,8 +4,10 @@
 // Test helpers unwrap freely: a broken test model should fail the test loudly.
 #![allow(clippy::unwrap_used)]
 
+mod catboost_errors;
 mod common;
 mod fidelity_explain;
+mod fidelity_catboost;
 mod fidelity_lightgbm;
 mod fidelity_linear;
 mod fidelity_onnx;

@@ -7,12 +7,14 @@
 //! batch path has blocked kernels for linear models and tree ensembles (every other family
 //! runs row by row there).
 
+pub mod cat_hash;
 pub mod dense;
 pub mod imputer;
 pub mod kmeans;
 pub mod linear;
 pub mod naive_bayes;
 pub mod normalizer;
+pub mod oblivious;
 pub mod pca;
 pub mod post;
 pub mod scaler;
@@ -94,6 +96,7 @@ pub(crate) fn computes_f64(s: &Stage<'_>) -> bool {
             | Stage::DenseF64 { .. }
             | Stage::GaussianNb { .. }
             | Stage::KMeansF64 { .. }
+            | Stage::Oblivious(_)
             | Stage::Post(_)
     )
 }
@@ -141,6 +144,10 @@ pub(crate) fn run_all_f64(
                 return (no, None);
             }
             Stage::DenseF64 { .. } => return (dense::chain_f64(&stages[i..], v, scores, w), None),
+            Stage::Oblivious(o) => {
+                oblivious::oblivious_row_direct_f64(&o, &v[..w], scores);
+                return (o.n_out as usize, None);
+            }
             Stage::KMeansF64 { k, centers, .. } => {
                 let k = k as usize;
                 let nearest = kmeans::kmeans_f64(&v[..w], centers, &mut scores[..k]);
@@ -177,7 +184,7 @@ pub(crate) fn run_all_f64(
 pub(crate) fn reads_f64(s: &Stage<'_>) -> bool {
     matches!(
         s,
-        Stage::Trees(_) | Stage::Svm(_) | Stage::GaussianNb { .. }
+        Stage::Trees(_) | Stage::Oblivious(_) | Stage::Svm(_) | Stage::GaussianNb { .. }
     )
 }
 
@@ -253,6 +260,11 @@ impl EstimatorBlock<'_, '_> {
                 narrow(&acc[..sw], &mut b[..sw]);
                 (None, false)
             }
+            Some(Stage::Oblivious(o)) => {
+                oblivious::oblivious_row_direct_f64(o, x, &mut acc[..sw]);
+                narrow(&acc[..sw], &mut b[..sw]);
+                (None, false)
+            }
             Some(Stage::Svm(m)) => svm::stage_row(m, x, work, acc, a, b),
             Some(st @ Stage::GaussianNb { .. }) => naive_bayes::row(st, self.post, x, acc, a, b),
             _ => (None, false),
@@ -322,6 +334,12 @@ impl EstimatorBlock<'_, '_> {
                 if let Some(p) = self.prepared {
                     trees::trees_row_f64(p, &xr[..w], &mut acc[..sw]);
                 }
+                narrow(&acc[..sw], &mut b[..sw]);
+                (None, false)
+            }
+            Some(Stage::Oblivious(o)) => {
+                widen(&a[..w], &mut xr[..w]);
+                oblivious::oblivious_row_direct_f64(o, &xr[..w], &mut acc[..sw]);
                 narrow(&acc[..sw], &mut b[..sw]);
                 (None, false)
             }

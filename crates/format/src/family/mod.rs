@@ -13,6 +13,7 @@ pub(crate) mod kmeans;
 pub(crate) mod linear;
 pub(crate) mod naive_bayes;
 pub(crate) mod normalizer;
+pub mod oblivious;
 pub(crate) mod pca;
 pub(crate) mod post;
 pub(crate) mod scaler;
@@ -21,6 +22,7 @@ pub mod trees;
 
 pub use dense::Activation;
 pub use normalizer::Norm;
+use oblivious::{Oblivious, ObliviousSpec};
 pub use post::PostTransform;
 pub use svm::{Kernel, Svm, SvmSpec};
 use trees::{Trees, TreesSpec};
@@ -49,6 +51,7 @@ pub(crate) mod stage_kind {
     pub const DENSE_F64: u32 = 16;
     pub const PCA_F64: u32 = 17;
     pub const KMEANS_F64: u32 = 18;
+    pub const OBLIVIOUS: u32 = 19;
 }
 
 /// One pipeline stage, viewing its weights in place.
@@ -104,6 +107,9 @@ pub enum Stage<'a> {
     },
     /// A tree ensemble (decision tree, random forest, gradient boosting), estimator.
     Trees(Trees<'a>),
+    /// An oblivious (symmetric) tree ensemble computed in `f64` (CatBoost), estimator. See
+    /// [`Oblivious`].
+    Oblivious(Oblivious<'a>),
     /// Post-processing of the scores.
     Post(PostTransform),
     /// `y_i = x_i · scale_i + min_i`, element-wise (scikit-learn's `MinMaxScaler`, whose
@@ -260,6 +266,7 @@ impl Stage<'_> {
             Stage::Linear { .. }
             | Stage::LinearF64 { .. }
             | Stage::Trees(_)
+            | Stage::Oblivious(_)
             | Stage::Dense { .. }
             | Stage::DenseF64 { .. }
             | Stage::Svm(_)
@@ -286,6 +293,7 @@ impl Stage<'_> {
             | Stage::Dense { n_out, .. }
             | Stage::DenseF64 { n_out, .. } => n_out,
             Stage::Trees(t) => t.n_out,
+            Stage::Oblivious(o) => o.n_out,
             Stage::Svm(s) => s.output_width(),
             Stage::KMeans { k, .. } | Stage::KMeansF64 { k, .. } => k,
             Stage::GaussianNb { n_classes, .. } => n_classes,
@@ -303,6 +311,7 @@ impl Stage<'_> {
             Stage::Linear { .. } => "linear",
             Stage::LinearF64 { .. } => "linear_f64",
             Stage::Trees(_) => "trees",
+            Stage::Oblivious(_) => "oblivious",
             Stage::MinMaxScaler { .. } => "min_max_scaler",
             Stage::Normalizer { .. } => "normalizer",
             Stage::Imputer { .. } => "imputer",
@@ -343,6 +352,7 @@ impl Stage<'_> {
             | Stage::GaussianNb { n_in, .. } => Some(n_in),
             Stage::Svm(m) => Some(m.n_in),
             Stage::Trees(t) => Some(t.n_in),
+            Stage::Oblivious(o) => Some(o.n_in),
             Stage::Post(_) => None,
         }
     }
@@ -424,6 +434,8 @@ pub enum StageSpec {
     },
     /// See [`Stage::Trees`].
     Trees(TreesSpec),
+    /// See [`Stage::Oblivious`].
+    Oblivious(ObliviousSpec),
     /// See [`Stage::Post`].
     Post(PostTransform),
     /// See [`Stage::MinMaxScaler`]: `y = x · scale + min`.
@@ -564,6 +576,7 @@ pub(crate) fn read_stage<'a>(
                 | stage_kind::DENSE_F64
                 | stage_kind::PCA_F64
                 | stage_kind::KMEANS_F64
+                | stage_kind::OBLIVIOUS
         )
     {
         // Stage kinds of version 1.1.
@@ -599,6 +612,10 @@ pub(crate) fn read_stage<'a>(
                 need(trees::RECORD_LEN)?;
             }
             Ok(Stage::Trees(trees::read(p, index, len, w)?))
+        }
+        stage_kind::OBLIVIOUS => {
+            need(oblivious::RECORD_LEN)?;
+            Ok(Stage::Oblivious(oblivious::read(p, index, w)?))
         }
         stage_kind::POST => {
             need(post::RECORD_LEN)?;
@@ -688,6 +705,7 @@ pub(crate) fn payload(s: &StageSpec, t: &mut Tensors) -> Vec<u32> {
             linear::payload_f64(*n_in, *n_out, coef, intercept, t),
         ),
         StageSpec::Trees(tr) => (stage_kind::TREES, trees::payload(tr, t)),
+        StageSpec::Oblivious(o) => (stage_kind::OBLIVIOUS, oblivious::payload(o, t)),
         StageSpec::Post(p) => (stage_kind::POST, vec![p.code()]),
         StageSpec::MinMaxScaler { scale, min } => {
             (stage_kind::MIN_MAX_SCALER, scaler::payload(scale, min, t))
@@ -803,6 +821,7 @@ impl Stage<'_> {
                 intercept: intercept.to_vec(),
             },
             Stage::Trees(t) => StageSpec::Trees(trees::to_spec(&t)),
+            Stage::Oblivious(o) => StageSpec::Oblivious(oblivious::to_spec(&o)),
             Stage::Post(p) => StageSpec::Post(p),
             Stage::MinMaxScaler { scale, min } => StageSpec::MinMaxScaler {
                 scale: scale.to_vec(),

@@ -103,15 +103,15 @@ fn linear_f64_rules() {
     use crate::common::{broken, set_word, write_vec};
     let spec = linear_f64();
     let k = linear_kind_word(&write_vec(&spec));
-    // A 1.0 file (an f32 linear model) whose kind word says linear_f64, dense_f64, pca_f64 or
-    // kmeans_f64.
+    // A 1.0 file (an f32 linear model) whose kind word says linear_f64, dense_f64, pca_f64,
+    // kmeans_f64 or oblivious.
     let one_0 = linear(Precision::F32);
     let k10 = crate::common::Parts::of(&write_vec(&one_0))
         .manifest_words()
         .windows(3)
         .position(|w| w == [2, 2, 1])
         .unwrap();
-    for kind in [15, 16, 17, 18] {
+    for kind in [15, 16, 17, 18, 19] {
         let e = broken(&one_0, |v| set_word(v, k10, kind));
         assert_eq!(
             e,
@@ -141,12 +141,12 @@ fn linear_f64_rules() {
         "{e:?}"
     );
     // A kind no version defines, in a 1.1 file.
-    let e = broken(&spec, |v| set_word(v, k, 19));
+    let e = broken(&spec, |v| set_word(v, k, 20));
     assert_eq!(
         e,
         FormatError::UnknownValue {
             field: "stage_kind",
-            value: 19
+            value: 20
         }
     );
     // n_out 1: the 4 coefficients are not 1 × 2, and the intercept has 2 elements.

@@ -402,6 +402,10 @@ fn tensors_of(s: &StageSpec) -> usize {
         StageSpec::Svm(m) => {
             3 + usize::from(!m.n_support.is_empty()) + 2 * usize::from(!m.prob_a.is_empty())
         }
+        StageSpec::Oblivious(o) => {
+            3 + usize::from(!o.splits.is_empty())
+                + usize::from(o.trees.iter().any(|t| !t.is_empty()))
+        }
         StageSpec::Trees(t) => {
             3 + usize::from(!t.nodes.is_empty())
                 + usize::from(!t.targets.is_empty())

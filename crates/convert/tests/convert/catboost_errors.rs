@@ -1,0 +1,163 @@
+//! Malformed and hostile CatBoost JSON: each refused with a message naming what is wrong,
+//! sizes checked against their limits before anything is built from them.
+
+use icebreak_convert::catboost::convert;
+use serde_json::{json, Value};
+
+/// A valid two-feature regression: one tree of depth 1 on feature 1.
+fn base() -> Value {
+    json!({
+        "model_info": {"params": {"loss_function": {"type": "RMSE"}}},
+        "features_info": {"float_features": [
+            {"borders": [0.5], "feature_index": 0, "flat_feature_index": 0,
+             "nan_value_treatment": "AsFalse", "feature_id": "a"},
+            {"borders": [1.5], "feature_index": 1, "flat_feature_index": 1,
+             "nan_value_treatment": "AsTrue", "feature_id": "b"}
+        ]},
+        "oblivious_trees": [{"leaf_values": [1.0, 2.0], "splits": [
+            {"border": 1.5, "float_feature_index": 1, "split_index": 0, "split_type": "FloatFeature"}
+        ]}],
+        "scale_and_bias": [1, [0.5]]
+    })
+}
+
+fn err(v: &Value) -> String {
+    convert(v.to_string().as_bytes())
+        .expect_err("the importer must refuse this model")
+        .to_string()
+}
+
+#[test]
+fn base_converts() {
+    let spec = convert(base().to_string().as_bytes()).unwrap();
+    assert_eq!(spec.input.n_features, 2);
+    assert_eq!(
+        spec.input.feature_names,
+        Some(vec!["a".to_string(), "b".to_string()])
+    );
+}
+
+#[test]
+fn refusals_name_the_problem() {
+    type Patch = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Patch)> = vec![
+        (
+            "depth 17, more than 16",
+            Box::new(|v| {
+                let split = v["oblivious_trees"][0]["splits"][0].clone();
+                v["oblivious_trees"][0]["splits"] = Value::Array(vec![split; 17]);
+                v["oblivious_trees"][0]["leaf_values"] = json!([]);
+            }),
+        ),
+        (
+            "1 leaf values, 2 expected",
+            Box::new(|v| {
+                v["oblivious_trees"][0]["leaf_values"] = json!([1.0]);
+            }),
+        ),
+        (
+            "feature index is 1048576, more than the limit",
+            Box::new(|v| {
+                v["features_info"]["float_features"][1]["flat_feature_index"] = json!(1u64 << 20);
+            }),
+        ),
+        (
+            "split type `EstimatedFeature` is not supported",
+            Box::new(|v| {
+                v["oblivious_trees"][0]["splits"][0]["split_type"] = json!("EstimatedFeature");
+            }),
+        ),
+        (
+            "unknown nan_value_treatment `Sometimes`",
+            Box::new(|v| {
+                v["features_info"]["float_features"][0]["nan_value_treatment"] = json!("Sometimes");
+            }),
+        ),
+        (
+            "border 0.1 is not a finite float32 value",
+            Box::new(|v| {
+                v["oblivious_trees"][0]["splits"][0]["border"] = json!(0.1);
+            }),
+        ),
+        (
+            "float feature 7 is not described",
+            Box::new(|v| {
+                v["oblivious_trees"][0]["splits"][0]["float_feature_index"] = json!(7);
+            }),
+        ),
+        (
+            "non-symmetric trees",
+            Box::new(|v| {
+                let t = v["oblivious_trees"].take();
+                v.as_object_mut().unwrap().remove("oblivious_trees");
+                v["trees"] = t;
+            }),
+        ),
+        ("no trees", Box::new(|v| v["oblivious_trees"] = json!([]))),
+        (
+            "CTR features (target statistics of the categorical features `colour`)",
+            Box::new(|v| {
+                v["features_info"]["categorical_features"] =
+                    json!([{"feature_index": 0, "flat_feature_index": 2, "feature_id": "colour"}]);
+                v["oblivious_trees"][0]["splits"][0] = json!({"border": 0.5,
+                    "ctr_target_border_idx": 0, "split_index": 0, "split_type": "OnlineCtr"});
+            }),
+        ),
+        (
+            "two features share one flat_feature_index",
+            Box::new(|v| {
+                v["features_info"]["categorical_features"] =
+                    json!([{"feature_index": 0, "flat_feature_index": 1, "feature_id": "colour"}]);
+            }),
+        ),
+        (
+            "one-hot value 4294967296 is not a 32-bit hash",
+            Box::new(|v| {
+                v["features_info"]["categorical_features"] =
+                    json!([{"feature_index": 0, "flat_feature_index": 2, "feature_id": "colour"}]);
+                v["oblivious_trees"][0]["splits"][0] = json!({"cat_feature_index": 0,
+                    "value": 4294967296u64, "split_index": 0, "split_type": "OneHotFeature"});
+            }),
+        ),
+        (
+            "categorical feature 3 is not described",
+            Box::new(|v| {
+                v["oblivious_trees"][0]["splits"][0] = json!({"cat_feature_index": 3,
+                    "value": -5, "split_index": 0, "split_type": "OneHotFeature"});
+            }),
+        ),
+        (
+            "text features are not supported",
+            Box::new(|v| {
+                v["features_info"]["text_features"] = json!([{}]);
+            }),
+        ),
+        (
+            "class names are not distinct",
+            Box::new(|v| {
+                v["model_info"] = json!({"params": {"loss_function": {"type": "Logloss"}},
+                "class_params": {"class_names": ["x", "x"], "class_label_type": "String"}});
+            }),
+        ),
+        (
+            "loss Logloss with 2 values per leaf",
+            Box::new(|v| {
+                v["model_info"]["params"]["loss_function"]["type"] = json!("Logloss");
+                v["scale_and_bias"] = json!([1, [0, 0]]);
+                v["oblivious_trees"][0]["leaf_values"] = json!([1.0, 2.0, 3.0, 4.0]);
+            }),
+        ),
+    ];
+    for (want, patch) in cases {
+        let mut v = base();
+        patch(&mut v);
+        let got = err(&v);
+        assert!(got.contains(want), "want `{want}` in: {got}");
+    }
+}
+
+#[test]
+fn malformed_json_is_a_json_error() {
+    let e = convert(b"{\"features_info\": ").unwrap_err();
+    assert!(e.to_string().starts_with("malformed source model"), "{e}");
+}

@@ -1,0 +1,251 @@
+//! Fidelity: icebreak answers like CatBoost on the committed fixtures.
+//!
+//! `scripts/fixtures/generate_catboost.py` (pinned catboost, one thread) trained each model,
+//! saved `model.json` and recorded CatBoost's own `predict(prediction_type="RawFormulaVal")`
+//! and the transformed outputs (`Probability` for classifiers, `Exponent` for Poisson) at
+//! float64 precision, on the test split plus edge rows: every float feature NaN, one at a
+//! time, rows exactly at split borders, one float32 step either side and one float64 step
+//! above.
+//!
+//! icebreak binarises the row in `f32` as CatBoost does, sums the leaves in `f64` in tree
+//! order and applies `scale · sum + bias` and the objective's transform in `f64`. For every
+//! row and every output of every numeric fixture:
+//! - raw scores are CatBoost's bit for bit (0 ulp);
+//! - probabilities (binary: `[1 - σ(z), σ(z)]`; multi-class: softmax) and `exp` values are
+//!   within `TRANSFORM_ULPS` of CatBoost's (measured: see the assertion's report);
+//! - the batch path gives the row path's answers bit for bit;
+//! - the predicted class is CatBoost's (`z > 0`; the first maximum).
+//!
+//! The one-hot fixture (`onehot`) is checked like the others, its categories given as text
+//! (hashed as CatBoost hashes them); the CTR fixture (`ctr`) is refused with a message naming
+//! the categorical features (checked below).
+
+// Test helpers unwrap freely: a malformed fixture should fail the test loudly.
+#![allow(clippy::unwrap_used)]
+
+use crate::common::{assert_bits, batch_matches_rows, fixture_dir, floats, read_json, ulps};
+use icebreak_engine::Model;
+use icebreak_format::{Apr, Precision, StageSpec, Task};
+
+/// Largest distance of a transformed output (probability, `exp`) from CatBoost's, in f64
+/// ulps. docs/FIDELITY.md states the same number.
+const TRANSFORM_ULPS: u64 = 8;
+
+const CASES: [&str; 8] = [
+    "binary_nan_max",
+    "binary_nan_min",
+    "crossentropy",
+    "multiclass",
+    "onehot",
+    "poisson",
+    "regression",
+    "tweedie",
+];
+
+/// A reference row: numbers, `null` as NaN, and categories (strings) as the row value a
+/// front end reading text gives them.
+fn row(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|c| match c {
+            serde_json::Value::String(s) => icebreak_engine::cat_hash::category_value(s.as_bytes()),
+            other => floats(other)[0],
+        })
+        .collect()
+}
+
+fn convert(name: &str) -> Vec<u8> {
+    let bytes = std::fs::read(fixture_dir("catboost").join(name).join("model.json")).unwrap();
+    let spec = icebreak_convert::catboost::convert(&bytes).unwrap();
+    assert!(
+        matches!(spec.stages[0], StageSpec::Oblivious(_)),
+        "{name}: an oblivious stage"
+    );
+    assert_eq!(spec.output.precision, Precision::F64);
+    icebreak_format::write_to_vec(&spec).unwrap()
+}
+
+#[test]
+fn every_fixture_answers_like_catboost() {
+    let mut worst_transform = 0;
+    for name in CASES {
+        let apr_bytes = icebreak_format::AlignedBuf::copy_from(&convert(name));
+        let apr = Apr::parse(&apr_bytes).unwrap();
+        let model = Model::new(&apr);
+        let r = read_json(&fixture_dir("catboost").join(name).join("reference.json"));
+        let inputs: Vec<Vec<f64>> = r["inputs"].as_array().unwrap().iter().map(row).collect();
+        let raw: Vec<Vec<f64>> = r["raw"].as_array().unwrap().iter().map(floats).collect();
+        let transformed: Vec<Vec<f64>> = r["transformed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(floats)
+            .collect();
+        assert!(inputs.len() > 80, "{name}: {} rows", inputs.len());
+        let mut scratch = model.scratch();
+        for (i, x) in inputs.iter().enumerate() {
+            let out = model.predict_row(x, &mut scratch).unwrap();
+            assert_bits(
+                out.scores,
+                &raw[i],
+                Precision::F64,
+                &format!("{name} row {i} raw"),
+            );
+            let want = &transformed[i];
+            assert_eq!(out.values.len(), want.len(), "{name} row {i}");
+            for (g, w) in out.values.iter().zip(want) {
+                let d = ulps(*g, *w, Precision::F64);
+                worst_transform = worst_transform.max(d);
+                assert!(
+                    d <= TRANSFORM_ULPS,
+                    "{name} row {i}: transformed {g:e} vs CatBoost's {w:e} ({d} ulp)"
+                );
+            }
+            if model.task() == Task::Classification {
+                let class = out.class.unwrap();
+                let want_class = if raw[i].len() == 1 {
+                    usize::from(raw[i][0] > 0.0)
+                } else {
+                    let m = raw[i].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    raw[i].iter().position(|&v| v == m).unwrap()
+                };
+                assert_eq!(class, want_class, "{name} row {i}");
+            }
+        }
+        let flat: Vec<f64> = inputs.concat();
+        batch_matches_rows(&model, &flat, name);
+    }
+    eprintln!("catboost: largest distance of a transformed output: {worst_transform} ulp");
+}
+
+#[test]
+fn fixtures_exercise_both_nan_rules_and_every_objective() {
+    use icebreak_format::ObliviousSplit;
+    let nan_true = |name: &str| {
+        let bytes = std::fs::read(fixture_dir("catboost").join(name).join("model.json")).unwrap();
+        let spec = icebreak_convert::catboost::convert(&bytes).unwrap();
+        let StageSpec::Oblivious(o) = &spec.stages[0] else {
+            panic!("{name}")
+        };
+        o.splits
+            .iter()
+            .filter(|s| matches!(s, ObliviousSplit::Float { nan_true: true, .. }))
+            .count()
+    };
+    assert_eq!(nan_true("binary_nan_min"), 0);
+    assert!(nan_true("binary_nan_max") > 0);
+}
+
+#[test]
+fn ctr_fixture_is_refused_naming_the_features() {
+    let bytes = std::fs::read(fixture_dir("catboost").join("ctr").join("model.json")).unwrap();
+    let err = icebreak_convert::catboost::convert(&bytes)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("CTR features"), "{err}");
+    assert!(err.contains("`bp_band`"), "{err}");
+}
+
+#[test]
+fn onehot_fixture_declares_its_categorical_features() {
+    let bytes = std::fs::read(fixture_dir("catboost").join("onehot").join("model.json")).unwrap();
+    let spec = icebreak_convert::catboost::convert(&bytes).unwrap();
+    let StageSpec::Oblivious(o) = &spec.stages[0] else {
+        panic!("not oblivious")
+    };
+    // sex, bp_band, s5_band are columns 1, 3 and 5.
+    assert_eq!(o.categorical, vec![1, 3, 5]);
+    assert!(o
+        .splits
+        .iter()
+        .any(|s| matches!(s, icebreak_format::ObliviousSplit::OneHot { .. })));
+    // Integer categories are hashed from their decimal text, as CatBoost does: the row with
+    // categories given as text and the same row with a category that is not a number agree
+    // with the reference; a fraction is refused.
+    let apr_bytes =
+        icebreak_format::AlignedBuf::copy_from(&icebreak_format::write_to_vec(&spec).unwrap());
+    let apr = Apr::parse(&apr_bytes).unwrap();
+    let model = Model::new(&apr);
+    let r = read_json(
+        &fixture_dir("catboost")
+            .join("onehot")
+            .join("reference.json"),
+    );
+    let mut x = row(&r["inputs"][0]);
+    x[1] = 0.5;
+    let e = model.predict_row(&x, &mut model.scratch()).unwrap_err();
+    assert_eq!(e, icebreak_engine::EngineError::Category { index: 1 });
+}
+
+#[test]
+fn cbm_container_is_refused_with_the_way_out() {
+    let bytes =
+        std::fs::read(fixture_dir("catboost").join("regression").join("model.cbm")).unwrap();
+    let (format, _) = match icebreak_convert::convert_any(&bytes, None, &Default::default()) {
+        Err(icebreak_convert::ImportError::Convert { format, error, .. }) => {
+            assert!(error.to_string().contains("format=\"json\""), "{error}");
+            (format, ())
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(format, icebreak_convert::SourceFormat::Catboost);
+}
+
+#[test]
+fn category_hashes_are_catboosts() {
+    let v = read_json(&fixture_dir("catboost").join("hashes.json"));
+    let hashes = v["hashes"].as_object().unwrap();
+    assert!(hashes.len() >= 30);
+    let mut lengths = std::collections::BTreeSet::new();
+    for (s, h) in hashes {
+        assert_eq!(
+            u64::from(icebreak_engine::cat_hash::cat_feature_hash(s.as_bytes())),
+            h.as_u64().unwrap(),
+            "{s:?} ({} bytes)",
+            s.len()
+        );
+        lengths.insert(s.len());
+    }
+    // Every length class of CityHash64 (0, 1-3, 4-8, 9-16, 17-32, 33-64, 65+), and several
+    // 64-byte blocks.
+    for want in [0, 1, 4, 9, 17, 33, 65, 129, 1000] {
+        assert!(
+            lengths.contains(&want) || lengths.iter().any(|&l| l > want && want > 0),
+            "no string of {want}+ bytes"
+        );
+    }
+    assert!(lengths.contains(&0));
+}
+
+#[test]
+fn categories_as_strings_in_events() {
+    // A direct event (Lambda, the server) with the categories as strings, as a client sends
+    // them: parsed by the protocol, answered like CatBoost.
+    let bytes = std::fs::read(fixture_dir("catboost").join("onehot").join("model.json")).unwrap();
+    let spec = icebreak_convert::catboost::convert(&bytes).unwrap();
+    let buf =
+        icebreak_format::AlignedBuf::copy_from(&icebreak_format::write_to_vec(&spec).unwrap());
+    let apr = Apr::parse(&buf).unwrap();
+    let model = Model::new(&apr);
+    let mut scratch = model.scratch();
+    let r = read_json(
+        &fixture_dir("catboost")
+            .join("onehot")
+            .join("reference.json"),
+    );
+    for (i, row) in r["inputs"].as_array().unwrap().iter().enumerate() {
+        let event = serde_json::json!({ "features": row }).to_string();
+        let icebreak_protocol::Direct::Single(req) =
+            icebreak_protocol::parse_direct(event.as_bytes(), model.n_features()).unwrap()
+        else {
+            panic!("not single")
+        };
+        let out = model.predict_row(&req.features, &mut scratch).unwrap();
+        assert_eq!(
+            out.scores[0].to_bits(),
+            floats(&r["raw"][i])[0].to_bits(),
+            "row {i}"
+        );
+    }
+}
