@@ -6,8 +6,8 @@
 
 mod catboost_errors;
 mod common;
-mod fidelity_explain;
 mod fidelity_catboost;
+mod fidelity_explain;
 mod fidelity_lightgbm;
 mod fidelity_linear;
 mod fidelity_onnx;
