@@ -101,6 +101,7 @@ fn svc_stage(r: &mut Rng, n_in: u32, per_class: u32, k: u32) -> StageSpec {
         coef: r.f64s((k as usize - 1) * n_sv, 1.0, 0.0),
         intercept: r.f64s(pairs, 0.5, 0.0),
         prob_a: r.f64s(pairs, 0.5, -2.0),
+        break_ties: false,
         prob_b: r.f64s(pairs, 0.1, 0.0),
     })
 }

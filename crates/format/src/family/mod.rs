@@ -49,6 +49,8 @@ pub(crate) mod stage_kind {
     pub const DENSE_F64: u32 = 16;
     pub const PCA_F64: u32 = 17;
     pub const KMEANS_F64: u32 = 18;
+    pub const SVM_F64: u32 = 20;
+    pub const IMPUTER_F64: u32 = 21;
 }
 
 /// One pipeline stage, viewing its weights in place.
@@ -60,6 +62,15 @@ pub enum Stage<'a> {
         mean: &'a [f32],
         /// Per-feature scale (divisor).
         scale: &'a [f32],
+    },
+    /// [`Stage::Imputer`] with an f64 marker and f64 fill values, computed in f64
+    /// (preprocessor): scikit-learn's `SimpleImputer`. In a pipeline that is not computed in
+    /// f64 throughout, it sees the row as f32 and its fill values are rounded to f32.
+    ImputerF64 {
+        /// The value that marks a missing entry (NaN for NaN).
+        missing: f64,
+        /// Per-feature fill value.
+        fill: &'a [f64],
     },
     /// `(x - mean) / scale`, element-wise, computed in f64 from the caller's f64 row with f64
     /// parameters, then rounded once to f32 (preprocessor): scikit-learn's StandardScaler as
@@ -191,6 +202,9 @@ pub enum Stage<'a> {
     },
     /// A support vector machine (classifier or regressor), estimator. See [`Svm`].
     Svm(Svm<'a>),
+    /// A support vector machine with f64 support vectors, computed in f64 (estimator):
+    /// scikit-learn's `SVC`, `NuSVC`, `SVR`, `NuSVR`. See [`Svm`].
+    SvmF64(Svm<'a, f64>),
     /// k-means with f64 centres, computed in f64 as scikit-learn's `euclidean_distances`
     /// computes it: `y_c = sqrt(max((-2 x · c + ‖x‖²) + ‖c‖², 0))`, the class the smallest
     /// squared distance, ties to the first (estimator): a k-means reached through a double
@@ -255,6 +269,7 @@ impl Stage<'_> {
             | Stage::MinMaxScalerF64 { .. }
             | Stage::Normalizer { .. }
             | Stage::Imputer { .. }
+            | Stage::ImputerF64 { .. }
             | Stage::Pca { .. }
             | Stage::PcaF64 { .. } => Role::Preprocessor,
             Stage::Linear { .. }
@@ -263,6 +278,7 @@ impl Stage<'_> {
             | Stage::Dense { .. }
             | Stage::DenseF64 { .. }
             | Stage::Svm(_)
+            | Stage::SvmF64(_)
             | Stage::KMeans { .. }
             | Stage::KMeansF64 { .. }
             | Stage::GaussianNb { .. } => Role::Estimator,
@@ -278,7 +294,8 @@ impl Stage<'_> {
             | Stage::MinMaxScaler { .. }
             | Stage::MinMaxScalerF64 { .. }
             | Stage::Normalizer { .. }
-            | Stage::Imputer { .. } => input,
+            | Stage::Imputer { .. }
+            | Stage::ImputerF64 { .. } => input,
             Stage::Pca { n_out, .. }
             | Stage::PcaF64 { n_out, .. }
             | Stage::Linear { n_out, .. }
@@ -287,6 +304,7 @@ impl Stage<'_> {
             | Stage::DenseF64 { n_out, .. } => n_out,
             Stage::Trees(t) => t.n_out,
             Stage::Svm(s) => s.output_width(),
+            Stage::SvmF64(s) => s.output_width(),
             Stage::KMeans { k, .. } | Stage::KMeansF64 { k, .. } => k,
             Stage::GaussianNb { n_classes, .. } => n_classes,
             Stage::Post(PostTransform::BinaryLogistic) => 2,
@@ -306,11 +324,13 @@ impl Stage<'_> {
             Stage::MinMaxScaler { .. } => "min_max_scaler",
             Stage::Normalizer { .. } => "normalizer",
             Stage::Imputer { .. } => "imputer",
+            Stage::ImputerF64 { .. } => "imputer_f64",
             Stage::Pca { .. } => "pca",
             Stage::PcaF64 { .. } => "pca_f64",
             Stage::Dense { .. } => "dense",
             Stage::DenseF64 { .. } => "dense_f64",
             Stage::Svm(_) => "svm",
+            Stage::SvmF64(_) => "svm_f64",
             Stage::KMeans { .. } => "kmeans",
             Stage::KMeansF64 { .. } => "kmeans_f64",
             Stage::GaussianNb { .. } => "gaussian_nb",
@@ -331,6 +351,7 @@ impl Stage<'_> {
             Stage::MinMaxScalerF64 { scale, .. } => Some(scale.len() as u32),
             Stage::MinMaxScaler { scale, .. } => Some(scale.len() as u32),
             Stage::Imputer { fill, .. } => Some(fill.len() as u32),
+            Stage::ImputerF64 { fill, .. } => Some(fill.len() as u32),
             Stage::Normalizer { width, .. } => Some(width),
             Stage::Linear { n_in, .. }
             | Stage::LinearF64 { n_in, .. }
@@ -342,6 +363,7 @@ impl Stage<'_> {
             | Stage::KMeansF64 { n_in, .. }
             | Stage::GaussianNb { n_in, .. } => Some(n_in),
             Stage::Svm(m) => Some(m.n_in),
+            Stage::SvmF64(m) => Some(m.n_in),
             Stage::Trees(t) => Some(t.n_in),
             Stage::Post(_) => None,
         }
@@ -362,7 +384,7 @@ impl Stage<'_> {
     pub(crate) fn takes_post(&self) -> bool {
         !matches!(
             self,
-            Stage::Svm(_) | Stage::KMeans { .. } | Stage::KMeansF64 { .. }
+            Stage::Svm(_) | Stage::SvmF64(_) | Stage::KMeans { .. } | Stage::KMeansF64 { .. }
         )
     }
 
@@ -447,6 +469,13 @@ pub enum StageSpec {
         /// Per-feature fill values.
         fill: Vec<f32>,
     },
+    /// See [`Stage::ImputerF64`].
+    ImputerF64 {
+        /// Missing marker (NaN for NaN).
+        missing: f64,
+        /// Per-feature fill values.
+        fill: Vec<f64>,
+    },
     /// See [`Stage::Pca`]: `((x - mean) · componentsᵀ) / whiten`.
     Pca {
         /// Input width.
@@ -501,6 +530,8 @@ pub enum StageSpec {
     },
     /// See [`Stage::Svm`].
     Svm(SvmSpec),
+    /// See [`Stage::SvmF64`].
+    SvmF64(SvmSpec<f64>),
     /// See [`Stage::KMeans`]: distances to the centres.
     KMeans {
         /// Input width.
@@ -564,6 +595,8 @@ pub(crate) fn read_stage<'a>(
                 | stage_kind::DENSE_F64
                 | stage_kind::PCA_F64
                 | stage_kind::KMEANS_F64
+                | stage_kind::SVM_F64
+                | stage_kind::IMPUTER_F64
         )
     {
         // Stage kinds of version 1.1.
@@ -631,7 +664,15 @@ pub(crate) fn read_stage<'a>(
         }
         stage_kind::SVM => {
             need(svm::RECORD_LEN)?;
-            Ok(Stage::Svm(svm::read(p, index, w)?))
+            Ok(Stage::Svm(svm::read(p, index, w, crate::Dtype::F32)?))
+        }
+        stage_kind::SVM_F64 => {
+            need(svm::RECORD_LEN_F64)?;
+            Ok(Stage::SvmF64(svm::read(p, index, w, crate::Dtype::F64)?))
+        }
+        stage_kind::IMPUTER_F64 => {
+            need(imputer::RECORD_LEN_F64)?;
+            imputer::read_f64(p, index, w)
         }
         stage_kind::KMEANS => {
             need(kmeans::RECORD_LEN)?;
@@ -736,6 +777,11 @@ pub(crate) fn payload(s: &StageSpec, t: &mut Tensors) -> Vec<u32> {
             dense::payload_f64(*n_in, *n_out, *activation, weights, bias, t),
         ),
         StageSpec::Svm(m) => (stage_kind::SVM, svm::payload(m, t)),
+        StageSpec::SvmF64(m) => (stage_kind::SVM_F64, svm::payload_f64(m, t)),
+        StageSpec::ImputerF64 { missing, fill } => (
+            stage_kind::IMPUTER_F64,
+            imputer::payload_f64(*missing, fill, t),
+        ),
         StageSpec::KMeans { n_in, k, centers } => {
             (stage_kind::KMEANS, kmeans::payload(*n_in, *k, centers, t))
         }
@@ -863,6 +909,11 @@ impl Stage<'_> {
                 bias: bias.to_vec(),
             },
             Stage::Svm(m) => StageSpec::Svm(svm::to_spec(&m)),
+            Stage::SvmF64(m) => StageSpec::SvmF64(svm::to_spec(&m)),
+            Stage::ImputerF64 { missing, fill } => StageSpec::ImputerF64 {
+                missing,
+                fill: fill.to_vec(),
+            },
             Stage::KMeans { n_in, k, centers } => StageSpec::KMeans {
                 n_in,
                 k,
