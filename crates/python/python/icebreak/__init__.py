@@ -11,6 +11,9 @@
   ``SGDClassifier``, ``LinearSVC``, ``RidgeClassifier``), alone or after a
   ``StandardScaler`` in a ``Pipeline``; read from its public fitted attributes, never
   pickled;
+* a fitted scikit-learn ``SVC``, ``NuSVC``, ``SVR`` or ``NuSVR``, MLP, ``GaussianNB`` or
+  ``KMeans``, alone or after ``SimpleImputer``, ``StandardScaler``, ``MinMaxScaler``,
+  ``Normalizer`` or ``PCA`` steps in a ``Pipeline`` (answers in float64);
 * a fitted scikit-learn ``DecisionTree*``, ``ExtraTree*``, ``RandomForest*`` or
   ``ExtraTrees*`` classifier or regressor (single output), from its ``tree_`` arrays.
 
