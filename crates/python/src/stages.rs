@@ -333,7 +333,7 @@ fn svm(
     }
     let classifier = !n_support.is_empty();
     let k = if classifier { n_support.len() } else { 1 };
-    if classifier && (k < 2 || k > limits::MAX_CLASSES) {
+    if classifier && !(2..=limits::MAX_CLASSES).contains(&k) {
         return Err(format!("an SVM classifier of {k} classes"));
     }
     let rows = if classifier { k - 1 } else { 1 };
