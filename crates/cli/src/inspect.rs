@@ -6,7 +6,7 @@
 use icebreak_format::trees::LEAF;
 use icebreak_format::{
     Activation, AlignedBuf, Apr, FormatError, Kernel, Labels, MissingValues, Norm, Role, Split,
-    Stage, Task, TreeNode, Trees,
+    Stage, Svm, Task, TreeNode, Trees,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -296,6 +296,50 @@ fn tree_stats(t: &Trees<'_>) -> TreeStats {
     }
 }
 
+/// The parameters and tensors of an `svm` or `svm_f64` stage.
+fn svm_tensors<V>(
+    svm: &Svm<'_, V>,
+    sv_dtype: &'static str,
+    param: &mut impl FnMut(&str, serde_json::Value),
+) -> Vec<Tensor> {
+    let t = Tensor::new;
+    let (kernel, gamma, coef0, degree) = match svm.kernel {
+        Kernel::Linear => ("linear", None, None, None),
+        Kernel::Poly {
+            gamma,
+            coef0,
+            degree,
+        } => ("poly", Some(gamma), Some(coef0), Some(degree)),
+        Kernel::Rbf { gamma } => ("rbf", Some(gamma), None, None),
+        Kernel::Sigmoid { gamma, coef0 } => ("sigmoid", Some(gamma), Some(coef0), None),
+    };
+    param("kernel", json!(kernel));
+    for (k, v) in [("gamma", gamma), ("coef0", coef0)] {
+        if let Some(v) = v {
+            param(k, json!(v));
+        }
+    }
+    if let Some(d) = degree {
+        param("degree", json!(d));
+    }
+    param("n_classes", json!(svm.n_classes));
+    param("n_support_vectors", json!(svm.n_sv()));
+    param("probabilities", json!(svm.has_probabilities()));
+    let n_sv = svm.n_sv();
+    let mut v = Vec::new();
+    if !svm.n_support.is_empty() {
+        v.push(t("n_support", "u32", &[svm.n_support.len()]));
+    }
+    v.push(t("support_vectors", sv_dtype, &[n_sv, svm.n_in as usize]));
+    v.push(t("coef", "f64", &[svm.coef.len() / n_sv.max(1), n_sv]));
+    v.push(t("intercept", "f64", &[svm.intercept.len()]));
+    if svm.has_probabilities() {
+        v.push(t("prob_a", "f64", &[svm.prob_a.len()]));
+        v.push(t("prob_b", "f64", &[svm.prob_b.len()]));
+    }
+    v
+}
+
 fn stage_info(index: usize, stage: &Stage<'_>, n_in: u32) -> StageInfo {
     let mut trees = None;
     let mut params = serde_json::Map::new();
@@ -438,42 +482,15 @@ fn stage_info(index: usize, stage: &Stage<'_>, n_in: u32) -> StageInfo {
                 t("bias", "f64", &[bias.len()]),
             ]
         }
-        Stage::Svm(svm) => {
-            let (kernel, gamma, coef0, degree) = match svm.kernel {
-                Kernel::Linear => ("linear", None, None, None),
-                Kernel::Poly {
-                    gamma,
-                    coef0,
-                    degree,
-                } => ("poly", Some(gamma), Some(coef0), Some(degree)),
-                Kernel::Rbf { gamma } => ("rbf", Some(gamma), None, None),
-                Kernel::Sigmoid { gamma, coef0 } => ("sigmoid", Some(gamma), Some(coef0), None),
-            };
-            param("kernel", json!(kernel));
-            for (k, v) in [("gamma", gamma), ("coef0", coef0)] {
-                if let Some(v) = v {
-                    param(k, json!(v));
-                }
-            }
-            if let Some(d) = degree {
-                param("degree", json!(d));
-            }
-            param("n_classes", json!(svm.n_classes));
-            param("n_support_vectors", json!(svm.n_sv()));
-            param("probabilities", json!(svm.has_probabilities()));
-            let n_sv = svm.n_sv();
-            let mut v = Vec::new();
-            if !svm.n_support.is_empty() {
-                v.push(t("n_support", "u32", &[svm.n_support.len()]));
-            }
-            v.push(t("support_vectors", "f32", &[n_sv, svm.n_in as usize]));
-            v.push(t("coef", "f64", &[svm.coef.len() / n_sv.max(1), n_sv]));
-            v.push(t("intercept", "f64", &[svm.intercept.len()]));
-            if svm.has_probabilities() {
-                v.push(t("prob_a", "f64", &[svm.prob_a.len()]));
-                v.push(t("prob_b", "f64", &[svm.prob_b.len()]));
-            }
-            v
+        Stage::Svm(svm) => svm_tensors(&svm, "f32", &mut param),
+        Stage::SvmF64(svm) => {
+            param("break_ties", json!(svm.break_ties));
+            svm_tensors(&svm, "f64", &mut param)
+        }
+        Stage::ImputerF64 { missing, fill } => {
+            // JSON has no NaN: null stands for it.
+            param("missing_value", json!(missing));
+            vec![t("fill", "f64", &[fill.len()])]
         }
         Stage::KMeans { n_in: ki, k, .. } => {
             param("k", json!(k));

@@ -101,6 +101,7 @@ fn svc_stage(r: &mut Rng, n_in: u32, per_class: u32, k: u32) -> StageSpec {
         coef: r.f64s((k as usize - 1) * n_sv, 1.0, 0.0),
         intercept: r.f64s(pairs, 0.5, 0.0),
         prob_a: r.f64s(pairs, 0.5, -2.0),
+        break_ties: false,
         prob_b: r.f64s(pairs, 0.1, 0.0),
     })
 }
@@ -108,6 +109,32 @@ fn svc_stage(r: &mut Rng, n_in: u32, per_class: u32, k: u32) -> StageSpec {
 fn svc(r: &mut Rng) -> AlignedBuf {
     let stages = vec![svc_stage(r, 30, 67, 3)];
     model(30, stages, Task::Classification, 3)
+}
+
+/// [`svc`]'s shape as `svm_f64` (f64 support vectors, kernel sums in feature order, answers
+/// in f64): what the Python package writes for a scikit-learn `SVC(probability=True)`.
+fn svc_f64(r: &mut Rng) -> AlignedBuf {
+    let (n_in, per_class, k) = (30u32, 67u32, 3u32);
+    let n_sv = (per_class * k) as usize;
+    let pairs = (k * (k - 1) / 2) as usize;
+    let stage = StageSpec::SvmF64(SvmSpec {
+        n_in,
+        n_classes: k,
+        kernel: Kernel::Rbf {
+            gamma: 1.0 / f64::from(n_in),
+        },
+        n_support: vec![per_class; k as usize],
+        support_vectors: r.f64s(n_sv * n_in as usize, 1.0, 0.0),
+        coef: r.f64s((k as usize - 1) * n_sv, 1.0, 0.0),
+        intercept: r.f64s(pairs, 0.5, 0.0),
+        prob_a: r.f64s(pairs, 0.5, -2.0),
+        prob_b: r.f64s(pairs, 0.1, 0.0),
+        break_ties: false,
+    });
+    let buf = model(n_in, vec![stage], Task::Classification, k);
+    let mut spec = Apr::parse(&buf).unwrap().to_spec();
+    spec.output.precision = icebreak_format::Precision::F64;
+    write(&spec).unwrap()
 }
 
 fn pca_svc(r: &mut Rng) -> AlignedBuf {
@@ -171,7 +198,7 @@ fn pca(r: &mut Rng) -> AlignedBuf {
 
 fn bench_families(c: &mut Criterion) {
     let mut r = Rng(0x9E37_79B9_7F4A_7C15);
-    let models: Vec<(&str, AlignedBuf)> = vec![
+    let mut models: Vec<(&str, AlignedBuf)> = vec![
         ("mlp_784_128_64_10", mlp(&mut r)),
         ("svc_rbf_200sv_30f_3c_proba", svc(&mut r)),
         ("pca64_16_svc_rbf_100sv", pca_svc(&mut r)),
@@ -179,6 +206,9 @@ fn bench_families(c: &mut Criterion) {
         ("gaussian_nb_10x64", naive_bayes(&mut r)),
         ("pca_64_16_whiten", pca(&mut r)),
     ];
+    // Its own generator: the models and rows above keep the values of earlier runs.
+    let mut r64 = Rng(0xD1B5_4A32_D192_ED03);
+    models.push(("svc_f64_rbf_200sv_30f_3c_proba", svc_f64(&mut r64)));
     let mut g = c.benchmark_group("families");
     g.warm_up_time(Duration::from_millis(500));
     g.measurement_time(Duration::from_secs(2));

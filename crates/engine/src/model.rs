@@ -378,15 +378,21 @@ impl<'a> Model<'a> {
             // Preprocessors, estimator and post transform in f64, never rounded.
             let nf = self.n_features;
             xr[..nf].copy_from_slice(x);
-            let (sw, decided) = family::run_all_f64(&self.stages[..self.est_end], xr, nf, s64);
+            let (sw, decided, probs) =
+                family::run_all_f64(&self.stages[..self.est_end], xr, nf, s64, work, v64);
             let scores: &'s [f64] = &s64[..sw];
-            let (values, probabilities): (&'s [f64], _) = match self.post {
-                Some(p) => {
+            let (values, probabilities): (&'s [f64], _) = match (probs, self.post) {
+                (Some(pw), _) => {
+                    // An SVM's probabilities, computed by the estimator itself.
+                    let v: &'s [f64] = &v64[..pw];
+                    (v, classifier.then_some(v))
+                }
+                (None, Some(p)) => {
                     let w = post::apply_f64(p, scores, v64);
                     let v: &'s [f64] = &v64[..w];
                     (v, classifier.then_some(v))
                 }
-                None => (scores, None),
+                (None, None) => (scores, None),
             };
             // Naive Bayes likelihoods pick the class by their argmax, even alone.
             let nb = matches!(self.estimator(), Some(Stage::GaussianNb { .. }));

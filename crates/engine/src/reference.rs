@@ -41,7 +41,13 @@ fn run(stages: &[Stage<'_>], task: Task, x: &[f64], all_f64: bool) -> RefOutput 
     let reads_f64 = all_f64
         || matches!(
             stages.first(),
-            Some(Stage::Trees(_) | Stage::Oblivious(_) | Stage::Svm(_) | Stage::GaussianNb { .. })
+            Some(
+                Stage::Trees(_)
+                    | Stage::Oblivious(_)
+                    | Stage::Svm(_)
+                    | Stage::SvmF64(_)
+                    | Stage::GaussianNb { .. },
+            )
         );
     let mut v: Vec<f64> = if reads_f64 {
         x.to_vec()
@@ -77,6 +83,14 @@ fn run(stages: &[Stage<'_>], task: Task, x: &[f64], all_f64: bool) -> RefOutput 
             Stage::MinMaxScaler { scale, min } => v = min_max_scale_ref(&v, scale, min),
             Stage::Normalizer { norm, .. } => v = normalize_ref(&v, norm),
             Stage::Imputer { missing, fill } => v = impute_ref(&v, missing, fill),
+            Stage::ImputerF64 { missing, fill } => {
+                v = crate::family::imputer::impute_f64_ref(&v, missing, fill);
+                if !all_f64 {
+                    // In an f32 pipeline: compared as f32, filled with f32 values.
+                    let x32: Vec<f64> = v.iter().map(|&y| f64::from(y as f32)).collect();
+                    v = x32;
+                }
+            }
             Stage::Pca {
                 mean,
                 components,
@@ -127,6 +141,18 @@ fn run(stages: &[Stage<'_>], task: Task, x: &[f64], all_f64: bool) -> RefOutput 
             Stage::Oblivious(o) => {
                 v = crate::oblivious::oblivious_ref(&o, &v);
                 scores = Some(v.clone());
+            }
+            Stage::SvmF64(m) => {
+                let r = svm_ref(&m, &v);
+                scores = Some(r.scores.clone());
+                class = r.class;
+                v = match r.probabilities {
+                    Some(p) => {
+                        probabilities = (task == Task::Classification).then(|| p.clone());
+                        p
+                    }
+                    None => r.scores,
+                };
             }
             Stage::Svm(m) => {
                 let r = svm_ref(&m, &v);

@@ -110,12 +110,17 @@ pub(crate) fn check(
     }
     // R32, the part that needs the output schema: an svm classifier is a classification
     // over its classes, an svm regressor a regression.
-    if let Some(Stage::Svm(m)) = estimator {
-        if !svm::fits_output(m, output.task, output.n_outputs) {
+    let fits = match estimator {
+        Some(Stage::Svm(m)) => svm::fits_output(m, output.task, output.n_outputs),
+        Some(Stage::SvmF64(m)) => svm::fits_output(m, output.task, output.n_outputs),
+        _ => true,
+    };
+    {
+        if !fits {
             return Err(FormatError::BadSvm {
                 stage: stages
                     .iter()
-                    .position(|s| matches!(s, Stage::Svm(_)))
+                    .position(|s| matches!(s, Stage::Svm(_) | Stage::SvmF64(_)))
                     .unwrap_or(0) as u32,
                 index: 0,
                 reason: "an svm classifier needs a classification over its classes, a regressor a regression",

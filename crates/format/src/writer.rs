@@ -114,6 +114,13 @@ fn check_counts(spec: &ModelSpec) -> Result<(), FormatError> {
     let n_features = spec.input.n_features as usize;
     let n_outputs = spec.output.n_outputs as usize;
     if spec
+        .stages
+        .iter()
+        .any(|s| matches!(s, StageSpec::Svm(m) if m.break_ties))
+    {
+        return bad("break_ties needs an svm_f64 stage (the svm record has no flags word)");
+    }
+    if spec
         .input
         .feature_names
         .as_ref()
@@ -155,7 +162,9 @@ fn needs_1_1(spec: &ModelSpec) -> bool {
             | StageSpec::DenseF64 { .. }
             | StageSpec::PcaF64 { .. }
             | StageSpec::KMeansF64 { .. }
-            | StageSpec::Oblivious(_) => true,
+            | StageSpec::Oblivious(_)
+            | StageSpec::SvmF64(_)
+            | StageSpec::ImputerF64 { .. } => true,
             _ => false,
         })
 }

@@ -29,3 +29,5 @@ mod rules;
 mod rules_families;
 #[path = "format/rules_manifest.rs"]
 mod rules_manifest;
+#[path = "format/svm_imputer_f64.rs"]
+mod svm_imputer_f64;

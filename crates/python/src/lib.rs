@@ -405,7 +405,12 @@ impl Model {
     ) -> PyResult<Bound<'py, PyAny>> {
         let apr = self.apr()?;
         let has_proba = apr.output().task == Task::Classification
-            && apr.stages().iter().any(|s| matches!(s, Stage::Post(_)));
+            && apr.stages().iter().any(|s| match s {
+                Stage::Post(_) => true,
+                Stage::Svm(m) => m.has_probabilities(),
+                Stage::SvmF64(m) => m.has_probabilities(),
+                _ => false,
+            });
         if !has_proba {
             return Err(err("this model has no probabilities (it is not a classifier with a probability output)"));
         }

@@ -1,6 +1,7 @@
 //! scikit-learn estimators and pipelines that map stage for stage onto the format's `f64`
-//! families: `StandardScaler`, `MinMaxScaler`, `Normalizer`, `PCA` (preprocessors) and a
-//! linear model, an MLP, `GaussianNB` or `KMeans` (estimators), each with its link.
+//! families: `SimpleImputer`, `StandardScaler`, `MinMaxScaler`, `Normalizer`, `PCA`
+//! (preprocessors) and a linear model, an MLP, `GaussianNB`, `KMeans` or an SVM (`SVC`,
+//! `NuSVC`, `SVR`, `NuSVR`) (estimators), each with its link.
 //!
 //! The Python side reads the fitted attributes and describes the pipeline as JSON (the
 //! [`Description`] below); this module checks every size against the format's limits and
@@ -9,8 +10,8 @@
 
 use crate::{err, Model};
 use icebreak_format::{
-    limits, Activation, InputSpec, LabelsSpec, MissingValues, ModelSpec, Norm, OutputSpec,
-    PostTransform, Precision, ProvenanceSpec, StageSpec, Task,
+    limits, Activation, InputSpec, Kernel, LabelsSpec, MissingValues, ModelSpec, Norm, OutputSpec,
+    PostTransform, Precision, ProvenanceSpec, StageSpec, SvmSpec, Task,
 };
 use pyo3::prelude::*;
 use serde::Deserialize;
@@ -27,6 +28,27 @@ enum Label {
 #[derive(Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 enum StageDesc {
+    /// `missing` is `None` for NaN.
+    Imputer {
+        missing: Option<f64>,
+        fill: Vec<f64>,
+    },
+    /// libsvm's model as scikit-learn keeps it: `dual_coef` is `_dual_coef_` (`k - 1` rows,
+    /// or one for a regressor), `intercept` is `_intercept_` (`-rho`), `n_support` is empty
+    /// for a regressor.
+    Svm {
+        kernel: String,
+        gamma: f64,
+        coef0: f64,
+        degree: u32,
+        n_support: Vec<u32>,
+        support_vectors: Vec<Vec<f64>>,
+        dual_coef: Vec<Vec<f64>>,
+        intercept: Vec<f64>,
+        prob_a: Vec<f64>,
+        prob_b: Vec<f64>,
+        break_ties: bool,
+    },
     StandardScaler {
         mean: Vec<f64>,
         scale: Vec<f64>,
@@ -122,6 +144,44 @@ fn build(d: &Description) -> Result<(Vec<StageSpec>, usize), String> {
     let mut stages = Vec::with_capacity(d.stages.len());
     for s in &d.stages {
         let stage = match s {
+            StageDesc::Imputer { missing, fill } => {
+                width("imputer fill values", fill, w)?;
+                if missing.is_some_and(|m| !m.is_finite()) {
+                    return Err(
+                        "the imputer's missing_values must be NaN or a finite number".into(),
+                    );
+                }
+                StageSpec::ImputerF64 {
+                    missing: missing.unwrap_or(f64::NAN),
+                    fill: fill.clone(),
+                }
+            }
+            StageDesc::Svm {
+                kernel,
+                gamma,
+                coef0,
+                degree,
+                n_support,
+                support_vectors,
+                dual_coef,
+                intercept,
+                prob_a,
+                prob_b,
+                break_ties,
+            } => {
+                let (m, k) = svm(
+                    w,
+                    (kernel, *gamma, *coef0, *degree),
+                    n_support,
+                    support_vectors,
+                    dual_coef,
+                    intercept,
+                    (prob_a, prob_b),
+                    *break_ties,
+                )?;
+                w = k;
+                StageSpec::SvmF64(m)
+            }
             StageDesc::StandardScaler { mean, scale } => {
                 width("scaler mean", mean, w)?;
                 width("scaler scale", scale, w)?;
@@ -245,6 +305,94 @@ fn build(d: &Description) -> Result<(Vec<StageSpec>, usize), String> {
     Ok((stages, w))
 }
 
+/// Support vectors at most: `n_sv · n_in` values, as many as a tree ensemble's leaf values.
+const MAX_SV_VALUES: usize = limits::MAX_LEAF_VALUES;
+
+/// An `svm_f64` stage reading `w` features; returns it and the width it hands on.
+#[allow(clippy::too_many_arguments)]
+fn svm(
+    w: usize,
+    (kernel, gamma, coef0, degree): (&str, f64, f64, u32),
+    n_support: &[u32],
+    support_vectors: &[Vec<f64>],
+    dual_coef: &[Vec<f64>],
+    intercept: &[f64],
+    (prob_a, prob_b): (&[f64], &[f64]),
+    break_ties: bool,
+) -> Result<(SvmSpec<f64>, usize), String> {
+    let n_sv = support_vectors.len();
+    if n_sv == 0 || n_sv.saturating_mul(w) > MAX_SV_VALUES {
+        return Err(format!(
+            "{n_sv} support vectors of {w} features (at most {MAX_SV_VALUES} values)"
+        ));
+    }
+    let mut sv = Vec::with_capacity(n_sv * w);
+    for (i, r) in support_vectors.iter().enumerate() {
+        width(&format!("support vector {i}"), r, w)?;
+        sv.extend_from_slice(r);
+    }
+    let classifier = !n_support.is_empty();
+    let k = if classifier { n_support.len() } else { 1 };
+    if classifier && !(2..=limits::MAX_CLASSES).contains(&k) {
+        return Err(format!("an SVM classifier of {k} classes"));
+    }
+    let rows = if classifier { k - 1 } else { 1 };
+    if dual_coef.len() != rows {
+        return Err(format!(
+            "dual coefficients have {} rows, expected {rows}",
+            dual_coef.len()
+        ));
+    }
+    let mut coef = Vec::with_capacity(rows * n_sv);
+    for (i, r) in dual_coef.iter().enumerate() {
+        width(&format!("dual coefficients row {i}"), r, n_sv)?;
+        coef.extend_from_slice(r);
+    }
+    let pairs = if classifier { k * (k - 1) / 2 } else { 1 };
+    width("intercepts", intercept, pairs)?;
+    if !prob_a.is_empty() || !prob_b.is_empty() {
+        if !classifier {
+            return Err("an SVM regressor has no probabilities".into());
+        }
+        width("probA", prob_a, pairs)?;
+        width("probB", prob_b, pairs)?;
+    }
+    if !gamma.is_finite() || !coef0.is_finite() {
+        return Err("the kernel's gamma and coef0 must be finite".into());
+    }
+    let kernel = match kernel {
+        "linear" => Kernel::Linear,
+        "poly" => Kernel::Poly {
+            gamma,
+            coef0,
+            degree,
+        },
+        "rbf" => Kernel::Rbf { gamma },
+        "sigmoid" => Kernel::Sigmoid { gamma, coef0 },
+        other => return Err(format!("unsupported SVM kernel {other:?}")),
+    };
+    let m = SvmSpec {
+        n_in: w as u32,
+        n_classes: if classifier { k as u32 } else { 1 },
+        kernel,
+        n_support: n_support.to_vec(),
+        support_vectors: sv,
+        coef,
+        intercept: intercept.to_vec(),
+        prob_a: prob_a.to_vec(),
+        prob_b: prob_b.to_vec(),
+        break_ties: break_ties && k >= 3,
+    };
+    let out = if !m.prob_a.is_empty() {
+        k
+    } else if k <= 2 {
+        1
+    } else {
+        k
+    };
+    Ok((m, out))
+}
+
 /// Converts a scikit-learn estimator or pipeline described as JSON (see [`Description`]).
 #[pyfunction]
 #[pyo3(signature = (description, feature_names = None))]
@@ -256,6 +404,19 @@ pub(crate) fn convert_stages(
         .map_err(|e| err(format!("invalid model description: {e}")))?;
     let (stages, w) =
         build(&d).map_err(|e| err(format!("unsupported or inconsistent model: {e}")))?;
+    // NaN reaches a NaN-marker imputer through the scalers before it (scikit-learn's scalers
+    // pass NaN on); anything else refuses rows with NaN, as scikit-learn does.
+    let takes_nan = stages
+        .iter()
+        .take_while(|s| {
+            matches!(
+                s,
+                StageSpec::StandardScalerF64 { .. }
+                    | StageSpec::MinMaxScalerF64 { .. }
+                    | StageSpec::ImputerF64 { .. }
+            )
+        })
+        .any(|s| matches!(s, StageSpec::ImputerF64 { missing, .. } if missing.is_nan()));
     let labels = match &d.classes {
         None => LabelsSpec::None,
         Some(c) if c.iter().all(|l| matches!(l, Label::Int(_))) => LabelsSpec::Int(
@@ -290,7 +451,11 @@ pub(crate) fn convert_stages(
     let spec = ModelSpec {
         input: InputSpec {
             n_features: d.n_features,
-            missing: MissingValues::Reject,
+            missing: if takes_nan {
+                MissingValues::Nan
+            } else {
+                MissingValues::Reject
+            },
             feature_names: None,
         },
         output: OutputSpec {

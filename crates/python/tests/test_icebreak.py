@@ -827,3 +827,163 @@ def test_gradient_boosting_exponential_loss_is_a_clear_error(cancer):
     obj = GradientBoostingClassifier(loss="exponential", n_estimators=5).fit(X, y)
     with pytest.raises(icebreak.IcebreakError, match="loss='exponential'"):
         icebreak.convert(obj)
+
+
+# --- SVMs and SimpleImputer in f64 (svm_f64, imputer_f64) -------------------------------------
+
+
+def _svms():
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler
+    from sklearn.svm import SVC, SVR, NuSVC, NuSVR
+
+    return {
+        "svc_rbf_multi": ("iris", lambda: SVC()),
+        "svc_rbf_proba_multi": ("iris", lambda: make_pipeline(StandardScaler(), SVC(probability=True, random_state=0))),
+        "svc_rbf_proba_binary": ("cancer", lambda: make_pipeline(StandardScaler(), SVC(probability=True, random_state=0))),
+        "svc_poly_binary": ("cancer", lambda: make_pipeline(StandardScaler(), SVC(kernel="poly", degree=3, coef0=0.5))),
+        "svc_linear_multi": ("iris", lambda: SVC(kernel="linear", C=0.5)),
+        "svc_break_ties": ("iris", lambda: make_pipeline(MinMaxScaler(), SVC(break_ties=True, gamma=0.3))),
+        "nusvc_sigmoid_multi": ("iris", lambda: make_pipeline(StandardScaler(), NuSVC(kernel="sigmoid", nu=0.3, gamma=0.05))),
+        "nusvc_rbf_proba_binary": ("cancer", lambda: make_pipeline(StandardScaler(), NuSVC(probability=True, random_state=1))),
+        "svr_rbf": ("diabetes", lambda: make_pipeline(StandardScaler(), SVR(C=50.0))),
+        "svr_linear": ("diabetes", lambda: SVR(kernel="linear", C=100.0)),
+        "nusvr_poly": ("diabetes", lambda: make_pipeline(StandardScaler(), NuSVR(kernel="poly", degree=2, C=10.0))),
+        "imputer_scaler_svc_proba": ("cancer_nan", lambda: make_pipeline(
+            SimpleImputer(strategy="median"), StandardScaler(), SVC(probability=True, random_state=0))),
+        "scaler_imputer_svr": ("diabetes_nan", lambda: make_pipeline(
+            StandardScaler(), SimpleImputer(strategy="most_frequent"), SVR(C=20.0))),
+        "imputer_mean": ("diabetes_nan", lambda: SimpleImputer()),
+        "imputer_constant": ("cancer_nan", lambda: SimpleImputer(strategy="constant", fill_value=-3.25)),
+    }
+
+
+def _holes(X, rng, share=0.1):
+    X = X.copy()
+    X[rng.random(X.shape) < share] = np.nan
+    return X
+
+
+@pytest.mark.parametrize("case", sorted(_svms()))
+def test_svm_and_imputer_f64(case, iris, cancer, diabetes):
+    """FIDELITY.md: SVMs and SimpleImputer converted by the Python package answer in f64,
+    labels identical, every value within 1e-12 · max(1, |sklearn|) (measured in the test's
+    report line)."""
+    rng = np.random.default_rng(7)
+    data, make = _svms()[case]
+    X, y = {"iris": iris, "cancer": cancer, "diabetes": diabetes,
+            "cancer_nan": cancer, "diabetes_nan": diabetes}[data]
+    nan = data.endswith("_nan")
+    Xf = _holes(X, rng) if nan else X
+    obj = make().fit(Xf, y)
+    m = icebreak.convert(obj)
+    assert m.describe()["outputs"]["precision"] == "f64"
+    Xt = np.vstack([X, X + rng.normal(scale=X.std(axis=0) * 0.1, size=X.shape)])
+    if nan:
+        Xt = _holes(Xt, rng, 0.15)
+    worst = 0.0
+
+    def close(got, ref):
+        nonlocal worst
+        ref = np.asarray(ref, dtype=np.float64)
+        assert got.shape == ref.shape
+        err = np.abs(got - ref) / np.maximum(1.0, np.abs(ref))
+        worst = max(worst, float(err.max(initial=0.0)))
+        assert err.max(initial=0.0) <= 1e-12, err.max()
+
+    if hasattr(obj, "predict"):
+        ref = obj.predict(Xt)
+        if m.task == "classification":
+            np.testing.assert_array_equal(m.predict(Xt), ref)
+        else:
+            close(m.predict(Xt), ref)
+    if m.task == "classification":
+        close(m.decision_function(Xt), obj.decision_function(Xt))
+        if getattr(obj[-1] if hasattr(obj, "steps") else obj, "probability", False):
+            close(m.predict_proba(Xt), obj.predict_proba(Xt))
+        else:
+            with pytest.raises(icebreak.IcebreakError, match="no probabilities"):
+                m.predict_proba(Xt[:2])
+    if m.task == "transform":
+        close(m.transform(Xt), obj.transform(Xt))
+    # Single rows answer like the batch, bit for bit.
+    f = {"classification": m.decision_function, "regression": m.predict, "transform": m.transform}[m.task]
+    batch = f(Xt)
+    for i in range(5):
+        np.testing.assert_array_equal(f(Xt[i:i + 1]), batch[i:i + 1])
+    print(f"{case}: worst relative error {worst:.3g}")
+    icebreak.verify(obj, Xt, model=m, quiet=True)
+
+
+def test_svm_f64_answers_are_not_f32(diabetes):
+    """An SVR answers in f64: the f32 svm stage would be off by ~1e-8 relative or more."""
+    from sklearn.svm import SVR
+
+    X, y = diabetes
+    obj = SVR(kernel="linear", C=100.0).fit(X, y)
+    got, ref = icebreak.convert(obj).predict(X), obj.predict(X)
+    assert np.max(np.abs(got - ref) / np.abs(ref)) < 1e-13
+
+
+def test_break_ties_changes_labels_like_sklearn():
+    """break_ties=True picks the largest 'ovr' value instead of the vote: on rows where the
+    pairwise votes tie, the two settings disagree, and icebreak follows each."""
+    from sklearn.datasets import make_classification
+    from sklearn.svm import SVC
+
+    X, y = make_classification(n_samples=300, n_features=6, n_informative=4, n_classes=5,
+                               n_clusters_per_class=1, random_state=0)
+    rng = np.random.default_rng(3)
+    Xt = np.vstack([X, rng.normal(size=(2000, X.shape[1])) * 2])
+    votes = SVC().fit(X, y)
+    ties = SVC(break_ties=True).fit(X, y)
+    assert np.sum(votes.predict(Xt) != ties.predict(Xt)) >= 10, "too few tied rows in the sample"
+    for obj in (votes, ties):
+        m = icebreak.convert(obj)
+        np.testing.assert_array_equal(m.predict(Xt), obj.predict(Xt))
+        ref = obj.decision_function(Xt)
+        assert np.max(np.abs(m.decision_function(Xt) - ref) / np.maximum(1.0, np.abs(ref))) <= 1e-12
+
+
+def test_imputer_numeric_marker_and_nan_rows(diabetes):
+    from sklearn.impute import SimpleImputer
+    from sklearn.svm import SVR
+    from sklearn.pipeline import make_pipeline
+
+    X, y = diabetes
+    Xm = np.round(X * 20) / 20
+    obj = make_pipeline(SimpleImputer(missing_values=0.0, strategy="mean"), SVR()).fit(Xm, y)
+    m = icebreak.convert(obj)
+    got, ref = m.predict(Xm), obj.predict(Xm)
+    assert np.max(np.abs(got - ref) / np.maximum(1.0, np.abs(ref))) <= 1e-12
+    # A numeric marker does not make NaN a missing value: NaN rows are refused.
+    with pytest.raises(icebreak.IcebreakError):
+        m.predict(np.where(np.arange(X.shape[1]) == 0, np.nan, Xm[:1]))
+    # Without an imputer, NaN is refused as scikit-learn refuses it.
+    plain = icebreak.convert(SVR().fit(X, y))
+    with pytest.raises(icebreak.IcebreakError):
+        plain.predict(np.where(np.arange(X.shape[1]) == 0, np.nan, X[:1]))
+
+
+def test_unsupported_svms_and_imputers_are_clear_errors(iris):
+    from sklearn.impute import SimpleImputer
+    from sklearn.svm import SVC
+
+    X, y = iris
+    for obj, match in [
+        (SVC(kernel="precomputed").fit(X @ X.T, y), "kernel='precomputed'"),
+        (SVC(decision_function_shape="ovo").fit(X, y), "decision_function_shape='ovo'"),
+        (SimpleImputer(add_indicator=True).fit(_holes(X, np.random.default_rng(0))), "add_indicator"),
+        (SimpleImputer(strategy="constant", fill_value="x", missing_values=None).fit(
+            np.array([["a"], [None]], dtype=object)), "SimpleImputer"),
+    ]:
+        with pytest.raises(icebreak.IcebreakError, match=match):
+            icebreak.convert(obj)
+    Xe = X.copy()
+    Xe[:, 1] = np.nan
+    with pytest.raises(icebreak.IcebreakError, match="keep_empty_features"):
+        icebreak.convert(SimpleImputer().fit(Xe))
+    # keep_empty_features=True fills the empty feature with 0, as scikit-learn does.
+    obj = SimpleImputer(keep_empty_features=True).fit(Xe)
+    np.testing.assert_array_equal(icebreak.convert(obj).transform(Xe), obj.transform(Xe))

@@ -180,3 +180,76 @@ fn double_graphs_convert_to_f64_stages_and_answer_in_f64() {
     assert!((got - want).abs() <= 1e-12 * want.abs(), "{got} vs {want}");
     assert_ne!(f64::from(got as f32), got, "{got} is an f32 value");
 }
+
+/// An imputer_f64 + svm_f64 model (what the Python package writes for a scikit-learn
+/// `Pipeline(SimpleImputer, SVC(probability=True, break_ties=True))`): `inspect` names the
+/// stages, their f64 tensors and `break_ties`; `predict` takes a NaN and answers in f64.
+#[test]
+fn svm_f64_and_imputer_f64_inspect_and_predict() {
+    use icebreak_format::*;
+    let dir = scratch("inspect-svm-f64");
+    let spec = ModelSpec {
+        input: InputSpec {
+            n_features: 2,
+            missing: MissingValues::Nan,
+            feature_names: None,
+        },
+        output: OutputSpec {
+            task: Task::Classification,
+            n_outputs: 3,
+            labels: LabelsSpec::Int(vec![0, 1, 2]),
+            output_names: None,
+            precision: Precision::F64,
+        },
+        provenance: ProvenanceSpec {
+            model_version: "svm".into(),
+            model_name: None,
+            source_format: None,
+            converter: None,
+            source_sha256: None,
+        },
+        stages: vec![
+            StageSpec::ImputerF64 {
+                missing: f64::NAN,
+                fill: vec![0.1, -1.0 / 3.0],
+            },
+            StageSpec::SvmF64(SvmSpec {
+                n_in: 2,
+                n_classes: 3,
+                kernel: Kernel::Rbf { gamma: 0.1 },
+                n_support: vec![1, 2, 1],
+                support_vectors: vec![0.1, 1.0 / 3.0, 1e-300, 0.0, 1.0, 1.0, -1.0, 0.5],
+                coef: vec![1.0, 0.5, -0.5, 1.0, -1.0, 0.25, 0.75, -0.25],
+                intercept: vec![0.1, -0.2, 0.3],
+                prob_a: vec![-1.5, -2.0, -1.0],
+                prob_b: vec![0.1, 0.0, -0.1],
+                break_ties: true,
+            }),
+        ],
+    };
+    let path = dir.join("svm.apr");
+    std::fs::write(&path, write_to_vec(&spec).unwrap()).unwrap();
+    let info = inspect_json(&path);
+    assert_eq!(info["outputs"]["precision"], "f64");
+    assert_eq!(info["stages"][0]["name"], "imputer_f64");
+    assert_eq!(info["stages"][0]["params"]["missing_value"], Value::Null);
+    let svm = &info["stages"][1];
+    assert_eq!(svm["name"], "svm_f64");
+    assert_eq!(svm["params"]["break_ties"], true);
+    assert_eq!(svm["params"]["kernel"], "rbf");
+    assert_eq!(svm["params"]["probabilities"], true);
+    let sv = svm["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "support_vectors")
+        .unwrap();
+    assert_eq!(sv["dtype"], "f64");
+    assert_eq!(sv["shape"], json!([4, 2]));
+    let out = ok(
+        &["predict", path.to_str().unwrap(), "--input", "-"],
+        b"{\"features\": [null, 0.25]}\n",
+    );
+    let row = &lines(&out.stdout)[0];
+    assert!(row.get("error").is_none(), "{row}");
+}

@@ -121,6 +121,7 @@ impl Walker<'_> {
                 coef: widen(&coef),
                 intercept: widen(&rho),
                 prob_a: Vec::new(),
+                break_ties: false,
                 prob_b: Vec::new(),
             }));
             return self.set(
@@ -192,6 +193,7 @@ impl Walker<'_> {
             coef: widen(&coef),
             intercept: widen(&rho),
             prob_a: widen(&prob_a),
+            break_ties: false,
             prob_b: widen(&prob_b),
         }));
         self.set_labels(&node, labels)?;

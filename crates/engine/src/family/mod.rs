@@ -52,6 +52,10 @@ pub(crate) fn preprocess(s: &Stage<'_>, a: &mut [f32], b: &mut [f32], w: usize) 
             imputer::impute_f32(&mut a[..w], missing, fill);
             w
         }
+        Stage::ImputerF64 { missing, fill } => {
+            imputer::impute_f64_f32(&mut a[..w], missing, fill);
+            w
+        }
         Stage::Pca {
             n_out,
             mean,
@@ -82,8 +86,8 @@ pub(crate) fn preprocess(s: &Stage<'_>, a: &mut [f32], b: &mut [f32], w: usize) 
 
 /// Whether a stage can compute in `f64` from an `f64` row, handing on `f64` values unrounded:
 /// the f64 scalers, the normalizer (it has no parameters), the f64 PCA, the f64 linear model and
-/// MLP, Gaussian naive Bayes (its parameters are f64), the f64 k-means, and
-/// the post transforms. A pipeline of these alone,
+/// MLP, Gaussian naive Bayes (its parameters are f64), the f64 k-means, the f64 imputer and
+/// SVM, and the post transforms. A pipeline of these alone,
 /// whose output precision is `f64`, is computed in `f64` throughout.
 pub(crate) fn computes_f64(s: &Stage<'_>) -> bool {
     matches!(
@@ -97,20 +101,28 @@ pub(crate) fn computes_f64(s: &Stage<'_>) -> bool {
             | Stage::GaussianNb { .. }
             | Stage::KMeansF64 { .. }
             | Stage::Oblivious(_)
+            | Stage::ImputerF64 { .. }
+            | Stage::SvmF64(_)
             | Stage::Post(_)
     )
 }
 
+/// What [`run_all_f64`] leaves: the score width (a transformer's scores are its outputs),
+/// the class when the estimator decides it itself (k-means, an SVM's votes), and the width
+/// of the probabilities it wrote itself into `probs` (an SVM with probabilities).
+pub(crate) type AllF64 = (usize, Option<usize>, Option<usize>);
+
 /// Runs a pipeline of [`computes_f64`] stages over `v[..w]` (the caller's row, copied) in
 /// `f64`: the preprocessors in place, then the estimator into `scores` (`v` is work space
-/// for an MLP's hidden layers). Returns the score width (a transformer's scores are its
-/// outputs) and the class when the estimator decides it itself (k-means).
+/// for an MLP's hidden layers; `work` an SVM's, [`work_len`] values).
 pub(crate) fn run_all_f64(
     stages: &[Stage<'_>],
     v: &mut [f64],
     w: usize,
     scores: &mut [f64],
-) -> (usize, Option<usize>) {
+    work: &mut [f64],
+    probs: &mut [f64],
+) -> AllF64 {
     let mut w = w;
     for (i, s) in stages.iter().enumerate() {
         match *s {
@@ -121,6 +133,15 @@ pub(crate) fn run_all_f64(
                 scaler::min_max_scale_f64(&mut v[..w], scale, min);
             }
             Stage::Normalizer { norm, .. } => normalizer::normalize_f64(&mut v[..w], norm),
+            Stage::ImputerF64 { missing, fill } => {
+                imputer::impute_f64(&mut v[..w], missing, fill);
+            }
+            Stage::SvmF64(ref m) => {
+                let sw = m.score_width() as usize;
+                let class = svm::svm_row_f64(m, &v[..w], work, &mut scores[..sw], probs);
+                let pw = m.has_probabilities().then_some(m.n_classes as usize);
+                return (sw, class, pw);
+            }
             Stage::PcaF64 {
                 n_out,
                 mean,
@@ -141,17 +162,19 @@ pub(crate) fn run_all_f64(
             } => {
                 let no = n_out as usize;
                 linear::linear_f64(&v[..w], coef, intercept, &mut scores[..no]);
-                return (no, None);
+                return (no, None, None);
             }
-            Stage::DenseF64 { .. } => return (dense::chain_f64(&stages[i..], v, scores, w), None),
+            Stage::DenseF64 { .. } => {
+                return (dense::chain_f64(&stages[i..], v, scores, w), None, None)
+            }
             Stage::Oblivious(o) => {
                 oblivious::oblivious_row_direct_f64(&o, &v[..w], scores);
-                return (o.n_out as usize, None);
+                return (o.n_out as usize, None, None);
             }
             Stage::KMeansF64 { k, centers, .. } => {
                 let k = k as usize;
                 let nearest = kmeans::kmeans_f64(&v[..w], centers, &mut scores[..k]);
-                return (k, Some(nearest));
+                return (k, Some(nearest), None);
             }
             Stage::GaussianNb {
                 n_classes,
@@ -170,13 +193,13 @@ pub(crate) fn run_all_f64(
                     log_norm,
                     &mut scores[..k],
                 );
-                return (k, None);
+                return (k, None, None);
             }
             _ => {}
         }
     }
     scores[..w].copy_from_slice(&v[..w]);
-    (w, None)
+    (w, None, None)
 }
 
 /// Whether an estimator that is the pipeline's first stage reads the caller's `f64` row as
@@ -184,7 +207,11 @@ pub(crate) fn run_all_f64(
 pub(crate) fn reads_f64(s: &Stage<'_>) -> bool {
     matches!(
         s,
-        Stage::Trees(_) | Stage::Oblivious(_) | Stage::Svm(_) | Stage::GaussianNb { .. }
+        Stage::Trees(_)
+            | Stage::Oblivious(_)
+            | Stage::Svm(_)
+            | Stage::SvmF64(_)
+            | Stage::GaussianNb { .. }
     )
 }
 
@@ -193,6 +220,7 @@ pub(crate) fn reads_f64(s: &Stage<'_>) -> bool {
 pub(crate) fn score_width(s: &Stage<'_>) -> Option<usize> {
     match s {
         Stage::Svm(m) => Some(m.score_width() as usize),
+        Stage::SvmF64(m) => Some(m.score_width() as usize),
         _ => None,
     }
 }
@@ -201,6 +229,7 @@ pub(crate) fn score_width(s: &Stage<'_>) -> Option<usize> {
 pub(crate) fn work_len(s: &Stage<'_>) -> usize {
     match s {
         Stage::Svm(m) => svm::work_len(m),
+        Stage::SvmF64(m) => svm::work_len(m),
         _ => 0,
     }
 }
@@ -266,6 +295,7 @@ impl EstimatorBlock<'_, '_> {
                 (None, false)
             }
             Some(Stage::Svm(m)) => svm::stage_row(m, x, work, acc, a, b),
+            Some(Stage::SvmF64(m)) => svm::stage_row(m, x, work, acc, a, b),
             Some(st @ Stage::GaussianNb { .. }) => naive_bayes::row(st, self.post, x, acc, a, b),
             _ => (None, false),
         }
@@ -344,6 +374,10 @@ impl EstimatorBlock<'_, '_> {
                 (None, false)
             }
             Some(Stage::Svm(m)) => {
+                widen(&a[..w], &mut xr[..w]);
+                svm::stage_row(m, &xr[..w], work, acc, a, b)
+            }
+            Some(Stage::SvmF64(m)) => {
                 widen(&a[..w], &mut xr[..w]);
                 svm::stage_row(m, &xr[..w], work, acc, a, b)
             }

@@ -3,8 +3,9 @@
 //! classes, votes, scikit-learn's `'ovr'` decision function, and Platt probabilities with
 //! libsvm's pairwise coupling.
 //!
-//! Everything is computed in `f64` (the support vectors are stored as `f32` and widened; the
-//! dual coefficients, intercepts and Platt parameters are `f64` in the file), following
+//! Everything is computed in `f64` (the support vectors of an `svm` stage are stored as
+//! `f32` and widened, those of an `svm_f64` stage are `f64`; the dual coefficients,
+//! intercepts and Platt parameters are `f64` in the file), following
 //! libsvm's `svm_predict_values`, `svm_predict_probability`, `sigmoid_predict` and
 //! `multiclass_probability` step by step. [`svm_row_f64`] is the engine's path: it reuses one
 //! caller-owned work buffer, so it allocates nothing. `svm_ref` (feature `testing`) is the plain reference,
@@ -19,8 +20,117 @@ pub use crate::simd::svm_kernel_values_f64 as kernel_values_f64;
 /// libsvm's smallest pairwise probability (`min_prob` in `svm_predict_probability`).
 pub const MIN_PROB: f64 = 1e-7;
 
+/// The element type of the support vectors: `f32` (stage kind `svm`, its kernel values by
+/// the dispatched four-lane kernel) or `f64` (stage kind `svm_f64`, its kernel values by
+/// [`kernel_values_f64_plain`], each sum in feature order from 0).
+pub trait SupportVector: Copy + sealed::Sealed {
+    /// The value, exactly, as `f64`.
+    fn wide(self) -> f64;
+    /// `K(x, sv_s)` for every support vector of `m` into `out`.
+    fn kernel_values(m: &Svm<'_, Self>, x: &[f64], out: &mut [f64]);
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+impl SupportVector for f32 {
+    #[inline]
+    fn wide(self) -> f64 {
+        f64::from(self)
+    }
+    #[inline]
+    fn kernel_values(m: &Svm<'_, f32>, x: &[f64], out: &mut [f64]) {
+        crate::simd::svm_kernel_values_f64(m, x, out);
+    }
+}
+
+impl SupportVector for f64 {
+    #[inline]
+    fn wide(self) -> f64 {
+        self
+    }
+    #[inline]
+    fn kernel_values(m: &Svm<'_, f64>, x: &[f64], out: &mut [f64]) {
+        kernel_values_f64_plain(m, x, out);
+    }
+}
+
+/// `K(x, sv_s)` for every support vector of an `svm_f64` stage, as scikit-learn's libsvm
+/// (`k_function`, dense) computes it: `x · sv` (linear, poly, sigmoid) or `Σ (x_i − sv_i)²`
+/// (rbf, the differences taken first), each sum in feature order from 0, then `powi`,
+/// `exp(-gamma · d)` or `tanh`. Four support vectors run side by side, each sum still in
+/// feature order: the order is the promise.
+pub fn kernel_values_f64_plain(m: &Svm<'_, f64>, x: &[f64], out: &mut [f64]) {
+    let n = m.n_in as usize;
+    if n == 0 {
+        out.fill(match m.kernel {
+            Kernel::Linear => 0.0,
+            Kernel::Poly { coef0, degree, .. } => powi(coef0, degree),
+            Kernel::Rbf { .. } => 1.0,
+            Kernel::Sigmoid { coef0, .. } => coef0.tanh(),
+        });
+        return;
+    }
+    let rbf = matches!(m.kernel, Kernel::Rbf { .. });
+    // Four support vectors at a time, each its own sum in feature order: independent chains
+    // for the CPU, the same bits as one at a time.
+    let mut blocks = m.support_vectors.chunks_exact(4 * n);
+    let mut o4 = out.chunks_exact_mut(4);
+    for (b, o) in (&mut blocks).zip(&mut o4) {
+        let (s0, rest) = b.split_at(n);
+        let (s1, rest) = rest.split_at(n);
+        let (s2, s3) = rest.split_at(n);
+        let mut acc = [0.0f64; 4];
+        for i in 0..n {
+            let xi = x[i];
+            if rbf {
+                let d = [xi - s0[i], xi - s1[i], xi - s2[i], xi - s3[i]];
+                for (a, d) in acc.iter_mut().zip(d) {
+                    *a += d * d;
+                }
+            } else {
+                for (a, s) in acc.iter_mut().zip([s0[i], s1[i], s2[i], s3[i]]) {
+                    *a += xi * s;
+                }
+            }
+        }
+        o.copy_from_slice(&acc);
+    }
+    for (o, sv) in o4
+        .into_remainder()
+        .iter_mut()
+        .zip(blocks.remainder().chunks_exact(n))
+    {
+        let mut acc = 0.0;
+        for (a, b) in x.iter().zip(sv) {
+            if rbf {
+                let t = a - b;
+                acc += t * t;
+            } else {
+                acc += a * b;
+            }
+        }
+        *o = acc;
+    }
+    for o in out.iter_mut() {
+        *o = match m.kernel {
+            Kernel::Linear => *o,
+            Kernel::Poly {
+                gamma,
+                coef0,
+                degree,
+            } => powi(gamma * *o + coef0, degree),
+            Kernel::Rbf { gamma } => (-gamma * *o).exp(),
+            Kernel::Sigmoid { gamma, coef0 } => (gamma * *o + coef0).tanh(),
+        };
+    }
+}
+
 /// `f64` values [`svm_row_f64`] needs in its work buffer.
-pub fn work_len(m: &Svm<'_>) -> usize {
+pub fn work_len<V>(m: &Svm<'_, V>) -> usize {
     let k = m.n_classes as usize;
     // Kernel values, pairwise decisions, votes, then either the ovr confidences (k) or the
     // coupling's r, Q (k × k each) and Qp (k), which reuse the same space.
@@ -244,10 +354,11 @@ pub fn ovr_decision(k: usize, dec: &[f64], sum_conf: &mut [f64], out: &mut [f64]
 
 /// One row through an SVM. Writes the decision scores (`m.score_width()` values) into
 /// `scores` and, when the model has them, the class probabilities (`n_classes`) into
-/// `probs`; returns the class by libsvm's votes (ties to the lowest index) for a classifier.
+/// `probs`; returns the class by libsvm's votes (ties to the lowest index) for a classifier,
+/// or with [`Svm::break_ties`] the largest decision value (ties to the lowest index).
 /// `work` must hold [`work_len`] values.
-pub fn svm_row_f64(
-    m: &Svm<'_>,
+pub fn svm_row_f64<V: SupportVector>(
+    m: &Svm<'_, V>,
     x: &[f64],
     work: &mut [f64],
     scores: &mut [f64],
@@ -259,7 +370,7 @@ pub fn svm_row_f64(
     let (kv, rest) = work.split_at_mut(n_sv);
     let (dec, rest) = rest.split_at_mut(n_pairs);
     let (votes, rest) = rest.split_at_mut(k);
-    crate::simd::svm_kernel_values_f64(m, x, kv);
+    V::kernel_values(m, x, kv);
     if !m.is_classifier() {
         let s: f64 = m.coef.iter().zip(kv.iter()).map(|(c, v)| c * v).sum();
         scores[0] = s + m.intercept[0];
@@ -311,6 +422,15 @@ pub fn svm_row_f64(
     } else {
         let (sum_conf, _) = rest.split_at_mut(k);
         ovr_decision(k, dec, sum_conf, scores);
+        if m.break_ties {
+            // scikit-learn's `np.argmax(decision_function)`: the first of tied maxima.
+            class = 0;
+            for c in 1..k {
+                if scores[c] > scores[class] {
+                    class = c;
+                }
+            }
+        }
     }
     if m.has_probabilities() {
         let (r, rest) = rest.split_at_mut(k * k);
@@ -348,26 +468,25 @@ pub struct SvmRef {
 #[cfg(feature = "testing")]
 /// The plain reference: libsvm's loops, literally, on fresh vectors.
 #[allow(clippy::needless_range_loop)] // index loops, as libsvm writes them
-pub fn svm_ref(m: &Svm<'_>, x: &[f64]) -> SvmRef {
+pub fn svm_ref<V: SupportVector>(m: &Svm<'_, V>, x: &[f64]) -> SvmRef {
     let n = m.n_in as usize;
     let kv: Vec<f64> = m
         .support_vectors
-        .chunks_exact(n)
+        .chunks_exact(n.max(1))
         .map(|sv| {
-            let dot: f64 = x.iter().zip(sv).map(|(a, &b)| a * f64::from(b)).sum();
+            let dot: f64 = x.iter().zip(sv).fold(0.0, |s, (a, &b)| s + a * b.wide());
             match m.kernel {
                 Kernel::Linear => dot,
                 Kernel::Poly {
                     gamma,
                     coef0,
                     degree,
-                } => (gamma * dot + coef0).powi(degree as i32),
+                } => powi(gamma * dot + coef0, degree),
                 Kernel::Rbf { gamma } => {
                     let d: f64 = x
                         .iter()
                         .zip(sv)
-                        .map(|(a, &b)| (a - f64::from(b)) * (a - f64::from(b)))
-                        .sum();
+                        .fold(0.0, |s, (a, &b)| s + (a - b.wide()) * (a - b.wide()));
                     (-gamma * d).exp()
                 }
                 Kernel::Sigmoid { gamma, coef0 } => (gamma * dot + coef0).tanh(),
@@ -413,13 +532,16 @@ pub fn svm_ref(m: &Svm<'_>, x: &[f64]) -> SvmRef {
             dec.push(d);
         }
     }
-    let class = (0..k).fold(0, |b, c| if votes[c] > votes[b] { c } else { b });
+    let mut class = (0..k).fold(0, |b, c| if votes[c] > votes[b] { c } else { b });
     let scores = if k == 2 {
         vec![-dec[0]]
     } else {
         let mut conf = vec![0.0; k];
         let mut out = vec![0.0; k];
         ovr_decision(k, &dec, &mut conf, &mut out);
+        if m.break_ties {
+            class = (0..k).fold(0, |b, c| if out[c] > out[b] { c } else { b });
+        }
         out
     };
     let probabilities = m.has_probabilities().then(|| {
@@ -449,8 +571,8 @@ pub fn svm_ref(m: &Svm<'_>, x: &[f64]) -> SvmRef {
 
 /// An SVM from the `f64` row `x`: decision scores into `b`, probabilities (if any) into
 /// `a`; returns the class by votes and whether `a` holds the final values.
-pub(crate) fn stage_row(
-    m: &Svm<'_>,
+pub(crate) fn stage_row<V: SupportVector>(
+    m: &Svm<'_, V>,
     x: &[f64],
     work: &mut [f64],
     acc: &mut [f64],

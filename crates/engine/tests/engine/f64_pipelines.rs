@@ -365,3 +365,215 @@ proptest! {
         }
     }
 }
+
+/// An `svm_f64` model, optionally behind an `imputer_f64` (NaN marker): `k` 1 is a
+/// regressor; `kern` 0 linear, 1 poly, 2 rbf, 3 sigmoid.
+#[allow(clippy::too_many_arguments)]
+fn svm_spec(
+    n: u32,
+    k: u32,
+    per: usize,
+    kern: u8,
+    probs: bool,
+    break_ties: bool,
+    imputer: bool,
+    p: &[f64],
+) -> ModelSpec {
+    let nf = n as usize;
+    let classifier = k >= 2;
+    let n_sv = if classifier { k as usize * per } else { per };
+    let pairs = if classifier {
+        (k * (k - 1) / 2) as usize
+    } else {
+        1
+    };
+    let rows = if classifier { k as usize - 1 } else { 1 };
+    let take = |len: usize, at: usize| -> Vec<f64> {
+        (0..len).map(|i| p[(at + 7 * i) % p.len()]).collect()
+    };
+    let kernel = match kern {
+        0 => Kernel::Linear,
+        1 => Kernel::Poly {
+            gamma: 0.37,
+            coef0: 0.5,
+            degree: 3,
+        },
+        2 => Kernel::Rbf { gamma: 0.21 },
+        _ => Kernel::Sigmoid {
+            gamma: 0.13,
+            coef0: -0.25,
+        },
+    };
+    let m = SvmSpec {
+        n_in: n,
+        n_classes: k,
+        kernel,
+        n_support: if classifier {
+            vec![per as u32; k as usize]
+        } else {
+            Vec::new()
+        },
+        support_vectors: take(n_sv * nf, 1),
+        coef: take(rows * n_sv, 2),
+        intercept: take(pairs, 3),
+        prob_a: if probs && classifier {
+            take(pairs, 4).iter().map(|a| -a.abs() - 0.5).collect()
+        } else {
+            Vec::new()
+        },
+        prob_b: if probs && classifier {
+            take(pairs, 5)
+        } else {
+            Vec::new()
+        },
+        break_ties: break_ties && k >= 3,
+    };
+    let mut stages = Vec::new();
+    if imputer {
+        stages.push(StageSpec::ImputerF64 {
+            missing: f64::NAN,
+            fill: take(nf, 6),
+        });
+    }
+    stages.push(StageSpec::SvmF64(m));
+    let b = ModelSpecBuilder::new(n).missing(if imputer {
+        MissingValues::Nan
+    } else {
+        MissingValues::Reject
+    });
+    let b = if classifier {
+        b.task_with_labels(Task::Classification, k)
+    } else {
+        b.regression(1)
+    };
+    let mut spec = b.stages(stages).build();
+    spec.output.precision = Precision::F64;
+    spec
+}
+
+proptest! {
+    /// svm_f64 (every kernel, classifiers with and without probabilities and break_ties,
+    /// regressors), behind an imputer_f64 or alone: row path, batch path and reference bit for
+    /// bit, rows with NaN entries imputed.
+    #[test]
+    fn svm_and_imputer_in_f64_agree_bit_for_bit(
+        n in 1u32..9,
+        k in 1u32..5,
+        per in 1usize..4,
+        kern in 0u8..4,
+        probs in any::<bool>(),
+        break_ties in any::<bool>(),
+        imputer in any::<bool>(),
+        p in vec(-2.0f64..2.0, 61),
+        rows in vec(-3.0f64..3.0, 40),
+        holes in vec(any::<bool>(), 40),
+    ) {
+        let spec = svm_spec(n, k, per, kern, probs, break_ties, imputer, &p);
+        let buf = written(&spec);
+        let apr = Apr::parse_verified(&buf).unwrap();
+        let model = Model::new(&apr);
+        prop_assert!(model.reads_f64());
+        let nf = n as usize;
+        let mut rows = rows[..rows.len() / nf * nf].to_vec();
+        if imputer {
+            for (v, h) in rows.iter_mut().zip(&holes) {
+                if *h {
+                    *v = f64::NAN;
+                }
+            }
+        }
+        let mut scratch = model.scratch();
+        let mut batch = BatchOutput::default();
+        model.predict_batch(&rows, &mut batch).unwrap();
+        let sw = model.score_width();
+        let vw = batch.value_width;
+        for (r, x) in rows.chunks_exact(nf).enumerate() {
+            let out = model.predict_row(x, &mut scratch).unwrap();
+            let want = reference::predict_all_f64(apr.stages(), spec.output.task, x);
+            prop_assert_eq!(bits(out.scores), bits(&want.scores));
+            prop_assert_eq!(bits(out.values), bits(&want.values));
+            prop_assert_eq!(out.probabilities.map(bits), want.probabilities.as_deref().map(bits));
+            prop_assert_eq!(out.class, want.class);
+            prop_assert!(out.scores.iter().all(|v| v.is_finite()));
+            prop_assert_eq!(bits(&batch.scores[r * sw..(r + 1) * sw]), bits(out.scores));
+            prop_assert_eq!(bits(&batch.values[r * vw..(r + 1) * vw]), bits(out.values));
+            if let Some(c) = out.class {
+                prop_assert_eq!(batch.classes[r], c);
+            }
+        }
+    }
+}
+
+/// Known values of an svm_f64 whose decision values are its intercepts (zero dual
+/// coefficients): `d = (0.5, -2, 1)` gives one vote to each class, so libsvm's vote picks
+/// class 0 while `break_ties` picks the largest `'ovr'` value, class 2 (scikit-learn's
+/// `[-0.125, 1 + 1/6, 1 + 1/6 + …]`, computed here by hand).
+#[test]
+fn break_ties_picks_the_largest_ovr_value() {
+    let spec = |break_ties: bool| {
+        let mut s = ModelSpecBuilder::new(1)
+            .task_with_labels(Task::Classification, 3)
+            .stage(StageSpec::SvmF64(SvmSpec {
+                n_in: 1,
+                n_classes: 3,
+                kernel: Kernel::Linear,
+                n_support: vec![1, 1, 1],
+                support_vectors: vec![0.1, 0.2, 0.3],
+                coef: vec![0.0; 6],
+                intercept: vec![0.5, -2.0, 1.0],
+                prob_a: Vec::new(),
+                prob_b: Vec::new(),
+                break_ties,
+            }))
+            .build();
+        s.output.precision = Precision::F64;
+        s
+    };
+    // conf = (0.5 - 2, -0.5 + 1, 2 - 1); ovr_c = votes_c + conf_c / (3 (|conf_c| + 1)).
+    let want = [
+        1.0 + -1.5 / (3.0 * 2.5),
+        1.0 + 0.5 / (3.0 * 1.5),
+        1.0 + 1.0 / (3.0 * 2.0),
+    ];
+    for (bt, class) in [(false, 0), (true, 2)] {
+        let s = spec(bt);
+        let buf = written(&s);
+        let apr = Apr::parse_verified(&buf).unwrap();
+        let model = Model::new(&apr);
+        let mut scratch = model.scratch();
+        let out = model.predict_row(&[0.7], &mut scratch).unwrap();
+        assert_eq!(out.scores, want);
+        assert_eq!(out.class, Some(class), "break_ties {bt}");
+    }
+}
+
+/// An svm_f64 regressor's answer is an f64 value, not rounded to f32: linear kernel,
+/// `0.1 · (x · 1/3) + 0.2` in f64.
+#[test]
+fn svm_f64_answers_are_not_rounded_to_f32() {
+    let mut s = ModelSpecBuilder::new(1)
+        .regression(1)
+        .stage(StageSpec::SvmF64(SvmSpec {
+            n_in: 1,
+            n_classes: 1,
+            kernel: Kernel::Linear,
+            n_support: Vec::new(),
+            support_vectors: vec![1.0 / 3.0],
+            coef: vec![0.1],
+            intercept: vec![0.2],
+            prob_a: Vec::new(),
+            prob_b: Vec::new(),
+            break_ties: false,
+        }))
+        .build();
+    s.output.precision = Precision::F64;
+    let buf = written(&s);
+    let apr = Apr::parse_verified(&buf).unwrap();
+    let model = Model::new(&apr);
+    let mut scratch = model.scratch();
+    let x = 0.7f64;
+    let out = model.predict_row(&[x], &mut scratch).unwrap();
+    let z = 0.1 * (x * (1.0 / 3.0)) + 0.2;
+    assert_eq!(out.scores, [z]);
+    assert!(!is_f32(z));
+}

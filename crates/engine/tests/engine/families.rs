@@ -185,6 +185,7 @@ fn model_spec() -> impl Strategy<Value = ModelSpec> {
                             } else {
                                 Vec::new()
                             },
+                            break_ties: false,
                             prob_b: if probs {
                                 pb[..pairs].to_vec()
                             } else {
@@ -272,6 +273,7 @@ fn model_spec() -> impl Strategy<Value = ModelSpec> {
                             coef: coef[..3].to_vec(),
                             intercept: vec![coef[3]],
                             prob_a: Vec::new(),
+                            break_ties: false,
                             prob_b: Vec::new(),
                         }),
                     ];
@@ -549,6 +551,7 @@ fn binary_svc_follows_scikit_learn_signs_and_libsvm_ties() {
         coef: vec![1.0, -1.0],
         intercept: vec![0.0],
         prob_a: Vec::new(),
+        break_ties: false,
         prob_b: Vec::new(),
     };
     let s = spec(

@@ -52,6 +52,8 @@ pub(crate) mod stage_kind {
     pub const PCA_F64: u32 = 17;
     pub const KMEANS_F64: u32 = 18;
     pub const OBLIVIOUS: u32 = 19;
+    pub const SVM_F64: u32 = 20;
+    pub const IMPUTER_F64: u32 = 21;
 }
 
 /// One pipeline stage, viewing its weights in place.
@@ -63,6 +65,15 @@ pub enum Stage<'a> {
         mean: &'a [f32],
         /// Per-feature scale (divisor).
         scale: &'a [f32],
+    },
+    /// [`Stage::Imputer`] with an f64 marker and f64 fill values, computed in f64
+    /// (preprocessor): scikit-learn's `SimpleImputer`. In a pipeline that is not computed in
+    /// f64 throughout, it sees the row as f32 and its fill values are rounded to f32.
+    ImputerF64 {
+        /// The value that marks a missing entry (NaN for NaN).
+        missing: f64,
+        /// Per-feature fill value.
+        fill: &'a [f64],
     },
     /// `(x - mean) / scale`, element-wise, computed in f64 from the caller's f64 row with f64
     /// parameters, then rounded once to f32 (preprocessor): scikit-learn's StandardScaler as
@@ -197,6 +208,9 @@ pub enum Stage<'a> {
     },
     /// A support vector machine (classifier or regressor), estimator. See [`Svm`].
     Svm(Svm<'a>),
+    /// A support vector machine with f64 support vectors, computed in f64 (estimator):
+    /// scikit-learn's `SVC`, `NuSVC`, `SVR`, `NuSVR`. See [`Svm`].
+    SvmF64(Svm<'a, f64>),
     /// k-means with f64 centres, computed in f64 as scikit-learn's `euclidean_distances`
     /// computes it: `y_c = sqrt(max((-2 x · c + ‖x‖²) + ‖c‖², 0))`, the class the smallest
     /// squared distance, ties to the first (estimator): a k-means reached through a double
@@ -261,6 +275,7 @@ impl Stage<'_> {
             | Stage::MinMaxScalerF64 { .. }
             | Stage::Normalizer { .. }
             | Stage::Imputer { .. }
+            | Stage::ImputerF64 { .. }
             | Stage::Pca { .. }
             | Stage::PcaF64 { .. } => Role::Preprocessor,
             Stage::Linear { .. }
@@ -270,6 +285,7 @@ impl Stage<'_> {
             | Stage::Dense { .. }
             | Stage::DenseF64 { .. }
             | Stage::Svm(_)
+            | Stage::SvmF64(_)
             | Stage::KMeans { .. }
             | Stage::KMeansF64 { .. }
             | Stage::GaussianNb { .. } => Role::Estimator,
@@ -285,7 +301,8 @@ impl Stage<'_> {
             | Stage::MinMaxScaler { .. }
             | Stage::MinMaxScalerF64 { .. }
             | Stage::Normalizer { .. }
-            | Stage::Imputer { .. } => input,
+            | Stage::Imputer { .. }
+            | Stage::ImputerF64 { .. } => input,
             Stage::Pca { n_out, .. }
             | Stage::PcaF64 { n_out, .. }
             | Stage::Linear { n_out, .. }
@@ -295,6 +312,7 @@ impl Stage<'_> {
             Stage::Trees(t) => t.n_out,
             Stage::Oblivious(o) => o.n_out,
             Stage::Svm(s) => s.output_width(),
+            Stage::SvmF64(s) => s.output_width(),
             Stage::KMeans { k, .. } | Stage::KMeansF64 { k, .. } => k,
             Stage::GaussianNb { n_classes, .. } => n_classes,
             Stage::Post(PostTransform::BinaryLogistic) => 2,
@@ -315,11 +333,13 @@ impl Stage<'_> {
             Stage::MinMaxScaler { .. } => "min_max_scaler",
             Stage::Normalizer { .. } => "normalizer",
             Stage::Imputer { .. } => "imputer",
+            Stage::ImputerF64 { .. } => "imputer_f64",
             Stage::Pca { .. } => "pca",
             Stage::PcaF64 { .. } => "pca_f64",
             Stage::Dense { .. } => "dense",
             Stage::DenseF64 { .. } => "dense_f64",
             Stage::Svm(_) => "svm",
+            Stage::SvmF64(_) => "svm_f64",
             Stage::KMeans { .. } => "kmeans",
             Stage::KMeansF64 { .. } => "kmeans_f64",
             Stage::GaussianNb { .. } => "gaussian_nb",
@@ -340,6 +360,7 @@ impl Stage<'_> {
             Stage::MinMaxScalerF64 { scale, .. } => Some(scale.len() as u32),
             Stage::MinMaxScaler { scale, .. } => Some(scale.len() as u32),
             Stage::Imputer { fill, .. } => Some(fill.len() as u32),
+            Stage::ImputerF64 { fill, .. } => Some(fill.len() as u32),
             Stage::Normalizer { width, .. } => Some(width),
             Stage::Linear { n_in, .. }
             | Stage::LinearF64 { n_in, .. }
@@ -351,6 +372,7 @@ impl Stage<'_> {
             | Stage::KMeansF64 { n_in, .. }
             | Stage::GaussianNb { n_in, .. } => Some(n_in),
             Stage::Svm(m) => Some(m.n_in),
+            Stage::SvmF64(m) => Some(m.n_in),
             Stage::Trees(t) => Some(t.n_in),
             Stage::Oblivious(o) => Some(o.n_in),
             Stage::Post(_) => None,
@@ -372,7 +394,7 @@ impl Stage<'_> {
     pub(crate) fn takes_post(&self) -> bool {
         !matches!(
             self,
-            Stage::Svm(_) | Stage::KMeans { .. } | Stage::KMeansF64 { .. }
+            Stage::Svm(_) | Stage::SvmF64(_) | Stage::KMeans { .. } | Stage::KMeansF64 { .. }
         )
     }
 
@@ -459,6 +481,13 @@ pub enum StageSpec {
         /// Per-feature fill values.
         fill: Vec<f32>,
     },
+    /// See [`Stage::ImputerF64`].
+    ImputerF64 {
+        /// Missing marker (NaN for NaN).
+        missing: f64,
+        /// Per-feature fill values.
+        fill: Vec<f64>,
+    },
     /// See [`Stage::Pca`]: `((x - mean) · componentsᵀ) / whiten`.
     Pca {
         /// Input width.
@@ -513,6 +542,8 @@ pub enum StageSpec {
     },
     /// See [`Stage::Svm`].
     Svm(SvmSpec),
+    /// See [`Stage::SvmF64`].
+    SvmF64(SvmSpec<f64>),
     /// See [`Stage::KMeans`]: distances to the centres.
     KMeans {
         /// Input width.
@@ -577,6 +608,8 @@ pub(crate) fn read_stage<'a>(
                 | stage_kind::PCA_F64
                 | stage_kind::KMEANS_F64
                 | stage_kind::OBLIVIOUS
+                | stage_kind::SVM_F64
+                | stage_kind::IMPUTER_F64
         )
     {
         // Stage kinds of version 1.1.
@@ -651,7 +684,15 @@ pub(crate) fn read_stage<'a>(
         }
         stage_kind::SVM => {
             need(svm::RECORD_LEN)?;
-            Ok(Stage::Svm(svm::read(p, index, w)?))
+            Ok(Stage::Svm(svm::read(p, index, w, crate::Dtype::F32)?))
+        }
+        stage_kind::SVM_F64 => {
+            need(svm::RECORD_LEN_F64)?;
+            Ok(Stage::SvmF64(svm::read(p, index, w, crate::Dtype::F64)?))
+        }
+        stage_kind::IMPUTER_F64 => {
+            need(imputer::RECORD_LEN_F64)?;
+            imputer::read_f64(p, index, w)
         }
         stage_kind::KMEANS => {
             need(kmeans::RECORD_LEN)?;
@@ -757,6 +798,11 @@ pub(crate) fn payload(s: &StageSpec, t: &mut Tensors) -> Vec<u32> {
             dense::payload_f64(*n_in, *n_out, *activation, weights, bias, t),
         ),
         StageSpec::Svm(m) => (stage_kind::SVM, svm::payload(m, t)),
+        StageSpec::SvmF64(m) => (stage_kind::SVM_F64, svm::payload_f64(m, t)),
+        StageSpec::ImputerF64 { missing, fill } => (
+            stage_kind::IMPUTER_F64,
+            imputer::payload_f64(*missing, fill, t),
+        ),
         StageSpec::KMeans { n_in, k, centers } => {
             (stage_kind::KMEANS, kmeans::payload(*n_in, *k, centers, t))
         }
@@ -885,6 +931,11 @@ impl Stage<'_> {
                 bias: bias.to_vec(),
             },
             Stage::Svm(m) => StageSpec::Svm(svm::to_spec(&m)),
+            Stage::SvmF64(m) => StageSpec::SvmF64(svm::to_spec(&m)),
+            Stage::ImputerF64 { missing, fill } => StageSpec::ImputerF64 {
+                missing,
+                fill: fill.to_vec(),
+            },
             Stage::KMeans { n_in, k, centers } => StageSpec::KMeans {
                 n_in,
                 k,

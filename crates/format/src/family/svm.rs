@@ -1,5 +1,6 @@
-//! Support vector machines (stage kind SVM, rule R32): the kernel, the view, the owned spec,
-//! the reader's checks and the writer's record.
+//! Support vector machines (stage kinds SVM and SVM_F64, rule R32): the kernel, the view,
+//! the owned spec, the reader's checks and the writer's record. The two kinds share one
+//! record layout; `svm_f64` stores its support vectors as `f64` and adds a flags word.
 
 use crate::error::FormatError;
 use crate::model::Task;
@@ -9,6 +10,11 @@ use crate::{Dtype, NONE};
 
 /// Words of the record, its kind word included (R20).
 pub(crate) const RECORD_LEN: u32 = 16;
+/// Words of the SVM_F64 record: the SVM record and a flags word.
+pub(crate) const RECORD_LEN_F64: u32 = 17;
+/// SVM_F64 flag: a classifier of three classes or more picks its class by the largest
+/// `'ovr'` decision value (scikit-learn's `break_ties=True`) instead of by votes.
+pub(crate) const FLAG_BREAK_TIES: u32 = 1;
 
 /// The kernel of a [`crate::Stage::Svm`], as libsvm defines it; `u · v` is the dot product of the
 /// row and a support vector.
@@ -97,8 +103,11 @@ impl Kernel {
 /// stage also computes probabilities: Platt's sigmoid per pair, `r_ij = 1 / (1 +
 /// exp(prob_a[p] · d_ij + prob_b[p]))` clipped to `[1e-7, 1 - 1e-7]`, then libsvm's pairwise
 /// coupling (`multiclass_probability`) — for two classes too, as scikit-learn's libsvm does.
+///
+/// The support vectors are `f32` (stage kind `svm`) or `f64` (stage kind `svm_f64`, where
+/// [`Svm::break_ties`] may also be set).
 #[derive(Debug, Clone, Copy)]
-pub struct Svm<'a> {
+pub struct Svm<'a, V = f32> {
     /// Width of the input.
     pub n_in: u32,
     /// Number of classes, or 1 for a regressor.
@@ -108,7 +117,7 @@ pub struct Svm<'a> {
     /// Support vectors per class (classifiers; empty for a regressor).
     pub n_support: &'a [u32],
     /// Row-major `n_sv × n_in` support vectors.
-    pub support_vectors: &'a [f32],
+    pub support_vectors: &'a [V],
     /// Dual coefficients: `(n_classes - 1) × n_sv` for a classifier, `n_sv` for a regressor.
     pub coef: &'a [f64],
     /// One intercept per pair of classes (`-rho` in libsvm's terms), or one for a regressor.
@@ -117,9 +126,12 @@ pub struct Svm<'a> {
     pub prob_a: &'a [f64],
     /// Platt's `B` per pair, or empty.
     pub prob_b: &'a [f64],
+    /// A classifier of three classes or more picks its class by the largest decision value,
+    /// ties to the first, rather than by votes (scikit-learn's `break_ties`; `svm_f64` only).
+    pub break_ties: bool,
 }
 
-impl Svm<'_> {
+impl<V> Svm<'_, V> {
     /// Number of support vectors.
     pub fn n_sv(&self) -> usize {
         self.support_vectors
@@ -159,7 +171,7 @@ impl Svm<'_> {
 
 /// An owned support vector machine, for the writer. See [`Svm`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct SvmSpec {
+pub struct SvmSpec<V = f32> {
     /// Input width.
     pub n_in: u32,
     /// Classes, or 1 for a regressor.
@@ -169,7 +181,7 @@ pub struct SvmSpec {
     /// Support vectors per class (empty for a regressor).
     pub n_support: Vec<u32>,
     /// Row-major support vectors.
-    pub support_vectors: Vec<f32>,
+    pub support_vectors: Vec<V>,
     /// Dual coefficients, libsvm's `sv_coef` layout.
     pub coef: Vec<f64>,
     /// Intercept per pair (or one).
@@ -178,14 +190,17 @@ pub struct SvmSpec {
     pub prob_a: Vec<f64>,
     /// Platt's `B` per pair, empty without probabilities.
     pub prob_b: Vec<f64>,
+    /// See [`Svm::break_ties`] (`svm_f64` only: the writer refuses it on an `svm`).
+    pub break_ties: bool,
 }
 
-/// The SVM record after its kind word; R32 in full.
-pub(crate) fn read<'a>(
+/// The SVM (`dtype` F32) or SVM_F64 (`dtype` F64) record after its kind word; R32 in full.
+pub(crate) fn read<'a, V: bytemuck::Pod>(
     p: &mut Parser<'a>,
     stage: u32,
     w: &mut Words<'_>,
-) -> Result<Svm<'a>, FormatError> {
+    dtype: Dtype,
+) -> Result<Svm<'a, V>, FormatError> {
     let n_in = dim("n_in", w.next()?)?;
     let n_classes = dim("n_classes", w.next()?)?;
     let n_sv = dim("n_sv", w.next()?)?;
@@ -237,8 +252,8 @@ pub(crate) fn read<'a>(
             return Err(bad(0, "per-class support counts do not add up to n_sv"));
         }
     }
-    let support_vectors: &'a [f32] =
-        p.typed_tensor(stage, sv_ix, Dtype::F32, Some(n_sv64 * u64::from(n_in)))?;
+    let support_vectors: &'a [V] =
+        p.typed_tensor(stage, sv_ix, dtype, Some(n_sv64 * u64::from(n_in)))?;
     let coef_rows = if classifier { k - 1 } else { 1 };
     let coef: &'a [f64] = p.typed_tensor(stage, coef_ix, Dtype::F64, Some(coef_rows * n_sv64))?;
     let intercept: &'a [f64] = p.typed_tensor(stage, intercept_ix, Dtype::F64, Some(n_pairs))?;
@@ -251,6 +266,14 @@ pub(crate) fn read<'a>(
         (false, false) => return Err(bad(0, "a regressor has no probabilities")),
         _ => return Err(bad(0, "prob_a and prob_b come together")),
     };
+    let flags = if dtype == Dtype::F64 { w.next()? } else { 0 };
+    if flags & !FLAG_BREAK_TIES != 0 {
+        return Err(bad(0, "unknown flag bits"));
+    }
+    let break_ties = flags & FLAG_BREAK_TIES != 0;
+    if break_ties && n_classes < 3 {
+        return Err(bad(0, "break_ties needs three classes or more"));
+    }
     // The value rules read every weight: skipped for a file verified at build time.
     if p.deep() {
         for (reason, values) in [
@@ -274,15 +297,29 @@ pub(crate) fn read<'a>(
         intercept,
         prob_a,
         prob_b,
+        break_ties,
     })
 }
 
 /// The SVM record's payload after its kind word; queues its tensors.
 pub(crate) fn payload(m: &SvmSpec, tensors: &mut Tensors) -> Vec<u32> {
+    let sv = tensors.f32(&m.support_vectors);
+    payload_with(m, sv, tensors)
+}
+
+/// The SVM_F64 record's payload after its kind word; queues its tensors.
+pub(crate) fn payload_f64(m: &SvmSpec<f64>, tensors: &mut Tensors) -> Vec<u32> {
+    let sv = tensors.f64(&m.support_vectors);
+    let mut words = payload_with(m, sv, tensors);
+    words.push(if m.break_ties { FLAG_BREAK_TIES } else { 0 });
+    words
+}
+
+/// The fields both kinds share, the support vectors already queued as section `sv`.
+fn payload_with<V>(m: &SvmSpec<V>, sv: u32, tensors: &mut Tensors) -> Vec<u32> {
     let (gamma, coef0, degree) = m.kernel.params();
     let (g, c) = (gamma.to_bits(), coef0.to_bits());
     let n_support = tensors.opt_u32(&m.n_support);
-    let sv = tensors.f32(&m.support_vectors);
     let coef = tensors.f64(&m.coef);
     let intercept = tensors.f64(&m.intercept);
     let prob_a = tensors.opt_f64(&m.prob_a);
@@ -312,7 +349,7 @@ pub(crate) fn payload(m: &SvmSpec, tensors: &mut Tensors) -> Vec<u32> {
 }
 
 /// Copies the view out into an owned spec.
-pub(crate) fn to_spec(m: &Svm<'_>) -> SvmSpec {
+pub(crate) fn to_spec<V: Copy>(m: &Svm<'_, V>) -> SvmSpec<V> {
     SvmSpec {
         n_in: m.n_in,
         n_classes: m.n_classes,
@@ -323,12 +360,13 @@ pub(crate) fn to_spec(m: &Svm<'_>) -> SvmSpec {
         intercept: m.intercept.to_vec(),
         prob_a: m.prob_a.to_vec(),
         prob_b: m.prob_b.to_vec(),
+        break_ties: m.break_ties,
     }
 }
 
 /// R32, the part that needs the output schema: an svm classifier is a classification over
 /// its classes, an svm regressor a regression.
-pub(crate) fn fits_output(m: &Svm<'_>, task: Task, n_outputs: u32) -> bool {
+pub(crate) fn fits_output<V>(m: &Svm<'_, V>, task: Task, n_outputs: u32) -> bool {
     match task {
         Task::Classification => m.is_classifier() && n_outputs == m.n_classes,
         _ => !m.is_classifier(),

@@ -141,12 +141,12 @@ fn linear_f64_rules() {
         "{e:?}"
     );
     // A kind no version defines, in a 1.1 file.
-    let e = broken(&spec, |v| set_word(v, k, 20));
+    let e = broken(&spec, |v| set_word(v, k, 999));
     assert_eq!(
         e,
         FormatError::UnknownValue {
             field: "stage_kind",
-            value: 20
+            value: 999
         }
     );
     // n_out 1: the 4 coefficients are not 1 × 2, and the intercept has 2 elements.

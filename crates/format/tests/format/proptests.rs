@@ -148,6 +148,10 @@ fn build_family(
                 mean: d.take(w),
                 scale: d.take(w),
             },
+            3 if arg % 4 >= 2 => StageSpec::ImputerF64 {
+                missing: if arg % 2 == 0 { f64::NAN } else { d.take(1)[0] },
+                fill: d.take(w),
+            },
             3 => StageSpec::Imputer {
                 missing: if arg % 2 == 0 { f32::NAN } else { f.take(1)[0] },
                 fill: f
@@ -232,6 +236,31 @@ fn build_family(
             };
             let rows = if classifier { k as usize - 1 } else { 1 };
             let probs = sh.probs && classifier;
+            if sh.per_class % 2 == 1 {
+                // svm_f64: f64 support vectors, break_ties on some of the multi-class ones.
+                stages.push(StageSpec::SvmF64(SvmSpec {
+                    n_in: width,
+                    n_classes: k,
+                    kernel: sh.kernel,
+                    n_support: if classifier {
+                        vec![sh.per_class as u32; k as usize]
+                    } else {
+                        Vec::new()
+                    },
+                    support_vectors: d.take(n_sv * w),
+                    coef: d.take(rows * n_sv),
+                    intercept: d.take(pairs),
+                    prob_a: if probs { d.take(pairs) } else { Vec::new() },
+                    break_ties: k >= 3 && sh.act % 2 == 0,
+                    prob_b: if probs { d.take(pairs) } else { Vec::new() },
+                }));
+                let task = if classifier {
+                    Task::Classification
+                } else {
+                    Task::Regression
+                };
+                return (stages, task, k);
+            }
             stages.push(StageSpec::Svm(SvmSpec {
                 n_in: width,
                 n_classes: k,
@@ -245,6 +274,7 @@ fn build_family(
                 coef: d.take(rows * n_sv),
                 intercept: d.take(pairs),
                 prob_a: if probs { d.take(pairs) } else { Vec::new() },
+                break_ties: false,
                 prob_b: if probs { d.take(pairs) } else { Vec::new() },
             }));
             let task = if classifier {
@@ -387,7 +417,10 @@ fn family_spec() -> impl Strategy<Value = ModelSpec> {
 fn tensors_of(s: &StageSpec) -> usize {
     match s {
         StageSpec::Post(_) | StageSpec::Normalizer { .. } => 0,
-        StageSpec::Imputer { .. } | StageSpec::KMeans { .. } | StageSpec::KMeansF64 { .. } => 1,
+        StageSpec::Imputer { .. }
+        | StageSpec::ImputerF64 { .. }
+        | StageSpec::KMeans { .. }
+        | StageSpec::KMeansF64 { .. } => 1,
         StageSpec::StandardScaler { .. }
         | StageSpec::StandardScalerF64 { .. }
         | StageSpec::MinMaxScalerF64 { .. }
@@ -405,6 +438,9 @@ fn tensors_of(s: &StageSpec) -> usize {
         StageSpec::Oblivious(o) => {
             3 + usize::from(!o.splits.is_empty())
                 + usize::from(o.trees.iter().any(|t| !t.is_empty()))
+        }
+        StageSpec::SvmF64(m) => {
+            3 + usize::from(!m.n_support.is_empty()) + 2 * usize::from(!m.prob_a.is_empty())
         }
         StageSpec::Trees(t) => {
             3 + usize::from(!t.nodes.is_empty())

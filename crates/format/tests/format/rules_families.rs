@@ -59,6 +59,7 @@ fn svc_spec() -> SvmSpec {
         coef: vec![1.0, 0.5, -0.5, 1.0, -1.0, 0.25, 0.75, -0.25],
         intercept: vec![0.1, -0.2, 0.3],
         prob_a: vec![-1.5, -2.0, -1.0],
+        break_ties: false,
         prob_b: vec![0.1, 0.0, -0.1],
     }
 }
@@ -87,6 +88,7 @@ fn svr_spec() -> SvmSpec {
         coef: vec![0.5, -0.5],
         intercept: vec![2.0],
         prob_a: Vec::new(),
+        break_ties: false,
         prob_b: Vec::new(),
     }
 }

@@ -11,6 +11,9 @@
   ``SGDClassifier``, ``LinearSVC``, ``RidgeClassifier``), alone or after a
   ``StandardScaler`` in a ``Pipeline``; read from its public fitted attributes, never
   pickled;
+* a fitted scikit-learn ``SVC``, ``NuSVC``, ``SVR`` or ``NuSVR``, MLP, ``GaussianNB`` or
+  ``KMeans``, alone or after ``SimpleImputer``, ``StandardScaler``, ``MinMaxScaler``,
+  ``Normalizer`` or ``PCA`` steps in a ``Pipeline`` (answers in float64);
 * a fitted scikit-learn ``DecisionTree*``, ``ExtraTree*``, ``RandomForest*`` or
   ``ExtraTrees*`` classifier or regressor (single output), from its ``tree_`` arrays.
 
@@ -208,12 +211,14 @@ def _pipeline_steps(obj):
     return steps
 
 
-_PREPROCESSORS = {"StandardScaler", "MinMaxScaler", "Normalizer", "PCA"}
+_PREPROCESSORS = {"SimpleImputer", "StandardScaler", "MinMaxScaler", "Normalizer", "PCA"}
 
 
 def _preprocessor_stage(step, width):
     """The stage description of a fitted preprocessor reading ``width`` features."""
     kind = type(step).__name__
+    if kind == "SimpleImputer":
+        return _imputer_stage(step, width)
     if kind == "StandardScaler":
         mean = step.mean_ if getattr(step, "with_mean", True) and step.mean_ is not None else np.zeros(width)
         scale = step.scale_ if getattr(step, "with_std", True) and step.scale_ is not None else np.ones(width)
@@ -230,6 +235,81 @@ def _preprocessor_stage(step, width):
         return {"kind": "pca", "mean": _floats(step.mean_), "components": [_floats(r) for r in comps],
                 "whiten": whiten}
     raise IcebreakError(f"{kind} is not a supported preprocessor")
+
+
+def _imputer_stage(step, width):
+    """A SimpleImputer: its ``statistics_`` are the fill values, whatever the strategy."""
+    if getattr(step, "add_indicator", False):
+        raise IcebreakError("SimpleImputer(add_indicator=True) is not supported")
+    fill = np.asarray(_fitted(step, "statistics_"))
+    if fill.dtype.kind not in "fiub":
+        raise IcebreakError(f"SimpleImputer with {fill.dtype} statistics (strings or objects) is not supported")
+    fill = fill.astype(np.float64)
+    if fill.shape != (width,) or not np.all(np.isfinite(fill)):
+        # A feature missing everywhere at fit time has a NaN statistic; without
+        # keep_empty_features scikit-learn then drops that column from its output.
+        raise IcebreakError(
+            "SimpleImputer has a feature with no fill value (all missing at fit time); "
+            "fit it with keep_empty_features=True or drop the feature"
+        )
+    missing = step.missing_values
+    if isinstance(missing, float) and np.isnan(missing):
+        marker = None
+    elif isinstance(missing, (int, float, np.integer, np.floating)) and not isinstance(missing, bool) \
+            and np.isfinite(missing):
+        marker = float(missing)
+    else:
+        raise IcebreakError(
+            f"SimpleImputer(missing_values={missing!r}) is not supported; np.nan or a finite number is"
+        )
+    return {"kind": "imputer", "missing": marker, "fill": _floats(fill)}
+
+
+_SVMS = {"SVC", "NuSVC", "SVR", "NuSVR"}
+
+
+def _svm_stages(est):
+    """SVC, NuSVC, SVR, NuSVR: libsvm's model as scikit-learn holds it (``_dual_coef_`` and
+    ``_intercept_`` keep libsvm's signs; the public ``dual_coef_``/``intercept_`` of a binary
+    classifier are negated)."""
+    kind = type(est).__name__
+    _fitted(est, "support_vectors_")
+    if getattr(est, "_sparse", False):
+        raise IcebreakError(f"{kind} fitted on sparse data is not supported; fit it on a dense array")
+    kernel = est.kernel
+    if not isinstance(kernel, str) or kernel not in ("linear", "poly", "rbf", "sigmoid"):
+        raise IcebreakError(f"{kind}(kernel={kernel!r}) is not supported; linear, poly, rbf and sigmoid are")
+    sv = np.asarray(est.support_vectors_, dtype=np.float64)
+    dual = np.atleast_2d(np.asarray(est._dual_coef_, dtype=np.float64))
+    intercept = np.atleast_1d(np.asarray(est._intercept_, dtype=np.float64))
+    classifier = kind in ("SVC", "NuSVC")
+    classes = None
+    n_support = []
+    prob_a, prob_b = [], []
+    break_ties = False
+    if classifier:
+        classes = _labels(_fitted(est, "classes_"))
+        if len(classes) > 2 and est.decision_function_shape != "ovr":
+            raise IcebreakError(
+                f"{kind}(decision_function_shape={est.decision_function_shape!r}) with more than two classes "
+                "is not supported; 'ovr' (the default) is"
+            )
+        n_support = [int(v) for v in est._n_support]
+        if est.probability:
+            prob_a, prob_b = _floats(est.probA_), _floats(est.probB_)
+        break_ties = bool(est.break_ties) and len(classes) > 2
+    degree = int(est.degree)
+    if degree < 0:
+        raise IcebreakError(f"{kind}(degree={degree}) is not supported")
+    stage = {
+        "kind": "svm", "kernel": kernel, "gamma": float(est._gamma) if kernel != "linear" else 0.0,
+        "coef0": float(est.coef0) if kernel in ("poly", "sigmoid") else 0.0,
+        "degree": degree if kernel == "poly" else 0,
+        "n_support": n_support, "support_vectors": [_floats(r) for r in sv],
+        "dual_coef": [_floats(r) for r in dual], "intercept": _floats(intercept),
+        "prob_a": prob_a, "prob_b": prob_b, "break_ties": break_ties,
+    }
+    return [stage], classes
 
 
 def _linear_stages(est):
@@ -288,7 +368,7 @@ def _kmeans_stages(est):
     return [{"kind": "kmeans", "centers": [_floats(r) for r in centers]}], list(range(len(centers)))
 
 
-_STAGE_ESTIMATORS = {"MLPClassifier", "MLPRegressor", "GaussianNB", "KMeans"}
+_STAGE_ESTIMATORS = {"MLPClassifier", "MLPRegressor", "GaussianNB", "KMeans"} | _SVMS
 
 
 def _from_sklearn_stages(obj, names):
@@ -322,6 +402,8 @@ def _from_sklearn_stages(obj, names):
             more, classes = _nb_stages(final)
         elif kind == "KMeans":
             more, classes = _kmeans_stages(final)
+        elif kind in _SVMS:
+            more, classes = _svm_stages(final)
         else:  # pragma: no cover - filtered by the caller
             raise IcebreakError(f"{kind} is not supported")
         stages += more
@@ -554,7 +636,7 @@ def _from_sklearn(obj, names):
     raise IcebreakError(
         f"scikit-learn {kind} is not supported by icebreak.convert yet; supported: "
         + ", ".join(sorted(_REGRESSORS | _CLASSIFIERS | _TREES | _HGB | _GB | _STAGE_ESTIMATORS | _PREPROCESSORS))
-        + " (the linear models, MLPs, GaussianNB and KMeans alone or after "
+        + " (the linear models, MLPs, GaussianNB, KMeans and SVMs alone or after "
         + ", ".join(sorted(_PREPROCESSORS)) + " in a Pipeline); other families convert through ONNX files"
     )
 
