@@ -14,6 +14,10 @@
 * a fitted scikit-learn ``DecisionTree*``, ``ExtraTree*``, ``RandomForest*`` or
   ``ExtraTrees*`` classifier or regressor (single output), from its ``tree_`` arrays.
 
+``Model.explain(X, top=None)`` gives each feature's contribution to the raw scores (exact
+Tree SHAP for tree ensembles, coefficient times value for linear models), shaped like
+XGBoost's ``pred_contribs`` (docs/PYTHON.md, "Explanations").
+
 The conversion and all scoring run in Rust (the ``icebreak._icebreak`` extension);
 this module only reads attributes off Python objects.
 """
