@@ -19,7 +19,7 @@ use icebreak_convert::detect::{convert_any, Options, SourceFormat};
 use icebreak_engine::{BatchOutput, Contributions, EngineError, Explainer, Model as Engine};
 use icebreak_format::trees::LEAF;
 use icebreak_format::{
-    AlignedBuf, Apr, InputSpec, Labels, LabelsSpec, MissingRule, MissingValues, ModelSpec,
+    limits, AlignedBuf, Apr, InputSpec, Labels, LabelsSpec, MissingRule, MissingValues, ModelSpec,
     OutputSpec, PostTransform, Precision, ProvenanceSpec, Split, Stage, StageSpec, Task, TreeNode,
     TreesSpec,
 };
@@ -579,9 +579,28 @@ impl Model {
             return Err(err("top must be at least 1"));
         }
         let explainer = engine.explainer().map_err(|e| self.unexplainable(&e))?;
+        let n_out = explainer.n_outputs();
+        // One row's explanation, bounded as the protocol bounds it (docs/SECURITY.md).
+        let per_row = n_out.saturating_mul(nf + 1);
+        if per_row > limits::MAX_EXPLAIN_VALUES {
+            return Err(err(format!(
+                "this model cannot be explained: one row's explanation would hold {per_row} \
+                 values ({n_out} outputs × {} features and bias), more than the limit of {} \
+                 (limits::MAX_EXPLAIN_VALUES)",
+                nf + 1,
+                limits::MAX_EXPLAIN_VALUES
+            )));
+        }
         let rows = self.rows(py, x)?;
         let n_rows = rows.len().checked_div(nf).unwrap_or(0);
-        let n_out = explainer.n_outputs();
+        if n_rows
+            .checked_mul(per_row)
+            .is_none_or(|n| n > isize::MAX as usize / 8)
+        {
+            return Err(err(format!(
+                "{n_rows} rows of {per_row} contributions do not fit in memory"
+            )));
+        }
         let threads = n_threads.max(1);
         let values = py
             .detach(|| explain_threads(&explainer, engine, &rows, nf, threads))

@@ -410,3 +410,20 @@ def test_models_without_covers_are_clear_errors(diabetes, iris, rng):
     rf = RandomForestClassifier(n_estimators=5, random_state=0).fit(Xi, yi)
     m = icebreak.convert(rf)
     np.testing.assert_array_equal(icebreak.Model.from_bytes(m.to_bytes()).explain(Xi), m.explain(Xi))
+
+
+def test_explanations_beyond_the_limit_are_refused(rng):
+    # 1,100 outputs × (1,000 features + bias) exceeds limits::MAX_EXPLAIN_VALUES (2^20).
+    from sklearn.linear_model import Ridge
+
+    X = rng.normal(size=(20, 1000))
+    Y = rng.normal(size=(20, 1100))
+    m = icebreak.convert(Ridge().fit(X, Y))
+    assert m.predict(X[:2]).shape == (2, 1100)
+    with pytest.raises(icebreak.IcebreakError, match="MAX_EXPLAIN_VALUES"):
+        m.explain(X[:2])
+    # Just under the limit explains.
+    m = icebreak.convert(Ridge().fit(X, Y[:, :1000]))
+    c = m.explain(X[:2])
+    assert c.shape == (2, 1000, 1001)
+    np.testing.assert_allclose(c.sum(axis=2), m.decision_function(X[:2]), rtol=1e-5, atol=1e-5)
