@@ -32,6 +32,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
+use std::sync::{Arc, OnceLock};
 
 create_exception!(
     _icebreak,
@@ -72,9 +73,22 @@ self_cell::self_cell!(
     /// Verified `.apr` bytes with their view and pipeline, built once per model: a tree
     /// ensemble's walk preparation is not redone on every call.
     struct Cell {
-        owner: AlignedBuf,
+        owner: Arc<AlignedBuf>,
         #[covariant]
         dependent: Loaded,
+    }
+);
+
+/// The model's explainer, or why it has none.
+type Explaining<'a> = Result<Explainer<'a>, EngineError>;
+
+self_cell::self_cell!(
+    /// The model's explainer over the same bytes, built on the first `explain` (one pass
+    /// over the nodes) and kept: a model that only predicts never builds one.
+    struct ExplainCell {
+        owner: Arc<AlignedBuf>,
+        #[covariant]
+        dependent: Explaining,
     }
 );
 
@@ -82,6 +96,7 @@ self_cell::self_cell!(
 #[pyclass(frozen, module = "icebreak")]
 pub struct Model {
     cell: Cell,
+    explain: OnceLock<ExplainCell>,
 }
 
 impl Model {
@@ -92,14 +107,34 @@ impl Model {
 
     /// Verifies the bytes fully (structure and checksum) and builds the pipeline.
     fn from_buf(buf: AlignedBuf) -> PyResult<Self> {
-        let cell = Cell::try_new(buf, |b| {
-            Apr::parse_verified(b).map(|apr| {
+        let cell = Cell::try_new(Arc::new(buf), |b| {
+            Apr::parse_verified(b.as_slice()).map(|apr| {
                 let engine = Engine::new(&apr);
                 Loaded { apr, engine }
             })
         })
         .map_err(|e| err(format!("not a valid .apr model: {e}")))?;
-        Ok(Model { cell })
+        Ok(Model {
+            cell,
+            explain: OnceLock::new(),
+        })
+    }
+
+    /// The explainer, built on first use (the bytes were verified when the model was made;
+    /// they are parsed again for a view the explainer can keep).
+    fn explainer(&self) -> &Explaining<'_> {
+        self.explain
+            .get_or_init(|| {
+                ExplainCell::new(Arc::clone(self.cell.borrow_owner()), |b| {
+                    Apr::parse(b.as_slice())
+                        // Never: the same bytes passed the full verification.
+                        .map_err(|_| EngineError::Unexplainable {
+                            reason: "the model's bytes cannot be read again",
+                        })
+                        .and_then(|apr| Engine::new(&apr).explainer())
+                })
+            })
+            .borrow_dependent()
     }
 
     fn from_spec(mut spec: ModelSpec, feature_names: Option<Vec<String>>) -> PyResult<Self> {
@@ -578,7 +613,10 @@ impl Model {
         if top == Some(0) {
             return Err(err("top must be at least 1"));
         }
-        let explainer = engine.explainer().map_err(|e| self.unexplainable(&e))?;
+        let explainer = self
+            .explainer()
+            .as_ref()
+            .map_err(|e| self.unexplainable(e))?;
         let n_out = explainer.n_outputs();
         // One row's explanation, bounded as the protocol bounds it (docs/SECURITY.md).
         let per_row = n_out.saturating_mul(nf + 1);
@@ -603,7 +641,7 @@ impl Model {
         }
         let threads = n_threads.max(1);
         let values = py
-            .detach(|| explain_threads(&explainer, engine, &rows, nf, threads))
+            .detach(|| explain_threads(explainer, engine, &rows, nf, threads))
             .map_err(err)?;
         let reasons = top.map(|k| {
             let k = k.min(nf);
