@@ -4,8 +4,9 @@
 //! XGBoost and LightGBM sources ([`icebreak_convert::convert_any`]), importing scikit-learn
 //! linear models from their fitted attributes ([`icebreak_convert::linear_params`]) and
 //! scikit-learn trees and forests from their `tree_` arrays, writing
-//! and verifying `.apr` bytes, and scoring numpy batches through the engine's batch path
-//! ([`icebreak_engine::Model::predict_batch`]) with the GIL released. The pure-Python half
+//! and verifying `.apr` bytes, scoring numpy batches through the engine's batch path
+//! ([`icebreak_engine::Model::predict_batch`]) and explaining them
+//! ([`icebreak_engine::Explainer`]), with the GIL released. The pure-Python half
 //! (`python/icebreak/__init__.py`) only reads fitted attributes off Python objects and picks
 //! the entry point.
 //!
