@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the icebreak Python wheel with maturin and runs its pytest suite in a fresh
-# virtual environment with pinned numpy, scikit-learn, xgboost and lightgbm.
+# virtual environment with pinned numpy, scikit-learn, xgboost, lightgbm and shap.
 #
 #   scripts/python-tests.sh [pytest args...]
 #

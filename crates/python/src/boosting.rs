@@ -269,8 +269,16 @@ fn add_tree(
 /// column the trees read, its index in the caller's row, and `categories` its known
 /// category values in code order (`None` for a numeric column). `post` is `none`, `exp`,
 /// `binary_logistic` or `softmax`.
+///
+/// `covers`, when given, holds each tree's node covers in node order (`count` of a
+/// HistGradientBoosting predictor node, `weighted_n_node_samples` of a GradientBoosting
+/// regression tree): they become the stage's node covers (FORMAT.md, "Node covers"), each
+/// baseline leaf covering 1 (a single-leaf tree's expected value is its leaf whatever its
+/// cover). An ensemble with a categorical split gets none, and so refuses to explain: its
+/// search trees (module docs) reach each side of the split by several paths, and Tree SHAP
+/// would count that side's share once per path.
 #[pyfunction]
-#[pyo3(signature = (trees, targets, baseline, n_features, round_f32, column_map, categories, post, name, class_ints = None, class_strs = None, feature_names = None, source_library = None))]
+#[pyo3(signature = (trees, targets, baseline, n_features, round_f32, column_map, categories, post, name, class_ints = None, class_strs = None, feature_names = None, source_library = None, covers = None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn convert_sklearn_boosting(
     trees: Vec<BoostTree<'_>>,
@@ -286,8 +294,12 @@ pub(crate) fn convert_sklearn_boosting(
     class_strs: Option<Vec<String>>,
     feature_names: Option<Vec<String>>,
     source_library: Option<String>,
+    covers: Option<Vec<PyReadonlyArray1<'_, f64>>>,
 ) -> PyResult<Model> {
     let bad = |e: String| err(format!("unsupported or inconsistent model: {e}"));
+    if covers.as_ref().is_some_and(|c| c.len() != trees.len()) {
+        return Err(bad("one cover array per tree is needed".to_owned()));
+    }
     if n_features as usize > limits::MAX_FEATURES {
         return Err(bad(format!("{n_features} features")));
     }
@@ -333,16 +345,51 @@ pub(crate) fn convert_sklearn_boosting(
         base: vec![0.0; n_out],
         ..TreesSpec::default()
     };
+    // Covers of the internal nodes and of the leaves, in table order (`None` once a tree
+    // has a categorical split, or when the caller gave none).
+    let mut cover_tables = covers.as_ref().map(|_| (Vec::new(), Vec::new()));
     // The baselines come first, one single-leaf tree per output.
     for (k, b) in baseline.iter().enumerate() {
         spec.roots.push(LEAF | spec.leaves.len() as u32);
         spec.leaves.push(*b);
         spec.targets.push(k as u32);
+        if let Some((_, leaf_covers)) = &mut cover_tables {
+            leaf_covers.push(1.0);
+        }
     }
     for (t, (tree, &k)) in trees.iter().zip(&targets).enumerate() {
         let root = add_tree(&mut spec, t, tree, &cols).map_err(bad)?;
         spec.roots.push(root);
         spec.targets.push(k);
+        if let (Some((node_covers, leaf_covers)), Some(c)) =
+            (&mut cover_tables, covers.as_ref().and_then(|c| c.get(t)))
+        {
+            let (is_leaf, is_cat) = (vec1(&tree.6).map_err(bad)?, vec1(&tree.7).map_err(bad)?);
+            let c = vec1(c).map_err(bad)?;
+            if c.len() != is_leaf.len() {
+                return Err(bad(format!(
+                    "tree {t}: {} covers for {} nodes",
+                    c.len(),
+                    is_leaf.len()
+                )));
+            }
+            if is_leaf.iter().zip(&is_cat).any(|(&l, &k)| l == 0 && k != 0) {
+                cover_tables = None;
+                continue;
+            }
+            // Internal nodes and leaves keep scikit-learn's node order (`add_tree`).
+            for (&v, &l) in c.iter().zip(&is_leaf) {
+                if l != 0 {
+                    leaf_covers.push(v);
+                } else {
+                    node_covers.push(v);
+                }
+            }
+        }
+    }
+    if let Some((mut node_covers, leaf_covers)) = cover_tables {
+        node_covers.extend_from_slice(&leaf_covers);
+        spec.covers = crate::checked_covers(node_covers, spec.nodes.len());
     }
     if n_out == 1 {
         spec.targets.clear();

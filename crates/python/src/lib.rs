@@ -4,8 +4,9 @@
 //! XGBoost and LightGBM sources ([`icebreak_convert::convert_any`]), importing scikit-learn
 //! linear models from their fitted attributes ([`icebreak_convert::linear_params`]) and
 //! scikit-learn trees and forests from their `tree_` arrays, writing
-//! and verifying `.apr` bytes, and scoring numpy batches through the engine's batch path
-//! ([`icebreak_engine::Model::predict_batch`]) with the GIL released. The pure-Python half
+//! and verifying `.apr` bytes, scoring numpy batches through the engine's batch path
+//! ([`icebreak_engine::Model::predict_batch`]) and explaining them
+//! ([`icebreak_engine::Explainer`]), with the GIL released. The pure-Python half
 //! (`python/icebreak/__init__.py`) only reads fitted attributes off Python objects and picks
 //! the entry point.
 //!
@@ -16,14 +17,14 @@ mod boosting;
 mod stages;
 
 use icebreak_convert::detect::{convert_any, Options, SourceFormat};
-use icebreak_engine::{BatchOutput, Model as Engine};
+use icebreak_engine::{BatchOutput, Contributions, EngineError, Explainer, Model as Engine};
 use icebreak_format::trees::LEAF;
 use icebreak_format::{
-    AlignedBuf, Apr, InputSpec, Labels, LabelsSpec, MissingRule, MissingValues, ModelSpec,
+    limits, AlignedBuf, Apr, InputSpec, Labels, LabelsSpec, MissingRule, MissingValues, ModelSpec,
     OutputSpec, PostTransform, Precision, ProvenanceSpec, Split, Stage, StageSpec, Task, TreeNode,
     TreesSpec,
 };
-use numpy::ndarray::Array2;
+use numpy::ndarray::{Array2, Array3};
 use numpy::{
     IntoPyArray, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
     PyUntypedArrayMethods,
@@ -31,7 +32,8 @@ use numpy::{
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList};
+use pyo3::types::{PyBytes, PyList, PyTuple};
+use std::sync::{Arc, OnceLock};
 
 create_exception!(
     _icebreak,
@@ -72,9 +74,22 @@ self_cell::self_cell!(
     /// Verified `.apr` bytes with their view and pipeline, built once per model: a tree
     /// ensemble's walk preparation is not redone on every call.
     struct Cell {
-        owner: AlignedBuf,
+        owner: Arc<AlignedBuf>,
         #[covariant]
         dependent: Loaded,
+    }
+);
+
+/// The model's explainer, or why it has none.
+type Explaining<'a> = Result<Explainer<'a>, EngineError>;
+
+self_cell::self_cell!(
+    /// The model's explainer over the same bytes, built on the first `explain` (one pass
+    /// over the nodes) and kept: a model that only predicts never builds one.
+    struct ExplainCell {
+        owner: Arc<AlignedBuf>,
+        #[covariant]
+        dependent: Explaining,
     }
 );
 
@@ -82,6 +97,7 @@ self_cell::self_cell!(
 #[pyclass(frozen, module = "icebreak")]
 pub struct Model {
     cell: Cell,
+    explain: OnceLock<ExplainCell>,
 }
 
 impl Model {
@@ -92,14 +108,34 @@ impl Model {
 
     /// Verifies the bytes fully (structure and checksum) and builds the pipeline.
     fn from_buf(buf: AlignedBuf) -> PyResult<Self> {
-        let cell = Cell::try_new(buf, |b| {
-            Apr::parse_verified(b).map(|apr| {
+        let cell = Cell::try_new(Arc::new(buf), |b| {
+            Apr::parse_verified(b.as_slice()).map(|apr| {
                 let engine = Engine::new(&apr);
                 Loaded { apr, engine }
             })
         })
         .map_err(|e| err(format!("not a valid .apr model: {e}")))?;
-        Ok(Model { cell })
+        Ok(Model {
+            cell,
+            explain: OnceLock::new(),
+        })
+    }
+
+    /// The explainer, built on first use (the bytes were verified when the model was made;
+    /// they are parsed again for a view the explainer can keep).
+    fn explainer(&self) -> &Explaining<'_> {
+        self.explain
+            .get_or_init(|| {
+                ExplainCell::new(Arc::clone(self.cell.borrow_owner()), |b| {
+                    Apr::parse(b.as_slice())
+                        // Never: the same bytes passed the full verification.
+                        .map_err(|_| EngineError::Unexplainable {
+                            reason: "the model's bytes cannot be read again",
+                        })
+                        .and_then(|apr| Engine::new(&apr).explainer())
+                })
+            })
+            .borrow_dependent()
     }
 
     fn from_spec(mut spec: ModelSpec, feature_names: Option<Vec<String>>) -> PyResult<Self> {
@@ -131,6 +167,15 @@ impl Model {
     fn run(&self, py: Python<'_>, x: &Bound<'_, PyAny>, n_threads: usize) -> PyResult<BatchOutput> {
         let engine = &self.cell.borrow_dependent().engine;
         let nf = engine.n_features();
+        let rows = self.rows(py, x)?;
+        let threads = n_threads.max(1);
+        py.detach(|| predict_threads(engine, &rows, nf, threads))
+            .map_err(err)
+    }
+
+    /// The rows of `x` (a numpy array or a pandas DataFrame) as row-major `f64`.
+    fn rows(&self, py: Python<'_>, x: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
+        let nf = self.cell.borrow_dependent().engine.n_features();
         // A pandas DataFrame: its columns are picked by the model's feature names
         // (`icebreak._frame_rows`), then read as any array.
         let frame;
@@ -144,11 +189,99 @@ impl Model {
         } else {
             x
         };
-        let rows = rows_of(x, nf)?;
-        let threads = n_threads.max(1);
-        py.detach(|| predict_threads(engine, &rows, nf, threads))
-            .map_err(err)
+        rows_of(x, nf)
     }
+
+    /// Why this model cannot explain, with what the Python package can do about it.
+    fn unexplainable(&self, e: &EngineError) -> PyErr {
+        let no_covers = self.apr().is_ok_and(|apr| {
+            apr.stages()
+                .iter()
+                .any(|s| matches!(s, Stage::Trees(t) if !t.has_covers()))
+        });
+        let hint = if no_covers {
+            " (icebreak.convert keeps node covers for XGBoost and LightGBM boosters and for \
+             scikit-learn trees, forests and gradient boosting, except HistGradientBoosting \
+             with categorical splits; models converted by an older icebreak, or from ONNX, \
+             have none)"
+        } else {
+            ""
+        };
+        err(format!("this model cannot be explained: {e}{hint}"))
+    }
+}
+
+/// Contributions of every row (`n_rows × n_outputs × (n_features + 1)`, row-major), the rows
+/// split over `threads` scoped threads as in [`predict_threads`].
+fn explain_threads(
+    explainer: &Explainer<'_>,
+    engine: &Engine<'_>,
+    rows: &[f64],
+    nf: usize,
+    threads: usize,
+) -> Result<Vec<f64>, String> {
+    let n_rows = rows.len().checked_div(nf).unwrap_or(0);
+    let width = explainer.n_outputs() * (nf + 1);
+    let explain_block = |first: usize, block: &[f64]| -> Result<Vec<f64>, String> {
+        let mut scratch = explainer.scratch();
+        let mut c = Contributions::default();
+        let mut out = Vec::with_capacity(block.len() / nf.max(1) * width);
+        for (i, x) in block.chunks_exact(nf.max(1)).enumerate() {
+            let at = |e: EngineError| format!("row {}: {e}", first + i);
+            engine.check_row(x).map_err(at)?;
+            explainer.explain_row(x, &mut scratch, &mut c).map_err(at)?;
+            out.extend_from_slice(&c.values);
+        }
+        Ok(out)
+    };
+    if nf == 0 {
+        // No features: every row is its bias alone.
+        let mut scratch = explainer.scratch();
+        let mut c = Contributions::default();
+        explainer
+            .explain_row(&[], &mut scratch, &mut c)
+            .map_err(|e| e.to_string())?;
+        return Ok(c.values.repeat(n_rows));
+    }
+    let threads = threads.min(n_rows / MIN_ROWS_PER_THREAD).max(1);
+    if threads == 1 {
+        return explain_block(0, rows);
+    }
+    let per = n_rows.div_ceil(threads);
+    let parts: Vec<Result<Vec<f64>, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = rows
+            .chunks(per * nf)
+            .enumerate()
+            .map(|(i, chunk)| s.spawn(move || explain_block(i * per, chunk)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("an explaining thread failed".to_owned()))
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(n_rows * width);
+    for part in parts {
+        out.extend_from_slice(&part?);
+    }
+    Ok(out)
+}
+
+/// For each row and output, the indices of the `k` features of largest absolute
+/// contribution, largest first (ties: the lower index first); `values` holds `groups`
+/// blocks of `nf + 1` values (the bias last, never a reason).
+fn top_features(values: &[f64], nf: usize, k: usize) -> Vec<i64> {
+    let mut out = Vec::with_capacity(values.len() / (nf + 1) * k);
+    let mut order: Vec<usize> = (0..nf).collect();
+    for block in values.chunks_exact(nf + 1) {
+        order.clear();
+        order.extend(0..nf);
+        order.sort_by(|&a, &b| block[b].abs().total_cmp(&block[a].abs()).then(a.cmp(&b)));
+        out.extend(order.iter().take(k).map(|&i| i as i64));
+    }
+    out
 }
 
 /// Copies a 2-D float32 or float64 numpy array (any order, any strides) into row-major
@@ -463,6 +596,96 @@ impl Model {
         }
     }
 
+    /// Each feature's contribution to the raw scores (what `decision_function` returns before
+    /// any link; a classifier forest's averaged class probabilities), plus the bias: exact
+    /// path-dependent Tree SHAP for tree ensembles, `coef × x` (or `coef × (x − mean) /
+    /// scale` behind a standard scaler) for linear models. `n_rows × (n_features + 1)` with
+    /// the bias last, or `n_rows × n_outputs × (n_features + 1)` for several raw outputs
+    /// (XGBoost's `pred_contribs` layout); each row's values add up to its raw score. With
+    /// `top = k`, returns `(contributions, reasons)`: `reasons` holds, for each row (and
+    /// output), the indices of the `k` features of largest absolute contribution, largest
+    /// first, `n_rows × k` (or `n_rows × n_outputs × k`). Computed with the GIL released.
+    #[pyo3(signature = (x, top = None, n_threads = 1))]
+    fn explain<'py>(
+        &self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        top: Option<usize>,
+        n_threads: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let loaded = self.cell.borrow_dependent();
+        let engine = &loaded.engine;
+        let nf = engine.n_features();
+        if top == Some(0) {
+            return Err(err("top must be at least 1"));
+        }
+        let explainer = self
+            .explainer()
+            .as_ref()
+            .map_err(|e| self.unexplainable(e))?;
+        let n_out = explainer.n_outputs();
+        // One row's explanation, bounded as the protocol bounds it (docs/SECURITY.md).
+        let per_row = n_out.saturating_mul(nf + 1);
+        if per_row > limits::MAX_EXPLAIN_VALUES {
+            return Err(err(format!(
+                "this model cannot be explained: one row's explanation would hold {per_row} \
+                 values ({n_out} outputs × {} features and bias), more than the limit of {} \
+                 (limits::MAX_EXPLAIN_VALUES)",
+                nf + 1,
+                limits::MAX_EXPLAIN_VALUES
+            )));
+        }
+        let rows = self.rows(py, x)?;
+        let n_rows = rows.len().checked_div(nf).unwrap_or(0);
+        if n_rows
+            .checked_mul(per_row)
+            .is_none_or(|n| n > isize::MAX as usize / 8)
+        {
+            return Err(err(format!(
+                "{n_rows} rows of {per_row} contributions do not fit in memory"
+            )));
+        }
+        let threads = n_threads.max(1);
+        let values = py
+            .detach(|| explain_threads(explainer, engine, &rows, nf, threads))
+            .map_err(err)?;
+        let reasons = top.map(|k| {
+            let k = k.min(nf);
+            (top_features(&values, nf, k), k)
+        });
+        let shaped = |v: Vec<f64>, w: usize| -> PyResult<Bound<'py, PyAny>> {
+            Ok(if n_out == 1 {
+                Array2::from_shape_vec((n_rows, w), v)
+                    .map_err(err)?
+                    .into_pyarray(py)
+                    .into_any()
+            } else {
+                Array3::from_shape_vec((n_rows, n_out, w), v)
+                    .map_err(err)?
+                    .into_pyarray(py)
+                    .into_any()
+            })
+        };
+        let contributions = shaped(values, nf + 1)?;
+        match reasons {
+            None => Ok(contributions),
+            Some((r, k)) => {
+                let r = if n_out == 1 {
+                    Array2::from_shape_vec((n_rows, k), r)
+                        .map_err(err)?
+                        .into_pyarray(py)
+                        .into_any()
+                } else {
+                    Array3::from_shape_vec((n_rows, n_out, k), r)
+                        .map_err(err)?
+                        .into_pyarray(py)
+                        .into_any()
+                };
+                Ok(PyTuple::new(py, [contributions, r])?.into_any())
+            }
+        }
+    }
+
     /// What `icebreak inspect --json` prints for this model (without the file's `path`),
     /// as a dict.
     fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -543,12 +766,20 @@ type SkTree<'py> = (
 /// `float32` inputs), `f64` thresholds and leaves as scikit-learn stores them; a NaN goes
 /// left where `missing_go_to_left` says so and right elsewhere, as in `tree_.apply`. A classifier's
 /// leaves are its class fractions, normalised as `predict_proba` does; the stage's outputs are
-/// the probabilities.
+/// the probabilities. `covers`, when given, holds each tree's `tree_.weighted_n_node_samples`
+/// (node order): they become the stage's node covers (FORMAT.md, "Node covers"), which
+/// explanations read; covers that break rule R35 (a node of zero weight) are left out.
 fn sklearn_trees_spec(
     trees: &[SkTree<'_>],
+    covers: Option<&[PyReadonlyArray1<'_, f64>]>,
     n_features: u32,
     classifier: bool,
 ) -> Result<TreesSpec, String> {
+    if covers.is_some_and(|c| c.len() != trees.len()) {
+        return Err("one cover array per tree is needed".to_owned());
+    }
+    // Covers of the internal nodes and of the leaves, in table order.
+    let (mut node_covers, mut leaf_covers) = (Vec::new(), Vec::new());
     let mut spec = TreesSpec {
         n_in: n_features,
         average: true,
@@ -574,6 +805,17 @@ fn sklearn_trees_spec(
         let value = value.as_array();
         let n = left.len();
         let w = value.ncols();
+        let cover: Option<Vec<f64>> = match covers.and_then(|c| c.get(t)) {
+            Some(c) => {
+                check_aligned(c.as_any())?;
+                let c: Vec<f64> = c.as_array().iter().copied().collect();
+                if c.len() != n {
+                    return Err(format!("tree {t}: {} covers for {n} nodes", c.len()));
+                }
+                Some(c)
+            }
+            None => None,
+        };
         if n == 0
             || right.len() != n
             || feature.len() != n
@@ -616,6 +858,15 @@ fn sklearn_trees_spec(
                 .map(|c| reference[c])
                 .ok_or_else(|| format!("tree {t}: node {parent} has child {c}"))
         };
+        if let Some(c) = &cover {
+            for (i, &v) in c.iter().enumerate() {
+                if left[i] < 0 {
+                    leaf_covers.push(v);
+                } else {
+                    node_covers.push(v);
+                }
+            }
+        }
         for i in 0..n {
             if left[i] < 0 {
                 let row = value.row(i);
@@ -647,14 +898,33 @@ fn sklearn_trees_spec(
     spec.n_out = w as u32;
     spec.leaf_width = w as u32;
     spec.base = vec![0.0; w];
+    if covers.is_some() {
+        node_covers.extend_from_slice(&leaf_covers);
+        spec.covers = checked_covers(node_covers, spec.nodes.len());
+    }
     Ok(spec)
+}
+
+/// Node covers as rule R35 wants them (finite, not negative, every inner node's positive),
+/// or none: a model whose covers break the rule still predicts, and refuses to explain.
+pub(crate) fn checked_covers(covers: Vec<f64>, n_nodes: usize) -> Vec<f64> {
+    let ok = covers
+        .iter()
+        .enumerate()
+        .all(|(i, &c)| c.is_finite() && c >= 0.0 && (i >= n_nodes || c > 0.0));
+    if ok {
+        covers
+    } else {
+        Vec::new()
+    }
 }
 
 /// Converts scikit-learn decision trees, random forests and extra-trees from their fitted
 /// `tree_` arrays (see `sklearn_trees_spec`). `class_ints` or `class_strs` holds a
-/// classifier's `classes_`; neither for a regressor.
+/// classifier's `classes_`; neither for a regressor. `covers` holds each tree's
+/// `weighted_n_node_samples` (for explanations).
 #[pyfunction]
-#[pyo3(signature = (trees, n_features, name, class_ints = None, class_strs = None, feature_names = None, source_library = None))]
+#[pyo3(signature = (trees, n_features, name, class_ints = None, class_strs = None, feature_names = None, source_library = None, covers = None))]
 #[allow(clippy::too_many_arguments)]
 fn convert_sklearn_trees(
     trees: Vec<SkTree<'_>>,
@@ -664,6 +934,7 @@ fn convert_sklearn_trees(
     class_strs: Option<Vec<String>>,
     feature_names: Option<Vec<String>>,
     source_library: Option<String>,
+    covers: Option<Vec<PyReadonlyArray1<'_, f64>>>,
 ) -> PyResult<Model> {
     let labels = match (class_ints, class_strs) {
         (Some(v), None) => LabelsSpec::Int(v),
@@ -672,7 +943,7 @@ fn convert_sklearn_trees(
         (Some(_), Some(_)) => return Err(err("class labels mix integers and strings")),
     };
     let classifier = !matches!(labels, LabelsSpec::None);
-    let trees_spec = sklearn_trees_spec(&trees, n_features, classifier)
+    let trees_spec = sklearn_trees_spec(&trees, covers.as_deref(), n_features, classifier)
         .map_err(|e| err(format!("unsupported or inconsistent model: {e}")))?;
     let n_out = trees_spec.n_out;
     let n_labels = match &labels {

@@ -17,6 +17,10 @@
 * a fitted scikit-learn ``DecisionTree*``, ``ExtraTree*``, ``RandomForest*`` or
   ``ExtraTrees*`` classifier or regressor (single output), from its ``tree_`` arrays.
 
+``Model.explain(X, top=None)`` gives each feature's contribution to the raw scores (exact
+Tree SHAP for tree ensembles, coefficient times value for linear models), shaped like
+XGBoost's ``pred_contribs`` (docs/PYTHON.md, "Explanations").
+
 The conversion and all scoring run in Rust (the ``icebreak._icebreak`` extension);
 this module only reads attributes off Python objects.
 """
@@ -449,9 +453,11 @@ def _from_sklearn_trees(est, names):
         raise IcebreakError(f"multi-output {kind} is not supported yet")
     forest = kind.startswith(("RandomForest", "ExtraTrees"))
     members = _fitted(est, "estimators_") if forest else [est]
-    trees = []
+    trees, covers = [], []
     for member in members:
         t = _fitted(member, "tree_")
+        # Node covers for explanations (Tree SHAP), as shap reads them.
+        covers.append(np.asarray(t.weighted_n_node_samples, dtype=np.float64))
         value = np.asarray(t.value, dtype=np.float64).reshape(t.node_count, -1)
         trees.append((
             np.asarray(t.children_left, dtype=np.int64),
@@ -477,7 +483,7 @@ def _from_sklearn_trees(est, names):
             raise IcebreakError("class labels mix integers and strings")
     return convert_sklearn_trees(
         trees, int(_fitted(est, "n_features_in_")), kind, class_ints=ints, class_strs=strs,
-        feature_names=names, source_library=f"scikit-learn {_sklearn_version()}",
+        feature_names=names, source_library=f"scikit-learn {_sklearn_version()}", covers=covers,
     )
 
 
@@ -550,10 +556,12 @@ def _from_sklearn_hgb(est, names):
             if cats.size and np.isnan(cats[-1]):
                 cats = cats[:-1]
             categories[j] = [float(v) for v in cats]
-    trees, targets = [], []
+    trees, targets, covers = [], [], []
     for iteration in predictors:
         for k, p in enumerate(iteration):
             n = p.nodes
+            # Training samples per node: the node covers explanations read (as shap does).
+            covers.append(np.array(n["count"], dtype=np.float64))
             trees.append((
                 np.array(n["left"], dtype=np.int64),
                 np.array(n["right"], dtype=np.int64),
@@ -573,6 +581,7 @@ def _from_sklearn_hgb(est, names):
         trees, targets, [float(b) for b in baseline], n_features, False, column_map, categories,
         _boost_link(est, kind, n_classes), kind, class_ints=ints, class_strs=strs,
         feature_names=_names_of(est, names), source_library=f"scikit-learn {_sklearn_version()}",
+        covers=covers,
     )
 
 
@@ -588,10 +597,11 @@ def _from_sklearn_gb(est, names):
     # The initial estimator is a constant (a prior or a mean): its raw prediction of any row.
     baseline = np.asarray(est._raw_predict_init(np.zeros((1, n_features), dtype=np.float32)), dtype=np.float64).ravel()
     lr = float(est.learning_rate)
-    trees, targets = [], []
+    trees, targets, covers = [], [], []
     for stage in estimators:
         for k, member in enumerate(stage):
             t = member.tree_
+            covers.append(np.asarray(t.weighted_n_node_samples, dtype=np.float64))
             left = np.asarray(t.children_left, dtype=np.int64)
             trees.append((
                 left,
@@ -614,7 +624,7 @@ def _from_sklearn_gb(est, names):
         trees, targets, [float(b) for b in baseline], n_features, True, list(range(n_features)),
         [None] * n_features, _boost_link(est, kind, n_classes), kind,
         class_ints=ints, class_strs=strs, feature_names=_names_of(est, names),
-        source_library=f"scikit-learn {_sklearn_version()}",
+        source_library=f"scikit-learn {_sklearn_version()}", covers=covers,
     )
 
 
