@@ -95,7 +95,7 @@ fn refusals_name_the_problem() {
         ),
         ("no trees", Box::new(|v| v["oblivious_trees"] = json!([]))),
         (
-            "CTR features (target statistics of the categorical features `colour`)",
+            "CTR split index 0 names no CTR border of features_info.ctrs",
             Box::new(|v| {
                 v["features_info"]["categorical_features"] =
                     json!([{"feature_index": 0, "flat_feature_index": 2, "feature_id": "colour"}]);
@@ -160,4 +160,144 @@ fn refusals_name_the_problem() {
 fn malformed_json_is_a_json_error() {
     let e = convert(b"{\"features_info\": ").unwrap_err();
     assert!(e.to_string().starts_with("malformed source model"), "{e}");
+}
+
+/// The `ctr` fixture (three categorical features, six `Borders` CTRs), as JSON.
+fn ctr_base() -> Value {
+    let path = crate::common::fixture_dir("catboost")
+        .join("ctr")
+        .join("model.json");
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// The key of the fixture's first `ctr_data` table.
+fn first_table(v: &Value) -> String {
+    v["ctr_data"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn malformed_ctrs_are_refused_naming_the_problem() {
+    type Patch = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Patch)> = vec![
+        (
+            "CTR type `Counter` is not supported",
+            Box::new(|v| {
+                for c in v["features_info"]["ctrs"].as_array_mut().unwrap() {
+                    c["ctr_type"] = json!("Counter");
+                }
+            }),
+        ),
+        (
+            "projection element `float_feature` is not supported",
+            Box::new(|v| {
+                for c in v["features_info"]["ctrs"].as_array_mut().unwrap() {
+                    c["elements"].as_array_mut().unwrap().push(json!({
+                        "combination_element": "float_feature",
+                        "float_feature_index": 0, "border": 0.5}));
+                }
+            }),
+        ),
+        (
+            "the file carries no table for it in ctr_data",
+            Box::new(|v| {
+                v.as_object_mut().unwrap().remove("ctr_data");
+            }),
+        ),
+        (
+            "not a multiple of hash_stride 3",
+            Box::new(|v| {
+                let k = first_table(v);
+                v["ctr_data"][&k]["hash_map"].as_array_mut().unwrap().pop();
+            }),
+        ),
+        (
+            "hash_stride 1 is not 2 to",
+            Box::new(|v| {
+                let k = first_table(v);
+                v["ctr_data"][&k]["hash_stride"] = json!(1);
+            }),
+        ),
+        (
+            "the hash is not an unsigned 64-bit integer",
+            Box::new(|v| {
+                let k = first_table(v);
+                v["ctr_data"][&k]["hash_map"][0] = json!("-5");
+            }),
+        ),
+        (
+            "a count is not a 32-bit integer",
+            Box::new(|v| {
+                let k = first_table(v);
+                v["ctr_data"][&k]["hash_map"][1] = json!(4_294_967_296_i64);
+            }),
+        ),
+        (
+            "hash_map holds a hash twice",
+            Box::new(|v| {
+                let k = first_table(v);
+                let h = v["ctr_data"][&k]["hash_map"][3].clone();
+                v["ctr_data"][&k]["hash_map"][6] = h;
+            }),
+        ),
+        (
+            "target_border_idx 2 is not below the table's 2 classes",
+            Box::new(|v| {
+                for c in v["features_info"]["ctrs"].as_array_mut().unwrap() {
+                    c["target_border_idx"] = json!(2);
+                }
+                for t in v["oblivious_trees"].as_array_mut().unwrap() {
+                    for s in t["splits"].as_array_mut().unwrap() {
+                        if s["split_type"] == "OnlineCtr" {
+                            s["ctr_target_border_idx"] = json!(2);
+                        }
+                    }
+                }
+            }),
+        ),
+        (
+            "its border does not match CTR",
+            Box::new(|v| {
+                for t in v["oblivious_trees"].as_array_mut().unwrap() {
+                    for s in t["splits"].as_array_mut().unwrap() {
+                        if s["split_type"] == "OnlineCtr" {
+                            s["border"] = json!(123.5);
+                        }
+                    }
+                }
+            }),
+        ),
+        (
+            "names no CTR border",
+            Box::new(|v| {
+                for t in v["oblivious_trees"].as_array_mut().unwrap() {
+                    for s in t["splits"].as_array_mut().unwrap() {
+                        if s["split_type"] == "OnlineCtr" {
+                            s["split_index"] = json!(1000);
+                        }
+                    }
+                }
+            }),
+        ),
+        (
+            "prior_numerator 1e300 is not a finite float32 value",
+            Box::new(|v| {
+                for c in v["features_info"]["ctrs"].as_array_mut().unwrap() {
+                    c["prior_numerator"] = json!(1e300);
+                }
+            }),
+        ),
+    ];
+    for (want, patch) in cases {
+        let mut v = ctr_base();
+        patch(&mut v);
+        let got = err(&v);
+        assert!(got.contains(want), "want `{want}` in: {got}");
+        assert!(got.contains("bp_band") || got.contains("tree"), "{got}");
+    }
 }

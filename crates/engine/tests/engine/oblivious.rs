@@ -47,6 +47,7 @@ fn ensemble(
             feature, border, ..
         } => (0u8, feature, f64::from(border)),
         ObliviousSplit::OneHot { feature, value } => (1u8, feature, f64::from(value)),
+        ObliviousSplit::Ctr { ctr, border } => (2u8, ctr, f64::from(border)),
     };
     splits.sort_by(|a, b| key(a).partial_cmp(&key(b)).unwrap());
     splits.dedup_by(|a, b| key(a) == key(b));
@@ -73,6 +74,7 @@ fn ensemble(
         scale: 0.5 + p[0].abs(),
         bias: (0..n_out).map(|k| p[k as usize % p.len()]).collect(),
         categorical: (0..n).filter(|&f| categorical(f)).collect(),
+        ctr: None,
     }
 }
 
@@ -202,6 +204,7 @@ fn leaf_index_bits_follow_the_levels() {
         scale: 1.0,
         bias: vec![0.0],
         categorical: vec![],
+        ctr: None,
     };
     let spec = model(o, false);
     let buf = written(&spec);
@@ -253,6 +256,7 @@ fn categories_as_integers_and_as_text_are_one_category() {
         scale: 1.0,
         bias: vec![0.0],
         categorical: vec![1],
+        ctr: None,
     };
     let spec = model(o, false);
     let buf = written(&spec);
