@@ -19,9 +19,17 @@
 //!   CatBoost's `CalcCatFeatureHash` (`icebreak_engine::cat_hash`); the stage declares
 //!   every categorical feature, so front ends know which inputs are categories.
 //!
-//! What is refused, each with a message naming it: CTR features (target statistics of
-//! categorical features; the JSON carries their tables, which are not mapped yet), text and
-//! embedding features, non-symmetric trees (`grow_policy` `Depthwise` or `Lossguide`), and
+//! - **CTR categorical features** (`Borders` CTRs of a categorical feature or a combination
+//!   of them): each CTR a split uses (found by the split's `split_index`: CatBoost numbers
+//!   float borders, then one-hot values, then CTR borders) and its table from `ctr_data`,
+//!   sorted by hash, become the stage's CTR section (R37); the kernel computes the CTR as
+//!   CatBoost's `CalcCtrs` does. The table entry whose hash is `u64::MAX` (the empty-bucket
+//!   marker of CatBoost's hash index, which its lookup never finds) is dropped.
+//!
+//! What is refused, each with a message naming it: CTR types other than `Borders`
+//! (`Buckets`, `Counter`, `FeatureFreq`, the mean-value types) and CTR projections with
+//! float or one-hot elements (not checked against CatBoost yet), text and embedding
+//! features, non-symmetric trees (`grow_policy` `Depthwise` or `Lossguide`), and
 //! CatBoost's binary `.cbm` container (see `docs/FIDELITY.md`).
 //!
 //! Every size read from the file is checked against [`icebreak_format::limits`] (features,
