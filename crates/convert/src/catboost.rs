@@ -900,7 +900,6 @@ fn ctr_table(
     Ok(CtrTableSpec {
         elements,
         width: (stride - 1) as u32,
-        denominator: 0,
         entries,
     })
 }

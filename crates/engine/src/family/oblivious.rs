@@ -69,12 +69,7 @@ pub fn ctr_value(c: &Ctrs<'_>, k: usize, x: &[f64]) -> f32 {
     let (good, total) = match found {
         None => (0i32, 0i32),
         Some(i) => {
-            // The counts of the entries before this table, then this entry's.
-            let before: usize = c.tables[..t * CTR_TABLE_WORDS]
-                .chunks_exact(CTR_TABLE_WORDS)
-                .map(|u| u[3] as usize * u[4] as usize)
-                .sum();
-            let at = before + i * width;
+            let at = tw[5] as usize + i * width;
             let counts = &c.counts[at..at + width];
             // Borders (R37's one type): the classes above the target border are good.
             let tb = d[2] as usize;

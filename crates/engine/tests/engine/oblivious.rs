@@ -333,7 +333,6 @@ fn ctr_of_a_combination_counts_its_table() {
             tables: vec![CtrTableSpec {
                 elements: vec![[1 | CTR, 0], [2 | CTR, 0]],
                 width: 2,
-                denominator: 0,
                 entries,
             }],
             defs: vec![CtrDefSpec {

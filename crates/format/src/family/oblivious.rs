@@ -43,7 +43,7 @@ pub const CTR: u32 = 1 << 29;
 /// Words of the CTR section's header: `n_ctrs`, `n_tables`, `n_elements`, `n_entries`.
 pub const CTR_HEADER_WORDS: usize = 4;
 /// Words per CTR table: `elements_start`, `n_elements`, `entries_start`, `n_entries`,
-/// `width`, `denominator` (0; reserved for other CTR types).
+/// `width`, `counts_start` (the table's first count in the counts part).
 pub const CTR_TABLE_WORDS: usize = 6;
 /// Words per CTR definition: `table`, `type`, `target_border`, then the `f32` bits of
 /// `prior_numerator`, `prior_denominator`, `shift` and `scale`.
@@ -101,8 +101,6 @@ pub struct CtrTableSpec {
     pub elements: Vec<[u32; SPLIT_WORDS]>,
     /// Counts per entry.
     pub width: u32,
-    /// Reserved for other CTR types: 0.
-    pub denominator: i32,
     /// The entries, by increasing hash: the hash and its `width` counts.
     pub entries: Vec<(u64, Vec<i32>)>,
 }
@@ -146,7 +144,7 @@ impl CtrSpec {
             n_elements as u32,
             n_entries as u32,
         ];
-        let (mut e, mut n) = (0u32, 0u32);
+        let (mut e, mut n, mut c) = (0u32, 0u32, 0u32);
         for t in &self.tables {
             w.extend_from_slice(&[
                 e,
@@ -154,10 +152,11 @@ impl CtrSpec {
                 n,
                 t.entries.len() as u32,
                 t.width,
-                t.denominator as u32,
+                c,
             ]);
             e += t.elements.len() as u32;
             n += t.entries.len() as u32;
+            c = c.wrapping_add((t.entries.len() as u32).wrapping_mul(t.width));
         }
         for t in &self.tables {
             for el in &t.elements {
@@ -212,7 +211,6 @@ impl CtrSpec {
             tables.push(CtrTableSpec {
                 elements,
                 width: t[4],
-                denominator: t[5] as i32,
                 entries,
             });
         }
@@ -639,8 +637,11 @@ fn read_ctrs<'a>(
                 "a CTR table's width is 0 or above the limit of classes",
             ));
         }
-        if tw[5] != 0 {
-            return Err(b(t, "a CTR table's reserved word is not 0"));
+        if u64::from(tw[5]) != c {
+            return Err(b(
+                t,
+                "a CTR table's counts do not start where the previous table's end",
+            ));
         }
         e += u64::from(tw[1]);
         n += u64::from(tw[3]);

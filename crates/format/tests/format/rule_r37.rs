@@ -35,7 +35,6 @@ fn oblivious() -> ObliviousSpec {
             tables: vec![CtrTableSpec {
                 elements: vec![[2 | CTR, 0]],
                 width: 2,
-                denominator: 0,
                 entries: vec![
                     (5, vec![3, 4]),
                     (1 << 40, vec![0, 9]),
@@ -251,10 +250,21 @@ fn r37_prior_not_finite() {
 }
 
 #[test]
-fn r37_reserved_denominator() {
+fn r37_counts_past_the_section() {
+    // A second table whose entries hold one count too few leaves the counts short.
     let mut o = oblivious();
-    ctr(&mut o).tables[0].denominator = 3;
-    assert_eq!(write_err(o), bad(0, "a CTR table's reserved word is not 0"));
+    let c = ctr(&mut o);
+    let mut t = c.tables[0].clone();
+    t.entries.truncate(1);
+    c.tables.push(t);
+    c.tables[1].entries[0].1.pop();
+    assert_eq!(
+        write_err(o),
+        bad(
+            0,
+            "the CTR counts are not the tables' entries times their widths"
+        )
+    );
 }
 
 #[test]
