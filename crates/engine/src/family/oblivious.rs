@@ -245,18 +245,35 @@ pub fn batch_f64(o: &Oblivious<'_>, rows: &[f64], out: &mut [f64]) {
     let ns = o.n_splits();
     let mut bins = vec![0u8; ROWS * ns];
     let mut index = [0u16; ROWS];
+    let mut ctr_values = [0f32; ROWS];
     for (block, out_block) in rows.chunks(ROWS * n_in).zip(out.chunks_mut(ROWS * n_out)) {
         let n = block.len() / n_in;
         // Split by split, the block's rows (in L1) tested one after another: the bits are
-        // written contiguously.
+        // written contiguously. A CTR's values for the block are computed once for its run
+        // of splits (R36 keeps them together).
+        let mut ctr_of_block: Option<u32> = None;
         for (split, col) in o
             .splits
             .chunks_exact(SPLIT_WORDS)
             .zip(bins.chunks_exact_mut(ROWS))
         {
+            if split[0] & CTR != 0 {
+                let k = split[0] & FEATURE_MASK;
+                if ctr_of_block != Some(k) {
+                    for (v, x) in ctr_values.iter_mut().zip(block.chunks_exact(n_in)) {
+                        *v = ctr_value(&o.ctrs, k as usize, x);
+                    }
+                    ctr_of_block = Some(k);
+                }
+                let border = f32::from_bits(split[1]);
+                for (b, &v) in col.iter_mut().zip(&ctr_values[..n]) {
+                    *b = u8::from(v > border).wrapping_neg();
+                }
+                continue;
+            }
             for (b, x) in col.iter_mut().zip(block.chunks_exact(n_in)) {
                 // 0x00 or 0xFF: a level's bit is then a mask away (no shift per row).
-                *b = split_test(o, split, x).wrapping_neg();
+                *b = test(split, x).wrapping_neg();
             }
         }
         out_block.fill(0.0);
