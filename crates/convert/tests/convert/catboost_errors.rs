@@ -301,3 +301,43 @@ fn malformed_ctrs_are_refused_naming_the_problem() {
         assert!(got.contains("bp_band") || got.contains("tree"), "{got}");
     }
 }
+
+/// The fuzz target's seeds are valid models (two with CTR tables, one of them a CTR of a
+/// combination of two categorical features), so the fuzzer starts from inputs that get
+/// deep; each converts, writes, reads back and answers a row with text categories.
+#[test]
+fn fuzz_seeds_convert() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/catboost_json");
+    let mut n_ctr = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let spec = convert(&std::fs::read(&path).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let buf = icebreak_format::write(&spec).unwrap();
+        let apr = icebreak_format::Apr::parse_verified(&buf).unwrap();
+        let model = icebreak_engine::Model::new(&apr);
+        let (categorical, has_ctr) = match apr.stages()[0] {
+            icebreak_format::Stage::Oblivious(o) => (o.categorical.to_vec(), !o.ctrs.is_empty()),
+            _ => panic!("{}: not oblivious", path.display()),
+        };
+        n_ctr += usize::from(has_ctr);
+        let row: Vec<f64> = (0..model.n_features() as u32)
+            .map(|f| {
+                if categorical.contains(&f) {
+                    icebreak_engine::cat_hash::category_value(b"bp1")
+                } else {
+                    0.01
+                }
+            })
+            .collect();
+        let mut scratch = model.scratch();
+        let out = model.predict_row(&row, &mut scratch).unwrap();
+        assert!(
+            out.scores.iter().all(|v| v.is_finite()),
+            "{}",
+            path.display()
+        );
+    }
+    assert_eq!(n_ctr, 2);
+}
