@@ -1,7 +1,7 @@
 //! Fuzzes the CatBoost JSON importer: whatever the bytes, `catboost::convert` returns `Ok` or
 //! `Err` (no panic, no unbounded allocation: depths, features, outputs and leaf counts are
 //! checked against their limits before any table is built), and a model it accepts is one the
-//! `.apr` writer writes, the reader verifies (R36), and the engine runs, row and batch.
+//! `.apr` writer writes, the reader verifies (R36, R37), and the engine runs, row and batch.
 
 #![no_main]
 

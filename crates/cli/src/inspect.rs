@@ -578,6 +578,16 @@ fn stage_info(index: usize, stage: &Stage<'_>, n_in: u32) -> StageInfo {
             if !o.categorical.is_empty() {
                 v.push(t("categorical", "u32", &[o.categorical.len()]));
             }
+            if !o.ctrs.is_empty() {
+                let c = &o.ctrs;
+                let words = icebreak_format::oblivious::CTR_HEADER_WORDS
+                    + c.tables.len()
+                    + c.elements.len()
+                    + c.defs.len()
+                    + c.hashes.len()
+                    + c.counts.len();
+                v.push(t("ctrs", "u32", &[words]));
+            }
             v
         }
         Stage::Post(_) => Vec::new(),

@@ -1,8 +1,9 @@
 //! Criterion benches of CatBoost models (the OBLIVIOUS stage): warm `Model::predict_row`
 //! (rows cycling through 1000 rows) and `Model::predict_batch` of 1000 rows.
 //!
-//! Models: the committed fixtures `fixtures/catboost/{binary_nan_min,multiclass}` (12 and 20
-//! trees), and, with `ICEBREAK_CATBOOST_BENCH_DIR` set to the directory
+//! Models: the committed fixtures `fixtures/catboost/{binary_nan_min,multiclass,onehot,ctr}`
+//! (12, 20, 20 and 15 trees; `onehot` with one-hot categorical splits, `ctr` with 12 CTR
+//! splits over 6 CTRs), and, with `ICEBREAK_CATBOOST_BENCH_DIR` set to the directory
 //! `scripts/bench/catboost_side_by_side.py` prepares, its 500-tree model (`model.json`) and its 1000
 //! held-out rows (`rows.json`), which the script also times through CatBoost's own `predict`.
 //!
@@ -50,8 +51,13 @@ fn convert(path: &Path) -> &'static [u8] {
     buf.leak()
 }
 
+/// A reference value: a number, `null` as NaN, a category (a string) as the row value a
+/// front end reading text gives it.
 fn number(v: &Value) -> f64 {
-    v.as_f64().unwrap_or(f64::NAN)
+    match v {
+        Value::String(s) => icebreak_engine::cat_hash::category_value(s.as_bytes()),
+        other => other.as_f64().unwrap_or(f64::NAN),
+    }
 }
 
 fn fixture(case: &str) -> Bench {
@@ -77,7 +83,12 @@ fn fixture(case: &str) -> Bench {
 }
 
 fn benches() -> Vec<Bench> {
-    let mut out = vec![fixture("binary_nan_min"), fixture("multiclass")];
+    let mut out = vec![
+        fixture("binary_nan_min"),
+        fixture("multiclass"),
+        fixture("onehot"),
+        fixture("ctr"),
+    ];
     if let Some(dir) = std::env::var_os("ICEBREAK_CATBOOST_BENCH_DIR").map(PathBuf::from) {
         let rows: Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("rows.json")).unwrap()).unwrap();

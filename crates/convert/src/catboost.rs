@@ -19,9 +19,17 @@
 //!   CatBoost's `CalcCatFeatureHash` (`icebreak_engine::cat_hash`); the stage declares
 //!   every categorical feature, so front ends know which inputs are categories.
 //!
-//! What is refused, each with a message naming it: CTR features (target statistics of
-//! categorical features; the JSON carries their tables, which are not mapped yet), text and
-//! embedding features, non-symmetric trees (`grow_policy` `Depthwise` or `Lossguide`), and
+//! - **CTR categorical features** (`Borders` CTRs of a categorical feature or a combination
+//!   of them): each CTR a split uses (found by the split's `split_index`: CatBoost numbers
+//!   float borders, then one-hot values, then CTR borders) and its table from `ctr_data`,
+//!   sorted by hash, become the stage's CTR section (R37); the kernel computes the CTR as
+//!   CatBoost's `CalcCtrs` does. The table entry whose hash is `u64::MAX` (the empty-bucket
+//!   marker of CatBoost's hash index, which its lookup never finds) is dropped.
+//!
+//! What is refused, each with a message naming it: CTR types other than `Borders`
+//! (`Buckets`, `Counter`, `FeatureFreq`, the mean-value types) and CTR projections with
+//! float or one-hot elements (not checked against CatBoost yet), text and embedding
+//! features, non-symmetric trees (`grow_policy` `Depthwise` or `Lossguide`), and
 //! CatBoost's binary `.cbm` container (see `docs/FIDELITY.md`).
 //!
 //! Every size read from the file is checked against [`icebreak_format::limits`] (features,
@@ -29,7 +37,7 @@
 
 use crate::{ConvertError, CONVERTER};
 use icebreak_format::limits;
-use icebreak_format::oblivious::MAX_DEPTH;
+use icebreak_format::oblivious::{self, CtrDefSpec, CtrSpec, CtrTableSpec, MAX_DEPTH};
 use icebreak_format::{
     InputSpec, LabelsSpec, MissingValues, ModelSpec, ObliviousSpec, ObliviousSplit, OutputSpec,
     PostTransform, Precision, ProvenanceSpec, StageSpec, Task,
@@ -88,6 +96,40 @@ struct Model {
     trees: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     scale_and_bias: Option<(f64, Vec<f64>)>,
+    /// The CTR tables, by the identifier of their projection and type.
+    #[serde(default)]
+    ctr_data: Option<BTreeMap<String, CtrData>>,
+}
+
+/// One CTR table as CatBoost's JSON export writes it: `hash_map` is flat, each entry a hash
+/// (a decimal string) followed by `hash_stride - 1` counts.
+#[derive(Deserialize)]
+struct CtrData {
+    hash_map: Vec<serde_json::Value>,
+    hash_stride: u64,
+}
+
+/// One CTR feature of `features_info.ctrs`.
+#[derive(Deserialize)]
+struct CtrFeature {
+    #[serde(default)]
+    borders: Vec<f64>,
+    ctr_type: String,
+    elements: Vec<CtrElement>,
+    identifier: String,
+    /// (sic: CatBoost's spelling)
+    prior_denomerator: f64,
+    prior_numerator: f64,
+    scale: f64,
+    shift: f64,
+    target_border_idx: u64,
+}
+
+#[derive(Deserialize)]
+struct CtrElement {
+    combination_element: String,
+    #[serde(default)]
+    cat_feature_index: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -132,6 +174,8 @@ struct FeaturesInfo {
     text_features: Option<Vec<serde::de::IgnoredAny>>,
     #[serde(default)]
     embedding_features: Option<Vec<serde::de::IgnoredAny>>,
+    #[serde(default)]
+    ctrs: Option<Vec<CtrFeature>>,
 }
 
 #[derive(Deserialize)]
@@ -152,6 +196,9 @@ struct CatFeature {
     flat_feature_index: u64,
     #[serde(default)]
     feature_id: Option<String>,
+    /// The one-hot values, for a feature CatBoost encodes one-hot.
+    #[serde(default)]
+    values: Option<Vec<serde::de::IgnoredAny>>,
 }
 
 #[derive(Deserialize)]
@@ -172,6 +219,10 @@ struct Split {
     cat_feature_index: Option<u64>,
     #[serde(default)]
     value: Option<i64>,
+    #[serde(default)]
+    split_index: Option<u64>,
+    #[serde(default)]
+    ctr_target_border_idx: Option<u64>,
 }
 
 /// How the model's scores become answers.
@@ -423,8 +474,30 @@ fn build(m: &Model, sha: &str, options: &Options) -> Result<ModelSpec, ConvertEr
         scale_bias.1.clone()
     };
 
+    // CatBoost numbers its binary features float borders first (feature by feature), then
+    // one-hot values, then CTR borders (CTR by CTR): an OnlineCtr split names its CTR and
+    // border only through that number, its `split_index`.
+    let ctrs = fi.ctrs.as_deref().unwrap_or_default();
+    let ctr_layout = {
+        let floats_bins: u64 = floats
+            .iter()
+            .map(|f| f.borders.as_ref().map_or(0, |b| b.len() as u64))
+            .sum();
+        let one_hot_bins: u64 = cats
+            .iter()
+            .map(|c| c.values.as_ref().map_or(0, |v| v.len() as u64))
+            .sum();
+        let mut starts = Vec::with_capacity(ctrs.len());
+        let mut at = floats_bins + one_hot_bins;
+        for c in ctrs {
+            starts.push(at);
+            at += c.borders.len() as u64;
+        }
+        CtrLayout { starts, end: at }
+    };
+
     // The split table in R36's order: float splits (kind 0) by column, then border; one-hot
-    // splits (kind 1) by column, then hash.
+    // splits (kind 1) by column, then hash; CTR splits (kind 2) by CTR, then border.
     let mut table: BTreeMap<(u8, u32, u32), u32> = BTreeMap::new();
     let mut tree_keys: Vec<Vec<(u8, u32, u32)>> = Vec::with_capacity(trees.len());
     let mut n_values: usize = 0;
@@ -471,13 +544,12 @@ fn build(m: &Model, sha: &str, options: &Options) -> Result<ModelSpec, ConvertEr
                 continue;
             }
             if s.split_type == "OnlineCtr" {
-                let what: Vec<&str> = cat_names.values().map(String::as_str).collect();
-                return Err(invalid(format!(
-                    "tree {t} level {d}: CTR features (target statistics of the categorical \
-                     features {}) are not supported yet; train with one_hot_max_size above \
-                     the number of categories to get one-hot splits only",
-                    what.join(", ")
-                )));
+                let (ci, border) = ctr_split(&ctr_layout, ctrs, s)
+                    .map_err(|e| invalid(format!("tree {t} level {d}: {e}")))?;
+                let key = (2, ci, sortable(border));
+                table.insert(key, 0);
+                keys.push(key);
+                continue;
             }
             if s.split_type != "FloatFeature" {
                 return Err(invalid(format!(
@@ -510,10 +582,34 @@ fn build(m: &Model, sha: &str, options: &Options) -> Result<ModelSpec, ConvertEr
         tree_keys.push(keys);
     }
     let nan_of: BTreeMap<u32, bool> = float_of.values().copied().collect();
+    // The CTRs the splits use, numbered in CatBoost's order, with their tables.
+    let used: Vec<u32> = table
+        .keys()
+        .filter(|k| k.0 == 2)
+        .map(|k| k.1)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let ctr_spec = if used.is_empty() {
+        None
+    } else {
+        Some(ctr_section(
+            &used,
+            ctrs,
+            m.ctr_data.as_ref(),
+            &cat_of,
+            &cat_names,
+        )?)
+    };
     let mut splits = Vec::with_capacity(table.len());
     for (i, (&(kind, col, key), slot)) in table.iter_mut().enumerate() {
         *slot = i as u32;
-        splits.push(if kind == 0 {
+        splits.push(if kind == 2 {
+            ObliviousSplit::Ctr {
+                ctr: used.binary_search(&col).unwrap_or(0) as u32,
+                border: unsortable(key),
+            }
+        } else if kind == 0 {
             ObliviousSplit::Float {
                 feature: col,
                 border: unsortable(key),
@@ -565,6 +661,7 @@ fn build(m: &Model, sha: &str, options: &Options) -> Result<ModelSpec, ConvertEr
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect(),
+        ctr: ctr_spec,
     })];
     if let Some(p) = obj.post {
         stages.push(StageSpec::Post(p));
@@ -605,6 +702,205 @@ fn build(m: &Model, sha: &str, options: &Options) -> Result<ModelSpec, ConvertEr
             source_sha256: Some(sha.to_string()),
         },
         stages,
+    })
+}
+
+/// Where CatBoost's CTR binary features start: CTR `i`'s borders are binary features
+/// `starts[i]..starts[i + 1]` (the last ends at `end`).
+struct CtrLayout {
+    starts: Vec<u64>,
+    end: u64,
+}
+
+/// The CTR (its index in `features_info.ctrs`) and `f32` border of an OnlineCtr split, from
+/// its `split_index`, checked against the split's own `border` and target border.
+fn ctr_split(l: &CtrLayout, ctrs: &[CtrFeature], s: &Split) -> Result<(u32, f32), String> {
+    let Some(ix) = s.split_index else {
+        return Err("a CTR split without split_index".into());
+    };
+    let first = l.starts.first().copied().unwrap_or(l.end);
+    if ix < first || ix >= l.end {
+        return Err(format!(
+            "CTR split index {ix} names no CTR border of features_info.ctrs"
+        ));
+    }
+    // The last CTR starting at or before ix.
+    let ci = l.starts.partition_point(|&st| st <= ix) - 1;
+    let c = &ctrs[ci];
+    let b = c.borders[(ix - l.starts[ci]) as usize];
+    let border = b as f32;
+    if !b.is_finite() || s.border.map(|v| v as f32) != Some(border) {
+        return Err(format!(
+            "CTR split index {ix}: its border does not match CTR {ci}'s borders"
+        ));
+    }
+    if s.ctr_target_border_idx.unwrap_or(c.target_border_idx) != c.target_border_idx {
+        return Err(format!(
+            "CTR split index {ix}: its target border does not match CTR {ci}'s"
+        ));
+    }
+    Ok((ci as u32, border + 0.0))
+}
+
+/// The CTR section for the CTRs `used` (indices into `ctrs`): each CTR's definition and, for
+/// each distinct projection and type, its table from `ctr_data`, sorted by hash.
+fn ctr_section(
+    used: &[u32],
+    ctrs: &[CtrFeature],
+    data: Option<&BTreeMap<String, CtrData>>,
+    cat_of: &BTreeMap<u64, u32>,
+    cat_names: &BTreeMap<u64, String>,
+) -> Result<CtrSpec, ConvertError> {
+    let mut spec = CtrSpec::default();
+    let mut table_of: BTreeMap<&str, u32> = BTreeMap::new();
+    let mut n_entries = 0usize;
+    for &ci in used {
+        let c = &ctrs[ci as usize];
+        let names: Vec<&str> = c
+            .elements
+            .iter()
+            .filter_map(|e| e.cat_feature_index)
+            .filter_map(|i| cat_names.get(&i).map(String::as_str))
+            .collect();
+        let what = format!(
+            "CTR {ci} (of the categorical features {})",
+            names.join(", ")
+        );
+        if c.ctr_type != "Borders" {
+            return Err(invalid(format!(
+                "{what}: CTR type `{}` is not supported; icebreak computes CatBoost's `Borders` \
+                 CTRs (train with simple_ctrs/combinations_ctrs=['Borders'], or \
+                 one_hot_max_size above the number of categories)",
+                c.ctr_type
+            )));
+        }
+        let mut elements = Vec::with_capacity(c.elements.len());
+        for e in &c.elements {
+            let col = match (e.combination_element.as_str(), e.cat_feature_index) {
+                ("cat_feature_value", Some(i)) => cat_of.get(&i).copied(),
+                _ => None,
+            };
+            let Some(col) = col else {
+                return Err(invalid(format!(
+                    "{what}: projection element `{}` is not supported; icebreak computes CTRs \
+                     of categorical features and their combinations (not combinations with \
+                     float or one-hot features: train with max_ctr_complexity=1 to avoid them)",
+                    e.combination_element
+                )));
+            };
+            elements.push([col | oblivious::CTR, 0]);
+        }
+        if elements.is_empty() {
+            return Err(invalid(format!(
+                "{what}: a CTR without projection elements"
+            )));
+        }
+        let table = match table_of.get(c.identifier.as_str()) {
+            Some(&t) => t,
+            None => {
+                let Some(d) = data.and_then(|d| d.get(&c.identifier)) else {
+                    return Err(invalid(format!(
+                        "{what}: the file carries no table for it in ctr_data (save the model \
+                         with the CatBoost that trained it, format=\"json\")"
+                    )));
+                };
+                let t = ctr_table(d, elements, &what)?;
+                n_entries += t.entries.len();
+                limits::check("CTR entries", n_entries, limits::MAX_CTR_ENTRIES)
+                    .map_err(|e| invalid(e.to_string()))?;
+                spec.tables.push(t);
+                let t = spec.tables.len() as u32 - 1;
+                table_of.insert(c.identifier.as_str(), t);
+                t
+            }
+        };
+        let width = spec.tables[table as usize].width;
+        if c.target_border_idx >= u64::from(width) {
+            return Err(invalid(format!(
+                "{what}: target_border_idx {} is not below the table's {width} classes",
+                c.target_border_idx
+            )));
+        }
+        let f = |v: f64, name: &str| {
+            // CatBoost reads these as `float`.
+            let x = v as f32;
+            if x.is_finite() {
+                Ok(x)
+            } else {
+                Err(invalid(format!(
+                    "{what}: {name} {v:e} is not a finite float32 value"
+                )))
+            }
+        };
+        spec.defs.push(CtrDefSpec {
+            table,
+            kind: oblivious::CTR_BORDERS,
+            target_border: c.target_border_idx as u32,
+            prior_num: f(c.prior_numerator, "prior_numerator")?,
+            prior_denom: f(c.prior_denomerator, "prior_denomerator")?,
+            shift: f(c.shift, "shift")?,
+            scale: f(c.scale, "scale")?,
+        });
+    }
+    Ok(spec)
+}
+
+/// One `ctr_data` table: its entries parsed, the reserved empty hash dropped (CatBoost's
+/// hash index never finds it: it marks an empty bucket), sorted by hash.
+fn ctr_table(
+    d: &CtrData,
+    elements: Vec<[u32; 2]>,
+    what: &str,
+) -> Result<CtrTableSpec, ConvertError> {
+    let stride = d.hash_stride;
+    if stride < 2 || stride > limits::MAX_CLASSES as u64 + 1 {
+        return Err(invalid(format!(
+            "{what}: hash_stride {stride} is not 2 to {}",
+            limits::MAX_CLASSES + 1
+        )));
+    }
+    let stride = stride as usize;
+    if d.hash_map.len() % stride != 0 {
+        return Err(invalid(format!(
+            "{what}: hash_map has {} values, not a multiple of hash_stride {stride}",
+            d.hash_map.len()
+        )));
+    }
+    let n = d.hash_map.len() / stride;
+    limits::check("CTR entries", n, limits::MAX_CTR_ENTRIES).map_err(|e| invalid(e.to_string()))?;
+    let mut entries = Vec::with_capacity(n);
+    for (k, e) in d.hash_map.chunks_exact(stride).enumerate() {
+        let hash = match &e[0] {
+            serde_json::Value::String(s) => s.parse::<u64>().ok(),
+            serde_json::Value::Number(v) => v.as_u64(),
+            _ => None,
+        };
+        let Some(hash) = hash else {
+            return Err(invalid(format!(
+                "{what}: hash_map entry {k}: the hash is not an unsigned 64-bit integer"
+            )));
+        };
+        let mut counts = Vec::with_capacity(stride - 1);
+        for v in &e[1..] {
+            let Some(c) = v.as_i64().and_then(|c| i32::try_from(c).ok()) else {
+                return Err(invalid(format!(
+                    "{what}: hash_map entry {k}: a count is not a 32-bit integer"
+                )));
+            };
+            counts.push(c);
+        }
+        if hash != oblivious::CTR_EMPTY_HASH {
+            entries.push((hash, counts));
+        }
+    }
+    entries.sort_unstable_by_key(|e| e.0);
+    if entries.windows(2).any(|w| w[0].0 == w[1].0) {
+        return Err(invalid(format!("{what}: hash_map holds a hash twice")));
+    }
+    Ok(CtrTableSpec {
+        elements,
+        width: (stride - 1) as u32,
+        entries,
     })
 }
 

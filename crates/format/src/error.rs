@@ -214,6 +214,19 @@ pub enum FormatError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// R37: the CTR section of an oblivious stage is inconsistent: a size past the tensor or
+    /// above [`crate::limits::MAX_CTR_ENTRIES`], tables that do not tile the elements and
+    /// entries, hashes not strictly increasing or the reserved empty hash, a projection
+    /// element of the wrong kind, a CTR of unknown type, a target border outside its table,
+    /// a prior, shift or scale that is not finite, or a CTR split naming no CTR.
+    BadCtr {
+        /// Stage index.
+        stage: u32,
+        /// Table, element, CTR or split concerned, where there is one.
+        index: u32,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// R30: an imputer's fill value is not finite (it would put a NaN or an infinity in the
     /// row it was meant to repair).
     BadImputer {
@@ -321,6 +334,9 @@ impl fmt::Display for FormatError {
             }
             BadOblivious { stage, index, reason } => {
                 write!(f, "stage {stage}: oblivious: {reason} (at index {index})")
+            }
+            BadCtr { stage, index, reason } => {
+                write!(f, "stage {stage}: oblivious: CTR section: {reason} (at index {index})")
             }
             BadImputer { stage, index } => {
                 write!(f, "stage {stage}: imputer fill value for feature {index} is not finite")

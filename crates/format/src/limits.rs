@@ -58,6 +58,10 @@ pub const MAX_EXPLAIN_TOP: usize = 1000;
 /// explanations would hold more refuses to explain.
 pub const MAX_EXPLAIN_VALUES: usize = 1 << 20;
 
+/// Most entries (hashes) in the CTR tables of one oblivious stage (R37, CatBoost's
+/// categorical target statistics): 2^24, 64 MiB of hashes.
+pub const MAX_CTR_ENTRIES: usize = 1 << 24;
+
 /// Checks `value` (a size read from an input) against `max`; the error names `what`.
 ///
 /// ```

@@ -23,6 +23,8 @@ mod rule_r29;
 mod rule_r35;
 #[path = "format/rule_r36.rs"]
 mod rule_r36;
+#[path = "format/rule_r37.rs"]
+mod rule_r37;
 #[path = "format/rules.rs"]
 mod rules;
 #[path = "format/rules_families.rs"]

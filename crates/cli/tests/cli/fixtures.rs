@@ -394,3 +394,62 @@ fn catboost_categories_as_text_in_csv_and_json_lines() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn catboost_ctr_model_answers_text_categories_in_csv_and_json_lines() {
+    let dir = scratch("catboost_ctr");
+    let case = root().join("fixtures/catboost/ctr");
+    let dst = dir.join("m.apr");
+    ok(
+        &[
+            "convert",
+            case.join("model.json").to_str().unwrap(),
+            "-o",
+            dst.to_str().unwrap(),
+        ],
+        b"",
+    );
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(case.join("reference.json")).unwrap())
+            .unwrap();
+    let inputs = reference["inputs"].as_array().unwrap();
+    let names: Vec<&str> = reference["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    // Every row of the reference, unseen and empty categories included.
+    let mut csv = names.join(",") + "\n";
+    let mut jsonl = String::new();
+    for row in inputs {
+        let cells: Vec<String> = row
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => String::new(),
+                other => other.to_string(),
+            })
+            .collect();
+        csv.push_str(&cells.join(","));
+        csv.push('\n');
+        jsonl.push_str(&serde_json::json!({ "features": row }).to_string());
+        jsonl.push('\n');
+    }
+    for input in [csv, jsonl] {
+        let out = ok(
+            &["predict", dst.to_str().unwrap(), "--input", "-"],
+            input.as_bytes(),
+        );
+        let stdout = text(&out.stdout);
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(lines.len(), inputs.len());
+        for (i, line) in lines.iter().enumerate() {
+            let got: serde_json::Value = serde_json::from_str(line).unwrap();
+            // The raw score is CatBoost's RawFormulaVal, bit for bit.
+            assert_eq!(got["scores"][0], reference["raw"][i][0], "row {i}: {line}");
+        }
+    }
+}

@@ -95,7 +95,7 @@ fn refusals_name_the_problem() {
         ),
         ("no trees", Box::new(|v| v["oblivious_trees"] = json!([]))),
         (
-            "CTR features (target statistics of the categorical features `colour`)",
+            "CTR split index 0 names no CTR border of features_info.ctrs",
             Box::new(|v| {
                 v["features_info"]["categorical_features"] =
                     json!([{"feature_index": 0, "flat_feature_index": 2, "feature_id": "colour"}]);
@@ -160,4 +160,184 @@ fn refusals_name_the_problem() {
 fn malformed_json_is_a_json_error() {
     let e = convert(b"{\"features_info\": ").unwrap_err();
     assert!(e.to_string().starts_with("malformed source model"), "{e}");
+}
+
+/// The `ctr` fixture (three categorical features, six `Borders` CTRs), as JSON.
+fn ctr_base() -> Value {
+    let path = crate::common::fixture_dir("catboost")
+        .join("ctr")
+        .join("model.json");
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// The key of the fixture's first `ctr_data` table.
+fn first_table(v: &Value) -> String {
+    v["ctr_data"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn malformed_ctrs_are_refused_naming_the_problem() {
+    type Patch = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Patch)> = vec![
+        (
+            "CTR type `Counter` is not supported",
+            Box::new(|v| {
+                for c in v["features_info"]["ctrs"].as_array_mut().unwrap() {
+                    c["ctr_type"] = json!("Counter");
+                }
+            }),
+        ),
+        (
+            "projection element `float_feature` is not supported",
+            Box::new(|v| {
+                for c in v["features_info"]["ctrs"].as_array_mut().unwrap() {
+                    c["elements"].as_array_mut().unwrap().push(json!({
+                        "combination_element": "float_feature",
+                        "float_feature_index": 0, "border": 0.5}));
+                }
+            }),
+        ),
+        (
+            "the file carries no table for it in ctr_data",
+            Box::new(|v| {
+                v.as_object_mut().unwrap().remove("ctr_data");
+            }),
+        ),
+        (
+            "not a multiple of hash_stride 3",
+            Box::new(|v| {
+                let k = first_table(v);
+                v["ctr_data"][&k]["hash_map"].as_array_mut().unwrap().pop();
+            }),
+        ),
+        (
+            "hash_stride 1 is not 2 to",
+            Box::new(|v| {
+                let k = first_table(v);
+                v["ctr_data"][&k]["hash_stride"] = json!(1);
+            }),
+        ),
+        (
+            "the hash is not an unsigned 64-bit integer",
+            Box::new(|v| {
+                let k = first_table(v);
+                v["ctr_data"][&k]["hash_map"][0] = json!("-5");
+            }),
+        ),
+        (
+            "a count is not a 32-bit integer",
+            Box::new(|v| {
+                let k = first_table(v);
+                v["ctr_data"][&k]["hash_map"][1] = json!(4_294_967_296_i64);
+            }),
+        ),
+        (
+            "hash_map holds a hash twice",
+            Box::new(|v| {
+                let k = first_table(v);
+                let h = v["ctr_data"][&k]["hash_map"][3].clone();
+                v["ctr_data"][&k]["hash_map"][6] = h;
+            }),
+        ),
+        (
+            "target_border_idx 2 is not below the table's 2 classes",
+            Box::new(|v| {
+                for c in v["features_info"]["ctrs"].as_array_mut().unwrap() {
+                    c["target_border_idx"] = json!(2);
+                }
+                for t in v["oblivious_trees"].as_array_mut().unwrap() {
+                    for s in t["splits"].as_array_mut().unwrap() {
+                        if s["split_type"] == "OnlineCtr" {
+                            s["ctr_target_border_idx"] = json!(2);
+                        }
+                    }
+                }
+            }),
+        ),
+        (
+            "its border does not match CTR",
+            Box::new(|v| {
+                for t in v["oblivious_trees"].as_array_mut().unwrap() {
+                    for s in t["splits"].as_array_mut().unwrap() {
+                        if s["split_type"] == "OnlineCtr" {
+                            s["border"] = json!(123.5);
+                        }
+                    }
+                }
+            }),
+        ),
+        (
+            "names no CTR border",
+            Box::new(|v| {
+                for t in v["oblivious_trees"].as_array_mut().unwrap() {
+                    for s in t["splits"].as_array_mut().unwrap() {
+                        if s["split_type"] == "OnlineCtr" {
+                            s["split_index"] = json!(1000);
+                        }
+                    }
+                }
+            }),
+        ),
+        (
+            "prior_numerator 1e300 is not a finite float32 value",
+            Box::new(|v| {
+                for c in v["features_info"]["ctrs"].as_array_mut().unwrap() {
+                    c["prior_numerator"] = json!(1e300);
+                }
+            }),
+        ),
+    ];
+    for (want, patch) in cases {
+        let mut v = ctr_base();
+        patch(&mut v);
+        let got = err(&v);
+        assert!(got.contains(want), "want `{want}` in: {got}");
+        assert!(got.contains("bp_band") || got.contains("tree"), "{got}");
+    }
+}
+
+/// The fuzz target's seeds are valid models (two with CTR tables, one of them a CTR of a
+/// combination of two categorical features), so the fuzzer starts from inputs that get
+/// deep; each converts, writes, reads back and answers a row with text categories.
+#[test]
+fn fuzz_seeds_convert() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/catboost_json");
+    let mut n_ctr = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let spec = convert(&std::fs::read(&path).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let buf = icebreak_format::write(&spec).unwrap();
+        let apr = icebreak_format::Apr::parse_verified(&buf).unwrap();
+        let model = icebreak_engine::Model::new(&apr);
+        let (categorical, has_ctr) = match apr.stages()[0] {
+            icebreak_format::Stage::Oblivious(o) => (o.categorical.to_vec(), !o.ctrs.is_empty()),
+            _ => panic!("{}: not oblivious", path.display()),
+        };
+        n_ctr += usize::from(has_ctr);
+        let row: Vec<f64> = (0..model.n_features() as u32)
+            .map(|f| {
+                if categorical.contains(&f) {
+                    icebreak_engine::cat_hash::category_value(b"bp1")
+                } else {
+                    0.01
+                }
+            })
+            .collect();
+        let mut scratch = model.scratch();
+        let out = model.predict_row(&row, &mut scratch).unwrap();
+        assert!(
+            out.scores.iter().all(|v| v.is_finite()),
+            "{}",
+            path.display()
+        );
+    }
+    assert_eq!(n_ctr, 2);
 }

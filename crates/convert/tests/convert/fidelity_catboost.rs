@@ -17,8 +17,10 @@
 //! - the predicted class is CatBoost's (`z > 0`; the first maximum).
 //!
 //! The one-hot fixture (`onehot`) is checked like the others, its categories given as text
-//! (hashed as CatBoost hashes them); the CTR fixture (`ctr`) is refused with a message naming
-//! the categorical features (checked below).
+//! (hashed as CatBoost hashes them), and so is the CTR fixture (`ctr`): its `Borders` CTRs
+//! are computed from the tables the JSON carries (projection hash, binary search, counts to
+//! an `f32` value with the prior, compared with the CTR's borders), unseen categories
+//! included.
 
 // Test helpers unwrap freely: a malformed fixture should fail the test loudly.
 #![allow(clippy::unwrap_used)]
@@ -31,10 +33,11 @@ use icebreak_format::{Apr, Precision, StageSpec, Task};
 /// ulps. docs/FIDELITY.md states the same number.
 const TRANSFORM_ULPS: u64 = 8;
 
-const CASES: [&str; 8] = [
+const CASES: [&str; 9] = [
     "binary_nan_max",
     "binary_nan_min",
     "crossentropy",
+    "ctr",
     "multiclass",
     "onehot",
     "poisson",
@@ -137,14 +140,70 @@ fn fixtures_exercise_both_nan_rules_and_every_objective() {
     assert!(nan_true("binary_nan_max") > 0);
 }
 
-#[test]
-fn ctr_fixture_is_refused_naming_the_features() {
+/// The `ctr` fixture's model as JSON, its raw score for `x`, and its spec.
+fn ctr_model() -> (Vec<u8>, icebreak_format::ModelSpec) {
     let bytes = std::fs::read(fixture_dir("catboost").join("ctr").join("model.json")).unwrap();
-    let err = icebreak_convert::catboost::convert(&bytes)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("CTR features"), "{err}");
-    assert!(err.contains("`bp_band`"), "{err}");
+    let spec = icebreak_convert::catboost::convert(&bytes).unwrap();
+    (icebreak_format::write_to_vec(&spec).unwrap(), spec)
+}
+
+#[test]
+fn ctr_fixture_carries_its_tables_without_the_empty_hash() {
+    let (_, spec) = ctr_model();
+    let StageSpec::Oblivious(o) = &spec.stages[0] else {
+        panic!("oblivious")
+    };
+    let c = o.ctr.as_ref().expect("a CTR section");
+    // bp_band and s5_band, three priors each (the JSON's six Borders CTRs).
+    assert_eq!(c.tables.len(), 2);
+    assert_eq!(c.defs.len(), 6);
+    // 7 and 9 entries in the JSON, one of each the empty bucket's hash (u64::MAX).
+    assert_eq!(c.tables[0].entries.len(), 6);
+    assert_eq!(c.tables[1].entries.len(), 8);
+    for t in &c.tables {
+        assert!(t.entries.iter().all(|e| e.0 != u64::MAX));
+        assert!(t.entries.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+    let n_ctr_splits = o
+        .splits
+        .iter()
+        .filter(|s| matches!(s, icebreak_format::ObliviousSplit::Ctr { .. }))
+        .count();
+    assert_eq!(n_ctr_splits, 12);
+}
+
+#[test]
+fn ctr_unseen_categories_take_the_prior_missing_ones_are_refused() {
+    // Rows 45.. of the edge rows hold one categorical feature unseen in training each;
+    // CatBoost's answer for them is checked with the others above. Here: two different
+    // unseen categories answer alike (both count 0 of 0), and a missing category (NaN) is
+    // refused, as CatBoost refuses it.
+    let (apr, _) = ctr_model();
+    let buf = icebreak_format::AlignedBuf::copy_from(&apr);
+    let apr = Apr::parse(&buf).unwrap();
+    let model = Model::new(&apr);
+    let r = read_json(&fixture_dir("catboost").join("ctr").join("reference.json"));
+    let base = row(&r["inputs"][0]);
+    let mut scratch = model.scratch();
+    let mut answer = |bp: f64| {
+        let mut x = base.clone();
+        x[3] = bp;
+        model
+            .predict_row(&x, &mut scratch)
+            .map(|o| o.scores.to_vec())
+            .map_err(|e| e.to_string())
+    };
+    let unseen_a = answer(icebreak_engine::cat_hash::category_value(b"never seen"));
+    let unseen_b = answer(icebreak_engine::cat_hash::category_value(b"bp99"));
+    let missing = answer(f64::NAN);
+    let seen = answer(icebreak_engine::cat_hash::category_value(b"bp0"));
+    assert!(unseen_a.is_ok());
+    assert_eq!(unseen_a, unseen_b);
+    assert!(missing.is_err(), "{missing:?}");
+    assert_ne!(
+        unseen_a, seen,
+        "the fixture's CTR splits on bp_band matter for this row"
+    );
 }
 
 #[test]

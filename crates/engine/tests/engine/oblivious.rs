@@ -47,6 +47,7 @@ fn ensemble(
             feature, border, ..
         } => (0u8, feature, f64::from(border)),
         ObliviousSplit::OneHot { feature, value } => (1u8, feature, f64::from(value)),
+        ObliviousSplit::Ctr { ctr, border } => (2u8, ctr, f64::from(border)),
     };
     splits.sort_by(|a, b| key(a).partial_cmp(&key(b)).unwrap());
     splits.dedup_by(|a, b| key(a) == key(b));
@@ -73,6 +74,7 @@ fn ensemble(
         scale: 0.5 + p[0].abs(),
         bias: (0..n_out).map(|k| p[k as usize % p.len()]).collect(),
         categorical: (0..n).filter(|&f| categorical(f)).collect(),
+        ctr: None,
     }
 }
 
@@ -202,6 +204,7 @@ fn leaf_index_bits_follow_the_levels() {
         scale: 1.0,
         bias: vec![0.0],
         categorical: vec![],
+        ctr: None,
     };
     let spec = model(o, false);
     let buf = written(&spec);
@@ -253,6 +256,7 @@ fn categories_as_integers_and_as_text_are_one_category() {
         scale: 1.0,
         bias: vec![0.0],
         categorical: vec![1],
+        ctr: None,
     };
     let spec = model(o, false);
     let buf = written(&spec);
@@ -282,4 +286,95 @@ fn categories_as_integers_and_as_text_are_one_category() {
             "{bad}"
         );
     }
+}
+
+/// CatBoost's hash of a projection, written out independently of the kernel: from 0, each
+/// category's 32-bit hash, as a signed `int` widened to 64 bits, folded in with
+/// `M · (h + M · v)`.
+fn projection_hash(cats: &[&[u8]]) -> u64 {
+    const M: u64 = 0x4906_ba49_4954_cb65;
+    cats.iter().fold(0u64, |h, c| {
+        let v = cat_hash::cat_feature_hash(c) as i32 as i64 as u64;
+        M.wrapping_mul(h.wrapping_add(M.wrapping_mul(v)))
+    })
+}
+
+#[test]
+fn ctr_of_a_combination_counts_its_table() {
+    use icebreak_format::oblivious::{CtrDefSpec, CtrSpec, CtrTableSpec, CTR, CTR_BORDERS};
+    // Features 1 and 2 categorical; one Borders CTR of their combination, prior 0.5 / 1:
+    // (red, big) counts 1 and 3, good 3 of 4: (3 + 0.5) / (4 + 1) = 0.7; (blue, big) 0.3;
+    // anything else 0.5. The tree: leaf 1 when the CTR is above 0.5, plus 10 when x0 > 0.
+    let mut entries = vec![
+        (projection_hash(&[b"red", b"big"]), vec![1, 3]),
+        (projection_hash(&[b"blue", b"big"]), vec![3, 1]),
+    ];
+    entries.sort_by_key(|e| e.0);
+    let o = ObliviousSpec {
+        n_in: 3,
+        n_out: 1,
+        splits: vec![
+            ObliviousSplit::Float {
+                feature: 0,
+                border: 0.0,
+                nan_true: false,
+            },
+            ObliviousSplit::Ctr {
+                ctr: 0,
+                border: 0.5,
+            },
+        ],
+        trees: vec![vec![1], vec![0]],
+        leaves: vec![0.0, 1.0, 0.0, 10.0],
+        scale: 1.0,
+        bias: vec![0.0],
+        categorical: vec![1, 2],
+        ctr: Some(CtrSpec {
+            tables: vec![CtrTableSpec {
+                elements: vec![[1 | CTR, 0], [2 | CTR, 0]],
+                width: 2,
+                entries,
+            }],
+            defs: vec![CtrDefSpec {
+                table: 0,
+                kind: CTR_BORDERS,
+                target_border: 0,
+                prior_num: 0.5,
+                prior_denom: 1.0,
+                shift: 0.0,
+                scale: 1.0,
+            }],
+        }),
+    };
+    let spec = model(o, false);
+    let buf = written(&spec);
+    let apr = Apr::parse_verified(&buf).unwrap();
+    let m = Model::new(&apr);
+    let Stage::Oblivious(view) = apr.stages()[0] else {
+        panic!("oblivious")
+    };
+    let c = |t: &[u8]| cat_hash::category_value(t);
+    let rows: Vec<(Vec<f64>, f32, f64)> = vec![
+        (vec![-1.0, c(b"red"), c(b"big")], 0.7, 1.0),
+        (vec![1.0, c(b"red"), c(b"big")], 0.7, 11.0),
+        (vec![-1.0, c(b"blue"), c(b"big")], 0.3, 0.0),
+        // The order of the projection matters: (big, red) is another hash.
+        (vec![-1.0, c(b"big"), c(b"red")], 0.5, 0.0),
+        (vec![-1.0, c(b"red"), c(b"small")], 0.5, 0.0),
+    ];
+    let mut s = m.scratch();
+    let mut flat = Vec::new();
+    for (x, ctr, want) in &rows {
+        let v = icebreak_engine::oblivious::ctr_value(&view.ctrs, 0, x);
+        assert_eq!(v.to_bits(), ctr.to_bits(), "{x:?}: {v}");
+        let out = m.predict_row(x, &mut s).unwrap();
+        assert_eq!(out.scores, &[*want], "{x:?}");
+        let r = reference::predict_all_f64(apr.stages(), Task::Classification, x);
+        assert_eq!(out.scores, &r.scores[..]);
+        flat.extend_from_slice(x);
+    }
+    let mut batch = BatchOutput::default();
+    m.predict_batch(&flat, &mut batch).unwrap();
+    let want: Vec<f64> = rows.iter().map(|r| r.2).collect();
+    assert_eq!(batch.scores, want);
 }

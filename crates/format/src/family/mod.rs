@@ -647,8 +647,11 @@ pub(crate) fn read_stage<'a>(
             Ok(Stage::Trees(trees::read(p, index, len, w)?))
         }
         stage_kind::OBLIVIOUS => {
-            need(oblivious::RECORD_LEN)?;
-            Ok(Stage::Oblivious(oblivious::read(p, index, w)?))
+            // Word 11, the CTR section, is optional (R37).
+            if len != oblivious::RECORD_LEN_CTR {
+                need(oblivious::RECORD_LEN)?;
+            }
+            Ok(Stage::Oblivious(oblivious::read(p, index, len, w)?))
         }
         stage_kind::POST => {
             need(post::RECORD_LEN)?;

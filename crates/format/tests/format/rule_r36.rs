@@ -31,6 +31,7 @@ fn oblivious() -> ObliviousSpec {
         scale: 1.0,
         bias: vec![0.25],
         categorical: vec![2],
+        ctr: None,
     }
 }
 
