@@ -26,7 +26,7 @@ use crate::{err, Model};
 use icebreak_format::trees::LEAF;
 use icebreak_format::{
     limits, InputSpec, LabelsSpec, MissingRule, MissingValues, ModelSpec, OutputSpec,
-    PostTransform, Precision, ProvenanceSpec, Split, StageSpec, Task, TreeNode, TreesSpec,
+    PostTransform, Precision, Split, StageSpec, Task, TreeNode, TreesSpec,
 };
 use numpy::{PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
@@ -444,13 +444,7 @@ pub(crate) fn convert_sklearn_boosting(
             output_names: None,
             precision: Precision::F64,
         },
-        provenance: ProvenanceSpec {
-            model_version: format!("sklearn-{name}"),
-            model_name: Some(name),
-            source_format: source_library,
-            converter: Some(format!("icebreak-python {}", env!("CARGO_PKG_VERSION"))),
-            source_sha256: None,
-        },
+        provenance: crate::sklearn_provenance(name, source_library),
         stages,
     };
     Model::from_spec(spec, feature_names)

@@ -907,6 +907,18 @@ fn sklearn_trees_spec(
 
 /// Node covers as rule R35 wants them (finite, not negative, every inner node's positive),
 /// or none: a model whose covers break the rule still predicts, and refuses to explain.
+/// The provenance of a model converted from a fitted scikit-learn estimator called `name`
+/// (its source library as scikit-learn reports it, e.g. `scikit-learn 1.7.2`).
+pub(crate) fn sklearn_provenance(name: String, source_library: Option<String>) -> ProvenanceSpec {
+    ProvenanceSpec {
+        model_version: format!("sklearn-{name}"),
+        model_name: Some(name),
+        source_format: source_library,
+        converter: Some(format!("icebreak-python {}", env!("CARGO_PKG_VERSION"))),
+        source_sha256: None,
+    }
+}
+
 pub(crate) fn checked_covers(covers: Vec<f64>, n_nodes: usize) -> Vec<f64> {
     let ok = covers
         .iter()
@@ -982,13 +994,7 @@ fn convert_sklearn_trees(
             // before the splits, as its trees do).
             precision: Precision::F64,
         },
-        provenance: ProvenanceSpec {
-            model_version: format!("sklearn-{name}"),
-            model_name: Some(name),
-            source_format: source_library,
-            converter: Some(format!("icebreak-python {}", env!("CARGO_PKG_VERSION"))),
-            source_sha256: None,
-        },
+        provenance: crate::sklearn_provenance(name, source_library),
         stages,
     };
     Model::from_spec(spec, feature_names)

@@ -11,7 +11,7 @@
 use crate::{err, Model};
 use icebreak_format::{
     limits, Activation, InputSpec, Kernel, LabelsSpec, MissingValues, ModelSpec, Norm, OutputSpec,
-    PostTransform, Precision, ProvenanceSpec, StageSpec, SvmSpec, Task,
+    PostTransform, Precision, StageSpec, SvmSpec, Task,
 };
 use pyo3::prelude::*;
 use serde::Deserialize;
@@ -465,13 +465,7 @@ pub(crate) fn convert_stages(
             output_names: None,
             precision: Precision::F64,
         },
-        provenance: ProvenanceSpec {
-            model_version: format!("sklearn-{}", d.name),
-            model_name: Some(d.name),
-            source_format: d.source_library,
-            converter: Some(format!("icebreak-python {}", env!("CARGO_PKG_VERSION"))),
-            source_sha256: None,
-        },
+        provenance: crate::sklearn_provenance(d.name, d.source_library),
         stages,
     };
     Model::from_spec(spec, feature_names)
