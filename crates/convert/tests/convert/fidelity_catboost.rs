@@ -209,11 +209,20 @@ fn ctr_unseen_categories_take_the_prior_missing_ones_are_refused() {
 }
 
 #[test]
-fn counter_ctrs_carry_their_denominator_and_answer_like_catboost_when_unseen() {
+fn counter_ctrs_carry_their_denominator_and_count_unseen_categories_0_of_it() {
     use icebreak_format::oblivious::{CTR_BORDERS, CTR_COUNTER};
     let dir = fixture_dir("catboost").join("ctr_counter");
-    let bytes = std::fs::read(dir.join("model.json")).unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("model.json")).unwrap()).unwrap();
+    // The fixture's Counter CTRs have prior 0/1, for which an unseen category's value is 0
+    // whether it counts 0 of the denominator or 0 of 0; a prior numerator of 1 tells the
+    // two apart (the rows above check the fixture itself against CatBoost).
+    for c in json["features_info"]["ctrs"].as_array_mut().unwrap() {
+        if c["ctr_type"] == "Counter" {
+            c["prior_numerator"] = serde_json::json!(1.0);
+        }
+    }
+    let bytes = serde_json::to_vec(&json).unwrap();
     let spec = icebreak_convert::catboost::convert(&bytes).unwrap();
     let StageSpec::Oblivious(o) = &spec.stages[0] else {
         panic!("oblivious")
@@ -269,6 +278,11 @@ fn counter_ctrs_carry_their_denominator_and_answer_like_catboost_when_unseen() {
         };
         let want = ((0.0 + d.prior_num) / (total + d.prior_denom) + d.shift) * d.scale;
         assert_eq!(v.to_bits(), want.to_bits(), "CTR {k}");
+        if d.kind == CTR_COUNTER {
+            assert_eq!(d.prior_num, 1.0);
+            let of_nothing = ((0.0 + d.prior_num) / (0.0 + d.prior_denom) + d.shift) * d.scale;
+            assert_ne!(v, of_nothing, "CTR {k}: 0 of the denominator, not 0 of 0");
+        }
     }
 }
 
