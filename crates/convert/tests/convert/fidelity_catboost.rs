@@ -250,6 +250,19 @@ fn counter_ctrs_carry_their_denominator_and_count_unseen_categories_0_of_it() {
     for d in &counters {
         assert_eq!(c.tables[d.table as usize].width, 1);
     }
+    // docs/FIDELITY.md and docs/BENCHMARKS.md: 86 splits, 65 of them CTR splits, 14 CTRs
+    // over 6 tables of 10 to 40 entries.
+    assert_eq!(o.splits.len(), 86);
+    let n_ctr_splits = o
+        .splits
+        .iter()
+        .filter(|s| matches!(s, icebreak_format::ObliviousSplit::Ctr { .. }))
+        .count();
+    assert_eq!(n_ctr_splits, 65);
+    assert_eq!(c.defs.len(), 14);
+    let mut sizes: Vec<usize> = c.tables.iter().map(|t| t.entries.len()).collect();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [10, 10, 12, 12, 30, 40]);
     // A Counter CTR's value for a category the table does not hold is
     // `(0 + prior_num) / (denominator + prior_denom)` (CatBoost's static CTR provider), not
     // `prior_num / prior_denom` as a Borders CTR's: checked through the kernel.
