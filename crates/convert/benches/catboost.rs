@@ -1,9 +1,11 @@
 //! Criterion benches of CatBoost models (the OBLIVIOUS stage): warm `Model::predict_row`
 //! (rows cycling through 1000 rows) and `Model::predict_batch` of 1000 rows.
 //!
-//! Models: the committed fixtures `fixtures/catboost/{binary_nan_min,multiclass,onehot,ctr}`
-//! (12, 20, 20 and 15 trees; `onehot` with one-hot categorical splits, `ctr` with 12 CTR
-//! splits over 6 CTRs), and, with `ICEBREAK_CATBOOST_BENCH_DIR` set to the directory
+//! Models: the committed fixtures
+//! `fixtures/catboost/{binary_nan_min,multiclass,onehot,ctr,ctr_counter}` (12, 20, 20, 15 and
+//! 30 trees; `onehot` with one-hot categorical splits, `ctr` with 12 CTR splits over 6 CTRs,
+//! `ctr_counter` with 65 CTR splits over 12 `Borders` and 2 `Counter` CTRs), and, with
+//! `ICEBREAK_CATBOOST_BENCH_DIR` set to the directory
 //! `scripts/bench/catboost_side_by_side.py` prepares, its 500-tree model (`model.json`) and its 1000
 //! held-out rows (`rows.json`), which the script also times through CatBoost's own `predict`.
 //!
@@ -88,6 +90,7 @@ fn benches() -> Vec<Bench> {
         fixture("multiclass"),
         fixture("onehot"),
         fixture("ctr"),
+        fixture("ctr_counter"),
     ];
     if let Some(dir) = std::env::var_os("ICEBREAK_CATBOOST_BENCH_DIR").map(PathBuf::from) {
         let rows: Value =

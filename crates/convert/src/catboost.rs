@@ -19,15 +19,17 @@
 //!   CatBoost's `CalcCatFeatureHash` (`icebreak_engine::cat_hash`); the stage declares
 //!   every categorical feature, so front ends know which inputs are categories.
 //!
-//! - **CTR categorical features** (`Borders` CTRs of a categorical feature or a combination
-//!   of them): each CTR a split uses (found by the split's `split_index`: CatBoost numbers
+//! - **CTR categorical features** (`Borders` and `Counter` CTRs, CatBoost's default
+//!   `simple_ctrs`, of a categorical feature or a combination of them): each CTR a split uses (found by the split's `split_index`: CatBoost numbers
 //!   float borders, then one-hot values, then CTR borders) and its table from `ctr_data`,
 //!   sorted by hash, become the stage's CTR section (R37); the kernel computes the CTR as
 //!   CatBoost's `CalcCtrs` does. The table entry whose hash is `u64::MAX` (the empty-bucket
-//!   marker of CatBoost's hash index, which its lookup never finds) is dropped.
+//!   marker of CatBoost's hash index, which its lookup never finds) is dropped. A `Counter`
+//!   CTR's table holds one count per entry and the file's `counter_denominator`, carried in
+//!   its definition.
 //!
-//! What is refused, each with a message naming it: CTR types other than `Borders`
-//! (`Buckets`, `Counter`, `FeatureFreq`, the mean-value types) and CTR projections with
+//! What is refused, each with a message naming it: CTR types other than `Borders` and
+//! `Counter` (`Buckets`, `FeatureFreq`, the mean-value types) and CTR projections with
 //! float or one-hot elements (not checked against CatBoost yet), text and embedding
 //! features, non-symmetric trees (`grow_policy` `Depthwise` or `Lossguide`), and
 //! CatBoost's binary `.cbm` container (see `docs/FIDELITY.md`).
@@ -107,6 +109,9 @@ struct Model {
 struct CtrData {
     hash_map: Vec<serde_json::Value>,
     hash_stride: u64,
+    /// A `Counter` CTR's denominator (0 for the other types).
+    #[serde(default)]
+    counter_denominator: i64,
 }
 
 /// One CTR feature of `features_info.ctrs`.
@@ -766,14 +771,19 @@ fn ctr_section(
             "CTR {ci} (of the categorical features {})",
             names.join(", ")
         );
-        if c.ctr_type != "Borders" {
-            return Err(invalid(format!(
-                "{what}: CTR type `{}` is not supported; icebreak computes CatBoost's `Borders` \
-                 CTRs (train with simple_ctrs/combinations_ctrs=['Borders'], or \
-                 one_hot_max_size above the number of categories)",
-                c.ctr_type
-            )));
-        }
+        let kind = match c.ctr_type.as_str() {
+            "Borders" => oblivious::CTR_BORDERS,
+            "Counter" => oblivious::CTR_COUNTER,
+            _ => {
+                return Err(invalid(format!(
+                    "{what}: CTR type `{}` is not supported; icebreak computes CatBoost's \
+                     `Borders` and `Counter` CTRs (train with \
+                     simple_ctrs/combinations_ctrs=['Borders', 'Counter'], or \
+                     one_hot_max_size above the number of categories)",
+                    c.ctr_type
+                )));
+            }
+        };
         let mut elements = Vec::with_capacity(c.elements.len());
         for e in &c.elements {
             let col = match (e.combination_element.as_str(), e.cat_feature_index) {
@@ -815,12 +825,33 @@ fn ctr_section(
             }
         };
         let width = spec.tables[table as usize].width;
-        if c.target_border_idx >= u64::from(width) {
+        let target_border = if kind == oblivious::CTR_COUNTER {
+            if width != 1 {
+                return Err(invalid(format!(
+                    "{what}: a Counter CTR's table has {width} counts per entry, not 1"
+                )));
+            }
+            // The denominator goes where a Borders CTR keeps its target border (R37).
+            let d = data
+                .and_then(|d| d.get(&c.identifier))
+                .map_or(0, |d| d.counter_denominator);
+            match u32::try_from(d) {
+                Ok(d) if d <= i32::MAX as u32 => d,
+                _ => {
+                    return Err(invalid(format!(
+                        "{what}: counter_denominator {d} is not 0 to {}",
+                        i32::MAX
+                    )));
+                }
+            }
+        } else if c.target_border_idx >= u64::from(width) {
             return Err(invalid(format!(
                 "{what}: target_border_idx {} is not below the table's {width} classes",
                 c.target_border_idx
             )));
-        }
+        } else {
+            c.target_border_idx as u32
+        };
         let f = |v: f64, name: &str| {
             // CatBoost reads these as `float`.
             let x = v as f32;
@@ -834,8 +865,8 @@ fn ctr_section(
         };
         spec.defs.push(CtrDefSpec {
             table,
-            kind: oblivious::CTR_BORDERS,
-            target_border: c.target_border_idx as u32,
+            kind,
+            target_border,
             prior_num: f(c.prior_numerator, "prior_numerator")?,
             prior_denom: f(c.prior_denomerator, "prior_denomerator")?,
             shift: f(c.shift, "shift")?,

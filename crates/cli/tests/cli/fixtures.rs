@@ -397,8 +397,15 @@ fn catboost_categories_as_text_in_csv_and_json_lines() {
 
 #[test]
 fn catboost_ctr_model_answers_text_categories_in_csv_and_json_lines() {
-    let dir = scratch("catboost_ctr");
-    let case = root().join("fixtures/catboost/ctr");
+    // `ctr`: Borders CTRs; `ctr_counter`: CatBoost's default CTRs, Borders and Counter.
+    for name in ["ctr", "ctr_counter"] {
+        ctr_case_answers_text_categories(name);
+    }
+}
+
+fn ctr_case_answers_text_categories(name: &str) {
+    let dir = scratch(&format!("catboost_{name}"));
+    let case = root().join("fixtures/catboost").join(name);
     let dst = dir.join("m.apr");
     ok(
         &[

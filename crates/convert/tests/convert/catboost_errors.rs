@@ -186,10 +186,36 @@ fn malformed_ctrs_are_refused_naming_the_problem() {
     type Patch = Box<dyn Fn(&mut Value)>;
     let cases: Vec<(&str, Patch)> = vec![
         (
-            "CTR type `Counter` is not supported",
+            "CTR type `Buckets` is not supported",
+            Box::new(|v| {
+                for c in v["features_info"]["ctrs"].as_array_mut().unwrap() {
+                    c["ctr_type"] = json!("Buckets");
+                }
+            }),
+        ),
+        (
+            "a Counter CTR's table has 2 counts per entry, not 1",
             Box::new(|v| {
                 for c in v["features_info"]["ctrs"].as_array_mut().unwrap() {
                     c["ctr_type"] = json!("Counter");
+                }
+            }),
+        ),
+        (
+            "counter_denominator -1 is not 0 to 2147483647",
+            Box::new(|v| {
+                for c in v["features_info"]["ctrs"].as_array_mut().unwrap() {
+                    c["ctr_type"] = json!("Counter");
+                }
+                for t in v["ctr_data"].as_object_mut().unwrap().values_mut() {
+                    let m = t["hash_map"].as_array().unwrap().clone();
+                    let one: Vec<Value> = m
+                        .chunks(3)
+                        .flat_map(|e| [e[0].clone(), e[1].clone()])
+                        .collect();
+                    t["hash_map"] = json!(one);
+                    t["hash_stride"] = json!(2);
+                    t["counter_denominator"] = json!(-1);
                 }
             }),
         ),
@@ -339,5 +365,6 @@ fn fuzz_seeds_convert() {
             path.display()
         );
     }
-    assert_eq!(n_ctr, 2);
+    // ctr, ctr_combination and ctr_counter (Borders and Counter CTRs).
+    assert_eq!(n_ctr, 3);
 }

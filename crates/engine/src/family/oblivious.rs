@@ -7,7 +7,8 @@
 
 use super::cat_hash::category_hash;
 use icebreak_format::oblivious::{
-    Ctrs, CTR, CTR_DEF_WORDS, CTR_TABLE_WORDS, FEATURE_MASK, NAN_TRUE, ONE_HOT, SPLIT_WORDS,
+    Ctrs, CTR, CTR_COUNTER, CTR_DEF_WORDS, CTR_TABLE_WORDS, FEATURE_MASK, NAN_TRUE, ONE_HOT,
+    SPLIT_WORDS,
 };
 use icebreak_format::Oblivious;
 
@@ -43,7 +44,9 @@ fn projection_hash(c: &Ctrs<'_>, tw: &[u32], x: &[f64]) -> Option<u64> {
 /// The `f32` value of CTR `k` for the row `x`, as CatBoost computes it: the projection's
 /// hash looked up in its table (binary search of the sorted hashes), the counts summed in
 /// `i32` (wrapping, where CatBoost's `int` sum would overflow), then `((good + prior_num) / (total + prior_denom) + shift) · scale` in `f32`; a
-/// hash not in the table counts 0 of 0.
+/// hash not in the table counts 0 of 0. A `Counter` CTR takes the entry's one count as good
+/// and the table's counter denominator as total (0 of the denominator when not found), as
+/// CatBoost's static CTR provider does.
 #[inline]
 pub fn ctr_value(c: &Ctrs<'_>, k: usize, x: &[f64]) -> f32 {
     let d = &c.defs[k * CTR_DEF_WORDS..(k + 1) * CTR_DEF_WORDS];
@@ -66,16 +69,23 @@ pub fn ctr_value(c: &Ctrs<'_>, k: usize, x: &[f64]) -> f32 {
         }
         None
     });
-    let (good, total) = match found {
-        None => (0i32, 0i32),
-        Some(i) => {
-            let at = tw[5] as usize + i * width;
-            let counts = &c.counts[at..at + width];
-            // Borders (R37's one type): the classes above the target border are good.
-            let tb = d[2] as usize;
-            let sum = |s: &[u32]| s.iter().fold(0i32, |a, &v| a.wrapping_add(v as i32));
-            let good = sum(&counts[tb + 1..]);
-            (good, sum(&counts[..tb + 1]).wrapping_add(good))
+    let (good, total) = if d[1] == CTR_COUNTER {
+        // Counter: the entry's one count over the table's counter denominator (R37
+        // checks it fits `i32`); a hash not in the table counts 0.
+        let count = found.map_or(0i32, |i| c.counts[tw[5] as usize + i * width] as i32);
+        (count, d[2] as i32)
+    } else {
+        match found {
+            None => (0i32, 0i32),
+            Some(i) => {
+                let at = tw[5] as usize + i * width;
+                let counts = &c.counts[at..at + width];
+                // Borders: the classes above the target border are good.
+                let tb = d[2] as usize;
+                let sum = |s: &[u32]| s.iter().fold(0i32, |a, &v| a.wrapping_add(v as i32));
+                let good = sum(&counts[tb + 1..]);
+                (good, sum(&counts[..tb + 1]).wrapping_add(good))
+            }
         }
     };
     // `int` to `float` as C++ converts, to nearest.

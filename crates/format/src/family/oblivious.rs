@@ -45,14 +45,20 @@ pub const CTR_HEADER_WORDS: usize = 4;
 /// Words per CTR table: `elements_start`, `n_elements`, `entries_start`, `n_entries`,
 /// `width`, `counts_start` (the table's first count in the counts part).
 pub const CTR_TABLE_WORDS: usize = 6;
-/// Words per CTR definition: `table`, `type`, `target_border`, then the `f32` bits of
-/// `prior_numerator`, `prior_denominator`, `shift` and `scale`.
+/// Words per CTR definition: `table`, `type`, `target_border` (for [`CTR_COUNTER`], the
+/// counter denominator), then the `f32` bits of `prior_numerator`, `prior_denominator`,
+/// `shift` and `scale`.
 pub const CTR_DEF_WORDS: usize = 7;
-/// CTR type `Borders` (the only type defined; other values are reserved): the value is
+/// CTR type `Borders`: the value is
 /// `((good + prior_num) / (total + prior_denom) + shift) · scale` in `f32`, good the counts
 /// of the classes above `target_border`, total all of the entry's counts (0 and 0 for a hash
 /// not in the table).
 pub const CTR_BORDERS: u32 = 0;
+/// CTR type `Counter`: its table has width 1 (one count per entry) and the definition's
+/// third word holds the table's counter denominator `d` (`0..=i32::MAX`) instead of a
+/// target border; the value is `((count + prior_num) / (d + prior_denom) + shift) · scale`
+/// in `f32`, count 0 for a hash not in the table. Other type values are reserved.
+pub const CTR_COUNTER: u32 = 1;
 /// The hash CatBoost's hash index reserves for an empty bucket: never found, never stored.
 pub const CTR_EMPTY_HASH: u64 = u64::MAX;
 
@@ -110,9 +116,9 @@ pub struct CtrTableSpec {
 pub struct CtrDefSpec {
     /// Its table.
     pub table: u32,
-    /// [`CTR_BORDERS`].
+    /// [`CTR_BORDERS`] or [`CTR_COUNTER`].
     pub kind: u32,
-    /// The target border (class) it counts.
+    /// The target border (class) it counts; for [`CTR_COUNTER`], the counter denominator.
     pub target_border: u32,
     /// Prior numerator.
     pub prior_num: f32,
@@ -706,11 +712,21 @@ fn read_ctrs<'a>(
             return Err(b(i, "a CTR names a table that does not exist"));
         };
         let width = tw[4];
-        if d[1] != CTR_BORDERS {
-            return Err(b(i, "a CTR has an unknown type"));
-        }
-        if d[2] >= width {
-            return Err(b(i, "a CTR's target border is not below its table's width"));
+        match d[1] {
+            CTR_BORDERS => {
+                if d[2] >= width {
+                    return Err(b(i, "a CTR's target border is not below its table's width"));
+                }
+            }
+            CTR_COUNTER => {
+                if width != 1 {
+                    return Err(b(i, "a Counter CTR's table does not have width 1"));
+                }
+                if d[2] > i32::MAX as u32 {
+                    return Err(b(i, "a Counter CTR's denominator is above i32::MAX"));
+                }
+            }
+            _ => return Err(b(i, "a CTR has an unknown type")),
         }
         if d[3..7].iter().any(|&v| !f32::from_bits(v).is_finite()) {
             return Err(b(i, "a CTR's prior, shift or scale is not finite"));

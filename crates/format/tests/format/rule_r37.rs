@@ -1,7 +1,9 @@
 //! R37: the CTR section of an oblivious stage (record word 11), each reason with its test.
 
 use crate::common::*;
-use icebreak_format::oblivious::{CtrDefSpec, CtrSpec, CtrTableSpec, CTR, CTR_BORDERS};
+use icebreak_format::oblivious::{
+    CtrDefSpec, CtrSpec, CtrTableSpec, CTR, CTR_BORDERS, CTR_COUNTER,
+};
 use icebreak_format::testing::ModelSpecBuilder;
 use icebreak_format::*;
 
@@ -215,8 +217,49 @@ fn r37_element_not_below_n_in() {
 #[test]
 fn r37_unknown_type() {
     let mut o = oblivious();
-    ctr(&mut o).defs[0].kind = 1;
+    ctr(&mut o).defs[0].kind = 2;
     assert_eq!(write_err(o), bad(0, "a CTR has an unknown type"));
+}
+
+/// The section with its one CTR turned into a `Counter` CTR of a width-1 table.
+fn counter(o: &mut ObliviousSpec, denominator: u32) {
+    let c = ctr(o);
+    c.tables[0].width = 1;
+    for e in &mut c.tables[0].entries {
+        e.1.truncate(1);
+    }
+    c.defs[0].kind = CTR_COUNTER;
+    c.defs[0].target_border = denominator;
+}
+
+#[test]
+fn r37_counter_round_trips() {
+    let mut o = oblivious();
+    counter(&mut o, 9);
+    let spec = model(o);
+    let buf = write(&spec).expect("a Counter CTR of a width-1 table is valid");
+    let apr = Apr::parse_verified(&buf).unwrap();
+    assert_eq!(apr.to_spec().stages, spec.stages);
+}
+
+#[test]
+fn r37_counter_table_wider_than_one() {
+    let mut o = oblivious();
+    ctr(&mut o).defs[0].kind = CTR_COUNTER;
+    assert_eq!(
+        write_err(o),
+        bad(0, "a Counter CTR's table does not have width 1")
+    );
+}
+
+#[test]
+fn r37_counter_denominator_above_i32() {
+    let mut o = oblivious();
+    counter(&mut o, 1 << 31);
+    assert_eq!(
+        write_err(o),
+        bad(0, "a Counter CTR's denominator is above i32::MAX")
+    );
 }
 
 #[test]
