@@ -269,6 +269,28 @@ fn explain_threads(
     Ok(out)
 }
 
+/// `values` (row-major, `n_rows · n_out · w`) as a numpy array of shape `(n_rows, w)` for
+/// one output, else `(n_rows, n_out, w)`: XGBoost's `pred_contribs` layout.
+fn per_output_array<'py, T: numpy::Element>(
+    py: Python<'py>,
+    values: Vec<T>,
+    n_rows: usize,
+    n_out: usize,
+    w: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    Ok(if n_out == 1 {
+        Array2::from_shape_vec((n_rows, w), values)
+            .map_err(err)?
+            .into_pyarray(py)
+            .into_any()
+    } else {
+        Array3::from_shape_vec((n_rows, n_out, w), values)
+            .map_err(err)?
+            .into_pyarray(py)
+            .into_any()
+    })
+}
+
 /// For each row and output, the indices of the `k` features of largest absolute
 /// contribution, largest first (ties: the lower index first); `values` holds `groups`
 /// blocks of `nf + 1` values (the bias last, never a reason).
@@ -653,34 +675,11 @@ impl Model {
             let k = k.min(nf);
             (top_features(&values, nf, k), k)
         });
-        let shaped = |v: Vec<f64>, w: usize| -> PyResult<Bound<'py, PyAny>> {
-            Ok(if n_out == 1 {
-                Array2::from_shape_vec((n_rows, w), v)
-                    .map_err(err)?
-                    .into_pyarray(py)
-                    .into_any()
-            } else {
-                Array3::from_shape_vec((n_rows, n_out, w), v)
-                    .map_err(err)?
-                    .into_pyarray(py)
-                    .into_any()
-            })
-        };
-        let contributions = shaped(values, nf + 1)?;
+        let contributions = per_output_array(py, values, n_rows, n_out, nf + 1)?;
         match reasons {
             None => Ok(contributions),
             Some((r, k)) => {
-                let r = if n_out == 1 {
-                    Array2::from_shape_vec((n_rows, k), r)
-                        .map_err(err)?
-                        .into_pyarray(py)
-                        .into_any()
-                } else {
-                    Array3::from_shape_vec((n_rows, n_out, k), r)
-                        .map_err(err)?
-                        .into_pyarray(py)
-                        .into_any()
-                };
+                let r = per_output_array(py, r, n_rows, n_out, k)?;
                 Ok(PyTuple::new(py, [contributions, r])?.into_any())
             }
         }
