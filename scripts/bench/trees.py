@@ -2,14 +2,18 @@
 """Tree-ensemble benchmark, Python side: trains the models and times xgboost, lightgbm,
 onnxruntime and (when it installs) lleaves on them. Run by `cargo xtask treebench`, which
 installs the pinned toolchain (scripts/bench/requirements-trees.txt) first, times icebreak on
-the same model files and rows, and writes the report.
+the same model files and rows, times onnxruntime's C API and the compiled peers natively
+(bench/peers), and writes the report.
 
-    trees.py prepare --out DIR [--quick] [--lleaves]
+    trees.py prepare --out DIR [--quick] [--lleaves] [--compiled] [--compiled-all]
         Trains the models (deterministic: fixed data seed, one training thread), saves them
         under DIR/models (XGBoost JSON, LightGBM text), converts each to ONNX with
-        onnxmltools, compiles LightGBM models with lleaves when asked, records the native
-        library's probabilities for the timed rows, and writes DIR/manifest.json. Models,
-        ONNX files and lleaves libraries already built from the same inputs are reused.
+        onnxmltools, compiles LightGBM models with lleaves when asked (--lleaves), compiles
+        models to C with tl2cgen and m2cgen and those to shared objects with gcc when asked
+        (--compiled), records the native library's probabilities for the timed rows, and
+        writes DIR/manifest.json. Models, ONNX files and compiled libraries already built
+        from the same inputs are reused. The compiled peers build the 500-, 10- and 100-tree
+        models of depth 6 unless --compiled-all.
 
     trees.py time --out DIR --round R [--calls N] [--batch-reps N] [--create-reps N]
                   [--budget S]
@@ -50,9 +54,11 @@ MIN_BATCHES = 5
 # (trees, depth). The 500-tree model is the one the issue's anchors are about.
 GRID = [(500, 6), (10, 6), (100, 6), (1000, 6), (100, 4), (100, 8), (100, 10)]
 QUICK_GRID = [(500, 6), (10, 6)]
-# LightGBM models lleaves compiles in the default run (compiling takes about a minute per
-# 100 trees of depth 6 on a shared 2-core machine); --lleaves-all compiles every one.
+# Models lleaves, tl2cgen and m2cgen compile in the default run (lleaves takes about a minute
+# per 100 trees of depth 6 on a shared 2-core machine); --compiled-all compiles every one.
 LLEAVES_DEFAULT = {(500, 6), (10, 6), (100, 6)}
+# gcc's flags for m2cgen's C (tl2cgen picks its own: -O3 with its gcc toolchain).
+M2CGEN_CFLAGS = ["-O2", "-shared", "-fPIC", "-std=c99"]
 
 
 def data():
@@ -88,6 +94,20 @@ def versions():
         v["lleaves"] = md.version("lleaves")
         v["llvmlite"] = md.version("llvmlite")
     except Exception:  # noqa: BLE001 - not installed is a normal outcome
+        pass
+    for name in ("tl2cgen", "treelite", "m2cgen"):
+        try:
+            import importlib.metadata as md
+
+            v[name] = md.version(name)
+        except Exception:  # noqa: BLE001 - not installed is a normal outcome
+            pass
+    try:
+        import subprocess
+
+        v["gcc"] = subprocess.run(["gcc", "-dumpfullversion"], capture_output=True,
+                                  text=True, check=True).stdout.strip()
+    except Exception:  # noqa: BLE001 - reported as missing
         pass
     return v
 
@@ -184,6 +204,76 @@ def lleaves_model(model_path, so_path):
     return m
 
 
+def tl2cgen_build(lib, model_path, so_path):
+    """The model through Treelite into tl2cgen's C, compiled by gcc into `so_path`."""
+    import tl2cgen
+    import treelite
+
+    if lib == "xgboost":
+        tm = treelite.frontend.load_xgboost_model(model_path)
+    else:
+        tm = treelite.frontend.load_lightgbm_model(model_path)
+    tl2cgen.export_lib(tm, toolchain="gcc", libpath=so_path, nthread=1)
+
+
+def m2cgen_build(lib, model_path, so_path):
+    """The model through m2cgen's C exporter, compiled by gcc into `so_path`. m2cgen takes
+    the scikit-learn wrappers, not boosters: the booster is loaded into one."""
+    import subprocess
+
+    import m2cgen
+
+    # m2cgen walks its expression tree recursively: hundreds of trees need a deep stack.
+    sys.setrecursionlimit(1_000_000)
+    if lib == "xgboost":
+        import xgboost as xgb
+
+        clf = xgb.XGBClassifier()
+        clf.load_model(model_path)
+        # XGBoost 3 keeps base_score as a list string ("[5E-1]"); m2cgen 0.10 wants a float.
+        conf = json.loads(clf.get_booster().save_config())
+        clf.set_params(base_score=float(
+            conf["learner"]["learner_model_param"]["base_score"].strip("[]")))
+    else:
+        import lightgbm as lgb
+
+        clf = lgb.LGBMClassifier()
+        clf._Booster = lgb.Booster(model_file=model_path)
+        clf._n_classes = 2
+        clf._objective = "binary"
+        clf.fitted_ = True
+    c_path = so_path[:-3] + ".c"
+    with open(c_path, "w") as f:
+        f.write(m2cgen.export_to_c(clf))
+    subprocess.run(["gcc", *M2CGEN_CFLAGS, "-o", so_path, c_path, "-lm"], check=True)
+
+
+def compiled_peer(entry, key, build, so_path, stamp):
+    """Builds one compiled peer (cached by `stamp`) and records it in `entry`: the shared
+    object under `key`, or why it could not be built under `key + "_error"`."""
+    try:
+        t0 = time.perf_counter()
+        if not cached(so_path, so_path + ".stamp", stamp):
+            if os.path.exists(so_path):
+                os.remove(so_path)
+            build(so_path)
+            write_stamp(so_path + ".stamp", stamp)
+            entry[f"{key}_compile_s"] = time.perf_counter() - t0
+            print(f"trees.py: {key} compiled {entry['name']} in "
+                  f"{entry[f'{key}_compile_s']:.1f} s", file=sys.stderr, flush=True)
+        entry[key] = so_path
+    except Exception as e:  # noqa: BLE001 - reported, not fatal
+        entry[f"{key}_error"] = f"{key} failed to build: {e!r}"[:400]
+        traceback.print_exc()
+
+
+def lleaves_link(object_path, so_path):
+    """lleaves' compiled object linked by gcc into a shared object."""
+    import subprocess
+
+    subprocess.run(["gcc", "-shared", "-o", so_path, object_path, "-lm"], check=True)
+
+
 def prepare(args):
     out = os.path.abspath(args.out)
     models_dir = os.path.join(out, "models")
@@ -202,6 +292,18 @@ def prepare(args):
             lleaves_error = f"import lleaves failed: {e!r}"
     else:
         lleaves_error = "lleaves is not installed (pip install failed; see the harness output)"
+    compiled_ok, compiled_error = False, None
+    if args.compiled:
+        try:
+            import m2cgen  # noqa: F401
+            import tl2cgen  # noqa: F401
+            import treelite  # noqa: F401
+
+            compiled_ok = True
+        except Exception as e:  # noqa: BLE001 - reported, not fatal
+            compiled_error = f"import tl2cgen, treelite, m2cgen failed: {e!r}"
+    else:
+        compiled_error = "tl2cgen and m2cgen are not installed (see the harness output)"
     models = []
     for lib in ("xgboost", "lightgbm"):
         for trees, depth in grid:
@@ -234,8 +336,17 @@ def prepare(args):
                 "onnx_max_abs_diff": float(np.max(np.abs(
                     ort_proba(ort_session(onnx_path, "1"), X32) - proba))),
             }
+            compile_all = args.lleaves_all or args.compiled_all
+            if compiled_ok and (compile_all or (trees, depth) in LLEAVES_DEFAULT):
+                for key, build in (("tl2cgen", tl2cgen_build), ("m2cgen", m2cgen_build)):
+                    so = os.path.join(models_dir, f"{name}.{key}.so")
+                    st = json.dumps({"model": digest, "peer": vers.get(key),
+                                     "treelite": vers.get("treelite"), "gcc": vers.get("gcc"),
+                                     "cflags": M2CGEN_CFLAGS}, sort_keys=True)
+                    compiled_peer(entry, key,
+                                  functools.partial(build, lib, path), so, st)
             want_lleaves = lib == "lightgbm" and lleaves_ok and (
-                args.lleaves_all or (trees, depth) in LLEAVES_DEFAULT)
+                compile_all or (trees, depth) in LLEAVES_DEFAULT)
             if want_lleaves:
                 so_path = os.path.join(models_dir, f"{name}.lleaves.so")
                 ll_stamp = json.dumps({"model": digest, "lleaves": vers.get("lleaves"),
@@ -252,6 +363,11 @@ def prepare(args):
                               f"{entry['lleaves_compile_s']:.1f} s", file=sys.stderr, flush=True)
                     m = lleaves_model(path, so_path)
                     entry["lleaves"] = so_path
+                    # lleaves' cache is an object file (position-independent); linked into a
+                    # shared object, the native timer calls its `forest_root` directly.
+                    native = os.path.join(models_dir, f"{name}.lleaves-native.so")
+                    compiled_peer(entry, "lleaves_native", functools.partial(
+                        lleaves_link, so_path), native, ll_stamp)
                     entry["lleaves_max_abs_diff"] = float(np.max(np.abs(
                         np.asarray(m.predict(rows, n_jobs=1)) - proba)))
                 except Exception as e:  # noqa: BLE001 - reported, not fatal
@@ -268,6 +384,8 @@ def prepare(args):
                  f"{N_TRAIN} rows train, last {N_ROWS} timed"),
         "lleaves_available": lleaves_ok,
         "lleaves_error": lleaves_error,
+        "compiled_available": compiled_ok,
+        "compiled_error": compiled_error,
         "models": models,
     }
     with open(os.path.join(out, "manifest.json"), "w") as f:
@@ -414,6 +532,8 @@ def main():
     pp.add_argument("--quick", action="store_true")
     pp.add_argument("--lleaves", action="store_true")
     pp.add_argument("--lleaves-all", action="store_true")
+    pp.add_argument("--compiled", action="store_true")
+    pp.add_argument("--compiled-all", action="store_true")
     pt = sub.add_parser("time")
     pt.add_argument("--out", required=True)
     pt.add_argument("--round", type=int, required=True)

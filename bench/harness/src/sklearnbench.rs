@@ -1,25 +1,31 @@
-//! `sklearnbench` (`cargo xtask sklearnbench`): icebreak against onnxruntime and scikit-learn on one model per
-//! scikit-learn family, in one run, on the same ONNX files and the same rows.
+//! `sklearnbench` (`cargo xtask sklearnbench`): icebreak against onnxruntime (through its C API and
+//! through Python) and scikit-learn on one model per scikit-learn family, in one run, on the same
+//! ONNX files and the same rows.
 //!
 //! 1. Installs the pinned Python toolchain (`scripts/bench/requirements-sklearn.txt`) into
 //!    the project's `.venv` (created if missing).
-//! 2. Builds `bench/timer` in release (the product's profile).
+//! 2. Builds `bench/timer` and `bench/peers` in release (the product's profile), and finds the
+//!    `libonnxruntime.so*` inside the `.venv`'s onnxruntime wheel.
 //! 3. `scripts/bench/sklearn.py prepare`: trains LogisticRegression, RandomForestClassifier
 //!    (100 trees, depth 8), GradientBoostingClassifier (500 trees, binary), MLPClassifier
 //!    (784-128-64-10), SVC (rbf, probabilities), KMeans (10 centres) and PCA (784 -> 50) on digits upscaled to
 //!    784 features, exports them with skl2onnx, records scikit-learn's outputs on the 1000
 //!    timed rows. Everything goes under `<target>/sklearnbench/`, reused when unchanged.
 //! 4. Rounds (`--rounds`, default 3): in each, the Python side times scikit-learn and
-//!    onnxruntime (one thread) on every model, and the timer (`bench-timer sklearn`) times icebreak (the order flips
-//!    every round). Each figure is the median of per-call times within a round; the report
+//!    onnxruntime's Python API (one thread) on every model, the timer (`bench-timer sklearn`)
+//!    times icebreak, and `bench-peers sklearn` times onnxruntime through its C API (one
+//!    session per model, one thread; no Python in the loop); the order flips every round. Each figure is the median of per-call times within a round; the report
 //!    gives the median of the round medians and their range.
 //! 5. Writes the report, printed and saved to `<target>/sklearnbench/sklearnbench.md`, and a
-//!    bar chart of the speed-ups against onnxruntime, `<target>/sklearnbench/sklearnbench.svg`.
+//!    bar chart of the speed-ups against onnxruntime's C API,
+//!    `<target>/sklearnbench/sklearnbench.svg`. The ratios and the targets are against the C
+//!    API's figures; the Python API's stay in the table.
 //!
 //! The timer refuses to time a model whose outputs differ from scikit-learn's, so every line
 //! compares the same predictions.
 
 use anyhow::Result;
+use icebreak_bench_support::plot::{fit_range, Bar, Chart};
 use icebreak_bench_support::stats::Stat;
 use icebreak_bench_support::suite::{parse_options, sci, Key, Measured, Rounds, Series, Suite};
 use icebreak_bench_support::table::{table_start, times as ratio};
@@ -30,16 +36,16 @@ const USAGE: &str = "usage: cargo xtask sklearnbench [--quick] [--rounds N]
 
 Trains one model per scikit-learn family (LogisticRegression, RandomForestClassifier,
 GradientBoostingClassifier, MLPClassifier, SVC with probabilities, KMeans, PCA) on 784 features,
-exports them to ONNX with skl2onnx, and times scikit-learn, onnxruntime (one thread) and
-icebreak on them in one run: single row (median of per-call times) and batches of 1000 rows.
-Report: target/sklearnbench/sklearnbench.md; plot of the speed-ups:
+exports them to ONNX with skl2onnx, and times scikit-learn, onnxruntime (one thread; through
+its C API and through Python) and icebreak on them in one run: single row (median of per-call times) and batches of 1000 rows.
+Report: target/sklearnbench/sklearnbench.md; plot of the speed-ups against onnxruntime's C API:
 target/sklearnbench/sklearnbench.svg.
 
   --quick         one round, fewer calls (a smoke run)
   --rounds N      rounds of measurements (default 3; 1 with --quick)";
 
 /// The target the issue sets: icebreak's single-row latency this many times below
-/// onnxruntime's.
+/// onnxruntime's C API's.
 const SINGLE_TARGET: f64 = 5.0;
 
 /// Calls and batches per measurement: (python calls, python batches, timer calls, timer
@@ -78,6 +84,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             "crates/format",
             "crates/convert",
             "bench/timer",
+            "bench/peers",
             "scripts/bench/sklearn.py",
         ],
     )?;
@@ -88,9 +95,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     run.publish(&report)
 }
 
-/// The speed-ups as an SVG bar chart: per model, onnxruntime's time over icebreak's for a
-/// single row and for a batch (log scale, 0.1 × to 30 ×), with lines at 1 × (parity) and at
-/// the single-row target.
+/// The speed-ups as an SVG bar chart: per model, onnxruntime's (C API) time over icebreak's
+/// for a single row and for a batch (log scale), with lines at 1 × (parity) and at the
+/// single-row target.
 fn plot(measured: &Measured) -> Result<String> {
     let models = measured.models()?;
     let series = collect(&measured.rounds);
@@ -99,85 +106,43 @@ fn plot(measured: &Measured) -> Result<String> {
             .get(&(model.to_owned(), engine.to_owned(), String::new()))?
             .stat(batch)
     };
-    let (left, width, bar, gap, top) = (150.0, 520.0, 12.0, 10.0, 40.0);
-    let (lo, hi) = (0.1f64.log10(), 30.0f64.log10());
-    let x = |r: f64| left + width * ((r.clamp(0.1, 30.0).log10() - lo) / (hi - lo));
-    let height = top + models.len() as f64 * (2.0 * bar + gap) + 40.0;
-    let mut svg = String::new();
-    let w = &mut svg;
-    writeln!(
-        w,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{:.0}" height="{height:.0}" font-family="sans-serif" font-size="12">"#,
-        left + width + 60.0
-    )?;
-    writeln!(
-        w,
-        r#"<text x="{left}" y="16">onnxruntime time / icebreak time, one thread (above 1: icebreak faster)</text>"#
-    )?;
-    writeln!(
-        w,
-        r##"<rect x="{left}" y="24" width="10" height="10" fill="#4878a8"/><text x="{:.0}" y="33">single row</text><rect x="{:.0}" y="24" width="10" height="10" fill="#e0a030"/><text x="{:.0}" y="33">batch of 1000</text>"##,
-        left + 14.0,
-        left + 100.0,
-        left + 114.0
-    )?;
-    let bottom = height - 30.0;
-    for (r, label) in [
-        (0.1, "0.1"),
-        (1.0, "1"),
-        (SINGLE_TARGET, "5"),
-        (10.0, "10"),
-        (30.0, "30"),
-    ] {
-        let dash = if r == 1.0 {
-            ""
-        } else {
-            r#" stroke-dasharray="3,3""#
-        };
-        writeln!(
-            w,
-            r##"<line x1="{0:.1}" y1="{top}" x2="{0:.1}" y2="{bottom:.0}" stroke="#888"{dash}/><text x="{0:.1}" y="{1:.0}" text-anchor="middle">{label} ×</text>"##,
-            x(r),
-            bottom + 14.0
-        )?;
+    let groups: Vec<(String, Vec<Bar>)> = models
+        .iter()
+        .map(|m| {
+            let name = m["name"].as_str().unwrap_or("");
+            let bars = [false, true]
+                .into_iter()
+                .enumerate()
+                .filter_map(|(k, batch)| {
+                    let (o, i) = get(name, ORT, batch).zip(get(name, ICEBREAK, batch))?;
+                    Some(Bar {
+                        series: k,
+                        ratio: o.mid / i.mid,
+                    })
+                })
+                .collect();
+            (name.to_owned(), bars)
+        })
+        .collect();
+    let marks = vec![SINGLE_TARGET];
+    Ok(Chart {
+        title: "scikit-learn families: onnxruntime (C API) time / icebreak time, one thread",
+        series: vec!["single row".into(), "batch of 1000 rows".into()],
+        range: fit_range(&groups, &marks),
+        groups,
+        marks,
     }
-    for (i, m) in models.iter().enumerate() {
-        let name = m["name"].as_str().unwrap_or("");
-        let y = top + i as f64 * (2.0 * bar + gap);
-        writeln!(
-            w,
-            r#"<text x="{:.0}" y="{:.1}" text-anchor="end">{name}</text>"#,
-            left - 6.0,
-            y + bar + 4.0
-        )?;
-        for (k, (batch, colour)) in [(false, "#4878a8"), (true, "#e0a030")]
-            .into_iter()
-            .enumerate()
-        {
-            let Some((o, ib)) = get(name, ORT, batch).zip(get(name, ICEBREAK, batch)) else {
-                continue;
-            };
-            let ratio = o.mid / ib.mid;
-            let yy = y + k as f64 * bar;
-            writeln!(
-                w,
-                r#"<rect x="{left}" y="{yy:.1}" width="{:.1}" height="{:.0}" fill="{colour}"/><text x="{:.1}" y="{:.1}">{ratio:.2}</text>"#,
-                (x(ratio) - left).max(1.0),
-                bar - 2.0,
-                x(ratio) + 4.0,
-                yy + bar - 3.0
-            )?;
-        }
-    }
-    writeln!(w, "</svg>")?;
-    Ok(svg)
+    .svg())
 }
 
 // ---------------------------------------------------------------------------------------------
 // The report.
 
 const SKLEARN: &str = "scikit-learn";
-const ORT: &str = "onnxruntime";
+/// onnxruntime through its C API (`bench-peers`): the ratios and targets are against it.
+const ORT: &str = "onnxruntime C";
+/// onnxruntime through its Python API (`scripts/bench/sklearn.py`).
+const ORT_PY: &str = "onnxruntime";
 const ICEBREAK: &str = "icebreak";
 
 fn collect(rounds: &Rounds) -> BTreeMap<Key, Series> {
@@ -206,8 +171,10 @@ fn report(measured: &Measured, counts: [usize; 4]) -> Result<String> {
     let mut md = String::new();
     let w = &mut md;
     env.write_head(w)?;
-    let libraries = ["python", SKLEARN, "skl2onnx", "onnx", ORT, "numpy", "scipy"]
-        .map(|k| (if k == "python" { "Python" } else { k }, k));
+    let libraries = [
+        "python", SKLEARN, "skl2onnx", "onnx", ORT_PY, "numpy", "scipy",
+    ]
+    .map(|k| (if k == "python" { "Python" } else { k }, k));
     writeln!(
         w,
         "| Python libraries | {} |",
@@ -223,24 +190,33 @@ fn report(measured: &Measured, counts: [usize; 4]) -> Result<String> {
     env.write_time(w, py_rounds.len())?;
     writeln!(
         w,
-        "| calls per round | Python: {} single-row calls (fewer, at least 200, when a measurement passes 3 s), {} batches (at least 5); icebreak: {} single-row calls, {} batches |",
+        "| calls per round | Python: {} single-row calls (fewer, at least 200, when a measurement passes 3 s), {} batches (at least 5); icebreak and onnxruntime C: {} single-row calls, {} batches |",
         counts[0], counts[1], counts[2], counts[3]
     )?;
     writeln!(
         w,
-        "| threads | scikit-learn under `threadpool_limits(1)`; onnxruntime `intra_op_num_threads=1`, `inter_op_num_threads=1`; icebreak one thread |"
+        "| threads | scikit-learn under `threadpool_limits(1)`; onnxruntime (both APIs) `intra_op_num_threads=1`, `inter_op_num_threads=1`; icebreak one thread |"
+    )?;
+    let api = rounds.peers.last().map(|r| &r["onnxruntime_api"]);
+    writeln!(
+        w,
+        "| onnxruntime C | the wheel's `libonnxruntime.so` (build commit `{}`) through the `ort` crate, C API version {} asked |",
+        api.and_then(|a| a["build_info"].as_str())
+            .and_then(|i| i.split(',').find_map(|s| s.trim().strip_prefix("git-commit-id=")))
+            .unwrap_or("?"),
+        api.map_or("?".to_owned(), |a| a["requested"].to_string())
     )?;
     measured.write_data_and_floor(w)?;
     writeln!(w)?;
 
-    table_start(w, "Models (scikit-learn call timed; what the model holds; `.apr` size; largest difference from scikit-learn's outputs over the 1000 rows: probabilities, or k-means distances):", "| model | estimator | scikit-learn call | size | `.apr` (bytes) | icebreak diff | onnxruntime diff |", "|---|---|---|---|--:|--:|--:|")?;
+    table_start(w, "Models (scikit-learn call timed; what the model holds; `.apr` size; largest difference from scikit-learn's outputs over the 1000 rows: probabilities, or k-means distances):", "| model | estimator | scikit-learn call | size | `.apr` (bytes) | icebreak diff | onnxruntime (Python) diff | onnxruntime C diff |", "|---|---|---|---|--:|--:|--:|--:|")?;
     for m in models {
         let name = m["name"].as_str().unwrap_or("");
         let r = rust_model(name);
         let e = sci;
         writeln!(
             w,
-            "| `{name}` | `{}` | `{}` | {} | {} | {} | {} |",
+            "| `{name}` | `{}` | `{}` | {} | {} | {} | {} | {} |",
             m["description"].as_str().unwrap_or(""),
             m["sklearn_call"].as_str().unwrap_or(""),
             m["detail"].as_str().unwrap_or(""),
@@ -248,6 +224,9 @@ fn report(measured: &Measured, counts: [usize; 4]) -> Result<String> {
                 .map_or(String::new(), |v| cells.int(v)),
             r.map_or(String::new(), |r| e(&r["max_abs_diff"])),
             e(&m["onnx_max_abs_diff"]),
+            rounds
+                .peer_diff(name, ORT)
+                .map_or(String::new(), |d| format!("{d:.1e}")),
         )?;
     }
     writeln!(w)?;
@@ -265,19 +244,25 @@ fn report(measured: &Measured, counts: [usize; 4]) -> Result<String> {
         writeln!(w, "icebreak could not time `{model}`: {e}")?;
         writeln!(w)?;
     }
+    for (model, engine, e) in rounds.peers_refused() {
+        writeln!(w, "{engine} was not timed on `{model}`: {e}")?;
+        writeln!(w)?;
+    }
 
-    table_start(w, "Single row: median over the rounds of each round's median per-call time, µs (range of the round medians in brackets). Batch: 1000 rows per call, rows/s from the median call (range in brackets). \"ort / icebreak\": onnxruntime's time over icebreak's (above 1: icebreak is faster).", "| model | scikit-learn single (µs) | onnxruntime single (µs) | icebreak single (µs) | ort / icebreak single | scikit-learn batch (rows/s) | onnxruntime batch (rows/s) | icebreak batch (rows/s) | ort / icebreak batch |", "|---|--:|--:|--:|--:|--:|--:|--:|--:|")?;
+    table_start(w, "Single row: median over the rounds of each round's median per-call time, µs (range of the round medians in brackets). Batch: 1000 rows per call, rows/s from the median call (range in brackets). \"ort C / icebreak\": onnxruntime's time through its C API over icebreak's (above 1: icebreak is faster).", "| model | scikit-learn single (µs) | onnxruntime Python single (µs) | onnxruntime C single (µs) | icebreak single (µs) | ort C / icebreak single | scikit-learn batch (rows/s) | onnxruntime Python batch (rows/s) | onnxruntime C batch (rows/s) | icebreak batch (rows/s) | ort C / icebreak batch |", "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")?;
     let single_cell = |s: Option<Stat>| cells.single(s);
     let batch_cell = |b: Option<Stat>| cells.batch(b);
     for m in models {
         let name = m["name"].as_str().unwrap_or("");
-        let (sk_s, ort_s, ib_s) = (
+        let (sk_s, py_s, ort_s, ib_s) = (
             get(name, SKLEARN, false),
+            get(name, ORT_PY, false),
             get(name, ORT, false),
             get(name, ICEBREAK, false),
         );
-        let (sk_b, ort_b, ib_b) = (
+        let (sk_b, py_b, ort_b, ib_b) = (
             get(name, SKLEARN, true),
+            get(name, ORT_PY, true),
             get(name, ORT, true),
             get(name, ICEBREAK, true),
         );
@@ -287,12 +272,14 @@ fn report(measured: &Measured, counts: [usize; 4]) -> Result<String> {
         };
         writeln!(
             w,
-            "| `{name}` | {} | {} | **{}** | {} | {} | {} | **{}** | {} |",
+            "| `{name}` | {} | {} | {} | **{}** | {} | {} | {} | {} | **{}** | {} |",
             single_cell(sk_s),
+            single_cell(py_s),
             single_cell(ort_s),
             single_cell(ib_s),
             r(ort_s, ib_s),
             batch_cell(sk_b),
+            batch_cell(py_b),
             batch_cell(ort_b),
             batch_cell(ib_b),
             r(ort_b, ib_b),
@@ -300,7 +287,7 @@ fn report(measured: &Measured, counts: [usize; 4]) -> Result<String> {
     }
     writeln!(w)?;
 
-    table_start(w, &format!("Targets (issue 3), from the medians above: single-row latency at least {SINGLE_TARGET:.0} × below onnxruntime's; batch throughput at or above onnxruntime's (one thread)."), &format!("| model | single row: ort / icebreak | ≥ {SINGLE_TARGET:.0} ×? | batch: ort / icebreak | ≥ 1 ×? |"), "|---|--:|---|--:|---|")?;
+    table_start(w, &format!("Targets (issue 17), from the medians above: single-row latency at least {SINGLE_TARGET:.0} × below onnxruntime's through its C API; batch throughput at or above it (one thread)."), &format!("| model | single row: ort C / icebreak | ≥ {SINGLE_TARGET:.0} ×? | batch: ort C / icebreak | ≥ 1 ×? |"), "|---|--:|---|--:|---|")?;
     let yes = |ok: bool| if ok { "**yes**" } else { "**no**" };
     for m in models {
         let name = m["name"].as_str().unwrap_or("");

@@ -1,30 +1,39 @@
-//! `treebench` (`cargo xtask treebench`): icebreak's tree kernels against xgboost, lightgbm, onnxruntime
-//! and lleaves, in one run, on the same model files and the same rows.
+//! `treebench` (`cargo xtask treebench`): icebreak's tree kernels against xgboost, lightgbm,
+//! onnxruntime (C API and Python), lleaves, tl2cgen and m2cgen, in one run, on the same model
+//! files and the same rows.
 //!
 //! 1. Installs the pinned Python toolchain (`scripts/bench/requirements-trees.txt`) into the
 //!    project's `.venv` (created if missing), then tries lleaves
-//!    (`scripts/bench/requirements-lleaves.txt`); when lleaves does not install, the run goes
+//!    (`scripts/bench/requirements-lleaves.txt`) and the compiled peers tl2cgen and m2cgen
+//!    (`scripts/bench/requirements-compiled.txt`); when one does not install, the run goes
 //!    on without it and the report says why.
-//! 2. Builds `bench/timer` in release (the product's profile: fat LTO, one codegen unit).
+//! 2. Builds `bench/timer` and `bench/peers` in release (the product's profile: fat LTO, one
+//!    codegen unit), and finds the `libonnxruntime.so*` of the `.venv`'s onnxruntime wheel.
 //! 3. `scripts/bench/trees.py prepare`: trains the models (binary, 50 features; 500 trees of
 //!    depth 6, trees 10/100/1000 at depth 6, depths 4/8/10 at 100 trees; XGBoost and
-//!    LightGBM), converts them to ONNX, compiles LightGBM models with lleaves, records the
-//!    libraries' probabilities for the 1000 timed rows. Everything goes under
-//!    `<target>/treebench/` and is reused by later runs when its inputs are unchanged.
-//! 4. Rounds (`--rounds`, default 3): in each, the Python side times every engine on every
-//!    model, then the timer (`bench-timer trees`) times icebreak on every model (the order flips every round).
-//!    Each figure is the median of per-call times within a round; the report gives the
-//!    median of the round medians and their range.
-//! 5. Writes the report, printed and saved to `<target>/treebench/treebench.md`.
+//!    LightGBM), converts them to ONNX, compiles LightGBM models with lleaves and the models
+//!    to C with tl2cgen and m2cgen (built by gcc into shared objects), records the libraries'
+//!    probabilities for the 1000 timed rows. Everything goes under `<target>/treebench/` and
+//!    is reused by later runs when its inputs are unchanged.
+//! 4. Rounds (`--rounds`, default 3): in each, the Python side times every Python engine on
+//!    every model, the timer (`bench-timer trees`) times icebreak, and `bench-peers trees`
+//!    times onnxruntime's C API and the compiled peers' shared objects, called directly (the
+//!    order flips every round). Each figure is the median of per-call times within a round;
+//!    the report gives the median of the round medians and their range.
+//! 5. Writes the report, printed and saved to `<target>/treebench/treebench.md`, and two
+//!    charts of the speed-ups against every one-thread peer, single row and batch:
+//!    `<target>/treebench/treebench-single.svg` and `treebench-batch.svg`.
 //!
 //! The timer refuses to time a model whose probabilities differ from the library's, so every
 //! line compares the same predictions.
 
 use anyhow::Result;
+use icebreak_bench_support::plot::{fit_range, Bar, Chart};
 use icebreak_bench_support::python::pip_install_requirements;
 use icebreak_bench_support::stats::Stat;
 use icebreak_bench_support::suite::{
-    median_ns, parse_options, sci, Key, Measured, Options as SuiteOptions, Rounds, Series, Suite,
+    median_ns, parse_options, sci, Key, Measured, Options as SuiteOptions, Rounds, Run, Series,
+    Suite,
 };
 use icebreak_bench_support::table::{table_start, times as ratio};
 use serde_json::Value;
@@ -32,36 +41,46 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 const USAGE: &str =
-    "usage: cargo xtask treebench [--quick] [--rounds N] [--no-lleaves] [--lleaves-all]
+    "usage: cargo xtask treebench [--quick] [--rounds N] [--no-lleaves] [--no-compiled] [--compiled-all]
 
 Trains XGBoost and LightGBM models (500 trees of depth 6; trees 10/100/1000 at depth 6;
 depths 4/8/10 at 100 trees), converts them to ONNX, and times icebreak, xgboost
-(inplace_predict), lightgbm (predict), onnxruntime and lleaves on them in one run: single
+(inplace_predict), lightgbm (predict), onnxruntime (C API and Python), lleaves (native and
+Python), tl2cgen and m2cgen (C compiled by gcc, called natively) on them in one run: single
 row (median of per-call times) and batches of 1000 rows, one thread and default threads;
-plus handler creation and first inference. Report: target/treebench/treebench.md.
+plus handler creation and first inference. Report: target/treebench/treebench.md; charts:
+target/treebench/treebench-single.svg, treebench-batch.svg.
 
   --quick         the 500-tree and 10-tree models only, one round, fewer calls (a smoke run)
   --rounds N      rounds of measurements (default 3; 1 with --quick)
   --no-lleaves    do not try to install or run lleaves
-  --lleaves-all   compile every LightGBM model with lleaves (default: 500, 10 and 100 trees
-                  of depth 6; compiling takes minutes per few hundred trees, cached after)";
+  --no-compiled   do not try to install or run tl2cgen and m2cgen
+  --compiled-all  compile every model with lleaves, tl2cgen and m2cgen (default: 500, 10 and
+                  100 trees of depth 6; compiling takes minutes per few hundred trees, cached
+                  after); --lleaves-all is the same";
 
-/// `--quick`, `--rounds N`, and whether to try lleaves and on which models.
+/// `--quick`, `--rounds N`, and whether to try lleaves and the compiled peers, and on
+/// which models.
 struct Options {
     suite: SuiteOptions,
     lleaves: bool,
-    lleaves_all: bool,
+    compiled: bool,
+    compiled_all: bool,
 }
 
 fn parse(args: &[String]) -> Result<Option<Options>> {
-    let (mut lleaves, mut lleaves_all) = (true, false);
+    let (mut lleaves, mut compiled, mut compiled_all) = (true, true, false);
     let suite = parse_options(args, USAGE, |a| match a {
         "--no-lleaves" => {
             lleaves = false;
             true
         }
-        "--lleaves-all" => {
-            lleaves_all = true;
+        "--no-compiled" => {
+            compiled = false;
+            true
+        }
+        "--compiled-all" | "--lleaves-all" => {
+            compiled_all = true;
             true
         }
         _ => false,
@@ -69,8 +88,29 @@ fn parse(args: &[String]) -> Result<Option<Options>> {
     Ok(suite.map(|suite| Options {
         suite,
         lleaves,
-        lleaves_all,
+        compiled,
+        compiled_all,
     }))
+}
+
+/// Installs an optional peer's requirements; the error (as text) when it does not install
+/// or `wanted` is false.
+fn try_install(
+    run: &Run,
+    what: &str,
+    requirements: &str,
+    wanted: bool,
+    flag: &str,
+) -> Result<(), String> {
+    if !wanted {
+        return Err(format!("not tried ({flag})"));
+    }
+    eprintln!("treebench: trying {what} ({requirements})");
+    let tried = pip_install_requirements(&run.python, &run.root.join(requirements));
+    if let Err(e) = &tried {
+        eprintln!("treebench: going on without {what}: {e:#}");
+    }
+    tried.map_err(|e| format!("{e:#}"))
 }
 
 /// Calls, batches and creations per measurement: (python calls, python batches, python
@@ -97,21 +137,20 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         return Ok(());
     };
     let mut run = SUITE.start()?;
-    let lleaves = if opts.lleaves {
-        eprintln!("treebench: trying lleaves (scripts/bench/requirements-lleaves.txt)");
-        match pip_install_requirements(
-            &run.python,
-            &run.root.join("scripts/bench/requirements-lleaves.txt"),
-        ) {
-            Ok(()) => Ok(()),
-            Err(e) => Err(format!("{e:#}")),
-        }
-    } else {
-        Err("not tried (--no-lleaves)".to_owned())
-    };
-    if let Err(e) = &lleaves {
-        eprintln!("treebench: going on without lleaves: {e}");
-    }
+    let lleaves = try_install(
+        &run,
+        "lleaves",
+        "scripts/bench/requirements-lleaves.txt",
+        opts.lleaves,
+        "--no-lleaves",
+    );
+    let compiled = try_install(
+        &run,
+        "tl2cgen and m2cgen",
+        "scripts/bench/requirements-compiled.txt",
+        opts.compiled,
+        "--no-compiled",
+    );
 
     let mut extra = Vec::new();
     if opts.suite.quick {
@@ -120,8 +159,11 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     if lleaves.is_ok() {
         extra.push("--lleaves");
     }
-    if opts.lleaves_all {
-        extra.push("--lleaves-all");
+    if compiled.is_ok() {
+        extra.push("--compiled");
+    }
+    if opts.compiled_all {
+        extra.push("--compiled-all");
     }
     run.prepare(&extra)?;
 
@@ -146,9 +188,26 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             "crates/convert",
             "crates/lambda",
             "bench/timer",
+            "bench/peers",
+            "scripts/bench/trees.py",
         ],
     )?;
-    let report = report(&measured, lleaves.err(), counts(opts.suite.quick))?;
+    let report = report(
+        &measured,
+        lleaves.err(),
+        compiled.err(),
+        counts(opts.suite.quick),
+    )?;
+    for (batch, file) in [
+        (false, "treebench-single.svg"),
+        (true, "treebench-batch.svg"),
+    ] {
+        let path = icebreak_bench_support::target_root()
+            .join("treebench")
+            .join(file);
+        std::fs::write(&path, plot(&measured, batch)?)?;
+        eprintln!("treebench: chart written to {}", path.display());
+    }
     run.publish(&report)
 }
 
@@ -189,16 +248,89 @@ fn is_icebreak(engine: &str) -> bool {
     engine == ICEBREAK || engine == HANDLE || engine == ROW_LOOP
 }
 
+/// onnxruntime through its C API (`bench-peers`).
+const ORT_C: &str = "onnxruntime C";
+
 /// Engines in report order.
-const ENGINES: [&str; 7] = [
+const ENGINES: [&str; 11] = [
     ICEBREAK,
     HANDLE,
     ROW_LOOP,
     "xgboost",
     "lightgbm",
+    "tl2cgen (C, gcc)",
+    "m2cgen (C, gcc)",
+    "lleaves (native)",
     "lleaves",
+    ORT_C,
     "onnxruntime",
 ];
+
+/// The peers of the charts (one thread), in legend order; `"library"` is the model's own
+/// (xgboost or lightgbm).
+const CHART_PEERS: [&str; 7] = [
+    ORT_C,
+    "onnxruntime",
+    "library",
+    "tl2cgen (C, gcc)",
+    "m2cgen (C, gcc)",
+    "lleaves (native)",
+    "lleaves",
+];
+
+/// The speed-ups against every one-thread peer, per model: the peer's median over
+/// icebreak's, single row or batch.
+fn plot(measured: &Measured, batch: bool) -> Result<String> {
+    let series = collect(&measured.rounds);
+    let stat = |model: &str, engine: &str| -> Option<Stat> {
+        series
+            .get(&(model.to_owned(), engine.to_owned(), "1".to_owned()))?
+            .stat(batch)
+    };
+    let groups: Vec<(String, Vec<Bar>)> = measured
+        .models()?
+        .iter()
+        .map(|m| {
+            let name = m["name"].as_str().unwrap_or("");
+            let lib = m["library"].as_str().unwrap_or("");
+            let ib = stat(name, ICEBREAK);
+            let bars = CHART_PEERS
+                .iter()
+                .enumerate()
+                .filter_map(|(k, peer)| {
+                    let engine = if *peer == "library" { lib } else { peer };
+                    let (o, i) = stat(name, engine).zip(ib)?;
+                    Some(Bar {
+                        series: k,
+                        ratio: o.mid / i.mid,
+                    })
+                })
+                .collect();
+            (name.to_owned(), bars)
+        })
+        .collect();
+    let title = if batch {
+        "Tree ensembles, batch of 1000 rows: peer's time / icebreak's, one thread"
+    } else {
+        "Tree ensembles, single row: peer's time / icebreak's, one thread"
+    };
+    Ok(Chart {
+        title,
+        series: CHART_PEERS
+            .iter()
+            .map(|p| match *p {
+                "library" => "xgboost / lightgbm (Python)".to_owned(),
+                "onnxruntime" => "onnxruntime (Python)".to_owned(),
+                "lleaves" => "lleaves (Python)".to_owned(),
+                p => p.to_owned(),
+            })
+            .collect(),
+        range: fit_range(&groups, &[]),
+        groups,
+        marks: Vec::new(),
+    }
+    .svg())
+}
 
 fn threads_label(t: &str) -> &str {
     if t == "1" {
@@ -208,7 +340,12 @@ fn threads_label(t: &str) -> &str {
     }
 }
 
-fn report(measured: &Measured, lleaves: Option<String>, counts: [usize; 6]) -> Result<String> {
+fn report(
+    measured: &Measured,
+    lleaves: Option<String>,
+    compiled: Option<String>,
+    counts: [usize; 6],
+) -> Result<String> {
     let (env, manifest, rounds, n_rows) = (
         &measured.env,
         &measured.manifest,
@@ -237,6 +374,10 @@ fn report(measured: &Measured, lleaves: Option<String>, counts: [usize; 6]) -> R
         "numpy",
         "scikit-learn",
         "lleaves",
+        "tl2cgen",
+        "treelite",
+        "m2cgen",
+        "gcc",
     ]
     .map(|k| (if k == "python" { "Python" } else { k }, k));
     writeln!(
@@ -253,7 +394,7 @@ fn report(measured: &Measured, lleaves: Option<String>, counts: [usize; 6]) -> R
     env.write_time(w, py_rounds.len())?;
     writeln!(
         w,
-        "| calls per round | Python: {} single-row calls (fewer, at least 200, when a measurement passes 3 s), {} batches, {} creations; icebreak: {} single-row calls, {} batches, {} creations |",
+        "| calls per round | Python: {} single-row calls (fewer, at least 200, when a measurement passes 3 s), {} batches, {} creations; icebreak: {} single-row calls, {} batches, {} creations; native peers (onnxruntime C, tl2cgen, m2cgen, lleaves native): as many calls and batches as icebreak |",
         counts[0], counts[1], counts[2], counts[3], counts[4], counts[5]
     )?;
     measured.write_data_and_floor(w)?;
@@ -262,7 +403,25 @@ fn report(measured: &Measured, lleaves: Option<String>, counts: [usize; 6]) -> R
         (None, Some(e)) => writeln!(w, "| lleaves | {e} |")?,
         (None, None) => {}
     }
+    match (&compiled, manifest["compiled_error"].as_str()) {
+        (Some(e), _) => writeln!(w, "| tl2cgen, m2cgen | not measured: {e} |")?,
+        (None, Some(e)) => writeln!(w, "| tl2cgen, m2cgen | {e} |")?,
+        (None, None) => {}
+    }
+    let api = rounds.peers.last().map(|r| &r["onnxruntime_api"]);
+    writeln!(
+        w,
+        "| onnxruntime C | the wheel's `libonnxruntime.so` (build commit `{}`) through the `ort` crate, C API version {} asked; `intra_op_num_threads=1`, `inter_op_num_threads=1`; float32 rows |",
+        api.and_then(|a| a["build_info"].as_str())
+            .and_then(|i| i.split(',').find_map(|s| s.trim().strip_prefix("git-commit-id=")))
+            .unwrap_or("?"),
+        api.map_or("?".to_owned(), |a| a["requested"].to_string())
+    )?;
     writeln!(w)?;
+    for (model, engine, e) in rounds.peers_refused() {
+        writeln!(w, "{engine} was not timed on `{model}`: {e}")?;
+        writeln!(w)?;
+    }
 
     // Per model.
     writeln!(
@@ -391,7 +550,7 @@ fn report(measured: &Measured, lleaves: Option<String>, counts: [usize; 6]) -> R
         if picked.len() < 2 {
             continue;
         }
-        table_start(w, &format!("{title}: icebreak's medians (single row and batch), the splits a row passes through, and the source library and onnxruntime on one thread."), "| model | trees | depth | nodes | splits per tree per row | icebreak single (µs) | ns per tree | icebreak batch (rows/s) | ns per tree per row (batch) | library 1 thread single (µs) | onnxruntime 1 thread single (µs) |", "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")?;
+        table_start(w, &format!("{title}: icebreak's medians (single row and batch), the splits a row passes through, and the source library and onnxruntime (C API) on one thread."), "| model | trees | depth | nodes | splits per tree per row | icebreak single (µs) | ns per tree | icebreak batch (rows/s) | ns per tree per row (batch) | library 1 thread single (µs) | onnxruntime C 1 thread single (µs) |", "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")?;
         let mut sorted = picked;
         sorted.sort_by_key(|m| {
             (
@@ -408,7 +567,7 @@ fn report(measured: &Measured, lleaves: Option<String>, counts: [usize; 6]) -> R
             let s = stat(&(name.into(), ICEBREAK.into(), "1".into()), false);
             let b = stat(&(name.into(), ICEBREAK.into(), "1".into()), true);
             let l = stat(&(name.into(), lib.into(), "1".into()), false);
-            let o = stat(&(name.into(), "onnxruntime".into(), "1".into()), false);
+            let o = stat(&(name.into(), ORT_C.into(), "1".into()), false);
             writeln!(
                 w,
                 "| `{name}` | {} | {} | {} | {:.2} | {} | {} | {} | {} | {} | {} |",
@@ -479,16 +638,33 @@ fn report(measured: &Measured, lleaves: Option<String>, counts: [usize; 6]) -> R
     writeln!(w)?;
 
     // Fidelity of what was timed.
-    table_start(w, "Same predictions: largest difference from the source library's probability over the 1000 rows.", "| model | icebreak | onnxruntime (float32 inputs) | lleaves |", "|---|--:|--:|--:|")?;
+    table_start(w, "Same predictions: largest difference from the source library's probability over the 1000 rows (native peers: as checked by `bench-peers` before timing; a peer over 1e-4 is not timed).", "| model | icebreak | onnxruntime Python (float32 inputs) | onnxruntime C | lleaves Python | lleaves native | tl2cgen | m2cgen |", "|---|--:|--:|--:|--:|--:|--:|--:|")?;
+    let refused = rounds.peers_refused();
     for m in models {
         let name = m["name"].as_str().unwrap_or("");
         let e = sci;
+        let peer = |engine: &str| {
+            rounds.peer_diff(name, engine).map_or_else(
+                || {
+                    if refused.iter().any(|(m, e, _)| m == name && e == engine) {
+                        "not timed".to_owned()
+                    } else {
+                        String::new()
+                    }
+                },
+                |d| format!("{d:.1e}"),
+            )
+        };
         writeln!(
             w,
-            "| `{name}` | {} | {} | {} |",
+            "| `{name}` | {} | {} | {} | {} | {} | {} | {} |",
             rust_model(name).map_or(String::new(), |r| e(&r["max_abs_diff"])),
             e(&m["onnx_max_abs_diff"]),
+            peer(ORT_C),
             e(&m["lleaves_max_abs_diff"]),
+            peer("lleaves (native)"),
+            peer("tl2cgen (C, gcc)"),
+            peer("m2cgen (C, gcc)"),
         )?;
     }
     Ok(md)

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 pub mod build;
 pub mod cli;
 pub mod machine;
+pub mod plot;
 pub mod process;
 pub mod python;
 pub mod stats;

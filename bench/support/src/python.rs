@@ -71,3 +71,36 @@ pub fn pip_install_requirements(python: &Path, file: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// The onnxruntime C library the `.venv`'s onnxruntime wheel ships
+/// (`onnxruntime/capi/libonnxruntime.so.<version>`), for the native peers' timer.
+pub fn onnxruntime_library(python: &Path) -> Result<PathBuf> {
+    let out = Command::new(python)
+        .args([
+            "-c",
+            "import os, onnxruntime; print(os.path.join(os.path.dirname(onnxruntime.__file__), 'capi'))",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .context("running python to find onnxruntime")?;
+    ensure!(
+        out.status.success(),
+        "import onnxruntime failed: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    let capi = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&capi)
+        .with_context(|| capi.display().to_string())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("libonnxruntime.so") || n == "libonnxruntime.dylib")
+        })
+        .collect();
+    found.sort();
+    match found.pop() {
+        Some(lib) => Ok(lib),
+        None => bail!("no libonnxruntime.so* in {}", capi.display()),
+    }
+}

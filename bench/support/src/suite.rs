@@ -1,6 +1,8 @@
 //! The Python-against-timer suites (`treebench`, `sklearnbench`): a script trains and
 //! exports models and times the Python libraries on them; the timer (`bench/timer`) times
-//! icebreak on the same files and rows; rounds alternate which side goes first.
+//! icebreak on the same files and rows; the native peers' timer (`bench/peers`) times
+//! onnxruntime through its C API (the library inside the bench environment's onnxruntime
+//! wheel) and the compiled tree peers on them too; rounds alternate which side goes first.
 //!
 //! This module holds what the suites share: setting up `.venv`, building the timer,
 //! preparing, running the rounds, the facts at the head of the report, and the report's
@@ -86,6 +88,8 @@ pub struct Run {
     /// The `.venv` Python.
     pub python: PathBuf,
     timer: Option<PathBuf>,
+    /// `bench-peers` and the `libonnxruntime.so*` it is given.
+    peers: Option<(PathBuf, PathBuf)>,
     started: Instant,
     prepared: Duration,
     load_start: String,
@@ -98,6 +102,8 @@ pub struct Rounds {
     pub python: Vec<Value>,
     /// The timer's round files.
     pub timer: Vec<Value>,
+    /// The native peers' round files (`bench-peers`).
+    pub peers: Vec<Value>,
     /// `loadavg` before each round.
     pub loads: Vec<String>,
 }
@@ -117,6 +123,7 @@ impl Suite {
             out,
             python,
             timer: None,
+            peers: None,
             started,
             prepared: Duration::ZERO,
             load_start,
@@ -141,6 +148,11 @@ impl Run {
             "icebreak-bench-timer",
             "bench-timer",
         )?);
+        eprintln!("{name}: building bench/peers (release)");
+        let peers = crate::build::build_release("icebreak-bench-peers", "bench-peers")?;
+        let ort_lib = python::onnxruntime_library(&self.python)?;
+        eprintln!("{name}: onnxruntime's C library: {}", ort_lib.display());
+        self.peers = Some((peers, ort_lib));
         eprintln!("{name}: preparing models under {}", self.out.display());
         let mut prep = self.script();
         prep.arg("prepare").arg("--out").arg(&self.out).args(extra);
@@ -166,8 +178,9 @@ impl Run {
             .unwrap_or(self.suite.script)
     }
 
-    /// `rounds` rounds, the Python side first in odd rounds and the timer first in even
-    /// ones; `python_counts` and `timer_counts` are the `--flag N` pairs each side is given.
+    /// `rounds` rounds: in odd ones the Python side, then the timer, then the native peers;
+    /// in even ones the other way round. `python_counts` and `timer_counts` are the `--flag
+    /// N` pairs each side is given (the native peers get the timer's).
     pub fn rounds(
         &self,
         rounds: usize,
@@ -180,9 +193,15 @@ impl Run {
             .context("the timer is built by prepare")?;
         let py_what = format!("{} time", self.script_name());
         let rs_what = format!("bench-timer {}", self.suite.timer_mode);
+        let (peers, ort_lib) = self
+            .peers
+            .as_ref()
+            .context("bench-peers is built by prepare")?;
+        let peers_what = format!("bench-peers {}", self.suite.timer_mode);
         let mut all = Rounds {
             python: Vec::new(),
             timer: Vec::new(),
+            peers: Vec::new(),
             loads: Vec::new(),
         };
         for round in 1..=rounds {
@@ -202,19 +221,33 @@ impl Run {
                 .args(["--round", &round.to_string()])
                 .arg("--out")
                 .arg(&rs_file);
+            let peers_file = self.out.join(format!("peers-round-{round}.json"));
+            let mut pe = Command::new(peers);
+            pe.arg(self.suite.timer_mode)
+                .arg("--manifest")
+                .arg(self.out.join("manifest.json"))
+                .args(["--round", &round.to_string()])
+                .arg("--out")
+                .arg(&peers_file)
+                .arg("--ort-lib")
+                .arg(ort_lib);
             for (flag, n) in timer_counts {
                 rs.args([flag, &n.to_string().as_str()]);
+                pe.args([flag, &n.to_string().as_str()]);
             }
             all.loads.push(loadavg());
             if round % 2 == 1 {
                 run_checked(&mut py, &py_what)?;
                 run_checked(&mut rs, &rs_what)?;
+                run_checked(&mut pe, &peers_what)?;
             } else {
+                run_checked(&mut pe, &peers_what)?;
                 run_checked(&mut rs, &rs_what)?;
                 run_checked(&mut py, &py_what)?;
             }
             all.python.push(read_json(&py_file)?);
             all.timer.push(read_json(&rs_file)?);
+            all.peers.push(read_json(&peers_file)?);
         }
         Ok(all)
     }
@@ -380,6 +413,29 @@ fn write_data_and_floor(w: &mut String, manifest: &Value, rounds: &Rounds) -> st
 }
 
 impl Rounds {
+    /// The native peers that were not timed, with the reason (the last round's):
+    /// `(model, engine, reason)`.
+    pub fn peers_refused(&self) -> Vec<(String, String, String)> {
+        let last = self.peers.last().map(std::slice::from_ref).unwrap_or(&[]);
+        Rounds::results(last)
+            .filter_map(|r| {
+                Some((
+                    r["model"].as_str()?.to_owned(),
+                    r["engine"].as_str()?.to_owned(),
+                    r["error"].as_str()?.to_owned(),
+                ))
+            })
+            .collect()
+    }
+
+    /// A native peer's largest difference from the library's outputs (the last round's).
+    pub fn peer_diff(&self, model: &str, engine: &str) -> Option<f64> {
+        let last = self.peers.last().map(std::slice::from_ref).unwrap_or(&[]);
+        Rounds::results(last)
+            .find(|r| r["model"] == model && r["engine"] == engine)
+            .and_then(|r| r["max_abs_diff"].as_f64())
+    }
+
     /// The timer's result for a model in the last round.
     pub fn timer_model(&self, name: &str) -> Option<&Value> {
         self.timer.last().and_then(|r| {
@@ -401,10 +457,12 @@ impl Rounds {
 pub type Key = (String, String, String);
 
 impl Rounds {
-    /// The Python side's lines over the rounds; the harness adds the timer's.
+    /// The Python side's and the native peers' timed lines over the rounds; the harness
+    /// adds the timer's.
     pub fn python_series(&self) -> BTreeMap<Key, Series> {
         let mut map: BTreeMap<Key, Series> = BTreeMap::new();
-        for r in Rounds::results(&self.python) {
+        let peers = Rounds::results(&self.peers).filter(|r| r.get("error").is_none());
+        for r in Rounds::results(&self.python).chain(peers) {
             let key = (
                 r["model"].as_str().unwrap_or("").to_owned(),
                 r["engine"].as_str().unwrap_or("").to_owned(),
