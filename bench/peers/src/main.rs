@@ -322,7 +322,10 @@ fn nanos(t0: Instant) -> u64 {
 
 fn read_f64s(path: &str) -> Result<Vec<f64>> {
     let bytes = std::fs::read(path).with_context(|| path.to_owned())?;
-    ensure!(bytes.len().is_multiple_of(8), "{path}: not a whole number of f64");
+    ensure!(
+        bytes.len().is_multiple_of(8),
+        "{path}: not a whole number of f64"
+    );
     Ok(bytes
         .chunks_exact(8)
         .map(|c| {

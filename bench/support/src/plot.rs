@@ -30,15 +30,21 @@ pub struct Chart<'a> {
 
 /// Colours of the series, in order (colour-blind safe, Okabe–Ito).
 const COLOURS: [&str; 8] = [
-    "#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#000000",
+    "#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#999933", "#000000",
 ];
 
-/// The ticks of a log scale between `lo` and `hi`: 1, 2, 5 times powers of ten.
+/// The ticks of a log scale between `lo` and `hi`: 1, 2, 5 times powers of ten, or only the
+/// powers of ten over more than three decades.
 fn ticks(lo: f64, hi: f64) -> Vec<f64> {
     let mut out = Vec::new();
     let mut p = 10f64.powi(lo.log10().floor() as i32);
+    let steps: &[f64] = if hi / lo > 1e3 {
+        &[1.0]
+    } else {
+        &[1.0, 2.0, 5.0]
+    };
     while p <= hi {
-        for m in [1.0, 2.0, 5.0] {
+        for &m in steps {
             let t = p * m;
             if t >= lo * 0.999 && t <= hi * 1.001 {
                 out.push(t);
