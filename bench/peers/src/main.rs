@@ -341,3 +341,51 @@ fn str_field<'v>(v: &'v Value, key: &str) -> Result<&'v str> {
         .and_then(Value::as_str)
         .with_context(|| format!("manifest: missing string {key:?}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_diff_is_the_largest_gap_and_infinite_on_mismatch() {
+        assert_eq!(max_diff(&[1.0, 2.0, 3.5], &[1.0, 2.25, 3.0]), 0.5);
+        assert_eq!(max_diff(&[1.0], &[1.0, 2.0]), f64::INFINITY);
+        assert_eq!(max_diff(&[f64::NAN], &[0.0]), f64::INFINITY);
+    }
+
+    #[test]
+    fn agree_refuses_at_the_tolerance() {
+        let d = agree(&[0.5], &[0.5 + 2e-5], 1e-4).unwrap();
+        assert!((d - 2e-5).abs() < 1e-12, "{d}");
+        let e = agree(&[0.5], &[0.6], 1e-4).unwrap_err().to_string();
+        assert!(e.contains("not timed"), "{e}");
+    }
+
+    #[test]
+    fn summarize_gives_the_median_of_an_even_count() {
+        let v = summarize(vec![4, 1, 3, 2], 7);
+        assert_eq!(v["median_ns"], 2.5);
+        assert_eq!(v["n"], 4);
+        assert_eq!(v["rows"], 7);
+    }
+
+    #[test]
+    fn the_timers_call_every_row_in_turn() {
+        let mut seen = Vec::new();
+        time_single(3, 5, |i| {
+            seen.push(i);
+            Ok(())
+        })
+        .unwrap();
+        // The warm-up cycles too; the timed calls start again at row 0.
+        assert_eq!(&seen[WARM_CALLS..], &[0, 1, 2, 0, 1]);
+        let mut batches = 0;
+        let v = time_batch(10, 4, || {
+            batches += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(batches, WARM_BATCHES + 4);
+        assert_eq!(v["n"], 4);
+    }
+}

@@ -276,3 +276,146 @@ fn lleaves(lib: &Library, rows: &Rows, proba: &[f64], args: &Args) -> Result<(Va
     })?;
     Ok((single, batch, diff))
 }
+
+#[cfg(test)]
+mod tests {
+    //! Each peer's calling convention, against small C libraries with the generators'
+    //! signatures, built by the system's C compiler (`cc`, as CI has it).
+    use super::*;
+    use crate::Mode;
+    use std::path::PathBuf;
+
+    /// `source` compiled into a shared object named after `name` in a fresh directory.
+    fn build(name: &str, source: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "icebreak-bench-peers-{}-{name}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let c = dir.join(format!("{name}.c"));
+        let so = dir.join(format!("{name}.so"));
+        std::fs::write(&c, source).unwrap();
+        let status = std::process::Command::new("cc")
+            .args(["-O1", "-shared", "-fPIC", "-o"])
+            .arg(&so)
+            .arg(&c)
+            .status()
+            .expect("a C compiler (cc) is needed by these tests");
+        assert!(status.success(), "cc failed on {name}");
+        so
+    }
+
+    /// Three rows of two features; `x0 + x1` is each row's "probability".
+    fn rows() -> (Rows, Vec<f64>) {
+        let f64s = vec![0.125, 0.25, 0.5, 0.125, 0.0625, 0.5];
+        let want = f64s.chunks(2).map(|r| r[0] + r[1]).collect();
+        let rows = Rows {
+            f32s: f64s.iter().map(|&v| v as f32).collect(),
+            f64s,
+            nf: 2,
+            n: 3,
+        };
+        (rows, want)
+    }
+
+    fn args() -> Args {
+        Args {
+            mode: Mode::Trees,
+            manifest: PathBuf::new(),
+            round: 1,
+            out: PathBuf::new(),
+            ort_lib: PathBuf::new(),
+            calls: 10,
+            batch_reps: 3,
+        }
+    }
+
+    const TL2CGEN_HEADER: &str = r#"
+#include <stdint.h>
+int32_t get_num_target(void) { return 1; }
+void get_num_class(int32_t* out) { out[0] = 1; }
+"#;
+
+    #[test]
+    fn tl2cgen_float32_and_float64_entries() {
+        let (rows, want) = rows();
+        for (name, t) in [("tl2cgen32", "float"), ("tl2cgen64", "double")] {
+            let ty = if t == "float" { "float32" } else { "float64" };
+            let so = build(
+                name,
+                &format!(
+                    r#"{TL2CGEN_HEADER}
+union Entry {{ int missing; {t} fvalue; int qvalue; }};
+int32_t get_num_feature(void) {{ return 2; }}
+const char* get_threshold_type(void) {{ return "{ty}"; }}
+const char* get_leaf_output_type(void) {{ return "{ty}"; }}
+void predict(union Entry* d, int margin, {t}* r) {{ r[0] += d[0].fvalue + d[1].fvalue; }}
+"#
+                ),
+            );
+            let (single, batch, diff) = Peer::Tl2cgen
+                .time(so.to_str().unwrap(), false, &rows, &want, &args())
+                .unwrap();
+            assert!(diff < 1e-7, "{name}: {diff}");
+            assert_eq!(single["n"], 10);
+            assert_eq!(batch["n"], 3);
+        }
+    }
+
+    #[test]
+    fn tl2cgen_with_other_features_is_refused() {
+        let (rows, want) = rows();
+        let so = build(
+            "tl2cgen_wrong",
+            &format!(
+                r#"{TL2CGEN_HEADER}
+int32_t get_num_feature(void) {{ return 3; }}
+"#
+            ),
+        );
+        let e = Peer::Tl2cgen
+            .time(so.to_str().unwrap(), false, &rows, &want, &args())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("3 features"), "{e}");
+    }
+
+    #[test]
+    fn m2cgen_and_lleaves_and_a_disagreeing_peer() {
+        let (rows, want) = rows();
+        let m2 = build(
+            "m2cgen",
+            "void score(double* x, double* out) { out[1] = x[0] + x[1]; out[0] = 1.0 - out[1]; }",
+        );
+        let (_, _, diff) = Peer::M2cgen
+            .time(m2.to_str().unwrap(), false, &rows, &want, &args())
+            .unwrap();
+        assert_eq!(diff, 0.0);
+        let ll = build(
+            "lleaves",
+            "void forest_root(double* d, double* o, int s, int e) {
+                 for (int i = s; i < e; i++) o[i] = d[2 * i] + d[2 * i + 1];
+             }",
+        );
+        let (_, _, diff) = Peer::Lleaves
+            .time(ll.to_str().unwrap(), false, &rows, &want, &args())
+            .unwrap();
+        assert_eq!(diff, 0.0);
+        // A peer whose answers differ is refused before timing.
+        let off: Vec<f64> = want.iter().map(|v| v + 0.01).collect();
+        let e = Peer::M2cgen
+            .time(m2.to_str().unwrap(), false, &rows, &off, &args())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not timed"), "{e}");
+    }
+
+    #[test]
+    fn manifest_entries() {
+        let m = serde_json::json!({"tl2cgen": "/x.so", "m2cgen": "/y.so",
+                                   "m2cgen_error": "m2cgen failed to build: E"});
+        assert!(matches!(Peer::Tl2cgen.entry(&m), Entry::Library("/x.so")));
+        assert!(matches!(Peer::M2cgen.entry(&m), Entry::Refused(e) if e.ends_with("E")));
+        assert!(matches!(Peer::Lleaves.entry(&m), Entry::Absent));
+    }
+}

@@ -131,3 +131,17 @@ fn picked(values: &[f32], n: usize, pick: Pick) -> Result<Vec<f64>> {
             .collect(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picked_takes_every_value_or_the_last_of_each_row() {
+        let v = [0.25f32, 0.75, 0.5, 0.5, 1.0, 0.0];
+        assert_eq!(picked(&v, 3, Pick::Positive).unwrap(), vec![0.75, 0.5, 0.0]);
+        assert_eq!(picked(&v, 3, Pick::All).unwrap().len(), 6);
+        assert!(picked(&v, 4, Pick::All).is_err());
+        assert!(picked(&[], 1, Pick::All).is_err());
+    }
+}
