@@ -5,15 +5,14 @@ installs the pinned toolchain (scripts/bench/requirements-trees.txt) first, time
 the same model files and rows, times onnxruntime's C API and the compiled peers natively
 (bench/peers), and writes the report.
 
-    trees.py prepare --out DIR [--quick] [--lleaves] [--compiled] [--compiled-all]
+    trees.py prepare --out DIR [--quick] [--lleaves] [--compiled]
         Trains the models (deterministic: fixed data seed, one training thread), saves them
         under DIR/models (XGBoost JSON, LightGBM text), converts each to ONNX with
         onnxmltools, compiles LightGBM models with lleaves when asked (--lleaves), compiles
         models to C with tl2cgen and m2cgen and those to shared objects with gcc when asked
         (--compiled), records the native library's probabilities for the timed rows, and
         writes DIR/manifest.json. Models, ONNX files and compiled libraries already built
-        from the same inputs are reused. The compiled peers build the 500-, 10- and 100-tree
-        models of depth 6 unless --compiled-all.
+        from the same inputs are reused.
 
     trees.py time --out DIR --round R [--calls N] [--batch-reps N] [--create-reps N]
                   [--budget S]
@@ -54,9 +53,6 @@ MIN_BATCHES = 5
 # (trees, depth). The 500-tree model is the one the anchors are about.
 GRID = [(500, 6), (10, 6), (100, 6), (1000, 6), (100, 4), (100, 8), (100, 10)]
 QUICK_GRID = [(500, 6), (10, 6)]
-# Models lleaves, tl2cgen and m2cgen compile in the default run (lleaves takes about a minute
-# per 100 trees of depth 6 on a shared 2-core machine); --compiled-all compiles every one.
-LLEAVES_DEFAULT = {(500, 6), (10, 6), (100, 6)}
 # gcc's flags for m2cgen's C (tl2cgen picks its own: -O3 with its gcc toolchain).
 M2CGEN_CFLAGS = ["-O2", "-shared", "-fPIC", "-std=c99"]
 
@@ -336,8 +332,7 @@ def prepare(args):
                 "onnx_max_abs_diff": float(np.max(np.abs(
                     ort_proba(ort_session(onnx_path, "1"), X32) - proba))),
             }
-            compile_all = args.lleaves_all or args.compiled_all
-            if compiled_ok and (compile_all or (trees, depth) in LLEAVES_DEFAULT):
+            if compiled_ok:
                 for key, build in (("tl2cgen", tl2cgen_build), ("m2cgen", m2cgen_build)):
                     so = os.path.join(models_dir, f"{name}.{key}.so")
                     st = json.dumps({"model": digest, "peer": vers.get(key),
@@ -345,8 +340,7 @@ def prepare(args):
                                      "cflags": M2CGEN_CFLAGS}, sort_keys=True)
                     compiled_peer(entry, key,
                                   functools.partial(build, lib, path), so, st)
-            want_lleaves = lib == "lightgbm" and lleaves_ok and (
-                compile_all or (trees, depth) in LLEAVES_DEFAULT)
+            want_lleaves = lib == "lightgbm" and lleaves_ok
             if want_lleaves:
                 so_path = os.path.join(models_dir, f"{name}.lleaves.so")
                 ll_stamp = json.dumps({"model": digest, "lleaves": vers.get("lleaves"),
@@ -531,9 +525,7 @@ def main():
     pp.add_argument("--out", required=True)
     pp.add_argument("--quick", action="store_true")
     pp.add_argument("--lleaves", action="store_true")
-    pp.add_argument("--lleaves-all", action="store_true")
     pp.add_argument("--compiled", action="store_true")
-    pp.add_argument("--compiled-all", action="store_true")
     pt = sub.add_parser("time")
     pt.add_argument("--out", required=True)
     pt.add_argument("--round", type=int, required=True)

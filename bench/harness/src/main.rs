@@ -19,9 +19,10 @@ harnesses (`<harness> --help` for each one's options):
                 example linear model and tree ensembles up to ~50 MB) vs the floor
   loadbench     [--duration S] [--rounds N] [--connections N] [--soak S]: icebreak serve under
                 load vs a hello-world axum floor
-  treebench     [--quick] [--rounds N] [--no-lleaves] [--lleaves-all]: tree kernels vs xgboost,
-                lightgbm, onnxruntime, lleaves
-  sklearnbench  [--quick] [--rounds N]: the scikit-learn families vs onnxruntime and scikit-learn
+  treebench     [--quick] [--rounds N] [--no-lleaves] [--no-compiled]: tree kernels vs xgboost,
+                lightgbm, onnxruntime (C API and Python), lleaves, tl2cgen, m2cgen
+  sklearnbench  [--quick] [--rounds N]: the scikit-learn families vs onnxruntime (C API and
+                Python) and scikit-learn
   attack        [--duration S] [--slow N] [--idle N] [--greedy N] [--settle S]: icebreak serve
                 under slow clients and large bodies at once; /health latency and RSS
 ";

@@ -11,9 +11,9 @@
 //!    codegen unit), and finds the `libonnxruntime.so*` of the `.venv`'s onnxruntime wheel.
 //! 3. `scripts/bench/trees.py prepare`: trains the models (binary, 50 features; 500 trees of
 //!    depth 6, trees 10/100/1000 at depth 6, depths 4/8/10 at 100 trees; XGBoost and
-//!    LightGBM), converts them to ONNX, compiles LightGBM models with lleaves and the models
-//!    to C with tl2cgen and m2cgen (built by gcc into shared objects), records the libraries'
-//!    probabilities for the 1000 timed rows. Everything goes under `<target>/treebench/` and
+//!    LightGBM), converts them to ONNX, compiles every LightGBM model with lleaves and every
+//!    model to C with tl2cgen and m2cgen (built by gcc into shared objects), records the
+//!    libraries' probabilities for the 1000 timed rows. Everything goes under `<target>/treebench/` and
 //!    is reused by later runs when its inputs are unchanged.
 //! 4. Rounds (`--rounds`, default 3): in each, the Python side times every Python engine on
 //!    every model, the timer (`bench-timer trees`) times icebreak, and `bench-peers trees`
@@ -41,7 +41,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 const USAGE: &str =
-    "usage: cargo xtask treebench [--quick] [--rounds N] [--no-lleaves] [--no-compiled] [--compiled-all]
+    "usage: cargo xtask treebench [--quick] [--rounds N] [--no-lleaves] [--no-compiled]
 
 Trains XGBoost and LightGBM models (500 trees of depth 6; trees 10/100/1000 at depth 6;
 depths 4/8/10 at 100 trees), converts them to ONNX, and times icebreak, xgboost
@@ -55,21 +55,19 @@ target/treebench/treebench-single.svg, treebench-batch.svg.
   --rounds N      rounds of measurements (default 3; 1 with --quick)
   --no-lleaves    do not try to install or run lleaves
   --no-compiled   do not try to install or run tl2cgen and m2cgen
-  --compiled-all  compile every model with lleaves, tl2cgen and m2cgen (default: 500, 10 and
-                  100 trees of depth 6; compiling takes minutes per few hundred trees, cached
-                  after); --lleaves-all is the same";
 
-/// `--quick`, `--rounds N`, and whether to try lleaves and the compiled peers, and on
-/// which models.
+lleaves, tl2cgen and m2cgen compile every model (seconds to a few minutes each; cached under
+target/treebench/ for later runs).";
+
+/// `--quick`, `--rounds N`, and whether to try lleaves and the compiled peers.
 struct Options {
     suite: SuiteOptions,
     lleaves: bool,
     compiled: bool,
-    compiled_all: bool,
 }
 
 fn parse(args: &[String]) -> Result<Option<Options>> {
-    let (mut lleaves, mut compiled, mut compiled_all) = (true, true, false);
+    let (mut lleaves, mut compiled) = (true, true);
     let suite = parse_options(args, USAGE, |a| match a {
         "--no-lleaves" => {
             lleaves = false;
@@ -79,17 +77,12 @@ fn parse(args: &[String]) -> Result<Option<Options>> {
             compiled = false;
             true
         }
-        "--compiled-all" | "--lleaves-all" => {
-            compiled_all = true;
-            true
-        }
         _ => false,
     })?;
     Ok(suite.map(|suite| Options {
         suite,
         lleaves,
         compiled,
-        compiled_all,
     }))
 }
 
@@ -161,9 +154,6 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
     if compiled.is_ok() {
         extra.push("--compiled");
-    }
-    if opts.compiled_all {
-        extra.push("--compiled-all");
     }
     run.prepare(&extra)?;
 
