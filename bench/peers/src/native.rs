@@ -305,6 +305,13 @@ mod tests {
         so
     }
 
+    /// Removes the directory `build` made for `so` (a loaded library stays mapped).
+    fn remove(so: &std::path::Path) {
+        if let Some(dir) = so.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+
     /// Three rows of two features; `x0 + x1` is each row's "probability".
     fn rows() -> (Rows, Vec<f64>) {
         let f64s = vec![0.125, 0.25, 0.5, 0.125, 0.0625, 0.5];
@@ -359,6 +366,7 @@ void predict(union Entry* d, int margin, {t}* r) {{ r[0] += d[0].fvalue + d[1].f
             assert!(diff < 1e-7, "{name}: {diff}");
             assert_eq!(single["n"], 10);
             assert_eq!(batch["n"], 3);
+            remove(&so);
         }
     }
 
@@ -378,6 +386,7 @@ int32_t get_num_feature(void) {{ return 3; }}
             .unwrap_err()
             .to_string();
         assert!(e.contains("3 features"), "{e}");
+        remove(&so);
     }
 
     #[test]
@@ -408,6 +417,8 @@ int32_t get_num_feature(void) {{ return 3; }}
             .unwrap_err()
             .to_string();
         assert!(e.contains("not timed"), "{e}");
+        remove(&m2);
+        remove(&ll);
     }
 
     #[test]
