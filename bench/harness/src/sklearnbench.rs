@@ -303,3 +303,85 @@ fn report(measured: &Measured, counts: [usize; 4]) -> Result<String> {
     }
     Ok(md)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use icebreak_bench_support::suite::Environment;
+    use serde_json::json;
+
+    fn timed(single: f64, batch: f64) -> serde_json::Value {
+        json!({"single": {"median_ns": single}, "batch": {"median_ns": batch}})
+    }
+
+    /// One model, one round: scikit-learn and onnxruntime's Python API from the script,
+    /// icebreak from the timer, onnxruntime's C API from `bench-peers` (no `threads`, as
+    /// the scikit-learn suite's sides write them), and a second model the C API refused.
+    fn measured() -> Measured {
+        let line = |engine: &str, t: serde_json::Value| {
+            let mut t = t;
+            t["model"] = json!("m");
+            t["engine"] = json!(engine);
+            t
+        };
+        Measured {
+            env: Environment {
+                command: "cargo xtask sklearnbench".into(),
+                cpu: "cpu".into(),
+                cores: 2,
+                rustc: "rustc".into(),
+                commit: "abc".into(),
+                load_start: "1".into(),
+                load_end: "1".into(),
+                prepare_s: 1.0,
+                total_s: 2.0,
+            },
+            manifest: json!({"n_rows": 1000, "models": [{"name": "m"}, {"name": "r"}]}),
+            rounds: Rounds {
+                python: vec![json!({"results": [
+                    line(SKLEARN, timed(100_000.0, 9e6)),
+                    line(ORT_PY, timed(8_000.0, 2e6)),
+                ]})],
+                timer: vec![json!({"results": [
+                    {"model": "m", "single": {"median_ns": 1_000.0},
+                     "batch": {"median_ns": 1e6}, "max_abs_diff": 1e-7},
+                ]})],
+                peers: vec![json!({"results": [
+                    line(ORT, timed(4_000.0, 5e5)),
+                    {"model": "r", "engine": ORT, "error": "outputs differ"},
+                ]})],
+                loads: vec!["1".into()],
+            },
+            n_rows: 1000.0,
+        }
+    }
+
+    #[test]
+    fn ratios_and_targets_are_against_the_c_api() {
+        let md = report(&measured(), counts(true)).unwrap();
+        // Single row: 4 µs (C API) over 1 µs; batch 0.5 ms over 1 ms. The Python API's
+        // 8 µs is a column, not the ratio.
+        assert!(
+            md.contains("| `m` | 4.00 × | **no** | 0.50 × | **no** |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 8.00 [8.00–8.00] | 4.00 [4.00–4.00] | **1.00 [1.00–1.00]** | 4.00 × |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("onnxruntime C was not timed on `r`: outputs differ"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn the_chart_has_a_bar_per_measured_ratio() {
+        let svg = plot(&measured()).unwrap();
+        assert!(
+            svg.contains(">4.00</text>") && svg.contains(">0.50</text>"),
+            "{svg}"
+        );
+        assert!(svg.contains("target 5 ×"));
+    }
+}

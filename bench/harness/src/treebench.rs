@@ -659,3 +659,77 @@ fn report(
     }
     Ok(md)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use icebreak_bench_support::suite::Environment;
+    use serde_json::json;
+
+    /// One 500-tree model, one round: lightgbm from the script, icebreak from the timer,
+    /// onnxruntime's C API and tl2cgen from `bench-peers` (one thread), m2cgen refused.
+    fn measured() -> Measured {
+        let line = |engine: &str, single: f64, batch: f64| {
+            json!({"model": "lightgbm_t500_d6", "engine": engine, "threads": "1",
+                   "single": {"median_ns": single}, "batch": {"median_ns": batch},
+                   "max_abs_diff": 1e-7})
+        };
+        Measured {
+            env: Environment {
+                command: "cargo xtask treebench".into(),
+                cpu: "cpu".into(),
+                cores: 2,
+                rustc: "rustc".into(),
+                commit: "abc".into(),
+                load_start: "1".into(),
+                load_end: "1".into(),
+                prepare_s: 1.0,
+                total_s: 2.0,
+            },
+            manifest: json!({"n_rows": 1000, "models": [
+                {"name": "lightgbm_t500_d6", "library": "lightgbm", "trees": 500, "depth": 6}]}),
+            rounds: Rounds {
+                python: vec![json!({"results": [line("lightgbm", 50_000.0, 4e7)]})],
+                timer: vec![json!({"results": [
+                    {"model": "lightgbm_t500_d6", "single": {"median_ns": 5_000.0},
+                     "batch": {"median_ns": 1e7}},
+                ]})],
+                peers: vec![json!({"results": [
+                    line(ORT_C, 25_000.0, 2e7),
+                    line("tl2cgen (C, gcc)", 4_000.0, 2e7),
+                    {"model": "lightgbm_t500_d6", "engine": "m2cgen (C, gcc)", "threads": "1",
+                     "error": "outputs differ"},
+                ]})],
+                loads: vec!["1".into()],
+            },
+            n_rows: 1000.0,
+        }
+    }
+
+    #[test]
+    fn native_peers_are_lines_targets_and_bars() {
+        let m = measured();
+        let md = report(&m, None, None, counts(true)).unwrap();
+        assert!(
+            md.contains("| onnxruntime C | 1 | 25.0 [25.0–25.0] | 5.00 × |"),
+            "{md}"
+        );
+        // A peer faster than icebreak is a target not met.
+        assert!(
+            md.contains(
+                "| single row | tl2cgen (C, gcc) (1 thread) | 5.00 µs | 4.00 µs | **no** |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("m2cgen (C, gcc) was not timed on `lightgbm_t500_d6`: outputs differ"),
+            "{md}"
+        );
+        assert!(md.contains("| 1.0e-7 | not timed |"), "{md}");
+        let svg = plot(&m, false).unwrap();
+        assert!(
+            svg.contains(">5.00</text>") && svg.contains(">0.80</text>"),
+            "{svg}"
+        );
+    }
+}
