@@ -14,15 +14,16 @@
 //! 4. Rounds (`--rounds`, default 3): in each, the Python side times scikit-learn and
 //!    onnxruntime's Python API (one thread) on every model, the timer (`bench-timer sklearn`)
 //!    times icebreak, and `bench-peers sklearn` times onnxruntime through its C API (one
-//!    session per model, one thread; no Python in the loop); the order flips every round. Each figure is the median of per-call times within a round; the report
-//!    gives the median of the round medians and their range.
+//!    session per model, one thread; no Python in the loop); the order flips every round.
+//!    Each figure is the median of per-call times within a round; the report gives the
+//!    median of the round medians and their range.
 //! 5. Writes the report, printed and saved to `<target>/sklearnbench/sklearnbench.md`, and a
 //!    bar chart of the speed-ups against onnxruntime's C API,
 //!    `<target>/sklearnbench/sklearnbench.svg`. The ratios and the targets are against the C
 //!    API's figures; the Python API's stay in the table.
 //!
-//! The timer refuses to time a model whose outputs differ from scikit-learn's, so every line
-//! compares the same predictions.
+//! The timer and `bench-peers` refuse to time a model whose outputs differ from
+//! scikit-learn's, so every line compares the same predictions.
 
 use anyhow::Result;
 use icebreak_bench_support::plot::{fit_range, Bar, Chart};
