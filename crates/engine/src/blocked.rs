@@ -2,26 +2,32 @@
 //! the dense families (linear models, MLP layers, PCA, k-means distances).
 //!
 //! Every `(row, weight row)` pair is summed in exactly the order of
-//! [`dot_f32_8acc`](crate::kernels::dot_f32_8acc) (lane `k` of eight accumulates the terms
-//! `i ≡ k (mod 8)`; the lanes are added as `((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7))`;
-//! the remainder is summed from its first term and added last). Blocking only changes which
+//! [`dot_f32_8acc`](crate::kernels::dot_f32_8acc), the canonical f32 dot product: lane `k`
+//! of eight accumulates the terms `i ≡ k (mod 8)` in feature order with fused multiply-adds
+//! (`acc_k = fma(x_i, w_i, acc_k)`, one rounding per term); the lanes are added as
+//! `((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7))`; the remainder (fewer than eight
+//! terms) is accumulated the same way from 0 and added last. Blocking only changes which
 //! products are in flight together, so the batch answers are bit for bit the single-row
-//! answers. The micro-kernel takes four rows against two weight rows: eight accumulators
-//! of eight lanes, six loads per eight terms, which fits the sixteen vector registers of
-//! x86_64 and leaves room on aarch64.
+//! answers. The batch micro-kernel takes four rows against two weight rows: eight
+//! accumulators of eight lanes (eight independent FMA chains, enough to cover the FMA
+//! latency on two FMA ports), six loads per eight terms, which fits the sixteen vector
+//! registers of x86_64 and leaves room on aarch64.
 //!
-//! The drivers are generic over the micro-kernel ([`Micro`]): [`Portable`] is plain Rust the
-//! compiler vectorises for the baseline target; [`crate::simd`] passes its AVX2 kernel
-//! (explicit 256-bit vectors, one register per pair's eight lanes) on CPUs that have AVX2.
+//! The drivers are generic over the micro-kernel ([`Micro`]): [`Portable`] is plain Rust
+//! (`f32::mul_add`, correctly rounded everywhere) the compiler vectorises where the target
+//! has FMA; [`crate::simd`] passes its AVX2+FMA kernel (explicit 256-bit vectors, one
+//! register per pair's eight lanes) on CPUs that have both.
 
-/// The term a pair accumulates: a product (`x · w`) or a squared difference (`(x − w)²`).
+/// The term a pair accumulates: a product (`x · w`) or a squared difference (`(x − w)²`),
+/// added to its accumulator by one fused multiply-add.
 pub(crate) trait Term {
     /// Whether the term is a squared difference (else a product); the vector kernels of
     /// [`crate::simd`] read it.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // only the AVX2 kernel reads it
     const SQUARED: bool;
-    /// One term.
-    fn term(x: f32, w: f32) -> f32;
+    /// `acc + term(x, w)`, rounded once: `fma(x, w, acc)`, or `fma(d, d, acc)` with
+    /// `d = x − w` (the difference rounded first).
+    fn acc(acc: f32, x: f32, w: f32) -> f32;
 }
 
 /// `x · w`: dot products.
@@ -32,17 +38,17 @@ pub(crate) struct SqDist;
 impl Term for Dot {
     const SQUARED: bool = false;
     #[inline(always)]
-    fn term(x: f32, w: f32) -> f32 {
-        x * w
+    fn acc(acc: f32, x: f32, w: f32) -> f32 {
+        x.mul_add(w, acc)
     }
 }
 
 impl Term for SqDist {
     const SQUARED: bool = true;
     #[inline(always)]
-    fn term(x: f32, w: f32) -> f32 {
+    fn acc(acc: f32, x: f32, w: f32) -> f32 {
         let d = x - w;
-        d * d
+        d.mul_add(d, acc)
     }
 }
 
@@ -68,7 +74,9 @@ pub(crate) trait Micro: Copy {
     fn sv_f64<const SQ: bool, const N: usize>(self, x: &[f64], svs: [&[f32]; N]) -> [f64; N];
 }
 
-/// The plain Rust micro-kernel, vectorised by the compiler for the baseline target.
+/// The plain Rust micro-kernel: `f32::mul_add`, vectorised by the compiler where the
+/// target has FMA (aarch64's NEON); on an x86_64 CPU without FMA each one is a call of the
+/// C library's `fmaf`, exact but slow (such CPUs predate 2013).
 #[derive(Clone, Copy)]
 pub(crate) struct Portable;
 
@@ -120,12 +128,12 @@ fn pair_zip<T: Term>(x: &[f32], w: &[f32]) -> f32 {
     let mut cw = w.chunks_exact(8);
     for (a, b) in (&mut cx).zip(&mut cw) {
         for k in 0..8 {
-            acc[k] += T::term(a[k], b[k]);
+            acc[k] = T::acc(acc[k], a[k], b[k]);
         }
     }
     let mut tail = 0.0f32;
     for (a, b) in cx.remainder().iter().zip(cw.remainder()) {
-        tail += T::term(*a, *b);
+        tail = T::acc(tail, *a, *b);
     }
     lanes8(&acc) + tail
 }
@@ -143,10 +151,10 @@ fn row_x4_zip<T: Term>(x: &[f32], w: [&[f32]; 4]) -> [f32; 4] {
         .zip(w[3].chunks_exact(8));
     for ((((xc, c0), c1), c2), c3) in chunks {
         for k in 0..8 {
-            acc[0][k] += T::term(xc[k], c0[k]);
-            acc[1][k] += T::term(xc[k], c1[k]);
-            acc[2][k] += T::term(xc[k], c2[k]);
-            acc[3][k] += T::term(xc[k], c3[k]);
+            acc[0][k] = T::acc(acc[0][k], xc[k], c0[k]);
+            acc[1][k] = T::acc(acc[1][k], xc[k], c1[k]);
+            acc[2][k] = T::acc(acc[2][k], xc[k], c2[k]);
+            acc[3][k] = T::acc(acc[3][k], xc[k], c3[k]);
         }
     }
     let start = n - n % 8;
@@ -154,7 +162,7 @@ fn row_x4_zip<T: Term>(x: &[f32], w: [&[f32]; 4]) -> [f32; 4] {
     for (c, wc) in w.iter().enumerate() {
         let mut tail = 0.0f32;
         for (a, b) in x[start..].iter().zip(&wc[start..n]) {
-            tail += T::term(*a, *b);
+            tail = T::acc(tail, *a, *b);
         }
         out[c] = lanes8(&acc[c]) + tail;
     }
@@ -186,7 +194,7 @@ fn micro<T: Term, const R: usize, const C: usize>(
             for r in 0..R {
                 let x = xs[r][ch];
                 for k in 0..8 {
-                    acc[r][c][k] += T::term(x[k], w[k]);
+                    acc[r][c][k] = T::acc(acc[r][c][k], x[k], w[k]);
                 }
             }
         }
@@ -196,7 +204,7 @@ fn micro<T: Term, const R: usize, const C: usize>(
         for c in 0..C {
             let mut tail = 0.0f32;
             for (x, w) in rows[r][chunks * 8..n].iter().zip(&ws[c][chunks * 8..n]) {
-                tail += T::term(*x, *w);
+                tail = T::acc(tail, *x, *w);
             }
             out[r][c] = lanes8(&acc[r][c]) + tail;
         }

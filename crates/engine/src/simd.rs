@@ -1,36 +1,47 @@
 //! Runtime CPU dispatch of the dense kernels: the only module of the engine with `unsafe`.
 //!
 //! Each entry point below is one `#[inline(always)]` body from its family module (or
-//! `blocked`) compiled twice: for the baseline target (SSE2 on x86_64, NEON on
-//! aarch64, where NEON is always present), and on x86_64 once more with AVX2 enabled, chosen
-//! at run time when the CPU has AVX2. The bodies are plain Rust written so that the compiler
-//! vectorises them (eight-lane accumulators); with AVX2 each accumulator is one 256-bit
-//! register instead of two 128-bit ones.
+//! `blocked`) compiled twice: for the baseline target (SSE2 on x86_64, NEON on aarch64,
+//! where NEON and FMA are always present), and on x86_64 once more with AVX2 and FMA
+//! enabled, chosen at run time when the CPU has both. The AVX2+FMA copy's micro-kernel is
+//! explicit 256-bit vectors (`std::arch`); the baseline copy is plain Rust the compiler
+//! vectorises where it can.
 //!
-//! **The dispatch never changes an answer's bits.** The AVX2 copy performs the same
-//! operations in the same order as the baseline copy: Rust never contracts `a * b + c` into
-//! a fused multiply-add unless asked, and FMA is deliberately *not* enabled, so a product is
-//! rounded before it is added exactly as in the baseline code and the reference order
-//! (docs/FIDELITY.md). A model answers with the same bits on every x86_64 CPU, with or
-//! without AVX2, and on aarch64; the batch path equals the single-row path. Tests hold every
-//! entry point to its portable body bit for bit (`crates/engine/tests/engine/simd.rs`).
+//! **The dispatch never changes an answer's bits.** Every f32 sum of products is the
+//! canonical fused multiply-add order of [`crate::kernels::dot_f32_8acc`]: eight lanes of
+//! `fma(x_i, w_i, acc)`, a fixed tree over the lanes, the remainder last. A fused
+//! multiply-add rounds once, and IEEE 754 defines that one rounding exactly, so the AVX2+FMA
+//! copy (`vfmadd231ps`), the baseline copy on aarch64 (`fmla`) and the baseline copy on an
+//! x86_64 CPU without FMA (`f32::mul_add`, a call of the C library's correctly rounded
+//! `fmaf` per term: slow, the same bits) all compute the same value. Rust never contracts a
+//! plain `a * b + c` into an FMA, so the code outside the sums (activations, k-means'
+//! `-2 x·c + ‖x‖²`) is the same operations in every copy. A model answers with the same
+//! bits on every x86_64 CPU, with or without AVX2 and FMA, and on aarch64; the batch path
+//! equals the single-row path. Tests hold every entry point to its portable body bit for
+//! bit (`crates/engine/tests/engine/simd.rs`). The SVM's `f64` kernel values keep their
+//! multiply-then-add order (no FMA) in both copies.
 //!
 //! The detection is `std::arch::is_x86_feature_detected!`, which caches the CPUID result in
-//! a static after the first call: per call it costs one relaxed load and a branch, no setup.
+//! a static after the first call: per call it costs two relaxed loads and a branch, no
+//! setup.
 //!
-//! Safety: an `unsafe fn` with `#[target_feature(enable = "avx2")]` may only run on a CPU
-//! with AVX2. Each is private to its entry point and called only after the check.
+//! Safety: an `unsafe fn` with `#[target_feature(enable = "avx2,fma")]` may only run on a
+//! CPU with AVX2 and FMA. Each is private to its entry point and called only after the
+//! check.
 
 #![allow(unsafe_code)]
 
 use crate::blocked::{self, Dot, Portable, SqDist};
 use icebreak_format::{Activation, Svm};
 
-/// Whether the AVX2 copies can run on this CPU (cached by the standard library).
+/// Whether the AVX2+FMA copies can run on this CPU: it has both AVX2 and FMA (cached by
+/// the standard library).
 #[cfg(target_arch = "x86_64")]
 #[inline]
-pub fn has_avx2() -> bool {
-    std::arch::is_x86_feature_detected!("avx2") && !portable_forced()
+pub fn has_avx2_fma() -> bool {
+    std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+        && !portable_forced()
 }
 
 #[cfg(feature = "testing")]
@@ -57,17 +68,19 @@ fn portable_forced() -> bool {
     false
 }
 
-/// Whether the AVX2 copies can run on this CPU: never, on this architecture.
+/// Whether the AVX2+FMA copies can run on this CPU: never, on this architecture.
 #[cfg(not(target_arch = "x86_64"))]
 #[inline]
-pub fn has_avx2() -> bool {
+pub fn has_avx2_fma() -> bool {
     false
 }
 
-/// The instruction set the dense kernels run with on this machine, for reports.
+/// The instruction set the dense kernels run with on this machine, for reports: `avx2+fma`,
+/// `neon` (with FMA), or `sse2` on an x86_64 CPU without AVX2 and FMA (the same answers,
+/// each fused multiply-add a call of the C library's `fmaf`).
 pub fn kernel_isa() -> &'static str {
-    if has_avx2() {
-        "avx2"
+    if has_avx2_fma() {
+        "avx2+fma"
     } else if cfg!(target_arch = "aarch64") {
         "neon"
     } else if cfg!(target_arch = "x86_64") {
@@ -79,12 +92,12 @@ pub fn kernel_isa() -> &'static str {
 
 /// Defines a dispatched entry point `$name` over the `#[inline(always)]` body `$body`. With
 /// `micro`, the body's first argument is the micro-kernel: `Portable` in the baseline copy,
-/// `x86::Avx2` in the AVX2 copy.
+/// `x86::Avx2` in the AVX2+FMA copy.
 macro_rules! dispatch {
     ($(#[$doc:meta])* pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = micro $body:path;) => {
         dispatch!(@def [$(#[$doc])*] $name [$($arg: $ty),*] [$($ret)?] $body
             // SAFETY (of the token): it is made inside `avx2`, which runs only on CPUs
-            // with AVX2.
+            // with AVX2 and FMA.
             [unsafe { x86::Avx2::new_unchecked() },] [Portable,]);
     };
     ($(#[$doc:meta])* pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $body:path;) => {
@@ -96,23 +109,31 @@ macro_rules! dispatch {
         pub fn $name($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
-                /// The body compiled with AVX2 (no FMA: the bits stay the baseline's).
+                /// The body compiled with AVX2 and FMA (each fused multiply-add rounds
+                /// once, as the baseline's `f32::mul_add`: the bits stay the baseline's).
                 ///
                 /// # Safety
-                /// The CPU must support AVX2.
-                #[target_feature(enable = "avx2")]
+                /// The CPU must support AVX2 and FMA.
+                #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
                     $body($($wide)* $($arg),*)
                 }
-                if has_avx2() {
-                    // SAFETY: `has_avx2` has just confirmed that this CPU supports AVX2,
-                    // the only requirement of `avx2`.
+                if has_avx2_fma() {
+                    // SAFETY: `has_avx2_fma` has just confirmed that this CPU supports AVX2
+                    // and FMA, the only requirements of `avx2`.
                     return unsafe { avx2($($arg),*) };
                 }
             }
             $body($($base)* $($arg),*)
         }
     };
+}
+
+dispatch! {
+    /// `a · b` in the canonical order of [`crate::kernels::dot_f32_8acc`] (the shorter
+    /// length): a normalizer's `‖x‖²`, k-means' `‖c‖²`.
+    pub fn dot_f32(a: &[f32], b: &[f32]) -> f32
+        = micro blocked::pair::<Dot, _>;
 }
 
 dispatch! {
@@ -192,23 +213,23 @@ dispatch! {
         = micro blocked::rows_all::<SqDist, _>;
 }
 
-/// The AVX2 micro-kernel (x86_64).
+/// The AVX2+FMA micro-kernel (x86_64).
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86 {
     use crate::blocked::{lanes8, Micro, Term};
     use std::arch::x86_64::{
-        __m256, _mm256_add_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_setzero_ps, _mm256_storeu_ps,
+        __m256, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps, _mm256_storeu_ps,
         _mm256_sub_ps,
     };
 
-    /// Proof that the CPU has AVX2: made only inside the AVX2 copies of the entry points,
-    /// which run only after the check.
+    /// Proof that the CPU has AVX2 and FMA: made only inside the AVX2+FMA copies of the
+    /// entry points, which run only after the check.
     #[derive(Clone, Copy)]
     pub(crate) struct Avx2(());
 
     impl Avx2 {
         /// # Safety
-        /// The CPU must support AVX2.
+        /// The CPU must support AVX2 and FMA.
         #[inline(always)]
         pub(crate) unsafe fn new_unchecked() -> Self {
             Avx2(())
@@ -223,7 +244,8 @@ pub(crate) mod x86 {
             ws: [&[f32]; C],
             n: usize,
         ) -> [[f32; C]; R] {
-            // SAFETY: an `Avx2` exists only on a CPU with AVX2 (see `new_unchecked`).
+            // SAFETY: an `Avx2` exists only on a CPU with AVX2 and FMA (see
+            // `new_unchecked`).
             unsafe { micro_avx2::<T, R, C>(rows, ws, n) }
         }
 
@@ -241,7 +263,8 @@ pub(crate) mod x86 {
             svs: [&[f32]; N],
             squared: bool,
         ) -> [f64; N] {
-            // SAFETY: an `Avx2` exists only on a CPU with AVX2 (see `new_unchecked`).
+            // SAFETY: an `Avx2` exists only on a CPU with AVX2 and FMA (see
+            // `new_unchecked`).
             unsafe { sv_avx2(x, svs, squared) }
         }
     }
@@ -295,27 +318,31 @@ pub(crate) mod x86 {
         out
     }
 
-    /// One vector of eight terms.
+    /// `acc + term(x, w)` for eight lanes, one fused multiply-add each (one rounding), as
+    /// [`Term::acc`].
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
     #[inline]
-    #[target_feature(enable = "avx2")]
-    unsafe fn term<T: Term>(x: __m256, w: __m256) -> __m256 {
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn fma_term<T: Term>(acc: __m256, x: __m256, w: __m256) -> __m256 {
         if T::SQUARED {
             let d = _mm256_sub_ps(x, w);
-            _mm256_mul_ps(d, d)
+            _mm256_fmadd_ps(d, d, acc)
         } else {
-            _mm256_mul_ps(x, w)
+            _mm256_fmadd_ps(x, w, acc)
         }
     }
 
     /// `R` rows against `C` weight rows with one 256-bit accumulator per pair: lane `k`
-    /// sums the terms `i ≡ k (mod 8)` in order, exactly as the portable kernel's lane `k`
-    /// (a product is rounded, then added: no FMA); the lanes and the remainder are added
-    /// by the same scalar code.
+    /// accumulates the terms `i ≡ k (mod 8)` in order by fused multiply-adds, exactly as the
+    /// portable kernel's lane `k` (`f32::mul_add`); the lanes and the remainder are added by
+    /// the same scalar code.
     ///
     /// # Safety
-    /// The CPU must support AVX2.
+    /// The CPU must support AVX2 and FMA.
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     unsafe fn micro_avx2<T: Term, const R: usize, const C: usize>(
         rows: [&[f32]; R],
         ws: [&[f32]; C],
@@ -337,7 +364,8 @@ pub(crate) mod x86 {
                 // SAFETY: `o + 8 <= n <= ws[c].len()` (asserted above).
                 let wv = unsafe { _mm256_loadu_ps(ws[c].as_ptr().add(o)) };
                 for r in 0..R {
-                    acc[r][c] = _mm256_add_ps(acc[r][c], term::<T>(xv[r], wv));
+                    // SAFETY: this function's own requirement (AVX2 and FMA).
+                    acc[r][c] = unsafe { fma_term::<T>(acc[r][c], xv[r], wv) };
                 }
             }
         }
@@ -349,7 +377,7 @@ pub(crate) mod x86 {
                 unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc[r][c]) };
                 let mut tail = 0.0f32;
                 for (x, w) in rows[r][chunks * 8..n].iter().zip(&ws[c][chunks * 8..n]) {
-                    tail += T::term(*x, *w);
+                    tail = T::acc(tail, *x, *w);
                 }
                 out[r][c] = lanes8(&lanes) + tail;
             }
