@@ -233,7 +233,8 @@ pub(crate) fn row_x4<T: Term, M: Micro>(m: M, x: &[f32], w: &[f32]) -> [f32; 4] 
 }
 
 /// One row against every weight row of `w` (`out.len()` rows of `x.len()` values):
-/// `out[j] = term-sum(x, w_j)`, four weight rows at a time.
+/// `out[j] = term-sum(x, w_j)`, eight weight rows at a time (eight independent chains of
+/// fused multiply-adds, enough to hide their latency), then four, then one.
 #[inline(always)]
 pub(crate) fn row_all<T: Term, M: Micro>(m: M, x: &[f32], w: &[f32], out: &mut [f32]) {
     let n = x.len();
@@ -241,9 +242,15 @@ pub(crate) fn row_all<T: Term, M: Micro>(m: M, x: &[f32], w: &[f32], out: &mut [
         out.fill(0.0);
         return;
     }
-    let mut blocks = w.chunks_exact(4 * n);
     let mut j = 0;
-    for (block, o) in (&mut blocks).zip(out.chunks_exact_mut(4)) {
+    let mut b8 = w.chunks_exact(8 * n);
+    for (block, o) in (&mut b8).zip(out.chunks_exact_mut(8)) {
+        let ws: [&[f32]; 8] = std::array::from_fn(|k| &block[k * n..(k + 1) * n]);
+        o.copy_from_slice(&m.micro::<T, 1, 8>([x], ws, n)[0]);
+        j += 8;
+    }
+    let mut blocks = b8.remainder().chunks_exact(4 * n);
+    for (block, o) in (&mut blocks).zip(out[j..].chunks_exact_mut(4)) {
         o.copy_from_slice(&row_x4::<T, M>(m, x, block));
         j += 4;
     }

@@ -66,14 +66,27 @@ enum Rows<'r> {
     F32(&'r [f32]),
 }
 
-impl Rows<'_> {
+impl<'r> Rows<'r> {
     fn len(&self) -> usize {
         match self {
             Rows::F64(r) => r.len(),
             Rows::F32(r) => r.len(),
         }
     }
+
+    /// The values `start..end`.
+    fn rows(self, start: usize, end: usize) -> Rows<'r> {
+        match self {
+            Rows::F64(r) => Rows::F64(&r[start..end]),
+            Rows::F32(r) => Rows::F32(&r[start..end]),
+        }
+    }
 }
+
+/// Bytes of `f32` rows the dense batch path checks and converts before running the kernels
+/// over them (a multiple of four rows, at least four): small enough to stay in the core's
+/// L2 cache between the two passes.
+const BATCH_CHUNK_BYTES: usize = 128 * 1024;
 
 /// Reusable buffers for predictions; one per thread.
 #[derive(Debug, Clone, Default)]
@@ -770,65 +783,66 @@ impl<'a> Model<'a> {
     /// row checked as it is read; whether the estimator named each row's centre (k-means,
     /// in `out.nearest`).
     fn dense_scores(&self, rows: Rows<'_>, out: &mut BatchOutput) -> Result<bool, EngineError> {
-        let n_rows = rows.len() / self.n_features;
+        let nf = self.n_features;
+        let n_rows = rows.len() / nf;
         let sw = self.score_width;
-        // `f32` rows straight into an estimator need no copy: checked in one pass, read in place.
-        let x: &[f32] = match rows {
-            Rows::F32(r) if self.pre_end == 0 => {
-                if kernels::any_non_finite_f32(r) {
-                    for row in r.chunks_exact(self.n_features) {
-                        self.check_row_f32(row)?;
+        out.scores32.clear();
+        out.scores32.resize(n_rows * sw, 0.0);
+        let kmeans = matches!(self.estimator(), Some(Stage::KMeans { .. }));
+        if kmeans {
+            out.nearest.clear();
+            out.nearest.resize(n_rows, 0);
+        }
+        // Chunks of rows small enough to stay in cache between the check (and conversion)
+        // and the kernels: one pass over the caller's rows from memory instead of two. Each
+        // row's arithmetic is the same whatever the chunk.
+        let chunk = (BATCH_CHUNK_BYTES / (4 * nf)).max(4) & !3;
+        let mut r0 = 0;
+        while r0 < n_rows {
+            let r1 = (r0 + chunk).min(n_rows);
+            let part = rows.rows(r0 * nf, r1 * nf);
+            // `f32` rows straight into an estimator need no copy: checked, then read in place.
+            let x: &[f32] = match part {
+                Rows::F32(r) if self.pre_end == 0 => {
+                    if kernels::any_non_finite_f32(r) {
+                        for row in r.chunks_exact(nf) {
+                            self.check_row_f32(row)?;
+                        }
                     }
+                    r
                 }
-                r
-            }
-            _ => {
-                self.preprocess_rows(rows, &mut out.work, &mut out.tmp, true)?;
-                &out.work
-            }
-        };
-        let mut nearest = false;
-        match self.estimator() {
-            Some(Stage::Linear {
-                coef, intercept, ..
-            }) => {
-                out.scores32.clear();
-                out.scores32.resize(n_rows * sw, 0.0);
-                simd::linear_rows_f32(x, self.est_in, coef, intercept, sw, &mut out.scores32);
-                out.scores.resize(n_rows * sw, 0.0);
-                kernels::widen(&out.scores32, &mut out.scores);
-            }
-            Some(Stage::Dense { .. }) => {
-                let layers = &self.stages[self.pre_end..self.est_end];
-                dense::chain_rows(layers, x, self.est_in, &mut out.tmp, &mut out.scores32);
-                out.scores.resize(n_rows * sw, 0.0);
-                kernels::widen(&out.scores32, &mut out.scores);
-            }
-            Some(Stage::KMeans { centers, .. }) => {
-                out.scores32.clear();
-                out.scores32.resize(n_rows * sw, 0.0);
-                out.nearest.clear();
-                out.nearest.resize(n_rows, 0);
-                simd::kmeans_rows_f32(
+                _ => {
+                    self.preprocess_rows(part, &mut out.work, &mut out.tmp, true)?;
+                    &out.work
+                }
+            };
+            let scores = &mut out.scores32[r0 * sw..r1 * sw];
+            match self.estimator() {
+                Some(Stage::Linear {
+                    coef, intercept, ..
+                }) => simd::linear_rows_f32(x, self.est_in, coef, intercept, sw, scores),
+                Some(Stage::Dense { .. }) => {
+                    let layers = &self.stages[self.pre_end..self.est_end];
+                    dense::chain_rows(layers, x, self.est_in, &mut out.tmp, &mut out.chain);
+                    scores.copy_from_slice(&out.chain[..scores.len()]);
+                }
+                Some(Stage::KMeans { centers, .. }) => simd::kmeans_rows_f32(
                     x,
                     self.est_in,
                     centers,
                     self.kmeans_norms(),
                     sw,
-                    &mut out.scores32,
-                    &mut out.nearest,
-                );
-                out.scores.resize(n_rows * sw, 0.0);
-                kernels::widen(&out.scores32, &mut out.scores);
-                nearest = true;
-            }
-            _ => {
+                    scores,
+                    &mut out.nearest[r0..r1],
+                ),
                 // A transformer (a PCA, scalers): its scores are its preprocessed rows.
-                out.scores.resize(n_rows * sw, 0.0);
-                kernels::widen(x, &mut out.scores);
+                _ => scores.copy_from_slice(&x[..scores.len()]),
             }
+            r0 = r1;
         }
-        Ok(nearest)
+        out.scores.resize(n_rows * sw, 0.0);
+        kernels::widen(&out.scores32, &mut out.scores);
+        Ok(kmeans)
     }
 
     /// The values, probabilities and classes of a batch from its scores.
@@ -974,6 +988,7 @@ pub struct BatchOutput {
     work64: Vec<f64>,
     scores32: Vec<f32>,
     tmp: Vec<f32>,
+    chain: Vec<f32>,
     nearest: Vec<usize>,
 }
 

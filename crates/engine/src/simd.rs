@@ -216,10 +216,10 @@ dispatch! {
 /// The AVX2+FMA micro-kernel (x86_64).
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86 {
-    use crate::blocked::{lanes8, Micro, Term};
+    use crate::blocked::{Micro, Term};
     use std::arch::x86_64::{
-        __m256, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps, _mm256_storeu_ps,
-        _mm256_sub_ps,
+        __m256, _mm256_castps256_ps128, _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_loadu_ps,
+        _mm256_setzero_ps, _mm256_sub_ps, _mm_add_ps, _mm_cvtss_f32, _mm_hadd_ps,
     };
 
     /// Proof that the CPU has AVX2 and FMA: made only inside the AVX2+FMA copies of the
@@ -372,16 +372,27 @@ pub(crate) mod x86 {
         let mut out = [[0.0f32; C]; R];
         for r in 0..R {
             for c in 0..C {
-                let mut lanes = [0.0f32; 8];
-                // SAFETY: `lanes` holds the eight values the store writes.
-                unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc[r][c]) };
                 let mut tail = 0.0f32;
                 for (x, w) in rows[r][chunks * 8..n].iter().zip(&ws[c][chunks * 8..n]) {
                     tail = T::acc(tail, *x, *w);
                 }
-                out[r][c] = lanes8(&lanes) + tail;
+                out[r][c] = lanes8_avx(acc[r][c]) + tail;
             }
         }
         out
+    }
+
+    /// The eight lanes of `v` added in the order of [`crate::blocked::lanes8`]:
+    /// `((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7))` (the high half added to the low
+    /// one, then two horizontal adds of neighbours), without a trip through memory.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn lanes8_avx(v: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+        let h = _mm_hadd_ps(s, s);
+        _mm_cvtss_f32(_mm_hadd_ps(h, h))
     }
 }
