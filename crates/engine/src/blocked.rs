@@ -61,6 +61,10 @@ pub(crate) fn lanes8(a: &[f32; 8]) -> f32 {
 /// A micro-kernel: `R` rows against `C` weight rows, each pair summed in the order of the
 /// module docs. [`Portable`] is the plain Rust one; `crate::simd` has an AVX2 one.
 pub(crate) trait Micro: Copy {
+    /// The batch driver gives this kernel eight weight rows at a time (its registers hold
+    /// 4 × 8 pairs' lanes: AVX-512), else two.
+    const WIDE: bool;
+
     /// `out[r][c]`, the term-sum of `rows[r][..n]` and `ws[c][..n]`.
     fn micro<T: Term, const R: usize, const C: usize>(
         self,
@@ -81,6 +85,8 @@ pub(crate) trait Micro: Copy {
 pub(crate) struct Portable;
 
 impl Micro for Portable {
+    const WIDE: bool = false;
+
     #[inline(always)]
     fn micro<T: Term, const R: usize, const C: usize>(
         self,
@@ -285,6 +291,16 @@ pub(crate) fn rows_all<T: Term, M: Micro>(
             &x[(r + 3) * n..(r + 4) * n],
         ];
         let mut j = 0;
+        if M::WIDE {
+            while j + 8 <= n_out {
+                let ws: [&[f32]; 8] = std::array::from_fn(|k| &w[(j + k) * n..(j + k + 1) * n]);
+                let d = m.micro::<T, 4, 8>(xs, ws, n);
+                for (k, dk) in d.iter().enumerate() {
+                    out[(r + k) * n_out + j..(r + k) * n_out + j + 8].copy_from_slice(dk);
+                }
+                j += 8;
+            }
+        }
         while j + 2 <= n_out {
             let ws = [&w[j * n..(j + 1) * n], &w[(j + 1) * n..(j + 2) * n]];
             let d = m.micro::<T, 4, 2>(xs, ws, n);

@@ -44,8 +44,45 @@ pub fn has_avx2_fma() -> bool {
         && !portable_forced()
 }
 
+/// Whether the AVX-512 copies can run on this CPU: it has AVX-512F (and so AVX2 and FMA).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub fn has_avx512() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f") && has_avx2_fma() && !avx512_off()
+}
+
+/// Whether the AVX-512 copies can run on this CPU: never, on this architecture.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+pub fn has_avx512() -> bool {
+    false
+}
+
 #[cfg(feature = "testing")]
 static FORCE_PORTABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[cfg(feature = "testing")]
+static FORCE_NO_AVX512: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Feature `testing`: makes every entry point skip its AVX-512 copy (`true`), so that tests
+/// can hold the AVX2+FMA copy to the others on a CPU with AVX-512 too. Process-wide, like
+/// [`force_portable`].
+#[cfg(feature = "testing")]
+pub fn force_no_avx512(on: bool) {
+    FORCE_NO_AVX512.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[cfg(all(target_arch = "x86_64", feature = "testing"))]
+#[inline]
+fn avx512_off() -> bool {
+    FORCE_NO_AVX512.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+#[cfg(all(target_arch = "x86_64", not(feature = "testing")))]
+#[inline(always)]
+fn avx512_off() -> bool {
+    false
+}
 
 /// Feature `testing`: makes every entry point run its baseline copy (`true`) or the widest
 /// one the CPU has (`false`, the default), so that tests can hold the two to the same bits.
@@ -75,11 +112,14 @@ pub fn has_avx2_fma() -> bool {
     false
 }
 
-/// The instruction set the dense kernels run with on this machine, for reports: `avx2+fma`,
+/// The instruction set the dense kernels run with on this machine, for reports: `avx512`
+/// (the batch products; everything else as `avx2+fma`), `avx2+fma`,
 /// `neon` (with FMA), or `sse2` on an x86_64 CPU without AVX2 and FMA (the same answers,
 /// each fused multiply-add a call of the C library's `fmaf`).
 pub fn kernel_isa() -> &'static str {
-    if has_avx2_fma() {
+    if has_avx512() {
+        "avx512"
+    } else if has_avx2_fma() {
         "avx2+fma"
     } else if cfg!(target_arch = "aarch64") {
         "neon"
@@ -96,19 +136,29 @@ pub fn kernel_isa() -> &'static str {
 macro_rules! dispatch {
     ($(#[$doc:meta])* pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = micro $body:path;) => {
         dispatch!(@def [$(#[$doc])*] $name [$($arg: $ty),*] [$($ret)?] $body
+            // SAFETY (of the token): it is made inside `avx512`, which runs only on CPUs
+            // with AVX-512F, AVX2 and FMA.
+            [unsafe { x86::Avx512::new_unchecked() },]
             // SAFETY (of the token): it is made inside `avx2`, which runs only on CPUs
             // with AVX2 and FMA.
             [unsafe { x86::Avx2::new_unchecked() },] [Portable,]);
     };
-    ($(#[$doc:meta])* pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $body:path;) => {
-        dispatch!(@def [$(#[$doc])*] $name [$($arg: $ty),*] [$($ret)?] $body [] []);
-    };
-    (@def [$($doc:tt)*] $name:ident [$($arg:ident: $ty:ty),*] [$($ret:ty)?] $body:path [$($wide:tt)*] [$($base:tt)*]) => {
+    (@def [$($doc:tt)*] $name:ident [$($arg:ident: $ty:ty),*] [$($ret:ty)?] $body:path [$($w512:tt)*] [$($wide:tt)*] [$($base:tt)*]) => {
         $($doc)*
         #[inline]
         pub fn $name($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
+                /// The body compiled with AVX-512F, AVX2 and FMA (the batch products run
+                /// 512-bit vectors holding two pairs' eight lanes each; the bits stay the
+                /// baseline's).
+                ///
+                /// # Safety
+                /// The CPU must support AVX-512F, AVX2 and FMA.
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
+                    $body($($w512)* $($arg),*)
+                }
                 /// The body compiled with AVX2 and FMA (each fused multiply-add rounds
                 /// once, as the baseline's `f32::mul_add`: the bits stay the baseline's).
                 ///
@@ -117,6 +167,11 @@ macro_rules! dispatch {
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
                     $body($($wide)* $($arg),*)
+                }
+                if has_avx512() {
+                    // SAFETY: `has_avx512` has just confirmed that this CPU supports
+                    // AVX-512F, AVX2 and FMA, the only requirements of `avx512`.
+                    return unsafe { avx512($($arg),*) };
                 }
                 if has_avx2_fma() {
                     // SAFETY: `has_avx2_fma` has just confirmed that this CPU supports AVX2
@@ -237,6 +292,8 @@ pub(crate) mod x86 {
     }
 
     impl Micro for Avx2 {
+        const WIDE: bool = false;
+
         #[inline(always)]
         fn micro<T: Term, const R: usize, const C: usize>(
             self,
@@ -314,6 +371,130 @@ pub(crate) mod x86 {
                 s += if squared { (a - b) * (a - b) } else { a * b };
             }
             out[j] = s;
+        }
+        out
+    }
+
+    /// Proof that the CPU has AVX-512F, AVX2 and FMA: made only inside the AVX-512 copies of
+    /// the entry points, which run only after the check.
+    #[derive(Clone, Copy)]
+    pub(crate) struct Avx512(());
+
+    impl Avx512 {
+        /// # Safety
+        /// The CPU must support AVX-512F, AVX2 and FMA.
+        #[inline(always)]
+        pub(crate) unsafe fn new_unchecked() -> Self {
+            Avx512(())
+        }
+
+        /// The AVX2+FMA kernel, for the shapes this one leaves to it.
+        #[inline(always)]
+        fn avx2(self) -> Avx2 {
+            Avx2(())
+        }
+    }
+
+    impl Micro for Avx512 {
+        const WIDE: bool = true;
+
+        #[inline(always)]
+        fn micro<T: Term, const R: usize, const C: usize>(
+            self,
+            rows: [&[f32]; R],
+            ws: [&[f32]; C],
+            n: usize,
+        ) -> [[f32; C]; R] {
+            if C % 2 == 0 && R > 1 {
+                // SAFETY: an `Avx512` exists only on a CPU with AVX-512F, AVX2 and FMA (see
+                // `new_unchecked`).
+                unsafe { micro_avx512::<T, R, C>(rows, ws, n) }
+            } else {
+                self.avx2().micro::<T, R, C>(rows, ws, n)
+            }
+        }
+
+        #[inline(always)]
+        fn sv_f64<const SQ: bool, const N: usize>(self, x: &[f64], svs: [&[f32]; N]) -> [f64; N] {
+            self.avx2().sv(x, svs, SQ)
+        }
+    }
+
+    /// `R` rows against `C` weight rows (`C` even), one 512-bit accumulator per row and
+    /// pair of weight rows: its low half holds the eight lanes of `(row, w_2p)`, its high
+    /// half those of `(row, w_2p+1)`. Each row's eight values are loaded into both halves
+    /// (a broadcast load), each pair of weight rows' into one register (a load and an
+    /// insert), and one 512-bit fused multiply-add advances both pairs' lanes: lane `k` of
+    /// each pair accumulates the terms `i ≡ k (mod 8)` in order, exactly as
+    /// [`micro_avx2`]'s. Each half is then reduced as the AVX2 kernel reduces a register.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F, AVX2 and FMA.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn micro_avx512<T: Term, const R: usize, const C: usize>(
+        rows: [&[f32]; R],
+        ws: [&[f32]; C],
+        n: usize,
+    ) -> [[f32; C]; R] {
+        use std::arch::x86_64::{
+            __m512, _mm256_castpd_ps, _mm256_castps_pd, _mm512_broadcast_f64x4,
+            _mm512_castpd256_pd512, _mm512_castpd_ps, _mm512_castps512_ps256, _mm512_castps_pd,
+            _mm512_extractf64x4_pd, _mm512_fmadd_ps, _mm512_insertf64x4, _mm512_setzero_ps,
+            _mm512_sub_ps,
+        };
+        // The loads below read `[o, o + 8)` with `o + 8 <= chunks · 8 <= n`: in bounds of
+        // every slice, which this checks once.
+        assert!(rows.iter().all(|r| r.len() >= n) && ws.iter().all(|w| w.len() >= n));
+        let chunks = n / 8;
+        // Only the first `C / 2` of each row's accumulators are used.
+        let mut acc: [[__m512; C]; R] = [[_mm512_setzero_ps(); C]; R];
+        for ch in 0..chunks {
+            let o = ch * 8;
+            let mut wv: [__m512; C] = [_mm512_setzero_ps(); C];
+            for p in 0..C / 2 {
+                // SAFETY: `o + 8 <= n <= ws[2p].len()` and `ws[2p + 1].len()` (asserted).
+                let (lo, hi) = unsafe {
+                    (
+                        _mm256_loadu_ps(ws[2 * p].as_ptr().add(o)),
+                        _mm256_loadu_ps(ws[2 * p + 1].as_ptr().add(o)),
+                    )
+                };
+                wv[p] = _mm512_castpd_ps(_mm512_insertf64x4::<1>(
+                    _mm512_castpd256_pd512(_mm256_castps_pd(lo)),
+                    _mm256_castps_pd(hi),
+                ));
+            }
+            for r in 0..R {
+                // SAFETY: `o + 8 <= n <= rows[r].len()` (asserted above).
+                let x8 = unsafe { _mm256_loadu_ps(rows[r].as_ptr().add(o)) };
+                let xv = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(x8)));
+                for p in 0..C / 2 {
+                    acc[r][p] = if T::SQUARED {
+                        let d = _mm512_sub_ps(xv, wv[p]);
+                        _mm512_fmadd_ps(d, d, acc[r][p])
+                    } else {
+                        _mm512_fmadd_ps(xv, wv[p], acc[r][p])
+                    };
+                }
+            }
+        }
+        let mut out = [[0.0f32; C]; R];
+        for r in 0..R {
+            for c in 0..C {
+                let a = acc[r][c / 2];
+                let half = if c % 2 == 0 {
+                    _mm512_castps512_ps256(a)
+                } else {
+                    _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(a)))
+                };
+                let mut tail = 0.0f32;
+                for (x, w) in rows[r][chunks * 8..n].iter().zip(&ws[c][chunks * 8..n]) {
+                    tail = T::acc(tail, *x, *w);
+                }
+                // SAFETY: this function's own requirements include AVX2 and FMA.
+                out[r][c] = unsafe { lanes8_avx(half) } + tail;
+            }
         }
         out
     }

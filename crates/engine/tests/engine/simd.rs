@@ -26,10 +26,10 @@ fn value() -> impl Strategy<Value = f32> {
 }
 
 /// `(n, n_rows, n_out, rows, weights, bias)`: `n_rows` rows of `n` values against `n_out`
-/// weight rows; sizes cross the 8-lane chunks, the 4-row and 2-output blocks and their
-/// remainders.
+/// weight rows; sizes cross the 8-lane chunks, the 4-row and 2-, 4- and 8-output blocks
+/// and their remainders.
 fn problem() -> impl Strategy<Value = (usize, usize, usize, Vec<f32>, Vec<f32>, Vec<f32>)> {
-    (0usize..40, 0usize..11, 0usize..11).prop_flat_map(|(n, r, o)| {
+    (0usize..40, 0usize..11, 0usize..20).prop_flat_map(|(n, r, o)| {
         (
             Just(n),
             Just(r),
@@ -54,7 +54,9 @@ fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
 
-/// Runs `f` with the widest copies, then with the baseline ones; both results.
+/// Runs `f` with the widest copies (the AVX-512 ones, unless the case turned them off with
+/// `force_no_avx512`: each proptest below draws both), then with the baseline ones; both
+/// results.
 fn both<T>(mut f: impl FnMut() -> T) -> (T, T) {
     simd::force_portable(false);
     let wide = f();
@@ -68,7 +70,8 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn blocked_products_sum_each_pair_like_the_pair_kernels((n, r, o, x, w, _b) in problem()) {
+    fn blocked_products_sum_each_pair_like_the_pair_kernels((n, r, o, x, w, _b) in problem(), no512 in any::<bool>()) {
+        simd::force_no_avx512(no512);
         let (dot, dot_base) = both(|| {
             let mut out = vec![0.0f32; r * o];
             rows_dot_f32(&x, n, &w, o, &mut out);
@@ -97,7 +100,9 @@ proptest! {
     fn linear_and_dense_batches_equal_their_rows(
         (n, r, o, x, w, b) in problem(),
         a in activation(),
+        no512 in any::<bool>(),
     ) {
+        simd::force_no_avx512(no512);
         let (lin, lin_base) = both(|| {
             let mut out = vec![0.0f32; r * o];
             linear_rows_f32(&x, n, &w, &b, o, &mut out);
@@ -136,7 +141,8 @@ proptest! {
     }
 
     #[test]
-    fn kmeans_and_pca_batches_equal_their_rows((n, r, o, x, w, b) in problem(), whiten in any::<bool>()) {
+    fn kmeans_and_pca_batches_equal_their_rows((n, r, o, x, w, b) in problem(), whiten in any::<bool>(), no512 in any::<bool>()) {
+        simd::force_no_avx512(no512);
         let norms = center_norms_f32(&w, n, o);
         for (j, cc) in norms.iter().enumerate() {
             let c = &w[j * n..(j + 1) * n];
@@ -197,11 +203,15 @@ proptest! {
 #[test]
 fn the_dispatch_names_an_instruction_set() {
     let isa = simd::kernel_isa();
-    assert!(["avx2+fma", "neon", "sse2", "portable"].contains(&isa), "{isa}");
-    simd::force_portable(true);
-    assert_ne!(simd::kernel_isa(), "avx2+fma");
-    simd::force_portable(false);
+    assert!(["avx512", "avx2+fma", "neon", "sse2", "portable"].contains(&isa), "{isa}");
+    assert_eq!(isa == "avx512", simd::has_avx512());
+    simd::force_no_avx512(true);
+    assert_ne!(simd::kernel_isa(), "avx512");
     assert_eq!(simd::kernel_isa() == "avx2+fma", simd::has_avx2_fma());
+    simd::force_portable(true);
+    assert!(!["avx512", "avx2+fma"].contains(&simd::kernel_isa()));
+    simd::force_portable(false);
+    simd::force_no_avx512(false);
 }
 
 /// The canonical sum is fused: `fma(x, x, -c)` with `x = 1 + 2⁻¹²` and `c = 1 + 2⁻¹¹` (the
@@ -229,6 +239,19 @@ fn every_copy_rounds_each_multiply_add_once() {
     ] {
         assert_eq!(dot_f32_8acc(&a, &b), fused);
         let n = a.len();
+        // Eight weight rows: the AVX-512 batch block, then the AVX2 one.
+        let w8 = b.repeat(8);
+        for no512 in [false, true] {
+            simd::force_no_avx512(no512);
+            let (rows, rows_base) = both(|| {
+                let mut out = vec![0.0f32; 4 * 8];
+                rows_dot_f32(&a.repeat(4), n, &w8, 8, &mut out);
+                out
+            });
+            assert_eq!(rows, vec![fused; 32]);
+            assert_eq!(rows_base, rows);
+        }
+        simd::force_no_avx512(false);
         let (got, base) = both(|| {
             let mut rows = vec![0.0f32; 4];
             rows_dot_f32(&a.repeat(4), n, &b, 1, &mut rows);
