@@ -11,7 +11,8 @@
 //! answers. The batch micro-kernel takes four rows against two weight rows: eight
 //! accumulators of eight lanes (eight independent FMA chains, enough to cover the FMA
 //! latency on two FMA ports), six loads per eight terms, which fits the sixteen vector
-//! registers of x86_64 and leaves room on aarch64.
+//! registers of x86_64 and leaves room on aarch64. A wide kernel ([`Micro::WIDE`], the
+//! AVX-512 one, 32 registers) takes six rows against eight weight rows instead.
 //!
 //! The drivers are generic over the micro-kernel ([`Micro`]): [`Portable`] is plain Rust
 //! (`f32::mul_add`, correctly rounded everywhere) the compiler vectorises where the target

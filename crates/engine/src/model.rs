@@ -754,12 +754,17 @@ impl<'a> Model<'a> {
             });
         }
         if !self.dense_batch() {
-            // Widened exactly; a NaN becomes the plain NaN, never a tagged category.
-            let wide: Vec<f64> = rows
-                .iter()
-                .map(|&v| if v.is_nan() { f64::NAN } else { f64::from(v) })
-                .collect();
-            return self.predict_batch(&wide, out);
+            // Widened exactly; a NaN becomes the plain NaN, never a tagged category. The
+            // buffer is the output's, kept for the next call.
+            let mut wide = std::mem::take(&mut out.wide);
+            wide.clear();
+            wide.extend(
+                rows.iter()
+                    .map(|&v| if v.is_nan() { f64::NAN } else { f64::from(v) }),
+            );
+            let result = self.predict_batch(&wide, out);
+            out.wide = wide;
+            return result;
         }
         out.clear();
         out.score_width = self.score_width;
@@ -989,6 +994,7 @@ pub struct BatchOutput {
     scores32: Vec<f32>,
     tmp: Vec<f32>,
     chain: Vec<f32>,
+    wide: Vec<f64>,
     nearest: Vec<usize>,
 }
 
