@@ -321,9 +321,8 @@ fn report(measured: &Measured, counts: [usize; 4]) -> Result<String> {
     for m in models {
         let name = m["name"].as_str().unwrap_or("");
         let s = get(name, ORT, false).zip(get(name, ICEBREAK, false));
-        let b = get(name, ORT, true).zip(
-            get(name, ICEBREAK_F32, true).or_else(|| get(name, ICEBREAK, true)),
-        );
+        let b = get(name, ORT, true)
+            .zip(get(name, ICEBREAK_F32, true).or_else(|| get(name, ICEBREAK, true)));
         let (rs, ms) = s.map_or((String::new(), "not measured"), |(o, i)| {
             (ratio(o.mid / i.mid), yes(o.mid / i.mid >= SINGLE_TARGET))
         });

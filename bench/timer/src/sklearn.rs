@@ -12,10 +12,10 @@ use crate::{
 };
 use anyhow::{ensure, Context, Result};
 use icebreak_engine::{BatchOutput, Model};
-use std::hint::black_box;
-use std::time::Instant;
 use icebreak_format::Apr;
 use serde_json::{json, Value};
+use std::hint::black_box;
+use std::time::Instant;
 
 /// Largest difference from scikit-learn's outputs accepted (float32 arithmetic on 784
 /// features; onnxruntime's own difference is in the report).
@@ -66,7 +66,11 @@ pub(crate) fn time_model(m: &Value, args: &Args, rows: &Rows) -> Result<Value> {
     model.predict_batch(&widened, &mut want)?;
     model.predict_batch_f32(&rows32, &mut batch)?;
     ensure!(
-        batch.values.iter().map(|v| v.to_bits()).eq(want.values.iter().map(|v| v.to_bits())),
+        batch
+            .values
+            .iter()
+            .map(|v| v.to_bits())
+            .eq(want.values.iter().map(|v| v.to_bits())),
         "{name}: predict_batch_f32 and predict_batch disagree on the same values"
     );
 

@@ -31,8 +31,8 @@ pub use crate::family::{
     scaler::{min_max_scale_ref, standard_scale_ref},
 };
 pub use crate::simd::{
-    dense_f32, dense_rows_f32, dot_f32, kmeans_f32, kmeans_rows_f32, linear_f32, linear_rows_f32, pca_f32,
-    pca_rows_f32, rows_dot_f32, rows_sq_dist_f32, svm_kernel_values_f64,
+    dense_f32, dense_rows_f32, dot_f32, kmeans_f32, kmeans_rows_f32, linear_f32, linear_rows_f32,
+    pca_f32, pca_rows_f32, rows_dot_f32, rows_sq_dist_f32, svm_kernel_values_f64,
 };
 
 /// The canonical f32 dot product, which every f32 dense kernel computes (single row, batch,

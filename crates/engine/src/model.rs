@@ -603,7 +603,10 @@ impl<'a> Model<'a> {
                 // else reads the `f32` values as they are.
                 let widen = matches!(
                     first,
-                    Some((Stage::StandardScalerF64 { .. } | Stage::MinMaxScalerF64 { .. }, _))
+                    Some((
+                        Stage::StandardScalerF64 { .. } | Stage::MinMaxScalerF64 { .. },
+                        _
+                    ))
                 );
                 let mut wide = vec![0.0f64; if widen { nf } else { 0 }];
                 for (x, o) in rows.chunks_exact(nf).zip(work.chunks_exact_mut(nf)) {
@@ -745,7 +748,11 @@ impl<'a> Model<'a> {
     /// first kernel reads the caller's slice itself. Every other model widens the rows to
     /// `f64` first and runs [`Model::predict_batch`]. A `float32` row has no room for a
     /// category given as text: every NaN is a missing value, whatever its payload.
-    pub fn predict_batch_f32(&self, rows: &[f32], out: &mut BatchOutput) -> Result<(), EngineError> {
+    pub fn predict_batch_f32(
+        &self,
+        rows: &[f32],
+        out: &mut BatchOutput,
+    ) -> Result<(), EngineError> {
         let nf = self.n_features;
         if nf == 0 || rows.len() % nf != 0 {
             return Err(EngineError::BatchShape {
@@ -896,7 +903,6 @@ impl<'a> Model<'a> {
             }
         }
     }
-
 
     /// [`Model::predict_batch`] on up to `n_threads` threads: the rows are cut into one
     /// contiguous part per thread (at least [`MIN_ROWS_PER_THREAD`] rows each, so a small

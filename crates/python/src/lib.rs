@@ -171,11 +171,9 @@ impl Model {
         let threads = n_threads.max(1);
         py.detach(|| match &rows {
             Batch::F64(r) => predict_threads(r, nf, threads, |c, o| engine.predict_batch(c, o)),
-            Batch::F32(r) => {
-                predict_threads(r, nf, threads, |c, o| engine.predict_batch_f32(c, o))
-            }
+            Batch::F32(r) => predict_threads(r, nf, threads, |c, o| engine.predict_batch_f32(c, o)),
         })
-            .map_err(err)
+        .map_err(err)
     }
 
     /// The rows of `x` (a numpy array or a pandas DataFrame), row-major, in the precision
@@ -400,9 +398,7 @@ fn predict_threads<T: Sync>(
             .map(|chunk| {
                 s.spawn(move || {
                     let mut o = BatchOutput::default();
-                    batch(chunk, &mut o)
-                        .map(|()| o)
-                        .map_err(|e| e.to_string())
+                    batch(chunk, &mut o).map(|()| o).map_err(|e| e.to_string())
                 })
             })
             .collect();

@@ -565,7 +565,10 @@ fn a_float32_batch_is_checked_like_a_float64_batch() {
     );
     assert_eq!(
         model.predict_batch_f32(&rows[..3], &mut out).unwrap_err(),
-        icebreak_engine::EngineError::BatchShape { len: 3, n_features: 2 }
+        icebreak_engine::EngineError::BatchShape {
+            len: 3,
+            n_features: 2
+        }
     );
 }
 

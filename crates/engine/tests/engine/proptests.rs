@@ -15,8 +15,8 @@
 use crate::common::to64;
 use icebreak_engine::kernels::{
     any_non_finite_f32, argmax_f32, dot_f32, dot_f32_8acc, dot_ref, linear_f32, linear_ref,
-    ovr_normalize_f32, ovr_normalize_ref, rows_dot_f32, sigmoid_f32, sigmoid_ref, softmax_f32, softmax_ref,
-    standard_scale_f32, standard_scale_into_f32, standard_scale_ref,
+    ovr_normalize_f32, ovr_normalize_ref, rows_dot_f32, sigmoid_f32, sigmoid_ref, softmax_f32,
+    softmax_ref, standard_scale_f32, standard_scale_into_f32, standard_scale_ref,
 };
 use icebreak_engine::{reference, BatchOutput, EngineError, Model};
 use icebreak_format::testing::strategy::{self, Head, HeadParts};

@@ -203,7 +203,10 @@ proptest! {
 #[test]
 fn the_dispatch_names_an_instruction_set() {
     let isa = simd::kernel_isa();
-    assert!(["avx512", "avx2+fma", "neon", "sse2", "portable"].contains(&isa), "{isa}");
+    assert!(
+        ["avx512", "avx2+fma", "neon", "sse2", "portable"].contains(&isa),
+        "{isa}"
+    );
     assert_eq!(isa == "avx512", simd::has_avx512());
     simd::force_no_avx512(true);
     assert_ne!(simd::kernel_isa(), "avx512");
@@ -225,17 +228,20 @@ fn every_copy_rounds_each_multiply_add_once() {
     let fused = f32::EPSILON / 2.0; // 2^-24
     for (a, b) in [
         (vec![1.0, x], vec![-c, x]),
-        ({
-            let mut a = vec![0.0f32; 18];
-            a[0] = 1.0;
-            a[8] = x;
-            a
-        }, {
-            let mut b = vec![0.0f32; 18];
-            b[0] = -c;
-            b[8] = x;
-            b
-        }),
+        (
+            {
+                let mut a = vec![0.0f32; 18];
+                a[0] = 1.0;
+                a[8] = x;
+                a
+            },
+            {
+                let mut b = vec![0.0f32; 18];
+                b[0] = -c;
+                b[8] = x;
+                b
+            },
+        ),
     ] {
         assert_eq!(dot_f32_8acc(&a, &b), fused);
         let n = a.len();
