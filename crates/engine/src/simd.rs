@@ -1,33 +1,35 @@
 //! Runtime CPU dispatch of the dense kernels: the only module of the engine with `unsafe`.
 //!
 //! Each entry point below is one `#[inline(always)]` body from its family module (or
-//! `blocked`) compiled twice: for the baseline target (SSE2 on x86_64, NEON on aarch64,
-//! where NEON and FMA are always present), and on x86_64 once more with AVX2 and FMA
-//! enabled, chosen at run time when the CPU has both. The AVX2+FMA copy's micro-kernel is
-//! explicit 256-bit vectors (`std::arch`); the baseline copy is plain Rust the compiler
-//! vectorises where it can.
+//! `blocked`) compiled for the baseline target (SSE2 on x86_64, NEON on aarch64, where NEON
+//! and FMA are always present) and, on x86_64, twice more: with AVX2 and FMA enabled, and
+//! with AVX-512F enabled, chosen at run time by what the CPU has. The AVX2+FMA copy's
+//! micro-kernel is explicit 256-bit vectors (`std::arch`); the AVX-512 copy's batch
+//! micro-kernel holds two pairs' eight lanes in one 512-bit register (six rows against
+//! eight weight rows) and hands every other shape to the AVX2+FMA kernel; the baseline copy
+//! is plain Rust the compiler vectorises where it can.
 //!
 //! **The dispatch never changes an answer's bits.** Every f32 sum of products is the
 //! canonical fused multiply-add order of [`crate::kernels::dot_f32_8acc`]: eight lanes of
 //! `fma(x_i, w_i, acc)`, a fixed tree over the lanes, the remainder last. A fused
-//! multiply-add rounds once, and IEEE 754 defines that one rounding exactly, so the AVX2+FMA
-//! copy (`vfmadd231ps`), the baseline copy on aarch64 (`fmla`) and the baseline copy on an
+//! multiply-add rounds once, and IEEE 754 defines that one rounding exactly, so the AVX-512
+//! and AVX2+FMA copies (`vfmadd231ps`), the baseline copy on aarch64 (`fmla`) and the baseline copy on an
 //! x86_64 CPU without FMA (`f32::mul_add`, a call of the C library's correctly rounded
 //! `fmaf` per term: slow, the same bits) all compute the same value. Rust never contracts a
 //! plain `a * b + c` into an FMA, so the code outside the sums (activations, k-means'
 //! `-2 x·c + ‖x‖²`) is the same operations in every copy. A model answers with the same
-//! bits on every x86_64 CPU, with or without AVX2 and FMA, and on aarch64; the batch path
-//! equals the single-row path. Tests hold every entry point to its portable body bit for
-//! bit (`crates/engine/tests/engine/simd.rs`). The SVM's `f64` kernel values keep their
-//! multiply-then-add order (no FMA) in both copies.
+//! bits on every x86_64 CPU, with or without AVX-512, AVX2 and FMA, and on aarch64; the
+//! batch path equals the single-row path. Tests hold every entry point to its portable body
+//! bit for bit (`crates/engine/tests/engine/simd.rs`). The SVM's `f64` kernel values keep
+//! their multiply-then-add order (no FMA) in every copy.
 //!
 //! The detection is `std::arch::is_x86_feature_detected!`, which caches the CPUID result in
 //! a static after the first call: per call it costs two relaxed loads and a branch, no
 //! setup.
 //!
 //! Safety: an `unsafe fn` with `#[target_feature(enable = "avx2,fma")]` may only run on a
-//! CPU with AVX2 and FMA. Each is private to its entry point and called only after the
-//! check.
+//! CPU with AVX2 and FMA, one with `"avx512f,avx2,fma"` on a CPU with all three. Each is
+//! private to its entry point and called only after the check.
 
 #![allow(unsafe_code)]
 
