@@ -96,23 +96,41 @@ impl Micro for Portable {
         ws: [&[f32]; C],
         n: usize,
     ) -> [[f32; C]; R] {
+        // Without hardware FMA (x86_64's baseline target) each `mul_add` is a call of the C
+        // library's `fmaf`: nothing to vectorise, so every pair runs one out-of-line loop,
+        // in the same order. This keeps the baseline copies small (they run only on CPUs
+        // without AVX2 and FMA, where the calls dominate the time whatever the shape).
+        #[cfg(all(target_arch = "x86_64", not(target_feature = "fma")))]
+        let out = {
+            let mut out = [[0.0f32; C]; R];
+            for r in 0..R {
+                for c in 0..C {
+                    out[r][c] = pair_out_of_line::<T>(&rows[r][..n], &ws[c][..n]);
+                }
+            }
+            out
+        };
         // The shapes the single-row path uses most get kernels written with zipped chunk
         // iterators, which the compiler vectorises reliably (`R` and `C` are constants, so
         // the choice costs nothing at run time).
-        let mut out = [[0.0f32; C]; R];
-        if R == 1 && C == 1 {
-            out[0][0] = pair_zip::<T>(&rows[0][..n], &ws[0][..n]);
-            out
-        } else if R == 1 && C == 4 {
-            let d = row_x4_zip::<T>(
-                &rows[0][..n],
-                [&ws[0][..n], &ws[1][..n], &ws[2][..n], &ws[3][..n]],
-            );
-            out[0].copy_from_slice(&d[..C]);
-            out
-        } else {
-            micro::<T, R, C>(rows, ws, n)
-        }
+        #[cfg(not(all(target_arch = "x86_64", not(target_feature = "fma"))))]
+        let out = {
+            let mut out = [[0.0f32; C]; R];
+            if R == 1 && C == 1 {
+                out[0][0] = pair_zip::<T>(&rows[0][..n], &ws[0][..n]);
+                out
+            } else if R == 1 && C == 4 {
+                let d = row_x4_zip::<T>(
+                    &rows[0][..n],
+                    [&ws[0][..n], &ws[1][..n], &ws[2][..n], &ws[3][..n]],
+                );
+                out[0].copy_from_slice(&d[..C]);
+                out
+            } else {
+                micro::<T, R, C>(rows, ws, n)
+            }
+        };
+        out
     }
 
     #[inline(always)]
@@ -126,6 +144,13 @@ impl Micro for Portable {
             }
         })
     }
+}
+
+/// [`pair_zip`], never inlined: the baseline kernel of targets without hardware FMA.
+#[cfg(all(target_arch = "x86_64", not(target_feature = "fma")))]
+#[inline(never)]
+fn pair_out_of_line<T: Term>(x: &[f32], w: &[f32]) -> f32 {
+    pair_zip::<T>(x, w)
 }
 
 /// One pair, eight lanes, over zipped chunks.
@@ -147,6 +172,7 @@ fn pair_zip<T: Term>(x: &[f32], w: &[f32]) -> f32 {
 }
 
 /// One row against four weight rows, eight lanes each, over zipped chunks.
+#[cfg_attr(all(target_arch = "x86_64", not(target_feature = "fma")), allow(dead_code))] // FMA targets only
 #[inline(always)]
 fn row_x4_zip<T: Term>(x: &[f32], w: [&[f32]; 4]) -> [f32; 4] {
     let n = x.len();
@@ -179,6 +205,7 @@ fn row_x4_zip<T: Term>(x: &[f32], w: [&[f32]; 4]) -> [f32; 4] {
 
 /// The first `chunks` groups of eight values of `v`, as arrays: indexing them needs no
 /// bounds check the compiler cannot remove, so the lane loops below vectorise.
+#[cfg_attr(all(target_arch = "x86_64", not(target_feature = "fma")), allow(dead_code))] // FMA targets only
 #[inline(always)]
 fn eights(v: &[f32], chunks: usize) -> &[[f32; 8]] {
     bytemuck::cast_slice(&v[..chunks * 8])
@@ -186,6 +213,7 @@ fn eights(v: &[f32], chunks: usize) -> &[[f32; 8]] {
 
 /// `R` rows against `C` weight rows, each `n` long: `out[r][c]`, each pair in the order of
 /// the module docs.
+#[cfg_attr(all(target_arch = "x86_64", not(target_feature = "fma")), allow(dead_code))] // FMA targets only
 #[inline(always)]
 fn micro<T: Term, const R: usize, const C: usize>(
     rows: [&[f32]; R],
