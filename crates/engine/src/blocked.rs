@@ -172,7 +172,10 @@ fn pair_zip<T: Term>(x: &[f32], w: &[f32]) -> f32 {
 }
 
 /// One row against four weight rows, eight lanes each, over zipped chunks.
-#[cfg_attr(all(target_arch = "x86_64", not(target_feature = "fma")), allow(dead_code))] // FMA targets only
+#[cfg_attr(
+    all(target_arch = "x86_64", not(target_feature = "fma")),
+    allow(dead_code)
+)] // FMA targets only
 #[inline(always)]
 fn row_x4_zip<T: Term>(x: &[f32], w: [&[f32]; 4]) -> [f32; 4] {
     let n = x.len();
@@ -205,7 +208,10 @@ fn row_x4_zip<T: Term>(x: &[f32], w: [&[f32]; 4]) -> [f32; 4] {
 
 /// The first `chunks` groups of eight values of `v`, as arrays: indexing them needs no
 /// bounds check the compiler cannot remove, so the lane loops below vectorise.
-#[cfg_attr(all(target_arch = "x86_64", not(target_feature = "fma")), allow(dead_code))] // FMA targets only
+#[cfg_attr(
+    all(target_arch = "x86_64", not(target_feature = "fma")),
+    allow(dead_code)
+)] // FMA targets only
 #[inline(always)]
 fn eights(v: &[f32], chunks: usize) -> &[[f32; 8]] {
     bytemuck::cast_slice(&v[..chunks * 8])
@@ -213,7 +219,10 @@ fn eights(v: &[f32], chunks: usize) -> &[[f32; 8]] {
 
 /// `R` rows against `C` weight rows, each `n` long: `out[r][c]`, each pair in the order of
 /// the module docs.
-#[cfg_attr(all(target_arch = "x86_64", not(target_feature = "fma")), allow(dead_code))] // FMA targets only
+#[cfg_attr(
+    all(target_arch = "x86_64", not(target_feature = "fma")),
+    allow(dead_code)
+)] // FMA targets only
 #[inline(always)]
 fn micro<T: Term, const R: usize, const C: usize>(
     rows: [&[f32]; R],

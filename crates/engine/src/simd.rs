@@ -270,7 +270,7 @@ dispatch! {
         = micro blocked::rows_all::<SqDist, _>;
 }
 
-/// The AVX2+FMA micro-kernel (x86_64).
+/// The AVX2+FMA and AVX-512 micro-kernels (x86_64).
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86 {
     use crate::blocked::{Micro, Term};
@@ -390,7 +390,8 @@ pub(crate) mod x86 {
             Avx512(())
         }
 
-        /// The AVX2+FMA kernel, for the shapes this one leaves to it.
+        /// The AVX2+FMA kernel, for the shapes this one leaves to it: an `Avx512` proves
+        /// AVX2 and FMA too (`has_avx512` checks all three).
         #[inline(always)]
         fn avx2(self) -> Avx2 {
             Avx2(())
@@ -559,7 +560,8 @@ pub(crate) mod x86 {
                 for (x, w) in rows[r][chunks * 8..n].iter().zip(&ws[c][chunks * 8..n]) {
                     tail = T::acc(tail, *x, *w);
                 }
-                out[r][c] = lanes8_avx(acc[r][c]) + tail;
+                // SAFETY: this function's own requirement (AVX2 and FMA).
+                out[r][c] = unsafe { lanes8_avx(acc[r][c]) } + tail;
             }
         }
         out
