@@ -573,7 +573,8 @@ impl<'a> Model<'a> {
     ) -> Result<(), EngineError> {
         let nf = self.n_features;
         let n_rows = rows.len().checked_div(nf).unwrap_or(0);
-        work.clear();
+        // Every value is written below: the buffer is only resized, never zeroed again
+        // (a chunked batch reuses it chunk after chunk).
         work.resize(n_rows * nf, 0.0);
         if n_rows == 0 {
             return Ok(());
@@ -638,7 +639,7 @@ impl<'a> Model<'a> {
                     whiten,
                     ..
                 } => {
-                    tmp.clear();
+                    // Every output is written.
                     tmp.resize(n_rows * no, 0.0);
                     simd::pca_rows_f32(work, w, mean, components, whiten, no, tmp);
                     std::mem::swap(work, tmp);
@@ -651,7 +652,7 @@ impl<'a> Model<'a> {
                     }
                 }
                 _ => {
-                    tmp.clear();
+                    // Every output row is written.
                     tmp.resize(n_rows * no, 0.0);
                     for (x, o) in work.chunks_exact(w).zip(tmp.chunks_exact_mut(no)) {
                         a[..w].copy_from_slice(x);

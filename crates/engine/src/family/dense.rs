@@ -182,7 +182,7 @@ pub(crate) fn chain_rows(
             if !first {
                 std::mem::swap(tmp, out);
             }
-            out.clear();
+            // Every output is written by the layer: resized, not zeroed.
             out.resize(n_rows * no, 0.0);
             let src: &[f32] = if first { x } else { tmp };
             crate::simd::dense_rows_f32(src, w, weights, bias, activation, out);
