@@ -614,11 +614,19 @@ impl<'a> Model<'a> {
                     if check {
                         self.check_row_f32(x)?;
                     }
+                    // A NaN becomes the plain NaN, as `predict_batch_f32` widens it.
                     if widen {
-                        kernels::widen(x, &mut wide);
+                        for (d, v) in wide.iter_mut().zip(x) {
+                            *d = if v.is_nan() { f64::NAN } else { f64::from(*v) };
+                        }
                         into_f32(&wide, o);
                     } else {
                         o.copy_from_slice(x);
+                        if kernels::any_non_finite_f32(o) {
+                            for v in o.iter_mut().filter(|v| v.is_nan()) {
+                                *v = f32::NAN;
+                            }
+                        }
                     }
                 }
             }
@@ -814,16 +822,10 @@ impl<'a> Model<'a> {
         while r0 < n_rows {
             let r1 = (r0 + chunk).min(n_rows);
             let part = rows.rows(r0 * nf, r1 * nf);
-            // `f32` rows straight into an estimator need no copy: checked, then read in place.
+            // `f32` rows straight into an estimator need no copy when they are all finite
+            // (the rest is checked, and its NaNs made plain, by `preprocess_rows`).
             let x: &[f32] = match part {
-                Rows::F32(r) if self.pre_end == 0 => {
-                    if kernels::any_non_finite_f32(r) {
-                        for row in r.chunks_exact(nf) {
-                            self.check_row_f32(row)?;
-                        }
-                    }
-                    r
-                }
+                Rows::F32(r) if self.pre_end == 0 && !kernels::any_non_finite_f32(r) => r,
                 _ => {
                     self.preprocess_rows(part, &mut out.work, &mut out.tmp, true)?;
                     &out.work
