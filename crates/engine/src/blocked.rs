@@ -2,26 +2,33 @@
 //! the dense families (linear models, MLP layers, PCA, k-means distances).
 //!
 //! Every `(row, weight row)` pair is summed in exactly the order of
-//! [`dot_f32_8acc`](crate::kernels::dot_f32_8acc) (lane `k` of eight accumulates the terms
-//! `i ≡ k (mod 8)`; the lanes are added as `((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7))`;
-//! the remainder is summed from its first term and added last). Blocking only changes which
+//! [`dot_f32_8acc`](crate::kernels::dot_f32_8acc), the canonical f32 dot product: lane `k`
+//! of eight accumulates the terms `i ≡ k (mod 8)` in feature order with fused multiply-adds
+//! (`acc_k = fma(x_i, w_i, acc_k)`, one rounding per term); the lanes are added as
+//! `((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7))`; the remainder (fewer than eight
+//! terms) is accumulated the same way from 0 and added last. Blocking only changes which
 //! products are in flight together, so the batch answers are bit for bit the single-row
-//! answers. The micro-kernel takes four rows against two weight rows: eight accumulators
-//! of eight lanes, six loads per eight terms, which fits the sixteen vector registers of
-//! x86_64 and leaves room on aarch64.
+//! answers. The batch micro-kernel takes four rows against two weight rows: eight
+//! accumulators of eight lanes (eight independent FMA chains, enough to cover the FMA
+//! latency on two FMA ports), six loads per eight terms, which fits the sixteen vector
+//! registers of x86_64 and leaves room on aarch64. A wide kernel ([`Micro::WIDE`], the
+//! AVX-512 one, 32 registers) takes six rows against eight weight rows instead.
 //!
-//! The drivers are generic over the micro-kernel ([`Micro`]): [`Portable`] is plain Rust the
-//! compiler vectorises for the baseline target; [`crate::simd`] passes its AVX2 kernel
-//! (explicit 256-bit vectors, one register per pair's eight lanes) on CPUs that have AVX2.
+//! The drivers are generic over the micro-kernel ([`Micro`]): [`Portable`] is plain Rust
+//! (`f32::mul_add`, correctly rounded everywhere) the compiler vectorises where the target
+//! has FMA; [`crate::simd`] passes its AVX2+FMA kernel (explicit 256-bit vectors, one
+//! register per pair's eight lanes) on CPUs that have both.
 
-/// The term a pair accumulates: a product (`x · w`) or a squared difference (`(x − w)²`).
+/// The term a pair accumulates: a product (`x · w`) or a squared difference (`(x − w)²`),
+/// added to its accumulator by one fused multiply-add.
 pub(crate) trait Term {
     /// Whether the term is a squared difference (else a product); the vector kernels of
     /// [`crate::simd`] read it.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // only the AVX2 kernel reads it
     const SQUARED: bool;
-    /// One term.
-    fn term(x: f32, w: f32) -> f32;
+    /// `acc + term(x, w)`, rounded once: `fma(x, w, acc)`, or `fma(d, d, acc)` with
+    /// `d = x − w` (the difference rounded first).
+    fn acc(acc: f32, x: f32, w: f32) -> f32;
 }
 
 /// `x · w`: dot products.
@@ -32,17 +39,17 @@ pub(crate) struct SqDist;
 impl Term for Dot {
     const SQUARED: bool = false;
     #[inline(always)]
-    fn term(x: f32, w: f32) -> f32 {
-        x * w
+    fn acc(acc: f32, x: f32, w: f32) -> f32 {
+        x.mul_add(w, acc)
     }
 }
 
 impl Term for SqDist {
     const SQUARED: bool = true;
     #[inline(always)]
-    fn term(x: f32, w: f32) -> f32 {
+    fn acc(acc: f32, x: f32, w: f32) -> f32 {
         let d = x - w;
-        d * d
+        d.mul_add(d, acc)
     }
 }
 
@@ -55,6 +62,11 @@ pub(crate) fn lanes8(a: &[f32; 8]) -> f32 {
 /// A micro-kernel: `R` rows against `C` weight rows, each pair summed in the order of the
 /// module docs. [`Portable`] is the plain Rust one; `crate::simd` has an AVX2 one.
 pub(crate) trait Micro: Copy {
+    /// The batch driver gives this kernel six rows against eight weight rows at a time (its
+    /// 32 registers hold 6 × 8 pairs' lanes: AVX-512; measured 1.1 × the throughput of four
+    /// rows at a time on a 784-128 layer), else four rows against two.
+    const WIDE: bool;
+
     /// `out[r][c]`, the term-sum of `rows[r][..n]` and `ws[c][..n]`.
     fn micro<T: Term, const R: usize, const C: usize>(
         self,
@@ -68,11 +80,15 @@ pub(crate) trait Micro: Copy {
     fn sv_f64<const SQ: bool, const N: usize>(self, x: &[f64], svs: [&[f32]; N]) -> [f64; N];
 }
 
-/// The plain Rust micro-kernel, vectorised by the compiler for the baseline target.
+/// The plain Rust micro-kernel: `f32::mul_add`, vectorised by the compiler where the
+/// target has FMA (aarch64's NEON); on an x86_64 CPU without FMA each one is a call of the
+/// C library's `fmaf`, exact but slow (such CPUs predate 2013).
 #[derive(Clone, Copy)]
 pub(crate) struct Portable;
 
 impl Micro for Portable {
+    const WIDE: bool = false;
+
     #[inline(always)]
     fn micro<T: Term, const R: usize, const C: usize>(
         self,
@@ -80,23 +96,41 @@ impl Micro for Portable {
         ws: [&[f32]; C],
         n: usize,
     ) -> [[f32; C]; R] {
+        // Without hardware FMA (x86_64's baseline target) each `mul_add` is a call of the C
+        // library's `fmaf`: nothing to vectorise, so every pair runs one out-of-line loop,
+        // in the same order. This keeps the baseline copies small (they run only on CPUs
+        // without AVX2 and FMA, where the calls dominate the time whatever the shape).
+        #[cfg(all(target_arch = "x86_64", not(target_feature = "fma")))]
+        let out = {
+            let mut out = [[0.0f32; C]; R];
+            for r in 0..R {
+                for c in 0..C {
+                    out[r][c] = pair_out_of_line::<T>(&rows[r][..n], &ws[c][..n]);
+                }
+            }
+            out
+        };
         // The shapes the single-row path uses most get kernels written with zipped chunk
         // iterators, which the compiler vectorises reliably (`R` and `C` are constants, so
         // the choice costs nothing at run time).
-        let mut out = [[0.0f32; C]; R];
-        if R == 1 && C == 1 {
-            out[0][0] = pair_zip::<T>(&rows[0][..n], &ws[0][..n]);
-            out
-        } else if R == 1 && C == 4 {
-            let d = row_x4_zip::<T>(
-                &rows[0][..n],
-                [&ws[0][..n], &ws[1][..n], &ws[2][..n], &ws[3][..n]],
-            );
-            out[0].copy_from_slice(&d[..C]);
-            out
-        } else {
-            micro::<T, R, C>(rows, ws, n)
-        }
+        #[cfg(not(all(target_arch = "x86_64", not(target_feature = "fma"))))]
+        let out = {
+            let mut out = [[0.0f32; C]; R];
+            if R == 1 && C == 1 {
+                out[0][0] = pair_zip::<T>(&rows[0][..n], &ws[0][..n]);
+                out
+            } else if R == 1 && C == 4 {
+                let d = row_x4_zip::<T>(
+                    &rows[0][..n],
+                    [&ws[0][..n], &ws[1][..n], &ws[2][..n], &ws[3][..n]],
+                );
+                out[0].copy_from_slice(&d[..C]);
+                out
+            } else {
+                micro::<T, R, C>(rows, ws, n)
+            }
+        };
+        out
     }
 
     #[inline(always)]
@@ -112,6 +146,13 @@ impl Micro for Portable {
     }
 }
 
+/// [`pair_zip`], never inlined: the baseline kernel of targets without hardware FMA.
+#[cfg(all(target_arch = "x86_64", not(target_feature = "fma")))]
+#[inline(never)]
+fn pair_out_of_line<T: Term>(x: &[f32], w: &[f32]) -> f32 {
+    pair_zip::<T>(x, w)
+}
+
 /// One pair, eight lanes, over zipped chunks.
 #[inline(always)]
 fn pair_zip<T: Term>(x: &[f32], w: &[f32]) -> f32 {
@@ -120,17 +161,21 @@ fn pair_zip<T: Term>(x: &[f32], w: &[f32]) -> f32 {
     let mut cw = w.chunks_exact(8);
     for (a, b) in (&mut cx).zip(&mut cw) {
         for k in 0..8 {
-            acc[k] += T::term(a[k], b[k]);
+            acc[k] = T::acc(acc[k], a[k], b[k]);
         }
     }
     let mut tail = 0.0f32;
     for (a, b) in cx.remainder().iter().zip(cw.remainder()) {
-        tail += T::term(*a, *b);
+        tail = T::acc(tail, *a, *b);
     }
     lanes8(&acc) + tail
 }
 
 /// One row against four weight rows, eight lanes each, over zipped chunks.
+#[cfg_attr(
+    all(target_arch = "x86_64", not(target_feature = "fma")),
+    allow(dead_code)
+)] // FMA targets only
 #[inline(always)]
 fn row_x4_zip<T: Term>(x: &[f32], w: [&[f32]; 4]) -> [f32; 4] {
     let n = x.len();
@@ -143,10 +188,10 @@ fn row_x4_zip<T: Term>(x: &[f32], w: [&[f32]; 4]) -> [f32; 4] {
         .zip(w[3].chunks_exact(8));
     for ((((xc, c0), c1), c2), c3) in chunks {
         for k in 0..8 {
-            acc[0][k] += T::term(xc[k], c0[k]);
-            acc[1][k] += T::term(xc[k], c1[k]);
-            acc[2][k] += T::term(xc[k], c2[k]);
-            acc[3][k] += T::term(xc[k], c3[k]);
+            acc[0][k] = T::acc(acc[0][k], xc[k], c0[k]);
+            acc[1][k] = T::acc(acc[1][k], xc[k], c1[k]);
+            acc[2][k] = T::acc(acc[2][k], xc[k], c2[k]);
+            acc[3][k] = T::acc(acc[3][k], xc[k], c3[k]);
         }
     }
     let start = n - n % 8;
@@ -154,7 +199,7 @@ fn row_x4_zip<T: Term>(x: &[f32], w: [&[f32]; 4]) -> [f32; 4] {
     for (c, wc) in w.iter().enumerate() {
         let mut tail = 0.0f32;
         for (a, b) in x[start..].iter().zip(&wc[start..n]) {
-            tail += T::term(*a, *b);
+            tail = T::acc(tail, *a, *b);
         }
         out[c] = lanes8(&acc[c]) + tail;
     }
@@ -163,6 +208,10 @@ fn row_x4_zip<T: Term>(x: &[f32], w: [&[f32]; 4]) -> [f32; 4] {
 
 /// The first `chunks` groups of eight values of `v`, as arrays: indexing them needs no
 /// bounds check the compiler cannot remove, so the lane loops below vectorise.
+#[cfg_attr(
+    all(target_arch = "x86_64", not(target_feature = "fma")),
+    allow(dead_code)
+)] // FMA targets only
 #[inline(always)]
 fn eights(v: &[f32], chunks: usize) -> &[[f32; 8]] {
     bytemuck::cast_slice(&v[..chunks * 8])
@@ -170,6 +219,10 @@ fn eights(v: &[f32], chunks: usize) -> &[[f32; 8]] {
 
 /// `R` rows against `C` weight rows, each `n` long: `out[r][c]`, each pair in the order of
 /// the module docs.
+#[cfg_attr(
+    all(target_arch = "x86_64", not(target_feature = "fma")),
+    allow(dead_code)
+)] // FMA targets only
 #[inline(always)]
 fn micro<T: Term, const R: usize, const C: usize>(
     rows: [&[f32]; R],
@@ -186,7 +239,7 @@ fn micro<T: Term, const R: usize, const C: usize>(
             for r in 0..R {
                 let x = xs[r][ch];
                 for k in 0..8 {
-                    acc[r][c][k] += T::term(x[k], w[k]);
+                    acc[r][c][k] = T::acc(acc[r][c][k], x[k], w[k]);
                 }
             }
         }
@@ -196,7 +249,7 @@ fn micro<T: Term, const R: usize, const C: usize>(
         for c in 0..C {
             let mut tail = 0.0f32;
             for (x, w) in rows[r][chunks * 8..n].iter().zip(&ws[c][chunks * 8..n]) {
-                tail += T::term(*x, *w);
+                tail = T::acc(tail, *x, *w);
             }
             out[r][c] = lanes8(&acc[r][c]) + tail;
         }
@@ -225,7 +278,8 @@ pub(crate) fn row_x4<T: Term, M: Micro>(m: M, x: &[f32], w: &[f32]) -> [f32; 4] 
 }
 
 /// One row against every weight row of `w` (`out.len()` rows of `x.len()` values):
-/// `out[j] = term-sum(x, w_j)`, four weight rows at a time.
+/// `out[j] = term-sum(x, w_j)`, eight weight rows at a time (eight independent chains of
+/// fused multiply-adds, enough to hide their latency), then four, then one.
 #[inline(always)]
 pub(crate) fn row_all<T: Term, M: Micro>(m: M, x: &[f32], w: &[f32], out: &mut [f32]) {
     let n = x.len();
@@ -233,9 +287,15 @@ pub(crate) fn row_all<T: Term, M: Micro>(m: M, x: &[f32], w: &[f32], out: &mut [
         out.fill(0.0);
         return;
     }
-    let mut blocks = w.chunks_exact(4 * n);
     let mut j = 0;
-    for (block, o) in (&mut blocks).zip(out.chunks_exact_mut(4)) {
+    let mut b8 = w.chunks_exact(8 * n);
+    for (block, o) in (&mut b8).zip(out.chunks_exact_mut(8)) {
+        let ws: [&[f32]; 8] = std::array::from_fn(|k| &block[k * n..(k + 1) * n]);
+        o.copy_from_slice(&m.micro::<T, 1, 8>([x], ws, n)[0]);
+        j += 8;
+    }
+    let mut blocks = b8.remainder().chunks_exact(4 * n);
+    for (block, o) in (&mut blocks).zip(out[j..].chunks_exact_mut(4)) {
         o.copy_from_slice(&row_x4::<T, M>(m, x, block));
         j += 4;
     }
@@ -262,29 +322,14 @@ pub(crate) fn rows_all<T: Term, M: Micro>(
     let n_rows = x.len() / n;
     let w = &w[..n_out * n];
     let mut r = 0;
+    if M::WIDE {
+        while r + WIDE_ROWS <= n_rows {
+            block::<T, M, WIDE_ROWS>(m, x, r, n, w, n_out, out);
+            r += WIDE_ROWS;
+        }
+    }
     while r + 4 <= n_rows {
-        let xs = [
-            &x[r * n..(r + 1) * n],
-            &x[(r + 1) * n..(r + 2) * n],
-            &x[(r + 2) * n..(r + 3) * n],
-            &x[(r + 3) * n..(r + 4) * n],
-        ];
-        let mut j = 0;
-        while j + 2 <= n_out {
-            let ws = [&w[j * n..(j + 1) * n], &w[(j + 1) * n..(j + 2) * n]];
-            let d = m.micro::<T, 4, 2>(xs, ws, n);
-            for (k, dk) in d.iter().enumerate() {
-                out[(r + k) * n_out + j] = dk[0];
-                out[(r + k) * n_out + j + 1] = dk[1];
-            }
-            j += 2;
-        }
-        if j < n_out {
-            let d = m.micro::<T, 4, 1>(xs, [&w[j * n..(j + 1) * n]], n);
-            for (k, dk) in d.iter().enumerate() {
-                out[(r + k) * n_out + j] = dk[0];
-            }
-        }
+        block::<T, M, 4>(m, x, r, n, w, n_out, out);
         r += 4;
     }
     while r < n_rows {
@@ -295,5 +340,50 @@ pub(crate) fn rows_all<T: Term, M: Micro>(
             &mut out[r * n_out..(r + 1) * n_out],
         );
         r += 1;
+    }
+}
+
+/// Rows a wide kernel ([`Micro::WIDE`]) takes at a time: 6 × 8 pairs are 24 accumulators,
+/// with four weight registers and one row register 29 of AVX-512's 32.
+const WIDE_ROWS: usize = 6;
+
+/// Rows `r..r + R` against every weight row: eight weight rows at a time for a wide kernel,
+/// then two, then one.
+#[inline(always)]
+fn block<T: Term, M: Micro, const R: usize>(
+    m: M,
+    x: &[f32],
+    r: usize,
+    n: usize,
+    w: &[f32],
+    n_out: usize,
+    out: &mut [f32],
+) {
+    let xs: [&[f32]; R] = std::array::from_fn(|k| &x[(r + k) * n..(r + k + 1) * n]);
+    let mut j = 0;
+    if M::WIDE {
+        while j + 8 <= n_out {
+            let ws: [&[f32]; 8] = std::array::from_fn(|k| &w[(j + k) * n..(j + k + 1) * n]);
+            let d = m.micro::<T, R, 8>(xs, ws, n);
+            for (k, dk) in d.iter().enumerate() {
+                out[(r + k) * n_out + j..(r + k) * n_out + j + 8].copy_from_slice(dk);
+            }
+            j += 8;
+        }
+    }
+    while j + 2 <= n_out {
+        let ws = [&w[j * n..(j + 1) * n], &w[(j + 1) * n..(j + 2) * n]];
+        let d = m.micro::<T, R, 2>(xs, ws, n);
+        for (k, dk) in d.iter().enumerate() {
+            out[(r + k) * n_out + j] = dk[0];
+            out[(r + k) * n_out + j + 1] = dk[1];
+        }
+        j += 2;
+    }
+    if j < n_out {
+        let d = m.micro::<T, R, 1>(xs, [&w[j * n..(j + 1) * n]], n);
+        for (k, dk) in d.iter().enumerate() {
+            out[(r + k) * n_out + j] = dk[0];
+        }
     }
 }

@@ -4,11 +4,12 @@
 //!
 //! The primitives several families share are defined here; each family's own kernels live
 //! in its module and are re-exported here, so `kernels::X` names every kernel. The dense
-//! kernels (`linear_f32`, `dense_f32`, `kmeans_f32`, `pca_f32`, their `*_rows_f32` batch
-//! forms, `rows_dot_f32`, `svm_kernel_values_f64`) are the run-time dispatched entry points
-//! of [`crate::simd`]: the same bits on every CPU.
+//! kernels (`dot_f32`, `linear_f32`, `dense_f32`, `kmeans_f32`, `pca_f32`, their
+//! `*_rows_f32` batch forms, `rows_dot_f32`, `svm_kernel_values_f64`) are the run-time
+//! dispatched entry points of [`crate::simd`]: the same bits on every CPU, each f32 sum the
+//! canonical fused multiply-add order of [`dot_f32_8acc`].
 
-pub use crate::family::dense::{activate_f32, activate_f64, dense_f64, dot_rows4_f32};
+pub use crate::family::dense::{activate_f32, activate_f64, dense_f64};
 pub use crate::family::imputer::impute_f32;
 pub use crate::family::kmeans::{center_norms_f32, kmeans_f64, sq_dist_f32_8acc};
 pub use crate::family::linear::linear_f64;
@@ -30,11 +31,19 @@ pub use crate::family::{
     scaler::{min_max_scale_ref, standard_scale_ref},
 };
 pub use crate::simd::{
-    dense_f32, dense_rows_f32, kmeans_f32, kmeans_rows_f32, linear_f32, linear_rows_f32, pca_f32,
-    pca_rows_f32, rows_dot_f32, rows_sq_dist_f32, svm_kernel_values_f64,
+    dense_f32, dense_rows_f32, dot_f32, kmeans_f32, kmeans_rows_f32, linear_f32, linear_rows_f32,
+    pca_f32, pca_rows_f32, rows_dot_f32, rows_sq_dist_f32, svm_kernel_values_f64,
 };
 
-/// Dot product with eight independent accumulators, so the loop vectorises and pipelines.
+/// The canonical f32 dot product, which every f32 dense kernel computes (single row, batch,
+/// every instruction set): eight lanes, lane `k` accumulating the terms `i ≡ k (mod 8)` in
+/// feature order with fused multiply-adds (`acc_k = fma(a_i, b_i, acc_k)`, one rounding
+/// per term), the lanes added as `((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7))`, the
+/// remaining terms (fewer than eight) accumulated from 0 the same way and added last.
+///
+/// This is the plain definition (`f32::mul_add`, correctly rounded on every target; on an
+/// x86_64 CPU without FMA a call of the C library's `fmaf` per term). The kernels compute
+/// the same bits faster: [`crate::simd::dot_f32`] and the other dispatched entry points.
 #[inline]
 pub fn dot_f32_8acc(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
@@ -44,47 +53,16 @@ pub fn dot_f32_8acc(a: &[f32], b: &[f32]) -> f32 {
     let mut cb = b.chunks_exact(8);
     for (x, y) in (&mut ca).zip(&mut cb) {
         for k in 0..8 {
-            acc[k] += x[k] * y[k];
+            acc[k] = x[k].mul_add(y[k], acc[k]);
         }
     }
     let mut tail = 0.0f32;
     for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
-        tail += x * y;
+        tail = x.mul_add(*y, tail);
     }
     let s0 = (acc[0] + acc[4]) + (acc[1] + acc[5]);
     let s1 = (acc[2] + acc[6]) + (acc[3] + acc[7]);
     (s0 + s1) + tail
-}
-
-/// Four dot products of four rows against one weight vector, sharing the weight loads
-/// (the batch path). Rows must all have the weight vector's length.
-#[inline]
-pub fn dot4_f32(rows: [&[f32]; 4], w: &[f32]) -> [f32; 4] {
-    let n = w.len();
-    let [r0, r1, r2, r3] = rows;
-    let (r0, r1, r2, r3) = (&r0[..n], &r1[..n], &r2[..n], &r3[..n]);
-    let mut acc = [[0.0f32; 8]; 4];
-    let chunks = n / 8;
-    for c in 0..chunks {
-        let o = c * 8;
-        let wc = &w[o..o + 8];
-        for (r, row) in [r0, r1, r2, r3].iter().enumerate() {
-            let xc = &row[o..o + 8];
-            for k in 0..8 {
-                acc[r][k] += xc[k] * wc[k];
-            }
-        }
-    }
-    let mut out = [0.0f32; 4];
-    for (r, row) in [r0, r1, r2, r3].iter().enumerate() {
-        let a = &acc[r];
-        let mut tail = 0.0f32;
-        for i in chunks * 8..n {
-            tail += row[i] * w[i];
-        }
-        out[r] = (((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))) + tail;
-    }
-    out
 }
 
 #[cfg(feature = "testing")]

@@ -59,6 +59,35 @@ pub struct Model<'a> {
 /// thread costs more than the rows.
 pub const MIN_ROWS_PER_THREAD: usize = 64;
 
+/// A batch's rows as the caller gave them.
+#[derive(Clone, Copy)]
+enum Rows<'r> {
+    F64(&'r [f64]),
+    F32(&'r [f32]),
+}
+
+impl<'r> Rows<'r> {
+    fn len(&self) -> usize {
+        match self {
+            Rows::F64(r) => r.len(),
+            Rows::F32(r) => r.len(),
+        }
+    }
+
+    /// The values `start..end`.
+    fn rows(self, start: usize, end: usize) -> Rows<'r> {
+        match self {
+            Rows::F64(r) => Rows::F64(&r[start..end]),
+            Rows::F32(r) => Rows::F32(&r[start..end]),
+        }
+    }
+}
+
+/// Bytes of `f32` rows the dense batch path checks and converts before running the kernels
+/// over them (a multiple of four rows, at least four): small enough to stay in the core's
+/// L2 cache between the two passes.
+const BATCH_CHUNK_BYTES: usize = 128 * 1024;
+
 /// Reusable buffers for predictions; one per thread.
 #[derive(Debug, Clone, Default)]
 pub struct Scratch {
@@ -298,6 +327,31 @@ impl<'a> Model<'a> {
         Ok(())
     }
 
+    /// [`Model::check_row`] for a `float32` row: the count, NaN (a missing value: a
+    /// `float32` row carries no text category) where the model takes no missing values, and
+    /// infinities. Every finite `f32` is within the range of every model.
+    fn check_row_f32(&self, x: &[f32]) -> Result<(), EngineError> {
+        if x.len() != self.n_features {
+            return Err(EngineError::FeatureCount {
+                expected: self.n_features,
+                found: x.len(),
+            });
+        }
+        if !kernels::any_non_finite_f32(x) {
+            return Ok(());
+        }
+        for (index, v) in x.iter().enumerate() {
+            if v.is_nan() {
+                if self.missing == MissingValues::Reject {
+                    return Err(EngineError::Missing { index });
+                }
+            } else if v.is_infinite() {
+                return Err(EngineError::NotFinite { index });
+            }
+        }
+        Ok(())
+    }
+
     /// The `‖c‖²` of an f32 k-means estimator (computed on first use); empty otherwise.
     fn kmeans_norms(&self) -> &[f32] {
         match self.estimator() {
@@ -512,32 +566,69 @@ impl<'a> Model<'a> {
     /// row fails the call, as in [`Model::predict_batch`].
     fn preprocess_rows(
         &self,
-        rows: &[f64],
+        rows: Rows<'_>,
         work: &mut Vec<f32>,
         tmp: &mut Vec<f32>,
         check: bool,
     ) -> Result<(), EngineError> {
         let nf = self.n_features;
         let n_rows = rows.len().checked_div(nf).unwrap_or(0);
-        work.clear();
+        // Every value is written below: the buffer is only resized, never zeroed again
+        // (a chunked batch reuses it chunk after chunk).
         work.resize(n_rows * nf, 0.0);
         if n_rows == 0 {
             return Ok(());
         }
         let mut stages = &self.stages[..self.pre_end];
         let first = stages.split_first();
-        for (x, o) in rows.chunks_exact(nf).zip(work.chunks_exact_mut(nf)) {
-            if check {
-                self.check_row(x)?;
+        let into_f32 = |x: &[f64], o: &mut [f32]| match first {
+            Some((Stage::StandardScalerF64 { mean, scale }, _)) => {
+                crate::family::scaler::standard_scale_f64_into(x, mean, scale, o);
             }
-            match first {
-                Some((Stage::StandardScalerF64 { mean, scale }, _)) => {
-                    crate::family::scaler::standard_scale_f64_into(x, mean, scale, o);
+            Some((Stage::MinMaxScalerF64 { scale, min }, _)) => {
+                crate::family::scaler::min_max_scale_f64_into(x, scale, min, o);
+            }
+            _ => kernels::narrow(x, o),
+        };
+        match rows {
+            Rows::F64(rows) => {
+                for (x, o) in rows.chunks_exact(nf).zip(work.chunks_exact_mut(nf)) {
+                    if check {
+                        self.check_row(x)?;
+                    }
+                    into_f32(x, o);
                 }
-                Some((Stage::MinMaxScalerF64 { scale, min }, _)) => {
-                    crate::family::scaler::min_max_scale_f64_into(x, scale, min, o);
+            }
+            Rows::F32(rows) => {
+                // An `f64` scaler reads the row widened (exactly the values given); anything
+                // else reads the `f32` values as they are.
+                let widen = matches!(
+                    first,
+                    Some((
+                        Stage::StandardScalerF64 { .. } | Stage::MinMaxScalerF64 { .. },
+                        _
+                    ))
+                );
+                let mut wide = vec![0.0f64; if widen { nf } else { 0 }];
+                for (x, o) in rows.chunks_exact(nf).zip(work.chunks_exact_mut(nf)) {
+                    if check {
+                        self.check_row_f32(x)?;
+                    }
+                    // A NaN becomes the plain NaN, as `predict_batch_f32` widens it.
+                    if widen {
+                        for (d, v) in wide.iter_mut().zip(x) {
+                            *d = if v.is_nan() { f64::NAN } else { f64::from(*v) };
+                        }
+                        into_f32(&wide, o);
+                    } else {
+                        o.copy_from_slice(x);
+                        if kernels::any_non_finite_f32(o) {
+                            for v in o.iter_mut().filter(|v| v.is_nan()) {
+                                *v = f32::NAN;
+                            }
+                        }
+                    }
                 }
-                _ => kernels::narrow(x, o),
             }
         }
         if let Some((Stage::StandardScalerF64 { .. } | Stage::MinMaxScalerF64 { .. }, rest)) = first
@@ -556,7 +647,7 @@ impl<'a> Model<'a> {
                     whiten,
                     ..
                 } => {
-                    tmp.clear();
+                    // Every output is written.
                     tmp.resize(n_rows * no, 0.0);
                     simd::pca_rows_f32(work, w, mean, components, whiten, no, tmp);
                     std::mem::swap(work, tmp);
@@ -569,7 +660,7 @@ impl<'a> Model<'a> {
                     }
                 }
                 _ => {
-                    tmp.clear();
+                    // Every output row is written.
                     tmp.resize(n_rows * no, 0.0);
                     for (x, o) in work.chunks_exact(w).zip(tmp.chunks_exact_mut(no)) {
                         a[..w].copy_from_slice(x);
@@ -599,19 +690,14 @@ impl<'a> Model<'a> {
     /// [`Model::check_row`]: the first bad row fails the call.
     pub fn predict_batch(&self, rows: &[f64], out: &mut BatchOutput) -> Result<(), EngineError> {
         let nf = self.n_features;
-        if rows.len() % nf != 0 {
+        if nf == 0 || rows.len() % nf != 0 {
             return Err(EngineError::BatchShape {
                 len: rows.len(),
                 n_features: nf,
             });
         }
         // The dense f32 families check each row as they convert it (`preprocess_rows`).
-        let checked_in_pass = !self.all_f64
-            && match self.estimator() {
-                Some(Stage::Linear { .. } | Stage::Dense { .. } | Stage::KMeans { .. }) => true,
-                None => self.pre_end > 0,
-                Some(_) => false,
-            };
+        let checked_in_pass = self.dense_batch();
         if !checked_in_pass {
             for row in rows.chunks_exact(nf) {
                 self.check_row(row)?;
@@ -624,6 +710,7 @@ impl<'a> Model<'a> {
         // k-means names each row's centre itself.
         let mut nearest = false;
         match self.estimator() {
+            _ if checked_in_pass => nearest = self.dense_scores(Rows::F64(rows), out)?,
             Some(Stage::Trees(t)) => {
                 let Some(p) = &self.prepared else {
                     return self.batch_by_rows(rows, out);
@@ -637,7 +724,7 @@ impl<'a> Model<'a> {
                         out.work64.extend_from_slice(rows);
                         trees::round_row_f32(&mut out.work64);
                     } else {
-                        self.preprocess_rows(rows, &mut out.work, &mut out.tmp, false)?;
+                        self.preprocess_rows(Rows::F64(rows), &mut out.work, &mut out.tmp, false)?;
                         out.work64.extend(out.work.iter().map(|&v| f64::from(v)));
                     }
                     &out.work64
@@ -653,63 +740,129 @@ impl<'a> Model<'a> {
                 out.scores.resize(n_rows * sw, 0.0);
                 oblivious::batch_f64(o, rows, &mut out.scores);
             }
-            Some(Stage::Linear {
-                coef, intercept, ..
-            }) => {
-                out.scores32.clear();
-                out.scores32.resize(n_rows * sw, 0.0);
-                self.preprocess_rows(rows, &mut out.work, &mut out.tmp, true)?;
-                simd::linear_rows_f32(
-                    &out.work,
-                    self.est_in,
-                    coef,
-                    intercept,
-                    sw,
-                    &mut out.scores32,
-                );
-                out.scores.resize(n_rows * sw, 0.0);
-                kernels::widen(&out.scores32, &mut out.scores);
+            _ => return self.batch_by_rows(rows, out),
+        }
+        self.finish_batch(out, n_rows, nearest);
+        Ok(())
+    }
+
+    /// [`Model::predict_batch`] over `float32` rows (`rows.len() / n_features` of them), for
+    /// callers that hold their data in `float32` (a `float32` numpy array, a feature store):
+    /// the answers are exactly [`Model::predict_batch`]'s on the same values widened to
+    /// `f64`, and the rows are checked alike (an infinity is refused; a NaN is a missing
+    /// value, refused where the model takes none; the first bad row fails the call).
+    ///
+    /// The f32 dense families (linear models, MLPs, k-means, PCA and the preprocessors
+    /// before them) read the rows as given, with no `f64` pass: without a preprocessor the
+    /// first kernel reads the caller's slice itself. Every other model widens the rows to
+    /// `f64` first and runs [`Model::predict_batch`]. A `float32` row has no room for a
+    /// category given as text: every NaN is a missing value, whatever its payload.
+    pub fn predict_batch_f32(
+        &self,
+        rows: &[f32],
+        out: &mut BatchOutput,
+    ) -> Result<(), EngineError> {
+        let nf = self.n_features;
+        if nf == 0 || rows.len() % nf != 0 {
+            return Err(EngineError::BatchShape {
+                len: rows.len(),
+                n_features: nf,
+            });
+        }
+        if !self.dense_batch() {
+            // Widened exactly; a NaN becomes the plain NaN, never a tagged category. The
+            // buffer is the output's, kept for the next call.
+            let mut wide = std::mem::take(&mut out.wide);
+            wide.clear();
+            wide.extend(
+                rows.iter()
+                    .map(|&v| if v.is_nan() { f64::NAN } else { f64::from(v) }),
+            );
+            let result = self.predict_batch(&wide, out);
+            out.wide = wide;
+            return result;
+        }
+        out.clear();
+        out.score_width = self.score_width;
+        let nearest = self.dense_scores(Rows::F32(rows), out)?;
+        self.finish_batch(out, rows.len() / nf, nearest);
+        Ok(())
+    }
+
+    /// Whether the batch path of this model is the f32 dense one ([`Model::dense_scores`]):
+    /// an f32 linear model, MLP or k-means, or a transformer of f32 preprocessors.
+    fn dense_batch(&self) -> bool {
+        !self.all_f64
+            && match self.estimator() {
+                Some(Stage::Linear { .. } | Stage::Dense { .. } | Stage::KMeans { .. }) => true,
+                None => self.pre_end > 0,
+                Some(_) => false,
             }
-            Some(Stage::Dense { .. }) => {
-                self.preprocess_rows(rows, &mut out.work, &mut out.tmp, true)?;
-                let layers = &self.stages[self.pre_end..self.est_end];
-                dense::chain_rows(
-                    layers,
-                    &out.work,
-                    self.est_in,
-                    &mut out.tmp,
-                    &mut out.scores32,
-                );
-                out.scores.resize(n_rows * sw, 0.0);
-                kernels::widen(&out.scores32, &mut out.scores);
-            }
-            Some(Stage::KMeans { centers, .. }) => {
-                self.preprocess_rows(rows, &mut out.work, &mut out.tmp, true)?;
-                out.scores32.clear();
-                out.scores32.resize(n_rows * sw, 0.0);
-                out.nearest.clear();
-                out.nearest.resize(n_rows, 0);
-                simd::kmeans_rows_f32(
-                    &out.work,
+    }
+
+    /// The scores of an f32 dense batch ([`Model::dense_batch`]) into `out.scores`, each
+    /// row checked as it is read; whether the estimator named each row's centre (k-means,
+    /// in `out.nearest`).
+    fn dense_scores(&self, rows: Rows<'_>, out: &mut BatchOutput) -> Result<bool, EngineError> {
+        let nf = self.n_features;
+        let n_rows = rows.len() / nf;
+        let sw = self.score_width;
+        out.scores32.clear();
+        out.scores32.resize(n_rows * sw, 0.0);
+        let kmeans = matches!(self.estimator(), Some(Stage::KMeans { .. }));
+        if kmeans {
+            out.nearest.clear();
+            out.nearest.resize(n_rows, 0);
+        }
+        // Chunks of rows small enough to stay in cache between the check (and conversion)
+        // and the kernels: one pass over the caller's rows from memory instead of two. Each
+        // row's arithmetic is the same whatever the chunk.
+        let chunk = (BATCH_CHUNK_BYTES / (4 * nf)).max(4) & !3;
+        let mut r0 = 0;
+        while r0 < n_rows {
+            let r1 = (r0 + chunk).min(n_rows);
+            let part = rows.rows(r0 * nf, r1 * nf);
+            // `f32` rows straight into an estimator need no copy when they are all finite
+            // (the rest is checked, and its NaNs made plain, by `preprocess_rows`).
+            let x: &[f32] = match part {
+                Rows::F32(r) if self.pre_end == 0 && !kernels::any_non_finite_f32(r) => r,
+                _ => {
+                    self.preprocess_rows(part, &mut out.work, &mut out.tmp, true)?;
+                    &out.work
+                }
+            };
+            let scores = &mut out.scores32[r0 * sw..r1 * sw];
+            match self.estimator() {
+                Some(Stage::Linear {
+                    coef, intercept, ..
+                }) => simd::linear_rows_f32(x, self.est_in, coef, intercept, sw, scores),
+                Some(Stage::Dense { .. }) => {
+                    let layers = &self.stages[self.pre_end..self.est_end];
+                    dense::chain_rows(layers, x, self.est_in, &mut out.tmp, &mut out.chain);
+                    scores.copy_from_slice(&out.chain[..scores.len()]);
+                }
+                Some(Stage::KMeans { centers, .. }) => simd::kmeans_rows_f32(
+                    x,
                     self.est_in,
                     centers,
                     self.kmeans_norms(),
                     sw,
-                    &mut out.scores32,
-                    &mut out.nearest,
-                );
-                out.scores.resize(n_rows * sw, 0.0);
-                kernels::widen(&out.scores32, &mut out.scores);
-                nearest = true;
-            }
-            None if !self.all_f64 && self.pre_end > 0 => {
+                    scores,
+                    &mut out.nearest[r0..r1],
+                ),
                 // A transformer (a PCA, scalers): its scores are its preprocessed rows.
-                self.preprocess_rows(rows, &mut out.work, &mut out.tmp, true)?;
-                out.scores.resize(n_rows * sw, 0.0);
-                kernels::widen(&out.work, &mut out.scores);
+                _ => scores.copy_from_slice(&x[..scores.len()]),
             }
-            _ => return self.batch_by_rows(rows, out),
+            r0 = r1;
         }
+        out.scores.resize(n_rows * sw, 0.0);
+        kernels::widen(&out.scores32, &mut out.scores);
+        Ok(kmeans)
+    }
+
+    /// The values, probabilities and classes of a batch from its scores.
+    fn finish_batch(&self, out: &mut BatchOutput, n_rows: usize, nearest: bool) {
+        let sw = self.score_width;
         match self.post {
             Some(p) if self.exact_f64 || self.oblivious => {
                 let mut tmp = vec![0.0f64; self.output_width.max(sw)];
@@ -752,7 +905,6 @@ impl<'a> Model<'a> {
                     .extend(out.scores.chunks_exact(sw).map(|s| self.class_of(s)));
             }
         }
-        Ok(())
     }
 
     /// [`Model::predict_batch`] on up to `n_threads` threads: the rows are cut into one
@@ -850,6 +1002,8 @@ pub struct BatchOutput {
     work64: Vec<f64>,
     scores32: Vec<f32>,
     tmp: Vec<f32>,
+    chain: Vec<f32>,
+    wide: Vec<f64>,
     nearest: Vec<usize>,
 }
 

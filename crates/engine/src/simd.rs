@@ -1,40 +1,90 @@
 //! Runtime CPU dispatch of the dense kernels: the only module of the engine with `unsafe`.
 //!
 //! Each entry point below is one `#[inline(always)]` body from its family module (or
-//! `blocked`) compiled twice: for the baseline target (SSE2 on x86_64, NEON on
-//! aarch64, where NEON is always present), and on x86_64 once more with AVX2 enabled, chosen
-//! at run time when the CPU has AVX2. The bodies are plain Rust written so that the compiler
-//! vectorises them (eight-lane accumulators); with AVX2 each accumulator is one 256-bit
-//! register instead of two 128-bit ones.
+//! `blocked`) compiled for the baseline target (SSE2 on x86_64, NEON on aarch64, where NEON
+//! and FMA are always present) and, on x86_64, twice more: with AVX2 and FMA enabled, and
+//! with AVX-512F enabled, chosen at run time by what the CPU has. The AVX2+FMA copy's
+//! micro-kernel is explicit 256-bit vectors (`std::arch`); the AVX-512 copy's batch
+//! micro-kernel holds two pairs' eight lanes in one 512-bit register (six rows against
+//! eight weight rows) and hands every other shape to the AVX2+FMA kernel; the baseline copy
+//! is plain Rust the compiler vectorises where it can.
 //!
-//! **The dispatch never changes an answer's bits.** The AVX2 copy performs the same
-//! operations in the same order as the baseline copy: Rust never contracts `a * b + c` into
-//! a fused multiply-add unless asked, and FMA is deliberately *not* enabled, so a product is
-//! rounded before it is added exactly as in the baseline code and the reference order
-//! (docs/FIDELITY.md). A model answers with the same bits on every x86_64 CPU, with or
-//! without AVX2, and on aarch64; the batch path equals the single-row path. Tests hold every
-//! entry point to its portable body bit for bit (`crates/engine/tests/engine/simd.rs`).
+//! **The dispatch never changes an answer's bits.** Every f32 sum of products is the
+//! canonical fused multiply-add order of [`crate::kernels::dot_f32_8acc`]: eight lanes of
+//! `fma(x_i, w_i, acc)`, a fixed tree over the lanes, the remainder last. A fused
+//! multiply-add rounds once, and IEEE 754 defines that one rounding exactly, so the AVX-512
+//! and AVX2+FMA copies (`vfmadd231ps`), the baseline copy on aarch64 (`fmla`) and the baseline copy on an
+//! x86_64 CPU without FMA (`f32::mul_add`, a call of the C library's correctly rounded
+//! `fmaf` per term: slow, the same bits) all compute the same value. Rust never contracts a
+//! plain `a * b + c` into an FMA, so the code outside the sums (activations, k-means'
+//! `-2 x·c + ‖x‖²`) is the same operations in every copy. A model answers with the same
+//! bits on every x86_64 CPU, with or without AVX-512, AVX2 and FMA, and on aarch64; the
+//! batch path equals the single-row path. Tests hold every entry point to its portable body
+//! bit for bit (`crates/engine/tests/engine/simd.rs`). The SVM's `f64` kernel values keep
+//! their multiply-then-add order (no FMA) in every copy.
 //!
 //! The detection is `std::arch::is_x86_feature_detected!`, which caches the CPUID result in
-//! a static after the first call: per call it costs one relaxed load and a branch, no setup.
+//! a static after the first call: per call it costs two relaxed loads and a branch, no
+//! setup.
 //!
-//! Safety: an `unsafe fn` with `#[target_feature(enable = "avx2")]` may only run on a CPU
-//! with AVX2. Each is private to its entry point and called only after the check.
+//! Safety: an `unsafe fn` with `#[target_feature(enable = "avx2,fma")]` may only run on a
+//! CPU with AVX2 and FMA, one with `"avx512f,avx2,fma"` on a CPU with all three. Each is
+//! private to its entry point and called only after the check.
 
 #![allow(unsafe_code)]
 
 use crate::blocked::{self, Dot, Portable, SqDist};
 use icebreak_format::{Activation, Svm};
 
-/// Whether the AVX2 copies can run on this CPU (cached by the standard library).
+/// Whether the AVX2+FMA copies can run on this CPU: it has both AVX2 and FMA (cached by
+/// the standard library).
 #[cfg(target_arch = "x86_64")]
 #[inline]
-pub fn has_avx2() -> bool {
-    std::arch::is_x86_feature_detected!("avx2") && !portable_forced()
+pub fn has_avx2_fma() -> bool {
+    std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+        && !portable_forced()
+}
+
+/// Whether the AVX-512 copies can run on this CPU: it has AVX-512F (and so AVX2 and FMA).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub fn has_avx512() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f") && has_avx2_fma() && !avx512_off()
+}
+
+/// Whether the AVX-512 copies can run on this CPU: never, on this architecture.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+pub fn has_avx512() -> bool {
+    false
 }
 
 #[cfg(feature = "testing")]
 static FORCE_PORTABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[cfg(feature = "testing")]
+static FORCE_NO_AVX512: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Feature `testing`: makes every entry point skip its AVX-512 copy (`true`), so that tests
+/// can hold the AVX2+FMA copy to the others on a CPU with AVX-512 too. Process-wide, like
+/// [`force_portable`].
+#[cfg(feature = "testing")]
+pub fn force_no_avx512(on: bool) {
+    FORCE_NO_AVX512.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[cfg(all(target_arch = "x86_64", feature = "testing"))]
+#[inline]
+fn avx512_off() -> bool {
+    FORCE_NO_AVX512.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+#[cfg(all(target_arch = "x86_64", not(feature = "testing")))]
+#[inline(always)]
+fn avx512_off() -> bool {
+    false
+}
 
 /// Feature `testing`: makes every entry point run its baseline copy (`true`) or the widest
 /// one the CPU has (`false`, the default), so that tests can hold the two to the same bits.
@@ -57,17 +107,22 @@ fn portable_forced() -> bool {
     false
 }
 
-/// Whether the AVX2 copies can run on this CPU: never, on this architecture.
+/// Whether the AVX2+FMA copies can run on this CPU: never, on this architecture.
 #[cfg(not(target_arch = "x86_64"))]
 #[inline]
-pub fn has_avx2() -> bool {
+pub fn has_avx2_fma() -> bool {
     false
 }
 
-/// The instruction set the dense kernels run with on this machine, for reports.
+/// The instruction set the dense kernels run with on this machine, for reports: `avx512`
+/// (the batch products; everything else as `avx2+fma`), `avx2+fma`,
+/// `neon` (with FMA), or `sse2` on an x86_64 CPU without AVX2 and FMA (the same answers,
+/// each fused multiply-add a call of the C library's `fmaf`).
 pub fn kernel_isa() -> &'static str {
-    if has_avx2() {
-        "avx2"
+    if has_avx512() {
+        "avx512"
+    } else if has_avx2_fma() {
+        "avx2+fma"
     } else if cfg!(target_arch = "aarch64") {
         "neon"
     } else if cfg!(target_arch = "x86_64") {
@@ -79,40 +134,63 @@ pub fn kernel_isa() -> &'static str {
 
 /// Defines a dispatched entry point `$name` over the `#[inline(always)]` body `$body`. With
 /// `micro`, the body's first argument is the micro-kernel: `Portable` in the baseline copy,
-/// `x86::Avx2` in the AVX2 copy.
+/// `x86::Avx2` in the AVX2+FMA copy.
 macro_rules! dispatch {
     ($(#[$doc:meta])* pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = micro $body:path;) => {
         dispatch!(@def [$(#[$doc])*] $name [$($arg: $ty),*] [$($ret)?] $body
+            // SAFETY (of the token): it is made inside `avx512`, which runs only on CPUs
+            // with AVX-512F, AVX2 and FMA.
+            [unsafe { x86::Avx512::new_unchecked() },]
             // SAFETY (of the token): it is made inside `avx2`, which runs only on CPUs
-            // with AVX2.
+            // with AVX2 and FMA.
             [unsafe { x86::Avx2::new_unchecked() },] [Portable,]);
     };
-    ($(#[$doc:meta])* pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $body:path;) => {
-        dispatch!(@def [$(#[$doc])*] $name [$($arg: $ty),*] [$($ret)?] $body [] []);
-    };
-    (@def [$($doc:tt)*] $name:ident [$($arg:ident: $ty:ty),*] [$($ret:ty)?] $body:path [$($wide:tt)*] [$($base:tt)*]) => {
+    (@def [$($doc:tt)*] $name:ident [$($arg:ident: $ty:ty),*] [$($ret:ty)?] $body:path [$($w512:tt)*] [$($wide:tt)*] [$($base:tt)*]) => {
         $($doc)*
         #[inline]
         pub fn $name($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
-                /// The body compiled with AVX2 (no FMA: the bits stay the baseline's).
+                /// The body compiled with AVX-512F, AVX2 and FMA (the batch products run
+                /// 512-bit vectors holding two pairs' eight lanes each; the bits stay the
+                /// baseline's).
                 ///
                 /// # Safety
-                /// The CPU must support AVX2.
-                #[target_feature(enable = "avx2")]
+                /// The CPU must support AVX-512F, AVX2 and FMA.
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
+                    $body($($w512)* $($arg),*)
+                }
+                /// The body compiled with AVX2 and FMA (each fused multiply-add rounds
+                /// once, as the baseline's `f32::mul_add`: the bits stay the baseline's).
+                ///
+                /// # Safety
+                /// The CPU must support AVX2 and FMA.
+                #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
                     $body($($wide)* $($arg),*)
                 }
-                if has_avx2() {
-                    // SAFETY: `has_avx2` has just confirmed that this CPU supports AVX2,
-                    // the only requirement of `avx2`.
+                if has_avx512() {
+                    // SAFETY: `has_avx512` has just confirmed that this CPU supports
+                    // AVX-512F, AVX2 and FMA, the only requirements of `avx512`.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if has_avx2_fma() {
+                    // SAFETY: `has_avx2_fma` has just confirmed that this CPU supports AVX2
+                    // and FMA, the only requirements of `avx2`.
                     return unsafe { avx2($($arg),*) };
                 }
             }
             $body($($base)* $($arg),*)
         }
     };
+}
+
+dispatch! {
+    /// `a · b` in the canonical order of [`crate::kernels::dot_f32_8acc`] (the shorter
+    /// length): a normalizer's `‖x‖²`, k-means' `‖c‖²`.
+    pub fn dot_f32(a: &[f32], b: &[f32]) -> f32
+        = micro blocked::pair::<Dot, _>;
 }
 
 dispatch! {
@@ -192,23 +270,23 @@ dispatch! {
         = micro blocked::rows_all::<SqDist, _>;
 }
 
-/// The AVX2 micro-kernel (x86_64).
+/// The AVX2+FMA and AVX-512 micro-kernels (x86_64).
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86 {
-    use crate::blocked::{lanes8, Micro, Term};
+    use crate::blocked::{Micro, Term};
     use std::arch::x86_64::{
-        __m256, _mm256_add_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_setzero_ps, _mm256_storeu_ps,
-        _mm256_sub_ps,
+        __m256, _mm256_castps256_ps128, _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_loadu_ps,
+        _mm256_setzero_ps, _mm256_sub_ps, _mm_add_ps, _mm_cvtss_f32, _mm_hadd_ps,
     };
 
-    /// Proof that the CPU has AVX2: made only inside the AVX2 copies of the entry points,
-    /// which run only after the check.
+    /// Proof that the CPU has AVX2 and FMA: made only inside the AVX2+FMA copies of the
+    /// entry points, which run only after the check.
     #[derive(Clone, Copy)]
     pub(crate) struct Avx2(());
 
     impl Avx2 {
         /// # Safety
-        /// The CPU must support AVX2.
+        /// The CPU must support AVX2 and FMA.
         #[inline(always)]
         pub(crate) unsafe fn new_unchecked() -> Self {
             Avx2(())
@@ -216,6 +294,8 @@ pub(crate) mod x86 {
     }
 
     impl Micro for Avx2 {
+        const WIDE: bool = false;
+
         #[inline(always)]
         fn micro<T: Term, const R: usize, const C: usize>(
             self,
@@ -223,7 +303,8 @@ pub(crate) mod x86 {
             ws: [&[f32]; C],
             n: usize,
         ) -> [[f32; C]; R] {
-            // SAFETY: an `Avx2` exists only on a CPU with AVX2 (see `new_unchecked`).
+            // SAFETY: an `Avx2` exists only on a CPU with AVX2 and FMA (see
+            // `new_unchecked`).
             unsafe { micro_avx2::<T, R, C>(rows, ws, n) }
         }
 
@@ -241,7 +322,8 @@ pub(crate) mod x86 {
             svs: [&[f32]; N],
             squared: bool,
         ) -> [f64; N] {
-            // SAFETY: an `Avx2` exists only on a CPU with AVX2 (see `new_unchecked`).
+            // SAFETY: an `Avx2` exists only on a CPU with AVX2 and FMA (see
+            // `new_unchecked`).
             unsafe { sv_avx2(x, svs, squared) }
         }
     }
@@ -295,27 +377,156 @@ pub(crate) mod x86 {
         out
     }
 
-    /// One vector of eight terms.
+    /// Proof that the CPU has AVX-512F, AVX2 and FMA: made only inside the AVX-512 copies of
+    /// the entry points, which run only after the check.
+    #[derive(Clone, Copy)]
+    pub(crate) struct Avx512(());
+
+    impl Avx512 {
+        /// # Safety
+        /// The CPU must support AVX-512F, AVX2 and FMA.
+        #[inline(always)]
+        pub(crate) unsafe fn new_unchecked() -> Self {
+            Avx512(())
+        }
+
+        /// The AVX2+FMA kernel, for the shapes this one leaves to it: an `Avx512` proves
+        /// AVX2 and FMA too (`has_avx512` checks all three).
+        #[inline(always)]
+        fn avx2(self) -> Avx2 {
+            Avx2(())
+        }
+    }
+
+    impl Micro for Avx512 {
+        const WIDE: bool = true;
+
+        #[inline(always)]
+        fn micro<T: Term, const R: usize, const C: usize>(
+            self,
+            rows: [&[f32]; R],
+            ws: [&[f32]; C],
+            n: usize,
+        ) -> [[f32; C]; R] {
+            if C % 2 == 0 && R > 1 {
+                // SAFETY: an `Avx512` exists only on a CPU with AVX-512F, AVX2 and FMA (see
+                // `new_unchecked`).
+                unsafe { micro_avx512::<T, R, C>(rows, ws, n) }
+            } else {
+                self.avx2().micro::<T, R, C>(rows, ws, n)
+            }
+        }
+
+        #[inline(always)]
+        fn sv_f64<const SQ: bool, const N: usize>(self, x: &[f64], svs: [&[f32]; N]) -> [f64; N] {
+            self.avx2().sv(x, svs, SQ)
+        }
+    }
+
+    /// `R` rows against `C` weight rows (`C` even), one 512-bit accumulator per row and
+    /// pair of weight rows: its low half holds the eight lanes of `(row, w_2p)`, its high
+    /// half those of `(row, w_2p+1)`. Each row's eight values are loaded into both halves
+    /// (a broadcast load), each pair of weight rows' into one register (a load and an
+    /// insert), and one 512-bit fused multiply-add advances both pairs' lanes: lane `k` of
+    /// each pair accumulates the terms `i ≡ k (mod 8)` in order, exactly as
+    /// [`micro_avx2`]'s. Each half is then reduced as the AVX2 kernel reduces a register.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F, AVX2 and FMA.
     #[inline]
-    #[target_feature(enable = "avx2")]
-    unsafe fn term<T: Term>(x: __m256, w: __m256) -> __m256 {
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn micro_avx512<T: Term, const R: usize, const C: usize>(
+        rows: [&[f32]; R],
+        ws: [&[f32]; C],
+        n: usize,
+    ) -> [[f32; C]; R] {
+        use std::arch::x86_64::{
+            __m512, _mm256_castpd_ps, _mm256_castps_pd, _mm512_broadcast_f64x4,
+            _mm512_castpd256_pd512, _mm512_castpd_ps, _mm512_castps512_ps256, _mm512_castps_pd,
+            _mm512_extractf64x4_pd, _mm512_fmadd_ps, _mm512_insertf64x4, _mm512_setzero_ps,
+            _mm512_sub_ps,
+        };
+        // The loads below read `[o, o + 8)` with `o + 8 <= chunks · 8 <= n`: in bounds of
+        // every slice, which this checks once.
+        assert!(rows.iter().all(|r| r.len() >= n) && ws.iter().all(|w| w.len() >= n));
+        let chunks = n / 8;
+        // Only the first `C / 2` of each row's accumulators are used.
+        let mut acc: [[__m512; C]; R] = [[_mm512_setzero_ps(); C]; R];
+        for ch in 0..chunks {
+            let o = ch * 8;
+            let mut wv: [__m512; C] = [_mm512_setzero_ps(); C];
+            for p in 0..C / 2 {
+                // SAFETY: `o + 8 <= n <= ws[2p].len()` and `ws[2p + 1].len()` (asserted).
+                let (lo, hi) = unsafe {
+                    (
+                        _mm256_loadu_ps(ws[2 * p].as_ptr().add(o)),
+                        _mm256_loadu_ps(ws[2 * p + 1].as_ptr().add(o)),
+                    )
+                };
+                wv[p] = _mm512_castpd_ps(_mm512_insertf64x4::<1>(
+                    _mm512_castpd256_pd512(_mm256_castps_pd(lo)),
+                    _mm256_castps_pd(hi),
+                ));
+            }
+            for r in 0..R {
+                // SAFETY: `o + 8 <= n <= rows[r].len()` (asserted above).
+                let x8 = unsafe { _mm256_loadu_ps(rows[r].as_ptr().add(o)) };
+                let xv = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(x8)));
+                for p in 0..C / 2 {
+                    acc[r][p] = if T::SQUARED {
+                        let d = _mm512_sub_ps(xv, wv[p]);
+                        _mm512_fmadd_ps(d, d, acc[r][p])
+                    } else {
+                        _mm512_fmadd_ps(xv, wv[p], acc[r][p])
+                    };
+                }
+            }
+        }
+        let mut out = [[0.0f32; C]; R];
+        for r in 0..R {
+            for c in 0..C {
+                let a = acc[r][c / 2];
+                let half = if c % 2 == 0 {
+                    _mm512_castps512_ps256(a)
+                } else {
+                    _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(a)))
+                };
+                let mut tail = 0.0f32;
+                for (x, w) in rows[r][chunks * 8..n].iter().zip(&ws[c][chunks * 8..n]) {
+                    tail = T::acc(tail, *x, *w);
+                }
+                // SAFETY: this function's own requirements include AVX2 and FMA.
+                out[r][c] = unsafe { lanes8_avx(half) } + tail;
+            }
+        }
+        out
+    }
+
+    /// `acc + term(x, w)` for eight lanes, one fused multiply-add each (one rounding), as
+    /// [`Term::acc`].
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn fma_term<T: Term>(acc: __m256, x: __m256, w: __m256) -> __m256 {
         if T::SQUARED {
             let d = _mm256_sub_ps(x, w);
-            _mm256_mul_ps(d, d)
+            _mm256_fmadd_ps(d, d, acc)
         } else {
-            _mm256_mul_ps(x, w)
+            _mm256_fmadd_ps(x, w, acc)
         }
     }
 
     /// `R` rows against `C` weight rows with one 256-bit accumulator per pair: lane `k`
-    /// sums the terms `i ≡ k (mod 8)` in order, exactly as the portable kernel's lane `k`
-    /// (a product is rounded, then added: no FMA); the lanes and the remainder are added
-    /// by the same scalar code.
+    /// accumulates the terms `i ≡ k (mod 8)` in order by fused multiply-adds, exactly as the
+    /// portable kernel's lane `k` (`f32::mul_add`); the lanes and the remainder are added by
+    /// the same scalar code.
     ///
     /// # Safety
-    /// The CPU must support AVX2.
+    /// The CPU must support AVX2 and FMA.
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     unsafe fn micro_avx2<T: Term, const R: usize, const C: usize>(
         rows: [&[f32]; R],
         ws: [&[f32]; C],
@@ -337,23 +548,36 @@ pub(crate) mod x86 {
                 // SAFETY: `o + 8 <= n <= ws[c].len()` (asserted above).
                 let wv = unsafe { _mm256_loadu_ps(ws[c].as_ptr().add(o)) };
                 for r in 0..R {
-                    acc[r][c] = _mm256_add_ps(acc[r][c], term::<T>(xv[r], wv));
+                    // SAFETY: this function's own requirement (AVX2 and FMA).
+                    acc[r][c] = unsafe { fma_term::<T>(acc[r][c], xv[r], wv) };
                 }
             }
         }
         let mut out = [[0.0f32; C]; R];
         for r in 0..R {
             for c in 0..C {
-                let mut lanes = [0.0f32; 8];
-                // SAFETY: `lanes` holds the eight values the store writes.
-                unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc[r][c]) };
                 let mut tail = 0.0f32;
                 for (x, w) in rows[r][chunks * 8..n].iter().zip(&ws[c][chunks * 8..n]) {
-                    tail += T::term(*x, *w);
+                    tail = T::acc(tail, *x, *w);
                 }
-                out[r][c] = lanes8(&lanes) + tail;
+                // SAFETY: this function's own requirement (AVX2 and FMA).
+                out[r][c] = unsafe { lanes8_avx(acc[r][c]) } + tail;
             }
         }
         out
+    }
+
+    /// The eight lanes of `v` added in the order of [`crate::blocked::lanes8`]:
+    /// `((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7))` (the high half added to the low
+    /// one, then two horizontal adds of neighbours), without a trip through memory.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn lanes8_avx(v: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+        let h = _mm_hadd_ps(s, s);
+        _mm_cvtss_f32(_mm_hadd_ps(h, h))
     }
 }

@@ -169,12 +169,16 @@ impl Model {
         let nf = engine.n_features();
         let rows = self.rows(py, x)?;
         let threads = n_threads.max(1);
-        py.detach(|| predict_threads(engine, &rows, nf, threads))
-            .map_err(err)
+        py.detach(|| match &rows {
+            Batch::F64(r) => predict_threads(r, nf, threads, |c, o| engine.predict_batch(c, o)),
+            Batch::F32(r) => predict_threads(r, nf, threads, |c, o| engine.predict_batch_f32(c, o)),
+        })
+        .map_err(err)
     }
 
-    /// The rows of `x` (a numpy array or a pandas DataFrame) as row-major `f64`.
-    fn rows(&self, py: Python<'_>, x: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
+    /// The rows of `x` (a numpy array or a pandas DataFrame), row-major, in the precision
+    /// they were given in.
+    fn rows(&self, py: Python<'_>, x: &Bound<'_, PyAny>) -> PyResult<Batch> {
         let nf = self.cell.borrow_dependent().engine.n_features();
         // A pandas DataFrame: its columns are picked by the model's feature names
         // (`icebreak._frame_rows`), then read as any array.
@@ -306,9 +310,31 @@ fn top_features(values: &[f64], nf: usize, k: usize) -> Vec<i64> {
     out
 }
 
+/// A batch's rows, row-major, as the caller gave them: a float32 array stays `f32` and runs
+/// through [`Engine::predict_batch_f32`] (no `f64` copy, and the dense families read it as
+/// is); anything else is `f64`.
+enum Batch {
+    F64(Vec<f64>),
+    F32(Vec<f32>),
+}
+
+impl Batch {
+    /// The rows as `f64` (explanations read `f64` rows): exactly the values given, every
+    /// NaN of a float32 array the plain NaN (a missing value).
+    fn into_f64(self) -> Vec<f64> {
+        match self {
+            Batch::F64(v) => v,
+            Batch::F32(v) => v
+                .iter()
+                .map(|&f| if f.is_nan() { f64::NAN } else { f64::from(f) })
+                .collect(),
+        }
+    }
+}
+
 /// Copies a 2-D float32 or float64 numpy array (any order, any strides) into row-major
-/// `f64` rows, checking the width.
-fn rows_of(x: &Bound<'_, PyAny>, n_features: usize) -> PyResult<Vec<f64>> {
+/// rows of its own precision, checking the width.
+fn rows_of(x: &Bound<'_, PyAny>, n_features: usize) -> PyResult<Batch> {
     // An unaligned array (a field of a packed record array) is copied first: its data
     // cannot be read in place.
     let copied;
@@ -318,17 +344,14 @@ fn rows_of(x: &Bound<'_, PyAny>, n_features: usize) -> PyResult<Vec<f64>> {
     } else {
         x
     };
-    let (shape, rows): (Vec<usize>, Vec<f64>) = if let Ok(a) = x.cast::<PyArray2<f64>>() {
+    let (shape, rows): (Vec<usize>, Batch) = if let Ok(a) = x.cast::<PyArray2<f64>>() {
         let r = a.readonly();
         let v = r.as_array();
-        (a.shape().to_vec(), v.iter().copied().collect())
+        (a.shape().to_vec(), Batch::F64(v.iter().copied().collect()))
     } else if let Ok(a) = x.cast::<PyArray2<f32>>() {
         let r = a.readonly();
         let v = r.as_array();
-        (
-            a.shape().to_vec(),
-            v.iter().map(|&f| f64::from(f)).collect(),
-        )
+        (a.shape().to_vec(), Batch::F32(v.iter().copied().collect()))
     } else {
         let what = match x.getattr("ndim").and_then(|d| d.extract::<usize>()) {
             Ok(d) if d != 2 => format!("a {d}-D array"),
@@ -351,34 +374,31 @@ fn rows_of(x: &Bound<'_, PyAny>, n_features: usize) -> PyResult<Vec<f64>> {
     Ok(rows)
 }
 
-/// Splits the rows over `threads` scoped threads (each a contiguous block) and joins the
-/// outputs in order; one thread runs on the caller's.
-fn predict_threads(
-    engine: &Engine<'_>,
-    rows: &[f64],
+/// Splits the rows over `threads` scoped threads (each a contiguous block), runs `batch`
+/// (the engine's f64 or f32 batch entry point) on each and joins the outputs in order; one
+/// thread runs on the caller's.
+fn predict_threads<T: Sync>(
+    rows: &[T],
     nf: usize,
     threads: usize,
+    batch: impl Fn(&[T], &mut BatchOutput) -> Result<(), EngineError> + Sync,
 ) -> Result<BatchOutput, String> {
     let n_rows = rows.len().checked_div(nf).unwrap_or(0);
     let threads = threads.min(n_rows / MIN_ROWS_PER_THREAD).max(1);
     let mut out = BatchOutput::default();
     if threads == 1 || nf == 0 {
-        engine
-            .predict_batch(rows, &mut out)
-            .map_err(|e| e.to_string())?;
+        batch(rows, &mut out).map_err(|e| e.to_string())?;
         return Ok(out);
     }
     let per = n_rows.div_ceil(threads);
+    let batch = &batch;
     let parts: Vec<Result<BatchOutput, String>> = std::thread::scope(|s| {
         let handles: Vec<_> = rows
             .chunks(per * nf)
             .map(|chunk| {
                 s.spawn(move || {
                     let mut o = BatchOutput::default();
-                    engine
-                        .predict_batch(chunk, &mut o)
-                        .map(|()| o)
-                        .map_err(|e| e.to_string())
+                    batch(chunk, &mut o).map(|()| o).map_err(|e| e.to_string())
                 })
             })
             .collect();
@@ -657,7 +677,7 @@ impl Model {
                 limits::MAX_EXPLAIN_VALUES
             )));
         }
-        let rows = self.rows(py, x)?;
+        let rows = self.rows(py, x)?.into_f64();
         let n_rows = rows.len().checked_div(nf).unwrap_or(0);
         if n_rows
             .checked_mul(per_row)

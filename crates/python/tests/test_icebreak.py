@@ -4,6 +4,7 @@ Tolerances are those of docs/FIDELITY.md (linear family, XGBoost, LightGBM).
 """
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -987,3 +988,48 @@ def test_unsupported_svms_and_imputers_are_clear_errors(iris):
     # keep_empty_features=True fills the empty feature with 0, as scikit-learn does.
     obj = SimpleImputer(keep_empty_features=True).fit(Xe)
     np.testing.assert_array_equal(icebreak.convert(obj).transform(Xe), obj.transform(Xe))
+
+
+_FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "sklearn")
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["logreg_multinomial", "mlp_classifier_relu", "kmeans", "pca_whiten", "minmax_logreg", "random_forest_binary"],
+)
+def test_float32_arrays_answer_like_the_same_values_in_float64(case):
+    # Float ONNX graphs convert to the f32 dense families (and a forest): a float32 array runs
+    # through the engine's f32 batch entry point, a float64 array through the f64 one; on
+    # the same values the answers are the same bits.
+    d = os.path.join(_FIXTURES, case)
+    m = icebreak.convert(os.path.join(d, "model.onnx"))
+    with open(os.path.join(d, "reference.json")) as f:
+        x32 = np.asarray(json.load(f)["inputs"], dtype=np.float32)
+    x64 = x32.astype(np.float64)
+    method = "transform" if case in ("kmeans", "pca_whiten") else "predict"
+    np.testing.assert_array_equal(getattr(m, method)(x32), getattr(m, method)(x64))
+    if method == "predict":
+        np.testing.assert_array_equal(m.decision_function(x32), m.decision_function(x64))
+    big32 = np.tile(x32, (8, 1))
+    np.testing.assert_array_equal(
+        getattr(m, method)(big32, n_threads=3), getattr(m, method)(big32.astype(np.float64))
+    )
+    # A NaN or an infinity in a float32 array is refused (or, where the model takes missing
+    # values, answered) like in a float64 one.
+    def outcome(x):
+        try:
+            return getattr(m, method)(x)
+        except icebreak.IcebreakError as e:
+            return str(e)
+
+    for bad in (np.nan, np.inf):
+        b32 = x32.copy()
+        b32[3, 1] = bad
+        got, want = outcome(b32), outcome(b32.astype(np.float64))
+        if isinstance(want, str):
+            assert got == want
+        else:
+            np.testing.assert_array_equal(got, want)
+    b32 = x32.copy()
+    b32[3, 1] = np.inf
+    assert isinstance(outcome(b32), str)

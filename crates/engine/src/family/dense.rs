@@ -182,7 +182,7 @@ pub(crate) fn chain_rows(
             if !first {
                 std::mem::swap(tmp, out);
             }
-            out.clear();
+            // Every output is written by the layer: resized, not zeroed.
             out.resize(n_rows * no, 0.0);
             let src: &[f32] = if first { x } else { tmp };
             crate::simd::dense_rows_f32(src, w, weights, bias, activation, out);
@@ -191,44 +191,6 @@ pub(crate) fn chain_rows(
         }
     }
     w
-}
-
-/// Four dot products of one row `x` against four consecutive weight rows `w` (`4 · x.len()`
-/// values), sharing the loads of `x`. Each product sums in the same order as
-/// [`crate::kernels::dot_f32_8acc`], so the result is bit-identical to four calls of it.
-#[inline]
-pub fn dot_rows4_f32(x: &[f32], w: &[f32]) -> [f32; 4] {
-    let n = x.len();
-    let (w0, rest) = w.split_at(n);
-    let (w1, rest) = rest.split_at(n);
-    let (w2, w3) = rest.split_at(n);
-    let w3 = &w3[..n];
-    let mut acc = [[0.0f32; 8]; 4];
-    let chunks = x
-        .chunks_exact(8)
-        .zip(w0.chunks_exact(8))
-        .zip(w1.chunks_exact(8))
-        .zip(w2.chunks_exact(8))
-        .zip(w3.chunks_exact(8));
-    for ((((xc, c0), c1), c2), c3) in chunks {
-        for k in 0..8 {
-            acc[0][k] += xc[k] * c0[k];
-            acc[1][k] += xc[k] * c1[k];
-            acc[2][k] += xc[k] * c2[k];
-            acc[3][k] += xc[k] * c3[k];
-        }
-    }
-    let tail_start = n - n % 8;
-    let mut out = [0.0f32; 4];
-    for (r, row) in [w0, w1, w2, w3].iter().enumerate() {
-        let a = &acc[r];
-        let mut tail = 0.0f32;
-        for i in tail_start..n {
-            tail += x[i] * row[i];
-        }
-        out[r] = (((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))) + tail;
-    }
-    out
 }
 
 #[cfg(feature = "testing")]

@@ -3,7 +3,8 @@
 
 use crate::blocked::{self, Dot, Micro};
 
-/// Squared Euclidean distance with eight accumulators.
+/// Squared Euclidean distance in the canonical order of [`crate::kernels::dot_f32_8acc`]:
+/// each difference rounded, then accumulated by a fused multiply-add (`fma(d, d, acc)`).
 #[inline]
 pub fn sq_dist_f32_8acc(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
@@ -14,13 +15,13 @@ pub fn sq_dist_f32_8acc(a: &[f32], b: &[f32]) -> f32 {
     for (x, y) in (&mut ca).zip(&mut cb) {
         for k in 0..8 {
             let d = x[k] - y[k];
-            acc[k] += d * d;
+            acc[k] = d.mul_add(d, acc[k]);
         }
     }
     let mut tail = 0.0f32;
     for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
         let d = x - y;
-        tail += d * d;
+        tail = d.mul_add(d, tail);
     }
     (((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))) + tail
 }
@@ -32,7 +33,7 @@ pub fn center_norms_f32(centers: &[f32], n_in: usize, k: usize) -> Vec<f32> {
     (0..k)
         .map(|j| {
             let c = &centers[j * n_in..(j + 1) * n_in];
-            crate::kernels::dot_f32_8acc(c, c)
+            crate::simd::dot_f32(c, c)
         })
         .collect()
 }

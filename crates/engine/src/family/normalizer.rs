@@ -1,6 +1,5 @@
 //! The row normalizer (`Stage::Normalizer`, scikit-learn's `Normalizer`).
 
-use crate::kernels::dot_f32_8acc;
 use icebreak_format::Norm;
 
 /// Sum of `|x_i|`, eight lanes at a time.
@@ -22,7 +21,7 @@ fn sum_abs_f32(x: &[f32]) -> f32 {
 pub fn norm_f32(x: &[f32], norm: Norm) -> f32 {
     match norm {
         Norm::L1 => sum_abs_f32(x),
-        Norm::L2 => dot_f32_8acc(x, x).sqrt(),
+        Norm::L2 => crate::simd::dot_f32(x, x).sqrt(),
         Norm::Max => x.iter().fold(0.0f32, |m, v| m.max(v.abs())),
     }
 }

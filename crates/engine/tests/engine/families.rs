@@ -385,6 +385,62 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// `predict_batch_f32` answers exactly like `predict_batch` on the same values widened
+    /// to `f64`, for every family (the dense ones read the `f32` rows in place, the others
+    /// widen them), and a NaN with any payload is a missing value.
+    #[test]
+    fn predict_batch_f32_equals_predict_batch((s, rows) in model_and_rows(), payload in 1u32..0x40_0000) {
+        let buf = write(&s).unwrap();
+        let apr = Apr::parse(&buf).unwrap();
+        let model = Model::new(&apr);
+        let narrow: Vec<f32> = rows
+            .concat()
+            .iter()
+            .map(|&v| if v.is_nan() { f32::from_bits(0x7FC0_0000 | payload) } else { v as f32 })
+            .collect();
+        let wide: Vec<f64> = narrow
+            .iter()
+            .map(|&v| if v.is_nan() { f64::NAN } else { f64::from(v) })
+            .collect();
+        let mut want = BatchOutput::default();
+        model.predict_batch(&wide, &mut want).unwrap();
+        let mut got = BatchOutput::default();
+        model.predict_batch_f32(&narrow, &mut got).unwrap();
+        let b = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        prop_assert_eq!(b(&got.scores), b(&want.scores));
+        prop_assert_eq!(b(&got.values), b(&want.values));
+        prop_assert_eq!(b(&got.probabilities), b(&want.probabilities));
+        prop_assert_eq!(&got.classes, &want.classes);
+        prop_assert_eq!(
+            (got.score_width, got.value_width, got.probability_width),
+            (want.score_width, want.value_width, want.probability_width)
+        );
+        // A bad value fails both entry points with the same error.
+        let mut bad = narrow.clone();
+        let at = (payload as usize) % bad.len().max(1);
+        if let Some(v) = bad.get_mut(at) {
+            *v = if payload % 2 == 0 { f32::INFINITY } else { f32::NEG_INFINITY };
+            let wide_bad: Vec<f64> = bad
+                .iter()
+                .map(|&v| if v.is_nan() { f64::NAN } else { f64::from(v) })
+                .collect();
+            let e64 = model.predict_batch(&wide_bad, &mut want).unwrap_err();
+            let e32 = model.predict_batch_f32(&bad, &mut got).unwrap_err();
+            prop_assert_eq!(e32, e64);
+        }
+        let short = &narrow[..narrow.len().saturating_sub(1)];
+        if !short.is_empty() && model.n_features() > 1 {
+            prop_assert_eq!(
+                model.predict_batch_f32(short, &mut got).unwrap_err(),
+                icebreak_engine::EngineError::BatchShape { len: short.len(), n_features: model.n_features() }
+            );
+        }
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
@@ -471,6 +527,49 @@ fn a_threaded_batch_fails_on_the_first_bad_row_like_one_thread() {
         .unwrap_err();
     assert_eq!(e4, e1);
     assert_eq!(e1, icebreak_engine::EngineError::Missing { index: 1 });
+}
+
+/// The f32 entry point checks its rows like the f64 one: a NaN where the model takes no
+/// missing values, and an infinity, fail the call with the first bad row's error.
+#[test]
+fn a_float32_batch_is_checked_like_a_float64_batch() {
+    let s = spec(
+        2,
+        MissingValues::Reject,
+        vec![StageSpec::Linear {
+            n_in: 2,
+            n_out: 1,
+            coef: vec![1.0, -1.0],
+            intercept: vec![0.5],
+        }],
+        Task::Regression,
+        1,
+    );
+    let buf = write(&s).unwrap();
+    let apr = Apr::parse(&buf).unwrap();
+    let model = Model::new(&apr);
+    let mut out = BatchOutput::default();
+    let mut rows = vec![0.25f32; 2 * 100];
+    model.predict_batch_f32(&rows, &mut out).unwrap();
+    assert_eq!(out.values, vec![0.5; 100]);
+    rows[2 * 60 + 1] = f32::NAN;
+    rows[2 * 70] = f32::INFINITY;
+    assert_eq!(
+        model.predict_batch_f32(&rows, &mut out).unwrap_err(),
+        icebreak_engine::EngineError::Missing { index: 1 }
+    );
+    rows[2 * 60 + 1] = 0.0;
+    assert_eq!(
+        model.predict_batch_f32(&rows, &mut out).unwrap_err(),
+        icebreak_engine::EngineError::NotFinite { index: 0 }
+    );
+    assert_eq!(
+        model.predict_batch_f32(&rows[..3], &mut out).unwrap_err(),
+        icebreak_engine::EngineError::BatchShape {
+            len: 3,
+            n_features: 2
+        }
+    );
 }
 
 #[test]

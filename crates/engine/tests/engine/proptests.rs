@@ -14,9 +14,9 @@
 
 use crate::common::to64;
 use icebreak_engine::kernels::{
-    any_non_finite_f32, argmax_f32, dot4_f32, dot_f32_8acc, dot_ref, linear_f32, linear_ref,
-    ovr_normalize_f32, ovr_normalize_ref, sigmoid_f32, sigmoid_ref, softmax_f32, softmax_ref,
-    standard_scale_f32, standard_scale_into_f32, standard_scale_ref,
+    any_non_finite_f32, argmax_f32, dot_f32, dot_f32_8acc, dot_ref, linear_f32, linear_ref,
+    ovr_normalize_f32, ovr_normalize_ref, rows_dot_f32, sigmoid_f32, sigmoid_ref, softmax_f32,
+    softmax_ref, standard_scale_f32, standard_scale_into_f32, standard_scale_ref,
 };
 use icebreak_engine::{reference, BatchOutput, EngineError, Model};
 use icebreak_format::testing::strategy::{self, Head, HeadParts};
@@ -126,10 +126,12 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
     #[test]
-    fn dot4_matches_reference_and_the_single_row_kernel(
+    fn rows_dot_matches_reference_and_the_single_row_kernel(
         (rows, w) in (0usize..300).prop_flat_map(|n| (vec(vec(value(), n), 4), vec(value(), n)))
     ) {
-        let got = dot4_f32([&rows[0], &rows[1], &rows[2], &rows[3]], &w);
+        let flat = rows.concat();
+        let mut got = [0.0f32; 4];
+        rows_dot_f32(&flat, w.len(), &w, 1, &mut got);
         for (r, row) in rows.iter().enumerate() {
             let want = dot_ref(row, &w);
             let tol = dot_tol(w.len(), sum_abs_terms(row, &w));
@@ -140,6 +142,7 @@ proptest! {
             // Same accumulation order as the single-row kernel: the batch path and the
             // row path give bit-identical scores.
             prop_assert_eq!(got[r].to_bits(), dot_f32_8acc(row, &w).to_bits());
+            prop_assert_eq!(got[r].to_bits(), dot_f32(row, &w).to_bits());
         }
     }
 }
@@ -284,7 +287,7 @@ proptest! {
 #[test]
 fn kernels_on_empty_and_extreme_inputs() {
     assert_eq!(dot_f32_8acc(&[], &[]), 0.0);
-    assert_eq!(dot4_f32([&[], &[], &[], &[]], &[]), [0.0; 4]);
+    assert_eq!(dot_f32(&[], &[]), 0.0);
     assert_eq!(argmax_f32(&[]), 0);
     assert_eq!(argmax_f32(&[2.0, 5.0, 5.0, 1.0]), 1);
     assert_eq!(argmax_f32(&[f32::NAN, 1.0, 1.0]), 1);

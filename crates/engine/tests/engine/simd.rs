@@ -1,11 +1,12 @@
 //! The dispatched dense kernels (`icebreak_engine::simd`) against their baseline copies and
 //! against the single-pair kernels, bit for bit: the blocked batch products must sum every
-//! pair in the order of `dot_f32_8acc` / `sq_dist_f32_8acc`, k-means must be the product
-//! form written out, and the AVX2 copies (when the CPU has AVX2) must answer exactly like
-//! the baseline ones.
+//! pair in the canonical fused multiply-add order of `dot_f32_8acc` / `sq_dist_f32_8acc`,
+//! k-means must be the product form written out, and the AVX2+FMA copies (when the CPU has
+//! AVX2 and FMA) must answer exactly like the baseline ones (`f32::mul_add`, on x86_64 the C
+//! library's `fmaf`).
 
 use icebreak_engine::kernels::{
-    activate_f32, center_norms_f32, dense_f32, dense_rows_f32, dot_f32_8acc, kmeans_f32,
+    activate_f32, center_norms_f32, dense_f32, dense_rows_f32, dot_f32, dot_f32_8acc, kmeans_f32,
     kmeans_rows_f32, linear_f32, linear_rows_f32, pca_f32, pca_rows_f32, rows_dot_f32,
     rows_sq_dist_f32, sq_dist_f32_8acc,
 };
@@ -25,10 +26,10 @@ fn value() -> impl Strategy<Value = f32> {
 }
 
 /// `(n, n_rows, n_out, rows, weights, bias)`: `n_rows` rows of `n` values against `n_out`
-/// weight rows; sizes cross the 8-lane chunks, the 4-row and 2-output blocks and their
-/// remainders.
+/// weight rows; sizes cross the 8-lane chunks, the 4-row and 2-, 4- and 8-output blocks
+/// and their remainders.
 fn problem() -> impl Strategy<Value = (usize, usize, usize, Vec<f32>, Vec<f32>, Vec<f32>)> {
-    (0usize..40, 0usize..11, 0usize..11).prop_flat_map(|(n, r, o)| {
+    (0usize..40, 0usize..11, 0usize..20).prop_flat_map(|(n, r, o)| {
         (
             Just(n),
             Just(r),
@@ -53,7 +54,9 @@ fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
 
-/// Runs `f` with the widest copies, then with the baseline ones; both results.
+/// Runs `f` with the widest copies (the AVX-512 ones, unless the case turned them off with
+/// `force_no_avx512`: each proptest below draws both), then with the baseline ones; both
+/// results.
 fn both<T>(mut f: impl FnMut() -> T) -> (T, T) {
     simd::force_portable(false);
     let wide = f();
@@ -67,7 +70,8 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn blocked_products_sum_each_pair_like_the_pair_kernels((n, r, o, x, w, _b) in problem()) {
+    fn blocked_products_sum_each_pair_like_the_pair_kernels((n, r, o, x, w, _b) in problem(), no512 in any::<bool>()) {
+        simd::force_no_avx512(no512);
         let (dot, dot_base) = both(|| {
             let mut out = vec![0.0f32; r * o];
             rows_dot_f32(&x, n, &w, o, &mut out);
@@ -83,6 +87,9 @@ proptest! {
         for i in 0..r {
             for j in 0..o {
                 let (xi, wj) = (&x[i * n..(i + 1) * n], &w[j * n..(j + 1) * n]);
+                let (pair, pair_base) = both(|| dot_f32(xi, wj));
+                prop_assert_eq!(pair.to_bits(), pair_base.to_bits());
+                prop_assert_eq!(dot[i * o + j].to_bits(), pair.to_bits());
                 prop_assert_eq!(dot[i * o + j].to_bits(), dot_f32_8acc(xi, wj).to_bits());
                 prop_assert_eq!(sq[i * o + j].to_bits(), sq_dist_f32_8acc(xi, wj).to_bits());
             }
@@ -93,7 +100,9 @@ proptest! {
     fn linear_and_dense_batches_equal_their_rows(
         (n, r, o, x, w, b) in problem(),
         a in activation(),
+        no512 in any::<bool>(),
     ) {
+        simd::force_no_avx512(no512);
         let (lin, lin_base) = both(|| {
             let mut out = vec![0.0f32; r * o];
             linear_rows_f32(&x, n, &w, &b, o, &mut out);
@@ -132,7 +141,8 @@ proptest! {
     }
 
     #[test]
-    fn kmeans_and_pca_batches_equal_their_rows((n, r, o, x, w, b) in problem(), whiten in any::<bool>()) {
+    fn kmeans_and_pca_batches_equal_their_rows((n, r, o, x, w, b) in problem(), whiten in any::<bool>(), no512 in any::<bool>()) {
+        simd::force_no_avx512(no512);
         let norms = center_norms_f32(&w, n, o);
         for (j, cc) in norms.iter().enumerate() {
             let c = &w[j * n..(j + 1) * n];
@@ -193,9 +203,71 @@ proptest! {
 #[test]
 fn the_dispatch_names_an_instruction_set() {
     let isa = simd::kernel_isa();
-    assert!(["avx2", "neon", "sse2", "portable"].contains(&isa), "{isa}");
+    assert!(
+        ["avx512", "avx2+fma", "neon", "sse2", "portable"].contains(&isa),
+        "{isa}"
+    );
+    assert_eq!(isa == "avx512", simd::has_avx512());
+    simd::force_no_avx512(true);
+    assert_ne!(simd::kernel_isa(), "avx512");
+    assert_eq!(simd::kernel_isa() == "avx2+fma", simd::has_avx2_fma());
     simd::force_portable(true);
-    assert_ne!(simd::kernel_isa(), "avx2");
+    assert!(!["avx512", "avx2+fma"].contains(&simd::kernel_isa()));
     simd::force_portable(false);
-    assert_eq!(simd::kernel_isa() == "avx2", simd::has_avx2());
+    simd::force_no_avx512(false);
+}
+
+/// The canonical sum is fused: `fma(x, x, -c)` with `x = 1 + 2⁻¹²` and `c = 1 + 2⁻¹¹` (the
+/// product rounded) is `2⁻²⁴`, where a product rounded before the add gives 0. Every copy
+/// and path must give the fused value, in a lane (terms 0 and 8 of 18) and in the remainder.
+#[test]
+fn every_copy_rounds_each_multiply_add_once() {
+    let x = 1.0f32 + f32::EPSILON * 2048.0; // 1 + 2^-12
+    let c = 1.0f32 + f32::EPSILON * 4096.0; // 1 + 2^-11 = x · x rounded
+    assert_eq!(x * x, c);
+    let fused = f32::EPSILON / 2.0; // 2^-24
+    for (a, b) in [
+        (vec![1.0, x], vec![-c, x]),
+        (
+            {
+                let mut a = vec![0.0f32; 18];
+                a[0] = 1.0;
+                a[8] = x;
+                a
+            },
+            {
+                let mut b = vec![0.0f32; 18];
+                b[0] = -c;
+                b[8] = x;
+                b
+            },
+        ),
+    ] {
+        assert_eq!(dot_f32_8acc(&a, &b), fused);
+        let n = a.len();
+        // Eight weight rows: the AVX-512 batch block, then the AVX2 one.
+        let w8 = b.repeat(8);
+        for no512 in [false, true] {
+            simd::force_no_avx512(no512);
+            let (rows, rows_base) = both(|| {
+                let mut out = vec![0.0f32; 4 * 8];
+                rows_dot_f32(&a.repeat(4), n, &w8, 8, &mut out);
+                out
+            });
+            assert_eq!(rows, vec![fused; 32]);
+            assert_eq!(rows_base, rows);
+        }
+        simd::force_no_avx512(false);
+        let (got, base) = both(|| {
+            let mut rows = vec![0.0f32; 4];
+            rows_dot_f32(&a.repeat(4), n, &b, 1, &mut rows);
+            let mut lin = [0.0f32; 1];
+            linear_f32(&a, &b, &[0.0], &mut lin);
+            (dot_f32(&a, &b), rows, lin[0])
+        });
+        assert_eq!(got, base);
+        assert_eq!(got.0, fused);
+        assert_eq!(got.1, vec![fused; 4]);
+        assert_eq!(got.2, fused);
+    }
 }
