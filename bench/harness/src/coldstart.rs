@@ -30,6 +30,7 @@
 use anyhow::{bail, ensure, Context, Result};
 use icebreak_bench_support::build::{build_linked, elf_is_static, host_triple, Linking};
 use icebreak_bench_support::machine::{machine, source_version};
+use icebreak_bench_support::plot::{cdf_svg, Series};
 use icebreak_bench_support::process::{
     cargo, lambda_command, log_stderr, minor_faults, status_kb, wait_answer, Running, TIMEOUT,
 };
@@ -327,6 +328,29 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         &command_line("coldstart", args),
         model_size,
     );
+    for &linking in &opts.linkings {
+        let series: Vec<Series> = contenders
+            .iter()
+            .filter(|c| c.linking == linking)
+            .map(|c| Series {
+                label: c.kind.label.to_string(),
+                values: c.cold.iter().map(|&d| ms(d)).collect(),
+                dashed: c.kind.bin == "floor-bootstrap",
+            })
+            .collect();
+        let svg = cdf_svg(
+            &format!(
+                "Cold start, example model, {} glibc, {} runs each",
+                linking.name(),
+                opts.runs
+            ),
+            "exec → response received (ms)",
+            &series,
+        );
+        let path = target_root().join(format!("coldstart-{}.svg", linking.name()));
+        std::fs::write(&path, svg).with_context(|| path.display().to_string())?;
+        eprintln!("coldstart: wrote {}", path.display());
+    }
     publish(&report, "coldstart.md")
 }
 
@@ -402,9 +426,28 @@ pub(crate) fn cold_run_faults(
     check: Check<'_>,
     event: &[u8],
 ) -> Result<(Duration, u64, u64)> {
+    cold_run_faults_env(path, &[], None, check, event)
+}
+
+/// [`cold_run_faults`] with extra environment variables for the process and, when
+/// `stdout_log` is given, its stdout (where the runtime's log lines go) in that file, created
+/// before the clock starts. The bootstrap writes its cold-start lines after posting the
+/// answer, so they are off the clock either way.
+pub(crate) fn cold_run_faults_env(
+    path: &Path,
+    env: &[(&str, &str)],
+    stdout_log: Option<&Path>,
+    check: Check<'_>,
+    event: &[u8],
+) -> Result<(Duration, u64, u64)> {
     let rt = FakeRuntime::start().context("starting the fake Runtime API")?;
     rt.invoke("cold-1", event.to_vec());
     let mut cmd = lambda_command(path, &rt.address());
+    cmd.envs(env.iter().copied());
+    if let Some(out) = stdout_log {
+        let file = std::fs::File::create(out).with_context(|| out.display().to_string())?;
+        cmd.stdout(file);
+    }
     let log = log_stderr(&mut cmd)?;
     let t0 = Instant::now();
     let mut child = Running::spawn(&mut cmd, Some(log))?;

@@ -150,6 +150,11 @@ impl LambdaHandler {
         })
     }
 
+    /// The model file's bytes (what [`crate::prefetch`] pages in).
+    pub(crate) fn model_bytes(&self) -> &'static [u8] {
+        self.predictor.apr().bytes()
+    }
+
     /// The model's version.
     pub fn model_version(&self) -> &'static str {
         self.predictor.model_version()

@@ -40,12 +40,14 @@
 //! to `/init/error` and the process exits. A 500 from the Runtime API ends the process at once.
 
 #![deny(missing_docs)]
-// `unsafe` is denied everywhere but in `mapped`, which maps the model file (memmap2).
+// `unsafe` is denied everywhere but in `mapped`, which maps the model file (memmap2), and
+// `prefetch`, which calls `madvise` on the model's bytes (libc).
 #![deny(unsafe_code)]
 
 mod events;
 mod handler;
 pub mod mapped;
+mod prefetch;
 mod runtime;
 mod telemetry;
 mod transport;
@@ -108,21 +110,31 @@ pub fn report_init_error(err: &LambdaError) -> ExitCode {
 
 /// The whole bootstrap: mark the process start, check the model, serve it, or report a
 /// broken model to `/init/error`.
+///
+/// A model of 256 KiB or more is paged in on a short-lived thread of its own while the first
+/// event is fetched (`ICEBREAK_PREFETCH=off` turns that off; docs/ARCHITECTURE.md).
 pub fn start(model: &'static [u8]) -> ExitCode {
     mark_process_start();
     match LambdaHandler::from_bytes(model) {
-        Ok(handler) => run(handler),
+        Ok(handler) => {
+            prefetch::start(handler.model_bytes());
+            run(handler)
+        }
         Err(e) => report_init_error(&e),
     }
 }
 
 /// [`start`] for a model verified at build time ([`icebreak_format::embed`] in the build
 /// script, [`icebreak_format::include_verified_model!`] in the code): the handler is created
-/// with [`LambdaHandler::from_embedded`], in time independent of the model's size.
+/// with [`LambdaHandler::from_embedded`], in time independent of the model's size. A model of
+/// 256 KiB or more is paged in beside the first event's fetch, as in [`start`].
 pub fn start_embedded(model: icebreak_format::Embedded) -> ExitCode {
     mark_process_start();
     match LambdaHandler::from_embedded(model) {
-        Ok(handler) => run(handler),
+        Ok(handler) => {
+            prefetch::start(handler.model_bytes());
+            run(handler)
+        }
         Err(e) => report_init_error(&e),
     }
 }
