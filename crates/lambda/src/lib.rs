@@ -72,6 +72,12 @@ use transport::{Client, Endpoint, RuntimeError};
 ///
 /// When `AWS_LAMBDA_MAX_CONCURRENCY` is a number above 1 (Lambda Managed Instances), that many
 /// loops run at once, one per thread, each on its own connection; the model is shared.
+///
+/// With one loop, a model of 256 KiB or more that was not read at start-up (compiled in, not
+/// mapped) is paged in while the first `/next` is in flight, stopping as soon as the Runtime
+/// API begins to answer: `madvise(MADV_WILLNEED)` and `madvise(MADV_POPULATE_READ)` from its
+/// first byte on, so the first answer's walk takes fewer page faults. It changes no answer;
+/// `ICEBREAK_PREFETCH=off` turns it off.
 pub fn run(handler: LambdaHandler) -> ExitCode {
     let ep = match Endpoint::from_env() {
         Ok(ep) => ep,
@@ -87,7 +93,8 @@ pub fn run(handler: LambdaHandler) -> ExitCode {
         runtime::serve_concurrently(handler, &ep, n)
     } else {
         let mut client = Client::new(ep);
-        runtime::serve(&handler, &mut client)
+        let page_in = handler.unread_model().and_then(prefetch::PageIn::new);
+        runtime::serve(&handler, &mut client, page_in)
     };
     log::log(Level::Fatal, None, format_args!("{err}"));
     ExitCode::FAILURE
@@ -110,31 +117,21 @@ pub fn report_init_error(err: &LambdaError) -> ExitCode {
 
 /// The whole bootstrap: mark the process start, check the model, serve it, or report a
 /// broken model to `/init/error`.
-///
-/// A model of 256 KiB or more is paged in on a short-lived thread of its own while the first
-/// event is fetched (`ICEBREAK_PREFETCH=off` turns that off; docs/ARCHITECTURE.md).
 pub fn start(model: &'static [u8]) -> ExitCode {
     mark_process_start();
     match LambdaHandler::from_bytes(model) {
-        Ok(handler) => {
-            prefetch::start(handler.model_bytes());
-            run(handler)
-        }
+        Ok(handler) => run(handler),
         Err(e) => report_init_error(&e),
     }
 }
 
 /// [`start`] for a model verified at build time ([`icebreak_format::embed`] in the build
 /// script, [`icebreak_format::include_verified_model!`] in the code): the handler is created
-/// with [`LambdaHandler::from_embedded`], in time independent of the model's size. A model of
-/// 256 KiB or more is paged in beside the first event's fetch, as in [`start`].
+/// with [`LambdaHandler::from_embedded`], in time independent of the model's size.
 pub fn start_embedded(model: icebreak_format::Embedded) -> ExitCode {
     mark_process_start();
     match LambdaHandler::from_embedded(model) {
-        Ok(handler) => {
-            prefetch::start(handler.model_bytes());
-            run(handler)
-        }
+        Ok(handler) => run(handler),
         Err(e) => report_init_error(&e),
     }
 }

@@ -1,40 +1,43 @@
-//! Paging the model in beside the first invocation.
+//! Paging the model in while the first `/next` is in flight.
 //!
 //! A compiled-in model is part of the bootstrap's file, so the first answer's walk takes a
 //! page fault for every 64 KB window of the file it touches (the kernel's fault-around), and
 //! on a fresh Lambda host, where the package is not in the page cache yet, each of those
-//! faults also waits for a read. For a model of [`MIN_BYTES`] or more, [`start`] spawns one
-//! short-lived thread that, while the main thread asks the Runtime API for the first event:
+//! faults also waits for a read. The first `GET /next` leaves the process idle until the
+//! Runtime API answers; for a model of [`MIN_BYTES`] or more the runtime spends that wait here
+//! ([`PageIn::step`], called by the transport between the request and its response), in
+//! small steps, from the model's first byte on (the first answer walks the trees from the
+//! first one):
 //!
-//! 1. asks the kernel to read the whole model ahead (`madvise(MADV_WILLNEED)`: starts reads
-//!    of the pages not in the page cache, does nothing for those that are);
-//! 2. maps it into the process from its end toward its start, in [`CHUNK`]s
-//!    (`madvise(MADV_POPULATE_READ)`, Linux 5.14 and later; reading one byte a page when the
-//!    kernel refuses it). The first answer walks the trees from the first one on, so the two
-//!    threads meet instead of faulting on the same pages.
+//! - `madvise(MADV_WILLNEED)` over the next [`AHEAD`] bytes: starts reads of the pages not in
+//!   the page cache (does nothing for those that are);
+//! - `madvise(MADV_POPULATE_READ)` over the next [`CHUNK`] bytes (Linux 5.14 and later; where
+//!   the kernel refuses it, reading one byte a page): maps the pages, so the walk takes no
+//!   fault on them.
 //!
-//! Nothing here changes a byte of the model or an answer: both hints only read. A failed hint
-//! is ignored (the first answer then takes the faults itself, as without this module), and so
-//! is a failure to start the thread. When it is done the thread logs one INFO line, `icebreak
-//! prefetch: <bytes> bytes paged in, <ms> ms (<how>)`, and ends. `ICEBREAK_PREFETCH=off` (or `0`, `false`, `no`) turns it
-//! off: on a Lambda function with less than one vCPU (memory below 1 769 MB) the two threads
-//! share one core's time, so the thread's own cost (its start, and the pages the first answer
-//! would not have touched) is not hidden.
+//! The transport checks for the response before every step and stops at its first byte, so
+//! the answer waits at most one step. Nothing here changes a byte of the model or an answer:
+//! both hints only read, and a failed hint is ignored (the first answer then takes the faults
+//! itself). No thread is started: a second thread measured slower, not faster (it delays the
+//! Runtime API's own threads on a busy CPU; docs/BENCHMARKS.md). `ICEBREAK_PREFETCH=off` (or
+//! `0`, `false`, `no`) turns it off.
 
-use crate::telemetry::log::{self, Level};
-use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
-/// Models smaller than this are not prefetched: a thread costs more than the few faults
-/// their first answer takes (four 64 KB fault-around windows).
+/// Models smaller than this are not paged in ahead: their first answer takes only a few
+/// faults (four 64 KB fault-around windows at most).
 pub(crate) const MIN_BYTES: usize = 256 * 1024;
 
-/// The range mapped by one `MADV_POPULATE_READ` call, from the end of the model backwards.
+/// The bytes one `MADV_POPULATE_READ` step maps (four fault-around windows).
 pub(crate) const CHUNK: usize = 256 * 1024;
 
-/// The environment variable that turns prefetching off.
+/// How far ahead of the mapped bytes `MADV_WILLNEED` has asked for reads.
+pub(crate) const AHEAD: usize = 2 * 1024 * 1024;
+
+/// The environment variable that turns paging in off.
 pub(crate) const ENV: &str = "ICEBREAK_PREFETCH";
 
-/// Whether the value of [`ENV`] leaves prefetching on (unset, or anything but an off word).
+/// Whether the value of [`ENV`] leaves paging in on (unset, or anything but an off word).
 pub(crate) fn enabled(value: Option<&str>) -> bool {
     !value.is_some_and(|v| {
         matches!(
@@ -44,82 +47,82 @@ pub(crate) fn enabled(value: Option<&str>) -> bool {
     })
 }
 
-/// What the prefetch thread did, for the cold-start log (set once it finished).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Done {
-    /// Bytes of the model it covered.
-    pub bytes: usize,
-    /// Whether `MADV_POPULATE_READ` did it (else it read one byte a page).
-    pub populated: bool,
-    /// Its time, from its start to its end, in milliseconds.
-    pub ms: f64,
+/// The model being paged in, step by step.
+#[derive(Debug)]
+pub(crate) struct PageIn {
+    model: &'static [u8],
+    page: usize,
+    /// Bytes mapped so far, from the start.
+    mapped: usize,
+    /// Bytes `MADV_WILLNEED` was asked for so far, from the start.
+    advised: usize,
+    /// Whether `MADV_POPULATE_READ` still works (else a byte a page is read).
+    populate: bool,
+    /// Time spent in steps.
+    spent: Duration,
 }
 
-static DONE: OnceLock<Done> = OnceLock::new();
-
-/// What the prefetch thread did, once it has finished (`None` if it did not run or is still
-/// running).
-#[cfg(test)]
-pub(crate) fn done() -> Option<Done> {
-    DONE.get().copied()
-}
-
-/// Starts paging `model` in on a thread of its own, unless it is smaller than [`MIN_BYTES`]
-/// or [`ENV`] turns it off. Returns whether a thread was started.
-pub(crate) fn start(model: &'static [u8]) -> bool {
-    if model.len() < MIN_BYTES || !enabled(std::env::var(ENV).ok().as_deref()) {
-        return false;
-    }
-    std::thread::Builder::new()
-        .name("prefetch".into())
-        // It calls madvise and reads bytes: no deep stack.
-        .stack_size(64 * 1024)
-        .spawn(move || {
-            let t0 = std::time::Instant::now();
-            let populated = page_in(model);
-            let d = Done {
-                bytes: model.len(),
-                populated,
-                ms: t0.elapsed().as_secs_f64() * 1e3,
-            };
-            let _ = DONE.set(d);
-            log::log(
-                Level::Info,
-                None,
-                format_args!(
-                    "icebreak prefetch: {} bytes paged in, {:.3} ms ({})",
-                    d.bytes,
-                    d.ms,
-                    if d.populated {
-                        "MADV_POPULATE_READ"
-                    } else {
-                        "read a byte a page"
-                    }
-                ),
-            );
+impl PageIn {
+    /// Paging in of `model`, unless it is smaller than [`MIN_BYTES`] or [`ENV`] turns it off.
+    pub(crate) fn new(model: &'static [u8]) -> Option<PageIn> {
+        (model.len() >= MIN_BYTES && enabled(std::env::var(ENV).ok().as_deref())).then(|| {
+            PageIn {
+                model,
+                page: sys::page_size(),
+                mapped: 0,
+                advised: 0,
+                populate: true,
+                spent: Duration::ZERO,
+            }
         })
-        .is_ok()
-}
-
-/// Pages `model` in (see the module's docs); returns whether `MADV_POPULATE_READ` did it.
-pub(crate) fn page_in(model: &[u8]) -> bool {
-    let page = sys::page_size();
-    sys::will_need(model, page);
-    let mut populated = true;
-    let mut end = model.len();
-    while end > 0 {
-        let start = end.saturating_sub(CHUNK);
-        let chunk = &model[start..end];
-        if populated && !sys::populate_read(chunk, page) {
-            // Before Linux 5.14 (EINVAL), or any other refusal: read one byte a page instead.
-            populated = false;
-        }
-        if !populated {
-            touch(chunk, page);
-        }
-        end = start;
     }
-    populated
+
+    /// Does one step; returns `false` once the whole model is mapped (nothing was done).
+    pub(crate) fn step(&mut self) -> bool {
+        let len = self.model.len();
+        if self.mapped >= len {
+            return false;
+        }
+        let t0 = Instant::now();
+        if self.advised < len && self.advised < self.mapped + AHEAD {
+            let end = len.min(self.advised + AHEAD);
+            sys::will_need(&self.model[self.advised..end], self.page);
+            self.advised = end;
+        } else {
+            let end = len.min(self.mapped + CHUNK);
+            let chunk = &self.model[self.mapped..end];
+            if self.populate && !sys::populate_read(chunk, self.page) {
+                // Before Linux 5.14 (EINVAL), or any other refusal: read a byte a page.
+                self.populate = false;
+            }
+            if !self.populate {
+                touch(chunk, self.page);
+            }
+            self.mapped = end;
+        }
+        self.spent += t0.elapsed();
+        true
+    }
+
+    /// Bytes mapped so far, from the model's start.
+    pub(crate) fn mapped(&self) -> usize {
+        self.mapped
+    }
+
+    /// The model's size.
+    pub(crate) fn len(&self) -> usize {
+        self.model.len()
+    }
+
+    /// Time spent in [`PageIn::step`] so far.
+    pub(crate) fn spent(&self) -> Duration {
+        self.spent
+    }
+
+    /// Whether `MADV_POPULATE_READ` did the mapping (else a byte a page was read).
+    pub(crate) fn populated(&self) -> bool {
+        self.populate
+    }
 }
 
 /// Reads one byte of every page of `bytes`, which faults each page in.
@@ -129,7 +132,7 @@ fn touch(bytes: &[u8], page: usize) {
     }
 }
 
-/// The two `madvise` calls: the only `unsafe` code of this module.
+/// The two `madvise` calls and the page size: the only `unsafe` code of this module.
 #[allow(unsafe_code)]
 mod sys {
     /// The page size, or 4 096 when the system does not say.
@@ -201,38 +204,47 @@ mod tests {
     }
 
     #[test]
-    fn page_in_reads_without_changing_a_byte() {
-        // Bytes at an odd offset, over several chunks and a partial last chunk.
-        let data: Vec<u8> = (0..(2 * CHUNK + 12_345))
-            .map(|i| (i * 7 % 251) as u8)
-            .collect();
-        let before = data.clone();
-        page_in(&data[3..]);
-        assert_eq!(data, before);
-        page_in(&[]);
-        touch(&data, 4096);
+    fn small_models_are_not_paged_in() {
+        static SMALL: [u8; MIN_BYTES - 1] = [0; MIN_BYTES - 1];
+        assert!(PageIn::new(&SMALL).is_none());
     }
 
     #[test]
-    fn small_models_get_no_thread() {
-        static SMALL: [u8; 1024] = [0; 1024];
-        assert!(!start(&SMALL));
-    }
-
-    #[test]
-    fn a_large_model_is_paged_in_and_reported() {
-        static LARGE: [u8; MIN_BYTES + 4096] = [1; MIN_BYTES + 4096];
+    fn steps_map_the_whole_model_in_order_without_changing_a_byte() {
+        // Over two look-ahead blocks and a partial last chunk, at an odd offset.
+        let data: &'static mut [u8] =
+            Vec::leak((0..(2 * AHEAD + 12_345)).map(|i| (i * 7 % 251) as u8).collect());
+        let before = data.to_vec();
+        let model: &'static [u8] = &data[3..];
         if !enabled(std::env::var(ENV).ok().as_deref()) {
             return;
         }
-        assert!(start(&LARGE));
-        let t0 = std::time::Instant::now();
-        while done().is_none() && t0.elapsed() < std::time::Duration::from_secs(10) {
-            std::thread::sleep(std::time::Duration::from_millis(1));
+        let mut p = PageIn::new(model).expect("large enough");
+        let mut last = 0;
+        let mut steps = 0;
+        while p.step() {
+            assert!(p.mapped() >= last && p.mapped() <= p.len());
+            last = p.mapped();
+            steps += 1;
         }
-        let d = done().expect("the prefetch thread finished");
-        assert_eq!(d.bytes, LARGE.len());
-        assert!(d.ms >= 0.0);
-        assert!(LARGE.iter().all(|&b| b == 1));
+        assert_eq!(p.mapped(), model.len());
+        // One step per chunk mapped and per look-ahead block advised.
+        assert_eq!(
+            steps,
+            model.len().div_ceil(CHUNK) + model.len().div_ceil(AHEAD)
+        );
+        assert!(!p.step(), "nothing left");
+        assert_eq!(&data[..], &before[..]);
+        // On Linux 5.14 and later the kernel does the mapping.
+        #[cfg(target_os = "linux")]
+        assert!(p.populated() || p.spent() > Duration::ZERO);
+    }
+
+    #[test]
+    fn touching_reads_every_page() {
+        let data = vec![1u8; 3 * 4096 + 5];
+        touch(&data, 4096);
+        touch(&[], 4096);
+        assert!(sys::page_size().is_power_of_two());
     }
 }
