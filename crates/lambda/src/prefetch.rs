@@ -65,15 +65,13 @@ pub(crate) struct PageIn {
 impl PageIn {
     /// Paging in of `model`, unless it is smaller than [`MIN_BYTES`] or [`ENV`] turns it off.
     pub(crate) fn new(model: &'static [u8]) -> Option<PageIn> {
-        (model.len() >= MIN_BYTES && enabled(std::env::var(ENV).ok().as_deref())).then(|| {
-            PageIn {
-                model,
-                page: sys::page_size(),
-                mapped: 0,
-                advised: 0,
-                populate: true,
-                spent: Duration::ZERO,
-            }
+        (model.len() >= MIN_BYTES && enabled(std::env::var(ENV).ok().as_deref())).then(|| PageIn {
+            model,
+            page: sys::page_size(),
+            mapped: 0,
+            advised: 0,
+            populate: true,
+            spent: Duration::ZERO,
         })
     }
 
@@ -212,8 +210,11 @@ mod tests {
     #[test]
     fn steps_map_the_whole_model_in_order_without_changing_a_byte() {
         // Over two look-ahead blocks and a partial last chunk, at an odd offset.
-        let data: &'static mut [u8] =
-            Vec::leak((0..(2 * AHEAD + 12_345)).map(|i| (i * 7 % 251) as u8).collect());
+        let data: &'static mut [u8] = Vec::leak(
+            (0..(2 * AHEAD + 12_345))
+                .map(|i| (i * 7 % 251) as u8)
+                .collect(),
+        );
         let before = data.to_vec();
         let model: &'static [u8] = &data[3..];
         if !enabled(std::env::var(ENV).ok().as_deref()) {
