@@ -45,13 +45,14 @@ fn tick_step(span: f64, n: f64) -> f64 {
         .unwrap_or(10.0 * p)
 }
 
-/// The `q` quantile (0..=1) of sorted values, nearest rank.
+/// The `q` quantile (0..=1) of sorted values, nearest rank (as [`crate::stats::percentile`],
+/// so a legend's p50 is the report's).
 fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
-    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// The CDF of every series on one axis (`x_label`, e.g. "cold start (ms)"), as an SVG
@@ -208,8 +209,8 @@ mod tests {
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>\n"));
         assert_eq!(svg.matches("<path").count(), 2);
         assert!(svg.contains("cold &lt;start&gt; &amp; more"));
-        assert!(svg.contains("a &quot;b&quot; — p50 1.400, n = 2"));
-        assert!(svg.contains("floor — p50 1.200, n = 4"));
+        assert!(svg.contains("a &quot;b&quot; — p50 1.300, n = 2"));
+        assert!(svg.contains("floor — p50 1.100, n = 4"));
         assert!(!svg.contains("empty"));
         assert!(!svg.contains("NaN"));
     }
