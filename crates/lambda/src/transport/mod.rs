@@ -292,7 +292,8 @@ struct Failure {
 
 /// Calls `work` until the peer has begun to answer on `s` (or closed it), or `work` returns
 /// `false` (nothing left to do); the peer is checked (a non-blocking `peek`) before every
-/// call, so a response that arrives waits for one step at most. `s` is blocking again
+/// call, and the CPU is yielded after it, so a response that arrives waits for one step at
+/// most. `s` is blocking again
 /// afterwards; an error is returned only if it cannot be made so.
 fn work_while_waiting(s: &TcpStream, work: &mut dyn FnMut() -> bool) -> std::io::Result<()> {
     if s.set_nonblocking(true).is_err() {
@@ -304,6 +305,10 @@ fn work_while_waiting(s: &TcpStream, work: &mut dyn FnMut() -> bool) -> std::io:
                 if !work() {
                     break;
                 }
+                // The peer may be waiting for this CPU: woken by our request, the scheduler
+                // tends to queue it here, behind a thread that never blocks. Without this
+                // the Runtime API's answer came only once all the work was done.
+                std::thread::yield_now();
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             // Bytes, the end of the stream or an error: the blocking read that follows sees it.
