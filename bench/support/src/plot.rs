@@ -34,15 +34,29 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// A step of 1, 2 or 5 times a power of ten giving about `n` ticks over `span`.
-fn tick_step(span: f64, n: f64) -> f64 {
-    let raw = (span / n).max(f64::MIN_POSITIVE);
-    let p = 10f64.powf(raw.log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
-        .into_iter()
-        .map(|m| m * p)
-        .find(|&s| s >= raw)
-        .unwrap_or(10.0 * p)
+/// The 1-2-5 values (1, 2 or 5 times a power of ten) from the largest one at or below `lo`
+/// to the smallest one at or above `hi`: the ticks of a logarithmic axis and its ends.
+fn ticks_125(lo: f64, hi: f64) -> Vec<f64> {
+    let mut p = 10f64.powf(lo.log10().floor());
+    let mut ticks = Vec::new();
+    'outer: for _ in 0..40 {
+        for m in [1.0, 2.0, 5.0] {
+            let t = m * p;
+            if t * (1.0 + 1e-9) < lo && 2.0 * t <= lo {
+                continue;
+            }
+            if ticks.last().is_some_and(|&l: &f64| l * (1.0 + 1e-9) >= hi) {
+                break 'outer;
+            }
+            if t > lo * (1.0 + 1e-9) && ticks.is_empty() {
+                // `lo` lies below the first candidate: start one step lower.
+                ticks.push(t / if m == 1.0 { 2.0 } else if m == 2.0 { 2.0 } else { 2.5 });
+            }
+            ticks.push(t);
+        }
+        p *= 10.0;
+    }
+    ticks
 }
 
 /// The `q` quantile (0..=1) of sorted values, nearest rank (as [`crate::stats::percentile`],
@@ -55,15 +69,22 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// The CDF of every series on one axis (`x_label`, e.g. "cold start (ms)"), as an SVG
-/// document. The axis runs from the smallest value to the largest 99th percentile of the
-/// series, so one stray run does not squeeze the rest into a corner (the title says so); the
-/// legend gives each series' median. Series without values are left out.
+/// The CDF of every series on one logarithmic axis (`x_label`, e.g. "cold start (ms)"), as an
+/// SVG document. The axis runs from the smallest value to the largest 99th percentile of the
+/// series, so one stray run does not squeeze the rest into a corner (the title says so), and
+/// is logarithmic so that the body of a distribution and its tail (on a shared machine, runs
+/// several times slower) both show; the legend gives each series' median. Values that are
+/// not positive and series without values are left out.
 pub fn cdf_svg(title: &str, x_label: &str, series: &[Series]) -> String {
     let series: Vec<(&Series, Vec<f64>)> = series
         .iter()
         .map(|s| {
-            let mut v: Vec<f64> = s.values.iter().copied().filter(|x| x.is_finite()).collect();
+            let mut v: Vec<f64> = s
+                .values
+                .iter()
+                .copied()
+                .filter(|x| x.is_finite() && *x > 0.0)
+                .collect();
             v.sort_by(f64::total_cmp);
             (s, v)
         })
@@ -80,13 +101,14 @@ pub fn cdf_svg(title: &str, x_label: &str, series: &[Series]) -> String {
     let (lo, hi) = if lo.is_finite() && hi > lo {
         (lo, hi)
     } else {
-        (0.0, 1.0)
+        (1.0, 10.0)
     };
-    let step = tick_step(hi - lo, 6.0);
-    let x0 = (lo / step).floor() * step;
-    let x1 = (hi / step).ceil() * step;
+    let ticks = ticks_125(lo, hi);
+    let x0 = ticks.first().copied().unwrap_or(lo);
+    let x1 = ticks.last().copied().unwrap_or(hi);
     let plot_w = WIDTH - LEFT - RIGHT;
-    let px = |x: f64| LEFT + (x.clamp(x0, x1) - x0) / (x1 - x0) * plot_w;
+    let (l0, l1) = (x0.ln(), x1.ln());
+    let px = |x: f64| LEFT + (x.clamp(x0, x1).ln() - l0) / (l1 - l0) * plot_w;
     let py = |y: f64| TOP + (1.0 - y) * PLOT_H;
     let legend_top = TOP + PLOT_H + 50.0;
     let height = legend_top + LEGEND_LINE * series.len() as f64 + 10.0;
@@ -98,21 +120,19 @@ pub fn cdf_svg(title: &str, x_label: &str, series: &[Series]) -> String {
     );
     let _ = writeln!(
         s,
-        r#"<rect width="100%" height="100%" fill="white"/><text x="{LEFT}" y="20" font-size="14">{} (x axis to the largest p99)</text>"#,
+        r#"<rect width="100%" height="100%" fill="white"/><text x="{LEFT}" y="20" font-size="14">{} (log axis, to the largest p99)</text>"#,
         escape(title)
     );
     // Grid and axes.
-    let mut t = x0;
-    while t <= x1 + step * 1e-6 {
+    for &t in &ticks {
         let x = px(t);
         let _ = writeln!(
             s,
             r##"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{:.1}" stroke="#ddd"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
             TOP + PLOT_H,
             TOP + PLOT_H + 16.0,
-            trim(t, step)
+            trim(t)
         );
-        t += step;
     }
     for q in [0.0, 0.25, 0.5, 0.75, 1.0] {
         let y = py(q);
@@ -173,9 +193,9 @@ pub fn cdf_svg(title: &str, x_label: &str, series: &[Series]) -> String {
     s
 }
 
-/// A tick value with as many decimals as the step needs.
-fn trim(v: f64, step: f64) -> String {
-    let decimals = (-step.log10().floor()).max(0.0) as usize;
+/// A 1-2-5 tick value with as many decimals as it needs.
+fn trim(v: f64) -> String {
+    let decimals = (-v.log10().floor()).max(0.0) as usize;
     format!("{v:.decimals$}")
 }
 
@@ -216,12 +236,19 @@ mod tests {
     }
 
     #[test]
-    fn ticks_are_one_two_five() {
-        assert_eq!(tick_step(1.0, 5.0), 0.2);
-        assert_eq!(tick_step(3.0, 6.0), 0.5);
-        assert_eq!(tick_step(70.0, 6.0), 20.0);
-        assert_eq!(trim(1.25, 0.05), "1.25");
-        assert_eq!(trim(20.0, 20.0), "20");
+    fn ticks_are_one_two_five_and_cover_the_range() {
+        let close = |a: &[f64], b: &[f64]| {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-9 * y)
+        };
+        let t = ticks_125(0.43, 7.9);
+        assert!(close(&t, &[0.2, 0.5, 1.0, 2.0, 5.0, 10.0]), "{t:?}");
+        let t = ticks_125(1.0, 2.0);
+        assert!(close(&t, &[1.0, 2.0]), "{t:?}");
+        let t = ticks_125(0.6, 0.9);
+        assert!(close(&t, &[0.5, 1.0]), "{t:?}");
+        assert_eq!(trim(0.5), "0.5");
+        assert_eq!(trim(0.02), "0.02");
+        assert_eq!(trim(20.0), "20");
     }
 
     #[test]
