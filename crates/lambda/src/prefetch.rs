@@ -28,11 +28,11 @@ use std::time::{Duration, Instant};
 /// faults (four 64 KB fault-around windows at most).
 pub(crate) const MIN_BYTES: usize = 256 * 1024;
 
-/// The bytes one `MADV_POPULATE_READ` step maps (four fault-around windows).
-pub(crate) const CHUNK: usize = 256 * 1024;
+/// The bytes one `MADV_POPULATE_READ` step maps (two fault-around windows).
+pub(crate) const CHUNK: usize = 128 * 1024;
 
 /// How far ahead of the mapped bytes `MADV_WILLNEED` has asked for reads.
-pub(crate) const AHEAD: usize = 2 * 1024 * 1024;
+pub(crate) const AHEAD: usize = 512 * 1024;
 
 /// The environment variable that turns paging in off.
 pub(crate) const ENV: &str = "ICEBREAK_PREFETCH";
