@@ -50,7 +50,15 @@ fn ticks_125(lo: f64, hi: f64) -> Vec<f64> {
             }
             if t > lo * (1.0 + 1e-9) && ticks.is_empty() {
                 // `lo` lies below the first candidate: start one step lower.
-                ticks.push(t / if m == 1.0 { 2.0 } else if m == 2.0 { 2.0 } else { 2.5 });
+                ticks.push(
+                    t / if m == 1.0 {
+                        2.0
+                    } else if m == 2.0 {
+                        2.0
+                    } else {
+                        2.5
+                    },
+                );
             }
             ticks.push(t);
         }
