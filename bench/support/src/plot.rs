@@ -37,34 +37,24 @@ fn escape(s: &str) -> String {
 /// The 1-2-5 values (1, 2 or 5 times a power of ten) from the largest one at or below `lo`
 /// to the smallest one at or above `hi`: the ticks of a logarithmic axis and its ends.
 fn ticks_125(lo: f64, hi: f64) -> Vec<f64> {
-    let mut p = 10f64.powf(lo.log10().floor());
-    let mut ticks = Vec::new();
-    'outer: for _ in 0..40 {
-        for m in [1.0, 2.0, 5.0] {
-            let t = m * p;
-            if t * (1.0 + 1e-9) < lo && 2.0 * t <= lo {
-                continue;
-            }
-            if ticks.last().is_some_and(|&l: &f64| l * (1.0 + 1e-9) >= hi) {
-                break 'outer;
-            }
-            if t > lo * (1.0 + 1e-9) && ticks.is_empty() {
-                // `lo` lies below the first candidate: start one step lower.
-                ticks.push(
-                    t / if m == 1.0 {
-                        2.0
-                    } else if m == 2.0 {
-                        2.0
-                    } else {
-                        2.5
-                    },
-                );
-            }
-            ticks.push(t);
-        }
+    // The 1-2-5 values in increasing order, from a decade below `lo` to past `hi`.
+    let mut p = 10f64.powf(lo.log10().floor() - 1.0);
+    let mut all: Vec<f64> = Vec::new();
+    while all.last().is_none_or(|&l| l < hi * (1.0 - 1e-9)) && all.len() < 200 {
+        all.extend([1.0, 2.0, 5.0].map(|m| m * p));
         p *= 10.0;
     }
-    ticks
+    let first = all
+        .iter()
+        .rposition(|&t| t <= lo * (1.0 + 1e-9))
+        .unwrap_or(0);
+    let last = all
+        .iter()
+        .position(|&t| t >= hi * (1.0 - 1e-9))
+        .unwrap_or(all.len().saturating_sub(1));
+    all.get(first..=last)
+        .map(<[f64]>::to_vec)
+        .unwrap_or_default()
 }
 
 /// The `q` quantile (0..=1) of sorted values, nearest rank (as [`crate::stats::percentile`],
