@@ -20,7 +20,8 @@
 //!
 //! Every answer is checked (a real prediction for the two model servers); a run without an
 //! answer within [`TIMEOUT`] fails the harness. Children are killed on every path
-//! ([`Running`]). The report is printed and written to `target/coldstart.md`.
+//! ([`Running`]). The report is printed and written to `target/coldstart.md`, and the CDF of
+//! each linking's cold starts to `target/coldstart-<linking>.svg`.
 //!
 //! `--events` measures the icebreak bootstrap alone, cold and warm the same way, once per
 //! event shape it answers (direct, Function URL / HTTP API v2, REST API v1, ALB, SQS with

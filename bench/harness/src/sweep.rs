@@ -8,7 +8,10 @@
 //! exec, exec → response received); after the answer, while the process waits for its second
 //! invocation, its peak RSS (`VmHWM`) and its minor page faults so far (`minflt` of
 //! `/proc/<pid>/stat`, the count `getrusage` reports) are read. Every answer is checked for a
-//! prediction. The report is printed and written to `target/coldsweep.md`.
+//! prediction. Each tree model's bootstrap also runs with `ICEBREAK_PREFETCH=off`, and the
+//! bootstrap's own cold-start lines (first inference, `main` → answer, the page-in) are read
+//! from its stdout. The report is printed and written to `target/coldsweep.md`, and the CDF of
+//! each linking's cold starts to `target/coldsweep-<linking>.svg`.
 
 use crate::coldstart::{cold_rounds, cold_run_faults_env, head, publish, rerun_optimised, stage};
 use anyhow::{bail, ensure, Context, Result};
