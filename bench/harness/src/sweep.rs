@@ -399,7 +399,7 @@ fn report(
          models: full trees, {N_FEATURES} features, written by \
          `icebreak_format::testing::synthetic`; the bootstrap embeds each with \
          `ICEBREAK_MODEL` and opens it attested (no node walk at start-up). Each tree model's \
-         bootstrap runs twice in the rounds, as is (the runtime maps a model of 256 KiB or \
+         bootstrap runs twice in the rounds, as is (the runtime maps a model of 1 MiB or \
          more in while its first `/next` is in flight, and logs how much: the column \
          \"paged in while waiting\") and with `ICEBREAK_PREFETCH=off`. First inference \
          and main → answer (its `total`: from `main` to the first answer computed): the \

@@ -73,7 +73,7 @@ use transport::{Client, Endpoint, RuntimeError};
 /// When `AWS_LAMBDA_MAX_CONCURRENCY` is a number above 1 (Lambda Managed Instances), that many
 /// loops run at once, one per thread, each on its own connection; the model is shared.
 ///
-/// With one loop, a model of 256 KiB or more that was not read at start-up (compiled in, not
+/// With one loop, a model of 1 MiB or more that was not read at start-up (compiled in, not
 /// mapped) is paged in while the first `/next` is in flight, stopping as soon as the Runtime
 /// API begins to answer: `madvise(MADV_WILLNEED)` and `madvise(MADV_POPULATE_READ)` from its
 /// first byte on, so the first answer's walk takes fewer page faults. It changes no answer;

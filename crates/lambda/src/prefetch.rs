@@ -24,9 +24,10 @@
 
 use std::time::{Duration, Instant};
 
-/// Models smaller than this are not paged in ahead: their first answer takes only a few
-/// faults (four 64 KB fault-around windows at most).
-pub(crate) const MIN_BYTES: usize = 256 * 1024;
+/// Models smaller than this are not paged in ahead. With the event already queued, the first
+/// step costs about 0.01 ms of the cold start (docs/BENCHMARKS.md); a model under 1 MiB (16
+/// fault-around windows) cannot save more than about that when the event comes later.
+pub(crate) const MIN_BYTES: usize = 1024 * 1024;
 
 /// The bytes one `MADV_POPULATE_READ` step maps (two fault-around windows).
 pub(crate) const CHUNK: usize = 128 * 1024;
