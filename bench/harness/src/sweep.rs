@@ -96,7 +96,7 @@ impl Contender {
     }
 }
 
-/// The environment that turns the runtime's prefetch thread off.
+/// The environment that turns the runtime's page-in of the first `/next` wait off.
 const PREFETCH_OFF: [(&str, &str); 1] = [("ICEBREAK_PREFETCH", "off")];
 
 /// What one model is, for the report.
@@ -212,8 +212,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             };
             let staged = stage(&built, &format!("{}-bootstrap-{i}", linking.name()))?;
             if m.forest.is_some() {
-                // The same file without the prefetch thread, in the same rounds: what the
-                // thread changes, and (below its size threshold) a control that should not
+                // The same file without the page-in, in the same rounds: what the
+                // page-in changes, and (below its size threshold) a control that should not
                 // differ.
                 let mut off = contender(Some(i), linking, staged.clone(), event.clone())?;
                 off.prefetch_off = true;
