@@ -33,7 +33,8 @@ use icebreak_bench_support::build::{build_linked, elf_is_static, host_triple, Li
 use icebreak_bench_support::machine::{machine, source_version};
 use icebreak_bench_support::plot::{cdf_svg, Series};
 use icebreak_bench_support::process::{
-    cargo, lambda_command, log_stderr, minor_faults, status_kb, wait_answer, Running, TIMEOUT,
+    cargo, lambda_command, log_stderr, major_faults, minor_faults, status_kb, wait_answer, Running,
+    TIMEOUT,
 };
 use icebreak_bench_support::stats::{percentile, percentile_of, ratio, Shuffle};
 use icebreak_bench_support::table::command_line;
@@ -428,19 +429,20 @@ pub(crate) fn cold_run_faults(
     event: &[u8],
 ) -> Result<(Duration, u64, u64)> {
     cold_run_faults_env(path, &[], None, check, event)
+        .map(|(cold, rss, minor, _)| (cold, rss, minor))
 }
 
 /// [`cold_run_faults`] with extra environment variables for the process and, when
 /// `stdout_log` is given, its stdout (where the runtime's log lines go) in that file, created
 /// before the clock starts. The bootstrap writes its cold-start lines after posting the
-/// answer, so they are off the clock either way.
+/// answer, so they are off the clock either way. Returns the major faults too.
 pub(crate) fn cold_run_faults_env(
     path: &Path,
     env: &[(&str, &str)],
     stdout_log: Option<&Path>,
     check: Check<'_>,
     event: &[u8],
-) -> Result<(Duration, u64, u64)> {
+) -> Result<(Duration, u64, u64, u64)> {
     let rt = FakeRuntime::start().context("starting the fake Runtime API")?;
     rt.invoke("cold-1", event.to_vec());
     let mut cmd = lambda_command(path, &rt.address());
@@ -463,8 +465,9 @@ pub(crate) fn cold_run_faults_env(
     }
     let rss = status_kb(child.id(), "VmHWM")?;
     let faults = minor_faults(child.id())?;
+    let major = major_faults(child.id())?;
     drop(child);
-    Ok((cold, rss, faults))
+    Ok((cold, rss, faults, major))
 }
 
 /// A warm process: started once, invoked one request at a time.

@@ -17,6 +17,7 @@ use crate::coldstart::{cold_rounds, cold_run_faults_env, head, publish, rerun_op
 use anyhow::{bail, ensure, Context, Result};
 use icebreak_bench_support::build::{build_linked_model, host_triple, Linking};
 use icebreak_bench_support::plot::{cdf_svg, Series};
+use icebreak_bench_support::process::evict_from_page_cache;
 use icebreak_bench_support::stats::{percentile, ratio, Shuffle};
 use icebreak_bench_support::table::command_line;
 use icebreak_bench_support::{root, target_root};
@@ -78,6 +79,7 @@ struct Contender {
     cold: Vec<Duration>,
     rss_kb: Vec<u64>,
     faults: Vec<u64>,
+    major: Vec<u64>,
     /// "first inference" of the bootstrap's own cold-start log line, per run.
     first_ms: Vec<f64>,
     /// "total" of that line (`main` → the first answer computed), per run.
@@ -105,17 +107,20 @@ struct ModelFacts {
     file_bytes: u64,
 }
 
-const USAGE: &str = "usage: cargo xtask coldsweep [--runs N] [--static|--dynamic|--both]
+const USAGE: &str = "usage: cargo xtask coldsweep [--runs N] [--static|--dynamic|--both] [--evict]
 
   --runs N     cold starts per binary (default 50), in rounds, random order per round
   --static     static glibc (default on Linux/gnu)
   --dynamic    dynamically linked
-  --both       both linkings in the same rounds (one table per linking)";
+  --both       both linkings in the same rounds (one table per linking)
+  --evict      drop each binary from the page cache before each of its runs
+               (posix_fadvise DONTNEED), as on a host that has not run it yet";
 
 /// `cargo xtask coldsweep [--runs N] [--static|--dynamic|--both]`.
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let mut runs = 50usize;
     let mut linkings = vec![Linking::default_for_host()];
+    let mut evict = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -128,6 +133,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             "--static" => linkings = vec![Linking::Static],
             "--dynamic" => linkings = vec![Linking::Dynamic],
             "--both" => linkings = vec![Linking::Static, Linking::Dynamic],
+            "--evict" => evict = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -233,12 +239,16 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         let check = |a: &Answer, id: &str| check_answer(predicts, a, id);
         let env: &[(&str, &str)] = if c.prefetch_off { &PREFETCH_OFF } else { &[] };
         let log = PathBuf::from(format!("{}.stdout", c.path.display()));
-        let (cold, rss, faults) =
+        if evict {
+            evict_from_page_cache(&c.path)?;
+        }
+        let (cold, rss, faults, major) =
             cold_run_faults_env(&c.path, env, Some(&log), &check, &c.event)
                 .with_context(|| format!("cold run {} of {}", round + 1, c.path.display()))?;
         c.cold.push(cold);
         c.rss_kb.push(rss);
         c.faults.push(faults);
+        c.major.push(major);
         if predicts {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             if let Some(ms) = log_ms(&text, "first inference") {
@@ -327,6 +337,7 @@ fn contender(
         cold: Vec::new(),
         rss_kb: Vec::new(),
         faults: Vec::new(),
+        major: Vec::new(),
         first_ms: Vec::new(),
         total_ms: Vec::new(),
         paged: Vec::new(),
@@ -428,11 +439,11 @@ fn report(
         let _ = writeln!(
             s,
             "| binary | nodes | model (bytes) | model bytes / node | binary (bytes) | cold p50 (ms) \
-             | p50 / floor | p50 − floor (ms) | first inference p50 (ms) | main → answer p50 (ms) | paged in while waiting (p50 bytes, ms) | minor faults | faults − floor | peak RSS (KB) |"
+             | p50 / floor | p50 − floor (ms) | first inference p50 (ms) | main → answer p50 (ms) | paged in while waiting (p50 bytes, ms) | minor faults | faults − floor | major faults | peak RSS (KB) |"
         );
         let _ = writeln!(
             s,
-            "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+            "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
         );
         let mut worst = 0.0f64;
         let mut big_extra = None;
@@ -476,10 +487,11 @@ fn report(
             let _ = writeln!(
                 s,
                 "| {label} | {nodes} | {bytes} | {per_node} | {} | {:.3} | {r:.3} | {extra:+.3} | {first} | {total} | {paged} | {faults} | \
-                 {:+} | {} |",
+                 {:+} | {} | {} |",
                 c.size,
                 ms(m),
                 faults as i64 - floor_faults as i64,
+                median_u64(&c.major),
                 c.rss_kb.iter().copied().max().unwrap_or(0),
             );
         }
