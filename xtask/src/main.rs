@@ -23,7 +23,7 @@ commands:
 
 benchmarks (run by bench/harness, package icebreak-bench):
   coldstart   [--runs N] [--warm K] [--static|--dynamic|--both] [--candidate PATH] [--events]: the end-to-end cold-start harness (bootstrap vs floor vs lambda_runtime)
-  coldsweep   [--runs N] [--static|--dynamic|--both]: cold start against model size (linear example, tree ensembles up to ~50 MB) vs the floor
+  coldsweep   [--runs N] [--static|--dynamic|--both] [--evict]: cold start against model size (linear example, tree ensembles up to ~50 MB) vs the floor
   loadbench   [--duration S] [--rounds N] [--connections N] [--soak S]: icebreak serve under load vs a hello-world axum floor
   treebench   [--quick] [--rounds N] [--no-lleaves] [--no-compiled]: tree kernels vs xgboost, lightgbm, onnxruntime (C API and Python), lleaves, tl2cgen, m2cgen
   sklearnbench [--quick] [--rounds N]: the scikit-learn families vs onnxruntime (C API and Python) and scikit-learn

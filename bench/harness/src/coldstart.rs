@@ -20,7 +20,8 @@
 //!
 //! Every answer is checked (a real prediction for the two model servers); a run without an
 //! answer within [`TIMEOUT`] fails the harness. Children are killed on every path
-//! ([`Running`]). The report is printed and written to `target/coldstart.md`.
+//! ([`Running`]). The report is printed and written to `target/coldstart.md`, and the CDF of
+//! each linking's cold starts to `target/coldstart-<linking>.svg`.
 //!
 //! `--events` measures the icebreak bootstrap alone, cold and warm the same way, once per
 //! event shape it answers (direct, Function URL / HTTP API v2, REST API v1, ALB, SQS with
@@ -30,8 +31,10 @@
 use anyhow::{bail, ensure, Context, Result};
 use icebreak_bench_support::build::{build_linked, elf_is_static, host_triple, Linking};
 use icebreak_bench_support::machine::{machine, source_version};
+use icebreak_bench_support::plot::{cdf_svg, Series};
 use icebreak_bench_support::process::{
-    cargo, lambda_command, log_stderr, minor_faults, status_kb, wait_answer, Running, TIMEOUT,
+    cargo, lambda_command, log_stderr, major_faults, minor_faults, status_kb, wait_answer, Running,
+    TIMEOUT,
 };
 use icebreak_bench_support::stats::{percentile, percentile_of, ratio, Shuffle};
 use icebreak_bench_support::table::command_line;
@@ -327,6 +330,29 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         &command_line("coldstart", args),
         model_size,
     );
+    for &linking in &opts.linkings {
+        let series: Vec<Series> = contenders
+            .iter()
+            .filter(|c| c.linking == linking)
+            .map(|c| Series {
+                label: c.kind.label.to_string(),
+                values: c.cold.iter().map(|&d| ms(d)).collect(),
+                dashed: c.kind.bin == "floor-bootstrap",
+            })
+            .collect();
+        let svg = cdf_svg(
+            &format!(
+                "Cold start, example model, {} glibc, {} runs each",
+                linking.name(),
+                opts.runs
+            ),
+            "exec → response received (ms)",
+            &series,
+        );
+        let path = target_root().join(format!("coldstart-{}.svg", linking.name()));
+        std::fs::write(&path, svg).with_context(|| path.display().to_string())?;
+        eprintln!("coldstart: wrote {}", path.display());
+    }
     publish(&report, "coldstart.md")
 }
 
@@ -402,9 +428,29 @@ pub(crate) fn cold_run_faults(
     check: Check<'_>,
     event: &[u8],
 ) -> Result<(Duration, u64, u64)> {
+    cold_run_faults_env(path, &[], None, check, event)
+        .map(|(cold, rss, minor, _)| (cold, rss, minor))
+}
+
+/// [`cold_run_faults`] with extra environment variables for the process and, when
+/// `stdout_log` is given, its stdout (where the runtime's log lines go) in that file, created
+/// before the clock starts. The bootstrap writes its cold-start lines after posting the
+/// answer, so they are off the clock either way. Returns the major faults too.
+pub(crate) fn cold_run_faults_env(
+    path: &Path,
+    env: &[(&str, &str)],
+    stdout_log: Option<&Path>,
+    check: Check<'_>,
+    event: &[u8],
+) -> Result<(Duration, u64, u64, u64)> {
     let rt = FakeRuntime::start().context("starting the fake Runtime API")?;
     rt.invoke("cold-1", event.to_vec());
     let mut cmd = lambda_command(path, &rt.address());
+    cmd.envs(env.iter().copied());
+    if let Some(out) = stdout_log {
+        let file = std::fs::File::create(out).with_context(|| out.display().to_string())?;
+        cmd.stdout(file);
+    }
     let log = log_stderr(&mut cmd)?;
     let t0 = Instant::now();
     let mut child = Running::spawn(&mut cmd, Some(log))?;
@@ -419,8 +465,9 @@ pub(crate) fn cold_run_faults(
     }
     let rss = status_kb(child.id(), "VmHWM")?;
     let faults = minor_faults(child.id())?;
+    let major = major_faults(child.id())?;
     drop(child);
-    Ok((cold, rss, faults))
+    Ok((cold, rss, faults, major))
 }
 
 /// A warm process: started once, invoked one request at a time.

@@ -15,7 +15,7 @@ const USAGE: &str = "usage: icebreak-bench <harness> [args]   (or: cargo xtask <
 harnesses (`<harness> --help` for each one's options):
   coldstart     [--runs N] [--warm K] [--static|--dynamic|--both] [--candidate PATH] [--events]:
                 the cold-start harness (bootstrap vs floor vs lambda_runtime)
-  coldsweep     [--runs N] [--static|--dynamic|--both]: cold start against model size (the
+  coldsweep     [--runs N] [--static|--dynamic|--both] [--evict]: cold start against model size (the
                 example linear model and tree ensembles up to ~50 MB) vs the floor
   loadbench     [--duration S] [--rounds N] [--connections N] [--soak S]: icebreak serve under
                 load vs a hello-world axum floor

@@ -8,11 +8,16 @@
 //! exec, exec → response received); after the answer, while the process waits for its second
 //! invocation, its peak RSS (`VmHWM`) and its minor page faults so far (`minflt` of
 //! `/proc/<pid>/stat`, the count `getrusage` reports) are read. Every answer is checked for a
-//! prediction. The report is printed and written to `target/coldsweep.md`.
+//! prediction. Each tree model's bootstrap also runs with `ICEBREAK_PREFETCH=off`, and the
+//! bootstrap's own cold-start lines (first inference, `main` → answer, the page-in) are read
+//! from its stdout. The report is printed and written to `target/coldsweep.md`, and the CDF of
+//! each linking's cold starts to `target/coldsweep-<linking>.svg`.
 
-use crate::coldstart::{cold_rounds, cold_run_faults, head, publish, rerun_optimised, stage};
+use crate::coldstart::{cold_rounds, cold_run_faults_env, head, publish, rerun_optimised, stage};
 use anyhow::{bail, ensure, Context, Result};
 use icebreak_bench_support::build::{build_linked_model, host_triple, Linking};
+use icebreak_bench_support::plot::{cdf_svg, Series};
+use icebreak_bench_support::process::evict_from_page_cache;
 use icebreak_bench_support::stats::{percentile, ratio, Shuffle};
 use icebreak_bench_support::table::command_line;
 use icebreak_bench_support::{root, target_root};
@@ -66,13 +71,35 @@ struct Contender {
     /// Index into [`MODELS`], or `None` for the floor.
     model: Option<usize>,
     linking: Linking,
+    /// Run with `ICEBREAK_PREFETCH=off` (the same binary as the default contender).
+    prefetch_off: bool,
     path: PathBuf,
     size: u64,
     event: Vec<u8>,
     cold: Vec<Duration>,
     rss_kb: Vec<u64>,
     faults: Vec<u64>,
+    major: Vec<u64>,
+    /// "first inference" of the bootstrap's own cold-start log line, per run.
+    first_ms: Vec<f64>,
+    /// "total" of that line (`main` → the first answer computed), per run.
+    total_ms: Vec<f64>,
+    /// The page-in log line: (bytes mapped while waiting for the first event, its ms).
+    paged: Vec<(u64, f64)>,
 }
+
+impl Contender {
+    fn label(&self) -> String {
+        match self.model {
+            None => "floor".into(),
+            Some(i) if self.prefetch_off => format!("{}, ICEBREAK_PREFETCH=off", MODELS[i].label),
+            Some(i) => MODELS[i].label.into(),
+        }
+    }
+}
+
+/// The environment that turns the runtime's page-in of the first `/next` wait off.
+const PREFETCH_OFF: [(&str, &str); 1] = [("ICEBREAK_PREFETCH", "off")];
 
 /// What one model is, for the report.
 struct ModelFacts {
@@ -80,17 +107,20 @@ struct ModelFacts {
     file_bytes: u64,
 }
 
-const USAGE: &str = "usage: cargo xtask coldsweep [--runs N] [--static|--dynamic|--both]
+const USAGE: &str = "usage: cargo xtask coldsweep [--runs N] [--static|--dynamic|--both] [--evict]
 
   --runs N     cold starts per binary (default 50), in rounds, random order per round
   --static     static glibc (default on Linux/gnu)
   --dynamic    dynamically linked
-  --both       both linkings in the same rounds (one table per linking)";
+  --both       both linkings in the same rounds (one table per linking)
+  --evict      drop each binary from the page cache before each of its runs
+               (posix_fadvise DONTNEED), as on a host that has not run it yet";
 
 /// `cargo xtask coldsweep [--runs N] [--static|--dynamic|--both]`.
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let mut runs = 50usize;
     let mut linkings = vec![Linking::default_for_host()];
+    let mut evict = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -103,6 +133,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             "--static" => linkings = vec![Linking::Static],
             "--dynamic" => linkings = vec![Linking::Dynamic],
             "--both" => linkings = vec![Linking::Static, Linking::Dynamic],
+            "--evict" => evict = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -185,12 +216,16 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
                     "features": synthetic::row(f.n_in, 42)
                 }))?,
             };
-            contenders.push(contender(
-                Some(i),
-                linking,
-                stage(&built, &format!("{}-bootstrap-{i}", linking.name()))?,
-                event,
-            )?);
+            let staged = stage(&built, &format!("{}-bootstrap-{i}", linking.name()))?;
+            if m.forest.is_some() {
+                // The same file without the page-in, in the same rounds: what the
+                // page-in changes, and (below its size threshold) a control that should not
+                // differ.
+                let mut off = contender(Some(i), linking, staged.clone(), event.clone())?;
+                off.prefetch_off = true;
+                contenders.push(off);
+            }
+            contenders.push(contender(Some(i), linking, staged, event)?);
         }
     }
     eprintln!(
@@ -202,11 +237,30 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         let c = &mut contenders[i];
         let predicts = c.model.is_some();
         let check = |a: &Answer, id: &str| check_answer(predicts, a, id);
-        let (cold, rss, faults) = cold_run_faults(&c.path, &check, &c.event)
-            .with_context(|| format!("cold run {} of {}", round + 1, c.path.display()))?;
+        let env: &[(&str, &str)] = if c.prefetch_off { &PREFETCH_OFF } else { &[] };
+        let log = PathBuf::from(format!("{}.stdout", c.path.display()));
+        if evict {
+            evict_from_page_cache(&c.path)?;
+        }
+        let (cold, rss, faults, major) =
+            cold_run_faults_env(&c.path, env, Some(&log), &check, &c.event)
+                .with_context(|| format!("cold run {} of {}", round + 1, c.path.display()))?;
         c.cold.push(cold);
         c.rss_kb.push(rss);
         c.faults.push(faults);
+        c.major.push(major);
+        if predicts {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(ms) = log_ms(&text, "first inference") {
+                c.first_ms.push(ms);
+            }
+            if let Some(ms) = log_ms(&text, "total") {
+                c.total_ms.push(ms);
+            }
+            if let Some(p) = paged_in(&text) {
+                c.paged.push(p);
+            }
+        }
         Ok(())
     })?;
     let report = report(
@@ -217,7 +271,54 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         &triple,
         &command_line("coldsweep", args),
     );
+    for &linking in &linkings {
+        let series: Vec<Series> = contenders
+            .iter()
+            .filter(|c| c.linking == linking)
+            .map(|c| Series {
+                label: c.label(),
+                values: c.cold.iter().map(|&d| ms(d)).collect(),
+                dashed: c.model.is_none() || c.prefetch_off,
+            })
+            .collect();
+        let svg = cdf_svg(
+            &format!(
+                "Cold start by model size, {} glibc, {runs} runs each",
+                linking.name()
+            ),
+            "exec → response received (ms)",
+            &series,
+        );
+        let path = target_root().join(format!("coldsweep-{}.svg", linking.name()));
+        std::fs::write(&path, svg).with_context(|| path.display().to_string())?;
+        eprintln!("coldsweep: wrote {}", path.display());
+    }
     publish(&report, "coldsweep.md")
+}
+
+/// The runtime's page-in line (`icebreak page-in: 1048576 of 26212552 model bytes mapped
+/// while waiting for the first event, 0.412 ms (...)`): the bytes mapped and the ms spent.
+fn paged_in(log: &str) -> Option<(u64, f64)> {
+    let line = log.lines().find(|l| l.contains("icebreak page-in: "))?;
+    let rest = line.split("icebreak page-in: ").nth(1)?;
+    let bytes = rest.split(' ').next()?.parse().ok()?;
+    let ms = rest
+        .split("event, ")
+        .nth(1)?
+        .split(" ms")
+        .next()?
+        .parse()
+        .ok()?;
+    Some((bytes, ms))
+}
+
+/// A phase's milliseconds in the bootstrap's cold-start log line
+/// (`icebreak cold start: init 0.010 ms, model load 0.007 ms, first inference 0.186 ms,
+/// total 0.300 ms (model ...)`).
+fn log_ms(log: &str, phase: &str) -> Option<f64> {
+    let line = log.lines().find(|l| l.contains("icebreak cold start:"))?;
+    let rest = line.split(&format!(" {phase} ")).nth(1)?;
+    rest.split(" ms").next()?.trim().parse().ok()
 }
 
 fn contender(
@@ -229,12 +330,17 @@ fn contender(
     Ok(Contender {
         model,
         linking,
+        prefetch_off: false,
         size: std::fs::metadata(&path)?.len(),
         path,
         event,
         cold: Vec::new(),
         rss_kb: Vec::new(),
         faults: Vec::new(),
+        major: Vec::new(),
+        first_ms: Vec::new(),
+        total_ms: Vec::new(),
+        paged: Vec::new(),
     })
 }
 
@@ -266,6 +372,15 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// The median of `v` (the lower one for an even count).
+fn median_f64(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len().saturating_sub(1) / 2)
+        .copied()
+        .unwrap_or(f64::NAN)
+}
+
+/// The median of `v` (the lower one for an even count).
 fn median_u64(v: &[u64]) -> u64 {
     let mut v = v.to_vec();
     v.sort_unstable();
@@ -294,7 +409,14 @@ fn report(
          and 8 bytes a leaf value; plus the rest of the file). Synthetic \
          models: full trees, {N_FEATURES} features, written by \
          `icebreak_format::testing::synthetic`; the bootstrap embeds each with \
-         `ICEBREAK_MODEL` and opens it attested (no node walk at start-up)."
+         `ICEBREAK_MODEL` and opens it attested (no node walk at start-up). Each tree model's \
+         bootstrap runs twice in the rounds, as is (the runtime maps a model of 1 MiB or \
+         more in while its first `/next` is in flight, and logs how much: the column \
+         \"paged in while waiting\") and with `ICEBREAK_PREFETCH=off`. First inference \
+         and main → answer (its `total`: from `main` to the first answer computed): the \
+         bootstrap's own cold-start log line, median over the runs. The targets count the \
+         default runs only. The CDF of every binary's cold starts is drawn in \
+         `target/coldsweep-<linking>.svg`."
     );
     for &linking in linkings {
         let group: Vec<&Contender> = contenders.iter().filter(|c| c.linking == linking).collect();
@@ -317,23 +439,21 @@ fn report(
         let _ = writeln!(
             s,
             "| binary | nodes | model (bytes) | model bytes / node | binary (bytes) | cold p50 (ms) \
-             | p50 / floor | p50 − floor (ms) | minor faults | faults − floor | peak RSS (KB) |"
+             | p50 / floor | p50 − floor (ms) | first inference p50 (ms) | main → answer p50 (ms) | paged in while waiting (p50 bytes, ms) | minor faults | faults − floor | major faults | peak RSS (KB) |"
         );
-        let _ = writeln!(s, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+        let _ = writeln!(
+            s,
+            "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+        );
         let mut worst = 0.0f64;
         let mut big_extra = None;
         for c in &group {
             let dash = || String::from("–");
-            let (label, nodes, bytes, per_node) = match c.model {
-                None => ("floor", dash(), dash(), dash()),
-                Some(i) if facts[i].nodes == 0 => (
-                    MODELS[i].label,
-                    dash(),
-                    facts[i].file_bytes.to_string(),
-                    dash(),
-                ),
+            let label = c.label();
+            let (nodes, bytes, per_node) = match c.model {
+                None => (dash(), dash(), dash()),
+                Some(i) if facts[i].nodes == 0 => (dash(), facts[i].file_bytes.to_string(), dash()),
                 Some(i) => (
-                    MODELS[i].label,
                     facts[i].nodes.to_string(),
                     facts[i].file_bytes.to_string(),
                     format!("{:.1}", facts[i].file_bytes as f64 / facts[i].nodes as f64),
@@ -343,19 +463,35 @@ fn report(
             let r = ratio(m, floor_p50);
             let extra = ms(m) - ms(floor_p50);
             let faults = median_u64(&c.faults);
-            if c.model.is_some() {
+            if c.model.is_some() && !c.prefetch_off {
                 worst = worst.max(r);
+                if c.model == Some(MODELS.len() - 1) {
+                    big_extra = Some(extra);
+                }
             }
-            if c.model == Some(MODELS.len() - 1) {
-                big_extra = Some(extra);
-            }
+            let med = |v: &[f64]| {
+                if v.is_empty() {
+                    dash()
+                } else {
+                    format!("{:.3}", median_f64(v))
+                }
+            };
+            let (first, total) = (med(&c.first_ms), med(&c.total_ms));
+            let paged = if c.paged.is_empty() {
+                dash()
+            } else {
+                let bytes: Vec<u64> = c.paged.iter().map(|p| p.0).collect();
+                let ms: Vec<f64> = c.paged.iter().map(|p| p.1).collect();
+                format!("{} ({:.3})", median_u64(&bytes), median_f64(&ms))
+            };
             let _ = writeln!(
                 s,
-                "| {label} | {nodes} | {bytes} | {per_node} | {} | {:.3} | {r:.3} | {extra:+.3} | {faults} | \
-                 {:+} | {} |",
+                "| {label} | {nodes} | {bytes} | {per_node} | {} | {:.3} | {r:.3} | {extra:+.3} | {first} | {total} | {paged} | {faults} | \
+                 {:+} | {} | {} |",
                 c.size,
                 ms(m),
                 faults as i64 - floor_faults as i64,
+                median_u64(&c.major),
                 c.rss_kb.iter().copied().max().unwrap_or(0),
             );
         }
@@ -376,4 +512,33 @@ fn report(
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_are_read_from_the_cold_start_line() {
+        let log =
+            "2026-01-01T00:00:00.000Z\tcold-1\tINFO\ticebreak page-in: 9 of 10 model bytes mapped while waiting for the first event, 0.5 ms\n\
+                   2026-01-01T00:00:00.000Z\tcold-1\tINFO\ticebreak cold start: init 0.010 ms, \
+                   model load 0.007 ms, first inference 0.186 ms, total 0.300 ms (model m)\n";
+        assert_eq!(log_ms(log, "first inference"), Some(0.186));
+        assert_eq!(log_ms(log, "total"), Some(0.3));
+        assert_eq!(log_ms(log, "init"), Some(0.01));
+        assert_eq!(log_ms("no such line", "total"), None);
+        assert_eq!(
+            log_ms(
+                "icebreak cold start: first inference x ms",
+                "first inference"
+            ),
+            None
+        );
+        let page = "t\tr\tINFO\ticebreak page-in: 1048576 of 26212552 model bytes mapped while \
+                    waiting for the first event, 0.412 ms (MADV_POPULATE_READ)\n";
+        assert_eq!(paged_in(page), Some((1_048_576, 0.412)));
+        assert_eq!(paged_in(log), Some((9, 0.5)));
+        assert_eq!(paged_in("icebreak page-in: x of"), None);
+    }
 }

@@ -3,7 +3,7 @@
 //! binaries ([`build`]), spawning and
 //! stopping processes ([`process`]), the project's Python venv ([`python`]), facts about the
 //! machine and the source measured ([`machine`]), statistics ([`stats`]), report formatting
-//! ([`table`]), and the Python-against-timer suites of `treebench` and `sklearnbench`
+//! ([`table`]), SVG plots ([`plot`]), and the Python-against-timer suites of `treebench` and `sklearnbench`
 //! ([`suite`]).
 
 use anyhow::{Context, Result};

@@ -145,6 +145,44 @@ pub fn status_kb(pid: u32, field: &str) -> Result<u64> {
         .with_context(|| format!("no {field} in {path}"))
 }
 
+/// Major page faults of a live process so far (`majflt`, field 12 of `/proc/<pid>/stat`:
+/// faults that waited for a read, `ru_majflt`).
+pub fn major_faults(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| path.clone())?;
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(9))
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("no majflt in {path}"))
+}
+
+/// Drops a file's pages from the page cache (`posix_fadvise(POSIX_FADV_DONTNEED)` after
+/// writing back any dirty ones), so that the next process to map it reads it from the disk,
+/// as on a host that has not run it yet. Pages that a live process maps stay.
+pub fn evict_from_page_cache(path: &Path) -> Result<()> {
+    let file = std::fs::File::open(path).with_context(|| path.display().to_string())?;
+    file.sync_all()
+        .with_context(|| format!("syncing {}", path.display()))?;
+    fadvise::dont_need(&file).with_context(|| format!("evicting {}", path.display()))
+}
+
+/// The one `posix_fadvise` call.
+#[allow(unsafe_code)]
+mod fadvise {
+    use std::os::fd::AsRawFd;
+
+    pub(super) fn dont_need(file: &std::fs::File) -> std::io::Result<()> {
+        // SAFETY: posix_fadvise takes a file descriptor that `file` keeps open for the call
+        // and only advises the kernel; it touches no memory of this process.
+        let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::from_raw_os_error(rc))
+        }
+    }
+}
+
 /// Minor page faults of a live process so far (`minflt`, field 10 of `/proc/<pid>/stat`: the
 /// counter `getrusage` reports as `ru_minflt`).
 pub fn minor_faults(pid: u32) -> Result<u64> {

@@ -92,6 +92,8 @@ pub struct LambdaHandler {
     check_ms: f64,
     metrics: OnceLock<ColdStartMetrics>,
     max_body: usize,
+    /// Opening read every byte of the model (the mapped mode's full verification).
+    read_at_open: bool,
 }
 
 impl fmt::Debug for LambdaHandler {
@@ -114,24 +116,27 @@ impl LambdaHandler {
     /// not 8-byte aligned (plain `include_bytes!`) are copied once; use
     /// [`icebreak_format::include_model!`] to avoid that copy.
     pub fn from_bytes(bytes: &'static [u8]) -> Result<LambdaHandler, Error> {
-        Self::open(|| Predictor::from_bytes(bytes))
+        Self::open(|| Predictor::from_bytes(bytes), false)
     }
 
     /// Opens a model verified by the build script and compiled in with
     /// [`icebreak_format::include_verified_model!`]: reads its structure only, never a node or
     /// a weight, so it costs the same whatever the model's size.
     pub fn from_embedded(model: Embedded) -> Result<LambdaHandler, Error> {
-        Self::open(|| Predictor::from_embedded(model))
+        Self::open(|| Predictor::from_embedded(model), false)
     }
 
     /// Maps the model file at `path` read-only and verifies it completely (checksum, every
     /// node and value rule): the mapped mode ([`crate::mapped`]). The mapping lives as long as
     /// the process.
     pub fn from_mapped(path: &std::path::Path) -> Result<LambdaHandler, Error> {
-        Self::open(|| crate::mapped::open(path))
+        Self::open(|| crate::mapped::open(path), true)
     }
 
-    fn open(predictor: impl FnOnce() -> Result<Predictor, Error>) -> Result<LambdaHandler, Error> {
+    fn open(
+        predictor: impl FnOnce() -> Result<Predictor, Error>,
+        read_at_open: bool,
+    ) -> Result<LambdaHandler, Error> {
         let start = clock::process_start();
         let t0 = Instant::now();
         let predictor = predictor()?;
@@ -147,7 +152,14 @@ impl LambdaHandler {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(DEFAULT_MAX_BODY),
+            read_at_open,
         })
+    }
+
+    /// The model file's bytes, unless opening read them all (a mapped file, verified
+    /// completely): what [`crate::prefetch`] pages in.
+    pub(crate) fn unread_model(&self) -> Option<&'static [u8]> {
+        (!self.read_at_open).then(|| self.predictor.apr().bytes())
     }
 
     /// The model's version.

@@ -6,6 +6,7 @@
 //! thread-local, so each loop's logs and metrics carry its own invocation's.
 
 use crate::handler::LambdaHandler;
+use crate::prefetch::PageIn;
 use crate::telemetry::log::{self, Level};
 use crate::telemetry::metrics;
 use crate::transport::{Client, Endpoint, RuntimeError};
@@ -63,7 +64,7 @@ pub(crate) fn serve_concurrently(
             .name(format!("invocations-{i}"))
             .spawn(move || {
                 let mut client = Client::new(ep);
-                let _ = tx.send(serve(handler, &mut client));
+                let _ = tx.send(serve(handler, &mut client, None));
             });
         if let Err(e) = spawned {
             return RuntimeError::Loops(format!("cannot start thread {i} of {n}: {e}"));
@@ -74,18 +75,33 @@ pub(crate) fn serve_concurrently(
         .unwrap_or_else(|_| RuntimeError::Loops("every loop ended without an error".into()))
 }
 
-/// Serves invocations until the Runtime API fails; returns why it stopped.
-pub(crate) fn serve(handler: &LambdaHandler, client: &mut Client) -> RuntimeError {
+/// Serves invocations until the Runtime API fails; returns why it stopped. `page_in`, if
+/// any, is worked on while the first `/next` is in flight ([`crate::prefetch`]).
+pub(crate) fn serve(
+    handler: &LambdaHandler,
+    client: &mut Client,
+    mut page_in: Option<PageIn>,
+) -> RuntimeError {
     loop {
-        if let Err(e) = serve_one(handler, client) {
+        let result = serve_one(handler, client, page_in.as_mut());
+        page_in = None;
+        if let Err(e) = result {
             return e;
         }
     }
 }
 
-/// Fetches one invocation and answers it exactly once.
-pub(crate) fn serve_one(handler: &LambdaHandler, client: &mut Client) -> Result<(), RuntimeError> {
-    let inv = client.next_invocation()?;
+/// Fetches one invocation and answers it exactly once; `page_in` is stepped while the
+/// Runtime API has not begun to answer the `/next`.
+pub(crate) fn serve_one(
+    handler: &LambdaHandler,
+    client: &mut Client,
+    mut page_in: Option<&mut PageIn>,
+) -> Result<(), RuntimeError> {
+    let inv = match page_in.as_deref_mut() {
+        Some(p) => client.next_invocation_while(Some(&mut || p.step()))?,
+        None => client.next_invocation()?,
+    };
     log::set_request_id(&inv.request_id);
     set_trace_id(inv.trace_id.as_deref());
     if inv.remaining().is_some_and(|r| r.is_zero()) {
@@ -113,6 +129,19 @@ pub(crate) fn serve_one(handler: &LambdaHandler, client: &mut Client) -> Result<
     if cold {
         if let Some(m) = handler.cold_start_metrics() {
             metrics::cold_start(&inv.request_id, handler.model_version(), &m);
+        }
+        if let Some(p) = page_in {
+            log::log(
+                Level::Info,
+                Some(&inv.request_id),
+                format_args!(
+                    "icebreak page-in: {} of {} model bytes mapped while waiting for the first event, {:.3} ms ({})",
+                    p.mapped(),
+                    p.len(),
+                    p.spent().as_secs_f64() * 1e3,
+                    if p.populated() { "MADV_POPULATE_READ" } else { "read a byte a page" }
+                ),
+            );
         }
     }
     posted

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::{serve, serve_one};
+use crate::prefetch::{self, PageIn};
 use crate::transport::{Client, Endpoint, RuntimeError, MAX_RESPONSE};
 use crate::{ErrorKind, LambdaHandler, LambdaRequest};
 use icebreak_fake_runtime::{AnswerKind, FakeRuntime, Invocation, Next};
@@ -54,7 +55,7 @@ fn answers_valid_then_invalid_then_valid_exactly_once_each() {
     fake.invoke("r3", b"this is not json".to_vec());
     fake.invoke("r4", example("event.json"));
     for _ in 0..4 {
-        serve_one(&handler, &mut client).unwrap();
+        serve_one(&handler, &mut client, None).unwrap();
     }
     let answers = fake.wait_answers(4, WAIT);
     assert_eq!(answers.len(), 4);
@@ -97,7 +98,7 @@ fn answers_valid_then_invalid_then_valid_exactly_once_each() {
 fn batch_answers_each_instance() {
     let (fake, handler, mut client) = setup();
     fake.invoke("b1", example("batch-event.json"));
-    serve_one(&handler, &mut client).unwrap();
+    serve_one(&handler, &mut client, None).unwrap();
     let a = &fake.wait_answers(1, WAIT)[0];
     assert_eq!(a.kind, AnswerKind::Response);
     let body = json(&a.body);
@@ -137,7 +138,7 @@ fn nan_inf_and_wrong_types_are_function_errors() {
     fake.invoke("empty", br#"{"features": []}"#.to_vec());
     fake.invoke("neither", br#"{"foo": 1}"#.to_vec());
     for _ in 0..5 {
-        serve_one(&handler, &mut client).unwrap();
+        serve_one(&handler, &mut client, None).unwrap();
     }
     let answers = fake.wait_answers(5, WAIT);
     let msgs: Vec<String> = answers
@@ -164,7 +165,7 @@ fn trace_id_is_kept_per_thread_and_odd_deadlines_are_tolerated() {
         deadline_ms: Some("not-a-number".into()),
         trace_id: Some("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1".into()),
     }));
-    serve_one(&handler, &mut client).unwrap();
+    serve_one(&handler, &mut client, None).unwrap();
     assert_eq!(
         super::trace_id().as_deref(),
         Some("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")
@@ -180,7 +181,7 @@ fn trace_id_is_kept_per_thread_and_odd_deadlines_are_tolerated() {
         deadline_ms: None,
         trace_id: None,
     }));
-    serve_one(&handler, &mut client).unwrap();
+    serve_one(&handler, &mut client, None).unwrap();
     assert_eq!(super::trace_id(), None);
 }
 
@@ -189,7 +190,7 @@ fn status_500_on_next_ends_the_loop() {
     let (fake, handler, mut client) = setup();
     fake.invoke("ok", example("event.json"));
     fake.push(Next::Status(500));
-    let err = serve(&handler, &mut client);
+    let err = serve(&handler, &mut client, None);
     assert!(
         matches!(
             err,
@@ -208,7 +209,7 @@ fn status_500_on_response_ends_the_loop() {
     let (fake, handler, mut client) = setup();
     fake.invoke("x", example("event.json"));
     fake.answer_next_with(500);
-    let err = serve_one(&handler, &mut client).unwrap_err();
+    let err = serve_one(&handler, &mut client, None).unwrap_err();
     assert!(
         matches!(
             err,
@@ -226,7 +227,7 @@ fn response_refused_as_too_large_becomes_an_error() {
     let (fake, handler, mut client) = setup();
     fake.invoke("big", example("event.json"));
     fake.answer_next_with(413);
-    serve_one(&handler, &mut client).unwrap();
+    serve_one(&handler, &mut client, None).unwrap();
     let answers = fake.wait_answers(2, WAIT);
     assert_eq!(answers.len(), 2);
     assert_eq!(
@@ -254,7 +255,7 @@ fn missing_request_id_ends_the_loop_with_an_explanation() {
         deadline_ms: None,
         trace_id: None,
     }));
-    let err = serve_one(&handler, &mut client).unwrap_err();
+    let err = serve_one(&handler, &mut client, None).unwrap_err();
     assert!(matches!(err, RuntimeError::MissingRequestId));
     assert!(err.to_string().contains("Lambda-Runtime-Aws-Request-Id"));
 }
@@ -264,7 +265,7 @@ fn a_closed_connection_and_garbage_are_errors_not_hangs() {
     let (fake, handler, mut client) = setup();
     fake.push(Next::Close);
     fake.push(Next::Close);
-    let err = serve_one(&handler, &mut client).unwrap_err();
+    let err = serve_one(&handler, &mut client, None).unwrap_err();
     assert!(matches!(err, RuntimeError::Http(_)), "{err}");
     fake.push(Next::Raw(
         b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\nshort".to_vec(),
@@ -272,7 +273,7 @@ fn a_closed_connection_and_garbage_are_errors_not_hangs() {
     fake.push(Next::Raw(
         b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\nshort".to_vec(),
     ));
-    let err = serve_one(&handler, &mut client).unwrap_err();
+    let err = serve_one(&handler, &mut client, None).unwrap_err();
     assert!(matches!(err, RuntimeError::Http(_)), "{err}");
 }
 
@@ -300,7 +301,7 @@ fn prefixed_endpoint_like_cargo_lambda() {
     let mut client =
         Client::new(Endpoint::parse(&format!("http://{}/.rt", fake.address())).unwrap());
     fake.invoke("p1", example("event.json"));
-    serve_one(&handler, &mut client).unwrap();
+    serve_one(&handler, &mut client, None).unwrap();
     assert_eq!(fake.wait_answers(1, WAIT)[0].kind, AnswerKind::Response);
 }
 
@@ -341,7 +342,7 @@ fn payload_at_the_6mb_limit_is_answered() {
         body.len()
     );
     fake.invoke("big", body.into_bytes());
-    serve_one(&handler, &mut client).unwrap();
+    serve_one(&handler, &mut client, None).unwrap();
     let a = &fake.wait_answers(1, WAIT)[0];
     assert_eq!(a.kind, AnswerKind::Response);
     let v = json(&a.body);
@@ -366,8 +367,8 @@ fn deadline_already_past_still_gets_exactly_one_answer() {
         trace_id: None,
     }));
     fake.invoke("after", example("event.json"));
-    serve_one(&handler, &mut client).unwrap();
-    serve_one(&handler, &mut client).unwrap();
+    serve_one(&handler, &mut client, None).unwrap();
+    serve_one(&handler, &mut client, None).unwrap();
     let answers = fake.wait_answers(2, WAIT);
     let ids: Vec<&str> = answers.iter().map(|a| a.request_id.as_str()).collect();
     assert_eq!(ids, ["late", "after"]);
@@ -380,17 +381,17 @@ fn deadline_already_past_still_gets_exactly_one_answer() {
 fn a_response_cut_off_mid_body_is_not_retried() {
     let (fake, handler, mut client) = setup();
     fake.invoke("first", example("event.json"));
-    serve_one(&handler, &mut client).unwrap();
+    serve_one(&handler, &mut client, None).unwrap();
     fake.push(Next::Raw(
         b"HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: cut\r\nContent-Length: 99\r\n\r\nshort"
             .to_vec(),
     ));
     fake.invoke("kept", example("event.json"));
-    let err = serve_one(&handler, &mut client).unwrap_err();
+    let err = serve_one(&handler, &mut client, None).unwrap_err();
     assert!(matches!(err, RuntimeError::Http(_)), "{err}");
     assert_eq!(fake.next_calls(), 2, "the cut-off /next was sent again");
     // The queued invocation is still there for the next call.
-    serve_one(&handler, &mut client).unwrap();
+    serve_one(&handler, &mut client, None).unwrap();
     let ids: Vec<String> = fake
         .wait_answers(2, WAIT)
         .iter()
@@ -406,12 +407,12 @@ fn a_failed_first_invocation_is_still_the_cold_start() {
     let (fake, handler, mut client) = setup();
     fake.invoke("bad", example("bad-event.json"));
     fake.invoke("good", example("event.json"));
-    serve_one(&handler, &mut client).unwrap();
+    serve_one(&handler, &mut client, None).unwrap();
     let m = handler
         .cold_start_metrics()
         .expect("cold start recorded on a failed first invocation");
     assert!(m.total_cold_start_ms >= m.init_duration_ms);
-    serve_one(&handler, &mut client).unwrap();
+    serve_one(&handler, &mut client, None).unwrap();
     let answers = fake.wait_answers(2, WAIT);
     assert_eq!(
         answers[0].kind,
@@ -427,10 +428,10 @@ fn an_idle_connection_closed_by_the_peer_is_reopened() {
     // goes out on a new connection and nothing is lost.
     let (fake, handler, mut client) = setup();
     fake.invoke("a", example("event.json"));
-    serve_one(&handler, &mut client).unwrap();
+    serve_one(&handler, &mut client, None).unwrap();
     fake.push(Next::Close);
     fake.invoke("b", example("event.json"));
-    serve_one(&handler, &mut client).unwrap();
+    serve_one(&handler, &mut client, None).unwrap();
     let ids: Vec<String> = fake
         .wait_answers(2, WAIT)
         .iter()
@@ -447,10 +448,10 @@ fn an_answer_whose_connection_closes_after_the_post_is_not_sent_twice() {
     for event in [example("event.json"), example("bad-event.json")] {
         let (fake, handler, mut client) = setup();
         fake.invoke("warm", example("event.json"));
-        serve_one(&handler, &mut client).unwrap();
+        serve_one(&handler, &mut client, None).unwrap();
         fake.close_after_next_answer();
         fake.invoke("once", event);
-        let err = serve_one(&handler, &mut client).unwrap_err();
+        let err = serve_one(&handler, &mut client, None).unwrap_err();
         assert!(matches!(err, RuntimeError::Unconfirmed { .. }), "{err}");
         assert!(err.to_string().contains("not sent twice"), "{err}");
         // Give a second POST the time to arrive, if one were sent.
@@ -481,9 +482,9 @@ fn a_batch_whose_answer_is_too_large_gets_exactly_one_small_answer() {
     std::env::set_var("ICEBREAK_MAX_BODY_BYTES", "100000000");
     let handler_http = LambdaHandler::from_bytes(MODEL).unwrap();
     fake.invoke("direct", batch.clone().into_bytes());
-    serve_one(&handler, &mut client).unwrap();
+    serve_one(&handler, &mut client, None).unwrap();
     fake.invoke("http", http.into_bytes());
-    serve_one(&handler_http, &mut client).unwrap();
+    serve_one(&handler_http, &mut client, None).unwrap();
     let answers = fake.wait_answers(2, WAIT);
     assert_eq!(answers.len(), 2);
     assert_eq!(
@@ -585,5 +586,51 @@ fn throughput_by_concurrency() {
         let secs = t0.elapsed().as_secs_f64();
         assert_eq!(answers.len(), N);
         println!("| {n} | {N} | {secs:.3} | {:.0} |", N as f64 / secs);
+    }
+}
+
+/// Bytes standing in for a large compiled-in model: paging in only reads them.
+fn large_model() -> &'static [u8] {
+    Vec::leak((0..4 * 1024 * 1024).map(|i| (i % 253) as u8).collect())
+}
+
+#[test]
+fn the_model_is_paged_in_while_the_first_next_waits_and_the_answer_is_unchanged() {
+    if !prefetch::enabled(std::env::var(prefetch::ENV).ok().as_deref()) {
+        return;
+    }
+    let (fake, handler, mut client) = setup();
+    let model = large_model();
+    let copy = model.to_vec();
+    let mut page_in = PageIn::new(model).unwrap();
+    std::thread::scope(|s| {
+        // The event arrives long after the 4 MB could be mapped.
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(500));
+            fake.invoke("r1", example("event.json"));
+        });
+        serve_one(&handler, &mut client, Some(&mut page_in)).unwrap();
+    });
+    assert_eq!(page_in.mapped(), model.len(), "paged in while waiting");
+    assert_eq!(model, &copy[..]);
+    let answers = fake.wait_answers(1, WAIT);
+    assert_eq!(answers[0].kind, AnswerKind::Response);
+    assert_eq!(json(&answers[0].body)["prediction"], expected_first_label());
+}
+
+#[test]
+fn an_event_already_queued_is_answered_without_waiting_for_the_page_in() {
+    let (fake, handler, mut client) = setup();
+    fake.invoke("r1", example("event.json"));
+    fake.invoke("r2", example("event.json"));
+    // Both answers are the same with and without paging in.
+    let mut page_in = PageIn::new(large_model());
+    serve_one(&handler, &mut client, page_in.as_mut()).unwrap();
+    serve_one(&handler, &mut client, None).unwrap();
+    let answers = fake.wait_answers(2, WAIT);
+    assert_eq!(answers.len(), 2);
+    for a in &answers {
+        assert_eq!(a.kind, AnswerKind::Response);
+        assert_eq!(json(&a.body)["prediction"], expected_first_label());
     }
 }

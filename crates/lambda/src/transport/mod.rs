@@ -290,6 +290,34 @@ struct Failure {
     error: HttpError,
 }
 
+/// Calls `work` until the peer has begun to answer on `s` (or closed it), or `work` returns
+/// `false` (nothing left to do); the peer is checked (a non-blocking `peek`) before every
+/// call, and the CPU is yielded after it, so a response that arrives waits for one step at
+/// most. `s` is blocking again
+/// afterwards; an error is returned only if it cannot be made so.
+fn work_while_waiting(s: &TcpStream, work: &mut dyn FnMut() -> bool) -> std::io::Result<()> {
+    if s.set_nonblocking(true).is_err() {
+        return Ok(());
+    }
+    loop {
+        match s.peek(&mut [0u8; 1]) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if !work() {
+                    break;
+                }
+                // The peer may be waiting for this CPU: woken by our request, the scheduler
+                // tends to queue it here, behind a thread that never blocks. Without this
+                // the Runtime API's answer came only once all the work was done.
+                std::thread::yield_now();
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            // Bytes, the end of the stream or an error: the blocking read that follows sees it.
+            _ => break,
+        }
+    }
+    s.set_nonblocking(false)
+}
+
 /// A blocking client over one kept-alive connection.
 #[derive(Debug)]
 pub(crate) struct Client {
@@ -327,6 +355,17 @@ impl Client {
     /// would then see two answers to one invocation): it fails with
     /// [`RuntimeError::Unconfirmed`] and the runtime exits.
     pub(crate) fn send(&mut self, req: &ApiRequest) -> Result<Response, RuntimeError> {
+        self.send_while(req, None)
+    }
+
+    /// [`Client::send`], running `work` once the request is written, step by step until the
+    /// response begins or `work` returns `false` ([`work_while_waiting`]). A retried request
+    /// waits without it.
+    fn send_while(
+        &mut self,
+        req: &ApiRequest,
+        work: Option<&mut dyn FnMut() -> bool>,
+    ) -> Result<Response, RuntimeError> {
         let headers: Vec<(&str, &str)> =
             req.headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
         http::write_request(
@@ -342,10 +381,10 @@ impl Client {
             self.drop_if_closed();
         }
         let reused = self.conn.is_some();
-        let result = match self.try_send() {
+        let result = match self.try_send(work) {
             Err(f) if reused && !f.answered && (req.method == "GET" || !f.written) => {
                 self.conn = None;
-                self.try_send()
+                self.try_send(None)
             }
             other => other,
         };
@@ -385,7 +424,7 @@ impl Client {
     }
 
     /// Sends the rendered request once.
-    fn try_send(&mut self) -> Result<Response, Failure> {
+    fn try_send(&mut self, work: Option<&mut dyn FnMut() -> bool>) -> Result<Response, Failure> {
         use std::io::BufRead;
         let buf = std::mem::take(&mut self.buf);
         let mut written = false;
@@ -408,6 +447,12 @@ impl Client {
                     Err(e) => return Err(fail(written, false, e.into())),
                 }
             }
+            if let Some(work) = work {
+                if conn.buffer().is_empty() {
+                    work_while_waiting(conn.get_ref(), work)
+                        .map_err(|e| fail(true, false, e.into()))?;
+                }
+            }
             match conn.fill_buf() {
                 Ok([]) => return Err(fail(true, false, HttpError::Closed)),
                 Ok(_) => {}
@@ -425,7 +470,16 @@ impl Client {
 
     /// Waits for the next invocation.
     pub(crate) fn next_invocation(&mut self) -> Result<Invocation, RuntimeError> {
-        let resp = self.send(&next_request(&self.ep))?;
+        self.next_invocation_while(None)
+    }
+
+    /// Waits for the next invocation, running `work` step by step while the Runtime API has
+    /// not begun to answer ([`work_while_waiting`]).
+    pub(crate) fn next_invocation_while(
+        &mut self,
+        work: Option<&mut dyn FnMut() -> bool>,
+    ) -> Result<Invocation, RuntimeError> {
+        let resp = self.send_while(&next_request(&self.ep), work)?;
         if resp.status != 200 {
             return Err(RuntimeError::Status {
                 endpoint: "next",

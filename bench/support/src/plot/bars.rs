@@ -1,8 +1,9 @@
-//! Speed-up charts as hand-written SVG (no dependency): per group (a model), one horizontal
+//! Speed-up charts: per group (a model), one horizontal
 //! bar per series (a peer, or single row and batch), the length the peer's time over
 //! icebreak's on a log scale, with a solid line at 1 × (parity) and dashed lines at the
 //! marks asked for (targets).
 
+use super::{escape, COLOURS};
 use std::fmt::Write as _;
 
 /// One bar: its series (index into [`Chart::series`]) and the ratio (peer's time over
@@ -28,10 +29,6 @@ pub struct Chart<'a> {
     pub marks: Vec<f64>,
 }
 
-/// Colours of the series, in order (colour-blind safe, Okabe–Ito).
-const COLOURS: [&str; 8] = [
-    "#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#999933", "#000000",
-];
 
 /// The ticks of a log scale between `lo` and `hi`: 1, 2, 5 times powers of ten, or only the
 /// powers of ten over more than three decades.
@@ -75,12 +72,6 @@ fn tick_label(t: f64) -> String {
     }
 }
 
-/// Escapes text for SVG.
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
 
 /// A log range holding every ratio of `groups` and the marks: powers of ten, at least 0.1
 /// to 10.
@@ -120,7 +111,7 @@ impl Chart<'_> {
         let _ = writeln!(
             w,
             r##"<rect width="100%" height="100%" fill="#ffffff"/><text x="10" y="18" font-weight="bold">{}</text>"##,
-            esc(self.title)
+            escape(self.title)
         );
         for (i, s) in self.series.iter().enumerate() {
             let (col, row) = ((i % 3) as f64, (i / 3) as f64);
@@ -131,7 +122,7 @@ impl Chart<'_> {
                 COLOURS[i % COLOURS.len()],
                 lx + 14.0,
                 ly + 9.0,
-                esc(s)
+                escape(s)
             );
         }
         for t in ticks(self.range.0, self.range.1) {
@@ -171,7 +162,7 @@ impl Chart<'_> {
                 r#"<text x="{:.0}" y="{:.1}" text-anchor="end">{}</text>"#,
                 left - 8.0,
                 y + (h - gap) / 2.0 + 4.0,
-                esc(name)
+                escape(name)
             );
             for (k, b) in bars.iter().enumerate() {
                 let yy = y + k as f64 * bar;
