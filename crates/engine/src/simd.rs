@@ -187,6 +187,14 @@ macro_rules! dispatch {
 }
 
 dispatch! {
+    /// Whether any value is NaN or infinite (an exponent of all ones marks both): the
+    /// check of every `f32` row of a batch, branch-free so that it vectorises; the caller looks for the offending index
+    /// only when it returns true.
+    pub fn any_non_finite_f32(x: &[f32]) -> bool
+        = micro crate::kernels::non_finite_body;
+}
+
+dispatch! {
     /// `a · b` in the canonical order of [`crate::kernels::dot_f32_8acc`] (the shorter
     /// length): a normalizer's `‖x‖²`, k-means' `‖c‖²`.
     pub fn dot_f32(a: &[f32], b: &[f32]) -> f32
