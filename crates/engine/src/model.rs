@@ -862,11 +862,24 @@ impl<'a> Model<'a> {
                 // and the check after, while the rows are in cache: the kernels' first read
                 // of the rows from memory overlaps their arithmetic, where a check first
                 // would wait for it alone (a 784 → 10 logistic regression's batch spent a
-                // quarter of its time there). A non-finite value (its scores are discarded)
+                // quarter of its time there). A non-finite value (the chunk's scores are
+                // discarded)
                 // sends the chunk through `preprocess_rows`, which names the first bad row
                 // or makes its NaNs plain, and the kernels run again.
                 self.estimate(r, r0, r1, out);
-                if !kernels::any_non_finite_f32(r) {
+                let finite = match self.estimator() {
+                    // Every score of a linear model sums every feature of its row, and a
+                    // NaN or an infinity absorbs: `∞ · 0` and `∞ − ∞` are NaN, a fused
+                    // multiply-add or a sum with a NaN or an infinity in it is never finite
+                    // again. So a row whose scores are all finite is all finite, and only
+                    // the scores (10 a row, not 784) need reading; a finite row whose
+                    // scores overflowed is checked below and passes.
+                    Some(Stage::Linear { .. }) if sw > 0 => {
+                        !kernels::any_non_finite_f32(&out.scores32[r0 * sw..r1 * sw])
+                    }
+                    _ => !kernels::any_non_finite_f32(r),
+                };
+                if finite {
                     r0 = r1;
                     continue;
                 }
