@@ -593,67 +593,73 @@ impl<'a> Model<'a> {
         }
         let mut stages = &self.stages[..self.pre_end];
         let first = stages.split_first();
-        let into_f32 = |x: &[f64], o: &mut [f32]| match first {
-            Some((Stage::StandardScalerF64 { mean, scale }, _)) => {
-                crate::family::scaler::standard_scale_f64_into(x, mean, scale, o);
-            }
-            Some((Stage::MinMaxScalerF64 { scale, min }, _)) => {
-                crate::family::scaler::min_max_scale_f64_into(x, scale, min, o);
-            }
-            _ => kernels::narrow(x, o),
-        };
-        match rows {
-            Rows::F64(rows) => {
-                for (x, o) in rows
-                    .chunks_exact(nf)
-                    .zip(work[..n_rows * nf].chunks_exact_mut(nf))
-                {
-                    if check {
-                        self.check_row(x)?;
-                    }
-                    into_f32(x, o);
+        let mut w = nf;
+        if let Some(no) = self.pca_first_f32(rows, n_rows, work, tmp) {
+            stages = &stages[1..];
+            w = no;
+        } else {
+            let into_f32 = |x: &[f64], o: &mut [f32]| match first {
+                Some((Stage::StandardScalerF64 { mean, scale }, _)) => {
+                    crate::family::scaler::standard_scale_f64_into(x, mean, scale, o);
                 }
-            }
-            Rows::F32(rows) => {
-                // An `f64` scaler reads the row widened (exactly the values given); anything
-                // else reads the `f32` values as they are.
-                let widen = matches!(
-                    first,
-                    Some((
-                        Stage::StandardScalerF64 { .. } | Stage::MinMaxScalerF64 { .. },
-                        _
-                    ))
-                );
-                let mut wide = vec![0.0f64; if widen { nf } else { 0 }];
-                for (x, o) in rows
-                    .chunks_exact(nf)
-                    .zip(work[..n_rows * nf].chunks_exact_mut(nf))
-                {
-                    if check {
-                        self.check_row_f32(x)?;
-                    }
-                    // A NaN becomes the plain NaN, as `predict_batch_f32` widens it.
-                    if widen {
-                        for (d, v) in wide.iter_mut().zip(x) {
-                            *d = if v.is_nan() { f64::NAN } else { f64::from(*v) };
+                Some((Stage::MinMaxScalerF64 { scale, min }, _)) => {
+                    crate::family::scaler::min_max_scale_f64_into(x, scale, min, o);
+                }
+                _ => kernels::narrow(x, o),
+            };
+            match rows {
+                Rows::F64(rows) => {
+                    for (x, o) in rows
+                        .chunks_exact(nf)
+                        .zip(work[..n_rows * nf].chunks_exact_mut(nf))
+                    {
+                        if check {
+                            self.check_row(x)?;
                         }
-                        into_f32(&wide, o);
-                    } else {
-                        o.copy_from_slice(x);
-                        if kernels::any_non_finite_f32(o) {
-                            for v in o.iter_mut().filter(|v| v.is_nan()) {
-                                *v = f32::NAN;
+                        into_f32(x, o);
+                    }
+                }
+                Rows::F32(rows) => {
+                    // An `f64` scaler reads the row widened (exactly the values given); anything
+                    // else reads the `f32` values as they are.
+                    let widen = matches!(
+                        first,
+                        Some((
+                            Stage::StandardScalerF64 { .. } | Stage::MinMaxScalerF64 { .. },
+                            _
+                        ))
+                    );
+                    let mut wide = vec![0.0f64; if widen { nf } else { 0 }];
+                    for (x, o) in rows
+                        .chunks_exact(nf)
+                        .zip(work[..n_rows * nf].chunks_exact_mut(nf))
+                    {
+                        if check {
+                            self.check_row_f32(x)?;
+                        }
+                        // A NaN becomes the plain NaN, as `predict_batch_f32` widens it.
+                        if widen {
+                            for (d, v) in wide.iter_mut().zip(x) {
+                                *d = if v.is_nan() { f64::NAN } else { f64::from(*v) };
+                            }
+                            into_f32(&wide, o);
+                        } else {
+                            o.copy_from_slice(x);
+                            if kernels::any_non_finite_f32(o) {
+                                for v in o.iter_mut().filter(|v| v.is_nan()) {
+                                    *v = f32::NAN;
+                                }
                             }
                         }
                     }
                 }
             }
+            if let Some((Stage::StandardScalerF64 { .. } | Stage::MinMaxScalerF64 { .. }, rest)) =
+                first
+            {
+                stages = rest;
+            }
         }
-        if let Some((Stage::StandardScalerF64 { .. } | Stage::MinMaxScalerF64 { .. }, rest)) = first
-        {
-            stages = rest;
-        }
-        let mut w = nf;
         let mut a = vec![0.0f32; self.max_width];
         let mut b = vec![0.0f32; self.max_width];
         for s in stages {
@@ -702,6 +708,58 @@ impl<'a> Model<'a> {
             w = no;
         }
         Ok(n_rows * w)
+    }
+
+    /// The first stage of [`Model::preprocess_rows`] for `f32` rows when it is a PCA: each
+    /// row centred as it is copied and projected ([`simd::pca_copy_rows_f32`]), the
+    /// outputs into `work[..n_rows × n_out]` (`n_out` returned), with no separate check
+    /// of the rows. A PCA output sums its whole centred row, and a NaN or an infinity
+    /// absorbs (`∞ − ∞`, `∞ · 0` are NaN; a fused multiply-add, a sum or a division with
+    /// one in it is never finite again), so finite outputs mean finite rows. `None` (the
+    /// caller then runs the checked path) when the first stage is not a PCA, the rows are
+    /// `f64`, or an output is not finite: a bad row (named by the checked path), a NaN the
+    /// model takes as missing (made plain there), or an overflow.
+    fn pca_first_f32(
+        &self,
+        rows: Rows<'_>,
+        n_rows: usize,
+        work: &mut Vec<f32>,
+        tmp: &mut Vec<f32>,
+    ) -> Option<usize> {
+        let (
+            Rows::F32(rows),
+            Some(Stage::Pca {
+                n_out,
+                mean,
+                components,
+                whiten,
+                ..
+            }),
+        ) = (rows, self.stages[..self.pre_end].first())
+        else {
+            return None;
+        };
+        let nf = self.n_features;
+        let no = *n_out as usize;
+        if no == 0 || nf == 0 {
+            return None;
+        }
+        grow(tmp, n_rows * no);
+        simd::pca_copy_rows_f32(
+            &rows[..n_rows * nf],
+            nf,
+            mean,
+            components,
+            *whiten,
+            no,
+            &mut work[..n_rows * nf],
+            &mut tmp[..n_rows * no],
+        );
+        if kernels::any_non_finite_f32(&tmp[..n_rows * no]) {
+            return None;
+        }
+        std::mem::swap(work, tmp);
+        Some(no)
     }
 
     /// Predicts a row-major batch (`rows.len() / n_features` rows) through the batch path:
@@ -842,8 +900,8 @@ impl<'a> Model<'a> {
         let nf = self.n_features;
         let n_rows = rows.len() / nf;
         let sw = self.score_width;
-        out.scores32.clear();
-        out.scores32.resize(n_rows * sw, 0.0);
+        // Every score is written by the kernels: grown, never zeroed again.
+        grow(&mut out.scores32, n_rows * sw);
         let kmeans = matches!(self.estimator(), Some(Stage::KMeans { .. }));
         if kmeans {
             out.nearest.clear();
@@ -890,8 +948,9 @@ impl<'a> Model<'a> {
             out.work = work;
             r0 = r1;
         }
-        out.scores.resize(n_rows * sw, 0.0);
-        kernels::widen(&out.scores32, &mut out.scores);
+        out.scores.clear();
+        out.scores
+            .extend(out.scores32[..n_rows * sw].iter().map(|&v| f64::from(v)));
         Ok(kmeans)
     }
 
