@@ -29,7 +29,6 @@ pub struct Chart<'a> {
     pub marks: Vec<f64>,
 }
 
-
 /// The ticks of a log scale between `lo` and `hi`: 1, 2, 5 times powers of ten, or only the
 /// powers of ten over more than three decades.
 fn ticks(lo: f64, hi: f64) -> Vec<f64> {
@@ -71,7 +70,6 @@ fn tick_label(t: f64) -> String {
         format!("{t}")
     }
 }
-
 
 /// A log range holding every ratio of `groups` and the marks: powers of ten, at least 0.1
 /// to 10.

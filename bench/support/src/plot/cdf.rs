@@ -23,7 +23,6 @@ const TOP: f64 = 40.0;
 const PLOT_H: f64 = 300.0;
 const LEGEND_LINE: f64 = 18.0;
 
-
 /// The 1-2-5 values (1, 2 or 5 times a power of ten) from the largest one at or below `lo`
 /// to the smallest one at or above `hi`: the ticks of a logarithmic axis and its ends.
 fn ticks_125(lo: f64, hi: f64) -> Vec<f64> {
