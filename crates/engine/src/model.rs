@@ -751,7 +751,6 @@ impl<'a> Model<'a> {
             mean,
             components,
             *whiten,
-            no,
             &mut work[..n_rows * nf],
             &mut tmp[..n_rows * no],
         );

@@ -260,9 +260,9 @@ dispatch! {
 
 dispatch! {
     /// PCA over a batch without changing the rows: each row of `rows` (`n_in` values) is
-    /// centred into `centred` as it is copied, then projected into `out` (`n_out` per
-    /// row), bit for bit [`pca_rows_f32`].
-    pub fn pca_copy_rows_f32(rows: &[f32], n_in: usize, mean: &[f32], components: &[f32], whiten: Option<&[f32]>, n_out: usize, centred: &mut [f32], out: &mut [f32])
+    /// centred into `centred` as it is copied, then projected into `out` (as many values
+    /// per row as `out.len()` over the number of rows), bit for bit [`pca_rows_f32`].
+    pub fn pca_copy_rows_f32(rows: &[f32], n_in: usize, mean: &[f32], components: &[f32], whiten: Option<&[f32]>, centred: &mut [f32], out: &mut [f32])
         = micro crate::family::pca::pca_copy_rows_body;
 }
 

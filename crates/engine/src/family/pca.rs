@@ -57,6 +57,7 @@ pub(crate) fn pca_rows_body<M: Micro>(
 /// [`crate::simd::pca_copy_rows_f32`]): each row is centred as it is copied into `centred`
 /// (one pass over the rows instead of a copy and then a pass of subtractions), then
 /// projected; the same operations, so the same bits.
+/// `out` holds `n_out` values for each of the `rows.len() / n_in` rows.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)] // the batch shape, the stage's three tensors, two outputs
 pub(crate) fn pca_copy_rows_body<M: Micro>(
@@ -66,11 +67,12 @@ pub(crate) fn pca_copy_rows_body<M: Micro>(
     mean: &[f32],
     components: &[f32],
     whiten: Option<&[f32]>,
-    n_out: usize,
     centred: &mut [f32],
     out: &mut [f32],
 ) {
-    if n_in == 0 || n_out == 0 {
+    let n_rows = rows.len().checked_div(n_in).unwrap_or(0);
+    let n_out = out.len().checked_div(n_rows).unwrap_or(0);
+    if n_out == 0 {
         out.fill(0.0);
         return;
     }
