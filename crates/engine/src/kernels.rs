@@ -5,7 +5,8 @@
 //! The primitives several families share are defined here; each family's own kernels live
 //! in its module and are re-exported here, so `kernels::X` names every kernel. The dense
 //! kernels (`dot_f32`, `linear_f32`, `dense_f32`, `kmeans_f32`, `pca_f32`, their
-//! `*_rows_f32` batch forms, `rows_dot_f32`, `svm_kernel_values_f64`) are the run-time
+//! `*_rows_f32` batch forms, `pca_copy_rows_f32`, `rows_dot_f32`, `svm_kernel_values_f64`,
+//! and the row check `any_non_finite_f32`) are the run-time
 //! dispatched entry points of [`crate::simd`]: the same bits on every CPU, each f32 sum the
 //! canonical fused multiply-add order of [`dot_f32_8acc`].
 
@@ -32,8 +33,8 @@ pub use crate::family::{
 };
 pub use crate::simd::{
     any_non_finite_f32, dense_f32, dense_rows_f32, dot_f32, kmeans_f32, kmeans_rows_f32,
-    linear_f32, linear_rows_f32, pca_f32, pca_rows_f32, rows_dot_f32, rows_sq_dist_f32,
-    svm_kernel_values_f64,
+    linear_f32, linear_rows_f32, pca_copy_rows_f32, pca_f32, pca_rows_f32, rows_dot_f32,
+    rows_sq_dist_f32, svm_kernel_values_f64,
 };
 
 /// The canonical f32 dot product, which every f32 dense kernel computes (single row, batch,
