@@ -5,7 +5,8 @@
 //! The primitives several families share are defined here; each family's own kernels live
 //! in its module and are re-exported here, so `kernels::X` names every kernel. The dense
 //! kernels (`dot_f32`, `linear_f32`, `dense_f32`, `kmeans_f32`, `pca_f32`, their
-//! `*_rows_f32` batch forms, `rows_dot_f32`, `svm_kernel_values_f64`) are the run-time
+//! `*_rows_f32` batch forms, `pca_copy_rows_f32`, `rows_dot_f32`, `svm_kernel_values_f64`,
+//! and the row check `any_non_finite_f32`) are the run-time
 //! dispatched entry points of [`crate::simd`]: the same bits on every CPU, each f32 sum the
 //! canonical fused multiply-add order of [`dot_f32_8acc`].
 
@@ -31,8 +32,9 @@ pub use crate::family::{
     scaler::{min_max_scale_ref, standard_scale_ref},
 };
 pub use crate::simd::{
-    dense_f32, dense_rows_f32, dot_f32, kmeans_f32, kmeans_rows_f32, linear_f32, linear_rows_f32,
-    pca_f32, pca_rows_f32, rows_dot_f32, rows_sq_dist_f32, svm_kernel_values_f64,
+    any_non_finite_f32, dense_f32, dense_rows_f32, dot_f32, kmeans_f32, kmeans_rows_f32,
+    linear_f32, linear_rows_f32, pca_copy_rows_f32, pca_f32, pca_rows_f32, rows_dot_f32,
+    rows_sq_dist_f32, svm_kernel_values_f64,
 };
 
 /// The canonical f32 dot product, which every f32 dense kernel computes (single row, batch,
@@ -126,24 +128,25 @@ pub fn softmax_f64(x: &mut [f64]) {
     }
 }
 
-/// Whether any value is NaN or infinite (an exponent of all ones marks both).
+/// Whether any value is NaN or infinite (an exponent of all ones marks both): the body of
+/// the dispatched [`any_non_finite_f32`].
 ///
-/// Branch-free over 8-wide chunks, so it vectorises: a row check can run it first and look
-/// for the offending index only when it returns true. (A scan that tests `is_nan` /
-/// `is_infinite` element by element, returning at the first bad one, does not vectorise and
-/// costs several times the whole linear layer on a 784-feature row.)
-#[inline]
-pub fn any_non_finite_f32(x: &[f32]) -> bool {
+/// Branch-free, which vectorises (a scan that tests `is_nan` / `is_infinite` element by element, returning at
+/// the first bad one, does not, and costs several times the whole linear layer on a
+/// 784-feature row), so a row check can run it first and look for the offending index only
+/// when it returns true. The AVX2 and AVX-512 copies run it over 256- and 512-bit
+/// registers: it reads every row of a batch once, from memory, before the kernels
+/// (a 784 → 10 logistic regression's 1000-row float32 batch spent a quarter of its time in
+/// the earlier SSE2-only check, docs/BENCHMARKS.md).
+#[inline(always)]
+pub(crate) fn non_finite_body<M>(_: M, x: &[f32]) -> bool {
     const EXP: u32 = 0x7f80_0000;
-    let mut chunks = x.chunks_exact(8);
-    let mut acc = [false; 8];
-    for c in &mut chunks {
-        for k in 0..8 {
-            acc[k] |= c[k].to_bits() & EXP == EXP;
-        }
+    // One `or` reduction with no early exit: the loop vectoriser's simplest shape.
+    let mut acc = 0u32;
+    for v in x {
+        acc |= u32::from(v.to_bits() & EXP == EXP);
     }
-    let tail = chunks.remainder().iter().any(|v| v.to_bits() & EXP == EXP);
-    acc.iter().any(|&b| b) || tail
+    acc != 0
 }
 
 /// Whether any value is NaN or has a magnitude above `limit` (infinities included).

@@ -88,6 +88,14 @@ impl<'r> Rows<'r> {
 /// L2 cache between the two passes.
 const BATCH_CHUNK_BYTES: usize = 128 * 1024;
 
+/// Makes `v` at least `len` long, keeping what it holds (a buffer the batch path reuses and
+/// writes before reading: growing it only once keeps the next call from zeroing it again).
+fn grow(v: &mut Vec<f32>, len: usize) {
+    if v.len() < len {
+        v.resize(len, 0.0);
+    }
+}
+
 /// Reusable buffers for predictions; one per thread.
 #[derive(Debug, Clone, Default)]
 pub struct Scratch {
@@ -556,7 +564,8 @@ impl<'a> Model<'a> {
         }
     }
 
-    /// Runs every row through the preprocessors into `work` (`est_in` values per row),
+    /// Runs every row through the preprocessors into `work[..len]` (`est_in` values per row;
+    /// `len` returned),
     /// stage by stage over the whole batch: a PCA as one blocked product
     /// ([`simd::pca_rows_f32`]), the other stages row by row, each row's arithmetic exactly
     /// [`Model::predict_row`]'s. `tmp` is work space.
@@ -564,78 +573,93 @@ impl<'a> Model<'a> {
     /// With `check`, each row is checked ([`Model::check_row`]) just before it is converted,
     /// while it is in cache (one pass over the caller's rows instead of two); the first bad
     /// row fails the call, as in [`Model::predict_batch`].
+    ///
+    /// `work` and `tmp` only grow: every value read is written first, and a chunked batch
+    /// reuses them chunk after chunk, so shrinking them would make the next chunk zero
+    /// their tails again (a PCA's 784 → 50 swapped the two and spent 8 % of its batch in
+    /// `memset`).
     fn preprocess_rows(
         &self,
         rows: Rows<'_>,
         work: &mut Vec<f32>,
         tmp: &mut Vec<f32>,
         check: bool,
-    ) -> Result<(), EngineError> {
+    ) -> Result<usize, EngineError> {
         let nf = self.n_features;
         let n_rows = rows.len().checked_div(nf).unwrap_or(0);
-        // Every value is written below: the buffer is only resized, never zeroed again
-        // (a chunked batch reuses it chunk after chunk).
-        work.resize(n_rows * nf, 0.0);
+        grow(work, n_rows * nf);
         if n_rows == 0 {
-            return Ok(());
+            return Ok(0);
         }
         let mut stages = &self.stages[..self.pre_end];
         let first = stages.split_first();
-        let into_f32 = |x: &[f64], o: &mut [f32]| match first {
-            Some((Stage::StandardScalerF64 { mean, scale }, _)) => {
-                crate::family::scaler::standard_scale_f64_into(x, mean, scale, o);
-            }
-            Some((Stage::MinMaxScalerF64 { scale, min }, _)) => {
-                crate::family::scaler::min_max_scale_f64_into(x, scale, min, o);
-            }
-            _ => kernels::narrow(x, o),
-        };
-        match rows {
-            Rows::F64(rows) => {
-                for (x, o) in rows.chunks_exact(nf).zip(work.chunks_exact_mut(nf)) {
-                    if check {
-                        self.check_row(x)?;
-                    }
-                    into_f32(x, o);
+        let mut w = nf;
+        if let Some(no) = self.pca_first_f32(rows, n_rows, work, tmp) {
+            stages = &stages[1..];
+            w = no;
+        } else {
+            let into_f32 = |x: &[f64], o: &mut [f32]| match first {
+                Some((Stage::StandardScalerF64 { mean, scale }, _)) => {
+                    crate::family::scaler::standard_scale_f64_into(x, mean, scale, o);
                 }
-            }
-            Rows::F32(rows) => {
-                // An `f64` scaler reads the row widened (exactly the values given); anything
-                // else reads the `f32` values as they are.
-                let widen = matches!(
-                    first,
-                    Some((
-                        Stage::StandardScalerF64 { .. } | Stage::MinMaxScalerF64 { .. },
-                        _
-                    ))
-                );
-                let mut wide = vec![0.0f64; if widen { nf } else { 0 }];
-                for (x, o) in rows.chunks_exact(nf).zip(work.chunks_exact_mut(nf)) {
-                    if check {
-                        self.check_row_f32(x)?;
-                    }
-                    // A NaN becomes the plain NaN, as `predict_batch_f32` widens it.
-                    if widen {
-                        for (d, v) in wide.iter_mut().zip(x) {
-                            *d = if v.is_nan() { f64::NAN } else { f64::from(*v) };
+                Some((Stage::MinMaxScalerF64 { scale, min }, _)) => {
+                    crate::family::scaler::min_max_scale_f64_into(x, scale, min, o);
+                }
+                _ => kernels::narrow(x, o),
+            };
+            match rows {
+                Rows::F64(rows) => {
+                    for (x, o) in rows
+                        .chunks_exact(nf)
+                        .zip(work[..n_rows * nf].chunks_exact_mut(nf))
+                    {
+                        if check {
+                            self.check_row(x)?;
                         }
-                        into_f32(&wide, o);
-                    } else {
-                        o.copy_from_slice(x);
-                        if kernels::any_non_finite_f32(o) {
-                            for v in o.iter_mut().filter(|v| v.is_nan()) {
-                                *v = f32::NAN;
+                        into_f32(x, o);
+                    }
+                }
+                Rows::F32(rows) => {
+                    // An `f64` scaler reads the row widened (exactly the values given); anything
+                    // else reads the `f32` values as they are.
+                    let widen = matches!(
+                        first,
+                        Some((
+                            Stage::StandardScalerF64 { .. } | Stage::MinMaxScalerF64 { .. },
+                            _
+                        ))
+                    );
+                    let mut wide = vec![0.0f64; if widen { nf } else { 0 }];
+                    for (x, o) in rows
+                        .chunks_exact(nf)
+                        .zip(work[..n_rows * nf].chunks_exact_mut(nf))
+                    {
+                        if check {
+                            self.check_row_f32(x)?;
+                        }
+                        // A NaN becomes the plain NaN, as `predict_batch_f32` widens it.
+                        if widen {
+                            for (d, v) in wide.iter_mut().zip(x) {
+                                *d = if v.is_nan() { f64::NAN } else { f64::from(*v) };
+                            }
+                            into_f32(&wide, o);
+                        } else {
+                            o.copy_from_slice(x);
+                            if kernels::any_non_finite_f32(o) {
+                                for v in o.iter_mut().filter(|v| v.is_nan()) {
+                                    *v = f32::NAN;
+                                }
                             }
                         }
                     }
                 }
             }
+            if let Some((Stage::StandardScalerF64 { .. } | Stage::MinMaxScalerF64 { .. }, rest)) =
+                first
+            {
+                stages = rest;
+            }
         }
-        if let Some((Stage::StandardScalerF64 { .. } | Stage::MinMaxScalerF64 { .. }, rest)) = first
-        {
-            stages = rest;
-        }
-        let mut w = nf;
         let mut a = vec![0.0f32; self.max_width];
         let mut b = vec![0.0f32; self.max_width];
         for s in stages {
@@ -648,12 +672,20 @@ impl<'a> Model<'a> {
                     ..
                 } => {
                     // Every output is written.
-                    tmp.resize(n_rows * no, 0.0);
-                    simd::pca_rows_f32(work, w, mean, components, whiten, no, tmp);
+                    grow(tmp, n_rows * no);
+                    simd::pca_rows_f32(
+                        &mut work[..n_rows * w],
+                        w,
+                        mean,
+                        components,
+                        whiten,
+                        no,
+                        &mut tmp[..n_rows * no],
+                    );
                     std::mem::swap(work, tmp);
                 }
                 _ if no == w => {
-                    for x in work.chunks_exact_mut(w) {
+                    for x in work[..n_rows * w].chunks_exact_mut(w) {
                         a[..w].copy_from_slice(x);
                         let got = crate::family::preprocess(s, &mut a, &mut b, w);
                         x.copy_from_slice(&a[..got]);
@@ -661,8 +693,11 @@ impl<'a> Model<'a> {
                 }
                 _ => {
                     // Every output row is written.
-                    tmp.resize(n_rows * no, 0.0);
-                    for (x, o) in work.chunks_exact(w).zip(tmp.chunks_exact_mut(no)) {
+                    grow(tmp, n_rows * no);
+                    for (x, o) in work[..n_rows * w]
+                        .chunks_exact(w)
+                        .zip(tmp[..n_rows * no].chunks_exact_mut(no))
+                    {
                         a[..w].copy_from_slice(x);
                         let got = crate::family::preprocess(s, &mut a, &mut b, w);
                         o.copy_from_slice(&a[..got]);
@@ -672,7 +707,58 @@ impl<'a> Model<'a> {
             }
             w = no;
         }
-        Ok(())
+        Ok(n_rows * w)
+    }
+
+    /// The first stage of [`Model::preprocess_rows`] for `f32` rows when it is a PCA: each
+    /// row centred as it is copied and projected ([`simd::pca_copy_rows_f32`]), the
+    /// outputs into `work[..n_rows × n_out]` (`n_out` returned), with no separate check
+    /// of the rows. A PCA output sums its whole centred row, and a NaN or an infinity
+    /// absorbs (`∞ − ∞`, `∞ · 0` are NaN; a fused multiply-add, a sum or a division with
+    /// one in it is never finite again), so finite outputs mean finite rows. `None` (the
+    /// caller then runs the checked path) when the first stage is not a PCA, the rows are
+    /// `f64`, or an output is not finite: a bad row (named by the checked path), a NaN the
+    /// model takes as missing (made plain there), or an overflow.
+    fn pca_first_f32(
+        &self,
+        rows: Rows<'_>,
+        n_rows: usize,
+        work: &mut Vec<f32>,
+        tmp: &mut Vec<f32>,
+    ) -> Option<usize> {
+        let (
+            Rows::F32(rows),
+            Some(Stage::Pca {
+                n_out,
+                mean,
+                components,
+                whiten,
+                ..
+            }),
+        ) = (rows, self.stages[..self.pre_end].first())
+        else {
+            return None;
+        };
+        let nf = self.n_features;
+        let no = *n_out as usize;
+        if no == 0 || nf == 0 {
+            return None;
+        }
+        grow(tmp, n_rows * no);
+        simd::pca_copy_rows_f32(
+            &rows[..n_rows * nf],
+            nf,
+            mean,
+            components,
+            *whiten,
+            &mut work[..n_rows * nf],
+            &mut tmp[..n_rows * no],
+        );
+        if kernels::any_non_finite_f32(&tmp[..n_rows * no]) {
+            return None;
+        }
+        std::mem::swap(work, tmp);
+        Some(no)
     }
 
     /// Predicts a row-major batch (`rows.len() / n_features` rows) through the batch path:
@@ -724,8 +810,14 @@ impl<'a> Model<'a> {
                         out.work64.extend_from_slice(rows);
                         trees::round_row_f32(&mut out.work64);
                     } else {
-                        self.preprocess_rows(Rows::F64(rows), &mut out.work, &mut out.tmp, false)?;
-                        out.work64.extend(out.work.iter().map(|&v| f64::from(v)));
+                        let len = self.preprocess_rows(
+                            Rows::F64(rows),
+                            &mut out.work,
+                            &mut out.tmp,
+                            false,
+                        )?;
+                        out.work64
+                            .extend(out.work[..len].iter().map(|&v| f64::from(v)));
                     }
                     &out.work64
                 };
@@ -742,7 +834,7 @@ impl<'a> Model<'a> {
             }
             _ => return self.batch_by_rows(rows, out),
         }
-        self.finish_batch(out, n_rows, nearest);
+        self.finish_batch(out, n_rows, nearest, checked_in_pass);
         Ok(())
     }
 
@@ -785,7 +877,7 @@ impl<'a> Model<'a> {
         out.clear();
         out.score_width = self.score_width;
         let nearest = self.dense_scores(Rows::F32(rows), out)?;
-        self.finish_batch(out, rows.len() / nf, nearest);
+        self.finish_batch(out, rows.len() / nf, nearest, true);
         Ok(())
     }
 
@@ -807,8 +899,8 @@ impl<'a> Model<'a> {
         let nf = self.n_features;
         let n_rows = rows.len() / nf;
         let sw = self.score_width;
-        out.scores32.clear();
-        out.scores32.resize(n_rows * sw, 0.0);
+        // Every score is written by the kernels: grown, never zeroed again.
+        grow(&mut out.scores32, n_rows * sw);
         let kmeans = matches!(self.estimator(), Some(Stage::KMeans { .. }));
         if kmeans {
             out.nearest.clear();
@@ -822,46 +914,78 @@ impl<'a> Model<'a> {
         while r0 < n_rows {
             let r1 = (r0 + chunk).min(n_rows);
             let part = rows.rows(r0 * nf, r1 * nf);
-            // `f32` rows straight into an estimator need no copy when they are all finite
-            // (the rest is checked, and its NaNs made plain, by `preprocess_rows`).
-            let x: &[f32] = match part {
-                Rows::F32(r) if self.pre_end == 0 && !kernels::any_non_finite_f32(r) => r,
-                _ => {
-                    self.preprocess_rows(part, &mut out.work, &mut out.tmp, true)?;
-                    &out.work
+            if let (Rows::F32(r), 0) = (part, self.pre_end) {
+                // `f32` rows straight into an estimator need no copy. The kernels run first
+                // and the check after, while the rows are in cache: the kernels' first read
+                // of the rows from memory overlaps their arithmetic, where a check first
+                // would wait for it alone (a 784 → 10 logistic regression's batch spent a
+                // quarter of its time there). A non-finite value (the chunk's scores are
+                // discarded)
+                // sends the chunk through `preprocess_rows`, which names the first bad row
+                // or makes its NaNs plain, and the kernels run again.
+                self.estimate(r, r0, r1, out);
+                let finite = match self.estimator() {
+                    // Every score of a linear model sums every feature of its row, and a
+                    // NaN or an infinity absorbs: `∞ · 0` and `∞ − ∞` are NaN, a fused
+                    // multiply-add or a sum with a NaN or an infinity in it is never finite
+                    // again. So a row whose scores are all finite is all finite, and only
+                    // the scores (10 a row, not 784) need reading; a finite row whose
+                    // scores overflowed is checked below and passes.
+                    Some(Stage::Linear { .. }) if sw > 0 => {
+                        !kernels::any_non_finite_f32(&out.scores32[r0 * sw..r1 * sw])
+                    }
+                    _ => !kernels::any_non_finite_f32(r),
+                };
+                if finite {
+                    r0 = r1;
+                    continue;
                 }
-            };
-            let scores = &mut out.scores32[r0 * sw..r1 * sw];
-            match self.estimator() {
-                Some(Stage::Linear {
-                    coef, intercept, ..
-                }) => simd::linear_rows_f32(x, self.est_in, coef, intercept, sw, scores),
-                Some(Stage::Dense { .. }) => {
-                    let layers = &self.stages[self.pre_end..self.est_end];
-                    dense::chain_rows(layers, x, self.est_in, &mut out.tmp, &mut out.chain);
-                    scores.copy_from_slice(&out.chain[..scores.len()]);
-                }
-                Some(Stage::KMeans { centers, .. }) => simd::kmeans_rows_f32(
-                    x,
-                    self.est_in,
-                    centers,
-                    self.kmeans_norms(),
-                    sw,
-                    scores,
-                    &mut out.nearest[r0..r1],
-                ),
-                // A transformer (a PCA, scalers): its scores are its preprocessed rows.
-                _ => scores.copy_from_slice(&x[..scores.len()]),
             }
+            let len = self.preprocess_rows(part, &mut out.work, &mut out.tmp, true)?;
+            let work = std::mem::take(&mut out.work);
+            self.estimate(&work[..len], r0, r1, out);
+            out.work = work;
             r0 = r1;
         }
-        out.scores.resize(n_rows * sw, 0.0);
-        kernels::widen(&out.scores32, &mut out.scores);
+        out.scores.clear();
+        out.scores
+            .extend(out.scores32[..n_rows * sw].iter().map(|&v| f64::from(v)));
         Ok(kmeans)
     }
 
-    /// The values, probabilities and classes of a batch from its scores.
-    fn finish_batch(&self, out: &mut BatchOutput, n_rows: usize, nearest: bool) {
+    /// The estimator of an f32 dense batch over rows `r0..r1` of the batch (`x`, preprocessed):
+    /// their scores into `out.scores32` (k-means: and their nearest centres into
+    /// `out.nearest`).
+    fn estimate(&self, x: &[f32], r0: usize, r1: usize, out: &mut BatchOutput) {
+        let sw = self.score_width;
+        let scores = &mut out.scores32[r0 * sw..r1 * sw];
+        match self.estimator() {
+            Some(Stage::Linear {
+                coef, intercept, ..
+            }) => simd::linear_rows_f32(x, self.est_in, coef, intercept, sw, scores),
+            Some(Stage::Dense { .. }) => {
+                let layers = &self.stages[self.pre_end..self.est_end];
+                dense::chain_rows(layers, x, self.est_in, &mut out.tmp, &mut out.chain);
+                scores.copy_from_slice(&out.chain[..scores.len()]);
+            }
+            Some(Stage::KMeans { centers, .. }) => simd::kmeans_rows_f32(
+                x,
+                self.est_in,
+                centers,
+                self.kmeans_norms(),
+                sw,
+                scores,
+                &mut out.nearest[r0..r1],
+            ),
+            // A transformer (a PCA, scalers): its scores are its preprocessed rows.
+            _ => scores.copy_from_slice(&x[..scores.len()]),
+        }
+    }
+
+    /// The values, probabilities and classes of a batch from its scores; with `dense`, the
+    /// scores are also in `out.scores32` as `f32` ([`Model::dense_scores`]), which the `f32`
+    /// post transform reads directly.
+    fn finish_batch(&self, out: &mut BatchOutput, n_rows: usize, nearest: bool, dense: bool) {
         let sw = self.score_width;
         match self.post {
             Some(p) if self.exact_f64 || self.oblivious => {
@@ -871,6 +995,17 @@ impl<'a> Model<'a> {
                 for row in out.scores.chunks_exact(sw) {
                     let w = post::apply_f64(p, row, &mut tmp);
                     out.values.extend_from_slice(&tmp[..w]);
+                }
+            }
+            Some(p) if dense => {
+                // `out.scores` is `out.scores32` widened: the transform reads the same values
+                // without narrowing them back.
+                let mut tmp = vec![0.0f32; self.output_width.max(sw)];
+                out.value_width = self.output_width;
+                out.values.reserve(n_rows * self.output_width);
+                for row in out.scores32[..n_rows * sw].chunks_exact(sw) {
+                    let w = post::apply(p, row, &mut tmp);
+                    out.values.extend(tmp[..w].iter().map(|&v| f64::from(v)));
                 }
             }
             Some(p) => {

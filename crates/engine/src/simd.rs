@@ -187,6 +187,14 @@ macro_rules! dispatch {
 }
 
 dispatch! {
+    /// Whether any value is NaN or infinite (an exponent of all ones marks both): the
+    /// check of every `f32` row of a batch, branch-free so that it vectorises; the caller looks for the offending index
+    /// only when it returns true.
+    pub fn any_non_finite_f32(x: &[f32]) -> bool
+        = micro crate::kernels::non_finite_body;
+}
+
+dispatch! {
     /// `a · b` in the canonical order of [`crate::kernels::dot_f32_8acc`] (the shorter
     /// length): a normalizer's `‖x‖²`, k-means' `‖c‖²`.
     pub fn dot_f32(a: &[f32], b: &[f32]) -> f32
@@ -248,6 +256,14 @@ dispatch! {
     /// `n_out` per row, bit for bit [`pca_f32`] of each row.
     pub fn pca_rows_f32(x: &mut [f32], n_in: usize, mean: &[f32], components: &[f32], whiten: Option<&[f32]>, n_out: usize, out: &mut [f32])
         = micro crate::family::pca::pca_rows_body;
+}
+
+dispatch! {
+    /// PCA over a batch without changing the rows: each row of `rows` (`n_in` values) is
+    /// centred into `centred` as it is copied, then projected into `out` (as many values
+    /// per row as `out.len()` over the number of rows), bit for bit [`pca_rows_f32`].
+    pub fn pca_copy_rows_f32(rows: &[f32], n_in: usize, mean: &[f32], components: &[f32], whiten: Option<&[f32]>, centred: &mut [f32], out: &mut [f32])
+        = micro crate::family::pca::pca_copy_rows_body;
 }
 
 dispatch! {

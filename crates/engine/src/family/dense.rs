@@ -158,7 +158,8 @@ pub(crate) fn dense_rows_body<M: Micro>(
 }
 
 /// The dense layers of an MLP over a batch: `x` holds rows of `w` values; the last layer's
-/// outputs end in `out` (`n_rows ×` its width; returned). `tmp` is work space.
+/// outputs end in `out[..n_rows × width]` (its width returned; `out` may be longer). `tmp`
+/// is work space.
 pub(crate) fn chain_rows(
     layers: &[Stage<'_>],
     x: &[f32],
@@ -182,10 +183,13 @@ pub(crate) fn chain_rows(
             if !first {
                 std::mem::swap(tmp, out);
             }
-            // Every output is written by the layer: resized, not zeroed.
-            out.resize(n_rows * no, 0.0);
-            let src: &[f32] = if first { x } else { tmp };
-            crate::simd::dense_rows_f32(src, w, weights, bias, activation, out);
+            // Every output is written by the layer. The buffers only grow (a chunked batch
+            // reuses them; shrinking one would make the next chunk zero it again).
+            if out.len() < n_rows * no {
+                out.resize(n_rows * no, 0.0);
+            }
+            let src: &[f32] = if first { x } else { &tmp[..n_rows * w] };
+            crate::simd::dense_rows_f32(src, w, weights, bias, activation, &mut out[..n_rows * no]);
             first = false;
             w = no;
         }

@@ -50,6 +50,51 @@ pub(crate) fn pca_rows_body<M: Micro>(
             *v -= m;
         }
     }
+    project_rows(m, x, n_in, components, whiten, n_out, out);
+}
+
+/// [`pca_rows_body`] reading the caller's rows without changing them (the body of
+/// [`crate::simd::pca_copy_rows_f32`]): each row is centred as it is copied into `centred`
+/// (one pass over the rows instead of a copy and then a pass of subtractions), then
+/// projected; the same operations, so the same bits.
+/// `out` holds `n_out` values for each of the `rows.len() / n_in` rows.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)] // the batch shape, the stage's three tensors, two outputs
+pub(crate) fn pca_copy_rows_body<M: Micro>(
+    m: M,
+    rows: &[f32],
+    n_in: usize,
+    mean: &[f32],
+    components: &[f32],
+    whiten: Option<&[f32]>,
+    centred: &mut [f32],
+    out: &mut [f32],
+) {
+    let n_rows = rows.len().checked_div(n_in).unwrap_or(0);
+    let n_out = out.len().checked_div(n_rows).unwrap_or(0);
+    if n_out == 0 {
+        out.fill(0.0);
+        return;
+    }
+    for (x, c) in rows.chunks_exact(n_in).zip(centred.chunks_exact_mut(n_in)) {
+        for ((c, x), mu) in c.iter_mut().zip(x).zip(mean) {
+            *c = x - mu;
+        }
+    }
+    project_rows(m, centred, n_in, components, whiten, n_out, out);
+}
+
+/// Centred rows onto the components, then whitened.
+#[inline(always)]
+fn project_rows<M: Micro>(
+    m: M,
+    x: &[f32],
+    n_in: usize,
+    components: &[f32],
+    whiten: Option<&[f32]>,
+    n_out: usize,
+    out: &mut [f32],
+) {
     blocked::rows_all::<Dot, M>(m, x, n_in, components, n_out, out);
     if let Some(w) = whiten {
         for row in out.chunks_exact_mut(n_out) {

@@ -529,6 +529,167 @@ fn a_threaded_batch_fails_on_the_first_bad_row_like_one_thread() {
     assert_eq!(e1, icebreak_engine::EngineError::Missing { index: 1 });
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// A float32 batch whose first stage is a PCA (alone, or before a linear model) runs
+    /// the fused path (each row centred as it is copied, no separate check): every row's
+    /// answer equals `predict_row`'s bit for bit, over several chunks of rows, with
+    /// missing values (taken: the checked path makes them plain) and infinities (refused
+    /// with the first bad row's error, as by `predict_batch`).
+    #[test]
+    fn a_pca_first_float32_batch_equals_predict_row(
+        nf in 1usize..300,
+        k in 1usize..12,
+        whiten in any::<bool>(),
+        linear in any::<bool>(),
+        // Up to 480 KB of rows: several 128 KiB chunks when the rows are wide.
+        n_rows in 1usize..400,
+        seed in any::<u64>(),
+        bad in 0u8..3,
+    ) {
+        let mut state = seed | 1;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0
+        };
+        let mean: Vec<f32> = (0..nf).map(|_| next()).collect();
+        let components: Vec<f32> = (0..nf * k).map(|_| next()).collect();
+        let mut stages = vec![StageSpec::Pca {
+            n_in: nf as u32,
+            n_out: k as u32,
+            mean,
+            components,
+            whiten: whiten.then(|| (0..k).map(|_| 0.5 + next().abs()).collect()),
+        }];
+        let (task, no) = if linear {
+            stages.push(StageSpec::Linear {
+                n_in: k as u32,
+                n_out: 3,
+                coef: (0..3 * k).map(|_| next()).collect(),
+                intercept: (0..3).map(|_| next()).collect(),
+            });
+            (Task::Regression, 3)
+        } else {
+            (Task::Transform, k as u32)
+        };
+        let buf = write(&spec(nf as u32, MissingValues::Nan, stages, task, no)).unwrap();
+        let apr = Apr::parse(&buf).unwrap();
+        let model = Model::new(&apr);
+        let mut rows: Vec<f32> = (0..n_rows * nf).map(|_| next()).collect();
+        let at = (seed as usize) % rows.len();
+        match bad {
+            1 => rows[at] = f32::from_bits(0x7FC0_1234),
+            2 => rows[at] = f32::NEG_INFINITY,
+            _ => {}
+        }
+        let mut got = BatchOutput::default();
+        let wide: Vec<f64> = rows
+            .iter()
+            .map(|&v| if v.is_nan() { f64::NAN } else { f64::from(v) })
+            .collect();
+        if bad == 2 {
+            let mut o64 = BatchOutput::default();
+            prop_assert_eq!(
+                model.predict_batch_f32(&rows, &mut got).unwrap_err(),
+                model.predict_batch(&wide, &mut o64).unwrap_err()
+            );
+            prop_assert_eq!(
+                model.predict_batch_f32(&rows, &mut got).unwrap_err(),
+                EngineError::NotFinite { index: at % nf }
+            );
+            return Ok(());
+        }
+        model.predict_batch_f32(&rows, &mut got).unwrap();
+        let mut scratch = model.scratch();
+        let b = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let w = got.value_width;
+        for (i, x) in wide.chunks_exact(nf).enumerate() {
+            let r = model.predict_row(x, &mut scratch).unwrap();
+            prop_assert_eq!(b(&got.values[i * w..(i + 1) * w]), b(r.values), "row {}", i);
+            prop_assert_eq!(
+                b(&got.scores[i * got.score_width..(i + 1) * got.score_width]),
+                b(r.scores)
+            );
+        }
+    }
+}
+
+/// A linear model's float32 batch is checked through its scores (a NaN or an infinity in a
+/// row makes every score of the row non-finite): an infinity against a zero coefficient is
+/// still refused (`∞ · 0` is NaN) in every block of outputs (10 = 8 + 2), with the error of
+/// the first bad row, and finite rows whose scores overflow are answered as by the f64 path.
+#[test]
+fn a_linear_float32_batch_is_checked_through_its_scores() {
+    let n_in = 19;
+    let n_out = 10;
+    // Feature 3 has a zero coefficient in every output.
+    let coef: Vec<f32> = (0..n_in * n_out)
+        .map(|i| {
+            if i % n_in == 3 {
+                0.0
+            } else {
+                1.0 + (i % 7) as f32
+            }
+        })
+        .collect();
+    let s = spec(
+        n_in as u32,
+        MissingValues::Reject,
+        vec![StageSpec::Linear {
+            n_in: n_in as u32,
+            n_out: n_out as u32,
+            coef,
+            intercept: vec![0.5; n_out],
+        }],
+        Task::Regression,
+        n_out as u32,
+    );
+    let buf = write(&s).unwrap();
+    let apr = Apr::parse(&buf).unwrap();
+    let model = Model::new(&apr);
+    let mut out = BatchOutput::default();
+    let n_rows = 5000; // several chunks of rows
+    for (at, v, want) in [
+        (3, f32::INFINITY, EngineError::NotFinite { index: 3 }),
+        (3, f32::NEG_INFINITY, EngineError::NotFinite { index: 3 }),
+        (3, f32::NAN, EngineError::Missing { index: 3 }),
+        (18, f32::INFINITY, EngineError::NotFinite { index: 18 }),
+        (0, f32::NAN, EngineError::Missing { index: 0 }),
+    ] {
+        for bad_row in [0, 7, 4321, n_rows - 1] {
+            let mut rows = vec![0.25f32; n_in * n_rows];
+            rows[bad_row * n_in + at] = v;
+            // A later bad row does not change the error.
+            rows[(n_rows - 1) * n_in + 5] = f32::NAN;
+            let e = model.predict_batch_f32(&rows, &mut out).unwrap_err();
+            let wide: Vec<f64> = rows.iter().map(|&v| f64::from(v)).collect();
+            let mut o64 = BatchOutput::default();
+            assert_eq!(e, model.predict_batch(&wide, &mut o64).unwrap_err());
+            let want = if bad_row == n_rows - 1 && at > 5 {
+                EngineError::Missing { index: 5 }
+            } else {
+                want.clone()
+            };
+            assert_eq!(e, want, "row {bad_row}, feature {at}, {v}");
+        }
+    }
+    // Finite rows whose scores overflow to infinity are answered, as the f64 path does.
+    let mut rows = vec![0.25f32; n_in * n_rows];
+    for v in &mut rows[n_in * 9..n_in * 10] {
+        *v = 3.0e38;
+    }
+    model.predict_batch_f32(&rows, &mut out).unwrap();
+    assert!(out.scores[9 * n_out].is_infinite());
+    let wide: Vec<f64> = rows.iter().map(|&v| f64::from(v)).collect();
+    let mut o64 = BatchOutput::default();
+    model.predict_batch(&wide, &mut o64).unwrap();
+    let b = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(b(&out.values), b(&o64.values));
+}
+
 /// The f32 entry point checks its rows like the f64 one: a NaN where the model takes no
 /// missing values, and an infinity, fail the call with the first bad row's error.
 #[test]

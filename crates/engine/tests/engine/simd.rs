@@ -7,8 +7,8 @@
 
 use icebreak_engine::kernels::{
     activate_f32, center_norms_f32, dense_f32, dense_rows_f32, dot_f32, dot_f32_8acc, kmeans_f32,
-    kmeans_rows_f32, linear_f32, linear_rows_f32, pca_f32, pca_rows_f32, rows_dot_f32,
-    rows_sq_dist_f32, sq_dist_f32_8acc,
+    kmeans_rows_f32, linear_f32, linear_rows_f32, pca_copy_rows_f32, pca_f32, pca_rows_f32,
+    rows_dot_f32, rows_sq_dist_f32, sq_dist_f32_8acc,
 };
 use icebreak_engine::simd;
 use icebreak_format::Activation;
@@ -166,6 +166,15 @@ proptest! {
             out
         });
         prop_assert_eq!(bits(&pc), bits(&pc_base));
+        // Centring while copying is the same subtraction: the same bits, the rows untouched.
+        let (pcc, pcc_base) = both(|| {
+            let mut centred = vec![0.0f32; r * n];
+            let mut out = vec![f32::NAN; r * o];
+            pca_copy_rows_f32(&x, n, &mean, &w, wo, &mut centred, &mut out);
+            out
+        });
+        prop_assert_eq!(bits(&pcc), bits(&pc));
+        prop_assert_eq!(bits(&pcc_base), bits(&pc));
         for i in 0..r {
             let xi = &x[i * n..(i + 1) * n];
             let ((d, c), (d_base, c_base)) = both(|| {
@@ -197,6 +206,30 @@ proptest! {
             prop_assert_eq!(bits(&p), bits(&p_base));
             prop_assert_eq!(bits(&p), bits(&pc[i * o..(i + 1) * o]));
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The row check finds a NaN or an infinity wherever it is, in every copy.
+    #[test]
+    fn every_copy_of_the_row_check_finds_a_non_finite_value(
+        x in vec(value(), 0..300),
+        at in any::<usize>(),
+        bad in prop_oneof![Just(f32::NAN), Just(f32::INFINITY), Just(f32::NEG_INFINITY), Just(f32::from_bits(0x7F80_0001)), Just(1.0f32)],
+        no512 in any::<bool>(),
+    ) {
+        simd::force_no_avx512(no512);
+        let mut x = x;
+        if !x.is_empty() {
+            let i = at % x.len();
+            x[i] = bad;
+        }
+        let want = x.iter().any(|v| !v.is_finite());
+        let (got, got_base) = both(|| simd::any_non_finite_f32(&x));
+        prop_assert_eq!(got, want);
+        prop_assert_eq!(got_base, want);
     }
 }
 
