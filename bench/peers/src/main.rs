@@ -26,19 +26,14 @@
 //! Built and run in release by the harness; not a user tool.
 
 use anyhow::{bail, ensure, Context, Result};
+use icebreak_bench_support::samples::{self, read_f64s, str_field, timer_floor};
 use serde_json::{json, Value};
-use std::hint::black_box;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 
 mod native;
 mod onnx;
 
-/// Untimed calls before the timed ones (as `bench-timer`).
-const WARM_CALLS: usize = 2000;
-/// Untimed batches before the timed ones.
-const WARM_BATCHES: usize = 3;
 /// Largest difference from scikit-learn's outputs accepted (`bench-timer sklearn`'s).
 const SKLEARN_TOLERANCE: f64 = 1e-3;
 /// Largest difference from the tree library's probabilities accepted (`bench-timer trees`').
@@ -214,15 +209,7 @@ fn run() -> Result<()> {
             }
         }
     }
-    let floor = {
-        let mut ts = vec![0u64; args.calls];
-        for t in &mut ts {
-            let t0 = Instant::now();
-            black_box(());
-            *t = nanos(t0);
-        }
-        summarize(ts, 1)
-    };
+    let floor = with_rows(timer_floor(args.calls), 1);
     let out = json!({
         "round": args.round,
         "timer_floor": floor,
@@ -274,77 +261,27 @@ fn agree(got: &[f64], want: &[f64], tolerance: f64) -> Result<f64> {
     Ok(d)
 }
 
-/// Times `call(i)` for rows cycling through `n`: warm-up, then `calls` timed calls.
-fn time_single(n: usize, calls: usize, mut call: impl FnMut(usize) -> Result<()>) -> Result<Value> {
-    for i in 0..WARM_CALLS {
-        call(i % n)?;
-    }
-    let mut ts = vec![0u64; calls];
-    for (i, t) in ts.iter_mut().enumerate() {
-        let r = i % n;
-        let t0 = Instant::now();
-        call(black_box(r))?;
-        *t = nanos(t0);
-    }
-    Ok(summarize(ts, 1))
+/// Times `call(i)` for rows cycling through `n` ([`samples::time_single`]), one row a call.
+fn time_single(n: usize, calls: usize, call: impl FnMut(usize) -> Result<()>) -> Result<Value> {
+    Ok(with_rows(samples::time_single(n, calls, call)?, 1))
 }
 
-/// Times `batch()` (all `rows` rows): warm-up, then `reps` timed batches.
-fn time_batch(rows: usize, reps: usize, mut batch: impl FnMut() -> Result<()>) -> Result<Value> {
-    for _ in 0..WARM_BATCHES {
-        batch()?;
-    }
-    let mut ts = vec![0u64; reps];
-    for t in &mut ts {
-        let t0 = Instant::now();
-        batch()?;
-        *t = nanos(t0);
-    }
-    Ok(summarize(ts, rows))
+/// Times `batch()` over all `rows` rows ([`samples::time_batch`]).
+fn time_batch(rows: usize, reps: usize, batch: impl FnMut() -> Result<()>) -> Result<Value> {
+    Ok(with_rows(samples::time_batch(reps, batch)?, rows))
 }
 
-/// Median, 10th and 90th percentile of nanosecond samples, as `bench-timer` writes them.
-fn summarize(mut ts: Vec<u64>, rows: usize) -> Value {
-    ts.sort_unstable();
-    let n = ts.len();
-    let median = if n % 2 == 1 {
-        ts[n / 2] as f64
-    } else {
-        (ts[n / 2 - 1] + ts[n / 2]) as f64 / 2.0
-    };
-    json!({"median_ns": median, "p10_ns": ts[n / 10], "p90_ns": ts[n * 9 / 10], "n": n,
-           "rows": rows})
-}
-
-fn nanos(t0: Instant) -> u64 {
-    t0.elapsed().as_nanos() as u64
-}
-
-fn read_f64s(path: &str) -> Result<Vec<f64>> {
-    let bytes = std::fs::read(path).with_context(|| path.to_owned())?;
-    ensure!(
-        bytes.len().is_multiple_of(8),
-        "{path}: not a whole number of f64"
-    );
-    Ok(bytes
-        .chunks_exact(8)
-        .map(|c| {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(c);
-            f64::from_le_bytes(a)
-        })
-        .collect())
-}
-
-fn str_field<'v>(v: &'v Value, key: &str) -> Result<&'v str> {
-    v.get(key)
-        .and_then(Value::as_str)
-        .with_context(|| format!("manifest: missing string {key:?}"))
+/// A summary ([`samples::summarize`]) with the rows each timed call answered, which the
+/// harness's rows/s need.
+fn with_rows(mut summary: Value, rows: usize) -> Value {
+    summary["rows"] = json!(rows);
+    summary
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use icebreak_bench_support::samples::{WARM_BATCHES, WARM_CALLS};
 
     #[test]
     fn max_diff_is_the_largest_gap_and_infinite_on_mismatch() {
@@ -362,10 +299,9 @@ mod tests {
     }
 
     #[test]
-    fn summarize_gives_the_median_of_an_even_count() {
-        let v = summarize(vec![4, 1, 3, 2], 7);
+    fn summaries_carry_the_rows_a_call_answered() {
+        let v = with_rows(samples::summarize(vec![4, 1, 3, 2]), 7);
         assert_eq!(v["median_ns"], 2.5);
-        assert_eq!(v["n"], 4);
         assert_eq!(v["rows"], 7);
     }
 
@@ -387,5 +323,6 @@ mod tests {
         .unwrap();
         assert_eq!(batches, WARM_BATCHES + 4);
         assert_eq!(v["n"], 4);
+        assert_eq!(v["rows"], 10);
     }
 }

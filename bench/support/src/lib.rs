@@ -2,7 +2,7 @@
 //! share, so that no harness borrows from another: the command line ([`cli`]), building
 //! binaries ([`build`]), spawning and
 //! stopping processes ([`process`]), the project's Python venv ([`python`]), facts about the
-//! machine and the source measured ([`machine`]), statistics ([`stats`]), report formatting
+//! machine and the source measured ([`machine`]), statistics ([`stats`]), the native timers' loops and files ([`samples`]), report formatting
 //! ([`table`]), SVG plots ([`plot`]), and the Python-against-timer suites of `treebench` and `sklearnbench`
 //! ([`suite`]).
 
@@ -16,6 +16,7 @@ pub mod machine;
 pub mod plot;
 pub mod process;
 pub mod python;
+pub mod samples;
 pub mod stats;
 pub mod suite;
 pub mod table;

@@ -32,14 +32,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+pub(crate) use icebreak_bench_support::samples::{
+    self, nanos, read_f64s, str_field, summarize, timer_floor, WARM_BATCHES, WARM_CALLS,
+};
+
 mod explain;
 mod sklearn;
 mod trees;
-
-/// Untimed calls before the timed ones.
-const WARM_CALLS: usize = 2000;
-/// Untimed batches before the timed ones.
-const WARM_BATCHES: usize = 3;
 
 /// Which suite's models are timed.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -192,54 +191,11 @@ fn run() -> Result<()> {
             Err(e) => return Err(e.context(format!("model {name}"))),
         }
     }
-    let floor = {
-        let mut ts = vec![0u64; args.calls];
-        for t in &mut ts {
-            let t0 = Instant::now();
-            black_box(());
-            *t = nanos(t0);
-        }
-        summarize(ts)
-    };
+    let floor = timer_floor(args.calls);
     let out = json!({"round": args.round, "timer_floor": floor, "results": results});
     std::fs::write(&args.out, serde_json::to_vec_pretty(&out)?)
         .with_context(|| args.out.display().to_string())?;
     Ok(())
-}
-
-/// Median, 10th and 90th percentile of nanosecond samples, as the Python side writes them.
-fn summarize(mut ts: Vec<u64>) -> Value {
-    ts.sort_unstable();
-    let n = ts.len();
-    let median = if n % 2 == 1 {
-        ts[n / 2] as f64
-    } else {
-        (ts[n / 2 - 1] + ts[n / 2]) as f64 / 2.0
-    };
-    json!({"median_ns": median, "p10_ns": ts[n / 10], "p90_ns": ts[n * 9 / 10], "n": n})
-}
-
-fn nanos(t0: Instant) -> u64 {
-    t0.elapsed().as_nanos() as u64
-}
-
-fn read_f64s(path: &str) -> Result<Vec<f64>> {
-    let bytes = std::fs::read(path).with_context(|| path.to_owned())?;
-    ensure!(bytes.len() % 8 == 0, "{path}: not a whole number of f64");
-    Ok(bytes
-        .chunks_exact(8)
-        .map(|c| {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(c);
-            f64::from_le_bytes(a)
-        })
-        .collect())
-}
-
-fn str_field<'v>(v: &'v Value, key: &str) -> Result<&'v str> {
-    v.get(key)
-        .and_then(Value::as_str)
-        .with_context(|| format!("manifest: missing string {key:?}"))
 }
 
 /// A model converted the way a user would, its `.apr` bytes kept for the run.
@@ -303,18 +259,11 @@ fn time_single(
     calls: usize,
     scratch: &mut Scratch,
 ) -> Result<Value> {
-    for i in 0..WARM_CALLS {
-        black_box(model.predict_row(black_box(rows.at(i)), scratch)?.values[0]);
-    }
-    let mut ts = vec![0u64; calls];
-    for (i, t) in ts.iter_mut().enumerate() {
-        let x = rows.at(i);
-        let t0 = Instant::now();
-        let out = model.predict_row(black_box(x), scratch)?;
+    samples::time_single(rows.n, calls, |i| {
+        let out = model.predict_row(black_box(rows.at(i)), scratch)?;
         black_box(out.values[0]);
-        *t = nanos(t0);
-    }
-    Ok(summarize(ts))
+        Ok(())
+    })
 }
 
 /// `predict_batch` over all the rows: `reps` timed batches.
@@ -324,15 +273,9 @@ fn time_batch(
     reps: usize,
     batch: &mut BatchOutput,
 ) -> Result<Value> {
-    for _ in 0..WARM_BATCHES {
-        model.predict_batch(black_box(&rows.data), batch)?;
-    }
-    let mut ts = vec![0u64; reps];
-    for t in &mut ts {
-        let t0 = Instant::now();
+    samples::time_batch(reps, || {
         model.predict_batch(black_box(&rows.data), batch)?;
         black_box(batch.values[0]);
-        *t = nanos(t0);
-    }
-    Ok(summarize(ts))
+        Ok(())
+    })
 }
