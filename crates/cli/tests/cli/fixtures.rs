@@ -327,61 +327,8 @@ fn catboost_json_is_detected_converted_and_predicted() {
 
 #[test]
 fn catboost_categories_as_text_in_csv_and_json_lines() {
-    let dir = scratch("catboost_onehot");
-    let case = root().join("fixtures/catboost/onehot");
-    let dst = dir.join("m.apr");
-    ok(
-        &[
-            "convert",
-            case.join("model.json").to_str().unwrap(),
-            "-o",
-            dst.to_str().unwrap(),
-        ],
-        b"",
-    );
-    let reference: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(case.join("reference.json")).unwrap())
-            .unwrap();
-    let inputs = reference["inputs"].as_array().unwrap();
-    let names: Vec<&str> = reference["features"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
-    // CSV with a header; every row of the reference (unseen and empty categories included).
-    let mut csv = names.join(",") + "\n";
-    let mut jsonl = String::new();
-    for row in inputs {
-        let cells: Vec<String> = row
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| match v {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Null => String::new(),
-                other => other.to_string(),
-            })
-            .collect();
-        csv.push_str(&cells.join(","));
-        csv.push('\n');
-        jsonl.push_str(&serde_json::json!({ "features": row }).to_string());
-        jsonl.push('\n');
-    }
-    for input in [csv, jsonl] {
-        let out = ok(
-            &["predict", dst.to_str().unwrap(), "--input", "-"],
-            input.as_bytes(),
-        );
-        let stdout = text(&out.stdout);
-        let lines: Vec<&str> = stdout.lines().collect();
-        assert_eq!(lines.len(), inputs.len());
-        for (i, line) in lines.iter().enumerate() {
-            let got: serde_json::Value = serde_json::from_str(line).unwrap();
-            // A regression: the prediction is CatBoost's raw value, bit for bit.
-            assert_eq!(got["prediction"], reference["raw"][i][0], "row {i}: {line}");
-        }
-    }
+    // A regression: the prediction is CatBoost's raw value, bit for bit.
+    let dst = catboost_case_answers_text_categories("onehot", |got| &got["prediction"]);
     // A fraction where a category belongs is a row error naming the feature.
     let bad = "{\"features\": [0.01, 1.5, 0.02, \"bp1\", 0.0, \"s5_2\", 0.0]}\n";
     let out = ok(
@@ -397,13 +344,21 @@ fn catboost_categories_as_text_in_csv_and_json_lines() {
 
 #[test]
 fn catboost_ctr_model_answers_text_categories_in_csv_and_json_lines() {
-    // `ctr`: Borders CTRs; `ctr_counter`: CatBoost's default CTRs, Borders and Counter.
+    // `ctr`: Borders CTRs; `ctr_counter`: CatBoost's default CTRs, Borders and Counter. The
+    // raw score is CatBoost's RawFormulaVal, bit for bit.
     for name in ["ctr", "ctr_counter"] {
-        ctr_case_answers_text_categories(name);
+        catboost_case_answers_text_categories(name, |got| &got["scores"][0]);
     }
 }
 
-fn ctr_case_answers_text_categories(name: &str) {
+/// Converts the CatBoost fixture `name` and predicts every row of its reference (unseen and
+/// empty categories included) from CSV with a header and from JSON Lines, the categories as
+/// text; `raw` picks the answer's raw value, which must equal the reference's bit for bit.
+/// Returns the converted model's path.
+fn catboost_case_answers_text_categories(
+    name: &str,
+    raw: impl Fn(&serde_json::Value) -> &serde_json::Value,
+) -> std::path::PathBuf {
     let dir = scratch(&format!("catboost_{name}"));
     let case = root().join("fixtures/catboost").join(name);
     let dst = dir.join("m.apr");
@@ -426,7 +381,6 @@ fn ctr_case_answers_text_categories(name: &str) {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    // Every row of the reference, unseen and empty categories included.
     let mut csv = names.join(",") + "\n";
     let mut jsonl = String::new();
     for row in inputs {
@@ -455,8 +409,8 @@ fn ctr_case_answers_text_categories(name: &str) {
         assert_eq!(lines.len(), inputs.len());
         for (i, line) in lines.iter().enumerate() {
             let got: serde_json::Value = serde_json::from_str(line).unwrap();
-            // The raw score is CatBoost's RawFormulaVal, bit for bit.
-            assert_eq!(got["scores"][0], reference["raw"][i][0], "row {i}: {line}");
+            assert_eq!(raw(&got), &reference["raw"][i][0], "{name} row {i}: {line}");
         }
     }
+    dst
 }
