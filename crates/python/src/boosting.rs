@@ -25,8 +25,8 @@
 use crate::{err, Model};
 use icebreak_format::trees::LEAF;
 use icebreak_format::{
-    limits, InputSpec, LabelsSpec, MissingRule, MissingValues, ModelSpec, OutputSpec,
-    PostTransform, Precision, Split, StageSpec, Task, TreeNode, TreesSpec,
+    limits, LabelsSpec, MissingRule, MissingValues, ModelSpec, PostTransform, Split, StageSpec,
+    TreeNode, TreesSpec,
 };
 use numpy::{PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
@@ -428,22 +428,8 @@ pub(crate) fn convert_sklearn_boosting(
     let mut stages = vec![StageSpec::Trees(spec)];
     stages.extend(post.map(StageSpec::Post));
     let spec = ModelSpec {
-        input: InputSpec {
-            n_features,
-            missing: MissingValues::Nan,
-            feature_names: None,
-        },
-        output: OutputSpec {
-            task: if classifier {
-                Task::Classification
-            } else {
-                Task::Regression
-            },
-            n_outputs: n_outputs as u32,
-            labels,
-            output_names: None,
-            precision: Precision::F64,
-        },
+        input: crate::positional_input(n_features, MissingValues::Nan),
+        output: crate::f64_output(crate::task_of(classifier), n_outputs as u32, labels),
         provenance: crate::sklearn_provenance(name, source_library),
         stages,
     };

@@ -926,6 +926,37 @@ fn sklearn_trees_spec(
 
 /// Node covers as rule R35 wants them (finite, not negative, every inner node's positive),
 /// or none: a model whose covers break the rule still predicts, and refuses to explain.
+/// The input schema of a model converted from a fitted estimator: `n_features` by position
+/// (names, if any, come through [`Model::from_spec`]), missing values as `missing`.
+pub(crate) fn positional_input(n_features: u32, missing: MissingValues) -> InputSpec {
+    InputSpec {
+        n_features,
+        missing,
+        feature_names: None,
+    }
+}
+
+/// The output schema of a model converted from a fitted estimator: answers in f64, as
+/// scikit-learn and the boosting libraries' Python predictions give them, no output names.
+pub(crate) fn f64_output(task: Task, n_outputs: u32, labels: LabelsSpec) -> OutputSpec {
+    OutputSpec {
+        task,
+        n_outputs,
+        labels,
+        output_names: None,
+        precision: Precision::F64,
+    }
+}
+
+/// The task of a classifier (`true`) or a regressor.
+pub(crate) fn task_of(classifier: bool) -> Task {
+    if classifier {
+        Task::Classification
+    } else {
+        Task::Regression
+    }
+}
+
 /// The provenance of a model converted from a fitted scikit-learn estimator called `name`
 /// (its source library as scikit-learn reports it, e.g. `scikit-learn 1.7.2`).
 pub(crate) fn sklearn_provenance(name: String, source_library: Option<String>) -> ProvenanceSpec {
@@ -994,26 +1025,12 @@ fn convert_sklearn_trees(
     if classifier {
         stages.push(StageSpec::Post(PostTransform::Probabilities));
     }
+    // scikit-learn averages its f64 leaves in f64 (the inputs are rounded to f32 before the
+    // splits, as its trees do).
     let spec = ModelSpec {
-        input: InputSpec {
-            n_features,
-            missing: MissingValues::Nan,
-            feature_names: None,
-        },
-        output: OutputSpec {
-            task: if classifier {
-                Task::Classification
-            } else {
-                Task::Regression
-            },
-            n_outputs: n_out,
-            labels,
-            output_names: None,
-            // scikit-learn averages its f64 leaves in f64 (the inputs are rounded to f32
-            // before the splits, as its trees do).
-            precision: Precision::F64,
-        },
-        provenance: crate::sklearn_provenance(name, source_library),
+        input: positional_input(n_features, MissingValues::Nan),
+        output: f64_output(task_of(classifier), n_out, labels),
+        provenance: sklearn_provenance(name, source_library),
         stages,
     };
     Model::from_spec(spec, feature_names)

@@ -10,8 +10,8 @@
 
 use crate::{err, Model};
 use icebreak_format::{
-    limits, Activation, InputSpec, Kernel, LabelsSpec, MissingValues, ModelSpec, Norm, OutputSpec,
-    PostTransform, Precision, StageSpec, SvmSpec, Task,
+    limits, Activation, Kernel, LabelsSpec, MissingValues, ModelSpec, Norm, PostTransform,
+    StageSpec, SvmSpec, Task,
 };
 use pyo3::prelude::*;
 use serde::Deserialize;
@@ -448,23 +448,14 @@ pub(crate) fn convert_stages(
         },
         other => return Err(err(format!("unknown task {other:?}"))),
     };
+    let missing = if takes_nan {
+        MissingValues::Nan
+    } else {
+        MissingValues::Reject
+    };
     let spec = ModelSpec {
-        input: InputSpec {
-            n_features: d.n_features,
-            missing: if takes_nan {
-                MissingValues::Nan
-            } else {
-                MissingValues::Reject
-            },
-            feature_names: None,
-        },
-        output: OutputSpec {
-            task,
-            n_outputs: n_outputs as u32,
-            labels,
-            output_names: None,
-            precision: Precision::F64,
-        },
+        input: crate::positional_input(d.n_features, missing),
+        output: crate::f64_output(task, n_outputs as u32, labels),
         provenance: crate::sklearn_provenance(d.name, d.source_library),
         stages,
     };
