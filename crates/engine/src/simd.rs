@@ -60,52 +60,51 @@ pub fn has_avx512() -> bool {
     false
 }
 
-#[cfg(feature = "testing")]
-static FORCE_PORTABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// A process-wide switch for tests: `$set(on)` under feature `testing`, and `$get()`, which
+/// reads it (always `false` without the feature, so release builds test nothing).
+macro_rules! test_switch {
+    ($(#[$doc:meta])* $flag:ident, $set:ident, $get:ident) => {
+        #[cfg(feature = "testing")]
+        static $flag: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-#[cfg(feature = "testing")]
-static FORCE_NO_AVX512: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        $(#[$doc])*
+        #[cfg(feature = "testing")]
+        pub fn $set(on: bool) {
+            $flag.store(on, std::sync::atomic::Ordering::Relaxed);
+        }
 
-/// Feature `testing`: makes every entry point skip its AVX-512 copy (`true`), so that tests
-/// can hold the AVX2+FMA copy to the others on a CPU with AVX-512 too. Process-wide, like
-/// [`force_portable`].
-#[cfg(feature = "testing")]
-pub fn force_no_avx512(on: bool) {
-    FORCE_NO_AVX512.store(on, std::sync::atomic::Ordering::Relaxed);
+        #[cfg(all(target_arch = "x86_64", feature = "testing"))]
+        #[inline]
+        fn $get() -> bool {
+            $flag.load(std::sync::atomic::Ordering::Relaxed)
+        }
+
+        #[cfg(all(target_arch = "x86_64", not(feature = "testing")))]
+        #[inline(always)]
+        fn $get() -> bool {
+            false
+        }
+    };
 }
 
-#[cfg(all(target_arch = "x86_64", feature = "testing"))]
-#[inline]
-fn avx512_off() -> bool {
-    FORCE_NO_AVX512.load(std::sync::atomic::Ordering::Relaxed)
-}
+test_switch!(
+    /// Feature `testing`: makes every entry point skip its AVX-512 copy (`true`), so that
+    /// tests can hold the AVX2+FMA copy to the others on a CPU with AVX-512 too.
+    /// Process-wide, like [`force_portable`].
+    FORCE_NO_AVX512,
+    force_no_avx512,
+    avx512_off
+);
 
-#[cfg(all(target_arch = "x86_64", not(feature = "testing")))]
-#[inline(always)]
-fn avx512_off() -> bool {
-    false
-}
-
-/// Feature `testing`: makes every entry point run its baseline copy (`true`) or the widest
-/// one the CPU has (`false`, the default), so that tests can hold the two to the same bits.
-/// The switch is process-wide; since both copies answer alike, flipping it cannot change
-/// what a concurrent caller gets.
-#[cfg(feature = "testing")]
-pub fn force_portable(on: bool) {
-    FORCE_PORTABLE.store(on, std::sync::atomic::Ordering::Relaxed);
-}
-
-#[cfg(all(target_arch = "x86_64", feature = "testing"))]
-#[inline]
-fn portable_forced() -> bool {
-    FORCE_PORTABLE.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-#[cfg(all(target_arch = "x86_64", not(feature = "testing")))]
-#[inline(always)]
-fn portable_forced() -> bool {
-    false
-}
+test_switch!(
+    /// Feature `testing`: makes every entry point run its baseline copy (`true`) or the
+    /// widest one the CPU has (`false`, the default), so that tests can hold the two to the
+    /// same bits. The switch is process-wide; since both copies answer alike, flipping it
+    /// cannot change what a concurrent caller gets.
+    FORCE_PORTABLE,
+    force_portable,
+    portable_forced
+);
 
 /// Whether the AVX2+FMA copies can run on this CPU: never, on this architecture.
 #[cfg(not(target_arch = "x86_64"))]
