@@ -12,6 +12,24 @@ pub fn strings(items: &[&str]) -> Vec<String> {
 // ---------------------------------------------------------------------------------------------
 // Valid specs.
 
+/// A binary CatBoost-style classifier over the oblivious stage `o` (rules R36 and R37).
+pub fn oblivious_model(o: ObliviousSpec) -> ModelSpec {
+    ModelSpecBuilder::new(o.n_in)
+        .missing(MissingValues::Nan)
+        .task_with_labels(Task::Classification, 2)
+        .provenance(provenance("catboost"))
+        .stages(vec![
+            StageSpec::Oblivious(o),
+            StageSpec::Post(PostTransform::BinaryLogistic),
+        ])
+        .build()
+}
+
+/// The writer's refusal of [`oblivious_model`]`(o)`.
+pub fn oblivious_write_err(o: ObliviousSpec) -> FormatError {
+    write(&oblivious_model(o)).expect_err("the writer must refuse this spec")
+}
+
 pub fn provenance(version: &str) -> ProvenanceSpec {
     ProvenanceSpec {
         model_name: Some("iris".into()),

@@ -1,7 +1,6 @@
 //! R36: oblivious tree ensembles (stage kind 19, version 1.1), each reason with its test.
 
 use crate::common::*;
-use icebreak_format::testing::ModelSpecBuilder;
 use icebreak_format::*;
 
 /// Three features (the third categorical), two float splits and a one-hot split, two trees
@@ -35,22 +34,6 @@ fn oblivious() -> ObliviousSpec {
     }
 }
 
-fn model(o: ObliviousSpec) -> ModelSpec {
-    ModelSpecBuilder::new(o.n_in)
-        .missing(MissingValues::Nan)
-        .task_with_labels(Task::Classification, 2)
-        .provenance(provenance("catboost"))
-        .stages(vec![
-            StageSpec::Oblivious(o),
-            StageSpec::Post(PostTransform::BinaryLogistic),
-        ])
-        .build()
-}
-
-fn write_err(o: ObliviousSpec) -> FormatError {
-    write(&model(o)).expect_err("the writer must refuse this spec")
-}
-
 fn bad(index: u32, reason: &'static str) -> FormatError {
     FormatError::BadOblivious {
         stage: 0,
@@ -61,7 +44,7 @@ fn bad(index: u32, reason: &'static str) -> FormatError {
 
 #[test]
 fn oblivious_round_trips_as_version_1_1() {
-    let spec = model(oblivious());
+    let spec = oblivious_model(oblivious());
     let buf = write(&spec).unwrap();
     assert_eq!(&buf[4..6], &[1, 0], "major 1");
     assert_eq!(&buf[6..8], &[1, 0], "minor 1");
@@ -82,7 +65,10 @@ fn r35_undefined_flag() {
         border: 0.5,
         nan_true: false,
     };
-    assert_eq!(write_err(o), bad(0, "a split has an undefined flag"));
+    assert_eq!(
+        oblivious_write_err(o),
+        bad(0, "a split has an undefined flag")
+    );
 }
 
 #[test]
@@ -94,7 +80,10 @@ fn r35_one_hot_with_nan_rule() {
         border: 0.0,
         nan_true: true,
     };
-    assert_eq!(write_err(o), bad(1, "a one-hot split has a NaN rule"));
+    assert_eq!(
+        oblivious_write_err(o),
+        bad(1, "a one-hot split has a NaN rule")
+    );
 }
 
 #[test]
@@ -104,7 +93,10 @@ fn r35_feature_not_below_n_in() {
         feature: 3,
         value: 7,
     };
-    assert_eq!(write_err(o), bad(2, "a split's feature is not below n_in"));
+    assert_eq!(
+        oblivious_write_err(o),
+        bad(2, "a split's feature is not below n_in")
+    );
 }
 
 #[test]
@@ -115,7 +107,10 @@ fn r35_nan_border() {
         border: f32::NAN,
         nan_true: false,
     };
-    assert_eq!(write_err(o), bad(0, "a float split's border is NaN"));
+    assert_eq!(
+        oblivious_write_err(o),
+        bad(0, "a float split's border is NaN")
+    );
 }
 
 #[test]
@@ -124,7 +119,10 @@ fn r35_too_deep() {
     let depth = oblivious::MAX_DEPTH as usize + 1;
     o.trees = vec![vec![0; depth]];
     o.leaves = vec![0.0; 1 << depth];
-    assert_eq!(write_err(o), bad(0, "a tree is deeper than MAX_DEPTH"));
+    assert_eq!(
+        oblivious_write_err(o),
+        bad(0, "a tree is deeper than MAX_DEPTH")
+    );
 }
 
 #[test]
@@ -132,7 +130,7 @@ fn r35_split_that_does_not_exist() {
     let mut o = oblivious();
     o.trees[1] = vec![3];
     assert_eq!(
-        write_err(o),
+        oblivious_write_err(o),
         bad(2, "a tree names a split that does not exist")
     );
 }
@@ -141,10 +139,16 @@ fn r35_split_that_does_not_exist() {
 fn r35_scale_or_bias_not_finite() {
     let mut o = oblivious();
     o.scale = f64::INFINITY;
-    assert_eq!(write_err(o), bad(0, "scale or bias is not finite"));
+    assert_eq!(
+        oblivious_write_err(o),
+        bad(0, "scale or bias is not finite")
+    );
     let mut o = oblivious();
     o.bias = vec![f64::NAN];
-    assert_eq!(write_err(o), bad(1, "scale or bias is not finite"));
+    assert_eq!(
+        oblivious_write_err(o),
+        bad(1, "scale or bias is not finite")
+    );
 }
 
 #[test]
@@ -152,7 +156,7 @@ fn r35_leaf_table_must_follow_from_the_depths() {
     let mut o = oblivious();
     o.leaves.pop();
     assert!(
-        matches!(write_err(o), FormatError::BadTensorRef { .. }),
+        matches!(oblivious_write_err(o), FormatError::BadTensorRef { .. }),
         "a leaf table one value short"
     );
 }
@@ -162,7 +166,7 @@ fn r35_depth_zero_trees_have_no_split_indices() {
     let mut o = oblivious();
     o.trees = vec![vec![], vec![]];
     o.leaves = vec![0.5, 0.25];
-    let spec = model(o);
+    let spec = oblivious_model(o);
     let buf = write(&spec).unwrap();
     assert_eq!(
         Apr::parse_verified(&buf).unwrap().to_spec().stages,
@@ -182,11 +186,17 @@ fn r35_split_table_order() {
             nan_true: false,
         },
     );
-    assert_eq!(write_err(o), bad(1, "the split table is not in order"));
+    assert_eq!(
+        oblivious_write_err(o),
+        bad(1, "the split table is not in order")
+    );
     // A float split after a one-hot split.
     let mut o = oblivious();
     o.splits.swap(1, 2);
-    assert_eq!(write_err(o), bad(2, "the split table is not in order"));
+    assert_eq!(
+        oblivious_write_err(o),
+        bad(2, "the split table is not in order")
+    );
     // The same border twice (-0 and +0 are one value).
     let mut o = oblivious();
     o.splits[0] = ObliviousSplit::Float {
@@ -202,7 +212,10 @@ fn r35_split_table_order() {
             nan_true: false,
         },
     );
-    assert_eq!(write_err(o), bad(1, "the split table is not in order"));
+    assert_eq!(
+        oblivious_write_err(o),
+        bad(1, "the split table is not in order")
+    );
 }
 
 #[test]
@@ -210,20 +223,20 @@ fn r35_categorical_features() {
     let mut o = oblivious();
     o.categorical = vec![3];
     assert_eq!(
-        write_err(o),
+        oblivious_write_err(o),
         bad(0, "a categorical feature is not below n_in")
     );
     let mut o = oblivious();
     o.categorical = vec![2, 2];
     assert_eq!(
-        write_err(o),
+        oblivious_write_err(o),
         bad(1, "the categorical features are not increasing")
     );
     // A one-hot split on a feature not declared categorical.
     let mut o = oblivious();
     o.categorical = vec![];
     assert_eq!(
-        write_err(o),
+        oblivious_write_err(o),
         bad(
             2,
             "a one-hot split on a feature not declared categorical, or a float split on one"
@@ -233,7 +246,7 @@ fn r35_categorical_features() {
     let mut o = oblivious();
     o.categorical = vec![0, 2];
     assert_eq!(
-        write_err(o),
+        oblivious_write_err(o),
         bad(
             0,
             "a one-hot split on a feature not declared categorical, or a float split on one"
@@ -244,7 +257,7 @@ fn r35_categorical_features() {
     o.categorical = vec![1, 2];
     o.splits.remove(1);
     o.trees = vec![vec![0, 1], vec![1]];
-    let spec = model(o);
+    let spec = oblivious_model(o);
     assert_eq!(
         Apr::parse_verified(&write(&spec).unwrap())
             .unwrap()
@@ -256,7 +269,7 @@ fn r35_categorical_features() {
 
 #[test]
 fn r25_categorical_ensemble_comes_first() {
-    let mut spec = model(oblivious());
+    let mut spec = oblivious_model(oblivious());
     spec.stages.insert(
         0,
         StageSpec::StandardScalerF64 {
@@ -276,7 +289,7 @@ fn r25_categorical_ensemble_comes_first() {
     o.splits.pop();
     o.trees[1] = vec![1];
     o.categorical.clear();
-    let mut spec = model(o);
+    let mut spec = oblivious_model(o);
     spec.stages.insert(
         0,
         StageSpec::StandardScalerF64 {

@@ -4,7 +4,6 @@ use crate::common::*;
 use icebreak_format::oblivious::{
     CtrDefSpec, CtrSpec, CtrTableSpec, CTR, CTR_BORDERS, CTR_COUNTER,
 };
-use icebreak_format::testing::ModelSpecBuilder;
 use icebreak_format::*;
 
 /// Three features (the third categorical), a float split and two CTR splits on CTR 0 (the
@@ -56,22 +55,6 @@ fn oblivious() -> ObliviousSpec {
     }
 }
 
-fn model(o: ObliviousSpec) -> ModelSpec {
-    ModelSpecBuilder::new(o.n_in)
-        .missing(MissingValues::Nan)
-        .task_with_labels(Task::Classification, 2)
-        .provenance(provenance("catboost"))
-        .stages(vec![
-            StageSpec::Oblivious(o),
-            StageSpec::Post(PostTransform::BinaryLogistic),
-        ])
-        .build()
-}
-
-fn write_err(o: ObliviousSpec) -> FormatError {
-    write(&model(o)).expect_err("the writer must refuse this spec")
-}
-
 fn bad(index: u32, reason: &'static str) -> FormatError {
     FormatError::BadCtr {
         stage: 0,
@@ -86,7 +69,7 @@ fn ctr(o: &mut ObliviousSpec) -> &mut CtrSpec {
 
 #[test]
 fn ctr_section_round_trips() {
-    let spec = model(oblivious());
+    let spec = oblivious_model(oblivious());
     let buf = write(&spec).unwrap();
     let apr = Apr::parse_verified(&buf).unwrap();
     assert_eq!(apr.to_spec().stages, spec.stages);
@@ -112,7 +95,7 @@ fn r37_split_names_a_missing_ctr() {
         border: 7.5,
     };
     assert_eq!(
-        write_err(o),
+        oblivious_write_err(o),
         bad(2, "a CTR split names a CTR that does not exist")
     );
 }
@@ -122,7 +105,7 @@ fn r37_ctr_split_without_a_section() {
     let mut o = oblivious();
     o.ctr = None;
     assert_eq!(
-        write_err(o),
+        oblivious_write_err(o),
         bad(1, "a CTR split names a CTR that does not exist")
     );
 }
@@ -135,7 +118,7 @@ fn r37_nan_border() {
         border: f32::NAN,
     };
     assert_eq!(
-        write_err(o),
+        oblivious_write_err(o),
         FormatError::BadOblivious {
             stage: 0,
             index: 1,
@@ -149,7 +132,7 @@ fn r37_hashes_not_increasing() {
     let mut o = oblivious();
     ctr(&mut o).tables[0].entries.swap(0, 1);
     assert_eq!(
-        write_err(o),
+        oblivious_write_err(o),
         bad(0, "a CTR table's hashes are not strictly increasing")
     );
 }
@@ -159,7 +142,7 @@ fn r37_reserved_empty_hash() {
     let mut o = oblivious();
     ctr(&mut o).tables[0].entries[2].0 = u64::MAX;
     assert_eq!(
-        write_err(o),
+        oblivious_write_err(o),
         bad(0, "a CTR table holds the reserved empty hash")
     );
 }
@@ -169,7 +152,7 @@ fn r37_counts_do_not_follow_the_width() {
     let mut o = oblivious();
     ctr(&mut o).tables[0].entries[1].1.push(1);
     assert_eq!(
-        write_err(o),
+        oblivious_write_err(o),
         bad(
             0,
             "the CTR counts are not the tables' entries times their widths"
@@ -186,7 +169,7 @@ fn r37_width_zero() {
         e.1.clear();
     }
     assert_eq!(
-        write_err(o),
+        oblivious_write_err(o),
         bad(0, "a CTR table's width is 0 or above the limit of classes")
     );
 }
@@ -196,7 +179,7 @@ fn r37_element_on_a_float_feature() {
     let mut o = oblivious();
     ctr(&mut o).tables[0].elements[0] = [CTR, 0];
     assert_eq!(
-        write_err(o),
+        oblivious_write_err(o),
         bad(
             0,
             "a CTR projection element is malformed or tests a feature of the wrong kind"
@@ -209,7 +192,7 @@ fn r37_element_not_below_n_in() {
     let mut o = oblivious();
     ctr(&mut o).tables[0].elements[0] = [3 | CTR, 0];
     assert_eq!(
-        write_err(o),
+        oblivious_write_err(o),
         bad(0, "a CTR projection element's feature is not below n_in")
     );
 }
@@ -218,7 +201,7 @@ fn r37_element_not_below_n_in() {
 fn r37_unknown_type() {
     let mut o = oblivious();
     ctr(&mut o).defs[0].kind = 2;
-    assert_eq!(write_err(o), bad(0, "a CTR has an unknown type"));
+    assert_eq!(oblivious_write_err(o), bad(0, "a CTR has an unknown type"));
 }
 
 /// The section with its one CTR turned into a `Counter` CTR of a width-1 table.
@@ -236,7 +219,7 @@ fn counter(o: &mut ObliviousSpec, denominator: u32) {
 fn r37_counter_round_trips() {
     let mut o = oblivious();
     counter(&mut o, 9);
-    let spec = model(o);
+    let spec = oblivious_model(o);
     let buf = write(&spec).expect("a Counter CTR of a width-1 table is valid");
     let apr = Apr::parse_verified(&buf).unwrap();
     assert_eq!(apr.to_spec().stages, spec.stages);
@@ -247,7 +230,7 @@ fn r37_counter_table_wider_than_one() {
     let mut o = oblivious();
     ctr(&mut o).defs[0].kind = CTR_COUNTER;
     assert_eq!(
-        write_err(o),
+        oblivious_write_err(o),
         bad(0, "a Counter CTR's table does not have width 1")
     );
 }
@@ -257,7 +240,7 @@ fn r37_counter_denominator_above_i32() {
     let mut o = oblivious();
     counter(&mut o, 1 << 31);
     assert_eq!(
-        write_err(o),
+        oblivious_write_err(o),
         bad(0, "a Counter CTR's denominator is above i32::MAX")
     );
 }
@@ -267,7 +250,7 @@ fn r37_target_border_outside_the_table() {
     let mut o = oblivious();
     ctr(&mut o).defs[0].target_border = 2;
     assert_eq!(
-        write_err(o),
+        oblivious_write_err(o),
         bad(0, "a CTR's target border is not below its table's width")
     );
 }
@@ -277,7 +260,7 @@ fn r37_table_that_does_not_exist() {
     let mut o = oblivious();
     ctr(&mut o).defs[0].table = 1;
     assert_eq!(
-        write_err(o),
+        oblivious_write_err(o),
         bad(0, "a CTR names a table that does not exist")
     );
 }
@@ -287,7 +270,7 @@ fn r37_prior_not_finite() {
     let mut o = oblivious();
     ctr(&mut o).defs[0].prior_denom = f32::INFINITY;
     assert_eq!(
-        write_err(o),
+        oblivious_write_err(o),
         bad(0, "a CTR's prior, shift or scale is not finite")
     );
 }
@@ -302,7 +285,7 @@ fn r37_counts_past_the_section() {
     c.tables.push(t);
     c.tables[1].entries[0].1.pop();
     assert_eq!(
-        write_err(o),
+        oblivious_write_err(o),
         bad(
             0,
             "the CTR counts are not the tables' entries times their widths"
@@ -317,7 +300,7 @@ fn r37_ctr_splits_after_one_hot_splits() {
     o.splits.swap(0, 1);
     o.trees = vec![vec![1, 0], vec![2]];
     assert_eq!(
-        write_err(o),
+        oblivious_write_err(o),
         FormatError::BadOblivious {
             stage: 0,
             index: 1,
