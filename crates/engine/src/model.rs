@@ -260,6 +260,22 @@ impl<'a> Model<'a> {
         s
     }
 
+    /// Does now the one-off work the first [`Model::predict_row`] would otherwise do on its
+    /// path, whatever its row: sizes `scratch`, if given, for this model; asks the CPU which
+    /// dense kernels it can run (the standard library's feature detection runs `CPUID` once
+    /// and caches the answer; in a virtual machine each `CPUID` exits to the hypervisor); and
+    /// computes an f32 k-means estimator's centre norms. It reads no node and no weight of
+    /// any other family, allocates only the scratch (and the k norms), and changes no
+    /// answer: a later prediction finds ready what it would have computed. Calling it again
+    /// does nothing new.
+    pub fn prepare(&self, scratch: Option<&mut Scratch>) {
+        if let Some(s) = scratch {
+            self.size(s);
+        }
+        std::hint::black_box(simd::kernel_isa());
+        let _ = self.kmeans_norms();
+    }
+
     fn size(&self, s: &mut Scratch) {
         let w = self.max_width;
         if s.a.len() < w {
