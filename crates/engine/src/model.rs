@@ -96,6 +96,16 @@ fn grow(v: &mut Vec<f32>, len: usize) {
     }
 }
 
+/// Calls each C library math function the kernels use once, on a value the compiler cannot
+/// see; the results are dropped.
+#[inline(never)]
+fn touch_math() {
+    use std::hint::black_box;
+    let (x32, x64) = (black_box(0.5f32), black_box(0.5f64));
+    black_box((x32.exp(), x32.tanh(), x32.ln_1p()));
+    black_box((x64.exp(), x64.tanh(), x64.ln_1p()));
+}
+
 /// Reusable buffers for predictions; one per thread.
 #[derive(Debug, Clone, Default)]
 pub struct Scratch {
@@ -258,6 +268,33 @@ impl<'a> Model<'a> {
         let mut s = Scratch::default();
         self.size(&mut s);
         s
+    }
+
+    /// Does now the one-off work the first [`Model::predict_row`] would otherwise do on its
+    /// path, whatever its row: sizes `scratch`, if given, for this model; asks the CPU which
+    /// dense kernels it can run (the standard library's feature detection runs `CPUID` once
+    /// and caches the answer; in a virtual machine each `CPUID` exits to the hypervisor);
+    /// computes an f32 k-means estimator's centre norms; and, when the model may call them
+    /// (a post transform, or an estimator other than a tree ensemble), calls the C library's
+    /// `exp`, `tanh` and `log1p` once on a constant, so that their first use on the answer's
+    /// path neither binds the symbol (a dynamically linked C library resolves it on the first
+    /// call) nor faults their code and tables in. It reads no node and no weight of any other
+    /// family, allocates only the scratch (and the k norms), and changes no answer: a later
+    /// prediction finds ready what it would have computed. Calling it again does nothing
+    /// new.
+    pub fn prepare(&self, scratch: Option<&mut Scratch>) {
+        if let Some(s) = scratch {
+            self.size(s);
+        }
+        std::hint::black_box(simd::kernel_isa());
+        let _ = self.kmeans_norms();
+        let only_trees = matches!(
+            self.estimator(),
+            Some(Stage::Trees(_) | Stage::Oblivious(_))
+        );
+        if self.post.is_some() || !only_trees {
+            touch_math();
+        }
     }
 
     fn size(&self, s: &mut Scratch) {

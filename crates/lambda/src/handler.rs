@@ -162,6 +162,16 @@ impl LambdaHandler {
         (!self.read_at_open).then(|| self.predictor.apr().bytes())
     }
 
+    /// Does the first answer's one-off work now, on the calling thread, without answering:
+    /// creates the runnable model, sizes this thread's buffers and detects the CPU's kernels
+    /// ([`icebreak_protocol::Predictor::prepare`]). The runtime calls it while its first
+    /// `GET /next` is in flight, so the first answer does not wait for it. It reads no node
+    /// or weight, cannot fail, changes no answer, and the first invocation is still the cold
+    /// one (`cold_start`, [`LambdaHandler::cold_start_metrics`]).
+    pub fn prepare(&self) {
+        self.predictor.prepare();
+    }
+
     /// The model's version.
     pub fn model_version(&self) -> &'static str {
         self.predictor.model_version()

@@ -2,7 +2,8 @@
 //!
 //! A blocking Runtime API client on std's `TcpStream` — no async runtime, no HTTP stack —
 //! and a handler that checks the embedded model at start-up and creates the runnable model
-//! lazily on the first invocation.
+//! lazily: while the first `GET /next` is in flight under [`run`], else on the first
+//! invocation.
 //!
 //! ```no_run
 //! use icebreak_format::include_model;
@@ -72,6 +73,10 @@ use transport::{Client, Endpoint, RuntimeError};
 ///
 /// When `AWS_LAMBDA_MAX_CONCURRENCY` is a number above 1 (Lambda Managed Instances), that many
 /// loops run at once, one per thread, each on its own connection; the model is shared.
+///
+/// While each loop's first `GET /next` is in flight the handler is prepared
+/// ([`LambdaHandler::prepare`]: the runnable model, the thread's buffers, the CPU's kernels),
+/// so the first answer does not wait for that work; it changes no answer.
 ///
 /// With one loop, a model of 1 MiB or more that was not read at start-up (compiled in, not
 /// mapped) is paged in while the first `/next` is in flight, stopping as soon as the Runtime

@@ -75,15 +75,18 @@ pub(crate) fn serve_concurrently(
         .unwrap_or_else(|_| RuntimeError::Loops("every loop ended without an error".into()))
 }
 
-/// Serves invocations until the Runtime API fails; returns why it stopped. `page_in`, if
-/// any, is worked on while the first `/next` is in flight ([`crate::prefetch`]).
+/// Serves invocations until the Runtime API fails; returns why it stopped. While the first
+/// `/next` is in flight the handler is prepared ([`LambdaHandler::prepare`]) and `page_in`,
+/// if any, is worked on ([`crate::prefetch`]).
 pub(crate) fn serve(
     handler: &LambdaHandler,
     client: &mut Client,
     mut page_in: Option<PageIn>,
 ) -> RuntimeError {
+    let mut first = true;
     loop {
-        let result = serve_one(handler, client, page_in.as_mut());
+        let result = serve_one(handler, client, first, page_in.as_mut());
+        first = false;
         page_in = None;
         if let Err(e) = result {
             return e;
@@ -91,16 +94,29 @@ pub(crate) fn serve(
     }
 }
 
-/// Fetches one invocation and answers it exactly once; `page_in` is stepped while the
-/// Runtime API has not begun to answer the `/next`.
+/// Fetches one invocation and answers it exactly once. With `prepare`, the handler's
+/// one-off work of the first answer ([`LambdaHandler::prepare`]) is done as soon as the
+/// `/next` request is written, and `page_in`, if any, is then stepped while the Runtime API
+/// has not begun to answer.
 pub(crate) fn serve_one(
     handler: &LambdaHandler,
     client: &mut Client,
+    prepare: bool,
     mut page_in: Option<&mut PageIn>,
 ) -> Result<(), RuntimeError> {
-    let inv = match page_in.as_deref_mut() {
-        Some(p) => client.next_invocation_while(Some(&mut || p.step()))?,
-        None => client.next_invocation()?,
+    let inv = if prepare || page_in.is_some() {
+        let mut prepared = !prepare;
+        let mut work = || {
+            if !prepared {
+                prepared = true;
+                handler.prepare();
+                return page_in.is_some();
+            }
+            page_in.as_deref_mut().is_some_and(PageIn::step)
+        };
+        client.next_invocation_while(Some(&mut work))?
+    } else {
+        client.next_invocation()?
     };
     log::set_request_id(&inv.request_id);
     set_trace_id(inv.trace_id.as_deref());

@@ -132,6 +132,26 @@ impl Predictor {
         out
     }
 
+    /// Does the first prediction's one-off work ahead of it, on the calling thread, without
+    /// predicting: creates the runnable model ([`Predictor::model`]) and prepares it
+    /// ([`Model::prepare`]: the CPU's kernels detected and, unless the model takes more than
+    /// [`Predictor::MAX_WARM_FEATURES`] features, this thread's buffers sized). Meant for a
+    /// wait the first request would otherwise not use (the Lambda runtime calls it while its
+    /// first `GET /next` is in flight). It reads no node or weight, cannot fail, changes no
+    /// answer and records no first inference; the model's creation time is still
+    /// [`Predictor::model_load_ms`].
+    pub fn prepare(&self) {
+        let model = self.model();
+        if self.n_features() > Self::MAX_WARM_FEATURES {
+            model.prepare(None);
+            return;
+        }
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut guard) => model.prepare(Some(&mut guard.0)),
+            Err(_) => model.prepare(None),
+        });
+    }
+
     /// Widest model [`Predictor::warm`] predicts a row for; a wider one is only made runnable
     /// (its buffers are sized by the first real row, not at start-up).
     pub const MAX_WARM_FEATURES: usize = 1 << 16;

@@ -1044,3 +1044,35 @@ fn min_max_scaler_f64_rounds_once() {
         "the rows do not tell f64 from f32 arithmetic"
     );
 }
+
+#[test]
+fn prepare_sizes_the_scratch_and_changes_no_answer() {
+    // An f32 k-means model: `prepare` also computes its centre norms ahead.
+    let s = spec(
+        2,
+        MissingValues::Reject,
+        vec![StageSpec::KMeans {
+            n_in: 2,
+            k: 3,
+            centers: vec![0.0, 0.0, 3.0, 4.0, -1.5, 0.25],
+        }],
+        Task::Classification,
+        3,
+    );
+    let buf = written(&s);
+    let apr = Apr::parse(&buf).unwrap();
+    let fresh = Model::new(&apr);
+    let prepared = Model::new(&apr);
+    let mut sp = icebreak_engine::Scratch::default();
+    prepared.prepare(Some(&mut sp));
+    prepared.prepare(None);
+    let mut sf = icebreak_engine::Scratch::default();
+    for x in [[3.0, 4.0], [0.5, 0.0], [-1.0, 0.3], [1e30, -2.0]] {
+        let a = fresh.predict_row(&x, &mut sf).unwrap();
+        let (values, class) = (a.values.to_vec(), a.class);
+        let b = prepared.predict_row(&x, &mut sp).unwrap();
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(b.values), bits(&values));
+        assert_eq!(b.class, class);
+    }
+}

@@ -55,7 +55,7 @@ fn answers_valid_then_invalid_then_valid_exactly_once_each() {
     fake.invoke("r3", b"this is not json".to_vec());
     fake.invoke("r4", example("event.json"));
     for _ in 0..4 {
-        serve_one(&handler, &mut client, None).unwrap();
+        serve_one(&handler, &mut client, false, None).unwrap();
     }
     let answers = fake.wait_answers(4, WAIT);
     assert_eq!(answers.len(), 4);
@@ -98,7 +98,7 @@ fn answers_valid_then_invalid_then_valid_exactly_once_each() {
 fn batch_answers_each_instance() {
     let (fake, handler, mut client) = setup();
     fake.invoke("b1", example("batch-event.json"));
-    serve_one(&handler, &mut client, None).unwrap();
+    serve_one(&handler, &mut client, false, None).unwrap();
     let a = &fake.wait_answers(1, WAIT)[0];
     assert_eq!(a.kind, AnswerKind::Response);
     let body = json(&a.body);
@@ -138,7 +138,7 @@ fn nan_inf_and_wrong_types_are_function_errors() {
     fake.invoke("empty", br#"{"features": []}"#.to_vec());
     fake.invoke("neither", br#"{"foo": 1}"#.to_vec());
     for _ in 0..5 {
-        serve_one(&handler, &mut client, None).unwrap();
+        serve_one(&handler, &mut client, false, None).unwrap();
     }
     let answers = fake.wait_answers(5, WAIT);
     let msgs: Vec<String> = answers
@@ -165,7 +165,7 @@ fn trace_id_is_kept_per_thread_and_odd_deadlines_are_tolerated() {
         deadline_ms: Some("not-a-number".into()),
         trace_id: Some("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1".into()),
     }));
-    serve_one(&handler, &mut client, None).unwrap();
+    serve_one(&handler, &mut client, false, None).unwrap();
     assert_eq!(
         super::trace_id().as_deref(),
         Some("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")
@@ -181,7 +181,7 @@ fn trace_id_is_kept_per_thread_and_odd_deadlines_are_tolerated() {
         deadline_ms: None,
         trace_id: None,
     }));
-    serve_one(&handler, &mut client, None).unwrap();
+    serve_one(&handler, &mut client, false, None).unwrap();
     assert_eq!(super::trace_id(), None);
 }
 
@@ -209,7 +209,7 @@ fn status_500_on_response_ends_the_loop() {
     let (fake, handler, mut client) = setup();
     fake.invoke("x", example("event.json"));
     fake.answer_next_with(500);
-    let err = serve_one(&handler, &mut client, None).unwrap_err();
+    let err = serve_one(&handler, &mut client, false, None).unwrap_err();
     assert!(
         matches!(
             err,
@@ -227,7 +227,7 @@ fn response_refused_as_too_large_becomes_an_error() {
     let (fake, handler, mut client) = setup();
     fake.invoke("big", example("event.json"));
     fake.answer_next_with(413);
-    serve_one(&handler, &mut client, None).unwrap();
+    serve_one(&handler, &mut client, false, None).unwrap();
     let answers = fake.wait_answers(2, WAIT);
     assert_eq!(answers.len(), 2);
     assert_eq!(
@@ -255,7 +255,7 @@ fn missing_request_id_ends_the_loop_with_an_explanation() {
         deadline_ms: None,
         trace_id: None,
     }));
-    let err = serve_one(&handler, &mut client, None).unwrap_err();
+    let err = serve_one(&handler, &mut client, false, None).unwrap_err();
     assert!(matches!(err, RuntimeError::MissingRequestId));
     assert!(err.to_string().contains("Lambda-Runtime-Aws-Request-Id"));
 }
@@ -265,7 +265,7 @@ fn a_closed_connection_and_garbage_are_errors_not_hangs() {
     let (fake, handler, mut client) = setup();
     fake.push(Next::Close);
     fake.push(Next::Close);
-    let err = serve_one(&handler, &mut client, None).unwrap_err();
+    let err = serve_one(&handler, &mut client, false, None).unwrap_err();
     assert!(matches!(err, RuntimeError::Http(_)), "{err}");
     fake.push(Next::Raw(
         b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\nshort".to_vec(),
@@ -273,7 +273,7 @@ fn a_closed_connection_and_garbage_are_errors_not_hangs() {
     fake.push(Next::Raw(
         b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\nshort".to_vec(),
     ));
-    let err = serve_one(&handler, &mut client, None).unwrap_err();
+    let err = serve_one(&handler, &mut client, false, None).unwrap_err();
     assert!(matches!(err, RuntimeError::Http(_)), "{err}");
 }
 
@@ -301,7 +301,7 @@ fn prefixed_endpoint_like_cargo_lambda() {
     let mut client =
         Client::new(Endpoint::parse(&format!("http://{}/.rt", fake.address())).unwrap());
     fake.invoke("p1", example("event.json"));
-    serve_one(&handler, &mut client, None).unwrap();
+    serve_one(&handler, &mut client, false, None).unwrap();
     assert_eq!(fake.wait_answers(1, WAIT)[0].kind, AnswerKind::Response);
 }
 
@@ -342,7 +342,7 @@ fn payload_at_the_6mb_limit_is_answered() {
         body.len()
     );
     fake.invoke("big", body.into_bytes());
-    serve_one(&handler, &mut client, None).unwrap();
+    serve_one(&handler, &mut client, false, None).unwrap();
     let a = &fake.wait_answers(1, WAIT)[0];
     assert_eq!(a.kind, AnswerKind::Response);
     let v = json(&a.body);
@@ -367,8 +367,8 @@ fn deadline_already_past_still_gets_exactly_one_answer() {
         trace_id: None,
     }));
     fake.invoke("after", example("event.json"));
-    serve_one(&handler, &mut client, None).unwrap();
-    serve_one(&handler, &mut client, None).unwrap();
+    serve_one(&handler, &mut client, false, None).unwrap();
+    serve_one(&handler, &mut client, false, None).unwrap();
     let answers = fake.wait_answers(2, WAIT);
     let ids: Vec<&str> = answers.iter().map(|a| a.request_id.as_str()).collect();
     assert_eq!(ids, ["late", "after"]);
@@ -381,17 +381,17 @@ fn deadline_already_past_still_gets_exactly_one_answer() {
 fn a_response_cut_off_mid_body_is_not_retried() {
     let (fake, handler, mut client) = setup();
     fake.invoke("first", example("event.json"));
-    serve_one(&handler, &mut client, None).unwrap();
+    serve_one(&handler, &mut client, false, None).unwrap();
     fake.push(Next::Raw(
         b"HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: cut\r\nContent-Length: 99\r\n\r\nshort"
             .to_vec(),
     ));
     fake.invoke("kept", example("event.json"));
-    let err = serve_one(&handler, &mut client, None).unwrap_err();
+    let err = serve_one(&handler, &mut client, false, None).unwrap_err();
     assert!(matches!(err, RuntimeError::Http(_)), "{err}");
     assert_eq!(fake.next_calls(), 2, "the cut-off /next was sent again");
     // The queued invocation is still there for the next call.
-    serve_one(&handler, &mut client, None).unwrap();
+    serve_one(&handler, &mut client, false, None).unwrap();
     let ids: Vec<String> = fake
         .wait_answers(2, WAIT)
         .iter()
@@ -407,12 +407,12 @@ fn a_failed_first_invocation_is_still_the_cold_start() {
     let (fake, handler, mut client) = setup();
     fake.invoke("bad", example("bad-event.json"));
     fake.invoke("good", example("event.json"));
-    serve_one(&handler, &mut client, None).unwrap();
+    serve_one(&handler, &mut client, false, None).unwrap();
     let m = handler
         .cold_start_metrics()
         .expect("cold start recorded on a failed first invocation");
     assert!(m.total_cold_start_ms >= m.init_duration_ms);
-    serve_one(&handler, &mut client, None).unwrap();
+    serve_one(&handler, &mut client, false, None).unwrap();
     let answers = fake.wait_answers(2, WAIT);
     assert_eq!(
         answers[0].kind,
@@ -428,10 +428,10 @@ fn an_idle_connection_closed_by_the_peer_is_reopened() {
     // goes out on a new connection and nothing is lost.
     let (fake, handler, mut client) = setup();
     fake.invoke("a", example("event.json"));
-    serve_one(&handler, &mut client, None).unwrap();
+    serve_one(&handler, &mut client, false, None).unwrap();
     fake.push(Next::Close);
     fake.invoke("b", example("event.json"));
-    serve_one(&handler, &mut client, None).unwrap();
+    serve_one(&handler, &mut client, false, None).unwrap();
     let ids: Vec<String> = fake
         .wait_answers(2, WAIT)
         .iter()
@@ -448,10 +448,10 @@ fn an_answer_whose_connection_closes_after_the_post_is_not_sent_twice() {
     for event in [example("event.json"), example("bad-event.json")] {
         let (fake, handler, mut client) = setup();
         fake.invoke("warm", example("event.json"));
-        serve_one(&handler, &mut client, None).unwrap();
+        serve_one(&handler, &mut client, false, None).unwrap();
         fake.close_after_next_answer();
         fake.invoke("once", event);
-        let err = serve_one(&handler, &mut client, None).unwrap_err();
+        let err = serve_one(&handler, &mut client, false, None).unwrap_err();
         assert!(matches!(err, RuntimeError::Unconfirmed { .. }), "{err}");
         assert!(err.to_string().contains("not sent twice"), "{err}");
         // Give a second POST the time to arrive, if one were sent.
@@ -482,9 +482,9 @@ fn a_batch_whose_answer_is_too_large_gets_exactly_one_small_answer() {
     std::env::set_var("ICEBREAK_MAX_BODY_BYTES", "100000000");
     let handler_http = LambdaHandler::from_bytes(MODEL).unwrap();
     fake.invoke("direct", batch.clone().into_bytes());
-    serve_one(&handler, &mut client, None).unwrap();
+    serve_one(&handler, &mut client, false, None).unwrap();
     fake.invoke("http", http.into_bytes());
-    serve_one(&handler_http, &mut client, None).unwrap();
+    serve_one(&handler_http, &mut client, false, None).unwrap();
     let answers = fake.wait_answers(2, WAIT);
     assert_eq!(answers.len(), 2);
     assert_eq!(
@@ -609,7 +609,7 @@ fn the_model_is_paged_in_while_the_first_next_waits_and_the_answer_is_unchanged(
             std::thread::sleep(Duration::from_millis(500));
             fake.invoke("r1", example("event.json"));
         });
-        serve_one(&handler, &mut client, Some(&mut page_in)).unwrap();
+        serve_one(&handler, &mut client, true, Some(&mut page_in)).unwrap();
     });
     assert_eq!(page_in.mapped(), model.len(), "paged in while waiting");
     assert_eq!(model, &copy[..]);
@@ -625,12 +625,61 @@ fn an_event_already_queued_is_answered_without_waiting_for_the_page_in() {
     fake.invoke("r2", example("event.json"));
     // Both answers are the same with and without paging in.
     let mut page_in = PageIn::new(large_model());
-    serve_one(&handler, &mut client, page_in.as_mut()).unwrap();
-    serve_one(&handler, &mut client, None).unwrap();
+    serve_one(&handler, &mut client, true, page_in.as_mut()).unwrap();
+    serve_one(&handler, &mut client, false, None).unwrap();
     let answers = fake.wait_answers(2, WAIT);
     assert_eq!(answers.len(), 2);
     for a in &answers {
         assert_eq!(a.kind, AnswerKind::Response);
         assert_eq!(json(&a.body)["prediction"], expected_first_label());
     }
+}
+
+#[test]
+fn the_first_next_wait_prepares_the_handler_and_the_first_answer_is_unchanged() {
+    let (fake, handler, mut client) = setup();
+    assert!(!handler.is_model_loaded());
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // Long after the request was written: the handler is prepared by now, and it
+            // has answered nothing yet.
+            std::thread::sleep(Duration::from_millis(300));
+            assert!(handler.is_model_loaded(), "prepared while waiting");
+            assert!(handler.cold_start_metrics().is_none());
+            fake.invoke("r1", example("event.json"));
+        });
+        serve_one(&handler, &mut client, true, None).unwrap();
+    });
+    let answers = fake.wait_answers(1, WAIT);
+    assert_eq!(answers[0].request_id, "r1");
+    assert_eq!(answers[0].kind, AnswerKind::Response);
+    let body = json(&answers[0].body);
+    assert_eq!(body["prediction"], expected_first_label());
+    assert_eq!(
+        body["cold_start"], true,
+        "the first answer is still the cold one"
+    );
+    assert!(handler.cold_start_metrics().is_some());
+}
+
+#[test]
+fn a_bad_first_event_after_preparing_is_its_own_error_and_the_next_is_answered() {
+    let (fake, handler, mut client) = setup();
+    fake.invoke("bad", example("bad-event.json"));
+    fake.invoke("good", example("event.json"));
+    serve_one(&handler, &mut client, true, None).unwrap();
+    serve_one(&handler, &mut client, false, None).unwrap();
+    let answers = fake.wait_answers(2, WAIT);
+    assert_eq!(answers.len(), 2);
+    assert_eq!(answers[0].request_id, "bad");
+    assert!(
+        matches!(answers[0].kind, AnswerKind::Error(_)),
+        "{:?}",
+        answers[0].kind
+    );
+    assert_eq!(answers[1].request_id, "good");
+    assert_eq!(answers[1].kind, AnswerKind::Response);
+    let body = json(&answers[1].body);
+    assert_eq!(body["prediction"], expected_first_label());
+    assert_eq!(body["cold_start"], false);
 }

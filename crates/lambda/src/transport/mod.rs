@@ -290,25 +290,30 @@ struct Failure {
     error: HttpError,
 }
 
-/// Calls `work` until the peer has begun to answer on `s` (or closed it), or `work` returns
-/// `false` (nothing left to do); the peer is checked (a non-blocking `peek`) before every
-/// call, and the CPU is yielded after it, so a response that arrives waits for one step at
-/// most. `s` is blocking again
+/// Calls `work` once the request is written, then again as long as the peer has not begun
+/// to answer on `s` (nor closed it) and `work` returns `true` (more to do). The first call
+/// is made whatever the peer did: it is for work the answer needs anyway (preparing the
+/// handler), which costs the same now as after the response. The peer is checked (a
+/// non-blocking `peek`) before every later call, and the CPU is yielded after every call,
+/// so a response that arrives waits for one step at most. `s` is blocking again
 /// afterwards; an error is returned only if it cannot be made so.
 fn work_while_waiting(s: &TcpStream, work: &mut dyn FnMut() -> bool) -> std::io::Result<()> {
+    if !work() {
+        return Ok(());
+    }
     if s.set_nonblocking(true).is_err() {
         return Ok(());
     }
     loop {
+        // The peer may be waiting for this CPU: woken by our request, the scheduler tends to
+        // queue it here, behind a thread that never blocks. Without this the Runtime API's
+        // answer came only once all the work was done.
+        std::thread::yield_now();
         match s.peek(&mut [0u8; 1]) {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 if !work() {
                     break;
                 }
-                // The peer may be waiting for this CPU: woken by our request, the scheduler
-                // tends to queue it here, behind a thread that never blocks. Without this
-                // the Runtime API's answer came only once all the work was done.
-                std::thread::yield_now();
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             // Bytes, the end of the stream or an error: the blocking read that follows sees it.
@@ -358,9 +363,9 @@ impl Client {
         self.send_while(req, None)
     }
 
-    /// [`Client::send`], running `work` once the request is written, step by step until the
-    /// response begins or `work` returns `false` ([`work_while_waiting`]). A retried request
-    /// waits without it.
+    /// [`Client::send`], running `work` once the request is written, then step by step until
+    /// the response begins or `work` returns `false` ([`work_while_waiting`]). A retried
+    /// request waits without it.
     fn send_while(
         &mut self,
         req: &ApiRequest,
@@ -473,8 +478,8 @@ impl Client {
         self.next_invocation_while(None)
     }
 
-    /// Waits for the next invocation, running `work` step by step while the Runtime API has
-    /// not begun to answer ([`work_while_waiting`]).
+    /// Waits for the next invocation, running `work` once the request is written and then
+    /// step by step while the Runtime API has not begun to answer ([`work_while_waiting`]).
     pub(crate) fn next_invocation_while(
         &mut self,
         work: Option<&mut dyn FnMut() -> bool>,

@@ -132,3 +132,25 @@ fn answers_are_written_at_the_models_precision() {
         );
     }
 }
+
+#[test]
+fn prepare_makes_the_model_runnable_records_no_inference_and_changes_no_answer() {
+    let fresh = labelled();
+    let prepared = labelled();
+    prepared.prepare();
+    assert!(prepared.is_model_loaded());
+    assert!(prepared.model_load_ms().is_some());
+    assert!(
+        prepared.first_inference_ms().is_none(),
+        "no prediction was made"
+    );
+    prepared.prepare();
+    for body in [
+        &br#"{"features": [1, 2]}"#[..],
+        br#"{"features": [-1, -2]}"#,
+        br#"{"instances": [{"features": [0.5, -3]}, {"features": [1]}]}"#,
+    ] {
+        assert_eq!(answer(&prepared, body), answer(&fresh, body));
+    }
+    assert!(prepared.first_inference_ms().is_some());
+}
