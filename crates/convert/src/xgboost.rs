@@ -7,7 +7,8 @@
 //!   objective's *response* space. The margin-space base is what XGBoost's
 //!   `ObjFunction::ProbToMargin` makes of it: the logit for `binary:logistic` and
 //!   `reg:logistic` (after clamping into `[1e-6, 1 - 1e-6]`), the natural log for the log-link
-//!   objectives (`count:poisson`, `reg:gamma`, `reg:tweedie`), the value itself otherwise
+//!   objectives (`count:poisson`, `reg:gamma`, `reg:tweedie`, `survival:cox`, `survival:aft`),
+//!   the value itself otherwise
 //!   (multi-class bases are margins already). It is computed in `f32`, as XGBoost does.
 //! - `objective.name`: decides the link, the post transform and the task (see the table in
 //!   `objective`'s documentation, a private function). An objective not in the table is refused.
@@ -287,7 +288,7 @@ enum Kind {
 /// | `binary:logistic` | logit | sigmoid, as `[1 - p, p]` | classification, labels 0, 1 |
 /// | `multi:softprob`, `multi:softmax` | none (a margin per class) | softmax | classification, labels 0..k |
 /// | `reg:logistic` | logit | sigmoid | regression |
-/// | `count:poisson`, `reg:gamma`, `reg:tweedie` | log | exp | regression |
+/// | `count:poisson`, `reg:gamma`, `reg:tweedie`, `survival:cox`, `survival:aft` | log | exp | regression (Cox: the hazard ratio; AFT: the predicted survival time) |
 /// | `reg:squarederror`, `reg:linear`, `reg:squaredlogerror`, `reg:pseudohubererror`, `reg:absoluteerror`, `reg:quantileerror` | none | the margin | regression |
 /// | `binary:logitraw`, `rank:pairwise`, `rank:ndcg`, `rank:map` | none | the raw margin | regression (a score) |
 ///
@@ -299,7 +300,7 @@ fn objective(name: &str) -> Option<(Kind, Link, Option<PostTransform>)> {
         "binary:logistic" => (Kind::Binary, Link::Logit, Some(P::BinaryLogistic)),
         "multi:softprob" | "multi:softmax" => (Kind::Multi, Link::Identity, Some(P::Softmax)),
         "reg:logistic" => (Kind::Regression, Link::Logit, Some(P::Logistic)),
-        "count:poisson" | "reg:gamma" | "reg:tweedie" => {
+        "count:poisson" | "reg:gamma" | "reg:tweedie" | "survival:cox" | "survival:aft" => {
             (Kind::Regression, Link::Log, Some(P::Exp))
         }
         "reg:squarederror"
@@ -405,8 +406,9 @@ fn build(file: ModelFile, sha: String, options: &Options) -> Result<ModelSpec, C
         invalid(format!(
             "objective {obj_name:?} is not supported (supported: binary:logistic, \
              binary:logitraw, multi:softprob, multi:softmax, reg:squarederror, reg:logistic, \
-             count:poisson, reg:gamma, reg:tweedie, reg:absoluteerror, reg:pseudohubererror, \
-             reg:squaredlogerror, reg:quantileerror, rank:pairwise, rank:ndcg, rank:map)"
+             count:poisson, reg:gamma, reg:tweedie, survival:cox, survival:aft, \
+             reg:absoluteerror, reg:pseudohubererror, reg:squaredlogerror, reg:quantileerror, \
+             rank:pairwise, rank:ndcg, rank:map; binary:hinge is not)"
         ))
     })?;
 

@@ -134,6 +134,8 @@ fidelity!(
     count_poisson,
     reg_gamma,
     reg_tweedie,
+    survival_cox,
+    survival_aft,
     multi_softprob,
     multi_softmax,
     rank_pairwise,
