@@ -97,6 +97,10 @@ struct ModelFile {
 
 #[derive(Deserialize)]
 struct Learner {
+    /// `Booster.set_attr` values: `best_iteration` (early stopping) and `scikit_learn` (the
+    /// wrapper's metadata, written by `XGBModel.save_model`).
+    #[serde(default)]
+    attributes: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     feature_names: Vec<String>,
     #[serde(default)]
@@ -124,11 +128,16 @@ struct GbTreeModel {
     gbtree_model_param: GbTreeParam,
     trees: Vec<Tree>,
     tree_info: Vec<i64>,
+    /// Where each boosting iteration's trees start (XGBoost 2.0 and later).
+    #[serde(default)]
+    iteration_indptr: Option<Vec<i64>>,
 }
 
 #[derive(Deserialize)]
 struct GbTreeParam {
     num_trees: Count,
+    #[serde(default)]
+    num_parallel_tree: Option<Count>,
 }
 
 #[derive(Deserialize)]
@@ -543,6 +552,8 @@ fn build(file: ModelFile, sha: String, options: &Options) -> Result<ModelSpec, C
         }
     }
 
+    let n_used = trees_predicted(&learner.attributes, &model, n_out)?;
+
     // XGBoost places each tree by its id.
     let mut order: Vec<Option<usize>> = vec![None; n_trees];
     for (pos, tree) in model.trees.iter().enumerate() {
@@ -571,6 +582,9 @@ fn build(file: ModelFile, sha: String, options: &Options) -> Result<ModelSpec, C
     let mut covers = Some(Covers::default());
     for (id, pos) in order.iter().enumerate() {
         let pos = pos.ok_or_else(|| invalid(format!("no tree has id {id}")))?;
+        if id >= n_used {
+            continue;
+        }
         let target = model.tree_info[id];
         if target < 0 || target >= i64::from(n_out) {
             return Err(invalid(format!(
@@ -588,7 +602,7 @@ fn build(file: ModelFile, sha: String, options: &Options) -> Result<ModelSpec, C
             &mut covers,
         )?;
     }
-    if n_trees == 0 {
+    if n_used == 0 {
         // A model of no trees predicts its base score: one leaf of 0 keeps the stage valid.
         out.roots.push(LEAF);
         out.leaves.push(0.0);
@@ -650,6 +664,69 @@ fn build(file: ModelFile, sha: String, options: &Options) -> Result<ModelSpec, C
         },
         stages,
     })
+}
+
+/// How many trees (in id order) a prediction adds up.
+///
+/// A model saved by the scikit-learn wrapper (`XGBClassifier.save_model`: its `attributes`
+/// hold `scikit_learn`) after early stopping (`attributes.best_iteration`, 0-based) predicts,
+/// in the wrapper, with the trees of iterations `0..=best_iteration` only
+/// (`XGBModel._get_iteration_range`); every other model, `Booster.predict` included, with all
+/// of them. Iterations end where `iteration_indptr` says (XGBoost 2.0 and later), or else
+/// every `outputs × num_parallel_tree` trees.
+fn trees_predicted(
+    attributes: &std::collections::BTreeMap<String, String>,
+    model: &GbTreeModel,
+    n_out: u32,
+) -> Result<usize, ConvertError> {
+    let n_trees = model.trees.len();
+    let best = match (
+        attributes.get("best_iteration"),
+        attributes.get("scikit_learn"),
+    ) {
+        (Some(best), Some(_)) => best,
+        _ => return Ok(n_trees),
+    };
+    let best: u64 = best.trim().parse().map_err(|_| {
+        invalid(format!(
+            "attributes.best_iteration is {best:?}, not a whole number"
+        ))
+    })?;
+    let iterations = best.saturating_add(1);
+    let end = match &model.iteration_indptr {
+        Some(indptr) => {
+            let at = usize::try_from(iterations)
+                .ok()
+                .and_then(|i| indptr.get(i))
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "attributes.best_iteration is {best}, iteration_indptr has {} entries",
+                        indptr.len()
+                    ))
+                })?;
+            u64::try_from(*at).map_err(|_| invalid("iteration_indptr holds a negative offset"))?
+        }
+        None => {
+            let per_iteration = u64::from(n_out)
+                .checked_mul(
+                    model
+                        .gbtree_model_param
+                        .num_parallel_tree
+                        .as_ref()
+                        .map_or(1, |c| c.0),
+                )
+                .ok_or_else(|| invalid("num_parallel_tree is too large"))?;
+            iterations
+                .checked_mul(per_iteration)
+                .ok_or_else(|| invalid("attributes.best_iteration is too large"))?
+        }
+    };
+    if end > n_trees as u64 {
+        return Err(invalid(format!(
+            "attributes.best_iteration is {best}: its trees end at {end}, the model has {n_trees}"
+        )));
+    }
+    Ok(end as usize)
 }
 
 /// The node covers of the trees converted so far (`sum_hessian`), nodes and leaves apart

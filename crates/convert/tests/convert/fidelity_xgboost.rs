@@ -134,6 +134,7 @@ fidelity!(
     count_poisson,
     reg_gamma,
     reg_tweedie,
+    early_stopping,
     survival_cox,
     survival_aft,
     multi_softprob,

@@ -600,3 +600,69 @@ fn category_tables_are_bounded() {
         "tree 32: node 0: the model's category sets need more than 16777216 bitset words"
     );
 }
+
+// ---- early stopping -------------------------------------------------------------------------
+
+/// `tiny` grown to two iterations: the second tree adds 10 to every row.
+fn two_iterations() -> Value {
+    let mut m = tiny();
+    let mut second = tree();
+    second["id"] = json!(1);
+    second["split_conditions"] = json!([0.5, 10.0, 10.0]);
+    let model = &mut m["learner"]["gradient_booster"]["model"];
+    model["trees"].as_array_mut().unwrap().push(second);
+    model["tree_info"] = json!([0, 0]);
+    model["iteration_indptr"] = json!([0, 1, 2]);
+    model["gbtree_model_param"]["num_trees"] = json!("2");
+    m
+}
+
+/// A model the scikit-learn wrapper saved after early stopping predicts with the iterations up
+/// to `best_iteration`, as the wrapper's `predict` does; `Booster.predict` (no `scikit_learn`
+/// attribute) uses every tree.
+#[test]
+fn best_iteration_counts_for_models_the_scikit_learn_wrapper_saved() {
+    let mut m = two_iterations();
+    assert_eq!(margin(&convert(&bytes(&m)).unwrap(), &[0.25, 0.0]), 9.0);
+    m["learner"]["attributes"] = json!({"best_iteration": "0", "best_score": "0.1"});
+    assert_eq!(margin(&convert(&bytes(&m)).unwrap(), &[0.25, 0.0]), 9.0);
+    m["learner"]["attributes"]["scikit_learn"] = json!("{\"_estimator_type\": \"classifier\"}");
+    assert_eq!(margin(&convert(&bytes(&m)).unwrap(), &[0.25, 0.0]), -1.0);
+    m["learner"]["attributes"]["best_iteration"] = json!("1");
+    assert_eq!(margin(&convert(&bytes(&m)).unwrap(), &[0.25, 0.0]), 9.0);
+    // Without iteration_indptr (files before XGBoost 2.0): one tree per output and iteration.
+    m["learner"]["gradient_booster"]["model"]
+        .as_object_mut()
+        .unwrap()
+        .remove("iteration_indptr");
+    m["learner"]["attributes"]["best_iteration"] = json!("0");
+    assert_eq!(margin(&convert(&bytes(&m)).unwrap(), &[0.25, 0.0]), -1.0);
+}
+
+#[test]
+fn a_bad_best_iteration_is_a_clear_error() {
+    let mut m = two_iterations();
+    m["learner"]["attributes"] = json!({"best_iteration": "one", "scikit_learn": "{}"});
+    assert_eq!(
+        invalid(&m),
+        "attributes.best_iteration is \"one\", not a whole number"
+    );
+    m["learner"]["attributes"]["best_iteration"] = json!("2");
+    assert_eq!(
+        invalid(&m),
+        "attributes.best_iteration is 2, iteration_indptr has 3 entries"
+    );
+    m["learner"]["gradient_booster"]["model"]
+        .as_object_mut()
+        .unwrap()
+        .remove("iteration_indptr");
+    assert_eq!(
+        invalid(&m),
+        "attributes.best_iteration is 2: its trees end at 3, the model has 2"
+    );
+    m["learner"]["attributes"]["best_iteration"] = json!("18446744073709551615");
+    assert_eq!(
+        invalid(&m),
+        "attributes.best_iteration is 18446744073709551615: its trees end at 18446744073709551615, the model has 2"
+    );
+}
