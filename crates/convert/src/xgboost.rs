@@ -174,6 +174,10 @@ struct Tree {
     categories_segments: Vec<i64>,
     #[serde(default)]
     categories_sizes: Vec<i64>,
+    /// Vector leaves (`multi_strategy=multi_output_tree`): leaf `k`'s values are
+    /// `leaf_weights[k·w .. (k+1)·w]`, `k` being the leaf node's `right_children` entry.
+    #[serde(default)]
+    leaf_weights: Option<F32s>,
     /// Each node's cover, the hessian sum of the training rows that reached it: what
     /// XGBoost's `pred_contribs` weighs paths by. Absent from hand-made files.
     #[serde(default)]
@@ -568,6 +572,12 @@ fn build(file: ModelFile, sha: String, options: &Options) -> Result<ModelSpec, C
         *slot = Some(pos);
     }
 
+    // Vector-leaf trees (`multi_strategy=multi_output_tree`) add one value per target each.
+    let vector_leaves = model
+        .trees
+        .first()
+        .and_then(|t| t.tree_param.size_leaf_vector.as_ref())
+        .is_some_and(|c| c.0 > 1);
     let mut out = TreesSpec {
         n_in: n_features,
         n_out,
@@ -575,7 +585,7 @@ fn build(file: ModelFile, sha: String, options: &Options) -> Result<ModelSpec, C
         round_f32: true,
         sum_f32: true,
         average_per_output: false,
-        leaf_width: 1,
+        leaf_width: if vector_leaves { n_out } else { 1 },
         ..TreesSpec::default()
     };
     let mut targets = Vec::with_capacity(n_trees);
@@ -605,15 +615,21 @@ fn build(file: ModelFile, sha: String, options: &Options) -> Result<ModelSpec, C
     if n_used == 0 {
         // A model of no trees predicts its base score: one leaf of 0 keeps the stage valid.
         out.roots.push(LEAF);
-        out.leaves.push(0.0);
+        out.leaves
+            .extend(std::iter::repeat_n(0.0, out.leaf_width as usize));
         targets.push(0);
+        covers = None;
+    }
+    if vector_leaves {
+        // XGBoost explains no vector-leaf model (its pred_contribs refuses them): neither
+        // does icebreak, rather than answer a quantity nothing can check.
         covers = None;
     }
     out.covers = covers
         .filter(|c| c.nodes.len() == out.nodes.len() && c.leaves.len() == out.leaves.len())
         .map(Covers::finish)
         .unwrap_or_default();
-    if n_out > 1 {
+    if n_out > 1 && !vector_leaves {
         out.targets = targets;
     }
     out.base = base;
@@ -762,15 +778,28 @@ fn add_tree(
     if n64 == 0 {
         return Err(invalid(format!("tree {t}: num_nodes is 0")));
     }
-    if let Some(size) = &tree.tree_param.size_leaf_vector {
-        if size.0 > 1 {
-            return Err(invalid(format!(
-                "tree {t}: vector leaves (size_leaf_vector {}, multi_strategy=multi_output_tree) \
-                 are not supported",
-                size.0
-            )));
-        }
+    let size = tree
+        .tree_param
+        .size_leaf_vector
+        .as_ref()
+        .map_or(1, |c| c.0.max(1));
+    let width = out.leaf_width as u64;
+    if size != width {
+        return Err(invalid(format!(
+            "tree {t}: size_leaf_vector is {size}, expected {width} (every tree of a \
+             multi_strategy=multi_output_tree model has one leaf value per target, every other \
+             tree one)"
+        )));
     }
+    let leaf_weights = match (size, &tree.leaf_weights) {
+        (1, _) => None,
+        (_, Some(w)) => Some(&w.0),
+        (_, None) => {
+            return Err(invalid(format!(
+                "tree {t}: vector leaves (size_leaf_vector {size}) without leaf_weights"
+            )))
+        }
+    };
     let n = usize::try_from(n64)
         .ok()
         .filter(|&n| n < (1 << 31))
@@ -804,7 +833,7 @@ fn add_tree(
     let mut order = Vec::new();
     let mut stack = vec![0usize];
     let mut next_node = out.nodes.len();
-    let mut next_leaf = out.leaves.len();
+    let mut next_leaf = out.leaves.len() / out.leaf_width.max(1) as usize;
     let too_many = || invalid("the model has more than 2^31 nodes or leaves");
     while let Some(i) = stack.pop() {
         if new_ref[i].is_some() {
@@ -883,6 +912,34 @@ fn add_tree(
     for &i in &order {
         let left = tree.left_children[i];
         let cond = tree.split_conditions.0[i];
+        if let (-1, Some(vector)) = (left, leaf_weights) {
+            // Vector leaf: its values, one per target, from leaf_weights.
+            let w = width as usize;
+            let k = tree.right_children[i];
+            let values = usize::try_from(k)
+                .ok()
+                .and_then(|k| k.checked_mul(w))
+                .and_then(|at| vector.get(at..at.checked_add(w)?))
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "tree {t}: leaf {i}: leaf index {k} is outside leaf_weights ({} values)",
+                        vector.len()
+                    ))
+                })?;
+            for &v in values {
+                let value = f64::from(match weight {
+                    Some(wd) => v * wd,
+                    None => v,
+                });
+                if !value.is_finite() {
+                    return Err(invalid(format!(
+                        "tree {t}: leaf {i} has a non-finite value ({v})"
+                    )));
+                }
+                out.leaves.push(value);
+            }
+            continue;
+        }
         if left == -1 {
             // DART: XGBoost multiplies the tree's f32 output by its f32 weight, in f32.
             let value = f64::from(match weight {

@@ -142,6 +142,7 @@ fidelity!(
     rank_pairwise,
     rank_ndcg,
     reg_multi_target,
+    multi_output_tree,
     categorical,
     dart,
     bench_500x50,

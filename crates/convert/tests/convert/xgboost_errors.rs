@@ -248,11 +248,13 @@ fn unsupported_boosters() {
         invalid(&m),
         "weight_drop has 2 weights, the model has 1 trees"
     );
+    // Vector leaves are read (vector_leaves_add_one_value_per_target), one value per target.
     let m = with_tree(|t| t["tree_param"]["size_leaf_vector"] = json!("3"));
     assert_eq!(
         invalid(&m),
-        "tree 0: vector leaves (size_leaf_vector 3, multi_strategy=multi_output_tree) are not \
-         supported"
+        "tree 0: size_leaf_vector is 3, expected 1 (every tree of a \
+         multi_strategy=multi_output_tree model has one leaf value per target, every other tree \
+         one)"
     );
 }
 
@@ -665,4 +667,55 @@ fn a_bad_best_iteration_is_a_clear_error() {
         invalid(&m),
         "attributes.best_iteration is 18446744073709551615: its trees end at 18446744073709551615, the model has 2"
     );
+}
+
+// ---- vector leaves (multi_strategy=multi_output_tree) ---------------------------------------
+
+/// `tiny` as a two-target regression whose one tree has vector leaves: x0 < 0.5 -> [1, 2],
+/// else [3, 4].
+fn vector_leaves() -> Value {
+    let mut m = tiny();
+    m["learner"]["objective"]["name"] = json!("reg:squarederror");
+    m["learner"]["learner_model_param"]["num_target"] = json!("2");
+    m["learner"]["learner_model_param"]["base_score"] = json!("[0E0,1E1]");
+    let t = tree_mut(&mut m);
+    t["tree_param"]["size_leaf_vector"] = json!("2");
+    t["right_children"] = json!([2, 0, 1]);
+    t["leaf_weights"] = json!([1.0, 2.0, 3.0, 4.0]);
+    m
+}
+
+#[test]
+fn vector_leaves_add_one_value_per_target() {
+    let spec = convert(&bytes(&vector_leaves())).unwrap();
+    let file = icebreak_format::write(&spec).unwrap();
+    let apr = Apr::parse_verified(&file).unwrap();
+    let model = Model::new(&apr);
+    let mut scratch = model.scratch();
+    let scores =
+        |x: &[f64], scratch: &mut _| model.predict_row(x, scratch).unwrap().scores.to_vec();
+    assert_eq!(scores(&[0.25, 0.0], &mut scratch), [1.0, 12.0]);
+    assert_eq!(scores(&[0.75, 0.0], &mut scratch), [3.0, 14.0]);
+}
+
+#[test]
+fn broken_vector_leaves_are_clear_errors() {
+    let mut m = vector_leaves();
+    tree_mut(&mut m)["leaf_weights"] = json!([1.0, 2.0, 3.0]);
+    assert_eq!(
+        invalid(&m),
+        "tree 0: leaf 2: leaf index 1 is outside leaf_weights (3 values)"
+    );
+    tree_mut(&mut m)
+        .as_object_mut()
+        .unwrap()
+        .remove("leaf_weights");
+    assert_eq!(
+        invalid(&m),
+        "tree 0: vector leaves (size_leaf_vector 2) without leaf_weights"
+    );
+    let mut m = vector_leaves();
+    m["learner"]["learner_model_param"]["num_target"] = json!("3");
+    m["learner"]["learner_model_param"]["base_score"] = json!("[0E0,1E1,2E1]");
+    assert!(invalid(&m).starts_with("tree 0: size_leaf_vector is 2, expected 3"));
 }
