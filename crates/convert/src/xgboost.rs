@@ -77,11 +77,60 @@ pub fn convert_with(bytes: &[u8], options: &Options) -> Result<ModelSpec, Conver
         let text = serde_json::to_vec(&value).map_err(ConvertError::Json)?;
         serde_json::from_slice(&text).map_err(ConvertError::Json)?
     } else {
-        serde_json::from_slice(bytes).map_err(ConvertError::Json)?
+        let text = non_finite_as_null(bytes);
+        serde_json::from_slice(&text).map_err(ConvertError::Json)?
     };
     let mut spec = build(file, sha, options)?;
     icebreak_format::trees::TreeLayout::Auto.apply(&mut spec);
     Ok(spec)
+}
+
+/// XGBoost's JSON writer spells a non-finite float `NaN`, `Infinity` or `-Infinity`, which is
+/// not JSON: XGBoost 2.x writes `NaN` as the threshold of every categorical split. Outside
+/// strings each such token becomes `null`, as the UBJSON reader makes of a non-finite float:
+/// where a number is read it is a non-finite value, refused where it matters (a threshold of a
+/// numeric split, a leaf) and ignored where it does not (a categorical split's threshold). A
+/// file without them is read as it is.
+fn non_finite_as_null(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    const TOKENS: [&[u8]; 3] = [b"-Infinity", b"Infinity", b"NaN"];
+    let starts = |i: usize| {
+        TOKENS
+            .iter()
+            .find(|t| bytes[i..].starts_with(t))
+            .map(|t| t.len())
+    };
+    let mut out: Option<Vec<u8>> = None;
+    let (mut i, mut in_string, mut copied) = (0, false, 0);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            match b {
+                b'\\' => i += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if let Some(len) = (b == b'N' || b == b'I' || b == b'-')
+            .then(|| starts(i))
+            .flatten()
+        {
+            let o = out.get_or_insert_with(|| Vec::with_capacity(bytes.len()));
+            o.extend_from_slice(&bytes[copied..i]);
+            o.extend_from_slice(b"null");
+            i += len;
+            copied = i;
+            continue;
+        }
+        i += 1;
+    }
+    match out {
+        Some(mut o) => {
+            o.extend_from_slice(&bytes[copied..]);
+            std::borrow::Cow::Owned(o)
+        }
+        None => std::borrow::Cow::Borrowed(bytes),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -174,10 +223,14 @@ struct Tree {
     categories_segments: Vec<i64>,
     #[serde(default)]
     categories_sizes: Vec<i64>,
-    /// Vector leaves (`multi_strategy=multi_output_tree`): leaf `k`'s values are
+    /// Vector leaves (`multi_strategy=multi_output_tree`, XGBoost 3): leaf `k`'s values are
     /// `leaf_weights[k·w .. (k+1)·w]`, `k` being the leaf node's `right_children` entry.
     #[serde(default)]
     leaf_weights: Option<F32s>,
+    /// Every node's weight; XGBoost 2.x keeps vector leaves' values here, node `i`'s at
+    /// `base_weights[i·w .. (i+1)·w]`, and writes no `leaf_weights`.
+    #[serde(default)]
+    base_weights: Option<F32s>,
     /// Each node's cover, the hessian sum of the training rows that reached it: what
     /// XGBoost's `pred_contribs` weighs paths by. Absent from hand-made files.
     #[serde(default)]
@@ -252,9 +305,11 @@ impl<'de> Deserialize<'de> for F32s {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw: Vec<Box<RawValue>> = Vec::deserialize(d)?;
         raw.iter()
-            .map(|r| {
-                parse_f32(r.get())
-                    .ok_or_else(|| de::Error::custom(format!("{} is not a number", r.get())))
+            .map(|r| match r.get().trim() {
+                // A non-finite float (see `non_finite_as_null`): the caller decides.
+                "null" => Ok(f32::NAN),
+                text => parse_f32(text)
+                    .ok_or_else(|| de::Error::custom(format!("{text} is not a number"))),
             })
             .collect::<Result<Vec<f32>, D::Error>>()
             .map(F32s)
@@ -791,12 +846,16 @@ fn add_tree(
              tree one)"
         )));
     }
-    let leaf_weights = match (size, &tree.leaf_weights) {
-        (1, _) => None,
-        (_, Some(w)) => Some(&w.0),
-        (_, None) => {
+    // Where a vector leaf's values are: indexed by leaf (`leaf_weights`, XGBoost 3) or by node
+    // (`base_weights`, XGBoost 2).
+    let leaf_weights = match (size, &tree.leaf_weights, &tree.base_weights) {
+        (1, _, _) => None,
+        (_, Some(w), _) => Some((&w.0, false)),
+        (_, None, Some(w)) => Some((&w.0, true)),
+        (_, None, None) => {
             return Err(invalid(format!(
-                "tree {t}: vector leaves (size_leaf_vector {size}) without leaf_weights"
+                "tree {t}: vector leaves (size_leaf_vector {size}) without leaf_weights or \
+                 base_weights"
             )))
         }
     };
@@ -912,17 +971,21 @@ fn add_tree(
     for &i in &order {
         let left = tree.left_children[i];
         let cond = tree.split_conditions.0[i];
-        if let (-1, Some(vector)) = (left, leaf_weights) {
-            // Vector leaf: its values, one per target, from leaf_weights.
+        if let (-1, Some((vector, by_node))) = (left, leaf_weights) {
+            // Vector leaf: its values, one per target.
             let w = width as usize;
-            let k = tree.right_children[i];
+            let (k, table) = if by_node {
+                (i as i64, "base_weights")
+            } else {
+                (tree.right_children[i], "leaf_weights")
+            };
             let values = usize::try_from(k)
                 .ok()
                 .and_then(|k| k.checked_mul(w))
                 .and_then(|at| vector.get(at..at.checked_add(w)?))
                 .ok_or_else(|| {
                     invalid(format!(
-                        "tree {t}: leaf {i}: leaf index {k} is outside leaf_weights ({} values)",
+                        "tree {t}: leaf {i}: leaf index {k} is outside {table} ({} values)",
                         vector.len()
                     ))
                 })?;
@@ -1275,7 +1338,7 @@ mod ubjson {
     }
 
     /// A non-finite number becomes `null`: harmless in a statistic icebreak does not read,
-    /// and refused ("null is not a number") where a threshold or leaf is expected.
+    /// ignored as a categorical split's threshold, refused as a numeric threshold or a leaf.
     fn float(v: f64) -> Value {
         Number::from_f64(v).map_or(Value::Null, Value::Number)
     }

@@ -148,11 +148,7 @@ fn wrong_types_are_named() {
     let mut m = tiny();
     m["learner"]["learner_model_param"]["num_feature"] = json!("two");
     assert!(json_error(&bytes(&m)).contains("\"two\" is not a non-negative integer"));
-    // XGBoost writes NaN and Infinity as bare words, which JSON does not have.
-    let text = String::from_utf8(bytes(&tiny()))
-        .unwrap()
-        .replace("[0.5,-1.0,1.0]", "[NaN,-1.0,1.0]");
-    assert!(json_error(text.as_bytes()).contains("expected value"));
+    // XGBoost's bare NaN and Infinity: `xgboost_s_non_finite_literals`.
 }
 
 #[test]
@@ -349,6 +345,51 @@ fn cycles_and_shared_children() {
     assert_eq!(
         invalid(&m),
         "tree 0: node 1 is reached twice (the children form a cycle or share a node)"
+    );
+}
+
+/// XGBoost's JSON writer spells non-finite floats `NaN`, `Infinity`, `-Infinity` (2.x writes
+/// `NaN` as every categorical split's threshold): read as non-finite values, ignored where
+/// XGBoost ignores them, refused where a number is needed; the same text inside a string is
+/// left alone.
+#[test]
+fn xgboost_s_non_finite_literals() {
+    let text = |m: &Value| serde_json::to_string(m).unwrap();
+    let cat = with_tree(|t| {
+        t["split_type"] = json!([1, 0, 0]);
+        t["categories_nodes"] = json!([0]);
+        t["categories_segments"] = json!([0]);
+        t["categories_sizes"] = json!([1]);
+        t["categories"] = json!([3]);
+        t["split_conditions"] = json!([12345.0, -1.0, 1.0]);
+    });
+    let nan = text(&cat).replace("12345.0", "NaN");
+    let spec = convert(nan.as_bytes()).unwrap();
+    assert_eq!(margin(&spec, &[3.0, 0.0]), 1.0);
+    assert_eq!(margin(&spec, &[2.0, 0.0]), -1.0);
+    let m = with_tree(|t| t["split_conditions"] = json!([12345.0, -1.0, 1.0]));
+    for (literal, shown) in [("NaN", "NaN"), ("Infinity", "NaN"), ("-Infinity", "NaN")] {
+        let t = text(&m).replace("12345.0", literal);
+        assert_eq!(
+            invalid(&serde_json::from_str(&t.replace(literal, "null")).unwrap()),
+            format!("tree 0: node 0 has a non-finite threshold ({shown})")
+        );
+        match convert(t.as_bytes()) {
+            Err(ConvertError::Invalid(msg)) => {
+                assert_eq!(
+                    msg,
+                    format!("tree 0: node 0 has a non-finite threshold ({shown})")
+                )
+            }
+            other => panic!("{literal}: {other:?}"),
+        }
+    }
+    let mut named = tiny();
+    named["learner"]["feature_names"] = json!(["NaN", "Infinity"]);
+    let spec = convert(&bytes(&named)).unwrap();
+    assert_eq!(
+        spec.input.feature_names,
+        Some(vec!["NaN".to_owned(), "Infinity".to_owned()])
     );
 }
 
@@ -696,6 +737,20 @@ fn vector_leaves_add_one_value_per_target() {
         |x: &[f64], scratch: &mut _| model.predict_row(x, scratch).unwrap().scores.to_vec();
     assert_eq!(scores(&[0.25, 0.0], &mut scratch), [1.0, 12.0]);
     assert_eq!(scores(&[0.75, 0.0], &mut scratch), [3.0, 14.0]);
+    // As XGBoost 2.x writes them: no leaf_weights, node i's values at base_weights[2i..].
+    let mut m = vector_leaves();
+    let t = tree_mut(&mut m);
+    t.as_object_mut().unwrap().remove("leaf_weights");
+    t["base_weights"] = json!([0.0, 0.0, 5.0, 6.0, 7.0, 8.0]);
+    t["right_children"] = json!([2, -1, -1]);
+    let file = icebreak_format::write(&convert(&bytes(&m)).unwrap()).unwrap();
+    let apr = Apr::parse_verified(&file).unwrap();
+    let model = Model::new(&apr);
+    let mut scratch = model.scratch();
+    let scores =
+        |x: &[f64], scratch: &mut _| model.predict_row(x, scratch).unwrap().scores.to_vec();
+    assert_eq!(scores(&[0.25, 0.0], &mut scratch), [5.0, 16.0]);
+    assert_eq!(scores(&[0.75, 0.0], &mut scratch), [7.0, 18.0]);
 }
 
 #[test]
@@ -710,9 +765,18 @@ fn broken_vector_leaves_are_clear_errors() {
         .as_object_mut()
         .unwrap()
         .remove("leaf_weights");
+    // XGBoost 2.x: node i's values at base_weights[2i..2i+2], too short here (3 values).
     assert_eq!(
         invalid(&m),
-        "tree 0: vector leaves (size_leaf_vector 2) without leaf_weights"
+        "tree 0: leaf 1: leaf index 1 is outside base_weights (3 values)"
+    );
+    tree_mut(&mut m)
+        .as_object_mut()
+        .unwrap()
+        .remove("base_weights");
+    assert_eq!(
+        invalid(&m),
+        "tree 0: vector leaves (size_leaf_vector 2) without leaf_weights or base_weights"
     );
     let mut m = vector_leaves();
     m["learner"]["learner_model_param"]["num_target"] = json!("3");
