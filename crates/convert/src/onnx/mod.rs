@@ -186,6 +186,10 @@ pub fn convert_with(bytes: &[u8], options: &Options) -> Result<ModelSpec, Conver
         }),
         Err(ConvertError::Invalid(msg)) => {
             let hint = match (unread_estimator(&model), msg.contains("graphs that branch")) {
+                _ if column_outputs(&model) => " (skl2onnx's `zipmap='columns'` option, one \
+                     output per class, is not read: export with the default ZipMap or with \
+                     `options={id(model): {'zipmap': False}}`)"
+                    .to_owned(),
                 (Some(what), _) => format!(
                     " (the graph holds {what}, which icebreak does not read, from a float or a \
                      double export alike; docs/FIDELITY.md lists what it reads)"
@@ -201,6 +205,15 @@ pub fn convert_with(bytes: &[u8], options: &Options) -> Result<ModelSpec, Conver
         }
         Err(e) => Err(e),
     }
+}
+
+/// Whether the graph answers a label and one output per class, each a `Slice` of the
+/// probabilities (skl2onnx's `zipmap='columns'`).
+fn column_outputs(model: &proto::ModelProto) -> bool {
+    model.graph.as_ref().is_some_and(|g| {
+        g.output.len() > 2
+            && g.node.iter().filter(|n| n.op_type == "Slice").count() + 1 >= g.output.len()
+    })
 }
 
 /// The scikit-learn estimator behind an operator icebreak never reads, whatever the export's

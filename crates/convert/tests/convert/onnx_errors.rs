@@ -518,3 +518,28 @@ fn refusals_name_the_estimator_that_is_not_read() {
     n.input = vec!["classes".into(), "indices".into()];
     assert!(!invalid(&m).contains("ColumnTransformer"));
 }
+
+/// skl2onnx's `zipmap='columns'` (a label and one output per class, each a `Slice` of the
+/// probabilities) is refused naming the option and the exports that work.
+#[test]
+fn zipmap_columns_is_refused_naming_the_option() {
+    let mut m = model("decision_tree_regressor");
+    let g = m.graph.as_mut().unwrap();
+    let out = g.output[0].clone();
+    for (i, n) in g.node.iter_mut().enumerate().take(1) {
+        n.op_type = "Slice".into();
+        n.name = format!("Slice{i}");
+    }
+    for k in 0..3 {
+        let mut o = out.clone();
+        o.name = format!("i{k}");
+        g.output.push(o);
+        let mut n = g.node[0].clone();
+        n.output = vec![format!("i{k}")];
+        g.node.push(n);
+    }
+    assert_has(
+        &invalid(&m),
+        &["Slice node", "`zipmap='columns'`", "'zipmap': False"],
+    );
+}
