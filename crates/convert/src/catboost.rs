@@ -11,9 +11,12 @@
 //!   `n_out` values each, summed in `f64` in tree order; then `scale · sum + bias`
 //!   (`scale_and_bias`);
 //! - **objectives**: `Logloss` and `CrossEntropy` (a binary classifier, probabilities
-//!   `[1 - σ(z), σ(z)]`), `MultiClass` (softmax), `RMSE` (the raw value), `Poisson` and
-//!   `Tweedie` (`exp`, CatBoost's `Exponent` prediction); any other objective answers its raw
-//!   values (`RawFormulaVal`) as a regression.
+//!   `[1 - σ(z), σ(z)]`), `MultiClass` (softmax), `MultiClassOneVsAll` (each class's own
+//!   sigmoid, not normalised, as CatBoost's `Probability`), `RMSE` (the raw value), `Poisson`
+//!   and `Tweedie` (`exp`, CatBoost's `Exponent` prediction); any other objective answers its
+//!   raw values (`RawFormulaVal`) as a regression, except the multi-label losses
+//!   (`MultiLogloss`, `MultiCrossEntropy`) and `RMSEWithUncertainty` (whose second output is
+//!   a variance), which are refused.
 //!
 //! - **one-hot categorical features**: a split `hash(category) == value`, the hash being
 //!   CatBoost's `CalcCatFeatureHash` (`icebreak_engine::cat_hash`); the stage declares
@@ -265,6 +268,32 @@ fn objective(loss: &str, n_out: u32) -> Result<Objective, ConvertError> {
                 post: Some(PostTransform::Softmax),
                 n_outputs: n_out,
             }
+        }
+        "MultiClassOneVsAll" => {
+            if n_out < 2 {
+                return Err(invalid(
+                    "loss MultiClassOneVsAll with fewer than 2 values per leaf",
+                ));
+            }
+            // CatBoost's `Probability` is each class's own sigmoid, not normalised; its class
+            // is the largest raw value's.
+            Objective {
+                task: Task::Classification,
+                post: Some(PostTransform::Logistic),
+                n_outputs: n_out,
+            }
+        }
+        "RMSEWithUncertainty" => {
+            return Err(invalid(
+                "loss RMSEWithUncertainty (its prediction is the mean and the variance \
+                 exp(2·raw)) is not supported",
+            ))
+        }
+        "MultiLogloss" | "MultiCrossEntropy" => {
+            return Err(invalid(format!(
+                "loss {loss} (multi-label classification: a 0/1 answer per label) is not \
+                 supported"
+            )))
         }
         "Poisson" | "Tweedie" => {
             one("")?;

@@ -7,7 +7,8 @@
 //!   objective's *response* space. The margin-space base is what XGBoost's
 //!   `ObjFunction::ProbToMargin` makes of it: the logit for `binary:logistic` and
 //!   `reg:logistic` (after clamping into `[1e-6, 1 - 1e-6]`), the natural log for the log-link
-//!   objectives (`count:poisson`, `reg:gamma`, `reg:tweedie`), the value itself otherwise
+//!   objectives (`count:poisson`, `reg:gamma`, `reg:tweedie`, `survival:cox`, `survival:aft`),
+//!   the value itself otherwise
 //!   (multi-class bases are margins already). It is computed in `f32`, as XGBoost does.
 //! - `objective.name`: decides the link, the post transform and the task (see the table in
 //!   `objective`'s documentation, a private function). An objective not in the table is refused.
@@ -76,11 +77,60 @@ pub fn convert_with(bytes: &[u8], options: &Options) -> Result<ModelSpec, Conver
         let text = serde_json::to_vec(&value).map_err(ConvertError::Json)?;
         serde_json::from_slice(&text).map_err(ConvertError::Json)?
     } else {
-        serde_json::from_slice(bytes).map_err(ConvertError::Json)?
+        let text = non_finite_as_null(bytes);
+        serde_json::from_slice(&text).map_err(ConvertError::Json)?
     };
     let mut spec = build(file, sha, options)?;
     icebreak_format::trees::TreeLayout::Auto.apply(&mut spec);
     Ok(spec)
+}
+
+/// XGBoost's JSON writer spells a non-finite float `NaN`, `Infinity` or `-Infinity`, which is
+/// not JSON: XGBoost 2.x writes `NaN` as the threshold of every categorical split. Outside
+/// strings each such token becomes `null`, as the UBJSON reader makes of a non-finite float:
+/// where a number is read it is a non-finite value, refused where it matters (a threshold of a
+/// numeric split, a leaf) and ignored where it does not (a categorical split's threshold). A
+/// file without them is read as it is.
+fn non_finite_as_null(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    const TOKENS: [&[u8]; 3] = [b"-Infinity", b"Infinity", b"NaN"];
+    let starts = |i: usize| {
+        TOKENS
+            .iter()
+            .find(|t| bytes[i..].starts_with(t))
+            .map(|t| t.len())
+    };
+    let mut out: Option<Vec<u8>> = None;
+    let (mut i, mut in_string, mut copied) = (0, false, 0);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            match b {
+                b'\\' => i += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if let Some(len) = (b == b'N' || b == b'I' || b == b'-')
+            .then(|| starts(i))
+            .flatten()
+        {
+            let o = out.get_or_insert_with(|| Vec::with_capacity(bytes.len()));
+            o.extend_from_slice(&bytes[copied..i]);
+            o.extend_from_slice(b"null");
+            i += len;
+            copied = i;
+            continue;
+        }
+        i += 1;
+    }
+    match out {
+        Some(mut o) => {
+            o.extend_from_slice(&bytes[copied..]);
+            std::borrow::Cow::Owned(o)
+        }
+        None => std::borrow::Cow::Borrowed(bytes),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -96,6 +146,10 @@ struct ModelFile {
 
 #[derive(Deserialize)]
 struct Learner {
+    /// `Booster.set_attr` values: `best_iteration` (early stopping) and `scikit_learn` (the
+    /// wrapper's metadata, written by `XGBModel.save_model`).
+    #[serde(default)]
+    attributes: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     feature_names: Vec<String>,
     #[serde(default)]
@@ -123,11 +177,16 @@ struct GbTreeModel {
     gbtree_model_param: GbTreeParam,
     trees: Vec<Tree>,
     tree_info: Vec<i64>,
+    /// Where each boosting iteration's trees start (XGBoost 2.0 and later).
+    #[serde(default)]
+    iteration_indptr: Option<Vec<i64>>,
 }
 
 #[derive(Deserialize)]
 struct GbTreeParam {
     num_trees: Count,
+    #[serde(default)]
+    num_parallel_tree: Option<Count>,
 }
 
 #[derive(Deserialize)]
@@ -164,6 +223,14 @@ struct Tree {
     categories_segments: Vec<i64>,
     #[serde(default)]
     categories_sizes: Vec<i64>,
+    /// Vector leaves (`multi_strategy=multi_output_tree`, XGBoost 3): leaf `k`'s values are
+    /// `leaf_weights[k·w .. (k+1)·w]`, `k` being the leaf node's `right_children` entry.
+    #[serde(default)]
+    leaf_weights: Option<F32s>,
+    /// Every node's weight; XGBoost 2.x keeps vector leaves' values here, node `i`'s at
+    /// `base_weights[i·w .. (i+1)·w]`, and writes no `leaf_weights`.
+    #[serde(default)]
+    base_weights: Option<F32s>,
     /// Each node's cover, the hessian sum of the training rows that reached it: what
     /// XGBoost's `pred_contribs` weighs paths by. Absent from hand-made files.
     #[serde(default)]
@@ -238,9 +305,11 @@ impl<'de> Deserialize<'de> for F32s {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw: Vec<Box<RawValue>> = Vec::deserialize(d)?;
         raw.iter()
-            .map(|r| {
-                parse_f32(r.get())
-                    .ok_or_else(|| de::Error::custom(format!("{} is not a number", r.get())))
+            .map(|r| match r.get().trim() {
+                // A non-finite float (see `non_finite_as_null`): the caller decides.
+                "null" => Ok(f32::NAN),
+                text => parse_f32(text)
+                    .ok_or_else(|| de::Error::custom(format!("{text} is not a number"))),
             })
             .collect::<Result<Vec<f32>, D::Error>>()
             .map(F32s)
@@ -287,7 +356,7 @@ enum Kind {
 /// | `binary:logistic` | logit | sigmoid, as `[1 - p, p]` | classification, labels 0, 1 |
 /// | `multi:softprob`, `multi:softmax` | none (a margin per class) | softmax | classification, labels 0..k |
 /// | `reg:logistic` | logit | sigmoid | regression |
-/// | `count:poisson`, `reg:gamma`, `reg:tweedie` | log | exp | regression |
+/// | `count:poisson`, `reg:gamma`, `reg:tweedie`, `survival:cox`, `survival:aft` | log | exp | regression (Cox: the hazard ratio; AFT: the predicted survival time) |
 /// | `reg:squarederror`, `reg:linear`, `reg:squaredlogerror`, `reg:pseudohubererror`, `reg:absoluteerror`, `reg:quantileerror` | none | the margin | regression |
 /// | `binary:logitraw`, `rank:pairwise`, `rank:ndcg`, `rank:map` | none | the raw margin | regression (a score) |
 ///
@@ -299,7 +368,7 @@ fn objective(name: &str) -> Option<(Kind, Link, Option<PostTransform>)> {
         "binary:logistic" => (Kind::Binary, Link::Logit, Some(P::BinaryLogistic)),
         "multi:softprob" | "multi:softmax" => (Kind::Multi, Link::Identity, Some(P::Softmax)),
         "reg:logistic" => (Kind::Regression, Link::Logit, Some(P::Logistic)),
-        "count:poisson" | "reg:gamma" | "reg:tweedie" => {
+        "count:poisson" | "reg:gamma" | "reg:tweedie" | "survival:cox" | "survival:aft" => {
             (Kind::Regression, Link::Log, Some(P::Exp))
         }
         "reg:squarederror"
@@ -405,8 +474,9 @@ fn build(file: ModelFile, sha: String, options: &Options) -> Result<ModelSpec, C
         invalid(format!(
             "objective {obj_name:?} is not supported (supported: binary:logistic, \
              binary:logitraw, multi:softprob, multi:softmax, reg:squarederror, reg:logistic, \
-             count:poisson, reg:gamma, reg:tweedie, reg:absoluteerror, reg:pseudohubererror, \
-             reg:squaredlogerror, reg:quantileerror, rank:pairwise, rank:ndcg, rank:map)"
+             count:poisson, reg:gamma, reg:tweedie, survival:cox, survival:aft, \
+             reg:absoluteerror, reg:pseudohubererror, reg:squaredlogerror, reg:quantileerror, \
+             rank:pairwise, rank:ndcg, rank:map; binary:hinge is not)"
         ))
     })?;
 
@@ -541,6 +611,8 @@ fn build(file: ModelFile, sha: String, options: &Options) -> Result<ModelSpec, C
         }
     }
 
+    let n_used = trees_predicted(&learner.attributes, &model, n_out)?;
+
     // XGBoost places each tree by its id.
     let mut order: Vec<Option<usize>> = vec![None; n_trees];
     for (pos, tree) in model.trees.iter().enumerate() {
@@ -555,6 +627,12 @@ fn build(file: ModelFile, sha: String, options: &Options) -> Result<ModelSpec, C
         *slot = Some(pos);
     }
 
+    // Vector-leaf trees (`multi_strategy=multi_output_tree`) add one value per target each.
+    let vector_leaves = model
+        .trees
+        .first()
+        .and_then(|t| t.tree_param.size_leaf_vector.as_ref())
+        .is_some_and(|c| c.0 > 1);
     let mut out = TreesSpec {
         n_in: n_features,
         n_out,
@@ -562,13 +640,16 @@ fn build(file: ModelFile, sha: String, options: &Options) -> Result<ModelSpec, C
         round_f32: true,
         sum_f32: true,
         average_per_output: false,
-        leaf_width: 1,
+        leaf_width: if vector_leaves { n_out } else { 1 },
         ..TreesSpec::default()
     };
     let mut targets = Vec::with_capacity(n_trees);
     let mut covers = Some(Covers::default());
     for (id, pos) in order.iter().enumerate() {
         let pos = pos.ok_or_else(|| invalid(format!("no tree has id {id}")))?;
+        if id >= n_used {
+            continue;
+        }
         let target = model.tree_info[id];
         if target < 0 || target >= i64::from(n_out) {
             return Err(invalid(format!(
@@ -586,18 +667,24 @@ fn build(file: ModelFile, sha: String, options: &Options) -> Result<ModelSpec, C
             &mut covers,
         )?;
     }
-    if n_trees == 0 {
+    if n_used == 0 {
         // A model of no trees predicts its base score: one leaf of 0 keeps the stage valid.
         out.roots.push(LEAF);
-        out.leaves.push(0.0);
+        out.leaves
+            .extend(std::iter::repeat_n(0.0, out.leaf_width as usize));
         targets.push(0);
+        covers = None;
+    }
+    if vector_leaves {
+        // XGBoost explains no vector-leaf model (its pred_contribs refuses them): neither
+        // does icebreak, rather than answer a quantity nothing can check.
         covers = None;
     }
     out.covers = covers
         .filter(|c| c.nodes.len() == out.nodes.len() && c.leaves.len() == out.leaves.len())
         .map(Covers::finish)
         .unwrap_or_default();
-    if n_out > 1 {
+    if n_out > 1 && !vector_leaves {
         out.targets = targets;
     }
     out.base = base;
@@ -650,6 +737,69 @@ fn build(file: ModelFile, sha: String, options: &Options) -> Result<ModelSpec, C
     })
 }
 
+/// How many trees (in id order) a prediction adds up.
+///
+/// A model saved by the scikit-learn wrapper (`XGBClassifier.save_model`: its `attributes`
+/// hold `scikit_learn`) after early stopping (`attributes.best_iteration`, 0-based) predicts,
+/// in the wrapper, with the trees of iterations `0..=best_iteration` only
+/// (`XGBModel._get_iteration_range`); every other model, `Booster.predict` included, with all
+/// of them. Iterations end where `iteration_indptr` says (XGBoost 2.0 and later), or else
+/// every `outputs × num_parallel_tree` trees.
+fn trees_predicted(
+    attributes: &std::collections::BTreeMap<String, String>,
+    model: &GbTreeModel,
+    n_out: u32,
+) -> Result<usize, ConvertError> {
+    let n_trees = model.trees.len();
+    let best = match (
+        attributes.get("best_iteration"),
+        attributes.get("scikit_learn"),
+    ) {
+        (Some(best), Some(_)) => best,
+        _ => return Ok(n_trees),
+    };
+    let best: u64 = best.trim().parse().map_err(|_| {
+        invalid(format!(
+            "attributes.best_iteration is {best:?}, not a whole number"
+        ))
+    })?;
+    let iterations = best.saturating_add(1);
+    let end = match &model.iteration_indptr {
+        Some(indptr) => {
+            let at = usize::try_from(iterations)
+                .ok()
+                .and_then(|i| indptr.get(i))
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "attributes.best_iteration is {best}, iteration_indptr has {} entries",
+                        indptr.len()
+                    ))
+                })?;
+            u64::try_from(*at).map_err(|_| invalid("iteration_indptr holds a negative offset"))?
+        }
+        None => {
+            let per_iteration = u64::from(n_out)
+                .checked_mul(
+                    model
+                        .gbtree_model_param
+                        .num_parallel_tree
+                        .as_ref()
+                        .map_or(1, |c| c.0),
+                )
+                .ok_or_else(|| invalid("num_parallel_tree is too large"))?;
+            iterations
+                .checked_mul(per_iteration)
+                .ok_or_else(|| invalid("attributes.best_iteration is too large"))?
+        }
+    };
+    if end > n_trees as u64 {
+        return Err(invalid(format!(
+            "attributes.best_iteration is {best}: its trees end at {end}, the model has {n_trees}"
+        )));
+    }
+    Ok(end as usize)
+}
+
 /// The node covers of the trees converted so far (`sum_hessian`), nodes and leaves apart
 /// until the end (the format stores every node's, then every leaf's).
 #[derive(Default)]
@@ -683,15 +833,32 @@ fn add_tree(
     if n64 == 0 {
         return Err(invalid(format!("tree {t}: num_nodes is 0")));
     }
-    if let Some(size) = &tree.tree_param.size_leaf_vector {
-        if size.0 > 1 {
-            return Err(invalid(format!(
-                "tree {t}: vector leaves (size_leaf_vector {}, multi_strategy=multi_output_tree) \
-                 are not supported",
-                size.0
-            )));
-        }
+    let size = tree
+        .tree_param
+        .size_leaf_vector
+        .as_ref()
+        .map_or(1, |c| c.0.max(1));
+    let width = out.leaf_width as u64;
+    if size != width {
+        return Err(invalid(format!(
+            "tree {t}: size_leaf_vector is {size}, expected {width} (every tree of a \
+             multi_strategy=multi_output_tree model has one leaf value per target, every other \
+             tree one)"
+        )));
     }
+    // Where a vector leaf's values are: indexed by leaf (`leaf_weights`, XGBoost 3) or by node
+    // (`base_weights`, XGBoost 2).
+    let leaf_weights = match (size, &tree.leaf_weights, &tree.base_weights) {
+        (1, _, _) => None,
+        (_, Some(w), _) => Some((&w.0, false)),
+        (_, None, Some(w)) => Some((&w.0, true)),
+        (_, None, None) => {
+            return Err(invalid(format!(
+                "tree {t}: vector leaves (size_leaf_vector {size}) without leaf_weights or \
+                 base_weights"
+            )))
+        }
+    };
     let n = usize::try_from(n64)
         .ok()
         .filter(|&n| n < (1 << 31))
@@ -725,7 +892,7 @@ fn add_tree(
     let mut order = Vec::new();
     let mut stack = vec![0usize];
     let mut next_node = out.nodes.len();
-    let mut next_leaf = out.leaves.len();
+    let mut next_leaf = out.leaves.len() / out.leaf_width.max(1) as usize;
     let too_many = || invalid("the model has more than 2^31 nodes or leaves");
     while let Some(i) = stack.pop() {
         if new_ref[i].is_some() {
@@ -804,6 +971,38 @@ fn add_tree(
     for &i in &order {
         let left = tree.left_children[i];
         let cond = tree.split_conditions.0[i];
+        if let (-1, Some((vector, by_node))) = (left, leaf_weights) {
+            // Vector leaf: its values, one per target.
+            let w = width as usize;
+            let (k, table) = if by_node {
+                (i as i64, "base_weights")
+            } else {
+                (tree.right_children[i], "leaf_weights")
+            };
+            let values = usize::try_from(k)
+                .ok()
+                .and_then(|k| k.checked_mul(w))
+                .and_then(|at| vector.get(at..at.checked_add(w)?))
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "tree {t}: leaf {i}: leaf index {k} is outside {table} ({} values)",
+                        vector.len()
+                    ))
+                })?;
+            for &v in values {
+                let value = f64::from(match weight {
+                    Some(wd) => v * wd,
+                    None => v,
+                });
+                if !value.is_finite() {
+                    return Err(invalid(format!(
+                        "tree {t}: leaf {i} has a non-finite value ({v})"
+                    )));
+                }
+                out.leaves.push(value);
+            }
+            continue;
+        }
         if left == -1 {
             // DART: XGBoost multiplies the tree's f32 output by its f32 weight, in f32.
             let value = f64::from(match weight {
@@ -1139,7 +1338,7 @@ mod ubjson {
     }
 
     /// A non-finite number becomes `null`: harmless in a statistic icebreak does not read,
-    /// and refused ("null is not a number") where a threshold or leaf is expected.
+    /// ignored as a categorical split's threshold, refused as a numeric threshold or a leaf.
     fn float(v: f64) -> Value {
         Number::from_f64(v).map_or(Value::Null, Value::Number)
     }

@@ -506,7 +506,8 @@ impl<'a> TreeTables<'a> {
             return Err(unexplainable(
                 "this model carries no node covers, which explanations need: convert it from \
                  its XGBoost or LightGBM model file with --tree-layout classic and without \
-                 --no-covers (ONNX tree ensembles carry none)",
+                 --no-covers (ONNX tree ensembles and XGBoost's vector-leaf models, which \
+                 XGBoost itself cannot explain, carry none)",
             ));
         }
         if trees.is_compact() {

@@ -281,6 +281,22 @@ def test_xgboost_classifier(multiclass, cancer, iris, rng):
     assert icebreak.convert(booster).to_bytes() == m.to_bytes()
 
 
+def test_xgboost_wrapper_after_early_stopping_predicts_like_the_wrapper(iris, rng):
+    # The wrapper's predict stops at best_iteration; the booster's uses every tree.
+    xgb = pytest.importorskip("xgboost")
+    X, y = iris
+    obj = xgb.XGBClassifier(n_estimators=200, max_depth=3, learning_rate=0.5, random_state=0,
+                            early_stopping_rounds=3)
+    obj.fit(X[::2], y[::2], eval_set=[(X[1::2], y[1::2])], verbose=False)
+    assert obj.best_iteration + 1 < obj.get_booster().num_boosted_rounds()
+    Xt = with_edges(X, rng)
+    m = icebreak.convert(obj)
+    np.testing.assert_array_equal(m.predict_proba(Xt), obj.predict_proba(Xt).astype(np.float32))
+    np.testing.assert_array_equal(m.predict(Xt), obj.predict(Xt))
+    full = obj.get_booster().predict(xgb.DMatrix(Xt))
+    np.testing.assert_array_equal(icebreak.convert(obj.get_booster()).predict_proba(Xt), full)
+
+
 def test_xgboost_regressor_and_feature_names(diabetes, rng, tmp_path):
     xgb = pytest.importorskip("xgboost")
     X, y = diabetes

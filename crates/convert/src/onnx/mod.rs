@@ -184,12 +184,63 @@ pub fn convert_with(bytes: &[u8], options: &Options) -> Result<ModelSpec, Conver
             icebreak_format::trees::TreeLayout::Auto.apply(&mut spec);
             spec
         }),
-        Err(ConvertError::Invalid(msg)) => Err(ConvertError::Invalid(format!(
-            "{msg}{}",
-            export_hint(&model)
-        ))),
+        Err(ConvertError::Invalid(msg)) => {
+            let hint = match (unread_estimator(&model), msg.contains("graphs that branch")) {
+                _ if column_outputs(&model) => " (skl2onnx's `zipmap='columns'` option, one \
+                     output per class, is not read: export with the default ZipMap or with \
+                     `options={id(model): {'zipmap': False}}`)"
+                    .to_owned(),
+                (Some(what), _) => format!(
+                    " (the graph holds {what}, which icebreak does not read, from a float or a \
+                     double export alike; docs/FIDELITY.md lists what it reads)"
+                ),
+                (None, true) => " (several estimators or branches over the same input — \
+                     VotingClassifier, StackingClassifier, AdaBoost, CalibratedClassifierCV, \
+                     ColumnTransformer, FeatureUnion — are not read, from a float or a double \
+                     export alike: icebreak reads one chain of preprocessors into one estimator)"
+                    .to_owned(),
+                (None, false) => export_hint(&model).to_owned(),
+            };
+            Err(ConvertError::Invalid(format!("{msg}{hint}")))
+        }
         Err(e) => Err(e),
     }
+}
+
+/// Whether the graph answers a label and one output per class, each a `Slice` of the
+/// probabilities (skl2onnx's `zipmap='columns'`).
+fn column_outputs(model: &proto::ModelProto) -> bool {
+    model.graph.as_ref().is_some_and(|g| {
+        g.output.len() > 2
+            && g.node.iter().filter(|n| n.op_type == "Slice").count() + 1 >= g.output.len()
+    })
+}
+
+/// The scikit-learn estimator behind an operator icebreak never reads, whatever the export's
+/// precision or opset: named in the refusal so that it does not suggest another export.
+fn unread_estimator(model: &proto::ModelProto) -> Option<&'static str> {
+    let graph = model.graph.as_ref()?;
+    let features = graph.input.first().map(|i| i.name.as_str());
+    graph.node.iter().find_map(|n| {
+        Some(match n.op_type.as_str() {
+            "OneHotEncoder" => "a OneHotEncoder (written as Gather, Cast and OneHotEncoder)",
+            "Scan" | "TopK" => {
+                "k-nearest neighbours or another estimator of pairwise distances (written \
+                 with Scan or TopK)"
+            }
+            // skl2onnx also maps labels with it; only a selection of the input's columns is
+            // a ColumnTransformer's.
+            "ArrayFeatureExtractor" if n.input.first().map(String::as_str) == features => {
+                "a column selection (ColumnTransformer, PolynomialFeatures or a feature \
+                 selector, written as ArrayFeatureExtractor)"
+            }
+            "LabelEncoder" | "CategoryMapper" => "a label or category encoder",
+            "StringNormalizer" | "Tokenizer" | "TfIdfVectorizer" => "a text vectoriser",
+            "Binarizer" => "a Binarizer",
+            "DictVectorizer" | "FeatureVectorizer" => "a dictionary vectoriser",
+            _ => return None,
+        })
+    })
 }
 
 /// The export call that writes a graph icebreak reads, for a refusal of a graph's node.

@@ -147,6 +147,31 @@ fn refusals_name_the_problem() {
                 v["oblivious_trees"][0]["leaf_values"] = json!([1.0, 2.0, 3.0, 4.0]);
             }),
         ),
+        (
+            "loss MultiLogloss (multi-label classification: a 0/1 answer per label) is not supported",
+            Box::new(|v| {
+                v["model_info"]["params"]["loss_function"]["type"] = json!("MultiLogloss");
+            }),
+        ),
+        (
+            "loss MultiCrossEntropy (multi-label",
+            Box::new(|v| {
+                v["model_info"]["params"]["loss_function"]["type"] = json!("MultiCrossEntropy");
+            }),
+        ),
+        (
+            "loss RMSEWithUncertainty (its prediction is the mean and the variance exp(2·raw)) \
+             is not supported",
+            Box::new(|v| {
+                v["model_info"]["params"]["loss_function"]["type"] = json!("RMSEWithUncertainty");
+            }),
+        ),
+        (
+            "loss MultiClassOneVsAll with fewer than 2 values per leaf",
+            Box::new(|v| {
+                v["model_info"]["params"]["loss_function"]["type"] = json!("MultiClassOneVsAll");
+            }),
+        ),
     ];
     for (want, patch) in cases {
         let mut v = base();

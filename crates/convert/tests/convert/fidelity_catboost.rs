@@ -34,15 +34,18 @@ use icebreak_format::{Apr, Precision, StageSpec, Task};
 /// ulps. docs/FIDELITY.md states the same number.
 const TRANSFORM_ULPS: u64 = 8;
 
-const CASES: [&str; 10] = [
+const CASES: [&str; 13] = [
     "binary_nan_max",
     "binary_nan_min",
     "crossentropy",
     "ctr",
     "ctr_counter",
     "multiclass",
+    "multiclass_onevsall",
+    "multirmse",
     "onehot",
     "poisson",
+    "quantile",
     "regression",
     "tweedie",
 ];

@@ -218,3 +218,20 @@ fn a_model_without_covers_says_so() {
         "{err}"
     );
 }
+
+/// XGBoost's vector-leaf models (`multi_strategy="multi_output_tree"`), which XGBoost's own
+/// `pred_contribs` cannot explain, are converted without covers: they predict and refuse to
+/// explain, saying why.
+#[test]
+fn a_vector_leaf_model_refuses_to_explain() {
+    let bytes = std::fs::read(fixture_dir("xgboost").join("multi_output_tree/model.json")).unwrap();
+    let spec = icebreak_convert::xgboost::convert(&bytes).unwrap();
+    let file = icebreak_format::write(&spec).unwrap();
+    let apr = Apr::parse_verified(&file).unwrap();
+    let model = Model::new(&apr);
+    let err = model.explainer().unwrap_err().to_string();
+    assert!(
+        err.starts_with("this model carries no node covers") && err.contains("vector-leaf"),
+        "{err}"
+    );
+}

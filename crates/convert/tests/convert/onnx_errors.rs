@@ -479,3 +479,67 @@ fn refusals_name_the_export_that_works() {
     node(&mut m, "Relu").op_type = "Elu".into();
     assert_has(&invalid(&m), &["Elu node", "torch.onnx.export"]);
 }
+
+/// A graph holding an estimator icebreak never reads names it, and does not suggest another
+/// export (the float graph of the same model is refused too); a branching graph names the
+/// estimators that write one.
+#[test]
+fn refusals_name_the_estimator_that_is_not_read() {
+    for (op, what) in [
+        ("OneHotEncoder", "a OneHotEncoder"),
+        ("Scan", "k-nearest neighbours"),
+        ("LabelEncoder", "a label or category encoder"),
+    ] {
+        for name in ["decision_tree_regressor_double", "decision_tree_regressor"] {
+            let mut m = model(name);
+            node(&mut m, "TreeEnsembleRegressor").op_type = op.into();
+            let msg = invalid(&m);
+            assert_has(
+                &msg,
+                &[
+                    &format!("{op} node"),
+                    what,
+                    "float or a double export alike",
+                ],
+            );
+            assert!(!msg.contains("astype"), "{msg}");
+        }
+    }
+    // A column selection of the input is a ColumnTransformer's; skl2onnx's label lookup is not.
+    let mut m = model("decision_tree_regressor");
+    let features = m.graph.as_ref().unwrap().input[0].name.clone();
+    let n = node(&mut m, "TreeEnsembleRegressor");
+    n.op_type = "ArrayFeatureExtractor".into();
+    n.input = vec![features, "indices".into()];
+    assert_has(&invalid(&m), &["a column selection (ColumnTransformer"]);
+    let mut m = model("decision_tree_regressor");
+    let n = node(&mut m, "TreeEnsembleRegressor");
+    n.op_type = "ArrayFeatureExtractor".into();
+    n.input = vec!["classes".into(), "indices".into()];
+    assert!(!invalid(&m).contains("ColumnTransformer"));
+}
+
+/// skl2onnx's `zipmap='columns'` (a label and one output per class, each a `Slice` of the
+/// probabilities) is refused naming the option and the exports that work.
+#[test]
+fn zipmap_columns_is_refused_naming_the_option() {
+    let mut m = model("decision_tree_regressor");
+    let g = m.graph.as_mut().unwrap();
+    let out = g.output[0].clone();
+    for (i, n) in g.node.iter_mut().enumerate().take(1) {
+        n.op_type = "Slice".into();
+        n.name = format!("Slice{i}");
+    }
+    for k in 0..3 {
+        let mut o = out.clone();
+        o.name = format!("i{k}");
+        g.output.push(o);
+        let mut n = g.node[0].clone();
+        n.output = vec![format!("i{k}")];
+        g.node.push(n);
+    }
+    assert_has(
+        &invalid(&m),
+        &["Slice node", "`zipmap='columns'`", "'zipmap': False"],
+    );
+}

@@ -148,11 +148,7 @@ fn wrong_types_are_named() {
     let mut m = tiny();
     m["learner"]["learner_model_param"]["num_feature"] = json!("two");
     assert!(json_error(&bytes(&m)).contains("\"two\" is not a non-negative integer"));
-    // XGBoost writes NaN and Infinity as bare words, which JSON does not have.
-    let text = String::from_utf8(bytes(&tiny()))
-        .unwrap()
-        .replace("[0.5,-1.0,1.0]", "[NaN,-1.0,1.0]");
-    assert!(json_error(text.as_bytes()).contains("expected value"));
+    // XGBoost's bare NaN and Infinity: `xgboost_s_non_finite_literals`.
 }
 
 #[test]
@@ -248,11 +244,13 @@ fn unsupported_boosters() {
         invalid(&m),
         "weight_drop has 2 weights, the model has 1 trees"
     );
+    // Vector leaves are read (vector_leaves_add_one_value_per_target), one value per target.
     let m = with_tree(|t| t["tree_param"]["size_leaf_vector"] = json!("3"));
     assert_eq!(
         invalid(&m),
-        "tree 0: vector leaves (size_leaf_vector 3, multi_strategy=multi_output_tree) are not \
-         supported"
+        "tree 0: size_leaf_vector is 3, expected 1 (every tree of a \
+         multi_strategy=multi_output_tree model has one leaf value per target, every other tree \
+         one)"
     );
 }
 
@@ -347,6 +345,51 @@ fn cycles_and_shared_children() {
     assert_eq!(
         invalid(&m),
         "tree 0: node 1 is reached twice (the children form a cycle or share a node)"
+    );
+}
+
+/// XGBoost's JSON writer spells non-finite floats `NaN`, `Infinity`, `-Infinity` (2.x writes
+/// `NaN` as every categorical split's threshold): read as non-finite values, ignored where
+/// XGBoost ignores them, refused where a number is needed; the same text inside a string is
+/// left alone.
+#[test]
+fn xgboost_s_non_finite_literals() {
+    let text = |m: &Value| serde_json::to_string(m).unwrap();
+    let cat = with_tree(|t| {
+        t["split_type"] = json!([1, 0, 0]);
+        t["categories_nodes"] = json!([0]);
+        t["categories_segments"] = json!([0]);
+        t["categories_sizes"] = json!([1]);
+        t["categories"] = json!([3]);
+        t["split_conditions"] = json!([12345.0, -1.0, 1.0]);
+    });
+    let nan = text(&cat).replace("12345.0", "NaN");
+    let spec = convert(nan.as_bytes()).unwrap();
+    assert_eq!(margin(&spec, &[3.0, 0.0]), 1.0);
+    assert_eq!(margin(&spec, &[2.0, 0.0]), -1.0);
+    let m = with_tree(|t| t["split_conditions"] = json!([12345.0, -1.0, 1.0]));
+    for (literal, shown) in [("NaN", "NaN"), ("Infinity", "NaN"), ("-Infinity", "NaN")] {
+        let t = text(&m).replace("12345.0", literal);
+        assert_eq!(
+            invalid(&serde_json::from_str(&t.replace(literal, "null")).unwrap()),
+            format!("tree 0: node 0 has a non-finite threshold ({shown})")
+        );
+        match convert(t.as_bytes()) {
+            Err(ConvertError::Invalid(msg)) => {
+                assert_eq!(
+                    msg,
+                    format!("tree 0: node 0 has a non-finite threshold ({shown})")
+                )
+            }
+            other => panic!("{literal}: {other:?}"),
+        }
+    }
+    let mut named = tiny();
+    named["learner"]["feature_names"] = json!(["NaN", "Infinity"]);
+    let spec = convert(&bytes(&named)).unwrap();
+    assert_eq!(
+        spec.input.feature_names,
+        Some(vec!["NaN".to_owned(), "Infinity".to_owned()])
     );
 }
 
@@ -599,4 +642,144 @@ fn category_tables_are_bounded() {
         invalid(&m),
         "tree 32: node 0: the model's category sets need more than 16777216 bitset words"
     );
+}
+
+// ---- early stopping -------------------------------------------------------------------------
+
+/// `tiny` grown to two iterations: the second tree adds 10 to every row.
+fn two_iterations() -> Value {
+    let mut m = tiny();
+    let mut second = tree();
+    second["id"] = json!(1);
+    second["split_conditions"] = json!([0.5, 10.0, 10.0]);
+    let model = &mut m["learner"]["gradient_booster"]["model"];
+    model["trees"].as_array_mut().unwrap().push(second);
+    model["tree_info"] = json!([0, 0]);
+    model["iteration_indptr"] = json!([0, 1, 2]);
+    model["gbtree_model_param"]["num_trees"] = json!("2");
+    m
+}
+
+/// A model the scikit-learn wrapper saved after early stopping predicts with the iterations up
+/// to `best_iteration`, as the wrapper's `predict` does; `Booster.predict` (no `scikit_learn`
+/// attribute) uses every tree.
+#[test]
+fn best_iteration_counts_for_models_the_scikit_learn_wrapper_saved() {
+    let mut m = two_iterations();
+    assert_eq!(margin(&convert(&bytes(&m)).unwrap(), &[0.25, 0.0]), 9.0);
+    m["learner"]["attributes"] = json!({"best_iteration": "0", "best_score": "0.1"});
+    assert_eq!(margin(&convert(&bytes(&m)).unwrap(), &[0.25, 0.0]), 9.0);
+    m["learner"]["attributes"]["scikit_learn"] = json!("{\"_estimator_type\": \"classifier\"}");
+    assert_eq!(margin(&convert(&bytes(&m)).unwrap(), &[0.25, 0.0]), -1.0);
+    m["learner"]["attributes"]["best_iteration"] = json!("1");
+    assert_eq!(margin(&convert(&bytes(&m)).unwrap(), &[0.25, 0.0]), 9.0);
+    // Without iteration_indptr (files before XGBoost 2.0): one tree per output and iteration.
+    m["learner"]["gradient_booster"]["model"]
+        .as_object_mut()
+        .unwrap()
+        .remove("iteration_indptr");
+    m["learner"]["attributes"]["best_iteration"] = json!("0");
+    assert_eq!(margin(&convert(&bytes(&m)).unwrap(), &[0.25, 0.0]), -1.0);
+}
+
+#[test]
+fn a_bad_best_iteration_is_a_clear_error() {
+    let mut m = two_iterations();
+    m["learner"]["attributes"] = json!({"best_iteration": "one", "scikit_learn": "{}"});
+    assert_eq!(
+        invalid(&m),
+        "attributes.best_iteration is \"one\", not a whole number"
+    );
+    m["learner"]["attributes"]["best_iteration"] = json!("2");
+    assert_eq!(
+        invalid(&m),
+        "attributes.best_iteration is 2, iteration_indptr has 3 entries"
+    );
+    m["learner"]["gradient_booster"]["model"]
+        .as_object_mut()
+        .unwrap()
+        .remove("iteration_indptr");
+    assert_eq!(
+        invalid(&m),
+        "attributes.best_iteration is 2: its trees end at 3, the model has 2"
+    );
+    m["learner"]["attributes"]["best_iteration"] = json!("18446744073709551615");
+    assert_eq!(
+        invalid(&m),
+        "attributes.best_iteration is 18446744073709551615: its trees end at 18446744073709551615, the model has 2"
+    );
+}
+
+// ---- vector leaves (multi_strategy=multi_output_tree) ---------------------------------------
+
+/// `tiny` as a two-target regression whose one tree has vector leaves: x0 < 0.5 -> [1, 2],
+/// else [3, 4].
+fn vector_leaves() -> Value {
+    let mut m = tiny();
+    m["learner"]["objective"]["name"] = json!("reg:squarederror");
+    m["learner"]["learner_model_param"]["num_target"] = json!("2");
+    m["learner"]["learner_model_param"]["base_score"] = json!("[0E0,1E1]");
+    let t = tree_mut(&mut m);
+    t["tree_param"]["size_leaf_vector"] = json!("2");
+    t["right_children"] = json!([2, 0, 1]);
+    t["leaf_weights"] = json!([1.0, 2.0, 3.0, 4.0]);
+    m
+}
+
+#[test]
+fn vector_leaves_add_one_value_per_target() {
+    let spec = convert(&bytes(&vector_leaves())).unwrap();
+    let file = icebreak_format::write(&spec).unwrap();
+    let apr = Apr::parse_verified(&file).unwrap();
+    let model = Model::new(&apr);
+    let mut scratch = model.scratch();
+    let scores =
+        |x: &[f64], scratch: &mut _| model.predict_row(x, scratch).unwrap().scores.to_vec();
+    assert_eq!(scores(&[0.25, 0.0], &mut scratch), [1.0, 12.0]);
+    assert_eq!(scores(&[0.75, 0.0], &mut scratch), [3.0, 14.0]);
+    // As XGBoost 2.x writes them: no leaf_weights, node i's values at base_weights[2i..].
+    let mut m = vector_leaves();
+    let t = tree_mut(&mut m);
+    t.as_object_mut().unwrap().remove("leaf_weights");
+    t["base_weights"] = json!([0.0, 0.0, 5.0, 6.0, 7.0, 8.0]);
+    t["right_children"] = json!([2, -1, -1]);
+    let file = icebreak_format::write(&convert(&bytes(&m)).unwrap()).unwrap();
+    let apr = Apr::parse_verified(&file).unwrap();
+    let model = Model::new(&apr);
+    let mut scratch = model.scratch();
+    let scores =
+        |x: &[f64], scratch: &mut _| model.predict_row(x, scratch).unwrap().scores.to_vec();
+    assert_eq!(scores(&[0.25, 0.0], &mut scratch), [5.0, 16.0]);
+    assert_eq!(scores(&[0.75, 0.0], &mut scratch), [7.0, 18.0]);
+}
+
+#[test]
+fn broken_vector_leaves_are_clear_errors() {
+    let mut m = vector_leaves();
+    tree_mut(&mut m)["leaf_weights"] = json!([1.0, 2.0, 3.0]);
+    assert_eq!(
+        invalid(&m),
+        "tree 0: leaf 2: leaf index 1 is outside leaf_weights (3 values)"
+    );
+    tree_mut(&mut m)
+        .as_object_mut()
+        .unwrap()
+        .remove("leaf_weights");
+    // XGBoost 2.x: node i's values at base_weights[2i..2i+2], too short here (3 values).
+    assert_eq!(
+        invalid(&m),
+        "tree 0: leaf 1: leaf index 1 is outside base_weights (3 values)"
+    );
+    tree_mut(&mut m)
+        .as_object_mut()
+        .unwrap()
+        .remove("base_weights");
+    assert_eq!(
+        invalid(&m),
+        "tree 0: vector leaves (size_leaf_vector 2) without leaf_weights or base_weights"
+    );
+    let mut m = vector_leaves();
+    m["learner"]["learner_model_param"]["num_target"] = json!("3");
+    m["learner"]["learner_model_param"]["base_score"] = json!("[0E0,1E1,2E1]");
+    assert!(invalid(&m).starts_with("tree 0: size_leaf_vector is 2, expected 3"));
 }

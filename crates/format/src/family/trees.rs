@@ -396,10 +396,11 @@ pub struct TreesSpec {
 /// node against 32), which saves page faults on the first answer of a large model, but its
 /// walk is slower warm (docs/BENCHMARKS.md, "The compact node layout"). [`TreeLayout::Auto`]
 /// therefore writes it only where the cold-start saving is large: ensembles that compare in
-/// `f32` with at least [`COMPACT_AUTO_MIN_NODES`] nodes.
+/// `f32` with at least [`COMPACT_AUTO_MIN_NODES`] nodes and one value per leaf.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TreeLayout {
-    /// Compact for large ensembles that compare in `f32`, classic otherwise.
+    /// Compact for large ensembles that compare in `f32` with one value per leaf, classic
+    /// otherwise.
     #[default]
     Auto,
     /// Always the classic layout (24-byte nodes, a leaf table).
@@ -416,7 +417,11 @@ impl TreeLayout {
     /// Whether an ensemble gets the compact layout under this choice.
     pub fn wants_compact(self, t: &TreesSpec) -> bool {
         match self {
-            TreeLayout::Auto => t.round_f32 && t.nodes.len() >= COMPACT_AUTO_MIN_NODES,
+            // One value per leaf: vector leaves (XGBoost's multi_output_tree) take more
+            // bytes compact than classic (a leaf row per leaf on top of the leaf table).
+            TreeLayout::Auto => {
+                t.round_f32 && t.leaf_width <= 1 && t.nodes.len() >= COMPACT_AUTO_MIN_NODES
+            }
             TreeLayout::Classic => false,
             TreeLayout::Compact => true,
         }

@@ -81,6 +81,31 @@ fn a_stage_without_covers_has_none_and_stays_1_0() {
     assert!(!trees_of(&apr).has_covers());
 }
 
+/// `auto` writes large f32 ensembles compact, except those with vector leaves, which take
+/// more bytes compact.
+#[test]
+fn auto_is_compact_for_large_f32_ensembles_of_one_value_per_leaf() {
+    let mut t = trees();
+    let n = trees::COMPACT_AUTO_MIN_NODES;
+    t.nodes = vec![node(0, 0.5, LEAF, LEAF | 1); n];
+    assert!(trees::TreeLayout::Auto.wants_compact(&t));
+    t.round_f32 = false;
+    assert!(
+        !trees::TreeLayout::Auto.wants_compact(&t),
+        "f64 comparisons"
+    );
+    t.round_f32 = true;
+    t.n_out = 2;
+    t.leaf_width = 2;
+    assert!(!trees::TreeLayout::Auto.wants_compact(&t), "vector leaves");
+    t.nodes.truncate(n - 1);
+    t.leaf_width = 1;
+    assert!(
+        !trees::TreeLayout::Auto.wants_compact(&t),
+        "a small ensemble"
+    );
+}
+
 #[test]
 fn the_compact_layout_is_written_without_covers() {
     let mut t = trees();

@@ -157,6 +157,12 @@ def _from_xgboost(obj, names):
     booster = obj.get_booster() if hasattr(obj, "get_booster") else obj
     if not hasattr(booster, "save_raw"):
         raise IcebreakError(f"{type(obj).__name__} is not an xgboost Booster or scikit-learn wrapper")
+    if booster is not obj:
+        # After early stopping the wrapper's predict uses the iterations up to
+        # best_iteration (a Booster's predict uses them all): keep those trees only.
+        best = getattr(obj, "best_iteration", None)
+        if best is not None and best + 1 < booster.num_boosted_rounds():
+            booster = booster[: best + 1]
     raw = bytes(booster.save_raw(raw_format="json"))
     if names is None and getattr(booster, "feature_names", None):
         names = [str(n) for n in booster.feature_names]
