@@ -340,6 +340,18 @@ fn svm_tensors<V>(
     v
 }
 
+/// The element type of a stage's weights, for the stages that come in an f32 and an f64 kind.
+fn float_type(stage: &Stage<'_>) -> &'static str {
+    match stage {
+        Stage::StandardScalerF64 { .. }
+        | Stage::MinMaxScalerF64 { .. }
+        | Stage::PcaF64 { .. }
+        | Stage::LinearF64 { .. }
+        | Stage::DenseF64 { .. } => "f64",
+        _ => "f32",
+    }
+}
+
 fn stage_info(index: usize, stage: &Stage<'_>, n_in: u32) -> StageInfo {
     let mut trees = None;
     let mut params = serde_json::Map::new();
@@ -389,83 +401,55 @@ fn stage_info(index: usize, stage: &Stage<'_>, n_in: u32) -> StageInfo {
             vec![t("fill", "f32", &[fill.len()])]
         }
         Stage::Pca {
-            n_in: pi,
-            n_out,
-            mean,
-            whiten,
-            ..
-        } => {
-            param("whiten", json!(whiten.is_some()));
-            let mut v = vec![
-                t("mean", "f32", &[mean.len()]),
-                t("components", "f32", &[n_out as usize, pi as usize]),
-            ];
-            if let Some(w) = whiten {
-                v.push(t("whiten", "f32", &[w.len()]));
-            }
-            v
+            n_in: pi, n_out, ..
         }
-        Stage::PcaF64 {
-            n_in: pi,
-            n_out,
-            mean,
-            whiten,
-            ..
+        | Stage::PcaF64 {
+            n_in: pi, n_out, ..
         } => {
-            param("whiten", json!(whiten.is_some()));
+            // The reader checked the lengths: the mean has `n_in` values, the whitening `n_out`.
+            let ty = float_type(stage);
+            let whiten = matches!(
+                *stage,
+                Stage::Pca {
+                    whiten: Some(_),
+                    ..
+                } | Stage::PcaF64 {
+                    whiten: Some(_),
+                    ..
+                }
+            );
+            param("whiten", json!(whiten));
             let mut v = vec![
-                t("mean", "f64", &[mean.len()]),
-                t("components", "f64", &[n_out as usize, pi as usize]),
+                t("mean", ty, &[pi as usize]),
+                t("components", ty, &[n_out as usize, pi as usize]),
             ];
-            if let Some(w) = whiten {
-                v.push(t("whiten", "f64", &[w.len()]));
+            if whiten {
+                v.push(t("whiten", ty, &[n_out as usize]));
             }
             v
         }
         Stage::Linear {
-            n_in: li,
-            n_out,
-            intercept,
-            ..
-        } => vec![
-            t("coef", "f32", &[n_out as usize, li as usize]),
-            t("intercept", "f32", &[intercept.len()]),
-        ],
-        Stage::LinearF64 {
-            n_in: li,
-            n_out,
-            intercept,
-            ..
-        } => vec![
-            t("coef", "f64", &[n_out as usize, li as usize]),
-            t("intercept", "f64", &[intercept.len()]),
-        ],
+            n_in: li, n_out, ..
+        }
+        | Stage::LinearF64 {
+            n_in: li, n_out, ..
+        } => {
+            let ty = float_type(stage);
+            vec![
+                t("coef", ty, &[n_out as usize, li as usize]),
+                t("intercept", ty, &[n_out as usize]),
+            ]
+        }
         Stage::Dense {
             n_in: di,
             n_out,
             activation,
-            bias,
             ..
-        } => {
-            param(
-                "activation",
-                json!(match activation {
-                    Activation::Identity => "identity",
-                    Activation::Relu => "relu",
-                    Activation::Tanh => "tanh",
-                    Activation::Logistic => "logistic",
-                }),
-            );
-            vec![
-                t("weights", "f32", &[n_out as usize, di as usize]),
-                t("bias", "f32", &[bias.len()]),
-            ]
         }
-        Stage::DenseF64 {
+        | Stage::DenseF64 {
             n_in: di,
             n_out,
             activation,
-            bias,
             ..
         } => {
             param(
@@ -477,9 +461,10 @@ fn stage_info(index: usize, stage: &Stage<'_>, n_in: u32) -> StageInfo {
                     Activation::Logistic => "logistic",
                 }),
             );
+            let ty = float_type(stage);
             vec![
-                t("weights", "f64", &[n_out as usize, di as usize]),
-                t("bias", "f64", &[bias.len()]),
+                t("weights", ty, &[n_out as usize, di as usize]),
+                t("bias", ty, &[n_out as usize]),
             ]
         }
         Stage::Svm(svm) => svm_tensors(&svm, "f32", &mut param),
