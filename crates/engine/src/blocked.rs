@@ -269,8 +269,8 @@ pub(crate) fn pair<T: Term, M: Micro>(m: M, x: &[f32], w: &[f32]) -> f32 {
 /// fused multiply-adds, enough to hide their latency), the last eight together with the
 /// one to seven left over (9 to 15 chains in one pass, within the sixteen vector registers
 /// of AVX2: the chains of the leftover rows overlap the block's instead of running after
-/// it, each latency-bound; 784 → 10 went from about 0.40 to 0.2 µs, docs/BENCHMARKS.md).
-/// Fewer than eight weight rows run in one pass too.
+/// it, each latency-bound: docs/BENCHMARKS.md, "Single-row fixed costs"). Fewer than eight
+/// weight rows run in one pass too.
 #[inline(always)]
 pub(crate) fn row_all<T: Term, M: Micro>(m: M, x: &[f32], w: &[f32], out: &mut [f32]) {
     let n = x.len();

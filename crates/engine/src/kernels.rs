@@ -6,7 +6,8 @@
 //! in its module and are re-exported here, so `kernels::X` names every kernel. The dense
 //! kernels (`dot_f32`, `linear_f32`, `dense_f32`, `kmeans_f32`, `pca_f32`, their
 //! `*_rows_f32` batch forms, `pca_copy_rows_f32`, `rows_dot_f32`, `svm_kernel_values_f64`,
-//! and the row check `any_non_finite_f32`) are the run-time
+//! the row check `any_non_finite_f32` and the single row's check and rounding
+//! `narrow_check_f64`) are the run-time
 //! dispatched entry points of [`crate::simd`]: the same bits on every CPU, each f32 sum the
 //! canonical fused multiply-add order of [`dot_f32_8acc`].
 
@@ -176,9 +177,9 @@ pub fn any_beyond_f64(x: &[f64], limit: f64) -> bool {
 /// value it accepts) only when it returns true.
 ///
 /// Branch-free over 8-wide chunks, so that it vectorises: the AVX-512 copy converts and
-/// compares eight `f64` a register. A 784-feature row took about 0.35 µs through the
-/// separate SSE2 check and narrowing loops, half of a 784 → 10 logistic regression's single
-/// row (docs/BENCHMARKS.md).
+/// compares eight `f64` a register. The separate check and rounding loops it replaces,
+/// compiled for SSE2 only, held about half of a 784 → 10 logistic regression's single-row
+/// samples in `perf` (docs/BENCHMARKS.md, "Single-row fixed costs").
 #[inline(always)]
 // `!(a <= b)` is meant: it is true for NaN, which `a > b` is not.
 #[allow(clippy::neg_cmp_op_on_partial_ord)]
