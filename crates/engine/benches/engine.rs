@@ -1,8 +1,14 @@
 //! Criterion benches of the engine, warm (model created, scratch grown, weights in cache):
 //! single-row inference of a 784-feature binary logistic regression behind a standard scaler
-//! (target: under 1 µs), of a 10-class multinomial one, and batch throughput over 1000 rows.
+//! (target: under 1 µs), of a 10-class multinomial one, and batch throughput over 1000 rows;
+//! and (group `engine/fixed_cost`) the single-row shapes of `cargo xtask sklearnbench` with no
+//! preprocessor — a 784 → 10 softmax regression, k-means of 10 centres and a 784 → 50 PCA —
+//! whose arithmetic is a fraction of a microsecond, so what they measure is mostly the
+//! per-call cost around the kernels (the row check and narrowing, the post transform, the
+//! widening of the answers).
 //!
-//! Run with `cargo bench -p icebreak-engine`.
+//! Run with `cargo bench -p icebreak-engine --bench engine` (add `-- fixed_cost` for the
+//! second group alone).
 
 // Test code unwraps freely: a broken fixture should fail loudly.
 #![allow(clippy::unwrap_used)]
@@ -34,6 +40,88 @@ impl Rng {
     fn vec(&mut self, n: usize, scale: f32, offset: f32) -> Vec<f32> {
         (0..n).map(|_| offset + scale * self.next_f32()).collect()
     }
+}
+
+/// A model of `n_outputs` outputs from `stages`, rows of [`N_FEATURES`] features.
+fn plain(task: Task, n_outputs: u32, stages: Vec<StageSpec>) -> AlignedBuf {
+    let spec = ModelSpec {
+        input: InputSpec {
+            n_features: N_FEATURES,
+            missing: MissingValues::Reject,
+            feature_names: None,
+        },
+        output: OutputSpec {
+            task,
+            n_outputs,
+            labels: if task == Task::Classification {
+                LabelsSpec::Int((0..i64::from(n_outputs)).collect())
+            } else {
+                LabelsSpec::None
+            },
+            output_names: None,
+            precision: icebreak_format::Precision::F32,
+        },
+        provenance: ProvenanceSpec {
+            model_version: "bench".into(),
+            model_name: None,
+            source_format: None,
+            converter: None,
+            source_sha256: None,
+        },
+        stages,
+    };
+    write(&spec).expect("the bench model is valid")
+}
+
+/// The sklearnbench shapes (784 features, no scaler): softmax regression 784 → 10,
+/// k-means with 10 centres, PCA 784 → 50.
+fn fixed_cost_models() -> Vec<(&'static str, AlignedBuf)> {
+    let mut rng = Rng(0xA076_1D64_78BD_642F);
+    let nf = N_FEATURES as usize;
+    vec![
+        (
+            "logreg_softmax_10x784",
+            plain(
+                Task::Classification,
+                10,
+                vec![
+                    StageSpec::Linear {
+                        n_in: N_FEATURES,
+                        n_out: 10,
+                        coef: rng.vec(nf * 10, 0.05, 0.0),
+                        intercept: rng.vec(10, 0.5, 0.0),
+                    },
+                    StageSpec::Post(PostTransform::Softmax),
+                ],
+            ),
+        ),
+        (
+            "kmeans_10x784",
+            plain(
+                Task::Classification,
+                10,
+                vec![StageSpec::KMeans {
+                    n_in: N_FEATURES,
+                    k: 10,
+                    centers: rng.vec(nf * 10, 0.5, 0.5),
+                }],
+            ),
+        ),
+        (
+            "pca_784_50",
+            plain(
+                Task::Transform,
+                50,
+                vec![StageSpec::Pca {
+                    n_in: N_FEATURES,
+                    n_out: 50,
+                    mean: rng.vec(nf, 0.1, 0.2),
+                    components: rng.vec(nf * 50, 0.05, 0.0),
+                    whiten: None,
+                }],
+            ),
+        ),
+    ]
 }
 
 /// A standard scaler then a linear layer of `n_out` outputs, then `post`: a classifier.
@@ -143,6 +231,32 @@ fn bench_engine(c: &mut Criterion) {
         });
     }
     many.finish();
+
+    // Rows like the digits of sklearnbench: values in [0, 1).
+    let unit: Vec<f64> = batch.iter().map(|v| v / 255.0).collect();
+    let mut fixed = c.benchmark_group("engine/fixed_cost");
+    fixed
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    for (name, file) in &fixed_cost_models() {
+        let apr = Apr::parse(file).expect("valid");
+        let model = Model::new(&apr);
+        let mut scratch = model.scratch();
+        let nf = N_FEATURES as usize;
+        let mut i = 0;
+        fixed.bench_function(*name, |b| {
+            b.iter(|| {
+                // Rows cycling through the batch, as the sklearnbench timer does.
+                let row = &unit[i * nf..(i + 1) * nf];
+                i = (i + 1) % BATCH_ROWS;
+                let out = model
+                    .predict_row(black_box(row), &mut scratch)
+                    .expect("a valid row");
+                black_box(out.values[0])
+            })
+        });
+    }
+    fixed.finish();
 }
 
 /// The bench group (written out rather than with `criterion_group!`, whose generated `pub fn`

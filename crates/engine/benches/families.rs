@@ -4,8 +4,14 @@
 //! 30 features, 3 classes, probabilities), k-means 8 × 64, Gaussian naive Bayes 10 × 64, a PCA
 //! 64 → 16 transformer, and PCA 64 → 16 feeding an SVC.
 //!
+//! Group `families/floor` puts the single rows whose weights do not fit the L1 cache beside
+//! a plain read of the same number of bytes (the dispatched row check over a buffer of that
+//! size, 512-bit loads on an AVX-512 CPU): the SVC of `cargo xtask sklearnbench`'s shape
+//! (858 support vectors of 784 features, 10 classes, 2.7 MB of `f32`), whose row cannot be
+//! faster than one read of its support vectors.
+//!
 //! Run with `cargo bench -p icebreak-engine --bench families` (add `-- --quick` for a short
-//! run).
+//! run, `-- floor` for the second group alone).
 
 #![allow(clippy::unwrap_used)]
 
@@ -196,6 +202,64 @@ fn pca(r: &mut Rng) -> AlignedBuf {
     model(64, stages, Task::Transform, 16)
 }
 
+/// The shape of sklearnbench's `svc_rbf`: 858 support vectors of 784 features over 10
+/// classes, with probabilities.
+fn svc_858(r: &mut Rng) -> AlignedBuf {
+    let (n_in, k) = (784u32, 10u32);
+    let n_support: Vec<u32> = (0..k).map(|c| if c < 8 { 86 } else { 85 }).collect();
+    let n_sv: usize = n_support.iter().map(|&v| v as usize).sum();
+    assert_eq!(n_sv, 858);
+    let pairs = (k * (k - 1) / 2) as usize;
+    let stage = StageSpec::Svm(SvmSpec {
+        n_in,
+        n_classes: k,
+        kernel: Kernel::Rbf {
+            gamma: 1.0 / f64::from(n_in),
+        },
+        n_support,
+        support_vectors: r.f32s(n_sv * n_in as usize, 1.0),
+        coef: r.f64s((k as usize - 1) * n_sv, 1.0, 0.0),
+        intercept: r.f64s(pairs, 0.5, 0.0),
+        prob_a: r.f64s(pairs, 0.5, -2.0),
+        break_ties: false,
+        prob_b: r.f64s(pairs, 0.1, 0.0),
+    });
+    model(n_in, vec![stage], Task::Classification, k)
+}
+
+fn bench_floor(c: &mut Criterion) {
+    let mut r = Rng(0x2545_F491_4F6C_DD1D);
+    let buf = svc_858(&mut r);
+    let apr = Apr::parse(&buf).unwrap();
+    let m = Model::new(&apr);
+    let n = m.n_features();
+    let rows: Vec<f64> = (0..BATCH_ROWS * n).map(|_| r.next_f64()).collect();
+    let mut scratch = m.scratch();
+    let mut g = c.benchmark_group("families/floor");
+    g.warm_up_time(Duration::from_millis(500));
+    g.measurement_time(Duration::from_secs(2));
+    let mut i = 0;
+    g.bench_function("predict_row/svc_rbf_858sv_784f_10c_proba", |b| {
+        b.iter(|| {
+            let x = &rows[i * n..(i + 1) * n];
+            i = (i + 1) % BATCH_ROWS;
+            let out = m.predict_row(black_box(x), &mut scratch).unwrap();
+            black_box(out.class);
+        })
+    });
+    // The same number of bytes as the support vectors, read once per call.
+    let bytes: Vec<f32> = r.f32s(858 * 784, 1.0);
+    g.throughput(Throughput::Bytes((bytes.len() * 4) as u64));
+    g.bench_function("read/2.7MB", |b| {
+        b.iter(|| {
+            black_box(icebreak_engine::kernels::any_non_finite_f32(black_box(
+                &bytes,
+            )))
+        })
+    });
+    g.finish();
+}
+
 fn bench_families(c: &mut Criterion) {
     let mut r = Rng(0x9E37_79B9_7F4A_7C15);
     let mut models: Vec<(&str, AlignedBuf)> = vec![
@@ -240,6 +304,7 @@ fn bench_families(c: &mut Criterion) {
 fn benches() {
     let mut c = Criterion::default().configure_from_args();
     bench_families(&mut c);
+    bench_floor(&mut c);
 }
 
 criterion_main!(benches);

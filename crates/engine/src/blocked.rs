@@ -264,22 +264,13 @@ pub(crate) fn pair<T: Term, M: Micro>(m: M, x: &[f32], w: &[f32]) -> f32 {
     m.micro::<T, 1, 1>([&x[..n]], [&w[..n]], n)[0][0]
 }
 
-/// One row against four weight rows (`4 · x.len()` values of `w`), sharing the loads of `x`:
-/// the single-row shape.
-#[inline(always)]
-pub(crate) fn row_x4<T: Term, M: Micro>(m: M, x: &[f32], w: &[f32]) -> [f32; 4] {
-    let n = x.len();
-    let r = m.micro::<T, 1, 4>(
-        [x],
-        [&w[..n], &w[n..2 * n], &w[2 * n..3 * n], &w[3 * n..4 * n]],
-        n,
-    );
-    r[0]
-}
-
 /// One row against every weight row of `w` (`out.len()` rows of `x.len()` values):
 /// `out[j] = term-sum(x, w_j)`, eight weight rows at a time (eight independent chains of
-/// fused multiply-adds, enough to hide their latency), then four, then one.
+/// fused multiply-adds, enough to hide their latency), the last eight together with the
+/// one to seven left over (9 to 15 chains in one pass, within the sixteen vector registers
+/// of AVX2: the chains of the leftover rows overlap the block's instead of running after
+/// it, each latency-bound: docs/BENCHMARKS.md, "Single-row fixed costs"). Fewer than eight
+/// weight rows run in one pass too.
 #[inline(always)]
 pub(crate) fn row_all<T: Term, M: Micro>(m: M, x: &[f32], w: &[f32], out: &mut [f32]) {
     let n = x.len();
@@ -287,21 +278,50 @@ pub(crate) fn row_all<T: Term, M: Micro>(m: M, x: &[f32], w: &[f32], out: &mut [
         out.fill(0.0);
         return;
     }
+    let n_out = out.len().min(w.len() / n);
+    let rem = n_out % 8;
+    // Full blocks of eight run alone, except the last one when rows are left over.
+    let alone = if rem > 0 && n_out > 8 {
+        n_out / 8 - 1
+    } else {
+        n_out / 8
+    };
     let mut j = 0;
-    let mut b8 = w.chunks_exact(8 * n);
-    for (block, o) in (&mut b8).zip(out.chunks_exact_mut(8)) {
-        let ws: [&[f32]; 8] = std::array::from_fn(|k| &block[k * n..(k + 1) * n]);
-        o.copy_from_slice(&m.micro::<T, 1, 8>([x], ws, n)[0]);
+    for (block, o) in w
+        .chunks_exact(8 * n)
+        .zip(out.chunks_exact_mut(8))
+        .take(alone)
+    {
+        row_block::<T, M, 8>(m, x, block, o);
         j += 8;
     }
-    let mut blocks = b8.remainder().chunks_exact(4 * n);
-    for (block, o) in (&mut blocks).zip(out[j..].chunks_exact_mut(4)) {
-        o.copy_from_slice(&row_x4::<T, M>(m, x, block));
-        j += 4;
+    let (w, out) = (&w[j * n..n_out * n], &mut out[j..n_out]);
+    match n_out - j {
+        0 => {}
+        1 => row_block::<T, M, 1>(m, x, w, out),
+        2 => row_block::<T, M, 2>(m, x, w, out),
+        3 => row_block::<T, M, 3>(m, x, w, out),
+        4 => row_block::<T, M, 4>(m, x, w, out),
+        5 => row_block::<T, M, 5>(m, x, w, out),
+        6 => row_block::<T, M, 6>(m, x, w, out),
+        7 => row_block::<T, M, 7>(m, x, w, out),
+        9 => row_block::<T, M, 9>(m, x, w, out),
+        10 => row_block::<T, M, 10>(m, x, w, out),
+        11 => row_block::<T, M, 11>(m, x, w, out),
+        12 => row_block::<T, M, 12>(m, x, w, out),
+        13 => row_block::<T, M, 13>(m, x, w, out),
+        14 => row_block::<T, M, 14>(m, x, w, out),
+        _ => row_block::<T, M, 15>(m, x, w, out),
     }
-    for (wj, o) in blocks.remainder().chunks_exact(n).zip(&mut out[j..]) {
-        *o = pair::<T, M>(m, x, wj);
-    }
+}
+
+/// One row against the `C` weight rows of `w` (`C · x.len()` values) in one pass:
+/// `out[c] = term-sum(x, w_c)`.
+#[inline(always)]
+fn row_block<T: Term, M: Micro, const C: usize>(m: M, x: &[f32], w: &[f32], out: &mut [f32]) {
+    let n = x.len();
+    let ws: [&[f32]; C] = std::array::from_fn(|k| &w[k * n..(k + 1) * n]);
+    out[..C].copy_from_slice(&m.micro::<T, 1, C>([x], ws, n)[0]);
 }
 
 /// Rows against weight rows: `x` holds rows of `n` values, `w` holds `n_out` rows of `n`

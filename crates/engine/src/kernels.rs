@@ -6,7 +6,8 @@
 //! in its module and are re-exported here, so `kernels::X` names every kernel. The dense
 //! kernels (`dot_f32`, `linear_f32`, `dense_f32`, `kmeans_f32`, `pca_f32`, their
 //! `*_rows_f32` batch forms, `pca_copy_rows_f32`, `rows_dot_f32`, `svm_kernel_values_f64`,
-//! and the row check `any_non_finite_f32`) are the run-time
+//! the row check `any_non_finite_f32` and the single row's check and rounding
+//! `narrow_check_f64`) are the run-time
 //! dispatched entry points of [`crate::simd`]: the same bits on every CPU, each f32 sum the
 //! canonical fused multiply-add order of [`dot_f32_8acc`].
 
@@ -33,8 +34,8 @@ pub use crate::family::{
 };
 pub use crate::simd::{
     any_non_finite_f32, dense_f32, dense_rows_f32, dot_f32, kmeans_f32, kmeans_rows_f32,
-    linear_f32, linear_rows_f32, pca_copy_rows_f32, pca_f32, pca_rows_f32, rows_dot_f32,
-    rows_sq_dist_f32, svm_kernel_values_f64,
+    linear_f32, linear_rows_f32, narrow_check_f64, pca_copy_rows_f32, pca_f32, pca_rows_f32,
+    rows_dot_f32, rows_sq_dist_f32, svm_kernel_values_f64,
 };
 
 /// The canonical f32 dot product, which every f32 dense kernel computes (single row, batch,
@@ -167,6 +168,39 @@ pub fn any_beyond_f64(x: &[f64], limit: f64) -> bool {
     }
     let tail = chunks.remainder().iter().any(|v| !(v.abs() <= limit));
     acc.iter().any(|&b| b) || tail
+}
+
+/// Rounds `x` to `f32`s into `out` (the same values as `v as f32`) and tells whether any
+/// value is NaN or has a magnitude above `limit` (infinities included), in one pass: the
+/// body of the dispatched [`narrow_check_f64`], the start of every `f32` pipeline's single
+/// row. The caller looks for the offending index (and decides whether a NaN is a missing
+/// value it accepts) only when it returns true.
+///
+/// Branch-free over 8-wide chunks, so that it vectorises: the AVX-512 copy converts and
+/// compares eight `f64` a register. The separate check and rounding loops it replaces,
+/// compiled for SSE2 only, held about half of a 784 → 10 logistic regression's single-row
+/// samples in `perf` (docs/BENCHMARKS.md, "Single-row fixed costs").
+#[inline(always)]
+// `!(a <= b)` is meant: it is true for NaN, which `a > b` is not.
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
+pub(crate) fn narrow_check_body<M>(_: M, x: &[f64], limit: f64, out: &mut [f32]) -> bool {
+    let n = x.len().min(out.len());
+    let (x, out) = (&x[..n], &mut out[..n]);
+    let mut xs = x.chunks_exact(8);
+    let mut os = out.chunks_exact_mut(8);
+    let mut acc = [false; 8];
+    for (c, o) in (&mut xs).zip(&mut os) {
+        for k in 0..8 {
+            o[k] = c[k] as f32;
+            acc[k] |= !(c[k].abs() <= limit);
+        }
+    }
+    let mut tail = false;
+    for (v, o) in xs.remainder().iter().zip(os.into_remainder()) {
+        *o = *v as f32;
+        tail |= !(v.abs() <= limit);
+    }
+    acc.iter().fold(tail, |a, &b| a | b)
 }
 
 /// Rounds `f64`s to `f32`s.

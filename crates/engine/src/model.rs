@@ -53,6 +53,10 @@ pub struct Model<'a> {
     /// The estimator is an oblivious ensemble reading the caller's row, the precision `f64`:
     /// the row is binarised once into the scratch's bits, the leaves summed in `f64`.
     oblivious: bool,
+    /// The single row starts by rounding the caller's row to `f32` (no estimator reads it
+    /// in `f64`, no `f64` scaler comes first, no categorical feature): the check and the
+    /// rounding are then one pass ([`simd::narrow_check_f64`]).
+    narrow_first: bool,
 }
 
 /// Fewest rows [`Model::predict_batch_threads`] gives a thread: below this, starting a
@@ -193,6 +197,19 @@ impl<'a> Model<'a> {
             && stages.iter().all(family::computes_f64);
         let oblivious =
             all_f64 && pre_end == 0 && matches!(stages.first(), Some(Stage::Oblivious(_)));
+        let exact = exact_f64 && precision == Precision::F64 && pre_end == 0;
+        let narrow_first = !reads_f64
+            && !exact
+            && !all_f64
+            && !oblivious
+            && !matches!(
+                stages.first(),
+                Some(
+                    Stage::StandardScalerF64 { .. }
+                        | Stage::MinMaxScalerF64 { .. }
+                        | Stage::Oblivious(_)
+                )
+            );
         let prepared = match stages.get(pre_end) {
             Some(Stage::Trees(t)) => Some(trees::Prepared::new(*t)),
             _ => None,
@@ -219,8 +236,9 @@ impl<'a> Model<'a> {
             post,
             work_len,
             precision,
-            exact_f64: exact_f64 && precision == Precision::F64 && pre_end == 0,
+            exact_f64: exact,
             oblivious,
+            narrow_first,
             all_f64,
             kmeans_norms: std::sync::OnceLock::new(),
         }
@@ -418,8 +436,24 @@ impl<'a> Model<'a> {
         x: &[f64],
         scratch: &'s mut Scratch,
     ) -> Result<RowOutput<'s>, EngineError> {
-        self.check_row(x)?;
-        self.size(scratch);
+        if self.narrow_first {
+            // One pass checks and rounds the row into `a`; the full check runs only to name
+            // a bad value, or to let a NaN through as a missing value.
+            let nf = self.n_features;
+            if x.len() != nf {
+                return Err(EngineError::FeatureCount {
+                    expected: nf,
+                    found: x.len(),
+                });
+            }
+            self.size(scratch);
+            if simd::narrow_check_f64(x, self.limit, &mut scratch.a[..nf]) {
+                self.check_row(x)?;
+            }
+        } else {
+            self.check_row(x)?;
+            self.size(scratch);
+        }
         let Scratch {
             a,
             b,
@@ -567,11 +601,15 @@ impl<'a> Model<'a> {
     /// returned width. `b` is work space (a PCA writes there first). A first
     /// `standard_scaler_f64` or `min_max_scaler_f64` reads the caller's `f64` row itself and
     /// rounds once, after it.
+    ///
+    /// With [`Model::narrow_first`], `a[..x.len()]` already holds the rounded row.
     fn preprocess_into(&self, x: &[f64], a: &mut [f32], b: &mut [f32]) -> usize {
         let mut w = x.len();
         let mut stages = &self.stages[..self.pre_end];
         let first = stages.split_first();
-        if let Some((Stage::StandardScalerF64 { mean, scale }, rest)) = first {
+        if self.narrow_first {
+            // Rounded by `predict_row`'s check.
+        } else if let Some((Stage::StandardScalerF64 { mean, scale }, rest)) = first {
             crate::family::scaler::standard_scale_f64_into(x, mean, scale, &mut a[..w]);
             stages = rest;
         } else if let Some((Stage::MinMaxScalerF64 { scale, min }, rest)) = first {

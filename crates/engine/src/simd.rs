@@ -194,6 +194,14 @@ dispatch! {
 }
 
 dispatch! {
+    /// Rounds `x` to `f32` into `out` (`v as f32`, the first `min(x.len(), out.len())`
+    /// values) and tells whether any of them is NaN or beyond `limit` in magnitude: the
+    /// check and conversion of a single `f64` row in one pass.
+    pub fn narrow_check_f64(x: &[f64], limit: f64, out: &mut [f32]) -> bool
+        = micro crate::kernels::narrow_check_body;
+}
+
+dispatch! {
     /// `a · b` in the canonical order of [`crate::kernels::dot_f32_8acc`] (the shorter
     /// length): a normalizer's `‖x‖²`, k-means' `‖c‖²`.
     pub fn dot_f32(a: &[f32], b: &[f32]) -> f32

@@ -233,6 +233,54 @@ proptest! {
     }
 }
 
+/// `f64` values for the single row's check and rounding: ordinary, beyond the `f32` range
+/// (a little and far), at its edge, NaN, infinities and subnormal results.
+fn value_f64() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        12 => -2.0f64..2.0,
+        1 => Just(f64::NAN),
+        1 => Just(f64::INFINITY),
+        1 => Just(f64::NEG_INFINITY),
+        1 => Just(f64::from(f32::MAX)),
+        1 => Just(-f64::from(f32::MAX)),
+        1 => Just(f64::from(f32::MAX) * (1.0 + f64::EPSILON)),
+        1 => Just(1e300),
+        1 => Just(1e-42),
+        1 => -1e38f64..1e38,
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The single row's one-pass check and rounding: every copy rounds each value as
+    /// `v as f32` and flags a NaN or a magnitude beyond the limit wherever it is.
+    #[test]
+    fn every_copy_of_the_checked_rounding_rounds_and_flags(
+        x in vec(value_f64(), 0..300),
+        limit in prop_oneof![Just(f64::from(f32::MAX)), Just(f64::MAX)],
+        extra in 0usize..3,
+        no512 in any::<bool>(),
+    ) {
+        simd::force_no_avx512(no512);
+        let want: Vec<u32> = x.iter().map(|v| (*v as f32).to_bits()).collect();
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
+        let want_bad = x.iter().any(|v| !(v.abs() <= limit));
+        let ((got, bad), (got_base, bad_base)) = both(|| {
+            // `out` may be longer: only the first `x.len()` values are written.
+            let mut out = vec![7.0f32; x.len() + extra];
+            let bad = simd::narrow_check_f64(&x, limit, &mut out);
+            (out, bad)
+        });
+        let mut untouched = got[x.len()..].iter().chain(&got_base[x.len()..]);
+        prop_assert!(untouched.all(|v| *v == 7.0));
+        prop_assert_eq!(&bits(&got[..x.len()]), &want);
+        prop_assert_eq!(&bits(&got_base[..x.len()]), &want);
+        prop_assert_eq!(bad, want_bad);
+        prop_assert_eq!(bad_base, want_bad);
+    }
+}
+
 #[test]
 fn the_dispatch_names_an_instruction_set() {
     let isa = simd::kernel_isa();
