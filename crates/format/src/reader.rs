@@ -1,7 +1,7 @@
 //! The zero-copy reader: every MUST rule of `docs/FORMAT.md` is checked in [`Apr::parse`].
 
 use crate::error::FormatError;
-use crate::family::{self, Stage};
+use crate::family::{self, Element, Stage};
 use crate::model::{
     InputSchema, InputSpec, Labels, LabelsSpec, MissingValues, ModelSpec, OutputSchema, OutputSpec,
     Precision, Provenance, ProvenanceSpec, Task,
@@ -600,6 +600,29 @@ impl<'a> Parser<'a> {
         dtype: Dtype,
         count: Option<u64>,
     ) -> Result<&'a [T], FormatError> {
+        self.tensor_ref(stage, section, dtype, count, "wrong dtype")
+    }
+
+    /// R23: a reference to an f32 tensor of exactly `count` elements.
+    pub(crate) fn f32_tensor(
+        &mut self,
+        stage: u32,
+        section: u32,
+        count: u64,
+    ) -> Result<&'a [f32], FormatError> {
+        <f32 as Element>::tensor(self, stage, section, count)
+    }
+
+    /// R23 for [`Parser::typed_tensor`] and [`Element::tensor`], which differ only in the
+    /// reason they give for a section of another dtype (`wrong_dtype`).
+    pub(crate) fn tensor_ref<T: bytemuck::Pod>(
+        &mut self,
+        stage: u32,
+        section: u32,
+        dtype: Dtype,
+        count: Option<u64>,
+        wrong_dtype: &'static str,
+    ) -> Result<&'a [T], FormatError> {
         let bad = |reason| FormatError::BadTensorRef {
             stage,
             section,
@@ -613,7 +636,7 @@ impl<'a> Parser<'a> {
             return Err(bad("not a tensor"));
         }
         if s.dtype != Some(dtype) {
-            return Err(bad("wrong dtype"));
+            return Err(bad(wrong_dtype));
         }
         let size = dtype.size() as u64;
         match count {
@@ -626,41 +649,10 @@ impl<'a> Parser<'a> {
         if let Some(r) = self.referenced.get_mut(section as usize) {
             *r = true;
         }
+        // Cannot fail for a tensor of the dtype's element type: the buffer is 8-aligned
+        // (R28), sections start at multiples of 64 (R11) and the length is a multiple of
+        // the element size (R12). Still no panic if it did.
         bytemuck::try_cast_slice(self.section_bytes(section)).map_err(|_| bad("not aligned"))
-    }
-
-    /// R23: a reference to an f32 tensor of exactly `count` elements.
-    pub(crate) fn f32_tensor(
-        &mut self,
-        stage: u32,
-        section: u32,
-        count: u64,
-    ) -> Result<&'a [f32], FormatError> {
-        let bad = |reason| FormatError::BadTensorRef {
-            stage,
-            section,
-            reason,
-        };
-        let s = *self
-            .sections
-            .get(section as usize)
-            .ok_or(bad("no such section"))?;
-        if s.kind != SectionKind::Tensor {
-            return Err(bad("not a tensor"));
-        }
-        if s.dtype != Some(Dtype::F32) {
-            return Err(bad("dtype is not f32"));
-        }
-        if count.checked_mul(4) != Some(s.length) {
-            return Err(bad("element count does not match the shape"));
-        }
-        if let Some(r) = self.referenced.get_mut(section as usize) {
-            *r = true;
-        }
-        let bytes = self.section_bytes(section);
-        // Cannot fail: the buffer is 8-aligned (R28), sections start at multiples of 64
-        // (R11) and the length is a multiple of 4 (R12). Still no panic if it did.
-        bytemuck::try_cast_slice(bytes).map_err(|_| bad("not aligned"))
     }
 }
 

@@ -73,15 +73,20 @@ impl Tensors {
     }
     /// Queues an f32 tensor.
     pub(crate) fn f32(&mut self, t: &[f32]) -> u32 {
-        self.push(Dtype::F32, t.iter().flat_map(|x| x.to_le_bytes()).collect())
+        self.pod(Dtype::F32, t)
     }
     /// Queues a u32 tensor.
     pub(crate) fn u32(&mut self, t: &[u32]) -> u32 {
-        self.push(Dtype::U32, t.iter().flat_map(|x| x.to_le_bytes()).collect())
+        self.pod(Dtype::U32, t)
+    }
+    /// Queues a tensor of `dtype` whose elements are `t`'s: their bytes as they are in memory,
+    /// little-endian on every target this crate builds for.
+    pub(crate) fn pod<T: bytemuck::Pod>(&mut self, dtype: Dtype, t: &[T]) -> u32 {
+        self.push(dtype, bytemuck::cast_slice(t).to_vec())
     }
     /// Queues an f64 tensor.
     pub(crate) fn f64(&mut self, t: &[f64]) -> u32 {
-        self.push(Dtype::F64, t.iter().flat_map(|x| x.to_le_bytes()).collect())
+        self.pod(Dtype::F64, t)
     }
     /// Queues a u32 tensor, or returns [`NONE`] for an empty one.
     pub(crate) fn opt_u32(&mut self, t: &[u32]) -> u32 {

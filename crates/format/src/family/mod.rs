@@ -8,6 +8,7 @@
 //! each `match` of this file, and its rule's variant to [`crate::FormatError`].
 
 pub(crate) mod dense;
+mod element;
 pub(crate) mod imputer;
 pub(crate) mod kmeans;
 pub(crate) mod linear;
@@ -21,6 +22,7 @@ pub(crate) mod svm;
 pub mod trees;
 
 pub use dense::Activation;
+pub(crate) use element::Element;
 pub use normalizer::Norm;
 use oblivious::{Oblivious, ObliviousSpec};
 pub use post::PostTransform;
@@ -687,11 +689,11 @@ pub(crate) fn read_stage<'a>(
         }
         stage_kind::SVM => {
             need(svm::RECORD_LEN)?;
-            Ok(Stage::Svm(svm::read(p, index, w, crate::Dtype::F32)?))
+            Ok(Stage::Svm(svm::read(p, index, w)?))
         }
         stage_kind::SVM_F64 => {
             need(svm::RECORD_LEN_F64)?;
-            Ok(Stage::SvmF64(svm::read(p, index, w, crate::Dtype::F64)?))
+            Ok(Stage::SvmF64(svm::read(p, index, w)?))
         }
         stage_kind::IMPUTER_F64 => {
             need(imputer::RECORD_LEN_F64)?;
@@ -801,7 +803,7 @@ pub(crate) fn payload(s: &StageSpec, t: &mut Tensors) -> Vec<u32> {
             dense::payload_f64(*n_in, *n_out, *activation, weights, bias, t),
         ),
         StageSpec::Svm(m) => (stage_kind::SVM, svm::payload(m, t)),
-        StageSpec::SvmF64(m) => (stage_kind::SVM_F64, svm::payload_f64(m, t)),
+        StageSpec::SvmF64(m) => (stage_kind::SVM_F64, svm::payload(m, t)),
         StageSpec::ImputerF64 { missing, fill } => (
             stage_kind::IMPUTER_F64,
             imputer::payload_f64(*missing, fill, t),

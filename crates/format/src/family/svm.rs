@@ -3,6 +3,7 @@
 //! record layout; `svm_f64` stores its support vectors as `f64` and adds a flags word.
 
 use crate::error::FormatError;
+use crate::family::Element;
 use crate::model::Task;
 use crate::reader::{dim, Parser, Words};
 use crate::writer::Tensors;
@@ -194,12 +195,11 @@ pub struct SvmSpec<V = f32> {
     pub break_ties: bool,
 }
 
-/// The SVM (`dtype` F32) or SVM_F64 (`dtype` F64) record after its kind word; R32 in full.
-pub(crate) fn read<'a, V: bytemuck::Pod>(
+/// The SVM (`V` = f32) or SVM_F64 (`V` = f64) record after its kind word; R32 in full.
+pub(crate) fn read<'a, V: Element>(
     p: &mut Parser<'a>,
     stage: u32,
     w: &mut Words<'_>,
-    dtype: Dtype,
 ) -> Result<Svm<'a, V>, FormatError> {
     let n_in = dim("n_in", w.next()?)?;
     let n_classes = dim("n_classes", w.next()?)?;
@@ -252,8 +252,9 @@ pub(crate) fn read<'a, V: bytemuck::Pod>(
             return Err(bad(0, "per-class support counts do not add up to n_sv"));
         }
     }
+    // Both kinds name a section of another dtype "wrong dtype" (`typed_tensor`).
     let support_vectors: &'a [V] =
-        p.typed_tensor(stage, sv_ix, dtype, Some(n_sv64 * u64::from(n_in)))?;
+        p.typed_tensor(stage, sv_ix, V::DTYPE, Some(n_sv64 * u64::from(n_in)))?;
     let coef_rows = if classifier { k - 1 } else { 1 };
     let coef: &'a [f64] = p.typed_tensor(stage, coef_ix, Dtype::F64, Some(coef_rows * n_sv64))?;
     let intercept: &'a [f64] = p.typed_tensor(stage, intercept_ix, Dtype::F64, Some(n_pairs))?;
@@ -266,7 +267,7 @@ pub(crate) fn read<'a, V: bytemuck::Pod>(
         (false, false) => return Err(bad(0, "a regressor has no probabilities")),
         _ => return Err(bad(0, "prob_a and prob_b come together")),
     };
-    let flags = if dtype == Dtype::F64 { w.next()? } else { 0 };
+    let flags = if V::DTYPE == Dtype::F64 { w.next()? } else { 0 };
     if flags & !FLAG_BREAK_TIES != 0 {
         return Err(bad(0, "unknown flag bits"));
     }
@@ -301,17 +302,14 @@ pub(crate) fn read<'a, V: bytemuck::Pod>(
     })
 }
 
-/// The SVM record's payload after its kind word; queues its tensors.
-pub(crate) fn payload(m: &SvmSpec, tensors: &mut Tensors) -> Vec<u32> {
-    let sv = tensors.f32(&m.support_vectors);
-    payload_with(m, sv, tensors)
-}
-
-/// The SVM_F64 record's payload after its kind word; queues its tensors.
-pub(crate) fn payload_f64(m: &SvmSpec<f64>, tensors: &mut Tensors) -> Vec<u32> {
-    let sv = tensors.f64(&m.support_vectors);
+/// The SVM or SVM_F64 record's payload after its kind word (the SVM_F64 record ends with its
+/// flags word); queues its tensors.
+pub(crate) fn payload<V: Element>(m: &SvmSpec<V>, tensors: &mut Tensors) -> Vec<u32> {
+    let sv = V::queue(tensors, &m.support_vectors);
     let mut words = payload_with(m, sv, tensors);
-    words.push(if m.break_ties { FLAG_BREAK_TIES } else { 0 });
+    if V::DTYPE == Dtype::F64 {
+        words.push(if m.break_ties { FLAG_BREAK_TIES } else { 0 });
+    }
     words
 }
 
