@@ -1,7 +1,7 @@
 //! The zero-copy reader: every MUST rule of `docs/FORMAT.md` is checked in [`Apr::parse`].
 
 use crate::error::FormatError;
-use crate::family::{self, Element, Stage};
+use crate::family::{self, Stage};
 use crate::model::{
     InputSchema, InputSpec, Labels, LabelsSpec, MissingValues, ModelSpec, OutputSchema, OutputSpec,
     Precision, Provenance, ProvenanceSpec, Task,
@@ -603,17 +603,7 @@ impl<'a> Parser<'a> {
         self.tensor_ref(stage, section, dtype, count, "wrong dtype")
     }
 
-    /// R23: a reference to an f32 tensor of exactly `count` elements.
-    pub(crate) fn f32_tensor(
-        &mut self,
-        stage: u32,
-        section: u32,
-        count: u64,
-    ) -> Result<&'a [f32], FormatError> {
-        <f32 as Element>::tensor(self, stage, section, count)
-    }
-
-    /// R23 for [`Parser::typed_tensor`] and [`Element::tensor`], which differ only in the
+    /// R23 for [`Parser::typed_tensor`] and [`crate::family::Element::tensor`], which differ only in the
     /// reason they give for a section of another dtype (`wrong_dtype`).
     pub(crate) fn tensor_ref<T: bytemuck::Pod>(
         &mut self,

@@ -71,10 +71,6 @@ impl Tensors {
         self.0.push((dtype, bytes));
         (1 + self.0.len()) as u32
     }
-    /// Queues an f32 tensor.
-    pub(crate) fn f32(&mut self, t: &[f32]) -> u32 {
-        self.pod(Dtype::F32, t)
-    }
     /// Queues a u32 tensor.
     pub(crate) fn u32(&mut self, t: &[u32]) -> u32 {
         self.pod(Dtype::U32, t)

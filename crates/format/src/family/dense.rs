@@ -1,17 +1,19 @@
-//! Dense layers (stage kinds DENSE and DENSE_F64; one or more form an MLP estimator): the
-//! activation, the reader's checks and the writer's record. The stages themselves are
-//! [`Stage::Dense`] and [`Stage::DenseF64`].
+//! Dense layers (stage kinds DENSE and its f64 twin DENSE_F64; one or more form an MLP
+//! estimator): the activation, the reader's checks and the writer's record. The stages
+//! themselves are [`Stage::Dense`] and [`Stage::DenseF64`].
+//!
+//! [`Stage::Dense`]: crate::Stage::Dense
+//! [`Stage::DenseF64`]: crate::Stage::DenseF64
 
 use crate::error::FormatError;
-use crate::family::Stage;
+use crate::family::Element;
 use crate::reader::{dim, Parser, Words};
 use crate::writer::Tensors;
-use crate::Dtype;
 
 /// Words of the record, its kind word included (R20).
 pub(crate) const RECORD_LEN: u32 = 6;
 
-/// The element-wise activation of a [`Stage::Dense`] layer.
+/// The element-wise activation of a [`Stage::Dense`](crate::Stage::Dense) layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
     /// `a(z) = z`.
@@ -44,12 +46,26 @@ impl Activation {
     }
 }
 
-/// The DENSE record after its kind word.
-pub(crate) fn read<'a>(
+/// A dense layer's fields as the record holds them, `T` its element type.
+pub(crate) struct Fields<'a, T> {
+    /// Input width.
+    pub(crate) n_in: u32,
+    /// Output width.
+    pub(crate) n_out: u32,
+    /// Activation.
+    pub(crate) activation: Activation,
+    /// Row-major `n_out × n_in` weights.
+    pub(crate) weights: &'a [T],
+    /// `n_out` biases.
+    pub(crate) bias: &'a [T],
+}
+
+/// The DENSE (`T` = f32) or DENSE_F64 (`T` = f64) record after its kind word.
+pub(crate) fn read<'a, T: Element>(
     p: &mut Parser<'a>,
     stage: u32,
     w: &mut Words<'_>,
-) -> Result<Stage<'a>, FormatError> {
+) -> Result<Fields<'a, T>, FormatError> {
     let n_in = dim("n_in", w.next()?)?;
     let n_out = dim("n_out", w.next()?)?;
     let code = w.next()?;
@@ -57,9 +73,9 @@ pub(crate) fn read<'a>(
         field: "dense.activation",
         value: code,
     })?;
-    let weights = p.f32_tensor(stage, w.next()?, n_in as u64 * n_out as u64)?;
-    let bias = p.f32_tensor(stage, w.next()?, n_out as u64)?;
-    Ok(Stage::Dense {
+    let weights = T::tensor(p, stage, w.next()?, u64::from(n_in) * u64::from(n_out))?;
+    let bias = T::tensor(p, stage, w.next()?, u64::from(n_out))?;
+    Ok(Fields {
         n_in,
         n_out,
         activation,
@@ -68,59 +84,16 @@ pub(crate) fn read<'a>(
     })
 }
 
-/// The DENSE record's payload after its kind word; queues its tensors.
-pub(crate) fn payload(
+/// The DENSE or DENSE_F64 record's payload after its kind word; queues its tensors.
+pub(crate) fn payload<T: Element>(
     n_in: u32,
     n_out: u32,
     activation: Activation,
-    weights: &[f32],
-    bias: &[f32],
+    weights: &[T],
+    bias: &[T],
     tensors: &mut Tensors,
 ) -> Vec<u32> {
-    let w = tensors.f32(weights);
-    let b = tensors.f32(bias);
-    vec![n_in, n_out, activation.code(), w, b]
-}
-
-/// The DENSE_F64 record after its kind word: the same fields, f64 tensors.
-pub(crate) fn read_f64<'a>(
-    p: &mut Parser<'a>,
-    stage: u32,
-    w: &mut Words<'_>,
-) -> Result<Stage<'a>, FormatError> {
-    let n_in = dim("n_in", w.next()?)?;
-    let n_out = dim("n_out", w.next()?)?;
-    let code = w.next()?;
-    let activation = Activation::from_code(code).ok_or(FormatError::UnknownValue {
-        field: "dense.activation",
-        value: code,
-    })?;
-    let weights = p.typed_tensor(
-        stage,
-        w.next()?,
-        Dtype::F64,
-        Some(u64::from(n_in) * u64::from(n_out)),
-    )?;
-    let bias = p.typed_tensor(stage, w.next()?, Dtype::F64, Some(u64::from(n_out)))?;
-    Ok(Stage::DenseF64 {
-        n_in,
-        n_out,
-        activation,
-        weights,
-        bias,
-    })
-}
-
-/// The DENSE_F64 record's payload after its kind word; queues its tensors.
-pub(crate) fn payload_f64(
-    n_in: u32,
-    n_out: u32,
-    activation: Activation,
-    weights: &[f64],
-    bias: &[f64],
-    tensors: &mut Tensors,
-) -> Vec<u32> {
-    let w = tensors.f64(weights);
-    let b = tensors.f64(bias);
+    let w = T::queue(tensors, weights);
+    let b = T::queue(tensors, bias);
     vec![n_in, n_out, activation.code(), w, b]
 }

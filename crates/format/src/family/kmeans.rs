@@ -1,52 +1,38 @@
-//! k-means (stage kinds KMEANS and KMEANS_F64; scikit-learn's `KMeans`): distances to the
-//! centres. The stages themselves are [`Stage::KMeans`] and [`Stage::KMeansF64`].
+//! k-means (stage kinds KMEANS and its f64 twin KMEANS_F64; scikit-learn's `KMeans`):
+//! distances to the centres. The stages themselves are [`Stage::KMeans`] and
+//! [`Stage::KMeansF64`].
+//!
+//! [`Stage::KMeans`]: crate::Stage::KMeans
+//! [`Stage::KMeansF64`]: crate::Stage::KMeansF64
 
 use crate::error::FormatError;
-use crate::family::Stage;
+use crate::family::Element;
 use crate::reader::{dim, Parser, Words};
 use crate::writer::Tensors;
-use crate::Dtype;
 
 /// Words of the record, its kind word included (R20).
 pub(crate) const RECORD_LEN: u32 = 4;
 
-/// The KMEANS record after its kind word.
-pub(crate) fn read<'a>(
+/// The KMEANS (`T` = f32) or KMEANS_F64 (`T` = f64) record after its kind word:
+/// `(n_in, k, centers)`.
+pub(crate) fn read<'a, T: Element>(
     p: &mut Parser<'a>,
     stage: u32,
     w: &mut Words<'_>,
-) -> Result<Stage<'a>, FormatError> {
+) -> Result<(u32, u32, &'a [T]), FormatError> {
     let n_in = dim("n_in", w.next()?)?;
     let k = dim("k", w.next()?)?;
-    let centers = p.f32_tensor(stage, w.next()?, n_in as u64 * k as u64)?;
-    Ok(Stage::KMeans { n_in, k, centers })
+    let centers = T::tensor(p, stage, w.next()?, u64::from(n_in) * u64::from(k))?;
+    Ok((n_in, k, centers))
 }
 
-/// The KMEANS record's payload after its kind word; queues its tensor.
-pub(crate) fn payload(n_in: u32, k: u32, centers: &[f32], tensors: &mut Tensors) -> Vec<u32> {
-    let c = tensors.f32(centers);
-    vec![n_in, k, c]
-}
-
-/// The KMEANS_F64 record after its kind word: the same fields, an f64 tensor.
-pub(crate) fn read_f64<'a>(
-    p: &mut Parser<'a>,
-    stage: u32,
-    w: &mut Words<'_>,
-) -> Result<Stage<'a>, FormatError> {
-    let n_in = dim("n_in", w.next()?)?;
-    let k = dim("k", w.next()?)?;
-    let centers = p.typed_tensor(
-        stage,
-        w.next()?,
-        Dtype::F64,
-        Some(u64::from(n_in) * u64::from(k)),
-    )?;
-    Ok(Stage::KMeansF64 { n_in, k, centers })
-}
-
-/// The KMEANS_F64 record's payload after its kind word; queues its tensor.
-pub(crate) fn payload_f64(n_in: u32, k: u32, centers: &[f64], tensors: &mut Tensors) -> Vec<u32> {
-    let c = tensors.f64(centers);
+/// The KMEANS or KMEANS_F64 record's payload after its kind word; queues its tensor.
+pub(crate) fn payload<T: Element>(
+    n_in: u32,
+    k: u32,
+    centers: &[T],
+    tensors: &mut Tensors,
+) -> Vec<u32> {
+    let c = T::queue(tensors, centers);
     vec![n_in, k, c]
 }

@@ -620,27 +620,34 @@ pub(crate) fn read_stage<'a>(
             value: kind,
         });
     }
+    if let Some(want) = record_len(kind) {
+        need(want)?;
+    }
     match kind {
         stage_kind::STANDARD_SCALER => {
-            need(scaler::RECORD_LEN)?;
-            scaler::read_standard(p, index, w)
+            scaler::read(p, index, w).map(|(mean, scale)| Stage::StandardScaler { mean, scale })
         }
         stage_kind::STANDARD_SCALER_F64 => {
-            need(scaler::RECORD_LEN)?;
-            scaler::read_standard_f64(p, index, w)
+            scaler::read(p, index, w).map(|(mean, scale)| Stage::StandardScalerF64 { mean, scale })
+        }
+        stage_kind::MIN_MAX_SCALER => {
+            scaler::read(p, index, w).map(|(scale, min)| Stage::MinMaxScaler { scale, min })
         }
         stage_kind::MIN_MAX_SCALER_F64 => {
-            need(scaler::RECORD_LEN)?;
-            scaler::read_min_max_f64(p, index, w)
+            scaler::read(p, index, w).map(|(scale, min)| Stage::MinMaxScalerF64 { scale, min })
         }
-        stage_kind::LINEAR => {
-            need(linear::RECORD_LEN)?;
-            linear::read(p, index, w)
-        }
-        stage_kind::LINEAR_F64 => {
-            need(linear::RECORD_LEN)?;
-            linear::read_f64(p, index, w)
-        }
+        stage_kind::LINEAR => linear::read(p, index, w).map(|f| Stage::Linear {
+            n_in: f.n_in,
+            n_out: f.n_out,
+            coef: f.coef,
+            intercept: f.intercept,
+        }),
+        stage_kind::LINEAR_F64 => linear::read(p, index, w).map(|f| Stage::LinearF64 {
+            n_in: f.n_in,
+            n_out: f.n_out,
+            coef: f.coef,
+            intercept: f.intercept,
+        }),
         stage_kind::TREES => {
             // Version 1.1 may add word 12, the node covers (R35).
             if !(len == trees::RECORD_LEN || (p.minor >= 1 && len == trees::RECORD_LEN_COVERS)) {
@@ -655,67 +662,78 @@ pub(crate) fn read_stage<'a>(
             }
             Ok(Stage::Oblivious(oblivious::read(p, index, len, w)?))
         }
-        stage_kind::POST => {
-            need(post::RECORD_LEN)?;
-            post::read(w)
-        }
-        stage_kind::MIN_MAX_SCALER => {
-            need(scaler::RECORD_LEN)?;
-            scaler::read_min_max(p, index, w)
-        }
-        stage_kind::NORMALIZER => {
-            need(normalizer::RECORD_LEN)?;
-            normalizer::read(w)
-        }
+        stage_kind::POST => post::read(w),
+        stage_kind::NORMALIZER => normalizer::read(w),
         stage_kind::IMPUTER => {
-            need(imputer::RECORD_LEN)?;
-            imputer::read(p, index, w)
-        }
-        stage_kind::PCA => {
-            need(pca::RECORD_LEN)?;
-            pca::read(p, index, w)
-        }
-        stage_kind::PCA_F64 => {
-            need(pca::RECORD_LEN)?;
-            pca::read_f64(p, index, w)
-        }
-        stage_kind::DENSE => {
-            need(dense::RECORD_LEN)?;
-            dense::read(p, index, w)
-        }
-        stage_kind::DENSE_F64 => {
-            need(dense::RECORD_LEN)?;
-            dense::read_f64(p, index, w)
-        }
-        stage_kind::SVM => {
-            need(svm::RECORD_LEN)?;
-            Ok(Stage::Svm(svm::read(p, index, w)?))
-        }
-        stage_kind::SVM_F64 => {
-            need(svm::RECORD_LEN_F64)?;
-            Ok(Stage::SvmF64(svm::read(p, index, w)?))
+            imputer::read(p, index, w).map(|(missing, fill)| Stage::Imputer { missing, fill })
         }
         stage_kind::IMPUTER_F64 => {
-            need(imputer::RECORD_LEN_F64)?;
-            imputer::read_f64(p, index, w)
+            imputer::read(p, index, w).map(|(missing, fill)| Stage::ImputerF64 { missing, fill })
         }
+        stage_kind::PCA => pca::read(p, index, w).map(|f| Stage::Pca {
+            n_in: f.n_in,
+            n_out: f.n_out,
+            mean: f.mean,
+            components: f.components,
+            whiten: f.whiten,
+        }),
+        stage_kind::PCA_F64 => pca::read(p, index, w).map(|f| Stage::PcaF64 {
+            n_in: f.n_in,
+            n_out: f.n_out,
+            mean: f.mean,
+            components: f.components,
+            whiten: f.whiten,
+        }),
+        stage_kind::DENSE => dense::read(p, index, w).map(|f| Stage::Dense {
+            n_in: f.n_in,
+            n_out: f.n_out,
+            activation: f.activation,
+            weights: f.weights,
+            bias: f.bias,
+        }),
+        stage_kind::DENSE_F64 => dense::read(p, index, w).map(|f| Stage::DenseF64 {
+            n_in: f.n_in,
+            n_out: f.n_out,
+            activation: f.activation,
+            weights: f.weights,
+            bias: f.bias,
+        }),
+        stage_kind::SVM => svm::read(p, index, w).map(Stage::Svm),
+        stage_kind::SVM_F64 => svm::read(p, index, w).map(Stage::SvmF64),
         stage_kind::KMEANS => {
-            need(kmeans::RECORD_LEN)?;
-            kmeans::read(p, index, w)
+            kmeans::read(p, index, w).map(|(n_in, k, centers)| Stage::KMeans { n_in, k, centers })
         }
-        stage_kind::KMEANS_F64 => {
-            need(kmeans::RECORD_LEN)?;
-            kmeans::read_f64(p, index, w)
-        }
-        stage_kind::GAUSSIAN_NB => {
-            need(naive_bayes::RECORD_LEN)?;
-            naive_bayes::read(p, index, w)
-        }
+        stage_kind::KMEANS_F64 => kmeans::read(p, index, w)
+            .map(|(n_in, k, centers)| Stage::KMeansF64 { n_in, k, centers }),
+        stage_kind::GAUSSIAN_NB => naive_bayes::read(p, index, w),
         value => Err(FormatError::UnknownValue {
             field: "stage_kind",
             value,
         }),
     }
+}
+
+/// The length in words a STAGE record of `kind` has (R20), `None` for a kind whose record
+/// has optional words (trees, oblivious) or an unknown kind.
+fn record_len(kind: u32) -> Option<u32> {
+    Some(match kind {
+        stage_kind::STANDARD_SCALER
+        | stage_kind::STANDARD_SCALER_F64
+        | stage_kind::MIN_MAX_SCALER
+        | stage_kind::MIN_MAX_SCALER_F64 => scaler::RECORD_LEN,
+        stage_kind::LINEAR | stage_kind::LINEAR_F64 => linear::RECORD_LEN,
+        stage_kind::POST => post::RECORD_LEN,
+        stage_kind::NORMALIZER => normalizer::RECORD_LEN,
+        stage_kind::IMPUTER => imputer::RECORD_LEN,
+        stage_kind::IMPUTER_F64 => imputer::RECORD_LEN_F64,
+        stage_kind::PCA | stage_kind::PCA_F64 => pca::RECORD_LEN,
+        stage_kind::DENSE | stage_kind::DENSE_F64 => dense::RECORD_LEN,
+        stage_kind::SVM => svm::RECORD_LEN,
+        stage_kind::SVM_F64 => svm::RECORD_LEN_F64,
+        stage_kind::KMEANS | stage_kind::KMEANS_F64 => kmeans::RECORD_LEN,
+        stage_kind::GAUSSIAN_NB => naive_bayes::RECORD_LEN,
+        _ => return None,
+    })
 }
 
 /// The STAGE record's payload (kind word first) for `s`; queues its tensors.
@@ -726,11 +744,11 @@ pub(crate) fn payload(s: &StageSpec, t: &mut Tensors) -> Vec<u32> {
         }
         StageSpec::StandardScalerF64 { mean, scale } => (
             stage_kind::STANDARD_SCALER_F64,
-            scaler::payload_f64(mean, scale, t),
+            scaler::payload(mean, scale, t),
         ),
         StageSpec::MinMaxScalerF64 { scale, min } => (
             stage_kind::MIN_MAX_SCALER_F64,
-            scaler::payload_f64(scale, min, t),
+            scaler::payload(scale, min, t),
         ),
         StageSpec::Linear {
             n_in,
@@ -748,7 +766,7 @@ pub(crate) fn payload(s: &StageSpec, t: &mut Tensors) -> Vec<u32> {
             intercept,
         } => (
             stage_kind::LINEAR_F64,
-            linear::payload_f64(*n_in, *n_out, coef, intercept, t),
+            linear::payload(*n_in, *n_out, coef, intercept, t),
         ),
         StageSpec::Trees(tr) => (stage_kind::TREES, trees::payload(tr, t)),
         StageSpec::Oblivious(o) => (stage_kind::OBLIVIOUS, oblivious::payload(o, t)),
@@ -780,7 +798,7 @@ pub(crate) fn payload(s: &StageSpec, t: &mut Tensors) -> Vec<u32> {
             whiten,
         } => (
             stage_kind::PCA_F64,
-            pca::payload_f64(*n_in, *n_out, mean, components, whiten.as_deref(), t),
+            pca::payload(*n_in, *n_out, mean, components, whiten.as_deref(), t),
         ),
         StageSpec::Dense {
             n_in,
@@ -800,20 +818,19 @@ pub(crate) fn payload(s: &StageSpec, t: &mut Tensors) -> Vec<u32> {
             bias,
         } => (
             stage_kind::DENSE_F64,
-            dense::payload_f64(*n_in, *n_out, *activation, weights, bias, t),
+            dense::payload(*n_in, *n_out, *activation, weights, bias, t),
         ),
         StageSpec::Svm(m) => (stage_kind::SVM, svm::payload(m, t)),
         StageSpec::SvmF64(m) => (stage_kind::SVM_F64, svm::payload(m, t)),
-        StageSpec::ImputerF64 { missing, fill } => (
-            stage_kind::IMPUTER_F64,
-            imputer::payload_f64(*missing, fill, t),
-        ),
+        StageSpec::ImputerF64 { missing, fill } => {
+            (stage_kind::IMPUTER_F64, imputer::payload(*missing, fill, t))
+        }
         StageSpec::KMeans { n_in, k, centers } => {
             (stage_kind::KMEANS, kmeans::payload(*n_in, *k, centers, t))
         }
         StageSpec::KMeansF64 { n_in, k, centers } => (
             stage_kind::KMEANS_F64,
-            kmeans::payload_f64(*n_in, *k, centers, t),
+            kmeans::payload(*n_in, *k, centers, t),
         ),
         StageSpec::GaussianNb {
             n_in,

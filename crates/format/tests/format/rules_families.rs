@@ -225,13 +225,17 @@ fn r30_bad_imputer() {
             FormatError::BadImputer { stage: 0, index: 1 }
         );
     }
-    // The missing marker may be any value: a number marks missing entries by equality.
-    let mut spec = transformer();
-    spec.stages[0] = StageSpec::Imputer {
-        missing: -1.0,
-        fill: vec![0.0; 3],
-    };
-    write(&spec).unwrap();
+    // The missing marker may be any value: a number marks missing entries by equality. An
+    // infinite marker too: R30 refuses one only in an imputer_f64, whose generic reader is
+    // shared with this kind.
+    for missing in [-1.0, f32::INFINITY] {
+        let mut spec = transformer();
+        spec.stages[0] = StageSpec::Imputer {
+            missing,
+            fill: vec![0.0; 3],
+        };
+        write(&spec).unwrap();
+    }
 }
 
 #[test]
