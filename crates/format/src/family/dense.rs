@@ -6,8 +6,8 @@
 //! [`Stage::DenseF64`]: crate::Stage::DenseF64
 
 use crate::error::FormatError;
-use crate::family::Element;
-use crate::reader::{dim, Parser, Words};
+use crate::family::{linear, Element};
+use crate::reader::{Parser, Words};
 use crate::writer::Tensors;
 
 /// Words of the record, its kind word included (R20).
@@ -46,42 +46,21 @@ impl Activation {
     }
 }
 
-/// A dense layer's fields as the record holds them, `T` its element type.
-pub(crate) struct Fields<'a, T> {
-    /// Input width.
-    pub(crate) n_in: u32,
-    /// Output width.
-    pub(crate) n_out: u32,
-    /// Activation.
-    pub(crate) activation: Activation,
-    /// Row-major `n_out × n_in` weights.
-    pub(crate) weights: &'a [T],
-    /// `n_out` biases.
-    pub(crate) bias: &'a [T],
-}
-
-/// The DENSE (`T` = f32) or DENSE_F64 (`T` = f64) record after its kind word.
+/// The DENSE (`T` = f32) or DENSE_F64 (`T` = f64) record after its kind word: the record of
+/// a linear model with the activation after its widths.
 pub(crate) fn read<'a, T: Element>(
     p: &mut Parser<'a>,
     stage: u32,
     w: &mut Words<'_>,
-) -> Result<Fields<'a, T>, FormatError> {
-    let n_in = dim("n_in", w.next()?)?;
-    let n_out = dim("n_out", w.next()?)?;
+) -> Result<(Activation, linear::Fields<'a, T>), FormatError> {
+    let (n_in, n_out) = linear::read_dims(w)?;
     let code = w.next()?;
     let activation = Activation::from_code(code).ok_or(FormatError::UnknownValue {
         field: "dense.activation",
         value: code,
     })?;
-    let weights = T::tensor(p, stage, w.next()?, u64::from(n_in) * u64::from(n_out))?;
-    let bias = T::tensor(p, stage, w.next()?, u64::from(n_out))?;
-    Ok(Fields {
-        n_in,
-        n_out,
-        activation,
-        weights,
-        bias,
-    })
+    let fields = linear::read_tensors(p, stage, w, n_in, n_out)?;
+    Ok((activation, fields))
 }
 
 /// The DENSE or DENSE_F64 record's payload after its kind word; queues its tensors.
@@ -93,7 +72,6 @@ pub(crate) fn payload<T: Element>(
     bias: &[T],
     tensors: &mut Tensors,
 ) -> Vec<u32> {
-    let w = T::queue(tensors, weights);
-    let b = T::queue(tensors, bias);
+    let [w, b] = linear::queue_tensors(weights, bias, tensors);
     vec![n_in, n_out, activation.code(), w, b]
 }

@@ -13,15 +13,16 @@ use crate::writer::Tensors;
 /// Words of the record, its kind word included (R20).
 pub(crate) const RECORD_LEN: u32 = 5;
 
-/// A linear model's fields as the record holds them, `T` its element type.
+/// An affine map's fields as the record holds them, `T` its element type: a linear model's,
+/// and a dense layer's but for its activation.
 pub(crate) struct Fields<'a, T> {
     /// Input width.
     pub(crate) n_in: u32,
     /// Output width.
     pub(crate) n_out: u32,
-    /// Row-major `n_out × n_in` coefficients.
+    /// Row-major `n_out × n_in` coefficients (a dense layer's weights).
     pub(crate) coef: &'a [T],
-    /// `n_out` intercepts.
+    /// `n_out` intercepts (a dense layer's biases).
     pub(crate) intercept: &'a [T],
 }
 
@@ -31,8 +32,25 @@ pub(crate) fn read<'a, T: Element>(
     stage: u32,
     w: &mut Words<'_>,
 ) -> Result<Fields<'a, T>, FormatError> {
+    let (n_in, n_out) = read_dims(w)?;
+    read_tensors(p, stage, w, n_in, n_out)
+}
+
+/// The `n_in` and `n_out` words that open a linear or a dense record (R22).
+pub(crate) fn read_dims(w: &mut Words<'_>) -> Result<(u32, u32), FormatError> {
     let n_in = dim("n_in", w.next()?)?;
     let n_out = dim("n_out", w.next()?)?;
+    Ok((n_in, n_out))
+}
+
+/// The coefficient and intercept words that close a linear or a dense record (R23).
+pub(crate) fn read_tensors<'a, T: Element>(
+    p: &mut Parser<'a>,
+    stage: u32,
+    w: &mut Words<'_>,
+    n_in: u32,
+    n_out: u32,
+) -> Result<Fields<'a, T>, FormatError> {
     let coef = T::tensor(p, stage, w.next()?, u64::from(n_in) * u64::from(n_out))?;
     let intercept = T::tensor(p, stage, w.next()?, u64::from(n_out))?;
     Ok(Fields {
@@ -51,7 +69,16 @@ pub(crate) fn payload<T: Element>(
     intercept: &[T],
     tensors: &mut Tensors,
 ) -> Vec<u32> {
-    let c = T::queue(tensors, coef);
-    let i = T::queue(tensors, intercept);
+    let [c, i] = queue_tensors(coef, intercept, tensors);
     vec![n_in, n_out, c, i]
+}
+
+/// Queues the coefficients and the intercepts of a linear or a dense record; returns their
+/// section indices.
+pub(crate) fn queue_tensors<T: Element>(
+    coef: &[T],
+    intercept: &[T],
+    tensors: &mut Tensors,
+) -> [u32; 2] {
+    [T::queue(tensors, coef), T::queue(tensors, intercept)]
 }

@@ -684,19 +684,19 @@ pub(crate) fn read_stage<'a>(
             components: f.components,
             whiten: f.whiten,
         }),
-        stage_kind::DENSE => dense::read(p, index, w).map(|f| Stage::Dense {
+        stage_kind::DENSE => dense::read(p, index, w).map(|(activation, f)| Stage::Dense {
             n_in: f.n_in,
             n_out: f.n_out,
-            activation: f.activation,
-            weights: f.weights,
-            bias: f.bias,
+            activation,
+            weights: f.coef,
+            bias: f.intercept,
         }),
-        stage_kind::DENSE_F64 => dense::read(p, index, w).map(|f| Stage::DenseF64 {
+        stage_kind::DENSE_F64 => dense::read(p, index, w).map(|(activation, f)| Stage::DenseF64 {
             n_in: f.n_in,
             n_out: f.n_out,
-            activation: f.activation,
-            weights: f.weights,
-            bias: f.bias,
+            activation,
+            weights: f.coef,
+            bias: f.intercept,
         }),
         stage_kind::SVM => svm::read(p, index, w).map(Stage::Svm),
         stage_kind::SVM_F64 => svm::read(p, index, w).map(Stage::SvmF64),
