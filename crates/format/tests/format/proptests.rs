@@ -127,19 +127,19 @@ fn build_family(
                 width,
                 norm: [Norm::L1, Norm::L2, Norm::Max][usize::from(arg % 3)],
             },
-            7 => {
-                let n_out = 1 + u32::from(arg) % width;
-                let whiten = (arg % 2 == 0).then(|| pos64.take(n_out as usize));
-                let s = StageSpec::PcaF64 {
-                    n_in: width,
+            7 => pca(
+                &mut width,
+                arg,
+                d,
+                pos64,
+                |n_in, n_out, mean, components, whiten| StageSpec::PcaF64 {
+                    n_in,
                     n_out,
-                    mean: d.take(w),
-                    components: d.take(w * n_out as usize),
+                    mean,
+                    components,
                     whiten,
-                };
-                width = n_out;
-                s
-            }
+                },
+            ),
             6 => StageSpec::MinMaxScalerF64 {
                 scale: d.take(w),
                 min: d.take(w),
@@ -160,19 +160,19 @@ fn build_family(
                     .map(|v| v.clamp(-1e30, 1e30))
                     .collect(),
             },
-            _ => {
-                let n_out = 1 + u32::from(arg) % width;
-                let whiten = (arg % 2 == 0).then(|| pos.take(n_out as usize));
-                let s = StageSpec::Pca {
-                    n_in: width,
+            _ => pca(
+                &mut width,
+                arg,
+                f,
+                pos,
+                |n_in, n_out, mean, components, whiten| StageSpec::Pca {
+                    n_in,
                     n_out,
-                    mean: f.take(w),
-                    components: f.take(w * n_out as usize),
+                    mean,
+                    components,
                     whiten,
-                };
-                width = n_out;
-                s
-            }
+                },
+            ),
         });
     }
     let w = width as usize;
@@ -189,95 +189,30 @@ fn build_family(
             (stages, Task::Transform, width)
         }
         1 => {
-            let (h, o) = (sh.hidden, sh.n_out);
-            let activation = [
-                Activation::Identity,
-                Activation::Relu,
-                Activation::Tanh,
-                Activation::Logistic,
-            ][usize::from(sh.act)];
-            stages.push(StageSpec::Dense {
-                n_in: width,
-                n_out: h,
-                activation,
-                weights: f.take(w * h as usize),
-                bias: f.take(h as usize),
-            });
-            stages.push(StageSpec::Dense {
-                n_in: h,
-                n_out: o,
-                activation: Activation::Identity,
-                weights: f.take((h * o) as usize),
-                bias: f.take(o as usize),
-            });
-            match (sh.probs, o) {
-                (true, 1) => {
-                    stages.push(StageSpec::Post(PostTransform::BinaryLogistic));
-                    (stages, Task::Classification, 2)
-                }
-                (true, n) => {
-                    stages.push(StageSpec::Post(PostTransform::Softmax));
-                    (stages, Task::Classification, n)
-                }
-                (false, n) => (stages, Task::Regression, n),
-            }
+            stages.extend(mlp(
+                sh,
+                width,
+                f,
+                |n_in, n_out, activation, weights, bias| StageSpec::Dense {
+                    n_in,
+                    n_out,
+                    activation,
+                    weights,
+                    bias,
+                },
+            ));
+            scores(stages, sh.probs, sh.n_out)
         }
         2 => {
-            let classifier = k >= 2;
-            let n_sv = if classifier {
-                k as usize * sh.per_class
-            } else {
-                sh.per_class
-            };
-            let pairs = if classifier {
-                (k * (k - 1) / 2) as usize
-            } else {
-                1
-            };
-            let rows = if classifier { k as usize - 1 } else { 1 };
-            let probs = sh.probs && classifier;
-            if sh.per_class % 2 == 1 {
+            let n_sv = if k >= 2 { k as usize } else { 1 } * sh.per_class;
+            stages.push(if sh.per_class % 2 == 1 {
                 // svm_f64: f64 support vectors, break_ties on some of the multi-class ones.
-                stages.push(StageSpec::SvmF64(SvmSpec {
-                    n_in: width,
-                    n_classes: k,
-                    kernel: sh.kernel,
-                    n_support: if classifier {
-                        vec![sh.per_class as u32; k as usize]
-                    } else {
-                        Vec::new()
-                    },
-                    support_vectors: d.take(n_sv * w),
-                    coef: d.take(rows * n_sv),
-                    intercept: d.take(pairs),
-                    prob_a: if probs { d.take(pairs) } else { Vec::new() },
-                    break_ties: k >= 3 && sh.act % 2 == 0,
-                    prob_b: if probs { d.take(pairs) } else { Vec::new() },
-                }));
-                let task = if classifier {
-                    Task::Classification
-                } else {
-                    Task::Regression
-                };
-                return (stages, task, k);
-            }
-            stages.push(StageSpec::Svm(SvmSpec {
-                n_in: width,
-                n_classes: k,
-                kernel: sh.kernel,
-                n_support: if classifier {
-                    vec![sh.per_class as u32; k as usize]
-                } else {
-                    Vec::new()
-                },
-                support_vectors: f.take(n_sv * w),
-                coef: d.take(rows * n_sv),
-                intercept: d.take(pairs),
-                prob_a: if probs { d.take(pairs) } else { Vec::new() },
-                break_ties: false,
-                prob_b: if probs { d.take(pairs) } else { Vec::new() },
-            }));
-            let task = if classifier {
+                let sv = d.take(n_sv * w);
+                StageSpec::SvmF64(svm(sh, width, sv, d, k >= 3 && sh.act % 2 == 0))
+            } else {
+                StageSpec::Svm(svm(sh, width, f.take(n_sv * w), d, false))
+            });
+            let task = if k >= 2 {
                 Task::Classification
             } else {
                 Task::Regression
@@ -302,28 +237,19 @@ fn build_family(
             (stages, Task::Classification, k)
         }
         6 => {
-            let (h, o) = (sh.hidden, sh.n_out);
-            let activation = [
-                Activation::Identity,
-                Activation::Relu,
-                Activation::Tanh,
-                Activation::Logistic,
-            ][usize::from(sh.act)];
-            stages.push(StageSpec::DenseF64 {
-                n_in: width,
-                n_out: h,
-                activation,
-                weights: d.take(w * h as usize),
-                bias: d.take(h as usize),
-            });
-            stages.push(StageSpec::DenseF64 {
-                n_in: h,
-                n_out: o,
-                activation: Activation::Identity,
-                weights: d.take((h * o) as usize),
-                bias: d.take(o as usize),
-            });
-            (stages, Task::Regression, o)
+            stages.extend(mlp(
+                sh,
+                width,
+                d,
+                |n_in, n_out, activation, weights, bias| StageSpec::DenseF64 {
+                    n_in,
+                    n_out,
+                    activation,
+                    weights,
+                    bias,
+                },
+            ));
+            (stages, Task::Regression, sh.n_out)
         }
         5 => {
             let o = sh.n_out;
@@ -333,17 +259,7 @@ fn build_family(
                 coef: d.take(w * o as usize),
                 intercept: d.take(o as usize),
             });
-            match (sh.probs, o) {
-                (true, 1) => {
-                    stages.push(StageSpec::Post(PostTransform::BinaryLogistic));
-                    (stages, Task::Classification, 2)
-                }
-                (true, n) => {
-                    stages.push(StageSpec::Post(PostTransform::Softmax));
-                    (stages, Task::Classification, n)
-                }
-                (false, n) => (stages, Task::Regression, n),
-            }
+            scores(stages, sh.probs, o)
         }
         _ => {
             let k = k.max(2);
@@ -361,6 +277,113 @@ fn build_family(
             }
             (stages, Task::Classification, k)
         }
+    }
+}
+
+/// A PCA of `width` inputs (then `width` becomes its output width) from `data`, whitening
+/// by values from `pos` on even `arg`s; `make` picks the stage kind (f32 or f64).
+fn pca<T: Copy>(
+    width: &mut u32,
+    arg: u8,
+    data: &mut Pool<T>,
+    pos: &mut Pool<T>,
+    make: impl FnOnce(u32, u32, Vec<T>, Vec<T>, Option<Vec<T>>) -> StageSpec,
+) -> StageSpec {
+    let (n_in, w) = (*width, *width as usize);
+    let n_out = 1 + u32::from(arg) % n_in;
+    let whiten = (arg % 2 == 0).then(|| pos.take(n_out as usize));
+    *width = n_out;
+    make(
+        n_in,
+        n_out,
+        data.take(w),
+        data.take(w * n_out as usize),
+        whiten,
+    )
+}
+
+/// An MLP's two layers, `width → hidden → n_out`, the first with the shape's activation, the
+/// second the identity; `make` picks the stage kind (f32 or f64).
+fn mlp<T: Copy>(
+    sh: &Shape,
+    width: u32,
+    pool: &mut Pool<T>,
+    make: impl Fn(u32, u32, Activation, Vec<T>, Vec<T>) -> StageSpec,
+) -> [StageSpec; 2] {
+    let (h, o) = (sh.hidden, sh.n_out);
+    let activation = [
+        Activation::Identity,
+        Activation::Relu,
+        Activation::Tanh,
+        Activation::Logistic,
+    ][usize::from(sh.act)];
+    let first = make(
+        width,
+        h,
+        activation,
+        pool.take(width as usize * h as usize),
+        pool.take(h as usize),
+    );
+    let second = make(
+        h,
+        o,
+        Activation::Identity,
+        pool.take((h * o) as usize),
+        pool.take(o as usize),
+    );
+    [first, second]
+}
+
+/// An SVM of `sh.k` classes (a regressor for 1) over `width` inputs with these support
+/// vectors (f32 or f64), its f64 fields from `d`.
+fn svm<V>(
+    sh: &Shape,
+    width: u32,
+    support_vectors: Vec<V>,
+    d: &mut Pool<f64>,
+    break_ties: bool,
+) -> SvmSpec<V> {
+    let k = sh.k;
+    let classifier = k >= 2;
+    let n_sv = if classifier { k as usize } else { 1 } * sh.per_class;
+    let pairs = if classifier {
+        (k * (k - 1) / 2) as usize
+    } else {
+        1
+    };
+    let rows = if classifier { k as usize - 1 } else { 1 };
+    let probs = sh.probs && classifier;
+    SvmSpec {
+        n_in: width,
+        n_classes: k,
+        kernel: sh.kernel,
+        n_support: if classifier {
+            vec![sh.per_class as u32; k as usize]
+        } else {
+            Vec::new()
+        },
+        support_vectors,
+        coef: d.take(rows * n_sv),
+        intercept: d.take(pairs),
+        prob_a: if probs { d.take(pairs) } else { Vec::new() },
+        break_ties,
+        prob_b: if probs { d.take(pairs) } else { Vec::new() },
+    }
+}
+
+/// An estimator of `n` scores: a regression, or with `probs` a classification through a
+/// binary logistic (one score) or a softmax.
+fn scores(mut stages: Vec<StageSpec>, probs: bool, n: u32) -> (Vec<StageSpec>, Task, u32) {
+    match (probs, n) {
+        (true, 1) => {
+            stages.push(StageSpec::Post(PostTransform::BinaryLogistic));
+            (stages, Task::Classification, 2)
+        }
+        (true, n) => {
+            stages.push(StageSpec::Post(PostTransform::Softmax));
+            (stages, Task::Classification, n)
+        }
+        (false, n) => (stages, Task::Regression, n),
     }
 }
 
@@ -388,29 +411,39 @@ fn family_spec() -> impl Strategy<Value = ModelSpec> {
             (sh.n_features, sh.nan, stages, task, n_outputs)
         })
         .prop_flat_map(|(n_features, nan, stages, task, n_outputs)| {
-            let no = n_outputs as usize;
-            let labels = match task {
-                Task::Classification => labels(no).boxed(),
-                _ => Just(LabelsSpec::None).boxed(),
-            };
-            (names(n_features as usize), names(no), labels, provenance()).prop_map(
-                move |(feature_names, output_names, labels, provenance)| {
-                    ModelSpecBuilder::new(n_features)
-                        .missing(if nan {
-                            MissingValues::Nan
-                        } else {
-                            MissingValues::Reject
-                        })
-                        .feature_names(feature_names)
-                        .task(task, n_outputs)
-                        .labels(labels)
-                        .output_names(output_names)
-                        .provenance(provenance)
-                        .stages(stages.clone())
-                        .build()
-                },
-            )
+            around(n_features, nan, task, n_outputs)
+                .prop_map(move |builder| builder.stages(stages.clone()).build())
         })
+}
+
+/// What surrounds a spec's stages, drawn: feature and output names, labels for a
+/// classification, the provenance. A builder waiting for its stages.
+fn around(
+    n_features: u32,
+    nan: bool,
+    task: Task,
+    n_outputs: u32,
+) -> impl Strategy<Value = ModelSpecBuilder> {
+    let no = n_outputs as usize;
+    let labels = match task {
+        Task::Classification => labels(no).boxed(),
+        _ => Just(LabelsSpec::None).boxed(),
+    };
+    (names(n_features as usize), names(no), labels, provenance()).prop_map(
+        move |(feature_names, output_names, labels, provenance)| {
+            ModelSpecBuilder::new(n_features)
+                .missing(if nan {
+                    MissingValues::Nan
+                } else {
+                    MissingValues::Reject
+                })
+                .feature_names(feature_names)
+                .task(task, n_outputs)
+                .labels(labels)
+                .output_names(output_names)
+                .provenance(provenance)
+        },
+    )
 }
 
 /// Tensor sections a stage writes.
@@ -461,7 +494,6 @@ fn linear_spec() -> impl Strategy<Value = ModelSpec> {
                 n_outputs,
             } = head.parts();
             let nf = n_features as usize;
-            let no = n_outputs as usize;
             let scaler = if scaler {
                 (weights(nf), weights(nf))
                     .prop_map(|(mean, scale)| Some(StageSpec::StandardScaler { mean, scale }))
@@ -477,28 +509,12 @@ fn linear_spec() -> impl Strategy<Value = ModelSpec> {
                     intercept,
                 },
             );
-            let labels = match task {
-                Task::Classification => labels(no).boxed(),
-                _ => Just(LabelsSpec::None).boxed(),
-            };
-            (names(nf), names(no), labels, provenance(), scaler, linear).prop_map(
-                move |(feature_names, output_names, labels, provenance, scaler, linear)| {
+            (around(n_features, nan, task, n_outputs), scaler, linear).prop_map(
+                move |(builder, scaler, linear)| {
                     let mut stages: Vec<StageSpec> = scaler.into_iter().collect();
                     stages.push(linear);
                     stages.extend(post.map(StageSpec::Post));
-                    ModelSpecBuilder::new(n_features)
-                        .missing(if nan {
-                            MissingValues::Nan
-                        } else {
-                            MissingValues::Reject
-                        })
-                        .feature_names(feature_names)
-                        .task(task, n_outputs)
-                        .labels(labels)
-                        .output_names(output_names)
-                        .provenance(provenance)
-                        .stages(stages)
-                        .build()
+                    builder.stages(stages).build()
                 },
             )
         },
