@@ -285,3 +285,58 @@ pub fn broken_strings(spec: &ModelSpec, f: impl FnOnce(&mut Vec<u8>)) -> FormatE
     f(&mut parts.sections[parts.strings as usize].2);
     parse(&parts.assemble()).expect_err("the patched file must be refused")
 }
+
+/// An SVC over 2 features, 3 classes with 1, 2 and 1 support vectors (`support_vectors`,
+/// f32 or f64), an rbf kernel of this `gamma`, probabilities.
+pub fn svc3<V>(gamma: f64, support_vectors: Vec<V>, break_ties: bool) -> SvmSpec<V> {
+    SvmSpec {
+        n_in: 2,
+        n_classes: 3,
+        kernel: Kernel::Rbf { gamma },
+        n_support: vec![1, 2, 1],
+        support_vectors,
+        coef: vec![1.0, 0.5, -0.5, 1.0, -1.0, 0.25, 0.75, -0.25],
+        intercept: vec![0.1, -0.2, 0.3],
+        prob_a: vec![-1.5, -2.0, -1.0],
+        break_ties,
+        prob_b: vec![0.1, 0.0, -0.1],
+    }
+}
+
+/// An SVR over 2 features with two support vectors (`support_vectors`, f32 or f64) and a
+/// cubic polynomial kernel.
+pub fn svr<V>(support_vectors: Vec<V>) -> SvmSpec<V> {
+    SvmSpec {
+        n_in: 2,
+        n_classes: 1,
+        kernel: Kernel::Poly {
+            gamma: 0.5,
+            coef0: 1.0,
+            degree: 3,
+        },
+        n_support: Vec::new(),
+        support_vectors,
+        coef: vec![0.5, -0.5],
+        intercept: vec![2.0],
+        prob_a: Vec::new(),
+        break_ties: false,
+        prob_b: Vec::new(),
+    }
+}
+
+/// The index of the kind word of the first STAGE record of `kind` among the manifest words.
+pub fn stage_word(words: &[u32], kind: u32) -> usize {
+    let mut i = 0;
+    while i + 2 < words.len() {
+        if words[i] == 4 && words[i + 2] == kind {
+            return i + 2;
+        }
+        i += 2 + words[i + 1] as usize;
+    }
+    panic!("no stage of kind {kind}")
+}
+
+/// The minor format version a written file declares.
+pub fn minor(file: &[u8]) -> u16 {
+    u16::from_le_bytes([file[6], file[7]])
+}

@@ -1,6 +1,7 @@
 //! The output precision (version 1.1): written only when it is f64, read back as written;
 //! a file without it (1.0) answers in f32.
 
+use crate::common::minor;
 use icebreak_format::testing::ModelSpecBuilder;
 use icebreak_format::*;
 
@@ -16,10 +17,6 @@ fn linear(precision: Precision) -> ModelSpec {
         .build();
     s.output.precision = precision;
     s
-}
-
-fn minor(file: &[u8]) -> u16 {
-    u16::from_le_bytes([file[6], file[7]])
 }
 
 #[test]

@@ -50,18 +50,7 @@ fn transformer() -> ModelSpec {
 
 /// An SVC over 2 features, 3 classes with 1, 2 and 1 support vectors, rbf, probabilities.
 fn svc_spec() -> SvmSpec {
-    SvmSpec {
-        n_in: 2,
-        n_classes: 3,
-        kernel: Kernel::Rbf { gamma: 0.5 },
-        n_support: vec![1, 2, 1],
-        support_vectors: vec![0.0, 1.0, 1.0, 0.0, 1.0, 1.0, -1.0, 0.5],
-        coef: vec![1.0, 0.5, -0.5, 1.0, -1.0, 0.25, 0.75, -0.25],
-        intercept: vec![0.1, -0.2, 0.3],
-        prob_a: vec![-1.5, -2.0, -1.0],
-        break_ties: false,
-        prob_b: vec![0.1, 0.0, -0.1],
-    }
+    svc3(0.5, vec![0.0, 1.0, 1.0, 0.0, 1.0, 1.0, -1.0, 0.5], false)
 }
 
 fn svc(m: SvmSpec) -> ModelSpec {
@@ -75,22 +64,7 @@ fn svc(m: SvmSpec) -> ModelSpec {
 }
 
 fn svr_spec() -> SvmSpec {
-    SvmSpec {
-        n_in: 2,
-        n_classes: 1,
-        kernel: Kernel::Poly {
-            gamma: 0.5,
-            coef0: 1.0,
-            degree: 3,
-        },
-        n_support: Vec::new(),
-        support_vectors: vec![0.0, 1.0, 1.0, 0.0],
-        coef: vec![0.5, -0.5],
-        intercept: vec![2.0],
-        prob_a: Vec::new(),
-        break_ties: false,
-        prob_b: Vec::new(),
-    }
+    svr(vec![0.0, 1.0, 1.0, 0.0])
 }
 
 fn naive_bayes() -> ModelSpec {
@@ -149,18 +123,6 @@ fn kmeans(k: u32, n_outputs: u32) -> ModelSpec {
         Task::Classification,
         n_outputs,
     )
-}
-
-/// The index of the kind word of the first STAGE record of `kind`.
-fn stage_word(words: &[u32], kind: u32) -> usize {
-    let mut i = 0;
-    while i + 2 < words.len() {
-        if words[i] == 4 && words[i + 2] == kind {
-            return i + 2;
-        }
-        i += 2 + words[i + 1] as usize;
-    }
-    panic!("no stage of kind {kind}")
 }
 
 fn write_err(spec: &ModelSpec) -> FormatError {

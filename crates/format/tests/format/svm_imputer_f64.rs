@@ -9,37 +9,15 @@ use icebreak_format::*;
 /// An SVC over 2 features, 3 classes with 1, 2 and 1 support vectors, rbf, probabilities,
 /// f64 support vectors that f32 cannot hold.
 fn svc_f64() -> SvmSpec<f64> {
-    SvmSpec {
-        n_in: 2,
-        n_classes: 3,
-        kernel: Kernel::Rbf { gamma: 0.1 },
-        n_support: vec![1, 2, 1],
-        support_vectors: vec![0.1, 1.0 / 3.0, 1e-300, 0.0, 1.0, 1.0, -1.0, 0.5],
-        coef: vec![1.0, 0.5, -0.5, 1.0, -1.0, 0.25, 0.75, -0.25],
-        intercept: vec![0.1, -0.2, 0.3],
-        prob_a: vec![-1.5, -2.0, -1.0],
-        prob_b: vec![0.1, 0.0, -0.1],
-        break_ties: true,
-    }
+    svc3(
+        0.1,
+        vec![0.1, 1.0 / 3.0, 1e-300, 0.0, 1.0, 1.0, -1.0, 0.5],
+        true,
+    )
 }
 
 fn svr_f64() -> SvmSpec<f64> {
-    SvmSpec {
-        n_in: 2,
-        n_classes: 1,
-        kernel: Kernel::Poly {
-            gamma: 0.5,
-            coef0: 1.0,
-            degree: 3,
-        },
-        n_support: Vec::new(),
-        support_vectors: vec![0.1, 1.0, 1.0, 0.2],
-        coef: vec![0.5, -0.5],
-        intercept: vec![2.0],
-        prob_a: Vec::new(),
-        prob_b: Vec::new(),
-        break_ties: false,
-    }
+    svr(vec![0.1, 1.0, 1.0, 0.2])
 }
 
 /// An imputer_f64 (NaN marker) before an svm_f64 classifier, answering in f64.
@@ -72,22 +50,6 @@ fn broken_manifest_1_1(spec: &ModelSpec, f: impl FnOnce(&mut Vec<u32>)) -> Forma
     v[6..8].copy_from_slice(&1u16.to_le_bytes());
     refix(&mut v);
     parse(&v).expect_err("the patched file must be refused")
-}
-
-fn minor(file: &[u8]) -> u16 {
-    u16::from_le_bytes([file[6], file[7]])
-}
-
-/// The index of the STAGE record's kind word for `kind` among the manifest words.
-fn stage_word(words: &[u32], kind: u32) -> usize {
-    let mut i = 0;
-    while i + 2 < words.len() {
-        if words[i] == 4 && words[i + 2] == kind {
-            return i + 2;
-        }
-        i += 2 + words[i + 1] as usize;
-    }
-    panic!("no stage of kind {kind}")
 }
 
 #[test]
