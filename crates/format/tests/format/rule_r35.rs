@@ -176,7 +176,7 @@ fn r35_covers_of_the_wrong_length_are_refused() {
 
 /// Finds the STAGE record of the trees stage in the manifest and returns the byte offset of
 /// its word `i` (word 0 is the kind).
-fn stage_word(file: &[u8], i: usize) -> usize {
+fn trees_stage_word_offset(file: &[u8], i: usize) -> usize {
     let manifest = u64::from_le_bytes(file[64 + 8..64 + 16].try_into().unwrap()) as usize;
     let word = |k: usize| u32::from_le_bytes(file[manifest + 4 * k..][..4].try_into().unwrap());
     let mut k = 0;
@@ -192,7 +192,7 @@ fn stage_word(file: &[u8], i: usize) -> usize {
 #[test]
 fn r35_a_thirteen_word_record_must_name_a_section() {
     let mut file = write(&spec(trees())).unwrap().to_vec();
-    let at = stage_word(&file, 12);
+    let at = trees_stage_word_offset(&file, 12);
     file[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
     let buf = AlignedBuf::copy_from(&file);
     let err = Apr::parse(&buf).unwrap_err();
