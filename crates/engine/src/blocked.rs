@@ -78,6 +78,99 @@ pub(crate) trait Micro: Copy {
     /// An SVM's `x · sv_j` (or `‖x − sv_j‖²` with `SQ`) in `f64` for `N` support vectors,
     /// each in the order of `family::svm::dot_f64` / `sq_dist_f64`.
     fn sv_f64<const SQ: bool, const N: usize>(self, x: &[f64], svs: [&[f32]; N]) -> [f64; N];
+
+    /// Rows against weight rows from their re-packed copy ([`Packed`]), as [`rows_all`]
+    /// computes them (the same bits): `true` when this kernel did it, `false` (the default,
+    /// nothing written) when it has no kernel for the packed layout and the caller should
+    /// run the row-major one. `w` is the row-major weights (`packed.n_out()` rows of
+    /// `n`), read for the last `n % 8` terms.
+    #[inline(always)]
+    fn packed_rows<T: Term>(
+        self,
+        _x: &[f32],
+        _n: usize,
+        _packed: &Packed,
+        _w: &[f32],
+        _out: &mut [f32],
+    ) -> bool {
+        false
+    }
+}
+
+/// Weight rows re-packed for the AVX-512 batch kernel, built once per model on its first
+/// batch (never at creation, never on the single-row path).
+///
+/// The rows are cut into panels of eight (the last one of 1 to 8 rows, padded with a zero
+/// row to an even count); within a panel, for each chunk of eight features (the first
+/// `n / 8 · 8` features), each pair of weight rows `(2p, 2p + 1)` is sixteen consecutive
+/// values, the pair's two chunks side by side: one aligned 512-bit load feeds a pair, in
+/// the order the kernel reads them, with no shuffle to build it. The last `n % 8` features
+/// are not copied (the kernel reads them from the row-major weights). The copy holds at
+/// most `(n_out + 1) · n` values: the stage's own weights and one row
+/// (docs/SECURITY.md, "Memory").
+#[derive(Debug, Clone)]
+pub struct Packed {
+    data: Vec<f32>,
+    n: usize,
+    n_out: usize,
+}
+
+/// Weight rows per panel of [`Packed`].
+pub(crate) const PANEL: usize = 8;
+
+impl Packed {
+    /// Packs `n_out` weight rows of `n` values (`w`, row-major; `None` when `w` is shorter
+    /// than `n_out · n`).
+    pub fn new(w: &[f32], n: usize, n_out: usize) -> Option<Packed> {
+        let len = n.checked_mul(n_out)?;
+        let w = w.get(..len)?;
+        let chunks = n / 8;
+        let padded = n_out + n_out % 2;
+        let mut data = Vec::with_capacity(padded * chunks * 8);
+        let mut j0 = 0;
+        while j0 < n_out {
+            let width = (n_out - j0).min(PANEL);
+            let pairs = width.div_ceil(2);
+            for ch in 0..chunks {
+                for p in 0..pairs {
+                    for j in [j0 + 2 * p, j0 + 2 * p + 1] {
+                        if j < n_out {
+                            data.extend_from_slice(&w[j * n + ch * 8..j * n + ch * 8 + 8]);
+                        } else {
+                            data.extend_from_slice(&[0.0; 8]);
+                        }
+                    }
+                }
+            }
+            j0 += width;
+        }
+        Some(Packed { data, n, n_out })
+    }
+
+    /// Values per weight row.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Weight rows.
+    pub fn n_out(&self) -> usize {
+        self.n_out
+    }
+
+    /// Bytes the copy holds.
+    pub fn bytes(&self) -> usize {
+        self.data.len() * 4
+    }
+
+    /// The panel of weight rows `j0..j0 + width` (`j0` a multiple of [`PANEL`]):
+    /// `chunks · pairs · 16` values.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // read by the AVX-512 kernel
+    pub(crate) fn panel(&self, j0: usize) -> &[f32] {
+        let chunks = self.n / 8;
+        let width = (self.n_out - j0).min(PANEL);
+        let start = j0 * chunks * 8;
+        &self.data[start..start + width.div_ceil(2) * 2 * chunks * 8]
+    }
 }
 
 /// The plain Rust micro-kernel: `f32::mul_add`, vectorised by the compiler where the
@@ -325,7 +418,9 @@ fn row_block<T: Term, M: Micro, const C: usize>(m: M, x: &[f32], w: &[f32], out:
 }
 
 /// Rows against weight rows: `x` holds rows of `n` values, `w` holds `n_out` rows of `n`
-/// values; `out[r · n_out + j]` is the term-sum of row `r` and weight row `j`.
+/// values; `out[r · n_out + j]` is the term-sum of row `r` and weight row `j`. With
+/// `packed` (the same weights re-packed, [`Packed`]) a kernel that reads that layout
+/// ([`Micro::packed_rows`]) runs instead, with the same bits.
 #[inline(always)]
 pub(crate) fn rows_all<T: Term, M: Micro>(
     m: M,
@@ -334,10 +429,21 @@ pub(crate) fn rows_all<T: Term, M: Micro>(
     w: &[f32],
     n_out: usize,
     out: &mut [f32],
+    packed: Option<&Packed>,
 ) {
     if n == 0 {
         out.fill(0.0);
         return;
+    }
+    if let Some(p) = packed {
+        if p.n() == n
+            && p.n_out() == n_out
+            && w.len() >= n * n_out
+            && out.len() >= (x.len() / n) * n_out
+            && m.packed_rows::<T>(x, n, p, w, out)
+        {
+            return;
+        }
     }
     let n_rows = x.len() / n;
     let w = &w[..n_out * n];

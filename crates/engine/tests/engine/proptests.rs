@@ -131,7 +131,7 @@ proptest! {
     ) {
         let flat = rows.concat();
         let mut got = [0.0f32; 4];
-        rows_dot_f32(&flat, w.len(), &w, 1, &mut got);
+        rows_dot_f32(&flat, w.len(), &w, 1, &mut got, None);
         for (r, row) in rows.iter().enumerate() {
             let want = dot_ref(row, &w);
             let tol = dot_tol(w.len(), sum_abs_terms(row, &w));
