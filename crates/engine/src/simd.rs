@@ -147,6 +147,9 @@ macro_rules! dispatch {
     (@def [$($doc:tt)*] $name:ident [$($arg:ident: $ty:ty),*] [$($ret:ty)?] $body:path [$($w512:tt)*] [$($wide:tt)*] [$($base:tt)*]) => {
         $($doc)*
         #[inline]
+        // The batch entry points take the batch's shape, a stage's tensors and their
+        // re-packed copy.
+        #[allow(clippy::too_many_arguments)]
         pub fn $name($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
@@ -157,6 +160,7 @@ macro_rules! dispatch {
                 /// # Safety
                 /// The CPU must support AVX-512F, AVX2 and FMA.
                 #[target_feature(enable = "avx512f,avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
                 unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
                     $body($($w512)* $($arg),*)
                 }
@@ -166,6 +170,7 @@ macro_rules! dispatch {
                 /// # Safety
                 /// The CPU must support AVX2 and FMA.
                 #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
                 unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
                     $body($($wide)* $($arg),*)
                 }
@@ -491,6 +496,9 @@ pub(crate) mod x86 {
         while j0 < n_out {
             let width = (n_out - j0).min(PANEL);
             let panel = packed.panel(j0);
+            // The rows are prefetched ahead on the first panel's pass; with two panels at
+            // most (up to 16 weight rows), on both.
+            let prefetch = j0 == 0 || n_out <= 2 * PANEL;
             let mut tails = [[0.0f32; PANEL]; R];
             if n % 8 != 0 {
                 for (k, row) in rows.iter().enumerate() {
@@ -508,10 +516,10 @@ pub(crate) mod x86 {
             // and FMA.
             let sums = unsafe {
                 match width.div_ceil(2) {
-                    4 => panel_avx512::<T, R, 4>(rows, panel, chunks, &tails),
-                    3 => panel_avx512::<T, R, 3>(rows, panel, chunks, &tails),
-                    2 => panel_avx512::<T, R, 2>(rows, panel, chunks, &tails),
-                    _ => panel_avx512::<T, R, 1>(rows, panel, chunks, &tails),
+                    4 => panel_avx512::<T, R, 4>(rows, panel, chunks, &tails, prefetch),
+                    3 => panel_avx512::<T, R, 3>(rows, panel, chunks, &tails, prefetch),
+                    2 => panel_avx512::<T, R, 2>(rows, panel, chunks, &tails, prefetch),
+                    _ => panel_avx512::<T, R, 1>(rows, panel, chunks, &tails, prefetch),
                 }
             };
             for (k, s) in sums.iter().enumerate() {
@@ -540,11 +548,15 @@ pub(crate) mod x86 {
         panel: &[f32],
         chunks: usize,
         tails: &[[f32; PANEL]; R],
+        prefetch: bool,
     ) -> [[f32; PANEL]; R] {
         use std::arch::x86_64::{
             __m512, _mm256_add_ps, _mm256_castps_pd, _mm256_storeu_ps, _mm512_broadcast_f64x4,
             _mm512_castpd_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_setzero_ps, _mm512_sub_ps,
+            _mm_prefetch, _MM_HINT_T0,
         };
+        /// How far ahead (values) each row is prefetched.
+        const PREFETCH: usize = 256;
         // The loads below read `rows[r][o..o + 8]` with `o + 8 <= chunks · 8` and
         // `panel[(ch · P + p) · 16..+ 16]` with `ch < chunks`, `p < P`: in bounds, which
         // this checks once.
@@ -560,6 +572,12 @@ pub(crate) mod x86 {
                 *v = unsafe { _mm512_loadu_ps(wp.add(p * 16)) };
             }
             for r in 0..R {
+                if prefetch && ch % 2 == 0 {
+                    // A hint only: the address may be past the row (never read).
+                    _mm_prefetch::<_MM_HINT_T0>(
+                        rows[r].as_ptr().wrapping_add(o + PREFETCH).cast::<i8>(),
+                    );
+                }
                 // SAFETY: `o + 8 <= chunks · 8 <= rows[r].len()` (asserted above).
                 let x8 = unsafe { _mm256_loadu_ps(rows[r].as_ptr().add(o)) };
                 let xv = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(x8)));
