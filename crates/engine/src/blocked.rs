@@ -105,12 +105,16 @@ pub(crate) trait Micro: Copy {
 /// `n / 8 · 8` features), each pair of weight rows `(2p, 2p + 1)` is sixteen consecutive
 /// values, the pair's two chunks side by side: one aligned 512-bit load feeds a pair, in
 /// the order the kernel reads them, with no shuffle to build it. The last `n % 8` features
-/// are not copied (the kernel reads them from the row-major weights). The copy holds at
-/// most `(n_out + 1) · n` values: the stage's own weights and one row
-/// (docs/SECURITY.md, "Memory").
+/// are not copied (the kernel reads them from the row-major weights). The copy starts on a
+/// 64-byte boundary and holds at most `(n_out + 1) · n + 15` values: the stage's own
+/// weights, one row and an alignment pad (docs/SECURITY.md, "Limits").
 #[derive(Debug, Clone)]
 pub struct Packed {
+    /// The packed values start at `data[start]`, a 64-byte boundary (so that no 512-bit
+    /// load straddles two cache lines): `data` has up to fifteen values more.
     data: Vec<f32>,
+    start: usize,
+    len: usize,
     n: usize,
     n_out: usize,
 }
@@ -126,7 +130,10 @@ impl Packed {
         let w = w.get(..len)?;
         let chunks = n / 8;
         let padded = n_out + n_out % 2;
-        let mut data = Vec::with_capacity(padded * chunks * 8);
+        let len = padded * chunks * 8;
+        let mut data = vec![0.0f32; len + 15];
+        let start = data.as_ptr().align_offset(64).min(15);
+        let mut at = start;
         let mut j0 = 0;
         while j0 < n_out {
             let width = (n_out - j0).min(PANEL);
@@ -135,16 +142,23 @@ impl Packed {
                 for p in 0..pairs {
                     for j in [j0 + 2 * p, j0 + 2 * p + 1] {
                         if j < n_out {
-                            data.extend_from_slice(&w[j * n + ch * 8..j * n + ch * 8 + 8]);
-                        } else {
-                            data.extend_from_slice(&[0.0; 8]);
+                            data[at..at + 8]
+                                .copy_from_slice(&w[j * n + ch * 8..j * n + ch * 8 + 8]);
                         }
+                        // A padding row stays zero.
+                        at += 8;
                     }
                 }
             }
             j0 += width;
         }
-        Some(Packed { data, n, n_out })
+        Some(Packed {
+            data,
+            start,
+            len,
+            n,
+            n_out,
+        })
     }
 
     /// Values per weight row.
@@ -162,6 +176,12 @@ impl Packed {
         self.data.len() * 4
     }
 
+    /// The packed values.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // read by the AVX-512 kernel
+    fn values(&self) -> &[f32] {
+        &self.data[self.start..self.start + self.len]
+    }
+
     /// The panel of weight rows `j0..j0 + width` (`j0` a multiple of [`PANEL`]):
     /// `chunks · pairs · 16` values.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // read by the AVX-512 kernel
@@ -169,7 +189,7 @@ impl Packed {
         let chunks = self.n / 8;
         let width = (self.n_out - j0).min(PANEL);
         let start = j0 * chunks * 8;
-        &self.data[start..start + width.div_ceil(2) * 2 * chunks * 8]
+        &self.values()[start..start + width.div_ceil(2) * 2 * chunks * 8]
     }
 }
 
