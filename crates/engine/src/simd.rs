@@ -571,7 +571,7 @@ pub(crate) mod x86 {
             _mm_prefetch, _MM_HINT_T0,
         };
         /// How far ahead (values) each row is prefetched.
-        const PREFETCH: usize = 256;
+        const PREFETCH: usize = 128;
         // The loads below read `rows[r][o..o + 8]` with `o + 8 <= chunks · 8` and
         // `panel[(ch · P + p) · 16..+ 16]` with `ch < chunks`, `p < P`: in bounds, which
         // this checks once.
