@@ -1130,6 +1130,19 @@ impl<'a> Model<'a> {
                     out.values.extend_from_slice(&tmp[..w]);
                 }
             }
+            Some(PostTransform::Softmax) if dense && sw > 0 && self.output_width == sw => {
+                // All rows at once ([`kernels::softmax_rows_f32`]), each row's bits those of
+                // the row at a time below.
+                grow(&mut out.tmp, n_rows * sw);
+                kernels::softmax_rows_f32(
+                    &out.scores32[..n_rows * sw],
+                    sw,
+                    &mut out.tmp[..n_rows * sw],
+                );
+                out.value_width = sw;
+                out.values
+                    .extend(out.tmp[..n_rows * sw].iter().map(|&v| f64::from(v)));
+            }
             Some(p) if dense => {
                 // `out.scores` is `out.scores32` widened: the transform reads the same values
                 // without narrowing them back.
