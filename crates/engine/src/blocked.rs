@@ -12,7 +12,13 @@
 //! accumulators of eight lanes (eight independent FMA chains, enough to cover the FMA
 //! latency on two FMA ports), six loads per eight terms, which fits the sixteen vector
 //! registers of x86_64 and leaves room on aarch64. A wide kernel ([`Micro::WIDE`], the
-//! AVX-512 one, 32 registers) takes six rows against eight weight rows instead.
+//! AVX-512 one, 32 registers) takes six rows against eight weight rows instead, and, given
+//! the weights re-packed ([`Packed`]: two weight rows' chunks of eight side by side, so one
+//! 512-bit load feeds two pairs' accumulators with no shuffle), runs
+//! [`Micro::packed_rows`]: groups of rows through every panel of eight weight rows, the
+//! lanes of eight pairs reduced together in registers. The model makes the packed copy on
+//! its first batch on such a CPU (`Model::packed_for`); every other kernel reads the
+//! row-major weights.
 //!
 //! The drivers are generic over the micro-kernel ([`Micro`]): [`Portable`] is plain Rust
 //! (`f32::mul_add`, correctly rounded everywhere) the compiler vectorises where the target

@@ -887,8 +887,10 @@ impl<'a> Model<'a> {
     /// Predicts a row-major batch (`rows.len() / n_features` rows) through the batch path:
     /// for the f32 linear models, MLPs, k-means, PCA (and the other preprocessors) and tree
     /// ensembles each stage runs over every row before the next stage. The dense stages are
-    /// blocked products of four rows against two weight rows at a time, so each weight is
-    /// loaded once per four rows (`blocked`, dispatched by [`crate::simd`]); a tree ensemble
+    /// blocked products of four rows against two weight rows at a time (on AVX-512, six rows
+    /// against eight, the weights read from a copy re-packed on the first batch,
+    /// [`Packed`]), so each weight is loaded once per four or six rows (`blocked`,
+    /// dispatched by [`crate::simd`]); a tree ensemble
     /// walks each tree for a block of rows before the next tree. The other families (SVMs,
     /// naive Bayes, pipelines computed in `f64` throughout) run row by row on one scratch.
     /// Either way each row's answer has exactly [`Model::predict_row`]'s bits.

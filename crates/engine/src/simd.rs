@@ -6,7 +6,9 @@
 //! with AVX-512F enabled, chosen at run time by what the CPU has. The AVX2+FMA copy's
 //! micro-kernel is explicit 256-bit vectors (`std::arch`); the AVX-512 copy's batch
 //! micro-kernel holds two pairs' eight lanes in one 512-bit register (six rows against
-//! eight weight rows) and hands every other shape to the AVX2+FMA kernel; the baseline copy
+//! eight weight rows; with the weights re-packed, [`Packed`], one load per two weight rows
+//! and the lanes of eight pairs reduced together) and hands every other shape to the
+//! AVX2+FMA kernel; the baseline copy
 //! is plain Rust the compiler vectorises where it can.
 //!
 //! **The dispatch never changes an answer's bits.** Every f32 sum of products is the
