@@ -106,7 +106,7 @@ pub(crate) trait Micro: Copy {
 /// Weight rows re-packed for the AVX-512 batch kernel, built once per model on its first
 /// batch (never at creation, never on the single-row path).
 ///
-/// The rows are cut into panels of eight (the last one of 1 to 8 rows, padded with a zero
+/// The rows are cut into panels of eight (the last one of 1 to 10 rows, padded with a zero
 /// row to an even count); within a panel, for each chunk of eight features (the first
 /// `n / 8 · 8` features), each pair of weight rows `(2p, 2p + 1)` is sixteen consecutive
 /// values, the pair's two chunks side by side: one aligned 512-bit load feeds a pair, in
@@ -125,8 +125,24 @@ pub struct Packed {
     n_out: usize,
 }
 
-/// Weight rows per panel of [`Packed`].
+/// Weight rows per panel of [`Packed`] (the last one may hold up to [`PANEL_MAX`]).
 pub(crate) const PANEL: usize = 8;
+
+/// Weight rows the last panel of [`Packed`] may hold: nine or ten weight rows left over are
+/// one panel (five pairs, taken four rows at a time), not eight and a panel of one or two
+/// pairs, so that a 784 → 10 product reads each row once, not twice.
+pub(crate) const PANEL_MAX: usize = 10;
+
+/// The width of the panel of `n_out` weight rows starting at `j0`.
+#[inline(always)]
+pub(crate) fn panel_width(n_out: usize, j0: usize) -> usize {
+    let left = n_out - j0;
+    if left <= PANEL_MAX {
+        left
+    } else {
+        PANEL
+    }
+}
 
 impl Packed {
     /// Packs `n_out` weight rows of `n` values (`w`, row-major; `None` when `w` is shorter
@@ -142,7 +158,7 @@ impl Packed {
         let mut at = start;
         let mut j0 = 0;
         while j0 < n_out {
-            let width = (n_out - j0).min(PANEL);
+            let width = panel_width(n_out, j0);
             let pairs = width.div_ceil(2);
             for ch in 0..chunks {
                 for p in 0..pairs {
@@ -193,7 +209,7 @@ impl Packed {
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // read by the AVX-512 kernel
     pub(crate) fn panel(&self, j0: usize) -> &[f32] {
         let chunks = self.n / 8;
-        let width = (self.n_out - j0).min(PANEL);
+        let width = panel_width(self.n_out, j0);
         let start = j0 * chunks * 8;
         &self.values()[start..start + width.div_ceil(2) * 2 * chunks * 8]
     }

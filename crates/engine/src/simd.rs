@@ -303,7 +303,7 @@ dispatch! {
 /// The AVX2+FMA and AVX-512 micro-kernels (x86_64).
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86 {
-    use crate::blocked::{Micro, Packed, Term, PANEL};
+    use crate::blocked::{panel_width, Micro, Packed, Term, PANEL};
     use std::arch::x86_64::{
         __m256, _mm256_castps256_ps128, _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_loadu_ps,
         _mm256_setzero_ps, _mm256_sub_ps, _mm_add_ps, _mm_cvtss_f32, _mm_hadd_ps,
@@ -472,9 +472,12 @@ pub(crate) mod x86 {
                     // The rows are prefetched ahead on the first panel's pass; with two
                     // panels at most (up to 16 weight rows), on both.
                     let prefetch = j0 == 0 || n_out <= 2 * PANEL;
+                    let width = panel_width(n_out, j0);
+                    // Five pairs take four rows at a time (20 accumulators), fewer six.
+                    let step = if width > PANEL { 4 } else { 6 };
                     let mut r = g;
                     while r < end {
-                        let rows = (end - r).min(6);
+                        let rows = (end - r).min(step);
                         let args = (x, r, n, packed, w, j0, prefetch);
                         match rows {
                             6 => packed_block::<T, 6>(args, out),
@@ -486,7 +489,7 @@ pub(crate) mod x86 {
                         }
                         r += rows;
                     }
-                    j0 += (n_out - j0).min(PANEL);
+                    j0 += width;
                 }
                 g = end;
             }
@@ -515,9 +518,9 @@ pub(crate) mod x86 {
         let chunks = n / 8;
         let rows: [&[f32]; R] = std::array::from_fn(|k| &x[(r + k) * n..(r + k + 1) * n]);
         {
-            let width = (n_out - j0).min(PANEL);
+            let width = panel_width(n_out, j0);
             let panel = packed.panel(j0);
-            let mut tails = [[0.0f32; PANEL]; R];
+            let mut tails = [[0.0f32; 16]; R];
             if n % 8 != 0 {
                 for (k, row) in rows.iter().enumerate() {
                     for c in 0..width {
@@ -534,6 +537,9 @@ pub(crate) mod x86 {
             // and FMA.
             let sums = unsafe {
                 match width.div_ceil(2) {
+                    // `packed_rows` gives a panel of five pairs at most four rows (more
+                    // would give the same sums, spilling accumulators).
+                    5 => panel_avx512::<T, R, 5>(rows, panel, chunks, &tails, prefetch),
                     4 => panel_avx512::<T, R, 4>(rows, panel, chunks, &tails, prefetch),
                     3 => panel_avx512::<T, R, 3>(rows, panel, chunks, &tails, prefetch),
                     2 => panel_avx512::<T, R, 2>(rows, panel, chunks, &tails, prefetch),
@@ -564,9 +570,9 @@ pub(crate) mod x86 {
         rows: [&[f32]; R],
         panel: &[f32],
         chunks: usize,
-        tails: &[[f32; PANEL]; R],
+        tails: &[[f32; 16]; R],
         prefetch: bool,
-    ) -> [[f32; PANEL]; R] {
+    ) -> [[f32; 16]; R] {
         use std::arch::x86_64::{
             __m512, _mm256_add_ps, _mm256_castps_pd, _mm256_storeu_ps, _mm512_broadcast_f64x4,
             _mm512_castpd_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_setzero_ps, _mm512_sub_ps,
@@ -610,16 +616,26 @@ pub(crate) mod x86 {
             // SAFETY: at most one past the panel's last pair (`ch + 1 <= chunks`).
             wp = unsafe { wp.add(P * 16) };
         }
-        let mut out = [[0.0f32; PANEL]; R];
+        let mut out = [[0.0f32; 16]; R];
         for r in 0..R {
             let z = _mm512_setzero_ps();
             let a = |p: usize| if p < P { acc[r][p] } else { z };
             // SAFETY: this function's own requirements.
             let lanes = unsafe { reduce8(a(0), a(1), a(2), a(3)) };
-            // SAFETY: `tails[r]` holds eight values.
+            // SAFETY: `tails[r]` holds sixteen values, eight read.
             let t = unsafe { _mm256_loadu_ps(tails[r].as_ptr()) };
-            // SAFETY: `out[r]` holds the eight values the store writes.
+            // SAFETY: `out[r]` holds sixteen values, eight written.
             unsafe { _mm256_storeu_ps(out[r].as_mut_ptr(), _mm256_add_ps(lanes, t)) };
+            if P > 4 {
+                // The fifth pair (weight rows 8 and 9), reduced alone the same way.
+                // SAFETY: this function's own requirements.
+                let lanes = unsafe { reduce8(a(4), z, z, z) };
+                // SAFETY: `tails[r][8..]` and `out[r][8..]` hold eight values each.
+                unsafe {
+                    let t = _mm256_loadu_ps(tails[r].as_ptr().add(8));
+                    _mm256_storeu_ps(out[r].as_mut_ptr().add(8), _mm256_add_ps(lanes, t));
+                }
+            }
         }
         out
     }
