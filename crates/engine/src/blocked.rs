@@ -114,7 +114,7 @@ pub(crate) trait Micro: Copy {
 /// are not copied (the kernel reads them from the row-major weights). The copy starts on a
 /// 64-byte boundary and holds at most `(n_out + 1) · n + 15` values: the stage's own
 /// weights, one row and an alignment pad (docs/SECURITY.md, "Limits").
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Packed {
     /// The packed values start at `data[start]`, a 64-byte boundary (so that no 512-bit
     /// load straddles two cache lines): `data` has up to fifteen values more.
@@ -123,6 +123,18 @@ pub struct Packed {
     len: usize,
     n: usize,
     n_out: usize,
+}
+
+/// The shape and size, not the values (a model's `Debug` would otherwise print every
+/// weight again).
+impl std::fmt::Debug for Packed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Packed")
+            .field("n", &self.n)
+            .field("n_out", &self.n_out)
+            .field("bytes", &self.bytes())
+            .finish()
+    }
 }
 
 /// Weight rows per panel of [`Packed`] (the last one may hold up to [`PANEL_MAX`]).
