@@ -401,3 +401,32 @@ fn every_copy_rounds_each_multiply_add_once() {
         assert_eq!(got.2, fused);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Batches long enough to cross the packed kernel's groups of rows (24) and its blocks
+    /// of six (four for a last panel of nine or ten weight rows): the packed copy gives the
+    /// bits of the baseline copy and of the single-pair kernel.
+    #[test]
+    fn packed_batches_cross_row_groups(
+        (n, r, o, x, w) in (0usize..40, 20usize..60, 1usize..27).prop_flat_map(|(n, r, o)| {
+            (Just(n), Just(r), Just(o), vec(value(), n * r), vec(value(), n * o))
+        })
+    ) {
+        simd::force_no_avx512(false);
+        let pk = Packed::new(&w, n, o).unwrap();
+        let (got, base) = both(|| {
+            let mut out = vec![f32::NAN; r * o];
+            rows_dot_f32(&x, n, &w, o, &mut out, Some(&pk));
+            out
+        });
+        prop_assert_eq!(bits(&got), bits(&base));
+        for i in 0..r {
+            for j in 0..o {
+                let (xi, wj) = (&x[i * n..(i + 1) * n], &w[j * n..(j + 1) * n]);
+                prop_assert_eq!(got[i * o + j].to_bits(), dot_f32_8acc(xi, wj).to_bits());
+            }
+        }
+    }
+}
