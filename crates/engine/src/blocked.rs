@@ -12,7 +12,13 @@
 //! accumulators of eight lanes (eight independent FMA chains, enough to cover the FMA
 //! latency on two FMA ports), six loads per eight terms, which fits the sixteen vector
 //! registers of x86_64 and leaves room on aarch64. A wide kernel ([`Micro::WIDE`], the
-//! AVX-512 one, 32 registers) takes six rows against eight weight rows instead.
+//! AVX-512 one, 32 registers) takes six rows against eight weight rows instead, and, given
+//! the weights re-packed ([`Packed`]: two weight rows' chunks of eight side by side, so one
+//! 512-bit load feeds two pairs' accumulators with no shuffle), runs
+//! [`Micro::packed_rows`]: groups of rows through every panel of eight weight rows, the
+//! lanes of eight pairs reduced together in registers. The model makes the packed copy on
+//! its first batch on such a CPU (`Model::packed_for`); every other kernel reads the
+//! row-major weights.
 //!
 //! The drivers are generic over the micro-kernel ([`Micro`]): [`Portable`] is plain Rust
 //! (`f32::mul_add`, correctly rounded everywhere) the compiler vectorises where the target
@@ -78,6 +84,147 @@ pub(crate) trait Micro: Copy {
     /// An SVM's `x · sv_j` (or `‖x − sv_j‖²` with `SQ`) in `f64` for `N` support vectors,
     /// each in the order of `family::svm::dot_f64` / `sq_dist_f64`.
     fn sv_f64<const SQ: bool, const N: usize>(self, x: &[f64], svs: [&[f32]; N]) -> [f64; N];
+
+    /// Rows against weight rows from their re-packed copy ([`Packed`]), as [`rows_all`]
+    /// computes them (the same bits): `true` when this kernel did it, `false` (the default,
+    /// nothing written) when it has no kernel for the packed layout and the caller should
+    /// run the row-major one. `w` is the row-major weights (`packed.n_out()` rows of
+    /// `n`), read for the last `n % 8` terms.
+    #[inline(always)]
+    fn packed_rows<T: Term>(
+        self,
+        _x: &[f32],
+        _n: usize,
+        _packed: &Packed,
+        _w: &[f32],
+        _out: &mut [f32],
+    ) -> bool {
+        false
+    }
+}
+
+/// Weight rows re-packed for the AVX-512 batch kernel, built once per model on its first
+/// batch (never at creation, never on the single-row path).
+///
+/// The rows are cut into panels of eight (the last one of 1 to 10 rows, padded with a zero
+/// row to an even count); within a panel, for each chunk of eight features (the first
+/// `n / 8 · 8` features), each pair of weight rows `(2p, 2p + 1)` is sixteen consecutive
+/// values, the pair's two chunks side by side: one aligned 512-bit load feeds a pair, in
+/// the order the kernel reads them, with no shuffle to build it. The last `n % 8` features
+/// are not copied (the kernel reads them from the row-major weights). The copy starts on a
+/// 64-byte boundary and holds at most `(n_out + 1) · n + 15` values: the stage's own
+/// weights, one row and an alignment pad (docs/SECURITY.md, "Limits").
+#[derive(Clone)]
+pub struct Packed {
+    /// The packed values start at `data[start]`, a 64-byte boundary (so that no 512-bit
+    /// load straddles two cache lines): `data` has up to fifteen values more.
+    data: Vec<f32>,
+    start: usize,
+    len: usize,
+    n: usize,
+    n_out: usize,
+}
+
+/// The shape and size, not the values (a model's `Debug` would otherwise print every
+/// weight again).
+impl std::fmt::Debug for Packed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Packed")
+            .field("n", &self.n)
+            .field("n_out", &self.n_out)
+            .field("bytes", &self.bytes())
+            .finish()
+    }
+}
+
+/// Weight rows per panel of [`Packed`] (the last one may hold up to [`PANEL_MAX`]).
+pub(crate) const PANEL: usize = 8;
+
+/// Weight rows the last panel of [`Packed`] may hold: nine or ten weight rows left over are
+/// one panel (five pairs, taken four rows at a time), not eight and a panel of one or two
+/// pairs, so that a 784 → 10 product reads each row once, not twice.
+pub(crate) const PANEL_MAX: usize = 10;
+
+/// The width of the panel of `n_out` weight rows starting at `j0`.
+#[inline(always)]
+pub(crate) fn panel_width(n_out: usize, j0: usize) -> usize {
+    let left = n_out - j0;
+    if left <= PANEL_MAX {
+        left
+    } else {
+        PANEL
+    }
+}
+
+impl Packed {
+    /// Packs `n_out` weight rows of `n` values (`w`, row-major; `None` when `w` is shorter
+    /// than `n_out · n`).
+    pub fn new(w: &[f32], n: usize, n_out: usize) -> Option<Packed> {
+        let len = n.checked_mul(n_out)?;
+        let w = w.get(..len)?;
+        let chunks = n / 8;
+        let padded = n_out + n_out % 2;
+        let len = padded * chunks * 8;
+        let mut data = vec![0.0f32; len + 15];
+        let start = data.as_ptr().align_offset(64).min(15);
+        let mut at = start;
+        let mut j0 = 0;
+        while j0 < n_out {
+            let width = panel_width(n_out, j0);
+            let pairs = width.div_ceil(2);
+            for ch in 0..chunks {
+                for p in 0..pairs {
+                    for j in [j0 + 2 * p, j0 + 2 * p + 1] {
+                        if j < n_out {
+                            data[at..at + 8]
+                                .copy_from_slice(&w[j * n + ch * 8..j * n + ch * 8 + 8]);
+                        }
+                        // A padding row stays zero.
+                        at += 8;
+                    }
+                }
+            }
+            j0 += width;
+        }
+        Some(Packed {
+            data,
+            start,
+            len,
+            n,
+            n_out,
+        })
+    }
+
+    /// Values per weight row.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Weight rows.
+    pub fn n_out(&self) -> usize {
+        self.n_out
+    }
+
+    /// Bytes the copy holds.
+    pub fn bytes(&self) -> usize {
+        self.data.len() * 4
+    }
+
+    /// The packed values.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // read by the AVX-512 kernel
+    fn values(&self) -> &[f32] {
+        &self.data[self.start..self.start + self.len]
+    }
+
+    /// The panel of weight rows `j0..j0 + width` (`j0` a multiple of [`PANEL`]):
+    /// `chunks · pairs · 16` values.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // read by the AVX-512 kernel
+    pub(crate) fn panel(&self, j0: usize) -> &[f32] {
+        let chunks = self.n / 8;
+        let width = panel_width(self.n_out, j0);
+        let start = j0 * chunks * 8;
+        &self.values()[start..start + width.div_ceil(2) * 2 * chunks * 8]
+    }
 }
 
 /// The plain Rust micro-kernel: `f32::mul_add`, vectorised by the compiler where the
@@ -325,7 +472,9 @@ fn row_block<T: Term, M: Micro, const C: usize>(m: M, x: &[f32], w: &[f32], out:
 }
 
 /// Rows against weight rows: `x` holds rows of `n` values, `w` holds `n_out` rows of `n`
-/// values; `out[r · n_out + j]` is the term-sum of row `r` and weight row `j`.
+/// values; `out[r · n_out + j]` is the term-sum of row `r` and weight row `j`. With
+/// `packed` (the same weights re-packed, [`Packed`]) a kernel that reads that layout
+/// ([`Micro::packed_rows`]) runs instead, with the same bits.
 #[inline(always)]
 pub(crate) fn rows_all<T: Term, M: Micro>(
     m: M,
@@ -334,10 +483,21 @@ pub(crate) fn rows_all<T: Term, M: Micro>(
     w: &[f32],
     n_out: usize,
     out: &mut [f32],
+    packed: Option<&Packed>,
 ) {
     if n == 0 {
         out.fill(0.0);
         return;
+    }
+    if let Some(p) = packed {
+        if p.n() == n
+            && p.n_out() == n_out
+            && w.len() >= n * n_out
+            && out.len() >= (x.len() / n) * n_out
+            && m.packed_rows::<T>(x, n, p, w, out)
+        {
+            return;
+        }
     }
     let n_rows = x.len() / n;
     let w = &w[..n_out * n];

@@ -18,7 +18,7 @@ pub use crate::family::linear::linear_f64;
 pub use crate::family::naive_bayes::gaussian_nb_f64;
 pub use crate::family::normalizer::{norm_f32, normalize_f32};
 pub use crate::family::pca::pca_f64;
-pub use crate::family::post::{ovr_normalize_f32, softmax_f32};
+pub use crate::family::post::{ovr_normalize_f32, softmax_f32, softmax_rows_f32};
 pub use crate::family::scaler::{min_max_scale_f32, standard_scale_f32, standard_scale_into_f32};
 #[cfg(feature = "testing")]
 pub use crate::family::{

@@ -66,6 +66,7 @@ pub mod simd;
 
 pub mod explain;
 
+pub use blocked::Packed;
 pub use explain::{Contributions, ExplainScratch, Explainer};
 pub use family::{cat_hash, oblivious, svm, trees};
 pub use model::{BatchOutput, Model, RowOutput, Scratch, MIN_ROWS_PER_THREAD};

@@ -1,6 +1,7 @@
 //! The generic pipeline driver: [`Model`] runs preprocessors, the estimator block and the
 //! post transform over caller-owned buffers, calling into each family's module.
 
+use crate::blocked::Packed;
 use crate::family::{self, dense, oblivious, post, trees, Buffers, EstimatorBlock};
 use crate::EngineError;
 use crate::{kernels, simd};
@@ -50,6 +51,11 @@ pub struct Model<'a> {
     /// An f32 k-means estimator's `‖c‖²`, computed on the first prediction (k values, read
     /// from the centres once), never at creation: creating a model stays O(stages).
     kmeans_norms: std::sync::OnceLock<Vec<f32>>,
+    /// The weights of the f32 linear, dense and PCA stages re-packed for the AVX-512 batch
+    /// kernel ([`Packed`]), each with the address and length of the weights it copies:
+    /// built on the first batch that runs the AVX-512 kernel, never at creation nor on the
+    /// single-row path, and kept for the next batches.
+    packed: std::sync::OnceLock<Vec<(usize, usize, Packed)>>,
     /// The estimator is an oblivious ensemble reading the caller's row, the precision `f64`:
     /// the row is binarised once into the scratch's bits, the leaves summed in `f64`.
     oblivious: bool,
@@ -241,7 +247,47 @@ impl<'a> Model<'a> {
             narrow_first,
             all_f64,
             kmeans_norms: std::sync::OnceLock::new(),
+            packed: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The re-packed copy of the weight rows `w` (a linear, dense or PCA stage's) for the
+    /// batch kernel, when the batch runs the AVX-512 kernel (the only one that reads it);
+    /// the copies of every such stage are made on the first call.
+    pub(crate) fn packed_for(&self, w: &[f32]) -> Option<&Packed> {
+        if !simd::has_avx512() {
+            return None;
+        }
+        let all = self.packed.get_or_init(|| {
+            self.stages
+                .iter()
+                .filter_map(|s| {
+                    let (w, n, no) = match *s {
+                        Stage::Linear {
+                            n_in, n_out, coef, ..
+                        } => (coef, n_in, n_out),
+                        Stage::Dense {
+                            n_in,
+                            n_out,
+                            weights,
+                            ..
+                        } => (weights, n_in, n_out),
+                        Stage::Pca {
+                            n_in,
+                            n_out,
+                            components,
+                            ..
+                        } => (components, n_in, n_out),
+                        _ => return None,
+                    };
+                    let p = Packed::new(w, n as usize, no as usize)?;
+                    Some((w.as_ptr() as usize, w.len(), p))
+                })
+                .collect()
+        });
+        all.iter()
+            .find(|(p, len, _)| *p == w.as_ptr() as usize && *len == w.len())
+            .map(|(_, _, p)| p)
     }
 
     /// The pipeline's stages.
@@ -756,6 +802,7 @@ impl<'a> Model<'a> {
                         whiten,
                         no,
                         &mut tmp[..n_rows * no],
+                        self.packed_for(components),
                     );
                     std::mem::swap(work, tmp);
                 }
@@ -828,6 +875,7 @@ impl<'a> Model<'a> {
             *whiten,
             &mut work[..n_rows * nf],
             &mut tmp[..n_rows * no],
+            self.packed_for(components),
         );
         if kernels::any_non_finite_f32(&tmp[..n_rows * no]) {
             return None;
@@ -839,8 +887,10 @@ impl<'a> Model<'a> {
     /// Predicts a row-major batch (`rows.len() / n_features` rows) through the batch path:
     /// for the f32 linear models, MLPs, k-means, PCA (and the other preprocessors) and tree
     /// ensembles each stage runs over every row before the next stage. The dense stages are
-    /// blocked products of four rows against two weight rows at a time, so each weight is
-    /// loaded once per four rows (`blocked`, dispatched by [`crate::simd`]); a tree ensemble
+    /// blocked products of four rows against two weight rows at a time (on AVX-512, six rows
+    /// against eight, the weights read from a copy re-packed on the first batch,
+    /// [`Packed`]), so each weight is loaded once per four or six rows (`blocked`,
+    /// dispatched by [`crate::simd`]); a tree ensemble
     /// walks each tree for a block of rows before the next tree. The other families (SVMs,
     /// naive Bayes, pipelines computed in `f64` throughout) run row by row on one scratch.
     /// Either way each row's answer has exactly [`Model::predict_row`]'s bits.
@@ -1037,10 +1087,20 @@ impl<'a> Model<'a> {
         match self.estimator() {
             Some(Stage::Linear {
                 coef, intercept, ..
-            }) => simd::linear_rows_f32(x, self.est_in, coef, intercept, sw, scores),
+            }) => simd::linear_rows_f32(
+                x,
+                self.est_in,
+                coef,
+                intercept,
+                sw,
+                scores,
+                self.packed_for(coef),
+            ),
             Some(Stage::Dense { .. }) => {
                 let layers = &self.stages[self.pre_end..self.est_end];
-                dense::chain_rows(layers, x, self.est_in, &mut out.tmp, &mut out.chain);
+                dense::chain_rows(layers, x, self.est_in, &mut out.tmp, &mut out.chain, |w| {
+                    self.packed_for(w)
+                });
                 scores.copy_from_slice(&out.chain[..scores.len()]);
             }
             Some(Stage::KMeans { centers, .. }) => simd::kmeans_rows_f32(
@@ -1071,6 +1131,19 @@ impl<'a> Model<'a> {
                     let w = post::apply_f64(p, row, &mut tmp);
                     out.values.extend_from_slice(&tmp[..w]);
                 }
+            }
+            Some(PostTransform::Softmax) if dense && sw > 0 && self.output_width == sw => {
+                // All rows at once ([`kernels::softmax_rows_f32`]), each row's bits those of
+                // the row at a time below.
+                grow(&mut out.tmp, n_rows * sw);
+                kernels::softmax_rows_f32(
+                    &out.scores32[..n_rows * sw],
+                    sw,
+                    &mut out.tmp[..n_rows * sw],
+                );
+                out.value_width = sw;
+                out.values
+                    .extend(out.tmp[..n_rows * sw].iter().map(|&v| f64::from(v)));
             }
             Some(p) if dense => {
                 // `out.scores` is `out.scores32` widened: the transform reads the same values

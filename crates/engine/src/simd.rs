@@ -6,7 +6,9 @@
 //! with AVX-512F enabled, chosen at run time by what the CPU has. The AVX2+FMA copy's
 //! micro-kernel is explicit 256-bit vectors (`std::arch`); the AVX-512 copy's batch
 //! micro-kernel holds two pairs' eight lanes in one 512-bit register (six rows against
-//! eight weight rows) and hands every other shape to the AVX2+FMA kernel; the baseline copy
+//! eight weight rows; with the weights re-packed, [`Packed`], one load per two weight rows
+//! and the lanes of eight pairs reduced together) and hands every other shape to the
+//! AVX2+FMA kernel; the baseline copy
 //! is plain Rust the compiler vectorises where it can.
 //!
 //! **The dispatch never changes an answer's bits.** Every f32 sum of products is the
@@ -33,7 +35,7 @@
 
 #![allow(unsafe_code)]
 
-use crate::blocked::{self, Dot, Portable, SqDist};
+use crate::blocked::{self, Dot, Packed, Portable, SqDist};
 use icebreak_format::{Activation, Svm};
 
 /// Whether the AVX2+FMA copies can run on this CPU: it has both AVX2 and FMA (cached by
@@ -147,6 +149,9 @@ macro_rules! dispatch {
     (@def [$($doc:tt)*] $name:ident [$($arg:ident: $ty:ty),*] [$($ret:ty)?] $body:path [$($w512:tt)*] [$($wide:tt)*] [$($base:tt)*]) => {
         $($doc)*
         #[inline]
+        // The batch entry points take the batch's shape, a stage's tensors and their
+        // re-packed copy.
+        #[allow(clippy::too_many_arguments)]
         pub fn $name($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
@@ -157,6 +162,7 @@ macro_rules! dispatch {
                 /// # Safety
                 /// The CPU must support AVX-512F, AVX2 and FMA.
                 #[target_feature(enable = "avx512f,avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
                 unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
                     $body($($w512)* $($arg),*)
                 }
@@ -166,6 +172,7 @@ macro_rules! dispatch {
                 /// # Safety
                 /// The CPU must support AVX2 and FMA.
                 #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
                 unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
                     $body($($wide)* $($arg),*)
                 }
@@ -218,7 +225,7 @@ dispatch! {
 dispatch! {
     /// A linear model over a batch: `x` holds rows of `nf` values, `scores` gets `n_out`
     /// per row, bit for bit [`linear_f32`] of each row.
-    pub fn linear_rows_f32(x: &[f32], nf: usize, coef: &[f32], intercept: &[f32], n_out: usize, scores: &mut [f32])
+    pub fn linear_rows_f32(x: &[f32], nf: usize, coef: &[f32], intercept: &[f32], n_out: usize, scores: &mut [f32], packed: Option<&Packed>)
         = micro crate::family::linear::linear_rows_body;
 }
 
@@ -232,7 +239,7 @@ dispatch! {
 dispatch! {
     /// One dense layer over a batch: `x` holds rows of `n_in` values, `out` gets
     /// `bias.len()` per row, bit for bit [`dense_f32`] of each row.
-    pub fn dense_rows_f32(x: &[f32], n_in: usize, weights: &[f32], bias: &[f32], a: Activation, out: &mut [f32])
+    pub fn dense_rows_f32(x: &[f32], n_in: usize, weights: &[f32], bias: &[f32], a: Activation, out: &mut [f32], packed: Option<&Packed>)
         = micro crate::family::dense::dense_rows_body;
 }
 
@@ -261,7 +268,7 @@ dispatch! {
 dispatch! {
     /// PCA over a batch: `x` holds rows of `n_in` values (centred in place), `out` gets
     /// `n_out` per row, bit for bit [`pca_f32`] of each row.
-    pub fn pca_rows_f32(x: &mut [f32], n_in: usize, mean: &[f32], components: &[f32], whiten: Option<&[f32]>, n_out: usize, out: &mut [f32])
+    pub fn pca_rows_f32(x: &mut [f32], n_in: usize, mean: &[f32], components: &[f32], whiten: Option<&[f32]>, n_out: usize, out: &mut [f32], packed: Option<&Packed>)
         = micro crate::family::pca::pca_rows_body;
 }
 
@@ -269,7 +276,7 @@ dispatch! {
     /// PCA over a batch without changing the rows: each row of `rows` (`n_in` values) is
     /// centred into `centred` as it is copied, then projected into `out` (as many values
     /// per row as `out.len()` over the number of rows), bit for bit [`pca_rows_f32`].
-    pub fn pca_copy_rows_f32(rows: &[f32], n_in: usize, mean: &[f32], components: &[f32], whiten: Option<&[f32]>, centred: &mut [f32], out: &mut [f32])
+    pub fn pca_copy_rows_f32(rows: &[f32], n_in: usize, mean: &[f32], components: &[f32], whiten: Option<&[f32]>, centred: &mut [f32], out: &mut [f32], packed: Option<&Packed>)
         = micro crate::family::pca::pca_copy_rows_body;
 }
 
@@ -282,21 +289,21 @@ dispatch! {
 dispatch! {
     /// Rows against weight rows: `out[r · n_out + j] = x_r · w_j`, each in the order of
     /// [`crate::kernels::dot_f32_8acc`].
-    pub fn rows_dot_f32(x: &[f32], n: usize, w: &[f32], n_out: usize, out: &mut [f32])
+    pub fn rows_dot_f32(x: &[f32], n: usize, w: &[f32], n_out: usize, out: &mut [f32], packed: Option<&Packed>)
         = micro blocked::rows_all::<Dot, _>;
 }
 
 dispatch! {
     /// Rows against centres: `out[r · n_out + j] = ‖x_r − w_j‖²`, each in the order of
     /// [`crate::kernels::sq_dist_f32_8acc`].
-    pub fn rows_sq_dist_f32(x: &[f32], n: usize, w: &[f32], n_out: usize, out: &mut [f32])
+    pub fn rows_sq_dist_f32(x: &[f32], n: usize, w: &[f32], n_out: usize, out: &mut [f32], packed: Option<&Packed>)
         = micro blocked::rows_all::<SqDist, _>;
 }
 
 /// The AVX2+FMA and AVX-512 micro-kernels (x86_64).
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86 {
-    use crate::blocked::{Micro, Term};
+    use crate::blocked::{panel_width, Micro, Packed, Term, PANEL};
     use std::arch::x86_64::{
         __m256, _mm256_castps256_ps128, _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_loadu_ps,
         _mm256_setzero_ps, _mm256_sub_ps, _mm_add_ps, _mm_cvtss_f32, _mm_hadd_ps,
@@ -444,6 +451,240 @@ pub(crate) mod x86 {
         fn sv_f64<const SQ: bool, const N: usize>(self, x: &[f64], svs: [&[f32]; N]) -> [f64; N] {
             self.avx2().sv(x, svs, SQ)
         }
+
+        #[inline(always)]
+        fn packed_rows<T: Term>(
+            self,
+            x: &[f32],
+            n: usize,
+            packed: &Packed,
+            w: &[f32],
+            out: &mut [f32],
+        ) -> bool {
+            let n_rows = x.len() / n;
+            let n_out = packed.n_out();
+            let group = GROUP_ROWS.max(1);
+            let mut g = 0;
+            while g < n_rows {
+                let end = (g + group).min(n_rows);
+                let mut j0 = 0;
+                while j0 < n_out {
+                    // The rows are prefetched ahead on the first panel's pass; with two
+                    // panels at most (up to 16 weight rows), on both.
+                    let prefetch = j0 == 0 || n_out <= 2 * PANEL;
+                    let width = panel_width(n_out, j0);
+                    // Five pairs take four rows at a time (20 accumulators), fewer six.
+                    let step = if width > PANEL { 4 } else { 6 };
+                    let mut r = g;
+                    while r < end {
+                        let rows = (end - r).min(step);
+                        let args = (x, r, n, packed, w, j0, prefetch);
+                        match rows {
+                            6 => packed_block::<T, 6>(args, out),
+                            5 => packed_block::<T, 5>(args, out),
+                            4 => packed_block::<T, 4>(args, out),
+                            3 => packed_block::<T, 3>(args, out),
+                            2 => packed_block::<T, 2>(args, out),
+                            _ => packed_block::<T, 1>(args, out),
+                        }
+                        r += rows;
+                    }
+                    j0 += width;
+                }
+                g = end;
+            }
+            true
+        }
+    }
+
+    /// Rows a group of the packed kernel takes through every panel before the next group:
+    /// each panel (up to 8 × 784 weights, 25 kB) is read from the L2 cache once per group
+    /// of rows rather than once per six rows, the group's rows (75 kB at 784 features) stay
+    /// in L2 between panels.
+    const GROUP_ROWS: usize = 24;
+
+    /// `(x, r, n, packed, w, j0, prefetch)` of [`packed_block`].
+    type BlockArgs<'a> = (&'a [f32], usize, usize, &'a Packed, &'a [f32], usize, bool);
+
+    /// Rows `r..r + R` of `x` against the panel of `packed` at weight row `j0` (see
+    /// [`Packed`]): the sums by [`panel_avx512`], then the last `n % 8` terms of each pair
+    /// from the row-major weights `w`, added last as in [`micro_avx2`].
+    #[inline(always)]
+    fn packed_block<T: Term, const R: usize>(
+        (x, r, n, packed, w, j0, prefetch): BlockArgs<'_>,
+        out: &mut [f32],
+    ) {
+        let n_out = packed.n_out();
+        let chunks = n / 8;
+        let rows: [&[f32]; R] = std::array::from_fn(|k| &x[(r + k) * n..(r + k + 1) * n]);
+        {
+            let width = panel_width(n_out, j0);
+            let panel = packed.panel(j0);
+            let mut tails = [[0.0f32; 16]; R];
+            if n % 8 != 0 {
+                for (k, row) in rows.iter().enumerate() {
+                    for c in 0..width {
+                        let wc = &w[(j0 + c) * n + chunks * 8..(j0 + c + 1) * n];
+                        let mut tail = 0.0f32;
+                        for (a, b) in row[chunks * 8..].iter().zip(wc) {
+                            tail = T::acc(tail, *a, *b);
+                        }
+                        tails[k][c] = tail;
+                    }
+                }
+            }
+            // SAFETY: an `Avx512` (the caller) exists only on a CPU with AVX-512F, AVX2
+            // and FMA.
+            let sums = unsafe {
+                match width.div_ceil(2) {
+                    // `packed_rows` gives a panel of five pairs at most four rows (more
+                    // would give the same sums, spilling accumulators).
+                    5 => panel_avx512::<T, R, 5>(rows, panel, chunks, &tails, prefetch),
+                    4 => panel_avx512::<T, R, 4>(rows, panel, chunks, &tails, prefetch),
+                    3 => panel_avx512::<T, R, 3>(rows, panel, chunks, &tails, prefetch),
+                    2 => panel_avx512::<T, R, 2>(rows, panel, chunks, &tails, prefetch),
+                    _ => panel_avx512::<T, R, 1>(rows, panel, chunks, &tails, prefetch),
+                }
+            };
+            for (k, s) in sums.iter().enumerate() {
+                let o = (r + k) * n_out + j0;
+                out[o..o + width].copy_from_slice(&s[..width]);
+            }
+        }
+    }
+
+    /// `R` rows against one panel of `2P` weight rows re-packed ([`Packed`]): one 512-bit
+    /// accumulator per row and pair of weight rows, its low half the eight lanes of
+    /// `(row, w_2p)`, its high half those of `(row, w_2p+1)`, exactly as [`micro_avx512`]'s,
+    /// but each pair's sixteen weights are one load (no insert). Lane `k` of each pair
+    /// accumulates the terms `i ≡ k (mod 8)` in order by fused multiply-adds. The lanes of
+    /// eight pairs are then added together in registers ([`reduce8`], the order of
+    /// [`crate::blocked::lanes8`]) and `tails` (the sums of the last `n % 8` terms) added
+    /// last. Returns each row's `2P` sums (the rest of the eight zero).
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F, AVX2 and FMA.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn panel_avx512<T: Term, const R: usize, const P: usize>(
+        rows: [&[f32]; R],
+        panel: &[f32],
+        chunks: usize,
+        tails: &[[f32; 16]; R],
+        prefetch: bool,
+    ) -> [[f32; 16]; R] {
+        use std::arch::x86_64::{
+            __m512, _mm256_add_ps, _mm256_castps_pd, _mm256_storeu_ps, _mm512_broadcast_f64x4,
+            _mm512_castpd_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_setzero_ps, _mm512_sub_ps,
+            _mm_prefetch, _MM_HINT_T0,
+        };
+        /// How far ahead (values) each row is prefetched.
+        const PREFETCH: usize = 128;
+        // The loads below read `rows[r][o..o + 8]` with `o + 8 <= chunks · 8` and
+        // `panel[(ch · P + p) · 16..+ 16]` with `ch < chunks`, `p < P`: in bounds, which
+        // this checks once.
+        assert!(rows.iter().all(|r| r.len() >= chunks * 8) && panel.len() >= chunks * P * 16);
+        let mut acc: [[__m512; P]; R] = [[_mm512_setzero_ps(); P]; R];
+        let mut wp = panel.as_ptr();
+        for ch in 0..chunks {
+            let o = ch * 8;
+            let mut wv: [__m512; P] = [_mm512_setzero_ps(); P];
+            for (p, v) in wv.iter_mut().enumerate() {
+                // SAFETY: `wp` is `panel[(ch · P) · 16..]`, read up to `(ch · P + P) · 16
+                // <= panel.len()` (asserted).
+                *v = unsafe { _mm512_loadu_ps(wp.add(p * 16)) };
+            }
+            for r in 0..R {
+                if prefetch && ch % 2 == 0 {
+                    // A hint only: the address may be past the row (never read).
+                    _mm_prefetch::<_MM_HINT_T0>(
+                        rows[r].as_ptr().wrapping_add(o + PREFETCH).cast::<i8>(),
+                    );
+                }
+                // SAFETY: `o + 8 <= chunks · 8 <= rows[r].len()` (asserted above).
+                let x8 = unsafe { _mm256_loadu_ps(rows[r].as_ptr().add(o)) };
+                let xv = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(x8)));
+                for p in 0..P {
+                    acc[r][p] = if T::SQUARED {
+                        let d = _mm512_sub_ps(xv, wv[p]);
+                        _mm512_fmadd_ps(d, d, acc[r][p])
+                    } else {
+                        _mm512_fmadd_ps(xv, wv[p], acc[r][p])
+                    };
+                }
+            }
+            // SAFETY: at most one past the panel's last pair (`ch + 1 <= chunks`).
+            wp = unsafe { wp.add(P * 16) };
+        }
+        let mut out = [[0.0f32; 16]; R];
+        for r in 0..R {
+            let z = _mm512_setzero_ps();
+            let a = |p: usize| if p < P { acc[r][p] } else { z };
+            // SAFETY: this function's own requirements.
+            let lanes = unsafe { reduce8(a(0), a(1), a(2), a(3)) };
+            // SAFETY: `tails[r]` holds sixteen values, eight read.
+            let t = unsafe { _mm256_loadu_ps(tails[r].as_ptr()) };
+            // SAFETY: `out[r]` holds sixteen values, eight written.
+            unsafe { _mm256_storeu_ps(out[r].as_mut_ptr(), _mm256_add_ps(lanes, t)) };
+            if P > 4 {
+                // The fifth pair (weight rows 8 and 9), reduced alone the same way.
+                // SAFETY: this function's own requirements.
+                let lanes = unsafe { reduce8(a(4), z, z, z) };
+                // SAFETY: `tails[r][8..]` and `out[r][8..]` hold eight values each.
+                unsafe {
+                    let t = _mm256_loadu_ps(tails[r].as_ptr().add(8));
+                    _mm256_storeu_ps(out[r].as_mut_ptr().add(8), _mm256_add_ps(lanes, t));
+                }
+            }
+        }
+        out
+    }
+
+    /// The eight sums of four paired accumulators (`a_p`: pair `2p` in the low half, pair
+    /// `2p + 1` in the high half), each pair's eight lanes added in the order of
+    /// [`crate::blocked::lanes8`] and of [`lanes8_avx`] (`s_k = l_k + l_(k+4)`, then
+    /// `(s_0 + s_1) + (s_2 + s_3)`, each addition with the same operands in the same
+    /// places), for the eight pairs at once: two 128-bit shuffles and an add give every
+    /// pair's `s`, two in-lane shuffles and an add their `s_0 + s_1` and `s_2 + s_3`, two
+    /// more and an add the sums, a permutation puts them in pair order.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn reduce8(
+        a0: std::arch::x86_64::__m512,
+        a1: std::arch::x86_64::__m512,
+        a2: std::arch::x86_64::__m512,
+        a3: std::arch::x86_64::__m512,
+    ) -> __m256 {
+        use std::arch::x86_64::{
+            _mm512_add_ps, _mm512_castps512_ps256, _mm512_permutexvar_ps, _mm512_set_epi32,
+            _mm512_shuffle_f32x4, _mm512_shuffle_ps,
+        };
+        // Quarters (128 bits) of `a_p`: q0 = lanes 0-3 and q1 = lanes 4-7 of pair 2p,
+        // q2, q3 those of pair 2p + 1. `lo` takes q0, q2 of two registers, `hi` q1, q3:
+        // `lo + hi` holds `s` of pairs (2p, 2p + 1, 2p', 2p' + 1).
+        let s01 = _mm512_add_ps(
+            _mm512_shuffle_f32x4::<0b10_00_10_00>(a0, a1),
+            _mm512_shuffle_f32x4::<0b11_01_11_01>(a0, a1),
+        ); // quarters: s of pairs 0, 1, 2, 3
+        let s23 = _mm512_add_ps(
+            _mm512_shuffle_f32x4::<0b10_00_10_00>(a2, a3),
+            _mm512_shuffle_f32x4::<0b11_01_11_01>(a2, a3),
+        ); // quarters: s of pairs 4, 5, 6, 7
+           // In quarter i: [s0 + s1, s2 + s3] of pair i, then of pair 4 + i.
+        let u = _mm512_add_ps(
+            _mm512_shuffle_ps::<0b10_00_10_00>(s01, s23),
+            _mm512_shuffle_ps::<0b11_01_11_01>(s01, s23),
+        );
+        // In quarter i: the sum of pair i, of pair 4 + i (then the same again).
+        let v = _mm512_add_ps(
+            _mm512_shuffle_ps::<0b10_00_10_00>(u, u),
+            _mm512_shuffle_ps::<0b11_01_11_01>(u, u),
+        );
+        let order = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 13, 9, 5, 1, 12, 8, 4, 0);
+        _mm512_castps512_ps256(_mm512_permutexvar_ps(order, v))
     }
 
     /// `R` rows against `C` weight rows (`C` even), one 512-bit accumulator per row and

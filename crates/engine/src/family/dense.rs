@@ -1,7 +1,7 @@
 //! Dense layers (`Stage::Dense` in `f32`, `Stage::DenseF64` in `f64`): one or more of them
 //! form an MLP estimator.
 
-use crate::blocked::{self, Dot, Micro};
+use crate::blocked::{self, Dot, Micro, Packed};
 use crate::kernels::sigmoid_f32;
 #[cfg(feature = "testing")]
 use crate::kernels::sigmoid_ref;
@@ -135,6 +135,7 @@ pub(crate) fn dense_f32_body<M: Micro>(
 /// rows of `n_in` values; `out` gets `bias.len()` values per row, each bit for bit the
 /// single-row layer's.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)] // the batch shape, the layer's tensors and their packed copy
 pub(crate) fn dense_rows_body<M: Micro>(
     m: M,
     x: &[f32],
@@ -143,9 +144,10 @@ pub(crate) fn dense_rows_body<M: Micro>(
     bias: &[f32],
     a: Activation,
     out: &mut [f32],
+    packed: Option<&Packed>,
 ) {
     let n_out = bias.len();
-    blocked::rows_all::<Dot, M>(m, x, n_in, weights, n_out, out);
+    blocked::rows_all::<Dot, M>(m, x, n_in, weights, n_out, out, packed);
     if n_out == 0 {
         return;
     }
@@ -160,12 +162,13 @@ pub(crate) fn dense_rows_body<M: Micro>(
 /// The dense layers of an MLP over a batch: `x` holds rows of `w` values; the last layer's
 /// outputs end in `out[..n_rows × width]` (its width returned; `out` may be longer). `tmp`
 /// is work space.
-pub(crate) fn chain_rows(
+pub(crate) fn chain_rows<'p>(
     layers: &[Stage<'_>],
     x: &[f32],
     w: usize,
     tmp: &mut Vec<f32>,
     out: &mut Vec<f32>,
+    packed: impl Fn(&[f32]) -> Option<&'p Packed>,
 ) -> usize {
     let n_rows = x.len().checked_div(w).unwrap_or(0);
     let mut w = w;
@@ -189,7 +192,15 @@ pub(crate) fn chain_rows(
                 out.resize(n_rows * no, 0.0);
             }
             let src: &[f32] = if first { x } else { &tmp[..n_rows * w] };
-            crate::simd::dense_rows_f32(src, w, weights, bias, activation, &mut out[..n_rows * no]);
+            crate::simd::dense_rows_f32(
+                src,
+                w,
+                weights,
+                bias,
+                activation,
+                &mut out[..n_rows * no],
+                packed(weights),
+            );
             first = false;
             w = no;
         }

@@ -95,7 +95,7 @@ pub(crate) fn kmeans_rows_body<M: Micro>(
     out: &mut [f32],
     nearest: &mut [usize],
 ) {
-    blocked::rows_all::<Dot, M>(m, x, n_in, centers, k, out);
+    blocked::rows_all::<Dot, M>(m, x, n_in, centers, k, out, None);
     if k == 0 || n_in == 0 {
         for (row, n) in out.chunks_exact_mut(k.max(1)).zip(nearest.iter_mut()) {
             *n = nearest_and_sqrt(&mut row[..k], 0.0, norms);

@@ -2,7 +2,7 @@
 //! the blocked product of a whole batch ([`crate::blocked`]); `Stage::LinearF64` in `f64`,
 //! one row at a time.
 
-use crate::blocked::{self, Dot, Micro};
+use crate::blocked::{self, Dot, Micro, Packed};
 #[cfg(feature = "testing")]
 use crate::kernels::dot_ref;
 
@@ -105,6 +105,7 @@ pub fn linear_ref(x: &[f32], coef: &[f32], intercept: &[f32]) -> Vec<f64> {
 /// blocked product of the rows and the weight rows ([`crate::blocked`]), then the
 /// intercepts, in the single-row path's order.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)] // the batch shape, the stage's tensors and their packed copy
 pub(crate) fn linear_rows_body<M: Micro>(
     m: M,
     x: &[f32],
@@ -113,8 +114,9 @@ pub(crate) fn linear_rows_body<M: Micro>(
     intercept: &[f32],
     n_out: usize,
     scores: &mut [f32],
+    packed: Option<&Packed>,
 ) {
-    blocked::rows_all::<Dot, M>(m, x, nf, coef, n_out, scores);
+    blocked::rows_all::<Dot, M>(m, x, nf, coef, n_out, scores, packed);
     if n_out == 0 {
         return;
     }

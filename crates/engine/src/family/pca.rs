@@ -1,7 +1,7 @@
 //! PCA (`Stage::Pca` in `f32`, `Stage::PcaF64` in `f64`): centre, project onto the
 //! components, optionally whiten.
 
-use crate::blocked::{self, Dot, Micro};
+use crate::blocked::{self, Dot, Micro, Packed};
 
 /// PCA: `out_j = ((x - mean) · components_j) / whiten_j`. `x` is centred in place first.
 /// The body of [`crate::simd::pca_f32`]: four components at a time, each sum in the order of
@@ -40,6 +40,7 @@ pub(crate) fn pca_rows_body<M: Micro>(
     whiten: Option<&[f32]>,
     n_out: usize,
     out: &mut [f32],
+    packed: Option<&Packed>,
 ) {
     if n_in == 0 || n_out == 0 {
         out.fill(0.0);
@@ -50,7 +51,7 @@ pub(crate) fn pca_rows_body<M: Micro>(
             *v -= m;
         }
     }
-    project_rows(m, x, n_in, components, whiten, n_out, out);
+    project_rows(m, x, n_in, components, whiten, n_out, out, packed);
 }
 
 /// [`pca_rows_body`] reading the caller's rows without changing them (the body of
@@ -69,6 +70,7 @@ pub(crate) fn pca_copy_rows_body<M: Micro>(
     whiten: Option<&[f32]>,
     centred: &mut [f32],
     out: &mut [f32],
+    packed: Option<&Packed>,
 ) {
     let n_rows = rows.len().checked_div(n_in).unwrap_or(0);
     let n_out = out.len().checked_div(n_rows).unwrap_or(0);
@@ -81,11 +83,12 @@ pub(crate) fn pca_copy_rows_body<M: Micro>(
             *c = x - mu;
         }
     }
-    project_rows(m, centred, n_in, components, whiten, n_out, out);
+    project_rows(m, centred, n_in, components, whiten, n_out, out, packed);
 }
 
 /// Centred rows onto the components, then whitened.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)] // the batch shape, the stage's tensors and their packed copy
 fn project_rows<M: Micro>(
     m: M,
     x: &[f32],
@@ -94,8 +97,9 @@ fn project_rows<M: Micro>(
     whiten: Option<&[f32]>,
     n_out: usize,
     out: &mut [f32],
+    packed: Option<&Packed>,
 ) {
-    blocked::rows_all::<Dot, M>(m, x, n_in, components, n_out, out);
+    blocked::rows_all::<Dot, M>(m, x, n_in, components, n_out, out, packed);
     if let Some(w) = whiten {
         for row in out.chunks_exact_mut(n_out) {
             for (o, d) in row.iter_mut().zip(w) {

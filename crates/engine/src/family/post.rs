@@ -26,6 +26,50 @@ pub fn softmax_f32(x: &mut [f32]) {
     }
 }
 
+/// [`softmax_f32`] of each row of `x` (rows of `w` values) into `out`, bit for bit: the
+/// same operations on each row in the same order, eight rows side by side so that their
+/// dependency chains (the running maximum, the `f64` sum, the divisions) overlap instead of
+/// running one row after another (a 784 → 10 logistic regression's batch spent a quarter
+/// of its time in its rows' softmax, one row at a time).
+pub fn softmax_rows_f32(x: &[f32], w: usize, out: &mut [f32]) {
+    const B: usize = 8;
+    if w == 0 {
+        return;
+    }
+    let mut xs = x.chunks_exact(B * w);
+    let mut os = out.chunks_exact_mut(B * w);
+    for (xb, ob) in (&mut xs).zip(&mut os) {
+        let mut max = [f32::NEG_INFINITY; B];
+        for c in 0..w {
+            for r in 0..B {
+                max[r] = max[r].max(xb[r * w + c]);
+            }
+        }
+        let mut sum = [0.0f64; B];
+        for c in 0..w {
+            for r in 0..B {
+                let e = (xb[r * w + c] - max[r]).exp();
+                ob[r * w + c] = e;
+                sum[r] += f64::from(e);
+            }
+        }
+        for r in 0..B {
+            let s = sum[r] as f32;
+            for v in &mut ob[r * w..(r + 1) * w] {
+                *v /= s;
+            }
+        }
+    }
+    for (xr, or) in xs
+        .remainder()
+        .chunks_exact(w)
+        .zip(os.into_remainder().chunks_exact_mut(w))
+    {
+        or.copy_from_slice(xr);
+        softmax_f32(or);
+    }
+}
+
 /// XGBoost's `common::Sigmoid(float)`: `1 / (expf(min(-z, 88.7)) + 1)` in `f32` (its
 /// `+ 1e-16f` never changes a sum that is at least 1).
 #[inline]

@@ -16,7 +16,7 @@ use crate::common::to64;
 use icebreak_engine::kernels::{
     any_non_finite_f32, argmax_f32, dot_f32, dot_f32_8acc, dot_ref, linear_f32, linear_ref,
     ovr_normalize_f32, ovr_normalize_ref, rows_dot_f32, sigmoid_f32, sigmoid_ref, softmax_f32,
-    softmax_ref, standard_scale_f32, standard_scale_into_f32, standard_scale_ref,
+    softmax_ref, softmax_rows_f32, standard_scale_f32, standard_scale_into_f32, standard_scale_ref,
 };
 use icebreak_engine::{reference, BatchOutput, EngineError, Model};
 use icebreak_format::testing::strategy::{self, Head, HeadParts};
@@ -131,7 +131,7 @@ proptest! {
     ) {
         let flat = rows.concat();
         let mut got = [0.0f32; 4];
-        rows_dot_f32(&flat, w.len(), &w, 1, &mut got);
+        rows_dot_f32(&flat, w.len(), &w, 1, &mut got, None);
         for (r, row) in rows.iter().enumerate() {
             let want = dot_ref(row, &w);
             let tol = dot_tol(w.len(), sum_abs_terms(row, &w));
@@ -640,4 +640,25 @@ fn errors_have_the_documented_values() {
     let ok = model.predict_row(&[1.0, 1.0, 1.0], &mut s).unwrap();
     assert_eq!(ok.scores, &[6.0]);
     assert_eq!(ok.class, Some(1));
+}
+
+proptest! {
+    /// The batch softmax is each row's softmax bit for bit, for any number of rows (the
+    /// blocks of eight and the rows left over) and widths.
+    #[test]
+    fn batch_softmax_is_each_rows_softmax(
+        (w, x) in (1usize..13, 0usize..20).prop_flat_map(|(w, r)| {
+            (Just(w), vec(prop_oneof![4 => -30.0f32..30.0, 1 => -1e30f32..1e30, 1 => Just(0.0f32)], w * r))
+        })
+    ) {
+        let mut got = vec![f32::NAN; x.len()];
+        softmax_rows_f32(&x, w, &mut got);
+        for (r, row) in x.chunks_exact(w).enumerate() {
+            let mut want = row.to_vec();
+            softmax_f32(&mut want);
+            for (c, v) in want.iter().enumerate() {
+                prop_assert_eq!(got[r * w + c].to_bits(), v.to_bits(), "row {}, value {}", r, c);
+            }
+        }
+    }
 }

@@ -10,7 +10,7 @@ use icebreak_engine::kernels::{
     kmeans_rows_f32, linear_f32, linear_rows_f32, pca_copy_rows_f32, pca_f32, pca_rows_f32,
     rows_dot_f32, rows_sq_dist_f32, sq_dist_f32_8acc,
 };
-use icebreak_engine::simd;
+use icebreak_engine::{simd, Packed};
 use icebreak_format::Activation;
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -74,16 +74,33 @@ proptest! {
         simd::force_no_avx512(no512);
         let (dot, dot_base) = both(|| {
             let mut out = vec![0.0f32; r * o];
-            rows_dot_f32(&x, n, &w, o, &mut out);
+            rows_dot_f32(&x, n, &w, o, &mut out, None);
             out
         });
         let (sq, sq_base) = both(|| {
             let mut out = vec![0.0f32; r * o];
-            rows_sq_dist_f32(&x, n, &w, o, &mut out);
+            rows_sq_dist_f32(&x, n, &w, o, &mut out, None);
+            out
+        });
+        // The weights re-packed: the AVX-512 kernel reads them (the others ignore them).
+        let pk = Packed::new(&w, n, o).unwrap();
+        prop_assert!(pk.bytes() <= 4 * ((o + 1) * n + 15));
+        let (dot_pk, dot_pk_base) = both(|| {
+            let mut out = vec![f32::NAN; r * o];
+            rows_dot_f32(&x, n, &w, o, &mut out, Some(&pk));
+            out
+        });
+        let (sq_pk, sq_pk_base) = both(|| {
+            let mut out = vec![f32::NAN; r * o];
+            rows_sq_dist_f32(&x, n, &w, o, &mut out, Some(&pk));
             out
         });
         prop_assert_eq!(bits(&dot), bits(&dot_base));
         prop_assert_eq!(bits(&sq), bits(&sq_base));
+        prop_assert_eq!(bits(&dot_pk), bits(&dot_base));
+        prop_assert_eq!(bits(&dot_pk_base), bits(&dot_base));
+        prop_assert_eq!(bits(&sq_pk), bits(&sq_base));
+        prop_assert_eq!(bits(&sq_pk_base), bits(&sq_base));
         for i in 0..r {
             for j in 0..o {
                 let (xi, wj) = (&x[i * n..(i + 1) * n], &w[j * n..(j + 1) * n]);
@@ -103,18 +120,33 @@ proptest! {
         no512 in any::<bool>(),
     ) {
         simd::force_no_avx512(no512);
+        let pk = Packed::new(&w, n, o).unwrap();
         let (lin, lin_base) = both(|| {
             let mut out = vec![0.0f32; r * o];
-            linear_rows_f32(&x, n, &w, &b, o, &mut out);
+            linear_rows_f32(&x, n, &w, &b, o, &mut out, None);
             out
         });
         let (den, den_base) = both(|| {
             let mut out = vec![0.0f32; r * o];
-            dense_rows_f32(&x, n, &w, &b, a, &mut out);
+            dense_rows_f32(&x, n, &w, &b, a, &mut out, None);
+            out
+        });
+        let (lin_pk, lin_pk_base) = both(|| {
+            let mut out = vec![f32::NAN; r * o];
+            linear_rows_f32(&x, n, &w, &b, o, &mut out, Some(&pk));
+            out
+        });
+        let (den_pk, den_pk_base) = both(|| {
+            let mut out = vec![f32::NAN; r * o];
+            dense_rows_f32(&x, n, &w, &b, a, &mut out, Some(&pk));
             out
         });
         prop_assert_eq!(bits(&lin), bits(&lin_base));
         prop_assert_eq!(bits(&den), bits(&den_base));
+        prop_assert_eq!(bits(&lin_pk), bits(&lin_base));
+        prop_assert_eq!(bits(&lin_pk_base), bits(&lin_base));
+        prop_assert_eq!(bits(&den_pk), bits(&den_base));
+        prop_assert_eq!(bits(&den_pk_base), bits(&den_base));
         for i in 0..r {
             let xi = &x[i * n..(i + 1) * n];
             let (row, row_base) = both(|| {
@@ -162,15 +194,24 @@ proptest! {
         let (pc, pc_base) = both(|| {
             let mut xs = x.clone();
             let mut out = vec![0.0f32; r * o];
-            pca_rows_f32(&mut xs, n, &mean, &w, wo, o, &mut out);
+            pca_rows_f32(&mut xs, n, &mean, &w, wo, o, &mut out, None);
             out
         });
         prop_assert_eq!(bits(&pc), bits(&pc_base));
+        let pk = Packed::new(&w, n, o).unwrap();
+        let (pc_pk, pc_pk_base) = both(|| {
+            let mut xs = x.clone();
+            let mut out = vec![f32::NAN; r * o];
+            pca_rows_f32(&mut xs, n, &mean, &w, wo, o, &mut out, Some(&pk));
+            out
+        });
+        prop_assert_eq!(bits(&pc_pk), bits(&pc));
+        prop_assert_eq!(bits(&pc_pk_base), bits(&pc));
         // Centring while copying is the same subtraction: the same bits, the rows untouched.
         let (pcc, pcc_base) = both(|| {
             let mut centred = vec![0.0f32; r * n];
             let mut out = vec![f32::NAN; r * o];
-            pca_copy_rows_f32(&x, n, &mean, &w, wo, &mut centred, &mut out);
+            pca_copy_rows_f32(&x, n, &mean, &w, wo, &mut centred, &mut out, Some(&pk));
             out
         });
         prop_assert_eq!(bits(&pcc), bits(&pc));
@@ -332,7 +373,15 @@ fn every_copy_rounds_each_multiply_add_once() {
             simd::force_no_avx512(no512);
             let (rows, rows_base) = both(|| {
                 let mut out = vec![0.0f32; 4 * 8];
-                rows_dot_f32(&a.repeat(4), n, &w8, 8, &mut out);
+                rows_dot_f32(&a.repeat(4), n, &w8, 8, &mut out, None);
+                out
+            });
+            assert_eq!(rows, vec![fused; 32]);
+            assert_eq!(rows_base, rows);
+            let pk = Packed::new(&w8, n, 8).unwrap();
+            let (rows, rows_base) = both(|| {
+                let mut out = vec![0.0f32; 4 * 8];
+                rows_dot_f32(&a.repeat(4), n, &w8, 8, &mut out, Some(&pk));
                 out
             });
             assert_eq!(rows, vec![fused; 32]);
@@ -341,7 +390,7 @@ fn every_copy_rounds_each_multiply_add_once() {
         simd::force_no_avx512(false);
         let (got, base) = both(|| {
             let mut rows = vec![0.0f32; 4];
-            rows_dot_f32(&a.repeat(4), n, &b, 1, &mut rows);
+            rows_dot_f32(&a.repeat(4), n, &b, 1, &mut rows, None);
             let mut lin = [0.0f32; 1];
             linear_f32(&a, &b, &[0.0], &mut lin);
             (dot_f32(&a, &b), rows, lin[0])
@@ -350,5 +399,34 @@ fn every_copy_rounds_each_multiply_add_once() {
         assert_eq!(got.0, fused);
         assert_eq!(got.1, vec![fused; 4]);
         assert_eq!(got.2, fused);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Batches long enough to cross the packed kernel's groups of rows (24) and its blocks
+    /// of six (four for a last panel of nine or ten weight rows): the packed copy gives the
+    /// bits of the baseline copy and of the single-pair kernel.
+    #[test]
+    fn packed_batches_cross_row_groups(
+        (n, r, o, x, w) in (0usize..40, 20usize..60, 1usize..27).prop_flat_map(|(n, r, o)| {
+            (Just(n), Just(r), Just(o), vec(value(), n * r), vec(value(), n * o))
+        })
+    ) {
+        simd::force_no_avx512(false);
+        let pk = Packed::new(&w, n, o).unwrap();
+        let (got, base) = both(|| {
+            let mut out = vec![f32::NAN; r * o];
+            rows_dot_f32(&x, n, &w, o, &mut out, Some(&pk));
+            out
+        });
+        prop_assert_eq!(bits(&got), bits(&base));
+        for i in 0..r {
+            for j in 0..o {
+                let (xi, wj) = (&x[i * n..(i + 1) * n], &w[j * n..(j + 1) * n]);
+                prop_assert_eq!(got[i * o + j].to_bits(), dot_f32_8acc(xi, wj).to_bits());
+            }
+        }
     }
 }
